@@ -1,0 +1,55 @@
+/**
+ * Every error the library throws is one of these classes. Callers branch on the class (or on `code`),
+ * never on the message. `name` is stable across releases.
+ */
+export class DsfgError extends Error {
+  static readonly code: string = 'ERR_DSFG'
+  readonly code: string
+
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.name = new.target.name
+    this.code = (new.target as typeof DsfgError).code
+  }
+}
+
+/** A hex string, number or other textual input at an API or CLI edge is malformed. */
+export class InvalidInputError extends DsfgError {
+  static override readonly code: string = 'ERR_INVALID_INPUT'
+}
+
+/** A byte string that should be an RLP-encoded trie node is not a well-formed one. */
+export class InvalidNodeError extends DsfgError {
+  static override readonly code: string = 'ERR_INVALID_NODE'
+}
+
+/** A Merkle proof does not prove what it claims (wrong hashes, missing nodes, inconsistent path). */
+export class InvalidProofError extends DsfgError {
+  static override readonly code: string = 'ERR_INVALID_PROOF'
+}
+
+/** A node the trie walk needed is not in the store: the trie at that root is incomplete locally. */
+export class MissingNodeError extends DsfgError {
+  static override readonly code: string = 'ERR_MISSING_NODE'
+  readonly hash: Uint8Array
+
+  constructor(hash: Uint8Array, message?: string) {
+    super(message ?? 'trie node missing from store')
+    this.hash = hash
+  }
+}
+
+/** The store was used after `close()`, or failed underneath. */
+export class StoreError extends DsfgError {
+  static override readonly code: string = 'ERR_STORE'
+}
+
+/** `TrieSync.process` was given a node nobody asked for. */
+export class NotRequestedError extends DsfgError {
+  static override readonly code: string = 'ERR_NOT_REQUESTED'
+}
+
+/** `TrieSync.process` was given a node it already accepted. */
+export class AlreadyProcessedError extends DsfgError {
+  static override readonly code: string = 'ERR_ALREADY_PROCESSED'
+}

@@ -1,0 +1,146 @@
+import { RLP } from '@ethereumjs/rlp'
+import { InvalidNodeError } from '../errors.js'
+import { concatNibbles, decodeCompact, type Nibbles } from './nibbles.js'
+
+/**
+ * The trie node codec the syncer, proofs and walkers share. A node is stored under keccak256 of its RLP
+ * encoding; a child whose RLP is shorter than 32 bytes is embedded in its parent instead of referenced.
+ */
+
+/** A decoded RLP item: bytes or a list of items. */
+export type RlpItem = Uint8Array | RlpItem[]
+
+/** How a node refers to a child: by hash, or by embedding the (short) child node itself. */
+export type ChildRef = { kind: 'hash'; hash: Uint8Array } | { kind: 'embedded'; node: TrieNode }
+
+export interface BranchNode {
+  kind: 'branch'
+  /** 16 slots, `null` where there is no child. */
+  children: (ChildRef | null)[]
+  /** The value of a key that ends at this branch, or `null`. */
+  value: Uint8Array | null
+}
+
+export interface ExtensionNode {
+  kind: 'extension'
+  path: Nibbles
+  child: ChildRef
+}
+
+export interface LeafNode {
+  kind: 'leaf'
+  /** The rest of the key below this node's position. */
+  path: Nibbles
+  value: Uint8Array
+}
+
+export type TrieNode = BranchNode | ExtensionNode | LeafNode
+
+/** Largest node blob accepted anywhere: a full branch of 16 hashes plus a value stays far below this. */
+export const MAX_NODE_BYTES = 1 << 20
+
+/** Decodes a node blob (the bytes whose keccak-256 is the node's hash). Throws `InvalidNodeError`. */
+export function decodeNode(blob: Uint8Array): TrieNode {
+  if (blob.length === 0) throw new InvalidNodeError('empty node blob')
+  if (blob.length > MAX_NODE_BYTES) throw new InvalidNodeError(`node blob of ${blob.length} bytes is too large`)
+  let item: RlpItem
+  try {
+    item = RLP.decode(blob) as RlpItem
+  } catch (err) {
+    throw new InvalidNodeError('node is not valid RLP', { cause: err })
+  }
+  return nodeFromRlp(item)
+}
+
+/** Interprets an already RLP-decoded item as a node (used for embedded children too). */
+export function nodeFromRlp(item: RlpItem): TrieNode {
+  if (!Array.isArray(item)) throw new InvalidNodeError('node is an RLP string, not a list')
+  if (item.length === 17) {
+    const children: (ChildRef | null)[] = new Array(16)
+    for (let i = 0; i < 16; i++) children[i] = childRef(item[i]!, true)
+    const v = item[16]!
+    if (Array.isArray(v)) throw new InvalidNodeError('branch value is a list')
+    return { kind: 'branch', children, value: v.length === 0 ? null : v }
+  }
+  if (item.length === 2) {
+    const [encPath, second] = item as [RlpItem, RlpItem]
+    if (Array.isArray(encPath)) throw new InvalidNodeError('node path is a list')
+    const { path, isLeaf } = decodeCompact(encPath)
+    if (isLeaf) {
+      if (Array.isArray(second)) throw new InvalidNodeError('leaf value is a list')
+      return { kind: 'leaf', path, value: second }
+    }
+    if (path.length === 0) throw new InvalidNodeError('extension with an empty path')
+    const child = childRef(second, false)
+    if (child === null) throw new InvalidNodeError('extension without a child')
+    return { kind: 'extension', path, child }
+  }
+  throw new InvalidNodeError(`node is a list of ${item.length} items, expected 2 or 17`)
+}
+
+function childRef(item: RlpItem, mayBeEmpty: boolean): ChildRef | null {
+  if (Array.isArray(item)) {
+    // An embedded child must be one that really encodes below 32 bytes; anything longer must be referenced
+    // by hash, or two different blobs could describe the same trie.
+    if (RLP.encode(item).length >= 32) throw new InvalidNodeError('embedded child of 32 bytes or more')
+    return { kind: 'embedded', node: nodeFromRlp(item) }
+  }
+  if (item.length === 32) return { kind: 'hash', hash: item }
+  if (item.length === 0 && mayBeEmpty) return null
+  throw new InvalidNodeError(`child reference of ${item.length} bytes`)
+}
+
+/** A child that must be fetched separately, with the full nibble path from the trie root to it. */
+export interface HashChild {
+  hash: Uint8Array
+  path: Nibbles
+}
+
+/** A value found in a node (or its embedded children), with the full nibble path of its key. */
+export interface NodeLeaf {
+  path: Nibbles
+  value: Uint8Array
+}
+
+/**
+ * Lists what a node at `path` holds: the hash-referenced children to fetch and the values it stores,
+ * descending into embedded children (which are part of this node's blob and are never fetched).
+ * Children come in ascending path order.
+ */
+export function nodeChildren(node: TrieNode, path: Nibbles): { children: HashChild[]; leaves: NodeLeaf[] } {
+  const children: HashChild[] = []
+  const leaves: NodeLeaf[] = []
+  collect(node, path, children, leaves)
+  return { children, leaves }
+}
+
+function collect(node: TrieNode, path: Nibbles, children: HashChild[], leaves: NodeLeaf[]): void {
+  switch (node.kind) {
+    case 'leaf':
+      leaves.push({ path: concatNibbles(path, node.path), value: node.value })
+      return
+    case 'extension':
+      collectRef(node.child, concatNibbles(path, node.path), children, leaves)
+      return
+    case 'branch':
+      if (node.value !== null) leaves.push({ path, value: node.value })
+      for (let i = 0; i < 16; i++) {
+        const ref = node.children[i]
+        if (ref == null) continue
+        const childPath = new Uint8Array(path.length + 1)
+        childPath.set(path, 0)
+        childPath[path.length] = i
+        collectRef(ref, childPath, children, leaves)
+      }
+      return
+    default: {
+      const exhaustive: never = node
+      throw new InvalidNodeError(`unknown node kind ${String(exhaustive)}`)
+    }
+  }
+}
+
+function collectRef(ref: ChildRef, path: Nibbles, children: HashChild[], leaves: NodeLeaf[]): void {
+  if (ref.kind === 'hash') children.push({ hash: ref.hash, path })
+  else collect(ref.node, path, children, leaves)
+}
