@@ -18,4 +18,5 @@ export {
   type NodeLeaf
 } from './trie/node.js'
 export type { KVStore, BatchOp } from './store/kv-store.js'
+export { MemoryStore } from './store/memory-store.js'
 export { toHex, fromHex } from './util/hex.js'
