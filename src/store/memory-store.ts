@@ -47,6 +47,11 @@ export class MemoryStore implements KVStore {
     this.closed = true
   }
 
+  /** Whether a hex key (as `keys()` lists them) is stored. */
+  has(hexKey: string): boolean {
+    return this.map.has(hexKey)
+  }
+
   /** Every key currently stored, as hex (for tests that inspect the whole store). */
   keys(): IterableIterator<string> {
     return this.map.keys()

@@ -1,0 +1,316 @@
+import { PriorityQueue } from 'js-sdsl'
+import { MAX_FETCHES_PER_DEPTH } from '../constants.js'
+import { AlreadyProcessedError, InvalidNodeError, NotRequestedError } from '../errors.js'
+import type { KVStore } from '../store/kv-store.js'
+import { EMPTY_ROOT, keccak256 } from '../trie/keccak.js'
+import { type Nibbles, nibblesToBytes } from '../trie/nibbles.js'
+import { decodeNode, type NodeLeaf, nodeChildren } from '../trie/node.js'
+import { equalBytes } from '../util/bytes.js'
+import { toHex } from '../util/hex.js'
+
+// reference: go-ethereum@02b73d4e trie/sync.go (scheduler), with the hash-keyed multi-parent requests of
+// go-ethereum v1.9.25 because DSFG fetches nodes by hash (`/dsfg/nodes/1.0.0`), not by path.
+
+/**
+ * Called for every value found in a processed node of the main trie (including values inside embedded
+ * children). It may return the roots of further tries hanging off this leaf (as an Ethereum account leaf
+ * names its storage trie); those are synced too, and the node holding the leaf is committed only after them.
+ * Leaves of such sub-tries are not reported. Values at an odd nibble depth have no byte key and are skipped.
+ */
+export type LeafCallback = (
+  key: Uint8Array,
+  value: Uint8Array,
+  path: Nibbles
+) => Iterable<Uint8Array> | undefined | Promise<Iterable<Uint8Array> | undefined>
+
+export interface TrieSyncInit {
+  onLeaf?: LeafCallback
+  /**
+   * Most requests of one depth handed out by `missing` and not yet committed.
+   * @default MAX_FETCHES_PER_DEPTH (16384)
+   */
+  maxFetchesPerDepth?: number
+}
+
+interface NodeRequest {
+  readonly hash: Uint8Array
+  readonly key: string
+  /** The path this hash was first reached at; it sets the priority. */
+  readonly path: Nibbles
+  /** The delivered blob, kept until the whole subtrie is present. */
+  data: Uint8Array | null
+  /** Requests waiting for this one; a parent appears once per reference it holds. */
+  readonly parents: NodeRequest[]
+  /** Children (nodes and sub-tries) not yet committed. */
+  deps: number
+  /** Whether leaves of this node go to `onLeaf` (false inside sub-tries). */
+  readonly reportLeaves: boolean
+  /** Whether `missing` handed it out, so it counts against its depth until commit. */
+  counted: boolean
+}
+
+interface ChildEntry {
+  hash: Uint8Array
+  key: string
+  path: Nibbles
+  /** Part of a sub-trie named by `onLeaf`, whose leaves are not reported. */
+  subtrie: boolean
+}
+
+/** What `processMany` says about each blob, in input order. */
+export type ProcessResult =
+  | { ok: true; hash: Uint8Array }
+  | { ok: false; hash: Uint8Array; error: NotRequestedError | AlreadyProcessedError | InvalidNodeError }
+
+/**
+ * Deeper first, so the partial trie in memory stays a narrow path (depth-first search), then lexicographic
+ * path order, so siblings complete left to right and `missing(1)` walks the trie in pre-order.
+ * go-ethereum packs the same order into `depth << 56 | inverted first 14 nibbles`; comparing whole paths
+ * also orders ties beyond 14 nibbles.
+ */
+function comparePriority(a: NodeRequest, b: NodeRequest): number {
+  if (a.path.length !== b.path.length) return b.path.length - a.path.length
+  for (let i = 0; i < a.path.length; i++) {
+    const d = a.path[i]! - b.path[i]!
+    if (d !== 0) return d
+  }
+  return 0
+}
+
+/**
+ * The trie sync scheduler: which node hashes to fetch next, how delivered nodes unblock their parents, and
+ * when a node may be written. A node reaches the store only when its whole subtrie is there, so at every
+ * moment a stored node means a complete subtrie: an interrupted sync, a restart or a new root simply skips
+ * what is stored. Pure apart from reads of the store it was given; no timers, no network.
+ */
+export class TrieSync {
+  readonly root: Uint8Array
+  private readonly store: KVStore
+  private readonly onLeaf: LeafCallback | undefined
+  private readonly maxFetchesPerDepth: number
+  private readonly requests = new Map<string, NodeRequest>()
+  private readonly queue = new PriorityQueue<NodeRequest>([], comparePriority, false)
+  private readonly fetches = new Map<number, number>()
+  /** Completed nodes not yet written, by hex hash. */
+  private membatch = new Map<string, { hash: Uint8Array; blob: Uint8Array }>()
+  private membatchBytes = 0
+  /** Serialises `process*` and `commit`: each reads the store and must see the others' effects. */
+  private lock: Promise<unknown> = Promise.resolve()
+
+  /**
+   * Starts a sync of `root` into `store`. The root is scheduled even if the store has it already (checking
+   * would need I/O); `TrieSync.open` checks first and schedules nothing for a stored root.
+   */
+  constructor(root: Uint8Array, store: KVStore, init: TrieSyncInit = {}) {
+    if (!(root instanceof Uint8Array) || root.length !== 32) {
+      throw new InvalidNodeError('trie root must be a 32-byte hash')
+    }
+    this.root = root.slice()
+    this.store = store
+    this.onLeaf = init.onLeaf
+    this.maxFetchesPerDepth = init.maxFetchesPerDepth ?? MAX_FETCHES_PER_DEPTH
+    if (!equalBytes(this.root, EMPTY_ROOT)) this.schedule(this.root, new Uint8Array(0), null, true)
+  }
+
+  /** Like the constructor, but schedules nothing when the store already holds the root (so the whole trie). */
+  static async open(root: Uint8Array, store: KVStore, init: TrieSyncInit = {}): Promise<TrieSync> {
+    const sync = new TrieSync(root, store, init)
+    if (sync.requests.size > 0 && (await store.get(sync.root)) !== undefined) {
+      sync.requests.clear()
+      sync.queue.clear()
+    }
+    return sync
+  }
+
+  /** Nodes requested or waiting on children and not yet committed. Zero means the sync is complete. */
+  get pending(): number {
+    return this.requests.size
+  }
+
+  /** Bytes of completed nodes waiting for `commit()`. */
+  get memSize(): number {
+    return this.membatchBytes
+  }
+
+  /**
+   * Up to `max` node hashes to fetch now (0 = no limit), deepest first. A hash is handed out once; the
+   * caller keeps it until its node is delivered (re-sending it to another peer if needed). Stops early when
+   * the next depth has `maxFetchesPerDepth` nodes out and uncommitted.
+   */
+  missing(max: number): Uint8Array[] {
+    const out: Uint8Array[] = []
+    while (max === 0 || out.length < max) {
+      const req = this.queue.top()
+      if (req === undefined) break
+      // Requests delivered before `missing` reached them (any pending hash is accepted) are dropped lazily.
+      if (req.data !== null || this.requests.get(req.key) !== req) {
+        this.queue.pop()
+        continue
+      }
+      const depth = req.path.length
+      const out_ = this.fetches.get(depth) ?? 0
+      if (out_ >= this.maxFetchesPerDepth) break
+      this.queue.pop()
+      this.fetches.set(depth, out_ + 1)
+      req.counted = true
+      out.push(req.hash)
+    }
+    return out
+  }
+
+  /** Accepts one delivered node blob; rejects with the error `processMany` would report for it. */
+  async process(node: Uint8Array): Promise<void> {
+    const [result] = await this.processMany([node])
+    if (result !== undefined && !result.ok) throw result.error
+  }
+
+  /**
+   * Accepts delivered node blobs in any order, hashing each itself, with one store look-up for all their
+   * unknown children. A blob nobody asked for, one already delivered, or one that is not a valid node is
+   * reported in its result and changes nothing.
+   */
+  processMany(nodes: Uint8Array[]): Promise<ProcessResult[]> {
+    return this.exclusive(() => this.processLocked(nodes))
+  }
+
+  /** Writes every completed node to the store in one batch; returns how many. */
+  commit(): Promise<number> {
+    return this.exclusive(async () => {
+      if (this.membatch.size === 0) return 0
+      const ops = [...this.membatch.values()].map(({ hash, blob }) => ({ type: 'put' as const, key: hash, value: blob }))
+      await this.store.batch(ops)
+      this.membatch = new Map()
+      this.membatchBytes = 0
+      return ops.length
+    })
+  }
+
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.lock.then(fn)
+    this.lock = run.catch(() => undefined)
+    return run
+  }
+
+  private async processLocked(nodes: Uint8Array[]): Promise<ProcessResult[]> {
+    const results: ProcessResult[] = []
+    const accepted: { req: NodeRequest; children: ChildEntry[] }[] = []
+    const unknown = new Map<string, Uint8Array>()
+
+    for (const blob of nodes) {
+      const hash = keccak256(blob)
+      const key = toHex(hash)
+      const req = this.requests.get(key)
+      if (req === undefined) {
+        results.push({ ok: false, hash, error: new NotRequestedError(`node ${key} was not requested`) })
+        continue
+      }
+      if (req.data !== null) {
+        results.push({ ok: false, hash, error: new AlreadyProcessedError(`node ${key} was already processed`) })
+        continue
+      }
+      let decoded: ReturnType<typeof nodeChildren>
+      try {
+        decoded = nodeChildren(decodeNode(blob), req.path)
+      } catch (err) {
+        const error = err instanceof InvalidNodeError ? err : new InvalidNodeError(`node ${key}: invalid`, { cause: err })
+        results.push({ ok: false, hash, error })
+        continue
+      }
+      const children: ChildEntry[] = decoded.children.map((c) => ({
+        hash: c.hash,
+        key: toHex(c.hash),
+        path: c.path,
+        subtrie: !req.reportLeaves
+      }))
+      if (req.reportLeaves && this.onLeaf !== undefined) {
+        try {
+          await this.reportLeaves(decoded.leaves, children)
+        } catch (err) {
+          // Nothing has been scheduled yet: forget this call's deliveries so they can be processed again.
+          for (const a of accepted) a.req.data = null
+          throw err
+        }
+      }
+      req.data = blob
+      results.push({ ok: true, hash })
+      for (const c of children) {
+        if (!this.requests.has(c.key) && !this.membatch.has(c.key)) unknown.set(c.key, c.hash)
+      }
+      accepted.push({ req, children })
+    }
+
+    // One round trip for every child we know nothing about: a stored node means its subtrie is complete.
+    const unknownKeys = [...unknown.keys()]
+    const stored = new Set<string>()
+    if (unknownKeys.length > 0) {
+      const values = await this.store.getMany([...unknown.values()])
+      for (let i = 0; i < values.length; i++) if (values[i] !== undefined) stored.add(unknownKeys[i]!)
+    }
+
+    for (const { req, children } of accepted) {
+      for (const c of children) {
+        if (stored.has(c.key) || this.membatch.has(c.key)) continue
+        const existing = this.requests.get(c.key)
+        if (existing !== undefined) {
+          existing.parents.push(req)
+        } else {
+          this.schedule(c.hash, c.path, req, !c.subtrie)
+        }
+        req.deps++
+      }
+      if (req.deps === 0) this.completed(req)
+    }
+    return results
+  }
+
+  private async reportLeaves(leaves: NodeLeaf[], children: ChildEntry[]): Promise<void> {
+    for (const leaf of leaves) {
+      const leafKey = nibblesToBytes(leaf.path)
+      if (leafKey === null) continue
+      const roots = await this.onLeaf!(leafKey, leaf.value, leaf.path)
+      if (roots == null) continue
+      for (const root of roots) {
+        if (!(root instanceof Uint8Array) || root.length !== 32) {
+          throw new InvalidNodeError('onLeaf returned a sub-trie root that is not a 32-byte hash')
+        }
+        if (equalBytes(root, EMPTY_ROOT)) continue
+        children.push({ hash: root, key: toHex(root), path: leaf.path, subtrie: true })
+      }
+    }
+  }
+
+  private schedule(hash: Uint8Array, path: Nibbles, parent: NodeRequest | null, reportLeaves: boolean): void {
+    const key = toHex(hash)
+    const req: NodeRequest = {
+      hash,
+      key,
+      path,
+      data: null,
+      parents: parent === null ? [] : [parent],
+      deps: 0,
+      reportLeaves,
+      counted: false
+    }
+    this.requests.set(key, req)
+    this.queue.push(req)
+  }
+
+  /** Moves a request whose subtrie is complete into the write batch, then any parent this completes. */
+  private completed(first: NodeRequest): void {
+    const stack = [first]
+    while (stack.length > 0) {
+      const req = stack.pop()!
+      this.membatch.set(req.key, { hash: req.hash, blob: req.data! })
+      this.membatchBytes += 32 + req.data!.length
+      this.requests.delete(req.key)
+      if (req.counted) {
+        const depth = req.path.length
+        this.fetches.set(depth, this.fetches.get(depth)! - 1)
+      }
+      for (const parent of req.parents) {
+        parent.deps--
+        if (parent.deps === 0) stack.push(parent)
+      }
+    }
+  }
+}

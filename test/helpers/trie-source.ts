@@ -1,0 +1,99 @@
+import { createMPT } from '@ethereumjs/mpt'
+import { MemoryStore } from '../../src/store/memory-store.js'
+import { keccak256 } from '../../src/trie/keccak.js'
+import { decodeNode, nodeChildren } from '../../src/trie/node.js'
+import { toHex } from '../../src/util/hex.js'
+
+export interface SourceTrie {
+  root: Uint8Array
+  /** Every node reachable from the root, by hex hash. */
+  nodes: Map<string, Uint8Array>
+  store: MemoryStore
+}
+
+/**
+ * Builds a trie with @ethereumjs/mpt (the reference implementation) and keeps exactly the nodes reachable
+ * from its root. Slow (a few thousand puts a second): for small test tries only.
+ */
+export async function buildSourceTrie(entries: Iterable<[Uint8Array, Uint8Array]>): Promise<SourceTrie> {
+  const trie = await createMPT({ useNodePruning: true })
+  for (const [k, v] of entries) await trie.put(k, v)
+  const root = trie.root()
+  const db = trie.database()
+  const nodes = new Map<string, Uint8Array>()
+  const stack = [root]
+  while (stack.length > 0) {
+    const hash = stack.pop()!
+    const key = toHex(hash)
+    if (nodes.has(key)) continue
+    const blob = (await db.get(hash)) as Uint8Array | undefined
+    if (blob === undefined) {
+      if (nodes.size === 0 && trie.root().length === 32) break // empty trie
+      throw new Error(`reference trie lacks node ${key}`)
+    }
+    if (toHex(keccak256(blob)) !== key) throw new Error(`reference trie node ${key} has the wrong hash`)
+    nodes.set(key, blob)
+    for (const c of nodeChildren(decodeNode(blob), new Uint8Array(0)).children) stack.push(c.hash)
+  }
+  const store = new MemoryStore()
+  for (const [k, blob] of nodes) await store.put(hexKey(k), blob)
+  return { root, nodes, store }
+}
+
+function hexKey(hex: string): Uint8Array {
+  return Uint8Array.from(Buffer.from(hex.slice(2), 'hex'))
+}
+
+/**
+ * The store-wide form of the sync invariant: every stored node has all its hash-referenced children stored.
+ * By induction from the leaves this is "every stored node's whole subtrie is stored". Returns the hex hashes
+ * of stored nodes that break it.
+ */
+export async function incompleteNodes(store: MemoryStore): Promise<string[]> {
+  const bad: string[] = []
+  for (const key of store.keys()) {
+    const blob = (await store.get(hexKey(key)))!
+    const { children } = nodeChildren(decodeNode(blob), new Uint8Array(0))
+    const present = await store.getMany(children.map((c) => c.hash))
+    if (present.some((v) => v === undefined)) bad.push(key)
+  }
+  return bad
+}
+
+/** A small seeded PRNG (mulberry32) for deterministic test data. */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+export function randomBytes(next: () => number, n: number): Uint8Array {
+  const out = new Uint8Array(n)
+  for (let i = 0; i < n; i++) out[i] = Math.floor(next() * 256)
+  return out
+}
+
+/** Random key/value pairs; `valueBytes` small (≤ 4) makes embedded nodes appear. */
+export function randomEntries(seed: number, count: number, keyBytes = 32, valueBytes = 40): [Uint8Array, Uint8Array][] {
+  const next = rng(seed)
+  const out: [Uint8Array, Uint8Array][] = []
+  for (let i = 0; i < count; i++) {
+    const v = randomBytes(next, valueBytes)
+    v[0] = v[0]! | 1 // never an all-zero-length/empty value
+    out.push([randomBytes(next, keyBytes), v])
+  }
+  return out
+}
+
+export function shuffle<T>(next: () => number, items: T[]): T[] {
+  for (let i = items.length - 1; i > 0; i--) {
+    const j = Math.floor(next() * (i + 1))
+    ;[items[i], items[j]] = [items[j]!, items[i]!]
+  }
+  return items
+}

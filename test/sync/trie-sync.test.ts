@@ -1,0 +1,354 @@
+import { RLP } from '@ethereumjs/rlp'
+import { describe, expect, it } from 'vitest'
+import { AlreadyProcessedError, InvalidNodeError, NotRequestedError } from '../../src/errors.js'
+import { MemoryStore } from '../../src/store/memory-store.js'
+import { TrieSync } from '../../src/sync/trie-sync.js'
+import { EMPTY_ROOT, keccak256 } from '../../src/trie/keccak.js'
+import { decodeNode, nodeChildren } from '../../src/trie/node.js'
+import { toHex } from '../../src/util/hex.js'
+import {
+  buildSourceTrie,
+  incompleteNodes,
+  randomBytes,
+  randomEntries,
+  rng,
+  type SourceTrie,
+  shuffle
+} from '../helpers/trie-source.js'
+
+interface SyncOptions {
+  /** `missing(max)` per round. */
+  max: number
+  /** Deliver only the first half plus one of what is outstanding each round. */
+  delayed?: boolean
+  /** Deliver in a random order (seeded). */
+  shuffleSeed?: number
+  /** Assert the store-wide invariant after every commit. */
+  checkEveryCommit?: boolean
+  /** Hashes the caller already took from `missing` and still owes a delivery for. */
+  outstanding?: Uint8Array[]
+}
+
+/** Drives a TrieSync to completion from a source trie; returns every hash requested, in order. */
+async function syncFrom(sync: TrieSync, source: SourceTrie, store: MemoryStore, opts: SyncOptions): Promise<string[]> {
+  const requested: string[] = []
+  const seen = new Set<string>()
+  let outstanding: Uint8Array[] = [...(opts.outstanding ?? [])]
+  for (const h of outstanding) seen.add(toHex(h))
+  const next = rng(opts.shuffleSeed ?? 1)
+  for (let round = 0; sync.pending > 0; round++) {
+    if (round > 1_000_000) throw new Error('sync did not converge')
+    for (const h of sync.missing(opts.max)) {
+      const key = toHex(h)
+      // A hash is never handed out twice while it is pending (and here, never twice at all).
+      expect(seen.has(key)).toBe(false)
+      seen.add(key)
+      requested.push(key)
+      outstanding.push(h)
+    }
+    if (opts.shuffleSeed !== undefined) shuffle(next, outstanding)
+    const take = opts.delayed ? Math.floor(outstanding.length / 2) + 1 : outstanding.length
+    const now = outstanding.slice(0, take)
+    outstanding = outstanding.slice(take)
+    for (const h of now) await sync.process(source.nodes.get(toHex(h))!)
+    await sync.commit()
+    if (opts.checkEveryCommit) expect(await incompleteNodes(store)).toEqual([])
+  }
+  expect(outstanding).toEqual([])
+  return requested
+}
+
+function expectStoreEqualsSource(store: MemoryStore, source: SourceTrie): void {
+  expect(new Set(store.keys())).toEqual(new Set(source.nodes.keys()))
+}
+
+/** hex hash → nibble path, by walking the source trie. */
+function pathsOf(source: SourceTrie): Map<string, string> {
+  const out = new Map<string, string>()
+  const stack: { hash: Uint8Array; path: Uint8Array }[] = [{ hash: source.root, path: new Uint8Array(0) }]
+  while (stack.length > 0) {
+    const { hash, path } = stack.pop()!
+    out.set(toHex(hash), [...path].map((n) => n.toString(16)).join(''))
+    const blob = source.nodes.get(toHex(hash))!
+    for (const c of nodeChildren(decodeNode(blob), path).children) stack.push({ hash: c.hash, path: c.path })
+  }
+  return out
+}
+
+describe('TrieSync', () => {
+  it('schedules nothing for the empty root', async () => {
+    const store = new MemoryStore()
+    const sync = new TrieSync(EMPTY_ROOT, store)
+    expect(sync.missing(1)).toEqual([])
+    expect(sync.missing(0)).toEqual([])
+    expect(sync.pending).toBe(0)
+    expect(await sync.commit()).toBe(0)
+    expect(store.size).toBe(0)
+  })
+
+  it('rejects a root that is not 32 bytes', () => {
+    expect(() => new TrieSync(new Uint8Array(31), new MemoryStore())).toThrow(InvalidNodeError)
+  })
+
+  for (const max of [1, 100, 0]) {
+    it(`syncs iteratively with missing(${max}), the invariant holding after every commit`, async () => {
+      const source = await buildSourceTrie(randomEntries(max + 7, max === 1 ? 250 : 600))
+      const store = new MemoryStore()
+      const sync = new TrieSync(source.root, store)
+      const requested = await syncFrom(sync, source, store, { max, checkEveryCommit: true })
+      expect(requested.length).toBe(source.nodes.size)
+      expectStoreEqualsSource(store, source)
+      expect(sync.memSize).toBe(0)
+    })
+  }
+
+  it('completes with delayed (partial) delivery', async () => {
+    const source = await buildSourceTrie(randomEntries(11, 800))
+    const store = new MemoryStore()
+    await syncFrom(new TrieSync(source.root, store), source, store, { max: 10_000, delayed: true, checkEveryCommit: true })
+    expectStoreEqualsSource(store, source)
+  })
+
+  for (const max of [1, 100]) {
+    it(`completes with random-order delivery, missing(${max})`, async () => {
+      const source = await buildSourceTrie(randomEntries(12 + max, 500))
+      const store = new MemoryStore()
+      await syncFrom(new TrieSync(source.root, store), source, store, { max, shuffleSeed: 5 })
+      expectStoreEqualsSource(store, source)
+    })
+  }
+
+  it('completes with random-order, delayed delivery', async () => {
+    const source = await buildSourceTrie(randomEntries(13, 800))
+    const store = new MemoryStore()
+    const sync = new TrieSync(source.root, store)
+    await syncFrom(sync, source, store, { max: 0, shuffleSeed: 9, delayed: true, checkEveryCommit: true })
+    expectStoreEqualsSource(store, source)
+  })
+
+  it('requests in lexicographic depth-first order with missing(1)', async () => {
+    const source = await buildSourceTrie(randomEntries(14, 700))
+    const paths = pathsOf(source)
+    const store = new MemoryStore()
+    const requested = await syncFrom(new TrieSync(source.root, store), source, store, { max: 1 })
+    const sequence = requested.map((h) => paths.get(h)!)
+    for (let i = 1; i < sequence.length; i++) expect(sequence[i - 1]! < sequence[i]!).toBe(true)
+  })
+
+  it('detects an incomplete sync: deleting any stored non-root node breaks the invariant', async () => {
+    const source = await buildSourceTrie(randomEntries(15, 300))
+    const store = new MemoryStore()
+    await syncFrom(new TrieSync(source.root, store), source, store, { max: 1 })
+    expect(await incompleteNodes(store)).toEqual([])
+    for (const [key, blob] of source.nodes) {
+      if (key === toHex(source.root)) continue
+      const hash = keccak256(blob)
+      await store.del(hash)
+      expect((await incompleteNodes(store)).length).toBeGreaterThan(0)
+      await store.put(hash, blob)
+    }
+  })
+
+  it('follows a moving target into the same store, fetching only what is new', async () => {
+    const entriesA = randomEntries(16, 1000)
+    const a = await buildSourceTrie(entriesA)
+    const store = new MemoryStore()
+    await syncFrom(new TrieSync(a.root, store), a, store, { max: 100 })
+    expectStoreEqualsSource(store, a)
+
+    const b = await buildSourceTrie([...entriesA, ...randomEntries(17, 10)])
+    const newInB = [...b.nodes.keys()].filter((k) => !a.nodes.has(k))
+    const requestedB = await syncFrom(new TrieSync(b.root, store), b, store, { max: 100, checkEveryCommit: true })
+    expect(new Set(requestedB)).toEqual(new Set(newInB))
+    expect(await incompleteNodes(store)).toEqual([])
+
+    const next = rng(18)
+    const c = await buildSourceTrie(entriesA.map(([k]) => [k, randomBytes(next, 40)] as [Uint8Array, Uint8Array]))
+    await syncFrom(new TrieSync(c.root, store), c, store, { max: 0, checkEveryCommit: true })
+    for (const k of c.nodes.keys()) expect(store.keys()).toContain(k)
+  })
+
+  it('syncs tries with embedded nodes as they collapse and expand (tiny values)', async () => {
+    const keys = ['0123', '0124', '1233', '1234', '0234', '1344'].map((h) => Uint8Array.from(Buffer.from(h, 'hex')))
+    const tiny = (i: number): Uint8Array => Uint8Array.of(1, 2, 3, i)
+    const a = await buildSourceTrie(keys.map((k, i) => [k, tiny(i)]))
+    // Collapse: remove most keys so branches become short nodes; expand: add them back with new values.
+    const b = await buildSourceTrie([
+      [keys[0]!, tiny(9)],
+      [keys[3]!, tiny(8)]
+    ])
+    const c = await buildSourceTrie(keys.map((k, i) => [k, tiny(20 + i)]))
+    const store = new MemoryStore()
+    for (const source of [a, b, c]) {
+      // Small values make children embedded: fewer hash-referenced nodes than keys.
+      await syncFrom(new TrieSync(source.root, store), source, store, { max: 1, checkEveryCommit: true })
+      for (const k of source.nodes.keys()) expect([...store.keys()]).toContain(k)
+    }
+    expect(a.nodes.size).toBeLessThan(keys.length)
+  })
+
+  it('reports leaves inside embedded nodes to onLeaf', async () => {
+    const entries: [Uint8Array, Uint8Array][] = randomEntries(19, 200, 3, 2)
+    const source = await buildSourceTrie(entries)
+    const store = new MemoryStore()
+    const seen = new Map<string, string>()
+    const sync = new TrieSync(source.root, store, {
+      onLeaf: (key, value) => {
+        seen.set(toHex(key), toHex(value))
+        return undefined
+      }
+    })
+    await syncFrom(sync, source, store, { max: 0 })
+    const expected = new Map(entries.map(([k, v]) => [toHex(k), toHex(v)]))
+    expect(seen).toEqual(expected)
+  })
+
+  it('syncs shared sub-tries named by onLeaf once, committing accounts only after their storage', async () => {
+    const storages = [await buildSourceTrie(randomEntries(20, 40)), await buildSourceTrie(randomEntries(21, 60))]
+    const next = rng(22)
+    // Account value: RLP [nonce, storageRoot]; accounts share the two storage tries.
+    const accounts: [Uint8Array, Uint8Array][] = []
+    for (let i = 0; i < 50; i++) {
+      accounts.push([randomBytes(next, 32), RLP.encode([i + 1, storages[i % 2]!.root])])
+    }
+    const main = await buildSourceTrie(accounts)
+    const all: SourceTrie = { root: main.root, store: main.store, nodes: new Map([...main.nodes]) }
+    for (const s of storages) for (const [k, v] of s.nodes) all.nodes.set(k, v)
+
+    const store = new MemoryStore()
+    const storageRootOf = (value: Uint8Array): Uint8Array => (RLP.decode(value) as Uint8Array[])[1]!
+    const sync = new TrieSync(main.root, store, { onLeaf: (_key, value) => [storageRootOf(value)] })
+    const requested = await syncFrom(sync, all, store, { max: 7, shuffleSeed: 3, checkEveryCommit: true })
+    expect(requested.length).toBe(all.nodes.size) // each shared storage node fetched once
+    expectStoreEqualsSource(store, all)
+  })
+
+  it('a node holding an account leaf is committed only after that account storage is', async () => {
+    const storage = await buildSourceTrie(randomEntries(23, 30))
+    const main = await buildSourceTrie([[randomBytes(rng(24), 32), RLP.encode([1, storage.root])]])
+    const store = new MemoryStore()
+    const sync = new TrieSync(main.root, store, {
+      onLeaf: (_k, value) => [(RLP.decode(value) as Uint8Array[])[1]!]
+    })
+    // The single-leaf main trie is just its root; deliver it, then commit before the storage arrives.
+    await sync.process(main.nodes.get(toHex(main.root))!)
+    expect(await sync.commit()).toBe(0)
+    expect(store.size).toBe(0)
+    const all: SourceTrie = { ...main, nodes: new Map([...main.nodes, ...storage.nodes]) }
+    await syncFrom(sync, all, store, { max: 0 })
+    expect(await store.get(main.root)).toBeDefined()
+  })
+
+  it('rejects unrequested, duplicate and invalid nodes with typed errors, changing nothing', async () => {
+    const source = await buildSourceTrie(randomEntries(25, 100))
+    const store = new MemoryStore()
+    const sync = new TrieSync(source.root, store)
+    const rootBlob = source.nodes.get(toHex(source.root))!
+    await expect(sync.process(randomBytes(rng(26), 100))).rejects.toBeInstanceOf(NotRequestedError)
+    sync.missing(1)
+    await sync.process(rootBlob)
+    const pending = sync.pending
+    await expect(sync.process(rootBlob)).rejects.toBeInstanceOf(AlreadyProcessedError)
+    expect(sync.pending).toBe(pending)
+    // A node of this very trie that is not scheduled yet (a grandchild of the root) is not requested either.
+    const children = sync.missing(0)
+    const grandchildren = children.flatMap((h) =>
+      nodeChildren(decodeNode(source.nodes.get(toHex(h))!), new Uint8Array(0)).children.map((c) => c.hash)
+    )
+    expect(grandchildren.length).toBeGreaterThan(0)
+    const grandchild = source.nodes.get(toHex(grandchildren[0]!))!
+    await expect(sync.process(grandchild)).rejects.toBeInstanceOf(NotRequestedError)
+    expect(sync.pending).toBe(pending)
+
+    const garbage = Uint8Array.of(0xc3, 0x01, 0x02, 0x03) // an RLP list of 3 items: not a node
+    const bad = new TrieSync(keccak256(garbage), new MemoryStore())
+    await expect(bad.process(garbage)).rejects.toBeInstanceOf(InvalidNodeError)
+    expect(bad.pending).toBe(1)
+
+    await syncFrom(sync, source, store, { max: 0, outstanding: children })
+    await expect(sync.process(rootBlob)).rejects.toBeInstanceOf(NotRequestedError)
+  })
+
+  it('processMany reports per-node results and still accepts the good ones', async () => {
+    const source = await buildSourceTrie(randomEntries(27, 50))
+    const store = new MemoryStore()
+    const sync = new TrieSync(source.root, store)
+    sync.missing(0)
+    const rootBlob = source.nodes.get(toHex(source.root))!
+    const results = await sync.processMany([rootBlob, rootBlob, Uint8Array.of(1, 2, 3)])
+    expect(results.map((r) => r.ok)).toEqual([true, false, false])
+    expect(results[1]!.ok === false && results[1]!.error).toBeInstanceOf(AlreadyProcessedError)
+    expect(results[2]!.ok === false && results[2]!.error).toBeInstanceOf(NotRequestedError)
+  })
+
+  it('caps the nodes of one depth that are out and uncommitted', async () => {
+    const source = await buildSourceTrie(randomEntries(28, 400))
+    const paths = pathsOf(source)
+    const store = new MemoryStore()
+    const sync = new TrieSync(source.root, store, { maxFetchesPerDepth: 3 })
+    const out = new Set<string>() // handed out by missing, not yet committed
+    const toDeliver: Uint8Array[] = []
+    let sawCapReached = false
+    while (sync.pending > 0) {
+      for (const h of sync.missing(0)) {
+        out.add(toHex(h))
+        toDeliver.push(h)
+      }
+      const perDepth = new Map<number, number>()
+      for (const k of out) {
+        const depth = paths.get(k)!.length
+        perDepth.set(depth, (perDepth.get(depth) ?? 0) + 1)
+      }
+      for (const n of perDepth.values()) expect(n).toBeLessThanOrEqual(3)
+      if ([...perDepth.values()].includes(3)) sawCapReached = true
+      // Deliver one node per round so work piles up against the cap.
+      await sync.process(source.nodes.get(toHex(toDeliver.shift()!))!)
+      await sync.commit()
+      for (const k of [...out]) if (store.has(k)) out.delete(k)
+    }
+    expect(sawCapReached).toBe(true)
+    expectStoreEqualsSource(store, source)
+  })
+
+  it('skips a root the store already has when opened with TrieSync.open', async () => {
+    const source = await buildSourceTrie(randomEntries(29, 50))
+    const sync = await TrieSync.open(source.root, source.store)
+    expect(sync.pending).toBe(0)
+    expect(sync.missing(0)).toEqual([])
+    const fresh = await TrieSync.open(source.root, new MemoryStore())
+    expect(fresh.pending).toBe(1)
+  })
+
+  it('keeps memSize equal to the bytes waiting for commit', async () => {
+    const source = await buildSourceTrie(randomEntries(30, 20))
+    const store = new MemoryStore()
+    const sync = new TrieSync(source.root, store)
+    let expected = 0
+    while (sync.pending > 0) {
+      for (const h of sync.missing(0)) await sync.process(source.nodes.get(toHex(h))!)
+    }
+    for (const blob of source.nodes.values()) expected += 32 + blob.length
+    expect(sync.memSize).toBe(expected)
+    expect(await sync.commit()).toBe(source.nodes.size)
+    expect(sync.memSize).toBe(0)
+  })
+
+  it('property: random tries and delivery orders always end with exactly the source nodes', async () => {
+    const next = rng(31)
+    for (let trial = 0; trial < 12; trial++) {
+      const count = 1 + Math.floor(next() * 300)
+      const keyBytes = 1 + Math.floor(next() * 32)
+      const valueBytes = 1 + Math.floor(next() * 60)
+      const source = await buildSourceTrie(randomEntries(100 + trial, count, keyBytes, valueBytes))
+      const store = new MemoryStore()
+      const max = [0, 1, 5, 50][trial % 4]!
+      await syncFrom(new TrieSync(source.root, store), source, store, {
+        max,
+        shuffleSeed: trial,
+        delayed: trial % 3 === 0,
+        checkEveryCommit: trial % 4 === 1
+      })
+      expectStoreEqualsSource(store, source)
+    }
+  })
+})
