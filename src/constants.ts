@@ -17,3 +17,53 @@ export const MAX_FETCHES_PER_DEPTH = 16384
  * `ethdb.IdealBatchSize`: large enough that writes are batched, small enough that a crash loses little.
  */
 export const IDEAL_BATCH_BYTES = 100 * 1024
+
+/**
+ * Most node hashes in one `/dsfg/nodes/1.0.0` request and most nodes in one reply. go-ethereum's
+ * `MaxStateFetch`: at ~530 bytes a branch node, 384 nodes stay well inside `MAX_RESPONSE_BYTES`.
+ */
+export const MAX_NODES_PER_REQUEST = 384
+
+/** Most payload bytes in one reply frame; a server stops adding items before passing it. */
+export const MAX_RESPONSE_BYTES = 2 * 1024 * 1024
+
+/**
+ * Longest wait for one request. Also the cap on the adaptive timeout (go-ethereum's `ttlLimit` is a minute on
+ * the open internet; a topic's peers answer from memory or a local store, so ten seconds is plenty).
+ */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000
+
+/**
+ * Bounds on the round-trip estimate the request size and timeout are derived from (go-ethereum `p2p/msgrate`
+ * uses 2 s and 20 s for the internet). The lower bound keeps requests large on fast links: capacity is
+ * "items a peer delivers in one target round trip", so a tiny loopback RTT would otherwise mean tiny requests.
+ */
+export const RTT_MIN_ESTIMATE_MS = 1_000
+export const RTT_MAX_ESTIMATE_MS = 20_000
+
+/** Weight of one measurement in the per-peer moving averages (msgrate `measurementImpact`). */
+export const MEASUREMENT_IMPACT = 0.1
+
+/** Always ask for a little more than measured so the estimate cannot lock into a low value (msgrate). */
+export const CAPACITY_OVERESTIMATION = 1.01
+
+/** Timeout = `TTL_SCALING` × round trip / confidence, capped by the request timeout (msgrate `ttlScaling`). */
+export const TTL_SCALING = 3
+
+/** Lowest confidence in the round-trip estimate; new peers lower it, time restores it (msgrate). */
+export const RTT_MIN_CONFIDENCE = 0.1
+
+/** With this many peers or more, a joining peer no longer lowers confidence (msgrate `tuningConfidenceCap`). */
+export const TUNING_CONFIDENCE_CAP = 10
+
+/** Weight of the peers' median round trip when re-tuning the global estimate (msgrate `tuningImpact`). */
+export const TUNING_IMPACT = 0.25
+
+/**
+ * Offences (nodes that fail verification, nodes nobody asked for, malformed replies) after which a peer is
+ * disconnected and no longer used by a sync. One offence could be a bug on our side; three are a pattern.
+ */
+export const MAX_PEER_OFFENCES = 3
+
+/** Consecutive timeouts after which a peer is considered stalled: reported and left out of this sync. */
+export const MAX_CONSECUTIVE_TIMEOUTS = 3

@@ -53,3 +53,34 @@ export class NotRequestedError extends DsfgError {
 export class AlreadyProcessedError extends DsfgError {
   static override readonly code: string = 'ERR_ALREADY_PROCESSED'
 }
+
+/** A command line was malformed: unknown command or option, missing or repeated argument, bad flag value. */
+export class UsageError extends DsfgError {
+  static override readonly code: string = 'ERR_USAGE'
+}
+
+/** Every connected peer answered that it does not have a node the sync needs. */
+export class NodeUnavailableError extends DsfgError {
+  static override readonly code: string = 'ERR_NODE_UNAVAILABLE'
+  readonly hash: Uint8Array
+
+  constructor(hash: Uint8Array, message: string) {
+    super(message)
+    this.hash = hash
+  }
+}
+
+/** A peer's reply broke the protocol (bad frame, bad status, too large, wrong shape). */
+export class ProtocolError extends DsfgError {
+  static override readonly code: string = 'ERR_PROTOCOL'
+}
+
+/** The operation was aborted through its signal or by `stop()`. */
+export class AbortError extends DsfgError {
+  static override readonly code: string = 'ABORT_ERR'
+}
+
+/** A call that may not run twice at once was made while it was running. */
+export class BusyError extends DsfgError {
+  static override readonly code: string = 'ERR_BUSY'
+}

@@ -127,6 +127,12 @@ export class TrieSync {
     return this.requests.size
   }
 
+  /** Whether `hash` is scheduled and still waiting for its node (so a delivery of it would be accepted). */
+  isPending(hash: Uint8Array): boolean {
+    const req = this.requests.get(toHex(hash))
+    return req !== undefined && req.data === null
+  }
+
   /** Bytes of completed nodes waiting for `commit()`. */
   get memSize(): number {
     return this.membatchBytes

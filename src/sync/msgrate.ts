@@ -1,0 +1,130 @@
+import {
+  CAPACITY_OVERESTIMATION,
+  DEFAULT_REQUEST_TIMEOUT_MS,
+  MEASUREMENT_IMPACT,
+  RTT_MAX_ESTIMATE_MS,
+  RTT_MIN_CONFIDENCE,
+  RTT_MIN_ESTIMATE_MS,
+  TTL_SCALING,
+  TUNING_CONFIDENCE_CAP,
+  TUNING_IMPACT
+} from '../constants.js'
+
+// reference: go-ethereum@02b73d4e p2p/msgrate/msgrate.go (Tracker, Trackers): per-peer throughput and
+// round-trip moving averages, a global round-trip estimate tuned towards a low percentile of the peers',
+// and a confidence that new peers lower and time restores.
+
+export interface RateTrackerInit {
+  /** @default RTT_MIN_ESTIMATE_MS */
+  rttMinMs?: number
+  /** @default RTT_MAX_ESTIMATE_MS */
+  rttMaxMs?: number
+  /** Cap on `targetTimeout()`. @default DEFAULT_REQUEST_TIMEOUT_MS */
+  ttlLimitMs?: number
+  /** Milliseconds clock; injected so tests are deterministic. @default Date.now */
+  now?: () => number
+}
+
+interface PeerRate {
+  /** Items per second, moving average of useful deliveries. */
+  capacity: number
+  /** Round trip in ms, moving average. */
+  rtt: number
+}
+
+/** Measured capacity and round trip per peer, and the request size and timeout derived from them. */
+export class RateTracker {
+  private readonly peers = new Map<string, PeerRate>()
+  private readonly rttMin: number
+  private readonly rttMax: number
+  private readonly ttlLimit: number
+  private readonly now: () => number
+  private roundtrip: number
+  private confidence = 1
+  private tuned: number
+
+  constructor(init: RateTrackerInit = {}) {
+    this.rttMin = init.rttMinMs ?? RTT_MIN_ESTIMATE_MS
+    this.rttMax = init.rttMaxMs ?? RTT_MAX_ESTIMATE_MS
+    this.ttlLimit = init.ttlLimitMs ?? DEFAULT_REQUEST_TIMEOUT_MS
+    this.now = init.now ?? Date.now
+    // Start pessimistic but inside the timeout cap, so the first requests are small and not cut off early.
+    this.roundtrip = Math.min(this.rttMax, Math.max(this.rttMin, this.ttlLimit / TTL_SCALING))
+    this.tuned = this.now()
+  }
+
+  /** Starts tracking a peer with the mean capacity and median round trip of the others. */
+  track(peer: string): void {
+    if (this.peers.has(peer)) return
+    let capacity = 0
+    for (const p of this.peers.values()) capacity += p.capacity
+    if (this.peers.size > 0) capacity /= this.peers.size
+    this.peers.set(peer, { capacity, rtt: this.medianRoundTrip() })
+    // A new peer makes the estimate less trustworthy until it is measured (msgrate `detune`).
+    const n = this.peers.size
+    if (n === 1) this.confidence = 1
+    else if (n < TUNING_CONFIDENCE_CAP) this.confidence = Math.max(RTT_MIN_CONFIDENCE, (this.confidence * (n - 1)) / n)
+  }
+
+  untrack(peer: string): void {
+    this.peers.delete(peer)
+  }
+
+  /**
+   * Records a reply: `items` useful items after `elapsedMs`. Zero items (a timeout or an empty reply) drops
+   * the peer's capacity to zero, so its next request is a single item.
+   */
+  update(peer: string, elapsedMs: number, items: number): void {
+    const p = this.peers.get(peer)
+    if (p === undefined) return
+    if (items === 0) {
+      p.capacity = 0
+      return
+    }
+    const elapsed = Math.max(elapsedMs, 1)
+    const measured = (items * 1000) / elapsed
+    p.capacity = (1 - MEASUREMENT_IMPACT) * p.capacity + MEASUREMENT_IMPACT * measured
+    p.rtt = (1 - MEASUREMENT_IMPACT) * p.rtt + MEASUREMENT_IMPACT * elapsed
+  }
+
+  /** Items the peer should deliver within `targetRttMs`, at least 1. */
+  capacity(peer: string, targetRttMs: number): number {
+    const p = this.peers.get(peer)
+    const throughput = ((p?.capacity ?? 0) * targetRttMs) / 1000
+    return Math.max(1, Math.ceil(1 + CAPACITY_OVERESTIMATION * throughput))
+  }
+
+  /** The round trip requests should be sized for: slightly under the estimate, to push it down. */
+  targetRoundTrip(): number {
+    this.tune()
+    return 0.9 * this.roundtrip
+  }
+
+  /** How long to wait for a reply before giving up on it. */
+  targetTimeout(): number {
+    this.tune()
+    return Math.min(this.ttlLimit, (TTL_SCALING * this.roundtrip) / this.confidence)
+  }
+
+  /** Peers ordered by capacity for `targetRttMs`, highest first (ties by id, for determinism). */
+  sortByCapacity(peers: string[], targetRttMs: number): string[] {
+    return [...peers].sort((a, b) => this.capacity(b, targetRttMs) - this.capacity(a, targetRttMs) || (a < b ? -1 : 1))
+  }
+
+  /** A low percentile of the peers' round trips, favouring fast peers (go-ethereum #25653). */
+  private medianRoundTrip(): number {
+    const rtts = [...this.peers.values()].map((p) => p.rtt).sort((a, b) => a - b)
+    if (rtts.length === 0) return this.roundtrip
+    const median = rtts[Math.floor(Math.sqrt(rtts.length))] ?? rtts[rtts.length - 1]!
+    return Math.min(this.rttMax, Math.max(this.rttMin, median))
+  }
+
+  /** At most once per round trip: move the estimate towards the peers' median and restore confidence. */
+  private tune(): void {
+    const now = this.now()
+    if (now - this.tuned < this.roundtrip) return
+    this.tuned = now
+    this.roundtrip = (1 - TUNING_IMPACT) * this.roundtrip + TUNING_IMPACT * this.medianRoundTrip()
+    this.confidence = this.confidence + (1 - this.confidence) / 2
+  }
+}

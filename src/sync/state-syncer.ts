@@ -1,0 +1,508 @@
+import { TypedEventEmitter } from 'main-event'
+import {
+  DEFAULT_REQUEST_TIMEOUT_MS,
+  IDEAL_BATCH_BYTES,
+  MAX_CONSECUTIVE_TIMEOUTS,
+  MAX_NODES_PER_REQUEST,
+  MAX_PEER_OFFENCES,
+  RTT_MIN_ESTIMATE_MS
+} from '../constants.js'
+import { AbortError, BusyError, InvalidNodeError, NodeUnavailableError, ProtocolError } from '../errors.js'
+import type { KVStore } from '../store/kv-store.js'
+import { keccak256 } from '../trie/keccak.js'
+import { equalBytes } from '../util/bytes.js'
+import { type Clock, systemClock } from '../util/clock.js'
+import { toHex } from '../util/hex.js'
+import { RateTracker } from './msgrate.js'
+import { type LeafCallback, TrieSync } from './trie-sync.js'
+
+// reference: go-ethereum@e7872729 (v1.9.25) eth/downloader/statesync.go for the request loop, ready set and
+// attempts; go-ethereum@02b73d4e p2p/msgrate for sizing and timeouts; eth/protocols/snap/sync.go for
+// per-request spin-down on a new root.
+
+/**
+ * Asks one peer for the nodes with these hashes and resolves with whatever blobs it sent, unverified: the
+ * syncer hashes every blob itself. Rejects with `ProtocolError` when the reply broke the protocol (the peer is
+ * blamed) and with any other error when the stream failed (the request is simply retried).
+ */
+export type NodeFetcher = (peer: string, hashes: Uint8Array[], options: { signal: AbortSignal }) => Promise<Uint8Array[]>
+
+/** Why a peer was penalised. */
+export type PenaltyReason = 'invalid-node' | 'unrequested-node' | 'protocol-error' | 'stalled'
+
+export interface PeerPenalty {
+  peer: string
+  reason: PenaltyReason
+  /** Offences this peer has committed in this syncer so far. */
+  offences: number
+  /** Whether the syncer has stopped using the peer (and asked for it to be disconnected). */
+  disconnected: boolean
+}
+
+export interface StateSyncStats {
+  root: Uint8Array
+  /** Nodes received, verified and accepted by the scheduler. */
+  nodes: number
+  /** Bytes of those nodes. */
+  bytes: number
+  /** Nodes written to the store. */
+  committed: number
+  /** Nodes scheduled and not yet committed. */
+  pending: number
+  /** Connected peers the syncer may use. */
+  peers: number
+  /** Requests in flight. */
+  inFlight: number
+  /** Verified nodes that were no longer needed (late or duplicate replies). */
+  duplicates: number
+  /** Accepted nodes per second since the sync started. */
+  rate: number
+  elapsedMs: number
+  /** Root changes since the sync started. */
+  retargets: number
+}
+
+export interface StateSyncResult extends StateSyncStats {}
+
+export interface StateSyncerEvents {
+  progress: CustomEvent<StateSyncStats>
+  retarget: CustomEvent<{ from: Uint8Array; to: Uint8Array }>
+  'peer:penalised': CustomEvent<PeerPenalty>
+}
+
+export interface StateSyncerInit {
+  store: KVStore
+  fetchNodes: NodeFetcher
+  /** Called when a peer sends bad data; `disconnected` says it passed `maxPeerOffences`. */
+  onPenalty?: (penalty: PeerPenalty) => void
+  /** Passed to each trie scheduler (see `TrieSync`). */
+  onLeaf?: LeafCallback
+  /** @default MAX_NODES_PER_REQUEST (384) */
+  maxNodesPerRequest?: number
+  /** Cap on the adaptive request timeout. @default DEFAULT_REQUEST_TIMEOUT_MS (10 s) */
+  requestTimeoutMs?: number
+  /** Lower bound of the round-trip estimate requests are sized for. @default RTT_MIN_ESTIMATE_MS (1 s) */
+  rttMinMs?: number
+  /** Uncommitted bytes after which completed nodes are written. @default IDEAL_BATCH_BYTES (100 KiB) */
+  flushBytes?: number
+  /** @default MAX_PEER_OFFENCES (3) */
+  maxPeerOffences?: number
+  /** @default MAX_CONSECUTIVE_TIMEOUTS (3) */
+  maxConsecutiveTimeouts?: number
+  /** @default MAX_FETCHES_PER_DEPTH */
+  maxFetchesPerDepth?: number
+  /** @default systemClock */
+  clock?: Clock
+}
+
+interface Task {
+  hash: Uint8Array
+  key: string
+  /** Peers that answered without this node: it is not asked of them again. */
+  refusedBy: Set<string>
+}
+
+type RequestState = 'active' | 'timed-out' | 'dropped' | 'done'
+
+interface NodeRequest {
+  readonly id: number
+  readonly peer: string
+  readonly tasks: Map<string, Task>
+  readonly started: number
+  readonly controller: AbortController
+  timer: unknown
+  state: RequestState
+}
+
+type SyncEvent =
+  | { type: 'reply'; req: NodeRequest; nodes: Uint8Array[] }
+  | { type: 'failure'; req: NodeRequest; error: unknown }
+  | { type: 'timeout'; req: NodeRequest }
+
+/**
+ * The trie sync driver: pulls node hashes from a `TrieSync`, sends them to idle peers sized by each peer's
+ * measured capacity, verifies and feeds the replies back, and moves to a newer root on `retarget`. I/O goes
+ * through the injected `fetchNodes`, time through the injected clock: no sockets, no timers of its own.
+ */
+export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
+  private readonly store: KVStore
+  private readonly fetchNodes: NodeFetcher
+  private readonly init: StateSyncerInit
+  private readonly clock: Clock
+  private readonly maxNodes: number
+  private readonly flushBytes: number
+  private readonly maxOffences: number
+  private readonly maxTimeouts: number
+  private readonly tracker: RateTracker
+
+  private readonly peers = new Set<string>()
+  private readonly offences = new Map<string, number>()
+  private readonly banned = new Set<string>()
+  private readonly timeouts = new Map<string, number>()
+  private readonly stalled = new Set<string>()
+  private readonly active = new Map<string, NodeRequest>()
+  private ready = new Map<string, Task>()
+  private events: SyncEvent[] = []
+  private wakeUp: (() => void) | null = null
+  private nextRequestId = 1
+  private running = false
+
+  private sched: TrieSync | null = null
+  private nextRoot: Uint8Array | null = null
+  private started = 0
+  private counters = { nodes: 0, bytes: 0, committed: 0, duplicates: 0, retargets: 0 }
+
+  constructor(init: StateSyncerInit) {
+    super()
+    this.init = init
+    this.store = init.store
+    this.fetchNodes = init.fetchNodes
+    this.clock = init.clock ?? systemClock
+    this.maxNodes = init.maxNodesPerRequest ?? MAX_NODES_PER_REQUEST
+    this.flushBytes = init.flushBytes ?? IDEAL_BATCH_BYTES
+    this.maxOffences = init.maxPeerOffences ?? MAX_PEER_OFFENCES
+    this.maxTimeouts = init.maxConsecutiveTimeouts ?? MAX_CONSECUTIVE_TIMEOUTS
+    this.tracker = new RateTracker({
+      now: () => this.clock.now(),
+      ttlLimitMs: init.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
+      rttMinMs: init.rttMinMs ?? RTT_MIN_ESTIMATE_MS
+    })
+  }
+
+  /** A peer that speaks the nodes protocol connected. */
+  addPeer(peer: string): void {
+    if (this.peers.has(peer) || this.banned.has(peer)) return
+    this.peers.add(peer)
+    this.tracker.track(peer)
+    this.wake()
+  }
+
+  /** A peer disconnected: its request goes straight back to the ready set. */
+  removePeer(peer: string): void {
+    if (!this.peers.delete(peer)) return
+    const req = this.active.get(peer)
+    if (req !== undefined) this.finish(req, 'dropped')
+    this.tracker.untrack(peer)
+    this.stalled.delete(peer)
+    this.timeouts.delete(peer)
+    this.wake()
+  }
+
+  /** Moves a running sync to `root`: in-flight requests spin down, then a fresh scheduler starts there. */
+  retarget(root: Uint8Array): void {
+    if (root.length !== 32) throw new InvalidNodeError('trie root must be a 32-byte hash')
+    const current = this.nextRoot ?? this.sched?.root
+    if (current !== undefined && equalBytes(current, root)) return
+    this.nextRoot = root.slice()
+    this.wake()
+  }
+
+  stats(): StateSyncStats {
+    const elapsedMs = this.running || this.started > 0 ? this.clock.now() - this.started : 0
+    return {
+      root: this.sched?.root ?? new Uint8Array(32),
+      ...this.counters,
+      pending: this.sched?.pending ?? 0,
+      peers: this.usablePeers().length,
+      inFlight: this.active.size,
+      rate: elapsedMs > 0 ? (this.counters.nodes * 1000) / elapsedMs : 0,
+      elapsedMs
+    }
+  }
+
+  /**
+   * Syncs the trie at `root` into the store and resolves when every node is stored (or the latest root given
+   * to `retarget` is). Waits for peers while there are none. Rejects with `NodeUnavailableError` when every
+   * connected peer has refused a node, with `AbortError` on abort; completed subtries stay stored either way.
+   */
+  async sync(root: Uint8Array, options: { signal?: AbortSignal } = {}): Promise<StateSyncResult> {
+    if (this.running) throw new BusyError('a sync is already running on this syncer')
+    this.running = true
+    this.started = this.clock.now()
+    this.counters = { nodes: 0, bytes: 0, committed: 0, duplicates: 0, retargets: 0 }
+    this.nextRoot = null
+    const signal = options.signal
+    const onAbort = (): void => this.wake()
+    signal?.addEventListener('abort', onAbort)
+    try {
+      this.sched = await this.openScheduler(root)
+      for (;;) {
+        if (signal?.aborted) throw new AbortError('state sync aborted')
+        await this.handleEvents()
+        if (this.nextRoot !== null && this.active.size === 0) await this.switchRoot()
+        if (this.sched.pending === 0 && this.nextRoot === null) break
+        if (this.nextRoot === null) {
+          this.assign()
+          this.checkRefusedByAll()
+        }
+        if (this.sched.memSize >= this.flushBytes) await this.flush()
+        if (this.events.length === 0) await new Promise<void>((resolve) => (this.wakeUp = resolve))
+        this.wakeUp = null
+      }
+      await this.flush()
+      return this.stats()
+    } finally {
+      signal?.removeEventListener('abort', onAbort)
+      for (const req of [...this.active.values()]) this.finish(req, 'dropped')
+      this.events = []
+      this.ready = new Map()
+      // Whatever completed is complete-subtrie data: keep it, so a restart or a new root skips it.
+      await this.flush().catch(() => undefined)
+      this.running = false
+    }
+  }
+
+  private async openScheduler(root: Uint8Array): Promise<TrieSync> {
+    return TrieSync.open(root, this.store, {
+      onLeaf: this.init.onLeaf,
+      maxFetchesPerDepth: this.init.maxFetchesPerDepth
+    })
+  }
+
+  private async switchRoot(): Promise<void> {
+    const from = this.sched!.root
+    const to = this.nextRoot!
+    await this.flush()
+    this.sched = await this.openScheduler(to)
+    this.ready = new Map()
+    this.nextRoot = null
+    this.counters.retargets++
+    this.safeDispatch('retarget', { from, to })
+  }
+
+  private async flush(): Promise<void> {
+    if (this.sched === null) return
+    this.counters.committed += await this.sched.commit()
+  }
+
+  private usablePeers(): string[] {
+    return [...this.peers].filter((p) => !this.banned.has(p) && !this.stalled.has(p))
+  }
+
+  /** Gives every idle peer one request, fastest first, each sized to what it delivers in a round trip. */
+  private assign(): void {
+    let idle = this.usablePeers().filter((p) => !this.active.has(p))
+    if (idle.length === 0 && this.active.size === 0 && this.stalled.size > 0) {
+      // Every peer left has stalled: forgive them rather than wait forever for a peer that may never come.
+      this.stalled.clear()
+      idle = this.usablePeers()
+    }
+    if (idle.length === 0) return
+    const targetRtt = this.tracker.targetRoundTrip()
+    for (const peer of this.tracker.sortByCapacity(idle, targetRtt)) {
+      const cap = Math.min(this.maxNodes, this.tracker.capacity(peer, targetRtt))
+      this.refill(cap)
+      const tasks = new Map<string, Task>()
+      for (const [key, task] of this.ready) {
+        if (tasks.size >= cap) break
+        if (!this.sched!.isPending(task.hash)) {
+          this.ready.delete(key) // delivered meanwhile (a late reply)
+          continue
+        }
+        if (task.refusedBy.has(peer)) continue
+        tasks.set(key, task)
+        this.ready.delete(key)
+      }
+      if (tasks.size > 0) this.send(peer, tasks)
+    }
+  }
+
+  private refill(cap: number): void {
+    const want = cap - this.ready.size
+    if (want <= 0) return
+    for (const hash of this.sched!.missing(want)) {
+      const key = toHex(hash)
+      this.ready.set(key, { hash, key, refusedBy: new Set() })
+    }
+  }
+
+  private send(peer: string, tasks: Map<string, Task>): void {
+    const old = this.active.get(peer)
+    // Never overwrite a peer's request: its tasks would be lost and the sync would stall (go-ethereum #15138).
+    if (old !== undefined) this.finish(old, 'dropped')
+    const req: NodeRequest = {
+      id: this.nextRequestId++,
+      peer,
+      tasks,
+      started: this.clock.now(),
+      controller: new AbortController(),
+      timer: undefined,
+      state: 'active'
+    }
+    this.active.set(peer, req)
+    req.timer = this.clock.setTimeout(() => this.push({ type: 'timeout', req }), this.tracker.targetTimeout())
+    const hashes = [...tasks.values()].map((t) => t.hash)
+    let pending: Promise<Uint8Array[]>
+    try {
+      pending = this.fetchNodes(peer, hashes, { signal: req.controller.signal })
+    } catch (error) {
+      pending = Promise.reject(error)
+    }
+    pending.then(
+      (nodes) => this.push({ type: 'reply', req, nodes }),
+      (error: unknown) => this.push({ type: 'failure', req, error })
+    )
+  }
+
+  /** Ends a request that is still active: stops its timer and puts its tasks back in the ready set. */
+  private finish(req: NodeRequest, state: Exclude<RequestState, 'active'>, refused = false): void {
+    if (req.state !== 'active') return
+    req.state = state
+    this.clock.clearTimeout(req.timer)
+    if (this.active.get(req.peer) === req) this.active.delete(req.peer)
+    if (state === 'dropped' || state === 'timed-out') req.controller.abort()
+    for (const task of req.tasks.values()) {
+      if (refused) task.refusedBy.add(req.peer)
+      if (this.sched?.isPending(task.hash)) this.ready.set(task.key, task)
+    }
+  }
+
+  private push(event: SyncEvent): void {
+    this.events.push(event)
+    this.wake()
+  }
+
+  private wake(): void {
+    this.wakeUp?.()
+  }
+
+  private async handleEvents(): Promise<void> {
+    while (this.events.length > 0) {
+      const event = this.events.shift()!
+      switch (event.type) {
+        case 'reply':
+          await this.onReply(event.req, event.nodes)
+          break
+        case 'failure':
+          this.onFailure(event.req, event.error)
+          break
+        case 'timeout':
+          this.onTimeout(event.req)
+          break
+        default: {
+          const exhaustive: never = event
+          throw new InvalidNodeError(`unknown sync event ${String(exhaustive)}`)
+        }
+      }
+    }
+  }
+
+  private async onReply(req: NodeRequest, nodes: Uint8Array[]): Promise<void> {
+    const wasActive = req.state === 'active'
+    // Match by hash, never by position: any subset in any order is a valid reply.
+    const valid: Uint8Array[] = []
+    const delivered = new Set<string>()
+    let offence: PenaltyReason | null = nodes.length > req.tasks.size ? 'unrequested-node' : null
+    for (const blob of nodes) {
+      const key = toHex(keccak256(blob))
+      if (!req.tasks.has(key) || delivered.has(key)) {
+        offence = 'unrequested-node'
+        continue
+      }
+      delivered.add(key)
+      valid.push(blob)
+    }
+    const useful = await this.accept(valid)
+    if (wasActive) {
+      this.tracker.update(req.peer, this.clock.now() - req.started, useful)
+      this.timeouts.delete(req.peer)
+      // An empty reply means "I don't have them": never ask this peer for them again (go-ethereum #20545).
+      for (const key of delivered) req.tasks.delete(key)
+      this.finish(req, 'done', nodes.length === 0)
+    }
+    if (offence !== null) this.penalise(req.peer, offence)
+    this.safeDispatch('progress', this.stats())
+  }
+
+  /** Feeds hash-verified blobs to the scheduler; returns how many it needed. */
+  private async accept(blobs: Uint8Array[]): Promise<number> {
+    if (blobs.length === 0) return 0
+    const results = await this.sched!.processMany(blobs)
+    let useful = 0
+    for (let i = 0; i < results.length; i++) {
+      const r = results[i]!
+      if (r.ok) {
+        useful++
+        this.counters.nodes++
+        this.counters.bytes += blobs[i]!.length
+        this.ready.delete(toHex(r.hash))
+      } else if (r.error instanceof InvalidNodeError) {
+        // The blob hashes to a node of the trie yet is not a node: the root itself commits to garbage.
+        throw r.error
+      } else {
+        this.counters.duplicates++
+      }
+    }
+    return useful
+  }
+
+  private onFailure(req: NodeRequest, error: unknown): void {
+    if (req.state !== 'active') return // we aborted it (timeout, drop, stop)
+    this.tracker.update(req.peer, this.clock.now() - req.started, 0)
+    this.finish(req, 'dropped')
+    if (error instanceof ProtocolError) this.penalise(req.peer, 'protocol-error')
+  }
+
+  private onTimeout(req: NodeRequest): void {
+    if (req.state !== 'active') return // a reply or a drop won the race
+    this.tracker.update(req.peer, this.clock.now() - req.started, 0)
+    this.finish(req, 'timed-out')
+    const count = (this.timeouts.get(req.peer) ?? 0) + 1
+    this.timeouts.set(req.peer, count)
+    if (count >= this.maxTimeouts) {
+      // Timeouts first shrink a peer's requests to one node; one that still cannot answer is left out of
+      // this sync instead of being dropped, which only causes churn when it reconnects (go-ethereum #15576).
+      this.stalled.add(req.peer)
+      this.timeouts.delete(req.peer)
+      this.safeDispatch('peer:penalised', {
+        peer: req.peer,
+        reason: 'stalled',
+        offences: this.offences.get(req.peer) ?? 0,
+        disconnected: false
+      })
+    }
+  }
+
+  private penalise(peer: string, reason: PenaltyReason): void {
+    const offences = (this.offences.get(peer) ?? 0) + 1
+    this.offences.set(peer, offences)
+    const disconnected = offences >= this.maxOffences
+    if (disconnected) {
+      this.banned.add(peer)
+      const req = this.active.get(peer)
+      if (req !== undefined) this.finish(req, 'dropped')
+    }
+    const penalty: PeerPenalty = { peer, reason, offences, disconnected }
+    try {
+      this.init.onPenalty?.(penalty)
+    } catch {
+      // A faulty hook must not break the sync.
+    }
+    this.safeDispatch('peer:penalised', penalty)
+  }
+
+  /** Fails the sync when a node the scheduler needs has been refused by every usable peer. */
+  private checkRefusedByAll(): void {
+    const peers = this.usablePeers()
+    if (peers.length === 0 || this.active.size > 0) return
+    for (const task of this.ready.values()) {
+      if (peers.every((p) => task.refusedBy.has(p))) {
+        throw new NodeUnavailableError(
+          task.hash,
+          `trie node ${task.key} failed with all peers (${task.refusedBy.size} refusals, ${peers.length} peers)`
+        )
+      }
+    }
+  }
+
+  private safeDispatch<K extends keyof StateSyncerEvents>(
+    type: K,
+    detail: StateSyncerEvents[K] extends CustomEvent<infer D> ? D : never
+  ): void {
+    try {
+      this.dispatchEvent(new CustomEvent(type, { detail }))
+    } catch {
+      // Listeners' errors are theirs.
+    }
+  }
+}

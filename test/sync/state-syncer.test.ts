@@ -1,0 +1,303 @@
+import { describe, expect, it } from 'vitest'
+import { AbortError, NodeUnavailableError, ProtocolError } from '../../src/errors.js'
+import { MemoryStore } from '../../src/store/memory-store.js'
+import { type NodeFetcher, type PeerPenalty, StateSyncer, type StateSyncerInit } from '../../src/sync/state-syncer.js'
+import { toHex } from '../../src/util/hex.js'
+import { FakeClock } from '../helpers/fake-clock.js'
+import { buildSourceTrie, incompleteNodes, randomEntries, type SourceTrie } from '../helpers/trie-source.js'
+
+type Behaviour = (hashes: Uint8Array[], signal: AbortSignal, call: number) => Promise<Uint8Array[]>
+
+/** In-process peers: each answers by its own behaviour; every request is logged. */
+class Peers {
+  readonly log: { peer: string; hashes: string[] }[] = []
+  private readonly behaviours = new Map<string, Behaviour>()
+  private readonly calls = new Map<string, number>()
+
+  set(peer: string, behaviour: Behaviour): void {
+    this.behaviours.set(peer, behaviour)
+  }
+
+  readonly fetch: NodeFetcher = (peer, hashes, { signal }) => {
+    this.log.push({ peer, hashes: hashes.map(toHex) })
+    const call = (this.calls.get(peer) ?? 0) + 1
+    this.calls.set(peer, call)
+    return this.behaviours.get(peer)!(hashes, signal, call)
+  }
+
+  requestsOf(peer: string): number {
+    return this.calls.get(peer) ?? 0
+  }
+}
+
+const honest =
+  (source: SourceTrie): Behaviour =>
+  async (hashes) =>
+    hashes.flatMap((h) => {
+      const blob = source.nodes.get(toHex(h))
+      return blob === undefined ? [] : [blob]
+    })
+
+/** Never answers; rejects only when aborted. */
+const silent: Behaviour = (_hashes, signal) =>
+  new Promise((_resolve, reject) => signal.addEventListener('abort', () => reject(new Error('aborted'))))
+
+/** Runs a sync while moving the fake clock forward whenever the syncer is idle. */
+async function syncWithClock<T>(clock: FakeClock, run: Promise<T>): Promise<T> {
+  let done = false
+  const result = run.finally(() => {
+    done = true
+  })
+  result.catch(() => undefined)
+  for (let i = 0; !done && i < 100_000; i++) {
+    await new Promise((r) => setImmediate(r))
+    clock.advance(100)
+  }
+  return result
+}
+
+function newSyncer(store: MemoryStore, peers: Peers, clock: FakeClock, extra: Partial<StateSyncerInit> = {}) {
+  return new StateSyncer({ store, fetchNodes: peers.fetch, clock, requestTimeoutMs: 1000, rttMinMs: 100, ...extra })
+}
+
+function expectSynced(store: MemoryStore, source: SourceTrie): void {
+  expect(new Set(store.keys())).toEqual(new Set(source.nodes.keys()))
+}
+
+describe('StateSyncer', async () => {
+  const source = await buildSourceTrie(randomEntries(1, 2000))
+
+  it('syncs a trie from one peer', async () => {
+    const store = new MemoryStore()
+    const peers = new Peers()
+    peers.set('a', honest(source))
+    const clock = new FakeClock()
+    const syncer = newSyncer(store, peers, clock)
+    syncer.addPeer('a')
+    const result = await syncWithClock(clock, syncer.sync(source.root))
+    expectSynced(store, source)
+    expect(result.nodes).toBe(source.nodes.size)
+    expect(result.committed).toBe(source.nodes.size)
+    expect(result.pending).toBe(0)
+    // Requests grow from one node towards the cap as throughput is measured.
+    expect(peers.log[0]!.hashes.length).toBe(1)
+    expect(Math.max(...peers.log.map((r) => r.hashes.length))).toBeGreaterThan(50)
+    expect(clock.pendingTimers).toBe(0)
+  })
+
+  it('never asks for a hash twice while it is pending, from honest peers', async () => {
+    const store = new MemoryStore()
+    const peers = new Peers()
+    for (const p of ['a', 'b', 'c']) peers.set(p, honest(source))
+    const clock = new FakeClock()
+    const syncer = newSyncer(store, peers, clock)
+    for (const p of ['a', 'b', 'c']) syncer.addPeer(p)
+    await syncWithClock(clock, syncer.sync(source.root))
+    const all = peers.log.flatMap((r) => r.hashes)
+    expect(new Set(all).size).toBe(all.length)
+    expectSynced(store, source)
+  })
+
+  it('spreads the load across three peers', async () => {
+    const store = new MemoryStore()
+    const peers = new Peers()
+    // Each peer answers after a little (fake) time, so all three are busy at once.
+    const slowHonest: Behaviour = (hashes) => new Promise((r) => setImmediate(() => r(honest(source)(hashes, new AbortController().signal, 0))))
+    for (const p of ['a', 'b', 'c']) peers.set(p, slowHonest)
+    const clock = new FakeClock()
+    const syncer = newSyncer(store, peers, clock)
+    for (const p of ['a', 'b', 'c']) syncer.addPeer(p)
+    await syncWithClock(clock, syncer.sync(source.root))
+    expectSynced(store, source)
+    for (const p of ['a', 'b', 'c']) expect(peers.requestsOf(p)).toBeGreaterThan(2)
+  })
+
+  it('completes from honest peers while a corrupting peer is blamed and cut off', async () => {
+    const store = new MemoryStore()
+    const peers = new Peers()
+    peers.set('honest', honest(source))
+    peers.set('liar', async (hashes) =>
+      hashes.map((h) => {
+        const blob = source.nodes.get(toHex(h))!.slice()
+        blob[blob.length - 1] = blob[blob.length - 1]! ^ 1
+        return blob
+      })
+    )
+    const clock = new FakeClock()
+    const penalties: PeerPenalty[] = []
+    const syncer = newSyncer(store, peers, clock, { onPenalty: (p) => penalties.push(p) })
+    syncer.addPeer('liar')
+    syncer.addPeer('honest')
+    await syncWithClock(clock, syncer.sync(source.root))
+    expectSynced(store, source)
+    expect(penalties.length).toBeGreaterThan(0)
+    expect(penalties.every((p) => p.peer === 'liar')).toBe(true)
+    expect(penalties.at(-1)!.disconnected).toBe(true)
+    expect(peers.requestsOf('liar')).toBe(3) // cut off after three offences
+  })
+
+  it('completes when one peer never answers, timing it out', async () => {
+    const store = new MemoryStore()
+    const peers = new Peers()
+    peers.set('silent', silent)
+    peers.set('honest', honest(source))
+    const clock = new FakeClock()
+    const penalties: PeerPenalty[] = []
+    const syncer = newSyncer(store, peers, clock)
+    syncer.addEventListener('peer:penalised', (e) => penalties.push(e.detail))
+    syncer.addPeer('silent')
+    syncer.addPeer('honest')
+    await syncWithClock(clock, syncer.sync(source.root))
+    expectSynced(store, source)
+    expect(peers.requestsOf('silent')).toBeGreaterThan(0)
+    // After a timeout the silent peer's requests shrink to one node.
+    const silentSizes = peers.log.filter((r) => r.peer === 'silent').map((r) => r.hashes.length)
+    expect(silentSizes.slice(1).every((n) => n === 1)).toBe(true)
+  })
+
+  it('requeues the request of a peer that disconnects mid-sync at once', async () => {
+    const store = new MemoryStore()
+    const peers = new Peers()
+    const clock = new FakeClock()
+    const syncer = newSyncer(store, peers, clock)
+    peers.set('honest', honest(source))
+    peers.set('leaver', (hashes, signal, call) => {
+      if (call < 3) return honest(source)(hashes, signal, call)
+      // Third request: disconnect while it is in flight.
+      setImmediate(() => syncer.removePeer('leaver'))
+      return silent(hashes, signal, call)
+    })
+    syncer.addPeer('leaver')
+    syncer.addPeer('honest')
+    const before = clock.now()
+    await syncWithClock(clock, syncer.sync(source.root))
+    expectSynced(store, source)
+    expect(peers.requestsOf('leaver')).toBe(3)
+    // No request had to time out: the dropped one went straight back.
+    expect(clock.now() - before).toBeLessThan(1000)
+  })
+
+  it('completes when a peer holds only half the trie (empty replies do not abort)', async () => {
+    const store = new MemoryStore()
+    const peers = new Peers()
+    const half = new Set([...source.nodes.keys()].filter((_k, i) => i % 2 === 0))
+    peers.set('half', async (hashes) => hashes.filter((h) => half.has(toHex(h))).map((h) => source.nodes.get(toHex(h))!))
+    peers.set('full', honest(source))
+    const clock = new FakeClock()
+    const syncer = newSyncer(store, peers, clock)
+    syncer.addPeer('half')
+    syncer.addPeer('full')
+    await syncWithClock(clock, syncer.sync(source.root))
+    expectSynced(store, source)
+  })
+
+  it('fails with NodeUnavailableError when every peer refuses a node', async () => {
+    const store = new MemoryStore()
+    const peers = new Peers()
+    const missing = [...source.nodes.keys()].at(-1)!
+    const partial: Behaviour = async (hashes) =>
+      hashes.filter((h) => toHex(h) !== missing).map((h) => source.nodes.get(toHex(h))!)
+    peers.set('a', partial)
+    peers.set('b', partial)
+    const clock = new FakeClock()
+    const syncer = newSyncer(store, peers, clock)
+    syncer.addPeer('a')
+    syncer.addPeer('b')
+    const err = await syncWithClock(clock, syncer.sync(source.root)).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(NodeUnavailableError)
+    expect(toHex((err as NodeUnavailableError).hash)).toBe(missing)
+    expect(await incompleteNodes(store)).toEqual([])
+  })
+
+  it('blames a peer whose reply breaks the protocol, and a peer sending nodes nobody asked for', async () => {
+    const store = new MemoryStore()
+    const peers = new Peers()
+    peers.set('garbled', async () => {
+      throw new ProtocolError('malformed frame')
+    })
+    const other = [...source.nodes.values()]
+    peers.set('spammer', async (hashes) => [...(await honest(source)(hashes, new AbortController().signal, 0)), other[5]!, other[6]!])
+    peers.set('honest', honest(source))
+    const clock = new FakeClock()
+    const penalties: PeerPenalty[] = []
+    const syncer = newSyncer(store, peers, clock, { onPenalty: (p) => penalties.push(p) })
+    for (const p of ['garbled', 'spammer', 'honest']) syncer.addPeer(p)
+    await syncWithClock(clock, syncer.sync(source.root))
+    expectSynced(store, source)
+    expect(penalties.some((p) => p.peer === 'garbled' && p.reason === 'protocol-error')).toBe(true)
+    expect(penalties.some((p) => p.peer === 'spammer' && p.reason === 'unrequested-node')).toBe(true)
+    expect(penalties.some((p) => p.peer === 'honest')).toBe(false)
+  })
+
+  it('waits while there are no peers, then completes when one joins', async () => {
+    const store = new MemoryStore()
+    const peers = new Peers()
+    peers.set('late', honest(source))
+    const clock = new FakeClock()
+    const syncer = newSyncer(store, peers, clock)
+    const run = syncWithClock(clock, syncer.sync(source.root))
+    await new Promise((r) => setTimeout(r, 20))
+    expect(syncer.stats().nodes).toBe(0)
+    syncer.addPeer('late')
+    await run
+    expectSynced(store, source)
+  })
+
+  it('re-targets mid-sync: the new root completes and stored subtries of the old one are not fetched again', async () => {
+    const entries = randomEntries(1, 2000)
+    const b = await buildSourceTrie([...entries.slice(0, 1990), ...randomEntries(2, 20)])
+    const both: SourceTrie = { ...source, nodes: new Map([...source.nodes, ...b.nodes]) }
+    const store = new MemoryStore()
+    const peers = new Peers()
+    const clock = new FakeClock()
+    const syncer = newSyncer(store, peers, clock, { flushBytes: 1, maxNodesPerRequest: 32 })
+    let storedAtRetarget: Set<string> | null = null
+    peers.set('a', (hashes, signal, call) => {
+      if (call === 20) {
+        storedAtRetarget = new Set(store.keys())
+        syncer.retarget(b.root)
+      }
+      return honest(both)(hashes, signal, call)
+    })
+    syncer.addPeer('a')
+    const events: string[] = []
+    syncer.addEventListener('retarget', (e) => events.push(toHex(e.detail.to)))
+    const result = await syncWithClock(clock, syncer.sync(source.root))
+    expect(events).toEqual([toHex(b.root)])
+    expect(result.retargets).toBe(1)
+    for (const k of b.nodes.keys()) expect(store.has(k)).toBe(true)
+    expect(await incompleteNodes(store)).toEqual([])
+    const stored = storedAtRetarget as Set<string> | null
+    expect(stored!.size).toBeGreaterThan(0)
+    const afterRetarget = peers.log.slice(20).flatMap((r) => r.hashes)
+    expect(afterRetarget.filter((h) => stored!.has(h))).toEqual([])
+  })
+
+  it('stops on abort keeping only complete subtries, and a restart on the same store fetches none of them again', async () => {
+    const store = new MemoryStore()
+    const peers = new Peers()
+    const clock = new FakeClock()
+    const controller = new AbortController()
+    peers.set('a', (hashes, signal, call) => {
+      if (call === 20) controller.abort()
+      return honest(source)(hashes, signal, call)
+    })
+    const first = newSyncer(store, peers, clock, { flushBytes: 1, maxNodesPerRequest: 32 })
+    first.addPeer('a')
+    const err = await syncWithClock(clock, first.sync(source.root, { signal: controller.signal })).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(AbortError)
+    expect(await incompleteNodes(store)).toEqual([])
+    const committed = new Set(store.keys())
+    expect(committed.size).toBeGreaterThan(0)
+    expect(committed.size).toBeLessThan(source.nodes.size)
+
+    const again = new Peers()
+    again.set('a', honest(source))
+    const second = newSyncer(store, again, clock)
+    second.addPeer('a')
+    await syncWithClock(clock, second.sync(source.root))
+    expectSynced(store, source)
+    const refetched = again.log.flatMap((r) => r.hashes).filter((h) => committed.has(h))
+    expect(refetched).toEqual([])
+  })
+})
