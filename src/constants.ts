@@ -67,3 +67,12 @@ export const MAX_PEER_OFFENCES = 3
 
 /** Consecutive timeouts after which a peer is considered stalled: reported and left out of this sync. */
 export const MAX_CONSECUTIVE_TIMEOUTS = 3
+
+/**
+ * Largest frame accepted on any DSFG stream: the payload cap plus room for RLP headers (at most 9 bytes per
+ * item and per list), so a reply the server legitimately filled to `MAX_RESPONSE_BYTES` always fits.
+ */
+export const MAX_FRAME_BYTES = MAX_RESPONSE_BYTES + 64 * 1024
+
+/** Concurrent inbound streams per connection and protocol; libp2p resets streams beyond it. */
+export const MAX_INBOUND_STREAMS = 16

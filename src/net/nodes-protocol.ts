@@ -1,0 +1,110 @@
+import type { PeerId } from '@libp2p/interface'
+import { MAX_FRAME_BYTES, MAX_NODES_PER_REQUEST, MAX_RESPONSE_BYTES } from '../constants.js'
+import { DsfgError, ProtocolError } from '../errors.js'
+import type { KVStore } from '../store/kv-store.js'
+import { decodeFrame, encodeFrame, expectBytes, expectItems, expectList, expectStatus, Status } from './codec.js'
+import { type OpenStream, requestFrame } from './rpc.js'
+
+export const NODES_PROTOCOL = '/dsfg/nodes/1.0.0'
+
+/** The peer answered that it is rate limiting us: try later or elsewhere; not an offence. */
+export class PeerBusyError extends DsfgError {
+  static override readonly code: string = 'ERR_PEER_BUSY'
+}
+
+/** The peer refused a request we consider well formed (its limits may be lower than ours); not an offence. */
+export class RequestRejectedError extends DsfgError {
+  static override readonly code: string = 'ERR_REQUEST_REJECTED'
+}
+
+/** `[[hash…]]` */
+export function encodeNodesRequest(hashes: Uint8Array[]): Uint8Array {
+  return encodeFrame([hashes])
+}
+
+export function decodeNodesRequest(frame: Uint8Array, maxHashes = MAX_NODES_PER_REQUEST): Uint8Array[] {
+  const [list] = expectList(decodeFrame(frame, 'nodes request'), 1, 'nodes request')
+  return expectItems(list!, maxHashes, 'nodes request hashes').map((h) => expectBytes(h, 'node hash', 32))
+}
+
+/** `[code, [node…]]` */
+export function encodeNodesResponse(code: Status, nodes: Uint8Array[] = []): Uint8Array {
+  return encodeFrame([code, nodes] as never)
+}
+
+export function decodeNodesResponse(frame: Uint8Array, maxNodes: number): { code: Status; nodes: Uint8Array[] } {
+  const [code, list] = expectList(decodeFrame(frame, 'nodes response'), 2, 'nodes response')
+  const status = expectStatus(code, 'nodes response')
+  const nodes = expectItems(list!, maxNodes, 'nodes response').map((n) => expectBytes(n, 'node'))
+  if (status !== Status.OK && nodes.length > 0) throw new ProtocolError('nodes response: error status with nodes')
+  return { code: status, nodes }
+}
+
+export interface NodesServerLimits {
+  /** @default MAX_NODES_PER_REQUEST */
+  maxNodesPerRequest?: number
+  /** @default MAX_RESPONSE_BYTES */
+  maxResponseBytes?: number
+}
+
+/**
+ * Answers a nodes request from the store: the nodes it has, in request order, stopping before the reply
+ * would pass the byte limit. A malformed request gets status INVALID_REQUEST.
+ */
+export async function answerNodesRequest(store: KVStore, frame: Uint8Array, limits: NodesServerLimits = {}): Promise<Uint8Array> {
+  let hashes: Uint8Array[]
+  try {
+    hashes = decodeNodesRequest(frame, limits.maxNodesPerRequest ?? MAX_NODES_PER_REQUEST)
+  } catch (err) {
+    if (err instanceof ProtocolError) return encodeNodesResponse(Status.INVALID_REQUEST)
+    throw err
+  }
+  const maxBytes = limits.maxResponseBytes ?? MAX_RESPONSE_BYTES
+  const values = await store.getMany(hashes)
+  const nodes: Uint8Array[] = []
+  let bytes = 0
+  for (const value of values) {
+    if (value === undefined) continue
+    if (bytes + value.length > maxBytes) break
+    bytes += value.length
+    nodes.push(value)
+  }
+  return encodeNodesResponse(Status.OK, nodes)
+}
+
+export interface FetchNodesOptions {
+  signal?: AbortSignal
+  timeoutMs?: number
+}
+
+/**
+ * Asks `peer` for nodes by hash. Resolves with the blobs it sent (unverified: the caller hashes them; an
+ * "unavailable" status is an empty list). Rejects with `ProtocolError` for a malformed or oversized reply,
+ * `PeerBusyError` when rate limited, `RequestRejectedError` when the peer calls the request invalid.
+ */
+export async function fetchNodes(
+  openStream: OpenStream,
+  peer: PeerId,
+  hashes: Uint8Array[],
+  options: FetchNodesOptions = {}
+): Promise<Uint8Array[]> {
+  const reply = await requestFrame(openStream, peer, NODES_PROTOCOL, encodeNodesRequest(hashes), {
+    signal: options.signal,
+    timeoutMs: options.timeoutMs,
+    maxResponseBytes: MAX_FRAME_BYTES
+  })
+  const { code, nodes } = decodeNodesResponse(reply, hashes.length)
+  switch (code) {
+    case Status.OK:
+    case Status.UNAVAILABLE:
+      return nodes
+    case Status.RATE_LIMITED:
+      throw new PeerBusyError('peer is rate limiting node requests')
+    case Status.INVALID_REQUEST:
+      throw new RequestRejectedError('peer rejected the nodes request as invalid')
+    default: {
+      const exhaustive: never = code
+      throw new ProtocolError(`unknown status ${String(exhaustive)}`)
+    }
+  }
+}

@@ -1,0 +1,86 @@
+import type { Connection, PeerId, Stream } from '@libp2p/interface'
+import { lpStream } from '@libp2p/utils'
+import { setMaxListeners } from 'main-event'
+import { DEFAULT_REQUEST_TIMEOUT_MS } from '../constants.js'
+import { ProtocolError } from '../errors.js'
+
+/**
+ * One request per stream: the client writes one varint-length-prefixed frame, the server answers one frame
+ * and closes. Both directions are bounded; the client always has a deadline.
+ */
+
+export type OpenStream = (peer: PeerId, protocol: string, options: { signal: AbortSignal }) => Promise<Stream>
+
+export interface RequestOptions {
+  signal?: AbortSignal
+  /** @default DEFAULT_REQUEST_TIMEOUT_MS */
+  timeoutMs?: number
+  /** Largest response frame accepted. */
+  maxResponseBytes: number
+}
+
+/** Sends one frame and returns the reply frame. A reply over the limit aborts the stream with `ProtocolError`. */
+export async function requestFrame(
+  openStream: OpenStream,
+  peer: PeerId,
+  protocol: string,
+  frame: Uint8Array,
+  options: RequestOptions
+): Promise<Uint8Array> {
+  const timeout = AbortSignal.timeout(options.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS)
+  const signal = options.signal === undefined ? timeout : AbortSignal.any([options.signal, timeout])
+  setMaxListeners(Infinity, signal)
+  const stream = await openStream(peer, protocol, { signal })
+  try {
+    // The read buffer must hold the largest legal frame plus its length prefix, or lpStream aborts early.
+    const lp = lpStream(stream, {
+      maxDataLength: options.maxResponseBytes,
+      maxBufferSize: options.maxResponseBytes + 16
+    })
+    await lp.write(frame, { signal })
+    let reply: Uint8Array
+    try {
+      reply = (await lp.read({ signal })).subarray()
+    } catch (err) {
+      if (signal.aborted) throw err
+      throw new ProtocolError(`${protocol}: bad reply frame`, { cause: err })
+    }
+    await stream.close({ signal }).catch(() => undefined)
+    return reply
+  } catch (err) {
+    stream.abort(err instanceof Error ? err : new Error(String(err)))
+    throw err
+  }
+}
+
+export interface FrameHandlerOptions {
+  /** Largest request frame accepted; a larger one aborts the stream. */
+  maxRequestBytes: number
+  /** @default DEFAULT_REQUEST_TIMEOUT_MS */
+  timeoutMs?: number
+  onError?: (err: unknown) => void
+}
+
+/**
+ * A libp2p stream handler answering one request frame with one reply frame. `answer` must not throw for bad
+ * input (it answers with an error status); anything that does throw aborts the stream, never the process.
+ */
+export function frameHandler(
+  answer: (frame: Uint8Array, peer: PeerId) => Promise<Uint8Array>,
+  options: FrameHandlerOptions
+): (stream: Stream, connection: Connection) => Promise<void> {
+  return async (stream, connection) => {
+    const signal = AbortSignal.timeout(options.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS)
+    setMaxListeners(Infinity, signal)
+    try {
+      const lp = lpStream(stream, { maxDataLength: options.maxRequestBytes, maxBufferSize: options.maxRequestBytes + 16 })
+      const request = (await lp.read({ signal })).subarray()
+      const reply = await answer(request, connection.remotePeer)
+      await lp.write(reply, { signal })
+      await stream.close({ signal })
+    } catch (err) {
+      options.onError?.(err)
+      stream.abort(err instanceof Error ? err : new Error(String(err)))
+    }
+  }
+}

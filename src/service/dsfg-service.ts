@@ -1,0 +1,156 @@
+import type { ComponentLogger, Logger, PeerId, PeerStore, Startable } from '@libp2p/interface'
+import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
+import { DEFAULT_REQUEST_TIMEOUT_MS, MAX_FRAME_BYTES, MAX_INBOUND_STREAMS } from '../constants.js'
+import { fetchNodes, NODES_PROTOCOL, answerNodesRequest } from '../net/nodes-protocol.js'
+import { frameHandler } from '../net/rpc.js'
+import type { KVStore } from '../store/kv-store.js'
+import { MemoryStore } from '../store/memory-store.js'
+import { type PeerPenalty, StateSyncer, type StateSyncerInit, type StateSyncResult } from '../sync/state-syncer.js'
+import type { StateSyncHandle } from './state-sync-handle.js'
+
+export interface DsfgComponents {
+  registrar: Registrar
+  connectionManager: ConnectionManager
+  peerStore: PeerStore
+  logger: ComponentLogger
+}
+
+export interface DsfgInit {
+  /** Where trie nodes (and topic data) live. @default a new MemoryStore */
+  store?: KVStore
+  /** Deadline of one request to a peer. @default DEFAULT_REQUEST_TIMEOUT_MS (10 s) */
+  requestTimeoutMs?: number
+  /** Concurrent inbound streams per connection and protocol. @default MAX_INBOUND_STREAMS (16) */
+  maxInboundStreams?: number
+}
+
+export interface SyncRootOptions extends Partial<Omit<StateSyncerInit, 'store' | 'fetchNodes'>> {
+  signal?: AbortSignal
+}
+
+/** The DSFG service as `node.services.dsfg` exposes it. */
+export interface Dsfg {
+  readonly store: KVStore
+  /** Syncs the trie at `root` from peers that speak `/dsfg/nodes/1.0.0` into the store. */
+  syncRoot(root: Uint8Array, options?: SyncRootOptions): Promise<StateSyncResult>
+  /** Like `syncRoot`, returning a handle that can re-target the sync and report progress. */
+  startStateSync(root: Uint8Array, options?: SyncRootOptions): StateSyncHandle
+  /** Connected peers known to serve trie nodes. */
+  nodePeers(): PeerId[]
+}
+
+/** Penalty score tag written to the peer store for each offence. */
+const PENALTY_TAG = 'dsfg-penalty'
+
+export class DsfgService implements Dsfg, Startable {
+  readonly store: KVStore
+  private readonly components: DsfgComponents
+  private readonly log: Logger
+  private readonly requestTimeoutMs: number
+  private readonly maxInboundStreams: number
+  private readonly peers = new Map<string, PeerId>()
+  private readonly syncers = new Set<StateSyncer>()
+  private readonly controller = new AbortController()
+  private topologyId: string | null = null
+  private running = false
+
+  constructor(components: DsfgComponents, init: DsfgInit = {}) {
+    this.components = components
+    this.log = components.logger.forComponent('dsfg:service')
+    this.store = init.store ?? new MemoryStore()
+    this.requestTimeoutMs = init.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS
+    this.maxInboundStreams = init.maxInboundStreams ?? MAX_INBOUND_STREAMS
+  }
+
+  readonly [Symbol.toStringTag] = '@dsfg/service'
+
+  async start(): Promise<void> {
+    if (this.running) return
+    await this.components.registrar.handle(
+      NODES_PROTOCOL,
+      frameHandler((frame) => answerNodesRequest(this.store, frame), {
+        maxRequestBytes: MAX_FRAME_BYTES,
+        timeoutMs: this.requestTimeoutMs,
+        onError: (err) => this.log('nodes request failed: %e', err)
+      }),
+      { maxInboundStreams: this.maxInboundStreams }
+    )
+    this.topologyId = await this.components.registrar.register(NODES_PROTOCOL, {
+      onConnect: (peer) => this.peerConnected(peer),
+      onDisconnect: (peer) => this.peerDisconnected(peer)
+    })
+    this.running = true
+  }
+
+  async stop(): Promise<void> {
+    if (!this.running) return
+    this.running = false
+    this.controller.abort()
+    await this.components.registrar.unhandle(NODES_PROTOCOL)
+    if (this.topologyId !== null) this.components.registrar.unregister(this.topologyId)
+    this.topologyId = null
+    this.peers.clear()
+  }
+
+  nodePeers(): PeerId[] {
+    return [...this.peers.values()]
+  }
+
+  async syncRoot(root: Uint8Array, options: SyncRootOptions = {}): Promise<StateSyncResult> {
+    return this.startStateSync(root, options).done
+  }
+
+  startStateSync(root: Uint8Array, options: SyncRootOptions = {}): StateSyncHandle {
+    const { signal, ...tunables } = options
+    const syncer = new StateSyncer({
+      requestTimeoutMs: this.requestTimeoutMs,
+      ...tunables,
+      store: this.store,
+      fetchNodes: (peer, hashes, { signal }) => {
+        const id = this.peers.get(peer)
+        if (id === undefined) return Promise.reject(new Error(`peer ${peer} is not connected`))
+        return fetchNodes(
+          (p, protocol, opts) => this.components.connectionManager.openStream(p, protocol, opts),
+          id,
+          hashes,
+          { signal, timeoutMs: this.requestTimeoutMs }
+        )
+      },
+      onPenalty: (penalty) => {
+        tunables.onPenalty?.(penalty)
+        void this.penalise(penalty)
+      }
+    })
+    this.syncers.add(syncer)
+    for (const peer of this.peers.keys()) syncer.addPeer(peer)
+    const combined = signal === undefined ? this.controller.signal : AbortSignal.any([signal, this.controller.signal])
+    const done = syncer.sync(root, { signal: combined }).finally(() => this.syncers.delete(syncer))
+    // The caller owns `done`; this only keeps an unobserved failure from becoming an unhandled rejection.
+    done.catch(() => undefined)
+    return { done, syncer, retarget: (r) => syncer.retarget(r), stats: () => syncer.stats() }
+  }
+
+  private peerConnected(peer: PeerId): void {
+    const key = peer.toString()
+    this.peers.set(key, peer)
+    for (const s of this.syncers) s.addPeer(key)
+  }
+
+  private peerDisconnected(peer: PeerId): void {
+    const key = peer.toString()
+    this.peers.delete(key)
+    for (const s of this.syncers) s.removePeer(key)
+  }
+
+  private async penalise(penalty: PeerPenalty): Promise<void> {
+    const peer = this.peers.get(penalty.peer)
+    if (peer === undefined) return
+    this.log('penalising %p: %s (%d offences)', peer, penalty.reason, penalty.offences)
+    try {
+      await this.components.peerStore.merge(peer, { tags: { [PENALTY_TAG]: { value: penalty.offences } } })
+      if (penalty.disconnected) await this.components.connectionManager.closeConnections(peer)
+    } catch (err) {
+      this.log.error('could not penalise %p: %e', peer, err)
+    }
+  }
+}
