@@ -19,7 +19,7 @@ export async function createDsfgNode(init: DsfgInit = {}): Promise<DsfgNode> {
 }
 
 /** Dials `to` from `from` and waits until `from`'s DSFG service lists it as a node peer (identify done). */
-export async function connect(from: DsfgNode, to: DsfgNode, timeoutMs = 5000): Promise<void> {
+export async function connect(from: DsfgNode, to: Libp2p, timeoutMs = 5000): Promise<void> {
   await from.dial(to.getMultiaddrs()[0]!)
   const deadline = Date.now() + timeoutMs
   while (!from.services.dsfg.nodePeers().some((p) => p.equals(to.peerId))) {

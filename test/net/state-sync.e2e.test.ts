@@ -1,24 +1,152 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { MemoryStore } from '../../src/store/memory-store.js'
+import type { PeerPenalty } from '../../src/sync/state-syncer.js'
+import { toHex } from '../../src/util/hex.js'
+import { type AdversaryNode, createNodesAdversary, type NodesBehaviour } from '../helpers/adversary.js'
 import { connect, createDsfgNode, type DsfgNode } from '../helpers/libp2p.js'
-import { buildSourceTrie, incompleteNodes, randomEntries } from '../helpers/trie-source.js'
+import { buildSourceTrie, incompleteNodes, randomEntries, type SourceTrie } from '../helpers/trie-source.js'
+
+const honestFrom =
+  (source: SourceTrie): NodesBehaviour =>
+  (hashes) => ({ nodes: hashes.flatMap((h) => source.nodes.get(toHex(h)) ?? []) })
 
 describe('state sync over libp2p', async () => {
   const source = await buildSourceTrie(randomEntries(42, 1500))
-  const nodes: DsfgNode[] = []
+  const running: { stop(): void | Promise<void> }[] = []
   afterEach(async () => {
-    await Promise.all(nodes.splice(0).map((n) => n.stop()))
+    await Promise.all(running.splice(0).map((n) => n.stop()))
   })
+
+  async function client(): Promise<{ node: DsfgNode; store: MemoryStore }> {
+    const store = new MemoryStore()
+    const node = await createDsfgNode({ store, requestTimeoutMs: 500 })
+    running.push(node)
+    return { node, store }
+  }
+
+  async function adversary(behaviour: NodesBehaviour): Promise<AdversaryNode> {
+    const a = await createNodesAdversary(behaviour)
+    running.push(a)
+    return a
+  }
+
+  async function expectSynced(store: MemoryStore, trie: SourceTrie = source): Promise<void> {
+    for (const k of trie.nodes.keys()) expect(store.has(k)).toBe(true)
+    expect(await incompleteNodes(store)).toEqual([])
+  }
 
   it('syncs a root from one server to one client', async () => {
     const server = await createDsfgNode({ store: source.store })
-    const store = new MemoryStore()
-    const client = await createDsfgNode({ store })
-    nodes.push(server, client)
-    await connect(client, server)
-    const result = await client.services.dsfg.syncRoot(source.root, { signal: AbortSignal.timeout(20_000) })
+    running.push(server)
+    const { node, store } = await client()
+    await connect(node, server)
+    const result = await node.services.dsfg.syncRoot(source.root, { signal: AbortSignal.timeout(20_000) })
     expect(result.nodes).toBe(source.nodes.size)
     expect(new Set(store.keys())).toEqual(new Set(source.nodes.keys()))
-    expect(await incompleteNodes(store)).toEqual([])
+    await expectSynced(store)
+  })
+
+  it('spreads the load over three servers', async () => {
+    const servers = await Promise.all([1, 2, 3].map(() => adversary(honestFrom(source))))
+    const { node, store } = await client()
+    for (const s of servers) await connect(node, s.node)
+    // Small requests so the sync needs many of them and every server gets a share.
+    await node.services.dsfg.syncRoot(source.root, { maxNodesPerRequest: 16, signal: AbortSignal.timeout(20_000) })
+    await expectSynced(store)
+    for (const s of servers) expect(s.calls()).toBeGreaterThan(3)
+  })
+
+  it('completes from the others while a server sending corrupt nodes is blamed', async () => {
+    const corrupt = await adversary((hashes) => ({
+      nodes: hashes.map((h) => {
+        const blob = source.nodes.get(toHex(h))!.slice()
+        blob[blob.length - 1]! ^= 0xff
+        return blob
+      })
+    }))
+    const honest = await adversary(honestFrom(source))
+    const { node, store } = await client()
+    await connect(node, corrupt.node)
+    await connect(node, honest.node)
+    const penalties: PeerPenalty[] = []
+    await node.services.dsfg.syncRoot(source.root, {
+      onPenalty: (p) => penalties.push(p),
+      signal: AbortSignal.timeout(20_000)
+    })
+    await expectSynced(store)
+    expect(penalties.length).toBeGreaterThan(0)
+    expect(new Set(penalties.map((p) => p.peer))).toEqual(new Set([corrupt.node.peerId.toString()]))
+  })
+
+  it('completes when a server never answers (timeouts)', async () => {
+    const silent = await adversary(() => ({ silent: true }))
+    const honest = await adversary(honestFrom(source))
+    const { node, store } = await client()
+    await connect(node, silent.node)
+    await connect(node, honest.node)
+    await node.services.dsfg.syncRoot(source.root, { signal: AbortSignal.timeout(20_000) })
+    await expectSynced(store)
+    expect(silent.calls()).toBeGreaterThan(0)
+  })
+
+  it('completes when a server disconnects mid-sync', async () => {
+    const leaver = await adversary((hashes, call) => (call >= 3 ? { disconnect: true } : honestFrom(source)(hashes, call)))
+    const honest = await adversary(honestFrom(source))
+    const { node, store } = await client()
+    await connect(node, leaver.node)
+    await connect(node, honest.node)
+    await node.services.dsfg.syncRoot(source.root, { maxNodesPerRequest: 32, signal: AbortSignal.timeout(20_000) })
+    await expectSynced(store)
+    expect(leaver.calls()).toBe(3)
+  })
+
+  it('completes without aborting when a server holds only half the trie', async () => {
+    const halfKeys = new Set([...source.nodes.keys()].filter((_k, i) => i % 2 === 1))
+    const half = await adversary((hashes) => ({
+      nodes: hashes.filter((h) => halfKeys.has(toHex(h))).map((h) => source.nodes.get(toHex(h))!)
+    }))
+    const honest = await adversary(honestFrom(source))
+    const { node, store } = await client()
+    await connect(node, half.node)
+    await connect(node, honest.node)
+    await node.services.dsfg.syncRoot(source.root, { maxNodesPerRequest: 32, signal: AbortSignal.timeout(20_000) })
+    await expectSynced(store)
+    expect(half.calls()).toBeGreaterThan(0)
+  })
+
+  it('re-targets from root A to root B mid-sync, reusing the stored subtries of A', async () => {
+    const entries = randomEntries(42, 1500)
+    const b = await buildSourceTrie([...entries.slice(0, 1485), ...randomEntries(43, 15)])
+    const both: SourceTrie = { ...source, nodes: new Map([...source.nodes, ...b.nodes]) }
+    const requested: string[][] = []
+    let handle: ReturnType<DsfgNode['services']['dsfg']['startStateSync']> | undefined
+    let storedAtRetarget = new Set<string>()
+    const { node, store } = await client()
+    const server = await adversary((hashes, call) => {
+      requested.push(hashes.map(toHex))
+      if (call === 10) {
+        storedAtRetarget = new Set(store.keys())
+        handle!.retarget(b.root)
+      }
+      return honestFrom(both)(hashes, call)
+    })
+    await connect(node, server.node)
+    handle = node.services.dsfg.startStateSync(source.root, {
+      maxNodesPerRequest: 16,
+      flushBytes: 1,
+      signal: AbortSignal.timeout(20_000)
+    })
+    const result = await handle.done
+    expect(result.retargets).toBe(1)
+    expect(toHex(result.root)).toBe(toHex(b.root))
+    await expectSynced(store, b)
+    expect(storedAtRetarget.size).toBeGreaterThan(0)
+    // After the switch (request 10 was in flight during spin-down), nothing already stored is asked for again.
+    const after = requested.slice(10).flat()
+    expect(after.filter((h) => storedAtRetarget.has(h))).toEqual([])
+    // Everything fetched for B is a node of B that was not stored when the switch was asked for.
+    const bOnly = new Set([...b.nodes.keys()].filter((k) => !storedAtRetarget.has(k)))
+    expect(after.filter((h) => !bOnly.has(h))).toEqual([])
+    expect(after.length).toBeLessThanOrEqual(bOnly.size)
   })
 })
