@@ -76,3 +76,18 @@ export const MAX_FRAME_BYTES = MAX_RESPONSE_BYTES + 64 * 1024
 
 /** Concurrent inbound streams per connection and protocol; libp2p resets streams beyond it. */
 export const MAX_INBOUND_STREAMS = 16
+
+/** Longest topic name accepted on the wire and in the store (gossipsub topic names are short strings). */
+export const MAX_TOPIC_BYTES = 256
+
+/**
+ * Largest item a topic carries. Items travel live over gossipsub, which silently drops messages past about
+ * 1 MiB, so anything near that could never be delivered live.
+ */
+export const MAX_ITEM_BYTES = 512 * 1024
+
+/** Most items in one contents request and reply (DESIGN batch size 64, with headroom for larger batches). */
+export const MAX_ITEMS_PER_REQUEST = 256
+
+/** Most hashes in one hashes request: 32 bytes each, so 8192 hashes stay near 256 KiB. */
+export const MAX_HASHES_PER_REQUEST = 8192
