@@ -17,12 +17,13 @@ export class MemoryStore implements KVStore {
 
   async get(key: Uint8Array): Promise<Uint8Array | undefined> {
     this.assertOpen()
-    return this.map.get(toHex(key))
+    // A copy, so a caller that changes the returned bytes cannot change what is stored.
+    return this.map.get(toHex(key))?.slice()
   }
 
   async getMany(keys: Uint8Array[]): Promise<(Uint8Array | undefined)[]> {
     this.assertOpen()
-    return keys.map((k) => this.map.get(toHex(k)))
+    return keys.map((k) => this.map.get(toHex(k))?.slice())
   }
 
   async put(key: Uint8Array, value: Uint8Array): Promise<void> {

@@ -1,0 +1,69 @@
+import type { Clock } from '../util/clock.js'
+import { systemClock } from '../util/clock.js'
+
+export interface TokenBucketInit {
+  /** Tokens added per second. */
+  ratePerSecond: number
+  /** Most tokens a key may save up (the burst). */
+  burst: number
+  /** Most keys tracked; the least recently used are forgotten beyond it, so memory stays bounded. */
+  maxKeys?: number
+  clock?: Clock
+}
+
+interface Bucket {
+  tokens: number
+  updated: number
+}
+
+/**
+ * A token bucket per key (per peer): `take` succeeds while the key has tokens. Used by servers to rate-limit
+ * inbound requests and by clients to pace outbound ones. Pure apart from the injected clock.
+ */
+export class TokenBuckets {
+  private readonly buckets = new Map<string, Bucket>()
+  private readonly rate: number
+  private readonly burst: number
+  private readonly maxKeys: number
+  private readonly clock: Clock
+
+  constructor(init: TokenBucketInit) {
+    this.rate = init.ratePerSecond
+    this.burst = init.burst
+    this.maxKeys = init.maxKeys ?? 10_000
+    this.clock = init.clock ?? systemClock
+  }
+
+  /** Takes `cost` tokens from `key` if it has them. */
+  take(key: string, cost = 1): boolean {
+    const bucket = this.refill(key)
+    if (bucket.tokens < cost) return false
+    bucket.tokens -= cost
+    return true
+  }
+
+  /** Milliseconds until `key` has `cost` tokens (0 when it has them now). */
+  waitTime(key: string, cost = 1): number {
+    const bucket = this.refill(key)
+    if (bucket.tokens >= cost) return 0
+    return Math.ceil(((cost - bucket.tokens) / this.rate) * 1000)
+  }
+
+  private refill(key: string): Bucket {
+    const now = this.clock.now()
+    let bucket = this.buckets.get(key)
+    if (bucket === undefined) {
+      bucket = { tokens: this.burst, updated: now }
+      if (this.buckets.size >= this.maxKeys) {
+        const oldest = this.buckets.keys().next().value
+        if (oldest !== undefined) this.buckets.delete(oldest)
+      }
+    } else {
+      this.buckets.delete(key) // re-inserted below: Map order is recency order
+      bucket.tokens = Math.min(this.burst, bucket.tokens + ((now - bucket.updated) * this.rate) / 1000)
+      bucket.updated = now
+    }
+    this.buckets.set(key, bucket)
+    return bucket
+  }
+}
