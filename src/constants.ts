@@ -91,3 +91,19 @@ export const MAX_ITEMS_PER_REQUEST = 256
 
 /** Most hashes in one hashes request: 32 bytes each, so 8192 hashes stay near 256 KiB. */
 export const MAX_HASHES_PER_REQUEST = 8192
+
+/**
+ * Bytes of node writes gathered before `importSorted` hands them to the store in one batch. Big enough that
+ * a LevelDB batch amortises its fixed cost over thousands of nodes, small enough that the pending batch of a
+ * million-key import stays a few MiB rather than the whole trie.
+ */
+export const DEFAULT_IMPORT_BATCH_BYTES = 4 * 1024 * 1024
+
+/**
+ * Longest key, in bytes, a range proof may carry. Rebuilding the range's subtrie recurses once per node on a
+ * key's path, and a path has at most two nodes per key byte, so this bounds the recursion depth (about 1,000
+ * frames here) well inside the default JavaScript stack; without it a peer could send long keys that share
+ * long prefixes and crash the verifier with a RangeError instead of a typed error. Trie keys in practice are
+ * 32-byte hashes (Ethereum state and storage) or 8-byte item numbers (the topic trie).
+ */
+export const MAX_RANGE_KEY_BYTES = 256

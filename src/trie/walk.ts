@@ -1,0 +1,281 @@
+import { InvalidInputError, InvalidNodeError, MissingNodeError } from '../errors.js'
+import type { KVStore } from '../store/kv-store.js'
+import { compareBytes, equalBytes } from '../util/bytes.js'
+import { toHex } from '../util/hex.js'
+import { EMPTY_ROOT } from './keccak.js'
+import { keccak256Into } from './keccak-unrolled.js'
+import { bytesToNibbles, type Nibbles, nibblesToBytes } from './nibbles.js'
+import { type ChildRef, decodeNode, nodeChildren, type TrieNode } from './node.js'
+
+/**
+ * Reading a trie out of a store, always starting from a root: a store may hold nodes of many roots (and
+ * stale ones), so what belongs to a trie is exactly what its root reaches. Every blob is checked against
+ * the hash it was fetched by before it is decoded, so a corrupted store cannot pass off a different trie.
+ */
+
+export interface WalkOptions {
+  signal?: AbortSignal
+}
+
+/** One node stored under its hash, as `walkTrie` yields it. */
+export interface WalkedNode {
+  hash: Uint8Array
+  blob: Uint8Array
+  node: TrieNode
+  /** Nibble path from the root to this node. */
+  path: Nibbles
+}
+
+/** One key/value pair of a trie. */
+export interface TrieEntry {
+  key: Uint8Array
+  value: Uint8Array
+}
+
+/**
+ * Every hash-referenced node reachable from `root` (the root included), depth first in ascending path
+ * order. Embedded nodes are part of their parent's blob and are not yielded on their own. Throws
+ * `MissingNodeError` on reaching an absent node (after yielding everything before it) and
+ * `InvalidNodeError` when a blob does not hash to its key or does not decode. The empty root yields nothing.
+ */
+export async function* walkTrie(store: KVStore, root: Uint8Array, options?: WalkOptions): AsyncGenerator<WalkedNode> {
+  for await (const step of walk(store, root, options)) if (step.kind === 'node') yield step
+}
+
+/** Every key/value pair under `root`, in ascending key order. Same errors as `walkTrie`. */
+export async function* trieEntries(store: KVStore, root: Uint8Array, options?: WalkOptions): AsyncGenerator<TrieEntry> {
+  for await (const step of walk(store, root, options)) {
+    if (step.kind !== 'leaf') continue
+    const key = nibblesToBytes(step.path)
+    if (key === null) throw new InvalidNodeError(`value at a path of ${step.path.length} nibbles, not whole bytes`)
+    yield { key, value: step.value }
+  }
+}
+
+/**
+ * The value under `key`, or `null` when the trie does not hold it. Reads only the nodes on the key's path;
+ * throws `MissingNodeError` when one of them is absent, `InvalidNodeError` when one is corrupt.
+ */
+export async function trieGet(
+  store: KVStore,
+  root: Uint8Array,
+  key: Uint8Array,
+  options?: WalkOptions
+): Promise<Uint8Array | null> {
+  checkHash(root, 'root')
+  if (!(key instanceof Uint8Array)) throw new InvalidInputError('key must be a Uint8Array')
+  if (equalBytes(root, EMPTY_ROOT)) return null
+  const path = bytesToNibbles(key)
+  let node = await loadNode(store, root, options?.signal)
+  let pos = 0
+  for (;;) {
+    let next: ChildRef | null
+    switch (node.kind) {
+      case 'leaf':
+        return node.path.length === path.length - pos && startsWith(path, pos, node.path) ? node.value : null
+      case 'extension':
+        if (!startsWith(path, pos, node.path)) return null
+        pos += node.path.length
+        next = node.child
+        break
+      case 'branch':
+        if (pos === path.length) return node.value
+        next = node.children[path[pos++]!] ?? null
+        break
+      default: {
+        const exhaustive: never = node
+        throw new InvalidNodeError(`unknown node kind ${String(exhaustive)}`)
+      }
+    }
+    if (next === null) return null
+    node = next.kind === 'embedded' ? next.node : await loadNode(store, next.hash, options?.signal)
+  }
+}
+
+export interface TrieCompleteness {
+  /** True when every node reachable from the root is stored. */
+  complete: boolean
+  /** Stored nodes reached (all of them when complete). */
+  nodes: number
+  /** Referenced but absent nodes, each once, in ascending path order. */
+  missing: Uint8Array[]
+  /**
+   * Stored nodes with a missing node somewhere below them, deepest first: each breaks the sync invariant
+   * "a node in the store means its whole subtrie is in the store".
+   */
+  incomplete: Uint8Array[]
+}
+
+/**
+ * Walks `root` without stopping at gaps and reports what is absent and which stored nodes sit above a gap.
+ * Throws `InvalidNodeError` on a corrupt node: a store that returns wrong bytes is not merely incomplete.
+ */
+export async function checkTrieComplete(
+  store: KVStore,
+  root: Uint8Array,
+  options?: WalkOptions
+): Promise<TrieCompleteness> {
+  checkHash(root, 'root')
+  const checker = new CompletenessChecker(store, options?.signal)
+  if (!equalBytes(root, EMPTY_ROOT)) {
+    const [blob] = await store.getMany([root])
+    await checker.visit(root, blob)
+  }
+  return checker.result()
+}
+
+/**
+ * The store-wide form of the sync invariant: for each of `hashes` (nodes the caller knows are stored, e.g.
+ * every key of a node-only store), checks that its whole subtrie is stored. Shared subtries are walked once,
+ * so checking every stored node costs one walk of the store, not one per node.
+ */
+export async function checkStoredSubtries(
+  store: KVStore,
+  hashes: Iterable<Uint8Array>,
+  options?: WalkOptions
+): Promise<TrieCompleteness> {
+  const checker = new CompletenessChecker(store, options?.signal)
+  for (const hash of hashes) {
+    checkHash(hash, 'node hash')
+    const [blob] = await store.getMany([hash])
+    await checker.visit(hash, blob)
+  }
+  return checker.result()
+}
+
+class CompletenessChecker {
+  private readonly store: KVStore
+  private readonly signal: AbortSignal | undefined
+  /** Hex hash → whether its subtrie is complete (false for an absent node). */
+  private readonly done = new Map<string, boolean>()
+  private readonly missing: Uint8Array[] = []
+  private readonly incomplete: Uint8Array[] = []
+  private nodes = 0
+
+  constructor(store: KVStore, signal: AbortSignal | undefined) {
+    this.store = store
+    this.signal = signal
+  }
+
+  /** Recursion depth is the trie depth (about 65 for 32-byte keys), so plain recursion is safe. */
+  async visit(hash: Uint8Array, blob: Uint8Array | undefined): Promise<boolean> {
+    this.signal?.throwIfAborted()
+    const id = toHex(hash)
+    const known = this.done.get(id)
+    if (known !== undefined) return known
+    if (blob === undefined) {
+      this.missing.push(hash)
+      this.done.set(id, false)
+      return false
+    }
+    const { children } = nodeChildren(verifiedNode(hash, blob), EMPTY_PATH)
+    const blobs = children.length === 0 ? [] : await this.store.getMany(children.map((c) => c.hash))
+    let complete = true
+    for (let i = 0; i < children.length; i++) {
+      // No short cut on the first gap: the report lists every gap, not just the first one found.
+      if (!(await this.visit(children[i]!.hash, blobs[i]))) complete = false
+    }
+    this.nodes++
+    if (!complete) this.incomplete.push(hash)
+    this.done.set(id, complete)
+    return complete
+  }
+
+  result(): TrieCompleteness {
+    return {
+      complete: this.missing.length === 0,
+      nodes: this.nodes,
+      missing: this.missing,
+      incomplete: this.incomplete
+    }
+  }
+}
+
+type WalkStep =
+  | ({ kind: 'node' } & WalkedNode)
+  | { kind: 'leaf'; path: Nibbles; value: Uint8Array }
+
+/** Work left to do, most urgent last: a node still to open (blob fetched with its siblings) or a value. */
+type Pending =
+  | { kind: 'node'; hash: Uint8Array; path: Nibbles; blob: Uint8Array | undefined }
+  | { kind: 'leaf'; path: Nibbles; value: Uint8Array }
+
+/**
+ * The one walk behind `walkTrie` and `trieEntries`: nodes and values interleaved in path order. A node's
+ * hashed children are fetched with one `getMany` when the node is opened, and kept on the stack as blobs,
+ * so memory is about 16 blobs per level of depth.
+ */
+async function* walk(store: KVStore, root: Uint8Array, options?: WalkOptions): AsyncGenerator<WalkStep> {
+  checkHash(root, 'root')
+  const signal = options?.signal
+  if (equalBytes(root, EMPTY_ROOT)) return
+  signal?.throwIfAborted()
+  const [rootBlob] = await store.getMany([root])
+  const stack: Pending[] = [{ kind: 'node', hash: root, path: EMPTY_PATH, blob: rootBlob }]
+  while (stack.length > 0) {
+    signal?.throwIfAborted()
+    const item = stack.pop()!
+    if (item.kind === 'leaf') {
+      yield item
+      continue
+    }
+    const { hash, path, blob } = item
+    if (blob === undefined) throw new MissingNodeError(hash, `trie node ${toHex(hash)} at path ${pathHex(path)} missing`)
+    const node = verifiedNode(hash, blob)
+    yield { kind: 'node', hash, blob, node, path }
+    const { children, leaves } = nodeChildren(node, path)
+    const blobs = children.length === 0 ? [] : await store.getMany(children.map((c) => c.hash))
+    // Merge the two path-ordered lists, then push in reverse so the smallest path is popped first. A value
+    // stored in a branch has the branch's own path, a prefix of every child's, so it comes first.
+    const merged: Pending[] = []
+    let c = 0
+    let l = 0
+    while (c < children.length || l < leaves.length) {
+      const child = children[c]
+      const leaf = leaves[l]
+      if (child !== undefined && (leaf === undefined || compareBytes(child.path, leaf.path) < 0)) {
+        merged.push({ kind: 'node', hash: child.hash, path: child.path, blob: blobs[c] })
+        c++
+      } else {
+        merged.push({ kind: 'leaf', path: leaf!.path, value: leaf!.value })
+        l++
+      }
+    }
+    for (let i = merged.length - 1; i >= 0; i--) stack.push(merged[i]!)
+  }
+}
+
+/** Decodes a blob fetched by `hash`, refusing it unless it really hashes to `hash`. */
+function verifiedNode(hash: Uint8Array, blob: Uint8Array): TrieNode {
+  keccak256Into(blob, digest, 0)
+  if (!equalBytes(digest, hash)) throw new InvalidNodeError(`stored node ${toHex(hash)} does not match its hash`)
+  return decodeNode(blob)
+}
+
+/** Scratch for `verifiedNode`, which checks every node a walk reads: no allocation per node. */
+const digest = new Uint8Array(32)
+
+async function loadNode(store: KVStore, hash: Uint8Array, signal: AbortSignal | undefined): Promise<TrieNode> {
+  signal?.throwIfAborted()
+  const blob = await store.get(hash)
+  if (blob === undefined) throw new MissingNodeError(hash, `trie node ${toHex(hash)} missing`)
+  return verifiedNode(hash, blob)
+}
+
+function startsWith(path: Nibbles, pos: number, prefix: Nibbles): boolean {
+  if (path.length - pos < prefix.length) return false
+  for (let i = 0; i < prefix.length; i++) if (path[pos + i] !== prefix[i]) return false
+  return true
+}
+
+function checkHash(hash: Uint8Array, what: string): void {
+  if (!(hash instanceof Uint8Array) || hash.length !== 32) throw new InvalidInputError(`${what} must be 32 bytes`)
+}
+
+function pathHex(path: Nibbles): string {
+  let out = ''
+  for (const n of path) out += n.toString(16)
+  return out === '' ? '(root)' : out
+}
+
+const EMPTY_PATH: Nibbles = new Uint8Array(0)
