@@ -1,4 +1,5 @@
 import { TypedEventEmitter } from 'main-event'
+import { dispatchSafely } from '../util/events.js'
 import {
   DEFAULT_REQUEST_TIMEOUT_MS,
   IDEAL_BATCH_BYTES,
@@ -499,10 +500,6 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
     type: K,
     detail: StateSyncerEvents[K] extends CustomEvent<infer D> ? D : never
   ): void {
-    try {
-      this.dispatchEvent(new CustomEvent(type, { detail }))
-    } catch {
-      // Listeners' errors are theirs.
-    }
+    dispatchSafely(this, type, detail)
   }
 }

@@ -3,6 +3,7 @@ import { MemoryStore } from '../../src/store/memory-store.js'
 import { keccak256 } from '../../src/trie/keccak.js'
 import { decodeNode, nodeChildren } from '../../src/trie/node.js'
 import { toHex } from '../../src/util/hex.js'
+import { Prng } from '../../src/util/prng.js'
 
 export interface SourceTrie {
   root: Uint8Array
@@ -60,16 +61,10 @@ export async function incompleteNodes(store: MemoryStore): Promise<string[]> {
   return bad
 }
 
-/** A small seeded PRNG (mulberry32) for deterministic test data. */
+/** A float in [0, 1) per call, from the project's seeded PRNG. */
 export function rng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
+  const prng = new Prng(seed)
+  return () => prng.nextU32() / 0x1_0000_0000
 }
 
 export function randomBytes(next: () => number, n: number): Uint8Array {

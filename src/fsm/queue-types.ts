@@ -1,0 +1,110 @@
+import type { Clock } from '../util/clock.js'
+import type { FSMStatus } from './fsm.js'
+import type { PeerFault, PeerFaultReason, QueueIO } from './types.js'
+
+export interface QueueInit {
+  /** First item number to deliver. */
+  start: number
+  /** Highest item number to deliver (inclusive). `start > target` means nothing to do. Grows with `setTarget`. */
+  target: number
+  io: QueueIO
+  /** Items per batch and per request. @default DEFAULT_BATCH_SIZE (64) */
+  batchSize?: number
+  /** Most batches Downloading or Downloaded at once. @default DEFAULT_WINDOW (8) */
+  window?: number
+  /** Most requests in flight per peer. @default DEFAULT_MAX_IN_FLIGHT_PER_PEER (2) */
+  maxInFlightPerPeer?: number
+  /** First hold after a local consumer fault; doubles on each repeat. @default DEFAULT_HOLD_TIMEOUT_MS (10 s) */
+  holdTimeoutMs?: number
+  /** Longest hold. @default DEFAULT_MAX_HOLD_MS (80 s) */
+  maxHoldMs?: number
+  /** Longest wait for one request. @default DEFAULT_FETCH_TIMEOUT_MS (10 s) */
+  fetchTimeoutMs?: number
+  /** Wait with no eligible peer before (each) 'stalled' event. @default DEFAULT_NO_PEER_WATCHDOG_MS (15 s) */
+  noPeerWatchdogMs?: number
+  /** Wait with no eligible peer before `run()` fails; `Infinity` never. @default DEFAULT_NO_PEER_TIMEOUT_MS (10 min) */
+  noPeerTimeoutMs?: number
+  /** @default DEFAULT_MAX_DOWNLOAD_ATTEMPTS (5) */
+  maxDownloadAttempts?: number
+  /** @default DEFAULT_MAX_PROCESS_ATTEMPTS (3) */
+  maxProcessAttempts?: number
+  /** Called for every fault of a peer (also dispatched as 'peer:fault'); a throwing hook is ignored. */
+  onPeerFault?: (peer: string, reason: PeerFaultReason) => void
+  /** @default systemClock */
+  clock?: Clock
+}
+
+export interface BatchDelivered {
+  /** The batch. */
+  start: number
+  count: number
+  /** The numbers handed to the consumer (fewer than the batch if it already had some). */
+  from: number
+  to: number
+  items: number
+  /** Peers that served the batch. */
+  peers: string[]
+}
+
+export interface QueueProgress {
+  /** Highest number the consumer holds. */
+  head: number
+  target: number
+  /** Items the consumer holds from this run. */
+  delivered: number
+  /** Batches in the window. */
+  batches: number
+  /** Requests in flight. */
+  inFlight: number
+  elapsedMs: number
+}
+
+export interface QueueStalled {
+  /** The range no peer could be asked for. */
+  from: number
+  to: number
+  /** How long no eligible peer has been there. */
+  waitingMs: number
+  /** Peers `io.peers()` listed, none of them eligible. */
+  peers: number
+}
+
+export interface QueueEvents {
+  'batch:delivered': CustomEvent<BatchDelivered>
+  'peer:fault': CustomEvent<PeerFault>
+  stalled: CustomEvent<QueueStalled>
+  progress: CustomEvent<QueueProgress>
+}
+
+export interface QueueResult {
+  /** Highest number delivered: the target. */
+  head: number
+  /** Items delivered by this run. */
+  delivered: number
+  elapsedMs: number
+}
+
+export interface BatchDebugState {
+  start: number
+  count: number
+  status: FSMStatus
+  /** The peer asked, while Downloading. */
+  peer?: string
+  downloadAttempts: number
+  processAttempts: number
+  /** Items held for the batch (a prefix while Pending or Downloading). */
+  items: number
+}
+
+export interface QueueDebugState {
+  phase: 'idle' | 'running' | 'closed'
+  head: number
+  target: number
+  /** Start of the next batch to create. */
+  nextStart: number
+  delivered: number
+  inFlight: number
+  /** Batches Downloading or Downloaded (what `window` bounds). */
+  window: number
+  batches: BatchDebugState[]
+}

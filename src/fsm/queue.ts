@@ -1,0 +1,547 @@
+import { TypedEventEmitter } from 'main-event'
+import { dispatchSafely } from '../util/events.js'
+import { AbortError, BusyError, InvalidInputError } from '../errors.js'
+import { DeliveryError, InvalidItemsError, QueueClosedError, RequestTimeoutError } from './errors.js'
+import { type FetchOutcome, type FetchRequest, FetchRequests } from './fetch-requests.js'
+import { FSM, FSMStatus } from './fsm.js'
+import { FSMManager } from './fsm-manager.js'
+import { NoPeerWatchdog } from './no-peer-watchdog.js'
+import { sanitizePeers } from './peer-balancer.js'
+import { type QueueConfig, resolveQueueInit } from './queue-config.js'
+import type { QueueDebugState, QueueEvents, QueueInit, QueueResult } from './queue-types.js'
+import type { ConsumerFault, ConsumerResult, DeliverOptions, Item, PeerFaultReason } from './types.js'
+import { validateItems } from './validate.js'
+
+// reference: Prysm@7ac522d8 beacon-chain/sync/initial-sync/blocks_queue.go (window of machines keyed by start,
+// ordered send, hold); Lodestar@6de07362 sync/range/chain.ts (event-driven loop, retries first, explicit
+// consumer results, re-download of unvalidated predecessors). Their bugs this avoids are cited where avoided.
+
+type QueueEvent =
+  | FetchOutcome
+  /** `previous`: the unvalidated batch the consumer was told about, which a 'previous' fault blames. */
+  | { type: 'delivered'; fsm: FSM; items: Item[]; previous: FSM | undefined; result: unknown }
+  | { type: 'deliver-error'; fsm: FSM; error: unknown }
+  | { type: 'hold-expired'; fsm: FSM }
+  | { type: 'watchdog' }
+
+const CONSUMER_FAULTS: ReadonlySet<string> = new Set<ConsumerFault>(['this', 'previous', 'both', 'local'])
+
+/**
+ * The numbered-batch downloader: fetches items `start..target` in batches from several peers at once and hands
+ * them to the consumer in order, each number once. One async loop owns all state; fetch replies, deliveries
+ * and timers only queue events for it. No sockets and no timers of its own: I/O goes through `io`, time
+ * through the injected clock.
+ */
+export class Queue extends TypedEventEmitter<QueueEvents> {
+  private readonly config: QueueConfig
+  private readonly manager = new FSMManager()
+  private readonly requests: FetchRequests
+  private readonly watchdog: NoPeerWatchdog
+  private readonly holds = new Map<FSM, unknown>()
+  private readonly controller = new AbortController()
+
+  private target: number
+  private nextStart: number
+  /** Highest number the consumer holds. */
+  private head: number
+  private delivered = 0
+  private events: QueueEvent[] = []
+  private dirty = false
+  private wakeUp: (() => void) | null = null
+  private phase: 'idle' | 'running' | 'closed' = 'idle'
+  private loopDone: Promise<void> = Promise.resolve()
+  private delivery: Promise<void> | null = null
+  private failure: Error | null = null
+  private startedAt = 0
+  /** A range the last pass found no eligible peer for. */
+  private wanted: { from: number; to: number } | null = null
+  private knownPeers = 0
+
+  constructor(init: QueueInit) {
+    super()
+    this.config = resolveQueueInit(init)
+    const { clock, io, fetchTimeoutMs, maxInFlightPerPeer, noPeerWatchdogMs, noPeerTimeoutMs } = this.config
+    this.requests = new FetchRequests({
+      clock,
+      fetch: io.fetch,
+      timeoutMs: fetchTimeoutMs,
+      maxInFlightPerPeer,
+      onOutcome: (outcome) => this.push(outcome)
+    })
+    this.watchdog = new NoPeerWatchdog({
+      clock,
+      intervalMs: noPeerWatchdogMs,
+      timeoutMs: noPeerTimeoutMs,
+      onFire: () => this.push({ type: 'watchdog' })
+    })
+    this.target = init.target
+    this.nextStart = init.start
+    this.head = init.start - 1
+  }
+
+  /**
+   * Downloads and delivers every item up to the target, then resolves. Rejects with `BatchFailedError` when a
+   * batch runs out of attempts (the range and the peers are in the error), `NoPeersError` after
+   * `noPeerTimeoutMs` without an eligible peer, `DeliveryError` when `deliver` rejects, and `AbortError` on
+   * `stop()` or when `signal` aborts. A queue runs once: `QueueClosedError` afterwards.
+   */
+  async run(options: { signal?: AbortSignal } = {}): Promise<QueueResult> {
+    if (this.phase === 'running') throw new BusyError('the queue is already running')
+    if (this.phase === 'closed') throw new QueueClosedError('the queue has run or was stopped; a queue runs once')
+    this.phase = 'running'
+    let finished: () => void = () => undefined
+    this.loopDone = new Promise<void>((resolve) => {
+      finished = resolve
+    })
+    this.startedAt = this.config.clock.now()
+    const signal = options.signal
+    const onAbort = (): void => this.wake()
+    signal?.addEventListener('abort', onAbort)
+    try {
+      const stopped = (): boolean => this.controller.signal.aborted || signal?.aborted === true
+      for (;;) {
+        this.dirty = false
+        if (stopped()) throw new AbortError('the queue was stopped')
+        this.handleEvents()
+        if (this.failure !== null) throw this.failure
+        if (this.head >= this.target) break
+        // A listener may have stopped the queue: start nothing new then.
+        if (stopped()) throw new AbortError('the queue was stopped')
+        this.release()
+        this.assign()
+        this.manager.validate()
+        this.checkStarving()
+        if (this.failure !== null) throw this.failure
+        if (this.events.length === 0 && !this.dirty) {
+          await new Promise<void>((resolve) => {
+            this.wakeUp = resolve
+          })
+        }
+        this.wakeUp = null
+      }
+      // The last batch has no successor to validate it; the run is complete, so nothing can contradict it.
+      for (const fsm of this.manager.inStatus(FSMStatus.Delivered)) this.validated(fsm)
+      return { head: this.head, delivered: this.delivered, elapsedMs: this.config.clock.now() - this.startedAt }
+    } finally {
+      signal?.removeEventListener('abort', onAbort)
+      this.shutdown()
+      this.phase = 'closed'
+      // The consumer got the abort signal; its answer no longer matters, but the call must not outlive the run.
+      if (this.delivery !== null) await this.delivery
+      finished()
+    }
+  }
+
+  /** Aborts a running `run()` and waits until its loop has ended; harmless before `run()` and when repeated. */
+  async stop(): Promise<void> {
+    if (this.phase === 'idle') {
+      this.phase = 'closed'
+      return
+    }
+    this.controller.abort()
+    this.wake()
+    await this.loopDone
+  }
+
+  /** Raises the target while running (a newer checkpoint or head). Targets only grow. */
+  setTarget(target: number): void {
+    if (!Number.isSafeInteger(target)) throw new InvalidInputError(`target must be a safe integer, got ${target}`)
+    if (this.phase === 'closed') throw new QueueClosedError('the queue has run or was stopped')
+    if (target < this.target) throw new InvalidInputError(`the target may only grow: ${target} < ${this.target}`)
+    this.target = target
+    this.wake()
+  }
+
+  /** `io.peers()` may list something new (a peer connected or advanced): schedule a pass now. */
+  peersUpdated(): void {
+    this.wake()
+  }
+
+  /**
+   * A peer disconnected: each of its requests is abandoned and its batch goes back to Pending without an
+   * attempt charged (Lighthouse #5192 left them Downloading forever). A late reply from it is ignored. Call it
+   * once the peer is gone from `io.peers()`, or the next pass may choose it again.
+   */
+  removePeer(peer: string): void {
+    for (const req of this.requests.ofPeer(peer)) {
+      this.requests.end(req, true)
+      req.fsm.downloadingCancelled()
+    }
+    this.wake()
+  }
+
+  /** Every batch in the window with its status, for logs and stuck detection (Lodestar `getDebugState`). */
+  getDebugState(): QueueDebugState {
+    return {
+      phase: this.phase,
+      head: this.head,
+      target: this.target,
+      nextStart: this.nextStart,
+      delivered: this.delivered,
+      inFlight: this.requests.size,
+      window: this.inWindow(),
+      batches: [...this.manager].map((fsm) => {
+        const s = fsm.state
+        let items = 0
+        if ('received' in s) items = s.received.length
+        else if ('items' in s) items = s.items.length
+        return {
+          start: fsm.start,
+          count: fsm.count,
+          status: fsm.status,
+          ...(s.status === FSMStatus.Downloading ? { peer: s.peer } : {}),
+          downloadAttempts: fsm.downloadAttempts,
+          processAttempts: fsm.processAttempts,
+          items
+        }
+      })
+    }
+  }
+
+  // ---- events -------------------------------------------------------------------------------------------
+
+  private push(event: QueueEvent): void {
+    if (this.phase !== 'running') return
+    this.events.push(event)
+    this.wake()
+  }
+
+  private wake(): void {
+    this.dirty = true
+    this.wakeUp?.()
+  }
+
+  private handleEvents(): void {
+    while (this.events.length > 0 && this.failure === null) {
+      const event = this.events.shift()!
+      switch (event.type) {
+        case 'reply':
+          this.onReply(event.req, event.items)
+          break
+        case 'fetch-error':
+          if (this.requests.isActive(event.req)) this.downloadFailed(event.req, event.error)
+          break
+        case 'timeout':
+          if (this.requests.isActive(event.req)) {
+            const { peer, from, amount } = event.req
+            this.requests.end(event.req, true)
+            const error = new RequestTimeoutError(`${peer} did not answer [${from}, ${from + amount - 1}] in time`)
+            this.downloadFailed(event.req, error)
+          }
+          break
+        case 'delivered':
+          this.onDelivered(event.fsm, event.items, event.previous, event.result)
+          break
+        case 'deliver-error':
+          this.delivery = null
+          this.failure = new DeliveryError('the consumer rejected a delivery', { cause: event.error })
+          break
+        case 'hold-expired':
+          this.holds.delete(event.fsm)
+          if (event.fsm.status === FSMStatus.Held) event.fsm.resume()
+          break
+        case 'watchdog':
+          this.watchdog.fired()
+          break
+        default: {
+          const exhaustive: never = event
+          throw new InvalidInputError(`unknown queue event ${String(exhaustive)}`)
+        }
+      }
+    }
+  }
+
+  private onReply(req: FetchRequest, items: unknown): void {
+    if (!this.requests.isActive(req)) return // a late reply: the batch was given to someone else or is done
+    this.requests.end(req, false)
+    const check = validateItems(req.from, req.amount, items)
+    if (!check.ok) {
+      // Blame the peer that sent this reply, never the batch's previous peer (Prysm #15173).
+      this.blame(req.peer, check.fault, req.from, req.from + req.amount - 1)
+      this.downloadFailed(req, new InvalidItemsError(check.fault, `${req.peer}: ${check.message}`))
+      return
+    }
+    // A short reply keeps its prefix and the rest is asked for on the next pass, without an attempt charged.
+    req.fsm.downloadingSuccess(items as Item[])
+  }
+
+  private downloadFailed(req: FetchRequest, cause: unknown): void {
+    this.requests.end(req, false)
+    this.checkFailed(req.fsm, req.fsm.downloadingError(cause))
+  }
+
+  private checkFailed(fsm: FSM, status: FSMStatus): void {
+    const s = fsm.state
+    if (status === FSMStatus.Failed && s.status === FSMStatus.Failed) this.failure ??= s.error
+  }
+
+  // ---- delivery -----------------------------------------------------------------------------------------
+
+  /** Hands the lowest undelivered batch to the consumer if it is downloaded and no delivery is in flight. */
+  private release(): void {
+    if (this.delivery !== null) return
+    for (const fsm of this.manager) {
+      if (fsm.status === FSMStatus.Delivered || fsm.status === FSMStatus.Done) continue
+      if (fsm.status === FSMStatus.Downloaded) this.startDelivery(fsm)
+      return
+    }
+  }
+
+  private startDelivery(fsm: FSM): void {
+    const items = fsm.startDelivering(this.head)
+    let previous: FSM | undefined
+    let pending: Promise<ConsumerResult>
+    if (items.length === 0) {
+      pending = Promise.resolve({ ok: true }) // the consumer has all of it already
+    } else {
+      const options: DeliverOptions = { signal: this.controller.signal }
+      const candidate = this.unvalidatedBefore(fsm)
+      const s = candidate?.state
+      if (s?.status === FSMStatus.Delivered && s.delivered.length > 0) {
+        previous = candidate
+        options.unvalidated = { from: s.delivered[0]!.n, to: s.delivered[s.delivered.length - 1]!.n }
+      }
+      try {
+        pending = Promise.resolve(this.config.io.deliver(items, options))
+      } catch (error) {
+        pending = Promise.reject(error)
+      }
+    }
+    // Delivery runs beside the loop, not inside it, so downloads go on while the consumer works (Prysm's loop
+    // blocked every machine on its output channel); `delivery` keeps it to one at a time.
+    this.delivery = pending.then(
+      (result) => this.push({ type: 'delivered', fsm, items, previous, result }),
+      (error: unknown) => this.push({ type: 'deliver-error', fsm, error })
+    )
+  }
+
+  private onDelivered(fsm: FSM, items: Item[], previous: FSM | undefined, result: unknown): void {
+    this.delivery = null
+    if (fsm.status !== FSMStatus.Delivering) return
+    if (!isConsumerResult(result)) {
+      this.failure = new DeliveryError('deliver resolved with something that is not a ConsumerResult')
+      return
+    }
+    if (result.ok) {
+      this.accepted(fsm, items)
+      return
+    }
+    switch (result.fault) {
+      case 'this':
+        this.checkFailed(fsm, fsm.deliveryError(result.error))
+        break
+      case 'previous':
+        // With nothing delivered before it to suspect, the batch itself is the only suspect.
+        if (previous === undefined) {
+          this.checkFailed(fsm, fsm.deliveryError(result.error))
+        } else {
+          this.rollBack(previous, result.error)
+          fsm.deliveryDeferred()
+        }
+        break
+      case 'both':
+        if (previous !== undefined) this.rollBack(previous, result.error)
+        this.checkFailed(fsm, fsm.deliveryError(result.error))
+        break
+      case 'local':
+        this.hold(fsm)
+        break
+      default: {
+        const exhaustive: never = result.fault
+        this.failure = new DeliveryError(`unknown consumer fault ${String(exhaustive)}`)
+      }
+    }
+  }
+
+  /** The delivered, not yet validated batch before `fsm` (there is at most one). */
+  private unvalidatedBefore(fsm: FSM): FSM | undefined {
+    return this.manager.inStatus(FSMStatus.Delivered).find((other) => other.start < fsm.start)
+  }
+
+  private accepted(fsm: FSM, items: Item[]): void {
+    fsm.deliverySuccess()
+    const last = items[items.length - 1]
+    if (last !== undefined) {
+      // Only a batch with content proves its predecessor right (Lodestar `advanceChain`).
+      for (const previous of this.manager.inStatus(FSMStatus.Delivered)) {
+        if (previous.start < fsm.start) this.validated(previous)
+      }
+      this.head = Math.max(this.head, last.n)
+      this.delivered += items.length
+    }
+    const s = fsm.state
+    const peers = s.status === FSMStatus.Delivered ? [...new Set(s.sources.map((src) => src.peer))] : []
+    this.dispatch('batch:delivered', {
+      start: fsm.start,
+      count: fsm.count,
+      from: items[0]?.n ?? fsm.start,
+      to: last?.n ?? fsm.start - 1,
+      items: items.length,
+      peers
+    })
+    this.dispatch('progress', {
+      head: this.head,
+      target: this.target,
+      delivered: this.delivered,
+      batches: this.manager.size,
+      inFlight: this.requests.size,
+      elapsedMs: this.config.clock.now() - this.startedAt
+    })
+  }
+
+  /** Delivered → Done: blames the peers whose earlier, rejected content differed, and forgets the batch. */
+  private validated(fsm: FSM): void {
+    const blamed = new Set<string>()
+    for (const source of fsm.validationSuccess()) {
+      if (blamed.has(source.peer)) continue
+      blamed.add(source.peer)
+      this.blame(source.peer, 'rejected-content', source.from, source.to)
+    }
+    this.manager.remove(fsm.start)
+  }
+
+  /** The consumer discarded a delivered batch: it is downloaded again and its numbers delivered again. */
+  private rollBack(fsm: FSM, cause: unknown): void {
+    const s = fsm.state
+    const delivered = s.status === FSMStatus.Delivered ? s.delivered : []
+    this.checkFailed(fsm, fsm.validationError(cause))
+    const first = delivered[0]
+    if (first !== undefined) {
+      this.head = Math.min(this.head, first.n - 1)
+      this.delivered -= delivered.length
+    }
+  }
+
+  /** A local consumer fault: keep the items, deliver them again after a doubling hold, download nothing. */
+  private hold(fsm: FSM): void {
+    const { clock, holdTimeoutMs, maxHoldMs } = this.config
+    const ms = Math.min(holdTimeoutMs * 2 ** fsm.localFaultCount, maxHoldMs)
+    const now = clock.now()
+    fsm.hold('local', now, now + ms)
+    this.holds.set(
+      fsm,
+      clock.setTimeout(() => this.push({ type: 'hold-expired', fsm }), ms)
+    )
+  }
+
+  // ---- scheduling ---------------------------------------------------------------------------------------
+
+  /** Batches that hold a window slot. */
+  private inWindow(): number {
+    return this.manager.count(FSMStatus.Downloading, FSMStatus.Downloaded)
+  }
+
+  /**
+   * Gives Pending batches a peer, lowest first, then opens new batches while the window has room. A new batch
+   * is opened only when no Pending batch is left waiting, so the number of batches stays bounded by the
+   * window even when peers keep failing. A retry is always let in: when the window is full, the highest batch
+   * above it gives up its slot, because batches above a missing one can never be delivered before it.
+   */
+  private assign(): void {
+    const { window, batchSize, maxDownloadAttempts, maxProcessAttempts } = this.config
+    const balancer = this.requests.balancer
+    this.wanted = null
+    // A rejected delivery can bring a batch back into the window when it is full.
+    while (this.inWindow() > window) this.evict(this.highestInWindowAbove(-1)!)
+    const peers = sanitizePeers(this.config.io.peers())
+    this.knownPeers = peers.length
+    let waiting = false
+    for (const fsm of [...this.manager]) {
+      if (fsm.status !== FSMStatus.Pending) continue
+      const victim = this.inWindow() >= window ? this.highestInWindowAbove(fsm.start) : null
+      if (victim === undefined) {
+        waiting = true
+        continue
+      }
+      const { from, amount } = fsm.remaining()
+      const peer = balancer.bestPeer(peers, from, from + amount - 1, (p) => fsm.failuresAt(p))
+      if (peer === undefined) {
+        waiting = true
+        this.wanted ??= { from, to: from + amount - 1 }
+        continue
+      }
+      if (victim !== null) this.evict(victim)
+      this.requests.start(fsm, peer)
+    }
+    if (waiting) return
+    while (this.inWindow() < window && this.nextStart <= this.target) {
+      const from = this.nextStart
+      const to = Math.min(from + batchSize - 1, this.target)
+      const peer = balancer.bestPeer(peers, from, to, () => 0)
+      if (peer === undefined) {
+        this.wanted ??= { from, to }
+        break
+      }
+      const fsm = new FSM({ start: from, count: to - from + 1, maxDownloadAttempts, maxProcessAttempts })
+      this.manager.add(fsm)
+      this.nextStart = to + 1
+      this.requests.start(fsm, peer)
+    }
+  }
+
+  private highestInWindowAbove(start: number): FSM | undefined {
+    const inWindow = this.manager.inStatus(FSMStatus.Downloading, FSMStatus.Downloaded)
+    const top = inWindow[inWindow.length - 1]
+    return top !== undefined && top.start > start ? top : undefined
+  }
+
+  /** Frees a window slot without charging an attempt: the batch is downloaded again later. */
+  private evict(fsm: FSM): void {
+    if (fsm.status === FSMStatus.Downloading) {
+      const req = this.requests.of(fsm)
+      if (req !== undefined) this.requests.end(req, true)
+      fsm.downloadingCancelled()
+    } else {
+      fsm.evict()
+    }
+  }
+
+  /**
+   * Nothing in flight and a range no peer can be asked for: the queue is starving. Busy peers are not a
+   * stall, their replies wake the loop. See `NoPeerWatchdog` for what happens then.
+   */
+  private checkStarving(): void {
+    const report = this.watchdog.check(this.requests.size === 0 ? this.wanted : null)
+    if (report === null) return
+    if (report.type === 'failed') {
+      this.failure = report.error
+    } else {
+      const { from, to, waitingMs } = report
+      this.dispatch('stalled', { from, to, waitingMs, peers: this.knownPeers })
+    }
+  }
+
+  // ---- helpers ------------------------------------------------------------------------------------------
+
+  /** Ends everything the loop started: requests, hold timers, the watchdog, and the consumer's signal. */
+  private shutdown(): void {
+    this.requests.abortAll()
+    for (const timer of this.holds.values()) this.config.clock.clearTimeout(timer)
+    this.holds.clear()
+    this.watchdog.stop()
+    this.controller.abort()
+    this.events = []
+  }
+
+  private blame(peer: string, reason: PeerFaultReason, from: number, to: number): void {
+    try {
+      this.config.onPeerFault?.(peer, reason)
+    } catch {
+      // A faulty hook must not break the sync.
+    }
+    this.dispatch('peer:fault', { peer, reason, severity: reason === 'empty' ? 'mild' : 'severe', from, to })
+  }
+
+  private dispatch<K extends keyof QueueEvents>(
+    type: K,
+    detail: QueueEvents[K] extends CustomEvent<infer D> ? D : never
+  ): void {
+    dispatchSafely(this, type, detail)
+  }
+}
+
+function isConsumerResult(value: unknown): value is ConsumerResult {
+  if (typeof value !== 'object' || value === null) return false
+  const { ok, fault } = value as { ok?: unknown; fault?: unknown }
+  return ok === true || (ok === false && typeof fault === 'string' && CONSUMER_FAULTS.has(fault))
+}

@@ -1,0 +1,385 @@
+import {
+  type ConsumerResult,
+  DEFAULT_WINDOW,
+  type DeliverOptions,
+  type Item,
+  type PeerFault,
+  type PeerInfo,
+  Queue,
+  type QueueInit,
+  type QueueIO,
+  type QueueResult,
+  type QueueStalled
+} from '../../src/fsm/index.js'
+import { FakeClock } from '../helpers/fake-clock.js'
+
+/** mulberry32: a tiny seeded PRNG, enough for reproducible peer behaviours. */
+export class Rng {
+  private state: number
+
+  constructor(seed: number) {
+    this.state = seed >>> 0
+  }
+
+  /** A float in [0, 1). */
+  next(): number {
+    this.state = (this.state + 0x6d2b79f5) >>> 0
+    let t = this.state
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+
+  /** An integer in [0, n). */
+  int(n: number): number {
+    return Math.floor(this.next() * n)
+  }
+
+  chance(p: number): boolean {
+    return this.next() < p
+  }
+
+  pick<T>(values: readonly T[]): T {
+    return values[this.int(values.length)]!
+  }
+
+  shuffle<T>(values: readonly T[]): T[] {
+    const out = [...values]
+    for (let i = out.length - 1; i > 0; i--) {
+      const j = this.int(i + 1)
+      ;[out[i], out[j]] = [out[j]!, out[i]!]
+    }
+    return out
+  }
+}
+
+/** The honest content of item `n`. */
+export function item(n: number): Item {
+  return { n, data: Uint8Array.of(n & 0xff, (n >>> 8) & 0xff, (n >>> 16) & 0xff, 0xaa) }
+}
+
+/** Honest items `from..to` inclusive. */
+export function items(from: number, to: number): Item[] {
+  const out: Item[] = []
+  for (let n = from; n <= to; n++) out.push(item(n))
+  return out
+}
+
+/** `from..to` inclusive. */
+export function range(from: number, to: number): number[] {
+  const out: number[] = []
+  for (let n = from; n <= to; n++) out.push(n)
+  return out
+}
+
+/** Lets every promise chain that is ready run (one macrotask turn drains the microtask queue). */
+export async function settle(turns = 2): Promise<void> {
+  for (let i = 0; i < turns; i++) await new Promise<void>((resolve) => setImmediate(resolve))
+}
+
+/**
+ * Runs the fake clock forward in steps until `promise` settles, and returns its outcome. Throws when it does not
+ * settle within `maxMs` of fake time: a deadlock.
+ */
+export async function drive<T>(
+  clock: FakeClock,
+  promise: Promise<T>,
+  options: { stepMs?: number; maxMs?: number; onStep?: () => void } = {}
+): Promise<T> {
+  let settled = false
+  promise.then(
+    () => {
+      settled = true
+    },
+    () => {
+      settled = true
+    }
+  )
+  const step = options.stepMs ?? 250
+  const until = clock.now() + (options.maxMs ?? 3_600_000)
+  for (;;) {
+    await settle()
+    options.onStep?.()
+    if (settled) break
+    if (clock.now() >= until) throw new Error(`drive: not settled after ${options.maxMs ?? 3_600_000} ms of fake time`)
+    clock.advance(step)
+  }
+  return promise
+}
+
+/** What a simulated peer does with one request. */
+export type Reply =
+  /** `lateAfterAbort`: answer after `delayMs` even if the request was aborted (a reply racing the abort). */
+  | { kind: 'items'; items: unknown; delayMs?: number; lateAfterAbort?: boolean }
+  | { kind: 'error'; delayMs?: number }
+  | { kind: 'hang' }
+
+export interface SimRequest {
+  peer: string
+  from: number
+  amount: number
+  at: number
+  /** Index of this request among the peer's requests. */
+  index: number
+}
+
+export type Behaviour = (req: SimRequest) => Reply
+
+/** Answers with every asked item it has. */
+export const honest: Behaviour = (req) => ({ kind: 'items', items: items(req.from, req.from + req.amount - 1) })
+
+/** Answers like `honest`, `delayMs` later (of fake time). */
+export function honestAfter(delayMs: number | ((req: SimRequest) => number)): Behaviour {
+  return (req) => ({
+    kind: 'items',
+    items: items(req.from, req.from + req.amount - 1),
+    delayMs: typeof delayMs === 'number' ? delayMs : delayMs(req)
+  })
+}
+
+interface SimPeer extends PeerInfo {
+  behaviour: Behaviour
+  requests: number
+}
+
+/**
+ * Peers behind `io.peers()` / `io.fetch()`. Records every request, checks it against the peer's claimed range,
+ * and counts the requests in flight per peer (a request ends when answered or aborted).
+ */
+export class SimNetwork {
+  readonly requests: SimRequest[] = []
+  readonly violations: string[] = []
+  readonly signals: AbortSignal[] = []
+  readonly maxActive = new Map<string, number>()
+  private readonly peerTable = new Map<string, SimPeer>()
+  private readonly active = new Map<string, number>()
+  private readonly clock: FakeClock
+
+  constructor(clock: FakeClock) {
+    this.clock = clock
+  }
+
+  add(id: string, options: { lowest?: number; head?: number; behaviour?: Behaviour } = {}): void {
+    this.peerTable.set(id, {
+      id,
+      lowest: options.lowest ?? 0,
+      head: options.head ?? Number.MAX_SAFE_INTEGER,
+      behaviour: options.behaviour ?? honest,
+      requests: 0
+    })
+  }
+
+  remove(id: string): void {
+    this.peerTable.delete(id)
+  }
+
+  setBehaviour(id: string, behaviour: Behaviour): void {
+    this.peerTable.get(id)!.behaviour = behaviour
+  }
+
+  peers = (): PeerInfo[] => [...this.peerTable.values()].map(({ id, lowest, head }) => ({ id, lowest, head }))
+
+  /** Requests made to `peer`, or all. */
+  asked(peer?: string): SimRequest[] {
+    return peer === undefined ? this.requests : this.requests.filter((r) => r.peer === peer)
+  }
+
+  /** How many requests covered item `n`. */
+  timesAsked(n: number): number {
+    return this.requests.filter((r) => r.from <= n && n < r.from + r.amount).length
+  }
+
+  inFlight(peer: string): number {
+    return this.active.get(peer) ?? 0
+  }
+
+  fetch = (peer: string, from: number, amount: number, options: { signal: AbortSignal }): Promise<Item[]> => {
+    const sim = this.peerTable.get(peer)
+    if (sim === undefined) {
+      this.violations.push(`asked unknown peer ${peer}`)
+      return Promise.reject(new Error(`no such peer ${peer}`))
+    }
+    if (sim.lowest > from || sim.head < from + amount - 1) {
+      this.violations.push(`${peer} [${sim.lowest}, ${sim.head}] asked for [${from}, ${from + amount - 1}]`)
+    }
+    const req: SimRequest = { peer, from, amount, at: this.clock.now(), index: sim.requests++ }
+    this.requests.push(req)
+    this.signals.push(options.signal)
+    const active = (this.active.get(peer) ?? 0) + 1
+    this.active.set(peer, active)
+    this.maxActive.set(peer, Math.max(this.maxActive.get(peer) ?? 0, active))
+    const reply = sim.behaviour(req)
+    const late = reply.kind === 'items' && reply.lateAfterAbort === true
+    return new Promise<Item[]>((resolve, reject) => {
+      let open = true
+      let timer: unknown
+      const end = (): boolean => {
+        if (!open) return false
+        open = false
+        this.active.set(peer, (this.active.get(peer) ?? 1) - 1)
+        options.signal.removeEventListener('abort', onAbort)
+        if (timer !== undefined && !late) this.clock.clearTimeout(timer)
+        return true
+      }
+      const onAbort = (): void => {
+        if (end() && !late) reject(new Error('aborted'))
+      }
+      options.signal.addEventListener('abort', onAbort)
+      if (reply.kind === 'hang') return
+      const answer = (): void => {
+        timer = undefined
+        if (!end() && !late) return
+        if (reply.kind === 'items') resolve(reply.items as Item[])
+        else reject(new Error(`${peer} failed`))
+      }
+      if (reply.delayMs !== undefined && reply.delayMs > 0) timer = this.clock.setTimeout(answer, reply.delayMs)
+      else answer()
+    })
+  }
+}
+
+export type ConsumerScript = (items: Item[], call: number) => ConsumerResult
+
+/**
+ * The consumer: accepts batches and rolls back the last accepted one on a 'previous' or 'both' fault, the way
+ * the contract says. Records every delivery and any delivery that does not continue exactly from its head.
+ */
+export class SimConsumer {
+  readonly calls: Item[][] = []
+  readonly violations: string[] = []
+  private readonly accepted: Item[][] = []
+  private readonly script: ConsumerScript
+  private readonly clock: FakeClock | undefined
+  private readonly delayMs: number
+  private busy = false
+
+  constructor(script: ConsumerScript = () => ({ ok: true }), options: { clock?: FakeClock; delayMs?: number } = {}) {
+    this.script = script
+    this.clock = options.clock
+    this.delayMs = options.delayMs ?? 0
+  }
+
+  get head(): number {
+    const last = this.accepted[this.accepted.length - 1]
+    return last?.[last.length - 1]?.n ?? Number.NaN
+  }
+
+  /** Every number the consumer holds, in the order it holds them. */
+  get sequence(): number[] {
+    return this.accepted.flat().map((i) => i.n)
+  }
+
+  /** Whether each held item has the honest content. */
+  get allHonest(): boolean {
+    return this.accepted.flat().every((i) => i.data.every((b, k) => b === item(i.n).data[k]))
+  }
+
+  deliver = async (batch: Item[], options: DeliverOptions): Promise<ConsumerResult> => {
+    if (this.busy) this.violations.push('two deliveries at once')
+    this.busy = true
+    try {
+      const call = this.calls.length
+      this.calls.push(batch)
+      if (this.clock !== undefined && this.delayMs > 0) {
+        await new Promise<void>((resolve) => {
+          const timer = this.clock!.setTimeout(resolve, this.delayMs)
+          options.signal.addEventListener('abort', () => {
+            this.clock!.clearTimeout(timer)
+            resolve()
+          })
+        })
+      }
+      const result = this.script(batch, call)
+      if (result.ok) {
+        this.check(batch)
+        this.accepted.push(batch)
+      } else if ((result.fault === 'previous' || result.fault === 'both') && options.unvalidated !== undefined) {
+        // discard the unvalidated batch, which must be the last one held
+        const last = this.accepted.pop()
+        const { from, to } = options.unvalidated
+        if (last?.[0]?.n !== from || last[last.length - 1]?.n !== to) {
+          this.violations.push(`unvalidated [${from}, ${to}] is not the last batch held`)
+        }
+      }
+      return result
+    } finally {
+      this.busy = false
+    }
+  }
+
+  private check(batch: Item[]): void {
+    const expected = this.accepted.length === 0 ? undefined : this.head + 1
+    batch.forEach((it, i) => {
+      if (i === 0 && expected !== undefined && it.n !== expected) {
+        this.violations.push(`got ${it.n}, expected ${expected}`)
+      }
+      if (i > 0 && it.n !== batch[i - 1]!.n + 1) this.violations.push(`gap or repeat at ${it.n}`)
+    })
+  }
+}
+
+export function makeIO(net: SimNetwork, consumer: SimConsumer): QueueIO {
+  return { peers: net.peers, fetch: net.fetch, deliver: consumer.deliver }
+}
+
+export interface Harness {
+  clock: FakeClock
+  net: SimNetwork
+  consumer: SimConsumer
+  queue: Queue
+  faults: PeerFault[]
+  stalls: QueueStalled[]
+  /** Times the window (Downloading + Downloaded) was seen above its bound. */
+  windowViolations: string[]
+  /** Runs the queue under the fake clock until it settles. */
+  run(options?: { stepMs?: number; maxMs?: number; onStep?: () => void; signal?: AbortSignal }): Promise<QueueResult>
+}
+
+/**
+ * A queue over a `SimNetwork` and a `SimConsumer` with a fake clock. The window bound is checked at every
+ * request the queue makes and at every step of the clock.
+ */
+export function harness(
+  init: Omit<QueueInit, 'io' | 'clock'>,
+  options: { consumer?: SimConsumer; clock?: FakeClock } = {}
+): Harness {
+  const clock = options.clock ?? new FakeClock()
+  const net = new SimNetwork(clock)
+  const consumer = options.consumer ?? new SimConsumer()
+  const faults: PeerFault[] = []
+  const stalls: QueueStalled[] = []
+  const windowViolations: string[] = []
+  const window = init.window ?? DEFAULT_WINDOW
+  const checkWindow = (): void => {
+    const state = queue.getDebugState()
+    if (state.window > window) windowViolations.push(`${state.window} batches in the window at ${clock.now()}`)
+  }
+  const io: QueueIO = {
+    peers: net.peers,
+    fetch: (peer, from, amount, opts) => {
+      checkWindow()
+      return net.fetch(peer, from, amount, opts)
+    },
+    deliver: consumer.deliver
+  }
+  const queue = new Queue({ ...init, io, clock })
+  queue.addEventListener('peer:fault', (e) => faults.push(e.detail))
+  queue.addEventListener('stalled', (e) => stalls.push(e.detail))
+  return {
+    clock,
+    net,
+    consumer,
+    queue,
+    faults,
+    stalls,
+    windowViolations,
+    run: (opts = {}) =>
+      drive(clock, queue.run({ signal: opts.signal }), {
+        ...opts,
+        onStep: () => {
+          checkWindow()
+          opts.onStep?.()
+        }
+      })
+  }
+}

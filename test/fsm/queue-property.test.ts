@@ -1,0 +1,136 @@
+import { describe, expect, it } from 'vitest'
+import type { ConsumerResult } from '../../src/fsm/index.js'
+import { FakeClock } from '../helpers/fake-clock.js'
+import { type Behaviour, harness, item, items, type Reply, Rng, range, SimConsumer } from './helpers.js'
+
+// Random peer behaviours, random peer churn and random consumer faults, seeded: whatever happens, the consumer
+// ends up holding start..target exactly once, in order, and only peers that sent invalid replies are blamed.
+
+const SEEDS = Number(process.env.FSM_SEEDS ?? 200)
+
+/** A reply that breaks the protocol, chosen at random. */
+function invalidReply(rng: Rng, from: number, amount: number): Reply {
+  const all = items(from, from + amount - 1)
+  switch (rng.int(7)) {
+    case 0:
+      return { kind: 'items', items: items(from, from + amount) } // too many
+    case 1:
+      return { kind: 'items', items: [item(from + amount + rng.int(50))] } // out of range
+    case 2:
+      return { kind: 'items', items: [...all].reverse() }
+    case 3:
+      return { kind: 'items', items: [all[0], ...all] } // duplicate
+    case 4:
+      return amount > 1 ? { kind: 'items', items: all.slice(1) } : { kind: 'items', items: [] } // gap
+    case 5:
+      return { kind: 'items', items: [] }
+    default:
+      return { kind: 'items', items: [{ n: from, data: null }] }
+  }
+}
+
+/** A valid reply, an error, a hang or a delay, chosen at random: what an honest but imperfect peer does. */
+function honestReply(rng: Rng, from: number, amount: number): Reply {
+  const roll = rng.next()
+  if (roll < 0.1) return { kind: 'items', items: items(from, from + rng.int(amount)), delayMs: rng.int(300) } // short
+  if (roll < 0.15) return { kind: 'error', delayMs: rng.int(2000) }
+  if (roll < 0.17) return { kind: 'hang' }
+  if (roll < 0.3) return { kind: 'items', items: items(from, from + amount - 1), delayMs: 100 + rng.int(12_000) }
+  return { kind: 'items', items: items(from, from + amount - 1), delayMs: rng.int(200) }
+}
+
+describe('Queue under random peers (property)', () => {
+  for (let seed = 1; seed <= SEEDS; seed++) {
+    it(`seed ${seed}: delivers start..target exactly once, in order`, async () => {
+      const rng = new Rng(seed * 7919)
+      const start = rng.int(200)
+      const target = start + rng.int(1500)
+      const window = rng.pick([1, 2, 3, 8])
+      const maxInFlightPerPeer = rng.pick([1, 2, 3])
+      const clock = new FakeClock()
+      const faultRate = rng.pick([0, 0.02, 0.05])
+      const consumer = new SimConsumer((): ConsumerResult => {
+        const roll = rng.next()
+        if (roll < faultRate) return { ok: false, fault: 'local' }
+        if (roll < faultRate * 1.6) return { ok: false, fault: 'this' }
+        if (roll < faultRate * 2) return { ok: false, fault: 'previous' }
+        if (roll < faultRate * 2.2) return { ok: false, fault: 'both' }
+        return { ok: true }
+      })
+      const h = harness(
+        {
+          start,
+          target,
+          window,
+          maxInFlightPerPeer,
+          batchSize: rng.pick([7, 16, 64]),
+          maxDownloadAttempts: 40,
+          maxProcessAttempts: 40,
+          holdTimeoutMs: 2_000,
+          noPeerTimeoutMs: Number.POSITIVE_INFINITY
+        },
+        { consumer, clock }
+      )
+
+      const liars = new Set<string>()
+      const sentInvalid = new Set<string>()
+      const peerCount = 2 + rng.int(4)
+      const optional: string[] = []
+      const config = new Map<string, { lowest: number; head: number; behaviour: Behaviour }>()
+      for (let p = 0; p < peerCount; p++) {
+        const id = `p${p}`
+        const lying = p > 0 && rng.chance(0.5)
+        if (lying) liars.add(id)
+        // p0 holds everything; the others may be pruned below or lag behind
+        const lowest = p === 0 || rng.chance(0.5) ? 0 : start + rng.int(target - start + 1)
+        const head = p === 0 || rng.chance(0.5) ? target + 100 : start + rng.int(target - start + 1)
+        const behaviour: Behaviour = (r) => {
+          if (lying && rng.chance(0.3)) {
+            sentInvalid.add(id)
+            return invalidReply(rng, r.from, r.amount)
+          }
+          return honestReply(rng, r.from, r.amount)
+        }
+        h.net.add(id, { lowest, head, behaviour })
+        config.set(id, { lowest, head, behaviour })
+        if (p > 0) optional.push(id)
+      }
+
+      const removed = new Set<string>()
+      const result = await h.run({
+        stepMs: 500,
+        maxMs: 6 * 3_600_000,
+        onStep: () => {
+          // peer churn: drop a peer, or bring a dropped one back
+          if (!rng.chance(0.02)) return
+          const back = [...removed]
+          if (back.length > 0 && rng.chance(0.5)) {
+            const id = rng.pick(back)
+            removed.delete(id)
+            h.net.add(id, config.get(id))
+            h.queue.peersUpdated()
+          } else if (optional.length > 0) {
+            const id = rng.pick(optional)
+            if (removed.has(id)) return
+            removed.add(id)
+            h.net.remove(id)
+            h.queue.removePeer(id)
+          }
+        }
+      })
+
+      expect(result.head).toBe(target)
+      expect(h.consumer.sequence).toEqual(range(start, target))
+      expect(h.consumer.violations).toEqual([])
+      expect(h.consumer.allHonest).toBe(true)
+      expect(h.net.violations).toEqual([])
+      expect(h.windowViolations).toEqual([])
+      for (const [peer, max] of h.net.maxActive) expect(max, peer).toBeLessThanOrEqual(maxInFlightPerPeer)
+      for (const fault of h.faults) {
+        expect(sentInvalid.has(fault.peer), `${fault.peer} blamed for ${fault.reason}`).toBe(true)
+        expect(fault.reason).not.toBe('rejected-content')
+      }
+      expect(h.clock.pendingTimers).toBe(0)
+    })
+  }
+})
