@@ -20,3 +20,44 @@ export {
 export type { KVStore, BatchOp } from './store/kv-store.js'
 export { MemoryStore } from './store/memory-store.js'
 export { toHex, fromHex } from './util/hex.js'
+export { LevelStore, type LevelStoreInit } from './store/level-store.js'
+export { openStore, MEMORY_STORE_SPEC } from './store/open-store.js'
+export { createProof, verifyProof, type ProofOptions } from './proof/proof.js'
+export { createRangeProof, verifyRangeProof, type RangeProofResult } from './proof/range-proof.js'
+export {
+  StackTrie,
+  importSorted,
+  type NodeSink,
+  type ImportSortedOptions,
+  type ImportResult
+} from './trie/stack-trie.js'
+export {
+  walkTrie,
+  trieGet,
+  trieEntries,
+  checkTrieComplete,
+  checkStoredSubtries,
+  type WalkOptions,
+  type WalkedNode,
+  type TrieEntry,
+  type TrieCompleteness
+} from './trie/walk.js'
+export * from './constants.js'
+export { TrieSync, type TrieSyncInit, type LeafCallback, type ProcessResult } from './sync/trie-sync.js'
+export {
+  StateSyncer,
+  type StateSyncerInit,
+  type StateSyncerEvents,
+  type StateSyncStats,
+  type StateSyncResult,
+  type NodeFetcher,
+  type PeerPenalty,
+  type PenaltyReason
+} from './sync/state-syncer.js'
+export { RateTracker, type RateTrackerInit } from './sync/msgrate.js'
+export { type Clock, systemClock } from './util/clock.js'
+export { dsfg, type Dsfg, type DsfgComponents, type DsfgInit, type SyncRootOptions, type StateSyncHandle } from './service/index.js'
+export { createDsfgNode, type CreateDsfgNodeOptions, type DsfgLibp2p } from './node/create-node.js'
+export { NODES_PROTOCOL, fetchNodes, PeerBusyError, RequestRejectedError } from './net/nodes-protocol.js'
+export { Status } from './net/codec.js'
+export { accountEntries, topicItems, buildFixtureTrie, type Entry } from './fixtures/generate.js'

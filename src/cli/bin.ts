@@ -1,0 +1,15 @@
+#!/usr/bin/env node
+// The version check runs before anything that needs Node 22 is loaded: `./main.js` (and with it libp2p and the
+// rest) is imported dynamically only once the check has passed, so an old Node prints one clear line instead
+// of a syntax or missing-API error from deep inside a dependency. Both static imports are import-free modules.
+import { EXIT_USAGE } from './exit-codes.js'
+import { checkNodeVersion } from './node-version.js'
+
+const problem = checkNodeVersion(process.versions.node)
+if (problem !== undefined) {
+  process.stderr.write(`dsfg: ${problem}\n`)
+  process.exitCode = EXIT_USAGE
+} else {
+  const { main } = await import('./main.js')
+  process.exitCode = await main(process.argv.slice(2))
+}

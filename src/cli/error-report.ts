@@ -1,0 +1,59 @@
+import { DsfgError, InvalidProofError, MissingNodeError, UsageError } from '../errors.js'
+import { toHex } from '../util/hex.js'
+import { EXIT_FAILURE, EXIT_USAGE } from './exit-codes.js'
+
+/** What the top-level handler prints (after `dsfg: `) and the exit code it returns. */
+export interface ErrorReport {
+  readonly message: string
+  readonly exitCode: number
+}
+
+/** Readable text for the Node system errors a user causes with a bad path. */
+const SYSTEM_ERRORS: Readonly<Record<string, string>> = {
+  ENOENT: 'no such file or directory',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EISDIR: 'is a directory',
+  ENOTDIR: 'not a directory',
+  EMFILE: 'too many open files',
+  ENOSPC: 'no space left on device'
+}
+
+interface SystemError extends Error {
+  code: string
+  path?: string
+}
+
+function isSystemError(err: unknown): err is SystemError {
+  return err instanceof Error && typeof (err as { code?: unknown }).code === 'string' && 'syscall' in err
+}
+
+/** The contract is one line on stderr: whatever a message holds, newlines must not split it. */
+function oneLine(text: string): string {
+  return text.replace(/\s*[\r\n]+\s*/g, ' ').trim()
+}
+
+/**
+ * Turns anything a command threw into one line and an exit code: usage errors exit 2, bad data, proofs,
+ * files and stores exit 1. Anything else is a bug and says so ("internal error"), still on one line.
+ */
+export function reportError(err: unknown): ErrorReport {
+  if (err instanceof UsageError) return { message: oneLine(err.message), exitCode: EXIT_USAGE }
+  if (err instanceof InvalidProofError) {
+    const message = /^invalid proof\b/i.test(err.message) ? err.message : `invalid proof: ${err.message}`
+    return { message: oneLine(message), exitCode: EXIT_FAILURE }
+  }
+  if (err instanceof MissingNodeError) {
+    const hash = toHex(err.hash)
+    const message = err.message.includes(hash) ? err.message : `${err.message}: ${hash}`
+    return { message: oneLine(message), exitCode: EXIT_FAILURE }
+  }
+  if (err instanceof DsfgError) return { message: oneLine(err.message), exitCode: EXIT_FAILURE }
+  if (isSystemError(err)) {
+    const text = SYSTEM_ERRORS[err.code]
+    const message = text !== undefined && err.path !== undefined ? `${err.path}: ${text}` : err.message
+    return { message: oneLine(message), exitCode: EXIT_FAILURE }
+  }
+  const message = err instanceof Error ? err.message : String(err)
+  return { message: oneLine(`internal error: ${message}`), exitCode: EXIT_FAILURE }
+}

@@ -1,0 +1,9 @@
+/**
+ * Process exit codes of the `dsfg` executable. Import-free, because `bin.ts` needs one before the Node version
+ * check has passed.
+ */
+export const EXIT_OK = 0
+/** The input data, a proof, the store or a file is bad or missing: the command line itself was fine. */
+export const EXIT_FAILURE = 1
+/** The command line is wrong (unknown command or option, missing argument, bad flag value) or Node is too old. */
+export const EXIT_USAGE = 2

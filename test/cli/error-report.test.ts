@@ -1,0 +1,52 @@
+import { describe, expect, it } from 'vitest'
+import { reportError } from '../../src/cli/error-report.js'
+import { EXIT_FAILURE, EXIT_USAGE } from '../../src/cli/exit-codes.js'
+import {
+  InvalidInputError,
+  InvalidProofError,
+  MissingNodeError,
+  StoreError,
+  UsageError
+} from '../../src/errors.js'
+
+describe('reportError', () => {
+  it('gives usage errors exit 2 and data errors exit 1', () => {
+    expect(reportError(new UsageError('unknown option --x'))).toEqual({
+      message: 'unknown option --x',
+      exitCode: EXIT_USAGE
+    })
+    expect(reportError(new InvalidInputError('f line 3: key is not valid hex'))).toEqual({
+      message: 'f line 3: key is not valid hex',
+      exitCode: EXIT_FAILURE
+    })
+    expect(reportError(new StoreError('cannot open store at /x')).exitCode).toBe(EXIT_FAILURE)
+  })
+
+  it('prefixes proof failures with "invalid proof" once', () => {
+    expect(reportError(new InvalidProofError('proof node 1 missing')).message).toBe('invalid proof: proof node 1 missing')
+    expect(reportError(new InvalidProofError('invalid proof: bad')).message).toBe('invalid proof: bad')
+  })
+
+  it('names the missing node', () => {
+    const hash = new Uint8Array(32).fill(0xab)
+    expect(reportError(new MissingNodeError(hash)).message).toBe(`trie node missing from store: 0x${'ab'.repeat(32)}`)
+    const named = new MissingNodeError(hash, `trie node 0x${'ab'.repeat(32)} missing`)
+    expect(reportError(named).message).toBe(`trie node 0x${'ab'.repeat(32)} missing`)
+  })
+
+  it('turns Node file errors into "path: reason"', () => {
+    const err = Object.assign(new Error("ENOENT: no such file or directory, open 'in.jsonl'"), {
+      code: 'ENOENT',
+      syscall: 'open',
+      path: 'in.jsonl'
+    })
+    expect(reportError(err)).toEqual({ message: 'in.jsonl: no such file or directory', exitCode: EXIT_FAILURE })
+  })
+
+  it('keeps anything else on one line, marked as internal', () => {
+    const report = reportError(new TypeError('x is undefined\n    at foo (bar.js:1:1)'))
+    expect(report.message).toBe('internal error: x is undefined at foo (bar.js:1:1)')
+    expect(report.exitCode).toBe(EXIT_FAILURE)
+    expect(reportError('thrown string').message).toBe('internal error: thrown string')
+  })
+})
