@@ -1,5 +1,6 @@
 import type { CliCommand } from '../command.js'
 import { plannedCommand } from '../command.js'
+import { demoCommand } from './demo.js'
 import { getCommand } from './get.js'
 import { importCommand } from './import.js'
 import { serveCommand } from './serve.js'
@@ -22,7 +23,6 @@ const PLANNED: readonly CliCommand[] = [
     'print a topic\'s items as JSON lines {"n","data"} in order',
     'dsfg items --data DIR --topic T [--from N] [--to N]'
   ),
-  plannedCommand('demo', 'a publisher, several servers and a late joiner on loopback', 'dsfg demo')
 ]
 
 /** Every command, in the order `dsfg --help` lists them. */
@@ -32,7 +32,8 @@ export const COMMANDS: readonly CliCommand[] = [
   verifyProofCommand,
   serveCommand,
   syncCommand,
-  ...PLANNED
+  ...PLANNED,
+  demoCommand
 ]
 
 export function findCommand(name: string): CliCommand | undefined {
