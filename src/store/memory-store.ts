@@ -1,13 +1,14 @@
 import { StoreError } from '../errors.js'
-import { toHex } from '../util/hex.js'
+import { ByteMap } from '../util/byte-map.js'
+import { fromHex, toHex } from '../util/hex.js'
 import type { BatchOp, KVStore } from './kv-store.js'
 
 /**
- * An in-memory `KVStore`. Keys are kept as hex strings because a JS `Map` compares `Uint8Array` keys by
- * identity; values are copied on the way in so a caller reusing its buffer cannot change what was stored.
+ * An in-memory `KVStore` (a `ByteMap`, since a JS `Map` compares `Uint8Array` keys by identity). Keys and
+ * values are copied on the way in and values on the way out, so no caller can change what is stored.
  */
 export class MemoryStore implements KVStore {
-  private readonly map = new Map<string, Uint8Array>()
+  private readonly map = new ByteMap<Uint8Array>()
   private closed = false
 
   /** Number of entries; handy for tests and benchmarks. */
@@ -18,29 +19,29 @@ export class MemoryStore implements KVStore {
   async get(key: Uint8Array): Promise<Uint8Array | undefined> {
     this.assertOpen()
     // A copy, so a caller that changes the returned bytes cannot change what is stored.
-    return this.map.get(toHex(key))?.slice()
+    return this.map.get(key)?.slice()
   }
 
   async getMany(keys: Uint8Array[]): Promise<(Uint8Array | undefined)[]> {
     this.assertOpen()
-    return keys.map((k) => this.map.get(toHex(k))?.slice())
+    return keys.map((k) => this.map.get(k)?.slice())
   }
 
   async put(key: Uint8Array, value: Uint8Array): Promise<void> {
     this.assertOpen()
-    this.map.set(toHex(key), value.slice())
+    this.map.set(key.slice(), value.slice())
   }
 
   async del(key: Uint8Array): Promise<void> {
     this.assertOpen()
-    this.map.delete(toHex(key))
+    this.map.delete(key)
   }
 
   async batch(ops: BatchOp[]): Promise<void> {
     this.assertOpen()
     for (const op of ops) {
-      if (op.type === 'put') this.map.set(toHex(op.key), op.value.slice())
-      else this.map.delete(toHex(op.key))
+      if (op.type === 'put') this.map.set(op.key.slice(), op.value.slice())
+      else this.map.delete(op.key)
     }
   }
 
@@ -50,12 +51,12 @@ export class MemoryStore implements KVStore {
 
   /** Whether a hex key (as `keys()` lists them) is stored. */
   has(hexKey: string): boolean {
-    return this.map.has(hexKey)
+    return this.map.has(fromHex(hexKey))
   }
 
   /** Every key currently stored, as hex (for tests that inspect the whole store). */
-  keys(): IterableIterator<string> {
-    return this.map.keys()
+  *keys(): IterableIterator<string> {
+    for (const key of this.map.keys()) yield toHex(key)
   }
 
   private assertOpen(): void {

@@ -13,6 +13,7 @@ import type { KVStore } from '../store/kv-store.js'
 import { keccak256 } from '../trie/keccak.js'
 import { equalBytes } from '../util/bytes.js'
 import { type Clock, systemClock } from '../util/clock.js'
+import { ByteMap } from '../util/byte-map.js'
 import { toHex } from '../util/hex.js'
 import { RateTracker } from './msgrate.js'
 import { type LeafCallback, TrieSync } from './trie-sync.js'
@@ -98,7 +99,6 @@ export interface StateSyncerInit {
 
 interface Task {
   hash: Uint8Array
-  key: string
   /** Peers that answered without this node: it is not asked of them again. */
   refusedBy: Set<string>
 }
@@ -108,7 +108,7 @@ type RequestState = 'active' | 'timed-out' | 'dropped' | 'done'
 interface NodeRequest {
   readonly id: number
   readonly peer: string
-  readonly tasks: Map<string, Task>
+  readonly tasks: ByteMap<Task>
   readonly started: number
   readonly controller: AbortController
   timer: unknown
@@ -142,7 +142,7 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
   private readonly timeouts = new Map<string, number>()
   private readonly stalled = new Set<string>()
   private readonly active = new Map<string, NodeRequest>()
-  private ready = new Map<string, Task>()
+  private ready = new ByteMap<Task>()
   private events: SyncEvent[] = []
   private wakeUp: (() => void) | null = null
   private nextRequestId = 1
@@ -246,7 +246,7 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
       signal?.removeEventListener('abort', onAbort)
       for (const req of [...this.active.values()]) this.finish(req, 'dropped')
       this.events = []
-      this.ready = new Map()
+      this.ready = new ByteMap()
       // Whatever completed is complete-subtrie data: keep it, so a restart or a new root skips it.
       await this.flush().catch(() => undefined)
       this.running = false
@@ -265,7 +265,7 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
     const to = this.nextRoot!
     await this.flush()
     this.sched = await this.openScheduler(to)
-    this.ready = new Map()
+    this.ready = new ByteMap()
     this.nextRoot = null
     this.counters.retargets++
     this.safeDispatch('retarget', { from, to })
@@ -293,16 +293,16 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
     for (const peer of this.tracker.sortByCapacity(idle, targetRtt)) {
       const cap = Math.min(this.maxNodes, this.tracker.capacity(peer, targetRtt))
       this.refill(cap)
-      const tasks = new Map<string, Task>()
-      for (const [key, task] of this.ready) {
+      const tasks = new ByteMap<Task>()
+      for (const task of this.ready.values()) {
         if (tasks.size >= cap) break
         if (!this.sched!.isPending(task.hash)) {
-          this.ready.delete(key) // delivered meanwhile (a late reply)
+          this.ready.delete(task.hash) // delivered meanwhile (a late reply)
           continue
         }
         if (task.refusedBy.has(peer)) continue
-        tasks.set(key, task)
-        this.ready.delete(key)
+        tasks.set(task.hash, task)
+        this.ready.delete(task.hash)
       }
       if (tasks.size > 0) this.send(peer, tasks)
     }
@@ -312,12 +312,11 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
     const want = cap - this.ready.size
     if (want <= 0) return
     for (const hash of this.sched!.missing(want)) {
-      const key = toHex(hash)
-      this.ready.set(key, { hash, key, refusedBy: new Set() })
+      this.ready.set(hash, { hash, refusedBy: new Set() })
     }
   }
 
-  private send(peer: string, tasks: Map<string, Task>): void {
+  private send(peer: string, tasks: ByteMap<Task>): void {
     const old = this.active.get(peer)
     // Never overwrite a peer's request: its tasks would be lost and the sync would stall (go-ethereum #15138).
     if (old !== undefined) this.finish(old, 'dropped')
@@ -354,7 +353,7 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
     if (state === 'dropped' || state === 'timed-out') req.controller.abort()
     for (const task of req.tasks.values()) {
       if (refused) task.refusedBy.add(req.peer)
-      if (this.sched?.isPending(task.hash)) this.ready.set(task.key, task)
+      if (this.sched?.isPending(task.hash)) this.ready.set(task.hash, task)
     }
   }
 
@@ -392,15 +391,15 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
     const wasActive = req.state === 'active'
     // Match by hash, never by position: any subset in any order is a valid reply.
     const valid: Uint8Array[] = []
-    const delivered = new Set<string>()
+    const delivered = new ByteMap<true>()
     let offence: PenaltyReason | null = nodes.length > req.tasks.size ? 'unrequested-node' : null
     for (const blob of nodes) {
-      const key = toHex(keccak256(blob))
-      if (!req.tasks.has(key) || delivered.has(key)) {
+      const hash = keccak256(blob)
+      if (!req.tasks.has(hash) || delivered.has(hash)) {
         offence = 'unrequested-node'
         continue
       }
-      delivered.add(key)
+      delivered.set(hash, true)
       valid.push(blob)
     }
     const useful = await this.accept(valid)
@@ -408,7 +407,7 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
       this.tracker.update(req.peer, this.clock.now() - req.started, useful)
       this.timeouts.delete(req.peer)
       // An empty reply means "I don't have them": never ask this peer for them again (go-ethereum #20545).
-      for (const key of delivered) req.tasks.delete(key)
+      for (const hash of delivered.keys()) req.tasks.delete(hash)
       this.finish(req, 'done', nodes.length === 0)
     }
     if (offence !== null) this.penalise(req.peer, offence)
@@ -426,7 +425,7 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
         useful++
         this.counters.nodes++
         this.counters.bytes += blobs[i]!.length
-        this.ready.delete(toHex(r.hash))
+        this.ready.delete(r.hash)
       } else if (r.error instanceof InvalidNodeError) {
         // The blob hashes to a node of the trie yet is not a node: the root itself commits to garbage.
         throw r.error
@@ -490,7 +489,7 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
       if (peers.every((p) => task.refusedBy.has(p))) {
         throw new NodeUnavailableError(
           task.hash,
-          `trie node ${task.key} failed with all peers (${task.refusedBy.size} refusals, ${peers.length} peers)`
+          `trie node ${toHex(task.hash)} failed with all peers (${task.refusedBy.size} refusals, ${peers.length} peers)`
         )
       }
     }

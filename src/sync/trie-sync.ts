@@ -5,6 +5,7 @@ import type { KVStore } from '../store/kv-store.js'
 import { EMPTY_ROOT, keccak256 } from '../trie/keccak.js'
 import { type Nibbles, nibblesToBytes } from '../trie/nibbles.js'
 import { decodeNode, type NodeLeaf, nodeChildren } from '../trie/node.js'
+import { ByteMap } from '../util/byte-map.js'
 import { equalBytes } from '../util/bytes.js'
 import { toHex } from '../util/hex.js'
 
@@ -34,9 +35,10 @@ export interface TrieSyncInit {
 
 interface NodeRequest {
   readonly hash: Uint8Array
-  readonly key: string
   /** The path this hash was first reached at; it sets the priority. */
   readonly path: Nibbles
+  /** The path's first 13 nibbles as one number, so most priority comparisons are two subtractions. */
+  readonly prefix: number
   /** The delivered blob, kept until the whole subtrie is present. */
   data: Uint8Array | null
   /** Requests waiting for this one; a parent appears once per reference it holds. */
@@ -51,7 +53,6 @@ interface NodeRequest {
 
 interface ChildEntry {
   hash: Uint8Array
-  key: string
   path: Nibbles
   /** Part of a sub-trie named by `onLeaf`, whose leaves are not reported. */
   subtrie: boolean
@@ -70,11 +71,21 @@ export type ProcessResult =
  */
 function comparePriority(a: NodeRequest, b: NodeRequest): number {
   if (a.path.length !== b.path.length) return b.path.length - a.path.length
-  for (let i = 0; i < a.path.length; i++) {
+  if (a.prefix !== b.prefix) return a.prefix - b.prefix
+  for (let i = PREFIX_NIBBLES; i < a.path.length; i++) {
     const d = a.path[i]! - b.path[i]!
     if (d !== 0) return d
   }
   return 0
+}
+
+/** Nibbles packed into `NodeRequest.prefix`: 13 × 4 = 52 bits, exact in a double. */
+const PREFIX_NIBBLES = 13
+
+function pathPrefix(path: Nibbles): number {
+  let prefix = 0
+  for (let i = 0; i < PREFIX_NIBBLES; i++) prefix = prefix * 16 + (path[i] ?? 0)
+  return prefix
 }
 
 /**
@@ -88,11 +99,11 @@ export class TrieSync {
   private readonly store: KVStore
   private readonly onLeaf: LeafCallback | undefined
   private readonly maxFetchesPerDepth: number
-  private readonly requests = new Map<string, NodeRequest>()
+  private readonly requests = new ByteMap<NodeRequest>()
   private readonly queue = new PriorityQueue<NodeRequest>([], comparePriority, false)
   private readonly fetches = new Map<number, number>()
-  /** Completed nodes not yet written, by hex hash. */
-  private membatch = new Map<string, { hash: Uint8Array; blob: Uint8Array }>()
+  /** Completed nodes not yet written: hash → blob. */
+  private membatch = new ByteMap<Uint8Array>()
   private membatchBytes = 0
   /** Serialises `process*` and `commit`: each reads the store and must see the others' effects. */
   private lock: Promise<unknown> = Promise.resolve()
@@ -129,7 +140,7 @@ export class TrieSync {
 
   /** Whether `hash` is scheduled and still waiting for its node (so a delivery of it would be accepted). */
   isPending(hash: Uint8Array): boolean {
-    const req = this.requests.get(toHex(hash))
+    const req = this.requests.get(hash)
     return req !== undefined && req.data === null
   }
 
@@ -149,7 +160,7 @@ export class TrieSync {
       const req = this.queue.top()
       if (req === undefined) break
       // Requests delivered before `missing` reached them (any pending hash is accepted) are dropped lazily.
-      if (req.data !== null || this.requests.get(req.key) !== req) {
+      if (req.data !== null || this.requests.get(req.hash) !== req) {
         this.queue.pop()
         continue
       }
@@ -183,9 +194,9 @@ export class TrieSync {
   commit(): Promise<number> {
     return this.exclusive(async () => {
       if (this.membatch.size === 0) return 0
-      const ops = [...this.membatch.values()].map(({ hash, blob }) => ({ type: 'put' as const, key: hash, value: blob }))
+      const ops = [...this.membatch.entries()].map(([hash, blob]) => ({ type: 'put' as const, key: hash, value: blob }))
       await this.store.batch(ops)
-      this.membatch = new Map()
+      this.membatch = new ByteMap()
       this.membatchBytes = 0
       return ops.length
     })
@@ -200,31 +211,30 @@ export class TrieSync {
   private async processLocked(nodes: Uint8Array[]): Promise<ProcessResult[]> {
     const results: ProcessResult[] = []
     const accepted: { req: NodeRequest; children: ChildEntry[] }[] = []
-    const unknown = new Map<string, Uint8Array>()
+    const unknown = new ByteMap<true>()
 
     for (const blob of nodes) {
       const hash = keccak256(blob)
-      const key = toHex(hash)
-      const req = this.requests.get(key)
+      const req = this.requests.get(hash)
       if (req === undefined) {
-        results.push({ ok: false, hash, error: new NotRequestedError(`node ${key} was not requested`) })
+        results.push({ ok: false, hash, error: new NotRequestedError(`node ${toHex(hash)} was not requested`) })
         continue
       }
       if (req.data !== null) {
-        results.push({ ok: false, hash, error: new AlreadyProcessedError(`node ${key} was already processed`) })
+        results.push({ ok: false, hash, error: new AlreadyProcessedError(`node ${toHex(hash)} was already processed`) })
         continue
       }
       let decoded: ReturnType<typeof nodeChildren>
       try {
         decoded = nodeChildren(decodeNode(blob), req.path)
       } catch (err) {
-        const error = err instanceof InvalidNodeError ? err : new InvalidNodeError(`node ${key}: invalid`, { cause: err })
+        const error =
+          err instanceof InvalidNodeError ? err : new InvalidNodeError(`node ${toHex(hash)}: invalid`, { cause: err })
         results.push({ ok: false, hash, error })
         continue
       }
       const children: ChildEntry[] = decoded.children.map((c) => ({
         hash: c.hash,
-        key: toHex(c.hash),
         path: c.path,
         subtrie: !req.reportLeaves
       }))
@@ -240,23 +250,23 @@ export class TrieSync {
       req.data = blob
       results.push({ ok: true, hash })
       for (const c of children) {
-        if (!this.requests.has(c.key) && !this.membatch.has(c.key)) unknown.set(c.key, c.hash)
+        if (!this.requests.has(c.hash) && !this.membatch.has(c.hash)) unknown.set(c.hash, true)
       }
       accepted.push({ req, children })
     }
 
     // One round trip for every child we know nothing about: a stored node means its subtrie is complete.
-    const unknownKeys = [...unknown.keys()]
-    const stored = new Set<string>()
-    if (unknownKeys.length > 0) {
-      const values = await this.store.getMany([...unknown.values()])
-      for (let i = 0; i < values.length; i++) if (values[i] !== undefined) stored.add(unknownKeys[i]!)
+    const unknownHashes = [...unknown.keys()]
+    const stored = new ByteMap<true>()
+    if (unknownHashes.length > 0) {
+      const values = await this.store.getMany(unknownHashes)
+      for (let i = 0; i < values.length; i++) if (values[i] !== undefined) stored.set(unknownHashes[i]!, true)
     }
 
     for (const { req, children } of accepted) {
       for (const c of children) {
-        if (stored.has(c.key) || this.membatch.has(c.key)) continue
-        const existing = this.requests.get(c.key)
+        if (stored.has(c.hash) || this.membatch.has(c.hash)) continue
+        const existing = this.requests.get(c.hash)
         if (existing !== undefined) {
           existing.parents.push(req)
         } else {
@@ -280,24 +290,23 @@ export class TrieSync {
           throw new InvalidNodeError('onLeaf returned a sub-trie root that is not a 32-byte hash')
         }
         if (equalBytes(root, EMPTY_ROOT)) continue
-        children.push({ hash: root, key: toHex(root), path: leaf.path, subtrie: true })
+        children.push({ hash: root, path: leaf.path, subtrie: true })
       }
     }
   }
 
   private schedule(hash: Uint8Array, path: Nibbles, parent: NodeRequest | null, reportLeaves: boolean): void {
-    const key = toHex(hash)
     const req: NodeRequest = {
       hash,
-      key,
       path,
+      prefix: pathPrefix(path),
       data: null,
       parents: parent === null ? [] : [parent],
       deps: 0,
       reportLeaves,
       counted: false
     }
-    this.requests.set(key, req)
+    this.requests.set(hash, req)
     this.queue.push(req)
   }
 
@@ -306,9 +315,9 @@ export class TrieSync {
     const stack = [first]
     while (stack.length > 0) {
       const req = stack.pop()!
-      this.membatch.set(req.key, { hash: req.hash, blob: req.data! })
+      this.membatch.set(req.hash, req.data!)
       this.membatchBytes += 32 + req.data!.length
-      this.requests.delete(req.key)
+      this.requests.delete(req.hash)
       if (req.counted) {
         const depth = req.path.length
         this.fetches.set(depth, this.fetches.get(depth)! - 1)
