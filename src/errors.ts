@@ -84,3 +84,8 @@ export class AbortError extends DsfgError {
 export class BusyError extends DsfgError {
   static override readonly code: string = 'ERR_BUSY'
 }
+
+/** The libp2p node lacks something a DSFG feature needs (for example a gossipsub service). */
+export class ServiceConfigError extends DsfgError {
+  static override readonly code: string = 'ERR_SERVICE_CONFIG'
+}

@@ -61,3 +61,4 @@ export { createDsfgNode, type CreateDsfgNodeOptions, type DsfgLibp2p } from './n
 export { NODES_PROTOCOL, fetchNodes, PeerBusyError, RequestRejectedError } from './net/nodes-protocol.js'
 export { Status } from './net/codec.js'
 export { accountEntries, topicItems, buildFixtureTrie, type Entry } from './fixtures/generate.js'
+export * from './fsm/index.js'

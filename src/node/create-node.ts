@@ -26,7 +26,8 @@ export async function createDsfgNode(options: CreateDsfgNodeOptions = {}): Promi
     streamMuxers: [yamux()],
     services: {
       identify: identify(),
-      pubsub: gossipsub({ emitSelf: false }),
+      // Publishing with no subscriber yet is normal for a publisher that starts first: don't throw.
+      pubsub: gossipsub({ emitSelf: false, allowPublishToZeroTopicPeers: true }),
       dsfg: dsfg(init)
     }
   })

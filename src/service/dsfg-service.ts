@@ -1,11 +1,21 @@
+import type { GossipSub, Message } from '@libp2p/gossipsub'
 import type { ComponentLogger, Logger, PeerId, PeerStore, Startable } from '@libp2p/interface'
 import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
 import { DEFAULT_REQUEST_TIMEOUT_MS, MAX_FRAME_BYTES, MAX_INBOUND_STREAMS } from '../constants.js'
+import { ServiceConfigError } from '../errors.js'
 import { fetchNodes, NODES_PROTOCOL, answerNodesRequest } from '../net/nodes-protocol.js'
 import { frameHandler } from '../net/rpc.js'
 import type { KVStore } from '../store/kv-store.js'
 import { MemoryStore } from '../store/memory-store.js'
 import { type PeerPenalty, StateSyncer, type StateSyncerInit, type StateSyncResult } from '../sync/state-syncer.js'
+import {
+  type Checkpoint,
+  checkpointsTopic,
+  decodeCheckpoint,
+  encodeCheckpoint,
+  gossipValidator,
+  signedBy
+} from '../topic/gossip.js'
 import type { StateSyncHandle } from './state-sync-handle.js'
 
 export interface DsfgComponents {
@@ -13,6 +23,8 @@ export interface DsfgComponents {
   connectionManager: ConnectionManager
   peerStore: PeerStore
   logger: ComponentLogger
+  /** The gossipsub service, when the node has one named `pubsub` (declared before `dsfg`). */
+  pubsub?: GossipSub
 }
 
 export interface DsfgInit {
@@ -26,6 +38,11 @@ export interface DsfgInit {
 
 export interface SyncRootOptions extends Partial<Omit<StateSyncerInit, 'store' | 'fetchNodes'>> {
   signal?: AbortSignal
+  /**
+   * Follow a topic's checkpoints while syncing: each newer checkpoint signed by `publisher` on
+   * `dsfg/<topic>/checkpoints` re-targets the sync to its root. Needs the gossipsub service.
+   */
+  follow?: { topic: string; publisher: PeerId }
 }
 
 /** The DSFG service as `node.services.dsfg` exposes it. */
@@ -37,6 +54,10 @@ export interface Dsfg {
   startStateSync(root: Uint8Array, options?: SyncRootOptions): StateSyncHandle
   /** Connected peers known to serve trie nodes. */
   nodePeers(): PeerId[]
+  /** Calls `onCheckpoint` for every well-formed checkpoint of `topic` signed by `publisher`, until `signal`. */
+  followCheckpoints(topic: string, publisher: PeerId, onCheckpoint: (cp: Checkpoint) => void, signal: AbortSignal): void
+  /** Announces a checkpoint on `dsfg/<topic>/checkpoints` (signed by this node); resolves to how many peers got it. */
+  publishCheckpoint(topic: string, checkpoint: Checkpoint): Promise<number>
 }
 
 /** Penalty score tag written to the peer store for each offence. */
@@ -101,7 +122,7 @@ export class DsfgService implements Dsfg, Startable {
   }
 
   startStateSync(root: Uint8Array, options: SyncRootOptions = {}): StateSyncHandle {
-    const { signal, ...tunables } = options
+    const { signal, follow, ...tunables } = options
     const syncer = new StateSyncer({
       requestTimeoutMs: this.requestTimeoutMs,
       ...tunables,
@@ -124,10 +145,59 @@ export class DsfgService implements Dsfg, Startable {
     this.syncers.add(syncer)
     for (const peer of this.peers.keys()) syncer.addPeer(peer)
     const combined = signal === undefined ? this.controller.signal : AbortSignal.any([signal, this.controller.signal])
-    const done = syncer.sync(root, { signal: combined }).finally(() => this.syncers.delete(syncer))
+    const following = new AbortController()
+    if (follow !== undefined) {
+      let newest = -1
+      this.followCheckpoints(
+        follow.topic,
+        follow.publisher,
+        (cp) => {
+          if (cp.number <= newest) return
+          newest = cp.number
+          syncer.retarget(cp.root)
+        },
+        following.signal
+      )
+    }
+    const done = syncer.sync(root, { signal: combined }).finally(() => {
+      following.abort()
+      this.syncers.delete(syncer)
+    })
     // The caller owns `done`; this only keeps an unobserved failure from becoming an unhandled rejection.
     done.catch(() => undefined)
     return { done, syncer, retarget: (r) => syncer.retarget(r), stats: () => syncer.stats() }
+  }
+
+  followCheckpoints(topic: string, publisher: PeerId, onCheckpoint: (cp: Checkpoint) => void, signal: AbortSignal): void {
+    const pubsub = this.requirePubsub()
+    const name = checkpointsTopic(topic)
+    // The validator runs before gossipsub forwards anything: forged or malformed checkpoints die here.
+    pubsub.topicValidators.set(name, gossipValidator(decodeCheckpoint, publisher))
+    pubsub.subscribe(name)
+    const onMessage = (event: CustomEvent<Message>): void => {
+      const message = event.detail
+      if (message.topic !== name || !signedBy(message, publisher)) return
+      try {
+        onCheckpoint(decodeCheckpoint(message.data))
+      } catch (err) {
+        this.log('ignoring checkpoint on %s: %e', name, err)
+      }
+    }
+    pubsub.addEventListener('message', onMessage)
+    const stop = (): void => pubsub.removeEventListener('message', onMessage)
+    if (signal.aborted) stop()
+    else signal.addEventListener('abort', stop, { once: true })
+  }
+
+  async publishCheckpoint(topic: string, checkpoint: Checkpoint): Promise<number> {
+    const result = await this.requirePubsub().publish(checkpointsTopic(topic), encodeCheckpoint(checkpoint))
+    return result.recipients.length
+  }
+
+  private requirePubsub(): GossipSub {
+    const pubsub = this.components.pubsub
+    if (pubsub === undefined) throw new ServiceConfigError('this node has no gossipsub service named "pubsub"')
+    return pubsub
   }
 
   private peerConnected(peer: PeerId): void {

@@ -1,0 +1,76 @@
+import { type Message, TopicValidatorResult, type TopicValidatorFn } from '@libp2p/gossipsub'
+import type { PeerId } from '@libp2p/interface'
+import { MAX_ITEM_BYTES } from '../constants.js'
+import { ProtocolError } from '../errors.js'
+import { decodeFrame, encodeFrame, expectBytes, expectList, expectUint } from '../net/codec.js'
+import type { Item } from '../net/topic-protocols.js'
+
+/**
+ * The two gossipsub topics of a DSFG topic: live items (`[n, item]`) and the publisher's checkpoints
+ * (`[number, root, head, headHash]`). Gossip carries only small messages; bulk data goes over the request
+ * protocols (gossipsub silently drops messages past about 1 MiB).
+ */
+export function itemsTopic(topic: string): string {
+  return `dsfg/${topic}/items`
+}
+
+export function checkpointsTopic(topic: string): string {
+  return `dsfg/${topic}/checkpoints`
+}
+
+/** A publisher's statement: items `0..number` have trie root `root`, and its head is `head`. */
+export interface Checkpoint {
+  number: number
+  root: Uint8Array
+  head: number
+  headHash: Uint8Array
+}
+
+export function encodeCheckpoint(cp: Checkpoint): Uint8Array {
+  return encodeFrame([cp.number, cp.root, cp.head, cp.headHash] as never)
+}
+
+export function decodeCheckpoint(data: Uint8Array): Checkpoint {
+  const [number, root, head, headHash] = expectList(decodeFrame(data, 'checkpoint'), 4, 'checkpoint')
+  const cp = {
+    number: expectUint(number, 'checkpoint number'),
+    root: expectBytes(root, 'checkpoint root', 32),
+    head: expectUint(head, 'checkpoint head'),
+    headHash: expectBytes(headHash, 'checkpoint head hash', 32)
+  }
+  if (cp.head < cp.number) throw new ProtocolError('checkpoint: head below the checkpoint number')
+  return cp
+}
+
+export function encodeGossipItem(item: Item): Uint8Array {
+  return encodeFrame([item.n, item.data] as never)
+}
+
+export function decodeGossipItem(data: Uint8Array): Item {
+  const [n, item] = expectList(decodeFrame(data, 'gossip item'), 2, 'gossip item')
+  const decoded = { n: expectUint(n, 'item number'), data: expectBytes(item, 'item') }
+  if (decoded.data.length === 0 || decoded.data.length > MAX_ITEM_BYTES) throw new ProtocolError('gossip item: bad size')
+  return decoded
+}
+
+/** Whether a gossip message was signed by `publisher` (gossipsub's StrictSign has checked the signature). */
+export function signedBy(message: Message, publisher: PeerId | undefined): boolean {
+  if (publisher === undefined) return true
+  return message.type === 'signed' && message.from.equals(publisher)
+}
+
+/**
+ * Rejects malformed messages, and with a `publisher` every message it did not sign: a forged checkpoint from
+ * anyone else never reaches the application nor travels further through the mesh.
+ */
+export function gossipValidator(decode: (data: Uint8Array) => unknown, publisher?: PeerId): TopicValidatorFn {
+  return (_peer, message) => {
+    if (!signedBy(message, publisher)) return TopicValidatorResult.Reject
+    try {
+      decode(message.data)
+      return TopicValidatorResult.Accept
+    } catch {
+      return TopicValidatorResult.Reject
+    }
+  }
+}

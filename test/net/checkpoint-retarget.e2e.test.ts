@@ -1,0 +1,62 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import { createDsfgNode, type DsfgLibp2p } from '../../src/node/create-node.js'
+import { MemoryStore } from '../../src/store/memory-store.js'
+import { checkpointsTopic } from '../../src/topic/gossip.js'
+import { toHex } from '../../src/util/hex.js'
+import { type AdversaryNode, createNodesAdversary } from '../helpers/adversary.js'
+import { buildSourceTrie, incompleteNodes, randomEntries } from '../helpers/trie-source.js'
+
+async function waitFor(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 20))
+  }
+}
+
+describe('state sync following gossiped checkpoints', () => {
+  const running: { stop(): void | Promise<void> }[] = []
+  afterEach(async () => {
+    await Promise.all(running.splice(0).map((n) => n.stop()))
+  })
+
+  it('re-targets to the root of a newer publisher checkpoint and ignores a forged one', async () => {
+    const entries = randomEntries(77, 1500)
+    const a = await buildSourceTrie(entries)
+    const b = await buildSourceTrie([...entries, ...randomEntries(78, 20)])
+    const nodes = new Map([...a.nodes, ...b.nodes])
+    const server: AdversaryNode = await createNodesAdversary(async (hashes) => {
+      await new Promise((r) => setTimeout(r, 30)) // slow enough for the checkpoints to land mid-sync
+      return { nodes: hashes.flatMap((h) => nodes.get(toHex(h)) ?? []) }
+    })
+    const publisher: DsfgLibp2p = await createDsfgNode()
+    const forger: DsfgLibp2p = await createDsfgNode()
+    const store = new MemoryStore()
+    const client: DsfgLibp2p = await createDsfgNode({ store })
+    running.push(server, publisher, forger, client)
+    await client.dial(server.node.getMultiaddrs()[0]!)
+    await client.dial(publisher.getMultiaddrs()[0]!)
+    await client.dial(forger.getMultiaddrs()[0]!)
+
+    const handle = client.services.dsfg.startStateSync(a.root, {
+      maxNodesPerRequest: 16,
+      follow: { topic: 'news', publisher: publisher.peerId },
+      signal: AbortSignal.timeout(30_000)
+    })
+    const topic = checkpointsTopic('news')
+    await waitFor(() => publisher.services.pubsub.getSubscribers(topic).some((p) => p.equals(client.peerId)), 'subscription')
+    await waitFor(() => forger.services.pubsub.getSubscribers(topic).some((p) => p.equals(client.peerId)), 'subscription')
+
+    // A forged checkpoint with a higher number: accepted, it would win over the real one and the sync would fail.
+    const bogus = { number: 100, root: new Uint8Array(32).fill(7), head: 100, headHash: new Uint8Array(32) }
+    expect(await forger.services.dsfg.publishCheckpoint('news', bogus)).toBe(1) // it did reach the client
+    await new Promise((r) => setTimeout(r, 200))
+    expect(await publisher.services.dsfg.publishCheckpoint('news', { number: 1, root: b.root, head: 1, headHash: new Uint8Array(32) })).toBe(1)
+
+    const result = await handle.done
+    expect(toHex(result.root)).toBe(toHex(b.root))
+    expect(result.retargets).toBe(1)
+    for (const k of b.nodes.keys()) expect(store.has(k)).toBe(true)
+    expect(await incompleteNodes(store)).toEqual([])
+  })
+})
