@@ -1,0 +1,186 @@
+import { TypedEventEmitter } from 'main-event'
+import { Queue } from '../fsm/queue.js'
+import type { QueueInit } from '../fsm/queue-types.js'
+import type { ConsumerResult, Item, PeerInfo } from '../fsm/types.js'
+import type { TopicState } from '../net/topic-protocols.js'
+import { keccak256 } from '../trie/keccak.js'
+import { equalBytes } from '../util/bytes.js'
+import { dispatchSafely } from '../util/events.js'
+import type { Checkpoint } from './gossip.js'
+
+/** DSFG's operation modes (from the Pocket design); serving is always on and not a mode. */
+export type SyncMode = 'unsynced' | 'syncing' | 'synced'
+
+/**
+ * Peers that must report a head at least as high before it becomes the target, when no publisher decides.
+ * One is the least that can work with a single server; raise it where peers may lie about their heads.
+ */
+export const DEFAULT_TOPIC_QUORUM = 1
+
+/** The I/O a topic sync runs on, injected so the orchestration is tested without a network. */
+export interface TopicSyncIO {
+  /** Our highest stored item number, -1 when we hold none. */
+  head(): Promise<number>
+  /** Stores the next item (number head + 1), already verified. */
+  append(item: Item): Promise<void>
+  /** Connected peers' reported states for this topic. */
+  states(): ReadonlyMap<string, TopicState>
+  /** Items `from..` from one peer (the queue validates their shape). */
+  fetch(peer: string, from: number, amount: number, options: { signal: AbortSignal }): Promise<Item[]>
+  /** keccak256 of items `from..to` from one peer. */
+  fetchHashes(peer: string, from: number, to: number, options: { signal: AbortSignal }): Promise<Uint8Array[]>
+  /** The newest checkpoint signed by the topic's publisher, when one is configured: it decides the target. */
+  checkpoint?(): Checkpoint | undefined
+}
+
+export interface TopicSyncInit {
+  io: TopicSyncIO
+  /** @default DEFAULT_TOPIC_QUORUM */
+  quorum?: number
+  /** Passed to each download queue (batch size, window, timeouts, clock, …). */
+  queue?: Omit<QueueInit, 'start' | 'target' | 'io'>
+}
+
+export interface TopicSyncEvents {
+  mode: CustomEvent<SyncMode>
+  /** Items stored by the downloader so far, and the target. */
+  progress: CustomEvent<{ head: number; target: number }>
+  /** A batch failed hash verification; the queue fetches it again elsewhere. */
+  'batch:rejected': CustomEvent<{ from: number; to: number; hashPeer: string }>
+}
+
+/**
+ * Picks the target (publisher checkpoint, or the highest head a quorum of peers reaches), runs the
+ * numbered-batch queue from our head + 1 to it, verifies every batch against content hashes from a peer,
+ * and stores the items in order. Re-checks the target when reached; `update()` says peer states changed.
+ */
+export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
+  private readonly io: TopicSyncIO
+  private readonly quorum: number
+  private readonly queueInit: Omit<QueueInit, 'start' | 'target' | 'io'>
+  private currentMode: SyncMode = 'unsynced'
+  private queue: Queue | null = null
+  private wakeUp: (() => void) | null = null
+  private hashPeerTurn = 0
+  /** Set by `update()`, so an update that lands before the loop starts waiting is not lost. */
+  private updated = false
+
+  constructor(init: TopicSyncInit) {
+    super()
+    this.io = init.io
+    this.quorum = Math.max(1, init.quorum ?? DEFAULT_TOPIC_QUORUM)
+    this.queueInit = init.queue ?? {}
+  }
+
+  get mode(): SyncMode {
+    return this.currentMode
+  }
+
+  /** The item number to reach: the publisher's checkpoint head, or the highest head `quorum` peers report. */
+  target(): number {
+    const cp = this.io.checkpoint?.()
+    if (cp !== undefined) return cp.head
+    const heads = [...this.io.states().values()].map((s) => s.head).sort((a, b) => b - a)
+    return heads.length >= this.quorum ? heads[this.quorum - 1]! : -1
+  }
+
+  /** Peer states or the checkpoint changed: extend a running download, or start one. */
+  update(): void {
+    const target = this.target()
+    if (this.queue !== null) {
+      this.queue.peersUpdated()
+      this.queue.setTarget(target)
+    }
+    this.updated = true
+    this.wakeUp?.()
+  }
+
+  /** Runs until `signal` aborts: downloads whenever a target is above our head, then waits for updates. */
+  async run(options: { signal: AbortSignal }): Promise<void> {
+    const { signal } = options
+    const wake = (): void => this.wakeUp?.()
+    signal.addEventListener('abort', wake)
+    try {
+      while (!signal.aborted) {
+        this.updated = false
+        const head = await this.io.head()
+        const target = this.target()
+        if (target <= head) {
+          this.setMode(target >= 0 || head >= 0 ? 'synced' : 'unsynced')
+          await new Promise<void>((resolve) => {
+            this.wakeUp = resolve
+            // A listener of the mode event may have stopped us or called update() already.
+            if (signal.aborted || this.updated) resolve()
+          })
+          this.wakeUp = null
+          continue
+        }
+        this.setMode('syncing')
+        const queue = new Queue({ ...this.queueInit, start: head + 1, target, io: this.queueIo(signal) })
+        this.queue = queue
+        queue.addEventListener('progress', (e) => dispatchSafely(this, 'progress', { head: e.detail.head, target: e.detail.target }))
+        try {
+          await queue.run({ signal })
+        } finally {
+          this.queue = null
+        }
+      }
+    } finally {
+      signal.removeEventListener('abort', wake)
+    }
+  }
+
+  private setMode(mode: SyncMode): void {
+    if (mode === this.currentMode) return
+    this.currentMode = mode
+    dispatchSafely(this, 'mode', mode)
+  }
+
+  private peerInfos(): PeerInfo[] {
+    return [...this.io.states()].map(([id, s]) => ({ id, lowest: s.lowest, head: s.head }))
+  }
+
+  private queueIo(signal: AbortSignal) {
+    return {
+      peers: () => this.peerInfos(),
+      fetch: (peer: string, from: number, amount: number, o: { signal: AbortSignal }) => this.io.fetch(peer, from, amount, o),
+      deliver: (items: Item[]) => this.deliver(items, signal)
+    }
+  }
+
+  /**
+   * Checks a batch against the content hashes of a peer that claims the range (rotating between them, so one
+   * lying hash source cannot reject every honest copy), then stores it. A mismatch sends the batch back for
+   * download elsewhere; a failure to get hashes holds it and tries again later.
+   */
+  private async deliver(delivered: Item[], signal: AbortSignal): Promise<ConsumerResult> {
+    // After a local failure part of a batch may be stored already: the queue delivers it again whole.
+    const head = await this.io.head()
+    const items = delivered.filter((item) => item.n > head)
+    if (items.length === 0) return { ok: true }
+    const from = items[0]!.n
+    const to = items[items.length - 1]!.n
+    const eligible = this.peerInfos().filter((p) => p.lowest <= from && p.head >= to)
+    if (eligible.length === 0) return { ok: false, fault: 'local' }
+    const hashPeer = eligible[this.hashPeerTurn++ % eligible.length]!.id
+    let hashes: Uint8Array[]
+    try {
+      hashes = await this.io.fetchHashes(hashPeer, from, to, { signal })
+    } catch (error) {
+      return { ok: false, fault: 'local', error }
+    }
+    if (hashes.length !== items.length) return { ok: false, fault: 'local' }
+    for (let i = 0; i < items.length; i++) {
+      if (!equalBytes(keccak256(items[i]!.data), hashes[i]!)) {
+        dispatchSafely(this, 'batch:rejected', { from, to, hashPeer })
+        return { ok: false, fault: 'this' }
+      }
+    }
+    try {
+      for (const item of items) await this.io.append(item)
+    } catch (error) {
+      return { ok: false, fault: 'local', error }
+    }
+    return { ok: true }
+  }
+}

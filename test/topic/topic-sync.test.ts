@@ -1,0 +1,104 @@
+import { describe, expect, it } from 'vitest'
+import type { Item } from '../../src/fsm/types.js'
+import type { TopicState } from '../../src/net/topic-protocols.js'
+import { keccak256 } from '../../src/trie/keccak.js'
+import { type SyncMode, TopicSync, type TopicSyncIO } from '../../src/topic/topic-sync.js'
+import { Prng } from '../../src/util/prng.js'
+
+function makeItems(count: number, seed = 1): Item[] {
+  const prng = new Prng(seed)
+  return Array.from({ length: count }, (_v, n) => ({ n, data: prng.bytes(1 + prng.int(40)) }))
+}
+
+interface FakePeer {
+  items: Item[]
+  /** Alters the items it serves. */
+  lies?: boolean
+  /** Lies about hashes too. */
+  liesAboutHashes?: boolean
+}
+
+/** An in-memory world: peers holding items, and a local store the sync appends to. */
+function world(peers: Record<string, FakePeer>) {
+  const stored: Item[] = []
+  const states = new Map<string, TopicState>()
+  for (const [id, p] of Object.entries(peers)) {
+    const head = p.items.length - 1
+    states.set(id, { lowest: 0, head, headHash: keccak256(p.items[head]!.data), checkpoint: { number: 0, root: new Uint8Array(32) } })
+  }
+  const io: TopicSyncIO = {
+    head: async () => stored.length - 1,
+    append: async (item) => {
+      if (item.n !== stored.length) throw new Error(`append out of order: ${item.n} after ${stored.length - 1}`)
+      stored.push(item)
+    },
+    states: () => states,
+    fetch: async (peer, from, amount) => {
+      const p = peers[peer]!
+      return p.items.slice(from, from + amount).map((i) => (p.lies ? { n: i.n, data: Uint8Array.of(...i.data, 0xff) } : i))
+    },
+    fetchHashes: async (peer, from, to) => {
+      const p = peers[peer]!
+      return p.items.slice(from, to + 1).map((i) => (p.liesAboutHashes ? keccak256(Uint8Array.of(1)) : keccak256(i.data)))
+    }
+  }
+  return { io, stored, states }
+}
+
+describe('TopicSync', () => {
+  it('downloads from our head to the quorum target, verified and in order, then reports synced', async () => {
+    const items = makeItems(700)
+    const { io, stored } = world({ a: { items }, b: { items }, c: { items: items.slice(0, 400) } })
+    const sync = new TopicSync({ io, quorum: 2, queue: { batchSize: 32 } })
+    expect(sync.target()).toBe(699) // two peers reach 699
+    const modes: SyncMode[] = []
+    sync.addEventListener('mode', (e) => modes.push(e.detail))
+    const controller = new AbortController()
+    sync.addEventListener('mode', (e) => e.detail === 'synced' && controller.abort())
+    await sync.run({ signal: controller.signal })
+    expect(stored).toEqual(items)
+    expect(modes).toEqual(['syncing', 'synced'])
+  })
+
+  it('rejects batches from a peer that alters items, and still ends with exactly the source', async () => {
+    const items = makeItems(500, 2)
+    const { io, stored } = world({ honest: { items }, liar: { items, lies: true }, other: { items } })
+    const sync = new TopicSync({ io, quorum: 1, queue: { batchSize: 16 } })
+    let rejected = 0
+    sync.addEventListener('batch:rejected', () => rejected++)
+    const controller = new AbortController()
+    sync.addEventListener('mode', (e) => e.detail === 'synced' && controller.abort())
+    await sync.run({ signal: controller.signal })
+    expect(stored).toEqual(items)
+    expect(rejected).toBeGreaterThan(0)
+  })
+
+  it('follows a growing target when update() is called', async () => {
+    const items = makeItems(300, 3)
+    const peers: Record<string, FakePeer> = { a: { items: items.slice(0, 100) } }
+    const { io, stored, states } = world(peers)
+    const sync = new TopicSync({ io })
+    const controller = new AbortController()
+    let grown = false
+    sync.addEventListener('mode', (e) => {
+      if (e.detail !== 'synced') return
+      if (!grown) {
+        grown = true
+        peers['a'] = { items }
+        states.set('a', { ...states.get('a')!, head: 299 })
+        sync.update()
+      } else controller.abort()
+    })
+    await sync.run({ signal: controller.signal })
+    expect(stored).toEqual(items)
+  })
+
+  it('a publisher checkpoint decides the target over peer votes', async () => {
+    const items = makeItems(200, 4)
+    const { io } = world({ a: { items } })
+    const sync = new TopicSync({
+      io: { ...io, checkpoint: () => ({ number: 99, root: new Uint8Array(32), head: 150, headHash: new Uint8Array(32) }) }
+    })
+    expect(sync.target()).toBe(150)
+  })
+})
