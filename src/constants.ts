@@ -107,3 +107,52 @@ export const DEFAULT_IMPORT_BATCH_BYTES = 4 * 1024 * 1024
  * 32-byte hashes (Ethereum state and storage) or 8-byte item numbers (the topic trie).
  */
 export const MAX_RANGE_KEY_BYTES = 256
+
+/**
+ * Topic requests (status, contents and hashes together) one peer may make of a topic server per second, and the
+ * burst it may save up. A syncing client keeps at most two contents requests in flight per peer and paces
+ * itself at `DEFAULT_OUTBOUND_REQUESTS_PER_SECOND`, so an honest client stays under this even on loopback, where
+ * a reply takes milliseconds; a flooding peer is answered RATE_LIMITED after its burst and costs the server at
+ * most 50 real replies a second. Inbound limits per peer are what Lodestar applies to `BeaconBlocksByRange`.
+ */
+export const DEFAULT_INBOUND_REQUESTS_PER_SECOND = 50
+export const DEFAULT_INBOUND_REQUEST_BURST = 100
+
+/**
+ * Requests per second a Fetcher sends one peer, and the burst. Below the server's inbound rate and burst, so
+ * honest peers with default settings never rate-limit each other; Prysm learnt to pace each outgoing peer from
+ * day one (PR #5148) and to compute the wait for a token rather than poll (PR #11853). At 64 items a request
+ * this still allows 2,560 items a second from each peer.
+ */
+export const DEFAULT_OUTBOUND_REQUESTS_PER_SECOND = 40
+export const DEFAULT_OUTBOUND_REQUEST_BURST = 80
+
+/**
+ * Requests in flight to one peer from one Fetcher, over every topic and protocol; more wait their turn in order.
+ * Lodestar settled on two (#6435, #8033): one in flight while the previous reply is on the wire. The cap is per
+ * peer, never global, so a slow or rate-limiting peer delays only the requests addressed to it.
+ */
+export const DEFAULT_OUTBOUND_CONCURRENCY_PER_PEER = 2
+
+/**
+ * How often a known peer is asked for its topic state again. The downloader only needs a peer's `head` to
+ * cover the range it asks for, and a peer that fell behind answers short or UNAVAILABLE without blame; new
+ * heads also arrive through gossip. Half a minute keeps status traffic at one tiny request per peer and topic
+ * while letting a peer that pruned or caught up be noticed well within one batch timeout cycle of a long sync.
+ */
+export const DEFAULT_STATUS_REFRESH_MS = 30_000
+
+/**
+ * Bytes of items, item hashes and trie nodes `TopicStore` gathers into one store batch when it writes many
+ * items at once (`appendMany`, `adoptTrie`). Each batch is atomic and carries the topic's head with it, so
+ * this is also the most work a crash can lose. The same 4 MiB as `DEFAULT_IMPORT_BATCH_BYTES`, for the same
+ * reason: thousands of small items amortise a LevelDB write, while a 512 KiB item still shares its batch
+ * with a few others and the pending batch stays a few MiB, never a whole topic.
+ */
+export const DEFAULT_TOPIC_BATCH_BYTES = 4 * 1024 * 1024
+
+/**
+ * Live items held while a gap before them is downloaded. Gossip may run ahead of the downloader; past this
+ * many the newest are dropped (the downloader fetches them later), so a flood cannot grow memory.
+ */
+export const MAX_LIVE_BUFFER_ITEMS = 4096

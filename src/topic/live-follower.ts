@@ -1,0 +1,80 @@
+import { MAX_LIVE_BUFFER_ITEMS } from '../constants.js'
+import type { Item } from '../fsm/types.js'
+
+export interface LiveFollowerInit {
+  /** Our highest stored number, -1 when empty. */
+  head(): Promise<number>
+  /** Stores the next item (number head + 1). */
+  append(item: Item): Promise<void>
+  /** Called when an item arrives past a gap: the downloader should fetch the missing range. */
+  onGap(from: number, to: number): void
+  /** @default MAX_LIVE_BUFFER_ITEMS */
+  maxBuffered?: number
+}
+
+/**
+ * Applies live (gossiped) items in order: the next number is stored at once, numbers we hold are dropped as
+ * duplicates, and items past a gap wait in a bounded buffer while the downloader fills the gap; `drain()`
+ * applies them once it has. Calls are serialised, so concurrent messages cannot reorder appends.
+ */
+export class LiveFollower {
+  private readonly init: LiveFollowerInit
+  private readonly maxBuffered: number
+  private readonly buffer = new Map<number, Item>()
+  private chain: Promise<unknown> = Promise.resolve()
+  duplicates = 0
+  dropped = 0
+
+  constructor(init: LiveFollowerInit) {
+    this.init = init
+    this.maxBuffered = init.maxBuffered ?? MAX_LIVE_BUFFER_ITEMS
+  }
+
+  /** Resolves to what happened to the item. */
+  receive(item: Item): Promise<'applied' | 'duplicate' | 'buffered' | 'dropped'> {
+    return this.serial(async () => {
+      const head = await this.init.head()
+      if (item.n <= head || this.buffer.has(item.n)) {
+        this.duplicates++
+        return 'duplicate'
+      }
+      if (item.n === head + 1) {
+        await this.init.append(item)
+        await this.applyBuffered()
+        return 'applied'
+      }
+      if (this.buffer.size >= this.maxBuffered) {
+        this.dropped++
+        return 'dropped'
+      }
+      this.buffer.set(item.n, item)
+      this.init.onGap(head + 1, item.n - 1)
+      return 'buffered'
+    })
+  }
+
+  /** Applies buffered items that now follow our head (after the downloader filled a gap). */
+  drain(): Promise<void> {
+    return this.serial(() => this.applyBuffered())
+  }
+
+  get buffered(): number {
+    return this.buffer.size
+  }
+
+  private async applyBuffered(): Promise<void> {
+    let head = await this.init.head()
+    for (const n of [...this.buffer.keys()]) if (n <= head) this.buffer.delete(n)
+    for (let next = this.buffer.get(head + 1); next !== undefined; next = this.buffer.get(head + 1)) {
+      await this.init.append(next)
+      this.buffer.delete(next.n)
+      head = next.n
+    }
+  }
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.chain.then(fn)
+    this.chain = run.catch(() => undefined)
+    return run
+  }
+}
