@@ -89,3 +89,76 @@ export class BusyError extends DsfgError {
 export class ServiceConfigError extends DsfgError {
   static override readonly code: string = 'ERR_SERVICE_CONFIG'
 }
+
+/** How a peer's reply proved the peer faulty. */
+export type PeerFaultKind =
+  /** Not a valid frame, or a frame that breaks the protocol: bad shape, items outside the range, too many. */
+  | 'malformed'
+  /** A reply frame over the size limit of its request. */
+  | 'oversized'
+  /** An item whose keccak256 differs from the hash the caller expected for its number. */
+  | 'hash-mismatch'
+
+/**
+ * A peer's reply broke the protocol or failed verification: the peer named in `peer` is to blame and may be
+ * penalised. Anything else a request can fail with (timeout, reset, rate limiting) is no proof against it.
+ */
+export class PeerFaultError extends DsfgError {
+  static override readonly code: string = 'ERR_PEER_FAULT'
+  readonly peer: string
+  readonly reason: PeerFaultKind
+
+  constructor(peer: string, reason: PeerFaultKind, message: string, options?: { cause?: unknown }) {
+    super(`${peer}: ${message}`, options)
+    this.peer = peer
+    this.reason = reason
+  }
+}
+
+/** Why a request failed without the peer being to blame. */
+export type PeerRequestFailure =
+  /** No reply before the deadline. */
+  | 'timeout'
+  /** The dial, the stream or the connection failed (reset, closed early). */
+  | 'transport'
+  /** The peer is not one we know how to reach. */
+  | 'not-connected'
+
+/**
+ * A request to `peer` failed in a way that is no proof against the peer: retry it elsewhere or later, without
+ * a penalty. The underlying error is the `cause`.
+ */
+export class PeerRequestError extends DsfgError {
+  static override readonly code: string = 'ERR_PEER_REQUEST'
+  readonly peer: string
+  readonly reason: PeerRequestFailure
+
+  constructor(peer: string, reason: PeerRequestFailure, message: string, options?: { cause?: unknown }) {
+    super(`${peer}: ${message}`, options)
+    this.peer = peer
+    this.reason = reason
+  }
+}
+
+/** `TopicStore.put` was given an item number other than the topic's head + 1; nothing was written. */
+export class ItemOutOfOrderError extends DsfgError {
+  static override readonly code: string = 'ERR_ITEM_OUT_OF_ORDER'
+  /** The only number the topic accepts next (its head + 1). */
+  readonly expected: number
+  readonly got: number
+
+  constructor(expected: number, got: number, message?: string) {
+    super(message ?? `item ${got} out of order: the topic expects item ${expected} next`)
+    this.expected = expected
+    this.got = got
+  }
+}
+
+/**
+ * A trie offered as a topic's trie is not one: its keys are not exactly the item numbers `0..number`, an item
+ * is empty or too large, it disagrees with items the topic already holds, or its items do not rebuild to its
+ * root. Also thrown when a topic's stored items no longer rebuild to its stored checkpoint root.
+ */
+export class TopicTrieError extends DsfgError {
+  static override readonly code: string = 'ERR_TOPIC_TRIE'
+}

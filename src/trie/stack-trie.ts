@@ -5,9 +5,9 @@ import { EMPTY_ROOT } from './keccak.js'
 import { keccak256Into } from './keccak-unrolled.js'
 import type { Nibbles } from './nibbles.js'
 
-
 /**
- * Receives every node that is stored under its hash, children before their parents, each exactly once.
+ * Receives every node that is stored under its hash, children before their parents, each exactly once
+ * (`StackTrie.peekRoot` is the exception: its provisional spine nodes may come again later).
  * `hash` and `blob` may be views of a larger buffer (check `byteOffset` before using `.buffer`); the trie
  * never writes to them again, so they can be kept as they are.
  */
@@ -69,7 +69,7 @@ export class StackTrie {
     return this.keyCount
   }
 
-  /** Nodes handed to the sink so far (the root counts once `root()` has run). */
+  /** Nodes handed to the sink so far (the root counts once `root()` has run; `peekRoot` adds nothing). */
   get nodes(): number {
     return this.nodeCount
   }
@@ -122,32 +122,66 @@ export class StackTrie {
    */
   root(): Uint8Array {
     if (this.finalRoot !== null) return this.finalRoot
-    const key = this.key
+    this.finalRoot = this.spineRoot(this.onNode, true)
+    return this.finalRoot
+  }
+
+  /**
+   * The root hash of the keys inserted so far, without finishing: inserting may continue afterwards, and the
+   * open state is left exactly as it was. The nodes of the open right-most spine (the pending key's leaf, the
+   * open branches and their extensions, the root) are encoded as a finished trie of exactly these keys would
+   * have them and handed to `onNode`, which defaults to the constructor's sink. The completed subtries to the
+   * left of the spine were emitted when they closed, so a sink that stores everything it is given holds the
+   * whole trie of this root afterwards: provable and syncable.
+   *
+   * The spine is provisional: a later `peekRoot`, or the closing of its subtries by later keys, may hand the
+   * same node (same hash, same blob) to a sink again, and nodes of an older peek that later keys changed are
+   * never referenced by the final root. A store just overwrites the repeat; a sink that must see each node
+   * once should not be given peeked nodes. Peeked nodes are not counted in `nodes`. Costs one encoding and
+   * one hash per spine node (a handful for sequential keys), so it may run after every insert.
+   *
+   * After `root()` it returns that root and emits nothing.
+   */
+  peekRoot(onNode: NodeSink | undefined = this.onNode): Uint8Array {
+    if (this.finalRoot !== null) return this.finalRoot
+    return this.spineRoot(onNode, false)
+  }
+
+  /**
+   * Encodes the open spine bottom-up without touching it: each open branch is copied (16 slots, a few per
+   * key), the copy gets its open slot filled, and the copy goes into its parent's copy. `root()` and
+   * `peekRoot()` share this, so the peeked root is by construction the root `root()` would give.
+   */
+  private spineRoot(sink: NodeSink | undefined, counted: boolean): Uint8Array {
+    // A copy: the caller owns the returned root, and must not be able to change the shared constant.
+    if (this.keyLength < 0) return EMPTY_ROOT.slice()
+    const { key, keyLength, valueBuffer, valueLength } = this
     let rootBlob: Uint8Array
-    if (this.keyLength < 0) {
-      // A copy: the caller owns the returned root, and must not be able to change the shared constant.
-      this.finalRoot = EMPTY_ROOT.slice()
-      return this.finalRoot
-    }
     if (this.frameCount === 0) {
-      rootBlob = encodeLeaf(this.slab, key, 0, this.keyLength, this.valueBuffer, this.valueLength)
+      rootBlob = encodeLeaf(this.slab, key, 0, keyLength, valueBuffer, valueLength)
     } else {
-      this.placePending(this.frames[this.frameCount - 1]!)
-      while (this.frameCount > 1) {
-        const child = this.frames[--this.frameCount]!
-        const parent = this.frames[this.frameCount - 1]!
-        parent.children[key[parent.depth]!] = this.subtrieRef(child, key, parent.depth + 1)
+      let child = openCopy(this.frames[this.frameCount - 1]!)
+      if (keyLength === child.depth) {
+        child.value = valueBuffer.slice(0, valueLength)
+      } else {
+        const leaf = encodeLeaf(this.slab, key, child.depth + 1, keyLength, valueBuffer, valueLength)
+        child.children[key[child.depth]!] = this.ref(leaf, sink, counted)
       }
-      const bottom = this.frames[--this.frameCount]!
-      rootBlob = encodeBranch(this.slab, bottom)
-      if (bottom.depth > 0) rootBlob = encodeExtension(this.slab, key, 0, bottom.depth, this.ref(rootBlob))
+      for (let i = this.frameCount - 2; i >= 0; i--) {
+        const parent = openCopy(this.frames[i]!)
+        parent.children[key[parent.depth]!] = this.subtrieRef(child, key, parent.depth + 1, sink, counted)
+        child = parent
+      }
+      rootBlob = encodeBranch(this.slab, child)
+      if (child.depth > 0) {
+        rootBlob = encodeExtension(this.slab, key, 0, child.depth, this.ref(rootBlob, sink, counted))
+      }
     }
     // Not from the slab: the caller keeps the root, and should not keep a whole slab with it.
     const hash = new Uint8Array(32)
     keccak256Into(rootBlob, hash, 0)
-    this.nodeCount++
-    this.onNode?.(hash, rootBlob)
-    this.finalRoot = hash
+    if (counted) this.nodeCount++
+    sink?.(hash, rootBlob)
     return hash
   }
 
@@ -187,9 +221,17 @@ export class StackTrie {
   }
 
   /** The parent's item for a closed branch, behind an extension when the parent is more than one nibble up. */
-  private subtrieRef(frame: Frame, key: Nibbles, pathStart: number): Uint8Array {
-    const branch = this.ref(encodeBranch(this.slab, frame))
-    return pathStart < frame.depth ? this.ref(encodeExtension(this.slab, key, pathStart, frame.depth, branch)) : branch
+  private subtrieRef(
+    frame: Frame,
+    key: Nibbles,
+    pathStart: number,
+    sink: NodeSink | undefined = this.onNode,
+    counted = true
+  ): Uint8Array {
+    const branch = this.ref(encodeBranch(this.slab, frame), sink, counted)
+    return pathStart < frame.depth
+      ? this.ref(encodeExtension(this.slab, key, pathStart, frame.depth, branch), sink, counted)
+      : branch
   }
 
   private pushFrame(depth: number): Frame {
@@ -206,15 +248,18 @@ export class StackTrie {
     return frame
   }
 
-  /** How a parent refers to a finished node: embedded below 32 bytes, otherwise by hash (and emitted). */
-  private ref(blob: Uint8Array): Uint8Array {
+  /**
+   * How a parent refers to a finished node: embedded below 32 bytes, otherwise by hash (and emitted to
+   * `sink`, counted in `nodes` unless it is a peeked spine node).
+   */
+  private ref(blob: Uint8Array, sink: NodeSink | undefined = this.onNode, counted = true): Uint8Array {
     if (blob.length < 32) return blob
     // The item is `0xa0 ‖ hash`; the hash is written straight into it and emitted as a view of it.
     const item = this.slab.take(33)
     item[0] = 0xa0
     keccak256Into(blob, item, 1)
-    this.nodeCount++
-    this.onNode?.(item.subarray(1), blob)
+    if (counted) this.nodeCount++
+    sink?.(item.subarray(1), blob)
     return item
   }
 }
@@ -281,6 +326,14 @@ export async function importSorted(
   signal?.throwIfAborted()
   if (ops.length > 0) await flush()
   return { root, keys: trie.keys, nodes: trie.nodes }
+}
+
+/**
+ * A scratch copy of an open branch for `spineRoot`: the slots are copied because the open one is filled in;
+ * the value is shared because encoding only reads it.
+ */
+function openCopy(frame: Frame): Frame {
+  return { depth: frame.depth, children: frame.children.slice(), value: frame.value }
 }
 
 /** Size of the buffers `Slab` carves node blobs from. */

@@ -1,0 +1,57 @@
+import { StoreError } from '../../src/errors.js'
+import type { BatchOp, KVStore } from '../../src/store/kv-store.js'
+import { MemoryStore } from '../../src/store/memory-store.js'
+import { StackTrie } from '../../src/trie/stack-trie.js'
+import { walkTrie } from '../../src/trie/walk.js'
+import { uint64BE } from '../../src/util/bytes.js'
+import type { Prng } from '../../src/util/prng.js'
+
+/** `count` random items, mostly small, sometimes past the 32-byte embedding limit or a few KiB. */
+export function randomItems(prng: Prng, count: number): Uint8Array[] {
+  const items: Uint8Array[] = []
+  for (let i = 0; i < count; i++) {
+    const kind = prng.int(10)
+    const size = kind < 5 ? 1 + prng.int(31) : kind < 9 ? 32 + prng.int(200) : 1000 + prng.int(4000)
+    items.push(prng.bytes(size))
+  }
+  return items
+}
+
+/** The topic trie root over `items` (item i under `uint64BE(i)`), from a fresh `StackTrie`. */
+export function topicRoot(items: readonly Uint8Array[]): Uint8Array {
+  const trie = new StackTrie()
+  for (let i = 0; i < items.length; i++) trie.insert(uint64BE(i), items[i]!)
+  return trie.root()
+}
+
+/** The topic trie roots over items `0..k` for every `k`, in one pass (each a peek of one growing trie). */
+export function topicRoots(items: readonly Uint8Array[]): Uint8Array[] {
+  const trie = new StackTrie()
+  return items.map((item, i) => {
+    trie.insert(uint64BE(i), item)
+    return trie.peekRoot(() => {})
+  })
+}
+
+/** A fresh store holding only the trie nodes of `root` (no topic items or meta), as a trie sync leaves it. */
+export async function copyTrie(from: KVStore, root: Uint8Array): Promise<MemoryStore> {
+  const to = new MemoryStore()
+  const ops: BatchOp[] = []
+  for await (const node of walkTrie(from, root)) ops.push({ type: 'put', key: node.hash, value: node.blob })
+  await to.batch(ops)
+  return to
+}
+
+/** A `MemoryStore` whose batches can be made to fail, to stand in for a crash between two batches. */
+export class FlakyStore extends MemoryStore {
+  /** Batches still allowed before every later one fails. */
+  batchesLeft = Number.POSITIVE_INFINITY
+  batches = 0
+
+  override async batch(ops: BatchOp[]): Promise<void> {
+    if (this.batchesLeft <= 0) throw new StoreError('injected batch failure')
+    this.batchesLeft--
+    this.batches++
+    await super.batch(ops)
+  }
+}
