@@ -9,6 +9,21 @@ import { ProtocolError } from '../errors.js'
  * and closes. Both directions are bounded; the client always has a deadline.
  */
 
+/** The errors lpStream raises for frames that break the length rules (too large, bad varint, over the buffer). */
+const FRAME_ERRORS: ReadonlySet<string> = new Set([
+  'StreamBufferError',
+  'InvalidDataLengthError',
+  'InvalidDataLengthLengthError',
+  'InvalidMessageLengthError'
+])
+
+/** A plain `Uint8Array` view of the same bytes: library code hands out no Node `Buffer`s. */
+function asUint8Array(bytes: Uint8Array): Uint8Array {
+  return Object.getPrototypeOf(bytes) === Uint8Array.prototype
+    ? bytes
+    : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+}
+
 export type OpenStream = (peer: PeerId, protocol: string, options: { signal: AbortSignal }) => Promise<Stream>
 
 export interface RequestOptions {
@@ -40,10 +55,13 @@ export async function requestFrame(
     await lp.write(frame, { signal })
     let reply: Uint8Array
     try {
-      reply = (await lp.read({ signal })).subarray()
+      reply = asUint8Array((await lp.read({ signal })).subarray())
     } catch (err) {
-      if (signal.aborted) throw err
-      throw new ProtocolError(`${protocol}: bad reply frame`, { cause: err })
+      // Only a frame that breaks the length rules is the peer's fault; a reset or an early end is not.
+      if (!signal.aborted && err instanceof Error && FRAME_ERRORS.has(err.name)) {
+        throw new ProtocolError(`${protocol}: bad reply frame (${err.message})`, { cause: err })
+      }
+      throw err
     }
     await stream.close({ signal }).catch(() => undefined)
     return reply
@@ -74,7 +92,7 @@ export function frameHandler(
     setMaxListeners(Infinity, signal)
     try {
       const lp = lpStream(stream, { maxDataLength: options.maxRequestBytes, maxBufferSize: options.maxRequestBytes + 16 })
-      const request = (await lp.read({ signal })).subarray()
+      const request = asUint8Array((await lp.read({ signal })).subarray())
       const reply = await answer(request, connection.remotePeer)
       await lp.write(reply, { signal })
       await stream.close({ signal })

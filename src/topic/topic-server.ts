@@ -1,0 +1,214 @@
+import {
+  DEFAULT_INBOUND_REQUEST_BURST,
+  DEFAULT_INBOUND_REQUESTS_PER_SECOND,
+  MAX_HASHES_PER_REQUEST,
+  MAX_ITEM_BYTES,
+  MAX_ITEMS_PER_REQUEST,
+  MAX_RESPONSE_BYTES
+} from '../constants.js'
+import { ProtocolError } from '../errors.js'
+import { Status } from '../net/codec.js'
+import { TokenBuckets } from '../net/rate-limiter.js'
+import {
+  CONTENTS_PROTOCOL,
+  decodeContentsRequest,
+  decodeHashesRequest,
+  decodeStatusRequest,
+  encodeContentsResponse,
+  encodeHashesResponse,
+  encodeStatusResponse,
+  HASHES_PROTOCOL,
+  type Item,
+  STATUS_PROTOCOL,
+  type TopicState
+} from '../net/topic-protocols.js'
+import type { Clock } from '../util/clock.js'
+import type { TopicProvider } from './provider.js'
+
+/** The request protocols a topic server answers. */
+export type TopicProtocol = typeof STATUS_PROTOCOL | typeof CONTENTS_PROTOCOL | typeof HASHES_PROTOCOL
+
+/** Answers one request frame from `peer` (its peer id string) with one reply frame; never rejects. */
+export type TopicAnswer = (frame: Uint8Array, peer: string) => Promise<Uint8Array>
+
+export interface AnswerOptions {
+  /** Most items in one contents reply (fewer than the request asks for is legal). @default MAX_ITEMS_PER_REQUEST */
+  maxItems?: number
+  /** Most item bytes in one contents reply; the reply stops before passing it. @default MAX_RESPONSE_BYTES */
+  maxResponseBytes?: number
+  /** Most hashes in one hashes reply. @default MAX_HASHES_PER_REQUEST */
+  maxHashes?: number
+  /** Called when the provider throws or returns something the protocol cannot carry; the peer gets UNAVAILABLE. */
+  onProviderError?: (err: unknown, peer: string) => void
+}
+
+/**
+ * Answers `[topic]` with our state of the topic: UNAVAILABLE when we hold nothing of it, INVALID_REQUEST for a
+ * malformed frame. Never throws.
+ */
+export async function answerStatus(
+  provider: TopicProvider,
+  frame: Uint8Array,
+  peer: string,
+  options: AnswerOptions = {}
+): Promise<Uint8Array> {
+  let topic: string
+  try {
+    topic = decodeStatusRequest(frame)
+  } catch {
+    return encodeStatusResponse(Status.INVALID_REQUEST)
+  }
+  try {
+    const state = await provider.getCurrentTopicState(topic)
+    if (state === null) return encodeStatusResponse(Status.UNAVAILABLE)
+    // A state the client would reject must not leave this node as if it were ours to vouch for.
+    if (!isWireState(state)) throw new ProtocolError(`provider returned an invalid state for topic ${topic}`)
+    return encodeStatusResponse(Status.OK, state)
+  } catch (err) {
+    options.onProviderError?.(err, peer)
+    return encodeStatusResponse(Status.UNAVAILABLE)
+  }
+}
+
+/**
+ * Answers `[topic, from, amount]` with the items we hold from `from`: ascending, inside the range, at most
+ * `maxItems`, and stopping before the item bytes pass `maxResponseBytes` (a short reply is legal; the client
+ * asks for the rest). UNAVAILABLE when we hold none of them. Never throws.
+ */
+export async function answerContents(
+  provider: TopicProvider,
+  frame: Uint8Array,
+  peer: string,
+  options: AnswerOptions = {}
+): Promise<Uint8Array> {
+  let req: { topic: string; from: number; amount: number }
+  try {
+    req = decodeContentsRequest(frame)
+  } catch {
+    return encodeContentsResponse(Status.INVALID_REQUEST)
+  }
+  const amount = Math.min(req.amount, options.maxItems ?? MAX_ITEMS_PER_REQUEST)
+  const maxBytes = options.maxResponseBytes ?? MAX_RESPONSE_BYTES
+  let held: Item[]
+  try {
+    held = await provider.getContents(req.topic, req.from, amount)
+  } catch (err) {
+    options.onProviderError?.(err, peer)
+    return encodeContentsResponse(Status.UNAVAILABLE)
+  }
+  const items: Item[] = []
+  let bytes = 0
+  let last = req.from - 1
+  // The provider is trusted to be right, not to be well formed: whatever would make the client reject the whole
+  // reply (and blame us) ends it instead.
+  for (const item of held) {
+    if (items.length >= amount) break
+    if (!Number.isSafeInteger(item.n) || item.n <= last || item.n >= req.from + amount) break
+    if (item.data.length === 0 || item.data.length > MAX_ITEM_BYTES) break
+    if (bytes + item.data.length > maxBytes) break
+    bytes += item.data.length
+    last = item.n
+    items.push(item)
+  }
+  if (items.length === 0) return encodeContentsResponse(Status.UNAVAILABLE)
+  return encodeContentsResponse(Status.OK, items)
+}
+
+/**
+ * Answers `[topic, from, to]` with the hashes of the items we hold from `from` (a prefix of the range, at most
+ * `maxHashes`). UNAVAILABLE when we hold none of them. Never throws.
+ */
+export async function answerHashes(
+  provider: TopicProvider,
+  frame: Uint8Array,
+  peer: string,
+  options: AnswerOptions = {}
+): Promise<Uint8Array> {
+  let req: { topic: string; from: number; to: number }
+  try {
+    req = decodeHashesRequest(frame)
+  } catch {
+    return encodeHashesResponse(Status.INVALID_REQUEST)
+  }
+  const count = Math.min(req.to - req.from + 1, options.maxHashes ?? MAX_HASHES_PER_REQUEST)
+  let held: Uint8Array[]
+  try {
+    held = await provider.getContentHashes(req.topic, req.from, req.from + count - 1)
+  } catch (err) {
+    options.onProviderError?.(err, peer)
+    return encodeHashesResponse(Status.UNAVAILABLE)
+  }
+  const hashes: Uint8Array[] = []
+  for (const hash of held) {
+    if (hashes.length >= count || hash.length !== 32) break
+    hashes.push(hash)
+  }
+  if (hashes.length === 0) return encodeHashesResponse(Status.UNAVAILABLE)
+  return encodeHashesResponse(Status.OK, hashes)
+}
+
+export interface TopicServerInit extends AnswerOptions {
+  provider: TopicProvider
+  /** @default systemClock */
+  clock?: Clock
+  /** Requests per second each peer may make, over all topic protocols. @default DEFAULT_INBOUND_REQUESTS_PER_SECOND (50) */
+  inboundRatePerSecond?: number
+  /** Requests a peer may make at once after a quiet spell. @default DEFAULT_INBOUND_REQUEST_BURST (100) */
+  inboundBurst?: number
+}
+
+/** Answers every topic protocol from one `TopicProvider`, rate-limiting each peer on its own. */
+export class TopicServer {
+  private readonly provider: TopicProvider
+  private readonly options: AnswerOptions
+  private readonly limiter: TokenBuckets
+
+  constructor(init: TopicServerInit) {
+    const { provider, clock, inboundRatePerSecond, inboundBurst, ...options } = init
+    this.provider = provider
+    this.options = options
+    this.limiter = new TokenBuckets({
+      ratePerSecond: inboundRatePerSecond ?? DEFAULT_INBOUND_REQUESTS_PER_SECOND,
+      burst: inboundBurst ?? DEFAULT_INBOUND_REQUEST_BURST,
+      clock
+    })
+  }
+
+  async answerStatus(frame: Uint8Array, peer: string): Promise<Uint8Array> {
+    // The token is taken before the frame is even decoded: a flood of garbage costs the flooder, not us.
+    if (!this.limiter.take(peer)) return encodeStatusResponse(Status.RATE_LIMITED)
+    return answerStatus(this.provider, frame, peer, this.options)
+  }
+
+  async answerContents(frame: Uint8Array, peer: string): Promise<Uint8Array> {
+    if (!this.limiter.take(peer)) return encodeContentsResponse(Status.RATE_LIMITED)
+    return answerContents(this.provider, frame, peer, this.options)
+  }
+
+  async answerHashes(frame: Uint8Array, peer: string): Promise<Uint8Array> {
+    if (!this.limiter.take(peer)) return encodeHashesResponse(Status.RATE_LIMITED)
+    return answerHashes(this.provider, frame, peer, this.options)
+  }
+
+  /** One answer function per protocol id, for the service to register with `frameHandler`. */
+  handlers(): Record<TopicProtocol, TopicAnswer> {
+    return {
+      [STATUS_PROTOCOL]: (frame, peer) => this.answerStatus(frame, peer),
+      [CONTENTS_PROTOCOL]: (frame, peer) => this.answerContents(frame, peer),
+      [HASHES_PROTOCOL]: (frame, peer) => this.answerHashes(frame, peer)
+    }
+  }
+}
+
+function isWireState(state: TopicState): boolean {
+  const uint = (n: number): boolean => Number.isSafeInteger(n) && n >= 0
+  return (
+    uint(state.lowest) &&
+    uint(state.head) &&
+    uint(state.checkpoint.number) &&
+    state.lowest <= state.head &&
+    state.checkpoint.number <= state.head &&
+    state.headHash.length === 32 &&
+    state.checkpoint.root.length === 32
+  )
+}

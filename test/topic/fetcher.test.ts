@@ -1,0 +1,357 @@
+import type { Libp2p } from 'libp2p'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { AbortError, InvalidInputError, PeerFaultError, PeerRequestError } from '../../src/errors.js'
+import { Queue } from '../../src/fsm/queue.js'
+import type { Item } from '../../src/fsm/types.js'
+import { Status } from '../../src/net/codec.js'
+import { PeerBusyError, RequestRejectedError } from '../../src/net/nodes-protocol.js'
+import {
+  CONTENTS_PROTOCOL,
+  decodeContentsRequest,
+  encodeContentsResponse,
+  encodeHashesResponse,
+  encodeStatusResponse,
+  HASHES_PROTOCOL,
+  STATUS_PROTOCOL
+} from '../../src/net/topic-protocols.js'
+import { Fetcher, type FetcherInit } from '../../src/topic/fetcher.js'
+import { TopicStateManager } from '../../src/topic/topic-state-manager.js'
+import { type TopicProtocol, TopicServer } from '../../src/topic/topic-server.js'
+import { keccak256 } from '../../src/trie/keccak.js'
+import { Prng } from '../../src/util/prng.js'
+import { FakeClock } from '../helpers/fake-clock.js'
+import { createPlainNode, Gate, MemoryTopicProvider, makeItems, openStreamFrom, serveTopics, until } from './net-helpers.js'
+
+const items = makeItems(300)
+const hashes = items.map((i) => keccak256(i.data))
+const provider = new MemoryTopicProvider({ news: items })
+const honestServer = new TopicServer({ provider })
+/** A status no honest peer sends: lowest above head. */
+const badState = { lowest: 9, head: 5, headHash: new Uint8Array(32), checkpoint: { number: 0, root: new Uint8Array(32) } }
+
+/** What the adversary answers to one request: a reply frame, or a throw (the stream is reset). */
+type Behaviour = (protocol: TopicProtocol, frame: Uint8Array) => Promise<Uint8Array>
+
+const honestly: Behaviour = (protocol, frame) => honestServer.handlers()[protocol](frame, 'client')
+
+/** Answers contents requests with `change(items it should send, the request)`, everything else honestly. */
+const contentsLie =
+  (change: (held: Item[], req: { from: number; amount: number }) => Item[]): Behaviour =>
+  async (protocol, frame) => {
+    if (protocol !== CONTENTS_PROTOCOL) return honestly(protocol, frame)
+    const req = decodeContentsRequest(frame)
+    return encodeContentsResponse(Status.OK, change(await provider.getContents(req.topic, req.from, req.amount), req))
+  }
+
+/** Answers every request of `protocol` with `frame`, everything else honestly. */
+const answerWith =
+  (protocol: TopicProtocol, reply: Uint8Array): Behaviour =>
+  async (p, frame) => (p === protocol ? reply : honestly(p, frame))
+
+describe('Fetcher over libp2p', () => {
+  let client: Libp2p
+  let honest: Libp2p
+  let adversary: Libp2p
+  let limited: Libp2p
+  let behaviour: Behaviour = honestly
+  let adversaryCalls = 0
+  const gates: Gate[] = []
+  const ids = { honest: '', adversary: '', limited: '' }
+
+  beforeAll(async () => {
+    ;[client, honest, adversary, limited] = await Promise.all([1, 2, 3, 4].map(() => createPlainNode()))
+    await serveTopics(honest, honestServer.handlers())
+    await serveTopics(
+      limited,
+      new TopicServer({ provider, inboundBurst: 1, inboundRatePerSecond: 0.001 }).handlers()
+    )
+    const answer = (protocol: TopicProtocol) => (frame: Uint8Array) => {
+      adversaryCalls++
+      return behaviour(protocol, frame)
+    }
+    await serveTopics(adversary, {
+      [STATUS_PROTOCOL]: answer(STATUS_PROTOCOL),
+      [CONTENTS_PROTOCOL]: answer(CONTENTS_PROTOCOL),
+      [HASHES_PROTOCOL]: answer(HASHES_PROTOCOL)
+    })
+    for (const server of [honest, adversary, limited]) await client.dial(server.getMultiaddrs()[0]!)
+    ids.honest = honest.peerId.toString()
+    ids.adversary = adversary.peerId.toString()
+    ids.limited = limited.peerId.toString()
+  })
+
+  afterEach(() => {
+    for (const gate of gates.splice(0)) gate.open()
+    behaviour = honestly
+    adversaryCalls = 0
+  })
+
+  afterAll(async () => {
+    await Promise.all([client, honest, adversary, limited].map((n) => n?.stop()))
+  })
+
+  const fetcher = (init: Partial<FetcherInit> = {}) => new Fetcher({ openStream: openStreamFrom(client), ...init })
+
+  /** A behaviour that holds every answer until the test ends (or opens the gate). */
+  const held = (): { gate: Gate; behaviour: Behaviour } => {
+    const gate = new Gate()
+    gates.push(gate)
+    return { gate, behaviour: async (p, f) => gate.wait().then(() => honestly(p, f)) }
+  }
+
+  async function faultOf(promise: Promise<unknown>): Promise<PeerFaultError> {
+    const err = await promise.then(
+      () => undefined,
+      (e: unknown) => e
+    )
+    expect(err).toBeInstanceOf(PeerFaultError)
+    return err as PeerFaultError
+  }
+
+  describe('round trips', () => {
+    it('status: the server state, null for a topic it holds nothing of', async () => {
+      const f = fetcher()
+      expect(await f.status(ids.honest, 'news')).toEqual(await provider.getCurrentTopicState('news'))
+      expect(await f.status(ids.honest, 'other')).toBeNull()
+    })
+
+    it('contents: the items asked for, checked against expected hashes; empty past the head', async () => {
+      const f = fetcher()
+      expect(await f.contents(ids.honest, 'news', 10, 20)).toEqual(items.slice(10, 30))
+      const expectedHashes = hashes.slice(100, 164)
+      expect(await f.contents(ids.honest, 'news', 100, 64, { expectedHashes })).toEqual(items.slice(100, 164))
+      // Expected hashes of other items: even an honest server's reply fails the check.
+      const shifted = f.contents(ids.honest, 'news', 290, 64, { expectedHashes: hashes.slice(236, 300) })
+      await expect(shifted).rejects.toBeInstanceOf(PeerFaultError)
+      expect(await f.contents(ids.honest, 'news', 290, 64)).toEqual(items.slice(290))
+      expect(await f.contents(ids.honest, 'news', 300, 64)).toEqual([])
+    })
+
+    it('hashes: the hashes of the range, a prefix at the head, empty past it', async () => {
+      const f = fetcher()
+      expect(await f.hashes(ids.honest, 'news', 0, 99)).toEqual(hashes.slice(0, 100))
+      expect(await f.hashes(ids.honest, 'news', 250, 400)).toEqual(hashes.slice(250))
+      expect(await f.hashes(ids.honest, 'news', 300, 400)).toEqual([])
+    })
+
+    it('rejects bad arguments before sending anything', async () => {
+      const f = fetcher()
+      await expect(f.contents(ids.honest, 'news', 0, 0)).rejects.toBeInstanceOf(InvalidInputError)
+      await expect(f.contents(ids.honest, 'news', -1, 5)).rejects.toBeInstanceOf(InvalidInputError)
+      await expect(f.contents(ids.honest, 'news', 0, 257)).rejects.toBeInstanceOf(InvalidInputError)
+      await expect(f.contents(ids.honest, 'news', 0, 4, { expectedHashes: hashes.slice(0, 3) })).rejects.toBeInstanceOf(
+        InvalidInputError
+      )
+      await expect(f.hashes(ids.honest, 'news', 9, 5)).rejects.toBeInstanceOf(InvalidInputError)
+      await expect(f.status(ids.honest, '')).rejects.toBeInstanceOf(InvalidInputError)
+      await expect(f.status('not-a-peer-id', 'news')).rejects.toBeInstanceOf(InvalidInputError)
+      const unmapped = fetcher({ peerId: () => undefined })
+      const err = await unmapped.status(ids.honest, 'news').catch((e: unknown) => e)
+      expect(err).toBeInstanceOf(PeerRequestError)
+      expect((err as PeerRequestError).reason).toBe('not-connected')
+    })
+  })
+
+  describe('a lying server is blamed, by name', () => {
+    it('items that do not match their expected hashes', async () => {
+      behaviour = contentsLie((held) => held.map((i, k) => (k === 3 ? { n: i.n, data: Uint8Array.of(...i.data, 1) } : i)))
+      const f = fetcher()
+      const err = await faultOf(f.contents(ids.adversary, 'news', 0, 10, { expectedHashes: hashes.slice(0, 10) }))
+      expect(err.peer).toBe(ids.adversary)
+      expect(err.reason).toBe('hash-mismatch')
+      expect(err.message).toContain('item 3')
+    })
+
+    it('item numbers outside the range, too many items, a garbage frame', async () => {
+      const f = fetcher()
+      const lies: [string, Behaviour][] = [
+        ['out of range', contentsLie((held, req) => held.map((i) => ({ n: i.n + req.amount, data: i.data })))],
+        ['too many', contentsLie((_held, req) => items.slice(req.from, req.from + req.amount + 1))],
+        ['descending', contentsLie((held) => [...held].reverse())],
+        ['garbage', answerWith(CONTENTS_PROTOCOL, new Prng(7).bytes(500))],
+        ['status with items', answerWith(CONTENTS_PROTOCOL, encodeContentsResponse(Status.UNAVAILABLE, items.slice(0, 2)))]
+      ]
+      for (const [what, lie] of lies) {
+        behaviour = lie
+        const err = await faultOf(f.contents(ids.adversary, 'news', 20, 10))
+        expect(err.peer, what).toBe(ids.adversary)
+        expect(err.reason, what).toBe('malformed')
+      }
+    })
+
+    it('a status with lowest above head, an oversized status, hashes of the wrong size', async () => {
+      const f = fetcher()
+      behaviour = answerWith(STATUS_PROTOCOL, encodeStatusResponse(Status.OK, badState))
+      expect((await faultOf(f.status(ids.adversary, 'news'))).reason).toBe('malformed')
+      behaviour = answerWith(STATUS_PROTOCOL, new Uint8Array(1000))
+      const oversized = await faultOf(f.status(ids.adversary, 'news'))
+      expect([oversized.peer, oversized.reason]).toEqual([ids.adversary, 'oversized'])
+      behaviour = answerWith(HASHES_PROTOCOL, encodeHashesResponse(Status.OK, [new Uint8Array(32), new Uint8Array(31)]))
+      expect((await faultOf(f.hashes(ids.adversary, 'news', 0, 5))).reason).toBe('malformed')
+      // More hashes than asked for is a frame longer than any legal reply: refused before it is decoded.
+      behaviour = answerWith(HASHES_PROTOCOL, encodeHashesResponse(Status.OK, hashes.slice(0, 7)))
+      expect((await faultOf(f.hashes(ids.adversary, 'news', 0, 5))).reason).toBe('oversized')
+    })
+  })
+
+  describe('failures that blame nobody', () => {
+    it('a rate-limited server: PeerBusyError', async () => {
+      const f = fetcher()
+      expect((await f.status(ids.limited, 'news'))?.head).toBe(299)
+      const err = await f.contents(ids.limited, 'news', 0, 5).catch((e: unknown) => e)
+      expect(err).toBeInstanceOf(PeerBusyError)
+      expect(err).not.toBeInstanceOf(PeerFaultError)
+      await expect(f.hashes(ids.limited, 'news', 0, 5)).rejects.toBeInstanceOf(PeerBusyError)
+    })
+
+    it('a request the server calls invalid: RequestRejectedError', async () => {
+      behaviour = answerWith(CONTENTS_PROTOCOL, encodeContentsResponse(Status.INVALID_REQUEST))
+      await expect(fetcher().contents(ids.adversary, 'news', 0, 5)).rejects.toBeInstanceOf(RequestRejectedError)
+    })
+
+    it('no reply in time, or a reset stream: PeerRequestError', async () => {
+      behaviour = held().behaviour
+      const started = Date.now()
+      const timeout = await fetcher({ requestTimeoutMs: 300 })
+        .contents(ids.adversary, 'news', 0, 5)
+        .catch((e: unknown) => e)
+      expect(timeout).toBeInstanceOf(PeerRequestError)
+      expect((timeout as PeerRequestError).reason).toBe('timeout')
+      expect((timeout as PeerRequestError).peer).toBe(ids.adversary)
+      expect(Date.now() - started).toBeLessThan(3_000)
+
+      behaviour = async () => {
+        throw new Error('reset by the adversary')
+      }
+      const reset = await fetcher()
+        .status(ids.adversary, 'news')
+        .catch((e: unknown) => e)
+      expect(reset).toBeInstanceOf(PeerRequestError)
+      expect((reset as PeerRequestError).reason).toBe('transport')
+    })
+  })
+
+  describe('per-peer limits', () => {
+    it('a slow peer holds only its own requests: the others go through', async () => {
+      const slow = held()
+      behaviour = slow.behaviour
+      const f = fetcher({ maxConcurrentPerPeer: 2 })
+      const pending = [0, 1, 2].map((k) => f.contents(ids.adversary, 'news', k * 10, 10))
+      await until(() => adversaryCalls === 2)
+      expect(f.load(ids.adversary)).toEqual({ active: 2, waiting: 1 })
+      // The slow peer is saturated; the honest one answers at once.
+      expect(await f.contents(ids.honest, 'news', 0, 10)).toEqual(items.slice(0, 10))
+      expect(await f.status(ids.honest, 'news')).not.toBeNull()
+      expect(adversaryCalls).toBe(2)
+      slow.gate.open()
+      expect(await Promise.all(pending)).toEqual([items.slice(0, 10), items.slice(10, 20), items.slice(20, 30)])
+      expect(adversaryCalls).toBe(3)
+      expect(f.load(ids.adversary)).toEqual({ active: 0, waiting: 0 })
+    })
+
+    it('paces each peer with its own token bucket on the injected clock', async () => {
+      const clock = new FakeClock()
+      const f = fetcher({ clock, outboundBurst: 1, outboundRatePerSecond: 1 })
+      expect(await f.status(ids.honest, 'news')).not.toBeNull()
+      let done = false
+      const second = f.status(ids.honest, 'news').then((s) => {
+        done = true
+        return s
+      })
+      await until(() => clock.pendingTimers === 1)
+      // Another peer has its own bucket.
+      expect(await f.status(ids.adversary, 'news')).not.toBeNull()
+      expect(done).toBe(false)
+      expect(f.load(ids.honest)).toEqual({ active: 1, waiting: 0 })
+      clock.advance(1_000)
+      expect((await second)?.head).toBe(299)
+      expect(clock.pendingTimers).toBe(0)
+    })
+  })
+
+  describe('abort', () => {
+    it('aborts a request waiting for a token, for a slot, or on the wire', async () => {
+      const clock = new FakeClock()
+      const paced = fetcher({ clock, outboundBurst: 1, outboundRatePerSecond: 1 })
+      await paced.status(ids.honest, 'news')
+      const tokenWait = new AbortController()
+      const waiting = paced.status(ids.honest, 'news', { signal: tokenWait.signal })
+      await until(() => clock.pendingTimers === 1)
+      tokenWait.abort()
+      await expect(waiting).rejects.toBeInstanceOf(AbortError)
+      expect(clock.pendingTimers).toBe(0)
+      expect(paced.load(ids.honest)).toEqual({ active: 0, waiting: 0 })
+
+      behaviour = held().behaviour
+      const f = fetcher({ maxConcurrentPerPeer: 1 })
+      const onWire = new AbortController()
+      const inSlot = new AbortController()
+      const first = f.contents(ids.adversary, 'news', 0, 5, { signal: onWire.signal })
+      const second = f.contents(ids.adversary, 'news', 5, 5, { signal: inSlot.signal })
+      await until(() => adversaryCalls === 1)
+      expect(f.load(ids.adversary)).toEqual({ active: 1, waiting: 1 })
+      inSlot.abort()
+      await expect(second).rejects.toBeInstanceOf(AbortError)
+      expect(f.load(ids.adversary)).toEqual({ active: 1, waiting: 0 })
+      const started = Date.now()
+      onWire.abort()
+      await expect(first).rejects.toBeInstanceOf(AbortError)
+      expect(Date.now() - started).toBeLessThan(1_000)
+      expect(f.load(ids.adversary)).toEqual({ active: 0, waiting: 0 })
+      await expect(f.status(ids.honest, 'news', { signal: AbortSignal.abort() })).rejects.toBeInstanceOf(AbortError)
+    })
+  })
+
+  it('feeds the TopicStateManager: states of honest peers, the liar blamed', async () => {
+    behaviour = answerWith(STATUS_PROTOCOL, encodeStatusResponse(Status.OK, badState))
+    const f = fetcher()
+    const faults: [string, unknown][] = []
+    const manager = new TopicStateManager({
+      topics: ['news', 'other'],
+      fetchStatus: (peer, topic, options) => f.status(peer, topic, options),
+      onPeerFault: (peer, err) => faults.push([peer, err])
+    })
+    manager.start()
+    manager.addPeer(ids.honest)
+    manager.addPeer(ids.adversary)
+    await until(() => faults.length === 2 && manager.peers('news').length === 1)
+    expect(manager.peers('news')).toEqual([{ id: ids.honest, lowest: 0, head: 299 }])
+    expect(manager.peers('other')).toEqual([])
+    expect(faults.map(([peer]) => peer)).toEqual([ids.adversary, ids.adversary])
+    await manager.stop()
+  })
+
+  it('feeds the FSM queue: every item delivered in order while a lying peer is reported', async () => {
+    behaviour = contentsLie((held) => held.map((i) => ({ n: i.n, data: Uint8Array.of(...i.data, 0xee) })))
+    const f = fetcher()
+    const faults: PeerFaultError[] = []
+    const delivered: Item[] = []
+    // What the service does with a faulty peer: stop listing it, so the queue asks the others.
+    const banned = new Set<string>()
+    const queue = new Queue({
+      start: 0,
+      target: 299,
+      batchSize: 25,
+      io: {
+        peers: () => [ids.honest, ids.adversary].filter((id) => !banned.has(id)).map((id) => ({ id, lowest: 0, head: 299 })),
+        fetch: f.queueFetch('news', {
+          expectedHashes: (from, amount) => hashes.slice(from, from + amount),
+          onPeerFault: (e) => {
+            faults.push(e)
+            banned.add(e.peer)
+          }
+        }),
+        deliver: async (batch) => {
+          delivered.push(...batch)
+          return { ok: true }
+        }
+      }
+    })
+    const result = await queue.run({ signal: AbortSignal.timeout(10_000) })
+    expect(result.head).toBe(299)
+    expect(delivered.map((i) => i.n)).toEqual(items.map((i) => i.n))
+    expect(delivered.every((i) => keccak256(i.data).every((b, k) => b === hashes[i.n]![k]))).toBe(true)
+    expect(faults.length).toBeGreaterThan(0)
+    expect(new Set(faults.map((e) => [e.peer, e.reason].join()))).toEqual(new Set([`${ids.adversary},hash-mismatch`]))
+  })
+})

@@ -1,0 +1,104 @@
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { tcp } from '@libp2p/tcp'
+import { createLibp2p, type Libp2p } from 'libp2p'
+import { MAX_FRAME_BYTES } from '../../src/constants.js'
+import type { OpenStream } from '../../src/net/rpc.js'
+import { frameHandler } from '../../src/net/rpc.js'
+import type { Item, TopicState } from '../../src/net/topic-protocols.js'
+import type { TopicProvider } from '../../src/topic/provider.js'
+import type { TopicAnswer, TopicProtocol } from '../../src/topic/topic-server.js'
+import { keccak256 } from '../../src/trie/keccak.js'
+import { Prng } from '../../src/util/prng.js'
+
+/** Items `0 .. count-1` with seeded random contents of 1 to `maxBytes` bytes. */
+export function makeItems(count: number, seed = 1, maxBytes = 40): Item[] {
+  const prng = new Prng(seed)
+  return Array.from({ length: count }, (_v, n) => ({ n, data: prng.bytes(1 + prng.int(maxBytes)) }))
+}
+
+/** A `TopicProvider` over arrays of items, one per topic, optionally pruned below `lowest`. */
+export class MemoryTopicProvider implements TopicProvider {
+  readonly topics = new Map<string, { items: Item[]; lowest: number }>()
+
+  constructor(topics: Record<string, Item[]> = {}) {
+    for (const [topic, items] of Object.entries(topics)) this.topics.set(topic, { items, lowest: 0 })
+  }
+
+  async getCurrentTopicState(topic: string): Promise<TopicState | null> {
+    const t = this.topics.get(topic)
+    if (t === undefined || t.items.length === 0) return null
+    const head = t.items.length - 1
+    return {
+      lowest: t.lowest,
+      head,
+      headHash: keccak256(t.items[head]!.data),
+      checkpoint: { number: head, root: new Uint8Array(32).fill(7) }
+    }
+  }
+
+  async getContents(topic: string, from: number, amount: number): Promise<Item[]> {
+    const t = this.topics.get(topic)
+    if (t === undefined) return []
+    return t.items.slice(Math.max(from, t.lowest), from + amount)
+  }
+
+  async getContentHashes(topic: string, from: number, to: number): Promise<Uint8Array[]> {
+    return (await this.getContents(topic, from, to - from + 1)).map((i) => keccak256(i.data))
+  }
+}
+
+/** A plain libp2p node on 127.0.0.1 (TCP, noise, yamux) with no services. */
+export async function createPlainNode(): Promise<Libp2p> {
+  return createLibp2p({
+    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()]
+  })
+}
+
+/** Registers topic answer functions on `node` the way the service does: one `frameHandler` per protocol. */
+export async function serveTopics(node: Libp2p, answers: Record<TopicProtocol, TopicAnswer>): Promise<void> {
+  for (const [protocol, answer] of Object.entries(answers)) {
+    await node.handle(
+      protocol,
+      frameHandler((frame, peer) => answer(frame, peer.toString()), { maxRequestBytes: MAX_FRAME_BYTES, timeoutMs: 5_000 }),
+      { maxInboundStreams: 64 }
+    )
+  }
+}
+
+/** `openStream` for the Fetcher: streams from `node` (already connected to the peers it will ask). */
+export function openStreamFrom(node: Libp2p): OpenStream {
+  return (peer, protocol, options) => node.dialProtocol(peer, protocol, options)
+}
+
+/** A promise the test resolves when it likes: holds a server's answer back. */
+export class Gate {
+  private readonly waiting: (() => void)[] = []
+  private opened = false
+
+  wait(): Promise<void> {
+    if (this.opened) return Promise.resolve()
+    return new Promise((resolve) => this.waiting.push(resolve))
+  }
+
+  open(): void {
+    this.opened = true
+    for (const resolve of this.waiting.splice(0)) resolve()
+  }
+
+  get waiters(): number {
+    return this.waiting.length
+  }
+}
+
+/** Polls `condition` every 5 ms until it holds or `timeoutMs` passes. */
+export async function until(condition: () => boolean, timeoutMs = 3_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time')
+    await new Promise((r) => setTimeout(r, 5))
+  }
+}
