@@ -1,9 +1,10 @@
 import type { GossipSub, Message } from '@libp2p/gossipsub'
 import type { ComponentLogger, Logger, PeerId, PeerStore, Startable } from '@libp2p/interface'
 import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
-import { DEFAULT_REQUEST_TIMEOUT_MS, MAX_FRAME_BYTES, MAX_INBOUND_STREAMS } from '../constants.js'
+import { DEFAULT_REQUEST_TIMEOUT_MS, MAX_FRAME_BYTES, MAX_INBOUND_STREAMS, MAX_PEER_OFFENCES } from '../constants.js'
 import { ServiceConfigError } from '../errors.js'
-import { fetchNodes, NODES_PROTOCOL, answerNodesRequest } from '../net/nodes-protocol.js'
+import { answerNodesRequest, fetchNodes, NODES_PROTOCOL } from '../net/nodes-protocol.js'
+import { CONTENTS_PROTOCOL, HASHES_PROTOCOL, STATUS_PROTOCOL } from '../net/topic-protocols.js'
 import { frameHandler } from '../net/rpc.js'
 import type { KVStore } from '../store/kv-store.js'
 import { MemoryStore } from '../store/memory-store.js'
@@ -16,6 +17,11 @@ import {
   gossipValidator,
   signedBy
 } from '../topic/gossip.js'
+import { Fetcher } from '../topic/fetcher.js'
+import { TopicHandle } from '../topic/topic-handle.js'
+import { TopicServer } from '../topic/topic-server.js'
+import { TopicStateManager } from '../topic/topic-state-manager.js'
+import { TopicStore } from '../topic/topic-store.js'
 import type { StateSyncHandle } from './state-sync-handle.js'
 
 export interface DsfgComponents {
@@ -27,9 +33,20 @@ export interface DsfgComponents {
   pubsub?: GossipSub
 }
 
+/** A topic this node serves and follows. */
+export interface TopicConfig {
+  name: string
+  /** The topic's publisher: only its signed items and checkpoints are accepted, and its checkpoints decide. */
+  publisher?: PeerId
+  /** Peers that must reach a head before it becomes the target (without a publisher). @default 1 */
+  quorum?: number
+}
+
 export interface DsfgInit {
   /** Where trie nodes (and topic data) live. @default a new MemoryStore */
   store?: KVStore
+  /** Topics to serve (status, contents, hashes) and to open with `topic(name)`. More can be opened later. */
+  topics?: (string | TopicConfig)[]
   /** Deadline of one request to a peer. @default DEFAULT_REQUEST_TIMEOUT_MS (10 s) */
   requestTimeoutMs?: number
   /** Concurrent inbound streams per connection and protocol. @default MAX_INBOUND_STREAMS (16) */
@@ -58,6 +75,10 @@ export interface Dsfg {
   followCheckpoints(topic: string, publisher: PeerId, onCheckpoint: (cp: Checkpoint) => void, signal: AbortSignal): void
   /** Announces a checkpoint on `dsfg/<topic>/checkpoints` (signed by this node); resolves to how many peers got it. */
   publishCheckpoint(topic: string, checkpoint: Checkpoint): Promise<number>
+  /** The handle of a topic: publish, checkpoint, state, proofs, follow. Opens (and serves) it if new. */
+  topic(name: string | TopicConfig): TopicHandle
+  /** The topic items and their tries, in this node's store. */
+  readonly topicStore: TopicStore
 }
 
 /** Penalty score tag written to the peer store for each offence. */
@@ -73,7 +94,14 @@ export class DsfgService implements Dsfg, Startable {
   private readonly syncers = new Set<StateSyncer>()
   private readonly controller = new AbortController()
   private topologyId: string | null = null
+  private statusTopologyId: string | null = null
   private running = false
+  readonly topicStore: TopicStore
+  private readonly topicServer: TopicServer
+  private readonly fetcher: Fetcher
+  private readonly topicStates: TopicStateManager
+  private readonly topics = new Map<string, TopicHandle>()
+  private readonly topicConfigs: TopicConfig[]
 
   constructor(components: DsfgComponents, init: DsfgInit = {}) {
     this.components = components
@@ -81,6 +109,18 @@ export class DsfgService implements Dsfg, Startable {
     this.store = init.store ?? new MemoryStore()
     this.requestTimeoutMs = init.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS
     this.maxInboundStreams = init.maxInboundStreams ?? MAX_INBOUND_STREAMS
+    this.topicStore = new TopicStore(this.store)
+    this.topicServer = new TopicServer({ provider: this.topicStore })
+    this.fetcher = new Fetcher({
+      openStream: (peer, protocol, options) => this.components.connectionManager.openStream(peer, protocol, options),
+      requestTimeoutMs: this.requestTimeoutMs
+    })
+    this.topicConfigs = (init.topics ?? []).map((t) => (typeof t === 'string' ? { name: t } : t))
+    this.topicStates = new TopicStateManager({
+      topics: this.topicConfigs.map((t) => t.name),
+      fetchStatus: (peer, topic, options) => this.fetcher.status(peer, topic, options),
+      onPeerFault: (peer) => void this.penalise({ peer, reason: 'protocol-error', offences: 1, disconnected: false })
+    })
   }
 
   readonly [Symbol.toStringTag] = '@dsfg/service'
@@ -100,6 +140,28 @@ export class DsfgService implements Dsfg, Startable {
       onConnect: (peer) => this.peerConnected(peer),
       onDisconnect: (peer) => this.peerDisconnected(peer)
     })
+    const answers = this.topicServer.handlers()
+    for (const protocol of [STATUS_PROTOCOL, CONTENTS_PROTOCOL, HASHES_PROTOCOL] as const) {
+      const answer = answers[protocol]
+      await this.components.registrar.handle(
+        protocol,
+        frameHandler((frame, peer) => answer(frame, peer.toString()), {
+          maxRequestBytes: MAX_FRAME_BYTES,
+          timeoutMs: this.requestTimeoutMs,
+          onError: (err) => this.log('%s request failed: %e', protocol, err)
+        }),
+        { maxInboundStreams: this.maxInboundStreams }
+      )
+    }
+    this.statusTopologyId = await this.components.registrar.register(STATUS_PROTOCOL, {
+      onConnect: (peer) => {
+        this.knownPeers.set(peer.toString(), peer)
+        this.topicStates.addPeer(peer.toString())
+      },
+      onDisconnect: (peer) => this.topicStates.removePeer(peer.toString())
+    })
+    this.topicStates.start()
+    for (const config of this.topicConfigs) this.topic(config)
     this.running = true
   }
 
@@ -107,9 +169,13 @@ export class DsfgService implements Dsfg, Startable {
     if (!this.running) return
     this.running = false
     this.controller.abort()
-    await this.components.registrar.unhandle(NODES_PROTOCOL)
-    if (this.topologyId !== null) this.components.registrar.unregister(this.topologyId)
+    await this.topicStates.stop()
+    for (const protocol of [NODES_PROTOCOL, STATUS_PROTOCOL, CONTENTS_PROTOCOL, HASHES_PROTOCOL]) {
+      await this.components.registrar.unhandle(protocol)
+    }
+    for (const id of [this.topologyId, this.statusTopologyId]) if (id !== null) this.components.registrar.unregister(id)
     this.topologyId = null
+    this.statusTopologyId = null
     this.peers.clear()
   }
 
@@ -194,6 +260,41 @@ export class DsfgService implements Dsfg, Startable {
     return result.recipients.length
   }
 
+  topic(name: string | TopicConfig): TopicHandle {
+    const config = typeof name === 'string' ? { name } : name
+    let handle = this.topics.get(config.name)
+    if (handle === undefined) {
+      this.topicStates.addTopic(config.name)
+      handle = new TopicHandle(config.name, {
+        store: this.topicStore,
+        fetcher: this.fetcher,
+        states: this.topicStates,
+        pubsub: this.components.pubsub,
+        publisher: config.publisher,
+        quorum: config.quorum,
+        onPeerFault: (peer, reason) => {
+          // Stop offering the peer to the downloader at once; the penalty may disconnect it.
+          this.topicStates.removePeer(peer)
+          const offences = this.countOffence(peer)
+          void this.penalise({ peer, reason: 'protocol-error', offences, disconnected: offences >= MAX_PEER_OFFENCES })
+          this.log('peer %s sent bad %s data: %s', peer, config.name, reason)
+        }
+      })
+      this.topics.set(config.name, handle)
+    }
+    return handle
+  }
+
+  private readonly topicOffences = new Map<string, number>()
+  /** Every peer seen through a DSFG protocol, for penalties by id string. */
+  private readonly knownPeers = new Map<string, PeerId>()
+
+  private countOffence(peer: string): number {
+    const n = (this.topicOffences.get(peer) ?? 0) + 1
+    this.topicOffences.set(peer, n)
+    return n
+  }
+
   private requirePubsub(): GossipSub {
     const pubsub = this.components.pubsub
     if (pubsub === undefined) throw new ServiceConfigError('this node has no gossipsub service named "pubsub"')
@@ -203,6 +304,7 @@ export class DsfgService implements Dsfg, Startable {
   private peerConnected(peer: PeerId): void {
     const key = peer.toString()
     this.peers.set(key, peer)
+    this.knownPeers.set(key, peer)
     for (const s of this.syncers) s.addPeer(key)
   }
 
@@ -213,7 +315,7 @@ export class DsfgService implements Dsfg, Startable {
   }
 
   private async penalise(penalty: PeerPenalty): Promise<void> {
-    const peer = this.peers.get(penalty.peer)
+    const peer = this.peers.get(penalty.peer) ?? this.knownPeers.get(penalty.peer)
     if (peer === undefined) return
     this.log('penalising %p: %s (%d offences)', peer, penalty.reason, penalty.offences)
     try {

@@ -19,17 +19,17 @@ export class MemoryStore implements KVStore {
   async get(key: Uint8Array): Promise<Uint8Array | undefined> {
     this.assertOpen()
     // A copy, so a caller that changes the returned bytes cannot change what is stored.
-    return this.map.get(key)?.slice()
+    return copy(this.map.get(key))
   }
 
   async getMany(keys: Uint8Array[]): Promise<(Uint8Array | undefined)[]> {
     this.assertOpen()
-    return keys.map((k) => this.map.get(k)?.slice())
+    return keys.map((k) => copy(this.map.get(k)))
   }
 
   async put(key: Uint8Array, value: Uint8Array): Promise<void> {
     this.assertOpen()
-    this.map.set(key.slice(), value.slice())
+    this.map.set(new Uint8Array(key), new Uint8Array(value))
   }
 
   async del(key: Uint8Array): Promise<void> {
@@ -40,7 +40,7 @@ export class MemoryStore implements KVStore {
   async batch(ops: BatchOp[]): Promise<void> {
     this.assertOpen()
     for (const op of ops) {
-      if (op.type === 'put') this.map.set(op.key.slice(), op.value.slice())
+      if (op.type === 'put') this.map.set(new Uint8Array(op.key), new Uint8Array(op.value))
       else this.map.delete(op.key)
     }
   }
@@ -62,4 +62,12 @@ export class MemoryStore implements KVStore {
   private assertOpen(): void {
     if (this.closed) throw new StoreError('store is closed')
   }
+}
+
+/**
+ * A plain `Uint8Array` copy. (`slice()` is not enough: on a Node `Buffer` it returns a view of the same
+ * memory, and a `Buffer` would leak out of the store.)
+ */
+function copy(value: Uint8Array | undefined): Uint8Array | undefined {
+  return value === undefined ? undefined : new Uint8Array(value)
 }

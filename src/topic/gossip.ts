@@ -48,7 +48,8 @@ export function encodeGossipItem(item: Item): Uint8Array {
 
 export function decodeGossipItem(data: Uint8Array): Item {
   const [n, item] = expectList(decodeFrame(data, 'gossip item'), 2, 'gossip item')
-  const decoded = { n: expectUint(n, 'item number'), data: expectBytes(item, 'item') }
+  // A copy: the decoded bytes are a view of the message, which may be a pooled Node Buffer.
+  const decoded = { n: expectUint(n, 'item number'), data: new Uint8Array(expectBytes(item, 'item')) }
   if (decoded.data.length === 0 || decoded.data.length > MAX_ITEM_BYTES) throw new ProtocolError('gossip item: bad size')
   return decoded
 }

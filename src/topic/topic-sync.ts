@@ -6,6 +6,7 @@ import type { TopicState } from '../net/topic-protocols.js'
 import { keccak256 } from '../trie/keccak.js'
 import { equalBytes } from '../util/bytes.js'
 import { dispatchSafely } from '../util/events.js'
+import { HASH_PREFETCH_ITEMS } from '../constants.js'
 import type { Checkpoint } from './gossip.js'
 
 /** DSFG's operation modes (from the Pocket design); serving is always on and not a mode. */
@@ -35,6 +36,8 @@ export interface TopicSyncIO {
 
 export interface TopicSyncInit {
   io: TopicSyncIO
+  /** A peer served items that were proven wrong (a later accepted copy differed), or malformed replies. */
+  onPeerFault?: (peer: string, reason: string) => void
   /** @default DEFAULT_TOPIC_QUORUM */
   quorum?: number
   /** Passed to each download queue (batch size, window, timeouts, clock, …). */
@@ -47,6 +50,8 @@ export interface TopicSyncEvents {
   progress: CustomEvent<{ head: number; target: number }>
   /** A batch failed hash verification; the queue fetches it again elsewhere. */
   'batch:rejected': CustomEvent<{ from: number; to: number; hashPeer: string }>
+  /** A download run gave up (a batch failed everywhere, or no peer could serve); it re-plans from our head. */
+  'sync:failed': CustomEvent<{ head: number; error: unknown }>
 }
 
 /**
@@ -58,10 +63,15 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
   private readonly io: TopicSyncIO
   private readonly quorum: number
   private readonly queueInit: Omit<QueueInit, 'start' | 'target' | 'io'>
+  private readonly onPeerFault: ((peer: string, reason: string) => void) | undefined
   private currentMode: SyncMode = 'unsynced'
   private queue: Queue | null = null
   private wakeUp: (() => void) | null = null
   private hashPeerTurn = 0
+  /** Expected item hashes by number, fetched ahead from one peer; dropped on any mismatch. */
+  private readonly hashes = new Map<number, Uint8Array>()
+  private hashSource: string | null = null
+  private knownPeers = new Set<string>()
   /** Set by `update()`, so an update that lands before the loop starts waiting is not lost. */
   private updated = false
 
@@ -69,7 +79,9 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
     super()
     this.io = init.io
     this.quorum = Math.max(1, init.quorum ?? DEFAULT_TOPIC_QUORUM)
-    this.queueInit = init.queue ?? {}
+    this.onPeerFault = init.onPeerFault
+    // A lying peer may be handed the same batch again before its copy is proven wrong: allow for that.
+    this.queueInit = { maxProcessAttempts: 6, ...init.queue }
   }
 
   get mode(): SyncMode {
@@ -87,10 +99,14 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
   /** Peer states or the checkpoint changed: extend a running download, or start one. */
   update(): void {
     const target = this.target()
+    const peers = new Set(this.io.states().keys())
     if (this.queue !== null) {
+      // A peer that is gone gives its batches back at once instead of letting them time out.
+      for (const peer of this.knownPeers) if (!peers.has(peer)) this.queue.removePeer(peer)
       this.queue.peersUpdated()
       this.queue.setTarget(target)
     }
+    this.knownPeers = peers
     this.updated = true
     this.wakeUp?.()
   }
@@ -107,20 +123,24 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
         const target = this.target()
         if (target <= head) {
           this.setMode(target >= 0 || head >= 0 ? 'synced' : 'unsynced')
-          await new Promise<void>((resolve) => {
-            this.wakeUp = resolve
-            // A listener of the mode event may have stopped us or called update() already.
-            if (signal.aborted || this.updated) resolve()
-          })
-          this.wakeUp = null
+          await this.waitForUpdate(signal)
           continue
         }
         this.setMode('syncing')
         const queue = new Queue({ ...this.queueInit, start: head + 1, target, io: this.queueIo(signal) })
         this.queue = queue
         queue.addEventListener('progress', (e) => dispatchSafely(this, 'progress', { head: e.detail.head, target: e.detail.target }))
+        queue.addEventListener('peer:fault', (e) => {
+          if (e.detail.severity === 'severe') this.onPeerFault?.(e.detail.peer, e.detail.reason)
+        })
         try {
           await queue.run({ signal })
+        } catch (error) {
+          if (signal.aborted) break
+          const now = await this.io.head()
+          dispatchSafely(this, 'sync:failed', { head: now, error })
+          // No progress at all: wait for peers to change before trying again, rather than spin.
+          if (now === head) await this.waitForUpdate(signal)
         } finally {
           this.queue = null
         }
@@ -128,6 +148,16 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
     } finally {
       signal.removeEventListener('abort', wake)
     }
+  }
+
+  private async waitForUpdate(signal: AbortSignal): Promise<void> {
+    await new Promise<void>((resolve) => {
+      this.wakeUp = resolve
+      // A listener of the mode event may have stopped us or called update() already.
+      if (signal.aborted || this.updated) resolve()
+    })
+    this.wakeUp = null
+    this.updated = false
   }
 
   private setMode(mode: SyncMode): void {
@@ -149,9 +179,9 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
   }
 
   /**
-   * Checks a batch against the content hashes of a peer that claims the range (rotating between them, so one
-   * lying hash source cannot reject every honest copy), then stores it. A mismatch sends the batch back for
-   * download elsewhere; a failure to get hashes holds it and tries again later.
+   * Checks a batch against content hashes from a peer that claims the range (rotating between such peers on a
+   * mismatch, so one lying hash source cannot reject every honest copy), then stores it. A mismatch sends the
+   * batch back for download elsewhere; a failure to get hashes holds it and tries again later.
    */
   private async deliver(delivered: Item[], signal: AbortSignal): Promise<ConsumerResult> {
     // After a local failure part of a batch may be stored already: the queue delivers it again whole.
@@ -160,27 +190,52 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
     if (items.length === 0) return { ok: true }
     const from = items[0]!.n
     const to = items[items.length - 1]!.n
-    const eligible = this.peerInfos().filter((p) => p.lowest <= from && p.head >= to)
-    if (eligible.length === 0) return { ok: false, fault: 'local' }
-    const hashPeer = eligible[this.hashPeerTurn++ % eligible.length]!.id
-    let hashes: Uint8Array[]
-    try {
-      hashes = await this.io.fetchHashes(hashPeer, from, to, { signal })
-    } catch (error) {
-      return { ok: false, fault: 'local', error }
-    }
-    if (hashes.length !== items.length) return { ok: false, fault: 'local' }
-    for (let i = 0; i < items.length; i++) {
-      if (!equalBytes(keccak256(items[i]!.data), hashes[i]!)) {
+    const hashPeer = await this.prefetchHashes(from, to, signal)
+    if (hashPeer === null) return { ok: false, fault: 'local' }
+    for (const item of items) {
+      if (!equalBytes(keccak256(item.data), this.hashes.get(item.n)!)) {
+        // Either the batch or the hashes are wrong: forget these hashes, so the next check asks another peer.
+        this.hashes.clear()
         dispatchSafely(this, 'batch:rejected', { from, to, hashPeer })
         return { ok: false, fault: 'this' }
       }
     }
     try {
-      for (const item of items) await this.io.append(item)
+      for (const item of items) {
+        await this.io.append(item)
+        this.hashes.delete(item.n)
+      }
     } catch (error) {
       return { ok: false, fault: 'local', error }
     }
     return { ok: true }
+  }
+
+  /**
+   * Makes sure the expected hashes of `from..to` are known, fetching up to `HASH_PREFETCH_ITEMS` of them from
+   * one peer that claims the range (rotating between such peers). Resolves to that peer, or null when no peer
+   * could give them now.
+   */
+  private async prefetchHashes(from: number, to: number, signal: AbortSignal): Promise<string | null> {
+    if (this.hashSource !== null && this.hashes.has(from) && this.hashes.has(to)) return this.hashSource
+    this.hashes.clear()
+    const last = Math.max(to, Math.min(from + HASH_PREFETCH_ITEMS - 1, this.target()))
+    const eligible = this.peerInfos().filter((p) => p.lowest <= from && p.head >= to)
+    // Start at the next peer in turn, and move on at once past a peer that is busy or gone.
+    for (let tried = 0; tried < eligible.length; tried++) {
+      const peer = eligible[this.hashPeerTurn++ % eligible.length]!
+      let hashes: Uint8Array[]
+      try {
+        hashes = await this.io.fetchHashes(peer.id, from, Math.min(last, peer.head), { signal })
+      } catch {
+        if (signal.aborted) return null
+        continue
+      }
+      if (hashes.length < to - from + 1) continue
+      for (let i = 0; i < hashes.length; i++) this.hashes.set(from + i, hashes[i]!)
+      this.hashSource = peer.id
+      return peer.id
+    }
+    return null
   }
 }

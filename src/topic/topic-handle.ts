@@ -1,0 +1,210 @@
+import type { GossipSub, Message } from '@libp2p/gossipsub'
+import type { PeerId } from '@libp2p/interface'
+import { ItemOutOfOrderError } from '../errors.js'
+import type { Item } from '../fsm/types.js'
+import type { TopicState } from '../net/topic-protocols.js'
+import type { Fetcher } from './fetcher.js'
+import {
+  type Checkpoint,
+  checkpointsTopic,
+  decodeCheckpoint,
+  decodeGossipItem,
+  encodeCheckpoint,
+  encodeGossipItem,
+  gossipValidator,
+  itemsTopic,
+  signedBy
+} from './gossip.js'
+import { LiveFollower } from './live-follower.js'
+import type { TopicStateManager } from './topic-state-manager.js'
+import type { TopicStore } from './topic-store.js'
+import { type SyncMode, TopicSync } from './topic-sync.js'
+
+export interface TopicHandleDeps {
+  store: TopicStore
+  fetcher: Fetcher
+  states: TopicStateManager
+  pubsub: GossipSub | undefined
+  /** Only this peer's signed items and checkpoints are accepted, when set. */
+  publisher: PeerId | undefined
+  quorum: number | undefined
+  /** A peer sent data that failed validation. */
+  onPeerFault(peer: string, reason: string): void
+}
+
+export interface FollowOptions {
+  signal: AbortSignal
+}
+
+/**
+ * One topic as the application sees it: publish and checkpoint (on the publisher), state and proofs, and
+ * `follow`, which catches up from peers (numbered-batch download, every batch verified against content hashes)
+ * and then applies live gossiped items in order, exactly once each.
+ */
+export class TopicHandle {
+  readonly name: string
+  private readonly deps: TopicHandleDeps
+  private readonly sync: TopicSync
+  private readonly follower: LiveFollower
+  private latestCheckpoint: Checkpoint | undefined
+
+  constructor(name: string, deps: TopicHandleDeps) {
+    this.name = name
+    this.deps = deps
+    const { store, fetcher, states } = deps
+    this.follower = new LiveFollower({
+      head: () => store.head(name),
+      append: (item) => this.store(item),
+      onGap: () => {
+        // Someone is ahead of us: ask every peer for its state now instead of at the next refresh.
+        for (const peer of states.peerIds()) void states.refresh(peer).catch(() => undefined)
+      }
+    })
+    this.sync = new TopicSync({
+      quorum: deps.quorum,
+      onPeerFault: (peer, reason) => deps.onPeerFault(peer, reason),
+      io: {
+        head: () => store.head(name),
+        append: async (item) => {
+          await this.store(item)
+          await this.follower.drain()
+        },
+        states: () => states.states(name),
+        fetch: fetcher.queueFetch(name, { onPeerFault: (error) => deps.onPeerFault(error.peer, error.reason) }),
+        fetchHashes: (peer, from, to, options) => fetcher.hashes(peer, name, from, to, options),
+        checkpoint: deps.publisher === undefined ? undefined : () => this.latestCheckpoint
+      }
+    })
+    states.addEventListener('peer:state', (e) => {
+      if (e.detail.topic === name) this.sync.update()
+    })
+    states.addEventListener('peer:removed', () => this.sync.update())
+  }
+
+  get mode(): SyncMode {
+    return this.sync.mode
+  }
+
+  /** The events of the topic's downloader: `mode`, `progress`, `batch:rejected`. */
+  get events(): TopicSync {
+    return this.sync
+  }
+
+  /** Appends an item as the topic's next number, stores it in the topic trie and gossips it. */
+  async publish(data: Uint8Array): Promise<number> {
+    const n = await this.deps.store.append(this.name, data)
+    await this.gossip(itemsTopic(this.name), encodeGossipItem({ n, data }))
+    return n
+  }
+
+  /** Records `(head, root(head))` as a checkpoint and announces it on `dsfg/<topic>/checkpoints`. */
+  async checkpoint(): Promise<Checkpoint | null> {
+    const cp = await this.deps.store.checkpoint(this.name)
+    if (cp === null) return null
+    const state = await this.deps.store.getCurrentTopicState(this.name)
+    const checkpoint = { number: cp.number, root: cp.root, head: state!.head, headHash: state!.headHash }
+    await this.gossip(checkpointsTopic(this.name), encodeCheckpoint(checkpoint))
+    return checkpoint
+  }
+
+  state(): Promise<TopicState | null> {
+    return this.deps.store.getCurrentTopicState(this.name)
+  }
+
+  head(): Promise<number> {
+    return this.deps.store.head(this.name)
+  }
+
+  /** A Merkle proof of item `n` against `root` (default: the current root). */
+  prove(n: number, root?: Uint8Array): Promise<Uint8Array[]> {
+    return this.deps.store.proveItem(this.name, n, root)
+  }
+
+  /**
+   * Catches up and stays current until `signal` aborts: downloads whatever peers have beyond our head and
+   * applies live items as they arrive. Resolves when aborted.
+   */
+  async follow(options: FollowOptions): Promise<void> {
+    const stopLive = this.subscribe(options.signal)
+    try {
+      await this.sync.run({ signal: options.signal })
+    } finally {
+      stopLive()
+    }
+  }
+
+  /** Follows until the topic is synced with its peers' target, then stops. Resolves to our head. */
+  async syncOnce(options: FollowOptions): Promise<number> {
+    const controller = new AbortController()
+    const signal = AbortSignal.any([options.signal, controller.signal])
+    const onMode = (e: CustomEvent<SyncMode>): void => {
+      if (e.detail === 'synced') controller.abort()
+    }
+    this.sync.addEventListener('mode', onMode)
+    try {
+      await this.follow({ signal })
+    } finally {
+      this.sync.removeEventListener('mode', onMode)
+    }
+    options.signal.throwIfAborted()
+    return this.head()
+  }
+
+  private async store(item: Item): Promise<void> {
+    try {
+      await this.deps.store.put(this.name, item.n, item.data)
+    } catch (err) {
+      // The downloader and live gossip may both bring the same number: the second one is a duplicate.
+      if (err instanceof ItemOutOfOrderError && item.n <= (await this.deps.store.head(this.name))) return
+      throw err
+    }
+  }
+
+  private async gossip(topic: string, data: Uint8Array): Promise<void> {
+    const pubsub = this.deps.pubsub
+    if (pubsub === undefined) return
+    await pubsub.publish(topic, data)
+  }
+
+  /** Subscribes to live items and checkpoints; returns the unsubscribe. */
+  private subscribe(signal: AbortSignal): () => void {
+    const pubsub = this.deps.pubsub
+    if (pubsub === undefined) return () => undefined
+    const publisher = this.deps.publisher
+    const items = itemsTopic(this.name)
+    const checkpoints = checkpointsTopic(this.name)
+    pubsub.topicValidators.set(items, gossipValidator(decodeGossipItem, publisher))
+    pubsub.topicValidators.set(checkpoints, gossipValidator(decodeCheckpoint, publisher))
+    pubsub.subscribe(items)
+    pubsub.subscribe(checkpoints)
+    const onMessage = (event: CustomEvent<Message>): void => {
+      const message = event.detail
+      if (!signedBy(message, publisher)) return
+      try {
+        if (message.topic === items) {
+          const item = decodeGossipItem(message.data)
+          void this.follower.receive(item).catch(() => undefined)
+        } else if (message.topic === checkpoints) {
+          const cp = decodeCheckpoint(message.data)
+          if (publisher !== undefined && (this.latestCheckpoint?.number ?? -1) < cp.number) {
+            this.latestCheckpoint = cp
+            this.sync.update()
+          }
+        }
+      } catch {
+        // The validator already rejected malformed messages; nothing else can fail here.
+      }
+    }
+    pubsub.addEventListener('message', onMessage)
+    const stop = (): void => {
+      pubsub.removeEventListener('message', onMessage)
+      pubsub.unsubscribe(items)
+      pubsub.unsubscribe(checkpoints)
+    }
+    signal.addEventListener('abort', stop, { once: true })
+    return () => {
+      signal.removeEventListener('abort', stop)
+      stop()
+    }
+  }
+}
