@@ -69,23 +69,3 @@ export function defineCommand<const T extends OptionTable>(definition: CommandDe
     }
   }
 }
-
-/**
- * A command that is part of the documented interface but not built yet: listed by `dsfg --help`, its
- * `--help` shows the planned synopsis, and running it is a usage error.
- */
-export function plannedCommand(name: string, summary: string, synopsis: string): CliCommand {
-  const help = (): string => `Usage: ${synopsis}\n\n${summary}\n\nNot implemented yet.\n`
-  return {
-    name,
-    summary: `${summary} (not implemented yet)`,
-    help,
-    async execute(argv, io) {
-      if (wantsHelp(argv)) {
-        io.stdout.write(help())
-        return
-      }
-      throw new UsageError(`${name}: not implemented yet`)
-    }
-  }
-}

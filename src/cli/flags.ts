@@ -1,3 +1,4 @@
+import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import { InvalidInputError, UsageError } from '../errors.js'
 import { keccak256 } from '../trie/keccak.js'
 import { fromHex, hashFromHex } from '../util/hex.js'
@@ -34,3 +35,12 @@ export function trieKey(key: Uint8Array, secure: boolean): Uint8Array {
 export const SECURE_DESCRIPTION = 'hash keys with keccak-256 before use (Ethereum "secure trie")'
 /** The shared description of `--data`. */
 export const DATA_DESCRIPTION = 'store: a LevelDB directory (created if absent), or :memory:'
+
+/** A `--peer` multiaddr. */
+export function multiaddrFlag(value: string): Multiaddr {
+  try {
+    return multiaddr(value)
+  } catch (err) {
+    throw new UsageError(`--peer ${JSON.stringify(value)} is not a multiaddr`, { cause: err })
+  }
+}

@@ -115,6 +115,16 @@ export class TopicHandle {
     return this.deps.store.head(this.name)
   }
 
+  /** What connected peers report about this topic. */
+  peerStates(): ReadonlyMap<string, TopicState> {
+    return this.deps.states.states(this.name)
+  }
+
+  /** The topic trie's root at our head (EMPTY_ROOT when empty). */
+  root(): Promise<Uint8Array> {
+    return this.deps.store.root(this.name)
+  }
+
   /** A Merkle proof of item `n` against `root` (default: the current root). */
   prove(n: number, root?: Uint8Array): Promise<Uint8Array[]> {
     return this.deps.store.proveItem(this.name, n, root)

@@ -1,7 +1,7 @@
 import { createDsfgNode } from '../../node/create-node.js'
 import { openStore } from '../../store/open-store.js'
 import { defineCommand } from '../command.js'
-import { DATA_DESCRIPTION } from '../flags.js'
+import { DATA_DESCRIPTION, multiaddrFlag } from '../flags.js'
 import { writeJson } from '../io.js'
 import { terminationSignal, untilAborted } from '../signals.js'
 
@@ -9,9 +9,11 @@ export const serveCommand = defineCommand({
   name: 'serve',
   summary: 'serve tries (and topics) to peers until SIGINT/SIGTERM; first stdout line {"peerId","addrs"}',
   description: [
-    'Starts a libp2p node (TCP, noise, yamux, identify, gossipsub) that answers /dsfg/nodes/1.0.0 from --data.',
-    'Prints one JSON line {"peerId","addrs":[…]} once listening, then runs until SIGINT or SIGTERM, when it',
-    'closes the node and the store and exits 0.'
+    'Starts a libp2p node (TCP, noise, yamux, identify, gossipsub) that answers /dsfg/nodes/1.0.0 from --data,',
+    'and for each --topic the status, contents and hashes protocols, while following the topic: it downloads',
+    'what peers have beyond its head and applies live gossiped items. Prints one JSON line',
+    '{"peerId","addrs":[…],"topics":[…]} once listening, then runs until SIGINT or SIGTERM, when it closes the',
+    'node and the store and exits 0.'
   ].join('\n'),
   options: {
     data: { type: 'string', value: 'DIR', required: true, description: DATA_DESCRIPTION },
@@ -20,21 +22,37 @@ export const serveCommand = defineCommand({
       value: 'MADDR',
       multiple: true,
       description: 'listen address (repeatable); default /ip4/127.0.0.1/tcp/0'
-    }
+    },
+    topic: {
+      type: 'string',
+      value: 'T',
+      multiple: true,
+      description: 'topic to serve and keep following from peers and live gossip (repeatable)'
+    },
+    peer: { type: 'string', value: 'MADDR', multiple: true, description: 'peer to dial at start (repeatable)' }
   },
   async run({ options }, io) {
     const stop = terminationSignal()
     const store = await openStore(options.data)
     try {
       const listen = options.listen.length > 0 ? options.listen : undefined
-      const node = await createDsfgNode({ store, listen })
+      const node = await createDsfgNode({ store, listen, topics: options.topic })
+      const following: Promise<void>[] = []
       try {
+        for (const topic of options.topic) following.push(node.services.dsfg.topic(topic).follow({ signal: stop.signal }))
         await writeJson(io.stdout, {
           peerId: node.peerId.toString(),
-          addrs: node.getMultiaddrs().map((a) => a.toString())
+          addrs: node.getMultiaddrs().map((a) => a.toString()),
+          topics: options.topic
         })
+        for (const p of options.peer) {
+          await node.dial(multiaddrFlag(p), { signal: stop.signal }).catch((err: unknown) => {
+            io.stderr.write(`dsfg: could not dial ${p}: ${String(err)}\n`)
+          })
+        }
         await untilAborted(stop.signal)
       } finally {
+        await Promise.allSettled(following)
         await node.stop()
       }
     } finally {

@@ -1,11 +1,12 @@
-import { multiaddr } from '@multiformats/multiaddr'
 import { DsfgError, UsageError } from '../../errors.js'
-import { createDsfgNode } from '../../node/create-node.js'
+import { createDsfgNode, type DsfgLibp2p } from '../../node/create-node.js'
+import type { KVStore } from '../../store/kv-store.js'
+import { equalBytes } from '../../util/bytes.js'
 import { openStore } from '../../store/open-store.js'
 import { checkTrieComplete } from '../../trie/walk.js'
 import { toHex } from '../../util/hex.js'
-import { defineCommand } from '../command.js'
-import { DATA_DESCRIPTION, hashFlag } from '../flags.js'
+import { type CliIo, defineCommand } from '../command.js'
+import { DATA_DESCRIPTION, hashFlag, multiaddrFlag } from '../flags.js'
 import { writeJson } from '../io.js'
 import { ProgressReporter } from '../progress.js'
 import { terminationSignal } from '../signals.js'
@@ -20,76 +21,45 @@ export class SyncFailedError extends DsfgError {
 
 export const syncCommand = defineCommand({
   name: 'sync',
-  summary: 'sync a trie root (--root) from peers into --data, verifying every node; summary JSON',
+  summary: 'sync a trie root (--root) or a topic (--topic) from peers into --data, verifying every byte',
   description: [
-    'Dials every --peer (a multiaddr ending in /p2p/<peer id>), then downloads the trie at --root from the',
-    'peers that serve /dsfg/nodes/1.0.0, checking every node against its hash. Progress goes to stderr: a bar on',
-    'a terminal, JSON lines otherwise. When done, walks the whole trie in the store once more and prints',
-    '{"root","nodes","fetched","bytes","seconds","verifySeconds","rate","peers","peakRssMB","verified":true}',
-    '(seconds: the sync; verifySeconds: the final walk); exits 0 only when verified.',
-    'Stored nodes are complete subtries, so an interrupted sync resumes where it stopped. (--topic comes with',
-    'topic sync.)'
+    'Dials every --peer (a multiaddr ending in /p2p/<peer id>). Progress goes to stderr: a bar on a terminal',
+    '(trie sync), JSON lines otherwise. Exits 0 only when the result is verified.',
+    '--root 0x…: downloads the trie at that root from peers serving /dsfg/nodes/1.0.0, checking every node',
+    '  against its hash, then walks the whole trie in the store once more and prints',
+    '  {"root","nodes","fetched","bytes","seconds","verifySeconds","rate","peers","peakRssMB","verified":true}',
+    '  (seconds: the sync; verifySeconds: the final walk). Stored nodes are complete subtries, so an',
+    '  interrupted sync resumes where it stopped.',
+    '--topic T: downloads the items peers hold beyond our head in numbered batches, each checked against',
+    '  content hashes, until our head reaches the highest head a peer reports; checks our last item against',
+    '  that peer\'s head hash and prints {"topic","head","items","fetched","root","seconds","itemsPerSecond",',
+    '  "peers","verified":true}.'
   ].join('\n'),
   options: {
     data: { type: 'string', value: 'DIR', required: true, description: DATA_DESCRIPTION },
     peer: { type: 'string', value: 'MADDR', multiple: true, required: true, description: 'peer to sync from (repeatable)' },
-    root: { type: 'string', value: '0x…', required: true, description: 'trie root hash to sync (32 bytes)' }
+    root: { type: 'string', value: '0x…', description: 'trie root hash to sync (32 bytes)' },
+    topic: { type: 'string', value: 'T', description: 'topic to catch up on' }
   },
   async run({ options }, io) {
-    const root = hashFlag(options.root, '--root')
-    const peers = options.peer.map((p) => {
-      try {
-        return multiaddr(p)
-      } catch (err) {
-        throw new UsageError(`--peer ${JSON.stringify(p)} is not a multiaddr`, { cause: err })
-      }
-    })
+    if ((options.root === undefined) === (options.topic === undefined)) {
+      throw new UsageError('give exactly one of --root and --topic')
+    }
+    const root = options.root === undefined ? undefined : hashFlag(options.root, '--root')
+    const peers = options.peer.map(multiaddrFlag)
     const stop = terminationSignal()
     const store = await openStore(options.data)
     try {
-      const node = await createDsfgNode({ store })
+      const node = await createDsfgNode({ store, topics: options.topic === undefined ? [] : [options.topic] })
       try {
         const dialled = await Promise.allSettled(peers.map((p) => node.dial(p, { signal: stop.signal })))
         dialled.forEach((r, i) => {
           if (r.status === 'rejected') io.stderr.write(`dsfg: could not dial ${peers[i]!.toString()}: ${String(r.reason)}\n`)
         })
         if (dialled.every((r) => r.status === 'rejected')) throw new SyncFailedError('could not reach any peer')
-
-        const progress = new ProgressReporter(io.stderr)
-        const started = Date.now()
-        const noPeers = new AbortController()
-        const handle = node.services.dsfg.startStateSync(root, { signal: AbortSignal.any([stop.signal, noPeers.signal]) })
-        handle.syncer.addEventListener('progress', (e) => progress.update(e.detail))
-        const watchdog = setTimeout(() => {
-          if (node.services.dsfg.nodePeers().length === 0) noPeers.abort()
-        }, PEER_WAIT_MS)
-        let result: Awaited<typeof handle.done>
-        try {
-          result = await handle.done
-        } catch (err) {
-          if (noPeers.signal.aborted) throw new SyncFailedError('no dialled peer serves /dsfg/nodes/1.0.0', { cause: err })
-          throw err
-        } finally {
-          clearTimeout(watchdog)
-          progress.finish()
-        }
-        const syncSeconds = (Date.now() - started) / 1000
-        const verifyStarted = Date.now()
-        const check = await checkTrieComplete(store, root)
-        if (!check.complete) throw new SyncFailedError(`sync ended but ${check.missing.length} nodes are missing`)
-        const verifySeconds = (Date.now() - verifyStarted) / 1000
-        await writeJson(io.stdout, {
-          root: toHex(root),
-          nodes: check.nodes,
-          fetched: result.nodes,
-          bytes: result.bytes,
-          seconds: Number(syncSeconds.toFixed(3)),
-          verifySeconds: Number(verifySeconds.toFixed(3)),
-          rate: Math.round(result.nodes / Math.max(syncSeconds, 0.001)),
-          peers: node.services.dsfg.nodePeers().length,
-          peakRssMB: Math.round(process.resourceUsage().maxRSS / 1024),
-          verified: true
-        })
+        const summary =
+          root !== undefined ? await syncRoot(node, store, root, stop.signal, io) : await syncTopic(node, options.topic!, stop.signal, io)
+        await writeJson(io.stdout, summary)
       } finally {
         await node.stop()
       }
@@ -99,3 +69,94 @@ export const syncCommand = defineCommand({
     }
   }
 })
+
+async function syncRoot(
+  node: DsfgLibp2p,
+  store: KVStore,
+  root: Uint8Array,
+  signal: AbortSignal,
+  io: CliIo
+): Promise<Record<string, unknown>> {
+  const progress = new ProgressReporter(io.stderr)
+  const started = Date.now()
+  const noPeers = new AbortController()
+  const handle = node.services.dsfg.startStateSync(root, { signal: AbortSignal.any([signal, noPeers.signal]) })
+  handle.syncer.addEventListener('progress', (e) => progress.update(e.detail))
+  const watchdog = setTimeout(() => {
+    if (node.services.dsfg.nodePeers().length === 0) noPeers.abort()
+  }, PEER_WAIT_MS)
+  let result: Awaited<typeof handle.done>
+  try {
+    result = await handle.done
+  } catch (err) {
+    if (noPeers.signal.aborted) throw new SyncFailedError('no dialled peer serves /dsfg/nodes/1.0.0', { cause: err })
+    throw err
+  } finally {
+    clearTimeout(watchdog)
+    progress.finish()
+  }
+  const syncSeconds = (Date.now() - started) / 1000
+  const verifyStarted = Date.now()
+  const check = await checkTrieComplete(store, root)
+  if (!check.complete) throw new SyncFailedError(`sync ended but ${check.missing.length} nodes are missing`)
+  const verifySeconds = (Date.now() - verifyStarted) / 1000
+  return {
+    root: toHex(root),
+    nodes: check.nodes,
+    fetched: result.nodes,
+    bytes: result.bytes,
+    seconds: Number(syncSeconds.toFixed(3)),
+    verifySeconds: Number(verifySeconds.toFixed(3)),
+    rate: Math.round(result.nodes / Math.max(syncSeconds, 0.001)),
+    peers: node.services.dsfg.nodePeers().length,
+    peakRssMB: Math.round(process.resourceUsage().maxRSS / 1024),
+    verified: true
+  }
+}
+
+async function syncTopic(node: DsfgLibp2p, name: string, signal: AbortSignal, io: CliIo): Promise<Record<string, unknown>> {
+  const topic = node.services.dsfg.topic(name)
+  const before = await topic.head()
+  const started = Date.now()
+  const noPeers = new AbortController()
+  const watchdog = setTimeout(() => {
+    if (topic.peerStates().size === 0) noPeers.abort()
+  }, PEER_WAIT_MS)
+  let last = 0
+  topic.events.addEventListener('progress', (e) => {
+    if (Date.now() - last < 1000) return
+    last = Date.now()
+    io.stderr.write(`${JSON.stringify({ head: e.detail.head, target: e.detail.target })}\n`)
+  })
+  let head: number
+  try {
+    // Wait for at least one peer's state before deciding we are synced with nobody.
+    while (topic.peerStates().size === 0) {
+      if (noPeers.signal.aborted) throw new SyncFailedError(`no dialled peer serves topic ${JSON.stringify(name)}`)
+      signal.throwIfAborted()
+      await new Promise((r) => setTimeout(r, 20))
+    }
+    head = await topic.syncOnce({ signal: AbortSignal.any([signal, noPeers.signal]) })
+  } finally {
+    clearTimeout(watchdog)
+  }
+  const seconds = (Date.now() - started) / 1000
+  const state = await topic.state()
+  const agreeing = [...topic.peerStates().values()].filter(
+    (s) => state !== null && s.head === head && equalBytes(s.headHash, state.headHash)
+  )
+  if (state === null || agreeing.length === 0) {
+    throw new SyncFailedError(`topic ${JSON.stringify(name)}: no peer confirms our head ${head}`)
+  }
+  return {
+    topic: name,
+    head,
+    items: head + 1,
+    fetched: head - before,
+    root: toHex(await topic.root()),
+    seconds: Number(seconds.toFixed(3)),
+    itemsPerSecond: Math.round((head - before) / Math.max(seconds, 0.001)),
+    peers: topic.peerStates().size,
+    verified: true
+  }
+}

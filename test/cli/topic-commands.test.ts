@@ -1,0 +1,87 @@
+import { spawn } from 'node:child_process'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
+import { toHex } from '../../src/util/hex.js'
+import { Prng } from '../../src/util/prng.js'
+import { type BuiltCli, buildCli, REPO_ROOT, runCli } from './cli-harness.js'
+
+vi.setConfig({ testTimeout: 120_000 })
+
+let cli: BuiltCli
+let work: string
+
+beforeAll(async () => {
+  cli = await buildCli()
+  work = await mkdtemp(join(tmpdir(), 'dsfg-topic-cli-'))
+}, 180_000)
+
+afterAll(async () => {
+  await cli?.remove()
+  if (work !== undefined) await rm(work, { recursive: true, force: true })
+})
+
+async function serve(args: string[]) {
+  const child = spawn(process.execPath, [cli.bin, 'serve', ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+  const exited = new Promise<number | null>((resolve) => child.on('close', resolve))
+  const first = await new Promise<string>((resolve, reject) => {
+    createInterface({ input: child.stdout }).once('line', resolve)
+    child.once('close', () => reject(new Error('serve exited early')))
+  })
+  return {
+    info: JSON.parse(first) as { addrs: string[]; topics: string[] },
+    stop: async () => {
+      child.kill('SIGINT')
+      return exited
+    }
+  }
+}
+
+describe('dsfg publish, serve --topic, sync --topic, items', () => {
+  it('reproduces a topic between processes, verified, in order', async () => {
+    const prng = new Prng(4)
+    const items = Array.from({ length: 3000 }, () => toHex(prng.bytes(1 + prng.int(100))))
+    const input = join(work, 'items.jsonl')
+    await writeFile(input, items.map((data) => JSON.stringify({ data })).join('\n'))
+    const source = join(work, 'source')
+    const published = await runCli(cli.bin, ['publish', '--data', source, '--topic', 'news', input])
+    expect(published.code).toBe(0)
+    const { head, checkpoint } = JSON.parse(published.stdout) as { head: number; checkpoint: { number: number; root: string } }
+    expect(head).toBe(2999)
+    expect(checkpoint.number).toBe(2999)
+
+    const server = await serve(['--data', source, '--topic', 'news'])
+    expect(server.info.topics).toEqual(['news'])
+    const target = join(work, 'target')
+    const synced = await runCli(cli.bin, ['sync', '--data', target, '--peer', server.info.addrs[0]!, '--topic', 'news'], {
+      timeoutMs: 60_000
+    })
+    expect(synced.stderr).not.toMatch(/ {4}at /)
+    expect(synced.code).toBe(0)
+    expect(JSON.parse(synced.stdout)).toMatchObject({ topic: 'news', head: 2999, items: 3000, root: checkpoint.root, verified: true })
+    expect(await server.stop()).toBe(0)
+
+    const listed = await runCli(cli.bin, ['items', '--data', target, '--topic', 'news'])
+    expect(listed.code).toBe(0)
+    const lines = listed.stdout.trim().split('\n').map((l) => JSON.parse(l) as { n: number; data: string })
+    expect(lines.map((l) => l.n)).toEqual(items.map((_d, i) => i))
+    expect(lines.map((l) => l.data)).toEqual(items)
+    const window = await runCli(cli.bin, ['items', '--data', target, '--topic', 'news', '--from', '10', '--to', '12'])
+    expect(window.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { n: number }).n)).toEqual([10, 11, 12])
+  })
+
+  it('gives one-line errors for bad topic input', async () => {
+    const bad = join(work, 'bad.jsonl')
+    await writeFile(bad, '{"data":"0x0"}\n')
+    const odd = await runCli(cli.bin, ['publish', '--data', ':memory:', '--topic', 'news', bad])
+    expect(odd.code).toBe(1)
+    expect(odd.stderr.trim()).toMatch(/^dsfg: .*line 1: data has an odd number of hex digits$/)
+    const both = await runCli(cli.bin, ['sync', '--data', ':memory:', '--peer', '/ip4/127.0.0.1/tcp/1', '--topic', 't', '--root', `0x${'00'.repeat(32)}`])
+    expect(both.code).toBe(2)
+    expect(both.stderr.trim()).toBe('dsfg: give exactly one of --root and --topic')
+    const from = await runCli(cli.bin, ['items', '--data', ':memory:', '--topic', 't', '--from', '-1'])
+    expect(from.code).toBe(2)
+  })
+})
