@@ -1,6 +1,6 @@
 // Lets Node 22 run the TypeScript benchmarks straight from src/: types are stripped by Node itself, and this
 // hook maps the `./x.js` specifiers the sources use (what tsc wants) to their `./x.ts` files.
-// Use: node --import ./bench/register.mjs bench/<name>.ts
+// Use: node --experimental-transform-types --import ./bench/register.mjs bench/<name>.ts (the npm bench:* scripts do)
 import { register } from 'node:module'
 
 const hook = `export async function resolve(specifier, context, next) {

@@ -163,3 +163,11 @@ export const MAX_LIVE_BUFFER_ITEMS = 4096
  * batches of 64 instead of doubling the requests). 1024 hashes are a 33 KiB reply.
  */
 export const HASH_PREFETCH_ITEMS = 1024
+
+/**
+ * Items per batch (and per contents request) when syncing a topic: the protocol's maximum. Each request
+ * costs a stream open and a round trip; measured with `npm run bench:topic-sync` (20k items of 1 KiB, one
+ * server on loopback), 256 gave 6.0k items/s against 4.8k with the downloader core's default of 64. Replies
+ * are still capped by bytes, so large items come back as prefixes and the rest is asked for again.
+ */
+export const DEFAULT_TOPIC_BATCH_ITEMS = MAX_ITEMS_PER_REQUEST

@@ -54,7 +54,7 @@ export class TopicHandle {
     const { store, fetcher, states } = deps
     this.follower = new LiveFollower({
       head: () => store.head(name),
-      append: (item) => this.store(item),
+      append: (item) => this.store([item]),
       onGap: () => {
         // Someone is ahead of us: ask every peer for its state now instead of at the next refresh.
         for (const peer of states.peerIds()) void states.refresh(peer).catch(() => undefined)
@@ -65,8 +65,8 @@ export class TopicHandle {
       onPeerFault: (peer, reason) => deps.onPeerFault(peer, reason),
       io: {
         head: () => store.head(name),
-        append: async (item) => {
-          await this.store(item)
+        append: async (items) => {
+          await this.store(items)
           await this.follower.drain()
         },
         states: () => states.states(name),
@@ -160,13 +160,20 @@ export class TopicHandle {
     return this.head()
   }
 
-  private async store(item: Item): Promise<void> {
+  /** Stores consecutive items; those we already hold (the downloader and live gossip may both bring them) are skipped. */
+  private async store(items: Item[]): Promise<void> {
+    const head = await this.deps.store.head(this.name)
+    const fresh = items.filter((item) => item.n > head)
+    if (fresh.length === 0) return
     try {
-      await this.deps.store.put(this.name, item.n, item.data)
+      await this.deps.store.putMany(this.name, fresh[0]!.n, fresh.map((item) => item.data))
     } catch (err) {
-      // The downloader and live gossip may both bring the same number: the second one is a duplicate.
-      if (err instanceof ItemOutOfOrderError && item.n <= (await this.deps.store.head(this.name))) return
-      throw err
+      // Someone stored some of them in the meantime: store the rest one by one, skipping what we now hold.
+      if (!(err instanceof ItemOutOfOrderError)) throw err
+      for (const item of fresh) {
+        if (item.n <= (await this.deps.store.head(this.name))) continue
+        await this.deps.store.put(this.name, item.n, item.data)
+      }
     }
   }
 

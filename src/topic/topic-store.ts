@@ -132,14 +132,24 @@ export class TopicStore implements TopicProvider {
    * number rejects with `ItemOutOfOrderError` and writes nothing.
    */
   async put(topic: string, n: number, data: Uint8Array, options?: TopicStoreOptions): Promise<void> {
-    checkNumber(n, 'item number')
-    const item = checkItem(data).slice()
+    await this.putMany(topic, n, [data], options)
+  }
+
+  /**
+   * Stores `datas` as items `from, from+1, …` in one atomic batch; `from` must be the topic's head + 1 (checked
+   * under the topic's lock, so a concurrent writer cannot slip in between), else `ItemOutOfOrderError` and
+   * nothing is written. The downloader stores whole verified batches this way.
+   */
+  async putMany(topic: string, from: number, datas: readonly Uint8Array[], options?: TopicStoreOptions): Promise<void> {
+    checkNumber(from, 'item number')
+    if (!Array.isArray(datas)) throw new InvalidInputError('items must be an array of Uint8Arrays')
+    const items = datas.map((d) => checkItem(d).slice())
     await this.lock.run(
       topic,
       async () => {
         const entry = await this.entry(topic)
-        if (n !== entry.meta.head + 1) throw new ItemOutOfOrderError(entry.meta.head + 1, n)
-        await this.write(entry, [item], options?.signal)
+        if (from !== entry.meta.head + 1) throw new ItemOutOfOrderError(entry.meta.head + 1, from)
+        if (items.length > 0) await this.write(entry, items, options?.signal)
       },
       options?.signal
     )

@@ -6,7 +6,7 @@ import type { TopicState } from '../net/topic-protocols.js'
 import { keccak256 } from '../trie/keccak.js'
 import { equalBytes } from '../util/bytes.js'
 import { dispatchSafely } from '../util/events.js'
-import { HASH_PREFETCH_ITEMS } from '../constants.js'
+import { DEFAULT_TOPIC_BATCH_ITEMS, HASH_PREFETCH_ITEMS } from '../constants.js'
 import type { Checkpoint } from './gossip.js'
 
 /** DSFG's operation modes (from the Pocket design); serving is always on and not a mode. */
@@ -22,8 +22,8 @@ export const DEFAULT_TOPIC_QUORUM = 1
 export interface TopicSyncIO {
   /** Our highest stored item number, -1 when we hold none. */
   head(): Promise<number>
-  /** Stores the next item (number head + 1), already verified. */
-  append(item: Item): Promise<void>
+  /** Stores the next items (numbers head + 1, head + 2, …), already verified, in one write. */
+  append(items: Item[]): Promise<void>
   /** Connected peers' reported states for this topic. */
   states(): ReadonlyMap<string, TopicState>
   /** Items `from..` from one peer (the queue validates their shape). */
@@ -81,7 +81,7 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
     this.quorum = Math.max(1, init.quorum ?? DEFAULT_TOPIC_QUORUM)
     this.onPeerFault = init.onPeerFault
     // A lying peer may be handed the same batch again before its copy is proven wrong: allow for that.
-    this.queueInit = { maxProcessAttempts: 6, ...init.queue }
+    this.queueInit = { maxProcessAttempts: 6, batchSize: DEFAULT_TOPIC_BATCH_ITEMS, ...init.queue }
   }
 
   get mode(): SyncMode {
@@ -201,10 +201,8 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
       }
     }
     try {
-      for (const item of items) {
-        await this.io.append(item)
-        this.hashes.delete(item.n)
-      }
+      await this.io.append(items)
+      for (const item of items) this.hashes.delete(item.n)
     } catch (error) {
       return { ok: false, fault: 'local', error }
     }

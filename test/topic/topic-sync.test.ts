@@ -28,9 +28,11 @@ function world(peers: Record<string, FakePeer>) {
   }
   const io: TopicSyncIO = {
     head: async () => stored.length - 1,
-    append: async (item) => {
-      if (item.n !== stored.length) throw new Error(`append out of order: ${item.n} after ${stored.length - 1}`)
-      stored.push(item)
+    append: async (items) => {
+      for (const item of items) {
+        if (item.n !== stored.length) throw new Error(`append out of order: ${item.n} after ${stored.length - 1}`)
+        stored.push(item)
+      }
     },
     states: () => states,
     fetch: async (peer, from, amount) => {
