@@ -171,3 +171,11 @@ export const HASH_PREFETCH_ITEMS = 1024
  * are still capped by bytes, so large items come back as prefixes and the rest is asked for again.
  */
 export const DEFAULT_TOPIC_BATCH_ITEMS = MAX_ITEMS_PER_REQUEST
+
+/**
+ * How many of our newest items a topic sync re-checks against peers before downloading more (the DSFG
+ * design's start-back margin, Prysm's 32 slots). Items that arrived live without a configured publisher are
+ * stored unverified; if `quorum` peers agree that our tip differs from theirs, the wrong part is dropped and
+ * downloaded again, instead of being extended.
+ */
+export const DEFAULT_START_BACK = 32

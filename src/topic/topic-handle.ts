@@ -72,6 +72,8 @@ export class TopicHandle {
         states: () => states.states(name),
         fetch: fetcher.queueFetch(name, { onPeerFault: (error) => deps.onPeerFault(error.peer, error.reason) }),
         fetchHashes: (peer, from, to, options) => fetcher.hashes(peer, name, from, to, options),
+        localHashes: (from, to) => store.getContentHashes(name, from, to),
+        truncate: (head) => store.truncate(name, head),
         checkpoint: deps.publisher === undefined ? undefined : () => this.latestCheckpoint
       }
     })

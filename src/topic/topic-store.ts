@@ -155,6 +155,39 @@ export class TopicStore implements TopicProvider {
     )
   }
 
+  /**
+   * Forgets items above `head` (to repair a tip that peers agree is wrong): the topic's head becomes `head`,
+   * a checkpoint above it is dropped, and the trie is rebuilt from the kept items on next use. The new head
+   * is written first, in one batch with the first deletions, so a crash midway leaves only unreachable items.
+   */
+  async truncate(topic: string, head: number, options?: TopicStoreOptions): Promise<void> {
+    if (!Number.isSafeInteger(head) || head < -1) throw new InvalidInputError('head must be -1 or more')
+    await this.lock.run(
+      topic,
+      async () => {
+        const entry = await this.entry(topic)
+        const old = entry.meta.head
+        if (head >= old) return
+        const checkpoint = entry.meta.checkpoint !== null && entry.meta.checkpoint.number > head ? null : entry.meta.checkpoint
+        const meta = { ...entry.meta, head, checkpoint }
+        let ops: BatchOp[] = [metaPut(entry, meta)]
+        for (let n = head + 1; n <= old; n++) {
+          ops.push({ type: 'del', key: itemKey(entry.id, n) }, { type: 'del', key: hashKey(entry.id, n) })
+          if (ops.length >= 8192) {
+            await this.store.batch(ops)
+            ops = []
+          }
+        }
+        if (ops.length > 0) await this.store.batch(ops)
+        entry.meta = meta
+        entry.headHash = null
+        entry.trie = null
+        entry.rootCache = null
+      },
+      options?.signal
+    )
+  }
+
   /** The topic's highest item number, -1 when it has none. */
   async head(topic: string, options?: TopicStoreOptions): Promise<number> {
     throwIfAborted(options?.signal)

@@ -6,7 +6,7 @@ import type { TopicState } from '../net/topic-protocols.js'
 import { keccak256 } from '../trie/keccak.js'
 import { equalBytes } from '../util/bytes.js'
 import { dispatchSafely } from '../util/events.js'
-import { DEFAULT_TOPIC_BATCH_ITEMS, HASH_PREFETCH_ITEMS } from '../constants.js'
+import { DEFAULT_START_BACK, DEFAULT_TOPIC_BATCH_ITEMS, HASH_PREFETCH_ITEMS } from '../constants.js'
 import type { Checkpoint } from './gossip.js'
 
 /** DSFG's operation modes (from the Pocket design); serving is always on and not a mode. */
@@ -32,6 +32,10 @@ export interface TopicSyncIO {
   fetchHashes(peer: string, from: number, to: number, options: { signal: AbortSignal }): Promise<Uint8Array[]>
   /** The newest checkpoint signed by the topic's publisher, when one is configured: it decides the target. */
   checkpoint?(): Checkpoint | undefined
+  /** keccak256 of our items `from..to`. */
+  localHashes(from: number, to: number): Promise<Uint8Array[]>
+  /** Drops our items above `head` (a tip the peers agree is wrong). */
+  truncate(head: number): Promise<void>
 }
 
 export interface TopicSyncInit {
@@ -40,6 +44,8 @@ export interface TopicSyncInit {
   onPeerFault?: (peer: string, reason: string) => void
   /** @default DEFAULT_TOPIC_QUORUM */
   quorum?: number
+  /** Our newest items re-checked against peers before each download. @default DEFAULT_START_BACK (32) */
+  startBack?: number
   /** Passed to each download queue (batch size, window, timeouts, clock, …). */
   queue?: Omit<QueueInit, 'start' | 'target' | 'io'>
 }
@@ -52,6 +58,8 @@ export interface TopicSyncEvents {
   'batch:rejected': CustomEvent<{ from: number; to: number; hashPeer: string }>
   /** A download run gave up (a batch failed everywhere, or no peer could serve); it re-plans from our head. */
   'sync:failed': CustomEvent<{ head: number; error: unknown }>
+  /** Peers agreed that our items from `from` on were wrong: they were dropped and are downloaded again. */
+  'tip:repaired': CustomEvent<{ from: number; head: number }>
 }
 
 /**
@@ -64,6 +72,7 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
   private readonly quorum: number
   private readonly queueInit: Omit<QueueInit, 'start' | 'target' | 'io'>
   private readonly onPeerFault: ((peer: string, reason: string) => void) | undefined
+  private readonly startBack: number
   private currentMode: SyncMode = 'unsynced'
   private queue: Queue | null = null
   private wakeUp: (() => void) | null = null
@@ -80,6 +89,7 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
     this.io = init.io
     this.quorum = Math.max(1, init.quorum ?? DEFAULT_TOPIC_QUORUM)
     this.onPeerFault = init.onPeerFault
+    this.startBack = Math.max(0, init.startBack ?? DEFAULT_START_BACK)
     // A lying peer may be handed the same batch again before its copy is proven wrong: allow for that.
     this.queueInit = { maxProcessAttempts: 6, batchSize: DEFAULT_TOPIC_BATCH_ITEMS, ...init.queue }
   }
@@ -119,8 +129,8 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
     try {
       while (!signal.aborted) {
         this.updated = false
-        const head = await this.io.head()
         const target = this.target()
+        const head = target >= 0 ? await this.checkTip(signal) : await this.io.head()
         if (target <= head) {
           this.setMode(target >= 0 || head >= 0 ? 'synced' : 'unsynced')
           await this.waitForUpdate(signal)
@@ -148,6 +158,40 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
     } finally {
       signal.removeEventListener('abort', wake)
     }
+  }
+
+  /**
+   * Re-checks our newest `startBack` items against `quorum` peers that hold them. When all of them answer and
+   * agree on where our items first differ from theirs, our items from there on are dropped (to be downloaded
+   * again); any disagreement among them, or too few answers, leaves our items as they are. Returns our head.
+   */
+  private async checkTip(signal: AbortSignal): Promise<number> {
+    const head = await this.io.head()
+    if (this.startBack === 0 || head < 0) return head
+    const from = Math.max(0, head - this.startBack + 1)
+    const eligible = this.peerInfos().filter((p) => p.lowest <= from && p.head >= head)
+    if (eligible.length < this.quorum) return head
+    const ours = await this.io.localHashes(from, head)
+    const firstDiffs: number[] = []
+    for (const peer of eligible) {
+      if (firstDiffs.length === this.quorum) break
+      let theirs: Uint8Array[]
+      try {
+        theirs = await this.io.fetchHashes(peer.id, from, head, { signal })
+      } catch {
+        continue
+      }
+      if (theirs.length !== ours.length) continue
+      const i = ours.findIndex((h, j) => !equalBytes(h, theirs[j]!))
+      firstDiffs.push(i < 0 ? -1 : from + i)
+    }
+    if (firstDiffs.length < this.quorum || firstDiffs.some((d) => d !== firstDiffs[0])) return head
+    const wrongFrom = firstDiffs[0]!
+    if (wrongFrom < 0) return head
+    await this.io.truncate(wrongFrom - 1)
+    this.hashes.clear()
+    dispatchSafely(this, 'tip:repaired', { from: wrongFrom, head })
+    return this.io.head()
   }
 
   private async waitForUpdate(signal: AbortSignal): Promise<void> {

@@ -42,6 +42,10 @@ function world(peers: Record<string, FakePeer>) {
     fetchHashes: async (peer, from, to) => {
       const p = peers[peer]!
       return p.items.slice(from, to + 1).map((i) => (p.liesAboutHashes ? keccak256(Uint8Array.of(1)) : keccak256(i.data)))
+    },
+    localHashes: async (from, to) => stored.slice(from, to + 1).map((i) => keccak256(i.data)),
+    truncate: async (head) => {
+      stored.length = head + 1
     }
   }
   return { io, stored, states }
@@ -93,6 +97,36 @@ describe('TopicSync', () => {
     })
     await sync.run({ signal: controller.signal })
     expect(stored).toEqual(items)
+  })
+
+  it('repairs a wrong tip that the quorum of peers agrees on, then downloads the right items', async () => {
+    const items = makeItems(400, 5)
+    const { io, stored } = world({ a: { items }, b: { items } })
+    // We hold 300 items, the last 5 of them wrong (say, forged live items).
+    stored.push(...items.slice(0, 295), ...makeItems(5, 99).map((i, k) => ({ n: 295 + k, data: i.data })))
+    const sync = new TopicSync({ io, quorum: 2, queue: { batchSize: 32 } })
+    const repaired: { from: number; head: number }[] = []
+    sync.addEventListener('tip:repaired', (e) => repaired.push(e.detail))
+    const controller = new AbortController()
+    sync.addEventListener('mode', (e) => e.detail === 'synced' && controller.abort())
+    await sync.run({ signal: controller.signal })
+    expect(repaired).toEqual([{ from: 295, head: 299 }])
+    expect(stored).toEqual(items)
+  })
+
+  it('keeps its tip when the peers disagree among themselves about it', async () => {
+    const items = makeItems(100, 6)
+    const forged = makeItems(100, 7)
+    const { io, stored } = world({ honest: { items }, liar: { items: forged } })
+    stored.push(...items.slice(0, 50))
+    const sync = new TopicSync({ io, quorum: 2 })
+    let repaired = 0
+    sync.addEventListener('tip:repaired', () => repaired++)
+    const controller = new AbortController()
+    setTimeout(() => controller.abort(), 300)
+    await sync.run({ signal: controller.signal })
+    expect(repaired).toBe(0)
+    expect(stored.slice(0, 50)).toEqual(items.slice(0, 50))
   })
 
   it('a publisher checkpoint decides the target over peer votes', async () => {
