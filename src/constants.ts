@@ -179,3 +179,12 @@ export const DEFAULT_TOPIC_BATCH_ITEMS = MAX_ITEMS_PER_REQUEST
  * downloaded again, instead of being extended.
  */
 export const DEFAULT_START_BACK = 32
+
+/** Bytes of live items held past a gap; with `MAX_LIVE_BUFFER_ITEMS`, what bounds the buffer's memory. */
+export const MAX_LIVE_BUFFER_BYTES = 32 * 1024 * 1024
+
+/**
+ * Least time between two status refreshes triggered by gossip that shows a peer ahead of us: a flood of
+ * gossiped numbers must not turn into a flood of status requests.
+ */
+export const GOSSIP_HINT_INTERVAL_MS = 1000

@@ -162,3 +162,8 @@ export class ItemOutOfOrderError extends DsfgError {
 export class TopicTrieError extends DsfgError {
   static override readonly code: string = 'ERR_TOPIC_TRIE'
 }
+
+/** A topic sync failed and made no progress: no connected peer could give the next verified items. */
+export class TopicSyncStalledError extends DsfgError {
+  static override readonly code: string = 'ERR_TOPIC_SYNC_STALLED'
+}

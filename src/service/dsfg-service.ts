@@ -92,7 +92,7 @@ export class DsfgService implements Dsfg, Startable {
   private readonly maxInboundStreams: number
   private readonly peers = new Map<string, PeerId>()
   private readonly syncers = new Set<StateSyncer>()
-  private readonly controller = new AbortController()
+  private controller = new AbortController()
   private topologyId: string | null = null
   private statusTopologyId: string | null = null
   private running = false
@@ -127,6 +127,7 @@ export class DsfgService implements Dsfg, Startable {
 
   async start(): Promise<void> {
     if (this.running) return
+    if (this.controller.signal.aborted) this.controller = new AbortController()
     await this.components.registrar.handle(
       NODES_PROTOCOL,
       frameHandler((frame) => answerNodesRequest(this.store, frame), {

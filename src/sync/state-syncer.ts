@@ -145,6 +145,7 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
   private ready = new ByteMap<Task>()
   private events: SyncEvent[] = []
   private wakeUp: (() => void) | null = null
+  private woken = false
   private nextRequestId = 1
   private running = false
 
@@ -237,8 +238,13 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
           this.checkRefusedByAll()
         }
         if (this.sched.memSize >= this.flushBytes) await this.flush()
-        if (this.events.length === 0) await new Promise<void>((resolve) => (this.wakeUp = resolve))
+        // `woken` catches a wake() that came while the loop was busy (a peer joined, an abort, a re-target
+        // during a flush): without it the loop would wait for an event that was already signalled.
+        if (this.events.length === 0 && !this.woken && signal?.aborted !== true) {
+          await new Promise<void>((resolve) => (this.wakeUp = resolve))
+        }
         this.wakeUp = null
+        this.woken = false
       }
       await this.flush()
       return this.stats()
@@ -363,6 +369,7 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
   }
 
   private wake(): void {
+    this.woken = true
     this.wakeUp?.()
   }
 

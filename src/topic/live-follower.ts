@@ -1,4 +1,4 @@
-import { MAX_LIVE_BUFFER_ITEMS } from '../constants.js'
+import { MAX_LIVE_BUFFER_BYTES, MAX_LIVE_BUFFER_ITEMS } from '../constants.js'
 import type { Item } from '../fsm/types.js'
 
 export interface LiveFollowerInit {
@@ -8,8 +8,10 @@ export interface LiveFollowerInit {
   append(item: Item): Promise<void>
   /** Called when an item arrives past a gap: the downloader should fetch the missing range. */
   onGap(from: number, to: number): void
-  /** @default MAX_LIVE_BUFFER_ITEMS */
+  /** Most items held past a gap, and how far past our head an item may be to be held. @default MAX_LIVE_BUFFER_ITEMS */
   maxBuffered?: number
+  /** @default MAX_LIVE_BUFFER_BYTES */
+  maxBufferedBytes?: number
 }
 
 /**
@@ -20,7 +22,9 @@ export interface LiveFollowerInit {
 export class LiveFollower {
   private readonly init: LiveFollowerInit
   private readonly maxBuffered: number
+  private readonly maxBufferedBytes: number
   private readonly buffer = new Map<number, Item>()
+  private bufferedBytes = 0
   private chain: Promise<unknown> = Promise.resolve()
   duplicates = 0
   dropped = 0
@@ -28,6 +32,7 @@ export class LiveFollower {
   constructor(init: LiveFollowerInit) {
     this.init = init
     this.maxBuffered = init.maxBuffered ?? MAX_LIVE_BUFFER_ITEMS
+    this.maxBufferedBytes = init.maxBufferedBytes ?? MAX_LIVE_BUFFER_BYTES
   }
 
   /** Resolves to what happened to the item. */
@@ -43,11 +48,17 @@ export class LiveFollower {
         await this.applyBuffered()
         return 'applied'
       }
-      if (this.buffer.size >= this.maxBuffered) {
+      // Bounded by count, bytes and distance: an item numbered far ahead could never be drained.
+      if (
+        this.buffer.size >= this.maxBuffered ||
+        this.bufferedBytes + item.data.length > this.maxBufferedBytes ||
+        item.n - head > this.maxBuffered
+      ) {
         this.dropped++
         return 'dropped'
       }
       this.buffer.set(item.n, item)
+      this.bufferedBytes += item.data.length
       this.init.onGap(head + 1, item.n - 1)
       return 'buffered'
     })
@@ -64,12 +75,16 @@ export class LiveFollower {
 
   private async applyBuffered(): Promise<void> {
     let head = await this.init.head()
-    for (const n of [...this.buffer.keys()]) if (n <= head) this.buffer.delete(n)
+    for (const [n, item] of [...this.buffer]) if (n <= head) this.forget(item)
     for (let next = this.buffer.get(head + 1); next !== undefined; next = this.buffer.get(head + 1)) {
       await this.init.append(next)
-      this.buffer.delete(next.n)
+      this.forget(next)
       head = next.n
     }
+  }
+
+  private forget(item: Item): void {
+    if (this.buffer.delete(item.n)) this.bufferedBytes -= item.data.length
   }
 
   private serial<T>(fn: () => Promise<T>): Promise<T> {

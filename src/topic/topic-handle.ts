@@ -1,6 +1,7 @@
 import type { GossipSub, Message } from '@libp2p/gossipsub'
 import type { PeerId } from '@libp2p/interface'
-import { ItemOutOfOrderError } from '../errors.js'
+import { GOSSIP_HINT_INTERVAL_MS } from '../constants.js'
+import { ItemOutOfOrderError, TopicSyncStalledError } from '../errors.js'
 import type { Item } from '../fsm/types.js'
 import type { TopicState } from '../net/topic-protocols.js'
 import type { Fetcher } from './fetcher.js'
@@ -145,20 +146,34 @@ export class TopicHandle {
     }
   }
 
-  /** Follows until the topic is synced with its peers' target, then stops. Resolves to our head. */
+  /**
+   * Follows until the topic is synced with its peers' target, then stops. Resolves to our head; rejects with
+   * `TopicSyncStalledError` when a download fails without any progress (no peer gives verified items).
+   */
   async syncOnce(options: FollowOptions): Promise<number> {
     const controller = new AbortController()
     const signal = AbortSignal.any([options.signal, controller.signal])
+    let stalled: unknown
     const onMode = (e: CustomEvent<SyncMode>): void => {
       if (e.detail === 'synced') controller.abort()
     }
+    const onStalled = (e: CustomEvent<{ head: number; error: unknown }>): void => {
+      stalled = e.detail.error
+      controller.abort()
+    }
     this.sync.addEventListener('mode', onMode)
+    this.sync.addEventListener('sync:stalled', onStalled)
     try {
       await this.follow({ signal })
     } finally {
       this.sync.removeEventListener('mode', onMode)
+      this.sync.removeEventListener('sync:stalled', onStalled)
     }
     options.signal.throwIfAborted()
+    if (stalled !== undefined) {
+      const reason = stalled instanceof Error ? stalled.message : String(stalled)
+      throw new TopicSyncStalledError(`topic ${JSON.stringify(this.name)} sync stalled: ${reason}`, { cause: stalled })
+    }
     return this.head()
   }
 
@@ -177,6 +192,17 @@ export class TopicHandle {
         await this.deps.store.put(this.name, item.n, item.data)
       }
     }
+  }
+
+  private lastHint = 0
+
+  /** Gossip shows item `n`: if that is past our head, ask peers for their states now (at most once a second). */
+  private async hintAhead(n: number): Promise<void> {
+    if (n <= (await this.deps.store.head(this.name))) return
+    const now = Date.now()
+    if (now - this.lastHint < GOSSIP_HINT_INTERVAL_MS) return
+    this.lastHint = now
+    for (const peer of this.deps.states.peerIds()) void this.deps.states.refresh(peer).catch(() => undefined)
   }
 
   private async gossip(topic: string, data: Uint8Array): Promise<void> {
@@ -202,7 +228,10 @@ export class TopicHandle {
       try {
         if (message.topic === items) {
           const item = decodeGossipItem(message.data)
-          void this.follower.receive(item).catch(() => undefined)
+          // Only the publisher's signed items are applied as they come; anyone else's gossip is unverified,
+          // so it merely tells us peers may be ahead, and the verified download brings the items.
+          if (publisher !== undefined) void this.follower.receive(item).catch(() => undefined)
+          else void this.hintAhead(item.n)
         } else if (message.topic === checkpoints) {
           const cp = decodeCheckpoint(message.data)
           if (publisher !== undefined && (this.latestCheckpoint?.number ?? -1) < cp.number) {

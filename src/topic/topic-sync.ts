@@ -58,6 +58,8 @@ export interface TopicSyncEvents {
   'batch:rejected': CustomEvent<{ from: number; to: number; hashPeer: string }>
   /** A download run gave up (a batch failed everywhere, or no peer could serve); it re-plans from our head. */
   'sync:failed': CustomEvent<{ head: number; error: unknown }>
+  /** A failed run made no progress at all: the sync now waits for peers to change. */
+  'sync:stalled': CustomEvent<{ head: number; error: unknown }>
   /** Peers agreed that our items from `from` on were wrong: they were dropped and are downloaded again. */
   'tip:repaired': CustomEvent<{ from: number; head: number }>
 }
@@ -81,6 +83,8 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
   private readonly hashes = new Map<number, Uint8Array>()
   private hashSource: string | null = null
   private knownPeers = new Set<string>()
+  /** The target the running queue was given (it may only grow). */
+  private queueTarget = -1
   /** Set by `update()`, so an update that lands before the loop starts waiting is not lost. */
   private updated = false
 
@@ -106,15 +110,27 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
     return heads.length >= this.quorum ? heads[this.quorum - 1]! : -1
   }
 
-  /** Peer states or the checkpoint changed: extend a running download, or start one. */
+  /**
+   * Peer states or the checkpoint changed: extend a running download, or start one. Called from event
+   * listeners, so it never throws: a target that went down (a peer left or lowered its head) leaves the
+   * running download as it is, and a download that just ended is simply not touched.
+   */
   update(): void {
     const target = this.target()
     const peers = new Set(this.io.states().keys())
-    if (this.queue !== null) {
-      // A peer that is gone gives its batches back at once instead of letting them time out.
-      for (const peer of this.knownPeers) if (!peers.has(peer)) this.queue.removePeer(peer)
-      this.queue.peersUpdated()
-      this.queue.setTarget(target)
+    const queue = this.queue
+    if (queue !== null) {
+      try {
+        // A peer that is gone gives its batches back at once instead of letting them time out.
+        for (const peer of this.knownPeers) if (!peers.has(peer)) queue.removePeer(peer)
+        queue.peersUpdated()
+        if (target > this.queueTarget) {
+          queue.setTarget(target)
+          this.queueTarget = target
+        }
+      } catch {
+        // The queue closed in between: the loop re-plans from our head anyway.
+      }
     }
     this.knownPeers = peers
     this.updated = true
@@ -139,6 +155,7 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
         this.setMode('syncing')
         const queue = new Queue({ ...this.queueInit, start: head + 1, target, io: this.queueIo(signal) })
         this.queue = queue
+        this.queueTarget = target
         queue.addEventListener('progress', (e) => dispatchSafely(this, 'progress', { head: e.detail.head, target: e.detail.target }))
         queue.addEventListener('peer:fault', (e) => {
           if (e.detail.severity === 'severe') this.onPeerFault?.(e.detail.peer, e.detail.reason)
@@ -150,7 +167,10 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
           const now = await this.io.head()
           dispatchSafely(this, 'sync:failed', { head: now, error })
           // No progress at all: wait for peers to change before trying again, rather than spin.
-          if (now === head) await this.waitForUpdate(signal)
+          if (now === head) {
+            dispatchSafely(this, 'sync:stalled', { head: now, error })
+            await this.waitForUpdate(signal)
+          }
         } finally {
           this.queue = null
         }
@@ -161,20 +181,23 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
   }
 
   /**
-   * Re-checks our newest `startBack` items against `quorum` peers that hold them. When all of them answer and
-   * agree on where our items first differ from theirs, our items from there on are dropped (to be downloaded
-   * again); any disagreement among them, or too few answers, leaves our items as they are. Returns our head.
+   * Re-checks our newest `startBack` items against peers that hold them. When at least two of them (and at
+   * least `quorum`) answer and all agree on where our items first differ from theirs, our items from there on
+   * are dropped (to be downloaded again); any disagreement, or too few answers, leaves our items alone, so a
+   * single liar cannot make us delete anything. With a publisher, items were verified by its signature and
+   * are never dropped on peers' word. Returns our head.
    */
   private async checkTip(signal: AbortSignal): Promise<number> {
     const head = await this.io.head()
-    if (this.startBack === 0 || head < 0) return head
+    if (this.startBack === 0 || head < 0 || this.io.checkpoint !== undefined) return head
+    const needed = Math.max(2, this.quorum)
     const from = Math.max(0, head - this.startBack + 1)
     const eligible = this.peerInfos().filter((p) => p.lowest <= from && p.head >= head)
-    if (eligible.length < this.quorum) return head
+    if (eligible.length < needed) return head
     const ours = await this.io.localHashes(from, head)
     const firstDiffs: number[] = []
     for (const peer of eligible) {
-      if (firstDiffs.length === this.quorum) break
+      if (firstDiffs.length === needed) break
       let theirs: Uint8Array[]
       try {
         theirs = await this.io.fetchHashes(peer.id, from, head, { signal })
@@ -185,7 +208,7 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
       const i = ours.findIndex((h, j) => !equalBytes(h, theirs[j]!))
       firstDiffs.push(i < 0 ? -1 : from + i)
     }
-    if (firstDiffs.length < this.quorum || firstDiffs.some((d) => d !== firstDiffs[0])) return head
+    if (firstDiffs.length < needed || firstDiffs.some((d) => d !== firstDiffs[0])) return head
     const wrongFrom = firstDiffs[0]!
     if (wrongFrom < 0) return head
     await this.io.truncate(wrongFrom - 1)

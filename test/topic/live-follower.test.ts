@@ -45,10 +45,29 @@ describe('LiveFollower', () => {
   })
 
   it('keeps order under concurrent deliveries and bounds its buffer', async () => {
-    const { follower, stored } = setup(5)
+    const { follower, stored } = setup(6)
     const results = await Promise.all([5, 1, 4, 0, 3, 2, 2, 9, 10, 11, 12, 13, 14].map((n) => follower.receive(item(n))))
     expect(results.filter((r) => r === 'dropped').length).toBeGreaterThan(0)
     expect(stored.map((i) => i.n)).toEqual([0, 1, 2, 3, 4, 5])
-    expect(follower.buffered).toBeLessThanOrEqual(5)
+    expect(follower.buffered).toBeLessThanOrEqual(6)
+  })
+})
+
+describe('LiveFollower bounds', () => {
+  it('drops items numbered far past the head and items past the byte budget', async () => {
+    const stored: Item[] = []
+    const follower = new LiveFollower({
+      head: async () => stored.length - 1,
+      append: async (i) => {
+        stored.push(i)
+      },
+      onGap: () => undefined,
+      maxBuffered: 10,
+      maxBufferedBytes: 5
+    })
+    expect(await follower.receive({ n: 1_000_000, data: Uint8Array.of(1) })).toBe('dropped')
+    expect(await follower.receive({ n: 3, data: Uint8Array.of(1, 2, 3) })).toBe('buffered')
+    expect(await follower.receive({ n: 4, data: Uint8Array.of(1, 2, 3) })).toBe('dropped') // 6 bytes > 5
+    expect(follower.buffered).toBe(1)
   })
 })

@@ -114,6 +114,34 @@ describe('TopicSync', () => {
     expect(stored).toEqual(items)
   })
 
+  it('reports a stall when no peer gives verifiable items, instead of waiting silently', async () => {
+    const items = makeItems(100, 14)
+    const { io } = world({ liar: { items, lies: true } })
+    const sync = new TopicSync({ io, queue: { batchSize: 16, maxDownloadAttempts: 2, maxProcessAttempts: 2 } })
+    const controller = new AbortController()
+    let stalled: unknown
+    sync.addEventListener('sync:stalled', (e) => {
+      stalled = e.detail.error
+      controller.abort()
+    })
+    await sync.run({ signal: controller.signal })
+    expect(stalled).toBeInstanceOf(Error)
+  })
+
+  it('does not drop anything on the word of a single peer', async () => {
+    const items = makeItems(100, 12)
+    const { io, stored } = world({ liar: { items: makeItems(100, 13) } })
+    stored.push(...items.slice(0, 50))
+    const sync = new TopicSync({ io, quorum: 1 })
+    let repaired = 0
+    sync.addEventListener('tip:repaired', () => repaired++)
+    const controller = new AbortController()
+    setTimeout(() => controller.abort(), 200)
+    await sync.run({ signal: controller.signal })
+    expect(repaired).toBe(0)
+    expect(stored.slice(0, 50)).toEqual(items.slice(0, 50))
+  })
+
   it('keeps its tip when the peers disagree among themselves about it', async () => {
     const items = makeItems(100, 6)
     const forged = makeItems(100, 7)
@@ -127,6 +155,25 @@ describe('TopicSync', () => {
     await sync.run({ signal: controller.signal })
     expect(repaired).toBe(0)
     expect(stored.slice(0, 50)).toEqual(items.slice(0, 50))
+  })
+
+  it('never throws from update() when the target drops or peers leave mid-download', async () => {
+    const items = makeItems(3000, 11)
+    const { io, states } = world({ a: { items }, b: { items } })
+    const sync = new TopicSync({ io, queue: { batchSize: 16 } })
+    const controller = new AbortController()
+    let checked = false
+    sync.addEventListener('progress', () => {
+      if (checked) return
+      checked = true
+      // A lowers its head below the running target, B disappears: both used to throw from setTarget.
+      states.set('a', { ...states.get('a')!, head: 10 })
+      states.delete('b')
+      expect(() => sync.update()).not.toThrow()
+      controller.abort()
+    })
+    await sync.run({ signal: controller.signal })
+    expect(checked).toBe(true)
   })
 
   it('a publisher checkpoint decides the target over peer votes', async () => {

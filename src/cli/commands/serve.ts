@@ -32,26 +32,31 @@ export const serveCommand = defineCommand({
     peer: { type: 'string', value: 'MADDR', multiple: true, description: 'peer to dial at start (repeatable)' }
   },
   async run({ options }, io) {
+    const peers = options.peer.map(multiaddrFlag)
     const stop = terminationSignal()
     const store = await openStore(options.data)
     try {
       const listen = options.listen.length > 0 ? options.listen : undefined
       const node = await createDsfgNode({ store, listen, topics: options.topic })
       const following: Promise<void>[] = []
+      // Ends the follow loops on every way out, not only on SIGINT/SIGTERM.
+      const follow = new AbortController()
+      const followSignal = AbortSignal.any([stop.signal, follow.signal])
       try {
-        for (const topic of options.topic) following.push(node.services.dsfg.topic(topic).follow({ signal: stop.signal }))
+        for (const topic of options.topic) following.push(node.services.dsfg.topic(topic).follow({ signal: followSignal }))
         await writeJson(io.stdout, {
           peerId: node.peerId.toString(),
           addrs: node.getMultiaddrs().map((a) => a.toString()),
           topics: options.topic
         })
-        for (const p of options.peer) {
-          await node.dial(multiaddrFlag(p), { signal: stop.signal }).catch((err: unknown) => {
-            io.stderr.write(`dsfg: could not dial ${p}: ${String(err)}\n`)
+        for (const p of peers) {
+          await node.dial(p, { signal: stop.signal }).catch((err: unknown) => {
+            io.stderr.write(`dsfg: could not dial ${p.toString()}: ${String(err)}\n`)
           })
         }
         await untilAborted(stop.signal)
       } finally {
+        follow.abort()
         await Promise.allSettled(following)
         await node.stop()
       }
