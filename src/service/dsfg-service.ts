@@ -159,7 +159,10 @@ export class DsfgService implements Dsfg, Startable {
         this.knownPeers.set(peer.toString(), peer)
         this.topicStates.addPeer(peer.toString())
       },
-      onDisconnect: (peer) => this.topicStates.removePeer(peer.toString())
+      onDisconnect: (peer) => {
+        this.topicStates.removePeer(peer.toString())
+        this.forgetPeer(peer)
+      }
     })
     this.topicStates.start()
     for (const config of this.topicConfigs) this.topic(config)
@@ -309,8 +312,17 @@ export class DsfgService implements Dsfg, Startable {
     for (const s of this.syncers) s.addPeer(key)
   }
 
+  /** Per-peer bookkeeping goes when the peer does, so it cannot grow with every peer ever seen. */
+  private forgetPeer(peer: PeerId): void {
+    const key = peer.toString()
+    if (this.components.connectionManager.getConnections(peer).length > 0) return
+    this.knownPeers.delete(key)
+    this.topicOffences.delete(key)
+  }
+
   private peerDisconnected(peer: PeerId): void {
     const key = peer.toString()
+    this.forgetPeer(peer)
     this.peers.delete(key)
     for (const s of this.syncers) s.removePeer(key)
   }

@@ -211,10 +211,32 @@ export class TopicHandle {
     await pubsub.publish(topic, data)
   }
 
-  /** Subscribes to live items and checkpoints; returns the unsubscribe. */
+  private subscriptions = 0
+  private unsubscribe: (() => void) | null = null
+
+  /**
+   * Subscribes to live items and checkpoints while at least one `follow` runs (they share one subscription);
+   * returns this caller's release.
+   */
   private subscribe(signal: AbortSignal): () => void {
     const pubsub = this.deps.pubsub
     if (pubsub === undefined) return () => undefined
+    if (this.subscriptions++ === 0) this.unsubscribe = this.listen(pubsub)
+    let released = false
+    const release = (): void => {
+      if (released) return
+      released = true
+      signal.removeEventListener('abort', release)
+      if (--this.subscriptions === 0) {
+        this.unsubscribe?.()
+        this.unsubscribe = null
+      }
+    }
+    signal.addEventListener('abort', release, { once: true })
+    return release
+  }
+
+  private listen(pubsub: GossipSub): () => void {
     const publisher = this.deps.publisher
     const items = itemsTopic(this.name)
     const checkpoints = checkpointsTopic(this.name)
@@ -244,15 +266,10 @@ export class TopicHandle {
       }
     }
     pubsub.addEventListener('message', onMessage)
-    const stop = (): void => {
+    return () => {
       pubsub.removeEventListener('message', onMessage)
       pubsub.unsubscribe(items)
       pubsub.unsubscribe(checkpoints)
-    }
-    signal.addEventListener('abort', stop, { once: true })
-    return () => {
-      signal.removeEventListener('abort', stop)
-      stop()
     }
   }
 }
