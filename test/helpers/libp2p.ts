@@ -1,22 +1,8 @@
-import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
-import { identify } from '@libp2p/identify'
-import { tcp } from '@libp2p/tcp'
-import { createLibp2p, type Libp2p } from 'libp2p'
-import { type Dsfg, type DsfgInit, dsfg } from '../../src/service/index.js'
+import type { Libp2p } from 'libp2p'
+import type { DsfgLibp2p as DsfgNode } from '../../src/node/create-node.js'
 
-export type DsfgNode = Libp2p<{ identify: ReturnType<ReturnType<typeof identify>>; dsfg: Dsfg }>
-
-/** A real libp2p node on 127.0.0.1 (TCP, noise, yamux, identify) running the DSFG service. */
-export async function createDsfgNode(init: DsfgInit = {}): Promise<DsfgNode> {
-  return createLibp2p({
-    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-    transports: [tcp()],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
-    services: { identify: identify(), dsfg: dsfg(init) }
-  }) as Promise<DsfgNode>
-}
+// Tests use the library's own node factory (127.0.0.1 by default).
+export { createDsfgNode, type DsfgLibp2p as DsfgNode } from '../../src/node/create-node.js'
 
 /** Dials `to` from `from` and waits until `from`'s DSFG service lists it as a node peer (identify done). */
 export async function connect(from: DsfgNode, to: Libp2p, timeoutMs = 5000): Promise<void> {
