@@ -11,7 +11,7 @@ import { writeJson } from '../io.js'
 import { ProgressReporter } from '../progress.js'
 import { terminationSignal } from '../signals.js'
 
-/** How long `sync` waits for at least one dialled peer to turn out to serve trie nodes. */
+/** How often `sync` checks that at least one connected peer serves what it syncs (first check after this long). */
 const PEER_WAIT_MS = 15_000
 
 /** The sync could not be completed and verified. */
@@ -82,17 +82,20 @@ async function syncRoot(
   const noPeers = new AbortController()
   const handle = node.services.dsfg.startStateSync(root, { signal: AbortSignal.any([signal, noPeers.signal]) })
   handle.syncer.addEventListener('progress', (e) => progress.update(e.detail))
-  const watchdog = setTimeout(() => {
+  // Checked again and again, not once: peers may all leave (or be cut off) long after the start.
+  const watchdog = setInterval(() => {
     if (node.services.dsfg.nodePeers().length === 0) noPeers.abort()
   }, PEER_WAIT_MS)
   let result: Awaited<typeof handle.done>
   try {
     result = await handle.done
   } catch (err) {
-    if (noPeers.signal.aborted) throw new SyncFailedError('no dialled peer serves /dsfg/nodes/1.0.0', { cause: err })
+    if (noPeers.signal.aborted) {
+      throw new SyncFailedError('no connected peer serves /dsfg/nodes/1.0.0 any more', { cause: err })
+    }
     throw err
   } finally {
-    clearTimeout(watchdog)
+    clearInterval(watchdog)
     progress.finish()
   }
   const syncSeconds = (Date.now() - started) / 1000
