@@ -58,9 +58,9 @@ export interface FetcherInit {
   clock?: Clock
   /** Deadline of one request on the wire. @default DEFAULT_REQUEST_TIMEOUT_MS (10 s) */
   requestTimeoutMs?: number
-  /** Requests per second sent to each peer. @default DEFAULT_OUTBOUND_REQUESTS_PER_SECOND (40) */
+  /** Requests per second sent to each peer. @default DEFAULT_OUTBOUND_REQUESTS_PER_SECOND (800) */
   outboundRatePerSecond?: number
-  /** Requests sent to a peer at once after a quiet spell. @default DEFAULT_OUTBOUND_REQUEST_BURST (80) */
+  /** Requests sent to a peer at once after a quiet spell. @default DEFAULT_OUTBOUND_REQUEST_BURST (800) */
   outboundBurst?: number
   /** Requests in flight to one peer; more wait in order. @default DEFAULT_OUTBOUND_CONCURRENCY_PER_PEER (2) */
   maxConcurrentPerPeer?: number

@@ -151,9 +151,9 @@ export interface TopicServerInit extends AnswerOptions {
   provider: TopicProvider
   /** @default systemClock */
   clock?: Clock
-  /** Requests per second each peer may make, over all topic protocols. @default DEFAULT_INBOUND_REQUESTS_PER_SECOND (50) */
+  /** Requests per second each peer may make, over all topic protocols. @default DEFAULT_INBOUND_REQUESTS_PER_SECOND (1000) */
   inboundRatePerSecond?: number
-  /** Requests a peer may make at once after a quiet spell. @default DEFAULT_INBOUND_REQUEST_BURST (100) */
+  /** Requests a peer may make at once after a quiet spell. @default DEFAULT_INBOUND_REQUEST_BURST (1000) */
   inboundBurst?: number
 }
 
