@@ -188,3 +188,6 @@ export const MAX_LIVE_BUFFER_BYTES = 32 * 1024 * 1024
  * gossiped numbers must not turn into a flood of status requests.
  */
 export const GOSSIP_HINT_INTERVAL_MS = 1000
+
+/** Items `TopicHandle.items()` reads from the store per step: what a slow consumer holds in memory at most. */
+export const ITEMS_READ_CHUNK = 256

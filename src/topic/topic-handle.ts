@@ -1,6 +1,6 @@
 import type { GossipSub, Message } from '@libp2p/gossipsub'
 import type { PeerId } from '@libp2p/interface'
-import { GOSSIP_HINT_INTERVAL_MS } from '../constants.js'
+import { GOSSIP_HINT_INTERVAL_MS, ITEMS_READ_CHUNK } from '../constants.js'
 import { ItemOutOfOrderError, TopicSyncStalledError } from '../errors.js'
 import type { Item } from '../fsm/types.js'
 import type { TopicState } from '../net/topic-protocols.js'
@@ -96,6 +96,7 @@ export class TopicHandle {
   /** Appends an item as the topic's next number, stores it in the topic trie and gossips it. */
   async publish(data: Uint8Array): Promise<number> {
     const n = await this.deps.store.append(this.name, data)
+    this.notifyStored()
     await this.gossip(itemsTopic(this.name), encodeGossipItem({ n, data }))
     return n
   }
@@ -177,6 +178,49 @@ export class TopicHandle {
     return this.head()
   }
 
+  /**
+   * Every item of the topic from `from` on, in order, exactly once: what is stored first, then what the
+   * downloader and live gossip add, for as long as the caller iterates (end it with `signal` or `break`).
+   * Reads the store in chunks, so a slow consumer holds no more than a chunk in memory; it needs the topic to
+   * be followed (or synced) to see new items.
+   */
+  async *items(options: { from?: number; signal?: AbortSignal } = {}): AsyncGenerator<Item> {
+    const signal = options.signal
+    let next = options.from ?? 0
+    for (;;) {
+      signal?.throwIfAborted()
+      const head = await this.deps.store.head(this.name)
+      if (next <= head) {
+        const chunk = await this.deps.store.getContents(this.name, next, Math.min(ITEMS_READ_CHUNK, head - next + 1))
+        for (const item of chunk) {
+          yield item
+          next = item.n + 1
+        }
+        continue
+      }
+      await this.stored(signal)
+    }
+  }
+
+  private readonly waiters = new Set<() => void>()
+
+  /** Resolves when items are stored (or `signal` aborts). */
+  private stored(signal: AbortSignal | undefined): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const done = (): void => {
+        this.waiters.delete(done)
+        signal?.removeEventListener('abort', done)
+        resolve()
+      }
+      this.waiters.add(done)
+      signal?.addEventListener('abort', done, { once: true })
+    })
+  }
+
+  private notifyStored(): void {
+    for (const waiter of [...this.waiters]) waiter()
+  }
+
   /** Stores consecutive items; those we already hold (the downloader and live gossip may both bring them) are skipped. */
   private async store(items: Item[]): Promise<void> {
     const head = await this.deps.store.head(this.name)
@@ -191,6 +235,8 @@ export class TopicHandle {
         if (item.n <= (await this.deps.store.head(this.name))) continue
         await this.deps.store.put(this.name, item.n, item.data)
       }
+    } finally {
+      this.notifyStored()
     }
   }
 
