@@ -75,6 +75,7 @@ export class TopicHandle {
         fetchHashes: (peer, from, to, options) => fetcher.hashes(peer, name, from, to, options),
         localHashes: (from, to) => store.getContentHashes(name, from, to),
         truncate: (head) => store.truncate(name, head),
+        root: () => store.root(name),
         checkpoint: deps.publisher === undefined ? undefined : () => this.latestCheckpoint
       }
     })

@@ -36,6 +36,8 @@ export interface TopicSyncIO {
   localHashes(from: number, to: number): Promise<Uint8Array[]>
   /** Drops our items above `head` (a tip the peers agree is wrong). */
   truncate(head: number): Promise<void>
+  /** The topic trie's root over our items `0..head`. */
+  root(): Promise<Uint8Array>
 }
 
 export interface TopicSyncInit {
@@ -62,6 +64,13 @@ export interface TopicSyncEvents {
   'sync:stalled': CustomEvent<{ head: number; error: unknown }>
   /** Peers agreed that our items from `from` on were wrong: they were dropped and are downloaded again. */
   'tip:repaired': CustomEvent<{ from: number; head: number }>
+  /**
+   * Our items `0..number` did not give the root the publisher signed for checkpoint `number`: items after the
+   * last verified checkpoint (`kept`) were dropped and are downloaded again.
+   */
+  'checkpoint:mismatch': CustomEvent<{ number: number; kept: number }>
+  /** Our items `0..number` gave exactly the root the publisher signed. */
+  'checkpoint:verified': CustomEvent<{ number: number }>
 }
 
 /**
@@ -85,6 +94,10 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
   private knownPeers = new Set<string>()
   /** The target the running queue was given (it may only grow). */
   private queueTarget = -1
+  /** Re-plans the running download (set per run). */
+  private replan: AbortController | null = null
+  /** Our items `0..verifiedThrough` matched a publisher checkpoint's root (-1: none yet). */
+  private verifiedThrough = -1
   /** Set by `update()`, so an update that lands before the loop starts waiting is not lost. */
   private updated = false
 
@@ -160,10 +173,14 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
         queue.addEventListener('peer:fault', (e) => {
           if (e.detail.severity === 'severe') this.onPeerFault?.(e.detail.peer, e.detail.reason)
         })
+        // Aborted by `deliver` when a checkpoint proves our items wrong: re-plan from the repaired head.
+        const replan = new AbortController()
+        this.replan = replan
         try {
-          await queue.run({ signal })
+          await queue.run({ signal: AbortSignal.any([signal, replan.signal]) })
         } catch (error) {
           if (signal.aborted) break
+          if (replan.signal.aborted) continue
           const now = await this.io.head()
           dispatchSafely(this, 'sync:failed', { head: now, error })
           // No progress at all: wait for peers to change before trying again, rather than spin.
@@ -250,6 +267,34 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
    * mismatch, so one lying hash source cannot reject every honest copy), then stores it. A mismatch sends the
    * batch back for download elsewhere; a failure to get hashes holds it and tries again later.
    */
+  /**
+   * Stores `items` (already hash-checked), stopping at a checkpoint of the publisher that falls inside them to
+   * compare our root with the signed one. A mismatch means some earlier batch was wrong despite its hashes (its
+   * hash source lied too): everything after the last verified checkpoint is dropped and the download re-planned.
+   */
+  private async store(items: Item[]): Promise<ConsumerResult> {
+    const cp = this.io.checkpoint?.()
+    const from = items[0]!.n
+    const to = items[items.length - 1]!.n
+    if (cp === undefined || cp.number < from || cp.number > to || cp.number <= this.verifiedThrough) {
+      await this.io.append(items)
+      return { ok: true }
+    }
+    const split = cp.number - from + 1
+    await this.io.append(items.slice(0, split))
+    if (!equalBytes(await this.io.root(), cp.root)) {
+      await this.io.truncate(this.verifiedThrough)
+      this.hashes.clear()
+      dispatchSafely(this, 'checkpoint:mismatch', { number: cp.number, kept: this.verifiedThrough })
+      this.replan?.abort()
+      return { ok: false, fault: 'local' }
+    }
+    this.verifiedThrough = cp.number
+    dispatchSafely(this, 'checkpoint:verified', { number: cp.number })
+    if (split < items.length) await this.io.append(items.slice(split))
+    return { ok: true }
+  }
+
   private async deliver(delivered: Item[], signal: AbortSignal): Promise<ConsumerResult> {
     // After a local failure part of a batch may be stored already: the queue delivers it again whole.
     const head = await this.io.head()
@@ -268,12 +313,12 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
       }
     }
     try {
-      await this.io.append(items)
+      const result = await this.store(items)
       for (const item of items) this.hashes.delete(item.n)
+      return result
     } catch (error) {
       return { ok: false, fault: 'local', error }
     }
-    return { ok: true }
   }
 
   /**

@@ -2,8 +2,16 @@ import { describe, expect, it } from 'vitest'
 import type { Item } from '../../src/fsm/types.js'
 import type { TopicState } from '../../src/net/topic-protocols.js'
 import { keccak256 } from '../../src/trie/keccak.js'
+import { StackTrie } from '../../src/trie/stack-trie.js'
+import { uint64BE } from '../../src/util/bytes.js'
 import { type SyncMode, TopicSync, type TopicSyncIO } from '../../src/topic/topic-sync.js'
 import { Prng } from '../../src/util/prng.js'
+
+function rootOf(items: Item[]): Uint8Array {
+  const trie = new StackTrie()
+  for (const item of items) trie.insert(uint64BE(item.n), item.data)
+  return trie.root()
+}
 
 function makeItems(count: number, seed = 1): Item[] {
   const prng = new Prng(seed)
@@ -46,7 +54,8 @@ function world(peers: Record<string, FakePeer>) {
     localHashes: async (from, to) => stored.slice(from, to + 1).map((i) => keccak256(i.data)),
     truncate: async (head) => {
       stored.length = head + 1
-    }
+    },
+    root: async () => rootOf(stored)
   }
   return { io, stored, states }
 }
@@ -174,6 +183,30 @@ describe('TopicSync', () => {
     })
     await sync.run({ signal: controller.signal })
     expect(checked).toBe(true)
+  })
+
+  it('drops items that pass a lying peer\'s hashes but not the publisher\'s checkpoint root, then gets them right', async () => {
+    const items = makeItems(300, 15)
+    const forged = makeItems(300, 16)
+    const peers: Record<string, FakePeer> = { liar: { items: forged } } // its hashes match its own forged items
+    const { io, stored, states } = world(peers)
+    const checkpoint = { number: 199, root: rootOf(items.slice(0, 200)), head: 299, headHash: keccak256(items[299]!.data) }
+    const sync = new TopicSync({ io: { ...io, checkpoint: () => checkpoint }, queue: { batchSize: 32 } })
+    const events: string[] = []
+    const controller = new AbortController()
+    sync.addEventListener('checkpoint:mismatch', (e) => {
+      events.push(`mismatch ${e.detail.number} kept ${e.detail.kept}`)
+      // The liar is found out; an honest peer takes its place.
+      peers['honest'] = { items }
+      states.delete('liar')
+      states.set('honest', { lowest: 0, head: 299, headHash: checkpoint.headHash, checkpoint: { number: 0, root: new Uint8Array(32) } })
+      sync.update()
+    })
+    sync.addEventListener('checkpoint:verified', (e) => events.push(`verified ${e.detail.number}`))
+    sync.addEventListener('mode', (e) => e.detail === 'synced' && controller.abort())
+    await sync.run({ signal: controller.signal })
+    expect(events).toEqual(['mismatch 199 kept -1', 'verified 199'])
+    expect(stored).toEqual(items)
   })
 
   it('a publisher checkpoint decides the target over peer votes', async () => {
