@@ -5,14 +5,7 @@ import { checkpointsTopic } from '../../src/topic/gossip.js'
 import { toHex } from '../../src/util/hex.js'
 import { type AdversaryNode, createNodesAdversary } from '../helpers/adversary.js'
 import { buildSourceTrie, incompleteNodes, randomEntries } from '../helpers/trie-source.js'
-
-async function waitFor(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 20))
-  }
-}
+import { until } from '../helpers/wait.js'
 
 describe('state sync following gossiped checkpoints', () => {
   const running: { stop(): void | Promise<void> }[] = []
@@ -44,8 +37,8 @@ describe('state sync following gossiped checkpoints', () => {
       signal: AbortSignal.timeout(30_000)
     })
     const topic = checkpointsTopic('news')
-    await waitFor(() => publisher.services.pubsub.getSubscribers(topic).some((p) => p.equals(client.peerId)), 'subscription')
-    await waitFor(() => forger.services.pubsub.getSubscribers(topic).some((p) => p.equals(client.peerId)), 'subscription')
+    await until(() => publisher.services.pubsub.getSubscribers(topic).some((p) => p.equals(client.peerId)), 'subscription')
+    await until(() => forger.services.pubsub.getSubscribers(topic).some((p) => p.equals(client.peerId)), 'subscription')
 
     // A forged checkpoint with a higher number: accepted, it would win over the real one and the sync would fail.
     const bogus = { number: 100, root: new Uint8Array(32).fill(7), head: 100, headHash: new Uint8Array(32) }

@@ -4,14 +4,7 @@ import { createDsfgNode, type DsfgLibp2p } from '../../src/node/create-node.js'
 import { MemoryStore } from '../../src/store/memory-store.js'
 import { itemsTopic } from '../../src/topic/gossip.js'
 import { makeItems } from '../topic/net-helpers.js'
-
-async function until(condition: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 20))
-  }
-}
+import { until } from '../helpers/wait.js'
 
 describe('topic.items()', () => {
   const running: DsfgLibp2p[] = []
@@ -47,9 +40,9 @@ describe('topic.items()', () => {
       }
     })()
 
-    await until(() => seen.length >= 450, 'the downloaded history')
+    await until(() => seen.length >= 450, 'the downloaded history', 20_000)
     for (const item of history.slice(500)) await news.publish(item.data)
-    await until(() => publisher.services.pubsub.getSubscribers(itemsTopic('news')).some((p) => p.equals(reader.peerId)), 'subscription')
+    await until(() => publisher.services.pubsub.getSubscribers(itemsTopic('news')).some((p) => p.equals(reader.peerId)), 'subscription', 20_000)
     for (const item of live) await news.publish(item.data)
     await consuming
     controller.abort()

@@ -10,16 +10,9 @@ import { MemoryStore } from '../../src/store/memory-store.js'
 import { itemsTopic } from '../../src/topic/gossip.js'
 import { TopicServer } from '../../src/topic/topic-server.js'
 import { makeItems, MemoryTopicProvider, serveTopics } from '../topic/net-helpers.js'
+import { until } from '../helpers/wait.js'
 
 const TOPIC = 'news'
-
-async function until(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 25))
-  }
-}
 
 /** A node on 127.0.0.1 speaking the topic protocols through `server`, with identify so peers learn them. */
 async function topicServerNode(server: TopicServer): Promise<Libp2p> {
@@ -101,11 +94,12 @@ describe('topic sync over libp2p', () => {
     // Live: the honest node publishes more; the joiner applies them in order, once each.
     await until(
       () => honest.services.pubsub.getSubscribers(itemsTopic(TOPIC)).some((p) => p.equals(joiner.peerId)),
-      'the joiner to subscribe'
+      'the joiner to subscribe',
+      30_000
     )
     const live = makeItems(5, 10).map((i) => i.data)
     for (const data of live) await honest.services.dsfg.topic(TOPIC).publish(data)
-    await until(async () => (await topic.head()) === items.length + live.length - 1, 'live items')
+    await until(async () => (await topic.head()) === items.length + live.length - 1, 'live items', 30_000)
     const tail = await joiner.services.dsfg.topicStore.getContents(TOPIC, items.length, 10)
     expect(tail.map((i) => i.data)).toEqual(live)
     expect(topic.mode).toBe('synced')

@@ -10,6 +10,7 @@ import type { TopicProvider } from '../../src/topic/provider.js'
 import type { TopicAnswer, TopicProtocol } from '../../src/topic/topic-server.js'
 import { keccak256 } from '../../src/trie/keccak.js'
 import { Prng } from '../../src/util/prng.js'
+import { until as waitUntil } from '../helpers/wait.js'
 
 /** Items `0 .. count-1` with seeded random contents of 1 to `maxBytes` bytes. */
 export function makeItems(count: number, seed = 1, maxBytes = 40): Item[] {
@@ -95,10 +96,6 @@ export class Gate {
 }
 
 /** Polls `condition` every 5 ms until it holds or `timeoutMs` passes. */
-export async function until(condition: () => boolean, timeoutMs = 3_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time')
-    await new Promise((r) => setTimeout(r, 5))
-  }
+export function until(condition: () => boolean, timeoutMs = 3_000): Promise<void> {
+  return waitUntil(condition, 'a condition', timeoutMs, 5)
 }
