@@ -191,3 +191,11 @@ export const GOSSIP_HINT_INTERVAL_MS = 1000
 
 /** Items `TopicHandle.items()` reads from the store per step: what a slow consumer holds in memory at most. */
 export const ITEMS_READ_CHUNK = 256
+
+/**
+ * Checkpoint sync: when a trusted checkpoint (the publisher's, or one a quorum of peers report) is at least
+ * this many items past our head, the topic trie at its root is trie-synced (complete subtries we already
+ * hold are skipped) and adopted, while the downloader fetches the items after it. Closer checkpoints are
+ * simply downloaded: a trie sync's fixed cost (its spine, the adoption's read of every leaf) is not worth it.
+ */
+export const DEFAULT_CHECKPOINT_SYNC_MIN_ITEMS = 1024

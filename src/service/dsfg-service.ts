@@ -18,7 +18,9 @@ import {
   signedBy
 } from '../topic/gossip.js'
 import { Fetcher } from '../topic/fetcher.js'
+import type { TopicProvider } from '../topic/provider.js'
 import { TopicHandle } from '../topic/topic-handle.js'
+import type { SelectFork } from '../topic/topic-sync.js'
 import { TopicServer } from '../topic/topic-server.js'
 import { TopicStateManager } from '../topic/topic-state-manager.js'
 import { TopicStore } from '../topic/topic-store.js'
@@ -38,8 +40,18 @@ export interface TopicConfig {
   name: string
   /** The topic's publisher: only its signed items and checkpoints are accepted, and its checkpoints decide. */
   publisher?: PeerId
-  /** Peers that must reach a head before it becomes the target (without a publisher). @default 1 */
+  /** Peers that must reach a head (or report a checkpoint) before it becomes the target (without a publisher). @default 1 */
   quorum?: number
+  /**
+   * Checkpoint sync: a trusted checkpoint at least `checkpointSyncMinItems` items past our head has its topic
+   * trie trie-synced and adopted while the items after it download. `false` downloads every item.
+   * @default true
+   */
+  checkpointSync?: boolean
+  /** @default DEFAULT_CHECKPOINT_SYNC_MIN_ITEMS (1024) */
+  checkpointSyncMinItems?: number
+  /** Chooses which peer-reported checkpoint to trie-sync when there is no publisher. @default defaultSelectFork */
+  selectFork?: SelectFork
 }
 
 export interface DsfgInit {
@@ -47,6 +59,12 @@ export interface DsfgInit {
   store?: KVStore
   /** Topics to serve (status, contents, hashes) and to open with `topic(name)`. More can be opened later. */
   topics?: (string | TopicConfig)[]
+  /**
+   * What this node serves on the status, contents and hashes protocols, when the application keeps its items
+   * in storage of its own (the DSFG hooks `getCurrentTopicState`, `getContents`, `getContentHashes`).
+   * @default the service's `topicStore`
+   */
+  provider?: TopicProvider
   /** Deadline of one request to a peer. @default DEFAULT_REQUEST_TIMEOUT_MS (10 s) */
   requestTimeoutMs?: number
   /** Concurrent inbound streams per connection and protocol. @default MAX_INBOUND_STREAMS (16) */
@@ -110,7 +128,7 @@ export class DsfgService implements Dsfg, Startable {
     this.requestTimeoutMs = init.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS
     this.maxInboundStreams = init.maxInboundStreams ?? MAX_INBOUND_STREAMS
     this.topicStore = new TopicStore(this.store)
-    this.topicServer = new TopicServer({ provider: this.topicStore })
+    this.topicServer = new TopicServer({ provider: init.provider ?? this.topicStore })
     this.fetcher = new Fetcher({
       openStream: (peer, protocol, options) => this.components.connectionManager.openStream(peer, protocol, options),
       requestTimeoutMs: this.requestTimeoutMs
@@ -276,6 +294,16 @@ export class DsfgService implements Dsfg, Startable {
         pubsub: this.components.pubsub,
         publisher: config.publisher,
         quorum: config.quorum,
+        selectFork: config.selectFork,
+        checkpointSyncMinItems: config.checkpointSyncMinItems,
+        syncTrie:
+          config.checkpointSync === false
+            ? undefined
+            : (root, { signal, onProgress, onPenalty }) => {
+                const run = this.startStateSync(root, { signal, onPenalty: (p) => onPenalty(p.peer, p.reason) })
+                run.syncer.addEventListener('progress', (e) => onProgress(e.detail))
+                return { done: run.done, retarget: (r) => run.retarget(r) }
+              },
         onPeerFault: (peer, reason) => {
           // Stop offering the peer to the downloader at once; the penalty may disconnect it.
           this.topicStates.removePeer(peer)

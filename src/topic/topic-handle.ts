@@ -1,5 +1,6 @@
 import type { GossipSub, Message } from '@libp2p/gossipsub'
 import type { PeerId } from '@libp2p/interface'
+import { TypedEventEmitter } from 'main-event'
 import { GOSSIP_HINT_INTERVAL_MS, ITEMS_READ_CHUNK } from '../constants.js'
 import { ItemOutOfOrderError, TopicSyncStalledError } from '../errors.js'
 import type { Item } from '../fsm/types.js'
@@ -19,7 +20,49 @@ import {
 import { LiveFollower } from './live-follower.js'
 import type { TopicStateManager } from './topic-state-manager.js'
 import type { TopicStore } from './topic-store.js'
-import { type SyncMode, TopicSync } from './topic-sync.js'
+import type { StateSyncStats } from '../sync/state-syncer.js'
+import { dispatchSafely } from '../util/events.js'
+import { type SelectFork, type SyncMode, type TrieCheckpoint, TopicSync, type TrieSyncRun } from './topic-sync.js'
+
+/** A trie sync the handle can start for a checkpoint sync (the service's `startStateSync`). */
+export type TrieSyncStarter = (
+  root: Uint8Array,
+  options: { signal: AbortSignal; onProgress: (stats: StateSyncStats) => void; onPenalty: (peer: string, reason: string) => void }
+) => TrieSyncRun
+
+/** What `sync:progress` reports. */
+export interface TopicSyncProgress {
+  /** `trie` while the checkpoint's topic trie is trie-synced, `items` while items are downloaded. */
+  phase: 'trie' | 'items'
+  /** Our head (highest stored item number, -1 when none). */
+  head: number
+  /** The item number the sync aims at. */
+  target: number
+  /** During the trie phase: the checkpoint being synced and the trie sync's counters. */
+  trie?: { checkpoint: TrieCheckpoint; nodes: number; bytes: number; pending: number }
+}
+
+/** A checkpoint signed by the topic's publisher, and what became of it. */
+export interface TopicCheckpointEvent {
+  checkpoint: Checkpoint
+  /**
+   * `received` when it arrives; `verified` once our items `0..number` rebuilt to its root (or a trie sync of it
+   * was adopted); `mismatch` when they did not (the unverified items were dropped and are downloaded again).
+   */
+  status: 'received' | 'verified' | 'mismatch'
+}
+
+/** The typed events of a topic handle. */
+export interface TopicHandleEvents {
+  /** The sync's mode changed: `unsynced`, `syncing` or `synced`. */
+  mode: CustomEvent<SyncMode>
+  'sync:progress': CustomEvent<TopicSyncProgress>
+  /** The topic reached its target (the mode became `synced`): our head then. */
+  'sync:complete': CustomEvent<{ head: number }>
+  checkpoint: CustomEvent<TopicCheckpointEvent>
+  /** A peer sent data that failed verification and was penalised (it may be disconnected). */
+  'peer:penalised': CustomEvent<{ peer: string; reason: string }>
+}
 
 export interface TopicHandleDeps {
   store: TopicStore
@@ -29,6 +72,12 @@ export interface TopicHandleDeps {
   /** Only this peer's signed items and checkpoints are accepted, when set. */
   publisher: PeerId | undefined
   quorum: number | undefined
+  /** Chooses the checkpoint to trie-sync without a publisher. @default defaultSelectFork */
+  selectFork?: SelectFork
+  /** Checkpoint sync only for a checkpoint at least this far past our head. @default 1024 */
+  checkpointSyncMinItems?: number
+  /** Starts trie syncs for checkpoint sync; without it, every item is downloaded. */
+  syncTrie?: TrieSyncStarter
   /** A peer sent data that failed validation. */
   onPeerFault(peer: string, reason: string): void
 }
@@ -39,10 +88,12 @@ export interface FollowOptions {
 
 /**
  * One topic as the application sees it: publish and checkpoint (on the publisher), state and proofs, and
- * `follow`, which catches up from peers (numbered-batch download, every batch verified against content hashes)
- * and then applies live gossiped items in order, exactly once each.
+ * `follow`, which catches up from peers and then applies live gossiped items in order, exactly once each.
+ * Catching up is a checkpoint sync when a trusted checkpoint is far ahead: the topic trie at its root is
+ * trie-synced and adopted while the items after it download; otherwise (and after it) items download in
+ * numbered batches, each verified against content hashes and, where a publisher checkpoint falls, its root.
  */
-export class TopicHandle {
+export class TopicHandle extends TypedEventEmitter<TopicHandleEvents> {
   readonly name: string
   private readonly deps: TopicHandleDeps
   private readonly sync: TopicSync
@@ -50,20 +101,31 @@ export class TopicHandle {
   private latestCheckpoint: Checkpoint | undefined
 
   constructor(name: string, deps: TopicHandleDeps) {
+    super()
     this.name = name
     this.deps = deps
     const { store, fetcher, states } = deps
+    const onPeerFault = (peer: string, reason: string): void => {
+      deps.onPeerFault(peer, reason)
+      dispatchSafely(this, 'peer:penalised', { peer, reason })
+    }
     this.follower = new LiveFollower({
       head: () => store.head(name),
-      append: (item) => this.store([item]),
+      // Through the sync, so a publisher checkpoint at our head is checked before live items pass it.
+      append: async (item) => {
+        await this.sync.commit([item], (items) => this.store(items))
+      },
       onGap: () => {
         // Someone is ahead of us: ask every peer for its state now instead of at the next refresh.
         for (const peer of states.peerIds()) void states.refresh(peer).catch(() => undefined)
       }
     })
+    const syncTrie = deps.syncTrie
     this.sync = new TopicSync({
       quorum: deps.quorum,
-      onPeerFault: (peer, reason) => deps.onPeerFault(peer, reason),
+      selectFork: deps.selectFork,
+      checkpointSyncMinItems: deps.checkpointSyncMinItems,
+      onPeerFault,
       io: {
         head: () => store.head(name),
         append: async (items) => {
@@ -71,14 +133,42 @@ export class TopicHandle {
           await this.follower.drain()
         },
         states: () => states.states(name),
-        fetch: fetcher.queueFetch(name, { onPeerFault: (error) => deps.onPeerFault(error.peer, error.reason) }),
+        fetch: fetcher.queueFetch(name, { onPeerFault: (error) => onPeerFault(error.peer, error.reason) }),
         fetchHashes: (peer, from, to, options) => fetcher.hashes(peer, name, from, to, options),
         localHashes: (from, to) => store.getContentHashes(name, from, to),
         truncate: (head) => store.truncate(name, head),
         root: () => store.root(name),
-        checkpoint: deps.publisher === undefined ? undefined : () => this.latestCheckpoint
+        checkpoint: deps.publisher === undefined ? undefined : () => this.latestCheckpoint,
+        adopt: async (root, number, options) => {
+          await store.adoptTrie(name, root, number, options)
+          this.notifyStored()
+        },
+        syncTrie:
+          syncTrie === undefined
+            ? undefined
+            : (root, { signal }) =>
+                syncTrie(root, {
+                  signal,
+                  // The trie syncer penalises through the service itself: only tell the application.
+                  onPenalty: (peer, reason) => dispatchSafely(this, 'peer:penalised', { peer, reason }),
+                  onProgress: (stats) => this.trieProgress(stats)
+                })
       }
     })
+    this.sync.addEventListener('mode', (e) => {
+      dispatchSafely(this, 'mode', e.detail)
+      if (e.detail === 'synced') void this.head().then((head) => dispatchSafely(this, 'sync:complete', { head }), () => undefined)
+    })
+    this.sync.addEventListener('progress', (e) => {
+      dispatchSafely(this, 'sync:progress', { phase: 'items', head: e.detail.head, target: e.detail.target })
+    })
+    const checkpointStatus = (number: number, status: 'verified' | 'mismatch'): void => {
+      const cp = this.latestCheckpoint
+      if (cp !== undefined && cp.number === number) dispatchSafely(this, 'checkpoint', { checkpoint: cp, status })
+    }
+    this.sync.addEventListener('checkpoint:verified', (e) => checkpointStatus(e.detail.number, 'verified'))
+    this.sync.addEventListener('trie:adopted', (e) => checkpointStatus(e.detail.number, 'verified'))
+    this.sync.addEventListener('checkpoint:mismatch', (e) => checkpointStatus(e.detail.number, 'mismatch'))
     states.addEventListener('peer:state', (e) => {
       if (e.detail.topic === name) this.sync.update()
     })
@@ -89,9 +179,33 @@ export class TopicHandle {
     return this.sync.mode
   }
 
-  /** The events of the topic's downloader: `mode`, `progress`, `batch:rejected`. */
+  /**
+   * The detailed events of the topic's sync engine (`progress`, `batch:rejected`, `trie:started`,
+   * `trie:adopted`, `checkpoint:mismatch`, …); the handle's own events are the stable summary.
+   */
   get events(): TopicSync {
     return this.sync
+  }
+
+  /** The newest checkpoint received from the topic's publisher. */
+  get checkpointReceived(): Checkpoint | undefined {
+    return this.latestCheckpoint
+  }
+
+  private trieProgress(stats: StateSyncStats): void {
+    const checkpoint = this.sync.trieTarget
+    if (checkpoint === undefined) return
+    const target = Math.max(checkpoint.number, this.latestCheckpoint?.head ?? -1)
+    void this.head().then(
+      (head) =>
+        dispatchSafely(this, 'sync:progress', {
+          phase: 'trie',
+          head,
+          target,
+          trie: { checkpoint, nodes: stats.nodes, bytes: stats.bytes, pending: stats.pending }
+        }),
+      () => undefined
+    )
   }
 
   /** Appends an item as the topic's next number, stores it in the topic trie and gossips it. */
@@ -305,7 +419,8 @@ export class TopicHandle {
           const cp = decodeCheckpoint(message.data)
           if (publisher !== undefined && (this.latestCheckpoint?.number ?? -1) < cp.number) {
             this.latestCheckpoint = cp
-            this.sync.update()
+            dispatchSafely(this, 'checkpoint', { checkpoint: cp, status: 'received' })
+            void this.sync.checkpointArrived()
           }
         }
       } catch {
@@ -315,8 +430,12 @@ export class TopicHandle {
     pubsub.addEventListener('message', onMessage)
     return () => {
       pubsub.removeEventListener('message', onMessage)
-      pubsub.unsubscribe(items)
-      pubsub.unsubscribe(checkpoints)
+      try {
+        pubsub.unsubscribe(items)
+        pubsub.unsubscribe(checkpoints)
+      } catch {
+        // The node stopped first (gossipsub throws once stopped): its subscriptions went with it.
+      }
     }
   }
 }

@@ -391,7 +391,11 @@ export class TopicStore implements TopicProvider {
     return pending
   }
 
-  /** `adoptTrie` at or below our head: our own items must rebuild to `root`; records the checkpoint if newer. */
+  /**
+   * `adoptTrie` at or below our head: our own items must rebuild to `root`. Writes that root's open spine (so
+   * the checkpoint's whole trie is stored, provable and servable to trie syncs) and records the checkpoint if
+   * newer. At the head this costs a handful of node hashes; below it, a replay of items `0..number`.
+   */
   private async confirmCheckpoint(
     entry: TopicEntry,
     root: Uint8Array,
@@ -399,22 +403,27 @@ export class TopicStore implements TopicProvider {
     signal: AbortSignal | undefined
   ): Promise<void> {
     let ours: Uint8Array
+    let ops: BatchOp[] = []
     if (number === entry.meta.head) {
-      ours = (await this.trieOf(entry, signal)).rootOnly()
+      const current = await this.currentRoot(entry, signal)
+      ours = current.root
+      ops = current.ops
     } else {
       const pending = new TopicTrie()
       await replayItems(this.store, entry, pending, number, signal)
-      ours = pending.rootOnly()
+      ours = pending.peekRoot(ops)
     }
     if (!equalBytes(ours, root)) {
       throw new TopicTrieError(
         `topic ${entry.topic}: our items 0..${number} have root ${toHex(ours)}, not the adopted ${toHex(root)}`
       )
     }
-    if (entry.meta.checkpoint !== null && entry.meta.checkpoint.number >= number) return
-    const meta = { ...entry.meta, checkpoint: { number, root: root.slice() } }
-    await this.store.batch([metaPut(entry, meta)])
+    const newer = entry.meta.checkpoint === null || entry.meta.checkpoint.number < number
+    const meta = newer ? { ...entry.meta, checkpoint: { number, root: root.slice() } } : entry.meta
+    if (newer) ops.push(metaPut(entry, meta))
+    if (ops.length > 0) await this.store.batch(ops)
     entry.meta = meta
+    if (number === meta.head) entry.rootCache = { number, root: root.slice() }
   }
 
   /** `adoptTrie` past our head: the trie's leaves become our items, and the rebuilt trie our trie. */

@@ -4,9 +4,17 @@ import type { QueueInit } from '../fsm/queue-types.js'
 import type { ConsumerResult, Item, PeerInfo } from '../fsm/types.js'
 import type { TopicState } from '../net/topic-protocols.js'
 import { keccak256 } from '../trie/keccak.js'
+import { EMPTY_ROOT } from '../trie/keccak.js'
 import { equalBytes } from '../util/bytes.js'
 import { dispatchSafely } from '../util/events.js'
-import { DEFAULT_START_BACK, DEFAULT_TOPIC_BATCH_ITEMS, HASH_PREFETCH_ITEMS } from '../constants.js'
+import { toHex } from '../util/hex.js'
+import {
+  DEFAULT_CHECKPOINT_SYNC_MIN_ITEMS,
+  DEFAULT_START_BACK,
+  DEFAULT_TOPIC_BATCH_ITEMS,
+  HASH_PREFETCH_ITEMS
+} from '../constants.js'
+import { TopicTrieError } from '../errors.js'
 import type { Checkpoint } from './gossip.js'
 
 /** DSFG's operation modes (from the Pocket design); serving is always on and not a mode. */
@@ -17,6 +25,54 @@ export type SyncMode = 'unsynced' | 'syncing' | 'synced'
  * One is the least that can work with a single server; raise it where peers may lie about their heads.
  */
 export const DEFAULT_TOPIC_QUORUM = 1
+
+/** A topic trie checkpoint: the root over items `0..number`. */
+export interface TrieCheckpoint {
+  number: number
+  root: Uint8Array
+}
+
+/**
+ * Chooses the checkpoint to trie-sync from peers' reported states when no publisher decides (the DSFG
+ * `selectFork` hook); `undefined` for none. See `defaultSelectFork`.
+ */
+export type SelectFork = (states: ReadonlyMap<string, TopicState>, quorum: number) => TrieCheckpoint | undefined
+
+/**
+ * The highest checkpoint that at least `quorum` peers report with the same root; when two roots at that number
+ * both reach the quorum (a fork), the one more peers report, and none on a tie.
+ */
+export const defaultSelectFork: SelectFork = (states, quorum) => {
+  const votes = new Map<string, { cp: TrieCheckpoint; count: number }>()
+  for (const { checkpoint } of states.values()) {
+    // Topics without a checkpoint report the empty root (the wire has no "absent").
+    if (equalBytes(checkpoint.root, EMPTY_ROOT)) continue
+    const key = `${checkpoint.number}:${toHex(checkpoint.root)}`
+    const vote = votes.get(key) ?? { cp: checkpoint, count: 0 }
+    vote.count++
+    votes.set(key, vote)
+  }
+  let best: { cp: TrieCheckpoint; count: number } | undefined
+  let tied = false
+  for (const vote of votes.values()) {
+    if (vote.count < quorum) continue
+    if (best === undefined || vote.cp.number > best.cp.number || (vote.cp.number === best.cp.number && vote.count > best.count)) {
+      best = vote
+      tied = false
+    } else if (vote.cp.number === best.cp.number && vote.count === best.count) {
+      tied = true
+    }
+  }
+  return best === undefined || tied ? undefined : { number: best.cp.number, root: best.cp.root }
+}
+
+/** A running trie sync of a checkpoint root (the service's `startStateSync`). */
+export interface TrieSyncRun {
+  /** Resolves once the latest root it was given is stored whole, with that root. */
+  readonly done: Promise<{ root: Uint8Array }>
+  /** Moves the sync to a newer root; complete subtries already stored are not fetched again. */
+  retarget(root: Uint8Array): void
+}
 
 /** The I/O a topic sync runs on, injected so the orchestration is tested without a network. */
 export interface TopicSyncIO {
@@ -38,6 +94,17 @@ export interface TopicSyncIO {
   truncate(head: number): Promise<void>
   /** The topic trie's root over our items `0..head`. */
   root(): Promise<Uint8Array>
+  /**
+   * Checkpoint sync: starts a trie sync of `root` into our store. Without it (or `adopt`) every item is
+   * downloaded.
+   */
+  syncTrie?(root: Uint8Array, options: { signal: AbortSignal }): TrieSyncRun
+  /**
+   * Takes over the topic trie stored whole at `(number, root)`: its leaves become items `0..number`. At or
+   * below our head it checks our items rebuild to `root` instead (and makes that root's trie whole).
+   * Rejects with `TopicTrieError` when they do not.
+   */
+  adopt?(root: Uint8Array, number: number, options?: { signal?: AbortSignal }): Promise<void>
 }
 
 export interface TopicSyncInit {
@@ -50,6 +117,13 @@ export interface TopicSyncInit {
   startBack?: number
   /** Passed to each download queue (batch size, window, timeouts, clock, …). */
   queue?: Omit<QueueInit, 'start' | 'target' | 'io'>
+  /** Chooses the checkpoint to trie-sync when no publisher decides. @default defaultSelectFork */
+  selectFork?: SelectFork
+  /**
+   * Checkpoint sync starts only for a checkpoint at least this many items past our head.
+   * @default DEFAULT_CHECKPOINT_SYNC_MIN_ITEMS (1024)
+   */
+  checkpointSyncMinItems?: number
 }
 
 export interface TopicSyncEvents {
@@ -71,6 +145,27 @@ export interface TopicSyncEvents {
   'checkpoint:mismatch': CustomEvent<{ number: number; kept: number }>
   /** Our items `0..number` gave exactly the root the publisher signed. */
   'checkpoint:verified': CustomEvent<{ number: number }>
+  /** Checkpoint sync started: the topic trie at `root` is being trie-synced while items after `number` download. */
+  'trie:started': CustomEvent<TrieCheckpoint>
+  /** A newer checkpoint re-targeted the running trie sync. */
+  'trie:retarget': CustomEvent<TrieCheckpoint>
+  /** The synced trie was adopted: items `0..number` are ours, verified against its root. */
+  'trie:adopted': CustomEvent<TrieCheckpoint>
+  /** The trie sync or the adoption failed: the items are downloaded instead. */
+  'trie:failed': CustomEvent<{ number: number; error: unknown }>
+}
+
+/** The checkpoint sync in progress. */
+interface TrieTarget {
+  /** The checkpoint the trie sync currently aims at. */
+  cp: TrieCheckpoint
+  /** Every checkpoint it was given, by root, to know which one the finished root belongs to. */
+  readonly targets: Map<string, TrieCheckpoint>
+  readonly run: TrieSyncRun
+  /** The trie sync has finished: no more re-targets. */
+  finishing: boolean
+  /** Settles (never rejects) once the trie was adopted or the checkpoint sync failed. */
+  settled: Promise<void>
 }
 
 /**
@@ -100,6 +195,18 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
   private verifiedThrough = -1
   /** Set by `update()`, so an update that lands before the loop starts waiting is not lost. */
   private updated = false
+  private readonly selectFork: SelectFork
+  private readonly checkpointSyncMinItems: number
+  /** The checkpoint sync in progress, if any. */
+  private trie: TrieTarget | null = null
+  /** Checkpoints at or below this number are not trie-synced again (a checkpoint sync of one failed). */
+  private trieFailedThrough = -1
+  /** First item number the running queue was given. */
+  private queueStart = 0
+  /** Our head as last seen by the loop or the running queue (for decisions `update()` makes synchronously). */
+  private knownHead = -1
+  /** The signal of the running `run()`. */
+  private runSignal: AbortSignal | undefined
 
   constructor(init: TopicSyncInit) {
     super()
@@ -109,6 +216,27 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
     this.startBack = Math.max(0, init.startBack ?? DEFAULT_START_BACK)
     // A lying peer may be handed the same batch again before its copy is proven wrong: allow for that.
     this.queueInit = { maxProcessAttempts: 6, batchSize: DEFAULT_TOPIC_BATCH_ITEMS, ...init.queue }
+    this.selectFork = init.selectFork ?? defaultSelectFork
+    this.checkpointSyncMinItems = Math.max(1, init.checkpointSyncMinItems ?? DEFAULT_CHECKPOINT_SYNC_MIN_ITEMS)
+  }
+
+  /** The checkpoint whose topic trie is being trie-synced, if a checkpoint sync runs. */
+  get trieTarget(): TrieCheckpoint | undefined {
+    return this.trie?.cp
+  }
+
+  /** The checkpoint to trust for a trie sync: the publisher's, or else the one `selectFork` picks from peers. */
+  private trieCandidate(): TrieCheckpoint | undefined {
+    if (this.io.checkpoint !== undefined) {
+      const cp = this.io.checkpoint()
+      return cp === undefined ? undefined : { number: cp.number, root: cp.root }
+    }
+    try {
+      return this.selectFork(this.io.states(), this.quorum)
+    } catch {
+      // An application's hook threw: no checkpoint sync, the items are downloaded.
+      return undefined
+    }
   }
 
   get mode(): SyncMode {
@@ -131,6 +259,8 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
   update(): void {
     const target = this.target()
     const peers = new Set(this.io.states().keys())
+    this.retargetTrie()
+    this.switchToCheckpointSync()
     const queue = this.queue
     if (queue !== null) {
       try {
@@ -153,38 +283,58 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
   /** Runs until `signal` aborts: downloads whenever a target is above our head, then waits for updates. */
   async run(options: { signal: AbortSignal }): Promise<void> {
     const { signal } = options
+    this.runSignal = signal
     const wake = (): void => this.wakeUp?.()
     signal.addEventListener('abort', wake)
     try {
       while (!signal.aborted) {
         this.updated = false
         const target = this.target()
-        const head = target >= 0 ? await this.checkTip(signal) : await this.io.head()
-        if (target <= head) {
+        let head = await this.io.head()
+        this.knownHead = head
+        this.startTrieSync(head, signal)
+        const trie = this.trie
+        // During a checkpoint sync the tip is the checkpoint's, verified by its root: nothing to re-check.
+        if (trie === null && target >= 0) head = await this.checkTip(signal)
+        const start = trie === null ? head + 1 : Math.max(head, trie.cp.number) + 1
+        if (target < start) {
+          if (trie !== null) {
+            // Nothing past the checkpoint yet: wait for the adoption (or a newer checkpoint).
+            this.setMode('syncing')
+            await this.waitForUpdate(signal)
+            continue
+          }
           this.setMode(target >= 0 || head >= 0 ? 'synced' : 'unsynced')
           await this.waitForUpdate(signal)
           continue
         }
         this.setMode('syncing')
-        const queue = new Queue({ ...this.queueInit, start: head + 1, target, io: this.queueIo(signal) })
+        // Aborted by `deliver` when a checkpoint proves our items wrong, or by a checkpoint sync that moved:
+        // re-plan from the repaired head or the new checkpoint.
+        const replan = new AbortController()
+        this.replan = replan
+        const runSignal = AbortSignal.any([signal, replan.signal])
+        const queue = new Queue({ ...this.queueInit, start, target, io: this.queueIo(runSignal) })
         this.queue = queue
         this.queueTarget = target
-        queue.addEventListener('progress', (e) => dispatchSafely(this, 'progress', { head: e.detail.head, target: e.detail.target }))
+        this.queueStart = start
+        queue.addEventListener('progress', (e) => {
+          this.knownHead = e.detail.head
+          dispatchSafely(this, 'progress', { head: e.detail.head, target: e.detail.target })
+        })
         queue.addEventListener('peer:fault', (e) => {
           if (e.detail.severity === 'severe') this.onPeerFault?.(e.detail.peer, e.detail.reason)
         })
-        // Aborted by `deliver` when a checkpoint proves our items wrong: re-plan from the repaired head.
-        const replan = new AbortController()
-        this.replan = replan
         try {
-          await queue.run({ signal: AbortSignal.any([signal, replan.signal]) })
+          await queue.run({ signal: runSignal })
         } catch (error) {
           if (signal.aborted) break
           if (replan.signal.aborted) continue
           const now = await this.io.head()
           dispatchSafely(this, 'sync:failed', { head: now, error })
-          // No progress at all: wait for peers to change before trying again, rather than spin.
-          if (now === head) {
+          // No progress at all: wait for peers to change before trying again, rather than spin (a checkpoint
+          // sync in progress makes progress of its own, and wakes us when it ends).
+          if (now === head && this.trie === null) {
             dispatchSafely(this, 'sync:stalled', { head: now, error })
             await this.waitForUpdate(signal)
           }
@@ -195,6 +345,98 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
     } finally {
       signal.removeEventListener('abort', wake)
     }
+  }
+
+  /**
+   * Starts a checkpoint sync when a trusted checkpoint is far enough past our head and none runs: the trie
+   * sync of its root runs on its own while the loop downloads the items after it, whose delivery waits for
+   * the adoption. When the sync ends, the trie is adopted (its items checked against the root) and the loop
+   * woken; a failure falls back to downloading the items.
+   */
+  private startTrieSync(head: number, signal: AbortSignal): void {
+    if (this.trie !== null || this.io.syncTrie === undefined || this.io.adopt === undefined) return
+    const cp = this.trieCandidate()
+    if (cp === undefined || cp.number <= this.trieFailedThrough || cp.number - head < this.checkpointSyncMinItems) return
+    const adopt = this.io.adopt
+    const controller = new AbortController()
+    const trieSignal = AbortSignal.any([signal, controller.signal])
+    const run = this.io.syncTrie(cp.root, { signal: trieSignal })
+    const targets = new Map([[toHex(cp.root), cp]])
+    const target: TrieTarget = { cp, targets, run, finishing: false, settled: Promise.resolve() }
+    this.trie = target
+    target.settled = (async () => {
+      try {
+        const { root } = await run.done
+        target.finishing = true
+        const adopted = targets.get(toHex(root))
+        if (adopted === undefined) throw new TopicTrieError(`the trie sync ended at ${toHex(root)}, a root it was not given`)
+        await adopt(adopted.root, adopted.number, { signal: trieSignal })
+        this.verifiedThrough = Math.max(this.verifiedThrough, adopted.number)
+        dispatchSafely(this, 'trie:adopted', adopted)
+        // A re-target raced with the end of the sync: the queue runs past a newer checkpoint than we adopted.
+        if (this.queue !== null && this.queueStart > adopted.number + 1) this.replan?.abort()
+      } catch (error) {
+        controller.abort()
+        if (signal.aborted) return
+        this.trieFailedThrough = Math.max(this.trieFailedThrough, target.cp.number)
+        dispatchSafely(this, 'trie:failed', { number: target.cp.number, error })
+        // The queue started after the checkpoint: start it again from our head.
+        this.replan?.abort()
+      } finally {
+        this.trie = null
+        this.updated = true
+        this.wakeUp?.()
+      }
+    })()
+    dispatchSafely(this, 'trie:started', cp)
+  }
+
+  /** A newer trusted checkpoint moves the running trie sync to its root, and the queue to the items after it. */
+  private retargetTrie(): void {
+    const trie = this.trie
+    if (trie === null || trie.finishing) return
+    const cp = this.trieCandidate()
+    if (cp === undefined || cp.number <= trie.cp.number) return
+    try {
+      trie.run.retarget(cp.root)
+    } catch {
+      // The trie sync just ended: it adopts what it has, and the queue re-plans from there.
+      return
+    }
+    trie.targets.set(toHex(cp.root), cp)
+    trie.cp = cp
+    dispatchSafely(this, 'trie:retarget', cp)
+    this.replan?.abort()
+  }
+
+  /**
+   * A trusted checkpoint far past the running download's head (say the first publisher checkpoint arrived
+   * after the download started from peers' heads): re-plan, so the loop starts a checkpoint sync for it. The
+   * items stored so far stay; the adoption checks them against the trie.
+   */
+  private switchToCheckpointSync(): void {
+    if (this.trie !== null || this.queue === null || this.io.syncTrie === undefined || this.io.adopt === undefined) return
+    const cp = this.trieCandidate()
+    if (cp === undefined || cp.number <= this.trieFailedThrough) return
+    if (cp.number - this.knownHead >= this.checkpointSyncMinItems) this.replan?.abort()
+  }
+
+  /** Waits until the checkpoint sync in progress has settled; false when `signal` aborted first. */
+  private async untilAdopted(signal: AbortSignal): Promise<boolean> {
+    const trie = this.trie
+    if (trie === null) return true
+    if (signal.aborted) return false
+    let onAbort = (): void => undefined
+    const aborted = new Promise<void>((resolve) => {
+      onAbort = resolve
+      signal.addEventListener('abort', onAbort, { once: true })
+    })
+    try {
+      await Promise.race([trie.settled, aborted])
+    } finally {
+      signal.removeEventListener('abort', onAbort)
+    }
+    return !signal.aborted
   }
 
   /**
@@ -263,39 +505,82 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
   }
 
   /**
+   * Stores verified items `from..` (`from` = our head + 1) through `append` (default `io.append`: the
+   * downloader's; live items come with their own), stopping at a publisher checkpoint that falls at our head
+   * or inside them, to compare our root with the signed one. A mismatch means some earlier item was wrong
+   * despite its hashes (its hash source lied too): everything after the last verified checkpoint is dropped
+   * and the download re-planned; resolves to a local fault then.
+   */
+  async commit(items: Item[], append: (items: Item[]) => Promise<void> = (i) => this.io.append(i)): Promise<ConsumerResult> {
+    if (items.length === 0) return { ok: true }
+    const cp = this.io.checkpoint?.()
+    const from = items[0]!.n
+    const to = items[items.length - 1]!.n
+    if (cp === undefined || cp.number < from - 1 || cp.number > to || cp.number <= this.verifiedThrough) {
+      await append(items)
+      return { ok: true }
+    }
+    const split = cp.number - from + 1
+    if (split > 0) await append(items.slice(0, split))
+    if (!(await this.matches(cp))) {
+      await this.dropUnverified(cp.number)
+      return { ok: false, fault: 'local' }
+    }
+    if (split < items.length) await append(items.slice(split))
+    return { ok: true }
+  }
+
+  /**
+   * A publisher checkpoint arrived: it re-targets a checkpoint sync or extends the download (as `update()`),
+   * and one at or below our head is checked against our items now (one above is checked when items cross it).
+   * Never throws.
+   */
+  async checkpointArrived(): Promise<void> {
+    this.update()
+    const cp = this.io.checkpoint?.()
+    if (cp === undefined || cp.number <= this.verifiedThrough || this.trie !== null) return
+    try {
+      if (cp.number > (await this.io.head())) return
+      if (!(await this.matches(cp))) await this.dropUnverified(cp.number)
+    } catch {
+      // The store failed: the next checkpoint is checked again.
+    }
+  }
+
+  /** Whether our items `0..cp.number` (our head is at least that) rebuild to `cp.root`; marks them verified. */
+  private async matches(cp: TrieCheckpoint): Promise<boolean> {
+    if (this.io.adopt !== undefined) {
+      try {
+        // Also records the checkpoint and writes its trie whole, so we can serve it to trie syncs.
+        await this.io.adopt(cp.root, cp.number, { signal: this.runSignal })
+      } catch (error) {
+        if (error instanceof TopicTrieError) return false
+        throw error
+      }
+    } else if (!equalBytes(await this.io.root(), cp.root)) {
+      return false
+    }
+    this.verifiedThrough = Math.max(this.verifiedThrough, cp.number)
+    dispatchSafely(this, 'checkpoint:verified', { number: cp.number })
+    return true
+  }
+
+  /** Drops our items after the last verified checkpoint (`number`'s root did not match) and re-plans. */
+  private async dropUnverified(number: number): Promise<void> {
+    await this.io.truncate(this.verifiedThrough)
+    this.hashes.clear()
+    dispatchSafely(this, 'checkpoint:mismatch', { number, kept: this.verifiedThrough })
+    this.replan?.abort()
+  }
+
+  /**
    * Checks a batch against content hashes from a peer that claims the range (rotating between such peers on a
    * mismatch, so one lying hash source cannot reject every honest copy), then stores it. A mismatch sends the
    * batch back for download elsewhere; a failure to get hashes holds it and tries again later.
    */
-  /**
-   * Stores `items` (already hash-checked), stopping at a checkpoint of the publisher that falls inside them to
-   * compare our root with the signed one. A mismatch means some earlier batch was wrong despite its hashes (its
-   * hash source lied too): everything after the last verified checkpoint is dropped and the download re-planned.
-   */
-  private async store(items: Item[]): Promise<ConsumerResult> {
-    const cp = this.io.checkpoint?.()
-    const from = items[0]!.n
-    const to = items[items.length - 1]!.n
-    if (cp === undefined || cp.number < from || cp.number > to || cp.number <= this.verifiedThrough) {
-      await this.io.append(items)
-      return { ok: true }
-    }
-    const split = cp.number - from + 1
-    await this.io.append(items.slice(0, split))
-    if (!equalBytes(await this.io.root(), cp.root)) {
-      await this.io.truncate(this.verifiedThrough)
-      this.hashes.clear()
-      dispatchSafely(this, 'checkpoint:mismatch', { number: cp.number, kept: this.verifiedThrough })
-      this.replan?.abort()
-      return { ok: false, fault: 'local' }
-    }
-    this.verifiedThrough = cp.number
-    dispatchSafely(this, 'checkpoint:verified', { number: cp.number })
-    if (split < items.length) await this.io.append(items.slice(split))
-    return { ok: true }
-  }
-
   private async deliver(delivered: Item[], signal: AbortSignal): Promise<ConsumerResult> {
+    // Items after a checkpoint being trie-synced wait for its adoption (the queue's window bounds them).
+    if (!(await this.untilAdopted(signal))) return { ok: false, fault: 'local' }
     // After a local failure part of a batch may be stored already: the queue delivers it again whole.
     const head = await this.io.head()
     const items = delivered.filter((item) => item.n > head)
@@ -313,7 +598,7 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
       }
     }
     try {
-      const result = await this.store(items)
+      const result = await this.commit(items)
       for (const item of items) this.hashes.delete(item.n)
       return result
     } catch (error) {

@@ -1,64 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import type { Item } from '../../src/fsm/types.js'
-import type { TopicState } from '../../src/net/topic-protocols.js'
 import { keccak256 } from '../../src/trie/keccak.js'
-import { StackTrie } from '../../src/trie/stack-trie.js'
-import { uint64BE } from '../../src/util/bytes.js'
-import { type SyncMode, TopicSync, type TopicSyncIO } from '../../src/topic/topic-sync.js'
-import { Prng } from '../../src/util/prng.js'
-
-function rootOf(items: Item[]): Uint8Array {
-  const trie = new StackTrie()
-  for (const item of items) trie.insert(uint64BE(item.n), item.data)
-  return trie.root()
-}
-
-function makeItems(count: number, seed = 1): Item[] {
-  const prng = new Prng(seed)
-  return Array.from({ length: count }, (_v, n) => ({ n, data: prng.bytes(1 + prng.int(40)) }))
-}
-
-interface FakePeer {
-  items: Item[]
-  /** Alters the items it serves. */
-  lies?: boolean
-  /** Lies about hashes too. */
-  liesAboutHashes?: boolean
-}
-
-/** An in-memory world: peers holding items, and a local store the sync appends to. */
-function world(peers: Record<string, FakePeer>) {
-  const stored: Item[] = []
-  const states = new Map<string, TopicState>()
-  for (const [id, p] of Object.entries(peers)) {
-    const head = p.items.length - 1
-    states.set(id, { lowest: 0, head, headHash: keccak256(p.items[head]!.data), checkpoint: { number: 0, root: new Uint8Array(32) } })
-  }
-  const io: TopicSyncIO = {
-    head: async () => stored.length - 1,
-    append: async (items) => {
-      for (const item of items) {
-        if (item.n !== stored.length) throw new Error(`append out of order: ${item.n} after ${stored.length - 1}`)
-        stored.push(item)
-      }
-    },
-    states: () => states,
-    fetch: async (peer, from, amount) => {
-      const p = peers[peer]!
-      return p.items.slice(from, from + amount).map((i) => (p.lies ? { n: i.n, data: Uint8Array.of(...i.data, 0xff) } : i))
-    },
-    fetchHashes: async (peer, from, to) => {
-      const p = peers[peer]!
-      return p.items.slice(from, to + 1).map((i) => (p.liesAboutHashes ? keccak256(Uint8Array.of(1)) : keccak256(i.data)))
-    },
-    localHashes: async (from, to) => stored.slice(from, to + 1).map((i) => keccak256(i.data)),
-    truncate: async (head) => {
-      stored.length = head + 1
-    },
-    root: async () => rootOf(stored)
-  }
-  return { io, stored, states }
-}
+import { type SyncMode, TopicSync } from '../../src/topic/topic-sync.js'
+import { type FakePeer, makeItems, rootOf, world } from './sync-world.js'
 
 describe('TopicSync', () => {
   it('downloads from our head to the quorum target, verified and in order, then reports synced', async () => {

@@ -1,0 +1,176 @@
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { PeerId } from '@libp2p/interface'
+import { afterEach, describe, expect, it } from 'vitest'
+import type { Item } from '../../src/fsm/types.js'
+import { createDsfgNode, type DsfgLibp2p } from '../../src/node/create-node.js'
+import type { KVStore } from '../../src/store/kv-store.js'
+import { LevelStore } from '../../src/store/level-store.js'
+import { MemoryStore } from '../../src/store/memory-store.js'
+import type { TopicHandle } from '../../src/topic/topic-handle.js'
+import { toHex } from '../../src/util/hex.js'
+import { Prng } from '../../src/util/prng.js'
+import { until } from '../helpers/wait.js'
+
+const TOPIC = 'ledger'
+
+function itemData(count: number, seed: number): Uint8Array[] {
+  const prng = new Prng(seed)
+  return Array.from({ length: count }, () => prng.bytes(40 + prng.int(120)))
+}
+
+async function allItems(node: DsfgLibp2p, head: number): Promise<Item[]> {
+  const out: Item[] = []
+  for (let from = 0; from <= head; from += 1024) out.push(...(await node.services.dsfg.topicStore.getContents(TOPIC, from, 1024)))
+  return out
+}
+
+/** A publisher with `history` items and a checkpoint, and servers that caught up from it and keep following. */
+async function network(history: number, servers: number, running: { stop(): unknown }[]) {
+  const publisher = await createDsfgNode({ store: new MemoryStore() })
+  running.push(publisher)
+  const topic = publisher.services.dsfg.topic({ name: TOPIC, publisher: publisher.peerId })
+  await publisher.services.dsfg.topicStore.appendMany(TOPIC, itemData(history, 1))
+  await topic.checkpoint()
+  const following = new AbortController()
+  running.push({ stop: () => following.abort() })
+  const serverNodes: DsfgLibp2p[] = []
+  for (let i = 0; i < servers; i++) {
+    const server = await createDsfgNode({ store: new MemoryStore() })
+    running.push(server)
+    await server.dial(publisher.getMultiaddrs()[0]!)
+    const handle = server.services.dsfg.topic({ name: TOPIC, publisher: publisher.peerId })
+    void handle.follow({ signal: following.signal })
+    serverNodes.push(server)
+  }
+  // Until the servers follow, checkpoints go nowhere: keep announcing until each has caught up.
+  for (const server of serverNodes) {
+    await until(async () => {
+      await topic.checkpoint()
+      return (await server.services.dsfg.topic(TOPIC).head()) === history - 1
+    }, 'a server to catch up', 30_000, 100)
+  }
+  return { publisher, topic, servers: serverNodes }
+}
+
+/** Publishes a few live items and a checkpoint every `intervalMs` until stopped; resolves to the items sent. */
+function livePublisher(topic: TopicHandle, intervalMs: number) {
+  const prng = new Prng(77)
+  let stopped = false
+  let rounds = 0
+  const done = (async () => {
+    while (!stopped) {
+      for (let i = 0; i < 20; i++) await topic.publish(prng.bytes(40 + prng.int(100)))
+      await topic.checkpoint()
+      rounds++
+      await new Promise((r) => setTimeout(r, intervalMs))
+    }
+  })()
+  return {
+    get rounds() {
+      return rounds
+    },
+    async stop() {
+      stopped = true
+      await done
+    }
+  }
+}
+
+async function joinerNode(store: KVStore, dial: DsfgLibp2p[]): Promise<DsfgLibp2p> {
+  const node = await createDsfgNode({ store })
+  for (const peer of dial) await node.dial(peer.getMultiaddrs()[0]!)
+  return node
+}
+
+function joinTopic(node: DsfgLibp2p, publisher: PeerId) {
+  const topic = node.services.dsfg.topic({ name: TOPIC, publisher })
+  const log = { started: [] as number[], retargets: [] as number[], adopted: [] as number[], checkpoints: 0, trieNodes: 0 }
+  topic.events.addEventListener('trie:started', (e) => log.started.push(e.detail.number))
+  topic.events.addEventListener('trie:retarget', (e) => log.retargets.push(e.detail.number))
+  topic.events.addEventListener('trie:adopted', (e) => log.adopted.push(e.detail.number))
+  topic.addEventListener('checkpoint', (e) => {
+    if (e.detail.status === 'received') log.checkpoints++
+  })
+  topic.addEventListener('sync:progress', (e) => {
+    if (e.detail.phase === 'trie') log.trieNodes = e.detail.trie!.nodes
+  })
+  return { topic, log }
+}
+
+describe('checkpoint sync of a topic over libp2p', () => {
+  const running: { stop(): unknown }[] = []
+  afterEach(async () => {
+    for (const r of running.splice(0).reverse()) await r.stop()
+  })
+
+  it('a late joiner trie-syncs the checkpoint while checkpoints move, downloads the rest, follows live, and ends with the publisher\'s items and root', async () => {
+    const { publisher, topic: source, servers } = await network(6000, 2, running)
+    const live = livePublisher(source, 150)
+    const joiner = await joinerNode(new MemoryStore(), [...servers, publisher])
+    running.push(joiner)
+    const { topic, log } = joinTopic(joiner, publisher.peerId)
+    let completed = false
+    topic.addEventListener('sync:complete', () => {
+      completed = true
+    })
+    const controller = new AbortController()
+    const following = topic.follow({ signal: controller.signal })
+    await until(() => completed && log.checkpoints >= 3, 'the joiner to sync while checkpoints move', 60_000)
+    await live.stop()
+    expect(live.rounds).toBeGreaterThanOrEqual(3)
+    const head = await source.head()
+    // The last checkpoint covers the last items; the joiner gets there by live gossip or by download.
+    await until(async () => (await topic.head()) === head, 'the joiner to reach the publisher head', 30_000)
+
+    expect(log.started.length).toBeGreaterThanOrEqual(1) // it took the checkpoint-sync path
+    expect(log.adopted.length).toBe(1)
+    expect(log.adopted[0]).toBeGreaterThanOrEqual(5999)
+    expect(log.trieNodes).toBeGreaterThan(0)
+    expect(toHex(await topic.root())).toBe(toHex(await source.root()))
+    expect(await allItems(joiner, head)).toEqual(await allItems(publisher, head))
+    controller.abort()
+    await following
+  }, 120_000)
+
+  it('a joiner restarted mid trie sync resumes from what it stored and finishes', async () => {
+    const { publisher, topic: source, servers } = await network(20_000, 1, running)
+    const dir = await mkdtemp(join(tmpdir(), 'dsfg-cp-restart-'))
+    running.push({ stop: () => rm(dir, { recursive: true, force: true }) })
+    // Checkpoints keep coming, so a restarted joiner learns one again.
+    const announce = setInterval(() => void source.checkpoint().catch(() => undefined), 200)
+    running.push({ stop: () => clearInterval(announce) })
+
+    // First run: stop as soon as part of the trie is stored.
+    let store = await LevelStore.open(dir)
+    let joiner = await joinerNode(store, [...servers, publisher])
+    const first = joinTopic(joiner, publisher.peerId)
+    const controller = new AbortController()
+    const following = first.topic.follow({ signal: controller.signal })
+    await until(() => first.log.trieNodes >= 2000, 'part of the trie to arrive', 60_000, 5)
+    controller.abort()
+    await following
+    await joiner.stop()
+    await store.close()
+    expect(first.log.adopted).toEqual([])
+    const firstNodes = first.log.trieNodes
+
+    // Second run on the same store: the stored subtries are not fetched again.
+    store = await LevelStore.open(dir)
+    joiner = await joinerNode(store, [...servers, publisher])
+    running.push(joiner, { stop: () => store.close() })
+    const second = joinTopic(joiner, publisher.peerId)
+    const controller2 = new AbortController()
+    const following2 = second.topic.follow({ signal: controller2.signal })
+    await until(async () => (await second.topic.head()) === 19_999, 'the restarted joiner to finish', 60_000)
+    expect(second.log.adopted).toEqual([19_999])
+    expect(second.log.trieNodes).toBeGreaterThan(0)
+    // A 20k-item trie has about 21.3k nodes: the second run fetched only what the first had not stored.
+    expect(firstNodes + second.log.trieNodes).toBeLessThan(24_000)
+    expect(toHex(await second.topic.root())).toBe(toHex(await source.root()))
+    expect(await allItems(joiner, 19_999)).toEqual(await allItems(publisher, 19_999))
+    controller2.abort()
+    await following2
+  }, 120_000)
+})

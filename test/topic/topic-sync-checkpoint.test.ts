@@ -1,0 +1,265 @@
+import { describe, expect, it } from 'vitest'
+import { TopicTrieError } from '../../src/errors.js'
+import type { Item } from '../../src/fsm/types.js'
+import type { TopicState } from '../../src/net/topic-protocols.js'
+import type { Checkpoint } from '../../src/topic/gossip.js'
+import { defaultSelectFork, TopicSync, type TopicSyncIO, type TrieSyncRun } from '../../src/topic/topic-sync.js'
+import { EMPTY_ROOT, keccak256 } from '../../src/trie/keccak.js'
+import { equalBytes } from '../../src/util/bytes.js'
+import { toHex } from '../../src/util/hex.js'
+import { makeItems, rootOf, world } from './sync-world.js'
+
+/** A trie sync the test finishes by hand: `finish()` resolves it with the root it was last given. */
+class FakeTrieSync implements TrieSyncRun {
+  readonly roots: string[] = []
+  private resolve!: (value: { root: Uint8Array }) => void
+  private reject!: (error: unknown) => void
+  private root: Uint8Array
+  readonly done: Promise<{ root: Uint8Array }>
+
+  constructor(root: Uint8Array) {
+    this.root = root
+    this.roots.push(toHex(root))
+    this.done = new Promise((resolve, reject) => {
+      this.resolve = resolve
+      this.reject = reject
+    })
+  }
+
+  retarget(root: Uint8Array): void {
+    this.root = root
+    this.roots.push(toHex(root))
+  }
+
+  finish(): void {
+    this.resolve({ root: this.root })
+  }
+
+  fail(error: unknown): void {
+    this.reject(error)
+  }
+}
+
+function checkpointOf(items: Item[], number: number, head = items.length - 1): Checkpoint {
+  return { number, root: rootOf(items.slice(0, number + 1)), head, headHash: keccak256(items[head]!.data) }
+}
+
+/**
+ * The world of topic-sync.test.ts plus checkpoint sync: `adopt` takes the source's items `0..number` when the
+ * root matches them (as TopicStore.adoptTrie does with a synced trie), and every started trie sync is kept.
+ */
+function checkpointWorld(items: Item[], initial: Checkpoint) {
+  const base = world({ a: { items }, b: { items } })
+  const runs: FakeTrieSync[] = []
+  const fetched: number[] = []
+  let checkpoint = initial
+  const adopted: number[] = []
+  const io: TopicSyncIO = {
+    ...base.io,
+    checkpoint: () => checkpoint,
+    fetch: (peer, from, amount, options) => {
+      fetched.push(from)
+      return base.io.fetch(peer, from, amount, options)
+    },
+    syncTrie: (root) => {
+      const run = new FakeTrieSync(root)
+      runs.push(run)
+      return run
+    },
+    adopt: async (root, number) => {
+      if (!equalBytes(root, rootOf(items.slice(0, number + 1)))) throw new TopicTrieError('root mismatch')
+      if (number < base.stored.length) {
+        if (!equalBytes(rootOf(base.stored.slice(0, number + 1)), root)) throw new TopicTrieError('ours differ')
+        return
+      }
+      base.stored.splice(0, base.stored.length, ...items.slice(0, number + 1))
+      adopted.push(number)
+    }
+  }
+  return {
+    ...base,
+    io,
+    runs,
+    fetched,
+    adopted,
+    setCheckpoint: (cp: Checkpoint) => {
+      checkpoint = cp
+    }
+  }
+}
+
+function untilSynced(sync: TopicSync): AbortController {
+  const controller = new AbortController()
+  sync.addEventListener('mode', (e) => e.detail === 'synced' && controller.abort())
+  return controller
+}
+
+describe('TopicSync checkpoint sync', () => {
+  it('trie-syncs the checkpoint while downloading the items after it, storing them only after the adoption', async () => {
+    const items = makeItems(2600, 21)
+    const w = checkpointWorld(items, checkpointOf(items, 1999))
+    const sync = new TopicSync({ io: w.io, queue: { batchSize: 64 } })
+    const events: string[] = []
+    sync.addEventListener('trie:started', (e) => events.push(`started ${e.detail.number}`))
+    sync.addEventListener('trie:adopted', (e) => events.push(`adopted ${e.detail.number}`))
+    let storedBeforeAdoption = -1
+    // The items after the checkpoint download meanwhile; the trie sync ends once some are waiting.
+    sync.addEventListener('progress', () => undefined)
+    const finishLater = setInterval(() => {
+      if (w.runs.length === 1 && w.fetched.length >= 4) {
+        clearInterval(finishLater)
+        storedBeforeAdoption = w.stored.length
+        w.runs[0]!.finish()
+      }
+    }, 1)
+    const controller = untilSynced(sync)
+    await sync.run({ signal: controller.signal })
+    clearInterval(finishLater)
+    expect(events).toEqual(['started 1999', 'adopted 1999'])
+    expect(storedBeforeAdoption).toBe(0)
+    expect(w.adopted).toEqual([1999])
+    expect(Math.min(...w.fetched)).toBe(2000)
+    expect(w.stored).toEqual(items)
+  })
+
+  it('re-targets the trie sync when the checkpoint moves, and downloads only after the newest one', async () => {
+    const items = makeItems(4200, 22)
+    const w = checkpointWorld(items, checkpointOf(items, 1999, 2500))
+    const sync = new TopicSync({ io: w.io, queue: { batchSize: 64 } })
+    const retargets: number[] = []
+    sync.addEventListener('trie:retarget', (e) => retargets.push(e.detail.number))
+    let moved = 0
+    const mover = setInterval(() => {
+      const run = w.runs[0]
+      if (run === undefined) return
+      if (moved < 2) {
+        moved++
+        w.setCheckpoint(checkpointOf(items, 1999 + moved * 1000))
+        sync.update()
+      } else {
+        clearInterval(mover)
+        run.finish()
+      }
+    }, 5)
+    const controller = untilSynced(sync)
+    await sync.run({ signal: controller.signal })
+    clearInterval(mover)
+    expect(retargets).toEqual([2999, 3999])
+    expect(w.runs).toHaveLength(1)
+    expect(w.runs[0]!.roots).toEqual([1999, 2999, 3999].map((n) => toHex(rootOf(items.slice(0, n + 1)))))
+    expect(w.adopted).toEqual([3999])
+    expect(w.stored).toEqual(items)
+  })
+
+  it('falls back to downloading every item when the trie sync fails', async () => {
+    const items = makeItems(1500, 23)
+    const w = checkpointWorld(items, checkpointOf(items, 1299))
+    const sync = new TopicSync({ io: w.io, queue: { batchSize: 64 } })
+    const failed: number[] = []
+    sync.addEventListener('trie:failed', (e) => failed.push(e.detail.number))
+    sync.addEventListener('trie:started', () => setTimeout(() => w.runs[0]!.fail(new Error('no peer has the trie')), 5))
+    const controller = untilSynced(sync)
+    await sync.run({ signal: controller.signal })
+    expect(failed).toEqual([1299])
+    expect(w.runs).toHaveLength(1) // not tried again for the same checkpoint
+    expect(w.adopted).toEqual([])
+    expect(Math.min(...w.fetched)).toBe(0)
+    expect(w.stored).toEqual(items)
+  })
+
+  it('falls back when the synced trie does not adopt (its items do not rebuild to the root)', async () => {
+    const items = makeItems(1500, 24)
+    const w = checkpointWorld(items, checkpointOf(items, 1299))
+    const adopt = w.io.adopt!
+    let calls = 0
+    w.io.adopt = async (root, number, options) => {
+      // The synced trie is bad; the downloaded items later check out against the same checkpoint.
+      if (calls++ === 0) throw new TopicTrieError('trie items rebuild to another root')
+      return adopt(root, number, options)
+    }
+    const sync = new TopicSync({ io: w.io, queue: { batchSize: 64 } })
+    sync.addEventListener('trie:started', () => setTimeout(() => w.runs[0]!.finish(), 5))
+    let failed = 0
+    sync.addEventListener('trie:failed', () => failed++)
+    const controller = untilSynced(sync)
+    await sync.run({ signal: controller.signal })
+    expect(failed).toBe(1)
+    expect(w.stored).toEqual(items)
+  })
+
+  it('downloads a checkpoint that is close to our head instead of trie-syncing it', async () => {
+    const items = makeItems(1600, 25)
+    const w = checkpointWorld(items, checkpointOf(items, 1599))
+    w.stored.push(...items.slice(0, 1000))
+    const sync = new TopicSync({ io: w.io, queue: { batchSize: 64 } })
+    const verified: number[] = []
+    sync.addEventListener('checkpoint:verified', (e) => verified.push(e.detail.number))
+    const controller = untilSynced(sync)
+    await sync.run({ signal: controller.signal })
+    expect(w.runs).toHaveLength(0)
+    expect(verified).toEqual([1599])
+    expect(w.stored).toEqual(items)
+  })
+
+  it('checks a checkpoint that arrives below our head, and drops what it proves wrong', async () => {
+    const items = makeItems(300, 26)
+    const forged = makeItems(300, 27)
+    const w = checkpointWorld(items, checkpointOf(items, 99))
+    // Items 0..149 are right, 150..299 are forged (say, served by liars whose hashes agreed).
+    w.stored.push(...items.slice(0, 150), ...forged.slice(150).map((f) => ({ n: f.n, data: f.data })))
+    const sync = new TopicSync({ io: w.io })
+    const events: string[] = []
+    sync.addEventListener('checkpoint:verified', (e) => events.push(`verified ${e.detail.number}`))
+    sync.addEventListener('checkpoint:mismatch', (e) => events.push(`mismatch ${e.detail.number} kept ${e.detail.kept}`))
+    await sync.checkpointArrived()
+    w.setCheckpoint(checkpointOf(items, 199))
+    await sync.checkpointArrived()
+    expect(events).toEqual(['verified 99', 'mismatch 199 kept 99'])
+    expect(w.stored).toEqual(items.slice(0, 100))
+  })
+
+  it('checks a checkpoint at our head before live items pass it', async () => {
+    const items = makeItems(120, 28)
+    const w = checkpointWorld(items, checkpointOf(items, 99))
+    w.stored.push(...items.slice(0, 100))
+    const sync = new TopicSync({ io: w.io })
+    const verified: number[] = []
+    sync.addEventListener('checkpoint:verified', (e) => verified.push(e.detail.number))
+    const live: Item[] = []
+    const result = await sync.commit([items[100]!], async (batch) => {
+      live.push(...batch)
+      w.stored.push(...batch)
+    })
+    expect(result).toEqual({ ok: true })
+    expect(verified).toEqual([99])
+    expect(live).toEqual([items[100]])
+  })
+})
+
+describe('defaultSelectFork', () => {
+  const root = (byte: number): Uint8Array => new Uint8Array(32).fill(byte)
+  const state = (number: number, r: Uint8Array): TopicState => ({
+    lowest: 0,
+    head: number + 10,
+    headHash: root(0),
+    checkpoint: { number, root: r }
+  })
+  /** Peers reporting checkpoints `[number, root byte]`, one each. */
+  const reports = (...cps: [number, number][]) => new Map(cps.map(([n, b], i) => [`p${i}`, state(n, root(b))]))
+
+  it('takes the highest checkpoint a quorum of peers reports with the same root', () => {
+    const states = reports([100, 1], [100, 1], [200, 2])
+    expect(defaultSelectFork(states, 1)).toEqual({ number: 200, root: root(2) })
+    expect(defaultSelectFork(states, 2)).toEqual({ number: 100, root: root(1) })
+    expect(defaultSelectFork(states, 3)).toBeUndefined()
+  })
+
+  it('prefers the root more peers report at a forked number, and picks none on a tie', () => {
+    expect(defaultSelectFork(reports([100, 1], [100, 1], [100, 2]), 1)).toEqual({ number: 100, root: root(1) })
+    expect(defaultSelectFork(reports([100, 1], [100, 1], [100, 2], [100, 2]), 1)).toBeUndefined()
+  })
+
+  it('ignores peers without a checkpoint (the empty root)', () => {
+    expect(defaultSelectFork(new Map([['a', state(0, EMPTY_ROOT)]]), 1)).toBeUndefined()
+  })
+})
