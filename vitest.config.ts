@@ -1,6 +1,11 @@
+import { fileURLToPath } from 'node:url'
 import { defineConfig } from 'vitest/config'
 
 export default defineConfig({
+  resolve: {
+    // The examples import the package by name, as users do; tests run them against the sources, no build needed.
+    alias: { dsfg: fileURLToPath(new URL('./src/index.ts', import.meta.url)) }
+  },
   test: {
     include: ['test/**/*.test.ts'],
     testTimeout: 30_000,
