@@ -64,8 +64,26 @@ export { accountEntries, topicItems, buildFixtureTrie, type Entry } from './fixt
 export * from './fsm/index.js'
 export { uint64BE, equalBytes } from './util/bytes.js'
 export { TopicStore, type TopicStoreOptions } from './topic/topic-store.js'
-export { TopicHandle, type FollowOptions } from './topic/topic-handle.js'
-export { TopicSync, type TopicSyncInit, type TopicSyncIO, type SyncMode, DEFAULT_TOPIC_QUORUM } from './topic/topic-sync.js'
+export {
+  TopicHandle,
+  type FollowOptions,
+  type TopicHandleEvents,
+  type TopicSyncProgress,
+  type TopicCheckpointEvent,
+  type TrieSyncStarter
+} from './topic/topic-handle.js'
+export {
+  TopicSync,
+  type TopicSyncInit,
+  type TopicSyncIO,
+  type TopicSyncEvents,
+  type SyncMode,
+  type SelectFork,
+  type TrieCheckpoint,
+  type TrieSyncRun,
+  defaultSelectFork,
+  DEFAULT_TOPIC_QUORUM
+} from './topic/topic-sync.js'
 export { TopicStateManager } from './topic/topic-state-manager.js'
 export { TopicServer } from './topic/topic-server.js'
 export { Fetcher } from './topic/fetcher.js'

@@ -236,6 +236,46 @@ describe('TopicSync checkpoint sync', () => {
   })
 })
 
+describe('checkpoint sync without a publisher', () => {
+  it('trie-syncs the checkpoint that selectFork picks from the peers\' reports', async () => {
+    const items = makeItems(3000, 29)
+    const w = checkpointWorld(items, checkpointOf(items, 0))
+    w.io.checkpoint = undefined
+    const good = { number: 2499, root: rootOf(items.slice(0, 2500)) }
+    for (const [peer, state] of w.states) w.states.set(peer, { ...state, checkpoint: good })
+    const asked: number[] = []
+    const sync = new TopicSync({
+      io: w.io,
+      queue: { batchSize: 64 },
+      selectFork: (states, quorum) => {
+        asked.push(quorum)
+        return defaultSelectFork(states, quorum)
+      },
+      quorum: 2
+    })
+    sync.addEventListener('trie:started', () => setTimeout(() => w.runs[0]!.finish(), 5))
+    const controller = untilSynced(sync)
+    await sync.run({ signal: controller.signal })
+    expect(asked[0]).toBe(2)
+    expect(w.runs[0]!.roots).toEqual([toHex(good.root)])
+    expect(w.adopted).toEqual([2499])
+    expect(w.stored).toEqual(items)
+  })
+
+  it('downloads everything when selectFork picks nothing, or throws', async () => {
+    const items = makeItems(1500, 30)
+    for (const selectFork of [() => undefined, () => { throw new Error('hook bug') }]) {
+      const w = checkpointWorld(items, checkpointOf(items, 0))
+      w.io.checkpoint = undefined
+      const sync = new TopicSync({ io: w.io, queue: { batchSize: 64 }, selectFork })
+      const controller = untilSynced(sync)
+      await sync.run({ signal: controller.signal })
+      expect(w.runs).toHaveLength(0)
+      expect(w.stored).toEqual(items)
+    }
+  })
+})
+
 describe('defaultSelectFork', () => {
   const root = (byte: number): Uint8Array => new Uint8Array(32).fill(byte)
   const state = (number: number, r: Uint8Array): TopicState => ({
