@@ -1,4 +1,4 @@
-import type { GossipSub, Message } from '@libp2p/gossipsub'
+import type { GossipSub } from '@libp2p/gossipsub'
 import type { ComponentLogger, Logger, PeerId, PeerStore, Startable } from '@libp2p/interface'
 import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
 import { DEFAULT_REQUEST_TIMEOUT_MS, MAX_FRAME_BYTES, MAX_INBOUND_STREAMS, MAX_PEER_OFFENCES } from '../constants.js'
@@ -9,14 +9,8 @@ import { frameHandler } from '../net/rpc.js'
 import type { KVStore } from '../store/kv-store.js'
 import { MemoryStore } from '../store/memory-store.js'
 import { type PeerPenalty, StateSyncer, type StateSyncerInit, type StateSyncResult } from '../sync/state-syncer.js'
-import {
-  type Checkpoint,
-  checkpointsTopic,
-  decodeCheckpoint,
-  encodeCheckpoint,
-  gossipValidator,
-  signedBy
-} from '../topic/gossip.js'
+import { type Checkpoint, checkpointsTopic, decodeCheckpoint, encodeCheckpoint } from '../topic/gossip.js'
+import { GossipFeeds } from '../topic/gossip-feeds.js'
 import { Fetcher } from '../topic/fetcher.js'
 import type { TopicProvider } from '../topic/provider.js'
 import { TopicHandle } from '../topic/topic-handle.js'
@@ -120,6 +114,8 @@ export class DsfgService implements Dsfg, Startable {
   private readonly topicStates: TopicStateManager
   private readonly topics = new Map<string, TopicHandle>()
   private readonly topicConfigs: TopicConfig[]
+  /** The node's gossip subscriptions, shared by topic handles and checkpoint-following state syncs. */
+  private readonly feeds: GossipFeeds | undefined
 
   constructor(components: DsfgComponents, init: DsfgInit = {}) {
     this.components = components
@@ -133,6 +129,7 @@ export class DsfgService implements Dsfg, Startable {
       openStream: (peer, protocol, options) => this.components.connectionManager.openStream(peer, protocol, options),
       requestTimeoutMs: this.requestTimeoutMs
     })
+    this.feeds = components.pubsub === undefined ? undefined : new GossipFeeds(components.pubsub)
     this.topicConfigs = (init.topics ?? []).map((t) => (typeof t === 'string' ? { name: t } : t))
     this.topicStates = new TopicStateManager({
       topics: this.topicConfigs.map((t) => t.name),
@@ -257,24 +254,12 @@ export class DsfgService implements Dsfg, Startable {
   }
 
   followCheckpoints(topic: string, publisher: PeerId, onCheckpoint: (cp: Checkpoint) => void, signal: AbortSignal): void {
-    const pubsub = this.requirePubsub()
-    const name = checkpointsTopic(topic)
-    // The validator runs before gossipsub forwards anything: forged or malformed checkpoints die here.
-    pubsub.topicValidators.set(name, gossipValidator(decodeCheckpoint, publisher))
-    pubsub.subscribe(name)
-    const onMessage = (event: CustomEvent<Message>): void => {
-      const message = event.detail
-      if (message.topic !== name || !signedBy(message, publisher)) return
-      try {
-        onCheckpoint(decodeCheckpoint(message.data))
-      } catch (err) {
-        this.log('ignoring checkpoint on %s: %e', name, err)
-      }
-    }
-    pubsub.addEventListener('message', onMessage)
-    const stop = (): void => pubsub.removeEventListener('message', onMessage)
-    if (signal.aborted) stop()
-    else signal.addEventListener('abort', stop, { once: true })
+    if (signal.aborted) return
+    // The shared validator runs before gossipsub forwards anything: forged or malformed checkpoints die there.
+    const release = this.requireFeeds().listen(checkpointsTopic(topic), decodeCheckpoint, publisher, (message) => {
+      onCheckpoint(decodeCheckpoint(message.data))
+    })
+    signal.addEventListener('abort', release, { once: true })
   }
 
   async publishCheckpoint(topic: string, checkpoint: Checkpoint): Promise<number> {
@@ -292,6 +277,7 @@ export class DsfgService implements Dsfg, Startable {
         fetcher: this.fetcher,
         states: this.topicStates,
         pubsub: this.components.pubsub,
+        feeds: this.feeds,
         publisher: config.publisher,
         quorum: config.quorum,
         selectFork: config.selectFork,
@@ -325,6 +311,11 @@ export class DsfgService implements Dsfg, Startable {
     const n = (this.topicOffences.get(peer) ?? 0) + 1
     this.topicOffences.set(peer, n)
     return n
+  }
+
+  private requireFeeds(): GossipFeeds {
+    this.requirePubsub()
+    return this.feeds!
   }
 
   private requirePubsub(): GossipSub {

@@ -1,4 +1,4 @@
-import type { GossipSub, Message } from '@libp2p/gossipsub'
+import type { GossipSub } from '@libp2p/gossipsub'
 import type { PeerId } from '@libp2p/interface'
 import { TypedEventEmitter } from 'main-event'
 import { GOSSIP_HINT_INTERVAL_MS, ITEMS_READ_CHUNK } from '../constants.js'
@@ -13,10 +13,9 @@ import {
   decodeGossipItem,
   encodeCheckpoint,
   encodeGossipItem,
-  gossipValidator,
-  itemsTopic,
-  signedBy
+  itemsTopic
 } from './gossip.js'
+import type { GossipFeeds } from './gossip-feeds.js'
 import { LiveFollower } from './live-follower.js'
 import type { TopicStateManager } from './topic-state-manager.js'
 import type { TopicStore } from './topic-store.js'
@@ -69,6 +68,8 @@ export interface TopicHandleDeps {
   fetcher: Fetcher
   states: TopicStateManager
   pubsub: GossipSub | undefined
+  /** The node's shared gossip subscriptions (absent without gossipsub). */
+  feeds: GossipFeeds | undefined
   /** Only this peer's signed items and checkpoints are accepted, when set. */
   publisher: PeerId | undefined
   quorum: number | undefined
@@ -380,9 +381,9 @@ export class TopicHandle extends TypedEventEmitter<TopicHandleEvents> {
    * returns this caller's release.
    */
   private subscribe(signal: AbortSignal): () => void {
-    const pubsub = this.deps.pubsub
-    if (pubsub === undefined) return () => undefined
-    if (this.subscriptions++ === 0) this.unsubscribe = this.listen(pubsub)
+    const feeds = this.deps.feeds
+    if (feeds === undefined) return () => undefined
+    if (this.subscriptions++ === 0) this.unsubscribe = this.listen(feeds)
     let released = false
     const release = (): void => {
       if (released) return
@@ -397,45 +398,26 @@ export class TopicHandle extends TypedEventEmitter<TopicHandleEvents> {
     return release
   }
 
-  private listen(pubsub: GossipSub): () => void {
+  private listen(feeds: GossipFeeds): () => void {
     const publisher = this.deps.publisher
-    const items = itemsTopic(this.name)
-    const checkpoints = checkpointsTopic(this.name)
-    pubsub.topicValidators.set(items, gossipValidator(decodeGossipItem, publisher))
-    pubsub.topicValidators.set(checkpoints, gossipValidator(decodeCheckpoint, publisher))
-    pubsub.subscribe(items)
-    pubsub.subscribe(checkpoints)
-    const onMessage = (event: CustomEvent<Message>): void => {
-      const message = event.detail
-      if (!signedBy(message, publisher)) return
-      try {
-        if (message.topic === items) {
-          const item = decodeGossipItem(message.data)
-          // Only the publisher's signed items are applied as they come; anyone else's gossip is unverified,
-          // so it merely tells us peers may be ahead, and the verified download brings the items.
-          if (publisher !== undefined) void this.follower.receive(item).catch(() => undefined)
-          else void this.hintAhead(item.n)
-        } else if (message.topic === checkpoints) {
-          const cp = decodeCheckpoint(message.data)
-          if (publisher !== undefined && (this.latestCheckpoint?.number ?? -1) < cp.number) {
-            this.latestCheckpoint = cp
-            dispatchSafely(this, 'checkpoint', { checkpoint: cp, status: 'received' })
-            void this.sync.checkpointArrived()
-          }
-        }
-      } catch {
-        // The validator already rejected malformed messages; nothing else can fail here.
-      }
-    }
-    pubsub.addEventListener('message', onMessage)
+    const stopItems = feeds.listen(itemsTopic(this.name), decodeGossipItem, publisher, (message) => {
+      const item = decodeGossipItem(message.data)
+      // Only the publisher's signed items are applied as they come; anyone else's gossip is unverified, so it
+      // merely tells us peers may be ahead, and the verified download brings the items.
+      if (publisher !== undefined) void this.follower.receive(item).catch(() => undefined)
+      else void this.hintAhead(item.n)
+    })
+    const stopCheckpoints = feeds.listen(checkpointsTopic(this.name), decodeCheckpoint, publisher, (message) => {
+      const cp = decodeCheckpoint(message.data)
+      if (publisher === undefined || (this.latestCheckpoint?.number ?? -1) >= cp.number) return
+      this.latestCheckpoint = cp
+      dispatchSafely(this, 'checkpoint', { checkpoint: cp, status: 'received' })
+      void this.sync.checkpointArrived()
+    })
     return () => {
-      pubsub.removeEventListener('message', onMessage)
-      try {
-        pubsub.unsubscribe(items)
-        pubsub.unsubscribe(checkpoints)
-      } catch {
-        // The node stopped first (gossipsub throws once stopped): its subscriptions went with it.
-      }
+      stopItems()
+      stopCheckpoints()
     }
   }
+
 }
