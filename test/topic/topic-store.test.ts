@@ -16,7 +16,7 @@ import { LevelStore } from '../../src/store/level-store.js'
 import { MemoryStore } from '../../src/store/memory-store.js'
 import { EMPTY_ROOT, keccak256 } from '../../src/trie/keccak.js'
 import { importSorted } from '../../src/trie/stack-trie.js'
-import { checkTrieComplete } from '../../src/trie/walk.js'
+import { checkTrieComplete, walkTrie, type WalkedNode } from '../../src/trie/walk.js'
 import { hashKey, itemKey, metaKey, topicId } from '../../src/topic/topic-keys.js'
 import { TopicStore } from '../../src/topic/topic-store.js'
 import { uint64BE } from '../../src/util/bytes.js'
@@ -479,5 +479,18 @@ describe('TopicStore: adopting a synced trie', () => {
     expect(await other.head('u')).toBe(10)
     await other.adoptTrie('t', root, 149)
     expect(await other.head('t')).toBe(149)
+  })
+
+  it('rejects a stored trie whose leaf was altered on disk (the rebuilt root differs)', async () => {
+    const { nodes, root } = await synced(149)
+    const leaves: WalkedNode[] = []
+    for await (const n of walkTrie(nodes, root)) if (n.node.kind === 'leaf') leaves.push(n)
+    const victim = leaves[77]!
+    const corrupt = victim.blob.slice()
+    corrupt[corrupt.length - 1]! ^= 1 // still decodes: the item's last byte changed
+    await nodes.put(victim.hash, corrupt)
+    const topics = new TopicStore(nodes)
+    await expect(topics.adoptTrie('t', root, 149)).rejects.toBeInstanceOf(TopicTrieError)
+    expect(await topics.head('t')).toBe(-1)
   })
 })
