@@ -21,7 +21,14 @@ import type { TopicStateManager } from './topic-state-manager.js'
 import type { TopicStore } from './topic-store.js'
 import type { StateSyncStats } from '../sync/state-syncer.js'
 import { dispatchSafely } from '../util/events.js'
-import { type SelectFork, type SyncMode, type TrieCheckpoint, TopicSync, type TrieSyncRun } from './topic-sync.js'
+import {
+  type SelectFork,
+  type SyncMode,
+  type TrieCheckpoint,
+  TopicSync,
+  type TrieSyncRun,
+  type VerifiedItem
+} from './topic-sync.js'
 
 /** A trie sync the handle can start for a checkpoint sync (the service's `startStateSync`). */
 export type TrieSyncStarter = (
@@ -338,12 +345,14 @@ export class TopicHandle extends TypedEventEmitter<TopicHandleEvents> {
   }
 
   /** Stores consecutive items; those we already hold (the downloader and live gossip may both bring them) are skipped. */
-  private async store(items: Item[]): Promise<void> {
+  private async store(items: VerifiedItem[]): Promise<void> {
     const head = await this.deps.store.head(this.name)
     const fresh = items.filter((item) => item.n > head)
     if (fresh.length === 0) return
     try {
-      await this.deps.store.putMany(this.name, fresh[0]!.n, fresh.map((item) => item.data))
+      // Items the downloader verified come with their hashes: the store need not hash them again.
+      const hashes = fresh.every((item) => item.hash !== undefined) ? fresh.map((item) => item.hash!) : undefined
+      await this.deps.store.putMany(this.name, fresh[0]!.n, fresh.map((item) => item.data), { hashes })
     } catch (err) {
       // Someone stored some of them in the meantime: store the rest one by one, skipping what we now hold.
       if (!(err instanceof ItemOutOfOrderError)) throw err

@@ -35,6 +35,15 @@ export interface TopicStoreOptions {
   signal?: AbortSignal
 }
 
+export interface PutManyOptions extends TopicStoreOptions {
+  /**
+   * keccak256 of each item, when the caller has just computed them (the downloader, which checked every item
+   * against content hashes): stored as given instead of hashing each item again. They are what the node
+   * serves as content hashes, so they must be right.
+   */
+  hashes?: readonly Uint8Array[]
+}
+
 /** What `TopicStore` knows about one topic. Written only under the topic's lock. */
 interface TopicEntry {
   readonly topic: string
@@ -140,16 +149,20 @@ export class TopicStore implements TopicProvider {
    * under the topic's lock, so a concurrent writer cannot slip in between), else `ItemOutOfOrderError` and
    * nothing is written. The downloader stores whole verified batches this way.
    */
-  async putMany(topic: string, from: number, datas: readonly Uint8Array[], options?: TopicStoreOptions): Promise<void> {
+  async putMany(topic: string, from: number, datas: readonly Uint8Array[], options?: PutManyOptions): Promise<void> {
     checkNumber(from, 'item number')
     if (!Array.isArray(datas)) throw new InvalidInputError('items must be an array of Uint8Arrays')
     const items = datas.map((d) => checkItem(d).slice())
+    const hashes = options?.hashes
+    if (hashes !== undefined && (hashes.length !== items.length || hashes.some((h) => !(h instanceof Uint8Array && h.length === 32)))) {
+      throw new InvalidInputError('hashes must be one 32-byte hash per item')
+    }
     await this.lock.run(
       topic,
       async () => {
         const entry = await this.entry(topic)
         if (from !== entry.meta.head + 1) throw new ItemOutOfOrderError(entry.meta.head + 1, from)
-        if (items.length > 0) await this.write(entry, items, options?.signal)
+        if (items.length > 0) await this.write(entry, items, options?.signal, hashes)
       },
       options?.signal
     )
@@ -336,7 +349,12 @@ export class TopicStore implements TopicProvider {
   }
 
   /** Appends `items` at head + 1 onwards: one atomic batch per `batchBytes` of items, hashes, nodes and meta. */
-  private async write(entry: TopicEntry, items: Uint8Array[], signal: AbortSignal | undefined): Promise<void> {
+  private async write(
+    entry: TopicEntry,
+    items: Uint8Array[],
+    signal: AbortSignal | undefined,
+    hashes?: readonly Uint8Array[]
+  ): Promise<void> {
     const pending = await this.trieOf(entry, signal)
     let next = 0
     while (next < items.length) {
@@ -348,9 +366,10 @@ export class TopicStore implements TopicProvider {
       let headHash: Uint8Array | null = null
       try {
         while (next < items.length && bytes + pending.pendingBytes < this.batchBytes) {
-          const data = items[next++]!
+          const data = items[next]!
+          headHash = hashes?.[next]?.slice() ?? keccak256(data)
+          next++
           head++
-          headHash = keccak256(data)
           pending.trie.insert(uint64BE(head), data)
           ops.push({ type: 'put', key: itemKey(entry.id, head), value: data })
           ops.push({ type: 'put', key: hashKey(entry.id, head), value: headHash })

@@ -26,6 +26,11 @@ export type SyncMode = 'unsynced' | 'syncing' | 'synced'
  */
 export const DEFAULT_TOPIC_QUORUM = 1
 
+/** An item the sync has hashed (and checked against a content hash): the store need not hash it again. */
+export interface VerifiedItem extends Item {
+  hash?: Uint8Array
+}
+
 /** A topic trie checkpoint: the root over items `0..number`. */
 export interface TrieCheckpoint {
   number: number
@@ -79,7 +84,7 @@ export interface TopicSyncIO {
   /** Our highest stored item number, -1 when we hold none. */
   head(): Promise<number>
   /** Stores the next items (numbers head + 1, head + 2, …), already verified, in one write. */
-  append(items: Item[]): Promise<void>
+  append(items: VerifiedItem[]): Promise<void>
   /** Connected peers' reported states for this topic. */
   states(): ReadonlyMap<string, TopicState>
   /** Items `from..` from one peer (the queue validates their shape). */
@@ -511,7 +516,10 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
    * despite its hashes (its hash source lied too): everything after the last verified checkpoint is dropped
    * and the download re-planned; resolves to a local fault then.
    */
-  async commit(items: Item[], append: (items: Item[]) => Promise<void> = (i) => this.io.append(i)): Promise<ConsumerResult> {
+  async commit(
+    items: VerifiedItem[],
+    append: (items: VerifiedItem[]) => Promise<void> = (i) => this.io.append(i)
+  ): Promise<ConsumerResult> {
     if (items.length === 0) return { ok: true }
     const cp = this.io.checkpoint?.()
     const from = items[0]!.n
@@ -589,16 +597,19 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
     const to = items[items.length - 1]!.n
     const hashPeer = await this.prefetchHashes(from, to, signal)
     if (hashPeer === null) return { ok: false, fault: 'local' }
+    const verified: VerifiedItem[] = []
     for (const item of items) {
-      if (!equalBytes(keccak256(item.data), this.hashes.get(item.n)!)) {
+      const hash = keccak256(item.data)
+      if (!equalBytes(hash, this.hashes.get(item.n)!)) {
         // Either the batch or the hashes are wrong: forget these hashes, so the next check asks another peer.
         this.hashes.clear()
         dispatchSafely(this, 'batch:rejected', { from, to, hashPeer })
         return { ok: false, fault: 'this' }
       }
+      verified.push({ n: item.n, data: item.data, hash })
     }
     try {
-      const result = await this.commit(items)
+      const result = await this.commit(verified)
       for (const item of items) this.hashes.delete(item.n)
       return result
     } catch (error) {

@@ -3,7 +3,7 @@ import type { TopicState } from '../../src/net/topic-protocols.js'
 import { keccak256 } from '../../src/trie/keccak.js'
 import { StackTrie } from '../../src/trie/stack-trie.js'
 import type { TopicSyncIO } from '../../src/topic/topic-sync.js'
-import { uint64BE } from '../../src/util/bytes.js'
+import { equalBytes, uint64BE } from '../../src/util/bytes.js'
 import { Prng } from '../../src/util/prng.js'
 
 /** Fake peers and a fake local store for driving TopicSync without a network. */
@@ -40,7 +40,9 @@ export function world(peers: Record<string, FakePeer>) {
     append: async (items) => {
       for (const item of items) {
         if (item.n !== stored.length) throw new Error(`append out of order: ${item.n} after ${stored.length - 1}`)
-        stored.push(item)
+        // Downloaded items come with the hash the sync checked: it must be theirs.
+        if (item.hash !== undefined && !equalBytes(item.hash, keccak256(item.data))) throw new Error(`wrong hash for ${item.n}`)
+        stored.push({ n: item.n, data: item.data })
       }
     },
     states: () => states,

@@ -481,6 +481,19 @@ describe('TopicStore: adopting a synced trie', () => {
     expect(await other.head('t')).toBe(149)
   })
 
+  it('putMany stores the hashes a caller computed, and refuses hashes that do not fit', async () => {
+    const topics = new TopicStore(new MemoryStore())
+    const items = randomItems(new Prng(41), 5)
+    const hashes = items.map((d) => keccak256(d))
+    await expect(topics.putMany('t', 0, items, { hashes: hashes.slice(1) })).rejects.toBeInstanceOf(InvalidInputError)
+    await expect(topics.putMany('t', 0, items, { hashes: [...hashes.slice(1), new Uint8Array(31)] })).rejects.toBeInstanceOf(
+      InvalidInputError
+    )
+    await topics.putMany('t', 0, items, { hashes })
+    expect((await topics.getContentHashes('t', 0, 4)).map(hex)).toEqual(hashes.map(hex))
+    expect(hex(await topics.root('t'))).toBe(hex(topicRoot(items)))
+  })
+
   it('rejects a stored trie whose leaf was altered on disk (the rebuilt root differs)', async () => {
     const { nodes, root } = await synced(149)
     const leaves: WalkedNode[] = []
