@@ -199,3 +199,11 @@ export const ITEMS_READ_CHUNK = 256
  * simply downloaded: a trie sync's fixed cost (its spine, the adoption's read of every leaf) is not worth it.
  */
 export const DEFAULT_CHECKPOINT_SYNC_MIN_ITEMS = 1024
+
+/**
+ * A newer checkpoint re-targets a running checkpoint sync only when it is at least this many items past the
+ * checkpoint being synced: each re-target restarts the trie scheduler at the new root (its spine and new
+ * leaves are fetched again), while the items in between are the downloader's job anyway. A publisher that
+ * checkpoints every few seconds would otherwise re-target the trie sync with every announcement.
+ */
+export const DEFAULT_TRIE_RETARGET_MIN_ITEMS = 512

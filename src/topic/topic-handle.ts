@@ -122,11 +122,10 @@ export class TopicHandle extends TypedEventEmitter<TopicHandleEvents> {
       // Through the sync, so a publisher checkpoint at our head is checked before live items pass it.
       append: async (item) => {
         await this.sync.commit([item], (items) => this.store(items))
+        this.sync.headAdvanced(item.n)
       },
-      onGap: () => {
-        // Someone is ahead of us: ask every peer for its state now instead of at the next refresh.
-        for (const peer of states.peerIds()) void states.refresh(peer).catch(() => undefined)
-      }
+      // Someone is ahead of us: ask peers for their states now instead of at the next refresh.
+      onGap: () => this.refreshPeers()
     })
     const syncTrie = deps.syncTrie
     this.sync = new TopicSync({
@@ -146,6 +145,7 @@ export class TopicHandle extends TypedEventEmitter<TopicHandleEvents> {
         localHashes: (from, to) => store.getContentHashes(name, from, to),
         truncate: (head) => store.truncate(name, head),
         root: () => store.root(name),
+        refreshPeers: () => this.refreshPeers(),
         checkpoint: deps.publisher === undefined ? undefined : () => this.latestCheckpoint,
         adopt: async (root, number, options) => {
           await store.adoptTrie(name, root, number, options)
@@ -367,9 +367,14 @@ export class TopicHandle extends TypedEventEmitter<TopicHandleEvents> {
 
   private lastHint = 0
 
-  /** Gossip shows item `n`: if that is past our head, ask peers for their states now (at most once a second). */
+  /** Gossip shows item `n`: if that is past our head, ask peers for their states now. */
   private async hintAhead(n: number): Promise<void> {
     if (n <= (await this.deps.store.head(this.name))) return
+    this.refreshPeers()
+  }
+
+  /** Asks every peer for its state now instead of at the next periodic refresh; at most once a second. */
+  private refreshPeers(): void {
     const now = Date.now()
     if (now - this.lastHint < GOSSIP_HINT_INTERVAL_MS) return
     this.lastHint = now

@@ -11,6 +11,7 @@ import { toHex } from '../util/hex.js'
 import {
   DEFAULT_CHECKPOINT_SYNC_MIN_ITEMS,
   DEFAULT_START_BACK,
+  DEFAULT_TRIE_RETARGET_MIN_ITEMS,
   DEFAULT_TOPIC_BATCH_ITEMS,
   HASH_PREFETCH_ITEMS
 } from '../constants.js'
@@ -100,6 +101,11 @@ export interface TopicSyncIO {
   /** The topic trie's root over our items `0..head`. */
   root(): Promise<Uint8Array>
   /**
+   * The target is past every head peers reported: ask them for their states again now, rather than at the
+   * next periodic refresh (the caller rate-limits it).
+   */
+  refreshPeers?(): void
+  /**
    * Checkpoint sync: starts a trie sync of `root` into our store. Without it (or `adopt`) every item is
    * downloaded.
    */
@@ -129,6 +135,11 @@ export interface TopicSyncInit {
    * @default DEFAULT_CHECKPOINT_SYNC_MIN_ITEMS (1024)
    */
   checkpointSyncMinItems?: number
+  /**
+   * A newer checkpoint re-targets a running trie sync only when at least this many items past its checkpoint.
+   * @default DEFAULT_TRIE_RETARGET_MIN_ITEMS (512)
+   */
+  retargetMinItems?: number
 }
 
 export interface TopicSyncEvents {
@@ -202,6 +213,7 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
   private updated = false
   private readonly selectFork: SelectFork
   private readonly checkpointSyncMinItems: number
+  private readonly retargetMinItems: number
   /** The checkpoint sync in progress, if any. */
   private trie: TrieTarget | null = null
   /** Checkpoints at or below this number are not trie-synced again (a checkpoint sync of one failed). */
@@ -223,6 +235,7 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
     this.queueInit = { maxProcessAttempts: 6, batchSize: DEFAULT_TOPIC_BATCH_ITEMS, ...init.queue }
     this.selectFork = init.selectFork ?? defaultSelectFork
     this.checkpointSyncMinItems = Math.max(1, init.checkpointSyncMinItems ?? DEFAULT_CHECKPOINT_SYNC_MIN_ITEMS)
+    this.retargetMinItems = Math.max(1, init.retargetMinItems ?? DEFAULT_TRIE_RETARGET_MIN_ITEMS)
   }
 
   /** The checkpoint whose topic trie is being trie-synced, if a checkpoint sync runs. */
@@ -263,7 +276,13 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
    */
   update(): void {
     const target = this.target()
-    const peers = new Set(this.io.states().keys())
+    const states = this.io.states()
+    const peers = new Set(states.keys())
+    if (target > this.knownHead && this.io.refreshPeers !== undefined) {
+      let highest = -1
+      for (const state of states.values()) highest = Math.max(highest, state.head)
+      if (target > highest) this.io.refreshPeers()
+    }
     this.retargetTrie()
     this.switchToCheckpointSync()
     const queue = this.queue
@@ -361,7 +380,8 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
   private startTrieSync(head: number, signal: AbortSignal): void {
     if (this.trie !== null || this.io.syncTrie === undefined || this.io.adopt === undefined) return
     const cp = this.trieCandidate()
-    if (cp === undefined || cp.number <= this.trieFailedThrough || cp.number - head < this.checkpointSyncMinItems) return
+    if (cp === undefined || cp.number <= Math.max(this.trieFailedThrough, this.verifiedThrough)) return
+    if (cp.number - head < this.checkpointSyncMinItems) return
     const adopt = this.io.adopt
     const controller = new AbortController()
     const trieSignal = AbortSignal.any([signal, controller.signal])
@@ -401,7 +421,7 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
     const trie = this.trie
     if (trie === null || trie.finishing) return
     const cp = this.trieCandidate()
-    if (cp === undefined || cp.number <= trie.cp.number) return
+    if (cp === undefined || cp.number - trie.cp.number < this.retargetMinItems) return
     try {
       trie.run.retarget(cp.root)
     } catch {
@@ -422,8 +442,18 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
   private switchToCheckpointSync(): void {
     if (this.trie !== null || this.queue === null || this.io.syncTrie === undefined || this.io.adopt === undefined) return
     const cp = this.trieCandidate()
-    if (cp === undefined || cp.number <= this.trieFailedThrough) return
+    if (cp === undefined || cp.number <= Math.max(this.trieFailedThrough, this.verifiedThrough)) return
     if (cp.number - this.knownHead >= this.checkpointSyncMinItems) this.replan?.abort()
+  }
+
+  /**
+   * Items arrived by another way (live gossip) up to `head`: a download whose target we have now reached ends
+   * (its remaining batches may wait for peers whose reported heads are stale), and the loop re-plans.
+   */
+  headAdvanced(head: number): void {
+    if (head <= this.knownHead) return
+    this.knownHead = head
+    if (this.queue !== null && this.trie === null && head >= this.queueTarget) this.replan?.abort()
   }
 
   /** Waits until the checkpoint sync in progress has settled; false when `signal` aborted first. */

@@ -79,6 +79,7 @@ function checkpointWorld(items: Item[], initial: Checkpoint) {
   return {
     ...base,
     io,
+    started: [] as number[],
     runs,
     fetched,
     adopted,
@@ -126,6 +127,7 @@ describe('TopicSync checkpoint sync', () => {
     const items = makeItems(4200, 22)
     const w = checkpointWorld(items, checkpointOf(items, 1999, 2500))
     const sync = new TopicSync({ io: w.io, queue: { batchSize: 64 } })
+    sync.addEventListener('trie:started', (e) => w.started.push(e.detail.number))
     const retargets: number[] = []
     sync.addEventListener('trie:retarget', (e) => retargets.push(e.detail.number))
     let moved = 0
@@ -134,6 +136,9 @@ describe('TopicSync checkpoint sync', () => {
       if (run === undefined) return
       if (moved < 2) {
         moved++
+        // A checkpoint only a few items on does not re-target: the downloader covers those.
+        w.setCheckpoint(checkpointOf(items, 1999 + moved * 1000 - 600))
+        sync.update()
         w.setCheckpoint(checkpointOf(items, 1999 + moved * 1000))
         sync.update()
       } else {
@@ -145,6 +150,7 @@ describe('TopicSync checkpoint sync', () => {
     await sync.run({ signal: controller.signal })
     clearInterval(mover)
     expect(retargets).toEqual([2999, 3999])
+    expect(w.started).toEqual([1999]) // never started again for a checkpoint it adopted
     expect(w.runs).toHaveLength(1)
     expect(w.runs[0]!.roots).toEqual([1999, 2999, 3999].map((n) => toHex(rootOf(items.slice(0, n + 1)))))
     expect(w.adopted).toEqual([3999])
@@ -233,6 +239,33 @@ describe('TopicSync checkpoint sync', () => {
     expect(result).toEqual({ ok: true })
     expect(verified).toEqual([99])
     expect(live).toEqual([items[100]])
+  })
+})
+
+describe('TopicSync with live items and stale peer states', () => {
+  it('asks peers again when the target is past every reported head, and ends a download that live items completed', async () => {
+    const items = makeItems(400, 32)
+    const w = checkpointWorld(items, checkpointOf(items, 299, 399))
+    // The peers last reported head 299; the checkpoint says 399. Items 0..299 are ours already.
+    for (const [peer, state] of w.states) w.states.set(peer, { ...state, head: 299 })
+    w.stored.push(...items.slice(0, 300))
+    let refreshes = 0
+    w.io.refreshPeers = () => refreshes++
+    const sync = new TopicSync({ io: w.io, queue: { batchSize: 32, noPeerTimeoutMs: 60_000 } })
+    sync.update()
+    expect(refreshes).toBe(1)
+    const controller = untilSynced(sync)
+    const running = sync.run({ signal: controller.signal })
+    // Nobody can serve 300..399 yet; live gossip brings them instead.
+    await new Promise((r) => setTimeout(r, 20))
+    expect(sync.mode).toBe('syncing')
+    for (const item of items.slice(300)) {
+      await sync.commit([item])
+      sync.headAdvanced(item.n)
+    }
+    await running
+    expect(sync.mode).toBe('synced')
+    expect(w.stored).toEqual(items)
   })
 })
 
