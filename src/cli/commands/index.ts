@@ -1,5 +1,6 @@
 import type { CliCommand } from '../command.js'
 import { demoCommand } from './demo.js'
+import { demoNodeCommand } from './demo-node.js'
 import { getCommand } from './get.js'
 import { importCommand } from './import.js'
 import { serveCommand } from './serve.js'
@@ -19,6 +20,9 @@ export const COMMANDS: readonly CliCommand[] = [
   demoCommand
 ]
 
+/** Commands other commands start as child processes: runnable, but not listed by `dsfg --help`. */
+const INTERNAL_COMMANDS: readonly CliCommand[] = [demoNodeCommand]
+
 export function findCommand(name: string): CliCommand | undefined {
-  return COMMANDS.find((command) => command.name === name)
+  return [...COMMANDS, ...INTERNAL_COMMANDS].find((command) => command.name === name)
 }
