@@ -6,7 +6,6 @@
  * Run with the package's Node 22 (bench/register.mjs maps the sources' `.js` imports to their `.ts` files):
  *   npx node --import ./bench/register.mjs bench/proof.ts
  */
-import { pathToFileURL } from 'node:url'
 import { verifyMerkleProof, verifyMerkleRangeProof } from '@ethereumjs/mpt'
 import { createProof, createRangeProof, verifyProof, verifyRangeProof } from '../src/index.js'
 import { buildTrie, decreaseKey, type Entry, increaseKey, Prng } from '../test/proof/helpers.js'
@@ -30,6 +29,7 @@ interface RangeCase {
 /** Measurement rounds per verifier, alternating between the two; the best round counts. */
 const ROUNDS = 5
 const ROUND_MS = 400
+const RNG_SEED = 7
 
 /**
  * Items per second of `fn` over `items` (round-robin), best of ROUNDS rounds of at least ROUND_MS. The best
@@ -64,13 +64,56 @@ function fmt(perSecond: number): string {
   return perSecond.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }).padStart(10)
 }
 
-async function compareSingle(name: string, cases: Case[]): Promise<void> {
+/** Single-key proof verifications per second of both verifiers on the same proofs. */
+export interface ProofRates {
+  name: string
+  ours: number
+  mpt: number
+}
+
+async function compareSingle(name: string, cases: Case[]): Promise<ProofRates> {
   const [ours, mpt] = await versus(
     cases,
     (c) => verifyProof(c.root, c.key, c.proof),
     (c) => verifyMerkleProof(c.key, c.proof, { root: c.root })
   )
-  print(name, ours, mpt)
+  return { name, ours: Math.round(ours), mpt: Math.round(mpt) }
+}
+
+interface SingleCases {
+  real: Case[]
+  trie: Awaited<ReturnType<typeof buildTrie>>
+  present: Case[]
+  absent: Case[]
+}
+
+/** The real eth_getProof vectors, and 1000 present and 1000 absent keys of a 10k-key random trie. */
+async function singleCases(rng: Prng): Promise<SingleCases> {
+  const real = loadVectorCases(new URL('../fixtures/vectors/proofs/', import.meta.url)).flatMap((f) => [f.account, ...f.storage])
+  const entries: Entry[] = Array.from({ length: 10_000 }, () => ({ key: rng.bytes(32), value: rng.bytes(1 + rng.int(40)) }))
+  const trie = await buildTrie(entries)
+  const present: Case[] = []
+  const absent: Case[] = []
+  for (let i = 0; i < 1000; i++) {
+    const key = trie.entries[rng.int(trie.entries.length)]!.key
+    present.push({ root: trie.root, key, proof: await createProof(trie.store, trie.root, key) })
+    const missing = rng.bytes(32)
+    absent.push({ root: trie.root, key: missing, proof: await createProof(trie.store, trie.root, missing) })
+  }
+  return { real, trie, present, absent }
+}
+
+async function compareSingles(cases: SingleCases): Promise<ProofRates[]> {
+  return [
+    await compareSingle('verifyProof, real eth_getProof vectors', cases.real),
+    await compareSingle('verifyProof, 10k-key trie, present keys', cases.present),
+    await compareSingle('verifyProof, 10k-key trie, absent keys', cases.absent)
+  ]
+}
+
+/** Single-key proof verification rates, ours and @ethereumjs/mpt's, on the cases `main` starts with. */
+export async function measureSingleProofs(): Promise<ProofRates[]> {
+  return compareSingles(await singleCases(new Prng(RNG_SEED)))
 }
 
 async function compareRange(name: string, cases: RangeCase[]): Promise<void> {
@@ -185,24 +228,11 @@ async function settle(fn: () => unknown): Promise<{ verdict: string; detail: str
 }
 
 async function main(): Promise<void> {
-  const fixtures = pathToFileURL(`${process.cwd()}/fixtures/vectors/proofs/`)
-  const real = loadVectorCases(fixtures).flatMap((f) => [f.account, ...f.storage])
-  console.log(`node ${process.version}, ${real.length} real proofs; best of ${ROUNDS} rounds of ${ROUND_MS} ms each\n`)
-  await compareSingle('verifyProof, real eth_getProof vectors', real)
-
-  const rng = new Prng(7)
-  const entries: Entry[] = Array.from({ length: 10_000 }, () => ({ key: rng.bytes(32), value: rng.bytes(1 + rng.int(40)) }))
-  const trie = await buildTrie(entries)
-  const present: Case[] = []
-  const absent: Case[] = []
-  for (let i = 0; i < 1000; i++) {
-    const key = trie.entries[rng.int(trie.entries.length)]!.key
-    present.push({ root: trie.root, key, proof: await createProof(trie.store, trie.root, key) })
-    const missing = rng.bytes(32)
-    absent.push({ root: trie.root, key: missing, proof: await createProof(trie.store, trie.root, missing) })
-  }
-  await compareSingle('verifyProof, 10k-key trie, present keys', present)
-  await compareSingle('verifyProof, 10k-key trie, absent keys', absent)
+  const rng = new Prng(RNG_SEED)
+  const single = await singleCases(rng)
+  console.log(`node ${process.version}, ${single.real.length} real proofs; best of ${ROUNDS} rounds of ${ROUND_MS} ms each\n`)
+  for (const rates of await compareSingles(single)) print(rates.name, rates.ours, rates.mpt)
+  const trie = single.trie
 
   for (const size of [1, 10, 100, 1000]) {
     const cases: RangeCase[] = []
@@ -224,4 +254,4 @@ async function main(): Promise<void> {
   await differential(trie, rng)
 }
 
-await main()
+if (import.meta.main) await main()

@@ -6,11 +6,7 @@
  *   npm run build && npm run bench:trie-sync            (100k keys, 1 and 4 servers)
  *   npm run bench:trie-sync -- 1000000
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
-import { cp, mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createInterface } from 'node:readline'
 import { accountEntries } from '../src/fixtures/generate.js'
 import { LevelStore } from '../src/store/level-store.js'
 import { keccak256 } from '../src/trie/keccak.js'
@@ -18,89 +14,139 @@ import { decodeNode } from '../src/trie/node.js'
 import { importSorted } from '../src/trie/stack-trie.js'
 import { walkTrie } from '../src/trie/walk.js'
 import { toHex } from '../src/util/hex.js'
+import { peerArgs, round, runDsfg, startServers, withTempDir } from './processes.js'
 
-const sizes = process.argv.slice(2).map(Number).filter((n) => n > 0)
-const bin = join(import.meta.dirname, '..', 'dist', 'cli', 'bin.js')
+/** Node writes per LevelDB batch in the local limit. */
+const LIMIT_BATCH_NODES = 1000
 
-async function startServer(data: string): Promise<{ addr: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, [bin, 'serve', '--data', data], { stdio: ['ignore', 'pipe', 'inherit'] })
-  const line = await new Promise<string>((resolve) => createInterface({ input: child.stdout! }).once('line', resolve))
-  return { addr: (JSON.parse(line) as { addrs: string[] }).addrs[0]!, child }
+export interface LocalLimit {
+  nodes: number
+  bytes: number
+  seconds: number
+  nodesPerS: number
+  MBPerS: number
 }
 
-async function localLimit(source: string, root: Uint8Array): Promise<{ nodesPerS: number; nodes: number; bytes: number }> {
+/** One `dsfg sync --root` run, as its summary reports it. */
+export interface TrieSyncRun {
+  servers: number
+  nodes: number
+  MB: number
+  /** The sync itself, up to the last node stored. */
+  syncS: number
+  /** The CLI's final walk over the whole stored trie, after the sync. */
+  verifyS: number
+  /** The `dsfg sync` process from spawn to exit. */
+  wallS: number
+  nodesPerS: number
+  MBPerS: number
+  /** The process's peak (its maxRSS), the final verify walk included. */
+  peakRssMB: number
+  /**
+   * The highest RSS sampled before the final verify walk: the sync's own peak. The walk is taken to start
+   * `verifyS` before the process exits, which counts its first moments (and the shutdown's length of it) as
+   * sync: this errs high. Null where RSS cannot be sampled (no /proc).
+   */
+  syncPeakRssMB: number | null
+}
+
+interface SyncSummary {
+  nodes: number
+  bytes: number
+  seconds: number
+  verifySeconds: number
+  peakRssMB: number
+}
+
+/** Writes the trie of `accountEntries(seed, keys)` into a LevelDB at `path`. */
+export async function buildAccountTrie(path: string, seed: number, keys: number): Promise<{ root: Uint8Array; nodes: number }> {
+  const store = await LevelStore.open(path)
+  try {
+    return await importSorted(store, accountEntries(seed, keys))
+  } finally {
+    await store.close()
+  }
+}
+
+/**
+ * What any verified sync of this trie must do at least once, with no network: hash, decode and store every
+ * node (the blobs are read into memory first, outside the timing).
+ */
+export async function measureLocalLimit(source: string, root: Uint8Array): Promise<LocalLimit> {
   const store = await LevelStore.open(source)
   const blobs: Uint8Array[] = []
-  for await (const { blob } of walkTrie(store, root)) blobs.push(blob)
-  await store.close()
-  const dir = await mkdtemp(join(tmpdir(), 'dsfg-limit-'))
-  const target = await LevelStore.open(dir)
-  const t = performance.now()
-  let ops: { type: 'put'; key: Uint8Array; value: Uint8Array }[] = []
-  let bytes = 0
-  for (const blob of blobs) {
-    const hash = keccak256(blob)
-    decodeNode(blob)
-    ops.push({ type: 'put', key: hash, value: blob })
-    bytes += blob.length
-    if (ops.length >= 1000) {
-      await target.batch(ops)
-      ops = []
-    }
+  try {
+    for await (const { blob } of walkTrie(store, root)) blobs.push(blob)
+  } finally {
+    await store.close()
   }
-  await target.batch(ops)
-  const seconds = (performance.now() - t) / 1000
-  await target.close()
-  await rm(dir, { recursive: true, force: true })
-  return { nodesPerS: Math.round(blobs.length / seconds), nodes: blobs.length, bytes }
+  return withTempDir('dsfg-limit-', async (dir) => {
+    const target = await LevelStore.open(dir)
+    try {
+      const started = performance.now()
+      let ops: { type: 'put'; key: Uint8Array; value: Uint8Array }[] = []
+      let bytes = 0
+      for (const blob of blobs) {
+        const hash = keccak256(blob)
+        decodeNode(blob)
+        ops.push({ type: 'put', key: hash, value: blob })
+        bytes += blob.length
+        if (ops.length >= LIMIT_BATCH_NODES) {
+          await target.batch(ops)
+          ops = []
+        }
+      }
+      await target.batch(ops)
+      const seconds = (performance.now() - started) / 1000
+      return {
+        nodes: blobs.length,
+        bytes,
+        seconds: round(seconds, 3),
+        nodesPerS: Math.round(blobs.length / seconds),
+        MBPerS: round(bytes / 1e6 / seconds, 1)
+      }
+    } finally {
+      await target.close()
+    }
+  })
 }
 
-for (const keys of sizes.length > 0 ? sizes : [100_000]) {
-  const dir = await mkdtemp(join(tmpdir(), 'dsfg-bench-sync-'))
-  const servers: ChildProcess[] = []
+/** `dsfg sync --root` into a fresh store under `dir`, from `servers` `dsfg serve` processes on copies of `source`. */
+export async function measureTrieSync(dir: string, source: string, root: Uint8Array, servers: number): Promise<TrieSyncRun> {
+  const running = await startServers(source, dir, `server-${servers}`, servers)
   try {
-    const source = join(dir, 'source')
-    const store = await LevelStore.open(source)
-    const { root } = await importSorted(store, accountEntries(1, keys))
-    await store.close()
-    const limit = await localLimit(source, root)
-    for (const count of [1, 4]) {
-      const addrs: string[] = []
-      for (let i = 0; i < count; i++) {
-        const copy = join(dir, `server-${count}-${i}`)
-        await cp(source, copy, { recursive: true })
-        const s = await startServer(copy)
-        servers.push(s.child)
-        addrs.push(s.addr)
-      }
-      const target = join(dir, `client-${count}`)
-      const args = [bin, 'sync', '--data', target, ...addrs.flatMap((a) => ['--peer', a]), '--root', toHex(root)]
-      const t = performance.now()
-      const out = execFileSync(process.execPath, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
-      const wall = (performance.now() - t) / 1000
-      const summary = JSON.parse(out) as { nodes: number; bytes: number; seconds: number; verifySeconds: number; peakRssMB: number }
-      const nodesPerS = Math.round(summary.nodes / summary.seconds)
-      console.log(
-        JSON.stringify({
-          keys,
-          servers: count,
-          nodes: summary.nodes,
-          MB: Number((summary.bytes / 1e6).toFixed(1)),
-          syncS: summary.seconds,
-          verifyS: summary.verifySeconds,
-          wallS: Number(wall.toFixed(2)),
-          nodesPerS,
-          MBPerS: Number((summary.bytes / 1e6 / summary.seconds).toFixed(2)),
-          peakRssMB: summary.peakRssMB,
-          limitNodesPerS: limit.nodesPerS,
-          syncOverLimit: Number((nodesPerS / limit.nodesPerS).toFixed(2))
-        })
-      )
-      for (const s of servers.splice(0)) s.kill('SIGINT')
+    const target = join(dir, `client-${servers}`)
+    const { summary, wallS, rss } = await runDsfg<SyncSummary>(['sync', '--data', target, ...peerArgs(running.addrs), '--root', toHex(root)])
+    const syncing = rss.filter((s) => s.t <= wallS - summary.verifySeconds)
+    return {
+      servers,
+      nodes: summary.nodes,
+      MB: round(summary.bytes / 1e6, 1),
+      syncS: summary.seconds,
+      verifyS: summary.verifySeconds,
+      wallS: round(wallS),
+      nodesPerS: Math.round(summary.nodes / summary.seconds),
+      MBPerS: round(summary.bytes / 1e6 / summary.seconds),
+      peakRssMB: summary.peakRssMB,
+      syncPeakRssMB: syncing.length === 0 ? null : Math.round(Math.max(...syncing.map((s) => s.MB)))
     }
   } finally {
-    for (const s of servers) s.kill('SIGKILL')
-    await new Promise((r) => setTimeout(r, 500))
-    await rm(dir, { recursive: true, force: true })
+    await running.stop()
+  }
+}
+
+if (import.meta.main) {
+  const sizes = process.argv.slice(2).map(Number).filter((n) => n > 0)
+  for (const keys of sizes.length > 0 ? sizes : [100_000]) {
+    await withTempDir('dsfg-bench-sync-', async (dir) => {
+      const source = join(dir, 'source')
+      const { root } = await buildAccountTrie(source, 1, keys)
+      const limit = await measureLocalLimit(source, root)
+      for (const servers of [1, 4]) {
+        const run = await measureTrieSync(dir, source, root, servers)
+        const syncOverLimit = round(run.nodesPerS / limit.nodesPerS)
+        console.log(JSON.stringify({ keys, ...run, limitNodesPerS: limit.nodesPerS, syncOverLimit }))
+      }
+    })
   }
 }

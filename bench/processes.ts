@@ -1,0 +1,161 @@
+/**
+ * Child processes for the loopback benchmarks: `dsfg serve` servers (each on its own copy of a LevelDB, since
+ * a LevelDB opens in one process only), one-shot `dsfg` commands whose stdout is a JSON summary, and bench
+ * scripts of this folder run as children. The CLI comes from `dist/`: run `npm run build` first.
+ */
+import { type ChildProcess, spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { cp, mkdtemp, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { pathToFileURL } from 'node:url'
+
+export const BIN = join(import.meta.dirname, '..', 'dist', 'cli', 'bin.js')
+
+/** How long a child gets to exit after SIGINT before it is killed. */
+const STOP_GRACE_MS = 5000
+/** How often `runDsfg` samples the child's RSS. */
+const RSS_SAMPLE_MS = 100
+
+/** A progress line on stderr, so stdout keeps only results. */
+export function progress(message: string): void {
+  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`)
+}
+
+/** `n` with thousands separators. */
+export function count(n: number): string {
+  return n.toLocaleString('en-US')
+}
+
+/** `x` rounded to `digits` decimals, as a number (for JSON). */
+export function round(x: number, digits = 2): number {
+  return Number(x.toFixed(digits))
+}
+
+/** Runs `fn` with a fresh temporary directory, removed afterwards whatever happens. */
+export async function withTempDir<T>(prefix: string, fn: (dir: string) => Promise<T>): Promise<T> {
+  const dir = await mkdtemp(join(tmpdir(), prefix))
+  try {
+    return await fn(dir)
+  } finally {
+    await rm(dir, { recursive: true, force: true })
+  }
+}
+
+/** Resolves with the first line `child` writes to stdout; rejects if it exits before. */
+function firstLine(child: ChildProcess, what: string): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    const onExit = (code: number | null): void => reject(new Error(`${what} exited (${code}) before it was ready`))
+    child.once('exit', onExit)
+    createInterface({ input: child.stdout! }).once('line', (line) => {
+      child.off('exit', onExit)
+      resolve(line)
+    })
+  })
+}
+
+/** SIGINT, then SIGKILL if the child has not exited within STOP_GRACE_MS. */
+export async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return
+  const exited = once(child, 'exit')
+  child.kill('SIGINT')
+  const timer = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS)
+  await exited
+  clearTimeout(timer)
+}
+
+/** Running `dsfg serve` processes and their first listen addresses. */
+export interface Servers {
+  addrs: string[]
+  stop(): Promise<void>
+}
+
+/**
+ * Starts `n` `dsfg serve` processes, server `i` on its own copy `<dir>/<label>-<i>` of the LevelDB at
+ * `source`, with `extraArgs` (e.g. `--topic T`).
+ */
+export async function startServers(source: string, dir: string, label: string, n: number, extraArgs: string[] = []): Promise<Servers> {
+  const children: ChildProcess[] = []
+  const stop = async (): Promise<void> => {
+    await Promise.all(children.map(stopChild))
+  }
+  try {
+    const addrs: string[] = []
+    for (let i = 0; i < n; i++) {
+      const copy = join(dir, `${label}-${i}`)
+      await cp(source, copy, { recursive: true })
+      const child = spawn(process.execPath, [BIN, 'serve', '--data', copy, ...extraArgs], { stdio: ['ignore', 'pipe', 'inherit'] })
+      children.push(child)
+      const line = await firstLine(child, 'dsfg serve')
+      addrs.push((JSON.parse(line) as { addrs: string[] }).addrs[0]!)
+    }
+    return { addrs, stop }
+  } catch (err) {
+    await stop()
+    throw err
+  }
+}
+
+/** `--peer` flags for `addrs`. */
+export function peerArgs(addrs: string[]): string[] {
+  return addrs.flatMap((a) => ['--peer', a])
+}
+
+/** A child's resident set size at `t` seconds after its spawn. */
+export interface RssSample {
+  t: number
+  MB: number
+}
+
+/** The resident set size of process `pid` in MB, from /proc (Linux); undefined elsewhere or once it is gone. */
+async function residentMB(pid: number): Promise<number | undefined> {
+  try {
+    const status = await readFile(`/proc/${pid}/status`, 'utf8')
+    const kB = /^VmRSS:\s+(\d+) kB/m.exec(status)?.[1]
+    return kB === undefined ? undefined : Number(kB) / 1024
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Runs `dsfg <args>` to completion and parses the JSON summary it prints; `wallS` is the whole child's life
+ * (start-up, dialling, the work and the exit). stderr (progress lines) is dropped. The child's RSS is sampled
+ * every RSS_SAMPLE_MS, so callers can tell which phase of the command its peak belongs to.
+ */
+export async function runDsfg<T>(args: string[]): Promise<{ summary: T; wallS: number; rss: RssSample[] }> {
+  const started = performance.now()
+  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'ignore'] })
+  const rss: RssSample[] = []
+  const sampler = setInterval(async () => {
+    const t = (performance.now() - started) / 1000
+    const MB = child.pid === undefined ? undefined : await residentMB(child.pid)
+    if (MB !== undefined) rss.push({ t, MB })
+  }, RSS_SAMPLE_MS)
+  let out = ''
+  child.stdout!.setEncoding('utf8').on('data', (s: string) => (out += s))
+  // 'close', not 'exit': it comes after stdout has been read to its end.
+  const [code] = (await once(child, 'close')) as [number | null]
+  clearInterval(sampler)
+  const wallS = (performance.now() - started) / 1000
+  if (code !== 0) throw new Error(`dsfg ${args[0]} exited with ${code}: ${out.slice(0, 500)}`)
+  return { summary: JSON.parse(out) as T, wallS, rss }
+}
+
+/**
+ * Spawns `bench/<script>` in its own Node process with the same TypeScript loader as this one; its stdout
+ * is piped (the first line is read with `readyLine`), its stderr inherited.
+ */
+export function spawnBenchScript(script: string, args: string[]): ChildProcess {
+  const register = pathToFileURL(join(import.meta.dirname, 'register.mjs')).href
+  const path = join(import.meta.dirname, script)
+  return spawn(process.execPath, ['--experimental-transform-types', '--no-warnings', '--import', register, path, ...args], {
+    stdio: ['ignore', 'pipe', 'inherit']
+  })
+}
+
+/** The first stdout line of a bench child, parsed as JSON. */
+export async function readyLine<T>(child: ChildProcess, what: string): Promise<T> {
+  return JSON.parse(await firstLine(child, what)) as T
+}
