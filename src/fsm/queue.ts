@@ -22,6 +22,8 @@ type QueueEvent =
   | { type: 'delivered'; fsm: FSM; items: Item[]; previous: FSM | undefined; result: unknown }
   | { type: 'deliver-error'; fsm: FSM; error: unknown }
   | { type: 'hold-expired'; fsm: FSM }
+  /** Peers changed: batches held for a local fault (say, no peer could give what the consumer needed) retry now. */
+  | { type: 'release-holds' }
   | { type: 'watchdog' }
 
 const CONSUMER_FAULTS: ReadonlySet<string> = new Set<ConsumerFault>(['this', 'previous', 'both', 'local'])
@@ -152,8 +154,13 @@ export class Queue extends TypedEventEmitter<QueueEvents> {
     this.wake()
   }
 
-  /** `io.peers()` may list something new (a peer connected or advanced): schedule a pass now. */
+  /**
+   * `io.peers()` may list something new (a peer connected or advanced): schedule a pass now, and give batches
+   * held for a local fault their next delivery attempt at once rather than when their hold ends (the fault is
+   * often that no peer could serve what the consumer needed, which a new peer may).
+   */
   peersUpdated(): void {
+    if (this.holds.size > 0) this.push({ type: 'release-holds' })
     this.wake()
   }
 
@@ -239,6 +246,13 @@ export class Queue extends TypedEventEmitter<QueueEvents> {
         case 'hold-expired':
           this.holds.delete(event.fsm)
           if (event.fsm.status === FSMStatus.Held) event.fsm.resume()
+          break
+        case 'release-holds':
+          for (const [fsm, timer] of this.holds) {
+            this.config.clock.clearTimeout(timer)
+            if (fsm.status === FSMStatus.Held) fsm.resume()
+          }
+          this.holds.clear()
           break
         case 'watchdog':
           this.watchdog.fired()

@@ -199,6 +199,12 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
   private queue: Queue | null = null
   private wakeUp: (() => void) | null = null
   private hashPeerTurn = 0
+  /**
+   * Where a batch failed its hash check: the first failing item's number, the hash it was checked against and
+   * the peer that gave it. Once an item of that number is accepted, a different hash proves that peer lied.
+   * Bounded by `HASH_PREFETCH_ITEMS` entries.
+   */
+  private readonly disputed = new Map<number, { peer: string; hash: Uint8Array }>()
   /** Expected item hashes by number, fetched ahead from one peer; dropped on any mismatch. */
   private readonly hashes = new Map<number, Uint8Array>()
   private hashSource: string | null = null
@@ -270,9 +276,8 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
   }
 
   /**
-   * Peer states or the checkpoint changed: extend a running download, or start one. Called from event
-   * listeners, so it never throws: a target that went down (a peer left or lowered its head) leaves the
-   * running download as it is, and a download that just ended is simply not touched.
+   * Peer states or the checkpoint changed: extend a running download, re-plan one whose target went down, or
+   * start one. Called from event listeners, so it never throws; a download that just ended is not touched.
    */
   update(): void {
     const target = this.target()
@@ -294,6 +299,11 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
         if (target > this.queueTarget) {
           queue.setTarget(target)
           this.queueTarget = target
+        } else if (target >= 0 && target < this.queueTarget) {
+          // The target went down (the publisher's checkpoint arrived below what peers claimed, or the peers
+          // that claimed it left or were cut off): the queue's target may only grow, so re-plan to the new
+          // one rather than wait for items nobody may have. With no target at all (no peer), it waits.
+          this.replan?.abort()
         }
       } catch {
         // The queue closed in between: the loop re-plans from our head anyway.
@@ -603,10 +613,24 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
     return true
   }
 
+  /** Blames the sources of disputed hashes that these accepted items contradict. */
+  private settleDisputes(accepted: VerifiedItem[]): void {
+    for (const item of accepted) {
+      const dispute = this.disputed.get(item.n)
+      if (dispute === undefined) continue
+      this.disputed.delete(item.n)
+      if (!equalBytes(dispute.hash, item.hash!)) {
+        this.onPeerFault?.(dispute.peer, `its content hash of item ${item.n} differs from the item's`)
+      }
+    }
+  }
+
   /** Drops our items after the last verified checkpoint (`number`'s root did not match) and re-plans. */
   private async dropUnverified(number: number): Promise<void> {
     await this.io.truncate(this.verifiedThrough)
     this.hashes.clear()
+    // What was accepted may itself have been wrong: no blame on its word.
+    this.disputed.clear()
     dispatchSafely(this, 'checkpoint:mismatch', { number, kept: this.verifiedThrough })
     this.replan?.abort()
   }
@@ -630,8 +654,11 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
     const verified: VerifiedItem[] = []
     for (const item of items) {
       const hash = keccak256(item.data)
-      if (!equalBytes(hash, this.hashes.get(item.n)!)) {
-        // Either the batch or the hashes are wrong: forget these hashes, so the next check asks another peer.
+      const expected = this.hashes.get(item.n)!
+      if (!equalBytes(hash, expected)) {
+        // Either the batch or the hashes are wrong: forget these hashes, so the next check asks another peer,
+        // and remember this one, to blame its source if the item we end up accepting proves it wrong.
+        if (this.disputed.size < HASH_PREFETCH_ITEMS) this.disputed.set(item.n, { peer: hashPeer, hash: expected })
         this.hashes.clear()
         dispatchSafely(this, 'batch:rejected', { from, to, hashPeer })
         return { ok: false, fault: 'this' }
@@ -641,6 +668,7 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
     try {
       const result = await this.commit(verified)
       for (const item of items) this.hashes.delete(item.n)
+      if (result.ok && this.disputed.size > 0) this.settleDisputes(verified)
       return result
     } catch (error) {
       return { ok: false, fault: 'local', error }

@@ -285,6 +285,28 @@ describe('Queue: consumer results', () => {
     expect(h.faults).toEqual([])
   })
 
+  it('a batch held for a local fault is delivered again as soon as peers change, not when the hold ends', async () => {
+    const at: number[] = []
+    const clock = new FakeClock()
+    let h: ReturnType<typeof harness>
+    const consumer = new SimConsumer((batch, call) => {
+      at.push(clock.now())
+      if (batch[0]!.n !== 64 || call !== 1) return { ok: true }
+      // Say no peer had the content hashes: one arrives 1 ms later.
+      clock.setTimeout(() => h.queue.peersUpdated(), 1)
+      return { ok: false, fault: 'local' }
+    })
+    h = harness({ start: 0, target: 255, holdTimeoutMs: 10_000 }, { consumer, clock })
+    h.net.add('a')
+    await h.run()
+    expect(h.consumer.sequence).toEqual(range(0, 255))
+    // Not at 10_000, when the hold would have ended: at the harness's next pass after the release.
+    expect(at[1]).toBe(0)
+    expect(at[2]).toBeLessThan(1_000)
+    expect(h.consumer.calls[2]![0]).toBe(h.consumer.calls[1]![0])
+    expect(clock.pendingTimers).toBe(0)
+  })
+
   it("a 'this' fault re-downloads only that batch, from another peer", async () => {
     const consumer = new SimConsumer((batch, call) =>
       batch[0]!.n === 64 && call === 1 ? { ok: false, fault: 'this' } : { ok: true }
