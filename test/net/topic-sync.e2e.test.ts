@@ -1,31 +1,13 @@
-import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
-import { identify } from '@libp2p/identify'
-import { tcp } from '@libp2p/tcp'
-import { createLibp2p, type Libp2p } from 'libp2p'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { Item } from '../../src/fsm/types.js'
 import { createDsfgNode, type DsfgLibp2p } from '../../src/node/create-node.js'
 import { MemoryStore } from '../../src/store/memory-store.js'
 import { itemsTopic } from '../../src/topic/gossip.js'
 import { TopicServer } from '../../src/topic/topic-server.js'
-import { makeItems, MemoryTopicProvider, serveTopics } from '../topic/net-helpers.js'
+import { makeItems, MemoryTopicProvider, topicServerNode } from '../topic/net-helpers.js'
 import { until } from '../helpers/wait.js'
 
 const TOPIC = 'news'
-
-/** A node on 127.0.0.1 speaking the topic protocols through `server`, with identify so peers learn them. */
-async function topicServerNode(server: TopicServer): Promise<Libp2p> {
-  const node = await createLibp2p({
-    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-    transports: [tcp()],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
-    services: { identify: identify() }
-  })
-  await serveTopics(node, server.handlers())
-  return node
-}
 
 /** Serves every item honestly except the data of contents replies, which it alters. */
 class AlteringProvider extends MemoryTopicProvider {

@@ -1,5 +1,6 @@
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
+import { identify } from '@libp2p/identify'
 import { tcp } from '@libp2p/tcp'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { MAX_FRAME_BYTES } from '../../src/constants.js'
@@ -7,7 +8,7 @@ import type { OpenStream } from '../../src/net/rpc.js'
 import { frameHandler } from '../../src/net/rpc.js'
 import type { Item, TopicState } from '../../src/net/topic-protocols.js'
 import type { TopicProvider } from '../../src/topic/provider.js'
-import type { TopicAnswer, TopicProtocol } from '../../src/topic/topic-server.js'
+import type { TopicAnswer, TopicProtocol, TopicServer } from '../../src/topic/topic-server.js'
 import { keccak256 } from '../../src/trie/keccak.js'
 import { Prng } from '../../src/util/prng.js'
 import { until as waitUntil } from '../helpers/wait.js'
@@ -68,6 +69,19 @@ export async function serveTopics(node: Libp2p, answers: Record<TopicProtocol, T
       { maxInboundStreams: 64 }
     )
   }
+}
+
+/** A node on 127.0.0.1 speaking the topic protocols through `server`, with identify so peers learn them. */
+export async function topicServerNode(server: TopicServer): Promise<Libp2p> {
+  const node = await createLibp2p({
+    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    services: { identify: identify() }
+  })
+  await serveTopics(node, server.handlers())
+  return node
 }
 
 /** `openStream` for the Fetcher: streams from `node` (already connected to the peers it will ask). */

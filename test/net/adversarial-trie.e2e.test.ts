@@ -1,0 +1,256 @@
+import { TopicValidatorResult } from '@libp2p/gossipsub'
+import { afterEach, describe, expect, it } from 'vitest'
+import { accountEntries } from '../../src/fixtures/generate.js'
+import { encodeNodesRequest } from '../../src/net/nodes-protocol.js'
+import type { KVStore } from '../../src/store/kv-store.js'
+import { MemoryStore } from '../../src/store/memory-store.js'
+import type { StateSyncHandle } from '../../src/service/state-sync-handle.js'
+import { checkpointsTopic } from '../../src/topic/gossip.js'
+import { importSorted } from '../../src/trie/stack-trie.js'
+import { checkTrieComplete } from '../../src/trie/walk.js'
+import { toHex } from '../../src/util/hex.js'
+import { type Adversary, type AdversaryInit, createAdversary, type Fault } from '../helpers/adversary.js'
+import { BlameLog, penaltyOf, recordVerdicts, untilTagged, untilVerdict } from '../helpers/blame.js'
+import { connect, createDsfgNode, type DsfgNode } from '../helpers/libp2p.js'
+import { incompleteNodes } from '../helpers/trie-source.js'
+import { until } from '../helpers/wait.js'
+import { Gate } from '../topic/net-helpers.js'
+
+/** Deadline of one request: short, so stalling peers cost little, yet far above an honest reply on loopback. */
+const REQUEST_TIMEOUT_MS = 1_500
+
+/** A KVStore whose reads take `delayMs` and which counts how many reads run at once (a busy server). */
+class SlowStore implements KVStore {
+  active = 0
+  maxActive = 0
+  constructor(
+    private readonly inner: KVStore,
+    private readonly delayMs: number
+  ) {}
+
+  get(key: Uint8Array): Promise<Uint8Array | undefined> {
+    return this.inner.get(key)
+  }
+
+  async getMany(keys: Uint8Array[]): Promise<(Uint8Array | undefined)[]> {
+    this.active++
+    this.maxActive = Math.max(this.maxActive, this.active)
+    try {
+      await new Promise((r) => setTimeout(r, this.delayMs))
+      return await this.inner.getMany(keys)
+    } finally {
+      this.active--
+    }
+  }
+
+  put(key: Uint8Array, value: Uint8Array): Promise<void> {
+    return this.inner.put(key, value)
+  }
+
+  del(key: Uint8Array): Promise<void> {
+    return this.inner.del(key)
+  }
+
+  batch(ops: Parameters<KVStore['batch']>[0]): Promise<void> {
+    return this.inner.batch(ops)
+  }
+
+  close(): Promise<void> {
+    return this.inner.close()
+  }
+}
+
+describe('trie sync against adversarial peers', async () => {
+  // 5k account-like keys: about 6.7k nodes, built bottom-up in a few tens of milliseconds.
+  const source = new MemoryStore()
+  const { root } = await importSorted(source, accountEntries(808, 5_000))
+  const running: { stop(): unknown }[] = []
+  afterEach(async () => {
+    await Promise.all(running.splice(0).map((n) => n.stop()))
+  })
+
+  async function client(): Promise<{ node: DsfgNode; store: MemoryStore }> {
+    const store = new MemoryStore()
+    const node = await createDsfgNode({ store, requestTimeoutMs: REQUEST_TIMEOUT_MS })
+    running.push(node)
+    return { node, store }
+  }
+
+  async function adversary(init: AdversaryInit = {}): Promise<Adversary> {
+    const a = await createAdversary({ store: source, ...init })
+    running.push(a)
+    return a
+  }
+
+  /** The synced trie is whole, and every stored node has its whole subtrie (the sync invariant, store-wide). */
+  async function expectVerified(store: MemoryStore): Promise<void> {
+    const check = await checkTrieComplete(store, root)
+    expect(check).toMatchObject({ complete: true, missing: [], incomplete: [] })
+    expect(await incompleteNodes(store)).toEqual([])
+  }
+
+  function start(node: DsfgNode, options: Parameters<DsfgNode['services']['dsfg']['startStateSync']>[1] = {}) {
+    const handle: StateSyncHandle = node.services.dsfg.startStateSync(root, { signal: AbortSignal.timeout(20_000), ...options })
+    const blame = new BlameLog()
+    handle.syncer.addEventListener('peer:penalised', blame.listener)
+    let settled = false
+    void handle.done.then(
+      () => (settled = true),
+      () => (settled = true)
+    )
+    return { handle, blame, settled: () => settled }
+  }
+
+  it('completes from 1 honest peer among 4 liars (corrupt, duplicating, oversized, stalling) and blames only the liars', async () => {
+    const honest = await adversary()
+    const corrupt = await adversary({ behaviour: { nodes: 'corrupt' } })
+    const duplicate = await adversary({ behaviour: { nodes: 'duplicate' } })
+    const oversized = await adversary({ behaviour: { nodes: 'oversized' } })
+    const stall = await adversary({ behaviour: { nodes: 'stall' } })
+    const liars = [corrupt, duplicate, oversized]
+    const { node, store } = await client()
+    for (const peer of [corrupt, duplicate, oversized, stall, honest]) await connect(node, peer.node)
+
+    // One timeout is enough to leave the staller out (the default, 3, only makes the test slower).
+    const { handle, blame } = start(node, { maxConsecutiveTimeouts: 1 })
+    const result = await handle.done
+    expect(toHex(result.root)).toBe(toHex(root))
+    await expectVerified(store)
+
+    for (const liar of [...liars, stall]) expect(liar.calls('nodes')).toBeGreaterThan(0)
+    expect(blame.reasonsOf(corrupt.node.peerId)).toContain('unrequested-node') // its blobs hash to nothing asked for
+    expect(blame.reasonsOf(duplicate.node.peerId)).toContain('protocol-error') // more nodes than hashes asked for
+    expect(blame.reasonsOf(oversized.node.peerId)).toContain('protocol-error')
+    // The staller sent no data: at most it is left out as stalled, never blamed for bad data.
+    expect(blame.reasonsOf(stall.node.peerId).every((r) => r === 'stalled')).toBe(true)
+    expect(blame.blamed(honest.node.peerId)).toBe(false)
+    await untilTagged(
+      node,
+      liars.map((l) => l.node.peerId)
+    )
+    expect(await penaltyOf(node, honest.node.peerId)).toBe(0)
+  })
+
+  it('waits while every peer is gone, then completes from an honest peer that joins later', async () => {
+    // Two servers answer a few small requests each and then vanish for good, mid-request.
+    const leaving: AdversaryInit['behaviour'] = { nodes: ({ call }) => (call <= 4 ? 'honest' : 'stop') }
+    const first = await adversary({ behaviour: leaving })
+    const second = await adversary({ behaviour: leaving })
+    const { node, store } = await client()
+    await connect(node, first.node)
+    await connect(node, second.node)
+
+    const { handle, blame, settled } = start(node, { signal: AbortSignal.timeout(25_000) })
+    await until(() => node.services.dsfg.nodePeers().length === 0, 'both servers to be gone', 10_000)
+    // No peer left: the sync neither fails nor finishes; it waits.
+    await new Promise((r) => setTimeout(r, 1_000))
+    expect(settled()).toBe(false)
+    const waiting = handle.stats()
+    expect(waiting.nodes).toBeGreaterThan(0)
+    expect(waiting.pending).toBeGreaterThan(0)
+    expect(waiting.peers).toBe(0)
+
+    const late = await adversary()
+    await connect(node, late.node)
+    const result = await handle.done
+    expect(toHex(result.root)).toBe(toHex(root))
+    await expectVerified(store)
+    expect(first.calls('nodes') + second.calls('nodes')).toBeGreaterThanOrEqual(8)
+    expect(late.calls('nodes')).toBeGreaterThan(0)
+    expect(blame.reasons.size).toBe(0)
+  })
+
+  it('completes while honest peers keep disconnecting and reconnecting', async () => {
+    // Slow honest servers and requests of at most 64 nodes: about 105 requests of 25 ms, 3 at a time, make the
+    // sync last at least 0.9 s however fast the machine, long enough for several rounds of churn.
+    const servers = await Promise.all([1, 2, 3].map(() => adversary({ behaviour: { nodes: { delayMs: 25 } } })))
+    const { node, store } = await client()
+    for (const s of servers) await connect(node, s.node)
+
+    const { handle, blame, settled } = start(node, { maxNodesPerRequest: 64 })
+    let churns = 0
+    while (!settled()) {
+      await new Promise((r) => setTimeout(r, 150))
+      if (settled()) break
+      // Drop one server (its requests in flight fail) and bring back the one dropped before.
+      const server = servers[churns % servers.length]!
+      await node.hangUp(server.node.peerId)
+      if (churns > 0) await node.dial(servers[(churns - 1) % servers.length]!.node.getMultiaddrs()[0]!).catch(() => undefined)
+      churns++
+    }
+    const result = await handle.done
+    expect(toHex(result.root)).toBe(toHex(root))
+    await expectVerified(store)
+    expect(churns).toBeGreaterThanOrEqual(3)
+    expect(blame.reasons.size).toBe(0)
+  })
+
+  it('ignores a checkpoint forged by a non-publisher: the sync target does not move', async () => {
+    const gate = new Gate() // holds every nodes reply until the forgery has been dealt with
+    const server = await adversary({
+      behaviour: {
+        nodes: async (): Promise<Fault> => {
+          await gate.wait()
+          return 'honest'
+        }
+      }
+    })
+    const publisher = await createDsfgNode()
+    const forger = await adversary()
+    running.push(publisher)
+    const { node, store } = await client()
+    for (const peer of [server.node, publisher, forger.node]) await connect(node, peer)
+
+    const topic = checkpointsTopic('ledger')
+    const { handle } = start(node, { follow: { topic: 'ledger', publisher: publisher.peerId } })
+    const retargets: string[] = []
+    handle.syncer.addEventListener('retarget', (e) => retargets.push(toHex(e.detail.to)))
+    const verdicts = recordVerdicts(node.services.pubsub, topic)
+    for (const from of [forger.node, publisher]) {
+      await until(() => from.services.pubsub.getSubscribers(topic).some((p) => p.equals(node.peerId)), 'the subscription')
+    }
+
+    // Signed by the forger: a newer number and a root nobody serves. Accepted, it would re-target the sync.
+    const forged = { number: 9_999, root: new Uint8Array(32).fill(0xee), head: 9_999, headHash: new Uint8Array(32) }
+    expect(await forger.publishCheckpoint('ledger', forged)).toBeGreaterThan(0)
+    await untilVerdict(verdicts, forger.node.peerId, TopicValidatorResult.Reject)
+    // The publisher's own checkpoint of the root being synced passes the same validator, and moves nothing.
+    const own = { number: 1, root, head: 1, headHash: new Uint8Array(32) }
+    await until(async () => (await publisher.services.dsfg.publishCheckpoint('ledger', own)) > 0, 'the checkpoint to go out')
+    await untilVerdict(verdicts, publisher.peerId, TopicValidatorResult.Accept)
+
+    gate.open()
+    const result = await handle.done
+    expect(toHex(result.root)).toBe(toHex(root))
+    expect(result.retargets).toBe(0)
+    expect(retargets).toEqual([])
+    expect(verdicts.filter((v) => v.from === forger.node.peerId.toString()).map((v) => v.result)).not.toContain(
+      TopicValidatorResult.Accept
+    )
+    await expectVerified(store)
+  })
+
+  it('bounds a flood of nodes requests by the inbound stream limit and keeps serving an honest sync', async () => {
+    // The server is a DSFG node with default limits; its store is slow, so flooded streams pile up.
+    const slow = new SlowStore(source, 10)
+    const server = await createDsfgNode({ store: slow })
+    running.push(server)
+    const flooder = await adversary()
+    await flooder.node.dial(server.getMultiaddrs()[0]!)
+    const { node, store } = await client()
+    await connect(node, server)
+
+    // The nodes protocol has no rate limit: only MAX_INBOUND_STREAMS (16) per connection holds a flood back.
+    const flooding = flooder.flood(server.peerId, 'nodes', encodeNodesRequest([root]), { requests: 300, concurrency: 64 })
+    const { handle, blame } = start(node)
+    const [flood, result] = await Promise.all([flooding, handle.done])
+    expect(toHex(result.root)).toBe(toHex(root))
+    await expectVerified(store)
+    expect(blame.reasons.size).toBe(0)
+    expect(flood.codes.ok).toBeGreaterThan(0)
+    expect(flood.refused).toBeGreaterThan(0) // streams past the limit were reset
+    // 16 of the flooder's streams at most, plus the honest client's one request in flight.
+    expect(slow.maxActive).toBeLessThanOrEqual(17)
+    expect(slow.maxActive).toBeGreaterThanOrEqual(8)
+  })
+})
