@@ -40,9 +40,9 @@ const encoder = new TextEncoder()
 /**
  * gossipsub's fast de-duplication key: every mesh peer forwards each message, and without it each copy has
  * its signature verified again before being found a duplicate (measured: a third of a follower's CPU at 200
- * items/s). Only messages that passed validation are cached under this key, so a copy with the same author,
- * sequence number, topic and data is the same message whatever its signature; keccak-256 keeps anyone from
- * crafting a colliding key.
+ * items/s). gossipsub caches a message under this key only once its signature checked out, and the key covers
+ * exactly the signed fields (author, sequence number, topic, data, each length-prefixed): a later copy with
+ * the same key is the same signed message. keccak-256 keeps anyone from crafting a colliding key.
  */
 function fastMessageId(msg: { from?: Uint8Array; seqno?: Uint8Array; topic: string; data?: Uint8Array }): string {
   const parts = [msg.from, msg.seqno, encoder.encode(msg.topic), msg.data]

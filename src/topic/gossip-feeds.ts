@@ -39,11 +39,12 @@ export class GossipFeeds {
   ): () => void {
     let feed = this.feeds.get(topic)
     if (feed === undefined) {
+      // Subscribed first: when gossipsub refuses (not started), nothing is left half-registered.
+      this.pubsub.subscribe(topic)
       feed = { decode, listeners: new Set() }
       if (this.feeds.size === 0) this.pubsub.addEventListener('message', this.dispatch)
       this.feeds.set(topic, feed)
       this.pubsub.topicValidators.set(topic, (_peer, message) => this.validate(topic, message))
-      this.pubsub.subscribe(topic)
     }
     const listener = { publisher, onMessage }
     feed.listeners.add(listener)

@@ -121,8 +121,8 @@ export class TopicHandle extends TypedEventEmitter<TopicHandleEvents> {
       head: () => store.head(name),
       // Through the sync, so a publisher checkpoint at our head is checked before live items pass it.
       append: async (item) => {
-        await this.sync.commit([item], (items) => this.store(items))
-        this.sync.headAdvanced(item.n)
+        const result = await this.sync.commit([item], (items) => this.store(items))
+        if (result.ok) this.sync.headAdvanced(item.n)
       },
       // Someone is ahead of us: ask peers for their states now instead of at the next refresh.
       onGap: () => this.refreshPeers()
@@ -150,7 +150,10 @@ export class TopicHandle extends TypedEventEmitter<TopicHandleEvents> {
         adopt: async (root, number, options) => {
           await store.adoptTrie(name, root, number, options)
           this.notifyStored()
+          // Live items that arrived during the trie sync may follow the adopted head now.
+          await this.follower.drain()
         },
+        storedCheckpoint: async () => (await store.getCheckpoint(name))?.number ?? -1,
         syncTrie:
           syncTrie === undefined
             ? undefined
@@ -264,9 +267,42 @@ export class TopicHandle extends TypedEventEmitter<TopicHandleEvents> {
   async follow(options: FollowOptions): Promise<void> {
     const stopLive = this.subscribe(options.signal)
     try {
-      await this.sync.run({ signal: options.signal })
+      await this.runShared(options.signal)
     } finally {
       stopLive()
+    }
+  }
+
+  /** The one sync loop of this topic, shared by concurrent `follow`/`syncOnce` callers: it runs while any does. */
+  private loop: { controller: AbortController; done: Promise<void>; users: number } | null = null
+
+  private async runShared(signal: AbortSignal): Promise<void> {
+    if (this.loop === null) {
+      const controller = new AbortController()
+      const loop = { controller, users: 0, done: Promise.resolve() }
+      loop.done = this.sync.run({ signal: controller.signal }).finally(() => {
+        if (this.loop === loop) this.loop = null
+      })
+      this.loop = loop
+    }
+    const loop = this.loop
+    loop.users++
+    let onAbort = (): void => undefined
+    try {
+      await Promise.race([
+        loop.done,
+        new Promise<void>((resolve) => {
+          onAbort = resolve
+          if (signal.aborted) resolve()
+          else signal.addEventListener('abort', onAbort, { once: true })
+        })
+      ])
+    } finally {
+      signal.removeEventListener('abort', onAbort)
+      if (--loop.users === 0) {
+        loop.controller.abort()
+        await loop.done.catch(() => undefined)
+      }
     }
   }
 

@@ -105,6 +105,8 @@ export interface TopicSyncIO {
    * next periodic refresh (the caller rate-limits it).
    */
   refreshPeers?(): void
+  /** The number of the last checkpoint the store recorded as verified (-1 for none), read once per `run()`. */
+  storedCheckpoint?(): Promise<number>
   /**
    * Checkpoint sync: starts a trie sync of `root` into our store. Without it (or `adopt`) every item is
    * downloaded.
@@ -201,10 +203,11 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
   private hashPeerTurn = 0
   /**
    * Where a batch failed its hash check: the first failing item's number, the hash it was checked against and
-   * the peer that gave it. Once an item of that number is accepted, a different hash proves that peer lied.
-   * Bounded by `HASH_PREFETCH_ITEMS` entries.
+   * the peer that gave it, then the hash of the item accepted in the end. Accepted only means some peer's
+   * hashes matched, so the peer is blamed only once a publisher checkpoint verifies the accepted item (and
+   * never without a publisher). Bounded by `HASH_PREFETCH_ITEMS` entries.
    */
-  private readonly disputed = new Map<number, { peer: string; hash: Uint8Array }>()
+  private readonly disputed = new Map<number, { peer: string; hash: Uint8Array; accepted?: Uint8Array }>()
   /** Expected item hashes by number, fetched ahead from one peer; dropped on any mismatch. */
   private readonly hashes = new Map<number, Uint8Array>()
   private hashSource: string | null = null
@@ -299,10 +302,10 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
         if (target > this.queueTarget) {
           queue.setTarget(target)
           this.queueTarget = target
-        } else if (target >= 0 && target < this.queueTarget) {
-          // The target went down (the publisher's checkpoint arrived below what peers claimed, or the peers
-          // that claimed it left or were cut off): the queue's target may only grow, so re-plan to the new
-          // one rather than wait for items nobody may have. With no target at all (no peer), it waits.
+        } else if (target >= 0 && target < this.queueTarget && this.io.checkpoint?.() !== undefined) {
+          // The publisher's checkpoint put the target below what peers claimed before it arrived: the queue's
+          // target may only grow, so re-plan to the signed one rather than chase items nobody may have. (A
+          // quorum target that drops as peers leave keeps its download: churn would throw it away each time.)
           this.replan?.abort()
         }
       } catch {
@@ -318,6 +321,8 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
   async run(options: { signal: AbortSignal }): Promise<void> {
     const { signal } = options
     this.runSignal = signal
+    // Items up to a checkpoint the store recorded were verified before a restart: a mismatch later keeps them.
+    this.verifiedThrough = Math.max(this.verifiedThrough, await this.io.storedCheckpoint?.().catch(() => -1) ?? -1)
     const wake = (): void => this.wakeUp?.()
     signal.addEventListener('abort', wake)
     try {
@@ -378,6 +383,8 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
       }
     } finally {
       signal.removeEventListener('abort', wake)
+      // The checkpoint sync follows our signal: let it settle, so nothing writes after we return.
+      await this.trie?.settled
     }
   }
 
@@ -407,6 +414,8 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
         if (adopted === undefined) throw new TopicTrieError(`the trie sync ended at ${toHex(root)}, a root it was not given`)
         await adopt(adopted.root, adopted.number, { signal: trieSignal })
         this.verifiedThrough = Math.max(this.verifiedThrough, adopted.number)
+        // The adopted items are verified by the root; disputes below it have no accepted item of ours to go by.
+        for (const n of this.disputed.keys()) if (n <= adopted.number) this.disputed.delete(n)
         dispatchSafely(this, 'trie:adopted', adopted)
         // A re-target raced with the end of the sync: the queue runs past a newer checkpoint than we adopted.
         if (this.queue !== null && this.queueStart > adopted.number + 1) this.replan?.abort()
@@ -597,6 +606,8 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
 
   /** Whether our items `0..cp.number` (our head is at least that) rebuild to `cp.root`; marks them verified. */
   private async matches(cp: TrieCheckpoint): Promise<boolean> {
+    // Checked already (by the live path, the downloader or an adoption): a replay below our head costs O(n).
+    if (cp.number <= this.verifiedThrough) return true
     if (this.io.adopt !== undefined) {
       try {
         // Also records the checkpoint and writes its trie whole, so we can serve it to trie syncs.
@@ -609,18 +620,29 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
       return false
     }
     this.verifiedThrough = Math.max(this.verifiedThrough, cp.number)
+    if (this.disputed.size > 0) this.settleDisputes(cp.number)
     dispatchSafely(this, 'checkpoint:verified', { number: cp.number })
     return true
   }
 
-  /** Blames the sources of disputed hashes that these accepted items contradict. */
-  private settleDisputes(accepted: VerifiedItem[]): void {
+  /** Notes the hashes of accepted items that were disputed, for `settleDisputes` once a checkpoint covers them. */
+  private noteAccepted(accepted: VerifiedItem[]): void {
     for (const item of accepted) {
       const dispute = this.disputed.get(item.n)
-      if (dispute === undefined) continue
-      this.disputed.delete(item.n)
-      if (!equalBytes(dispute.hash, item.hash!)) {
-        this.onPeerFault?.(dispute.peer, `its content hash of item ${item.n} differs from the item's`)
+      if (dispute !== undefined) dispute.accepted = item.hash
+    }
+  }
+
+  /**
+   * Items `0..number` were just verified against a publisher checkpoint: a peer whose hash of one of them
+   * differs from the verified item's lied, and is blamed. Disputes at or below `number` are settled.
+   */
+  private settleDisputes(number: number): void {
+    for (const [n, dispute] of this.disputed) {
+      if (n > number) continue
+      this.disputed.delete(n)
+      if (dispute.accepted !== undefined && !equalBytes(dispute.hash, dispute.accepted)) {
+        this.onPeerFault?.(dispute.peer, `its content hash of item ${n} differs from the item's`)
       }
     }
   }
@@ -668,7 +690,7 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
     try {
       const result = await this.commit(verified)
       for (const item of items) this.hashes.delete(item.n)
-      if (result.ok && this.disputed.size > 0) this.settleDisputes(verified)
+      if (result.ok && this.disputed.size > 0) this.noteAccepted(verified)
       return result
     } catch (error) {
       return { ok: false, fault: 'local', error }

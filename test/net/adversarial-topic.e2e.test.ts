@@ -136,16 +136,17 @@ describe('topic download against adversarial peers', () => {
 
   it('blames a peer whose content hashes the accepted items prove wrong', async () => {
     // A batch that fails its hash check may be wrong, or its hashes may be: the source of the hashes is blamed
-    // once the items accepted in the end (checked against another source's hashes) contradict them.
+    // once the publisher's checkpoint verifies the items accepted in the end and they contradict its hashes.
     const honest = await source()
     const liar = await adversary(honest.node, { behaviour: { hashes: 'corrupt' } })
-    const j = await joiner()
+    const j = await joiner({ publisher: honest.node.peerId })
     await connect(j.node, honest.node)
     await connect(j.node, liar.node)
     const rejectedBy: string[] = []
     j.topic.events.addEventListener('batch:rejected', (e) => rejectedBy.push(e.detail.hashPeer))
 
     const following = j.follow()
+    await announce(honest, j)
     await until(async () => (await j.topic.head()) === HEAD, 'the joiner to catch up', 15_000)
     await expectSameItems(j.node, j.topic, honest)
     j.stop()

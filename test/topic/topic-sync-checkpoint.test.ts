@@ -269,6 +269,30 @@ describe('TopicSync with live items and stale peer states', () => {
   })
 })
 
+describe('blame for content hashes', () => {
+  it('never blames a hash source on acceptance alone: two peers agreeing on forged items outvote an honest one', async () => {
+    const items = makeItems(300, 33)
+    const forged = makeItems(300, 34)
+    const w = world({ honest: { items }, liarA: { items: forged }, liarB: { items: forged } })
+    const hashBlame: string[] = []
+    let rejected = 0
+    const sync = new TopicSync({
+      io: w.io,
+      queue: { batchSize: 32 },
+      onPeerFault: (peer, reason) => {
+        if (reason.includes('content hash')) hashBlame.push(peer)
+      }
+    })
+    sync.addEventListener('batch:rejected', () => rejected++)
+    const controller = untilSynced(sync)
+    await sync.run({ signal: controller.signal })
+    // Hashes and items disagreed along the way, but without a publisher nothing says which history is true:
+    // nobody is blamed for their hashes.
+    expect(rejected).toBeGreaterThan(0)
+    expect(hashBlame).toEqual([])
+  })
+})
+
 describe('checkpoint sync without a publisher', () => {
   it('trie-syncs the checkpoint that selectFork picks from the peers\' reports', async () => {
     const items = makeItems(3000, 29)

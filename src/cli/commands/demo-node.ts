@@ -122,7 +122,9 @@ export const demoNodeCommand = defineCommand({
       )
       const topic = node.services.dsfg.topic(config)
       try {
-        const emit = (event: DemoEvent): Promise<void> => writeEvent(io.stdout, event)
+        // Never rejects: events are fired from listeners with `void`, and a parent that went away (EPIPE) ends
+        // this process through its own stop path anyway.
+        const emit = (event: DemoEvent): Promise<void> => writeEvent(io.stdout, event).catch(() => undefined)
         await emit({ event: 'listening', peerId: node.peerId.toString(), addrs: node.getMultiaddrs().map((a) => a.toString()) })
         const context: RoleContext = {
           node,
