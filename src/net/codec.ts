@@ -1,6 +1,7 @@
 import { RLP } from '@ethereumjs/rlp'
 import { ProtocolError } from '../errors.js'
 import type { RlpItem } from '../trie/node.js'
+import { rlpDepthWithin } from '../util/rlp-depth.js'
 
 /** Response status codes shared by every DSFG request protocol. */
 export const Status = {
@@ -12,7 +13,11 @@ export const Status = {
 export type Status = (typeof Status)[keyof typeof Status]
 
 /** Decodes one RLP frame from a peer; anything malformed becomes a `ProtocolError`. */
+/** No wire message nests lists deeper than this (a contents reply is 3 deep). */
+const MAX_FRAME_DEPTH = 8
+
 export function decodeFrame(bytes: Uint8Array, what: string): RlpItem {
+  if (!rlpDepthWithin(bytes, MAX_FRAME_DEPTH)) throw new ProtocolError(`${what}: lists nested deeper than ${MAX_FRAME_DEPTH}`)
   try {
     return RLP.decode(bytes) as RlpItem
   } catch (err) {

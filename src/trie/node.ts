@@ -1,5 +1,6 @@
 import { RLP } from '@ethereumjs/rlp'
 import { InvalidNodeError } from '../errors.js'
+import { rlpDepthWithin } from '../util/rlp-depth.js'
 import { concatNibbles, decodeCompact, type Nibbles } from './nibbles.js'
 
 /**
@@ -39,10 +40,15 @@ export type TrieNode = BranchNode | ExtensionNode | LeafNode
 /** Largest node blob accepted anywhere: a full branch of 16 hashes plus a value stays far below this. */
 export const MAX_NODE_BYTES = 1 << 20
 
+/** Deepest list nesting a node blob may have: a branch holding embedded nodes holding embedded nodes. */
+const MAX_NODE_DEPTH = 16
+
 /** Decodes a node blob (the bytes whose keccak-256 is the node's hash). Throws `InvalidNodeError`. */
 export function decodeNode(blob: Uint8Array): TrieNode {
   if (blob.length === 0) throw new InvalidNodeError('empty node blob')
   if (blob.length > MAX_NODE_BYTES) throw new InvalidNodeError(`node blob of ${blob.length} bytes is too large`)
+  // A node nests embedded children, each under 32 bytes: a few levels at most.
+  if (!rlpDepthWithin(blob, MAX_NODE_DEPTH)) throw new InvalidNodeError(`node lists nested deeper than ${MAX_NODE_DEPTH}`)
   let item: RlpItem
   try {
     item = RLP.decode(blob) as RlpItem
