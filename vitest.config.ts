@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url'
-import { defineConfig } from 'vitest/config'
+import { configDefaults, defineConfig } from 'vitest/config'
 
 export default defineConfig({
   resolve: {
@@ -8,6 +8,8 @@ export default defineConfig({
   },
   test: {
     include: ['test/**/*.test.ts'],
+    // Long runs live in `*.soak.test.ts` and run only under `npm run test:soak` (vitest.soak.config.ts).
+    exclude: [...configDefaults.exclude, 'test/**/*.soak.test.ts'],
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: 'forks'

@@ -1,0 +1,276 @@
+import { type ChildProcess, spawn } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { ClassicLevel } from 'classic-level'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { accountEntries } from '../../src/fixtures/generate.js'
+import { decodeNodesRequest } from '../../src/net/nodes-protocol.js'
+import { LevelStore } from '../../src/store/level-store.js'
+import { MemoryStore } from '../../src/store/memory-store.js'
+import { importSorted } from '../../src/trie/stack-trie.js'
+import { checkStoredSubtries, checkTrieComplete } from '../../src/trie/walk.js'
+import { fromHex, toHex } from '../../src/util/hex.js'
+import { Prng } from '../../src/util/prng.js'
+import { createAdversary } from '../helpers/adversary.js'
+import { until } from '../helpers/wait.js'
+import { type BuiltCli, buildCli, REPO_ROOT, runCli } from './cli-harness.js'
+
+/**
+ * The crash-safety loop of DESIGN §6 ("a kill at any moment loses at most the uncommitted in-memory work"):
+ * `dsfg sync --root` runs as a child process on one LevelDB and is SIGKILLed `kills` times at seeded random
+ * moments, then left to finish. Between runs, with the child gone and the LevelDB lock free, the test process
+ * lists every key the killed child left and checks each stored node's whole subtrie is stored.
+ */
+
+export interface CrashLoopInit {
+  /** The compiled `cli/bin.js` (see `buildCli`). */
+  bin: string
+  /** Directory for the client's LevelDB; must not exist yet or hold nothing but an earlier loop's store. */
+  dir: string
+  /** Seeds both the trie (`accountEntries(seed, accounts)`) and the kill delays. */
+  seed: number
+  kills: number
+  accounts: number
+  /**
+   * Every nodes request waits this long on the server, so a loopback sync is slow enough for the kill to land
+   * where it was aimed rather than a poll interval later.
+   * @default 5
+   */
+  serveDelayMs?: number
+  /**
+   * Where each kill lands: once the run has requested a seeded fraction in `[min, max]` of the nodes not yet
+   * stored, plus a seeded 0-50 ms. Aiming by progress, not by wall time, spreads the kills over the whole sync
+   * on a slow or loaded machine alike, and with `max < 1` no run can finish before its kill.
+   * @default [0.05, 0.6]
+   */
+  killAt?: readonly [number, number]
+  /** Bound on each run, killed or final. @default 60_000 */
+  runTimeoutMs?: number
+}
+
+/** What one kill left behind, checked before the next run started. */
+export interface KillRecord {
+  /** Requests the server had received from the killed run when the kill was aimed. */
+  aimedAt: number
+  /** Extra wait before the kill. */
+  jitterMs: number
+  signal: NodeJS.Signals | null
+  /** Hashes requested by the killed run. */
+  requested: number
+  /** Nodes in the store after the kill. */
+  stored: number
+  /** From `checkStoredSubtries` over every stored node: both must be 0. */
+  missing: number
+  incomplete: number
+  /** Hashes the next run requested although they were stored when it started: must be 0. */
+  refetched: number
+}
+
+export interface CrashLoopReport {
+  root: string
+  kills: KillRecord[]
+  final: {
+    code: number | null
+    /** The final run's JSON summary (or its stderr when it printed none). */
+    summary: unknown
+    requested: number
+    /** `checkTrieComplete` on the final store. */
+    complete: boolean
+    nodes: number
+  }
+}
+
+const DEFAULT_SERVE_DELAY_MS = 5
+const DEFAULT_KILL_AT: readonly [number, number] = [0.05, 0.6]
+const MAX_KILL_JITTER_MS = 50
+const DEFAULT_RUN_TIMEOUT_MS = 60_000
+const EXIT_TIMEOUT_MS = 5_000
+
+/**
+ * Registers one test that runs `crashLoop` with `init` against a freshly compiled CLI in a temporary
+ * directory and asserts `expectCrashSafe` on the report.
+ */
+export function describeCrashLoop(
+  name: string,
+  init: Omit<CrashLoopInit, 'bin' | 'dir'>,
+  timeoutMs: number
+): void {
+  describe(name, () => {
+    let cli: BuiltCli | undefined
+    let work: string | undefined
+    beforeAll(async () => {
+      cli = await buildCli()
+      work = await mkdtemp(join(tmpdir(), 'dsfg-crash-'))
+    }, 180_000)
+    afterAll(async () => {
+      await cli?.remove()
+      if (work !== undefined) await rm(work, { recursive: true, force: true })
+    })
+    it(`keeps only complete subtries after each of ${init.kills} kills, finishes, and never fetches a committed node again`, async () => {
+      expectCrashSafe(await crashLoop({ ...init, bin: cli!.bin, dir: work! }), init.kills)
+    }, timeoutMs)
+  })
+}
+
+export async function crashLoop(init: CrashLoopInit): Promise<CrashLoopReport> {
+  const [minAt, maxAt] = init.killAt ?? DEFAULT_KILL_AT
+  const runTimeoutMs = init.runTimeoutMs ?? DEFAULT_RUN_TIMEOUT_MS
+  const serveDelayMs = init.serveDelayMs ?? DEFAULT_SERVE_DELAY_MS
+  const source = new MemoryStore()
+  const { root } = await importSorted(source, accountEntries(init.seed, init.accounts))
+  const total = (await checkTrieComplete(source, root)).nodes
+  // Requests by the requesting peer: every `dsfg sync` run starts a node with a fresh identity, so a request
+  // still in flight from a killed run can never be counted against the run after it.
+  const byPeer = new Map<string, string[]>()
+  const server = await createAdversary({
+    store: source,
+    behaviour: {
+      nodes: ({ peer, frame }) => {
+        const id = peer.toString()
+        const list = byPeer.get(id) ?? []
+        byPeer.set(id, list)
+        for (const hash of decodeNodesRequest(frame)) list.push(toHex(hash))
+        return { delayMs: serveDelayMs }
+      }
+    }
+  })
+  const data = join(init.dir, 'client')
+  const args = ['sync', '--data', data, '--peer', server.node.getMultiaddrs()[0]!.toString(), '--root', toHex(root)]
+  const prng = new Prng(init.seed)
+  const kills: KillRecord[] = []
+  let child: ChildProcess | undefined
+  try {
+    let stored = new Set<string>()
+    for (let k = 0; k < init.kills; k++) {
+      const known = new Set(byPeer.keys())
+      child = spawn(process.execPath, [init.bin, ...args], {
+        cwd: REPO_ROOT,
+        env: { ...process.env, DSFG_DEBUG: '' },
+        stdio: ['ignore', 'ignore', 'pipe'],
+        timeout: runTimeoutMs
+      })
+      const stderr: Buffer[] = []
+      child.stderr!.on('data', (chunk: Buffer) => stderr.push(chunk))
+      const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+        child!.on('exit', (code, signal) => resolve({ code, signal }))
+      )
+      let early: { code: number | null } | undefined
+      void exited.then((e) => {
+        early = e
+      })
+      const runPeer = (): string | undefined => [...byPeer.keys()].find((p) => !known.has(p))
+      const ran = (): number => byPeer.get(runPeer() ?? '')?.length ?? 0
+      const aimedAt = Math.max(1, Math.round((total - stored.size) * (minAt + (prng.int(1001) / 1000) * (maxAt - minAt))))
+      await until(() => ran() >= aimedAt || early !== undefined, `run ${k + 1} to request ${aimedAt} nodes`, runTimeoutMs, 2)
+      const jitterMs = prng.int(MAX_KILL_JITTER_MS + 1)
+      await new Promise((r) => setTimeout(r, jitterMs))
+      if (early !== undefined) {
+        throw new Error(
+          `run ${k + 1} exited (code ${early.code}) before kill ${k + 1} of ${init.kills}: ` +
+            `${Buffer.concat(stderr).toString('utf8').trim() || 'no stderr'}`
+        )
+      }
+      child.kill('SIGKILL')
+      const { signal } = await withTimeout(exited, EXIT_TIMEOUT_MS, `run ${k + 1} to exit after SIGKILL`)
+      child = undefined
+      const requested = byPeer.get(runPeer()!) ?? []
+      // The previous kill's record is completed with what this run asked for.
+      if (k > 0) kills[k - 1]!.refetched = countIn(requested, stored)
+      stored = await storedKeys(data)
+      const check = await checkStoredSubtriesAt(data, stored)
+      kills.push({ aimedAt, jitterMs, signal, requested: requested.length, stored: stored.size, ...check, refetched: 0 })
+    }
+
+    const known = new Set(byPeer.keys())
+    const run = await runCli(init.bin, args, { timeoutMs: runTimeoutMs })
+    const peer = [...byPeer.keys()].find((p) => !known.has(p))
+    const requested = peer === undefined ? [] : byPeer.get(peer)!
+    if (kills.length > 0) kills[kills.length - 1]!.refetched = countIn(requested, stored)
+    const store = await LevelStore.open(data)
+    let completeness: Awaited<ReturnType<typeof checkTrieComplete>>
+    try {
+      completeness = await checkTrieComplete(store, root)
+    } finally {
+      await store.close()
+    }
+    return {
+      root: toHex(root),
+      kills,
+      final: {
+        code: run.code,
+        summary: parseJson(run.stdout) ?? run.stderr,
+        requested: requested.length,
+        complete: completeness.complete,
+        nodes: completeness.nodes
+      }
+    }
+  } finally {
+    child?.kill('SIGKILL')
+    await server.stop()
+  }
+}
+
+/** The assertions every crash loop must pass; the soak test runs the same ones over many more kills. */
+export function expectCrashSafe(report: CrashLoopReport, kills: number): void {
+  expect(report.kills).toHaveLength(kills)
+  for (const kill of report.kills) {
+    expect(kill.signal).toBe('SIGKILL')
+    expect({ missing: kill.missing, incomplete: kill.incomplete, refetched: kill.refetched }).toEqual({
+      missing: 0,
+      incomplete: 0,
+      refetched: 0
+    })
+  }
+  // The store only grows across kills, and at least one kill left committed work to resume from.
+  const stored = report.kills.map((k) => k.stored)
+  expect(stored).toEqual([...stored].sort((a, b) => a - b))
+  expect(stored.at(-1)).toBeGreaterThan(0)
+  expect(report.final.code).toBe(0)
+  expect(report.final.summary).toMatchObject({ root: report.root, verified: true })
+  expect(report.final.complete).toBe(true)
+}
+
+/** Every 32-byte key in the LevelDB at `path` as hex, read straight from the database (no trie walk). */
+async function storedKeys(path: string): Promise<Set<string>> {
+  const db = new ClassicLevel<Uint8Array, Uint8Array>(path, { keyEncoding: 'view', valueEncoding: 'view' })
+  await db.open({ createIfMissing: false })
+  try {
+    const keys = new Set<string>()
+    for await (const key of db.keys()) if (key.length === 32) keys.add(toHex(key))
+    return keys
+  } finally {
+    await db.close()
+  }
+}
+
+async function checkStoredSubtriesAt(path: string, stored: Set<string>): Promise<{ missing: number; incomplete: number }> {
+  const store = await LevelStore.open(path, { createIfMissing: false })
+  try {
+    const hashes = [...stored].map((hex) => fromHex(hex))
+    const check = await checkStoredSubtries(store, hashes)
+    return { missing: check.missing.length, incomplete: check.incomplete.length }
+  } finally {
+    await store.close()
+  }
+}
+
+function countIn(hashes: readonly string[], set: ReadonlySet<string>): number {
+  return hashes.filter((h) => set.has(h)).length
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text)
+  } catch {
+    return undefined
+  }
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms)
+  })
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
+}
