@@ -1,9 +1,18 @@
 import type { GossipSub } from '@libp2p/gossipsub'
 import type { ComponentLogger, Logger, PeerId, PeerStore, Startable } from '@libp2p/interface'
 import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
-import { DEFAULT_REQUEST_TIMEOUT_MS, MAX_FRAME_BYTES, MAX_INBOUND_STREAMS, MAX_PEER_OFFENCES } from '../constants.js'
+import {
+  DEFAULT_INBOUND_REQUEST_BURST,
+  DEFAULT_INBOUND_REQUESTS_PER_SECOND,
+  DEFAULT_REQUEST_TIMEOUT_MS,
+  MAX_FRAME_BYTES,
+  MAX_INBOUND_STREAMS,
+  MAX_PEER_OFFENCES
+} from '../constants.js'
 import { ServiceConfigError } from '../errors.js'
-import { answerNodesRequest, fetchNodes, NODES_PROTOCOL } from '../net/nodes-protocol.js'
+import { Status } from '../net/codec.js'
+import { answerNodesRequest, encodeNodesResponse, fetchNodes, NODES_PROTOCOL } from '../net/nodes-protocol.js'
+import { TokenBuckets } from '../net/rate-limiter.js'
 import { CONTENTS_PROTOCOL, HASHES_PROTOCOL, STATUS_PROTOCOL } from '../net/topic-protocols.js'
 import { frameHandler } from '../net/rpc.js'
 import type { KVStore } from '../store/kv-store.js'
@@ -63,6 +72,14 @@ export interface DsfgInit {
   requestTimeoutMs?: number
   /** Concurrent inbound streams per connection and protocol. @default MAX_INBOUND_STREAMS (16) */
   maxInboundStreams?: number
+  /**
+   * Requests a second each peer may make of each served protocol (nodes, status, contents, hashes); past it
+   * (and its burst) a request is answered RATE_LIMITED without touching the store.
+   * @default DEFAULT_INBOUND_REQUESTS_PER_SECOND (1000)
+   */
+  inboundRatePerSecond?: number
+  /** @default DEFAULT_INBOUND_REQUEST_BURST (1000) */
+  inboundBurst?: number
 }
 
 export interface SyncRootOptions extends Partial<Omit<StateSyncerInit, 'store' | 'fetchNodes'>> {
@@ -116,6 +133,8 @@ export class DsfgService implements Dsfg, Startable {
   private readonly topicConfigs: TopicConfig[]
   /** The node's gossip subscriptions, shared by topic handles and checkpoint-following state syncs. */
   private readonly feeds: GossipFeeds | undefined
+  /** Per-peer token buckets for `/dsfg/nodes/1.0.0` requests. */
+  private readonly nodeRequests: TokenBuckets
 
   constructor(components: DsfgComponents, init: DsfgInit = {}) {
     this.components = components
@@ -124,7 +143,16 @@ export class DsfgService implements Dsfg, Startable {
     this.requestTimeoutMs = init.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS
     this.maxInboundStreams = init.maxInboundStreams ?? MAX_INBOUND_STREAMS
     this.topicStore = new TopicStore(this.store)
-    this.topicServer = new TopicServer({ provider: init.provider ?? this.topicStore })
+    const rate = {
+      ratePerSecond: init.inboundRatePerSecond ?? DEFAULT_INBOUND_REQUESTS_PER_SECOND,
+      burst: init.inboundBurst ?? DEFAULT_INBOUND_REQUEST_BURST
+    }
+    this.nodeRequests = new TokenBuckets(rate)
+    this.topicServer = new TopicServer({
+      provider: init.provider ?? this.topicStore,
+      inboundRatePerSecond: rate.ratePerSecond,
+      inboundBurst: rate.burst
+    })
     this.fetcher = new Fetcher({
       openStream: (peer, protocol, options) => this.components.connectionManager.openStream(peer, protocol, options),
       requestTimeoutMs: this.requestTimeoutMs
@@ -145,7 +173,12 @@ export class DsfgService implements Dsfg, Startable {
     if (this.controller.signal.aborted) this.controller = new AbortController()
     await this.components.registrar.handle(
       NODES_PROTOCOL,
-      frameHandler((frame) => answerNodesRequest(this.store, frame), {
+      frameHandler(
+        (frame, peer) =>
+          this.nodeRequests.take(peer.toString())
+            ? answerNodesRequest(this.store, frame)
+            : Promise.resolve(encodeNodesResponse(Status.RATE_LIMITED)),
+        {
         maxRequestBytes: MAX_FRAME_BYTES,
         timeoutMs: this.requestTimeoutMs,
         onError: (err) => this.log('nodes request failed: %e', err)

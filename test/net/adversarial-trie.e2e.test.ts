@@ -240,7 +240,7 @@ describe('trie sync against adversarial peers', async () => {
     const { node, store } = await client()
     await connect(node, server)
 
-    // The nodes protocol has no rate limit: only MAX_INBOUND_STREAMS (16) per connection holds a flood back.
+    // With the default rate (1000 a second per peer) a flood this size is held back by MAX_INBOUND_STREAMS (16).
     const flooding = flooder.flood(server.peerId, 'nodes', encodeNodesRequest([root]), { requests: 300, concurrency: 64 })
     const { handle, blame } = start(node)
     const [flood, result] = await Promise.all([flooding, handle.done])
@@ -252,5 +252,27 @@ describe('trie sync against adversarial peers', async () => {
     // 16 of the flooder's streams at most, plus the honest client's one request in flight.
     expect(slow.maxActive).toBeLessThanOrEqual(17)
     expect(slow.maxActive).toBeGreaterThanOrEqual(8)
+  })
+
+  it('answers a nodes flood past the per-peer rate with RATE_LIMITED and keeps serving an honest sync', async () => {
+    const rate = { inboundRatePerSecond: 20, inboundBurst: 40 }
+    const server = await createDsfgNode({ store: source, ...rate })
+    running.push(server)
+    const flooder = await adversary()
+    await flooder.node.dial(server.getMultiaddrs()[0]!)
+    const { node, store } = await client()
+    await connect(node, server)
+
+    const started = performance.now()
+    const flood = await flooder.flood(server.peerId, 'nodes', encodeNodesRequest([root]), { requests: 300, concurrency: 8 })
+    const seconds = (performance.now() - started) / 1000
+    expect(flood.codes.rateLimited).toBeGreaterThan(0)
+    expect(flood.codes.ok).toBeLessThanOrEqual(rate.inboundBurst + rate.inboundRatePerSecond * (seconds + 1))
+    // The honest client has a bucket of its own.
+    const { handle, blame } = start(node)
+    const result = await handle.done
+    expect(toHex(result.root)).toBe(toHex(root))
+    await expectVerified(store)
+    expect(blame.reasons.size).toBe(0)
   })
 })
