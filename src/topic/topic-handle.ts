@@ -150,8 +150,6 @@ export class TopicHandle extends TypedEventEmitter<TopicHandleEvents> {
         adopt: async (root, number, options) => {
           await store.adoptTrie(name, root, number, options)
           this.notifyStored()
-          // Live items that arrived during the trie sync may follow the adopted head now.
-          await this.follower.drain()
         },
         storedCheckpoint: async () => (await store.getCheckpoint(name))?.number ?? -1,
         syncTrie:
@@ -178,7 +176,12 @@ export class TopicHandle extends TypedEventEmitter<TopicHandleEvents> {
       if (cp !== undefined && cp.number === number) dispatchSafely(this, 'checkpoint', { checkpoint: cp, status })
     }
     this.sync.addEventListener('checkpoint:verified', (e) => checkpointStatus(e.detail.number, 'verified'))
-    this.sync.addEventListener('trie:adopted', (e) => checkpointStatus(e.detail.number, 'verified'))
+    this.sync.addEventListener('trie:adopted', (e) => {
+      checkpointStatus(e.detail.number, 'verified')
+      // Live items that arrived during the trie sync may follow the adopted head now. (Not inside `adopt`:
+      // that also runs from the live path, inside the follower's own queue, and would wait on itself.)
+      void this.follower.drain().catch(() => undefined)
+    })
     this.sync.addEventListener('checkpoint:mismatch', (e) => checkpointStatus(e.detail.number, 'mismatch'))
     states.addEventListener('peer:state', (e) => {
       if (e.detail.topic === name) this.sync.update()
