@@ -707,9 +707,13 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
     this.hashes.clear()
     const last = Math.max(to, Math.min(from + HASH_PREFETCH_ITEMS - 1, this.target()))
     const eligible = this.peerInfos().filter((p) => p.lowest <= from && p.head >= to)
-    // Start at the next peer in turn, and move on at once past a peer that is busy or gone.
+    // Start at the peer whose turn it is, and move on at once past a peer that is busy or gone. Each source
+    // gets two turns in a row (prefetches happen after a mismatch or when the range runs out): rotating at the
+    // queue's own pace of batch peers, one liar among two peers could pair every honest batch with its own bad
+    // hashes and every bad batch of its own with the honest hashes, for ever.
+    const first = Math.floor(this.hashPeerTurn++ / 2)
     for (let tried = 0; tried < eligible.length; tried++) {
-      const peer = eligible[this.hashPeerTurn++ % eligible.length]!
+      const peer = eligible[(first + tried) % eligible.length]!
       let hashes: Uint8Array[]
       try {
         hashes = await this.io.fetchHashes(peer.id, from, Math.min(last, peer.head), { signal })

@@ -66,6 +66,30 @@ describe('TopicSync', () => {
     expect(stored).toEqual(items)
   })
 
+  it('gets past one liar (bad items and bad hashes) with one honest peer, whichever is listed first', async () => {
+    const items = makeItems(500, 40)
+    for (const order of [
+      ['liar', 'honest'],
+      ['honest', 'liar']
+    ]) {
+      const peers = Object.fromEntries(
+        order.map((id) => [id, id === 'liar' ? { items, lies: true, liesAboutHashes: true } : { items }])
+      )
+      const { io, stored } = world(peers)
+      const sync = new TopicSync({ io, queue: { batchSize: 32 } })
+      const controller = new AbortController()
+      let stalled = false
+      sync.addEventListener('mode', (e) => e.detail === 'synced' && controller.abort())
+      sync.addEventListener('sync:stalled', () => {
+        stalled = true
+        controller.abort()
+      })
+      await sync.run({ signal: controller.signal })
+      expect(stalled, order.join(',')).toBe(false)
+      expect(stored).toEqual(items)
+    }
+  })
+
   it('reports a stall when no peer gives verifiable items, instead of waiting silently', async () => {
     const items = makeItems(100, 14)
     const { io } = world({ liar: { items, lies: true } })
