@@ -207,3 +207,10 @@ export const DEFAULT_CHECKPOINT_SYNC_MIN_ITEMS = 1024
  * checkpoints every few seconds would otherwise re-target the trie sync with every announcement.
  */
 export const DEFAULT_TRIE_RETARGET_MIN_ITEMS = 512
+
+/**
+ * Requests a serving node refuses from one peer (answered RATE_LIMITED, or request frames past
+ * `MAX_FRAME_BYTES`) before it penalises the peer and closes its connections. At the default rate an honest
+ * syncer is never refused at all; a flooder reaches this within a fraction of a second.
+ */
+export const MAX_LIMIT_VIOLATIONS = 100

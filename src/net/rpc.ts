@@ -76,7 +76,13 @@ export interface FrameHandlerOptions {
   maxRequestBytes: number
   /** @default DEFAULT_REQUEST_TIMEOUT_MS */
   timeoutMs?: number
-  onError?: (err: unknown) => void
+  onError?: (err: unknown, peer: PeerId) => void
+}
+
+/** Whether `err` is a request frame past `maxRequestBytes` (or a length prefix too long to be one). */
+export function isOversizedFrame(err: unknown): boolean {
+  const name = (err as { name?: unknown } | null)?.name
+  return name === 'InvalidDataLengthError' || name === 'InvalidDataLengthLengthError'
 }
 
 /**
@@ -97,7 +103,7 @@ export function frameHandler(
       await lp.write(reply, { signal })
       await stream.close({ signal })
     } catch (err) {
-      options.onError?.(err)
+      options.onError?.(err, connection.remotePeer)
       stream.abort(err instanceof Error ? err : new Error(String(err)))
     }
   }

@@ -7,6 +7,7 @@ import {
   DEFAULT_REQUEST_TIMEOUT_MS,
   MAX_FRAME_BYTES,
   MAX_INBOUND_STREAMS,
+  MAX_LIMIT_VIOLATIONS,
   MAX_PEER_OFFENCES
 } from '../constants.js'
 import { ServiceConfigError } from '../errors.js'
@@ -14,7 +15,7 @@ import { Status } from '../net/codec.js'
 import { answerNodesRequest, encodeNodesResponse, fetchNodes, NODES_PROTOCOL } from '../net/nodes-protocol.js'
 import { TokenBuckets } from '../net/rate-limiter.js'
 import { CONTENTS_PROTOCOL, HASHES_PROTOCOL, STATUS_PROTOCOL } from '../net/topic-protocols.js'
-import { frameHandler } from '../net/rpc.js'
+import { frameHandler, isOversizedFrame } from '../net/rpc.js'
 import type { KVStore } from '../store/kv-store.js'
 import { MemoryStore } from '../store/memory-store.js'
 import { type PeerPenalty, StateSyncer, type StateSyncerInit, type StateSyncResult } from '../sync/state-syncer.js'
@@ -151,7 +152,8 @@ export class DsfgService implements Dsfg, Startable {
     this.topicServer = new TopicServer({
       provider: init.provider ?? this.topicStore,
       inboundRatePerSecond: rate.ratePerSecond,
-      inboundBurst: rate.burst
+      inboundBurst: rate.burst,
+      onRateLimited: (peer) => this.limitViolated(peer)
     })
     this.fetcher = new Fetcher({
       openStream: (peer, protocol, options) => this.components.connectionManager.openStream(peer, protocol, options),
@@ -177,11 +179,11 @@ export class DsfgService implements Dsfg, Startable {
         (frame, peer) =>
           this.nodeRequests.take(peer.toString())
             ? answerNodesRequest(this.store, frame)
-            : Promise.resolve(encodeNodesResponse(Status.RATE_LIMITED)),
+            : this.refuseNodes(peer.toString()),
         {
         maxRequestBytes: MAX_FRAME_BYTES,
         timeoutMs: this.requestTimeoutMs,
-        onError: (err) => this.log('nodes request failed: %e', err)
+        onError: (err, peer) => this.requestFailed(NODES_PROTOCOL, err, peer)
       }),
       { maxInboundStreams: this.maxInboundStreams }
     )
@@ -197,7 +199,7 @@ export class DsfgService implements Dsfg, Startable {
         frameHandler((frame, peer) => answer(frame, peer.toString()), {
           maxRequestBytes: MAX_FRAME_BYTES,
           timeoutMs: this.requestTimeoutMs,
-          onError: (err) => this.log('%s request failed: %e', protocol, err)
+          onError: (err, peer) => this.requestFailed(protocol, err, peer)
         }),
         { maxInboundStreams: this.maxInboundStreams }
       )
@@ -336,6 +338,34 @@ export class DsfgService implements Dsfg, Startable {
     return handle
   }
 
+  /** Requests refused per peer (rate limit, oversized frames), until it is cut off or disconnects. */
+  private readonly limitViolations = new Map<string, number>()
+
+  private refuseNodes(peer: string): Promise<Uint8Array> {
+    this.limitViolated(peer)
+    return Promise.resolve(encodeNodesResponse(Status.RATE_LIMITED))
+  }
+
+  private requestFailed(protocol: string, err: unknown, peer: PeerId): void {
+    this.log('%s request from %p failed: %e', protocol, peer, err)
+    if (isOversizedFrame(err)) this.limitViolated(peer.toString())
+  }
+
+  /** A peer went past a limit: past `MAX_LIMIT_VIOLATIONS` of them it is penalised and cut off. */
+  private limitViolated(peer: string): void {
+    const count = (this.limitViolations.get(peer) ?? 0) + 1
+    if (count < MAX_LIMIT_VIOLATIONS) {
+      this.limitViolations.set(peer, count)
+      return
+    }
+    this.limitViolations.delete(peer)
+    // Requests come from any connected peer, not only those the topologies know: find it by its connections.
+    const id = this.components.connectionManager.getConnections().find((c) => c.remotePeer.toString() === peer)?.remotePeer
+    if (id === undefined) return
+    this.log('peer %p exceeded request limits %d times: cutting it off', id, count)
+    void this.penalise({ peer, reason: 'protocol-error', offences: count, disconnected: true }, id)
+  }
+
   private readonly topicOffences = new Map<string, number>()
   /** Every peer seen through a DSFG protocol, for penalties by id string. */
   private readonly knownPeers = new Map<string, PeerId>()
@@ -370,6 +400,7 @@ export class DsfgService implements Dsfg, Startable {
     if (this.components.connectionManager.getConnections(peer).length > 0) return
     this.knownPeers.delete(key)
     this.topicOffences.delete(key)
+    this.limitViolations.delete(key)
   }
 
   private peerDisconnected(peer: PeerId): void {
@@ -379,8 +410,8 @@ export class DsfgService implements Dsfg, Startable {
     for (const s of this.syncers) s.removePeer(key)
   }
 
-  private async penalise(penalty: PeerPenalty): Promise<void> {
-    const peer = this.peers.get(penalty.peer) ?? this.knownPeers.get(penalty.peer)
+  private async penalise(penalty: PeerPenalty, id?: PeerId): Promise<void> {
+    const peer = id ?? this.peers.get(penalty.peer) ?? this.knownPeers.get(penalty.peer)
     if (peer === undefined) return
     this.log('penalising %p: %s (%d offences)', peer, penalty.reason, penalty.offences)
     try {

@@ -155,6 +155,8 @@ export interface TopicServerInit extends AnswerOptions {
   inboundRatePerSecond?: number
   /** Requests a peer may make at once after a quiet spell. @default DEFAULT_INBOUND_REQUEST_BURST (1000) */
   inboundBurst?: number
+  /** Called for each request refused as RATE_LIMITED (the service cuts off a peer that keeps at it). */
+  onRateLimited?: (peer: string) => void
 }
 
 /** Answers every topic protocol from one `TopicProvider`, rate-limiting each peer on its own. */
@@ -162,10 +164,12 @@ export class TopicServer {
   private readonly provider: TopicProvider
   private readonly options: AnswerOptions
   private readonly limiter: TokenBuckets
+  private readonly onRateLimited: ((peer: string) => void) | undefined
 
   constructor(init: TopicServerInit) {
-    const { provider, clock, inboundRatePerSecond, inboundBurst, ...options } = init
+    const { provider, clock, inboundRatePerSecond, inboundBurst, onRateLimited, ...options } = init
     this.provider = provider
+    this.onRateLimited = onRateLimited
     this.options = options
     this.limiter = new TokenBuckets({
       ratePerSecond: inboundRatePerSecond ?? DEFAULT_INBOUND_REQUESTS_PER_SECOND,
@@ -176,18 +180,25 @@ export class TopicServer {
 
   async answerStatus(frame: Uint8Array, peer: string): Promise<Uint8Array> {
     // The token is taken before the frame is even decoded: a flood of garbage costs the flooder, not us.
-    if (!this.limiter.take(peer)) return encodeStatusResponse(Status.RATE_LIMITED)
+    if (!this.admit(peer)) return encodeStatusResponse(Status.RATE_LIMITED)
     return answerStatus(this.provider, frame, peer, this.options)
   }
 
   async answerContents(frame: Uint8Array, peer: string): Promise<Uint8Array> {
-    if (!this.limiter.take(peer)) return encodeContentsResponse(Status.RATE_LIMITED)
+    if (!this.admit(peer)) return encodeContentsResponse(Status.RATE_LIMITED)
     return answerContents(this.provider, frame, peer, this.options)
   }
 
   async answerHashes(frame: Uint8Array, peer: string): Promise<Uint8Array> {
-    if (!this.limiter.take(peer)) return encodeHashesResponse(Status.RATE_LIMITED)
+    if (!this.admit(peer)) return encodeHashesResponse(Status.RATE_LIMITED)
     return answerHashes(this.provider, frame, peer, this.options)
+  }
+
+  /** Takes a token for `peer`'s request; reports a refusal. */
+  private admit(peer: string): boolean {
+    if (this.limiter.take(peer)) return true
+    this.onRateLimited?.(peer)
+    return false
   }
 
   /** One answer function per protocol id, for the service to register with `frameHandler`. */

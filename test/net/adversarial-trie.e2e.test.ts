@@ -1,5 +1,6 @@
 import { TopicValidatorResult } from '@libp2p/gossipsub'
 import { afterEach, describe, expect, it } from 'vitest'
+import { MAX_LIMIT_VIOLATIONS } from '../../src/constants.js'
 import { accountEntries } from '../../src/fixtures/generate.js'
 import { encodeNodesRequest } from '../../src/net/nodes-protocol.js'
 import type { KVStore } from '../../src/store/kv-store.js'
@@ -263,11 +264,20 @@ describe('trie sync against adversarial peers', async () => {
     const { node, store } = await client()
     await connect(node, server)
 
+    let cutOff = false
+    server.addEventListener('peer:disconnect', (e) => {
+      if (e.detail.equals(flooder.node.peerId)) cutOff = true
+    })
     const started = performance.now()
     const flood = await flooder.flood(server.peerId, 'nodes', encodeNodesRequest([root]), { requests: 300, concurrency: 8 })
     const seconds = (performance.now() - started) / 1000
     expect(flood.codes.rateLimited).toBeGreaterThan(0)
     expect(flood.codes.ok).toBeLessThanOrEqual(rate.inboundBurst + rate.inboundRatePerSecond * (seconds + 1))
+    // Past MAX_LIMIT_VIOLATIONS refusals the flooder is tagged and its connections closed (it may dial again:
+    // the service cannot ban, only cut off each time).
+    expect(flood.codes.rateLimited + flood.refused).toBeGreaterThanOrEqual(MAX_LIMIT_VIOLATIONS)
+    await until(() => cutOff, 'the flooder to be cut off')
+    await untilTagged(server, [flooder.node.peerId])
     // The honest client has a bucket of its own.
     const { handle, blame } = start(node)
     const result = await handle.done
