@@ -1,4 +1,4 @@
-import { type Message, TopicValidatorResult, type TopicValidatorFn } from '@libp2p/gossipsub'
+import type { Message } from '@libp2p/gossipsub'
 import type { PeerId } from '@libp2p/interface'
 import { MAX_ITEM_BYTES } from '../constants.js'
 import { ProtocolError } from '../errors.js'
@@ -58,20 +58,4 @@ export function decodeGossipItem(data: Uint8Array): Item {
 export function signedBy(message: Message, publisher: PeerId | undefined): boolean {
   if (publisher === undefined) return true
   return message.type === 'signed' && message.from.equals(publisher)
-}
-
-/**
- * Rejects malformed messages, and with a `publisher` every message it did not sign: a forged checkpoint from
- * anyone else never reaches the application nor travels further through the mesh.
- */
-export function gossipValidator(decode: (data: Uint8Array) => unknown, publisher?: PeerId): TopicValidatorFn {
-  return (_peer, message) => {
-    if (!signedBy(message, publisher)) return TopicValidatorResult.Reject
-    try {
-      decode(message.data)
-      return TopicValidatorResult.Accept
-    } catch {
-      return TopicValidatorResult.Reject
-    }
-  }
 }

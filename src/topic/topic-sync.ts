@@ -395,10 +395,9 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
    * woken; a failure falls back to downloading the items.
    */
   private startTrieSync(head: number, signal: AbortSignal): void {
-    if (this.trie !== null || this.io.syncTrie === undefined || this.io.adopt === undefined) return
-    const cp = this.trieCandidate()
-    if (cp === undefined || cp.number <= Math.max(this.trieFailedThrough, this.verifiedThrough)) return
-    if (cp.number - head < this.checkpointSyncMinItems) return
+    if (this.io.syncTrie === undefined || this.io.adopt === undefined) return
+    const cp = this.checkpointToSync(head)
+    if (cp === undefined) return
     const adopt = this.io.adopt
     const controller = new AbortController()
     const trieSignal = AbortSignal.any([signal, controller.signal])
@@ -459,10 +458,19 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
    * items stored so far stay; the adoption checks them against the trie.
    */
   private switchToCheckpointSync(): void {
-    if (this.trie !== null || this.queue === null || this.io.syncTrie === undefined || this.io.adopt === undefined) return
+    if (this.queue !== null && this.checkpointToSync(this.knownHead) !== undefined) this.replan?.abort()
+  }
+
+  /**
+   * The checkpoint a checkpoint sync should start for now, with our head at `head`: none while one runs,
+   * without the I/O for it, or unless a trusted checkpoint not yet verified (nor failed) is at least
+   * `checkpointSyncMinItems` past the head.
+   */
+  private checkpointToSync(head: number): TrieCheckpoint | undefined {
+    if (this.trie !== null || this.io.syncTrie === undefined || this.io.adopt === undefined) return undefined
     const cp = this.trieCandidate()
-    if (cp === undefined || cp.number <= Math.max(this.trieFailedThrough, this.verifiedThrough)) return
-    if (cp.number - this.knownHead >= this.checkpointSyncMinItems) this.replan?.abort()
+    if (cp === undefined || cp.number <= Math.max(this.trieFailedThrough, this.verifiedThrough)) return undefined
+    return cp.number - head >= this.checkpointSyncMinItems ? cp : undefined
   }
 
   /**
