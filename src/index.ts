@@ -37,13 +37,18 @@ export {
   trieEntries,
   checkTrieComplete,
   checkStoredSubtries,
+  verifyTrie,
+  DEFAULT_VERIFY_READ_BATCH,
+  DEFAULT_VERIFY_MAX_MISSING,
   type WalkOptions,
   type WalkedNode,
   type TrieEntry,
-  type TrieCompleteness
+  type TrieCompleteness,
+  type VerifyTrieOptions,
+  type TrieVerification
 } from './trie/walk.js'
 export * from './constants.js'
-export { TrieSync, type TrieSyncInit, type LeafCallback, type ProcessResult } from './sync/trie-sync.js'
+export { TrieSync, type TrieSyncInit, type LeafCallback, type ProcessResult, type HashedBlob, hashBlob } from './sync/trie-sync.js'
 export {
   StateSyncer,
   type StateSyncerInit,

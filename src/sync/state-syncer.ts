@@ -10,13 +10,12 @@ import {
 } from '../constants.js'
 import { AbortError, BusyError, InvalidNodeError, NodeUnavailableError, ProtocolError } from '../errors.js'
 import type { KVStore } from '../store/kv-store.js'
-import { keccak256 } from '../trie/keccak.js'
 import { equalBytes } from '../util/bytes.js'
 import { type Clock, systemClock } from '../util/clock.js'
 import { ByteMap } from '../util/byte-map.js'
 import { toHex } from '../util/hex.js'
 import { RateTracker } from './msgrate.js'
-import { type LeafCallback, TrieSync } from './trie-sync.js'
+import { type HashedBlob, hashBlob, type LeafCallback, TrieSync } from './trie-sync.js'
 
 // reference: go-ethereum@e7872729 (v1.9.25) eth/downloader/statesync.go for the request loop, ready set and
 // attempts; go-ethereum@02b73d4e p2p/msgrate for sizing and timeouts; eth/protocols/snap/sync.go for
@@ -397,17 +396,17 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
   private async onReply(req: NodeRequest, nodes: Uint8Array[]): Promise<void> {
     const wasActive = req.state === 'active'
     // Match by hash, never by position: any subset in any order is a valid reply.
-    const valid: Uint8Array[] = []
+    const valid: HashedBlob[] = []
     const delivered = new ByteMap<true>()
     let offence: PenaltyReason | null = nodes.length > req.tasks.size ? 'unrequested-node' : null
     for (const blob of nodes) {
-      const hash = keccak256(blob)
-      if (!req.tasks.has(hash) || delivered.has(hash)) {
+      const node = hashBlob(blob) // the scheduler takes this hash instead of hashing the blob again
+      if (!req.tasks.has(node.hash) || delivered.has(node.hash)) {
         offence = 'unrequested-node'
         continue
       }
-      delivered.set(hash, true)
-      valid.push(blob)
+      delivered.set(node.hash, true)
+      valid.push(node)
     }
     const useful = await this.accept(valid)
     if (wasActive) {
@@ -422,7 +421,7 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
   }
 
   /** Feeds hash-verified blobs to the scheduler; returns how many it needed. */
-  private async accept(blobs: Uint8Array[]): Promise<number> {
+  private async accept(blobs: HashedBlob[]): Promise<number> {
     if (blobs.length === 0) return 0
     const results = await this.sched!.processMany(blobs)
     let useful = 0
@@ -431,7 +430,7 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
       if (r.ok) {
         useful++
         this.counters.nodes++
-        this.counters.bytes += blobs[i]!.length
+        this.counters.bytes += blobs[i]!.blob.length
         this.ready.delete(r.hash)
       } else if (r.error instanceof InvalidNodeError) {
         // The blob hashes to a node of the trie yet is not a node: the root itself commits to garbage.

@@ -58,6 +58,29 @@ interface ChildEntry {
   subtrie: boolean
 }
 
+const hashed: unique symbol = Symbol('dsfg.hashed')
+
+/**
+ * A node blob with its keccak-256, made by `hashBlob` (the only way to make one, so its hash can be trusted).
+ * A caller that has hashed a blob anyway, as `StateSyncer` does to match a reply against its request, hands
+ * this to `processMany` so the blob is not hashed a second time.
+ */
+export interface HashedBlob {
+  readonly hash: Uint8Array
+  readonly blob: Uint8Array
+  readonly [hashed]: true
+}
+
+/** Hashes `blob` once, for `processMany`. */
+export function hashBlob(blob: Uint8Array): HashedBlob {
+  return { hash: keccak256(blob), blob, [hashed]: true }
+}
+
+/** The blob and its hash, computing the hash only for a bare blob (a forged `HashedBlob` is re-hashed). */
+function blobAndHash(node: Uint8Array | HashedBlob): HashedBlob {
+  return node instanceof Uint8Array || node[hashed] !== true ? hashBlob(node instanceof Uint8Array ? node : node.blob) : node
+}
+
 /** What `processMany` says about each blob, in input order. */
 export type ProcessResult =
   | { ok: true; hash: Uint8Array }
@@ -176,17 +199,17 @@ export class TrieSync {
   }
 
   /** Accepts one delivered node blob; rejects with the error `processMany` would report for it. */
-  async process(node: Uint8Array): Promise<void> {
+  async process(node: Uint8Array | HashedBlob): Promise<void> {
     const [result] = await this.processMany([node])
     if (result !== undefined && !result.ok) throw result.error
   }
 
   /**
-   * Accepts delivered node blobs in any order, hashing each itself, with one store look-up for all their
-   * unknown children. A blob nobody asked for, one already delivered, or one that is not a valid node is
+   * Accepts delivered node blobs in any order, hashing each itself (unless it comes as a `HashedBlob`), with
+   * one store look-up for all their unknown children. A blob nobody asked for, one already delivered, or one that is not a valid node is
    * reported in its result and changes nothing.
    */
-  processMany(nodes: Uint8Array[]): Promise<ProcessResult[]> {
+  processMany(nodes: (Uint8Array | HashedBlob)[]): Promise<ProcessResult[]> {
     return this.exclusive(() => this.processLocked(nodes))
   }
 
@@ -208,13 +231,13 @@ export class TrieSync {
     return run
   }
 
-  private async processLocked(nodes: Uint8Array[]): Promise<ProcessResult[]> {
+  private async processLocked(nodes: (Uint8Array | HashedBlob)[]): Promise<ProcessResult[]> {
     const results: ProcessResult[] = []
     const accepted: { req: NodeRequest; children: ChildEntry[] }[] = []
     const unknown = new ByteMap<true>()
 
-    for (const blob of nodes) {
-      const hash = keccak256(blob)
+    for (const node of nodes) {
+      const { hash, blob } = blobAndHash(node)
       const req = this.requests.get(hash)
       if (req === undefined) {
         results.push({ ok: false, hash, error: new NotRequestedError(`node ${toHex(hash)} was not requested`) })

@@ -2,7 +2,7 @@ import { RLP } from '@ethereumjs/rlp'
 import { describe, expect, it } from 'vitest'
 import { AlreadyProcessedError, InvalidNodeError, NotRequestedError } from '../../src/errors.js'
 import { MemoryStore } from '../../src/store/memory-store.js'
-import { TrieSync } from '../../src/sync/trie-sync.js'
+import { type HashedBlob, hashBlob, TrieSync } from '../../src/sync/trie-sync.js'
 import { EMPTY_ROOT, keccak256 } from '../../src/trie/keccak.js'
 import { decodeNode, nodeChildren } from '../../src/trie/node.js'
 import { toHex } from '../../src/util/hex.js'
@@ -279,6 +279,23 @@ describe('TrieSync', () => {
     expect(results.map((r) => r.ok)).toEqual([true, false, false])
     expect(results[1]!.ok === false && results[1]!.error).toBeInstanceOf(AlreadyProcessedError)
     expect(results[2]!.ok === false && results[2]!.error).toBeInstanceOf(NotRequestedError)
+  })
+
+  it('takes the hash of a hashBlob as it is, and re-hashes an object only posing as one', async () => {
+    const source = await buildSourceTrie(randomEntries(29, 50))
+    const sync = new TrieSync(source.root, new MemoryStore())
+    sync.missing(0)
+    const rootBlob = source.nodes.get(toHex(source.root))!
+    const children = nodeChildren(decodeNode(rootBlob), new Uint8Array(0)).children
+    const child = source.nodes.get(toHex(children[0]!.hash))!
+    // A look-alike claiming the root's hash for a child's blob is hashed again: its real hash was not asked for.
+    const forged = { hash: source.root, blob: child } as unknown as HashedBlob
+    const [lie] = await sync.processMany([forged])
+    expect(lie!.ok).toBe(false)
+    expect(lie!.hash).toEqual(children[0]!.hash)
+    const [real] = await sync.processMany([hashBlob(rootBlob)])
+    expect(real).toEqual({ ok: true, hash: source.root })
+    expect(sync.isPending(children[0]!.hash)).toBe(true)
   })
 
   it('caps the nodes of one depth that are out and uncommitted', async () => {
