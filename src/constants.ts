@@ -24,6 +24,12 @@ export const IDEAL_BATCH_BYTES = 100 * 1024
  */
 export const MAX_NODES_PER_REQUEST = 384
 
+/**
+ * Node requests a trie syncer keeps in flight to one peer. Two let the peer read the next batch while we
+ * verify the last one; go-ethereum keeps one per peer and relies on having many peers.
+ */
+export const MAX_NODE_REQUESTS_PER_PEER = 2
+
 /** Most payload bytes in one reply frame; a server stops adding items before passing it. */
 export const MAX_RESPONSE_BYTES = 2 * 1024 * 1024
 

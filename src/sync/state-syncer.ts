@@ -4,6 +4,7 @@ import {
   DEFAULT_REQUEST_TIMEOUT_MS,
   IDEAL_BATCH_BYTES,
   MAX_CONSECUTIVE_TIMEOUTS,
+  MAX_NODE_REQUESTS_PER_PEER,
   MAX_NODES_PER_REQUEST,
   MAX_PEER_OFFENCES,
   RTT_MIN_ESTIMATE_MS
@@ -80,6 +81,8 @@ export interface StateSyncerInit {
   onLeaf?: LeafCallback
   /** @default MAX_NODES_PER_REQUEST (384) */
   maxNodesPerRequest?: number
+  /** Requests in flight to one peer at a time. @default MAX_NODE_REQUESTS_PER_PEER (2) */
+  maxRequestsPerPeer?: number
   /** Cap on the adaptive request timeout. @default DEFAULT_REQUEST_TIMEOUT_MS (10 s) */
   requestTimeoutMs?: number
   /** Lower bound of the round-trip estimate requests are sized for. @default RTT_MIN_ESTIMATE_MS (1 s) */
@@ -130,6 +133,7 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
   private readonly init: StateSyncerInit
   private readonly clock: Clock
   private readonly maxNodes: number
+  private readonly maxRequestsPerPeer: number
   private readonly flushBytes: number
   private readonly maxOffences: number
   private readonly maxTimeouts: number
@@ -140,7 +144,9 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
   private readonly banned = new Set<string>()
   private readonly timeouts = new Map<string, number>()
   private readonly stalled = new Set<string>()
-  private readonly active = new Map<string, NodeRequest>()
+  /** Requests in flight, by peer; a peer with none has no entry. */
+  private readonly active = new Map<string, Set<NodeRequest>>()
+  private inFlight = 0
   private ready = new ByteMap<Task>()
   private events: SyncEvent[] = []
   private wakeUp: (() => void) | null = null
@@ -160,6 +166,7 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
     this.fetchNodes = init.fetchNodes
     this.clock = init.clock ?? systemClock
     this.maxNodes = init.maxNodesPerRequest ?? MAX_NODES_PER_REQUEST
+    this.maxRequestsPerPeer = Math.max(1, init.maxRequestsPerPeer ?? MAX_NODE_REQUESTS_PER_PEER)
     this.flushBytes = init.flushBytes ?? IDEAL_BATCH_BYTES
     this.maxOffences = init.maxPeerOffences ?? MAX_PEER_OFFENCES
     this.maxTimeouts = init.maxConsecutiveTimeouts ?? MAX_CONSECUTIVE_TIMEOUTS
@@ -178,11 +185,10 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
     this.wake()
   }
 
-  /** A peer disconnected: its request goes straight back to the ready set. */
+  /** A peer disconnected: its requests go straight back to the ready set. */
   removePeer(peer: string): void {
     if (!this.peers.delete(peer)) return
-    const req = this.active.get(peer)
-    if (req !== undefined) this.finish(req, 'dropped')
+    this.dropRequestsOf(peer)
     this.tracker.untrack(peer)
     this.stalled.delete(peer)
     this.timeouts.delete(peer)
@@ -205,7 +211,7 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
       ...this.counters,
       pending: this.sched?.pending ?? 0,
       peers: this.usablePeers().length,
-      inFlight: this.active.size,
+      inFlight: this.inFlight,
       rate: elapsedMs > 0 ? (this.counters.nodes * 1000) / elapsedMs : 0,
       elapsedMs
     }
@@ -230,7 +236,7 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
       for (;;) {
         if (signal?.aborted) throw new AbortError('state sync aborted')
         await this.handleEvents()
-        if (this.nextRoot !== null && this.active.size === 0) await this.switchRoot()
+        if (this.nextRoot !== null && this.inFlight === 0) await this.switchRoot()
         if (this.sched.pending === 0 && this.nextRoot === null) break
         if (this.nextRoot === null) {
           this.assign()
@@ -249,7 +255,7 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
       return this.stats()
     } finally {
       signal?.removeEventListener('abort', onAbort)
-      for (const req of [...this.active.values()]) this.finish(req, 'dropped')
+      for (const peer of [...this.active.keys()]) this.dropRequestsOf(peer)
       this.events = []
       this.ready = new ByteMap()
       // Whatever completed is complete-subtrie data: keep it, so a restart or a new root skips it.
@@ -285,32 +291,52 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
     return [...this.peers].filter((p) => !this.banned.has(p) && !this.stalled.has(p))
   }
 
-  /** Gives every idle peer one request, fastest first, each sized to what it delivers in a round trip. */
+  /**
+   * Fills every peer's free request slots, fastest peers first and one request per peer per round, so a slow
+   * peer's second request never takes nodes a fast peer's first could have had. Each request is sized to
+   * what the peer delivers in a round trip.
+   */
   private assign(): void {
-    let idle = this.usablePeers().filter((p) => !this.active.has(p))
-    if (idle.length === 0 && this.active.size === 0 && this.stalled.size > 0) {
+    let peers = this.usablePeers()
+    if (this.inFlight === 0 && this.stalled.size > 0 && peers.length === 0) {
       // Every peer left has stalled: forgive them rather than wait forever for a peer that may never come.
       this.stalled.clear()
-      idle = this.usablePeers()
+      peers = this.usablePeers()
     }
-    if (idle.length === 0) return
+    if (peers.length === 0) return
     const targetRtt = this.tracker.targetRoundTrip()
-    for (const peer of this.tracker.sortByCapacity(idle, targetRtt)) {
-      const cap = Math.min(this.maxNodes, this.tracker.capacity(peer, targetRtt))
-      this.refill(cap)
-      const tasks = new ByteMap<Task>()
-      for (const task of this.ready.values()) {
-        if (tasks.size >= cap) break
-        if (!this.sched!.isPending(task.hash)) {
-          this.ready.delete(task.hash) // delivered meanwhile (a late reply)
-          continue
+    const order = this.tracker.sortByCapacity(peers, targetRtt)
+    for (let round = 0; round < this.maxRequestsPerPeer; round++) {
+      let sent = false
+      for (const peer of order) {
+        if (this.requestsOf(peer) > round) continue
+        const cap = Math.min(this.maxNodes, this.tracker.capacity(peer, targetRtt))
+        this.refill(cap)
+        const tasks = new ByteMap<Task>()
+        for (const task of this.ready.values()) {
+          if (tasks.size >= cap) break
+          if (!this.sched!.isPending(task.hash)) {
+            this.ready.delete(task.hash) // delivered meanwhile (a late reply)
+            continue
+          }
+          if (task.refusedBy.has(peer)) continue
+          tasks.set(task.hash, task)
+          this.ready.delete(task.hash)
         }
-        if (task.refusedBy.has(peer)) continue
-        tasks.set(task.hash, task)
-        this.ready.delete(task.hash)
+        if (tasks.size === 0) continue
+        this.send(peer, tasks)
+        sent = true
       }
-      if (tasks.size > 0) this.send(peer, tasks)
+      if (!sent) return
     }
+  }
+
+  private requestsOf(peer: string): number {
+    return this.active.get(peer)?.size ?? 0
+  }
+
+  private dropRequestsOf(peer: string): void {
+    for (const req of [...(this.active.get(peer) ?? [])]) this.finish(req, 'dropped')
   }
 
   private refill(cap: number): void {
@@ -322,9 +348,6 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
   }
 
   private send(peer: string, tasks: ByteMap<Task>): void {
-    const old = this.active.get(peer)
-    // Never overwrite a peer's request: its tasks would be lost and the sync would stall (go-ethereum #15138).
-    if (old !== undefined) this.finish(old, 'dropped')
     const req: NodeRequest = {
       id: this.nextRequestId++,
       peer,
@@ -334,7 +357,12 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
       timer: undefined,
       state: 'active'
     }
-    this.active.set(peer, req)
+    // Each request keeps its own tasks: none is ever overwritten, which lost tasks and stalled go-ethereum
+    // (#15138).
+    const requests = this.active.get(peer)
+    if (requests === undefined) this.active.set(peer, new Set([req]))
+    else requests.add(req)
+    this.inFlight++
     req.timer = this.clock.setTimeout(() => this.push({ type: 'timeout', req }), this.tracker.targetTimeout())
     const hashes = [...tasks.values()].map((t) => t.hash)
     let pending: Promise<Uint8Array[]>
@@ -354,7 +382,11 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
     if (req.state !== 'active') return
     req.state = state
     this.clock.clearTimeout(req.timer)
-    if (this.active.get(req.peer) === req) this.active.delete(req.peer)
+    const requests = this.active.get(req.peer)
+    if (requests?.delete(req) === true) {
+      this.inFlight--
+      if (requests.size === 0) this.active.delete(req.peer)
+    }
     if (state === 'dropped' || state === 'timed-out') req.controller.abort()
     for (const task of req.tasks.values()) {
       if (refused) task.refusedBy.add(req.peer)
@@ -475,8 +507,7 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
     const disconnected = offences >= this.maxOffences
     if (disconnected) {
       this.banned.add(peer)
-      const req = this.active.get(peer)
-      if (req !== undefined) this.finish(req, 'dropped')
+      this.dropRequestsOf(peer)
     }
     const penalty: PeerPenalty = { peer, reason, offences, disconnected }
     try {
@@ -490,7 +521,7 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
   /** Fails the sync when a node the scheduler needs has been refused by every usable peer. */
   private checkRefusedByAll(): void {
     const peers = this.usablePeers()
-    if (peers.length === 0 || this.active.size > 0) return
+    if (peers.length === 0 || this.inFlight > 0) return
     for (const task of this.ready.values()) {
       if (peers.every((p) => task.refusedBy.has(p))) {
         throw new NodeUnavailableError(
