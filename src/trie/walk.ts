@@ -254,7 +254,8 @@ export interface TrieVerification {
    * Stored nodes reached, once per reference: a subtrie stored once but referenced twice (two identical
    * subtries) is walked and counted twice. That is the size of the trie as a tree, what `importSorted`
    * reports as written; `checkTrieComplete` counts each stored node once. They agree unless subtries repeat,
-   * which in a trie of hashed keys (account and storage tries) would take two keys with the same suffix.
+   * which in a trie of hashed keys (account and storage tries) would take two keys with the same last 30-odd
+   * bytes and the same value: in practice never.
    */
   nodes: number
   /** Absent nodes, once per reference like `nodes`. */
@@ -307,21 +308,19 @@ export async function verifyTrie(store: KVStore, root: Uint8Array, options?: Ver
   return result
 }
 
-/** Pushes the hash of every hash-referenced child of `node`, looking inside embedded children. */
+/**
+ * Pushes the hashes `node` refers to. An embedded child encodes below 32 bytes (`decodeNode` checks), too
+ * short to hold a hash, so there is nothing to look for inside one.
+ */
 function pushChildHashes(node: TrieNode, pending: HashStack): void {
   switch (node.kind) {
     case 'leaf':
       return
     case 'extension':
       if (node.child.kind === 'hash') pending.push(node.child.hash)
-      else pushChildHashes(node.child.node, pending)
       return
     case 'branch':
-      for (const child of node.children) {
-        if (child == null) continue
-        if (child.kind === 'hash') pending.push(child.hash)
-        else pushChildHashes(child.node, pending)
-      }
+      for (const child of node.children) if (child?.kind === 'hash') pending.push(child.hash)
       return
     default: {
       const exhaustive: never = node
