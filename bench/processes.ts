@@ -102,18 +102,24 @@ export function peerArgs(addrs: string[]): string[] {
   return addrs.flatMap((a) => ['--peer', a])
 }
 
-/** A child's resident set size at `t` seconds after its spawn. */
+/**
+ * A child's resident set size at `t` seconds after its spawn: all of it, and its anonymous part (heaps,
+ * buffers: what the process itself allocated). The rest is file-backed: LevelDB maps its table files, so
+ * reading a database of N MB can add up to N MB of clean page-cache pages the kernel may take back at will.
+ */
 export interface RssSample {
   t: number
   MB: number
+  anonMB: number
 }
 
-/** The resident set size of process `pid` in MB, from /proc (Linux); undefined elsewhere or once it is gone. */
-async function residentMB(pid: number): Promise<number | undefined> {
+/** The resident set size of process `pid`, from /proc (Linux); undefined elsewhere or once it is gone. */
+async function resident(pid: number): Promise<{ MB: number; anonMB: number } | undefined> {
   try {
     const status = await readFile(`/proc/${pid}/status`, 'utf8')
     const kB = /^VmRSS:\s+(\d+) kB/m.exec(status)?.[1]
-    return kB === undefined ? undefined : Number(kB) / 1024
+    const anonKB = /^RssAnon:\s+(\d+) kB/m.exec(status)?.[1]
+    return kB === undefined || anonKB === undefined ? undefined : { MB: Number(kB) / 1024, anonMB: Number(anonKB) / 1024 }
   } catch {
     return undefined
   }
@@ -130,8 +136,8 @@ export async function runDsfg<T>(args: string[]): Promise<{ summary: T; wallS: n
   const rss: RssSample[] = []
   const sampler = setInterval(async () => {
     const t = (performance.now() - started) / 1000
-    const MB = child.pid === undefined ? undefined : await residentMB(child.pid)
-    if (MB !== undefined) rss.push({ t, MB })
+    const sample = child.pid === undefined ? undefined : await resident(child.pid)
+    if (sample !== undefined) rss.push({ t, ...sample })
   }, RSS_SAMPLE_MS)
   let out = ''
   child.stdout!.setEncoding('utf8').on('data', (s: string) => (out += s))

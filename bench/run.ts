@@ -168,7 +168,8 @@ function trieRows(t: TrieSizeResult): void {
       figure:
         `${fmt(run.syncS, 2)} s (+${fmt(run.verifyS, 2)} s verify walk, ${fmt(run.wallS, 2)} s wall), ` +
         `${fmt(run.nodesPerS)} nodes/s, ${fmt(run.MBPerS, 1)} MB/s, peak RSS ${fmt(run.peakRssMB)} MB ` +
-        `(${run.syncPeakRssMB === null ? '?' : fmt(run.syncPeakRssMB)} MB before the verify walk)`
+        `(${run.syncPeakRssMB === null ? '?' : fmt(run.syncPeakRssMB)} MB before the verify walk; anonymous ` +
+        `${run.peakAnonMB === null ? '?' : fmt(run.peakAnonMB)} MB, ${run.syncPeakAnonMB === null ? '?' : fmt(run.syncPeakAnonMB)} MB)`
     })
     const four = run.servers === 4
     const overLimit = `${fmt(run.overLimit * 100)}% of the local limit's rate`
@@ -199,14 +200,17 @@ function trieRows(t: TrieSizeResult): void {
 
 /**
  * Peak RSS of the largest trie's sync over the smallest's, per server count: of the whole `dsfg sync` process
- * (its maxRSS, the final verify walk included) and of the sync alone (sampled before that walk).
+ * (its maxRSS, the final verify walk included) and of the sync alone (sampled before that walk); then the
+ * same for the anonymous part of RSS alone, which leaves out LevelDB's mapped table files (see `RssSample`).
  */
 function memoryBound(sizes: TrieSizeResult[]): Record<string, unknown>[] {
   const small = sizes[0]!
   const large = sizes[sizes.length - 1]!
   const phases = [
     { phase: 'whole process', key: 'peakRssMB' },
-    { phase: 'sync phase', key: 'syncPeakRssMB' }
+    { phase: 'sync phase', key: 'syncPeakRssMB' },
+    { phase: 'whole process, anonymous', key: 'peakAnonMB' },
+    { phase: 'sync phase, anonymous', key: 'syncPeakAnonMB' }
   ] as const
   return phases.flatMap(({ phase, key }) =>
     SERVER_COUNTS.map((servers) => {

@@ -48,6 +48,9 @@ export interface TrieSyncRun {
    * sync: this errs high. Null where RSS cannot be sampled (no /proc).
    */
   syncPeakRssMB: number | null
+  /** The highest anonymous RSS sampled (see `RssSample`) over the whole process, and before the verify walk. */
+  peakAnonMB: number | null
+  syncPeakAnonMB: number | null
 }
 
 interface SyncSummary {
@@ -128,7 +131,9 @@ export async function measureTrieSync(dir: string, source: string, root: Uint8Ar
       nodesPerS: Math.round(summary.nodes / summary.seconds),
       MBPerS: round(summary.bytes / 1e6 / summary.seconds),
       peakRssMB: summary.peakRssMB,
-      syncPeakRssMB: syncing.length === 0 ? null : Math.round(Math.max(...syncing.map((s) => s.MB)))
+      syncPeakRssMB: syncing.length === 0 ? null : Math.round(Math.max(...syncing.map((s) => s.MB))),
+      peakAnonMB: rss.length === 0 ? null : Math.round(Math.max(...rss.map((s) => s.anonMB))),
+      syncPeakAnonMB: syncing.length === 0 ? null : Math.round(Math.max(...syncing.map((s) => s.anonMB)))
     }
   } finally {
     await running.stop()
