@@ -1,0 +1,99 @@
+import { isDeepStrictEqual } from 'node:util'
+import { describe, expect, it } from 'vitest'
+import { InvalidNodeError } from '../../src/errors.js'
+import { MemoryStore } from '../../src/store/memory-store.js'
+import { importSorted } from '../../src/trie/stack-trie.js'
+import { decodeNode, decodeNodeReference, type TrieNode } from '../../src/trie/node.js'
+import { fromHex, toHex } from '../../src/util/hex.js'
+import { Prng } from '../../src/util/prng.js'
+import { deeplyNested, fuzzFrame, HOSTILE_FRAMES, rlpHeader } from '../fuzz/mutate.js'
+import { randomEntries, SHAPES } from './random-tries.js'
+
+/** The outcome of one decoder on one blob: the node, or the fact that it threw `InvalidNodeError`. */
+function outcome(decode: (blob: Uint8Array) => TrieNode, blob: Uint8Array): TrieNode | 'invalid' {
+  try {
+    return decode(blob)
+  } catch (err) {
+    if (err instanceof InvalidNodeError) return 'invalid'
+    throw new Error(`threw ${String(err)} on ${toHex(blob)}`, { cause: err })
+  }
+}
+
+/** The two decoders agree on `blob`: the same node, byte for byte, or both refuse it. */
+function expectSame(blob: Uint8Array): TrieNode | 'invalid' {
+  const fast = outcome(decodeNode, blob)
+  const reference = outcome(decodeNodeReference, blob)
+  if (!isDeepStrictEqual(fast, reference)) {
+    throw new Error(`decoders differ on ${toHex(blob)}: ${JSON.stringify(fast)} against ${JSON.stringify(reference)}`)
+  }
+  return fast
+}
+
+async function nodeBlobs(): Promise<Uint8Array[]> {
+  const blobs: Uint8Array[] = []
+  const prng = new Prng(7)
+  for (const shape of SHAPES) {
+    const store = new MemoryStore()
+    await importSorted(store, randomEntries(prng, shape, 300))
+    const keys = [...store.keys()].map((k) => fromHex(k))
+    for (const blob of await store.getMany(keys)) blobs.push(blob!)
+  }
+  return blobs
+}
+
+describe('decodeNode reads RLP in place exactly as @ethereumjs/rlp + nodeFromRlp do', async () => {
+  const blobs = await nodeBlobs()
+
+  it('on every node of tries of every shape (embedded children, values in branches, multi-block nodes)', () => {
+    expect(blobs.length).toBeGreaterThan(500)
+    const kinds = new Set<string>()
+    for (const blob of blobs) {
+      const node = expectSame(blob)
+      expect(node).not.toBe('invalid')
+      if (node !== 'invalid') kinds.add(node.kind)
+    }
+    expect([...kinds].sort()).toEqual(['branch', 'extension', 'leaf'])
+  })
+
+  it('on 30k random and damaged blobs, and the hostile frames', () => {
+    const prng = new Prng(11)
+    const seeds = blobs.filter((_, i) => i % 7 === 0)
+    let refused = 0
+    let accepted = 0
+    for (const frame of HOSTILE_FRAMES) if (expectSame(frame) === 'invalid') refused++
+    for (let i = 0; i < 30_000; i++) {
+      if (expectSame(fuzzFrame(prng, seeds)) === 'invalid') refused++
+      else accepted++
+    }
+    // Both kinds of case were exercised.
+    expect(refused).toBeGreaterThan(1000)
+    expect(accepted).toBeGreaterThan(1000)
+  })
+
+  it('refuses non-canonical lengths, trailing bytes, deep nesting and long embedded children', () => {
+    const leaf = blobs.find((b) => decodeNode(b).kind === 'leaf')!
+    const cases = [
+      Uint8Array.of(...leaf, 0x00), // a byte after the node
+      Uint8Array.of(0xc2, 0x81, 0x05), // a single byte below 0x80 with a prefix
+      Uint8Array.of(0xf8, 0x02, 0x80, 0x80), // long form for a 2-byte list
+      Uint8Array.of(0xf9, 0x00, 0x02, 0x80, 0x80), // a length with a leading zero
+      Uint8Array.of(...rlpHeader(0xc0, 2), 0x80), // a list running past the end
+      deeplyNested(40), // far too deep for a node
+      Uint8Array.of(0x83, 1, 2, 3) // a string, not a list
+    ]
+    for (const blob of cases) expect(expectSame(blob)).toBe('invalid')
+  })
+
+  it('embeds a child encoded in 31 bytes and refuses one of 32', () => {
+    // A branch whose first child is an embedded leaf [0x20 (no nibbles, leaf), value]: with a value of
+    // `valueBytes`, the leaf encodes in 1 (list header) + 1 (path) + 1 + valueBytes bytes.
+    const branchWithEmbedded = (valueBytes: number): Uint8Array => {
+      const embedded = Uint8Array.of(...rlpHeader(0xc0, 2 + valueBytes), 0x20, ...rlpHeader(0x80, valueBytes), ...new Uint8Array(valueBytes).fill(7))
+      const payload = Uint8Array.of(...embedded, ...new Uint8Array(16).fill(0x80))
+      return Uint8Array.of(...rlpHeader(0xc0, payload.length), ...payload)
+    }
+    const fits = expectSame(branchWithEmbedded(28))
+    expect(fits !== 'invalid' && fits.kind === 'branch' && fits.children[0]?.kind).toBe('embedded')
+    expect(expectSame(branchWithEmbedded(29))).toBe('invalid')
+  })
+})
