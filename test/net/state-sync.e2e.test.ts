@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest'
+import { MAX_NODE_REQUESTS_PER_PEER } from '../../src/constants.js'
 import { MemoryStore } from '../../src/store/memory-store.js'
 import type { PeerPenalty } from '../../src/sync/state-syncer.js'
 import { toHex } from '../../src/util/hex.js'
@@ -97,7 +98,9 @@ describe('state sync over libp2p', async () => {
     await connect(node, honest.node)
     await node.services.dsfg.syncRoot(source.root, { maxNodesPerRequest: 32, signal: AbortSignal.timeout(20_000) })
     await expectSynced(store)
-    expect(leaver.calls()).toBe(3)
+    // It dropped the connection on its third request; the one pipelined beside it was its last.
+    expect(leaver.calls()).toBeGreaterThanOrEqual(3)
+    expect(leaver.calls()).toBeLessThanOrEqual(2 + MAX_NODE_REQUESTS_PER_PEER)
   })
 
   it('completes without aborting when a server holds only half the trie', async () => {
