@@ -1,12 +1,11 @@
-import { keccak256Into } from './keccak-unrolled.js'
+import { keccak256Into } from './keccak-wasm.js'
 
 /**
  * keccak-256 of `data` (Ethereum's hash, not NIST SHA3-256). Hashing is the bottleneck of building and of
- * verifying tries, so this uses the unrolled permutation in keccak-unrolled.ts (2-2.8× @noble/hashes here);
- * the tests cross-check it against @noble/hashes on every input length up to several blocks. WebAssembly
- * keccaks (hash-wasm, @polkadot/wasm-crypto) hash 2.5-3.5× faster still, but a verifying node also decodes
- * every node, and hash + decode gains only about 1.3× (decoding alone caps it near 1.7×): below the 1.5× that
- * would pay for a dependency and an async start-up. `npm run bench:hashing` measures it again.
+ * verifying tries and of checking downloaded topic items, so this uses the WebAssembly permutation of
+ * keccak-wasm.ts (4-6× the unrolled JavaScript of keccak-unrolled.ts on raw hashing, 2.9-3.3× on hash +
+ * decode of trie nodes; the JavaScript stays as its fallback where WebAssembly is unavailable); the tests cross-check both against @noble/hashes on every input length up to
+ * several blocks. `npm run bench:hashing` measures them again.
  */
 export function keccak256(data: Uint8Array): Uint8Array {
   const out = new Uint8Array(32)

@@ -2,7 +2,7 @@ import { DEFAULT_IMPORT_BATCH_BYTES } from '../constants.js'
 import { InvalidInputError } from '../errors.js'
 import type { BatchOp, KVStore } from '../store/kv-store.js'
 import { EMPTY_ROOT } from './keccak.js'
-import { keccak256Into } from './keccak-unrolled.js'
+import { keccak256Into } from './keccak-wasm.js'
 import type { Nibbles } from './nibbles.js'
 
 /**
@@ -454,8 +454,10 @@ function writeString(out: Uint8Array, pos: number, bytes: Uint8Array, length: nu
     return pos + 1
   }
   pos = writeHeader(out, pos, length, 0x80)
-  // A loop rather than `set(bytes.subarray(…))`: no view object per value.
-  for (let i = 0; i < length; i++) out[pos + i] = bytes[i]!
+  // A loop rather than `set(bytes.subarray(…))` for short values: no view object per value. Long values
+  // (topic items of kilobytes) are copied by `set`, which is a memcpy.
+  if (length > 64) out.set(length === bytes.length ? bytes : bytes.subarray(0, length), pos)
+  else for (let i = 0; i < length; i++) out[pos + i] = bytes[i]!
   return pos + length
 }
 

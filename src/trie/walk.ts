@@ -4,7 +4,7 @@ import type { KVStore } from '../store/kv-store.js'
 import { compareBytes, equalBytes } from '../util/bytes.js'
 import { toHex } from '../util/hex.js'
 import { EMPTY_ROOT } from './keccak.js'
-import { keccak256Into } from './keccak-unrolled.js'
+import { keccak256Into } from './keccak-wasm.js'
 import { bytesToNibbles, type Nibbles, nibblesToBytes } from './nibbles.js'
 import { type ChildRef, decodeNode, nodeChildren, type TrieNode } from './node.js'
 

@@ -1,10 +1,15 @@
 import { keccak_256 } from '@noble/hashes/sha3.js'
 import { describe, expect, it } from 'vitest'
-import { keccak256Into } from '../../src/trie/keccak-unrolled.js'
+import { keccak256Into as unrolled } from '../../src/trie/keccak-unrolled.js'
+import { keccak256Into as wasm } from '../../src/trie/keccak-wasm.js'
 import { toHex } from '../../src/util/hex.js'
 import { Prng } from '../../src/util/prng.js'
 
-describe('keccak256Into', () => {
+// Both permutations: the WebAssembly one keccak.ts uses, and the JavaScript one it falls back to.
+describe.each([
+  ['unrolled JavaScript', unrolled],
+  ['WebAssembly', wasm]
+])('keccak256Into (%s)', (_name, keccak256Into) => {
   it('matches @noble/hashes keccak_256 on every length up to five blocks, around each block edge', () => {
     const prng = new Prng(1)
     const out = new Uint8Array(32)
