@@ -136,10 +136,12 @@ export const DEFAULT_OUTBOUND_REQUEST_BURST = 800
 
 /**
  * Requests in flight to one peer from one Fetcher, over every topic and protocol; more wait their turn in order.
- * Lodestar settled on two (#6435, #8033): one in flight while the previous reply is on the wire. The cap is per
- * peer, never global, so a slow or rate-limiting peer delays only the requests addressed to it.
+ * Lodestar settled on two (#6435, #8033): one in flight while the previous reply is on the wire. Here a topic
+ * sync keeps `DEFAULT_TOPIC_REQUESTS_PER_PEER` (4) contents requests at a peer, since each costs two round trips
+ * (see there), and one more slot lets its content-hash fetch ahead go out beside them. The cap is per peer,
+ * never global, so a slow or rate-limiting peer delays only the requests addressed to it.
  */
-export const DEFAULT_OUTBOUND_CONCURRENCY_PER_PEER = 2
+export const DEFAULT_OUTBOUND_CONCURRENCY_PER_PEER = 5
 
 /**
  * How often a known peer is asked for its topic state again. The downloader only needs a peer's `head` to
@@ -171,12 +173,44 @@ export const MAX_LIVE_BUFFER_ITEMS = 4096
 export const HASH_PREFETCH_ITEMS = 1024
 
 /**
+ * Verified batches a topic sync may have handed to the store and not yet seen written. The downloader checks
+ * the next batch while the store writes the last one (measured on loopback: the wait for each LevelDB batch
+ * was over half of the delivery time); two is enough to keep both busy and bounds what a slow store holds
+ * in memory to two batches.
+ */
+export const TOPIC_WRITES_IN_FLIGHT = 2
+
+/**
  * Items per batch (and per contents request) when syncing a topic: the protocol's maximum. Each request
  * costs a stream open and a round trip; measured with `npm run bench:topic-sync` (20k items of 1 KiB, one
  * server on loopback), 256 gave 6.0k items/s against 4.8k with the downloader core's default of 64. Replies
  * are still capped by bytes, so large items come back as prefixes and the rest is asked for again.
  */
 export const DEFAULT_TOPIC_BATCH_ITEMS = MAX_ITEMS_PER_REQUEST
+
+/**
+ * Items per batch before a topic sync has seen how large the topic's items are: 16 items of up to 128 KiB fill
+ * one reply. From the first verified batch on, batches are sized to what one reply (`MAX_RESPONSE_BYTES`)
+ * carries, up to `DEFAULT_TOPIC_BATCH_ITEMS`: starting at 256 items meant a window of batches of 64 KiB items
+ * held 256 MiB, and each batch took eight requests one after another before it could be delivered.
+ */
+export const DEFAULT_TOPIC_FIRST_BATCH_ITEMS = 16
+
+/**
+ * Contents requests one topic sync keeps in flight at each peer. Every request is a new stream, and opening
+ * one (multistream-select) waits a round trip before the request itself goes out, so a request costs two
+ * round trips plus the peer's read: with two in flight a peer 50 ms away could serve at most two replies per
+ * 100 ms, about 5 MB/s of 1 KiB items however fast the link. Four keep a link's pipe fuller while staying far
+ * inside a server's limits (`MAX_INBOUND_STREAMS` per protocol, `DEFAULT_INBOUND_REQUESTS_PER_SECOND`).
+ * Lodestar uses two per peer with far larger requests (blocks).
+ */
+export const DEFAULT_TOPIC_REQUESTS_PER_PEER = 4
+
+/**
+ * Batches a topic sync holds downloading or downloaded: room for four peers' `DEFAULT_TOPIC_REQUESTS_PER_PEER`
+ * requests. Batches are sized to one reply (`MAX_RESPONSE_BYTES`), so this holds at most about 32 MiB.
+ */
+export const DEFAULT_TOPIC_WINDOW = 16
 
 /**
  * How many of our newest items a topic sync re-checks against peers before downloading more (the DSFG
@@ -220,3 +254,21 @@ export const DEFAULT_TRIE_RETARGET_MIN_ITEMS = 512
  * syncer is never refused at all; a flooder reaches this within a fraction of a second.
  */
 export const MAX_LIMIT_VIOLATIONS = 100
+
+/**
+ * LevelDB's memtable (`writeBufferSize`, 4 MiB by default). A sync writes each item twice (the item, and the
+ * topic trie leaf that holds it, under a random hash key), and with 4 MiB memtables LevelDB spent most of its
+ * time flushing and compacting small overlapping tables: measured here (classic-level, 2 vCPUs), 786 MB of
+ * such writes in 2 MiB batches took 16.3 s with 4 MiB, 7.8 s with 32 MiB and 3.3 s with 64 MiB; a topic
+ * sync of 5k items of 64 KiB waited on the store for most of its time. LevelDB holds at most two memtables
+ * (one being flushed), so this bounds the extra memory a writing node uses to about 64 MiB; an idle or
+ * serving node never fills one.
+ */
+export const DEFAULT_LEVEL_WRITE_BUFFER_BYTES = 32 * 1024 * 1024
+
+/**
+ * LevelDB's table file size (`maxFileSize`, 2 MiB by default): larger tables mean fewer files per compaction
+ * and fewer compactions started; with 32 MiB memtables, 16 MiB tables wrote the 786 MB above in 5.1 s
+ * instead of 7.8 s.
+ */
+export const DEFAULT_LEVEL_MAX_FILE_BYTES = 16 * 1024 * 1024

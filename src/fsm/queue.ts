@@ -43,6 +43,8 @@ export class Queue extends TypedEventEmitter<QueueEvents> {
   private readonly controller = new AbortController()
 
   private target: number
+  /** Items per batch opened from now on (`setBatchSize`). */
+  private batchSize: number
   private nextStart: number
   /** Highest number the consumer holds. */
   private head: number
@@ -77,6 +79,7 @@ export class Queue extends TypedEventEmitter<QueueEvents> {
       onFire: () => this.push({ type: 'watchdog' })
     })
     this.target = init.target
+    this.batchSize = this.config.batchSize
     this.nextStart = init.start
     this.head = init.start - 1
   }
@@ -152,6 +155,16 @@ export class Queue extends TypedEventEmitter<QueueEvents> {
     if (target < this.target) throw new InvalidInputError(`the target may only grow: ${target} < ${this.target}`)
     this.target = target
     this.wake()
+  }
+
+  /**
+   * Items per batch for the batches opened from now on; those already open keep theirs. A consumer that finds
+   * the items large sizes batches to what one reply carries, so a batch is one request and the window bounds
+   * memory in bytes as well as in items.
+   */
+  setBatchSize(size: number): void {
+    if (!Number.isSafeInteger(size) || size < 1) throw new InvalidInputError(`batch size must be a positive safe integer, got ${size}`)
+    this.batchSize = size
   }
 
   /**
@@ -452,7 +465,8 @@ export class Queue extends TypedEventEmitter<QueueEvents> {
    * above it gives up its slot, because batches above a missing one can never be delivered before it.
    */
   private assign(): void {
-    const { window, batchSize, maxDownloadAttempts, maxProcessAttempts } = this.config
+    const { window, maxDownloadAttempts, maxProcessAttempts } = this.config
+    const batchSize = this.batchSize
     const balancer = this.requests.balancer
     this.wanted = null
     // A rejected delivery can bring a batch back into the window when it is full.

@@ -100,30 +100,69 @@ export function decodeContentsRequest(frame: Uint8Array): { topic: string; from:
   return req
 }
 
-export function encodeContentsResponse(code: Status, items: Item[] = []): Uint8Array {
-  return encodeFrame([code, items.map((i) => [i.n, i.data])] as never)
+/**
+ * Written straight into one buffer of the exact size: a generic RLP encoder builds nested arrays and copies
+ * every item twice more (into its list, then into the frame), which was a tenth of a serving node's CPU.
+ * The bytes are exactly `RLP.encode([code, [[n, data]…]])`.
+ */
+export function encodeContentsResponse(code: Status, items: readonly Item[] = []): Uint8Array {
+  let listPayload = 0
+  for (const item of items) {
+    const entry = uintLength(item.n) + stringLength(item.data)
+    listPayload += headerLength(entry) + entry
+  }
+  const payload = uintLength(code) + headerLength(listPayload) + listPayload
+  const out = new Uint8Array(headerLength(payload) + payload)
+  let pos = writeHeader(out, 0, payload, 0xc0)
+  pos = writeUint(out, pos, code)
+  pos = writeHeader(out, pos, listPayload, 0xc0)
+  for (const item of items) {
+    pos = writeHeader(out, pos, uintLength(item.n) + stringLength(item.data), 0xc0)
+    pos = writeUint(out, pos, item.n)
+    pos = writeString(out, pos, item.data)
+  }
+  return out
 }
 
 /**
  * Decodes a contents reply and checks its shape against the request: numbers inside `[from, from+amount)`,
- * strictly ascending, at most `amount`, items non-empty and within `MAX_ITEM_BYTES`.
+ * strictly ascending, at most `amount`, items non-empty and within `MAX_ITEM_BYTES`. The items are views into
+ * `frame`, not copies (a reply carries up to `MAX_RESPONSE_BYTES` of items, and a generic decoder copied each
+ * one four times: once per nesting level). The RLP must be canonical, as `@ethereumjs/rlp` requires.
  */
 export function decodeContentsResponse(frame: Uint8Array, from: number, amount: number): { code: Status; items: Item[] } {
-  const [code, list] = expectList(decodeFrame(frame, 'contents response'), 2, 'contents response')
-  const status = expectStatus(code, 'contents response')
-  const entries = expectItems(list!, amount, 'contents response')
+  const what = 'contents response'
+  const reader = new RlpReader(frame, what)
+  const outerEnd = reader.list(0, frame.length)
+  if (outerEnd !== frame.length) throw new ProtocolError(`${what}: not valid RLP (bytes after the frame)`)
+  let pos = reader.start
+  if (pos >= outerEnd) throw new ProtocolError(`${what}: expected 2 items, got 0`)
+  pos = reader.string(pos, outerEnd)
+  const status = toStatus(readUint(frame, reader.start, pos, `${what} status`), what)
+  if (pos >= outerEnd) throw new ProtocolError(`${what}: expected 2 items, got 1`)
+  const listEnd = reader.list(pos, outerEnd)
+  if (listEnd !== outerEnd) throw new ProtocolError(`${what}: expected 2 items, got more`)
   const items: Item[] = []
   let last = from - 1
-  for (const entry of entries) {
-    const [n, data] = expectList(entry, 2, 'contents item')
-    const item = { n: expectUint(n, 'item number'), data: expectBytes(data, 'item') }
-    if (item.n < from || item.n >= from + amount) throw new ProtocolError(`contents response: item ${item.n} outside the range`)
-    if (item.n <= last) throw new ProtocolError('contents response: item numbers not strictly ascending')
-    if (item.data.length === 0 || item.data.length > MAX_ITEM_BYTES) throw new ProtocolError('contents response: bad item size')
-    last = item.n
-    items.push(item)
+  for (pos = reader.start; pos < listEnd; ) {
+    if (items.length === amount) throw new ProtocolError(`${what}: more than ${amount} items`)
+    const entryEnd = reader.list(pos, listEnd)
+    let at = reader.start
+    if (at >= entryEnd) throw new ProtocolError('contents item: expected 2 items')
+    at = reader.string(at, entryEnd)
+    const n = readUint(frame, reader.start, at, 'item number')
+    if (at >= entryEnd) throw new ProtocolError('contents item: expected 2 items')
+    at = reader.string(at, entryEnd)
+    if (at !== entryEnd) throw new ProtocolError('contents item: expected 2 items')
+    const data = frame.subarray(reader.start, at)
+    if (n < from || n >= from + amount) throw new ProtocolError(`${what}: item ${n} outside the range`)
+    if (n <= last) throw new ProtocolError(`${what}: item numbers not strictly ascending`)
+    if (data.length === 0 || data.length > MAX_ITEM_BYTES) throw new ProtocolError(`${what}: bad item size`)
+    last = n
+    items.push({ n, data })
+    pos = entryEnd
   }
-  if (status !== Status.OK && items.length > 0) throw new ProtocolError('contents response: error status with items')
+  if (status !== Status.OK && items.length > 0) throw new ProtocolError(`${what}: error status with items`)
   return { code: status, items }
 }
 
@@ -153,4 +192,139 @@ export function decodeHashesResponse(frame: Uint8Array, from: number, to: number
   const hashes = expectItems(list!, to - from + 1, 'hashes response').map((h) => expectBytes(h, 'item hash', 32))
   if (status !== Status.OK && hashes.length > 0) throw new ProtocolError('hashes response: error status with hashes')
   return { code: status, hashes }
+}
+
+// Canonical RLP, read and written in place (contents replies only: they carry the bulk of a topic sync).
+
+/**
+ * Reads RLP item headers inside a frame without copying: `list` and `string` check the header at `pos`
+ * (canonical form, bounds within `end`), leave the payload's first offset in `start` and return the item's
+ * end. Every malformed header is a `ProtocolError`.
+ */
+class RlpReader {
+  /** First payload byte of the item read last. */
+  start = 0
+  private readonly frame: Uint8Array
+  private readonly what: string
+
+  constructor(frame: Uint8Array, what: string) {
+    this.frame = frame
+    this.what = what
+  }
+
+  list(pos: number, end: number): number {
+    const b = this.frame[pos]!
+    if (pos >= end || b < 0xc0) throw new ProtocolError(`${this.what}: expected a list`)
+    return b <= 0xf7 ? this.payload(pos + 1, b - 0xc0, end) : this.longPayload(pos, b - 0xf7, end)
+  }
+
+  string(pos: number, end: number): number {
+    const b = this.frame[pos]!
+    if (pos >= end || b >= 0xc0) throw new ProtocolError(`${this.what}: expected a byte string`)
+    if (b < 0x80) {
+      this.start = pos
+      return pos + 1
+    }
+    if (b <= 0xb7) {
+      const after = this.payload(pos + 1, b - 0x80, end)
+      if (b === 0x81 && this.frame[pos + 1]! < 0x80) throw invalidRlp(this.what, 'a single byte below 0x80 with a prefix')
+      return after
+    }
+    return this.longPayload(pos, b - 0xb7, end)
+  }
+
+  /** A payload of `length` bytes at `start`, which must end by `end`. */
+  private payload(start: number, length: number, end: number): number {
+    if (start + length > end) throw invalidRlp(this.what, 'an item runs past its list or the frame')
+    this.start = start
+    return start + length
+  }
+
+  /** A long form: `lengthBytes` big-endian length bytes after the first, no leading zero, at least 56. */
+  private longPayload(pos: number, lengthBytes: number, end: number): number {
+    if (lengthBytes > 6 || pos + 1 + lengthBytes > end) throw invalidRlp(this.what, 'a length runs past the frame')
+    if (this.frame[pos + 1] === 0) throw invalidRlp(this.what, 'a length with leading zeros')
+    let length = 0
+    for (let i = 1; i <= lengthBytes; i++) length = length * 256 + this.frame[pos + i]!
+    if (length < 56) throw invalidRlp(this.what, 'a long form for a short item')
+    return this.payload(pos + 1 + lengthBytes, length, end)
+  }
+}
+
+function invalidRlp(what: string, why: string): ProtocolError {
+  return new ProtocolError(`${what}: not valid RLP (${why})`)
+}
+
+/** The canonical RLP unsigned integer in `frame[start..end)`, as `expectUint` reads it. */
+function readUint(frame: Uint8Array, start: number, end: number, what: string): number {
+  if (end - start > 7) throw new ProtocolError(`${what}: integer too large`)
+  if (end > start && frame[start] === 0) throw new ProtocolError(`${what}: integer has leading zeros`)
+  let n = 0
+  for (let i = start; i < end; i++) n = n * 256 + frame[i]!
+  if (!Number.isSafeInteger(n)) throw new ProtocolError(`${what}: integer too large`)
+  return n
+}
+
+function toStatus(code: number, what: string): Status {
+  if (code > Status.RATE_LIMITED) throw new ProtocolError(`${what}: unknown status ${code}`)
+  return code as Status
+}
+
+function headerLength(payload: number): number {
+  return payload <= 55 ? 1 : 1 + byteLength(payload)
+}
+
+function byteLength(n: number): number {
+  let bytes = 0
+  for (; n > 0; n = Math.floor(n / 256)) bytes++
+  return bytes
+}
+
+/** RLP length of the canonical encoding of the unsigned integer `n`. */
+function uintLength(n: number): number {
+  return n < 0x80 && n > 0 ? 1 : 1 + byteLength(n)
+}
+
+/** RLP length of the byte string `data`. */
+function stringLength(data: Uint8Array): number {
+  return data.length === 1 && data[0]! < 0x80 ? 1 : headerLength(data.length) + data.length
+}
+
+function writeHeader(out: Uint8Array, pos: number, payload: number, offset: 0x80 | 0xc0): number {
+  if (payload <= 55) {
+    out[pos] = offset + payload
+    return pos + 1
+  }
+  const bytes = byteLength(payload)
+  out[pos] = offset + 55 + bytes
+  writeBigEndian(out, pos + 1, payload, bytes)
+  return pos + 1 + bytes
+}
+
+function writeUint(out: Uint8Array, pos: number, n: number): number {
+  if (n < 0x80 && n > 0) {
+    out[pos] = n
+    return pos + 1
+  }
+  const bytes = byteLength(n)
+  out[pos] = 0x80 + bytes
+  writeBigEndian(out, pos + 1, n, bytes)
+  return pos + 1 + bytes
+}
+
+function writeString(out: Uint8Array, pos: number, data: Uint8Array): number {
+  if (data.length === 1 && data[0]! < 0x80) {
+    out[pos] = data[0]!
+    return pos + 1
+  }
+  pos = writeHeader(out, pos, data.length, 0x80)
+  out.set(data, pos)
+  return pos + data.length
+}
+
+function writeBigEndian(out: Uint8Array, pos: number, n: number, bytes: number): void {
+  for (let i = bytes - 1; i >= 0; i--) {
+    out[pos + i] = n % 256
+    n = Math.floor(n / 256)
+  }
 }

@@ -1,4 +1,5 @@
 import { ClassicLevel } from 'classic-level'
+import { DEFAULT_LEVEL_MAX_FILE_BYTES, DEFAULT_LEVEL_WRITE_BUFFER_BYTES } from '../constants.js'
 import { StoreError } from '../errors.js'
 import type { BatchOp, KVStore } from './kv-store.js'
 
@@ -11,6 +12,10 @@ export interface LevelStoreInit {
    * @default true
    */
   createIfMissing?: boolean
+  /** LevelDB's memtable size (`writeBufferSize`). @default DEFAULT_LEVEL_WRITE_BUFFER_BYTES (32 MiB) */
+  writeBufferBytes?: number
+  /** LevelDB's table file size (`maxFileSize`). @default DEFAULT_LEVEL_MAX_FILE_BYTES (16 MiB) */
+  maxFileBytes?: number
 }
 
 /**
@@ -21,6 +26,13 @@ export interface LevelStoreInit {
 function plain(value: Uint8Array | undefined): Uint8Array | undefined {
   if (value === undefined || value.constructor === Uint8Array) return value
   return new Uint8Array(value.buffer, value.byteOffset, value.byteLength)
+}
+
+function byteSize(value: number, name: string): number {
+  if (!Number.isSafeInteger(value) || value < 1024 * 1024 || value > 1024 * 1024 * 1024) {
+    throw new StoreError(`${name} must be 1 MiB to 1 GiB, got ${value}`)
+  }
+  return value
 }
 
 function reason(err: unknown): string {
@@ -71,9 +83,16 @@ export class LevelStore implements KVStore {
   static async open(path: string, init: LevelStoreInit = {}): Promise<LevelStore> {
     if (typeof path !== 'string' || path === '') throw new StoreError('store path must be a non-empty string')
     const createIfMissing = init.createIfMissing ?? true
+    const writeBufferSize = byteSize(init.writeBufferBytes ?? DEFAULT_LEVEL_WRITE_BUFFER_BYTES, 'writeBufferBytes')
+    const maxFileSize = byteSize(init.maxFileBytes ?? DEFAULT_LEVEL_MAX_FILE_BYTES, 'maxFileBytes')
     // ClassicLevel schedules its own open in a microtask when constructed; calling open() right away takes that
     // over, so the whole asynchronous part happens inside this awaited call.
-    const db: Db = new ClassicLevel<Uint8Array, Uint8Array>(path, { keyEncoding: 'view', valueEncoding: 'view' })
+    const db: Db = new ClassicLevel<Uint8Array, Uint8Array>(path, {
+      keyEncoding: 'view',
+      valueEncoding: 'view',
+      writeBufferSize,
+      maxFileSize
+    })
     try {
       await db.open({ createIfMissing })
     } catch (err) {

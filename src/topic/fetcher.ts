@@ -62,7 +62,7 @@ export interface FetcherInit {
   outboundRatePerSecond?: number
   /** Requests sent to a peer at once after a quiet spell. @default DEFAULT_OUTBOUND_REQUEST_BURST (800) */
   outboundBurst?: number
-  /** Requests in flight to one peer; more wait in order. @default DEFAULT_OUTBOUND_CONCURRENCY_PER_PEER (2) */
+  /** Requests in flight to one peer; more wait in order. @default DEFAULT_OUTBOUND_CONCURRENCY_PER_PEER (5) */
   maxConcurrentPerPeer?: number
 }
 

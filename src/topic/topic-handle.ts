@@ -389,9 +389,10 @@ export class TopicHandle extends TypedEventEmitter<TopicHandleEvents> {
     const fresh = items.filter((item) => item.n > head)
     if (fresh.length === 0) return
     try {
-      // Items the downloader verified come with their hashes: the store need not hash them again.
+      // Items the downloader verified come with their hashes: the store need not hash them again, nor copy
+      // them (they are fresh views into a reply frame, and the hashes fresh digests).
       const hashes = fresh.every((item) => item.hash !== undefined) ? fresh.map((item) => item.hash!) : undefined
-      await this.deps.store.putMany(this.name, fresh[0]!.n, fresh.map((item) => item.data), { hashes })
+      await this.deps.store.putMany(this.name, fresh[0]!.n, fresh.map((item) => item.data), { hashes, owned: hashes !== undefined })
     } catch (err) {
       // Someone stored some of them in the meantime: store the rest one by one, skipping what we now hold.
       if (!(err instanceof ItemOutOfOrderError)) throw err

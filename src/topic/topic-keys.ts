@@ -53,7 +53,11 @@ function numberedKey(prefix: number, id: Uint8Array, n: number): Uint8Array {
   const key = new Uint8Array(41)
   key[0] = prefix
   key.set(id, 1)
-  new DataView(key.buffer).setBigUint64(33, BigInt(n))
+  // Byte by byte rather than through a BigInt: this runs for every item read or written (n < 2^53).
+  let high = Math.floor(n / 0x1_0000_0000)
+  let low = n >>> 0
+  for (let i = 40; i >= 37; i--, low >>>= 8) key[i] = low & 0xff
+  for (let i = 36; i >= 33; i--, high >>>= 8) key[i] = high & 0xff
   return key
 }
 

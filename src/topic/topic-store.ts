@@ -42,6 +42,12 @@ export interface PutManyOptions extends TopicStoreOptions {
    * serves as content hashes, so they must be right.
    */
   hashes?: readonly Uint8Array[]
+  /**
+   * The caller hands the item bytes (and `hashes`) over and never changes them afterwards, so they are stored
+   * without a copy (the downloader's items: views into a reply frame nobody else holds). By default each is
+   * copied first: the topic trie keeps the newest item until the next append. @default false
+   */
+  owned?: boolean
 }
 
 /** What `TopicStore` knows about one topic. Written only under the topic's lock. */
@@ -152,11 +158,13 @@ export class TopicStore implements TopicProvider {
   async putMany(topic: string, from: number, datas: readonly Uint8Array[], options?: PutManyOptions): Promise<void> {
     checkNumber(from, 'item number')
     if (!Array.isArray(datas)) throw new InvalidInputError('items must be an array of Uint8Arrays')
-    const items = datas.map((d) => checkItem(d).slice())
-    const hashes = options?.hashes
+    const owned = options?.owned === true
+    const items = owned ? datas.map(checkItem) : datas.map((d) => checkItem(d).slice())
+    let hashes = options?.hashes
     if (hashes !== undefined && (hashes.length !== items.length || hashes.some((h) => !(h instanceof Uint8Array && h.length === 32)))) {
       throw new InvalidInputError('hashes must be one 32-byte hash per item')
     }
+    if (hashes !== undefined && !owned) hashes = hashes.map((h) => h.slice())
     await this.lock.run(
       topic,
       async () => {
@@ -367,7 +375,7 @@ export class TopicStore implements TopicProvider {
       try {
         while (next < items.length && bytes + pending.pendingBytes < this.batchBytes) {
           const data = items[next]!
-          headHash = hashes?.[next]?.slice() ?? keccak256(data)
+          headHash = hashes?.[next] ?? keccak256(data)
           next++
           head++
           pending.trie.insert(uint64BE(head), data)

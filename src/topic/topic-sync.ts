@@ -13,9 +13,16 @@ import {
   DEFAULT_START_BACK,
   DEFAULT_TRIE_RETARGET_MIN_ITEMS,
   DEFAULT_TOPIC_BATCH_ITEMS,
-  HASH_PREFETCH_ITEMS
+  DEFAULT_TOPIC_FIRST_BATCH_ITEMS,
+  DEFAULT_TOPIC_REQUESTS_PER_PEER,
+  DEFAULT_TOPIC_WINDOW,
+  HASH_PREFETCH_ITEMS,
+  MAX_RESPONSE_BYTES,
+  TOPIC_WRITES_IN_FLIGHT
 } from '../constants.js'
 import { TopicTrieError } from '../errors.js'
+import { ContentHashes } from './content-hashes.js'
+import { WriteBehind } from './write-behind.js'
 import type { Checkpoint } from './gossip.js'
 
 /** DSFG's operation modes (from the Pocket design); serving is always on and not a mode. */
@@ -128,7 +135,10 @@ export interface TopicSyncInit {
   quorum?: number
   /** Our newest items re-checked against peers before each download. @default DEFAULT_START_BACK (32) */
   startBack?: number
-  /** Passed to each download queue (batch size, window, timeouts, clock, …). */
+  /**
+   * Passed to each download queue (window, requests per peer, timeouts, clock, …). `batchSize` is the most
+   * items per batch: batches are sized to what one reply carries of the items seen so far.
+   */
   queue?: Omit<QueueInit, 'start' | 'target' | 'io'>
   /** Chooses the checkpoint to trie-sync when no publisher decides. @default defaultSelectFork */
   selectFork?: SelectFork
@@ -200,7 +210,6 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
   private currentMode: SyncMode = 'unsynced'
   private queue: Queue | null = null
   private wakeUp: (() => void) | null = null
-  private hashPeerTurn = 0
   /**
    * Where a batch failed its hash check: the first failing item's number, the hash it was checked against and
    * the peer that gave it, then the hash of the item accepted in the end. Accepted only means some peer's
@@ -208,9 +217,17 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
    * never without a publisher). Bounded by `HASH_PREFETCH_ITEMS` entries.
    */
   private readonly disputed = new Map<number, { peer: string; hash: Uint8Array; accepted?: Uint8Array }>()
-  /** Expected item hashes by number, fetched ahead from one peer; dropped on any mismatch. */
-  private readonly hashes = new Map<number, Uint8Array>()
-  private hashSource: string | null = null
+  /** Expected item hashes, fetched ahead from one peer at a time; dropped on any mismatch. */
+  private readonly hashes: ContentHashes
+  /** Verified batches on their way to the store (`io.append`), written in order behind the downloader. */
+  private readonly writes: WriteBehind
+  /**
+   * Items per batch: what one reply carries of the items seen so far (a few before the first), at most the
+   * configured size.
+   */
+  private batchSize: number
+  /** A moving average of the size of verified items (0 before the first). */
+  private itemBytes = 0
   private knownPeers = new Set<string>()
   /** The target the running queue was given (it may only grow). */
   private queueTarget = -1
@@ -241,10 +258,24 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
     this.onPeerFault = init.onPeerFault
     this.startBack = Math.max(0, init.startBack ?? DEFAULT_START_BACK)
     // A lying peer may be handed the same batch again before its copy is proven wrong: allow for that.
-    this.queueInit = { maxProcessAttempts: 6, batchSize: DEFAULT_TOPIC_BATCH_ITEMS, ...init.queue }
+    this.queueInit = {
+      maxProcessAttempts: 6,
+      batchSize: DEFAULT_TOPIC_BATCH_ITEMS,
+      maxInFlightPerPeer: DEFAULT_TOPIC_REQUESTS_PER_PEER,
+      window: DEFAULT_TOPIC_WINDOW,
+      ...init.queue
+    }
+    this.batchSize = Math.min(this.queueInit.batchSize ?? DEFAULT_TOPIC_BATCH_ITEMS, DEFAULT_TOPIC_FIRST_BATCH_ITEMS)
     this.selectFork = init.selectFork ?? defaultSelectFork
     this.checkpointSyncMinItems = Math.max(1, init.checkpointSyncMinItems ?? DEFAULT_CHECKPOINT_SYNC_MIN_ITEMS)
     this.retargetMinItems = Math.max(1, init.retargetMinItems ?? DEFAULT_TRIE_RETARGET_MIN_ITEMS)
+    this.hashes = new ContentHashes({
+      peers: () => this.peerInfos(),
+      fetch: (peer, from, to, options) => this.io.fetchHashes(peer, from, to, options),
+      chunk: HASH_PREFETCH_ITEMS
+    })
+    // A failed write ends the download run: the loop re-plans from what the store holds.
+    this.writes = new WriteBehind(TOPIC_WRITES_IN_FLIGHT, () => this.replan?.abort())
   }
 
   /** The checkpoint whose topic trie is being trie-synced, if a checkpoint sync runs. */
@@ -353,7 +384,7 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
         const replan = new AbortController()
         this.replan = replan
         const runSignal = AbortSignal.any([signal, replan.signal])
-        const queue = new Queue({ ...this.queueInit, start, target, io: this.queueIo(runSignal) })
+        const queue = new Queue({ ...this.queueInit, batchSize: this.batchSize, start, target, io: this.queueIo(runSignal) })
         this.queue = queue
         this.queueTarget = target
         this.queueStart = start
@@ -364,26 +395,37 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
         queue.addEventListener('peer:fault', (e) => {
           if (e.detail.severity === 'severe') this.onPeerFault?.(e.detail.peer, e.detail.reason)
         })
+        let failure: { error: unknown } | undefined
         try {
           await queue.run({ signal: runSignal })
         } catch (error) {
-          if (signal.aborted) break
-          if (replan.signal.aborted) continue
-          const now = await this.io.head()
-          dispatchSafely(this, 'sync:failed', { head: now, error })
-          // No progress at all: wait for peers to change before trying again, rather than spin (a checkpoint
-          // sync in progress makes progress of its own, and wakes us when it ends).
-          if (now === head && this.trie === null) {
-            dispatchSafely(this, 'sync:stalled', { head: now, error })
-            await this.waitForUpdate(signal)
-          }
+          failure = { error }
         } finally {
           this.queue = null
+        }
+        // Batches the queue delivered may still be on their way to the store: the next plan starts from it.
+        const stored = await this.writes.settle().then(
+          () => undefined,
+          (error: unknown) => ({ error })
+        )
+        if (signal.aborted) break
+        // A failed store write re-plans from what the store holds, and counts as a failed run.
+        if (stored !== undefined) failure = stored
+        else if (failure === undefined || replan.signal.aborted) continue
+        const now = await this.io.head()
+        dispatchSafely(this, 'sync:failed', { head: now, error: failure.error })
+        // No progress at all: wait for peers to change before trying again, rather than spin (a checkpoint
+        // sync in progress makes progress of its own, and wakes us when it ends).
+        if (now === head && this.trie === null) {
+          dispatchSafely(this, 'sync:stalled', { head: now, error: failure.error })
+          await this.waitForUpdate(signal)
         }
       }
     } finally {
       signal.removeEventListener('abort', wake)
-      // The checkpoint sync follows our signal: let it settle, so nothing writes after we return.
+      // Nothing writes after we return: neither the batches handed to the store nor the checkpoint sync,
+      // which follows our signal.
+      await this.writes.settle().catch(() => undefined)
       await this.trie?.settled
     }
   }
@@ -578,10 +620,10 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
     append: (items: VerifiedItem[]) => Promise<void> = (i) => this.io.append(i)
   ): Promise<ConsumerResult> {
     if (items.length === 0) return { ok: true }
-    const cp = this.io.checkpoint?.()
     const from = items[0]!.n
     const to = items[items.length - 1]!.n
-    if (cp === undefined || cp.number < from - 1 || cp.number > to || cp.number <= this.verifiedThrough) {
+    const cp = this.checkpointWithin(from, to)
+    if (cp === undefined) {
       await append(items)
       return { ok: true }
     }
@@ -595,6 +637,13 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
     return { ok: true }
   }
 
+  /** The publisher checkpoint to check when items `from..to` are stored: one at our head (`from - 1`) or among them. */
+  private checkpointWithin(from: number, to: number): Checkpoint | undefined {
+    const cp = this.io.checkpoint?.()
+    if (cp === undefined || cp.number < from - 1 || cp.number > to || cp.number <= this.verifiedThrough) return undefined
+    return cp
+  }
+
   /**
    * A publisher checkpoint arrived: it re-targets a checkpoint sync or extends the download (as `update()`),
    * and one at or below our head is checked against our items now (one above is checked when items cross it).
@@ -605,6 +654,9 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
     const cp = this.io.checkpoint?.()
     if (cp === undefined || cp.number <= this.verifiedThrough || this.trie !== null) return
     try {
+      // Items the downloader handed to the store are checked once they are there (and a mismatch must not
+      // truncate between two of its writes).
+      await this.writes.idle()
       if (cp.number > (await this.io.head())) return
       if (!(await this.matches(cp))) await this.dropUnverified(cp.number)
     } catch {
@@ -667,73 +719,74 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
 
   /**
    * Checks a batch against content hashes from a peer that claims the range (rotating between such peers on a
-   * mismatch, so one lying hash source cannot reject every honest copy), then stores it. A mismatch sends the
-   * batch back for download elsewhere; a failure to get hashes holds it and tries again later.
+   * mismatch, so one lying hash source cannot reject every honest copy), then hands it to the store and
+   * accepts it while the store writes (`writes`: a failed write re-plans the download from the store's head).
+   * A mismatch sends the batch back for download elsewhere; a failure to get hashes holds it and tries again
+   * later.
    */
   private async deliver(delivered: Item[], signal: AbortSignal): Promise<ConsumerResult> {
     // Items after a checkpoint being trie-synced wait for its adoption (the queue's window bounds them).
     if (!(await this.untilAdopted(signal))) return { ok: false, fault: 'local' }
     // After a local failure part of a batch may be stored already: the queue delivers it again whole.
-    const head = await this.io.head()
+    if (this.writes.failed) return { ok: false, fault: 'local' }
+    const head = Math.max(await this.io.head(), this.writes.through)
     const items = delivered.filter((item) => item.n > head)
     if (items.length === 0) return { ok: true }
     const from = items[0]!.n
     const to = items[items.length - 1]!.n
-    const hashPeer = await this.prefetchHashes(from, to, signal)
-    if (hashPeer === null) return { ok: false, fault: 'local' }
+    if (!(await this.hashes.ensure(from, to, this.target(), signal))) return { ok: false, fault: 'local' }
     const verified: VerifiedItem[] = []
     for (const item of items) {
       const hash = keccak256(item.data)
       const expected = this.hashes.get(item.n)!
-      if (!equalBytes(hash, expected)) {
+      if (!equalBytes(hash, expected.hash)) {
         // Either the batch or the hashes are wrong: forget these hashes, so the next check asks another peer,
         // and remember this one, to blame its source if the item we end up accepting proves it wrong.
-        if (this.disputed.size < HASH_PREFETCH_ITEMS) this.disputed.set(item.n, { peer: hashPeer, hash: expected })
+        if (this.disputed.size < HASH_PREFETCH_ITEMS) this.disputed.set(item.n, { peer: expected.peer, hash: expected.hash })
         this.hashes.clear()
-        dispatchSafely(this, 'batch:rejected', { from, to, hashPeer })
+        dispatchSafely(this, 'batch:rejected', { from, to, hashPeer: expected.peer })
         return { ok: false, fault: 'this' }
       }
       verified.push({ n: item.n, data: item.data, hash })
     }
     try {
-      const result = await this.commit(verified)
-      for (const item of items) this.hashes.delete(item.n)
-      if (result.ok && this.disputed.size > 0) this.noteAccepted(verified)
-      return result
+      if (this.checkpointWithin(from, to)) {
+        // A publisher checkpoint falls in these items: they are stored and checked now, after the writes
+        // before them.
+        await this.writes.idle()
+        if (this.writes.failed) return { ok: false, fault: 'local' }
+        const result = await this.commit(verified)
+        this.accepted(from, to, verified, result)
+        return result
+      }
+      await this.writes.add(to, () => this.io.append(verified))
     } catch (error) {
       return { ok: false, fault: 'local', error }
     }
+    this.accepted(from, to, verified, { ok: true })
+    return { ok: true }
+  }
+
+  /** Items `from..to` were checked and handed to the store. */
+  private accepted(from: number, to: number, verified: VerifiedItem[], result: ConsumerResult): void {
+    this.hashes.forget(from, to)
+    if (result.ok && this.disputed.size > 0) this.noteAccepted(verified)
+    this.sizeBatches(verified)
   }
 
   /**
-   * Makes sure the expected hashes of `from..to` are known, fetching up to `HASH_PREFETCH_ITEMS` of them from
-   * one peer that claims the range (rotating between such peers). Resolves to that peer, or null when no peer
-   * could give them now.
+   * Sizes new batches to what one reply carries (a server stops at `MAX_RESPONSE_BYTES`), from the size of
+   * verified items only, so a peer cannot steer it with bogus ones (see `DEFAULT_TOPIC_FIRST_BATCH_ITEMS`).
    */
-  private async prefetchHashes(from: number, to: number, signal: AbortSignal): Promise<string | null> {
-    if (this.hashSource !== null && this.hashes.has(from) && this.hashes.has(to)) return this.hashSource
-    this.hashes.clear()
-    const last = Math.max(to, Math.min(from + HASH_PREFETCH_ITEMS - 1, this.target()))
-    const eligible = this.peerInfos().filter((p) => p.lowest <= from && p.head >= to)
-    // Start at the peer whose turn it is, and move on at once past a peer that is busy or gone. Each source
-    // gets two turns in a row (prefetches happen after a mismatch or when the range runs out): rotating at the
-    // queue's own pace of batch peers, one liar among two peers could pair every honest batch with its own bad
-    // hashes and every bad batch of its own with the honest hashes, for ever.
-    const first = Math.floor(this.hashPeerTurn++ / 2)
-    for (let tried = 0; tried < eligible.length; tried++) {
-      const peer = eligible[(first + tried) % eligible.length]!
-      let hashes: Uint8Array[]
-      try {
-        hashes = await this.io.fetchHashes(peer.id, from, Math.min(last, peer.head), { signal })
-      } catch {
-        if (signal.aborted) return null
-        continue
-      }
-      if (hashes.length < to - from + 1) continue
-      for (let i = 0; i < hashes.length; i++) this.hashes.set(from + i, hashes[i]!)
-      this.hashSource = peer.id
-      return peer.id
-    }
-    return null
+  private sizeBatches(verified: VerifiedItem[]): void {
+    let bytes = 0
+    for (const item of verified) bytes += item.data.length
+    const average = bytes / verified.length
+    this.itemBytes = this.itemBytes === 0 ? average : this.itemBytes * 0.75 + average * 0.25
+    const max = this.queueInit.batchSize ?? DEFAULT_TOPIC_BATCH_ITEMS
+    const size = Math.max(1, Math.min(max, Math.floor(MAX_RESPONSE_BYTES / this.itemBytes)))
+    if (size === this.batchSize) return
+    this.batchSize = size
+    this.queue?.setBatchSize(size)
   }
 }

@@ -30,6 +30,14 @@ export function concatBytes(...parts: Uint8Array[]): Uint8Array {
 /** 8-byte big-endian encoding of an item number (the topic trie's key). */
 export function uint64BE(n: number | bigint): Uint8Array {
   const out = new Uint8Array(8)
-  new DataView(out.buffer).setBigUint64(0, BigInt(n))
+  if (typeof n === 'number' && Number.isSafeInteger(n) && n >= 0) {
+    // Byte by byte: no BigInt and no DataView on the per-item path (topic trie keys).
+    let high = Math.floor(n / 0x1_0000_0000)
+    let low = n >>> 0
+    for (let i = 7; i >= 4; i--, low >>>= 8) out[i] = low & 0xff
+    for (let i = 3; i >= 0; i--, high >>>= 8) out[i] = high & 0xff
+  } else {
+    new DataView(out.buffer).setBigUint64(0, BigInt(n))
+  }
   return out
 }

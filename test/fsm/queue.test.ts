@@ -208,6 +208,44 @@ describe('Queue: peers', () => {
     expect(h.windowViolations).toEqual([])
   })
 
+  it('keeps several requests in flight at one peer, so its round trips overlap', async () => {
+    // One peer, 100 ms per reply: with four requests in flight the whole range takes a quarter of the time
+    // one at a time would.
+    const serial = harness({ start: 0, target: 1023, batchSize: 32, window: 8, maxInFlightPerPeer: 1 })
+    serial.net.add('a', { behaviour: honestAfter(100) })
+    await serial.run({ stepMs: 10 })
+    const piped = harness({ start: 0, target: 1023, batchSize: 32, window: 8, maxInFlightPerPeer: 4 })
+    piped.net.add('a', { behaviour: honestAfter(100) })
+    await piped.run({ stepMs: 10 })
+    expect(piped.consumer.sequence).toEqual(range(0, 1023))
+    expect(piped.net.maxActive.get('a')).toBe(4)
+    expect(piped.clock.now()).toBeLessThanOrEqual(serial.clock.now() / 4 + 100)
+    for (let n = 0; n <= 1023; n++) expect(piped.net.timesAsked(n)).toBe(1)
+    expect(piped.windowViolations).toEqual([])
+  })
+
+  it('setBatchSize sizes the batches opened afterwards; open ones keep their size', async () => {
+    const h = harness({ start: 0, target: 299, batchSize: 64, window: 2, maxInFlightPerPeer: 2 })
+    h.net.add('a', { behaviour: honestAfter(100) })
+    let changedAt = -1
+    h.queue.addEventListener('batch:delivered', (e) => {
+      if (e.detail.start !== 0) return
+      changedAt = h.queue.getDebugState().nextStart
+      h.queue.setBatchSize(16)
+    })
+    expect(() => h.queue.setBatchSize(0)).toThrow(InvalidInputError)
+    expect(() => h.queue.setBatchSize(1.5)).toThrow(InvalidInputError)
+    await h.run({ stepMs: 10 })
+    expect(h.consumer.sequence).toEqual(range(0, 299))
+    const asked = h.net.asked()
+    expect(changedAt).toBeGreaterThan(0)
+    expect(asked.filter((r) => r.from < changedAt).every((r) => r.amount === 64)).toBe(true)
+    const after = asked.filter((r) => r.from >= changedAt)
+    expect(after.length).toBeGreaterThan(0)
+    expect(after.every((r) => r.amount === 16 || r.from + r.amount - 1 === 299)).toBe(true)
+    expect(asked.reduce((sum, r) => sum + r.amount, 0)).toBe(300)
+  })
+
   it('a slow, rate-limited peer does not hold up requests to another peer (30)', async () => {
     const h = harness({ start: 0, target: 639, window: 8 })
     h.net.add('a-slow', { behaviour: honestAfter(8000) })

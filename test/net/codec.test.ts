@@ -1,7 +1,8 @@
 import { RLP } from '@ethereumjs/rlp'
 import { describe, expect, it } from 'vitest'
 import { ProtocolError } from '../../src/errors.js'
-import { Status } from '../../src/net/codec.js'
+import { decodeFrame, expectBytes, expectItems, expectList, expectStatus, expectUint, Status } from '../../src/net/codec.js'
+import { MAX_ITEM_BYTES } from '../../src/constants.js'
 import {
   decodeNodesRequest,
   decodeNodesResponse,
@@ -111,3 +112,96 @@ describe('wire codecs', () => {
     expect(rejected).toBeGreaterThan(20_000)
   })
 })
+
+describe('contents reply codec (written and read in place)', () => {
+  /** The generic decoder the in-place one replaced, as the reference for what is accepted. */
+  function referenceDecode(frame: Uint8Array, from: number, amount: number): { code: number; items: { n: number; data: Uint8Array }[] } {
+    const [code, list] = expectList(decodeFrame(frame, 'ref'), 2, 'ref')
+    const status = expectStatus(code, 'ref')
+    const items = expectItems(list!, amount, 'ref').map((entry) => {
+      const [n, data] = expectList(entry, 2, 'ref item')
+      return { n: expectUint(n, 'n'), data: expectBytes(data, 'data') }
+    })
+    let last = from - 1
+    for (const item of items) {
+      if (item.n < from || item.n >= from + amount || item.n <= last) throw new ProtocolError('range')
+      if (item.data.length === 0 || item.data.length > MAX_ITEM_BYTES) throw new ProtocolError('size')
+      last = item.n
+    }
+    if (status !== Status.OK && items.length > 0) throw new ProtocolError('status with items')
+    return { code: status, items }
+  }
+
+  function outcome(decode: () => unknown): unknown {
+    try {
+      return decode()
+    } catch (err) {
+      expect(err).toBeInstanceOf(ProtocolError)
+      return 'rejected'
+    }
+  }
+
+  it('encodes exactly as @ethereumjs/rlp, for every size class of numbers and items', () => {
+    const next = rng(7)
+    const sizes = [1, 2, 55, 56, 255, 256, 1024, 65_536, 70_000]
+    for (let round = 0; round < 40; round++) {
+      const count = Math.floor(next() * 6)
+      let n = Math.floor(next() * 2 ** (Math.floor(next() * 40)))
+      const items = Array.from({ length: count }, () => {
+        const data = randomBytes(next, sizes[Math.floor(next() * sizes.length)]!)
+        if (data.length === 1 && next() < 0.5) data[0] = Math.floor(next() * 0x80)
+        return { n: n++, data }
+      })
+      const code = Math.floor(next() * 4) as Status
+      const frame = encodeContentsResponse(code, items)
+      expect(frame).toEqual(RLP.encode([code, items.map((i) => [i.n, i.data])]))
+      const decode = (): unknown => decodeContentsResponse(frame, items[0]?.n ?? 0, Math.max(1, count))
+      if (code === Status.OK || count === 0) expect(decode()).toEqual({ code, items })
+      else expect(decode).toThrow(ProtocolError)
+    }
+  })
+
+  it('returns views into the frame, not copies', () => {
+    const frame = encodeContentsResponse(Status.OK, [{ n: 4, data: new Uint8Array(300).fill(5) }])
+    const [item] = decodeContentsResponse(frame, 4, 1).items
+    expect(item!.data.buffer).toBe(frame.buffer)
+  })
+
+  it('accepts and rejects exactly what the generic decoder did, on mutated and non-canonical frames', () => {
+    const next = rng(11)
+    const seeds = [
+      encodeContentsResponse(Status.OK, [{ n: 3, data: Uint8Array.of(9) }, { n: 4, data: new Uint8Array(60).fill(1) }]),
+      encodeContentsResponse(Status.OK, [{ n: 200, data: Uint8Array.of(0x80) }]),
+      encodeContentsResponse(Status.UNAVAILABLE),
+      RLP.encode([0, [[3, Uint8Array.of(1)]]])
+    ]
+    const handmade = [
+      Uint8Array.of(0xc4, 0x80, 0xc2, 0xc1, 0x03), // an item of one element
+      Uint8Array.of(0xc3, 0x80, 0xc0, 0x00), // a byte after the reply list
+      Uint8Array.of(0xc5, 0x80, 0xc3, 0xc2, 0x03, 0x81, 0x05), // 0x05 with a needless prefix
+      Uint8Array.of(0xc6, 0x80, 0xc4, 0xc3, 0x03, 0xb8, 0x01, 0x07), // a long form for one byte
+      Uint8Array.of(0xc5, 0x00, 0xc3, 0xc2, 0x03, 0x01), // status 0 written as 0x00
+      Uint8Array.of(0xc6, 0x80, 0xc4, 0xc3, 0x82, 0x00, 0x03, 0x01), // an item number with a leading zero
+      Uint8Array.of(0xf8, 0x03, 0x80, 0xc1, 0xc0), // a long list form for a short list
+      new Uint8Array(0)
+    ]
+    const frames = [...seeds, ...handmade]
+    for (let i = 0; i < 4000; i++) {
+      const frame = seeds[i % seeds.length]!.slice()
+      const flips = 1 + Math.floor(next() * 3)
+      for (let j = 0; j < flips; j++) frame[Math.floor(next() * frame.length)] = Math.floor(next() * 256)
+      frames.push(next() < 0.2 ? frame.subarray(0, Math.floor(next() * frame.length)) : frame)
+    }
+    let rejected = 0
+    for (const frame of frames) {
+      const expected = outcome(() => referenceDecode(frame, 0, 300))
+      expect(outcome(() => decodeContentsResponse(frame, 0, 300)), toHexString(frame)).toEqual(expected)
+      if (expected === 'rejected') rejected++
+    }
+    expect(rejected).toBeGreaterThan(frames.length / 2)
+  })
+})
+
+function toHexString(bytes: Uint8Array): string {
+  return Buffer.from(bytes).toString('hex')
+}

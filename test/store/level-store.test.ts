@@ -35,6 +35,16 @@ kvStoreSuite('LevelStore', {
 })
 
 describe('LevelStore', () => {
+  it('takes its memtable and table sizes from the init, and rejects sizes out of range', async () => {
+    const dir = freshDir()
+    await expect(LevelStore.open(dir, { writeBufferBytes: 1024 })).rejects.toBeInstanceOf(StoreError)
+    await expect(LevelStore.open(dir, { maxFileBytes: 2 ** 31 })).rejects.toBeInstanceOf(StoreError)
+    const store = await LevelStore.open(dir, { writeBufferBytes: 8 * 1024 * 1024, maxFileBytes: 4 * 1024 * 1024 })
+    await store.batch([{ type: 'put', key: Uint8Array.of(1), value: new Uint8Array(100).fill(7) }])
+    expect(await store.get(Uint8Array.of(1))).toEqual(new Uint8Array(100).fill(7))
+    await store.close()
+  })
+
   it('keeps its data across close and reopen', async () => {
     const dir = freshDir()
     const store = await LevelStore.open(dir)

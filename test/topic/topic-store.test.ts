@@ -494,6 +494,27 @@ describe('TopicStore: adopting a synced trie', () => {
     expect(hex(await topics.root('t'))).toBe(hex(topicRoot(items)))
   })
 
+  it('putMany copies what the caller may still change, unless it hands the bytes over (owned)', async () => {
+    const items = randomItems(new Prng(42), 4)
+    const expected = items.map((d) => d.slice())
+    const hashes = expected.map((d) => keccak256(d))
+    const copied = new TopicStore(new MemoryStore())
+    const mine = items.map((d) => d.slice())
+    const myHashes = hashes.map((h) => h.slice())
+    const pending = copied.putMany('t', 0, mine, { hashes: myHashes })
+    // Changed after the call, before the write: the store keeps what it was given.
+    for (const d of mine) d[0]! ^= 0xff
+    for (const h of myHashes) h[0]! ^= 0xff
+    await pending
+    expect((await copied.getContents('t', 0, 4)).map((i) => hex(i.data))).toEqual(expected.map(hex))
+    expect((await copied.getContentHashes('t', 0, 3)).map(hex)).toEqual(hashes.map(hex))
+    expect(hex((await copied.getCurrentTopicState('t'))!.headHash)).toBe(hex(hashes[3]!))
+    const owned = new TopicStore(new MemoryStore())
+    await owned.putMany('t', 0, items, { hashes, owned: true })
+    expect((await owned.getContents('t', 0, 4)).map((i) => hex(i.data))).toEqual(expected.map(hex))
+    expect(hex(await owned.root('t'))).toBe(hex(topicRoot(expected)))
+  })
+
   it('rejects a stored trie whose leaf was altered on disk (the rebuilt root differs)', async () => {
     const { nodes, root } = await synced(149)
     const leaves: WalkedNode[] = []

@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest'
+import type { Item } from '../../src/fsm/types.js'
 import { keccak256 } from '../../src/trie/keccak.js'
 import { type SyncMode, TopicSync } from '../../src/topic/topic-sync.js'
+import { toHex } from '../../src/util/hex.js'
+import { Prng } from '../../src/util/prng.js'
 import { type FakePeer, makeItems, rootOf, world } from './sync-world.js'
 
 describe('TopicSync', () => {
@@ -183,5 +186,100 @@ describe('TopicSync', () => {
       io: { ...io, checkpoint: () => ({ number: 99, root: new Uint8Array(32), head: 150, headHash: new Uint8Array(32) }) }
     })
     expect(sync.target()).toBe(150)
+  })
+})
+
+describe('TopicSync: store writes and batch sizes', () => {
+  it('goes on checking batches while the store writes, holding at most two batches handed over', async () => {
+    const items = makeItems(320, 21)
+    const { io, stored } = world({ a: { items } })
+    let release: () => void = () => undefined
+    const gate = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    let appends = 0
+    const append = io.append
+    const sync = new TopicSync({ io: { ...io, append: async (batch) => {
+      appends++
+      await gate
+      await append(batch)
+    } }, queue: { batchSize: 32 } })
+    let acceptedHead = -1
+    sync.addEventListener('progress', (e) => {
+      acceptedHead = e.detail.head
+    })
+    const controller = new AbortController()
+    sync.addEventListener('mode', (e) => e.detail === 'synced' && controller.abort())
+    const running = sync.run({ signal: controller.signal })
+    for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve))
+    // The first write hangs: its batch and the next one (16 items each, the size before any item was seen)
+    // were accepted, the third waits for room.
+    expect(stored).toEqual([])
+    expect(appends).toBe(1)
+    expect(acceptedHead).toBe(31)
+    release()
+    await running
+    expect(stored).toEqual(items)
+  })
+
+  it('a failed store write re-plans the download from what the store holds, in order', async () => {
+    const items = makeItems(400, 22)
+    const { io, stored } = world({ a: { items } })
+    let calls = 0
+    const append = io.append
+    const sync = new TopicSync({ io: { ...io, append: async (batch) => {
+      if (++calls === 3) throw new Error('disk full')
+      await append(batch)
+    } }, queue: { batchSize: 32 } })
+    const failed: unknown[] = []
+    sync.addEventListener('sync:failed', (e) => failed.push(e.detail.error))
+    const controller = new AbortController()
+    sync.addEventListener('mode', (e) => e.detail === 'synced' && controller.abort())
+    await sync.run({ signal: controller.signal })
+    // world's append throws on any item out of order: none was.
+    expect(stored).toEqual(items)
+    expect(failed).toHaveLength(1)
+    expect((failed[0] as Error).message).toBe('disk full')
+  })
+
+  /** Syncs `items` from one peer until synced, one request at a time; returns what was stored and the batch sizes asked for. */
+  async function syncRecordingBatches(items: Item[], batchSize: number): Promise<{ stored: Item[]; asked: number[] }> {
+    const { io, stored } = world({ a: { items } })
+    const asked: number[] = []
+    const sync = new TopicSync({
+      io: {
+        ...io,
+        fetch: (peer, from, amount, options) => {
+          asked.push(amount)
+          return io.fetch(peer, from, amount, options)
+        }
+      },
+      queue: { batchSize, maxInFlightPerPeer: 1, window: 2 }
+    })
+    const controller = new AbortController()
+    sync.addEventListener('mode', (e) => e.detail === 'synced' && controller.abort())
+    await sync.run({ signal: controller.signal })
+    return { stored, asked }
+  }
+
+  it('grows batches to the configured size once it has seen the items are small', async () => {
+    const items = makeItems(600, 24)
+    const { stored, asked } = await syncRecordingBatches(items, 64)
+    expect(stored).toEqual(items)
+    expect(asked.slice(0, 3)).toEqual([16, 16, 16])
+    expect(asked.slice(3, -1).every((n) => n === 64)).toBe(true)
+  })
+
+  it('sizes batches to what one reply carries once it has seen the items are large', async () => {
+    const prng = new Prng(23)
+    const items = Array.from({ length: 200 }, (_v, n) => ({ n, data: prng.bytes(100 * 1024) }))
+    const { stored, asked } = await syncRecordingBatches(items, 32)
+    // Compared by hash: a deep equality of 20 MB of bytes takes the test runner a minute.
+    expect(stored.map((i) => toHex(keccak256(i.data)))).toEqual(items.map((i) => toHex(keccak256(i.data))))
+    // A few items a batch before any was seen (16), then 2 MiB over 100 KiB: 20 items, once the first batch
+    // was checked (the window's two others were opened meanwhile).
+    expect(asked.slice(0, 3)).toEqual([16, 16, 16])
+    expect(Math.max(...asked.slice(3))).toBe(20)
+    expect(asked.reduce((sum, n) => sum + n, 0)).toBe(200)
   })
 })

@@ -1,0 +1,132 @@
+import { describe, expect, it } from 'vitest'
+import type { PeerInfo } from '../../src/fsm/types.js'
+import { ContentHashes } from '../../src/topic/content-hashes.js'
+
+const hashOf = (peer: string, n: number): Uint8Array => Uint8Array.of(peer.charCodeAt(0), n & 0xff, n >> 8)
+
+/** Peers that answer hash requests when told to (each request waits for `release`), recording what was asked. */
+function harness(peers: PeerInfo[]) {
+  const asked: string[] = []
+  const pending: (() => void)[] = []
+  const hashes = new ContentHashes({
+    peers: () => peers,
+    chunk: 100,
+    fetch: (peer, from, to) => {
+      asked.push(`${peer} ${from}-${to}`)
+      return new Promise((resolve) => {
+        pending.push(() => resolve(Array.from({ length: to - from + 1 }, (_, i) => hashOf(peer, from + i))))
+      })
+    }
+  })
+  const release = async (): Promise<void> => {
+    for (const answer of pending.splice(0)) answer()
+    await new Promise((resolve) => setImmediate(resolve))
+  }
+  return { hashes, asked, release }
+}
+
+const signal = new AbortController().signal
+
+describe('ContentHashes', () => {
+  it('fetches a chunk, then the next one ahead, so the next batches never wait', async () => {
+    const { hashes, asked, release } = harness([{ id: 'a', lowest: 0, head: 999 }])
+    const first = hashes.ensure(0, 9, 999, signal)
+    await release()
+    expect(await first).toBe(true)
+    expect(asked).toEqual(['a 0-99'])
+    // Still more than half a chunk ahead: nothing more asked.
+    expect(await hashes.ensure(10, 39, 999, signal)).toBe(true)
+    expect(asked).toEqual(['a 0-99'])
+    hashes.forget(0, 39)
+    expect(await hashes.ensure(40, 69, 999, signal)).toBe(true)
+    expect(asked).toEqual(['a 0-99', 'a 100-199'])
+    await release()
+    hashes.forget(40, 69)
+    // Already here when asked for: answered without a request.
+    expect(await hashes.ensure(70, 129, 999, signal)).toBe(true)
+    expect(hashes.get(129)).toEqual({ hash: hashOf('a', 129), peer: 'a' })
+    expect(asked).toEqual(['a 0-99', 'a 100-199'])
+    // Within half a chunk of the end again: the chunk after is asked for.
+    expect(await hashes.ensure(130, 159, 999, signal)).toBe(true)
+    expect(asked).toEqual(['a 0-99', 'a 100-199', 'a 200-299'])
+  })
+
+  it('waits for the fetch ahead instead of asking again when a batch runs into it', async () => {
+    const { hashes, asked, release } = harness([{ id: 'a', lowest: 0, head: 999 }])
+    const first = hashes.ensure(0, 59, 999, signal)
+    await release()
+    await first
+    expect(asked).toEqual(['a 0-99', 'a 100-199'])
+    const straddling = hashes.ensure(60, 119, 999, signal)
+    await release()
+    expect(await straddling).toBe(true)
+    expect(asked).toEqual(['a 0-99', 'a 100-199'])
+    expect(hashes.get(119)?.peer).toBe('a')
+  })
+
+  it('never fetches past the target, and holds at most two chunks', async () => {
+    const { hashes, asked, release } = harness([{ id: 'a', lowest: 0, head: 999 }])
+    const first = hashes.ensure(0, 59, 150, signal)
+    await release()
+    await first
+    await release()
+    expect(asked).toEqual(['a 0-99', 'a 100-150'])
+    expect(hashes.size).toBe(151)
+    expect(await hashes.ensure(100, 150, 150, signal)).toBe(true)
+    expect(asked).toHaveLength(2)
+  })
+
+  it('takes turns between peers chunk by chunk, two turns each, and clear() discards a fetch in flight', async () => {
+    const peers = [
+      { id: 'a', lowest: 0, head: 999 },
+      { id: 'b', lowest: 0, head: 999 }
+    ]
+    const { hashes, asked, release } = harness(peers)
+    const first = hashes.ensure(0, 59, 999, signal)
+    await release()
+    await first
+    expect(asked).toEqual(['a 0-99', 'a 100-199'])
+    hashes.clear() // a mismatch
+    await release() // the fetch ahead lands after the clear: ignored
+    expect(hashes.get(150)).toBeUndefined()
+    const second = hashes.ensure(60, 119, 999, signal)
+    await release()
+    await second
+    expect(hashes.get(60)?.peer).toBe('b')
+    // The fetch ahead is the next turn: 'b' again, then 'a'.
+    expect(asked).toEqual(['a 0-99', 'a 100-199', 'b 60-159', 'b 160-259'])
+    await release()
+    hashes.forget(60, 159)
+    const third = hashes.ensure(160, 219, 999, signal)
+    await release()
+    await third
+    expect(asked.at(-1)).toBe('a 260-359')
+    expect(hashes.get(200)?.peer).toBe('b')
+  })
+
+  it('resolves false when no eligible peer gives the range, and skips a peer that gives too few', async () => {
+    const peers = [
+      { id: 'a', lowest: 0, head: 999 },
+      { id: 'b', lowest: 50, head: 999 }
+    ]
+    const short = new ContentHashes({ peers: () => peers, chunk: 100, fetch: async () => [Uint8Array.of(1)] })
+    expect(await short.ensure(0, 9, 999, signal)).toBe(false)
+    const none = new ContentHashes({ peers: () => [], chunk: 100, fetch: async () => [] })
+    expect(await none.ensure(0, 9, 999, signal)).toBe(false)
+  })
+})
+
+describe('ContentHashes with a batch at the start of the chunk fetched ahead', () => {
+  it('waits for that fetch instead of asking again', async () => {
+    const { hashes, asked, release } = harness([{ id: 'a', lowest: 0, head: 999 }])
+    const first = hashes.ensure(0, 99, 999, signal)
+    await release()
+    await first
+    expect(asked).toEqual(['a 0-99', 'a 100-199'])
+    hashes.forget(0, 99)
+    const next = hashes.ensure(100, 149, 999, signal)
+    await release()
+    expect(await next).toBe(true)
+    expect(asked).toEqual(['a 0-99', 'a 100-199', 'a 200-299'])
+  })
+})
