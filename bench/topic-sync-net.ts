@@ -8,12 +8,11 @@
  *   npm run bench:topic-sync -- --items 100000 --bytes 1024
  */
 import { join } from 'node:path'
-import { ClassicLevel } from 'classic-level'
 import { parseArgs } from 'node:util'
 import { LevelStore } from '../src/store/level-store.js'
 import { TopicStore } from '../src/topic/topic-store.js'
 import { Prng } from '../src/util/prng.js'
-import { peerArgs, round, runDsfg, startServers, withTempDir } from './processes.js'
+import { compactLevelDb, peerArgs, round, runDsfg, startServers, withTempDir } from './processes.js'
 import { rawStreamMBps } from './stream-peer.js'
 
 const TOPIC = 'bench'
@@ -68,13 +67,7 @@ async function buildTopicSource(path: string, items: number, itemBytes: number):
   } finally {
     await store.close()
   }
-  const db = new ClassicLevel<Uint8Array, Uint8Array>(path, { keyEncoding: 'view', valueEncoding: 'view' })
-  await db.open()
-  try {
-    await db.compactRange(Uint8Array.of(0), new Uint8Array(64).fill(0xff))
-  } finally {
-    await db.close()
-  }
+  await compactLevelDb(path)
 }
 
 /** Downloads `items` items of `itemBytes` with `dsfg sync --topic` from each count of servers in `serverCounts`. */

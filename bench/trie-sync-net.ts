@@ -14,7 +14,7 @@ import { decodeNode } from '../src/trie/node.js'
 import { importSorted } from '../src/trie/stack-trie.js'
 import { walkTrie } from '../src/trie/walk.js'
 import { toHex } from '../src/util/hex.js'
-import { peerArgs, round, runDsfg, startServers, withTempDir } from './processes.js'
+import { compactLevelDb, peerArgs, round, runDsfg, startServers, withTempDir } from './processes.js'
 
 /** Node writes per LevelDB batch in the local limit. */
 const LIMIT_BATCH_NODES = 1000
@@ -61,14 +61,17 @@ interface SyncSummary {
   peakRssMB: number
 }
 
-/** Writes the trie of `accountEntries(seed, keys)` into a LevelDB at `path`. */
+/** Writes the trie of `accountEntries(seed, keys)` into a LevelDB at `path`, compacted (see `compactLevelDb`). */
 export async function buildAccountTrie(path: string, seed: number, keys: number): Promise<{ root: Uint8Array; nodes: number }> {
   const store = await LevelStore.open(path)
+  let built: { root: Uint8Array; nodes: number }
   try {
-    return await importSorted(store, accountEntries(seed, keys))
+    built = await importSorted(store, accountEntries(seed, keys))
   } finally {
     await store.close()
   }
+  await compactLevelDb(path)
+  return built
 }
 
 /**
