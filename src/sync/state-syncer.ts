@@ -306,8 +306,9 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
     if (peers.length === 0) return
     const targetRtt = this.tracker.targetRoundTrip()
     const order = this.tracker.sortByCapacity(peers, targetRtt)
+    // Round r tops up every peer with at most r requests out, so a peer whose first reply is back gets its
+    // next request in round 0 and the peers still waiting on one get their second in round 1.
     for (let round = 0; round < this.maxRequestsPerPeer; round++) {
-      let sent = false
       for (const peer of order) {
         if (this.requestsOf(peer) > round) continue
         const cap = Math.min(this.maxNodes, this.tracker.capacity(peer, targetRtt))
@@ -323,11 +324,9 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
           tasks.set(task.hash, task)
           this.ready.delete(task.hash)
         }
-        if (tasks.size === 0) continue
-        this.send(peer, tasks)
-        sent = true
+        if (tasks.size > 0) this.send(peer, tasks)
+        else if (this.ready.size === 0) return // nothing left to hand out
       }
-      if (!sent) return
     }
   }
 

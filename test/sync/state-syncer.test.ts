@@ -145,23 +145,39 @@ describe('StateSyncer', async () => {
       const store = new MemoryStore()
       const peers = new Peers()
       let open = 0
-      let mostOpen = 0
-      // Answers after a turn of the event loop, so a second request can be sent while the first is out.
+      /** Requests already open when each request was sent. */
+      const openAtSend: number[] = []
+      const waiting: (() => void)[] = []
+      // The peer answers its oldest open request one turn of the event loop at a time, so a pipelining
+      // syncer has sent the next request before the one beside it is answered.
       peers.set('a', async (hashes, signal, call) => {
+        openAtSend.push(open)
         open++
-        mostOpen = Math.max(mostOpen, open)
-        await new Promise((r) => setImmediate(r))
+        await new Promise<void>((r) => waiting.push(r))
         open--
         return honest(source)(hashes, signal, call)
       })
+      let done = false
+      const release = (): void => {
+        waiting.shift()?.()
+        if (!done) setImmediate(release)
+      }
+      release()
       const clock = new FakeClock()
       const syncer = newSyncer(store, peers, clock, { maxRequestsPerPeer })
       syncer.addPeer('a')
-      await syncWithClock(clock, syncer.sync(source.root))
+      await syncWithClock(clock, syncer.sync(source.root)).finally(() => {
+        done = true
+      })
       expectSynced(store, source)
-      expect(mostOpen).toBe(maxRequestsPerPeer)
+      expect(Math.max(...openAtSend) + 1).toBe(maxRequestsPerPeer)
       const all = peers.log.flatMap((r) => r.hashes)
       expect(new Set(all).size).toBe(all.length)
+      if (maxRequestsPerPeer === 2) {
+        // A steady pipeline: after the first two, nearly every request goes out while another is open.
+        const later = openAtSend.slice(2)
+        expect(later.filter((n) => n === 1).length / later.length).toBeGreaterThan(0.8)
+      }
     }
   })
 
