@@ -206,8 +206,8 @@ export class TrieSync {
 
   /**
    * Accepts delivered node blobs in any order, hashing each itself (unless it comes as a `HashedBlob`), with
-   * one store look-up for all their unknown children. A blob nobody asked for, one already delivered, or one that is not a valid node is
-   * reported in its result and changes nothing.
+   * one store look-up for all their unknown children. A blob nobody asked for, one already delivered, or one
+   * that is not a valid node is reported in its result and changes nothing.
    */
   processMany(nodes: (Uint8Array | HashedBlob)[]): Promise<ProcessResult[]> {
     return this.exclusive(() => this.processLocked(nodes))

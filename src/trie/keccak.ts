@@ -4,8 +4,9 @@ import { keccak256Into } from './keccak-wasm.js'
  * keccak-256 of `data` (Ethereum's hash, not NIST SHA3-256). Hashing is the bottleneck of building and of
  * verifying tries and of checking downloaded topic items, so this uses the WebAssembly permutation of
  * keccak-wasm.ts (4-6× the unrolled JavaScript of keccak-unrolled.ts on raw hashing, 2.9-3.3× on hash +
- * decode of trie nodes; the JavaScript stays as its fallback where WebAssembly is unavailable); the tests cross-check both against @noble/hashes on every input length up to
- * several blocks. `npm run bench:hashing` measures them again.
+ * decode of trie nodes; the JavaScript stays as its fallback where WebAssembly is unavailable). The tests
+ * cross-check both against @noble/hashes on every input length up to several blocks. `npm run bench:hashing`
+ * measures them again.
  */
 export function keccak256(data: Uint8Array): Uint8Array {
   const out = new Uint8Array(32)

@@ -56,11 +56,11 @@ export function decodeNode(blob: Uint8Array): TrieNode {
   if (blob.length === 0) throw new InvalidNodeError('empty node blob')
   if (blob.length > MAX_NODE_BYTES) throw new InvalidNodeError(`node blob of ${blob.length} bytes is too large`)
   const header = readHeader(blob, 0, blob.length)
-  if (header.end !== blob.length) throw new InvalidNodeError('node is not valid RLP', { cause: new Error('bytes after the node') })
+  if (header.end !== blob.length) throw badRlp('bytes after the node')
   return nodeAt(blob, header, 1)
 }
 
-/** `decodeNode` by way of `@ethereumjs/rlp` and `nodeFromRlp`: the reference the fast decoder is tested against. */
+/** `decodeNode` by way of `@ethereumjs/rlp` and `nodeFromRlp`: the reference `decodeNode` is tested against. */
 export function decodeNodeReference(blob: Uint8Array): TrieNode {
   if (blob.length === 0) throw new InvalidNodeError('empty node blob')
   if (blob.length > MAX_NODE_BYTES) throw new InvalidNodeError(`node blob of ${blob.length} bytes is too large`)
