@@ -11,5 +11,12 @@ if (problem !== undefined) {
   process.exitCode = EXIT_USAGE
 } else {
   const { main } = await import('./main.js')
-  process.exitCode = await main(process.argv.slice(2))
+  const code = await main(process.argv.slice(2))
+  process.exitCode = code
+  // Everything is stopped by now, but libp2p leaves a timer or two behind its stop() (gossipsub's heartbeat,
+  // the address manager's): waiting for them kept every command alive about a second after its work was
+  // done. Exit once stdout and stderr have flushed what was written to them.
+  const flushed = (stream: NodeJS.WriteStream): Promise<void> => new Promise((resolve) => stream.write('', () => resolve()))
+  await Promise.all([flushed(process.stdout), flushed(process.stderr)])
+  process.exit(code)
 }
