@@ -15,25 +15,24 @@ import { BlameLog, penaltyOf, recordVerdicts, untilTagged, untilVerdict } from '
 import { connect, createDsfgNode, type DsfgNode } from '../helpers/libp2p.js'
 import { incompleteNodes } from '../helpers/trie-source.js'
 import { until } from '../helpers/wait.js'
+import { WrappedStore } from '../helpers/wrapped-store.js'
 import { Gate } from '../topic/net-helpers.js'
 
 /** Deadline of one request: short, so stalling peers cost little, yet far above an honest reply on loopback. */
 const REQUEST_TIMEOUT_MS = 1_500
 
 /** A KVStore whose reads take `delayMs` and which counts how many reads run at once (a busy server). */
-class SlowStore implements KVStore {
+class SlowStore extends WrappedStore {
   active = 0
   maxActive = 0
-  constructor(
-    private readonly inner: KVStore,
-    private readonly delayMs: number
-  ) {}
+  private readonly delayMs: number
 
-  get(key: Uint8Array): Promise<Uint8Array | undefined> {
-    return this.inner.get(key)
+  constructor(inner: KVStore, delayMs: number) {
+    super(inner)
+    this.delayMs = delayMs
   }
 
-  async getMany(keys: Uint8Array[]): Promise<(Uint8Array | undefined)[]> {
+  override async getMany(keys: Uint8Array[]): Promise<(Uint8Array | undefined)[]> {
     this.active++
     this.maxActive = Math.max(this.maxActive, this.active)
     try {
@@ -42,22 +41,6 @@ class SlowStore implements KVStore {
     } finally {
       this.active--
     }
-  }
-
-  put(key: Uint8Array, value: Uint8Array): Promise<void> {
-    return this.inner.put(key, value)
-  }
-
-  del(key: Uint8Array): Promise<void> {
-    return this.inner.del(key)
-  }
-
-  batch(ops: Parameters<KVStore['batch']>[0]): Promise<void> {
-    return this.inner.batch(ops)
-  }
-
-  close(): Promise<void> {
-    return this.inner.close()
   }
 }
 

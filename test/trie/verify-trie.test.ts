@@ -17,45 +17,21 @@ import {
 import { fromHex, toHex } from '../../src/util/hex.js'
 import { Prng } from '../../src/util/prng.js'
 import { randomEntries, SHAPES } from './random-tries.js'
+import { WrappedStore } from '../helpers/wrapped-store.js'
 
 /** A store that records every `getMany` it serves, and can run a hook before answering. */
-class RecordingStore implements KVStore {
+class RecordingStore extends WrappedStore {
   readonly reads: number[] = []
   onRead: (() => void) | undefined
-  private readonly inner: KVStore
-
-  constructor(inner: KVStore) {
-    this.inner = inner
-  }
 
   get largestRead(): number {
     return Math.max(0, ...this.reads)
   }
 
-  get(key: Uint8Array): Promise<Uint8Array | undefined> {
-    return this.inner.get(key)
-  }
-
-  getMany(keys: Uint8Array[]): Promise<(Uint8Array | undefined)[]> {
+  override getMany(keys: Uint8Array[]): Promise<(Uint8Array | undefined)[]> {
     this.reads.push(keys.length)
     this.onRead?.()
     return this.inner.getMany(keys)
-  }
-
-  put(key: Uint8Array, value: Uint8Array): Promise<void> {
-    return this.inner.put(key, value)
-  }
-
-  del(key: Uint8Array): Promise<void> {
-    return this.inner.del(key)
-  }
-
-  batch(ops: Parameters<KVStore['batch']>[0]): Promise<void> {
-    return this.inner.batch(ops)
-  }
-
-  close(): Promise<void> {
-    return this.inner.close()
   }
 }
 
