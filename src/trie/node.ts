@@ -125,10 +125,9 @@ function nodeAt(bytes: Uint8Array, span: RlpSpan, depth: number): TrieNode {
   if (depth > MAX_NODE_DEPTH) throw new InvalidNodeError(`node lists nested deeper than ${MAX_NODE_DEPTH}`)
   const items: RlpSpan[] = []
   for (let pos = span.start; pos < span.end; ) {
+    // A list item is read when its node is: every place a list may stand (an embedded child) decodes it,
+    // and every other place refuses a list.
     const item = readHeader(bytes, pos, span.end)
-    // Well-formedness first, shape second, as the generic decoder does: a malformed item anywhere in the
-    // list (a nested one included) makes the whole blob invalid RLP.
-    if (item.list) checkNested(bytes, item, depth + 1)
     items.push(item)
     pos = item.end
   }
@@ -153,16 +152,6 @@ function nodeAt(bytes: Uint8Array, span: RlpSpan, depth: number): TrieNode {
     return { kind: 'extension', path, child }
   }
   throw new InvalidNodeError(`node is a list of ${items.length} items, expected 2 or 17`)
-}
-
-/** Checks that every item inside list `span` is well-formed RLP, lists at most MAX_NODE_DEPTH deep. */
-function checkNested(bytes: Uint8Array, span: RlpSpan, depth: number): void {
-  if (depth > MAX_NODE_DEPTH) throw new InvalidNodeError(`node lists nested deeper than ${MAX_NODE_DEPTH}`)
-  for (let pos = span.start; pos < span.end; ) {
-    const item = readHeader(bytes, pos, span.end)
-    if (item.list) checkNested(bytes, item, depth + 1)
-    pos = item.end
-  }
 }
 
 function childAt(bytes: Uint8Array, item: RlpSpan, mayBeEmpty: boolean, depth: number): ChildRef | null {
