@@ -146,7 +146,6 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
   private readonly stalled = new Set<string>()
   /** Requests in flight, by peer; a peer with none has no entry. */
   private readonly active = new Map<string, Set<NodeRequest>>()
-  private inFlight = 0
   private ready = new ByteMap<Task>()
   private events: SyncEvent[] = []
   private wakeUp: (() => void) | null = null
@@ -330,6 +329,13 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
     }
   }
 
+  /** Requests in flight to every peer. */
+  private get inFlight(): number {
+    let n = 0
+    for (const requests of this.active.values()) n += requests.size
+    return n
+  }
+
   private requestsOf(peer: string): number {
     return this.active.get(peer)?.size ?? 0
   }
@@ -361,7 +367,6 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
     const requests = this.active.get(peer)
     if (requests === undefined) this.active.set(peer, new Set([req]))
     else requests.add(req)
-    this.inFlight++
     req.timer = this.clock.setTimeout(() => this.push({ type: 'timeout', req }), this.tracker.targetTimeout())
     const hashes = [...tasks.values()].map((t) => t.hash)
     let pending: Promise<Uint8Array[]>
@@ -382,10 +387,7 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
     req.state = state
     this.clock.clearTimeout(req.timer)
     const requests = this.active.get(req.peer)
-    if (requests?.delete(req) === true) {
-      this.inFlight--
-      if (requests.size === 0) this.active.delete(req.peer)
-    }
+    if (requests?.delete(req) === true && requests.size === 0) this.active.delete(req.peer)
     if (state === 'dropped' || state === 'timed-out') req.controller.abort()
     for (const task of req.tasks.values()) {
       if (refused) task.refusedBy.add(req.peer)

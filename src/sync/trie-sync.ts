@@ -78,7 +78,8 @@ export function hashBlob(blob: Uint8Array): HashedBlob {
 
 /** The blob and its hash, computing the hash only for a bare blob (a forged `HashedBlob` is re-hashed). */
 function blobAndHash(node: Uint8Array | HashedBlob): HashedBlob {
-  return node instanceof Uint8Array || node[hashed] !== true ? hashBlob(node instanceof Uint8Array ? node : node.blob) : node
+  if (node instanceof Uint8Array) return hashBlob(node)
+  return node[hashed] === true ? node : hashBlob(node.blob)
 }
 
 /** What `processMany` says about each blob, in input order. */
