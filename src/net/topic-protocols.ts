@@ -1,6 +1,7 @@
 import { MAX_HASHES_PER_REQUEST, MAX_ITEM_BYTES, MAX_ITEMS_PER_REQUEST, MAX_TOPIC_BYTES } from '../constants.js'
 import { ProtocolError } from '../errors.js'
 import type { RlpItem } from '../trie/node.js'
+import { type RlpSpan, readRlpSpan } from '../util/rlp-span.js'
 import { decodeFrame, encodeFrame, expectBytes, expectItems, expectList, expectStatus, expectUint, Status } from './codec.js'
 
 export const STATUS_PROTOCOL = '/dsfg/status/1.0.0'
@@ -132,35 +133,32 @@ export function encodeContentsResponse(code: Status, items: readonly Item[] = []
  */
 export function decodeContentsResponse(frame: Uint8Array, from: number, amount: number): { code: Status; items: Item[] } {
   const what = 'contents response'
-  const reader = new RlpReader(frame, what)
-  const outerEnd = reader.list(0, frame.length)
-  if (outerEnd !== frame.length) throw new ProtocolError(`${what}: not valid RLP (bytes after the frame)`)
-  let pos = reader.start
-  if (pos >= outerEnd) throw new ProtocolError(`${what}: expected 2 items, got 0`)
-  pos = reader.string(pos, outerEnd)
-  const status = toStatus(readUint(frame, reader.start, pos, `${what} status`), what)
-  if (pos >= outerEnd) throw new ProtocolError(`${what}: expected 2 items, got 1`)
-  const listEnd = reader.list(pos, outerEnd)
-  if (listEnd !== outerEnd) throw new ProtocolError(`${what}: expected 2 items, got more`)
+  const outer = expectSpan(frame, 0, frame.length, true)
+  if (outer.end !== frame.length) throw new ProtocolError(`${what}: not valid RLP (bytes after the frame)`)
+  if (outer.start >= outer.end) throw new ProtocolError(`${what}: expected 2 items, got 0`)
+  const code = expectSpan(frame, outer.start, outer.end, false)
+  const status = toStatus(readUint(frame, code.start, code.end, `${what} status`), what)
+  if (code.end >= outer.end) throw new ProtocolError(`${what}: expected 2 items, got 1`)
+  const list = expectSpan(frame, code.end, outer.end, true)
+  if (list.end !== outer.end) throw new ProtocolError(`${what}: expected 2 items, got more`)
   const items: Item[] = []
   let last = from - 1
-  for (pos = reader.start; pos < listEnd; ) {
+  for (let pos = list.start; pos < list.end; ) {
     if (items.length === amount) throw new ProtocolError(`${what}: more than ${amount} items`)
-    const entryEnd = reader.list(pos, listEnd)
-    let at = reader.start
-    if (at >= entryEnd) throw new ProtocolError('contents item: expected 2 items')
-    at = reader.string(at, entryEnd)
-    const n = readUint(frame, reader.start, at, 'item number')
-    if (at >= entryEnd) throw new ProtocolError('contents item: expected 2 items')
-    at = reader.string(at, entryEnd)
-    if (at !== entryEnd) throw new ProtocolError('contents item: expected 2 items')
-    const data = frame.subarray(reader.start, at)
+    const entry = expectSpan(frame, pos, list.end, true)
+    if (entry.start >= entry.end) throw new ProtocolError('contents item: expected 2 items')
+    const number = expectSpan(frame, entry.start, entry.end, false)
+    const n = readUint(frame, number.start, number.end, 'item number')
+    if (number.end >= entry.end) throw new ProtocolError('contents item: expected 2 items')
+    const value = expectSpan(frame, number.end, entry.end, false)
+    if (value.end !== entry.end) throw new ProtocolError('contents item: expected 2 items')
+    const data = frame.subarray(value.start, value.end)
     if (n < from || n >= from + amount) throw new ProtocolError(`${what}: item ${n} outside the range`)
     if (n <= last) throw new ProtocolError(`${what}: item numbers not strictly ascending`)
     if (data.length === 0 || data.length > MAX_ITEM_BYTES) throw new ProtocolError(`${what}: bad item size`)
     last = n
     items.push({ n, data })
-    pos = entryEnd
+    pos = entry.end
   }
   if (status !== Status.OK && items.length > 0) throw new ProtocolError(`${what}: error status with items`)
   return { code: status, items }
@@ -196,63 +194,16 @@ export function decodeHashesResponse(frame: Uint8Array, from: number, to: number
 
 // Canonical RLP, read and written in place (contents replies only: they carry the bulk of a topic sync).
 
-/**
- * Reads RLP item headers inside a frame without copying: `list` and `string` check the header at `pos`
- * (canonical form, bounds within `end`), leave the payload's first offset in `start` and return the item's
- * end. Every malformed header is a `ProtocolError`.
- */
-class RlpReader {
-  /** First payload byte of the item read last. */
-  start = 0
-  private readonly frame: Uint8Array
-  private readonly what: string
-
-  constructor(frame: Uint8Array, what: string) {
-    this.frame = frame
-    this.what = what
-  }
-
-  list(pos: number, end: number): number {
-    const b = this.frame[pos]!
-    if (pos >= end || b < 0xc0) throw new ProtocolError(`${this.what}: expected a list`)
-    return b <= 0xf7 ? this.payload(pos + 1, b - 0xc0, end) : this.longPayload(pos, b - 0xf7, end)
-  }
-
-  string(pos: number, end: number): number {
-    const b = this.frame[pos]!
-    if (pos >= end || b >= 0xc0) throw new ProtocolError(`${this.what}: expected a byte string`)
-    if (b < 0x80) {
-      this.start = pos
-      return pos + 1
-    }
-    if (b <= 0xb7) {
-      const after = this.payload(pos + 1, b - 0x80, end)
-      if (b === 0x81 && this.frame[pos + 1]! < 0x80) throw invalidRlp(this.what, 'a single byte below 0x80 with a prefix')
-      return after
-    }
-    return this.longPayload(pos, b - 0xb7, end)
-  }
-
-  /** A payload of `length` bytes at `start`, which must end by `end`. */
-  private payload(start: number, length: number, end: number): number {
-    if (start + length > end) throw invalidRlp(this.what, 'an item runs past its list or the frame')
-    this.start = start
-    return start + length
-  }
-
-  /** A long form: `lengthBytes` big-endian length bytes after the first, no leading zero, at least 56. */
-  private longPayload(pos: number, lengthBytes: number, end: number): number {
-    if (lengthBytes > 6 || pos + 1 + lengthBytes > end) throw invalidRlp(this.what, 'a length runs past the frame')
-    if (this.frame[pos + 1] === 0) throw invalidRlp(this.what, 'a length with leading zeros')
-    let length = 0
-    for (let i = 1; i <= lengthBytes; i++) length = length * 256 + this.frame[pos + i]!
-    if (length < 56) throw invalidRlp(this.what, 'a long form for a short item')
-    return this.payload(pos + 1 + lengthBytes, length, end)
-  }
+/** Malformed RLP in a contents reply (the only frame decoded in place). */
+function contentsRlpError(why: string): ProtocolError {
+  return new ProtocolError(`contents response: not valid RLP (${why})`)
 }
 
-function invalidRlp(what: string, why: string): ProtocolError {
-  return new ProtocolError(`${what}: not valid RLP (${why})`)
+/** The list (or byte string) at `pos` in a contents reply, ending by `end`; anything else is a `ProtocolError`. */
+function expectSpan(frame: Uint8Array, pos: number, end: number, list: boolean): RlpSpan {
+  const span = readRlpSpan(frame, pos, end, contentsRlpError)
+  if (span.list !== list) throw new ProtocolError(`contents response: expected ${list ? 'a list' : 'a byte string'}`)
+  return span
 }
 
 /** The canonical RLP unsigned integer in `frame[start..end)`, as `expectUint` reads it. */

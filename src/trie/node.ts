@@ -1,6 +1,7 @@
 import { RLP } from '@ethereumjs/rlp'
 import { InvalidNodeError } from '../errors.js'
 import { rlpDepthWithin } from '../util/rlp-depth.js'
+import { type RlpSpan, readRlpSpan } from '../util/rlp-span.js'
 import { concatNibbles, decodeCompact, type Nibbles } from './nibbles.js'
 
 /**
@@ -75,48 +76,12 @@ export function decodeNodeReference(blob: Uint8Array): TrieNode {
   return nodeFromRlp(item)
 }
 
-/** One RLP item in place: a list or a byte string, its payload at [start, end). */
-interface RlpSpan {
-  list: boolean
-  /** Where the item's header begins. */
-  at: number
-  start: number
-  end: number
-}
-
 function badRlp(why: string): InvalidNodeError {
   return new InvalidNodeError('node is not valid RLP', { cause: new Error(why) })
 }
 
-/** The item whose header is at `at`, which must end by `limit`; canonical encodings only. */
 function readHeader(bytes: Uint8Array, at: number, limit: number): RlpSpan {
-  if (at >= limit) throw badRlp('item past the end of its list')
-  const b = bytes[at]!
-  let list = false
-  let start: number
-  let length: number
-  if (b < 0x80) return { list: false, at, start: at, end: at + 1 }
-  if (b <= 0xb7) {
-    start = at + 1
-    length = b - 0x80
-    if (length === 1 && start < limit && bytes[start]! < 0x80) throw badRlp('single byte below 0x80 with a prefix')
-  } else if (b <= 0xbf || b >= 0xf8) {
-    list = b >= 0xf8
-    const n = b - (list ? 0xf7 : 0xb7)
-    if (at + 1 + n > limit) throw badRlp('length of the length past the end')
-    if (bytes[at + 1] === 0) throw badRlp('length with a leading zero')
-    length = 0
-    for (let i = 0; i < n; i++) length = length * 256 + bytes[at + 1 + i]!
-    if (length <= 55) throw badRlp('long form for a short length')
-    start = at + 1 + n
-  } else {
-    list = true
-    start = at + 1
-    length = b - 0xc0
-  }
-  const end = start + length
-  if (end > limit) throw badRlp('item runs past the end')
-  return { list, at, start, end }
+  return readRlpSpan(bytes, at, limit, badRlp)
 }
 
 /** The node encoded by list `span` of `bytes`, `depth` lists deep. */
