@@ -92,6 +92,12 @@ export const MAX_TOPIC_BYTES = 256
  */
 export const MAX_ITEM_BYTES = 512 * 1024
 
+/**
+ * Largest signed checkpoint record accepted (status replies, gossip, the store). An Ed25519-signed envelope of
+ * a 256-byte topic name, two hashes and three integers is under 500 bytes; RSA keys add about 300 more.
+ */
+export const MAX_CHECKPOINT_RECORD_BYTES = 2048
+
 /** Most items in one contents request and reply (DESIGN batch size 64, with headroom for larger batches). */
 export const MAX_ITEMS_PER_REQUEST = 256
 

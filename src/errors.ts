@@ -167,3 +167,11 @@ export class TopicTrieError extends DsfgError {
 export class TopicSyncStalledError extends DsfgError {
   static override readonly code: string = 'ERR_TOPIC_SYNC_STALLED'
 }
+
+/**
+ * A checkpoint record that cannot be trusted: not a libp2p envelope, a signature that does not verify, the wrong
+ * payload type or topic, a malformed payload, or a signer other than the topic's publisher.
+ */
+export class InvalidCheckpointRecordError extends DsfgError {
+  static override readonly code: string = 'ERR_INVALID_CHECKPOINT_RECORD'
+}

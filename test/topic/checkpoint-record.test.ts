@@ -1,0 +1,70 @@
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { RecordEnvelope } from '@libp2p/peer-record'
+import { describe, expect, it } from 'vitest'
+import { InvalidCheckpointRecordError, InvalidInputError } from '../../src/errors.js'
+import { encodeFrame } from '../../src/net/codec.js'
+import { openCheckpoint, sealCheckpoint } from '../../src/topic/checkpoint-record.js'
+
+const cp = { number: 41, root: new Uint8Array(32).fill(7), head: 44, headHash: new Uint8Array(32).fill(9) }
+
+describe('checkpoint records', () => {
+  it('round-trips a record signed by the publisher, from any relay', async () => {
+    const key = await generateKeyPair('Ed25519')
+    const publisher = peerIdFromPrivateKey(key)
+    const sealed = await sealCheckpoint('news', cp, key)
+    expect(sealed.signer.equals(publisher)).toBe(true)
+    const opened = await openCheckpoint(sealed.envelope, { topic: 'news', publisher })
+    expect(opened.checkpoint).toEqual(cp)
+    expect(opened.signer.equals(publisher)).toBe(true)
+    expect(opened.envelope).toEqual(sealed.envelope)
+  })
+
+  it('refuses a record signed by anyone but the publisher', async () => {
+    const publisher = peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
+    const liar = await generateKeyPair('Ed25519')
+    const forged = await sealCheckpoint('news', cp, liar)
+    await expect(openCheckpoint(forged.envelope, { topic: 'news', publisher })).rejects.toThrow(InvalidCheckpointRecordError)
+  })
+
+  it('refuses a record for another topic', async () => {
+    const key = await generateKeyPair('Ed25519')
+    const sealed = await sealCheckpoint('sport', cp, key)
+    await expect(openCheckpoint(sealed.envelope, { topic: 'news', publisher: peerIdFromPrivateKey(key) })).rejects.toThrow(
+      /topic "sport"/
+    )
+  })
+
+  it('refuses a record whose payload was changed after signing', async () => {
+    const key = await generateKeyPair('Ed25519')
+    const sealed = await sealCheckpoint('news', cp, key)
+    const envelope = RecordEnvelope.createFromProtobuf(sealed.envelope)
+    // The same signature over a payload naming a later checkpoint.
+    const payload = encodeFrame([new TextEncoder().encode('news'), 42, cp.root, 44, cp.headHash] as never)
+    const tampered = new RecordEnvelope({ ...envelope, payload }).marshal()
+    await expect(openCheckpoint(tampered, { topic: 'news', publisher: peerIdFromPrivateKey(key) })).rejects.toThrow(
+      InvalidCheckpointRecordError
+    )
+  })
+
+  it('refuses an envelope signed for another domain (a libp2p peer record is not a checkpoint)', async () => {
+    const key = await generateKeyPair('Ed25519')
+    const payload = encodeFrame([new TextEncoder().encode('news'), 41, cp.root, 44, cp.headHash] as never)
+    const other = await RecordEnvelope.seal(
+      { domain: 'libp2p-peer-record', codec: new Uint8Array([3, 1]), marshal: () => payload, equals: () => false },
+      key
+    )
+    await expect(openCheckpoint(other.marshal(), { topic: 'news' })).rejects.toThrow(InvalidCheckpointRecordError)
+  })
+
+  it('refuses empty, oversized and garbage bytes', async () => {
+    await expect(openCheckpoint(new Uint8Array(0), { topic: 'news' })).rejects.toThrow(InvalidCheckpointRecordError)
+    await expect(openCheckpoint(new Uint8Array(4096), { topic: 'news' })).rejects.toThrow(InvalidCheckpointRecordError)
+    await expect(openCheckpoint(new Uint8Array([1, 2, 3, 4, 5]), { topic: 'news' })).rejects.toThrow(InvalidCheckpointRecordError)
+  })
+
+  it('will not sign a checkpoint whose head is below its number', async () => {
+    const key = await generateKeyPair('Ed25519')
+    await expect(sealCheckpoint('news', { ...cp, head: 40 }, key)).rejects.toThrow(InvalidInputError)
+  })
+})
