@@ -98,6 +98,12 @@ export const MAX_ITEM_BYTES = 512 * 1024
  */
 export const MAX_CHECKPOINT_RECORD_BYTES = 2048
 
+/**
+ * Most nodes in a contents reply's range proof: the two edge paths of an 8-byte key (16 nibbles) hold at most
+ * 17 nodes each, so 64 leaves room for nothing but padding.
+ */
+export const MAX_PROOF_NODES = 64
+
 /** Most items in one contents request and reply (DESIGN batch size 64, with headroom for larger batches). */
 export const MAX_ITEMS_PER_REQUEST = 256
 

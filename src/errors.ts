@@ -98,6 +98,8 @@ export type PeerFaultKind =
   | 'oversized'
   /** An item whose keccak256 differs from the hash the caller expected for its number. */
   | 'hash-mismatch'
+  /** Items that a range proof against the checkpoint root the caller named does not prove. */
+  | 'bad-proof'
 
 /**
  * A peer's reply broke the protocol or failed verification: the peer named in `peer` is to blame and may be

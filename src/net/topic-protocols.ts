@@ -1,11 +1,20 @@
-import { MAX_HASHES_PER_REQUEST, MAX_ITEM_BYTES, MAX_ITEMS_PER_REQUEST, MAX_TOPIC_BYTES } from '../constants.js'
+import {
+  MAX_CHECKPOINT_RECORD_BYTES,
+  MAX_HASHES_PER_REQUEST,
+  MAX_ITEM_BYTES,
+  MAX_ITEMS_PER_REQUEST,
+  MAX_PROOF_NODES,
+  MAX_TOPIC_BYTES
+} from '../constants.js'
 import { ProtocolError } from '../errors.js'
 import type { RlpItem } from '../trie/node.js'
 import { type RlpSpan, readRlpSpan } from '../util/rlp-span.js'
 import { decodeFrame, encodeFrame, expectBytes, expectItems, expectList, expectStatus, expectUint, Status } from './codec.js'
 
-export const STATUS_PROTOCOL = '/dsfg/status/1.0.0'
-export const CONTENTS_PROTOCOL = '/dsfg/contents/1.0.0'
+/** 2.0.0: the reply also carries the newest signed checkpoint record the peer holds. */
+export const STATUS_PROTOCOL = '/dsfg/status/2.0.0'
+/** 2.0.0: a request may name a checkpoint root, and the reply then carries a range proof against it. */
+export const CONTENTS_PROTOCOL = '/dsfg/contents/2.0.0'
 export const HASHES_PROTOCOL = '/dsfg/hashes/1.0.0'
 
 const textEncoder = new TextEncoder()
@@ -24,6 +33,11 @@ export interface TopicState {
   /** keccak256 of item `head`. */
   headHash: Uint8Array
   checkpoint: { number: number; root: Uint8Array }
+  /**
+   * The newest signed checkpoint record (a libp2p envelope, see `checkpoint-record.ts`) the peer holds for the
+   * topic, unverified: whoever uses it checks the signature, which is what it trusts, not the peer.
+   */
+  record?: Uint8Array
 }
 
 export function encodeTopic(topic: string): Uint8Array {
@@ -32,7 +46,7 @@ export function encodeTopic(topic: string): Uint8Array {
   return bytes
 }
 
-function decodeTopic(item: RlpItem | undefined): string {
+export function decodeTopic(item: RlpItem | undefined): string {
   const bytes = expectBytes(item, 'topic')
   if (bytes.length === 0 || bytes.length > MAX_TOPIC_BYTES) throw new ProtocolError('topic: must be 1 to 256 bytes')
   try {
@@ -42,7 +56,7 @@ function decodeTopic(item: RlpItem | undefined): string {
   }
 }
 
-// status: [topic] → [code, lowest, head, headHash, checkpointNumber, checkpointRoot]
+// status: [topic] → [code, lowest, head, headHash, checkpointNumber, checkpointRoot, record]  (record: empty for none)
 
 export function encodeStatusRequest(topic: string): Uint8Array {
   return encodeFrame([encodeTopic(topic)])
@@ -61,7 +75,8 @@ export function encodeStatusResponse(code: Status, state?: TopicState): Uint8Arr
     state.head,
     state.headHash,
     state.checkpoint.number,
-    state.checkpoint.root
+    state.checkpoint.root,
+    state.record ?? new Uint8Array(0)
   ] as never)
 }
 
@@ -74,30 +89,45 @@ export function decodeStatusResponse(frame: Uint8Array): { code: Status; state: 
     expectList(item, 1, 'status response')
     return { code, state: null }
   }
-  const [, lowest, head, headHash, cpNumber, cpRoot] = expectList(item, 6, 'status response')
+  const [, lowest, head, headHash, cpNumber, cpRoot, record] = expectList(item, 7, 'status response')
   const state: TopicState = {
     lowest: expectUint(lowest, 'lowest'),
     head: expectUint(head, 'head'),
     headHash: expectBytes(headHash, 'headHash', 32),
     checkpoint: { number: expectUint(cpNumber, 'checkpoint number'), root: expectBytes(cpRoot, 'checkpoint root', 32) }
   }
+  const recordBytes = expectBytes(record, 'checkpoint record')
+  if (recordBytes.length > MAX_CHECKPOINT_RECORD_BYTES) throw new ProtocolError('status response: checkpoint record too large')
+  if (recordBytes.length > 0) state.record = recordBytes
   if (state.lowest > state.head) throw new ProtocolError('status response: lowest above head')
   if (state.checkpoint.number > state.head) throw new ProtocolError('status response: checkpoint above head')
   return { code, state }
 }
 
-// contents: [topic, from, amount] → [code, [[n, item]…]]
+// contents: [topic, from, amount, root] → [code, [[n, item]…], [proofNode…]]
+// `root` is empty for no proof; otherwise the reply's items and a range proof of them against that root.
 
-export function encodeContentsRequest(topic: string, from: number, amount: number): Uint8Array {
-  return encodeFrame([encodeTopic(topic), from, amount] as never)
+export interface ContentsRequest {
+  topic: string
+  from: number
+  amount: number
+  /** The checkpoint root to prove the items against, when the client wants a proof. */
+  root?: Uint8Array
 }
 
-export function decodeContentsRequest(frame: Uint8Array): { topic: string; from: number; amount: number } {
-  const [topic, from, amount] = expectList(decodeFrame(frame, 'contents request'), 3, 'contents request')
-  const req = { topic: decodeTopic(topic), from: expectUint(from, 'from'), amount: expectUint(amount, 'amount') }
+export function encodeContentsRequest(topic: string, from: number, amount: number, root?: Uint8Array): Uint8Array {
+  return encodeFrame([encodeTopic(topic), from, amount, root ?? new Uint8Array(0)] as never)
+}
+
+export function decodeContentsRequest(frame: Uint8Array): ContentsRequest {
+  const [topic, from, amount, root] = expectList(decodeFrame(frame, 'contents request'), 4, 'contents request')
+  const req: ContentsRequest = { topic: decodeTopic(topic), from: expectUint(from, 'from'), amount: expectUint(amount, 'amount') }
   if (req.amount === 0 || req.amount > MAX_ITEMS_PER_REQUEST) {
     throw new ProtocolError(`contents request: amount must be 1 to ${MAX_ITEMS_PER_REQUEST}`)
   }
+  const rootBytes = expectBytes(root, 'root')
+  if (rootBytes.length !== 0 && rootBytes.length !== 32) throw new ProtocolError('contents request: root must be empty or 32 bytes')
+  if (rootBytes.length === 32) req.root = rootBytes
   return req
 }
 
@@ -106,13 +136,15 @@ export function decodeContentsRequest(frame: Uint8Array): { topic: string; from:
  * every item twice more (into its list, then into the frame), which was a tenth of a serving node's CPU.
  * The bytes are exactly `RLP.encode([code, [[n, data]…]])`.
  */
-export function encodeContentsResponse(code: Status, items: readonly Item[] = []): Uint8Array {
+export function encodeContentsResponse(code: Status, items: readonly Item[] = [], proof: readonly Uint8Array[] = []): Uint8Array {
   let listPayload = 0
   for (const item of items) {
     const entry = uintLength(item.n) + stringLength(item.data)
     listPayload += headerLength(entry) + entry
   }
-  const payload = uintLength(code) + headerLength(listPayload) + listPayload
+  let proofPayload = 0
+  for (const node of proof) proofPayload += stringLength(node)
+  const payload = uintLength(code) + headerLength(listPayload) + listPayload + headerLength(proofPayload) + proofPayload
   const out = new Uint8Array(headerLength(payload) + payload)
   let pos = writeHeader(out, 0, payload, 0xc0)
   pos = writeUint(out, pos, code)
@@ -122,6 +154,8 @@ export function encodeContentsResponse(code: Status, items: readonly Item[] = []
     pos = writeUint(out, pos, item.n)
     pos = writeString(out, pos, item.data)
   }
+  pos = writeHeader(out, pos, proofPayload, 0xc0)
+  for (const node of proof) pos = writeString(out, pos, node)
   return out
 }
 
@@ -131,16 +165,29 @@ export function encodeContentsResponse(code: Status, items: readonly Item[] = []
  * `frame`, not copies (a reply carries up to `MAX_RESPONSE_BYTES` of items, and a generic decoder copied each
  * one four times: once per nesting level). The RLP must be canonical, as `@ethereumjs/rlp` requires.
  */
-export function decodeContentsResponse(frame: Uint8Array, from: number, amount: number): { code: Status; items: Item[] } {
+export function decodeContentsResponse(
+  frame: Uint8Array,
+  from: number,
+  amount: number
+): { code: Status; items: Item[]; proof: Uint8Array[] } {
   const what = 'contents response'
   const outer = expectSpan(frame, 0, frame.length, true)
   if (outer.end !== frame.length) throw new ProtocolError(`${what}: not valid RLP (bytes after the frame)`)
-  if (outer.start >= outer.end) throw new ProtocolError(`${what}: expected 2 items, got 0`)
+  if (outer.start >= outer.end) throw new ProtocolError(`${what}: expected 3 items, got 0`)
   const code = expectSpan(frame, outer.start, outer.end, false)
   const status = toStatus(readUint(frame, code.start, code.end, `${what} status`), what)
-  if (code.end >= outer.end) throw new ProtocolError(`${what}: expected 2 items, got 1`)
+  if (code.end >= outer.end) throw new ProtocolError(`${what}: expected 3 items, got 1`)
   const list = expectSpan(frame, code.end, outer.end, true)
-  if (list.end !== outer.end) throw new ProtocolError(`${what}: expected 2 items, got more`)
+  if (list.end >= outer.end) throw new ProtocolError(`${what}: expected 3 items, got 2`)
+  const proofList = expectSpan(frame, list.end, outer.end, true)
+  if (proofList.end !== outer.end) throw new ProtocolError(`${what}: expected 3 items, got more`)
+  const proof: Uint8Array[] = []
+  for (let pos = proofList.start; pos < proofList.end; ) {
+    if (proof.length === MAX_PROOF_NODES) throw new ProtocolError(`${what}: more than ${MAX_PROOF_NODES} proof nodes`)
+    const node = expectSpan(frame, pos, proofList.end, false)
+    proof.push(frame.subarray(node.start, node.end))
+    pos = node.end
+  }
   const items: Item[] = []
   let last = from - 1
   for (let pos = list.start; pos < list.end; ) {
@@ -160,8 +207,8 @@ export function decodeContentsResponse(frame: Uint8Array, from: number, amount: 
     items.push({ n, data })
     pos = entry.end
   }
-  if (status !== Status.OK && items.length > 0) throw new ProtocolError(`${what}: error status with items`)
-  return { code: status, items }
+  if (status !== Status.OK && (items.length > 0 || proof.length > 0)) throw new ProtocolError(`${what}: error status with items`)
+  return { code: status, items, proof }
 }
 
 // hashes: [topic, from, to] → [code, [hash…]]   (inclusive range)

@@ -1,5 +1,5 @@
 import type { GossipSub } from '@libp2p/gossipsub'
-import type { ComponentLogger, Logger, PeerId, PeerStore, Startable } from '@libp2p/interface'
+import type { ComponentLogger, Logger, PeerId, PeerStore, PrivateKey, Startable } from '@libp2p/interface'
 import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
 import {
   DEFAULT_INBOUND_REQUEST_BURST,
@@ -19,7 +19,8 @@ import { frameHandler, isOversizedFrame } from '../net/rpc.js'
 import type { KVStore } from '../store/kv-store.js'
 import { MemoryStore } from '../store/memory-store.js'
 import { type PeerPenalty, StateSyncer, type StateSyncerInit, type StateSyncResult } from '../sync/state-syncer.js'
-import { type Checkpoint, checkpointsTopic, decodeCheckpoint, encodeCheckpoint } from '../topic/gossip.js'
+import { openCheckpoint, sealCheckpoint } from '../topic/checkpoint-record.js'
+import { type Checkpoint, checkpointsTopic } from '../topic/gossip.js'
 import { GossipFeeds } from '../topic/gossip-feeds.js'
 import { Fetcher } from '../topic/fetcher.js'
 import type { TopicProvider } from '../topic/provider.js'
@@ -35,6 +36,8 @@ export interface DsfgComponents {
   connectionManager: ConnectionManager
   peerStore: PeerStore
   logger: ComponentLogger
+  /** This node's key: it signs the checkpoint records of topics this node publishes. */
+  privateKey: PrivateKey
   /** The gossipsub service, when the node has one named `pubsub` (declared before `dsfg`). */
   pubsub?: GossipSub
 }
@@ -101,9 +104,9 @@ export interface Dsfg {
   startStateSync(root: Uint8Array, options?: SyncRootOptions): StateSyncHandle
   /** Connected peers known to serve trie nodes. */
   nodePeers(): PeerId[]
-  /** Calls `onCheckpoint` for every well-formed checkpoint of `topic` signed by `publisher`, until `signal`. */
+  /** Calls `onCheckpoint` for every checkpoint record of `topic` signed by `publisher` on gossip, until `signal`. */
   followCheckpoints(topic: string, publisher: PeerId, onCheckpoint: (cp: Checkpoint) => void, signal: AbortSignal): void
-  /** Announces a checkpoint on `dsfg/<topic>/checkpoints` (signed by this node); resolves to how many peers got it. */
+  /** Announces a checkpoint record on `dsfg/<topic>/checkpoints`, signed with this node's key; resolves to how many peers got it. */
   publishCheckpoint(topic: string, checkpoint: Checkpoint): Promise<number>
   /** The handle of a topic: publish, checkpoint, state, proofs, follow. Opens (and serves) it if new. */
   topic(name: string | TopicConfig): TopicHandle
@@ -291,14 +294,17 @@ export class DsfgService implements Dsfg, Startable {
   followCheckpoints(topic: string, publisher: PeerId, onCheckpoint: (cp: Checkpoint) => void, signal: AbortSignal): void {
     if (signal.aborted) return
     // The shared validator runs before gossipsub forwards anything: forged or malformed checkpoints die there.
-    const release = this.requireFeeds().listen(checkpointsTopic(topic), decodeCheckpoint, publisher, (message) => {
-      onCheckpoint(decodeCheckpoint(message.data))
+    const open = (data: Uint8Array) => openCheckpoint(data, { topic, publisher })
+    const release = this.requireFeeds().listen(checkpointsTopic(topic), open, undefined, (record) => {
+      onCheckpoint(record.checkpoint)
     })
     signal.addEventListener('abort', release, { once: true })
   }
 
   async publishCheckpoint(topic: string, checkpoint: Checkpoint): Promise<number> {
-    const result = await this.requirePubsub().publish(checkpointsTopic(topic), encodeCheckpoint(checkpoint))
+    const pubsub = this.requirePubsub()
+    const record = await sealCheckpoint(topic, checkpoint, this.components.privateKey)
+    const result = await pubsub.publish(checkpointsTopic(topic), record.envelope)
     return result.recipients.length
   }
 
@@ -314,6 +320,7 @@ export class DsfgService implements Dsfg, Startable {
         pubsub: this.components.pubsub,
         feeds: this.feeds,
         publisher: config.publisher,
+        privateKey: this.components.privateKey,
         quorum: config.quorum,
         selectFork: config.selectFork,
         checkpointSyncMinItems: config.checkpointSyncMinItems,

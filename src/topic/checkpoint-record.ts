@@ -4,7 +4,7 @@ import { RecordEnvelope } from '@libp2p/peer-record'
 import { MAX_CHECKPOINT_RECORD_BYTES } from '../constants.js'
 import { InvalidCheckpointRecordError, InvalidInputError, ProtocolError } from '../errors.js'
 import { decodeFrame, encodeFrame, expectBytes, expectList, expectUint } from '../net/codec.js'
-import { encodeTopic } from '../net/topic-protocols.js'
+import { decodeTopic, encodeTopic } from '../net/topic-protocols.js'
 import { equalBytes } from '../util/bytes.js'
 import type { Checkpoint } from './gossip.js'
 
@@ -41,7 +41,7 @@ class CheckpointPayload implements Libp2pRecord {
   private readonly bytes: Uint8Array
 
   constructor(topic: string, cp: Checkpoint) {
-    this.bytes = encodeFrame([encodeTopic(topic), cp.number, cp.root, cp.head, cp.headHash] as never)
+    this.bytes = encodeCheckpointPayload(topic, cp)
   }
 
   marshal(): Uint8Array {
@@ -108,7 +108,7 @@ export async function openCheckpoint(bytes: Uint8Array, options: OpenCheckpointO
   let topic: string
   let checkpoint: Checkpoint
   try {
-    ;({ topic, checkpoint } = decodePayload(envelope.payload))
+    ;({ topic, checkpoint } = decodeCheckpointPayload(envelope.payload))
   } catch (err) {
     throw new InvalidCheckpointRecordError('checkpoint record: malformed payload', { cause: err })
   }
@@ -116,7 +116,13 @@ export async function openCheckpoint(bytes: Uint8Array, options: OpenCheckpointO
   return { topic, checkpoint, signer, envelope: bytes.slice() }
 }
 
-function decodePayload(payload: Uint8Array): { topic: string; checkpoint: Checkpoint } {
+/** The signed payload of a checkpoint record: RLP `[topic, number, root, head, headHash]`. */
+export function encodeCheckpointPayload(topic: string, cp: Checkpoint): Uint8Array {
+  return encodeFrame([encodeTopic(topic), cp.number, cp.root, cp.head, cp.headHash] as never)
+}
+
+/** Decodes a checkpoint record's payload (untrusted bytes: a malformed one is a `ProtocolError`). */
+export function decodeCheckpointPayload(payload: Uint8Array): { topic: string; checkpoint: Checkpoint } {
   const [topic, number, root, head, headHash] = expectList(decodeFrame(payload, 'checkpoint record'), 5, 'checkpoint record')
   const checkpoint = {
     number: expectUint(number, 'checkpoint number'),
@@ -125,7 +131,7 @@ function decodePayload(payload: Uint8Array): { topic: string; checkpoint: Checkp
     headHash: expectBytes(headHash, 'checkpoint head hash', 32).slice()
   }
   checkCheckpoint(checkpoint)
-  return { topic: new TextDecoder('utf-8', { fatal: true }).decode(expectBytes(topic, 'topic')), checkpoint }
+  return { topic: decodeTopic(topic), checkpoint }
 }
 
 function checkCheckpoint(cp: Checkpoint): void {

@@ -1,4 +1,5 @@
 import type { PeerInfo } from '../fsm/types.js'
+import { toHex } from '../util/hex.js'
 
 /** The expected hash of one item and the peer that gave it (the one to blame if the item proves it wrong). */
 export interface ExpectedHash {
@@ -13,6 +14,11 @@ export interface ContentHashesInit {
   fetch(peer: string, from: number, to: number, options: { signal: AbortSignal }): Promise<Uint8Array[]>
   /** Hashes asked for at once. */
   chunk: number
+  /**
+   * Distinct peers that must give the same hashes before they are believed (without a publisher, the quorum
+   * mode's rule for content). Above 1, hashes are fetched per batch, not ahead. @default 1
+   */
+  quorum?: number
 }
 
 /**
@@ -37,8 +43,11 @@ export class ContentHashes {
   /** The fetch of the next chunk in flight, if any, and the first number it asks for. */
   private ahead: { from: number; done: Promise<void> } | null = null
 
+  private readonly quorum: number
+
   constructor(init: ContentHashesInit) {
     this.init = init
+    this.quorum = Math.max(1, init.quorum ?? 1)
   }
 
   /** The expected hash of item `n`, if known. */
@@ -62,10 +71,45 @@ export class ContentHashes {
     if (!this.has(from, to) && ahead !== null && (this.hashes.has(from) || from === ahead.from)) await ahead.done
     if (!this.has(from, to)) {
       this.clear()
-      if (!(await this.fetchFirst(from, to, target, signal))) return false
+      const fetched = this.quorum === 1 ? this.fetchFirst(from, to, target, signal) : this.fetchAgreed(from, to, signal)
+      if (!(await fetched)) return false
     }
-    this.fetchAhead(to, target, signal)
+    if (this.quorum === 1) this.fetchAhead(to, target, signal)
     return true
+  }
+
+  /**
+   * Asks the peers in turn for the hashes of `from..to` until `quorum` of them gave exactly the same ones; a
+   * peer that disagrees is not believed, and without a quorum nothing is. The hashes are attributed to the
+   * first peer that gave them.
+   */
+  private async fetchAgreed(from: number, to: number, signal: AbortSignal): Promise<boolean> {
+    const eligible = this.init.peers().filter((p) => p.lowest <= from && p.head >= to)
+    if (eligible.length < this.quorum) return false
+    const first = this.nextTurn()
+    const generation = this.generation
+    const votes = new Map<string, { count: number; hashes: Uint8Array[]; peer: string }>()
+    for (let tried = 0; tried < eligible.length; tried++) {
+      const peer = eligible[(first + tried) % eligible.length]!
+      let hashes: Uint8Array[]
+      try {
+        hashes = (await this.init.fetch(peer.id, from, to, { signal })).slice(0, to - from + 1)
+      } catch {
+        if (signal.aborted) return false
+        continue
+      }
+      if (generation !== this.generation) return false
+      if (hashes.length < to - from + 1) continue
+      const key = hashes.map((h) => toHex(h)).join('')
+      const vote = votes.get(key) ?? { count: 0, hashes, peer: peer.id }
+      vote.count++
+      votes.set(key, vote)
+      if (vote.count >= this.quorum) {
+        this.add(from, vote.hashes, vote.peer)
+        return true
+      }
+    }
+    return false
   }
 
   /** Forgets the hashes of `from..to` (their items are stored). */

@@ -5,6 +5,7 @@ import {
   DEFAULT_OUTBOUND_REQUEST_BURST,
   DEFAULT_OUTBOUND_REQUESTS_PER_SECOND,
   DEFAULT_REQUEST_TIMEOUT_MS,
+  MAX_CHECKPOINT_RECORD_BYTES,
   MAX_FRAME_BYTES,
   MAX_HASHES_PER_REQUEST,
   MAX_ITEMS_PER_REQUEST
@@ -29,14 +30,16 @@ import {
   type TopicState
 } from '../net/topic-protocols.js'
 import { keccak256 } from '../trie/keccak.js'
-import { equalBytes } from '../util/bytes.js'
+import { verifyRangeProof } from '../proof/range-proof.js'
+import { equalBytes, uint64BE } from '../util/bytes.js'
+import { toHex } from '../util/hex.js'
 import { type Clock, systemClock } from '../util/clock.js'
 
 /**
  * Largest status reply: a list of the code, three integers of at most 7 bytes and two 32-byte hashes is under
- * 100 bytes; anything much larger is not a status reply.
+ * 100 bytes, plus a signed checkpoint record; anything much larger is not a status reply.
  */
-const MAX_STATUS_REPLY_BYTES = 256
+const MAX_STATUS_REPLY_BYTES = 256 + MAX_CHECKPOINT_RECORD_BYTES
 
 /** Largest hashes reply for `count` hashes: 33 bytes each (RLP header + hash) plus the code and list headers. */
 const maxHashesReplyBytes = (count: number): number => count * 33 + 32
@@ -74,9 +77,19 @@ export interface FetchOptions {
 export interface ContentsOptions extends FetchOptions {
   /** keccak256 of items `from .. from + amount - 1`, exactly `amount` of them: every item served must match. */
   expectedHashes?: readonly Uint8Array[]
+  /**
+   * A trusted checkpoint root whose trie holds items `from .. from + amount - 1`: the peer must prove the items
+   * it serves against it (a range proof from `from` to its last item), or the reply is its fault.
+   */
+  root?: Uint8Array
 }
 
 export interface QueueFetchOptions {
+  /**
+   * The trusted checkpoint whose root items from `from` on are proven against (up to its `number`), or
+   * `undefined` for none: the request then asks for a range proof, and the reply carries only proven items.
+   */
+  provenBy?: (from: number) => { number: number; root: Uint8Array } | undefined
   /** Hashes of items `from .. from + amount - 1` when known (exactly `amount`), to check every item against. */
   expectedHashes?: (from: number, amount: number) => readonly Uint8Array[] | undefined
   /**
@@ -143,10 +156,13 @@ export class Fetcher {
     if (expected !== undefined && expected.length !== amount) {
       throw new InvalidInputError(`expectedHashes holds ${expected.length} hashes for ${amount} items`)
     }
-    const frame = encodeRequest(() => encodeContentsRequest(topic, from, amount))
+    const root = options.root
+    if (root !== undefined && !(root instanceof Uint8Array && root.length === 32)) throw new InvalidInputError('root must be 32 bytes')
+    const frame = encodeRequest(() => encodeContentsRequest(topic, from, amount, root))
     const reply = await this.request(peer, CONTENTS_PROTOCOL, frame, MAX_FRAME_BYTES, options.signal)
-    const { code, items } = decodeReply(peer, () => decodeContentsResponse(reply, from, amount))
+    const { code, items, proof } = decodeReply(peer, () => decodeContentsResponse(reply, from, amount))
     checkStatus(peer, CONTENTS_PROTOCOL, code)
+    if (root !== undefined && items.length > 0) checkRangeProof(peer, topic, root, from, items, proof)
     if (expected !== undefined) {
       for (const item of items) {
         if (!equalBytes(keccak256(item.data), expected[item.n - from]!)) {
@@ -177,9 +193,17 @@ export class Fetcher {
    */
   queueFetch(topic: string, options: QueueFetchOptions = {}): QueueIO['fetch'] {
     return async (peer, from, amount, { signal }) => {
-      const n = Math.min(amount, MAX_ITEMS_PER_REQUEST)
+      let n = Math.min(amount, MAX_ITEMS_PER_REQUEST)
+      const proven = options.provenBy?.(from)
+      // A proof covers the items its checkpoint commits to: ask for the rest of the batch in a later request.
+      if (proven !== undefined) n = Math.min(n, proven.number - from + 1)
       try {
-        return await this.contents(peer, topic, from, n, { signal, expectedHashes: options.expectedHashes?.(from, n) })
+        const items = await this.contents(peer, topic, from, n, {
+          signal,
+          root: proven?.root,
+          expectedHashes: proven === undefined ? options.expectedHashes?.(from, n) : undefined
+        })
+        return items
       } catch (err) {
         if (err instanceof PeerFaultError) {
           try {
@@ -380,4 +404,24 @@ function errorName(err: unknown): string {
   return typeof err === 'object' && err !== null && typeof (err as { name?: unknown }).name === 'string'
     ? (err as { name: string }).name
     : ''
+}
+
+/**
+ * Checks that `items` (ascending from `from`, as decoded) are exactly the leaves of the trie at `root` from key
+ * `from` to the last item's key, given the reply's `proof`; anything else proves the peer faulty.
+ */
+function checkRangeProof(peer: string, topic: string, root: Uint8Array, from: number, items: readonly Item[], proof: Uint8Array[]): void {
+  const last = items[items.length - 1]!.n
+  try {
+    verifyRangeProof(
+      root,
+      uint64BE(from),
+      uint64BE(last),
+      items.map((item) => uint64BE(item.n)),
+      items.map((item) => item.data),
+      proof
+    )
+  } catch (err) {
+    throw new PeerFaultError(peer, 'bad-proof', `items ${from}..${last} of ${topic} are not proven against ${toHex(root)}`, { cause: err })
+  }
 }

@@ -3,51 +3,50 @@ import { TopicValidatorResult } from '@libp2p/gossipsub'
 import type { PeerId } from '@libp2p/interface'
 import { signedBy } from './gossip.js'
 
-interface Listener {
-  /** Only messages this peer signed reach the listener; any well-formed message when undefined. */
-  readonly publisher: PeerId | undefined
-  readonly onMessage: (message: Message) => void
-}
+/** Checks and decodes a message's data for one listener; throws (or rejects) when the listener wants none of it. */
+export type GossipDecoder<T> = (data: Uint8Array) => T | Promise<T>
 
-interface Feed {
-  readonly decode: (data: Uint8Array) => unknown
-  readonly listeners: Set<Listener>
+interface Listener {
+  /** Only messages this peer signed reach the listener; any author when undefined. */
+  readonly publisher: PeerId | undefined
+  readonly decode: GossipDecoder<unknown>
+  readonly onMessage: (value: unknown, message: Message) => void
 }
 
 /**
  * A node's gossipsub topics as shared feeds: one validator and one subscription per topic however many
  * listeners it has (topic handles, state syncs following a topic's checkpoints), so one listener can neither
- * replace another's validator nor unsubscribe it. The validator accepts what at least one listener would:
- * well-formed, and signed by one of their publishers (by anyone, when a listener names none); everything else
- * is rejected before gossipsub forwards it. Each listener gets only the messages its own publisher signed. The
- * last release of a topic unsubscribes it and removes its validator.
+ * replace another's validator nor unsubscribe it. The validator accepts what at least one listener would: from
+ * its publisher (anyone, when it names none) and accepted by its decoder (which may be asynchronous, as a
+ * signature check is); everything else is rejected before gossipsub forwards it. Each listener gets only what
+ * it would accept, decoded. The last release of a topic unsubscribes it and removes its validator.
  */
 export class GossipFeeds {
   private readonly pubsub: GossipSub
-  private readonly feeds = new Map<string, Feed>()
+  private readonly feeds = new Map<string, Set<Listener>>()
 
   constructor(pubsub: GossipSub) {
     this.pubsub = pubsub
   }
 
-  /** Listens to `topic` (its messages checked with `decode`, which throws on a malformed one); returns the release. */
-  listen(
+  /** Listens to `topic`, each message checked and decoded with `decode`; returns the release. */
+  listen<T>(
     topic: string,
-    decode: (data: Uint8Array) => unknown,
+    decode: GossipDecoder<T>,
     publisher: PeerId | undefined,
-    onMessage: (message: Message) => void
+    onMessage: (value: T, message: Message) => void
   ): () => void {
-    let feed = this.feeds.get(topic)
-    if (feed === undefined) {
+    let listeners = this.feeds.get(topic)
+    if (listeners === undefined) {
       // Subscribed first: when gossipsub refuses (not started), nothing is left half-registered.
       this.pubsub.subscribe(topic)
-      feed = { decode, listeners: new Set() }
+      listeners = new Set()
       if (this.feeds.size === 0) this.pubsub.addEventListener('message', this.dispatch)
-      this.feeds.set(topic, feed)
+      this.feeds.set(topic, listeners)
       this.pubsub.topicValidators.set(topic, (_peer, message) => this.validate(topic, message))
     }
-    const listener = { publisher, onMessage }
-    feed.listeners.add(listener)
+    const listener: Listener = { publisher, decode, onMessage: onMessage as Listener['onMessage'] }
+    listeners.add(listener)
     let released = false
     return () => {
       if (released) return
@@ -57,8 +56,8 @@ export class GossipFeeds {
   }
 
   private release(topic: string, listener: Listener): void {
-    const feed = this.feeds.get(topic)
-    if (feed === undefined || !feed.listeners.delete(listener) || feed.listeners.size > 0) return
+    const listeners = this.feeds.get(topic)
+    if (listeners === undefined || !listeners.delete(listener) || listeners.size > 0) return
     this.feeds.delete(topic)
     this.pubsub.topicValidators.delete(topic)
     if (this.feeds.size === 0) this.pubsub.removeEventListener('message', this.dispatch)
@@ -69,31 +68,38 @@ export class GossipFeeds {
     }
   }
 
-  private validate(topic: string, message: Message): TopicValidatorResult {
-    const feed = this.feeds.get(topic)
-    if (feed === undefined) return TopicValidatorResult.Ignore
-    let wanted = false
-    for (const listener of feed.listeners) if (signedBy(message, listener.publisher)) wanted = true
-    if (!wanted) return TopicValidatorResult.Reject
-    try {
-      feed.decode(message.data)
-      return TopicValidatorResult.Accept
-    } catch {
-      return TopicValidatorResult.Reject
+  private async validate(topic: string, message: Message): Promise<TopicValidatorResult> {
+    const listeners = this.feeds.get(topic)
+    if (listeners === undefined) return TopicValidatorResult.Ignore
+    for (const listener of [...listeners]) {
+      if ((await accepted(listener, message)) !== undefined) return TopicValidatorResult.Accept
     }
+    return TopicValidatorResult.Reject
   }
 
   private readonly dispatch = (event: CustomEvent<Message>): void => {
     const message = event.detail
-    const feed = this.feeds.get(message.topic)
-    if (feed === undefined) return
-    for (const listener of [...feed.listeners]) {
-      if (!signedBy(message, listener.publisher)) continue
-      try {
-        listener.onMessage(message)
-      } catch {
-        // A listener's failure is its own: the others still get the message.
-      }
+    const listeners = this.feeds.get(message.topic)
+    if (listeners === undefined) return
+    for (const listener of [...listeners]) {
+      void accepted(listener, message).then((result) => {
+        if (result === undefined) return
+        try {
+          listener.onMessage(result.value, message)
+        } catch {
+          // A listener's failure is its own: the others still get the message.
+        }
+      })
     }
+  }
+}
+
+/** What `listener` makes of `message`: its decoded value, or `undefined` when it would not accept it. */
+async function accepted(listener: Listener, message: Message): Promise<{ value: unknown } | undefined> {
+  if (!signedBy(message, listener.publisher)) return undefined
+  try {
+    return { value: await listener.decode(message.data) }
+  } catch {
+    return undefined
   }
 }

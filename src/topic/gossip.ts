@@ -6,8 +6,8 @@ import { decodeFrame, encodeFrame, expectBytes, expectList, expectUint } from '.
 import type { Item } from '../net/topic-protocols.js'
 
 /**
- * The two gossipsub topics of a DSFG topic: live items (`[n, item]`) and the publisher's checkpoints
- * (`[number, root, head, headHash]`). Gossip carries only small messages; bulk data goes over the request
+ * The two gossipsub topics of a DSFG topic: live items (`[n, item]`) and the publisher's signed checkpoint
+ * records (libp2p envelopes, see `checkpoint-record.ts`). Gossip carries only small messages; bulk data goes over the request
  * protocols (gossipsub silently drops messages past about 1 MiB).
  */
 export function itemsTopic(topic: string): string {
@@ -24,22 +24,6 @@ export interface Checkpoint {
   root: Uint8Array
   head: number
   headHash: Uint8Array
-}
-
-export function encodeCheckpoint(cp: Checkpoint): Uint8Array {
-  return encodeFrame([cp.number, cp.root, cp.head, cp.headHash] as never)
-}
-
-export function decodeCheckpoint(data: Uint8Array): Checkpoint {
-  const [number, root, head, headHash] = expectList(decodeFrame(data, 'checkpoint'), 4, 'checkpoint')
-  const cp = {
-    number: expectUint(number, 'checkpoint number'),
-    root: expectBytes(root, 'checkpoint root', 32),
-    head: expectUint(head, 'checkpoint head'),
-    headHash: expectBytes(headHash, 'checkpoint head hash', 32)
-  }
-  if (cp.head < cp.number) throw new ProtocolError('checkpoint: head below the checkpoint number')
-  return cp
 }
 
 export function encodeGossipItem(item: Item): Uint8Array {

@@ -1,25 +1,19 @@
 import type { GossipSub } from '@libp2p/gossipsub'
-import type { PeerId } from '@libp2p/interface'
+import type { PeerId, PrivateKey } from '@libp2p/interface'
 import { TypedEventEmitter } from 'main-event'
 import { GOSSIP_HINT_INTERVAL_MS, ITEMS_READ_CHUNK } from '../constants.js'
-import { ItemOutOfOrderError, TopicSyncStalledError } from '../errors.js'
+import { InvalidCheckpointRecordError, ItemOutOfOrderError, TopicSyncStalledError } from '../errors.js'
 import type { Item } from '../fsm/types.js'
 import type { TopicState } from '../net/topic-protocols.js'
 import type { Fetcher } from './fetcher.js'
-import {
-  type Checkpoint,
-  checkpointsTopic,
-  decodeCheckpoint,
-  decodeGossipItem,
-  encodeCheckpoint,
-  encodeGossipItem,
-  itemsTopic
-} from './gossip.js'
+import { openCheckpoint, type SignedCheckpoint, sealCheckpoint } from './checkpoint-record.js'
+import { type Checkpoint, checkpointsTopic, decodeGossipItem, encodeGossipItem, itemsTopic } from './gossip.js'
 import type { GossipFeeds } from './gossip-feeds.js'
 import { LiveFollower } from './live-follower.js'
 import type { TopicStateManager } from './topic-state-manager.js'
 import type { TopicStore } from './topic-store.js'
 import type { StateSyncStats } from '../sync/state-syncer.js'
+import { equalBytes } from '../util/bytes.js'
 import { dispatchSafely } from '../util/events.js'
 import {
   type SelectFork,
@@ -79,6 +73,8 @@ export interface TopicHandleDeps {
   feeds: GossipFeeds | undefined
   /** Only this peer's signed items and checkpoints are accepted, when set. */
   publisher: PeerId | undefined
+  /** This node's key: it signs the checkpoints `checkpoint()` records. */
+  privateKey: PrivateKey
   quorum: number | undefined
   /** Chooses the checkpoint to trie-sync without a publisher. @default defaultSelectFork */
   selectFork?: SelectFork
@@ -140,7 +136,11 @@ export class TopicHandle extends TypedEventEmitter<TopicHandleEvents> {
           await this.follower.drain()
         },
         states: () => states.states(name),
-        fetch: fetcher.queueFetch(name, { onPeerFault: (error) => onPeerFault(error.peer, error.reason) }),
+        fetch: (peer, from, amount, { signal, proveAgainst }) =>
+          fetcher.queueFetch(name, {
+            provenBy: () => proveAgainst,
+            onPeerFault: (error) => onPeerFault(error.peer, error.reason)
+          })(peer, from, amount, { signal }),
         fetchHashes: (peer, from, to, options) => fetcher.hashes(peer, name, from, to, options),
         localHashes: (from, to) => store.getContentHashes(name, from, to),
         truncate: (head) => store.truncate(name, head),
@@ -184,7 +184,11 @@ export class TopicHandle extends TypedEventEmitter<TopicHandleEvents> {
     })
     this.sync.addEventListener('checkpoint:mismatch', (e) => checkpointStatus(e.detail.number, 'mismatch'))
     states.addEventListener('peer:state', (e) => {
-      if (e.detail.topic === name) this.sync.update()
+      if (e.detail.topic !== name) return
+      // A peer hands on the newest signed record it holds: the signature, not the peer, is what we trust.
+      const record = e.detail.state?.record
+      if (record !== undefined) void this.receiveRecord(record, e.detail.peer)
+      this.sync.update()
     })
     states.addEventListener('peer:removed', () => this.sync.update())
   }
@@ -204,6 +208,51 @@ export class TopicHandle extends TypedEventEmitter<TopicHandleEvents> {
   /** The newest checkpoint received from the topic's publisher. */
   get checkpointReceived(): Checkpoint | undefined {
     return this.latestCheckpoint
+  }
+
+  /** The newest record we verified (or signed), as its envelope bytes: what peers get in our status replies. */
+  private latestRecord: Uint8Array | undefined
+
+  /**
+   * A signed checkpoint record from `peer` (a status reply), or from the store (no peer). With a publisher, one
+   * it signed and newer than ours becomes the checkpoint we trust; records by anyone else are ignored, and
+   * bytes that are no valid record at all are their sender's fault. Without a publisher, peers' records are
+   * not used: a quorum decides. Never throws.
+   */
+  private async receiveRecord(bytes: Uint8Array, peer?: string): Promise<void> {
+    const publisher = this.deps.publisher
+    if (publisher === undefined || (this.latestRecord !== undefined && equalBytes(bytes, this.latestRecord))) return
+    let record: SignedCheckpoint
+    try {
+      record = await openCheckpoint(bytes, { topic: this.name })
+    } catch (err) {
+      if (peer !== undefined && err instanceof InvalidCheckpointRecordError) this.deps.onPeerFault(peer, err.message)
+      return
+    }
+    if (record.signer.equals(publisher)) this.adoptRecord(record)
+  }
+
+  /** A record signed by the publisher (checked by the caller): the trusted checkpoint, if newer. Never throws. */
+  private adoptRecord(record: SignedCheckpoint): void {
+    const cp = record.checkpoint
+    if ((this.latestCheckpoint?.number ?? -1) >= cp.number) return
+    this.latestCheckpoint = cp
+    this.latestRecord = record.envelope
+    // Kept and served, so that a peer that joins later learns it from us.
+    void this.deps.store.putCheckpointRecord(this.name, { number: cp.number, envelope: record.envelope }).catch(() => undefined)
+    dispatchSafely(this, 'checkpoint', { checkpoint: cp, status: 'received' })
+    void this.sync.checkpointArrived()
+  }
+
+  /** The record kept from before a restart, read once, before the first sync. */
+  private storedRecordRead: Promise<void> | null = null
+
+  private readStoredRecord(): Promise<void> {
+    this.storedRecordRead ??= this.deps.store.getCheckpointRecord(this.name).then(
+      (stored) => (stored === null ? undefined : this.receiveRecord(stored.envelope)),
+      () => undefined
+    )
+    return this.storedRecordRead
   }
 
   private trieProgress(stats: StateSyncStats): void {
@@ -230,13 +279,19 @@ export class TopicHandle extends TypedEventEmitter<TopicHandleEvents> {
     return n
   }
 
-  /** Records `(head, root(head))` as a checkpoint and announces it on `dsfg/<topic>/checkpoints`. */
+  /**
+   * Records `(head, root(head))` as a checkpoint, signs it with this node's key, keeps the signed record (our
+   * status replies hand it to peers) and announces it on `dsfg/<topic>/checkpoints`.
+   */
   async checkpoint(): Promise<Checkpoint | null> {
     const cp = await this.deps.store.checkpoint(this.name)
     if (cp === null) return null
     const state = await this.deps.store.getCurrentTopicState(this.name)
     const checkpoint = { number: cp.number, root: cp.root, head: state!.head, headHash: state!.headHash }
-    await this.gossip(checkpointsTopic(this.name), encodeCheckpoint(checkpoint))
+    const record = await sealCheckpoint(this.name, checkpoint, this.deps.privateKey)
+    await this.deps.store.putCheckpointRecord(this.name, { number: cp.number, envelope: record.envelope })
+    if (this.deps.publisher?.equals(record.signer) === true) this.adoptRecord(record)
+    await this.gossip(checkpointsTopic(this.name), record.envelope)
     return checkpoint
   }
 
@@ -270,6 +325,7 @@ export class TopicHandle extends TypedEventEmitter<TopicHandleEvents> {
   async follow(options: FollowOptions): Promise<void> {
     const stopLive = this.subscribe(options.signal)
     try {
+      await this.readStoredRecord()
       await this.runShared(options.signal)
     } finally {
       stopLive()
@@ -454,19 +510,17 @@ export class TopicHandle extends TypedEventEmitter<TopicHandleEvents> {
 
   private listen(feeds: GossipFeeds): () => void {
     const publisher = this.deps.publisher
-    const stopItems = feeds.listen(itemsTopic(this.name), decodeGossipItem, publisher, (message) => {
-      const item = decodeGossipItem(message.data)
+    const stopItems = feeds.listen(itemsTopic(this.name), decodeGossipItem, publisher, (item) => {
       // Only the publisher's signed items are applied as they come; anyone else's gossip is unverified, so it
       // merely tells us peers may be ahead, and the verified download brings the items.
       if (publisher !== undefined) void this.follower.receive(item).catch(() => undefined)
       else void this.hintAhead(item.n)
     })
-    const stopCheckpoints = feeds.listen(checkpointsTopic(this.name), decodeCheckpoint, publisher, (message) => {
-      const cp = decodeCheckpoint(message.data)
-      if (publisher === undefined || (this.latestCheckpoint?.number ?? -1) >= cp.number) return
-      this.latestCheckpoint = cp
-      dispatchSafely(this, 'checkpoint', { checkpoint: cp, status: 'received' })
-      void this.sync.checkpointArrived()
+    // Any peer may relay a record: the validator checks its signature (and, with a publisher, its signer), so
+    // forged ones die before gossipsub forwards them. Without a publisher they are relayed but not used.
+    const openRecord = (data: Uint8Array): Promise<SignedCheckpoint> => openCheckpoint(data, { topic: this.name, publisher })
+    const stopCheckpoints = feeds.listen(checkpointsTopic(this.name), openRecord, undefined, (record) => {
+      if (publisher !== undefined) this.adoptRecord(record)
     })
     return () => {
       stopItems()

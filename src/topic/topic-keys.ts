@@ -11,6 +11,7 @@ import { equalBytes } from '../util/bytes.js'
  *   item n          0x69 ('i') ‖ id ‖ uint64BE(n)   41 bytes → the item's bytes
  *   item n's hash   0x68 ('h') ‖ id ‖ uint64BE(n)   41 bytes → keccak256(item)
  *   topic meta      0x6d ('m') ‖ id                 33 bytes → `encodeMeta` below
+ *   signed record   0x72 ('r') ‖ id                 33 bytes → uint64BE(number) ‖ the newest checkpoint record
  *
  * None is 32 bytes long, so no topic key can ever be taken for a trie node or shadow one. Big-endian numbers
  * keep a topic's items in order in LevelDB, next to each other.
@@ -18,6 +19,7 @@ import { equalBytes } from '../util/bytes.js'
 const ITEM_PREFIX = 0x69
 const HASH_PREFIX = 0x68
 const META_PREFIX = 0x6d
+const RECORD_PREFIX = 0x72
 
 const textEncoder = new TextEncoder()
 const textDecoder = new TextDecoder()
@@ -43,8 +45,16 @@ export function hashKey(id: Uint8Array, n: number): Uint8Array {
 }
 
 export function metaKey(id: Uint8Array): Uint8Array {
+  return topicKey(META_PREFIX, id)
+}
+
+export function recordKey(id: Uint8Array): Uint8Array {
+  return topicKey(RECORD_PREFIX, id)
+}
+
+function topicKey(prefix: number, id: Uint8Array): Uint8Array {
   const key = new Uint8Array(33)
-  key[0] = META_PREFIX
+  key[0] = prefix
   key.set(id, 1)
   return key
 }

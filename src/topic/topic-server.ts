@@ -1,16 +1,21 @@
 import {
   DEFAULT_INBOUND_REQUEST_BURST,
   DEFAULT_INBOUND_REQUESTS_PER_SECOND,
+  MAX_CHECKPOINT_RECORD_BYTES,
   MAX_HASHES_PER_REQUEST,
   MAX_ITEM_BYTES,
   MAX_ITEMS_PER_REQUEST,
+  MAX_PROOF_NODES,
   MAX_RESPONSE_BYTES
 } from '../constants.js'
-import { ProtocolError } from '../errors.js'
+import { MissingNodeError, ProtocolError } from '../errors.js'
+import { verifyProof } from '../proof/proof.js'
+import { equalBytes, uint64BE } from '../util/bytes.js'
 import { Status } from '../net/codec.js'
 import { TokenBuckets } from '../net/rate-limiter.js'
 import {
   CONTENTS_PROTOCOL,
+  type ContentsRequest,
   decodeContentsRequest,
   decodeHashesRequest,
   decodeStatusRequest,
@@ -81,7 +86,7 @@ export async function answerContents(
   peer: string,
   options: AnswerOptions = {}
 ): Promise<Uint8Array> {
-  let req: { topic: string; from: number; amount: number }
+  let req: ContentsRequest
   try {
     req = decodeContentsRequest(frame)
   } catch {
@@ -111,7 +116,48 @@ export async function answerContents(
     items.push(item)
   }
   if (items.length === 0) return encodeContentsResponse(Status.UNAVAILABLE)
-  return encodeContentsResponse(Status.OK, items)
+  if (req.root === undefined) return encodeContentsResponse(Status.OK, items)
+  const proof = await proveContents(provider, req.topic, req.root, items, peer, options)
+  if (proof === null) return encodeContentsResponse(Status.UNAVAILABLE)
+  return encodeContentsResponse(Status.OK, items, proof)
+}
+
+/**
+ * The range proof of `items` against `root`, or `null` when we cannot give one: no such trie here, or our
+ * items are not that trie's (a history other than the one the client syncs). Both edge items are checked
+ * against the proof before it leaves, so an honest node on another history answers UNAVAILABLE rather than
+ * a reply the client must blame it for.
+ */
+async function proveContents(
+  provider: TopicProvider,
+  topic: string,
+  root: Uint8Array,
+  items: readonly Item[],
+  peer: string,
+  options: AnswerOptions
+): Promise<Uint8Array[] | null> {
+  if (provider.getContentsProof === undefined) return null
+  const first = items[0]!
+  const last = items[items.length - 1]!
+  let proof: Uint8Array[]
+  try {
+    proof = await provider.getContentsProof(topic, root, first.n, last.n)
+  } catch (err) {
+    // Not an error of ours to report: most often the trie of a root we never verified.
+    if (!(err instanceof MissingNodeError)) options.onProviderError?.(err, peer)
+    return null
+  }
+  if (proof.length > MAX_PROOF_NODES) return null
+  for (const item of [first, last]) {
+    let proven: Uint8Array | null
+    try {
+      proven = verifyProof(root, uint64BE(item.n), proof)
+    } catch {
+      return null
+    }
+    if (proven === null || !equalBytes(proven, item.data)) return null
+  }
+  return proof
 }
 
 /**
@@ -220,6 +266,7 @@ function isWireState(state: TopicState): boolean {
     state.lowest <= state.head &&
     state.checkpoint.number <= state.head &&
     state.headHash.length === 32 &&
-    state.checkpoint.root.length === 32
+    state.checkpoint.root.length === 32 &&
+    (state.record === undefined || state.record.length <= MAX_CHECKPOINT_RECORD_BYTES)
   )
 }

@@ -1,7 +1,8 @@
-import { DEFAULT_TOPIC_BATCH_BYTES, MAX_ITEM_BYTES } from '../constants.js'
+import { DEFAULT_TOPIC_BATCH_BYTES, MAX_CHECKPOINT_RECORD_BYTES, MAX_ITEM_BYTES } from '../constants.js'
 import { InvalidInputError, ItemOutOfOrderError, StoreError, TopicTrieError } from '../errors.js'
 import type { Item, TopicState } from '../net/topic-protocols.js'
 import { createProof } from '../proof/proof.js'
+import { createRangeProof } from '../proof/range-proof.js'
 import type { BatchOp, KVStore } from '../store/kv-store.js'
 import { EMPTY_ROOT, keccak256 } from '../trie/keccak.js'
 import { equalBytes, uint64BE } from '../util/bytes.js'
@@ -13,6 +14,7 @@ import {
   hashKey,
   itemKey,
   metaKey,
+  recordKey,
   type TopicCheckpoint,
   type TopicMeta,
   topicId
@@ -68,6 +70,14 @@ interface TopicEntry {
   trie: TopicTrie | null
   /** The last root whose whole trie was written, to skip rewriting its spine. */
   rootCache: TopicCheckpoint | null
+  /** The newest signed checkpoint record kept for the topic (`undefined`: not read from the store yet). */
+  record: StoredRecord | null | undefined
+}
+
+/** A signed checkpoint record as kept: its checkpoint number (to keep only the newest) and its bytes. */
+export interface StoredRecord {
+  number: number
+  envelope: Uint8Array
 }
 
 /**
@@ -306,12 +316,76 @@ export class TopicStore implements TopicProvider {
       if (headHash === null) throw new StoreError(`topic ${topic}: hash of head item ${meta.head} missing`)
     }
     const checkpoint = meta.checkpoint ?? { number: 0, root: EMPTY_ROOT }
-    return {
+    const record = await this.recordOf(entry)
+    const state: TopicState = {
       lowest: meta.lowest,
       head: meta.head,
       headHash: headHash.slice(),
       checkpoint: { number: checkpoint.number, root: checkpoint.root.slice() }
     }
+    if (record !== null) state.record = record.envelope
+    return state
+  }
+
+  /**
+   * Keeps `envelope`, a signed checkpoint record for `number` that the caller verified, as the topic's newest
+   * record, unless one for a number at least as high is kept already; returns whether it was kept. It is what
+   * status replies hand to peers, so a late joiner learns the checkpoint from whichever peer it reaches.
+   */
+  async putCheckpointRecord(topic: string, record: StoredRecord, options?: TopicStoreOptions): Promise<boolean> {
+    checkNumber(record.number, 'checkpoint number')
+    if (!(record.envelope instanceof Uint8Array) || record.envelope.length === 0 || record.envelope.length > MAX_CHECKPOINT_RECORD_BYTES) {
+      throw new InvalidInputError(`a checkpoint record must be 1 to ${MAX_CHECKPOINT_RECORD_BYTES} bytes`)
+    }
+    const signal = options?.signal
+    return this.lock.run(
+      topic,
+      async () => {
+        const entry = await this.entry(topic)
+        const kept = await this.recordOf(entry)
+        if (kept !== null && kept.number >= record.number) return false
+        const value = new Uint8Array(8 + record.envelope.length)
+        value.set(uint64BE(record.number))
+        value.set(record.envelope, 8)
+        await this.store.put(recordKey(entry.id), value)
+        entry.record = { number: record.number, envelope: record.envelope.slice() }
+        return true
+      },
+      signal
+    )
+  }
+
+  /** The newest signed checkpoint record kept for the topic, or `null`. */
+  async getCheckpointRecord(topic: string, options?: TopicStoreOptions): Promise<StoredRecord | null> {
+    throwIfAborted(options?.signal)
+    const record = await this.recordOf(await this.entry(topic, false))
+    return record === null ? null : { number: record.number, envelope: record.envelope.slice() }
+  }
+
+  private async recordOf(entry: TopicEntry): Promise<StoredRecord | null> {
+    if (entry.record !== undefined) return entry.record
+    const value = await this.store.get(recordKey(entry.id))
+    let record: StoredRecord | null = null
+    if (value !== undefined) {
+      if (value.length <= 8) throw new StoreError(`topic ${entry.topic}: stored checkpoint record is truncated`)
+      const view = new DataView(value.buffer, value.byteOffset, value.byteLength)
+      record = { number: Number(view.getBigUint64(0)), envelope: value.slice(8) }
+    }
+    // A concurrent read may have filled it in; either is the stored value.
+    entry.record ??= record
+    return entry.record
+  }
+
+  /**
+   * A range proof of items `from..to` against the topic trie at `root` (see `createRangeProof`). Rejects with
+   * `MissingNodeError` when that root's trie is not in the store.
+   */
+  async getContentsProof(topic: string, root: Uint8Array, from: number, to: number, options?: TopicStoreOptions): Promise<Uint8Array[]> {
+    topicId(topic)
+    checkNumber(from, 'from')
+    checkNumber(to, 'to')
+    if (!(root instanceof Uint8Array && root.length === 32)) throw new InvalidInputError('root must be 32 bytes')
+    return createRangeProof(this.store, root, uint64BE(from), uint64BE(to), options)
   }
 
   /** Items `from .. from+amount-1` that we hold, ascending; a prefix when we hold fewer (empty past the head). */
@@ -536,7 +610,7 @@ export class TopicStore implements TopicProvider {
   private async load(topic: string, id: Uint8Array): Promise<TopicEntry> {
     const stored = await this.store.get(metaKey(id))
     const meta = stored === undefined ? { lowest: 0, head: -1, checkpoint: null } : decodeMeta(stored)
-    return { topic, id, meta, headHash: null, trie: null, rootCache: null }
+    return { topic, id, meta, headHash: null, trie: null, rootCache: null, record: undefined }
   }
 }
 

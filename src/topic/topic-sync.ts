@@ -95,8 +95,12 @@ export interface TopicSyncIO {
   append(items: VerifiedItem[]): Promise<void>
   /** Connected peers' reported states for this topic. */
   states(): ReadonlyMap<string, TopicState>
-  /** Items `from..` from one peer (the queue validates their shape). */
-  fetch(peer: string, from: number, amount: number, options: { signal: AbortSignal }): Promise<Item[]>
+  /**
+   * Items `from..` from one peer (the queue validates their shape). With `proveAgainst`, the peer must prove
+   * them against that checkpoint's root, and only items up to its number are asked for: what resolves is
+   * proven (a reply that fails its proof rejects, and is reported as its sender's fault).
+   */
+  fetch(peer: string, from: number, amount: number, options: { signal: AbortSignal; proveAgainst?: TrieCheckpoint }): Promise<Item[]>
   /** keccak256 of items `from..to` from one peer. */
   fetchHashes(peer: string, from: number, to: number, options: { signal: AbortSignal }): Promise<Uint8Array[]>
   /** The newest checkpoint signed by the topic's publisher, when one is configured: it decides the target. */
@@ -210,15 +214,10 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
   private currentMode: SyncMode = 'unsynced'
   private queue: Queue | null = null
   private wakeUp: (() => void) | null = null
-  /**
-   * Where a batch failed its hash check: the first failing item's number, the hash it was checked against and
-   * the peer that gave it, then the hash of the item accepted in the end. Accepted only means some peer's
-   * hashes matched, so the peer is blamed only once a publisher checkpoint verifies the accepted item (and
-   * never without a publisher). Bounded by `HASH_PREFETCH_ITEMS` entries.
-   */
-  private readonly disputed = new Map<number, { peer: string; hash: Uint8Array; accepted?: Uint8Array }>()
   /** Expected item hashes, fetched ahead from one peer at a time; dropped on any mismatch. */
   private readonly hashes: ContentHashes
+  /** Items fetched with a range proof against a trusted checkpoint root (the objects the queue hands back). */
+  private readonly proven = new WeakSet<Item>()
   /** Verified batches on their way to the store (`io.append`), written in order behind the downloader. */
   private readonly writes: WriteBehind
   /**
@@ -272,7 +271,8 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
     this.hashes = new ContentHashes({
       peers: () => this.peerInfos(),
       fetch: (peer, from, to, options) => this.io.fetchHashes(peer, from, to, options),
-      chunk: HASH_PREFETCH_ITEMS
+      chunk: HASH_PREFETCH_ITEMS,
+      quorum: this.quorum
     })
     // A failed write ends the download run: the loop re-plans from what the store holds.
     this.writes = new WriteBehind(TOPIC_WRITES_IN_FLIGHT, () => this.replan?.abort())
@@ -301,10 +301,12 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
     return this.currentMode
   }
 
-  /** The item number to reach: the publisher's checkpoint head, or the highest head `quorum` peers report. */
+  /**
+   * The item number to reach: the number of the publisher's newest signed checkpoint (items past it come from
+   * its signed gossip, or with its next checkpoint), or else the highest head `quorum` peers report.
+   */
   target(): number {
-    const cp = this.io.checkpoint?.()
-    if (cp !== undefined) return cp.head
+    if (this.io.checkpoint !== undefined) return this.io.checkpoint()?.number ?? -1
     const heads = [...this.io.states().values()].map((s) => s.head).sort((a, b) => b - a)
     return heads.length >= this.quorum ? heads[this.quorum - 1]! : -1
   }
@@ -455,8 +457,6 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
         if (adopted === undefined) throw new TopicTrieError(`the trie sync ended at ${toHex(root)}, a root it was not given`)
         await adopt(adopted.root, adopted.number, { signal: trieSignal })
         this.verifiedThrough = Math.max(this.verifiedThrough, adopted.number)
-        // The adopted items are verified by the root; disputes below it have no accepted item of ours to go by.
-        for (const n of this.disputed.keys()) if (n <= adopted.number) this.disputed.delete(n)
         dispatchSafely(this, 'trie:adopted', adopted)
         // A re-target raced with the end of the sync: the queue runs past a newer checkpoint than we adopted.
         if (this.queue !== null && this.queueStart > adopted.number + 1) this.replan?.abort()
@@ -603,9 +603,25 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
   private queueIo(signal: AbortSignal) {
     return {
       peers: () => this.peerInfos(),
-      fetch: (peer: string, from: number, amount: number, o: { signal: AbortSignal }) => this.io.fetch(peer, from, amount, o),
+      fetch: async (peer: string, from: number, amount: number, o: { signal: AbortSignal }) => {
+        const proveAgainst = this.proofCheckpoint(from)
+        const items = await this.io.fetch(peer, from, amount, { signal: o.signal, proveAgainst })
+        if (proveAgainst !== undefined) for (const item of items) this.proven.add(item)
+        return items
+      },
       deliver: (items: Item[]) => this.deliver(items, signal)
     }
+  }
+
+  /**
+   * The publisher's newest signed checkpoint, which items from `from` on are proven against when it covers
+   * `from` (the target is its number, so it always does). Without a publisher, items are checked against
+   * content hashes from peers, as the quorum mode's weaker guarantee allows: a checkpoint root a peer reports
+   * is no better than its hashes, and one that no server can prove against would stall the download.
+   */
+  private proofCheckpoint(from: number): TrieCheckpoint | undefined {
+    const cp = this.io.checkpoint?.()
+    return cp !== undefined && cp.number >= from ? { number: cp.number, root: cp.root } : undefined
   }
 
   /**
@@ -680,39 +696,14 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
       return false
     }
     this.verifiedThrough = Math.max(this.verifiedThrough, cp.number)
-    if (this.disputed.size > 0) this.settleDisputes(cp.number)
     dispatchSafely(this, 'checkpoint:verified', { number: cp.number })
     return true
-  }
-
-  /** Notes the hashes of accepted items that were disputed, for `settleDisputes` once a checkpoint covers them. */
-  private noteAccepted(accepted: VerifiedItem[]): void {
-    for (const item of accepted) {
-      const dispute = this.disputed.get(item.n)
-      if (dispute !== undefined) dispute.accepted = item.hash
-    }
-  }
-
-  /**
-   * Items `0..number` were just verified against a publisher checkpoint: a peer whose hash of one of them
-   * differs from the verified item's lied, and is blamed. Disputes at or below `number` are settled.
-   */
-  private settleDisputes(number: number): void {
-    for (const [n, dispute] of this.disputed) {
-      if (n > number) continue
-      this.disputed.delete(n)
-      if (dispute.accepted !== undefined && !equalBytes(dispute.hash, dispute.accepted)) {
-        this.onPeerFault?.(dispute.peer, `its content hash of item ${n} differs from the item's`)
-      }
-    }
   }
 
   /** Drops our items after the last verified checkpoint (`number`'s root did not match) and re-plans. */
   private async dropUnverified(number: number): Promise<void> {
     await this.io.truncate(this.verifiedThrough)
     this.hashes.clear()
-    // What was accepted may itself have been wrong: no blame on its word.
-    this.disputed.clear()
     dispatchSafely(this, 'checkpoint:mismatch', { number, kept: this.verifiedThrough })
     this.replan?.abort()
   }
@@ -734,15 +725,25 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
     if (items.length === 0) return { ok: true }
     const from = items[0]!.n
     const to = items[items.length - 1]!.n
-    if (!(await this.hashes.ensure(from, to, this.target(), signal))) return { ok: false, fault: 'local' }
     const verified: VerifiedItem[] = []
-    for (const item of items) {
+    // Proven items (a prefix: proofs cover items up to a checkpoint) need no content hash.
+    while (verified.length < items.length && this.proven.has(items[verified.length]!)) verified.push(items[verified.length]!)
+    // With a publisher only its signatures decide: no peer's content hash stands in for a proof. (The target
+    // is its checkpoint's number, so every item is asked for with a proof; re-plan should one come without.)
+    if (verified.length < items.length && this.io.checkpoint !== undefined) {
+      this.replan?.abort()
+      return { ok: false, fault: 'local' }
+    }
+    const unproven = items.slice(verified.length)
+    if (unproven.length > 0 && !(await this.hashes.ensure(unproven[0]!.n, to, this.target(), signal))) {
+      return { ok: false, fault: 'local' }
+    }
+    for (const item of unproven) {
       const hash = keccak256(item.data)
       const expected = this.hashes.get(item.n)!
       if (!equalBytes(hash, expected.hash)) {
-        // Either the batch or the hashes are wrong: forget these hashes, so the next check asks another peer,
-        // and remember this one, to blame its source if the item we end up accepting proves it wrong.
-        if (this.disputed.size < HASH_PREFETCH_ITEMS) this.disputed.set(item.n, { peer: expected.peer, hash: expected.hash })
+        // Either the batch or the hashes are wrong, and without a publisher nothing says which: forget these
+        // hashes, so the next check asks another peer, and blame nobody.
         this.hashes.clear()
         dispatchSafely(this, 'batch:rejected', { from, to, hashPeer: expected.peer })
         return { ok: false, fault: 'this' }
@@ -756,21 +757,20 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
         await this.writes.idle()
         if (this.writes.failed) return { ok: false, fault: 'local' }
         const result = await this.commit(verified)
-        this.accepted(from, to, verified, result)
+        this.accepted(from, to, verified)
         return result
       }
       await this.writes.add(to, () => this.io.append(verified))
     } catch (error) {
       return { ok: false, fault: 'local', error }
     }
-    this.accepted(from, to, verified, { ok: true })
+    this.accepted(from, to, verified)
     return { ok: true }
   }
 
   /** Items `from..to` were checked and handed to the store. */
-  private accepted(from: number, to: number, verified: VerifiedItem[], result: ConsumerResult): void {
+  private accepted(from: number, to: number, verified: VerifiedItem[]): void {
     this.hashes.forget(from, to)
-    if (result.ok && this.disputed.size > 0) this.noteAccepted(verified)
     this.sizeBatches(verified)
   }
 

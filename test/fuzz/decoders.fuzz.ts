@@ -22,7 +22,8 @@ import {
   encodeStatusRequest,
   encodeStatusResponse
 } from '../../src/net/topic-protocols.js'
-import { decodeCheckpoint, decodeGossipItem, encodeCheckpoint, encodeGossipItem } from '../../src/topic/gossip.js'
+import { decodeCheckpointPayload, encodeCheckpointPayload } from '../../src/topic/checkpoint-record.js'
+import { decodeGossipItem, encodeGossipItem } from '../../src/topic/gossip.js'
 import { encodeCompact } from '../../src/trie/nibbles.js'
 import { type ChildRef, decodeNode, type RlpItem, type TrieNode } from '../../src/trie/node.js'
 import { toHex } from '../../src/util/hex.js'
@@ -143,15 +144,15 @@ export const FUZZ_TARGETS: FuzzTarget[] = [
   ),
   target(
     'decodeContentsRequest',
-    [encodeContentsRequest('t', 1000, 64)],
+    [encodeContentsRequest('t', 1000, 64), encodeContentsRequest('t', 5, 9, h(2))],
     decodeContentsRequest,
-    (v) => encodeContentsRequest(v.topic, v.from, v.amount)
+    (v) => encodeContentsRequest(v.topic, v.from, v.amount, v.root)
   ),
   target(
     'decodeContentsResponse',
     [encodeContentsResponse(Status.OK, items), encodeContentsResponse(Status.UNAVAILABLE)],
     (f) => decodeContentsResponse(f, FROM, AMOUNT),
-    (v) => encodeContentsResponse(v.code, v.items)
+    (v) => encodeContentsResponse(v.code, v.items, v.proof)
   ),
   target(
     'decodeHashesRequest',
@@ -166,10 +167,10 @@ export const FUZZ_TARGETS: FuzzTarget[] = [
     (v) => encodeHashesResponse(v.code, v.hashes)
   ),
   target(
-    'decodeCheckpoint',
-    [encodeCheckpoint({ number: 512, root: h(3), head: 700, headHash: h(4) })],
-    decodeCheckpoint,
-    encodeCheckpoint
+    'decodeCheckpointPayload',
+    [encodeCheckpointPayload('news', { number: 512, root: h(3), head: 700, headHash: h(4) })],
+    decodeCheckpointPayload,
+    (v) => encodeCheckpointPayload(v.topic, v.checkpoint)
   ),
   target('decodeGossipItem', [encodeGossipItem(items[1]!)], decodeGossipItem, encodeGossipItem),
   target(

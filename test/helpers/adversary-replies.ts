@@ -58,6 +58,11 @@ export interface Rule {
   limit?: number
   /** This exact reply frame instead of any fault. */
   reply?: Uint8Array
+  /**
+   * Contents only: the checkpoint root the request names is ignored, so the reply carries the adversary's own
+   * items with no proof: what a forger on another history can send at best.
+   */
+  unproven?: boolean
 }
 
 /** Faults that do not produce a reply frame: the transport carries them out. */
@@ -72,8 +77,11 @@ interface ReplyCodec<E> {
   honest(frame: Uint8Array, peer: string): Promise<Uint8Array>
   /** Most entries the request allows in a reply. */
   allowed(frame: Uint8Array): number
-  decode(reply: Uint8Array, frame: Uint8Array): { code: Status; entries: E[] }
-  encode(code: Status, entries: E[]): Uint8Array
+  /** The same request for at most `limit` entries, where a reply must be made for the shorter range (a proof). */
+  limit?(frame: Uint8Array, limit: number): Uint8Array
+  /** `extra`: what the reply carries beside its entries (a contents reply's proof), handed back to `encode`. */
+  decode(reply: Uint8Array, frame: Uint8Array): { code: Status; entries: E[]; extra?: unknown }
+  encode(code: Status, entries: E[], extra?: unknown): Uint8Array
   corrupt(entry: E): E
   /** An entry to add after `entries` (the last one again, or a filler when there is none). */
   more(entries: E[], frame: Uint8Array): E
@@ -106,12 +114,16 @@ function contentsCodec(provider: TopicProvider): ReplyCodec<wire.Item> {
   return {
     honest: (frame, peer) => answerContents(provider, frame, peer),
     allowed: (frame) => wire.decodeContentsRequest(frame).amount,
+    limit: (frame, limit) => {
+      const req = wire.decodeContentsRequest(frame)
+      return wire.encodeContentsRequest(req.topic, req.from, Math.min(req.amount, limit), req.root)
+    },
     decode: (reply, frame) => {
       const { from, amount } = wire.decodeContentsRequest(frame)
-      const { code, items } = wire.decodeContentsResponse(reply, from, amount)
-      return { code, entries: items }
+      const { code, items, proof } = wire.decodeContentsResponse(reply, from, amount)
+      return { code, entries: items, extra: proof }
     },
-    encode: (code, items) => wire.encodeContentsResponse(code, items),
+    encode: (code, items, proof) => wire.encodeContentsResponse(code, items, (proof as Uint8Array[] | undefined) ?? []),
     corrupt: (item) => ({ n: item.n, data: flipped(item.data) }),
     more: (items, frame) => {
       const last = items.at(-1)
@@ -149,7 +161,10 @@ function statusCodec(provider: TopicProvider): ReplyCodec<wire.TopicState> {
     encode: (code, states) => {
       if (states.length <= 1) return wire.encodeStatusResponse(code, states[0])
       // More than one state: the fields of each in one list, which no client can read.
-      return encodeFrame([code, ...states.flatMap((s) => [s.lowest, s.head, s.headHash, s.checkpoint.number, s.checkpoint.root])] as never)
+      return encodeFrame([
+        code,
+        ...states.flatMap((s) => [s.lowest, s.head, s.headHash, s.checkpoint.number, s.checkpoint.root, s.record ?? new Uint8Array(0)])
+      ] as never)
     },
     corrupt: (state) => ({ ...state, lowest: state.head + 1 }),
     more: (states) => states.at(-1)!,
@@ -176,15 +191,20 @@ function replier<E>(codec: ReplyCodec<E>): Replier {
       default:
         break
     }
-    const honest = await codec.honest(frame, peer)
+    if (rule.unproven === true) {
+      const req = wire.decodeContentsRequest(frame)
+      frame = wire.encodeContentsRequest(req.topic, req.from, req.amount)
+    }
+    const asked = rule.limit !== undefined && codec.limit !== undefined ? codec.limit(frame, rule.limit) : frame
+    const honest = await codec.honest(asked, peer)
     if (fault === 'honest' && rule.state === undefined && rule.limit === undefined) return honest
-    let { code, entries } = codec.decode(honest, frame)
+    let { code, entries, extra } = codec.decode(honest, frame)
     if (rule.limit !== undefined) entries = entries.slice(0, rule.limit)
     if (rule.state !== undefined && codec.lie !== undefined) {
       code = Status.OK
       entries = codec.lie(rule.state, entries)
     }
-    return codec.encode(code, mutate(codec, fault, entries, frame))
+    return codec.encode(code, mutate(codec, fault, entries, frame), extra)
   }
 }
 

@@ -1,5 +1,6 @@
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
+import { generateKeyPair } from '@libp2p/crypto/keys'
 import { type GossipSub, gossipsub } from '@libp2p/gossipsub'
 import { type Identify, identify } from '@libp2p/identify'
 import type { Connection, PeerId, Stream } from '@libp2p/interface'
@@ -13,7 +14,8 @@ import { requestFrame } from '../../src/net/rpc.js'
 import type { Item } from '../../src/net/topic-protocols.js'
 import type { KVStore } from '../../src/store/kv-store.js'
 import { MemoryStore } from '../../src/store/memory-store.js'
-import { type Checkpoint, checkpointsTopic, encodeCheckpoint, encodeGossipItem, itemsTopic } from '../../src/topic/gossip.js'
+import { sealCheckpoint } from '../../src/topic/checkpoint-record.js'
+import { type Checkpoint, checkpointsTopic, encodeGossipItem, itemsTopic } from '../../src/topic/gossip.js'
 import type { TopicProvider } from '../../src/topic/provider.js'
 import { TopicStore } from '../../src/topic/topic-store.js'
 import {
@@ -66,10 +68,12 @@ export interface Adversary {
   /** Requests received so far, of one protocol or of all. */
   calls(protocol?: AdversaryProtocol): number
   /**
-   * Gossips a checkpoint on `dsfg/<topic>/checkpoints`, signed by the adversary; resolves to the recipients
-   * (sending again until there is one, for up to 5 s).
+   * Gossips a checkpoint record on `dsfg/<topic>/checkpoints`, signed with the adversary's key; resolves to the
+   * recipients (sending again until there is one, for up to 5 s).
    */
   publishCheckpoint(topic: string, checkpoint: Checkpoint): Promise<number>
+  /** Gossips `bytes` as they are on `dsfg/<topic>/checkpoints` (a relayed record, or garbage), as above. */
+  publishRecord(topic: string, bytes: Uint8Array): Promise<number>
   /** Gossips `[n, item]` on `dsfg/<topic>/items`, signed by the adversary, as `publishCheckpoint` does. */
   publishItem(topic: string, item: Item): Promise<number>
   /** Sends `requests` copies of `frame` to `peer` on `protocol`, `concurrency` streams at a time. */
@@ -101,7 +105,9 @@ const CODE_NAMES: Record<Status, keyof FloodResult['codes']> = {
 export async function createAdversary(init: AdversaryInit = {}): Promise<Adversary> {
   const store = init.store ?? new MemoryStore()
   const reply = repliers(store, init.topics ?? new TopicStore(store))
+  const privateKey = await generateKeyPair('Ed25519')
   const node: AdversaryLibp2p = await createLibp2p({
+    privateKey,
     addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
     transports: [tcp()],
     connectionEncrypters: [noise()],
@@ -140,7 +146,8 @@ export async function createAdversary(init: AdversaryInit = {}): Promise<Adversa
   return {
     node,
     calls: (protocol) => (protocol === undefined ? Object.values(counts).reduce((a, b) => a + b, 0) : counts[protocol]),
-    publishCheckpoint: (topic, cp) => gossip(checkpointsTopic(topic), encodeCheckpoint(cp)),
+    publishCheckpoint: async (topic, cp) => gossip(checkpointsTopic(topic), (await sealCheckpoint(topic, cp, privateKey)).envelope),
+    publishRecord: (topic, bytes) => gossip(checkpointsTopic(topic), bytes),
     publishItem: (topic, item) => gossip(itemsTopic(topic), encodeGossipItem(item)),
     flood: (peer, protocol, frame, options) => flood(node, peer, PROTOCOL_IDS[protocol], frame, options),
     stop: async () => {

@@ -38,13 +38,17 @@ describe('wire codecs', () => {
     expect(decodeStatusRequest(encodeStatusRequest('news'))).toBe('news')
     const state: TopicState = { lowest: 0, head: 1000, headHash: h(3), checkpoint: { number: 512, root: h(4) } }
     expect(decodeStatusResponse(encodeStatusResponse(Status.OK, state))).toEqual({ code: Status.OK, state })
+    const withRecord = { ...state, record: Uint8Array.of(1, 2, 3) }
+    expect(decodeStatusResponse(encodeStatusResponse(Status.OK, withRecord))).toEqual({ code: Status.OK, state: withRecord })
     expect(decodeStatusResponse(encodeStatusResponse(Status.UNAVAILABLE))).toEqual({ code: Status.UNAVAILABLE, state: null })
     expect(decodeContentsRequest(encodeContentsRequest('t', 0, 64))).toEqual({ topic: 't', from: 0, amount: 64 })
+    expect(decodeContentsRequest(encodeContentsRequest('t', 3, 64, h(4)))).toEqual({ topic: 't', from: 3, amount: 64, root: h(4) })
     const items = [
       { n: 10, data: Uint8Array.of(1) },
       { n: 12, data: Uint8Array.of(2, 3) }
     ]
-    expect(decodeContentsResponse(encodeContentsResponse(Status.OK, items), 10, 5)).toEqual({ code: Status.OK, items })
+    expect(decodeContentsResponse(encodeContentsResponse(Status.OK, items), 10, 5)).toEqual({ code: Status.OK, items, proof: [] })
+    expect(decodeContentsResponse(encodeContentsResponse(Status.OK, items, [h(3)]), 10, 5)).toEqual({ code: Status.OK, items, proof: [h(3)] })
     expect(decodeHashesRequest(encodeHashesRequest('t', 5, 9))).toEqual({ topic: 't', from: 5, to: 9 })
     expect(decodeHashesResponse(encodeHashesResponse(Status.OK, [h(7)]), 5, 9)).toEqual({ code: Status.OK, hashes: [h(7)] })
   })
@@ -66,9 +70,12 @@ describe('wire codecs', () => {
     expect(() => decodeNodesRequest(encodeNodesRequest(Array.from({ length: 385 }, () => h(1))))).toThrow(ProtocolError)
     expect(() => decodeContentsRequest(encodeContentsRequest('t', 0, 0))).toThrow(ProtocolError)
     expect(() => decodeHashesRequest(encodeHashesRequest('t', 9, 5))).toThrow(ProtocolError)
-    expect(() => decodeContentsRequest(RLP.encode([Uint8Array.of(0x74), Uint8Array.of(0, 1), 5]))).toThrow(ProtocolError)
+    expect(() => decodeContentsRequest(RLP.encode([Uint8Array.of(0x74), Uint8Array.of(0, 1), 5, new Uint8Array(0)]))).toThrow(ProtocolError)
+    expect(() => decodeContentsRequest(RLP.encode([Uint8Array.of(0x74), 1, 5, new Uint8Array(31)]))).toThrow(/root/)
+    expect(() => decodeContentsRequest(RLP.encode([Uint8Array.of(0x74), 1, 5]))).toThrow(ProtocolError)
     expect(() => decodeStatusRequest(RLP.encode([Uint8Array.of(0xff, 0xfe)]))).toThrow(ProtocolError)
-    expect(() => decodeStatusResponse(RLP.encode([0, 5, 3, h(1), 0, h(2)]))).toThrow(ProtocolError) // lowest > head
+    expect(() => decodeStatusResponse(RLP.encode([0, 5, 3, h(1), 0, h(2), new Uint8Array(0)]))).toThrow(ProtocolError) // lowest > head
+    expect(() => decodeStatusResponse(RLP.encode([0, 0, 3, h(1), 0, h(2), new Uint8Array(2049)]))).toThrow(/record too large/)
   })
 
   it('turn any random or mutated frame into a ProtocolError or a valid value, never anything else', () => {
@@ -115,8 +122,13 @@ describe('wire codecs', () => {
 
 describe('contents reply codec (written and read in place)', () => {
   /** The generic decoder the in-place one replaced, as the reference for what is accepted. */
-  function referenceDecode(frame: Uint8Array, from: number, amount: number): { code: number; items: { n: number; data: Uint8Array }[] } {
-    const [code, list] = expectList(decodeFrame(frame, 'ref'), 2, 'ref')
+  function referenceDecode(
+    frame: Uint8Array,
+    from: number,
+    amount: number
+  ): { code: number; items: { n: number; data: Uint8Array }[]; proof: Uint8Array[] } {
+    const [code, list, proofList] = expectList(decodeFrame(frame, 'ref'), 3, 'ref')
+    const proof = expectItems(proofList!, 64, 'ref proof').map((node) => expectBytes(node, 'proof node'))
     const status = expectStatus(code, 'ref')
     const items = expectItems(list!, amount, 'ref').map((entry) => {
       const [n, data] = expectList(entry, 2, 'ref item')
@@ -128,8 +140,8 @@ describe('contents reply codec (written and read in place)', () => {
       if (item.data.length === 0 || item.data.length > MAX_ITEM_BYTES) throw new ProtocolError('size')
       last = item.n
     }
-    if (status !== Status.OK && items.length > 0) throw new ProtocolError('status with items')
-    return { code: status, items }
+    if (status !== Status.OK && (items.length > 0 || proof.length > 0)) throw new ProtocolError('status with items')
+    return { code: status, items, proof }
   }
 
   function outcome(decode: () => unknown): unknown {
@@ -153,10 +165,11 @@ describe('contents reply codec (written and read in place)', () => {
         return { n: n++, data }
       })
       const code = Math.floor(next() * 4) as Status
-      const frame = encodeContentsResponse(code, items)
-      expect(frame).toEqual(RLP.encode([code, items.map((i) => [i.n, i.data])]))
+      const proof = Array.from({ length: Math.floor(next() * 3) }, () => randomBytes(next, sizes[Math.floor(next() * 5)]!))
+      const frame = encodeContentsResponse(code, items, proof)
+      expect(frame).toEqual(RLP.encode([code, items.map((i) => [i.n, i.data]), proof]))
       const decode = (): unknown => decodeContentsResponse(frame, items[0]?.n ?? 0, Math.max(1, count))
-      if (code === Status.OK || count === 0) expect(decode()).toEqual({ code, items })
+      if (code === Status.OK || (count === 0 && proof.length === 0)) expect(decode()).toEqual({ code, items, proof })
       else expect(decode).toThrow(ProtocolError)
     }
   })
@@ -171,18 +184,20 @@ describe('contents reply codec (written and read in place)', () => {
     const next = rng(11)
     const seeds = [
       encodeContentsResponse(Status.OK, [{ n: 3, data: Uint8Array.of(9) }, { n: 4, data: new Uint8Array(60).fill(1) }]),
-      encodeContentsResponse(Status.OK, [{ n: 200, data: Uint8Array.of(0x80) }]),
+      encodeContentsResponse(Status.OK, [{ n: 200, data: Uint8Array.of(0x80) }], [Uint8Array.of(1, 2), Uint8Array.of(0x7f)]),
       encodeContentsResponse(Status.UNAVAILABLE),
-      RLP.encode([0, [[3, Uint8Array.of(1)]]])
+      RLP.encode([0, [[3, Uint8Array.of(1)]], []])
     ]
     const handmade = [
-      Uint8Array.of(0xc4, 0x80, 0xc2, 0xc1, 0x03), // an item of one element
-      Uint8Array.of(0xc3, 0x80, 0xc0, 0x00), // a byte after the reply list
-      Uint8Array.of(0xc5, 0x80, 0xc3, 0xc2, 0x03, 0x81, 0x05), // 0x05 with a needless prefix
-      Uint8Array.of(0xc6, 0x80, 0xc4, 0xc3, 0x03, 0xb8, 0x01, 0x07), // a long form for one byte
-      Uint8Array.of(0xc5, 0x00, 0xc3, 0xc2, 0x03, 0x01), // status 0 written as 0x00
-      Uint8Array.of(0xc6, 0x80, 0xc4, 0xc3, 0x82, 0x00, 0x03, 0x01), // an item number with a leading zero
-      Uint8Array.of(0xf8, 0x03, 0x80, 0xc1, 0xc0), // a long list form for a short list
+      Uint8Array.of(0xc5, 0x80, 0xc2, 0xc1, 0x03, 0xc0), // an item of one element
+      Uint8Array.of(0xc4, 0x80, 0xc0, 0xc0, 0x00), // a byte after the reply list
+      Uint8Array.of(0xc6, 0x80, 0xc3, 0xc2, 0x03, 0x81, 0x05, 0xc0), // 0x05 with a needless prefix
+      Uint8Array.of(0xc7, 0x80, 0xc4, 0xc3, 0x03, 0xb8, 0x01, 0x07, 0xc0), // a long form for one byte
+      Uint8Array.of(0xc6, 0x00, 0xc3, 0xc2, 0x03, 0x01, 0xc0), // status 0 written as 0x00
+      Uint8Array.of(0xc7, 0x80, 0xc4, 0xc3, 0x82, 0x00, 0x03, 0x01, 0xc0), // an item number with a leading zero
+      Uint8Array.of(0xf8, 0x04, 0x80, 0xc1, 0xc0, 0xc0), // a long list form for a short list
+      Uint8Array.of(0xc3, 0x80, 0xc0, 0xc1, 0xc0), // a list among the proof nodes
+      Uint8Array.of(0xc2, 0x80, 0xc0), // no proof list (the 1.0.0 reply)
       new Uint8Array(0)
     ]
     const frames = [...seeds, ...handmade]

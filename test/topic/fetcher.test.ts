@@ -183,7 +183,7 @@ describe('Fetcher over libp2p', () => {
       const f = fetcher()
       behaviour = answerWith(STATUS_PROTOCOL, encodeStatusResponse(Status.OK, badState))
       expect((await faultOf(f.status(ids.adversary, 'news'))).reason).toBe('malformed')
-      behaviour = answerWith(STATUS_PROTOCOL, new Uint8Array(1000))
+      behaviour = answerWith(STATUS_PROTOCOL, new Uint8Array(4000))
       const oversized = await faultOf(f.status(ids.adversary, 'news'))
       expect([oversized.peer, oversized.reason]).toEqual([ids.adversary, 'oversized'])
       behaviour = answerWith(HASHES_PROTOCOL, encodeHashesResponse(Status.OK, [new Uint8Array(32), new Uint8Array(31)]))

@@ -7,7 +7,7 @@ import { GossipFeeds } from '../../src/topic/gossip-feeds.js'
 
 /** The part of gossipsub GossipFeeds uses, recording what it is asked to do. */
 class FakePubsub extends EventTarget {
-  readonly topicValidators = new Map<string, (peer: PeerId, message: Message) => TopicValidatorResult>()
+  readonly topicValidators = new Map<string, (peer: PeerId, message: Message) => Promise<TopicValidatorResult>>()
   readonly subscribed = new Set<string>()
   stopped = false
 
@@ -20,11 +20,15 @@ class FakePubsub extends EventTarget {
     this.subscribed.delete(topic)
   }
 
-  /** Validates like gossipsub, then delivers an accepted message to listeners; returns the verdict. */
-  deliver(message: Message): TopicValidatorResult {
-    const from = message.type === "signed" ? message.from : (null as unknown as PeerId)
-    const verdict = this.topicValidators.get(message.topic)?.(from, message) ?? TopicValidatorResult.Accept
+  /**
+   * Validates like gossipsub, then delivers an accepted message to listeners; returns the verdict once the
+   * listeners had their (asynchronous) turn.
+   */
+  async deliver(message: Message): Promise<TopicValidatorResult> {
+    const from = message.type === 'signed' ? message.from : (null as unknown as PeerId)
+    const verdict = (await this.topicValidators.get(message.topic)?.(from, message)) ?? TopicValidatorResult.Accept
     if (verdict === TopicValidatorResult.Accept) this.dispatchEvent(new CustomEvent('message', { detail: message }))
+    await new Promise((resolve) => setImmediate(resolve))
     return verdict
   }
 }
@@ -49,24 +53,41 @@ describe('GossipFeeds', () => {
     const pubsub = new FakePubsub()
     const feeds = new GossipFeeds(pubsub as unknown as GossipSub)
     const got: string[] = []
-    const releaseA = feeds.listen('t', decode, alice, (m) => got.push(`a:${m.data[0]}`))
-    const releaseB = feeds.listen('t', decode, bob, (m) => got.push(`b:${m.data[0]}`))
+    const releaseA = feeds.listen('t', decode, alice, (_v, m) => got.push(`a:${m.data[0]}`))
+    const releaseB = feeds.listen('t', decode, bob, (_v, m) => got.push(`b:${m.data[0]}`))
     expect([...pubsub.subscribed]).toEqual(['t'])
 
-    expect(pubsub.deliver(signed('t', alice, Uint8Array.of(1)))).toBe(TopicValidatorResult.Accept)
-    expect(pubsub.deliver(signed('t', bob, Uint8Array.of(2)))).toBe(TopicValidatorResult.Accept)
-    expect(pubsub.deliver(signed('t', mallory, Uint8Array.of(3)))).toBe(TopicValidatorResult.Reject)
-    expect(pubsub.deliver(signed('t', alice, new Uint8Array()))).toBe(TopicValidatorResult.Reject)
+    expect(await pubsub.deliver(signed('t', alice, Uint8Array.of(1)))).toBe(TopicValidatorResult.Accept)
+    expect(await pubsub.deliver(signed('t', bob, Uint8Array.of(2)))).toBe(TopicValidatorResult.Accept)
+    expect(await pubsub.deliver(signed('t', mallory, Uint8Array.of(3)))).toBe(TopicValidatorResult.Reject)
+    expect(await pubsub.deliver(signed('t', alice, new Uint8Array()))).toBe(TopicValidatorResult.Reject)
     expect(got).toEqual(['a:1', 'b:2'])
 
     // Bob's listener leaving neither unsubscribes Alice's nor lets Bob's messages through any more.
     releaseB()
     releaseB()
     expect([...pubsub.subscribed]).toEqual(['t'])
-    expect(pubsub.deliver(signed('t', bob, Uint8Array.of(4)))).toBe(TopicValidatorResult.Reject)
+    expect(await pubsub.deliver(signed('t', bob, Uint8Array.of(4)))).toBe(TopicValidatorResult.Reject)
     releaseA()
     expect(pubsub.subscribed.size).toBe(0)
     expect(pubsub.topicValidators.size).toBe(0)
+  })
+
+  it('an asynchronous decoder decides for its own listener, which gets the decoded value', async () => {
+    const [alice, mallory] = [await peer(), await peer()]
+    const pubsub = new FakePubsub()
+    const feeds = new GossipFeeds(pubsub as unknown as GossipSub)
+    const got: number[] = []
+    // Accepts only data whose first byte is even, after a turn of the event loop (as a signature check takes).
+    const evenOnly = async (data: Uint8Array): Promise<number> => {
+      await new Promise((resolve) => setImmediate(resolve))
+      if (data[0]! % 2 !== 0) throw new Error('odd')
+      return data[0]! * 10
+    }
+    feeds.listen('t', evenOnly, undefined, (value) => got.push(value))
+    expect(await pubsub.deliver(signed('t', mallory, Uint8Array.of(4)))).toBe(TopicValidatorResult.Accept)
+    expect(await pubsub.deliver(signed('t', alice, Uint8Array.of(3)))).toBe(TopicValidatorResult.Reject)
+    expect(got).toEqual([40])
   })
 
   it('a listener without a publisher takes any well-formed message; a throwing listener does not stop the others', async () => {
@@ -77,9 +98,9 @@ describe('GossipFeeds', () => {
     feeds.listen('t', decode, undefined, () => {
       throw new Error('listener bug')
     })
-    const release = feeds.listen('t', decode, undefined, (m) => got.push(`any:${m.data[0]}`))
-    feeds.listen('t', decode, alice, (m) => got.push(`a:${m.data[0]}`))
-    expect(pubsub.deliver(signed('t', mallory, Uint8Array.of(5)))).toBe(TopicValidatorResult.Accept)
+    const release = feeds.listen('t', decode, undefined, (_v, m) => got.push(`any:${m.data[0]}`))
+    feeds.listen('t', decode, alice, (_v, m) => got.push(`a:${m.data[0]}`))
+    expect(await pubsub.deliver(signed('t', mallory, Uint8Array.of(5)))).toBe(TopicValidatorResult.Accept)
     expect(got).toEqual(['any:5'])
     // Releasing after the node stopped (gossipsub throws then) is quiet.
     pubsub.stopped = true

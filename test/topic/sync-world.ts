@@ -1,3 +1,4 @@
+import { PeerFaultError } from '../../src/errors.js'
 import type { Item } from '../../src/fsm/types.js'
 import type { TopicState } from '../../src/net/topic-protocols.js'
 import { keccak256 } from '../../src/trie/keccak.js'
@@ -46,9 +47,16 @@ export function world(peers: Record<string, FakePeer>) {
       }
     },
     states: () => states,
-    fetch: async (peer, from, amount) => {
+    fetch: async (peer, from, amount, { proveAgainst }) => {
       const p = peers[peer]!
-      return p.items.slice(from, from + amount).map((i) => (p.lies ? { n: i.n, data: Uint8Array.of(...i.data, 0xff) } : i))
+      if (proveAgainst !== undefined) amount = Math.min(amount, proveAgainst.number - from + 1)
+      const served = p.items.slice(from, from + amount).map((i) => (p.lies ? { n: i.n, data: Uint8Array.of(...i.data, 0xff) } : i))
+      if (proveAgainst === undefined) return served
+      // An honest server holding another history (or not that root's trie) answers UNAVAILABLE; a liar's
+      // altered items fail their range proof, and the Fetcher reports the sender.
+      if (p.lies) throw new PeerFaultError(peer, 'bad-proof', `items from ${from} not proven`)
+      if (!equalBytes(rootOf(p.items.slice(0, proveAgainst.number + 1)), proveAgainst.root)) return []
+      return served
     },
     fetchHashes: async (peer, from, to) => {
       const p = peers[peer]!

@@ -93,12 +93,12 @@ describe('answerContents', () => {
     decodeContentsResponse(await answerContents(p, encodeContentsRequest('news', from, amount), 'p', options), from, amount)
 
   it('answers the items asked for', async () => {
-    expect(await ask(10, 20)).toEqual({ code: Status.OK, items: items.slice(10, 30) })
+    expect(await ask(10, 20)).toEqual({ code: Status.OK, items: items.slice(10, 30), proof: [] })
   })
 
   it('answers a prefix at the head, and UNAVAILABLE past it or for an unknown topic', async () => {
     expect((await ask(290, 64)).items).toEqual(items.slice(290))
-    expect(await ask(300, 64)).toEqual({ code: Status.UNAVAILABLE, items: [] })
+    expect(await ask(300, 64)).toEqual({ code: Status.UNAVAILABLE, items: [], proof: [] })
     const unknown = await answerContents(provider, encodeContentsRequest('other', 0, 1), 'p')
     expect(decodeContentsResponse(unknown, 0, 1).code).toBe(Status.UNAVAILABLE)
   })
@@ -140,7 +140,7 @@ describe('answerContents', () => {
     const seen: unknown[] = []
     const failing = brokenProvider({})
     const reply = await ask(0, 5, failing, { onProviderError: (e: unknown) => seen.push(e) })
-    expect(reply).toEqual({ code: Status.UNAVAILABLE, items: [] })
+    expect(reply).toEqual({ code: Status.UNAVAILABLE, items: [], proof: [] })
     expect(seen).toHaveLength(1)
     const d = Uint8Array.of(1)
     const cases: [string, Item[], number][] = [

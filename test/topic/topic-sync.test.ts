@@ -155,37 +155,53 @@ describe('TopicSync', () => {
     expect(checked).toBe(true)
   })
 
-  it('drops items that pass a lying peer\'s hashes but not the publisher\'s checkpoint root, then gets them right', async () => {
+  it('with a publisher, takes only items proven against its signed root: a forger\'s batches fail, an honest peer\'s pass', async () => {
     const items = makeItems(300, 15)
     const forged = makeItems(300, 16)
-    const peers: Record<string, FakePeer> = { liar: { items: forged } } // its hashes match its own forged items
-    const { io, stored, states } = world(peers)
-    const checkpoint = { number: 199, root: rootOf(items.slice(0, 200)), head: 299, headHash: keccak256(items[299]!.data) }
-    const sync = new TopicSync({ io: { ...io, checkpoint: () => checkpoint }, queue: { batchSize: 32 } })
-    const events: string[] = []
-    const controller = new AbortController()
-    sync.addEventListener('checkpoint:mismatch', (e) => {
-      events.push(`mismatch ${e.detail.number} kept ${e.detail.kept}`)
-      // The liar is found out; an honest peer takes its place.
-      peers['honest'] = { items }
-      states.delete('liar')
-      states.set('honest', { lowest: 0, head: 299, headHash: checkpoint.headHash, checkpoint: { number: 0, root: new Uint8Array(32) } })
-      sync.update()
+    // The forger's history is consistent (its own hashes match its items): only the proof tells it apart.
+    const peers: Record<string, FakePeer> = { forger: { items: forged, lies: true }, honest: { items } }
+    const { io, stored } = world(peers)
+    const checkpoint = { number: 299, root: rootOf(items), head: 299, headHash: keccak256(items[299]!.data) }
+    const hashRequests: string[] = []
+    const faults: string[] = []
+    const sync = new TopicSync({
+      io: {
+        ...io,
+        checkpoint: () => checkpoint,
+        fetch: (peer, from, amount, options) =>
+          io.fetch(peer, from, amount, options).catch((err: unknown) => {
+            faults.push(peer)
+            throw err
+          }),
+        fetchHashes: (peer, from, to, options) => {
+          hashRequests.push(peer)
+          return io.fetchHashes(peer, from, to, options)
+        }
+      },
+      queue: { batchSize: 32 },
+      onPeerFault: (peer) => faults.push(`blamed ${peer}`)
     })
-    sync.addEventListener('checkpoint:verified', (e) => events.push(`verified ${e.detail.number}`))
+    const verified: number[] = []
+    sync.addEventListener('checkpoint:verified', (e) => verified.push(e.detail.number))
+    const controller = new AbortController()
     sync.addEventListener('mode', (e) => e.detail === 'synced' && controller.abort())
     await sync.run({ signal: controller.signal })
-    expect(events).toEqual(['mismatch 199 kept -1', 'verified 199'])
     expect(stored).toEqual(items)
+    expect(verified).toEqual([299])
+    // Content hashes play no part with a publisher, and only the forger's own replies failed.
+    expect(hashRequests).toEqual([])
+    expect(faults.length).toBeGreaterThan(0)
+    expect(new Set(faults)).toEqual(new Set(['forger']))
   })
 
-  it('a publisher checkpoint decides the target over peer votes', async () => {
+  it('a publisher checkpoint decides the target over peer votes: its number, not the head it reports', async () => {
     const items = makeItems(200, 4)
     const { io } = world({ a: { items } })
     const sync = new TopicSync({
       io: { ...io, checkpoint: () => ({ number: 99, root: new Uint8Array(32), head: 150, headHash: new Uint8Array(32) }) }
     })
-    expect(sync.target()).toBe(150)
+    expect(sync.target()).toBe(99)
+    expect(new TopicSync({ io: { ...io, checkpoint: () => undefined } }).target()).toBe(-1)
   })
 })
 

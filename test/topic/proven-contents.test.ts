@@ -1,0 +1,150 @@
+import type { Libp2p } from 'libp2p'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { PeerFaultError } from '../../src/errors.js'
+import { Status } from '../../src/net/codec.js'
+import {
+  CONTENTS_PROTOCOL,
+  decodeContentsRequest,
+  decodeContentsResponse,
+  encodeContentsRequest,
+  encodeContentsResponse,
+  HASHES_PROTOCOL,
+  type Item,
+  STATUS_PROTOCOL
+} from '../../src/net/topic-protocols.js'
+import { verifyRangeProof } from '../../src/proof/range-proof.js'
+import { MemoryStore } from '../../src/store/memory-store.js'
+import { Fetcher } from '../../src/topic/fetcher.js'
+import { answerContents, type TopicProtocol, TopicServer } from '../../src/topic/topic-server.js'
+import { TopicStore } from '../../src/topic/topic-store.js'
+import { uint64BE } from '../../src/util/bytes.js'
+import { createPlainNode, makeItems, openStreamFrom, serveTopics } from './net-helpers.js'
+
+/** A topic store holding `items`, with a checkpoint at `checkpointAt`; returns the checkpoint's root. */
+async function storeWith(items: Item[], checkpointAt: number): Promise<{ topics: TopicStore; root: Uint8Array }> {
+  const topics = new TopicStore(new MemoryStore())
+  await topics.appendMany('news', items.slice(0, checkpointAt + 1).map((i) => i.data))
+  const cp = await topics.checkpoint('news')
+  await topics.appendMany('news', items.slice(checkpointAt + 1).map((i) => i.data))
+  return { topics, root: cp!.root }
+}
+
+const items = makeItems(300)
+
+describe('answerContents with a proof', () => {
+  it('proves the items it serves against the named checkpoint root, also below a newer head', async () => {
+    const { topics, root } = await storeWith(items, 199)
+    const reply = decodeContentsResponse(await answerContents(topics, encodeContentsRequest('news', 120, 50, root), 'p'), 120, 50)
+    expect(reply.code).toBe(Status.OK)
+    expect(reply.items).toEqual(items.slice(120, 170))
+    const keys = reply.items.map((i) => uint64BE(i.n))
+    expect(() => verifyRangeProof(root, uint64BE(120), uint64BE(169), keys, reply.items.map((i) => i.data), reply.proof)).not.toThrow()
+  })
+
+  it('answers UNAVAILABLE for a root it does not hold, or whose items are not its own', async () => {
+    const { topics } = await storeWith(items, 199)
+    const unknown = decodeContentsResponse(await answerContents(topics, encodeContentsRequest('news', 0, 10, new Uint8Array(32).fill(3)), 'p'), 0, 10)
+    expect(unknown).toEqual({ code: Status.UNAVAILABLE, items: [], proof: [] })
+    // Another history in the same store (trie nodes are shared by hash): its trie is here, its items are not ours.
+    const shared = new MemoryStore()
+    const ours = new TopicStore(shared)
+    await ours.appendMany('news', items.map((i) => i.data))
+    await ours.appendMany('other', makeItems(300, 9).map((i) => i.data))
+    const otherRoot = (await ours.checkpoint('other'))!.root
+    await expect(ours.getContentsProof('news', otherRoot, 0, 9)).resolves.not.toHaveLength(0)
+    const foreign = decodeContentsResponse(await answerContents(ours, encodeContentsRequest('news', 0, 10, otherRoot), 'p'), 0, 10)
+    expect(foreign.code).toBe(Status.UNAVAILABLE)
+  })
+
+  it('answers UNAVAILABLE when its provider cannot prove', async () => {
+    const { topics, root } = await storeWith(items, 199)
+    const noProofs = {
+      getCurrentTopicState: (t: string) => topics.getCurrentTopicState(t),
+      getContents: (t: string, f: number, a: number) => topics.getContents(t, f, a),
+      getContentHashes: (t: string, f: number, to: number) => topics.getContentHashes(t, f, to)
+    }
+    const reply = decodeContentsResponse(await answerContents(noProofs, encodeContentsRequest('news', 0, 10, root), 'p'), 0, 10)
+    expect(reply.code).toBe(Status.UNAVAILABLE)
+  })
+})
+
+describe('Fetcher.contents with a proof, over libp2p', () => {
+  let client: Libp2p
+  let honest: Libp2p
+  let liar: Libp2p
+  let root: Uint8Array
+  let topics: TopicStore
+  let lie: (held: Item[], proof: Uint8Array[]) => { items: Item[]; proof: Uint8Array[] } = (items, proof) => ({ items, proof })
+  const ids = { honest: '', liar: '' }
+
+  beforeAll(async () => {
+    const stored = await storeWith(items, 199)
+    root = stored.root
+    topics = stored.topics
+    const server = new TopicServer({ provider: stored.topics })
+    ;[client, honest, liar] = await Promise.all([1, 2, 3].map(() => createPlainNode()))
+    await serveTopics(honest, server.handlers())
+    const honestAnswer = server.handlers()
+    const lying = async (frame: Uint8Array): Promise<Uint8Array> => {
+      const req = decodeContentsRequest(frame)
+      const reply = decodeContentsResponse(await honestAnswer[CONTENTS_PROTOCOL](frame, 'client'), req.from, req.amount)
+      const changed = lie(reply.items, reply.proof)
+      return encodeContentsResponse(Status.OK, changed.items, changed.proof)
+    }
+    const answers: Record<TopicProtocol, (frame: Uint8Array, peer: string) => Promise<Uint8Array>> = {
+      [STATUS_PROTOCOL]: honestAnswer[STATUS_PROTOCOL],
+      [HASHES_PROTOCOL]: honestAnswer[HASHES_PROTOCOL],
+      [CONTENTS_PROTOCOL]: lying
+    }
+    await serveTopics(liar, answers)
+    for (const server of [honest, liar]) await client.dial(server.getMultiaddrs()[0]!)
+    ids.honest = honest.peerId.toString()
+    ids.liar = liar.peerId.toString()
+  })
+
+  afterAll(async () => {
+    await Promise.all([client, honest, liar].map((n) => n?.stop()))
+  })
+
+  const fetcher = (): Fetcher => new Fetcher({ openStream: openStreamFrom(client) })
+
+  async function proofFault(promise: Promise<unknown>): Promise<PeerFaultError> {
+    const err = await promise.then(
+      () => undefined,
+      (e: unknown) => e
+    )
+    expect(err).toBeInstanceOf(PeerFaultError)
+    return err as PeerFaultError
+  }
+
+  it('accepts proven items from an honest peer', async () => {
+    expect(await fetcher().contents(ids.honest, 'news', 40, 60, { root })).toEqual(items.slice(40, 100))
+  })
+
+  it('blames the sender of a changed item, a dropped item, a shifted range or a bare reply', async () => {
+    const cases: [string, typeof lie][] = [
+      ['a changed item', (held, proof) => ({ items: held.map((i, k) => (k === 3 ? { n: i.n, data: Uint8Array.of(1, 2, 3) } : i)), proof })],
+      ['a dropped item', (held, proof) => ({ items: held.filter((_i, k) => k !== 5), proof })],
+      ['a missing first item', (held, proof) => ({ items: held.slice(1), proof })],
+      ['no proof', (held) => ({ items: held, proof: [] })],
+      ['a proof of another range', (held) => ({ items: held, proof: otherProof })]
+    ]
+    const otherProof = await topics.getContentsProof('news', root, 0, 59)
+    for (const [what, change] of cases) {
+      lie = change
+      const fault = await proofFault(fetcher().contents(ids.liar, 'news', 40, 60, { root }))
+      expect([fault.peer, fault.reason], what).toEqual([ids.liar, 'bad-proof'])
+    }
+  })
+
+  it('through queueFetch: asks no further than the checkpoint, and reports a bad proof as its sender\'s fault', async () => {
+    lie = (held, proof) => ({ items: held, proof })
+    const faults: string[] = []
+    const fetch = fetcher().queueFetch('news', { provenBy: () => ({ number: 199, root }), onPeerFault: (e) => faults.push(e.peer) })
+    const got = await fetch(ids.liar, 190, 64, { signal: new AbortController().signal })
+    expect(got.map((i) => i.n)).toEqual(Array.from({ length: 10 }, (_v, k) => 190 + k))
+    lie = (held) => ({ items: held, proof: [] })
+    await expect(fetch(ids.liar, 190, 64, { signal: new AbortController().signal })).rejects.toThrow(PeerFaultError)
+    expect(faults).toEqual([ids.liar])
+  })
+})
