@@ -486,12 +486,15 @@ describe('Queue: failures', () => {
   it('malformed peer entries are skipped, and a throwing onPeerFault hook does not break the run', async () => {
     const clock = new FakeClock()
     const delivered: number[] = []
+    const asked: unknown[] = []
+    const faults: [string, string][] = []
     let fetches = 0
     const queue = new Queue({
       start: 0,
       target: 99,
       clock,
-      onPeerFault: () => {
+      onPeerFault: (peer, reason) => {
+        faults.push([peer, reason])
         throw new Error('hook bug')
       },
       io: {
@@ -499,11 +502,13 @@ describe('Queue: failures', () => {
           [
             null,
             { id: 'nan', lowest: Number.NaN, head: 100 },
+            { id: 'inf', lowest: 0, head: Number.POSITIVE_INFINITY },
             { id: 7, lowest: 0, head: 100 },
             { id: 'a', lowest: 0, head: 100 }
           ] as never,
         fetch: async (peer, from, amount) => {
-          if (peer !== 'a') throw new Error(`asked ${peer}`)
+          // Recorded, not thrown: the queue would take a throw here for a failed request and carry on.
+          asked.push(peer)
           return fetches++ === 0 ? [] : items(from, from + amount - 1) // one fault, for the hook
         },
         deliver: async (batch) => {
@@ -514,6 +519,9 @@ describe('Queue: failures', () => {
     })
     await queue.run()
     expect(delivered).toEqual(range(0, 99))
+    expect(asked.length).toBeGreaterThan(0)
+    expect(new Set(asked)).toEqual(new Set(['a']))
+    expect(faults).toEqual([['a', 'empty']])
   })
 
   it('getDebugState lists every batch with its status', async () => {
