@@ -1,9 +1,11 @@
 import { describe, expect, it } from 'vitest'
+import { MAX_CONSECUTIVE_TIMEOUTS } from '../../src/constants.js'
 import { AbortError, NodeUnavailableError, ProtocolError } from '../../src/errors.js'
 import { MemoryStore } from '../../src/store/memory-store.js'
 import { type NodeFetcher, type PeerPenalty, StateSyncer, type StateSyncerInit } from '../../src/sync/state-syncer.js'
 import { toHex } from '../../src/util/hex.js'
 import { FakeClock } from '../helpers/fake-clock.js'
+import { until } from '../helpers/wait.js'
 import { buildSourceTrie, incompleteNodes, randomEntries, type SourceTrie } from '../helpers/trie-source.js'
 
 type Behaviour = (hashes: Uint8Array[], signal: AbortSignal, call: number) => Promise<Uint8Array[]>
@@ -184,20 +186,50 @@ describe('StateSyncer', async () => {
   it('completes when one peer never answers, timing it out', async () => {
     const store = new MemoryStore()
     const peers = new Peers()
-    peers.set('silent', silent)
-    peers.set('honest', honest(source))
     const clock = new FakeClock()
-    const penalties: PeerPenalty[] = []
     const syncer = newSyncer(store, peers, clock)
-    syncer.addEventListener('peer:penalised', (e) => penalties.push(e.detail))
-    syncer.addPeer('silent')
+    // When each of the silent peer's requests was sent and when the syncer gave up on it (its signal aborted).
+    const silentRequests: { size: number; sent: number; aborted: number | null }[] = []
+    peers.set('silent', (hashes, signal, call) => {
+      const request = { size: hashes.length, sent: clock.now(), aborted: null as number | null }
+      silentRequests.push(request)
+      signal.addEventListener('abort', () => {
+        request.aborted = clock.now()
+      })
+      return silent(hashes, signal, call)
+    })
+    // The honest peer answers after 150 ms of fake time, so the sync lasts long enough for the silent peer to
+    // time out again and again; it brings the silent one in once it has answered twice, so that the silent
+    // peer's first request is a full one, sized from the honest peer's capacity.
+    peers.set('honest', (hashes, signal, call) => {
+      if (call === 3) syncer.addPeer('silent')
+      return new Promise((resolve) => clock.setTimeout(() => resolve(honest(source)(hashes, signal, call)), 150))
+    })
+    const penalties: (PeerPenalty & { at: number })[] = []
+    syncer.addEventListener('peer:penalised', (e) => penalties.push({ ...e.detail, at: clock.now() }))
     syncer.addPeer('honest')
     await syncWithClock(clock, syncer.sync(source.root))
     expectSynced(store, source)
-    expect(peers.requestsOf('silent')).toBeGreaterThan(0)
+    // Every request the silent peer got was aborted by its timeout (the 1 s cap), not by the end of the sync.
+    expect(silentRequests.length).toBeGreaterThanOrEqual(MAX_CONSECUTIVE_TIMEOUTS)
+    for (const r of silentRequests) {
+      expect(r.aborted).not.toBeNull()
+      expect(r.aborted! - r.sent).toBeLessThanOrEqual(1000)
+    }
     // After a timeout the silent peer's requests shrink to one node.
-    const silentSizes = peers.log.filter((r) => r.peer === 'silent').map((r) => r.hashes.length)
-    expect(silentSizes.slice(1).every((n) => n === 1)).toBe(true)
+    const firstTimeout = Math.min(...silentRequests.map((r) => r.aborted!))
+    const before = silentRequests.filter((r) => r.sent < firstTimeout)
+    const after = silentRequests.filter((r) => r.sent >= firstTimeout)
+    expect(before.some((r) => r.size > 1)).toBe(true)
+    expect(after.length).toBeGreaterThan(0)
+    expect(after.every((r) => r.size === 1)).toBe(true)
+    // The timeouts in a row leave it out of the sync, without disconnecting it: it is asked nothing more, and
+    // nobody else is blamed.
+    expect(penalties).toEqual([{ peer: 'silent', reason: 'stalled', offences: 0, disconnected: false, at: expect.any(Number) }])
+    const stalledAt = penalties[0]!.at
+    expect(silentRequests.filter((r) => r.aborted! <= stalledAt).length).toBeGreaterThanOrEqual(MAX_CONSECUTIVE_TIMEOUTS)
+    expect(silentRequests.every((r) => r.sent < stalledAt)).toBe(true)
+    expect(clock.now()).toBeGreaterThan(stalledAt)
   })
 
   it('requeues the request of a peer that disconnects mid-sync at once', async () => {
@@ -283,8 +315,16 @@ describe('StateSyncer', async () => {
     const clock = new FakeClock()
     const syncer = newSyncer(store, peers, clock)
     const run = syncWithClock(clock, syncer.sync(source.root))
-    await new Promise((r) => setTimeout(r, 20))
+    let settled = false
+    run.then(
+      () => (settled = true),
+      () => (settled = true)
+    )
+    // The root is scheduled and ten seconds of fake time have passed without a peer: the sync still waits.
+    await until(() => settled || (syncer.stats().pending > 0 && clock.now() >= 10_000), 'the sync to wait 10 s without peers')
+    expect(settled).toBe(false)
     expect(syncer.stats().nodes).toBe(0)
+    expect(peers.log).toEqual([])
     syncer.addPeer('late')
     await run
     expectSynced(store, source)
