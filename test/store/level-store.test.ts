@@ -1,11 +1,13 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { StoreError } from '../../src/errors.js'
-import { LevelStore } from '../../src/store/level-store.js'
+import { LevelStore, type LevelStoreInit } from '../../src/store/level-store.js'
+import { Prng } from '../../src/util/prng.js'
 import { kvStoreSuite } from './kv-store-suite.js'
 
+const MiB = 1024 * 1024
 let root: string
 let counter = 0
 
@@ -39,10 +41,37 @@ describe('LevelStore', () => {
     const dir = freshDir()
     await expect(LevelStore.open(dir, { writeBufferBytes: 1024 })).rejects.toBeInstanceOf(StoreError)
     await expect(LevelStore.open(dir, { maxFileBytes: 2 ** 31 })).rejects.toBeInstanceOf(StoreError)
-    const store = await LevelStore.open(dir, { writeBufferBytes: 8 * 1024 * 1024, maxFileBytes: 4 * 1024 * 1024 })
-    await store.batch([{ type: 'put', key: Uint8Array.of(1), value: new Uint8Array(100).fill(7) }])
-    expect(await store.get(Uint8Array.of(1))).toEqual(new Uint8Array(100).fill(7))
-    await store.close()
+    // What LevelDB wrote for `mib` MiB of incompressible values under random keys: the sizes of its table files.
+    const tablesAfter = async (init: LevelStoreInit, mib: number): Promise<number[]> => {
+      const at = freshDir()
+      const store = await LevelStore.open(at, init)
+      try {
+        const prng = new Prng(mib)
+        const value = prng.bytes(64 * 1024)
+        for (let i = 0; i < mib * 4; i++) {
+          await store.batch(Array.from({ length: 4 }, () => ({ type: 'put' as const, key: prng.bytes(16), value })))
+        }
+        const tables: number[] = []
+        for (const file of await readdir(at)) if (file.endsWith('.ldb')) tables.push((await stat(join(at, file))).size)
+        return tables.sort((a, b) => b - a)
+      } finally {
+        await store.close()
+      }
+    }
+    // The memtable: 4 MiB fit in a 64 MiB one, so nothing reaches a table file; a 1 MiB one is written out
+    // about every MiB (LevelDB waits for the previous flush before it switches memtables again, so the first
+    // flushes are done when the writes return).
+    expect(await tablesAfter({ writeBufferBytes: 64 * MiB }, 4)).toEqual([])
+    const flushed = await tablesAfter({ writeBufferBytes: MiB, maxFileBytes: 64 * MiB }, 4)
+    expect(flushed.length).toBeGreaterThanOrEqual(2)
+    for (const size of flushed) expect(size).toBeLessThan(1.5 * MiB)
+    // The table size: 16 MiB through a 1 MiB memtable make 16 level-0 tables, and LevelDB stops writes at 12
+    // until a compaction has merged level 0 into level 1, cutting its output at maxFileBytes.
+    const small = await tablesAfter({ writeBufferBytes: MiB, maxFileBytes: MiB }, 16)
+    expect(small.length).toBeGreaterThanOrEqual(12)
+    expect(small[0]).toBeLessThan(1.5 * MiB)
+    const large = await tablesAfter({ writeBufferBytes: MiB, maxFileBytes: 64 * MiB }, 16)
+    expect(large[0]).toBeGreaterThan(3 * MiB)
   })
 
   it('keeps its data across close and reopen', async () => {
@@ -68,10 +97,19 @@ describe('LevelStore', () => {
   })
 
   it('creates missing parent directories', async () => {
-    const dir = join(freshDir(), 'a', 'b')
+    const parent = freshDir()
+    const dir = join(parent, 'a', 'b')
     const store = await LevelStore.open(dir)
-    await store.put(Uint8Array.of(1), Uint8Array.of(1))
+    await store.put(Uint8Array.of(1), Uint8Array.of(9))
     await store.close()
+    expect((await stat(dir)).isDirectory()).toBe(true)
+    expect(await readdir(dir)).toContain('CURRENT')
+    const reopened = await LevelStore.open(dir, { createIfMissing: false })
+    try {
+      expect(await reopened.get(Uint8Array.of(1))).toEqual(Uint8Array.of(9))
+    } finally {
+      await reopened.close()
+    }
   })
 
   it('refuses a second open of the same directory with a StoreError naming the path', async () => {
