@@ -1,31 +1,40 @@
 import { describe, expect, it } from 'vitest'
-import type { ConsumerResult } from '../../src/fsm/index.js'
+import type { ConsumerResult, PeerFaultReason } from '../../src/fsm/index.js'
 import { FakeClock } from '../helpers/fake-clock.js'
 import { type Behaviour, harness, item, items, type Reply, Rng, range, SimConsumer } from './helpers.js'
 
 // Random peer behaviours, random peer churn and random consumer faults, seeded: whatever happens, the consumer
-// ends up holding start..target exactly once, in order, and only peers that sent invalid replies are blamed.
+// ends up holding start..target exactly once, in order, and every invalid reply, and nothing else, is blamed on
+// the peer that sent it, for what is wrong with it.
 
 const SEEDS = Number(process.env.FSM_SEEDS ?? 200)
 
-/** A reply that breaks the protocol, chosen at random. */
-function invalidReply(rng: Rng, from: number, amount: number): Reply {
+/**
+ * A reply that breaks the protocol, chosen at random, and the fault it is: every one of them is invalid,
+ * whatever `amount` is.
+ */
+function invalidReply(rng: Rng, from: number, amount: number): { reply: Reply; fault: PeerFaultReason } {
   const all = items(from, from + amount - 1)
+  const reply = (list: unknown[]): Reply => ({ kind: 'items', items: list })
   switch (rng.int(7)) {
     case 0:
-      return { kind: 'items', items: items(from, from + amount) } // too many
+      return { reply: reply(items(from, from + amount)), fault: 'too-many' }
     case 1:
-      return { kind: 'items', items: [item(from + amount + rng.int(50))] } // out of range
+      return { reply: reply([item(from + amount + rng.int(50))]), fault: 'out-of-range' }
     case 2:
-      return { kind: 'items', items: [...all].reverse() }
+      return amount > 1
+        ? { reply: reply([...all].reverse()), fault: 'not-ascending' }
+        : { reply: reply([all[0], all[0]]), fault: 'too-many' }
     case 3:
-      return { kind: 'items', items: [all[0], ...all] } // duplicate
+      return amount > 1
+        ? { reply: reply([all[0], ...all.slice(0, -1)]), fault: 'duplicate' }
+        : { reply: reply([all[0], all[0]]), fault: 'too-many' }
     case 4:
-      return amount > 1 ? { kind: 'items', items: all.slice(1) } : { kind: 'items', items: [] } // gap
+      return amount > 1 ? { reply: reply(all.slice(1)), fault: 'gap' } : { reply: reply([]), fault: 'empty' }
     case 5:
-      return { kind: 'items', items: [] }
+      return { reply: reply([]), fault: 'empty' }
     default:
-      return { kind: 'items', items: [{ n: from, data: null }] }
+      return { reply: reply([{ n: from, data: null }]), fault: 'malformed' }
   }
 }
 
@@ -73,7 +82,8 @@ describe('Queue under random peers (property)', () => {
       )
 
       const liars = new Set<string>()
-      const sentInvalid = new Set<string>()
+      /** The fault of each invalid reply each peer sent. */
+      const sentInvalid = new Map<string, PeerFaultReason[]>()
       const peerCount = 2 + rng.int(4)
       const optional: string[] = []
       const config = new Map<string, { lowest: number; head: number; behaviour: Behaviour }>()
@@ -86,8 +96,9 @@ describe('Queue under random peers (property)', () => {
         const head = p === 0 || rng.chance(0.5) ? target + 100 : start + rng.int(target - start + 1)
         const behaviour: Behaviour = (r) => {
           if (lying && rng.chance(0.3)) {
-            sentInvalid.add(id)
-            return invalidReply(rng, r.from, r.amount)
+            const { reply, fault } = invalidReply(rng, r.from, r.amount)
+            sentInvalid.set(id, [...(sentInvalid.get(id) ?? []), fault])
+            return reply
           }
           return honestReply(rng, r.from, r.amount)
         }
@@ -130,6 +141,12 @@ describe('Queue under random peers (property)', () => {
         expect(sentInvalid.has(fault.peer), `${fault.peer} blamed for ${fault.reason}`).toBe(true)
         expect(fault.reason).not.toBe('rejected-content')
       }
+      // Blamed once for every invalid reply it sent, for what was wrong with it (each is answered at once,
+      // while its request is open).
+      const blamed = new Map<string, PeerFaultReason[]>()
+      for (const fault of h.faults) blamed.set(fault.peer, [...(blamed.get(fault.peer) ?? []), fault.reason])
+      expect(blamed).toEqual(sentInvalid)
+      for (const peer of sentInvalid.keys()) expect(liars.has(peer), peer).toBe(true)
       expect(h.clock.pendingTimers).toBe(0)
     })
   }
