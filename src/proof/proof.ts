@@ -26,7 +26,7 @@
  * `Error`s ("Invalid proof provided", "Missing node in DB"), takes a proof in any order (mpt needs the root
  * node first), and has the checks go-ethereum added after mpt's port (path prefixes, keys outside the edges).
  */
-import { InvalidNodeError, InvalidProofError, MissingNodeError } from '../errors.js'
+import { AbortError, InvalidNodeError, InvalidProofError, MissingNodeError } from '../errors.js'
 import type { KVStore } from '../store/kv-store.js'
 import { EMPTY_ROOT, keccak256 } from '../trie/keccak.js'
 import { bytesToNibbles, type Nibbles } from '../trie/nibbles.js'
@@ -46,7 +46,8 @@ export interface ProofOptions {
  * proves the absence. The empty root has the empty proof.
  *
  * Throws `MissingNodeError` when the store lacks a node on the path, `InvalidNodeError` when a stored blob
- * does not hash to its key or does not decode.
+ * does not hash to its key or does not decode, `AbortError` (its cause the signal's reason) once
+ * `options.signal` is aborted, before the next node is read.
  */
 export async function createProof(
   store: KVStore,
@@ -62,7 +63,8 @@ export async function createProof(
   let hash = root
   let pos = 0
   for (;;) {
-    options?.signal?.throwIfAborted()
+    const signal = options?.signal
+    if (signal?.aborted === true) throw new AbortError('proof aborted', { cause: signal.reason })
     const blob = await store.get(hash)
     if (blob === undefined) throw new MissingNodeError(hash, `trie node ${toHex(hash)} missing from store`)
     // A store is local but not infallible; a proof built from a corrupt blob would only fail at the verifier.

@@ -2,6 +2,7 @@ import { createMerkleProof, createMPT, verifyMerkleProof } from '@ethereumjs/mpt
 import fc from 'fast-check'
 import { beforeAll, describe, expect, it } from 'vitest'
 import {
+  AbortError,
   createProof,
   EMPTY_ROOT,
   InvalidInputError,
@@ -14,6 +15,7 @@ import {
   verifyProof
 } from '../../src/index.js'
 import { equalBytes } from '../../src/util/bytes.js'
+import { WrappedStore } from '../helpers/wrapped-store.js'
 import { type BuiltTrie, buildTrie, gethRandomEntries, lookup, Prng, variableEntries } from './helpers.js'
 import { loadVectorCases, type ProofCase } from './vectors.js'
 
@@ -281,11 +283,29 @@ describe('createProof edge cases', () => {
     await expect(createProof(trie.store, trie.root, trie.entries[0]!.key)).rejects.toBeInstanceOf(InvalidNodeError)
   })
 
-  it('stops when its signal is aborted', async () => {
+  it('stops with AbortError when its signal is aborted, before the walk or during it', async () => {
     const trie = await buildTrie(gethRandomEntries(new Prng(5), 50))
-    const controller = new AbortController()
-    controller.abort()
-    await expect(createProof(trie.store, trie.root, trie.entries[0]!.key, { signal: controller.signal })).rejects.toThrow()
+    const key = trie.entries[0]!.key
+    expect((await createProof(trie.store, trie.root, key)).length).toBeGreaterThan(1)
+    const before = new AbortController()
+    before.abort()
+    const err = await createProof(trie.store, trie.root, key, { signal: before.signal }).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(AbortError)
+    expect((err as AbortError).cause).toBe(before.signal.reason)
+    // Aborted while it reads the root: it reads no further node.
+    const during = new AbortController()
+    const reads: string[] = []
+    class AbortingStore extends WrappedStore {
+      override get(k: Uint8Array): Promise<Uint8Array | undefined> {
+        reads.push(toHex(k))
+        during.abort()
+        return super.get(k)
+      }
+    }
+    await expect(createProof(new AbortingStore(trie.store), trie.root, key, { signal: during.signal })).rejects.toBeInstanceOf(
+      AbortError
+    )
+    expect(reads).toEqual([toHex(trie.root)])
   })
 })
 
@@ -317,14 +337,20 @@ describe('verifyProof input and error contract', () => {
 
   it('never throws anything but InvalidProofError on random proofs against a random root (seeded)', () => {
     const rng = new Prng(6)
+    const others: unknown[] = []
+    let rejected = 0
     for (let i = 0; i < 2000; i++) {
       const nodes: Uint8Array[] = []
       for (let j = rng.int(4); j >= 0; j--) nodes.push(randomNodeish(rng))
       // Root the proof at one of its own nodes half the time, so the walk gets past the first lookup.
       const root = i % 2 === 0 ? keccak256(nodes[0]!) : rng.bytes(32)
       const result = outcome(root, rng.bytes(rng.int(4)), nodes)
-      if (result instanceof Error) expect(result).toBeInstanceOf(InvalidProofError)
+      if (result instanceof InvalidProofError) rejected++
+      else if (result !== null && !(result instanceof Uint8Array)) others.push(result)
     }
+    expect(others).toEqual([])
+    // The random proofs do reach the error path (nearly all of them are rejected).
+    expect(rejected).toBeGreaterThan(1000)
   })
 })
 
