@@ -226,7 +226,16 @@ describe('TrieSync', () => {
   it('a node holding an account leaf is committed only after that account storage is', async () => {
     const storage = await buildSourceTrie(randomEntries(23, 30))
     const main = await buildSourceTrie([[randomBytes(rng(24), 32), RLP.encode([1, storage.root])]])
-    const store = new MemoryStore()
+    /** The commit (the store batch) each node was written in. */
+    const writtenIn = new Map<string, number>()
+    let batches = 0
+    const store = new (class extends MemoryStore {
+      override async batch(ops: Parameters<MemoryStore['batch']>[0]): Promise<void> {
+        await super.batch(ops)
+        batches++
+        for (const op of ops) if (op.type === 'put') writtenIn.set(toHex(op.key), batches)
+      }
+    })()
     const sync = new TrieSync(main.root, store, {
       onLeaf: (_k, value) => [(RLP.decode(value) as Uint8Array[])[1]!]
     })
@@ -236,7 +245,12 @@ describe('TrieSync', () => {
     expect(store.size).toBe(0)
     const all: SourceTrie = { ...main, nodes: new Map([...main.nodes, ...storage.nodes]) }
     await syncFrom(sync, all, store, { max: 0 })
-    expect(await store.get(main.root)).toBeDefined()
+    expectStoreEqualsSource(store, all)
+    expect(await store.get(main.root)).toEqual(main.nodes.get(toHex(main.root)))
+    // The storage came in over several commits, and the root holding the account came no earlier than the last.
+    const storageCommits = [...storage.nodes.keys()].map((k) => writtenIn.get(k)!)
+    expect(new Set(storageCommits).size).toBeGreaterThan(1)
+    expect(writtenIn.get(toHex(main.root))).toBeGreaterThanOrEqual(Math.max(...storageCommits))
   })
 
   it('rejects unrequested, duplicate and invalid nodes with typed errors, changing nothing', async () => {
