@@ -239,9 +239,16 @@ describe('TopicStore: writes are checked and atomic', () => {
     ]
     for (const [what, call] of bad) await expect(call(), what).rejects.toBeInstanceOf(InvalidInputError)
     expect(store.size).toBe(0)
-    // The longest names are fine.
-    await topics.append('x'.repeat(MAX_TOPIC_BYTES), new Uint8Array(MAX_ITEM_BYTES))
-    await topics.append('é'.repeat(MAX_TOPIC_BYTES / 2), Uint8Array.of(1))
+    // The longest names and the largest item are fine: each is stored as item 0 of its own topic.
+    const longest = 'x'.repeat(MAX_TOPIC_BYTES)
+    const largest = new Uint8Array(MAX_ITEM_BYTES).fill(0x5a)
+    const multiByte = 'é'.repeat(MAX_TOPIC_BYTES / 2)
+    expect(await topics.append(longest, largest)).toBe(0)
+    expect(await topics.append(multiByte, Uint8Array.of(1))).toBe(0)
+    expect(await topics.getItem(longest, 0)).toEqual(largest)
+    expect(await topics.getItem(multiByte, 0)).toEqual(Uint8Array.of(1))
+    expect(await topics.head(longest)).toBe(0)
+    expect(await topics.head(multiByte)).toBe(0)
   })
 
   it('a failed batch loses only its own items; the next write rebuilds the trie from the store', async () => {
