@@ -27,10 +27,12 @@ function alive(pid: number): boolean {
   }
 }
 
-/** Waits until none of `pids` runs any more, or fails after `ms`. */
-async function expectAllGone(pids: number[], ms = 5_000): Promise<void> {
-  const deadline = Date.now() + ms
-  while (pids.some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
+/**
+ * The demo waits for every child to close (stopping, then killing it) before it exits, and a closed child has
+ * been reaped: once the demo is gone, so are its children, with no grace period. (A child also quits on its
+ * own when its stdin ends, so waiting for them would pass even if the demo left them running.)
+ */
+function expectAllGone(pids: number[]): void {
   expect(pids.filter(alive)).toEqual([])
 }
 
@@ -67,9 +69,19 @@ function runDemo(
   })
 }
 
-/** The pids a log line such as "servers: 3 started empty (pids 1, 2, 3), …" names. */
-function pidsIn(line: string): number[] {
-  const match = /\(pids? ([\d, ]+)\)/.exec(line)
+/** A demo log line without its time stamp: "[  1.2 s] joiner: …" → "joiner: …". */
+function logText(line: string): string {
+  return line.replace(/^\[ *[\d.]+ s\] /, '')
+}
+
+/**
+ * The pids the demo's start lines name: "publisher: started (pid 1), …", "servers: 3 started empty (pids 2, 3,
+ * 4), …", "joiner: started empty (pid 5), …"; none for any other line.
+ */
+function startedPids(line: string): number[] {
+  const text = logText(line)
+  if (!/^(publisher|servers|joiner): (3 )?started/.test(text)) return []
+  const match = /\(pids? ([\d, ]+)\)/.exec(text)
   return match === null ? [] : match[1]!.split(', ').map(Number)
 }
 
@@ -89,37 +101,38 @@ describe('dsfg demo', () => {
     expect(summary['checkpointsSeen']).toBeGreaterThan(0)
     expect(summary['proofs']).toMatchObject({ valid: true })
     expect(result.stderr).toContain('checkpoint sync: topic trie of checkpoint')
-    // Five children, all gone once the demo has exited.
+    // Five children, the ones the start lines named, all gone once the demo has exited.
     const pids = summary['pids'] as number[]
-    expect(pids).toHaveLength(5)
-    await expectAllGone(pids, 1_000)
+    expect(new Set(pids).size).toBe(5)
+    expect(new Set(result.stderr.split('\n').flatMap(startedPids))).toEqual(new Set(pids))
+    expectAllGone(pids)
   })
 
   it('fails with one line, and leaves no process behind, when a server dies', async () => {
+    // Once the joiner has started, all five processes run: the publisher's, the servers' and the joiner's.
     const pids: number[] = []
     const result = await runDemo(['--items', '3000'], (line) => {
-      if (!line.includes('servers: 3 started')) return
-      pids.push(...pidsIn(line))
-      process.kill(pids[0]!, 'SIGKILL')
+      pids.push(...startedPids(line))
+      if (logText(line).startsWith('joiner: started')) process.kill(pids[1]!, 'SIGKILL') // server-1
     })
-    expect(pids).toHaveLength(3)
+    expect(new Set(pids).size).toBe(5)
     expect(result.code).toBe(1)
     expect(result.stdout).toBe('')
     const errors = result.stderr.split('\n').filter((l) => l.startsWith('dsfg: '))
     expect(errors).toEqual(['dsfg: the server-1 process exited unexpectedly (killed by SIGKILL)'])
-    await expectAllGone(pids)
+    expectAllGone(pids)
   })
 
   it('stops every process on SIGINT', async () => {
     const pids: number[] = []
     const result = await runDemo(['--items', '3000'], (line, demo) => {
-      if (!line.includes('servers: 3 started')) return
-      pids.push(...pidsIn(line))
-      demo.kill('SIGINT')
+      pids.push(...startedPids(line))
+      if (logText(line).startsWith('joiner: started')) demo.kill('SIGINT')
     })
+    expect(new Set(pids).size).toBe(5)
     expect(result.code).toBe(1)
     expect(result.stderr.trim().split('\n').at(-1)).toBe('dsfg: interrupted by SIGINT')
-    await expectAllGone(pids)
+    expectAllGone(pids)
   })
 
   it('rejects a bad --items with one line', async () => {
