@@ -185,6 +185,14 @@ export async function crashLoop(init: CrashLoopInit): Promise<CrashLoopReport> {
     const known = new Set(byPeer.keys())
     const run = await runCli(init.bin, args, { timeoutMs: runTimeoutMs })
     const peer = [...byPeer.keys()].find((p) => !known.has(p))
+    // A run with nodes left to fetch must have asked for them as a new peer; without its requests, what it
+    // fetched again cannot be counted (0 would say nothing).
+    if (peer === undefined && stored.size < total) {
+      throw new Error(
+        `the final run (exit code ${run.code}) sent no nodes request as a new peer, with ${total - stored.size} ` +
+          `of ${total} nodes still to fetch: ${run.stderr.trim() || 'no stderr'}`
+      )
+    }
     const requested = peer === undefined ? [] : byPeer.get(peer)!
     if (kills.length > 0) kills[kills.length - 1]!.refetched = countIn(requested, stored)
     const store = await LevelStore.open(data)
