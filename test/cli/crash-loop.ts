@@ -2,7 +2,6 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { ClassicLevel } from 'classic-level'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { accountEntries } from '../../src/fixtures/generate.js'
 import { decodeNodesRequest } from '../../src/net/nodes-protocol.js'
@@ -13,6 +12,7 @@ import { checkStoredSubtries, checkTrieComplete } from '../../src/trie/walk.js'
 import { fromHex, toHex } from '../../src/util/hex.js'
 import { Prng } from '../../src/util/prng.js'
 import { createAdversary } from '../helpers/adversary.js'
+import { storedNodeKeys } from '../helpers/stored-keys.js'
 import { until } from '../helpers/wait.js'
 import { type BuiltCli, buildCli, REPO_ROOT, runCli } from './cli-harness.js'
 
@@ -177,7 +177,7 @@ export async function crashLoop(init: CrashLoopInit): Promise<CrashLoopReport> {
       const requested = byPeer.get(runPeer()!) ?? []
       // The previous kill's record is completed with what this run asked for.
       if (k > 0) kills[k - 1]!.refetched = countIn(requested, stored)
-      stored = await storedKeys(data)
+      stored = await storedNodeKeys(data)
       const check = await checkStoredSubtriesAt(data, stored)
       kills.push({ aimedAt, jitterMs, signal, requested: requested.length, stored: stored.size, ...check, refetched: 0 })
     }
@@ -237,19 +237,6 @@ export function expectCrashSafe(report: CrashLoopReport, kills: number): void {
   expect(report.final.code).toBe(0)
   expect(report.final.summary).toMatchObject({ root: report.root, verified: true })
   expect(report.final.complete).toBe(true)
-}
-
-/** Every 32-byte key in the LevelDB at `path` as hex, read straight from the database (no trie walk). */
-async function storedKeys(path: string): Promise<Set<string>> {
-  const db = new ClassicLevel<Uint8Array, Uint8Array>(path, { keyEncoding: 'view', valueEncoding: 'view' })
-  await db.open({ createIfMissing: false })
-  try {
-    const keys = new Set<string>()
-    for await (const key of db.keys()) if (key.length === 32) keys.add(toHex(key))
-    return keys
-  } finally {
-    await db.close()
-  }
 }
 
 async function checkStoredSubtriesAt(path: string, stored: Set<string>): Promise<{ missing: number; incomplete: number }> {
