@@ -2,6 +2,7 @@ import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { type GossipSub, gossipsub } from '@libp2p/gossipsub'
 import { type Identify, identify } from '@libp2p/identify'
+import type { PrivateKey } from '@libp2p/interface'
 import { tcp } from '@libp2p/tcp'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { type Dsfg, type DsfgInit, dsfg } from '../service/index.js'
@@ -13,6 +14,11 @@ export type DsfgLibp2p = Libp2p<{ identify: Identify; pubsub: GossipSub; dsfg: D
 export interface CreateDsfgNodeOptions extends DsfgInit {
   /** Multiaddrs to listen on. @default ['/ip4/127.0.0.1/tcp/0'] */
   listen?: string[]
+  /**
+   * The node's identity: its peer id is derived from this key, so the same key gives the same peer id across
+   * restarts. @default a new Ed25519 key each time (libp2p's own default)
+   */
+  privateKey?: PrivateKey
 }
 
 /**
@@ -20,8 +26,9 @@ export interface CreateDsfgNodeOptions extends DsfgInit {
  * the DSFG service. Applications with their own node add `dsfg(init)` to its services instead.
  */
 export async function createDsfgNode(options: CreateDsfgNodeOptions = {}): Promise<DsfgLibp2p> {
-  const { listen, ...init } = options
+  const { listen, privateKey, ...init } = options
   return createLibp2p({
+    privateKey,
     addresses: { listen: listen ?? ['/ip4/127.0.0.1/tcp/0'] },
     transports: [tcp()],
     connectionEncrypters: [noise()],
