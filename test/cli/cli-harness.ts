@@ -2,8 +2,10 @@ import { execFile, spawn } from 'node:child_process'
 import { access, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
+import { afterAll, beforeAll, expect } from 'vitest'
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url))
 
@@ -32,6 +34,39 @@ export async function buildCli(): Promise<BuiltCli> {
   const bin = join(out, 'cli', 'bin.js')
   await access(bin)
   return { bin, remove: () => rm(dir, { recursive: true, force: true }) }
+}
+
+/** What a test file of the CLI works with: the compiled executable and a scratch directory of its own. */
+export interface CliFixture {
+  /** The compiled `cli/bin.js`. */
+  readonly bin: string
+  readonly work: string
+}
+
+/**
+ * Builds the CLI and makes a scratch directory (`prefix…` in the system's temporary directory) before the
+ * tests of the calling file, and removes both after them. Read the fields inside tests, once built.
+ */
+export function useBuiltCli(prefix: string): CliFixture {
+  let built: BuiltCli | undefined
+  let work: string | undefined
+  // tsc over the whole tree, on a loaded 2-vCPU machine.
+  beforeAll(async () => {
+    built = await buildCli()
+    work = await mkdtemp(join(tmpdir(), prefix))
+  }, 180_000)
+  afterAll(async () => {
+    await built?.remove()
+    if (work !== undefined) await rm(work, { recursive: true, force: true })
+  })
+  return {
+    get bin() {
+      return built!.bin
+    },
+    get work() {
+      return work!
+    }
+  }
 }
 
 export interface CliRun {
@@ -68,4 +103,42 @@ export function runCli(bin: string, args: readonly string[], options: RunOptions
     })
     child.stdin.end(options.input ?? '')
   })
+}
+
+/** The CLI contract for failures: nothing on stdout, exactly one `dsfg: …` line on stderr, no stack. */
+export function expectOneLineError(result: CliRun, exitCode: number, pattern: RegExp): void {
+  expect(result.stderr).not.toContain('    at ')
+  const lines = result.stderr.split('\n').filter((line) => line !== '')
+  expect(lines, result.stderr).toHaveLength(1)
+  expect(lines[0]).toMatch(/^dsfg: /)
+  expect(lines[0]).toMatch(pattern)
+  expect(result.stdout).toBe('')
+  expect(result.code).toBe(exitCode)
+}
+
+/** A running `dsfg serve`. */
+export interface ServingCli {
+  /** Its first stdout line. */
+  readonly info: { peerId: string; addrs: string[]; topics: string[] }
+  /** Sends SIGINT and resolves with the exit code. */
+  stop(): Promise<number | null>
+}
+
+/** Starts `node bin serve args…` and resolves once it has printed its first line (rejects if it exits first). */
+export async function serveCli(bin: string, args: readonly string[]): Promise<ServingCli> {
+  const child = spawn(process.execPath, [bin, 'serve', ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+  const exited = new Promise<number | null>((resolve) => child.on('close', resolve))
+  const stderr: Buffer[] = []
+  child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk))
+  const first = await new Promise<string>((resolve, reject) => {
+    createInterface({ input: child.stdout }).once('line', resolve)
+    child.once('close', () => reject(new Error(`serve exited early: ${Buffer.concat(stderr).toString('utf8')}`)))
+  })
+  return {
+    info: JSON.parse(first) as ServingCli['info'],
+    stop: async () => {
+      child.kill('SIGINT')
+      return exited
+    }
+  }
 }

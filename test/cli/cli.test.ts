@@ -1,53 +1,30 @@
 import { execFileSync } from 'node:child_process'
 import { realpathSync } from 'node:fs'
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
+import { beforeAll, describe, expect, it, vi } from 'vitest'
 import { checkNodeVersion } from '../../src/cli/node-version.js'
 import { LevelStore } from '../../src/store/level-store.js'
 import { keccak256 } from '../../src/trie/keccak.js'
 import { fromHex, toHex } from '../../src/util/hex.js'
-import { type BuiltCli, buildCli, type CliRun, REPO_ROOT, type RunOptions, runCli } from './cli-harness.js'
+import { type CliRun, expectOneLineError, REPO_ROOT, runCli, type RunOptions, useBuiltCli } from './cli-harness.js'
 
 // Every test spawns the compiled CLI several times; on a loaded 2-vCPU machine one spawn can take a second.
 vi.setConfig({ testTimeout: 120_000 })
 
-let cli: BuiltCli
-let work: string
+const cli = useBuiltCli('dsfg-cli-')
 let fileCount = 0
-
-beforeAll(async () => {
-  cli = await buildCli()
-  work = await mkdtemp(join(tmpdir(), 'dsfg-cli-'))
-}, 180_000)
-
-afterAll(async () => {
-  await cli?.remove()
-  if (work !== undefined) await rm(work, { recursive: true, force: true })
-})
 
 const run = (args: readonly string[], options?: RunOptions): Promise<CliRun> => runCli(cli.bin, args, options)
 
 async function tempFile(content: string, ext = 'jsonl'): Promise<string> {
-  const path = join(work, `input-${++fileCount}.${ext}`)
+  const path = join(cli.work, `input-${++fileCount}.${ext}`)
   await writeFile(path, content)
   return path
 }
 
 function tempDir(): string {
-  return join(work, `data-${++fileCount}`)
-}
-
-/** The CLI contract for failures: nothing on stdout, exactly one `dsfg: …` line on stderr, no stack. */
-function expectOneLineError(result: CliRun, exitCode: number, pattern: RegExp): void {
-  expect(result.stderr).not.toContain('    at ')
-  const lines = result.stderr.split('\n').filter((line) => line !== '')
-  expect(lines, result.stderr).toHaveLength(1)
-  expect(lines[0]).toMatch(/^dsfg: /)
-  expect(lines[0]).toMatch(pattern)
-  expect(result.stdout).toBe('')
-  expect(result.code).toBe(exitCode)
+  return join(cli.work, `data-${++fileCount}`)
 }
 
 function parseJson(result: CliRun): Record<string, unknown> {
@@ -140,12 +117,12 @@ describe('bad input (exit 1)', () => {
   const importFile = (path: string): Promise<CliRun> => run(['import', '--data', ':memory:', path])
 
   it('a missing file', async () => {
-    const path = join(work, 'no-such-file.jsonl')
+    const path = join(cli.work, 'no-such-file.jsonl')
     expectOneLineError(await importFile(path), 1, new RegExp(`${path}: no such file or directory`))
   })
 
   it('a directory instead of a file', async () => {
-    expectOneLineError(await importFile(work), 1, /is a directory/)
+    expectOneLineError(await importFile(cli.work), 1, /is a directory/)
   })
 
   it('a malformed JSON line, by line number', async () => {
@@ -341,7 +318,7 @@ describe('dsfg get and verify-proof', () => {
 
   it('rejects a missing or malformed proof file', async () => {
     const args = ['verify-proof', '--root', root, '--key', '0x01', '--proof']
-    const missing = join(work, 'no-proof.json')
+    const missing = join(cli.work, 'no-proof.json')
     expectOneLineError(await run([...args, missing]), 1, /no-proof\.json: no such file or directory/)
     expectOneLineError(await run([...args, await tempFile('["0x01",', 'json')]), 1, /malformed JSON/)
     expectOneLineError(await run([...args, await tempFile('{"a":1}', 'json')]), 1, /expected a JSON array/)

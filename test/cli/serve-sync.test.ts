@@ -1,55 +1,21 @@
-import { spawn } from 'node:child_process'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createInterface } from 'node:readline'
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
-import { type BuiltCli, buildCli, REPO_ROOT, runCli } from './cli-harness.js'
+import { describe, expect, it, vi } from 'vitest'
+import { REPO_ROOT, runCli, serveCli, useBuiltCli } from './cli-harness.js'
 
 vi.setConfig({ testTimeout: 120_000 })
 
-let cli: BuiltCli
-let work: string
-
-beforeAll(async () => {
-  cli = await buildCli()
-  work = await mkdtemp(join(tmpdir(), 'dsfg-serve-'))
-}, 180_000)
-
-afterAll(async () => {
-  await cli?.remove()
-  if (work !== undefined) await rm(work, { recursive: true, force: true })
-})
-
-/** Starts `dsfg serve` and resolves with its first stdout line and a way to stop it with SIGINT. */
-async function serve(data: string) {
-  const child = spawn(process.execPath, [cli.bin, 'serve', '--data', data], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
-  const exited = new Promise<number | null>((resolve) => child.on('close', resolve))
-  const lines = createInterface({ input: child.stdout })
-  const first = await new Promise<string>((resolve, reject) => {
-    lines.once('line', resolve)
-    child.once('close', () => reject(new Error('serve exited before printing its address')))
-  })
-  const info = JSON.parse(first) as { peerId: string; addrs: string[] }
-  return {
-    info,
-    async stop(): Promise<number | null> {
-      child.kill('SIGINT')
-      return exited
-    }
-  }
-}
+const cli = useBuiltCli('dsfg-serve-')
 
 describe('dsfg serve and dsfg sync --root', () => {
   it('sync a trie between two processes, verified, and serve stops on SIGINT', async () => {
-    const source = join(work, 'source')
+    const source = join(cli.work, 'source')
     const imported = await runCli(cli.bin, ['import', '--data', source, join(REPO_ROOT, 'fixtures', 'accounts-1k.jsonl')])
     expect(imported.code).toBe(0)
     const { root, nodes } = JSON.parse(imported.stdout) as { root: string; nodes: number }
 
-    const server = await serve(source)
+    const server = await serveCli(cli.bin, ['--data', source])
     expect(server.info.addrs.every((a) => a.startsWith('/ip4/127.0.0.1/'))).toBe(true)
-    const target = join(work, 'target')
+    const target = join(cli.work, 'target')
     const synced = await runCli(cli.bin, ['sync', '--data', target, '--peer', server.info.addrs[0]!, '--root', root])
     expect(synced.stderr).not.toMatch(/ {4}at /)
     expect(synced.code).toBe(0)

@@ -1,60 +1,30 @@
-import { spawn } from 'node:child_process'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { createInterface } from 'node:readline'
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { toHex } from '../../src/util/hex.js'
 import { Prng } from '../../src/util/prng.js'
-import { type BuiltCli, buildCli, REPO_ROOT, runCli } from './cli-harness.js'
+import { runCli, serveCli, useBuiltCli } from './cli-harness.js'
 
 vi.setConfig({ testTimeout: 120_000 })
 
-let cli: BuiltCli
-let work: string
-
-beforeAll(async () => {
-  cli = await buildCli()
-  work = await mkdtemp(join(tmpdir(), 'dsfg-topic-cli-'))
-}, 180_000)
-
-afterAll(async () => {
-  await cli?.remove()
-  if (work !== undefined) await rm(work, { recursive: true, force: true })
-})
-
-async function serve(args: string[]) {
-  const child = spawn(process.execPath, [cli.bin, 'serve', ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
-  const exited = new Promise<number | null>((resolve) => child.on('close', resolve))
-  const first = await new Promise<string>((resolve, reject) => {
-    createInterface({ input: child.stdout }).once('line', resolve)
-    child.once('close', () => reject(new Error('serve exited early')))
-  })
-  return {
-    info: JSON.parse(first) as { addrs: string[]; topics: string[] },
-    stop: async () => {
-      child.kill('SIGINT')
-      return exited
-    }
-  }
-}
+const cli = useBuiltCli('dsfg-topic-cli-')
 
 describe('dsfg publish, serve --topic, sync --topic, items', () => {
   it('reproduces a topic between processes, verified, in order', async () => {
     const prng = new Prng(4)
     const items = Array.from({ length: 3000 }, () => toHex(prng.bytes(1 + prng.int(100))))
-    const input = join(work, 'items.jsonl')
+    const input = join(cli.work, 'items.jsonl')
     await writeFile(input, items.map((data) => JSON.stringify({ data })).join('\n'))
-    const source = join(work, 'source')
+    const source = join(cli.work, 'source')
     const published = await runCli(cli.bin, ['publish', '--data', source, '--topic', 'news', input])
     expect(published.code).toBe(0)
     const { head, checkpoint } = JSON.parse(published.stdout) as { head: number; checkpoint: { number: number; root: string } }
     expect(head).toBe(2999)
     expect(checkpoint.number).toBe(2999)
 
-    const server = await serve(['--data', source, '--topic', 'news'])
+    const server = await serveCli(cli.bin, ['--data', source, '--topic', 'news'])
     expect(server.info.topics).toEqual(['news'])
-    const target = join(work, 'target')
+    const target = join(cli.work, 'target')
     const synced = await runCli(cli.bin, ['sync', '--data', target, '--peer', server.info.addrs[0]!, '--topic', 'news'], {
       timeoutMs: 60_000
     })
@@ -73,7 +43,7 @@ describe('dsfg publish, serve --topic, sync --topic, items', () => {
   })
 
   it('gives one-line errors for bad topic input', async () => {
-    const bad = join(work, 'bad.jsonl')
+    const bad = join(cli.work, 'bad.jsonl')
     await writeFile(bad, '{"data":"0x0"}\n')
     const odd = await runCli(cli.bin, ['publish', '--data', ':memory:', '--topic', 'news', bad])
     expect(odd.code).toBe(1)
