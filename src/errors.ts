@@ -177,3 +177,11 @@ export class TopicSyncStalledError extends DsfgError {
 export class InvalidCheckpointRecordError extends DsfgError {
   static override readonly code: string = 'ERR_INVALID_CHECKPOINT_RECORD'
 }
+
+/**
+ * A node's private key file (the CLI's `node.key` in a `--data` directory) cannot be read, is not a libp2p
+ * private key, or cannot be written.
+ */
+export class NodeKeyError extends DsfgError {
+  static override readonly code: string = 'ERR_NODE_KEY'
+}

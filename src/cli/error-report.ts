@@ -28,6 +28,12 @@ function isSystemError(err: unknown): err is SystemError {
   return err instanceof Error && typeof (err as { code?: unknown }).code === 'string' && 'syscall' in err
 }
 
+/** Why a file operation failed, for a message that names the file: "permission denied", else the error's message. */
+export function failureText(err: unknown): string {
+  if (isSystemError(err)) return SYSTEM_ERRORS[err.code] ?? err.message
+  return err instanceof Error ? err.message : String(err)
+}
+
 /** The contract is one line on stderr: whatever a message holds, newlines must not split it. */
 function oneLine(text: string): string {
   return text.replace(/\s*[\r\n]+\s*/g, ' ').trim()

@@ -36,6 +36,10 @@ export const SECURE_DESCRIPTION = 'hash keys with keccak-256 before use (Ethereu
 /** The shared description of `--data`. */
 export const DATA_DESCRIPTION = 'store: a LevelDB directory (created if absent), or :memory:'
 
+/** The `--data` of commands that start a node: the directory also keeps the node's key, hence its peer id. */
+export const NODE_DATA_DESCRIPTION =
+  'store: a LevelDB directory (created if absent), also keeping the node key node.key; or :memory: (new peer id)'
+
 /** A `--peer` multiaddr. */
 export function multiaddrFlag(value: string): Multiaddr {
   try {

@@ -20,7 +20,7 @@ export function formatHelp(): string {
     '',
     'Exit codes:',
     `  ${EXIT_OK}  success`,
-    `  ${EXIT_FAILURE}  invalid data or proof, missing file or trie node, store error`,
+    `  ${EXIT_FAILURE}  invalid data or proof, missing file or trie node, store error, unusable node key`,
     `  ${EXIT_USAGE}  usage error: unknown command or option, missing or bad argument, command not implemented yet,`,
     '     Node.js older than 22',
     ''

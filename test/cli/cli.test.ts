@@ -54,7 +54,7 @@ async function readVectors(name: string): Promise<Record<string, AnyOrderCase>> 
   return JSON.parse(text) as Record<string, AnyOrderCase>
 }
 
-const COMMAND_NAMES = ['import', 'get', 'verify-proof', 'publish', 'serve', 'sync', 'items', 'demo']
+const COMMAND_NAMES = ['import', 'get', 'verify-proof', 'id', 'publish', 'serve', 'sync', 'items', 'demo']
 
 describe('dsfg --help', () => {
   it('lists every command with a description, and the exit codes', async () => {

@@ -3,6 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { NODE_KEY_FILE } from '../../src/cli/node-key.js'
 import { accountEntries } from '../../src/fixtures/generate.js'
 import { decodeNodesRequest } from '../../src/net/nodes-protocol.js'
 import { LevelStore } from '../../src/store/level-store.js'
@@ -15,6 +16,11 @@ import { createAdversary } from '../helpers/adversary.js'
 import { storedNodeKeys } from '../helpers/stored-keys.js'
 import { until } from '../helpers/wait.js'
 import { type BuiltCli, buildCli, REPO_ROOT, runCli } from './cli-harness.js'
+
+/** Makes the next `dsfg sync` on `data` run as a new peer: it creates a new key when there is none. */
+function newIdentity(data: string): Promise<void> {
+  return rm(join(data, NODE_KEY_FILE), { force: true })
+}
 
 /**
  * The crash-safety loop of DESIGN §6 ("a kill at any moment loses at most the uncommitted in-memory work"):
@@ -120,8 +126,9 @@ export async function crashLoop(init: CrashLoopInit): Promise<CrashLoopReport> {
   const source = new MemoryStore()
   const { root } = await importSorted(source, accountEntries(init.seed, init.accounts))
   const total = (await checkTrieComplete(source, root)).nodes
-  // Requests by the requesting peer: every `dsfg sync` run starts a node with a fresh identity, so a request
-  // still in flight from a killed run can never be counted against the run after it.
+  // Requests by the requesting peer: every `dsfg sync` run starts a node with a fresh identity (the node key
+  // the run before left in --data is removed first), so a request still in flight from a killed run can never
+  // be counted against the run after it.
   const byPeer = new Map<string, string[]>()
   const server = await createAdversary({
     store: source,
@@ -143,6 +150,7 @@ export async function crashLoop(init: CrashLoopInit): Promise<CrashLoopReport> {
   try {
     let stored = new Set<string>()
     for (let k = 0; k < init.kills; k++) {
+      await newIdentity(data)
       const known = new Set(byPeer.keys())
       child = spawn(process.execPath, [init.bin, ...args], {
         cwd: REPO_ROOT,
@@ -182,6 +190,7 @@ export async function crashLoop(init: CrashLoopInit): Promise<CrashLoopReport> {
       kills.push({ aimedAt, jitterMs, signal, requested: requested.length, stored: stored.size, ...check, refetched: 0 })
     }
 
+    await newIdentity(data)
     const known = new Set(byPeer.keys())
     const run = await runCli(init.bin, args, { timeoutMs: runTimeoutMs })
     const peer = [...byPeer.keys()].find((p) => !known.has(p))

@@ -8,6 +8,7 @@ import type { TopicHandle } from '../../topic/topic-handle.js'
 import { toHex } from '../../util/hex.js'
 import { type CliIo, defineCommand } from '../command.js'
 import { multiaddrFlag } from '../flags.js'
+import { nodeKeyFor } from '../node-key.js'
 import { terminationSignal } from '../signals.js'
 import { DEMO_CHECKPOINT_INTERVAL_MS, DEMO_ROLES, DEMO_SEED, type DemoCommand, type DemoEvent, type DemoRole, writeEvent } from './demo-protocol.js'
 import { runFollower, runPublisher } from './demo-roles.js'
@@ -110,7 +111,7 @@ export const demoNodeCommand = defineCommand({
     const store = await LevelStore.open(options.data)
     try {
       const config = { name: options.topic, publisher }
-      const node = await createDsfgNode({ store, topics: [config] })
+      const node = await createDsfgNode({ store, topics: [config], privateKey: await nodeKeyFor(options.data) })
       const handlers: ((cmd: DemoCommand) => void)[] = []
       const stopReading = readCommands(
         io,

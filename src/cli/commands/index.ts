@@ -2,6 +2,7 @@ import type { CliCommand } from '../command.js'
 import { demoCommand } from './demo.js'
 import { demoNodeCommand } from './demo-node.js'
 import { getCommand } from './get.js'
+import { idCommand } from './id.js'
 import { importCommand } from './import.js'
 import { serveCommand } from './serve.js'
 import { itemsCommand, publishCommand } from './topic-commands.js'
@@ -13,6 +14,7 @@ export const COMMANDS: readonly CliCommand[] = [
   importCommand,
   getCommand,
   verifyProofCommand,
+  idCommand,
   serveCommand,
   syncCommand,
   publishCommand,

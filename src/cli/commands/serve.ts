@@ -1,8 +1,9 @@
 import { createDsfgNode } from '../../node/create-node.js'
 import { openStore } from '../../store/open-store.js'
 import { defineCommand } from '../command.js'
-import { DATA_DESCRIPTION, multiaddrFlag } from '../flags.js'
+import { multiaddrFlag, NODE_DATA_DESCRIPTION } from '../flags.js'
 import { writeJson } from '../io.js'
+import { nodeKeyFor } from '../node-key.js'
 import { terminationSignal, untilAborted } from '../signals.js'
 
 export const serveCommand = defineCommand({
@@ -13,10 +14,11 @@ export const serveCommand = defineCommand({
     'and for each --topic the status, contents and hashes protocols, while following the topic: it downloads',
     'what peers have beyond its head and applies live gossiped items. Prints one JSON line',
     '{"peerId","addrs":[…],"topics":[…]} once listening, then runs until SIGINT or SIGTERM, when it closes the',
-    'node and the store and exits 0.'
+    'node and the store and exits 0. The peer id comes from the key in DIR/node.key (created on first use), so',
+    'it stays the same across restarts; `dsfg id --data DIR` prints it without starting a node.'
   ].join('\n'),
   options: {
-    data: { type: 'string', value: 'DIR', required: true, description: DATA_DESCRIPTION },
+    data: { type: 'string', value: 'DIR', required: true, description: NODE_DATA_DESCRIPTION },
     listen: {
       type: 'string',
       value: 'MADDR',
@@ -37,7 +39,7 @@ export const serveCommand = defineCommand({
     const store = await openStore(options.data)
     try {
       const listen = options.listen.length > 0 ? options.listen : undefined
-      const node = await createDsfgNode({ store, listen, topics: options.topic })
+      const node = await createDsfgNode({ store, listen, topics: options.topic, privateKey: await nodeKeyFor(options.data) })
       const following: Promise<void>[] = []
       // Ends the follow loops on every way out, not only on SIGINT/SIGTERM.
       const follow = new AbortController()

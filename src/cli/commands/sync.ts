@@ -6,8 +6,9 @@ import { openStore } from '../../store/open-store.js'
 import { verifyTrie } from '../../trie/walk.js'
 import { toHex } from '../../util/hex.js'
 import { type CliIo, defineCommand } from '../command.js'
-import { DATA_DESCRIPTION, hashFlag, multiaddrFlag } from '../flags.js'
+import { hashFlag, multiaddrFlag, NODE_DATA_DESCRIPTION } from '../flags.js'
 import { writeJson } from '../io.js'
+import { nodeKeyFor } from '../node-key.js'
 import { ProgressReporter } from '../progress.js'
 import { terminationSignal } from '../signals.js'
 
@@ -33,10 +34,11 @@ export const syncCommand = defineCommand({
     '--topic T: downloads the items peers hold beyond our head in numbered batches, each checked against',
     '  content hashes, until our head reaches the highest head a peer reports; checks our last item against',
     '  that peer\'s head hash and prints {"topic","head","items","fetched","root","seconds","itemsPerSecond",',
-    '  "peers","verified":true}.'
+    '  "peers","verified":true}.',
+    'The peer id comes from the key in DIR/node.key (created on first use).'
   ].join('\n'),
   options: {
-    data: { type: 'string', value: 'DIR', required: true, description: DATA_DESCRIPTION },
+    data: { type: 'string', value: 'DIR', required: true, description: NODE_DATA_DESCRIPTION },
     peer: { type: 'string', value: 'MADDR', multiple: true, required: true, description: 'peer to sync from (repeatable)' },
     root: { type: 'string', value: '0x…', description: 'trie root hash to sync (32 bytes)' },
     topic: { type: 'string', value: 'T', description: 'topic to catch up on' }
@@ -50,7 +52,8 @@ export const syncCommand = defineCommand({
     const stop = terminationSignal()
     const store = await openStore(options.data)
     try {
-      const node = await createDsfgNode({ store, topics: options.topic === undefined ? [] : [options.topic] })
+      const topics = options.topic === undefined ? [] : [options.topic]
+      const node = await createDsfgNode({ store, topics, privateKey: await nodeKeyFor(options.data) })
       try {
         const dialled = await Promise.allSettled(peers.map((p) => node.dial(p, { signal: stop.signal })))
         dialled.forEach((r, i) => {

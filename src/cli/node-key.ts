@@ -1,0 +1,81 @@
+import { mkdir, open, readFile, rename, rm } from 'node:fs/promises'
+import { join } from 'node:path'
+import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
+import type { PrivateKey } from '@libp2p/interface'
+import { NodeKeyError } from '../errors.js'
+import { MEMORY_STORE_SPEC } from '../store/open-store.js'
+import { failureText } from './error-report.js'
+
+/**
+ * The file in a `--data` directory that holds the node's private key (libp2p's protobuf encoding). LevelDB
+ * only reads and deletes files named like its own (CURRENT, LOCK, LOG*, MANIFEST-*, *.ldb, *.sst, *.log), so the key
+ * lives beside the store without disturbing it, and a store copied with its directory keeps its peer id.
+ */
+export const NODE_KEY_FILE = 'node.key'
+
+/**
+ * Owner read and write only: whoever reads the key can act as this peer. Given when the file is created, so
+ * the key is never readable by others, not even between a write and a chmod.
+ */
+const NODE_KEY_MODE = 0o600
+
+/**
+ * The private key a command's node runs with, from its `--data` argument: the key kept in that directory
+ * (created on first use), or `undefined` for `:memory:`, where libp2p makes a new key and so a new peer id
+ * each run. Commands that open the store call this after opening it: LevelDB's lock on the directory then
+ * keeps two of them from creating two keys at once.
+ */
+export async function nodeKeyFor(data: string): Promise<PrivateKey | undefined> {
+  return data === MEMORY_STORE_SPEC ? undefined : loadNodeKey(data)
+}
+
+/**
+ * The key in `dir/node.key`. When there is none, `dir` is created if absent and a new Ed25519 key written
+ * there first. Throws `NodeKeyError` when the file cannot be read or written, or does not hold a key.
+ */
+export async function loadNodeKey(dir: string): Promise<PrivateKey> {
+  const path = join(dir, NODE_KEY_FILE)
+  let bytes: Uint8Array
+  try {
+    bytes = await readFile(path)
+  } catch (err) {
+    if ((err as { code?: unknown }).code === 'ENOENT') return createNodeKey(dir, path)
+    throw new NodeKeyError(`cannot read the node key ${path}: ${failureText(err)}`, { cause: err })
+  }
+  try {
+    return privateKeyFromProtobuf(bytes)
+  } catch (err) {
+    // Not replaced silently: the peer id is what others know this node by, and a new one is the user's call.
+    throw new NodeKeyError(`${path} does not hold a libp2p private key (move it away to get a new peer id)`, {
+      cause: err
+    })
+  }
+}
+
+async function createNodeKey(dir: string, path: string): Promise<PrivateKey> {
+  const key = await generateKeyPair('Ed25519')
+  // Written whole under another name and then renamed into place, so a crash leaves no key or the whole key,
+  // never a truncated file that every later start would refuse. The rename replaces a key another process
+  // made meanwhile: node commands are kept apart by the store's lock (see nodeKeyFor), but a `dsfg id` at the
+  // very moment a first `serve` on the same fresh directory creates its key can still print the losing id.
+  const temp = `${path}.${process.pid}.tmp`
+  try {
+    await mkdir(dir, { recursive: true })
+    // A leftover of a crashed process with our pid goes first: 'wx' then creates the file with our mode.
+    await rm(temp, { force: true })
+    const file = await open(temp, 'wx', NODE_KEY_MODE)
+    try {
+      await file.writeFile(privateKeyToProtobuf(key))
+      // On disk before the rename publishes it: after a power cut the rename must not point at missing data.
+      await file.sync()
+    } finally {
+      await file.close()
+    }
+    await rename(temp, path)
+  } catch (err) {
+    // The write's error is the one to report, not a failure to clean up after it.
+    await rm(temp, { force: true }).catch(() => undefined)
+    throw new NodeKeyError(`cannot write the node key ${path}: ${failureText(err)}`, { cause: err })
+  }
+  return key
+}

@@ -1,0 +1,80 @@
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { describe, expect, it, vi } from 'vitest'
+import { type CliRun, expectOneLineError, runCli, serveCli, useBuiltCli } from './cli-harness.js'
+
+// Each test spawns the compiled CLI several times, serve included; on a loaded 2-vCPU machine that takes seconds.
+vi.setConfig({ testTimeout: 120_000 })
+
+const cli = useBuiltCli('dsfg-identity-')
+let dirCount = 0
+
+function dataDir(): string {
+  return join(cli.work, `data-${++dirCount}`)
+}
+
+/** The peer id `dsfg id` prints, after checking that it prints exactly `{"peerId"}` and nothing else. */
+function peerIdOf(result: CliRun): string {
+  expect(result.stderr).toBe('')
+  expect(result.code).toBe(0)
+  const printed = JSON.parse(result.stdout) as Record<string, unknown>
+  expect(Object.keys(printed)).toEqual(['peerId'])
+  expect(printed['peerId']).toMatch(/^12D3KooW[1-9A-HJ-NP-Za-km-z]+$/)
+  return printed['peerId'] as string
+}
+
+describe('the node key in --data', () => {
+  it('is created once, mode 0600, and gives id and serve one peer id across restarts', async () => {
+    const data = dataDir()
+    const first = peerIdOf(await runCli(cli.bin, ['id', '--data', data]))
+    const key = join(data, 'node.key')
+    expect((await stat(key)).mode & 0o777).toBe(0o600)
+    const written = await readFile(key)
+    expect(peerIdOf(await runCli(cli.bin, ['id', '--data', data]))).toBe(first)
+
+    for (let restart = 0; restart < 2; restart++) {
+      const server = await serveCli(cli.bin, ['--data', data])
+      expect(server.info.peerId).toBe(first)
+      expect(server.info.addrs.every((a) => a.endsWith(`/p2p/${first}`))).toBe(true)
+      expect(await server.stop()).toBe(0)
+    }
+    // The store beside it did not disturb the key, and nothing rewrote it.
+    expect(await readFile(key)).toEqual(written)
+    expect(peerIdOf(await runCli(cli.bin, ['id', '--data', data]))).toBe(first)
+  })
+
+  it('is created by serve too, in the store directory it creates, and another directory has another id', async () => {
+    const data = dataDir()
+    const server = await serveCli(cli.bin, ['--data', data])
+    expect(await server.stop()).toBe(0)
+    expect((await stat(join(data, 'node.key'))).mode & 0o777).toBe(0o600)
+    expect(peerIdOf(await runCli(cli.bin, ['id', '--data', data]))).toBe(server.info.peerId)
+    expect(peerIdOf(await runCli(cli.bin, ['id', '--data', dataDir()]))).not.toBe(server.info.peerId)
+  })
+
+  it('is not kept for :memory:, where id is a usage error', async () => {
+    expectOneLineError(await runCli(cli.bin, ['id', '--data', ':memory:']), 2, /:memory: keeps no key/)
+  })
+
+  it('is refused in one line, exit 1, and left alone when the file is not a key', async () => {
+    const valid = dataDir()
+    peerIdOf(await runCli(cli.bin, ['id', '--data', valid]))
+    const truncated = new Uint8Array(await readFile(join(valid, 'node.key'))).subarray(0, 40)
+    for (const content of [new TextEncoder().encode('not a key\n'), new Uint8Array(0), truncated]) {
+      const data = dataDir()
+      await mkdir(data)
+      const key = join(data, 'node.key')
+      await writeFile(key, content)
+      const refused = /node\.key does not hold a libp2p private key \(move it away to get a new peer id\)$/
+      expectOneLineError(await runCli(cli.bin, ['id', '--data', data]), 1, refused)
+      expectOneLineError(await runCli(cli.bin, ['serve', '--data', data]), 1, refused)
+      expect(new Uint8Array(await readFile(key))).toEqual(content)
+    }
+  })
+
+  it('is refused in one line when --data is a file', async () => {
+    const file = join(cli.work, 'a-file')
+    await writeFile(file, '')
+    expectOneLineError(await runCli(cli.bin, ['id', '--data', file]), 1, /cannot read the node key .*node\.key: not a directory$/)
+  })
+})
