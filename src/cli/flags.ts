@@ -1,7 +1,11 @@
+import type { PeerId } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import { InvalidInputError, UsageError } from '../errors.js'
+import { DEFAULT_TOPIC_QUORUM } from '../topic/topic-sync.js'
 import { keccak256 } from '../trie/keccak.js'
 import { fromHex, hashFromHex } from '../util/hex.js'
+import type { OptionTable } from './args.js'
 
 /**
  * A bad value on the command line is a usage error (exit 2), unlike the same mistake inside an input file
@@ -47,4 +51,60 @@ export function multiaddrFlag(value: string): Multiaddr {
   } catch (err) {
     throw new UsageError(`--peer ${JSON.stringify(value)} is not a multiaddr`, { cause: err })
   }
+}
+
+/** A whole number flag such as `--from N`, at least `min`. */
+export function numberFlag(value: string | undefined, name: string, min = 0): number | undefined {
+  if (value === undefined) return undefined
+  const n = Number(value)
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < min) {
+    throw new UsageError(`${name} must be a whole number${min > 0 ? ` of at least ${min}` : ''}`)
+  }
+  return n
+}
+
+/** A peer id flag such as `--publisher 12D3Koo…`. */
+export function peerIdFlag(value: string, name: string): PeerId {
+  try {
+    return peerIdFromString(value)
+  } catch (err) {
+    throw new UsageError(`${name} ${JSON.stringify(value)} is not a peer id`, { cause: err })
+  }
+}
+
+/** The options that say whom a followed topic trusts, shared by the commands that follow topics. */
+export const TRUST_OPTIONS = {
+  publisher: {
+    type: 'string',
+    value: 'PEERID',
+    description: "the topic's publisher: only items and checkpoints it signed are accepted, its checkpoints decide"
+  },
+  quorum: {
+    type: 'string',
+    value: 'N',
+    description: `without a publisher: peers that must report a head before it is the target (default ${DEFAULT_TOPIC_QUORUM})`
+  }
+} as const satisfies OptionTable
+
+/** Whom a topic trusts, in the fields of `TopicConfig`: its publisher, or else a quorum of peers. */
+export type TopicTrust = { readonly publisher: PeerId } | { readonly quorum: number }
+
+/** `--publisher` and `--quorum` as a `TopicTrust`; a quorum of `DEFAULT_TOPIC_QUORUM` when neither is given. */
+export function trustFlags(options: { publisher: string | undefined; quorum: string | undefined }): TopicTrust {
+  if (options.publisher !== undefined && options.quorum !== undefined) {
+    // A publisher's checkpoints set the target; the quorum only counts peers when there is no publisher.
+    throw new UsageError('give at most one of --publisher and --quorum')
+  }
+  if (options.publisher !== undefined) return { publisher: peerIdFlag(options.publisher, '--publisher') }
+  return { quorum: numberFlag(options.quorum, '--quorum', 1) ?? DEFAULT_TOPIC_QUORUM }
+}
+
+/** Whether `--publisher` or `--quorum` was given: both only make sense with a topic. */
+export function trustGiven(options: { publisher: string | undefined; quorum: string | undefined }): boolean {
+  return options.publisher !== undefined || options.quorum !== undefined
+}
+
+/** A `TopicTrust` for a summary: `"publisher"` or `"quorum:N"`. */
+export function describeTrust(trust: TopicTrust): string {
+  return 'publisher' in trust ? 'publisher' : `quorum:${trust.quorum}`
 }

@@ -23,6 +23,9 @@ function peerIdOf(result: CliRun): string {
   return printed['peerId'] as string
 }
 
+// Any well-formed peer id: the trust flags are checked before a node starts, so it need not exist.
+const SOME_PEER = '12D3KooWGiKD4yYfxGEoLnnhkUph1qmBTdTuwdgVuf8UQYc9Vyuw'
+
 describe('the node key in --data', () => {
   it('is created once, mode 0600, and gives id and serve one peer id across restarts', async () => {
     const data = dataDir()
@@ -76,5 +79,41 @@ describe('the node key in --data', () => {
     const file = join(cli.work, 'a-file')
     await writeFile(file, '')
     expectOneLineError(await runCli(cli.bin, ['id', '--data', file]), 1, /cannot read the node key .*node\.key: not a directory$/)
+  })
+})
+
+describe('trust flags', () => {
+  const sync = ['sync', '--data', ':memory:', '--peer', '/ip4/127.0.0.1/tcp/1', '--topic', 't']
+  const serve = ['serve', '--data', ':memory:', '--topic', 't']
+
+  it('--publisher must be a peer id', async () => {
+    for (const command of [sync, serve]) {
+      expectOneLineError(await runCli(cli.bin, [...command, '--publisher', 'nope']), 2, /^dsfg: --publisher "nope" is not a peer id$/)
+      const typo = `${SOME_PEER.slice(0, -1)}0`
+      expectOneLineError(await runCli(cli.bin, [...command, '--publisher', typo]), 2, /is not a peer id$/)
+    }
+  })
+
+  it('--publisher and --quorum exclude each other', async () => {
+    for (const command of [sync, serve]) {
+      const both = [...command, '--publisher', SOME_PEER, '--quorum', '2']
+      expectOneLineError(await runCli(cli.bin, both), 2, /^dsfg: give at most one of --publisher and --quorum$/)
+    }
+  })
+
+  it('--quorum must be a whole number of at least 1', async () => {
+    for (const quorum of ['0', '-1', '1.5', 'two']) {
+      expectOneLineError(await runCli(cli.bin, [...sync, `--quorum=${quorum}`]), 2, /^dsfg: --quorum must be a whole number of at least 1$/)
+    }
+  })
+
+  it('need a topic', async () => {
+    const root = ['sync', '--data', ':memory:', '--peer', '/ip4/127.0.0.1/tcp/1', '--root', `0x${'00'.repeat(32)}`]
+    expectOneLineError(await runCli(cli.bin, [...root, '--quorum', '2']), 2, /^dsfg: --publisher and --quorum apply to --topic only$/)
+    expectOneLineError(
+      await runCli(cli.bin, ['serve', '--data', ':memory:', '--publisher', SOME_PEER]),
+      2,
+      /^dsfg: --publisher and --quorum need a --topic$/
+    )
   })
 })

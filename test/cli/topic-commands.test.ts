@@ -30,7 +30,28 @@ describe('dsfg publish, serve --topic, sync --topic, items', () => {
     })
     expect(synced.stderr).not.toMatch(/ {4}at /)
     expect(synced.code).toBe(0)
-    expect(JSON.parse(synced.stdout)).toMatchObject({ topic: 'news', head: 2999, items: 3000, root: checkpoint.root, verified: true })
+    expect(JSON.parse(synced.stdout)).toMatchObject({
+      topic: 'news',
+      trust: 'quorum:1',
+      head: 2999,
+      items: 3000,
+      root: checkpoint.root,
+      verified: true
+    })
+    // The server is the publisher here: it published the items from the store it serves, as its own peer id.
+    const trusted = await runCli(
+      cli.bin,
+      ['sync', '--data', ':memory:', '--peer', server.info.addrs[0]!, '--topic', 'news', '--publisher', server.info.peerId],
+      { timeoutMs: 60_000 }
+    )
+    expect(trusted.code, trusted.stderr).toBe(0)
+    expect(JSON.parse(trusted.stdout)).toMatchObject({ topic: 'news', trust: 'publisher', head: 2999, root: checkpoint.root, verified: true })
+    // One server cannot make a quorum of two: the sync gives up after its wait for peers instead of hanging.
+    const short = await runCli(cli.bin, ['sync', '--data', ':memory:', '--peer', server.info.addrs[0]!, '--topic', 'news', '--quorum', '2'], {
+      timeoutMs: 60_000
+    })
+    expect(short.code).toBe(1)
+    expect(short.stderr.trim().split('\n').at(-1)).toBe('dsfg: topic "news": only 1 dialled peer serves it, --quorum needs 2')
     expect(await server.stop()).toBe(0)
 
     const listed = await runCli(cli.bin, ['items', '--data', target, '--topic', 'news'])

@@ -1,18 +1,15 @@
 import { createInterface } from 'node:readline'
-import type { PeerId } from '@libp2p/interface'
-import { peerIdFromString } from '@libp2p/peer-id'
 import { UsageError } from '../../errors.js'
 import { createDsfgNode, type DsfgLibp2p } from '../../node/create-node.js'
 import { LevelStore } from '../../store/level-store.js'
 import type { TopicHandle } from '../../topic/topic-handle.js'
 import { toHex } from '../../util/hex.js'
 import { type CliIo, defineCommand } from '../command.js'
-import { multiaddrFlag } from '../flags.js'
+import { multiaddrFlag, numberFlag, peerIdFlag } from '../flags.js'
 import { nodeKeyFor } from '../node-key.js'
 import { terminationSignal } from '../signals.js'
 import { DEMO_CHECKPOINT_INTERVAL_MS, DEMO_ROLES, DEMO_SEED, type DemoCommand, type DemoEvent, type DemoRole, writeEvent } from './demo-protocol.js'
 import { runFollower, runPublisher } from './demo-roles.js'
-import { numberFlag } from './topic-commands.js'
 
 /** What a role runs with. */
 export interface RoleContext {
@@ -58,14 +55,6 @@ function readCommands(io: CliIo, onCommand: (cmd: DemoCommand) => void, onEnd: (
   }
 }
 
-function publisherFlag(value: string): PeerId {
-  try {
-    return peerIdFromString(value)
-  } catch (err) {
-    throw new UsageError(`--publisher ${JSON.stringify(value)} is not a peer id`, { cause: err })
-  }
-}
-
 function roleFlag(value: string): DemoRole {
   const role = DEMO_ROLES.find((r) => r === value)
   if (role === undefined) throw new UsageError(`--role must be one of ${DEMO_ROLES.join(', ')}`)
@@ -97,7 +86,7 @@ export const demoNodeCommand = defineCommand({
   },
   async run({ options }, io) {
     const role = roleFlag(options.role)
-    const publisher = options.publisher === undefined ? undefined : publisherFlag(options.publisher)
+    const publisher = options.publisher === undefined ? undefined : peerIdFlag(options.publisher, '--publisher')
     options.peer.forEach(multiaddrFlag)
     const settings = {
       items: numberFlag(options.items, '--items') ?? 0,

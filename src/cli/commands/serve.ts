@@ -1,7 +1,8 @@
+import { UsageError } from '../../errors.js'
 import { createDsfgNode } from '../../node/create-node.js'
 import { openStore } from '../../store/open-store.js'
 import { defineCommand } from '../command.js'
-import { multiaddrFlag, NODE_DATA_DESCRIPTION } from '../flags.js'
+import { multiaddrFlag, NODE_DATA_DESCRIPTION, TRUST_OPTIONS, trustFlags, trustGiven } from '../flags.js'
 import { writeJson } from '../io.js'
 import { nodeKeyFor } from '../node-key.js'
 import { terminationSignal, untilAborted } from '../signals.js'
@@ -12,7 +13,8 @@ export const serveCommand = defineCommand({
   description: [
     'Starts a libp2p node (TCP, noise, yamux, identify, gossipsub) that answers /dsfg/nodes/1.0.0 from --data,',
     'and for each --topic the status, contents and hashes protocols, while following the topic: it downloads',
-    'what peers have beyond its head and applies live gossiped items. Prints one JSON line',
+    'what peers have beyond its head and applies live gossiped items. --publisher or --quorum (one of them)',
+    'says whom every --topic trusts (see the README\'s trust model). Prints one JSON line',
     '{"peerId","addrs":[…],"topics":[…]} once listening, then runs until SIGINT or SIGTERM, when it closes the',
     'node and the store and exits 0. The peer id comes from the key in DIR/node.key (created on first use), so',
     'it stays the same across restarts; `dsfg id --data DIR` prints it without starting a node.'
@@ -31,21 +33,25 @@ export const serveCommand = defineCommand({
       multiple: true,
       description: 'topic to serve and keep following from peers and live gossip (repeatable)'
     },
+    ...TRUST_OPTIONS,
     peer: { type: 'string', value: 'MADDR', multiple: true, description: 'peer to dial at start (repeatable)' }
   },
   async run({ options }, io) {
     const peers = options.peer.map(multiaddrFlag)
+    if (options.topic.length === 0 && trustGiven(options)) throw new UsageError('--publisher and --quorum need a --topic')
+    const trust = trustFlags(options)
+    const topics = options.topic.map((name) => ({ name, ...trust }))
     const stop = terminationSignal()
     const store = await openStore(options.data)
     try {
       const listen = options.listen.length > 0 ? options.listen : undefined
-      const node = await createDsfgNode({ store, listen, topics: options.topic, privateKey: await nodeKeyFor(options.data) })
+      const node = await createDsfgNode({ store, listen, topics, privateKey: await nodeKeyFor(options.data) })
       const following: Promise<void>[] = []
       // Ends the follow loops on every way out, not only on SIGINT/SIGTERM.
       const follow = new AbortController()
       const followSignal = AbortSignal.any([stop.signal, follow.signal])
       try {
-        for (const topic of options.topic) following.push(node.services.dsfg.topic(topic).follow({ signal: followSignal }))
+        for (const topic of topics) following.push(node.services.dsfg.topic(topic).follow({ signal: followSignal }))
         await writeJson(io.stdout, {
           peerId: node.peerId.toString(),
           addrs: node.getMultiaddrs().map((a) => a.toString()),

@@ -6,7 +6,16 @@ import { openStore } from '../../store/open-store.js'
 import { verifyTrie } from '../../trie/walk.js'
 import { toHex } from '../../util/hex.js'
 import { type CliIo, defineCommand } from '../command.js'
-import { hashFlag, multiaddrFlag, NODE_DATA_DESCRIPTION } from '../flags.js'
+import {
+  describeTrust,
+  hashFlag,
+  multiaddrFlag,
+  NODE_DATA_DESCRIPTION,
+  TRUST_OPTIONS,
+  type TopicTrust,
+  trustFlags,
+  trustGiven
+} from '../flags.js'
 import { writeJson } from '../io.js'
 import { nodeKeyFor } from '../node-key.js'
 import { ProgressReporter } from '../progress.js'
@@ -32,27 +41,33 @@ export const syncCommand = defineCommand({
     '  (seconds: the sync; verifySeconds: the final walk). Stored nodes are complete subtries, so an',
     '  interrupted sync resumes where it stopped.',
     '--topic T: downloads the items peers hold beyond our head in numbered batches, each checked against',
-    '  content hashes, until our head reaches the highest head a peer reports; checks our last item against',
-    '  that peer\'s head hash and prints {"topic","head","items","fetched","root","seconds","itemsPerSecond",',
-    '  "peers","verified":true}.',
+    '  content hashes, up to a target head: with --publisher PEERID its signed checkpoints decide (see the',
+    '  README\'s trust model), else the highest head at least --quorum N peers report (default 1; fewer peers',
+    `  serving the topic after ${PEER_WAIT_MS / 1000} s is an error). Checks our last item against the head hash of a peer at`,
+    '  that head and prints {"topic","trust","head","items","fetched","root","seconds","itemsPerSecond",',
+    '  "peers","verified":true}, trust being "publisher" or "quorum:N".',
     'The peer id comes from the key in DIR/node.key (created on first use).'
   ].join('\n'),
   options: {
     data: { type: 'string', value: 'DIR', required: true, description: NODE_DATA_DESCRIPTION },
     peer: { type: 'string', value: 'MADDR', multiple: true, required: true, description: 'peer to sync from (repeatable)' },
     root: { type: 'string', value: '0x…', description: 'trie root hash to sync (32 bytes)' },
-    topic: { type: 'string', value: 'T', description: 'topic to catch up on' }
+    topic: { type: 'string', value: 'T', description: 'topic to catch up on' },
+    ...TRUST_OPTIONS
   },
   async run({ options }, io) {
     if ((options.root === undefined) === (options.topic === undefined)) {
       throw new UsageError('give exactly one of --root and --topic')
     }
+    if (options.root !== undefined && trustGiven(options)) throw new UsageError('--publisher and --quorum apply to --topic only')
     const root = options.root === undefined ? undefined : hashFlag(options.root, '--root')
+    const trust = trustFlags(options)
+    const topic = options.topic === undefined ? undefined : { name: options.topic, ...trust }
     const peers = options.peer.map(multiaddrFlag)
     const stop = terminationSignal()
     const store = await openStore(options.data)
     try {
-      const topics = options.topic === undefined ? [] : [options.topic]
+      const topics = topic === undefined ? [] : [topic]
       const node = await createDsfgNode({ store, topics, privateKey: await nodeKeyFor(options.data) })
       try {
         const dialled = await Promise.allSettled(peers.map((p) => node.dial(p, { signal: stop.signal })))
@@ -61,7 +76,7 @@ export const syncCommand = defineCommand({
         })
         if (dialled.every((r) => r.status === 'rejected')) throw new SyncFailedError('could not reach any peer')
         const summary =
-          root !== undefined ? await syncRoot(node, store, root, stop.signal, io) : await syncTopic(node, options.topic!, stop.signal, io)
+          root !== undefined ? await syncRoot(node, store, root, stop.signal, io) : await syncTopic(node, topic!, stop.signal, io)
         await writeJson(io.stdout, summary)
       } finally {
         await node.stop()
@@ -121,13 +136,21 @@ async function syncRoot(
   }
 }
 
-async function syncTopic(node: DsfgLibp2p, name: string, signal: AbortSignal, io: CliIo): Promise<Record<string, unknown>> {
-  const topic = node.services.dsfg.topic(name)
+async function syncTopic(
+  node: DsfgLibp2p,
+  config: { readonly name: string } & TopicTrust,
+  signal: AbortSignal,
+  io: CliIo
+): Promise<Record<string, unknown>> {
+  const name = config.name
+  const topic = node.services.dsfg.topic(config)
   const before = await topic.head()
   const started = Date.now()
+  // Without a publisher the target waits for a quorum of peers: fewer would leave the sync waiting for ever.
+  const needed = 'quorum' in config ? config.quorum : 1
   const noPeers = new AbortController()
   const watchdog = setTimeout(() => {
-    if (topic.peerStates().size === 0) noPeers.abort()
+    if (topic.peerStates().size < needed) noPeers.abort()
   }, PEER_WAIT_MS)
   let last = 0
   topic.events.addEventListener('progress', (e) => {
@@ -137,9 +160,9 @@ async function syncTopic(node: DsfgLibp2p, name: string, signal: AbortSignal, io
   })
   let head: number
   try {
-    // Wait for at least one peer's state before deciding we are synced with nobody.
-    while (topic.peerStates().size === 0) {
-      if (noPeers.signal.aborted) throw new SyncFailedError(`no dialled peer serves topic ${JSON.stringify(name)}`)
+    // Wait for enough peers' states before deciding we are synced with nobody.
+    while (topic.peerStates().size < needed) {
+      if (noPeers.signal.aborted) throw new SyncFailedError(tooFewPeers(name, topic.peerStates().size, needed))
       signal.throwIfAborted()
       await new Promise((r) => setTimeout(r, 20))
     }
@@ -157,6 +180,7 @@ async function syncTopic(node: DsfgLibp2p, name: string, signal: AbortSignal, io
   }
   return {
     topic: name,
+    trust: describeTrust(config),
     head,
     items: head + 1,
     fetched: head - before,
@@ -166,4 +190,10 @@ async function syncTopic(node: DsfgLibp2p, name: string, signal: AbortSignal, io
     peers: topic.peerStates().size,
     verified: true
   }
+}
+
+function tooFewPeers(topic: string, serving: number, needed: number): string {
+  if (serving === 0) return `no dialled peer serves topic ${JSON.stringify(topic)}`
+  const peers = serving === 1 ? '1 dialled peer serves' : `${serving} dialled peers serve`
+  return `topic ${JSON.stringify(topic)}: only ${peers} it, --quorum needs ${needed}`
 }

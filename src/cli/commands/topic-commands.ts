@@ -1,10 +1,10 @@
-import { InvalidInputError, UsageError } from '../../errors.js'
+import { InvalidInputError } from '../../errors.js'
 import { MAX_ITEM_BYTES } from '../../constants.js'
 import { openStore } from '../../store/open-store.js'
 import { TopicStore } from '../../topic/topic-store.js'
 import { fromHex, toHex } from '../../util/hex.js'
 import { defineCommand } from '../command.js'
-import { DATA_DESCRIPTION } from '../flags.js'
+import { DATA_DESCRIPTION, numberFlag } from '../flags.js'
 import { inputName, readJsonLines, writeJson } from '../io.js'
 
 /** Items appended per store batch while publishing a file. */
@@ -25,14 +25,6 @@ export function parseItemLine(json: unknown, where: string): Uint8Array {
     throw new InvalidInputError(`${where}: item must be 1 to ${MAX_ITEM_BYTES} bytes`)
   }
   return data
-}
-
-/** A whole, non-negative item number flag. */
-export function numberFlag(value: string | undefined, name: string): number | undefined {
-  if (value === undefined) return undefined
-  const n = Number(value)
-  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n)) throw new UsageError(`${name} must be a whole number`)
-  return n
 }
 
 export const publishCommand = defineCommand({
