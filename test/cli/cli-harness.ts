@@ -1,4 +1,4 @@
-import { execFile, spawn } from 'node:child_process'
+import { type ChildProcess, execFile, spawn } from 'node:child_process'
 import { access, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -56,6 +56,7 @@ export function useBuiltCli(prefix: string): CliFixture {
     work = await mkdtemp(join(tmpdir(), prefix))
   }, 180_000)
   afterAll(async () => {
+    for (const child of serving) child.kill('SIGKILL')
     await built?.remove()
     if (work !== undefined) await rm(work, { recursive: true, force: true })
   })
@@ -124,9 +125,17 @@ export interface ServingCli {
   stop(): Promise<number | null>
 }
 
+/**
+ * `serve` processes not yet exited. A test that fails between starting a server and stopping it would leave
+ * the process running after the tests: `useBuiltCli`'s cleanup kills what is left here.
+ */
+const serving = new Set<ChildProcess>()
+
 /** Starts `node bin serve args…` and resolves once it has printed its first line (rejects if it exits first). */
 export async function serveCli(bin: string, args: readonly string[]): Promise<ServingCli> {
   const child = spawn(process.execPath, [bin, 'serve', ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+  serving.add(child)
+  child.on('close', () => serving.delete(child))
   const exited = new Promise<number | null>((resolve) => child.on('close', resolve))
   const stderr: Buffer[] = []
   child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk))
