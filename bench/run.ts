@@ -305,9 +305,13 @@ for (const { items, itemBytes } of config.downloads) {
     measurement: `${what}: raw libp2p stream, same bytes`,
     figure: `${fmt(d.rawStreamMBPerS, 1)} MB/s (best of ${d.rawStreamMBPerSRuns.map((r) => fmt(r, 1)).join(' and ')})`
   })
+  rows.push({
+    measurement: `${what}: one proven batch`,
+    figure: `${d.proof.batchItems} items (${fmt(d.proof.batchBytes / 1024, 0)} KiB) + a proof of ${d.proof.proofNodes} nodes, ${fmt(d.proof.proofBytes)} B; verified in ${fmt(d.proof.verifyMs, 2)} ms`
+  })
   for (const run of d.runs) {
     judge(
-      `${what}: ${run.servers} server${run.servers > 1 ? 's' : ''}`,
+      `${what}: ${run.servers} server${run.servers > 1 ? 's' : ''}, trust ${run.trust}`,
       `${fmt(run.itemsPerSecond)} items/s, ${fmt(run.MBPerS, 1)} MB/s (${fmt(run.seconds, 2)} s) = ${fmt(run.overRaw * 100)}% of raw`,
       `>= ${TARGETS.downloadOverRaw * 100}% of raw`,
       run.overRaw >= TARGETS.downloadOverRaw

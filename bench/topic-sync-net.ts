@@ -4,12 +4,23 @@
  * same run, the raw throughput of one libp2p stream (TCP, noise, yamux) pushing the same bytes from one
  * process to another (stream-peer.ts), measured before and after the syncs; the higher of the two counts.
  *
+ * Each server count runs twice: trusting the publisher (`--publisher`: every batch comes with a range proof
+ * against its signed checkpoint root, no content hashes) and by quorum (content hashes from peers, the mode
+ * before signed checkpoints). Beside them, what a proof costs per batch: its bytes and the time to verify one
+ * batch of a reply's size with its proof in this process.
+ *
  *   npm run build && npm run bench:topic-sync                 (20k items of 1 KiB, 1 and 4 servers)
  *   npm run bench:topic-sync -- --items 100000 --bytes 1024
  */
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { MAX_ITEMS_PER_REQUEST, MAX_RESPONSE_BYTES } from '../src/constants.js'
+import { createRangeProof, verifyRangeProof } from '../src/proof/range-proof.js'
+import type { KVStore } from '../src/store/kv-store.js'
 import { LevelStore } from '../src/store/level-store.js'
+import { sealCheckpoint } from '../src/topic/checkpoint-record.js'
+import { uint64BE } from '../src/util/bytes.js'
 import { TopicStore } from '../src/topic/topic-store.js'
 import { Prng } from '../src/util/prng.js'
 import { compactLevelDb, peerArgs, round, runDsfg, startServers, withTempDir } from './processes.js'
@@ -21,6 +32,8 @@ const APPEND_BATCH = 4096
 
 export interface TopicSyncRun {
   servers: number
+  /** `publisher`: proven batches; `quorum:1`: content hashes. */
+  trust: 'publisher' | 'quorum:1'
   /** The download as `dsfg sync --topic` reports it. */
   seconds: number
   /** The `dsfg sync` process from spawn to exit. */
@@ -39,6 +52,8 @@ export interface TopicSyncResult {
   rawStreamMBPerSRuns: number[]
   rawStreamMBPerS: number
   runs: TopicSyncRun[]
+  /** One batch as a server sends it (as many items as fit `MAX_RESPONSE_BYTES`), proven. */
+  proof: { batchItems: number; proofNodes: number; proofBytes: number; batchBytes: number; verifyMs: number }
 }
 
 interface TopicSummary {
@@ -53,8 +68,9 @@ interface TopicSummary {
  * sync (measured: 4 servers on copies of a 100k-item source burned 5 s of CPU more than on compacted copies,
  * on a 2-vCPU machine where the client competes for it). A long-running server has settled its store.
  */
-async function buildTopicSource(path: string, items: number, itemBytes: number): Promise<void> {
+async function buildTopicSource(path: string, items: number, itemBytes: number): Promise<{ publisher: string; proof: TopicSyncResult['proof'] }> {
   const store = await LevelStore.open(path)
+  let signed: { publisher: string; proof: TopicSyncResult['proof'] }
   try {
     const prng = new Prng(1)
     const topics = new TopicStore(store)
@@ -64,28 +80,70 @@ async function buildTopicSource(path: string, items: number, itemBytes: number):
         Array.from({ length: Math.min(APPEND_BATCH, items - i) }, () => prng.bytes(itemBytes))
       )
     }
+    signed = await signCheckpoint(topics, store, items, itemBytes)
   } finally {
     await store.close()
   }
   await compactLevelDb(path)
+  return signed
+}
+
+/**
+ * Signs the source's checkpoint with a publisher key of its own (not a server's: each server copy makes its
+ * own node key), so `sync --publisher` can trust it; and measures one proven batch from the middle.
+ */
+async function signCheckpoint(
+  topics: TopicStore,
+  store: KVStore,
+  items: number,
+  itemBytes: number
+): Promise<{ publisher: string; proof: TopicSyncResult['proof'] }> {
+  const cp = (await topics.checkpoint(TOPIC))!
+  const state = (await topics.getCurrentTopicState(TOPIC))!
+  const key = await generateKeyPair('Ed25519')
+  const record = await sealCheckpoint(TOPIC, { ...cp, head: state.head, headHash: state.headHash }, key)
+  await topics.putCheckpointRecord(TOPIC, { number: cp.number, envelope: record.envelope })
+  const batchItems = Math.min(MAX_ITEMS_PER_REQUEST, Math.max(1, Math.floor(MAX_RESPONSE_BYTES / itemBytes)), items)
+  const from = Math.max(0, Math.floor(items / 2) - batchItems)
+  const batch = await topics.getContents(TOPIC, from, batchItems)
+  const last = from + batch.length - 1
+  const proof = await createRangeProof(store, cp.root, uint64BE(from), uint64BE(last))
+  const runs = 20
+  const started = performance.now()
+  for (let i = 0; i < runs; i++) {
+    verifyRangeProof(cp.root, uint64BE(from), uint64BE(last), batch.map((item) => uint64BE(item.n)), batch.map((item) => item.data), proof)
+  }
+  return {
+    publisher: record.signer.toString(),
+    proof: {
+      batchItems: batch.length,
+      proofNodes: proof.length,
+      proofBytes: proof.reduce((sum, node) => sum + node.length, 0),
+      batchBytes: batch.reduce((sum, item) => sum + item.data.length, 0),
+      verifyMs: round((performance.now() - started) / runs, 2)
+    }
+  }
 }
 
 /** Downloads `items` items of `itemBytes` with `dsfg sync --topic` from each count of servers in `serverCounts`. */
 export async function measureTopicSync(items: number, itemBytes: number, serverCounts: number[] = [1, 4]): Promise<TopicSyncResult> {
   return withTempDir('dsfg-bench-topic-', async (dir) => {
     const source = join(dir, 'source')
-    await buildTopicSource(source, items, itemBytes)
+    const { publisher, proof } = await buildTopicSource(source, items, itemBytes)
     const totalBytes = items * itemBytes
     const rawRuns = [await rawStreamMBps(totalBytes)]
     const synced: Omit<TopicSyncRun, 'overRaw'>[] = []
     for (const n of serverCounts) {
       const servers = await startServers(source, dir, `server-${n}`, n, ['--topic', TOPIC])
       try {
-        const target = join(dir, `client-${n}`)
-        const { summary, wallS } = await runDsfg<TopicSummary>(['sync', '--data', target, ...peerArgs(servers.addrs), '--topic', TOPIC])
-        if (summary.items !== items) throw new Error(`synced ${summary.items} items, expected ${items}`)
-        const MBPerS = round(totalBytes / 1e6 / summary.seconds)
-        synced.push({ servers: n, seconds: summary.seconds, wallS: round(wallS), itemsPerSecond: summary.itemsPerSecond, MBPerS })
+        for (const trust of ['publisher', 'quorum:1'] as const) {
+          const target = join(dir, `client-${n}-${trust === 'publisher' ? 'publisher' : 'quorum'}`)
+          const trustArgs = trust === 'publisher' ? ['--publisher', publisher] : []
+          const { summary, wallS } = await runDsfg<TopicSummary>(['sync', '--data', target, ...peerArgs(servers.addrs), '--topic', TOPIC, ...trustArgs])
+          if (summary.items !== items) throw new Error(`synced ${summary.items} items, expected ${items}`)
+          const MBPerS = round(totalBytes / 1e6 / summary.seconds)
+          synced.push({ servers: n, trust, seconds: summary.seconds, wallS: round(wallS), itemsPerSecond: summary.itemsPerSecond, MBPerS })
+        }
       } finally {
         await servers.stop()
       }
@@ -99,7 +157,8 @@ export async function measureTopicSync(items: number, itemBytes: number, serverC
       MB: round(totalBytes / 1e6, 1),
       rawStreamMBPerSRuns: rawRuns.map((r) => round(r, 1)),
       rawStreamMBPerS: round(raw, 1),
-      runs: synced.map((run) => ({ ...run, overRaw: round(run.MBPerS / raw, 3) }))
+      runs: synced.map((run) => ({ ...run, overRaw: round(run.MBPerS / raw, 3) })),
+      proof
     }
   })
 }
@@ -113,6 +172,7 @@ if (import.meta.main) {
         items: result.items,
         itemBytes: result.itemBytes,
         servers: run.servers,
+        trust: run.trust,
         seconds: run.seconds,
         itemsPerSecond: run.itemsPerSecond,
         MBPerS: run.MBPerS,
@@ -121,4 +181,5 @@ if (import.meta.main) {
       })
     )
   }
+  console.log(JSON.stringify({ proofPerBatch: result.proof }))
 }

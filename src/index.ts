@@ -75,6 +75,7 @@ export {
   type TopicHandleEvents,
   type TopicSyncProgress,
   type TopicCheckpointEvent,
+  type TopicTrustMode,
   type TrieSyncStarter
 } from './topic/topic-handle.js'
 export {

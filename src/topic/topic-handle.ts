@@ -16,6 +16,7 @@ import type { StateSyncStats } from '../sync/state-syncer.js'
 import { equalBytes } from '../util/bytes.js'
 import { dispatchSafely } from '../util/events.js'
 import {
+  DEFAULT_TOPIC_QUORUM,
   type SelectFork,
   type SyncMode,
   type TrieCheckpoint,
@@ -29,6 +30,9 @@ export type TrieSyncStarter = (
   root: Uint8Array,
   options: { signal: AbortSignal; onProgress: (stats: StateSyncStats) => void; onPenalty: (peer: string, reason: string) => void }
 ) => TrieSyncRun
+
+/** What a topic's items are verified by: the publisher's signatures, or a quorum of N agreeing peers. */
+export type TopicTrustMode = 'publisher' | `quorum:${number}`
 
 /** What `sync:progress` reports. */
 export interface TopicSyncProgress {
@@ -57,8 +61,11 @@ export interface TopicHandleEvents {
   /** The sync's mode changed: `unsynced`, `syncing` or `synced`. */
   mode: CustomEvent<SyncMode>
   'sync:progress': CustomEvent<TopicSyncProgress>
-  /** The topic reached its target (the mode became `synced`): our head then. */
-  'sync:complete': CustomEvent<{ head: number }>
+  /**
+   * The topic reached its target (the mode became `synced`): our head then, and what it was verified by:
+   * `publisher` (its signed checkpoints) or `quorum:N` (N peers agreeing: the weaker guarantee).
+   */
+  'sync:complete': CustomEvent<{ head: number; trust: TopicTrustMode }>
   checkpoint: CustomEvent<TopicCheckpointEvent>
   /** A peer sent data that failed verification and was penalised (it may be disconnected). */
   'peer:penalised': CustomEvent<{ peer: string; reason: string }>
@@ -166,7 +173,8 @@ export class TopicHandle extends TypedEventEmitter<TopicHandleEvents> {
     })
     this.sync.addEventListener('mode', (e) => {
       dispatchSafely(this, 'mode', e.detail)
-      if (e.detail === 'synced') void this.head().then((head) => dispatchSafely(this, 'sync:complete', { head }), () => undefined)
+      if (e.detail !== 'synced') return
+      void this.head().then((head) => dispatchSafely(this, 'sync:complete', { head, trust: this.trust }), () => undefined)
     })
     this.sync.addEventListener('progress', (e) => {
       dispatchSafely(this, 'sync:progress', { phase: 'items', head: e.detail.head, target: e.detail.target })
@@ -195,6 +203,11 @@ export class TopicHandle extends TypedEventEmitter<TopicHandleEvents> {
 
   get mode(): SyncMode {
     return this.sync.mode
+  }
+
+  /** What the topic's items are verified by: `publisher` (its signatures) or `quorum:N` (N agreeing peers). */
+  get trust(): TopicTrustMode {
+    return this.deps.publisher === undefined ? `quorum:${Math.max(1, this.deps.quorum ?? DEFAULT_TOPIC_QUORUM)}` : 'publisher'
   }
 
   /**

@@ -63,6 +63,48 @@ describe('dsfg publish, serve --topic, sync --topic, items', () => {
     expect(window.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { n: number }).n)).toEqual([10, 11, 12])
   })
 
+  it('sync --publisher reproduces the publisher\'s items exactly beside a forging server, in either --peer order', async () => {
+    const write = async (name: string, seed: number): Promise<string[]> => {
+      const prng = new Prng(seed)
+      const datas = Array.from({ length: 2000 }, () => toHex(prng.bytes(1 + prng.int(60))))
+      await writeFile(join(cli.work, name), datas.map((data) => JSON.stringify({ data })).join('\n'))
+      return datas
+    }
+    const items = await write('honest.jsonl', 7)
+    await write('forged.jsonl', 8)
+    // The forger publishes a history of its own under the same topic name, signed with its own key, and more
+    // of it: a higher head and a higher checkpoint than the publisher's.
+    const honestData = join(cli.work, 'honest')
+    const forgedData = join(cli.work, 'forged')
+    const published = await runCli(cli.bin, ['publish', '--data', honestData, '--topic', 'news', join(cli.work, 'honest.jsonl')])
+    expect(published.code, published.stderr).toBe(0)
+    for (let i = 0; i < 2; i++) {
+      const forged = await runCli(cli.bin, ['publish', '--data', forgedData, '--topic', 'news', join(cli.work, 'forged.jsonl')])
+      expect(forged.code, forged.stderr).toBe(0)
+    }
+    const { publisher, checkpoint } = JSON.parse(published.stdout) as { publisher: string; checkpoint: { root: string } }
+    const honest = await serveCli(cli.bin, ['--data', honestData, '--topic', 'news'])
+    const forger = await serveCli(cli.bin, ['--data', forgedData, '--topic', 'news'])
+    expect(honest.info.peerId).toBe(publisher)
+    try {
+      for (const peers of [
+        [forger.info.addrs[0]!, honest.info.addrs[0]!],
+        [honest.info.addrs[0]!, forger.info.addrs[0]!]
+      ]) {
+        const target = join(cli.work, `joiner-${peers[0] === honest.info.addrs[0] ? 'honest-first' : 'forger-first'}`)
+        const args = ['sync', '--data', target, '--topic', 'news', '--publisher', publisher, ...peers.flatMap((p) => ['--peer', p])]
+        const synced = await runCli(cli.bin, args, { timeoutMs: 60_000 })
+        expect(synced.code, synced.stderr).toBe(0)
+        expect(JSON.parse(synced.stdout)).toMatchObject({ trust: 'publisher', head: 1999, root: checkpoint.root, verified: true })
+        const listed = await runCli(cli.bin, ['items', '--data', target, '--topic', 'news'])
+        expect(listed.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { data: string }).data)).toEqual(items)
+      }
+    } finally {
+      await honest.stop()
+      await forger.stop()
+    }
+  })
+
   it('gives one-line errors for bad topic input', async () => {
     const bad = join(cli.work, 'bad.jsonl')
     await writeFile(bad, '{"data":"0x0"}\n')

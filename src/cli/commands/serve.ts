@@ -1,5 +1,10 @@
 import { UsageError } from '../../errors.js'
+import type { PeerId, PrivateKey } from '@libp2p/interface'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { createDsfgNode } from '../../node/create-node.js'
+import type { KVStore } from '../../store/kv-store.js'
+import { openCheckpoint } from '../../topic/checkpoint-record.js'
+import { TopicStore } from '../../topic/topic-store.js'
 import { openStore } from '../../store/open-store.js'
 import { defineCommand } from '../command.js'
 import { multiaddrFlag, NODE_DATA_DESCRIPTION, TRUST_OPTIONS, trustFlags, trustGiven } from '../flags.js'
@@ -40,12 +45,15 @@ export const serveCommand = defineCommand({
     const peers = options.peer.map(multiaddrFlag)
     if (options.topic.length === 0 && trustGiven(options)) throw new UsageError('--publisher and --quorum need a --topic')
     const trust = trustFlags(options)
-    const topics = options.topic.map((name) => ({ name, ...trust }))
     const stop = terminationSignal()
     const store = await openStore(options.data)
     try {
       const listen = options.listen.length > 0 ? options.listen : undefined
-      const node = await createDsfgNode({ store, listen, topics, privateKey: await nodeKeyFor(options.data) })
+      const privateKey = await nodeKeyFor(options.data)
+      const topics = await Promise.all(
+        options.topic.map(async (name) => ({ name, ...trust, ...(trustGiven(options) ? {} : await ownTopic(store, name, privateKey)) }))
+      )
+      const node = await createDsfgNode({ store, listen, topics, privateKey })
       const following: Promise<void>[] = []
       // Ends the follow loops on every way out, not only on SIGINT/SIGTERM.
       const follow = new AbortController()
@@ -74,3 +82,20 @@ export const serveCommand = defineCommand({
     }
   }
 })
+
+/**
+ * A topic this node published (its newest record is signed by this node's key) and given no trust flag: it
+ * is its own publisher, so it never takes items or checkpoints from anyone else, nor appends to its history.
+ */
+async function ownTopic(store: KVStore, topic: string, key: PrivateKey | undefined): Promise<{ publisher?: PeerId }> {
+  if (key === undefined) return {}
+  const stored = await new TopicStore(store).getCheckpointRecord(topic)
+  if (stored === null) return {}
+  const self = peerIdFromPrivateKey(key)
+  try {
+    const record = await openCheckpoint(stored.envelope, { topic, publisher: self })
+    return { publisher: record.signer }
+  } catch {
+    return {}
+  }
+}

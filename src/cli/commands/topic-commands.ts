@@ -1,7 +1,9 @@
 import { InvalidInputError } from '../../errors.js'
 import { MAX_ITEM_BYTES } from '../../constants.js'
 import { openStore } from '../../store/open-store.js'
+import { sealCheckpoint } from '../../topic/checkpoint-record.js'
 import { TopicStore } from '../../topic/topic-store.js'
+import { nodeKeyFor } from '../node-key.js'
 import { fromHex, toHex } from '../../util/hex.js'
 import { defineCommand } from '../command.js'
 import { DATA_DESCRIPTION, numberFlag } from '../flags.js'
@@ -32,8 +34,9 @@ export const publishCommand = defineCommand({
   summary: 'append JSON lines {"data":"0x…"} to a topic and checkpoint them → {"head","checkpoint"}',
   description: [
     'Appends each line {"data":"0x…"} of FILE as the next item of --topic in --data (numbers from the current',
-    'head + 1), commits them to the topic trie, and records a checkpoint (head, root). Reads and checks the',
-    'whole input before the store is touched. Prints {"head":N,"checkpoint":{"number":N,"root":"0x…"}}.',
+    'head + 1), commits them to the topic trie, and records a checkpoint (head, root), signed with the node key',
+    'of --data (the record `dsfg serve` hands to peers). Reads and checks the whole input before the store is',
+    'touched. Prints {"head":N,"checkpoint":{"number":N,"root":"0x…"},"publisher":"<peer id>"}.',
     'A running `dsfg serve` on the same store is not notified: publish while the store is not served.'
   ].join('\n'),
   options: {
@@ -55,9 +58,20 @@ export const publishCommand = defineCommand({
         await topics.appendMany(options.topic, items.slice(i, i + PUBLISH_CHUNK))
       }
       const checkpoint = await topics.checkpoint(options.topic)
+      // Signed with this directory's node key: a `serve` of it hands the record to every peer that asks, and a
+      // joiner given `--publisher <this peer id>` trusts nothing else.
+      const key = await nodeKeyFor(options.data)
+      let publisher: string | null = null
+      if (checkpoint !== null && key !== undefined) {
+        const state = (await topics.getCurrentTopicState(options.topic))!
+        const record = await sealCheckpoint(options.topic, { ...checkpoint, head: state.head, headHash: state.headHash }, key)
+        await topics.putCheckpointRecord(options.topic, { number: checkpoint.number, envelope: record.envelope })
+        publisher = record.signer.toString()
+      }
       await writeJson(io.stdout, {
         head: await topics.head(options.topic),
-        checkpoint: checkpoint === null ? null : { number: checkpoint.number, root: toHex(checkpoint.root) }
+        checkpoint: checkpoint === null ? null : { number: checkpoint.number, root: toHex(checkpoint.root) },
+        publisher
       })
     } finally {
       await store.close()
