@@ -376,7 +376,8 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
             await this.waitForUpdate(signal)
             continue
           }
-          this.setMode(target >= 0 || head >= 0 ? 'synced' : 'unsynced')
+          // With a publisher, items of ours are no reason to call it synced until a signed checkpoint says so.
+          this.setMode(target >= 0 || (head >= 0 && this.io.checkpoint === undefined) ? 'synced' : 'unsynced')
           await this.waitForUpdate(signal)
           continue
         }

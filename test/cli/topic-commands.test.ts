@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { describe, expect, it, vi } from 'vitest'
 import { toHex } from '../../src/util/hex.js'
 import { Prng } from '../../src/util/prng.js'
-import { runCli, serveCli, useBuiltCli } from './cli-harness.js'
+import { expectOneLineError, runCli, serveCli, useBuiltCli } from './cli-harness.js'
 
 vi.setConfig({ testTimeout: 120_000 })
 
@@ -99,6 +99,18 @@ describe('dsfg publish, serve --topic, sync --topic, items', () => {
         const listed = await runCli(cli.bin, ['items', '--data', target, '--topic', 'news'])
         expect(listed.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { data: string }).data)).toEqual(items)
       }
+      // The forger alone: nothing it has is signed by the publisher, so the sync fails with one line, never
+      // claiming success, and stores nothing.
+      const alone = join(cli.work, 'joiner-forger-only')
+      const lonely = await runCli(
+        cli.bin,
+        ['sync', '--data', alone, '--topic', 'news', '--publisher', publisher, '--peer', forger.info.addrs[0]!],
+        { timeoutMs: 60_000 }
+      )
+      expectOneLineError(lonely, 1, /^dsfg: topic "news": no dialled peer holds a checkpoint signed by \S+$/)
+      expect(lonely.stdout).toBe('')
+      const none = await runCli(cli.bin, ['items', '--data', alone, '--topic', 'news'])
+      expect(none.stdout).toBe('')
     } finally {
       await honest.stop()
       await forger.stop()

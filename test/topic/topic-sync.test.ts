@@ -194,6 +194,28 @@ describe('TopicSync', () => {
     expect(new Set(faults)).toEqual(new Set(['forger']))
   })
 
+  it('with a publisher but no signed checkpoint yet, items of its own do not make it synced', async () => {
+    const items = makeItems(50, 5)
+    const { io, stored } = world({ a: { items } })
+    stored.push(...items.slice(0, 20))
+    let checkpoint: { number: number; root: Uint8Array; head: number; headHash: Uint8Array } | undefined
+    const sync = new TopicSync({ io: { ...io, checkpoint: () => checkpoint } })
+    const modes: string[] = []
+    sync.addEventListener('mode', (e) => modes.push(e.detail))
+    const controller = new AbortController()
+    const running = sync.run({ signal: controller.signal })
+    for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve))
+    expect(modes).toEqual([])
+    expect(sync.mode).toBe('unsynced')
+    // The signed checkpoint arrives: now it syncs up to it, and only then is synced.
+    checkpoint = { number: 49, root: rootOf(items), head: 49, headHash: keccak256(items[49]!.data) }
+    sync.addEventListener('mode', (e) => e.detail === 'synced' && controller.abort())
+    sync.update()
+    await running
+    expect(modes).toEqual(['syncing', 'synced'])
+    expect(stored).toEqual(items)
+  })
+
   it('a publisher checkpoint decides the target over peer votes: its number, not the head it reports', async () => {
     const items = makeItems(200, 4)
     const { io } = world({ a: { items } })

@@ -1,4 +1,5 @@
 import { DsfgError, UsageError } from '../../errors.js'
+import type { TopicHandle } from '../../topic/topic-handle.js'
 import { createDsfgNode, type DsfgLibp2p } from '../../node/create-node.js'
 import type { KVStore } from '../../store/kv-store.js'
 import { equalBytes } from '../../util/bytes.js'
@@ -40,12 +41,13 @@ export const syncCommand = defineCommand({
     '  {"root","nodes","fetched","bytes","seconds","verifySeconds","rate","peers","peakRssMB","verified":true}',
     '  (seconds: the sync; verifySeconds: the final walk). Stored nodes are complete subtries, so an',
     '  interrupted sync resumes where it stopped.',
-    '--topic T: downloads the items peers hold beyond our head in numbered batches, each checked against',
-    '  content hashes, up to a target head: with --publisher PEERID its signed checkpoints decide (see the',
-    '  README\'s trust model), else the highest head at least --quorum N peers report (default 1; fewer peers',
-    `  serving the topic after ${PEER_WAIT_MS / 1000} s is an error). Checks our last item against the head hash of a peer at`,
-    '  that head and prints {"topic","trust","head","items","fetched","root","seconds","itemsPerSecond",',
-    '  "peers","verified":true}, trust being "publisher" or "quorum:N".',
+    '--topic T: downloads the items beyond our head in numbered batches. With --publisher PEERID: up to its',
+    '  newest signed checkpoint, which any dialled peer may hand on, every batch proven against its root (no',
+    `  such checkpoint from any peer after ${PEER_WAIT_MS / 1000} s is an error). Else up to the highest head at least --quorum N`,
+    '  peers report (default 1; fewer peers after that wait is an error), each batch checked against content',
+    '  hashes N peers agree on, and our last item against the head hash of a peer at that head (see the',
+    '  README\'s trust model). Prints {"topic","trust","checkpoint","head","items","fetched","root","seconds",',
+    '  "itemsPerSecond","peers","verified":true}, trust being "publisher" or "quorum:N".',
     'The peer id comes from the key in DIR/node.key (created on first use).'
   ].join('\n'),
   options: {
@@ -166,21 +168,33 @@ async function syncTopic(
       signal.throwIfAborted()
       await new Promise((r) => setTimeout(r, 20))
     }
+    // With a publisher only its signed checkpoint sets the target: without one there is nothing to sync to, and
+    // peers that cannot show one (liars, or servers that never had it) are no reason to claim success.
+    if ('publisher' in config) await untilSignedCheckpoint(topic, config.publisher.toString(), signal)
     head = await topic.syncOnce({ signal: AbortSignal.any([signal, noPeers.signal]) })
   } finally {
     clearTimeout(watchdog)
   }
   const seconds = (Date.now() - started) / 1000
   const state = await topic.state()
-  const agreeing = [...topic.peerStates().values()].filter(
-    (s) => state !== null && s.head === head && equalBytes(s.headHash, state.headHash)
-  )
-  if (state === null || agreeing.length === 0) {
-    throw new SyncFailedError(`topic ${JSON.stringify(name)}: no peer confirms our head ${head}`)
+  const checkpoint = topic.checkpointReceived
+  if ('publisher' in config) {
+    // syncOnce ends once our items rebuild to the newest signed root (or its trie was adopted).
+    if (state === null || checkpoint === undefined || head < checkpoint.number) {
+      throw new SyncFailedError(`topic ${JSON.stringify(name)}: our head ${head} is short of the signed checkpoint`)
+    }
+  } else {
+    const agreeing = [...topic.peerStates().values()].filter(
+      (s) => state !== null && s.head === head && equalBytes(s.headHash, state.headHash)
+    )
+    if (state === null || agreeing.length === 0) {
+      throw new SyncFailedError(`topic ${JSON.stringify(name)}: no peer confirms our head ${head}`)
+    }
   }
   return {
     topic: name,
     trust: describeTrust(config),
+    ...(checkpoint === undefined ? {} : { checkpoint: { number: checkpoint.number, root: toHex(checkpoint.root) } }),
     head,
     items: head + 1,
     fetched: head - before,
@@ -189,6 +203,18 @@ async function syncTopic(
     itemsPerSecond: Math.round((head - before) / Math.max(seconds, 0.001)),
     peers: topic.peerStates().size,
     verified: true
+  }
+}
+
+/** Waits up to `PEER_WAIT_MS` for a checkpoint record signed by the publisher, from any peer. */
+async function untilSignedCheckpoint(topic: TopicHandle, publisher: string, signal: AbortSignal): Promise<void> {
+  const deadline = Date.now() + PEER_WAIT_MS
+  while (topic.checkpointReceived === undefined) {
+    if (Date.now() > deadline) {
+      throw new SyncFailedError(`topic ${JSON.stringify(topic.name)}: no dialled peer holds a checkpoint signed by ${publisher}`)
+    }
+    signal.throwIfAborted()
+    await new Promise((r) => setTimeout(r, 20))
   }
 }
 
