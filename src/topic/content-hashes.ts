@@ -10,7 +10,10 @@ export interface ExpectedHash {
 export interface ContentHashesInit {
   /** Peers that may be asked, with the ranges they claim. */
   peers(): PeerInfo[]
-  /** keccak256 of items `from..to` from one peer (a prefix of the range when it holds fewer). */
+  /**
+   * keccak256 of items `from..to` from one peer (a prefix of the range when it holds fewer). Must reject soon
+   * after `signal` aborts: a quorum reached aborts the requests still out.
+   */
   fetch(peer: string, from: number, to: number, options: { signal: AbortSignal }): Promise<Uint8Array[]>
   /** Hashes asked for at once. */
   chunk: number
@@ -79,37 +82,42 @@ export class ContentHashes {
   }
 
   /**
-   * Asks the peers in turn for the hashes of `from..to` until `quorum` of them gave exactly the same ones; a
-   * peer that disagrees is not believed, and without a quorum nothing is. The hashes are attributed to the
-   * first peer that gave them.
+   * Asks every peer that claims `from..to` for its hashes at once and settles as soon as `quorum` of them gave
+   * exactly the same ones (the requests still out are then aborted): a peer that disagrees is not believed,
+   * a silent one holds nothing up while enough others answer, and without a quorum nothing is believed. The
+   * hashes are attributed to the first peer that gave them.
    */
   private async fetchAgreed(from: number, to: number, signal: AbortSignal): Promise<boolean> {
     const eligible = this.init.peers().filter((p) => p.lowest <= from && p.head >= to)
     if (eligible.length < this.quorum) return false
-    const first = this.nextTurn()
     const generation = this.generation
+    const done = new AbortController()
+    const asking = AbortSignal.any([signal, done.signal])
     const votes = new Map<string, { count: number; hashes: Uint8Array[]; peer: string }>()
-    for (let tried = 0; tried < eligible.length; tried++) {
-      const peer = eligible[(first + tried) % eligible.length]!
+    let agreed: { hashes: Uint8Array[]; peer: string } | undefined
+    const ask = async (peer: string): Promise<void> => {
       let hashes: Uint8Array[]
       try {
-        hashes = (await this.init.fetch(peer.id, from, to, { signal })).slice(0, to - from + 1)
+        hashes = (await this.init.fetch(peer, from, to, { signal: asking })).slice(0, to - from + 1)
       } catch {
-        if (signal.aborted) return false
-        continue
+        return
       }
-      if (generation !== this.generation) return false
-      if (hashes.length < to - from + 1) continue
+      if (agreed !== undefined || hashes.length < to - from + 1) return
       const key = hashes.map((h) => toHex(h)).join('')
-      const vote = votes.get(key) ?? { count: 0, hashes, peer: peer.id }
+      const vote = votes.get(key) ?? { count: 0, hashes, peer }
       vote.count++
       votes.set(key, vote)
-      if (vote.count >= this.quorum) {
-        this.add(from, vote.hashes, vote.peer)
-        return true
-      }
+      if (vote.count < this.quorum) return
+      agreed = vote
+      done.abort()
     }
-    return false
+    const first = this.nextTurn()
+    const asked = eligible.map((_p, i) => eligible[(first + i) % eligible.length]!.id)
+    // Once a quorum agrees, the requests still out are aborted, and reject at once (the fetch contract).
+    await Promise.all(asked.map(ask))
+    if (agreed === undefined || generation !== this.generation || signal.aborted) return false
+    this.add(from, agreed.hashes, agreed.peer)
+    return true
   }
 
   /** Forgets the hashes of `from..to` (their items are stored). */
@@ -196,3 +204,4 @@ export class ContentHashes {
     if (hashes.length > 0) this.through = Math.max(this.through, from + hashes.length - 1)
   }
 }
+

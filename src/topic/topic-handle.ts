@@ -1,5 +1,6 @@
 import type { GossipSub } from '@libp2p/gossipsub'
 import type { PeerId, PrivateKey } from '@libp2p/interface'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { TypedEventEmitter } from 'main-event'
 import { GOSSIP_HINT_INTERVAL_MS, ITEMS_READ_CHUNK } from '../constants.js'
 import { InvalidCheckpointRecordError, ItemOutOfOrderError, TopicSyncStalledError } from '../errors.js'
@@ -257,15 +258,41 @@ export class TopicHandle extends TypedEventEmitter<TopicHandleEvents> {
     void this.sync.checkpointArrived()
   }
 
-  /** The record kept from before a restart, read once, before the first sync. */
-  private storedRecordRead: Promise<void> | null = null
+  /** What the store held before this handle ran, brought under the topic's trust mode: once, before the first sync. */
+  private storedTrust: Promise<void> | null = null
 
-  private readStoredRecord(): Promise<void> {
-    this.storedRecordRead ??= this.deps.store.getCheckpointRecord(this.name).then(
-      (stored) => (stored === null ? undefined : this.receiveRecord(stored.envelope)),
-      () => undefined
-    )
-    return this.storedRecordRead
+  private loadStoredTrust(): Promise<void> {
+    this.storedTrust ??= this.trustStoredItems().catch(() => undefined)
+    return this.storedTrust
+  }
+
+  /**
+   * With a publisher (other than this node), items the store holds count as verified only up to a checkpoint
+   * the store recorded as verified whose root is the one in the publisher's newest record we kept. Anything
+   * above is dropped before the sync starts: items verified under another trust mode (a quorum of liars, say,
+   * before the publisher was configured), or past the last signed checkpoint, cannot be told from the
+   * publisher's own, and must not be served or yielded as if they were. They are fetched again, proven. The
+   * kept record then becomes the trusted checkpoint until a newer one arrives.
+   */
+  private async trustStoredItems(): Promise<void> {
+    const { store, publisher } = this.deps
+    const stored = await store.getCheckpointRecord(this.name)
+    if (publisher === undefined || publisher.equals(peerIdFromPrivateKey(this.deps.privateKey))) {
+      if (stored !== null) await this.receiveRecord(stored.envelope)
+      return
+    }
+    let record: SignedCheckpoint | undefined
+    if (stored !== null) record = await openCheckpoint(stored.envelope, { topic: this.name, publisher }).catch(() => undefined)
+    const verified = await store.getCheckpoint(this.name)
+    const trusted =
+      record !== undefined && verified !== null && verified.number === record.checkpoint.number && equalBytes(verified.root, record.checkpoint.root)
+        ? verified.number
+        : -1
+    if ((await store.head(this.name)) > trusted) {
+      await store.truncate(this.name, trusted)
+      this.notifyStored()
+    }
+    if (record !== undefined) this.adoptRecord(record)
   }
 
   private trieProgress(stats: StateSyncStats): void {
@@ -338,7 +365,7 @@ export class TopicHandle extends TypedEventEmitter<TopicHandleEvents> {
   async follow(options: FollowOptions): Promise<void> {
     const stopLive = this.subscribe(options.signal)
     try {
-      await this.readStoredRecord()
+      await this.loadStoredTrust()
       await this.runShared(options.signal)
     } finally {
       stopLive()
@@ -418,6 +445,8 @@ export class TopicHandle extends TypedEventEmitter<TopicHandleEvents> {
   async *items(options: { from?: number; signal?: AbortSignal } = {}): AsyncGenerator<Item> {
     const signal = options.signal
     let next = options.from ?? 0
+    // Items the store held before are yielded only once they are under the topic's trust mode.
+    await this.loadStoredTrust()
     for (;;) {
       signal?.throwIfAborted()
       const head = await this.deps.store.head(this.name)

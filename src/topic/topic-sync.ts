@@ -216,6 +216,8 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
   private wakeUp: (() => void) | null = null
   /** Expected item hashes, fetched ahead from one peer at a time; dropped on any mismatch. */
   private readonly hashes: ContentHashes
+  /** Counts `update()` calls (peer states changed), so a wait for peers can tell it missed none. */
+  private peerChanges = 0
   /** Items fetched with a range proof against a trusted checkpoint root (the objects the queue hands back). */
   private readonly proven = new WeakSet<Item>()
   /** Verified batches on their way to the store (`io.append`), written in order behind the downloader. */
@@ -346,6 +348,7 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
       }
     }
     this.knownPeers = peers
+    this.peerChanges++
     this.updated = true
     this.wakeUp?.()
   }
@@ -736,9 +739,7 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
       return { ok: false, fault: 'local' }
     }
     const unproven = items.slice(verified.length)
-    if (unproven.length > 0 && !(await this.hashes.ensure(unproven[0]!.n, to, this.target(), signal))) {
-      return { ok: false, fault: 'local' }
-    }
+    if (unproven.length > 0 && !(await this.ensureHashes(unproven[0]!.n, to, signal))) return { ok: false, fault: 'local' }
     for (const item of unproven) {
       const hash = keccak256(item.data)
       const expected = this.hashes.get(item.n)!
@@ -767,6 +768,19 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
     }
     this.accepted(from, to, verified)
     return { ok: true }
+  }
+
+  /**
+   * The content hashes of `from..to`, tried again while peer states changed during the attempt: the queue
+   * holds a batch that failed for want of hashes until peers change next, and a change that came while we
+   * asked (a peer that would have made the quorum, say) must not be missed.
+   */
+  private async ensureHashes(from: number, to: number, signal: AbortSignal): Promise<boolean> {
+    for (;;) {
+      const version = this.peerChanges
+      if (await this.hashes.ensure(from, to, this.target(), signal)) return true
+      if (version === this.peerChanges || signal.aborted) return false
+    }
   }
 
   /** Items `from..to` were checked and handed to the store. */

@@ -130,3 +130,50 @@ describe('ContentHashes with a batch at the start of the chunk fetched ahead', (
     expect(asked).toEqual(['a 0-99', 'a 100-199', 'a 200-299'])
   })
 })
+
+describe('ContentHashes with a quorum', () => {
+  const peers: PeerInfo[] = ['a', 'b', 'c'].map((id) => ({ id, lowest: 0, head: 999 }))
+  /** `a` and `c` hold one history, `b` another; `silent` peers never answer until their request is aborted. */
+  function quorumHashes(quorum: number, silent: string[] = []) {
+    const aborted: string[] = []
+    const hashes = new ContentHashes({
+      peers: () => peers,
+      chunk: 100,
+      quorum,
+      fetch: (peer, from, to, { signal: asked }) => {
+        if (silent.includes(peer)) {
+          return new Promise((_resolve, reject) => {
+            asked.addEventListener('abort', () => {
+              aborted.push(peer)
+              reject(asked.reason)
+            })
+          })
+        }
+        const history = peer === 'b' ? 'b' : 'a'
+        return Promise.resolve(Array.from({ length: to - from + 1 }, (_, i) => hashOf(history, from + i)))
+      }
+    })
+    return { hashes, aborted }
+  }
+
+  it('believes only hashes that quorum peers agree on, and asks for the batch only', async () => {
+    const { hashes } = quorumHashes(2)
+    expect(await hashes.ensure(10, 19, 999, signal)).toBe(true)
+    expect(hashes.get(10)?.hash).toEqual(hashOf('a', 10))
+    expect(hashes.get(19)?.hash).toEqual(hashOf('a', 19))
+    expect(hashes.get(20)).toBeUndefined()
+  })
+
+  it('believes nothing without a quorum', async () => {
+    const { hashes } = quorumHashes(3)
+    expect(await hashes.ensure(10, 19, 999, signal)).toBe(false)
+    expect(hashes.get(10)).toBeUndefined()
+  })
+
+  it('is not held up by a silent peer while enough others agree, whose request is then aborted', async () => {
+    const { hashes, aborted } = quorumHashes(2, ['b'])
+    expect(await hashes.ensure(0, 9, 999, signal)).toBe(true)
+    expect(hashes.get(0)?.hash).toEqual(hashOf('a', 0))
+    expect(aborted).toEqual(['b'])
+  })
+})
