@@ -66,8 +66,9 @@ export const TUNING_CONFIDENCE_CAP = 10
 export const TUNING_IMPACT = 0.25
 
 /**
- * Offences (nodes that fail verification, nodes nobody asked for, malformed replies) after which a peer is
- * disconnected and no longer used by a sync. One offence could be a bug on our side; three are a pattern.
+ * Offences (nodes that fail verification, nodes nobody asked for, malformed replies) after which a trie sync
+ * asks a peer nothing more. One offence could be a bug on our side; three are a pattern. Whether the peer is
+ * disconnected is the peer ledger's decision (`PEER_SCORE_THRESHOLD`).
  */
 export const MAX_PEER_OFFENCES = 3
 
@@ -284,3 +285,74 @@ export const DEFAULT_LEVEL_WRITE_BUFFER_BYTES = 32 * 1024 * 1024
  * instead of 7.8 s.
  */
 export const DEFAULT_LEVEL_MAX_FILE_BYTES = 16 * 1024 * 1024
+
+// ---- the peer ledger (src/peers/peer-scorer.ts) ---------------------------------------------------------
+
+/**
+ * The score at which a peer is disconnected. 100 is also the largest value libp2p accepts for a peer store
+ * tag, so the `dsfg-penalty` tag shows the score as it is, 100 meaning "cut off". A peer is disconnected when
+ * its score, rounded as the tag shows it, reaches this.
+ */
+export const PEER_SCORE_THRESHOLD = 100
+
+/**
+ * Scores halve every five minutes, so an old offence does not count for ever: offences that are a pattern
+ * (three severe ones within about two minutes) reach the threshold, while an honest peer that once sent a
+ * bad reply (a bug, a race with its own pruning) is back to a clean record within half an hour.
+ */
+export const PEER_SCORE_HALF_LIFE_MS = 5 * 60_000
+
+/**
+ * How long a peer penalised but not disconnected is left out of the topic downloader before it is asked
+ * again. Long enough that the batches it spoiled go to other peers first (a request deadline,
+ * `DEFAULT_REQUEST_TIMEOUT_MS`); short enough that a peer blamed once, when it is the only source, holds the
+ * sync up for seconds rather than for as long as it stays connected.
+ */
+export const PEER_COOL_DOWN_MS = 10_000
+
+/**
+ * Peers the ledger keeps a score for. A peer's entry goes once its score has decayed to nothing; past this
+ * many live entries the lowest score is dropped, so that a swarm of throwaway identities costs bounded memory
+ * and can push out only the records that matter least.
+ */
+export const MAX_SCORED_PEERS = 1024
+
+/**
+ * Items a range proof against a checkpoint root signed by the publisher does not prove: no honest peer sends
+ * them (a peer without that root's trie answers UNAVAILABLE), so two reach the threshold. Not one, so that a
+ * single bug on either side does not cost a peer its connection.
+ */
+export const OFFENCE_WEIGHT_BAD_PROOF = 60
+
+/**
+ * Data that fails a check of its own (items out of their range, out of order, duplicated or missing; an item
+ * whose hash differs from the one expected; trie nodes that hash to nothing we asked for; a checkpoint record
+ * whose signature does not verify): three within a couple of minutes reach the threshold, as the three
+ * offences of `MAX_PEER_OFFENCES` did.
+ */
+export const OFFENCE_WEIGHT_BAD_DATA = 40
+
+/** A reply that does not decode or breaks the protocol's shape: as severe as bad data, three of them. */
+export const OFFENCE_WEIGHT_MALFORMED = 40
+
+/** A reply frame past its size limit: the stream was cut, and no honest server sends one. Three of them. */
+export const OFFENCE_WEIGHT_OVERSIZED = 40
+
+/**
+ * Without a publisher, a peer whose copy of a batch lost to the copy a quorum agreed on. Weaker evidence than
+ * a failed check (with a small quorum an honest peer can be outvoted by liars), so it takes four or five.
+ */
+export const OFFENCE_WEIGHT_OUTVOTED = 25
+
+/**
+ * A request refused for passing a limit (RATE_LIMITED, or a request frame past `MAX_FRAME_BYTES`). Light: an
+ * honest peer may burst past the rate now and then; `MAX_LIMIT_VIOLATIONS` of them in a short while (a flood,
+ * within a second) reach the threshold.
+ */
+export const OFFENCE_WEIGHT_LIMIT = PEER_SCORE_THRESHOLD / MAX_LIMIT_VIOLATIONS
+
+/**
+ * A peer that timed out `MAX_CONSECUTIVE_TIMEOUTS` times in a row: slow is not malicious (a loaded or distant
+ * peer), so ten such stalls in a few minutes are needed, and the peer is only left out of the sync meanwhile.
+ */
+export const OFFENCE_WEIGHT_STALLED = 10
