@@ -44,6 +44,7 @@ export interface PeerStateChange {
 export interface TopicStateManagerEvents {
   /** A peer's state of a topic changed (first reply included). */
   'peer:state': CustomEvent<PeerStateChange>
+  /** A peer left the table: removed, or suspended for a while (it is back with its first 'peer:state'). */
   'peer:removed': CustomEvent<{ peer: string }>
 }
 
@@ -63,6 +64,8 @@ interface PeerEntry {
   /** The status round in flight. */
   round: Round | null
   removed: boolean
+  /** While suspended: when the peer is asked again (`timer` is then the wake-up). */
+  suspendedUntil: number | null
 }
 
 /**
@@ -106,7 +109,10 @@ export class TopicStateManager extends TypedEventEmitter<TopicStateManagerEvents
   start(): void {
     if (this.running) return
     this.running = true
-    for (const entry of this.entries.values()) if (entry.round === null) void this.poll(entry)
+    for (const entry of this.entries.values()) {
+      if (entry.suspendedUntil !== null) this.resumeAt(entry, entry.suspendedUntil)
+      else if (entry.round === null) void this.poll(entry)
+    }
   }
 
   /** Stops polling: aborts the rounds in flight, clears every timer and waits for the rounds to end. */
@@ -125,7 +131,7 @@ export class TopicStateManager extends TypedEventEmitter<TopicStateManagerEvents
   /** Tracks `peer`: asks it for its states now (or at `start()`) and then periodically. Known peers are left alone. */
   addPeer(peer: string): void {
     if (this.entries.has(peer)) return
-    const entry: PeerEntry = { id: peer, states: new Map(), timer: undefined, round: null, removed: false }
+    const entry: PeerEntry = { id: peer, states: new Map(), timer: undefined, round: null, removed: false, suspendedUntil: null }
     this.entries.set(peer, entry)
     if (this.running) void this.poll(entry)
   }
@@ -141,12 +147,40 @@ export class TopicStateManager extends TypedEventEmitter<TopicStateManagerEvents
     dispatchSafely(this, 'peer:removed', { peer })
   }
 
+  /**
+   * Leaves `peer` out for `ms` (a cool-down after an offence): forgets its states, so `peers()` no longer
+   * offers it, aborts its round in flight and asks it nothing until then; then asks it again, and it is back
+   * with its first reply. A peer already suspended stays out until the later of the two ends. Does nothing for
+   * an unknown peer; `removePeer` ends the suspension with the peer.
+   */
+  suspendPeer(peer: string, ms: number): void {
+    const entry = this.entries.get(peer)
+    if (entry === undefined) return
+    const until = Math.max(this.clock.now() + Math.max(0, ms), entry.suspendedUntil ?? 0)
+    entry.suspendedUntil = until
+    this.clock.clearTimeout(entry.timer)
+    entry.timer = undefined
+    if (entry.round !== null) {
+      this.endRound(entry.round)
+      entry.round = null
+    }
+    entry.states.clear()
+    if (this.running) this.resumeAt(entry, until)
+    dispatchSafely(this, 'peer:removed', { peer })
+  }
+
+  /** Whether `peer` is suspended (see `suspendPeer`). */
+  suspended(peer: string): boolean {
+    return (this.entries.get(peer)?.suspendedUntil ?? null) !== null
+  }
+
   /** Starts tracking `topic`: every peer is asked for its states at once (after the round in flight, if any). */
   addTopic(topic: string): void {
     if (this.topicSet.has(topic)) return
     this.topicSet.add(topic)
     if (!this.running) return
     for (const entry of this.entries.values()) {
+      if (entry.suspendedUntil !== null) continue // asked for every topic when it is back
       // A round in flight was started without the topic.
       if (entry.round === null) void this.refresh(entry.id)
       else void entry.round.done.then(() => this.refresh(entry.id))
@@ -161,11 +195,12 @@ export class TopicStateManager extends TypedEventEmitter<TopicStateManagerEvents
 
   /**
    * Asks `peer` again now (say, after a checkpoint announced a head nobody claims yet) and resolves when the
-   * round ends; joins the round in flight if there is one. Does nothing for an unknown peer or while stopped.
+   * round ends; joins the round in flight if there is one. Does nothing for an unknown or suspended peer or
+   * while stopped.
    */
   async refresh(peer: string): Promise<void> {
     const entry = this.entries.get(peer)
-    if (entry === undefined || !this.running) return
+    if (entry === undefined || !this.running || entry.suspendedUntil !== null) return
     if (entry.round !== null) return entry.round.done
     this.clock.clearTimeout(entry.timer)
     entry.timer = undefined
@@ -200,6 +235,16 @@ export class TopicStateManager extends TypedEventEmitter<TopicStateManagerEvents
   /** Tracked peers. */
   peerIds(): string[] {
     return [...this.entries.keys()]
+  }
+
+  /** Arms `entry`'s wake-up at the end of its suspension: it is asked again then. */
+  private resumeAt(entry: PeerEntry, until: number): void {
+    this.clock.clearTimeout(entry.timer)
+    entry.timer = this.clock.setTimeout(() => {
+      entry.timer = undefined
+      entry.suspendedUntil = null
+      if (this.running && !entry.removed) void this.poll(entry)
+    }, Math.max(0, until - this.clock.now()))
   }
 
   /** One status round with `entry`: every topic at once, then the next round is scheduled. */
@@ -244,8 +289,8 @@ export class TopicStateManager extends TypedEventEmitter<TopicStateManagerEvents
         throw new PeerFaultError(entry.id, 'malformed', `invalid state of ${topic}`)
       }
     } catch (err) {
-      // Aborted by removal or stop: the answer no longer matters.
-      if (entry.removed || !this.running) return
+      // Aborted by removal, suspension or stop: the answer no longer matters.
+      if (entry.removed || !this.running || entry.suspendedUntil !== null) return
       if (err instanceof PeerFaultError || err instanceof ProtocolError) {
         // Nothing it said about the topic can be trusted any more.
         this.record(entry, topic, null)
@@ -260,7 +305,7 @@ export class TopicStateManager extends TypedEventEmitter<TopicStateManagerEvents
       this.log?.('status of %s from %s failed: %e', topic, entry.id, err)
       return
     }
-    if (entry.removed || !this.running || !this.topicSet.has(topic)) return
+    if (entry.removed || !this.running || entry.suspendedUntil !== null || !this.topicSet.has(topic)) return
     this.record(entry, topic, state)
   }
 
