@@ -60,6 +60,7 @@ export {
   type PenaltyReason
 } from './sync/state-syncer.js'
 export { RateTracker, type RateTrackerInit } from './sync/msgrate.js'
+export { PeerScorer, OFFENCE_WEIGHTS, type PeerScorerInit, type OffenceKind, type OffenceVerdict } from './peers/peer-scorer.js'
 export { type Clock, systemClock } from './util/clock.js'
 export { dsfg, type Dsfg, type DsfgComponents, type DsfgInit, type SyncRootOptions, type StateSyncHandle } from './service/index.js'
 export { createDsfgNode, type CreateDsfgNodeOptions, type DsfgLibp2p } from './node/create-node.js'

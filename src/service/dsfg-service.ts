@@ -1,16 +1,15 @@
 import type { GossipSub } from '@libp2p/gossipsub'
 import type { ComponentLogger, Logger, PeerId, PeerStore, PrivateKey, Startable } from '@libp2p/interface'
 import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
+import { peerIdFromString } from '@libp2p/peer-id'
 import {
   DEFAULT_INBOUND_REQUEST_BURST,
   DEFAULT_INBOUND_REQUESTS_PER_SECOND,
   DEFAULT_REQUEST_TIMEOUT_MS,
   MAX_FRAME_BYTES,
-  MAX_INBOUND_STREAMS,
-  MAX_LIMIT_VIOLATIONS,
-  MAX_PEER_OFFENCES
+  MAX_INBOUND_STREAMS
 } from '../constants.js'
-import { ServiceConfigError } from '../errors.js'
+import { PeerFaultError, ServiceConfigError } from '../errors.js'
 import { Status } from '../net/codec.js'
 import { answerNodesRequest, encodeNodesResponse, fetchNodes, NODES_PROTOCOL } from '../net/nodes-protocol.js'
 import { TokenBuckets } from '../net/rate-limiter.js'
@@ -18,7 +17,9 @@ import { CONTENTS_PROTOCOL, HASHES_PROTOCOL, STATUS_PROTOCOL } from '../net/topi
 import { frameHandler, isOversizedFrame } from '../net/rpc.js'
 import type { KVStore } from '../store/kv-store.js'
 import { MemoryStore } from '../store/memory-store.js'
-import { type PeerPenalty, StateSyncer, type StateSyncerInit, type StateSyncResult } from '../sync/state-syncer.js'
+import { PEER_FAULT_OFFENCES, TRIE_PENALTY_OFFENCES } from '../peers/offence-kinds.js'
+import { type OffenceKind, PeerScorer, type PeerScorerInit } from '../peers/peer-scorer.js'
+import { StateSyncer, type StateSyncerInit, type StateSyncResult } from '../sync/state-syncer.js'
 import { openCheckpoint, sealCheckpoint } from '../topic/checkpoint-record.js'
 import { type Checkpoint, checkpointsTopic } from '../topic/gossip.js'
 import { GossipFeeds } from '../topic/gossip-feeds.js'
@@ -29,6 +30,7 @@ import type { SelectFork } from '../topic/topic-sync.js'
 import { TopicServer } from '../topic/topic-server.js'
 import { TopicStateManager } from '../topic/topic-state-manager.js'
 import { TopicStore } from '../topic/topic-store.js'
+import { type Clock, systemClock } from '../util/clock.js'
 import type { StateSyncHandle } from './state-sync-handle.js'
 
 export interface DsfgComponents {
@@ -84,6 +86,12 @@ export interface DsfgInit {
   inboundRatePerSecond?: number
   /** @default DEFAULT_INBOUND_REQUEST_BURST (1000) */
   inboundBurst?: number
+  /**
+   * The peer ledger every offence goes to: the score at which a peer is disconnected, how fast scores decay,
+   * how long an offender is left out of the topic downloader, how many peers are scored.
+   * @default PEER_SCORE_THRESHOLD (100), PEER_SCORE_HALF_LIFE_MS (5 min), PEER_COOL_DOWN_MS (10 s), MAX_SCORED_PEERS (1024)
+   */
+  peerScoring?: Omit<PeerScorerInit, 'clock'>
 }
 
 export interface SyncRootOptions extends Partial<Omit<StateSyncerInit, 'store' | 'fetchNodes'>> {
@@ -114,8 +122,11 @@ export interface Dsfg {
   readonly topicStore: TopicStore
 }
 
-/** Penalty score tag written to the peer store for each offence. */
+/** The peer store tag that shows a peer's score in the ledger. */
 const PENALTY_TAG = 'dsfg-penalty'
+
+/** The largest value libp2p accepts for a peer store tag. */
+const MAX_TAG_VALUE = 100
 
 export class DsfgService implements Dsfg, Startable {
   readonly store: KVStore
@@ -139,6 +150,9 @@ export class DsfgService implements Dsfg, Startable {
   private readonly feeds: GossipFeeds | undefined
   /** Per-peer token buckets for `/dsfg/nodes/1.0.0` requests. */
   private readonly nodeRequests: TokenBuckets
+  private readonly clock: Clock = systemClock
+  /** The one peer ledger: every offence of every protocol and syncer is weighed here. */
+  private readonly scorer: PeerScorer
 
   constructor(components: DsfgComponents, init: DsfgInit = {}) {
     this.components = components
@@ -147,6 +161,7 @@ export class DsfgService implements Dsfg, Startable {
     this.requestTimeoutMs = init.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS
     this.maxInboundStreams = init.maxInboundStreams ?? MAX_INBOUND_STREAMS
     this.topicStore = new TopicStore(this.store)
+    this.scorer = new PeerScorer({ ...init.peerScoring, clock: this.clock })
     const rate = {
       ratePerSecond: init.inboundRatePerSecond ?? DEFAULT_INBOUND_REQUESTS_PER_SECOND,
       burst: init.inboundBurst ?? DEFAULT_INBOUND_REQUEST_BURST
@@ -167,7 +182,11 @@ export class DsfgService implements Dsfg, Startable {
     this.topicStates = new TopicStateManager({
       topics: this.topicConfigs.map((t) => t.name),
       fetchStatus: (peer, topic, options) => this.fetcher.status(peer, topic, options),
-      onPeerFault: (peer) => void this.penalise({ peer, reason: 'protocol-error', offences: 1, disconnected: false })
+      clock: this.clock,
+      onPeerFault: (peer, err) => {
+        const kind = err instanceof PeerFaultError ? PEER_FAULT_OFFENCES[err.reason] : 'malformed'
+        this.blame(peer, kind, 'a bad status reply')
+      }
     })
   }
 
@@ -209,13 +228,13 @@ export class DsfgService implements Dsfg, Startable {
     }
     this.statusTopologyId = await this.components.registrar.register(STATUS_PROTOCOL, {
       onConnect: (peer) => {
-        this.knownPeers.set(peer.toString(), peer)
-        this.topicStates.addPeer(peer.toString())
+        const key = peer.toString()
+        this.topicStates.addPeer(key)
+        // Reconnecting does not cut a cool-down short.
+        const cooledAt = this.scorer.cooledAt(key)
+        if (cooledAt !== undefined) this.topicStates.suspendPeer(key, cooledAt - this.clock.now())
       },
-      onDisconnect: (peer) => {
-        this.topicStates.removePeer(peer.toString())
-        this.forgetPeer(peer)
-      }
+      onDisconnect: (peer) => this.topicStates.removePeer(peer.toString())
     })
     this.topicStates.start()
     for (const config of this.topicConfigs) this.topic(config)
@@ -262,7 +281,7 @@ export class DsfgService implements Dsfg, Startable {
       },
       onPenalty: (penalty) => {
         tunables.onPenalty?.(penalty)
-        void this.penalise(penalty)
+        this.blame(penalty.peer, TRIE_PENALTY_OFFENCES[penalty.reason], penalty.reason)
       }
     })
     this.syncers.add(syncer)
@@ -332,21 +351,12 @@ export class DsfgService implements Dsfg, Startable {
                 run.syncer.addEventListener('progress', (e) => onProgress(e.detail))
                 return { done: run.done, retarget: (r) => run.retarget(r) }
               },
-        onPeerFault: (peer, reason) => {
-          // Stop offering the peer to the downloader at once; the penalty may disconnect it.
-          this.topicStates.removePeer(peer)
-          const offences = this.countOffence(peer)
-          void this.penalise({ peer, reason: 'protocol-error', offences, disconnected: offences >= MAX_PEER_OFFENCES })
-          this.log('peer %s sent bad %s data: %s', peer, config.name, reason)
-        }
+        onPeerFault: (peer, kind, reason) => this.blame(peer, kind, `${config.name}: ${reason}`)
       })
       this.topics.set(config.name, handle)
     }
     return handle
   }
-
-  /** Requests refused per peer (rate limit, oversized frames), until it is cut off or disconnects. */
-  private readonly limitViolations = new Map<string, number>()
 
   private refuseNodes(peer: string): Promise<Uint8Array> {
     this.limitViolated(peer)
@@ -358,29 +368,9 @@ export class DsfgService implements Dsfg, Startable {
     if (isOversizedFrame(err)) this.limitViolated(peer.toString())
   }
 
-  /** A peer went past a limit: past `MAX_LIMIT_VIOLATIONS` of them it is penalised and cut off. */
+  /** A peer's request went past a limit (rate, frame size): a light offence, a flood of them a disconnect. */
   private limitViolated(peer: string): void {
-    const count = (this.limitViolations.get(peer) ?? 0) + 1
-    if (count < MAX_LIMIT_VIOLATIONS) {
-      this.limitViolations.set(peer, count)
-      return
-    }
-    this.limitViolations.delete(peer)
-    // Requests come from any connected peer, not only those the topologies know: find it by its connections.
-    const id = this.components.connectionManager.getConnections().find((c) => c.remotePeer.toString() === peer)?.remotePeer
-    if (id === undefined) return
-    this.log('peer %p exceeded request limits %d times: cutting it off', id, count)
-    void this.penalise({ peer, reason: 'protocol-error', offences: count, disconnected: true }, id)
-  }
-
-  private readonly topicOffences = new Map<string, number>()
-  /** Every peer seen through a DSFG protocol, for penalties by id string. */
-  private readonly knownPeers = new Map<string, PeerId>()
-
-  private countOffence(peer: string): number {
-    const n = (this.topicOffences.get(peer) ?? 0) + 1
-    this.topicOffences.set(peer, n)
-    return n
+    this.blame(peer, 'limit', 'a request past a limit')
   }
 
   private requireFeeds(): GossipFeeds {
@@ -397,35 +387,47 @@ export class DsfgService implements Dsfg, Startable {
   private peerConnected(peer: PeerId): void {
     const key = peer.toString()
     this.peers.set(key, peer)
-    this.knownPeers.set(key, peer)
     for (const s of this.syncers) s.addPeer(key)
-  }
-
-  /** Per-peer bookkeeping goes when the peer does, so it cannot grow with every peer ever seen. */
-  private forgetPeer(peer: PeerId): void {
-    const key = peer.toString()
-    if (this.components.connectionManager.getConnections(peer).length > 0) return
-    this.knownPeers.delete(key)
-    this.topicOffences.delete(key)
-    this.limitViolations.delete(key)
   }
 
   private peerDisconnected(peer: PeerId): void {
     const key = peer.toString()
-    this.forgetPeer(peer)
     this.peers.delete(key)
     for (const s of this.syncers) s.removePeer(key)
   }
 
-  private async penalise(penalty: PeerPenalty, id?: PeerId): Promise<void> {
-    const peer = id ?? this.peers.get(penalty.peer) ?? this.knownPeers.get(penalty.peer)
-    if (peer === undefined) return
-    this.log('penalising %p: %s (%d offences)', peer, penalty.reason, penalty.offences)
+  /**
+   * Where every offence of every protocol and syncer goes. The ledger weighs it; the peer store's
+   * `dsfg-penalty` tag shows the new score; at the threshold the peer's connections are closed. Any offence
+   * about data we asked for also leaves the peer out of the topic downloader for the cool-down, after which it
+   * is asked again if it is still connected. (Its requests past our limits are no reason to stop asking it.)
+   * Our scores outlive a disconnection: the ledger's decay and cap bound them, and a peer cut off that dials
+   * again starts where it left off.
+   */
+  private blame(peer: string, kind: OffenceKind, reason: string): void {
+    const before = tagValue(this.scorer.score(peer))
+    const { score, disconnect } = this.scorer.offence(peer, kind)
+    this.log('peer %s: %s (%s), score %d%s', peer, kind, reason, Math.round(score), disconnect ? ': disconnecting' : '')
+    const cooledAt = this.scorer.cooledAt(peer)
+    if (kind !== 'limit' && cooledAt !== undefined) this.topicStates.suspendPeer(peer, cooledAt - this.clock.now())
+    if (disconnect || tagValue(score) !== before) void this.tag(peer, tagValue(score), disconnect)
+  }
+
+  /** Writes `peer`'s score into its tag (which expires when the score has decayed away), and disconnects it. */
+  private async tag(peer: string, value: number, disconnect: boolean): Promise<void> {
     try {
-      await this.components.peerStore.merge(peer, { tags: { [PENALTY_TAG]: { value: penalty.offences } } })
-      if (penalty.disconnected) await this.components.connectionManager.closeConnections(peer)
+      const id = peerIdFromString(peer)
+      const clearsAt = this.scorer.clearsAt(peer)
+      const ttl = clearsAt === undefined ? undefined : Math.max(1, clearsAt - this.clock.now())
+      await this.components.peerStore.merge(id, { tags: { [PENALTY_TAG]: value > 0 ? { value, ttl } : undefined } })
+      if (disconnect) await this.components.connectionManager.closeConnections(id)
     } catch (err) {
-      this.log.error('could not penalise %p: %e', peer, err)
+      this.log.error('could not penalise %s: %e', peer, err)
     }
   }
+}
+
+/** A score as the peer store's tag shows it: rounded, and within libp2p's range for tag values. */
+function tagValue(score: number): number {
+  return Math.min(MAX_TAG_VALUE, Math.round(score))
 }

@@ -32,13 +32,18 @@ export type NodeFetcher = (peer: string, hashes: Uint8Array[], options: { signal
 /** Why a peer was penalised. */
 export type PenaltyReason = 'invalid-node' | 'unrequested-node' | 'protocol-error' | 'stalled'
 
+/**
+ * A peer's offence, reported to the caller's peer ledger (the service's `PeerScorer`), which decides whether
+ * the peer is disconnected: the syncer only decides whom it asks.
+ */
 export interface PeerPenalty {
   peer: string
   reason: PenaltyReason
-  /** Offences this peer has committed in this syncer so far. */
-  offences: number
-  /** Whether the syncer has stopped using the peer (and asked for it to be disconnected). */
-  disconnected: boolean
+  /**
+   * Whether the syncer asks the peer nothing more in this sync: after `maxPeerOffences` offences, or when it
+   * stalled (a stalled peer is asked again only if every other peer stalls too).
+   */
+  excluded: boolean
 }
 
 export interface StateSyncStats {
@@ -75,7 +80,7 @@ export interface StateSyncerEvents {
 export interface StateSyncerInit {
   store: KVStore
   fetchNodes: NodeFetcher
-  /** Called when a peer sends bad data; `disconnected` says it passed `maxPeerOffences`. */
+  /** Called for each offence of a peer (bad data, a broken reply, a stall); a throwing hook is ignored. */
   onPenalty?: (penalty: PeerPenalty) => void
   /** Passed to each trie scheduler (see `TrieSync`). */
   onLeaf?: LeafCallback
@@ -89,7 +94,7 @@ export interface StateSyncerInit {
   rttMinMs?: number
   /** Uncommitted bytes after which completed nodes are written. @default IDEAL_BATCH_BYTES (100 KiB) */
   flushBytes?: number
-  /** @default MAX_PEER_OFFENCES (3) */
+  /** Offences after which a peer is asked nothing more in this sync. @default MAX_PEER_OFFENCES (3) */
   maxPeerOffences?: number
   /** @default MAX_CONSECUTIVE_TIMEOUTS (3) */
   maxConsecutiveTimeouts?: number
@@ -493,24 +498,23 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
       // this sync instead of being dropped, which only causes churn when it reconnects (go-ethereum #15576).
       this.stalled.add(req.peer)
       this.timeouts.delete(req.peer)
-      this.safeDispatch('peer:penalised', {
-        peer: req.peer,
-        reason: 'stalled',
-        offences: this.offences.get(req.peer) ?? 0,
-        disconnected: false
-      })
+      this.report({ peer: req.peer, reason: 'stalled', excluded: true })
     }
   }
 
+  /** Counts an offence against `peer` in this sync, past `maxPeerOffences` leaves it out, and reports it. */
   private penalise(peer: string, reason: PenaltyReason): void {
     const offences = (this.offences.get(peer) ?? 0) + 1
     this.offences.set(peer, offences)
-    const disconnected = offences >= this.maxOffences
-    if (disconnected) {
+    const excluded = offences >= this.maxOffences
+    if (excluded) {
       this.banned.add(peer)
       this.dropRequestsOf(peer)
     }
-    const penalty: PeerPenalty = { peer, reason, offences, disconnected }
+    this.report({ peer, reason, excluded })
+  }
+
+  private report(penalty: PeerPenalty): void {
     try {
       this.init.onPenalty?.(penalty)
     } catch {

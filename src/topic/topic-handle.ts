@@ -11,6 +11,8 @@ import { openCheckpoint, type SignedCheckpoint, sealCheckpoint } from './checkpo
 import { type Checkpoint, checkpointsTopic, decodeGossipItem, encodeGossipItem, itemsTopic } from './gossip.js'
 import type { GossipFeeds } from './gossip-feeds.js'
 import { LiveFollower } from './live-follower.js'
+import { PEER_FAULT_OFFENCES, queueFaultOffence } from '../peers/offence-kinds.js'
+import type { OffenceKind } from '../peers/peer-scorer.js'
 import type { TopicStateManager } from './topic-state-manager.js'
 import type { TopicStore } from './topic-store.js'
 import type { StateSyncStats } from '../sync/state-syncer.js'
@@ -90,8 +92,8 @@ export interface TopicHandleDeps {
   checkpointSyncMinItems?: number
   /** Starts trie syncs for checkpoint sync; without it, every item is downloaded. */
   syncTrie?: TrieSyncStarter
-  /** A peer sent data that failed validation. */
-  onPeerFault(peer: string, reason: string): void
+  /** A peer sent data that failed validation: `kind` is how the peer ledger weighs it, `reason` what it was. */
+  onPeerFault(peer: string, kind: OffenceKind, reason: string): void
 }
 
 export interface FollowOptions {
@@ -117,8 +119,8 @@ export class TopicHandle extends TypedEventEmitter<TopicHandleEvents> {
     this.name = name
     this.deps = deps
     const { store, fetcher, states } = deps
-    const onPeerFault = (peer: string, reason: string): void => {
-      deps.onPeerFault(peer, reason)
+    const onPeerFault = (peer: string, kind: OffenceKind, reason: string): void => {
+      deps.onPeerFault(peer, kind, reason)
       dispatchSafely(this, 'peer:penalised', { peer, reason })
     }
     this.follower = new LiveFollower({
@@ -136,7 +138,7 @@ export class TopicHandle extends TypedEventEmitter<TopicHandleEvents> {
       quorum: deps.quorum,
       selectFork: deps.selectFork,
       checkpointSyncMinItems: deps.checkpointSyncMinItems,
-      onPeerFault,
+      onPeerFault: (peer, reason) => onPeerFault(peer, queueFaultOffence(reason), reason),
       io: {
         head: () => store.head(name),
         append: async (items) => {
@@ -147,7 +149,7 @@ export class TopicHandle extends TypedEventEmitter<TopicHandleEvents> {
         fetch: (peer, from, amount, { signal, proveAgainst }) =>
           fetcher.queueFetch(name, {
             provenBy: () => proveAgainst,
-            onPeerFault: (error) => onPeerFault(error.peer, error.reason)
+            onPeerFault: (error) => onPeerFault(error.peer, PEER_FAULT_OFFENCES[error.reason], error.reason)
           })(peer, from, amount, { signal }),
         fetchHashes: (peer, from, to, options) => fetcher.hashes(peer, name, from, to, options),
         localHashes: (from, to) => store.getContentHashes(name, from, to),
@@ -240,7 +242,7 @@ export class TopicHandle extends TypedEventEmitter<TopicHandleEvents> {
     try {
       record = await openCheckpoint(bytes, { topic: this.name })
     } catch (err) {
-      if (peer !== undefined && err instanceof InvalidCheckpointRecordError) this.deps.onPeerFault(peer, err.message)
+      if (peer !== undefined && err instanceof InvalidCheckpointRecordError) this.deps.onPeerFault(peer, 'bad-data', err.message)
       return
     }
     if (record.signer.equals(publisher)) this.adoptRecord(record)

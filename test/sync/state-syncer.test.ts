@@ -134,10 +134,10 @@ describe('StateSyncer', async () => {
     expectSynced(store, source)
     expect(penalties.length).toBeGreaterThan(0)
     expect(penalties.every((p) => p.peer === 'liar')).toBe(true)
-    expect(penalties.at(-1)!.disconnected).toBe(true)
-    // Cut off after three offences: nothing is sent to it after that beyond the request already in flight
-    // beside the third (two per peer).
-    const liarOffences = penalties.findIndex((p) => p.disconnected) + 1
+    expect(penalties.at(-1)!.excluded).toBe(true)
+    // Left out after three offences: nothing is sent to it after that beyond the request already in flight
+    // beside the third (two per peer). Whether it is disconnected is for the caller's peer ledger to say.
+    const liarOffences = penalties.findIndex((p) => p.excluded) + 1
     expect(liarOffences).toBe(3)
     expect(peers.requestsOf('liar')).toBeLessThanOrEqual(3 + 1)
   })
@@ -187,7 +187,8 @@ describe('StateSyncer', async () => {
     const store = new MemoryStore()
     const peers = new Peers()
     const clock = new FakeClock()
-    const syncer = newSyncer(store, peers, clock)
+    const reported: PeerPenalty[] = []
+    const syncer = newSyncer(store, peers, clock, { onPenalty: (p) => reported.push(p) })
     // When each of the silent peer's requests was sent and when the syncer gave up on it (its signal aborted).
     const silentRequests: { size: number; sent: number; aborted: number | null }[] = []
     peers.set('silent', (hashes, signal, call) => {
@@ -225,7 +226,9 @@ describe('StateSyncer', async () => {
     expect(after.every((r) => r.size === 1)).toBe(true)
     // The timeouts in a row leave it out of the sync, without disconnecting it: it is asked nothing more, and
     // nobody else is blamed.
-    expect(penalties).toEqual([{ peer: 'silent', reason: 'stalled', offences: 0, disconnected: false, at: expect.any(Number) }])
+    expect(penalties).toEqual([{ peer: 'silent', reason: 'stalled', excluded: true, at: expect.any(Number) }])
+    // The stall goes to the caller's peer ledger too, as a light offence.
+    expect(reported).toEqual([{ peer: 'silent', reason: 'stalled', excluded: true }])
     const stalledAt = penalties[0]!.at
     expect(silentRequests.filter((r) => r.aborted! <= stalledAt).length).toBeGreaterThanOrEqual(MAX_CONSECUTIVE_TIMEOUTS)
     expect(silentRequests.every((r) => r.sent < stalledAt)).toBe(true)
