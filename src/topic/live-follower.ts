@@ -1,5 +1,6 @@
 import { MAX_LIVE_BUFFER_BYTES, MAX_LIVE_BUFFER_ITEMS } from '../constants.js'
 import type { Item } from '../fsm/types.js'
+import { Serial } from '../util/serial.js'
 
 export interface LiveFollowerInit {
   /** Our highest stored number, -1 when empty. */
@@ -25,7 +26,8 @@ export class LiveFollower {
   private readonly maxBufferedBytes: number
   private readonly buffer = new Map<number, Item>()
   private bufferedBytes = 0
-  private chain: Promise<unknown> = Promise.resolve()
+  /** Every call runs alone, in arrival order: two appends must not both read the same head. */
+  private readonly serial = new Serial()
   duplicates = 0
   dropped = 0
 
@@ -37,7 +39,7 @@ export class LiveFollower {
 
   /** Resolves to what happened to the item. */
   receive(item: Item): Promise<'applied' | 'duplicate' | 'buffered' | 'dropped'> {
-    return this.serial(async () => {
+    return this.serial.run(async () => {
       const head = await this.init.head()
       if (item.n <= head || this.buffer.has(item.n)) {
         this.duplicates++
@@ -66,7 +68,7 @@ export class LiveFollower {
 
   /** Applies buffered items that now follow our head (after the downloader filled a gap). */
   drain(): Promise<void> {
-    return this.serial(() => this.applyBuffered())
+    return this.serial.run(() => this.applyBuffered())
   }
 
   get buffered(): number {
@@ -85,11 +87,5 @@ export class LiveFollower {
 
   private forget(item: Item): void {
     if (this.buffer.delete(item.n)) this.bufferedBytes -= item.data.length
-  }
-
-  private serial<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.chain.then(fn)
-    this.chain = run.catch(() => undefined)
-    return run
   }
 }

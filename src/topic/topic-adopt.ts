@@ -4,10 +4,10 @@ import type { BatchOp, KVStore } from '../store/kv-store.js'
 import { keccak256 } from '../trie/keccak.js'
 import { trieEntries } from '../trie/walk.js'
 import { equalBytes, uint64BE } from '../util/bytes.js'
+import { throwIfAborted } from '../util/abort.js'
 import { toHex } from '../util/hex.js'
 import { hashKey, itemKey } from './topic-keys.js'
-import { throwIfAborted } from './topic-lock.js'
-import { READ_CHUNK, readItems, TopicTrie } from './topic-trie.js'
+import { READ_CHUNK, readItems, STORE_ABORTED, TopicTrie } from './topic-trie.js'
 
 export interface ReadTopicTrieInput {
   /** The topic's id (keccak256 of its name). */
@@ -69,7 +69,7 @@ export async function readTopicTrie(store: KVStore, input: ReadTopicTrieInput): 
       ops.push({ type: 'put', key: hashKey(id, n), value: headHash })
       bytes += 2 * 41 + value.length + 32
       if (bytes >= batchBytes) {
-        throwIfAborted(signal)
+        throwIfAborted(signal, STORE_ABORTED)
         await store.batch(ops)
         ops = []
         bytes = 0

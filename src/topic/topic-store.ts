@@ -6,7 +6,9 @@ import { createRangeProof } from '../proof/range-proof.js'
 import type { BatchOp, KVStore } from '../store/kv-store.js'
 import { EMPTY_ROOT, keccak256 } from '../trie/keccak.js'
 import { equalBytes, uint64BE } from '../util/bytes.js'
+import { throwIfAborted } from '../util/abort.js'
 import { toHex } from '../util/hex.js'
+import { KeyedSerial } from '../util/serial.js'
 import type { TopicProvider } from './provider.js'
 import {
   decodeMeta,
@@ -19,9 +21,8 @@ import {
   type TopicMeta,
   topicId
 } from './topic-keys.js'
-import { KeyedLock, throwIfAborted } from './topic-lock.js'
 import { readTopicTrie } from './topic-adopt.js'
-import { READ_CHUNK, replayItems, TopicTrie } from './topic-trie.js'
+import { READ_CHUNK, replayItems, STORE_ABORTED, TopicTrie } from './topic-trie.js'
 
 export type { TopicCheckpoint } from './topic-keys.js'
 
@@ -106,7 +107,7 @@ export interface StoredRecord {
 export class TopicStore implements TopicProvider {
   private readonly store: KVStore
   private readonly batchBytes: number
-  private readonly lock = new KeyedLock()
+  private readonly lock = new KeyedSerial({ abortMessage: STORE_ABORTED })
   private readonly entries = new Map<string, Promise<TopicEntry>>()
 
   constructor(store: KVStore, init: TopicStoreInit = {}) {
@@ -129,7 +130,7 @@ export class TopicStore implements TopicProvider {
         await this.write(entry, [item], options?.signal)
         return n
       },
-      options?.signal
+      { signal: options?.signal }
     )
   }
 
@@ -148,7 +149,7 @@ export class TopicStore implements TopicProvider {
         if (items.length > 0) await this.write(entry, items, options?.signal)
         return entry.meta.head
       },
-      options?.signal
+      { signal: options?.signal }
     )
   }
 
@@ -182,7 +183,7 @@ export class TopicStore implements TopicProvider {
         if (from !== entry.meta.head + 1) throw new ItemOutOfOrderError(entry.meta.head + 1, from)
         if (items.length > 0) await this.write(entry, items, options?.signal, hashes)
       },
-      options?.signal
+      { signal: options?.signal }
     )
   }
 
@@ -215,20 +216,20 @@ export class TopicStore implements TopicProvider {
         entry.trie = null
         entry.rootCache = null
       },
-      options?.signal
+      { signal: options?.signal }
     )
   }
 
   /** The topic's highest item number, -1 when it has none. */
   async head(topic: string, options?: TopicStoreOptions): Promise<number> {
-    throwIfAborted(options?.signal)
+    throwIfAborted(options?.signal, STORE_ABORTED)
     return (await this.entry(topic, false)).meta.head
   }
 
   /** Item `n`, or `null` when the topic does not hold it. */
   async getItem(topic: string, n: number, options?: TopicStoreOptions): Promise<Uint8Array | null> {
     checkNumber(n, 'item number')
-    throwIfAborted(options?.signal)
+    throwIfAborted(options?.signal, STORE_ABORTED)
     const entry = await this.entry(topic, false)
     if (n < entry.meta.lowest || n > entry.meta.head) return null
     return (await this.store.get(itemKey(entry.id, n))) ?? null
@@ -249,7 +250,7 @@ export class TopicStore implements TopicProvider {
         entry.rootCache = { number: entry.meta.head, root }
         return root.slice()
       },
-      signal
+      { signal }
     )
   }
 
@@ -273,13 +274,13 @@ export class TopicStore implements TopicProvider {
         entry.rootCache = checkpoint
         return { number: checkpoint.number, root: root.slice() }
       },
-      signal
+      { signal }
     )
   }
 
   /** The last checkpoint recorded (by `checkpoint()` or `adoptTrie()`), or `null` when there is none. */
   async getCheckpoint(topic: string, options?: TopicStoreOptions): Promise<TopicCheckpoint | null> {
-    throwIfAborted(options?.signal)
+    throwIfAborted(options?.signal, STORE_ABORTED)
     const checkpoint = (await this.entry(topic, false)).meta.checkpoint
     return checkpoint === null ? null : { number: checkpoint.number, root: checkpoint.root.slice() }
   }
@@ -305,7 +306,7 @@ export class TopicStore implements TopicProvider {
    * has the empty root, since one covers at least item 0.
    */
   async getCurrentTopicState(topic: string, options?: TopicStoreOptions): Promise<TopicState | null> {
-    throwIfAborted(options?.signal)
+    throwIfAborted(options?.signal, STORE_ABORTED)
     const entry = await this.entry(topic, false)
     // Taken together: both change together, after the batch that stored them.
     const { meta } = entry
@@ -351,13 +352,13 @@ export class TopicStore implements TopicProvider {
         entry.record = { number: record.number, envelope: record.envelope.slice() }
         return true
       },
-      signal
+      { signal }
     )
   }
 
   /** The newest signed checkpoint record kept for the topic, or `null`. */
   async getCheckpointRecord(topic: string, options?: TopicStoreOptions): Promise<StoredRecord | null> {
-    throwIfAborted(options?.signal)
+    throwIfAborted(options?.signal, STORE_ABORTED)
     const record = await this.recordOf(await this.entry(topic, false))
     return record === null ? null : { number: record.number, envelope: record.envelope.slice() }
   }
@@ -426,7 +427,7 @@ export class TopicStore implements TopicProvider {
         if (number <= entry.meta.head) await this.confirmCheckpoint(entry, root, number, signal)
         else await this.adoptLeaves(entry, root.slice(), number, signal)
       },
-      signal
+      { signal }
     )
   }
 
@@ -441,7 +442,7 @@ export class TopicStore implements TopicProvider {
     let next = 0
     while (next < items.length) {
       // Checked before the chunk touches the trie: an abort leaves trie and store in step.
-      throwIfAborted(signal)
+      throwIfAborted(signal, STORE_ABORTED)
       const ops: BatchOp[] = []
       let bytes = 0
       let head = entry.meta.head
@@ -542,7 +543,7 @@ export class TopicStore implements TopicProvider {
       batchBytes: this.batchBytes,
       signal
     })
-    throwIfAborted(signal)
+    throwIfAborted(signal, STORE_ABORTED)
     const checkpoint = { number, root }
     const meta = { ...entry.meta, head: number, checkpoint }
     adopted.ops.push(metaPut(entry, meta))
@@ -561,14 +562,14 @@ export class TopicStore implements TopicProvider {
     key: (id: Uint8Array, n: number) => Uint8Array,
     signal: AbortSignal | undefined
   ): Promise<Uint8Array[]> {
-    throwIfAborted(signal)
+    throwIfAborted(signal, STORE_ABORTED)
     const { id, meta } = await this.entry(topic, false)
     if (amount === 0 || from < meta.lowest || from > meta.head) return []
     // Written so that a huge `amount` cannot take `from + amount` past 2^53.
     const last = from + Math.min(meta.head - from, amount - 1)
     const out: Uint8Array[] = []
     for (let start = from; start <= last; start += READ_CHUNK) {
-      throwIfAborted(signal)
+      throwIfAborted(signal, STORE_ABORTED)
       const keys: Uint8Array[] = []
       for (let n = start; n <= Math.min(last, start + READ_CHUNK - 1); n++) keys.push(key(id, n))
       for (const value of await this.store.getMany(keys)) {

@@ -2,9 +2,9 @@ import { StoreError, TopicTrieError } from '../errors.js'
 import type { BatchOp, KVStore } from '../store/kv-store.js'
 import { type NodeSink, StackTrie } from '../trie/stack-trie.js'
 import { equalBytes, uint64BE } from '../util/bytes.js'
+import { throwIfAborted } from '../util/abort.js'
 import { toHex } from '../util/hex.js'
 import { itemKey, type TopicMeta } from './topic-keys.js'
-import { throwIfAborted } from './topic-lock.js'
 
 /**
  * A topic's trie under construction: a `StackTrie` over items `0..head` (key `uint64BE(n)`, value the item)
@@ -62,6 +62,9 @@ const discard: NodeSink = () => {}
 /** Keys per `getMany` when reading runs of a topic's items or hashes. */
 export const READ_CHUNK = 1024
 
+/** The message of the `AbortError` a topic store operation rejects with when its signal aborts. */
+export const STORE_ABORTED = 'topic store operation aborted'
+
 /** Stored items `from..to` (inclusive) of the topic `id`, `undefined` where absent. */
 export async function readItems(
   store: KVStore,
@@ -96,7 +99,7 @@ export async function replayItems(
   const { topic, id } = source
   const checkpoint = source.meta.checkpoint
   for (let from = 0; from <= last; from += READ_CHUNK) {
-    throwIfAborted(signal)
+    throwIfAborted(signal, STORE_ABORTED)
     const values = await readItems(store, id, from, Math.min(last, from + READ_CHUNK - 1))
     for (let i = 0; i < values.length; i++) {
       const n = from + i

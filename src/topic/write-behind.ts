@@ -1,3 +1,5 @@
+import { Serial } from '../util/serial.js'
+
 /**
  * Store writes a topic sync has accepted but not yet finished, run one after another in the order given. The
  * downloader's consumer hands a verified batch over and goes on checking the next one while the store writes
@@ -10,7 +12,7 @@
  */
 export class WriteBehind {
   private readonly maxPending: number
-  private tail: Promise<void> = Promise.resolve()
+  private readonly serial = new Serial()
   private readonly pending: Promise<void>[] = []
   private failure: { error: unknown } | null = null
   /** Highest item number handed over since the writer was last settled (-1: none). */
@@ -39,7 +41,7 @@ export class WriteBehind {
   async add(through: number, write: () => Promise<void>): Promise<void> {
     this.throwIfFailed()
     this.queuedThrough = Math.max(this.queuedThrough, through)
-    const run = this.tail.then(async () => {
+    const run = this.serial.run(async () => {
       if (this.failure !== null) return
       try {
         await write()
@@ -48,7 +50,6 @@ export class WriteBehind {
         this.onFailure(error)
       }
     })
-    this.tail = run
     this.pending.push(run)
     void run.finally(() => this.pending.splice(this.pending.indexOf(run), 1))
     while (this.pending.length > this.maxPending) await this.pending[0]
@@ -61,12 +62,12 @@ export class WriteBehind {
 
   /** Waits for every pending write (see `failed` for how they went). */
   async idle(): Promise<void> {
-    await this.tail
+    await this.serial.idle()
   }
 
   /** Waits for every pending write; rejects with the first failure since the last settle, then forgets it. */
   async settle(): Promise<void> {
-    await this.tail
+    await this.serial.idle()
     this.queuedThrough = -1
     const failure = this.failure
     this.failure = null
