@@ -1,5 +1,6 @@
 import { TypedEventEmitter } from 'main-event'
 import { dispatchSafely } from '../util/events.js'
+import { Trigger } from '../util/trigger.js'
 import { AbortError, BusyError, InvalidInputError } from '../errors.js'
 import { DeliveryError, InvalidItemsError, QueueClosedError, RequestTimeoutError } from './errors.js'
 import { type FetchOutcome, type FetchRequest, FetchRequests } from './fetch-requests.js'
@@ -50,8 +51,8 @@ export class Queue extends TypedEventEmitter<QueueEvents> {
   private head: number
   private delivered = 0
   private events: QueueEvent[] = []
-  private dirty = false
-  private wakeUp: (() => void) | null = null
+  /** Wakes the loop: set by every event, peer change or target change, so none lands unseen between passes. */
+  private readonly wakeUps = new Trigger()
   private phase: 'idle' | 'running' | 'closed' = 'idle'
   private loopDone: Promise<void> = Promise.resolve()
   private delivery: Promise<void> | null = null
@@ -105,7 +106,7 @@ export class Queue extends TypedEventEmitter<QueueEvents> {
     try {
       const stopped = (): boolean => this.controller.signal.aborted || signal?.aborted === true
       for (;;) {
-        this.dirty = false
+        this.wakeUps.clear()
         if (stopped()) throw new AbortError('the queue was stopped')
         this.handleEvents()
         if (this.failure !== null) throw this.failure
@@ -117,12 +118,7 @@ export class Queue extends TypedEventEmitter<QueueEvents> {
         this.manager.validate()
         this.checkStarving()
         if (this.failure !== null) throw this.failure
-        if (this.events.length === 0 && !this.dirty) {
-          await new Promise<void>((resolve) => {
-            this.wakeUp = resolve
-          })
-        }
-        this.wakeUp = null
+        if (this.events.length === 0 && !this.wakeUps.triggered) await this.wakeUps.wait()
       }
       // The last batch has no successor to validate it; the run is complete, so nothing can contradict it.
       for (const fsm of this.manager.inStatus(FSMStatus.Delivered)) this.validated(fsm)
@@ -227,8 +223,7 @@ export class Queue extends TypedEventEmitter<QueueEvents> {
   }
 
   private wake(): void {
-    this.dirty = true
-    this.wakeUp?.()
+    this.wakeUps.trigger()
   }
 
   private handleEvents(): void {

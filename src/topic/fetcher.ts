@@ -31,6 +31,7 @@ import {
 } from '../net/topic-protocols.js'
 import { keccak256 } from '../trie/keccak.js'
 import { verifyRangeProof } from '../proof/range-proof.js'
+import { sleep } from '../util/abort.js'
 import { equalBytes, uint64BE } from '../util/bytes.js'
 import { toHex } from '../util/hex.js'
 import { type Clock, systemClock } from '../util/clock.js'
@@ -250,28 +251,9 @@ export class Fetcher {
     for (;;) {
       const wait = this.buckets.waitTime(peer)
       if (wait === 0 && this.buckets.take(peer)) return
-      await sleep(this.clock, Math.max(wait, 1), signal)
+      await sleep(Math.max(wait, 1), { clock: this.clock, signal })
     }
   }
-}
-
-/** Resolves after `ms` on `clock`; rejects with `AbortError` (and clears the timer) as soon as `signal` aborts. */
-export function sleep(clock: Clock, ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted === true) {
-      reject(new AbortError('aborted while waiting', { cause: signal.reason }))
-      return
-    }
-    const onAbort = (): void => {
-      clock.clearTimeout(timer)
-      reject(new AbortError('aborted while waiting', { cause: signal?.reason }))
-    }
-    const timer = clock.setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort)
-      resolve()
-    }, ms)
-    signal?.addEventListener('abort', onAbort, { once: true })
-  })
 }
 
 /** A concurrency cap per peer with a FIFO of waiters; a peer with nothing in flight or waiting is forgotten. */

@@ -16,6 +16,7 @@ import type { OffenceKind } from '../peers/peer-scorer.js'
 import type { TopicStateManager } from './topic-state-manager.js'
 import type { TopicStore } from './topic-store.js'
 import type { StateSyncStats } from '../sync/state-syncer.js'
+import { raceSignal } from '../util/abort.js'
 import { equalBytes } from '../util/bytes.js'
 import { dispatchSafely } from '../util/events.js'
 import {
@@ -388,18 +389,12 @@ export class TopicHandle extends TypedEventEmitter<TopicHandleEvents> {
     }
     const loop = this.loop
     loop.users++
-    let onAbort = (): void => undefined
     try {
-      await Promise.race([
-        loop.done,
-        new Promise<void>((resolve) => {
-          onAbort = resolve
-          if (signal.aborted) resolve()
-          else signal.addEventListener('abort', onAbort, { once: true })
-        })
-      ])
+      // Our caller leaving is not an error: only the loop's own failure is.
+      await raceSignal(loop.done, signal).catch((error: unknown) => {
+        if (!signal.aborted) throw error
+      })
     } finally {
-      signal.removeEventListener('abort', onAbort)
       if (--loop.users === 0) {
         loop.controller.abort()
         await loop.done.catch(() => undefined)

@@ -6,8 +6,10 @@ import type { TopicState } from '../net/topic-protocols.js'
 import { keccak256 } from '../trie/keccak.js'
 import { EMPTY_ROOT } from '../trie/keccak.js'
 import { equalBytes } from '../util/bytes.js'
+import { raceSignal } from '../util/abort.js'
 import { dispatchSafely } from '../util/events.js'
 import { toHex } from '../util/hex.js'
+import { Trigger } from '../util/trigger.js'
 import {
   DEFAULT_CHECKPOINT_SYNC_MIN_ITEMS,
   DEFAULT_START_BACK,
@@ -213,7 +215,6 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
   private readonly startBack: number
   private currentMode: SyncMode = 'unsynced'
   private queue: Queue | null = null
-  private wakeUp: (() => void) | null = null
   /** Expected item hashes, fetched ahead from one peer at a time; dropped on any mismatch. */
   private readonly hashes: ContentHashes
   /** Counts `update()` calls (peer states changed), so a wait for peers can tell it missed none. */
@@ -236,8 +237,8 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
   private replan: AbortController | null = null
   /** Our items `0..verifiedThrough` matched a publisher checkpoint's root (-1: none yet). */
   private verifiedThrough = -1
-  /** Set by `update()`, so an update that lands before the loop starts waiting is not lost. */
-  private updated = false
+  /** Wakes the loop: set by `update()` and a settled checkpoint sync, so neither is lost while the loop is busy. */
+  private readonly wakeUps = new Trigger()
   private readonly selectFork: SelectFork
   private readonly checkpointSyncMinItems: number
   private readonly retargetMinItems: number
@@ -349,8 +350,7 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
     }
     this.knownPeers = peers
     this.peerChanges++
-    this.updated = true
-    this.wakeUp?.()
+    this.wakeUps.trigger()
   }
 
   /** Runs until `signal` aborts: downloads whenever a target is above our head, then waits for updates. */
@@ -359,11 +359,9 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
     this.runSignal = signal
     // Items up to a checkpoint the store recorded were verified before a restart: a mismatch later keeps them.
     this.verifiedThrough = Math.max(this.verifiedThrough, await this.io.storedCheckpoint?.().catch(() => -1) ?? -1)
-    const wake = (): void => this.wakeUp?.()
-    signal.addEventListener('abort', wake)
     try {
       while (!signal.aborted) {
-        this.updated = false
+        this.wakeUps.clear()
         const target = this.target()
         let head = await this.io.head()
         this.knownHead = head
@@ -428,7 +426,6 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
         }
       }
     } finally {
-      signal.removeEventListener('abort', wake)
       // Nothing writes after we return: neither the batches handed to the store nor the checkpoint sync,
       // which follows our signal.
       await this.writes.settle().catch(() => undefined)
@@ -473,8 +470,7 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
         this.replan?.abort()
       } finally {
         this.trie = null
-        this.updated = true
-        this.wakeUp?.()
+        this.wakeUps.trigger()
       }
     })()
     dispatchSafely(this, 'trie:started', cp)
@@ -533,18 +529,11 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
   private async untilAdopted(signal: AbortSignal): Promise<boolean> {
     const trie = this.trie
     if (trie === null) return true
-    if (signal.aborted) return false
-    let onAbort = (): void => undefined
-    const aborted = new Promise<void>((resolve) => {
-      onAbort = resolve
-      signal.addEventListener('abort', onAbort, { once: true })
-    })
-    try {
-      await Promise.race([trie.settled, aborted])
-    } finally {
-      signal.removeEventListener('abort', onAbort)
-    }
-    return !signal.aborted
+    // `settled` never rejects: a rejection here is the signal's.
+    return raceSignal(trie.settled, signal).then(
+      () => !signal.aborted,
+      () => false
+    )
   }
 
   /**
@@ -584,14 +573,9 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
     return this.io.head()
   }
 
+  /** Waits for `update()`, a settled checkpoint sync or `signal` (a listener of the mode event may have done either already). */
   private async waitForUpdate(signal: AbortSignal): Promise<void> {
-    await new Promise<void>((resolve) => {
-      this.wakeUp = resolve
-      // A listener of the mode event may have stopped us or called update() already.
-      if (signal.aborted || this.updated) resolve()
-    })
-    this.wakeUp = null
-    this.updated = false
+    await this.wakeUps.wait(signal)
   }
 
   private setMode(mode: SyncMode): void {

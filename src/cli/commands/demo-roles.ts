@@ -1,9 +1,8 @@
 import type { SubscriptionChangeData } from '@libp2p/gossipsub'
 import { multiaddr } from '@multiformats/multiaddr'
 import { DsfgError } from '../../errors.js'
-import { sleep } from '../../topic/fetcher.js'
+import { sleep } from '../../util/abort.js'
 import { checkpointsTopic } from '../../topic/gossip.js'
-import { systemClock } from '../../util/clock.js'
 import { toHex } from '../../util/hex.js'
 import { untilAborted } from '../signals.js'
 import type { RoleContext } from './demo-node.js'
@@ -87,7 +86,7 @@ export async function runPublisher(ctx: RoleContext): Promise<void> {
         lastCheckpoint = performance.now()
       }
       // Ends early (rejecting) when publishing stops.
-      await sleep(systemClock, PUBLISH_TICK_MS, live).catch(() => undefined)
+      await sleep(PUBLISH_TICK_MS, { signal: live }).catch(() => undefined)
     }
   } finally {
     pubsub.removeEventListener('subscription-change', onSubscription)

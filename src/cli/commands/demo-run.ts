@@ -1,6 +1,5 @@
 import { join } from 'node:path'
-import { sleep } from '../../topic/fetcher.js'
-import { systemClock } from '../../util/clock.js'
+import { sleep } from '../../util/abort.js'
 import { Prng } from '../../util/prng.js'
 import { DemoChild, DemoFailedError } from './demo-child.js'
 import type { DemoLog } from './demo-log.js'
@@ -170,7 +169,7 @@ export class DemoRun {
   private async followLive(joiner: DemoChild, synced: DemoEventOf<'synced'>): Promise<void> {
     const mark = this.lap()
     const from = Math.max(synced.head, joiner.latest('head')?.head ?? -1)
-    await sleep(systemClock, LIVE_FOLLOW_MS, this.signal)
+    await sleep(LIVE_FOLLOW_MS, { signal: this.signal })
     await joiner.waitFor('head', 'to follow live items', LIVE_TIMEOUT_MS, (e) => e.head > from)
     const live = joiner.latest('head')!
     this.phases['live'] = this.lap() - mark
