@@ -85,12 +85,10 @@ export {
   type TopicSyncIO,
   type TopicSyncEvents,
   type SyncMode,
-  type SelectFork,
-  type TrieCheckpoint,
   type TrieSyncRun,
-  defaultSelectFork,
   DEFAULT_TOPIC_QUORUM
 } from './topic/topic-sync.js'
+export { type SelectFork, type TrieCheckpoint, defaultSelectFork } from './topic/sync/target.js'
 export { TopicStateManager } from './topic/topic-state-manager.js'
 export { TopicServer } from './topic/topic-server.js'
 export { Fetcher } from './topic/fetcher.js'

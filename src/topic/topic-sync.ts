@@ -4,7 +4,6 @@ import type { QueueInit } from '../fsm/queue-types.js'
 import type { ConsumerResult, Item, PeerInfo } from '../fsm/types.js'
 import type { TopicState } from '../net/topic-protocols.js'
 import { keccak256 } from '../trie/keccak.js'
-import { EMPTY_ROOT } from '../trie/keccak.js'
 import { equalBytes } from '../util/bytes.js'
 import { raceSignal } from '../util/abort.js'
 import { dispatchSafely } from '../util/events.js'
@@ -26,6 +25,17 @@ import { TopicTrieError } from '../errors.js'
 import { ContentHashes } from './content-hashes.js'
 import { WriteBehind } from './write-behind.js'
 import type { Checkpoint } from './gossip.js'
+import {
+  checkpointToSync,
+  defaultSelectFork,
+  type SelectFork,
+  syncTarget,
+  type TargetAuthority,
+  type TrieCheckpoint,
+  trieCandidate
+} from './sync/target.js'
+
+export { defaultSelectFork, type SelectFork, type TrieCheckpoint } from './sync/target.js'
 
 /** DSFG's operation modes (from the Pocket design); serving is always on and not a mode. */
 export type SyncMode = 'unsynced' | 'syncing' | 'synced'
@@ -39,46 +49,6 @@ export const DEFAULT_TOPIC_QUORUM = 1
 /** An item the sync has hashed (and checked against a content hash): the store need not hash it again. */
 export interface VerifiedItem extends Item {
   hash?: Uint8Array
-}
-
-/** A topic trie checkpoint: the root over items `0..number`. */
-export interface TrieCheckpoint {
-  number: number
-  root: Uint8Array
-}
-
-/**
- * Chooses the checkpoint to trie-sync from peers' reported states when no publisher decides (the DSFG
- * `selectFork` hook); `undefined` for none. See `defaultSelectFork`.
- */
-export type SelectFork = (states: ReadonlyMap<string, TopicState>, quorum: number) => TrieCheckpoint | undefined
-
-/**
- * The highest checkpoint that at least `quorum` peers report with the same root; when two roots at that number
- * both reach the quorum (a fork), the one more peers report, and none on a tie.
- */
-export const defaultSelectFork: SelectFork = (states, quorum) => {
-  const votes = new Map<string, { cp: TrieCheckpoint; count: number }>()
-  for (const { checkpoint } of states.values()) {
-    // Topics without a checkpoint report the empty root (the wire has no "absent").
-    if (equalBytes(checkpoint.root, EMPTY_ROOT)) continue
-    const key = `${checkpoint.number}:${toHex(checkpoint.root)}`
-    const vote = votes.get(key) ?? { cp: checkpoint, count: 0 }
-    vote.count++
-    votes.set(key, vote)
-  }
-  let best: { cp: TrieCheckpoint; count: number } | undefined
-  let tied = false
-  for (const vote of votes.values()) {
-    if (vote.count < quorum) continue
-    if (best === undefined || vote.cp.number > best.cp.number || (vote.cp.number === best.cp.number && vote.count > best.count)) {
-      best = vote
-      tied = false
-    } else if (vote.cp.number === best.cp.number && vote.count === best.count) {
-      tied = true
-    }
-  }
-  return best === undefined || tied ? undefined : { number: best.cp.number, root: best.cp.root }
 }
 
 /** A running trie sync of a checkpoint root (the service's `startStateSync`). */
@@ -286,18 +256,15 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
     return this.trie?.cp
   }
 
+  /** Who decides the target: the publisher, when one is configured, or a quorum of peers. */
+  private authority(): TargetAuthority {
+    if (this.io.checkpoint !== undefined) return { kind: 'publisher', checkpoint: this.io.checkpoint() }
+    return { kind: 'quorum', states: this.io.states(), quorum: this.quorum }
+  }
+
   /** The checkpoint to trust for a trie sync: the publisher's, or else the one `selectFork` picks from peers. */
   private trieCandidate(): TrieCheckpoint | undefined {
-    if (this.io.checkpoint !== undefined) {
-      const cp = this.io.checkpoint()
-      return cp === undefined ? undefined : { number: cp.number, root: cp.root }
-    }
-    try {
-      return this.selectFork(this.io.states(), this.quorum)
-    } catch {
-      // An application's hook threw: no checkpoint sync, the items are downloaded.
-      return undefined
-    }
+    return trieCandidate(this.authority(), this.selectFork)
   }
 
   get mode(): SyncMode {
@@ -309,9 +276,7 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
    * its signed gossip, or with its next checkpoint), or else the highest head `quorum` peers report.
    */
   target(): number {
-    if (this.io.checkpoint !== undefined) return this.io.checkpoint()?.number ?? -1
-    const heads = [...this.io.states().values()].map((s) => s.head).sort((a, b) => b - a)
-    return heads.length >= this.quorum ? heads[this.quorum - 1]! : -1
+    return syncTarget(this.authority())
   }
 
   /**
@@ -510,9 +475,8 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
    */
   private checkpointToSync(head: number): TrieCheckpoint | undefined {
     if (this.trie !== null || this.io.syncTrie === undefined || this.io.adopt === undefined) return undefined
-    const cp = this.trieCandidate()
-    if (cp === undefined || cp.number <= Math.max(this.trieFailedThrough, this.verifiedThrough)) return undefined
-    return cp.number - head >= this.checkpointSyncMinItems ? cp : undefined
+    const doneThrough = Math.max(this.trieFailedThrough, this.verifiedThrough)
+    return checkpointToSync(this.trieCandidate(), { head, doneThrough, minItems: this.checkpointSyncMinItems })
   }
 
   /**

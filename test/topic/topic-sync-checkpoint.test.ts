@@ -1,10 +1,9 @@
 import { describe, expect, it } from 'vitest'
 import { TopicTrieError } from '../../src/errors.js'
 import type { Item } from '../../src/fsm/types.js'
-import type { TopicState } from '../../src/net/topic-protocols.js'
 import type { Checkpoint } from '../../src/topic/gossip.js'
 import { defaultSelectFork, TopicSync, type TopicSyncIO, type TrieSyncRun } from '../../src/topic/topic-sync.js'
-import { EMPTY_ROOT, keccak256 } from '../../src/trie/keccak.js'
+import { keccak256 } from '../../src/trie/keccak.js'
 import { equalBytes } from '../../src/util/bytes.js'
 import { toHex } from '../../src/util/hex.js'
 import { makeItems, rootOf, world } from './sync-world.js'
@@ -336,33 +335,5 @@ describe('checkpoint sync without a publisher', () => {
       expect(w.runs).toHaveLength(0)
       expect(w.stored).toEqual(items)
     }
-  })
-})
-
-describe('defaultSelectFork', () => {
-  const root = (byte: number): Uint8Array => new Uint8Array(32).fill(byte)
-  const state = (number: number, r: Uint8Array): TopicState => ({
-    lowest: 0,
-    head: number + 10,
-    headHash: root(0),
-    checkpoint: { number, root: r }
-  })
-  /** Peers reporting checkpoints `[number, root byte]`, one each. */
-  const reports = (...cps: [number, number][]) => new Map(cps.map(([n, b], i) => [`p${i}`, state(n, root(b))]))
-
-  it('takes the highest checkpoint a quorum of peers reports with the same root', () => {
-    const states = reports([100, 1], [100, 1], [200, 2])
-    expect(defaultSelectFork(states, 1)).toEqual({ number: 200, root: root(2) })
-    expect(defaultSelectFork(states, 2)).toEqual({ number: 100, root: root(1) })
-    expect(defaultSelectFork(states, 3)).toBeUndefined()
-  })
-
-  it('prefers the root more peers report at a forked number, and picks none on a tie', () => {
-    expect(defaultSelectFork(reports([100, 1], [100, 1], [100, 2]), 1)).toEqual({ number: 100, root: root(1) })
-    expect(defaultSelectFork(reports([100, 1], [100, 1], [100, 2], [100, 2]), 1)).toBeUndefined()
-  })
-
-  it('ignores peers without a checkpoint (the empty root)', () => {
-    expect(defaultSelectFork(new Map([['a', state(0, EMPTY_ROOT)]]), 1)).toBeUndefined()
   })
 })
