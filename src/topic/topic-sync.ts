@@ -14,17 +14,16 @@ import {
   DEFAULT_START_BACK,
   DEFAULT_TRIE_RETARGET_MIN_ITEMS,
   DEFAULT_TOPIC_BATCH_ITEMS,
-  DEFAULT_TOPIC_FIRST_BATCH_ITEMS,
   DEFAULT_TOPIC_REQUESTS_PER_PEER,
   DEFAULT_TOPIC_WINDOW,
   HASH_PREFETCH_ITEMS,
-  MAX_RESPONSE_BYTES,
   TOPIC_WRITES_IN_FLIGHT
 } from '../constants.js'
 import { TopicTrieError } from '../errors.js'
 import { ContentHashes } from './content-hashes.js'
 import { WriteBehind } from './write-behind.js'
 import type { Checkpoint } from './gossip.js'
+import { BatchSizer } from './sync/batch-sizer.js'
 import {
   checkpointToSync,
   defaultSelectFork,
@@ -193,13 +192,8 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
   private readonly proven = new WeakSet<Item>()
   /** Verified batches on their way to the store (`io.append`), written in order behind the downloader. */
   private readonly writes: WriteBehind
-  /**
-   * Items per batch: what one reply carries of the items seen so far (a few before the first), at most the
-   * configured size.
-   */
-  private batchSize: number
-  /** A moving average of the size of verified items (0 before the first). */
-  private itemBytes = 0
+  /** Items per batch: what one reply carries of the items seen so far (a few before the first). */
+  private readonly batches: BatchSizer
   private knownPeers = new Set<string>()
   /** The target the running queue was given (it may only grow). */
   private queueTarget = -1
@@ -237,7 +231,7 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
       window: DEFAULT_TOPIC_WINDOW,
       ...init.queue
     }
-    this.batchSize = Math.min(this.queueInit.batchSize ?? DEFAULT_TOPIC_BATCH_ITEMS, DEFAULT_TOPIC_FIRST_BATCH_ITEMS)
+    this.batches = new BatchSizer({ maxItems: this.queueInit.batchSize ?? DEFAULT_TOPIC_BATCH_ITEMS })
     this.selectFork = init.selectFork ?? defaultSelectFork
     this.checkpointSyncMinItems = Math.max(1, init.checkpointSyncMinItems ?? DEFAULT_CHECKPOINT_SYNC_MIN_ITEMS)
     this.retargetMinItems = Math.max(1, init.retargetMinItems ?? DEFAULT_TRIE_RETARGET_MIN_ITEMS)
@@ -353,7 +347,7 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
         const replan = new AbortController()
         this.replan = replan
         const runSignal = AbortSignal.any([signal, replan.signal])
-        const queue = new Queue({ ...this.queueInit, batchSize: this.batchSize, start, target, io: this.queueIo(runSignal) })
+        const queue = new Queue({ ...this.queueInit, batchSize: this.batches.size, start, target, io: this.queueIo(runSignal) })
         this.queue = queue
         this.queueTarget = target
         this.queueStart = start
@@ -734,22 +728,6 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
   /** Items `from..to` were checked and handed to the store. */
   private accepted(from: number, to: number, verified: VerifiedItem[]): void {
     this.hashes.forget(from, to)
-    this.sizeBatches(verified)
-  }
-
-  /**
-   * Sizes new batches to what one reply carries (a server stops at `MAX_RESPONSE_BYTES`), from the size of
-   * verified items only, so a peer cannot steer it with bogus ones (see `DEFAULT_TOPIC_FIRST_BATCH_ITEMS`).
-   */
-  private sizeBatches(verified: VerifiedItem[]): void {
-    let bytes = 0
-    for (const item of verified) bytes += item.data.length
-    const average = bytes / verified.length
-    this.itemBytes = this.itemBytes === 0 ? average : this.itemBytes * 0.75 + average * 0.25
-    const max = this.queueInit.batchSize ?? DEFAULT_TOPIC_BATCH_ITEMS
-    const size = Math.max(1, Math.min(max, Math.floor(MAX_RESPONSE_BYTES / this.itemBytes)))
-    if (size === this.batchSize) return
-    this.batchSize = size
-    this.queue?.setBatchSize(size)
+    if (this.batches.record(verified)) this.queue?.setBatchSize(this.batches.size)
   }
 }

@@ -1,0 +1,60 @@
+import { DEFAULT_TOPIC_FIRST_BATCH_ITEMS, MAX_RESPONSE_BYTES } from '../../constants.js'
+
+/**
+ * The newest batch's weight in the moving average of item sizes. A quarter follows a topic whose items grow
+ * within a few batches, while one batch of outliers moves the size by at most a quarter of its difference.
+ */
+const ITEM_BYTES_WEIGHT = 0.25
+
+export interface BatchSizerInit {
+  /** Most items per batch (the queue's `batchSize`). */
+  maxItems: number
+  /** Items per batch before any item was seen. @default DEFAULT_TOPIC_FIRST_BATCH_ITEMS (16) */
+  firstItems?: number
+  /** Most payload bytes one reply carries. @default MAX_RESPONSE_BYTES */
+  replyBytes?: number
+}
+
+/**
+ * Sizes a topic's download batches to what one reply carries (a server stops at `MAX_RESPONSE_BYTES`): a few
+ * items until the first batch is verified, then as many items of the average size seen as fit in a reply, at
+ * most `maxItems`. Fed verified items only, so a peer cannot steer it with bogus ones (see
+ * `DEFAULT_TOPIC_FIRST_BATCH_ITEMS`).
+ */
+export class BatchSizer {
+  private readonly maxItems: number
+  private readonly replyBytes: number
+  private items: number
+  /** A moving average of the size of verified items (0 before the first). */
+  private averageBytes = 0
+
+  constructor(init: BatchSizerInit) {
+    this.maxItems = init.maxItems
+    this.replyBytes = init.replyBytes ?? MAX_RESPONSE_BYTES
+    this.items = Math.min(init.maxItems, init.firstItems ?? DEFAULT_TOPIC_FIRST_BATCH_ITEMS)
+  }
+
+  /** Items per batch for the batches opened from now on. */
+  get size(): number {
+    return this.items
+  }
+
+  /** The moving average of verified item sizes, 0 before any. */
+  get itemBytes(): number {
+    return this.averageBytes
+  }
+
+  /** Takes the sizes of a verified batch into the average; true when the batch size changed. */
+  record(verified: readonly { data: Uint8Array }[]): boolean {
+    if (verified.length === 0) return false
+    let bytes = 0
+    for (const item of verified) bytes += item.data.length
+    const average = bytes / verified.length
+    this.averageBytes =
+      this.averageBytes === 0 ? average : this.averageBytes * (1 - ITEM_BYTES_WEIGHT) + average * ITEM_BYTES_WEIGHT
+    const size = Math.max(1, Math.min(this.maxItems, Math.floor(this.replyBytes / this.averageBytes)))
+    if (size === this.items) return false
+    this.items = size
+    return true
+  }
+}

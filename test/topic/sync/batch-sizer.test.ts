@@ -1,0 +1,57 @@
+import { describe, expect, it } from 'vitest'
+import { DEFAULT_TOPIC_FIRST_BATCH_ITEMS, MAX_RESPONSE_BYTES } from '../../../src/constants.js'
+import { BatchSizer } from '../../../src/topic/sync/batch-sizer.js'
+
+/** `count` items of `bytes` bytes each. */
+const batch = (count: number, bytes: number) => Array.from({ length: count }, () => ({ data: new Uint8Array(bytes) }))
+
+describe('BatchSizer', () => {
+  it('starts with a few items, at most the configured size', () => {
+    expect(new BatchSizer({ maxItems: 256 }).size).toBe(DEFAULT_TOPIC_FIRST_BATCH_ITEMS)
+    expect(new BatchSizer({ maxItems: 8 }).size).toBe(8)
+    expect(new BatchSizer({ maxItems: 256, firstItems: 4 }).size).toBe(4)
+  })
+
+  it('sizes batches to what one reply carries of the first verified items', () => {
+    const sizer = new BatchSizer({ maxItems: 256 })
+    expect(sizer.record(batch(16, 64 * 1024))).toBe(true)
+    expect(sizer.itemBytes).toBe(64 * 1024)
+    expect(sizer.size).toBe(MAX_RESPONSE_BYTES / (64 * 1024))
+  })
+
+  it('never goes past the configured size for small items, nor below one for huge ones', () => {
+    const small = new BatchSizer({ maxItems: 256 })
+    small.record(batch(16, 10))
+    expect(small.size).toBe(256)
+    const huge = new BatchSizer({ maxItems: 256, replyBytes: 1000 })
+    huge.record(batch(2, 5000))
+    expect(huge.size).toBe(1)
+  })
+
+  it('follows later batches by a moving average that gives the newest a quarter', () => {
+    const sizer = new BatchSizer({ maxItems: 1000, replyBytes: 100_000 })
+    sizer.record(batch(4, 1000))
+    expect(sizer.size).toBe(100)
+    // 1000 * 0.75 + 5000 * 0.25 = 2000 bytes: 50 items.
+    expect(sizer.record(batch(4, 5000))).toBe(true)
+    expect(sizer.itemBytes).toBe(2000)
+    expect(sizer.size).toBe(50)
+    // A batch of the average size changes nothing.
+    expect(sizer.record(batch(3, 2000))).toBe(false)
+    expect(sizer.size).toBe(50)
+  })
+
+  it('averages the sizes within a batch', () => {
+    const sizer = new BatchSizer({ maxItems: 1000, replyBytes: 100_000 })
+    sizer.record([{ data: new Uint8Array(500) }, { data: new Uint8Array(1500) }])
+    expect(sizer.itemBytes).toBe(1000)
+    expect(sizer.size).toBe(100)
+  })
+
+  it('ignores an empty batch', () => {
+    const sizer = new BatchSizer({ maxItems: 256 })
+    expect(sizer.record([])).toBe(false)
+    expect(sizer.size).toBe(DEFAULT_TOPIC_FIRST_BATCH_ITEMS)
+    expect(sizer.itemBytes).toBe(0)
+  })
+})
