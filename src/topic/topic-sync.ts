@@ -33,6 +33,7 @@ import {
   type TrieCheckpoint,
   trieCandidate
 } from './sync/target.js'
+import { firstDifference, planTipCheck, tipToDrop } from './sync/tip-check.js'
 
 export { defaultSelectFork, type SelectFork, type TrieCheckpoint } from './sync/target.js'
 
@@ -503,14 +504,13 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
    */
   private async checkTip(signal: AbortSignal): Promise<number> {
     const head = await this.io.head()
-    if (this.startBack === 0 || head < 0 || this.io.checkpoint !== undefined) return head
-    const needed = Math.max(2, this.quorum)
-    const from = Math.max(0, head - this.startBack + 1)
-    const eligible = this.peerInfos().filter((p) => p.lowest <= from && p.head >= head)
-    if (eligible.length < needed) return head
+    if (this.io.checkpoint !== undefined) return head
+    const plan = planTipCheck(head, this.startBack, this.quorum, this.peerInfos())
+    if (plan === undefined) return head
+    const { from, needed } = plan
     const ours = await this.io.localHashes(from, head)
     const firstDiffs: number[] = []
-    for (const peer of eligible) {
+    for (const peer of plan.peers) {
       if (firstDiffs.length === needed) break
       let theirs: Uint8Array[]
       try {
@@ -518,13 +518,11 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
       } catch {
         continue
       }
-      if (theirs.length !== ours.length) continue
-      const i = ours.findIndex((h, j) => !equalBytes(h, theirs[j]!))
-      firstDiffs.push(i < 0 ? -1 : from + i)
+      const diff = firstDifference(ours, theirs, from)
+      if (diff !== undefined) firstDiffs.push(diff)
     }
-    if (firstDiffs.length < needed || firstDiffs.some((d) => d !== firstDiffs[0])) return head
-    const wrongFrom = firstDiffs[0]!
-    if (wrongFrom < 0) return head
+    const wrongFrom = tipToDrop(firstDiffs, needed)
+    if (wrongFrom === undefined) return head
     await this.io.truncate(wrongFrom - 1)
     this.hashes.clear()
     dispatchSafely(this, 'tip:repaired', { from: wrongFrom, head })
