@@ -120,10 +120,7 @@ export class TopicHandle extends TypedEventEmitter<TopicHandleEvents> {
     this.name = name
     this.deps = deps
     const { store, fetcher, states } = deps
-    const onPeerFault = (peer: string, kind: OffenceKind, reason: string): void => {
-      deps.onPeerFault(peer, kind, reason)
-      dispatchSafely(this, 'peer:penalised', { peer, reason })
-    }
+    const onPeerFault = (peer: string, kind: OffenceKind, reason: string): void => this.blame(peer, kind, reason)
     this.follower = new LiveFollower({
       head: () => store.head(name),
       // Through the sync, so a publisher checkpoint at our head is checked before live items pass it.
@@ -243,7 +240,7 @@ export class TopicHandle extends TypedEventEmitter<TopicHandleEvents> {
     try {
       record = await openCheckpoint(bytes, { topic: this.name })
     } catch (err) {
-      if (peer !== undefined && err instanceof InvalidCheckpointRecordError) this.deps.onPeerFault(peer, 'bad-data', err.message)
+      if (peer !== undefined && err instanceof InvalidCheckpointRecordError) this.blame(peer, 'bad-data', err.message)
       return
     }
     if (record.signer.equals(publisher)) this.adoptRecord(record)
@@ -259,6 +256,12 @@ export class TopicHandle extends TypedEventEmitter<TopicHandleEvents> {
     void this.deps.store.putCheckpointRecord(this.name, { number: cp.number, envelope: record.envelope }).catch(() => undefined)
     dispatchSafely(this, 'checkpoint', { checkpoint: cp, status: 'received' })
     void this.sync.checkpointArrived()
+  }
+
+  /** `peer`'s own data failed a check: the service's ledger counts it, and the application hears of it. */
+  private blame(peer: string, kind: OffenceKind, reason: string): void {
+    this.deps.onPeerFault(peer, kind, reason)
+    dispatchSafely(this, 'peer:penalised', { peer, reason })
   }
 
   /** What the store held before this handle ran, brought under the topic's trust mode: once, before the first sync. */

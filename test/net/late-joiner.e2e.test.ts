@@ -1,6 +1,9 @@
+import { generateKeyPair } from '@libp2p/crypto/keys'
 import { afterEach, describe, expect, it } from 'vitest'
+import { sealCheckpoint } from '../../src/topic/checkpoint-record.js'
 import { MemoryStore } from '../../src/store/memory-store.js'
 import { Prng } from '../../src/util/prng.js'
+import { type AdversaryInit, createAdversary } from '../helpers/adversary.js'
 import { createDsfgNode, type DsfgNode } from '../helpers/libp2p.js'
 import { until } from '../helpers/wait.js'
 
@@ -53,4 +56,36 @@ describe('a joiner that comes after the publisher\'s last announcement', () => {
     expect(stored.map((i) => i.data)).toEqual(datas)
     expect(topic.checkpointReceived?.number).toBe(COUNT - 1)
   }, 60_000)
+
+  it('blames a peer whose status hands out bytes that are no valid record, and ignores a record signed by another key', async () => {
+    const publisher = await node()
+    const stranger = await generateKeyPair('Ed25519')
+    const cp = { number: 5, root: new Uint8Array(32).fill(1), head: 5, headHash: new Uint8Array(32).fill(2) }
+    const foreign = (await sealCheckpoint(TOPIC, cp, stranger)).envelope
+    const garbage = Uint8Array.of(0x0a, 0x03, 1, 2, 3)
+    const withRecord = (record: Uint8Array): AdversaryInit => ({
+      behaviour: {
+        status: {
+          state: () => ({ lowest: 0, head: 5, headHash: new Uint8Array(32), checkpoint: { number: 0, root: new Uint8Array(32) }, record })
+        }
+      }
+    })
+    const bad = await createAdversary(withRecord(garbage))
+    const other = await createAdversary(withRecord(foreign))
+    running.push(bad, other)
+    const joiner = await node()
+    const topic = joiner.services.dsfg.topic({ name: TOPIC, publisher: publisher.peerId })
+    const blamed: string[] = []
+    topic.addEventListener('peer:penalised', (e) => blamed.push(e.detail.peer))
+    const following = new AbortController()
+    running.push({ stop: () => following.abort() })
+    void topic.follow({ signal: following.signal })
+    await joiner.dial(bad.node.getMultiaddrs()[0]!)
+    await joiner.dial(other.node.getMultiaddrs()[0]!)
+    await until(() => blamed.includes(bad.node.peerId.toString()), 'the peer with a garbage record to be blamed', 10_000)
+    await until(() => topic.peerStates().has(other.node.peerId.toString()), "the other peer's state", 10_000)
+    expect(blamed).not.toContain(other.node.peerId.toString())
+    expect(topic.checkpointReceived).toBeUndefined()
+  }, 30_000)
 })
+
