@@ -311,7 +311,7 @@ for (const { items, itemBytes } of config.downloads) {
   })
   for (const run of d.runs) {
     judge(
-      `${what}: ${run.servers} server${run.servers > 1 ? 's' : ''}, trust ${run.trust}`,
+      `${what}: ${run.servers} server${run.servers > 1 ? 's' : ''}, trust ${run.trust}, ${run.path === 'items' ? 'every item downloaded' : 'checkpoint trie synced'}`,
       `${fmt(run.itemsPerSecond)} items/s, ${fmt(run.MBPerS, 1)} MB/s (${fmt(run.seconds, 2)} s) = ${fmt(run.overRaw * 100)}% of raw`,
       `>= ${TARGETS.downloadOverRaw * 100}% of raw`,
       run.overRaw >= TARGETS.downloadOverRaw

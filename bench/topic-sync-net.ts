@@ -4,9 +4,10 @@
  * same run, the raw throughput of one libp2p stream (TCP, noise, yamux) pushing the same bytes from one
  * process to another (stream-peer.ts), measured before and after the syncs; the higher of the two counts.
  *
- * Each server count runs twice: trusting the publisher (`--publisher`: every batch comes with a range proof
- * against its signed checkpoint root, no content hashes) and by quorum (content hashes from peers, the mode
- * before signed checkpoints). Beside them, what a proof costs per batch: its bytes and the time to verify one
+ * Each server count runs four times: trusting the publisher (`--publisher`: every batch comes with a range
+ * proof against its signed checkpoint root, no content hashes) and by quorum (content hashes from peers, the
+ * mode before signed checkpoints), each with every item through the downloader (`--items-only`) and as users
+ * run it (the checkpoint's topic trie synced, then adopted). Beside them, what a proof costs per batch: its bytes and the time to verify one
  * batch of a reply's size with its proof in this process.
  *
  *   npm run build && npm run bench:topic-sync                 (20k items of 1 KiB, 1 and 4 servers)
@@ -34,6 +35,8 @@ export interface TopicSyncRun {
   servers: number
   /** `publisher`: proven batches; `quorum:1`: content hashes. */
   trust: 'publisher' | 'quorum:1'
+  /** `items`: `--items-only`, every item through the downloader; `checkpoint`: the trie of the checkpoint synced. */
+  path: 'items' | 'checkpoint'
   /** The download as `dsfg sync --topic` reports it. */
   seconds: number
   /** The `dsfg sync` process from spawn to exit. */
@@ -136,13 +139,15 @@ export async function measureTopicSync(items: number, itemBytes: number, serverC
     for (const n of serverCounts) {
       const servers = await startServers(source, dir, `server-${n}`, n, ['--topic', TOPIC])
       try {
-        for (const trust of ['publisher', 'quorum:1'] as const) {
-          const target = join(dir, `client-${n}-${trust === 'publisher' ? 'publisher' : 'quorum'}`)
-          const trustArgs = trust === 'publisher' ? ['--publisher', publisher] : []
-          const { summary, wallS } = await runDsfg<TopicSummary>(['sync', '--data', target, ...peerArgs(servers.addrs), '--topic', TOPIC, ...trustArgs])
-          if (summary.items !== items) throw new Error(`synced ${summary.items} items, expected ${items}`)
-          const MBPerS = round(totalBytes / 1e6 / summary.seconds)
-          synced.push({ servers: n, trust, seconds: summary.seconds, wallS: round(wallS), itemsPerSecond: summary.itemsPerSecond, MBPerS })
+        for (const path of ['items', 'checkpoint'] as const) {
+          for (const trust of ['publisher', 'quorum:1'] as const) {
+            const target = join(dir, `client-${n}-${path}-${trust === 'publisher' ? 'publisher' : 'quorum'}`)
+            const args = [...(trust === 'publisher' ? ['--publisher', publisher] : []), ...(path === 'items' ? ['--items-only'] : [])]
+            const { summary, wallS } = await runDsfg<TopicSummary>(['sync', '--data', target, ...peerArgs(servers.addrs), '--topic', TOPIC, ...args])
+            if (summary.items !== items) throw new Error(`synced ${summary.items} items, expected ${items}`)
+            const MBPerS = round(totalBytes / 1e6 / summary.seconds)
+            synced.push({ servers: n, trust, path, seconds: summary.seconds, wallS: round(wallS), itemsPerSecond: summary.itemsPerSecond, MBPerS })
+          }
         }
       } finally {
         await servers.stop()
@@ -173,6 +178,7 @@ if (import.meta.main) {
         itemBytes: result.itemBytes,
         servers: run.servers,
         trust: run.trust,
+        path: run.path,
         seconds: run.seconds,
         itemsPerSecond: run.itemsPerSecond,
         MBPerS: run.MBPerS,

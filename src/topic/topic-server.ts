@@ -117,9 +117,22 @@ export async function answerContents(
   }
   if (items.length === 0) return encodeContentsResponse(Status.UNAVAILABLE)
   if (req.root === undefined) return encodeContentsResponse(Status.OK, items)
-  const proof = await proveContents(provider, req.topic, req.root, items, peer, options)
+  let proof = await proveContents(provider, req.topic, req.root, items, peer, options)
+  // The proof holds both edge leaves, each with its whole item (up to MAX_ITEM_BYTES): items and proof together
+  // must stay within the reply's budget, or the frame outgrows what the client reads. Drop items from the end
+  // (a short reply is legal) until they fit.
+  while (proof !== null && items.length > 1 && bytes + byteSize(proof) > maxBytes) {
+    bytes -= items.pop()!.data.length
+    proof = await proveContents(provider, req.topic, req.root, items, peer, options)
+  }
   if (proof === null) return encodeContentsResponse(Status.UNAVAILABLE)
   return encodeContentsResponse(Status.OK, items, proof)
+}
+
+function byteSize(blobs: readonly Uint8Array[]): number {
+  let total = 0
+  for (const blob of blobs) total += blob.length
+  return total
 }
 
 /**

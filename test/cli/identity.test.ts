@@ -109,7 +109,7 @@ describe('trust flags', () => {
 
   it('need a topic', async () => {
     const root = ['sync', '--data', ':memory:', '--peer', '/ip4/127.0.0.1/tcp/1', '--root', `0x${'00'.repeat(32)}`]
-    expectOneLineError(await runCli(cli.bin, [...root, '--quorum', '2']), 2, /^dsfg: --publisher and --quorum apply to --topic only$/)
+    expectOneLineError(await runCli(cli.bin, [...root, '--quorum', '2']), 2, /^dsfg: --publisher, --quorum and --items-only apply to --topic only$/)
     expectOneLineError(
       await runCli(cli.bin, ['serve', '--data', ':memory:', '--publisher', SOME_PEER]),
       2,

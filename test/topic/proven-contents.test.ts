@@ -1,5 +1,6 @@
 import type { Libp2p } from 'libp2p'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { MAX_FRAME_BYTES, MAX_RESPONSE_BYTES } from '../../src/constants.js'
 import { PeerFaultError } from '../../src/errors.js'
 import { Status } from '../../src/net/codec.js'
 import {
@@ -18,6 +19,7 @@ import { Fetcher } from '../../src/topic/fetcher.js'
 import { answerContents, type TopicProtocol, TopicServer } from '../../src/topic/topic-server.js'
 import { TopicStore } from '../../src/topic/topic-store.js'
 import { uint64BE } from '../../src/util/bytes.js'
+import { Prng } from '../../src/util/prng.js'
 import { createPlainNode, makeItems, openStreamFrom, serveTopics } from './net-helpers.js'
 
 /** A topic store holding `items`, with a checkpoint at `checkpointAt`; returns the checkpoint's root. */
@@ -54,6 +56,25 @@ describe('answerContents with a proof', () => {
     await expect(ours.getContentsProof('news', otherRoot, 0, 9)).resolves.not.toHaveLength(0)
     const foreign = decodeContentsResponse(await answerContents(ours, encodeContentsRequest('news', 0, 10, otherRoot), 'p'), 0, 10)
     expect(foreign.code).toBe(Status.UNAVAILABLE)
+  })
+
+  it('keeps items and proof of large items within one reply\'s budget, the proof holding both edge leaves whole', async () => {
+    const prng = new Prng(3)
+    const large = Array.from({ length: 64 }, (_v, n) => ({ n, data: prng.bytes(64 * 1024) }))
+    const { topics, root } = await storeWith(large, 63)
+    const frame = await answerContents(topics, encodeContentsRequest('news', 0, 64, root), 'p')
+    expect(frame.length).toBeLessThanOrEqual(MAX_FRAME_BYTES)
+    const reply = decodeContentsResponse(frame, 0, 64)
+    expect(reply.code).toBe(Status.OK)
+    const itemBytes = reply.items.reduce((sum, i) => sum + i.data.length, 0)
+    const proofBytes = reply.proof.reduce((sum, node) => sum + node.length, 0)
+    expect(proofBytes).toBeGreaterThan(2 * 64 * 1024)
+    expect(itemBytes + proofBytes).toBeLessThanOrEqual(MAX_RESPONSE_BYTES)
+    // Short of the 32 items that fit without a proof, and still proven.
+    expect(reply.items.length).toBeLessThan(32)
+    const last = reply.items.at(-1)!.n
+    const keys = reply.items.map((i) => uint64BE(i.n))
+    expect(() => verifyRangeProof(root, uint64BE(0), uint64BE(last), keys, reply.items.map((i) => i.data), reply.proof)).not.toThrow()
   })
 
   it('answers UNAVAILABLE when its provider cannot prove', async () => {

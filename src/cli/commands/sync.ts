@@ -55,16 +55,23 @@ export const syncCommand = defineCommand({
     peer: { type: 'string', value: 'MADDR', multiple: true, required: true, description: 'peer to sync from (repeatable)' },
     root: { type: 'string', value: '0x…', description: 'trie root hash to sync (32 bytes)' },
     topic: { type: 'string', value: 'T', description: 'topic to catch up on' },
+    'items-only': {
+      type: 'boolean',
+      description: 'with --topic: download every item in numbered batches, never trie-syncing a checkpoint\'s topic trie'
+    },
     ...TRUST_OPTIONS
   },
   async run({ options }, io) {
     if ((options.root === undefined) === (options.topic === undefined)) {
       throw new UsageError('give exactly one of --root and --topic')
     }
-    if (options.root !== undefined && trustGiven(options)) throw new UsageError('--publisher and --quorum apply to --topic only')
+    if (options.root !== undefined && (trustGiven(options) || options['items-only'] === true)) {
+      throw new UsageError('--publisher, --quorum and --items-only apply to --topic only')
+    }
     const root = options.root === undefined ? undefined : hashFlag(options.root, '--root')
     const trust = trustFlags(options)
-    const topic = options.topic === undefined ? undefined : { name: options.topic, ...trust }
+    const checkpointSync = options['items-only'] !== true
+    const topic = options.topic === undefined ? undefined : { name: options.topic, ...trust, checkpointSync }
     const peers = options.peer.map(multiaddrFlag)
     const stop = terminationSignal()
     const store = await openStore(options.data)
