@@ -104,7 +104,8 @@ export class PeerScorer {
     if (weight === undefined) throw new InvalidInputError(`unknown offence kind ${String(kind)}`)
     const now = this.clock.now()
     const entry = this.entries.get(peer)
-    if (entry === undefined) this.makeRoom(now)
+    // A full ledger keeps its heavier scores: a newcomer that cannot displace one is not recorded.
+    if (entry === undefined && !this.makeRoom(now, weight)) return { score: weight, disconnect: Math.round(weight) >= this.threshold }
     const score = (entry === undefined ? 0 : this.decayed(entry, now)) + weight
     this.entries.set(peer, { score, at: now, cooledAt: now + this.coolDownMs })
     return { score, disconnect: Math.round(score) >= this.threshold }
@@ -162,9 +163,14 @@ export class PeerScorer {
     return now < entry.cooledAt || Math.round(this.decayed(entry, now)) > 0
   }
 
-  /** Before a new entry at the cap: drops every spent entry and, if that is not enough, the lowest score. */
-  private makeRoom(now: number): void {
-    if (this.entries.size < this.maxPeers) return
+  /**
+   * Before a new entry at the cap: drops every spent entry and, if that is not enough, the lowest score, but
+   * only one no higher than the newcomer's `weight`. Otherwise a flood of cheap offences from fresh peer ids
+   * would evict a liar's score before it reached the threshold (found in review: one liar failed a proof every
+   * cool-down for ever while sybils kept the ledger full). Returns whether there is room.
+   */
+  private makeRoom(now: number, weight: number): boolean {
+    if (this.entries.size < this.maxPeers) return true
     let lowest: [string, number] | undefined
     for (const [peer, entry] of this.entries) {
       if (!this.isLive(entry, now)) {
@@ -174,6 +180,10 @@ export class PeerScorer {
       const score = this.decayed(entry, now)
       if (lowest === undefined || score < lowest[1]) lowest = [peer, score]
     }
-    if (this.entries.size >= this.maxPeers && lowest !== undefined) this.entries.delete(lowest[0])
+    if (this.entries.size < this.maxPeers) return true
+    if (lowest === undefined || lowest[1] > weight) return false
+    this.entries.delete(lowest[0])
+    return true
   }
+
 }

@@ -381,13 +381,19 @@ export class TopicHandle extends TypedEventEmitter<TopicHandleEvents> {
   /** The one sync loop of this topic, shared by concurrent `follow`/`syncOnce` callers: it runs while any does. */
   private loop: { controller: AbortController; done: Promise<void>; users: number } | null = null
 
+  /** The last loop that was told to stop, until it has: a new one starts only after it (one `run` at a time). */
+  private stopping: Promise<void> = Promise.resolve()
+
   private async runShared(signal: AbortSignal): Promise<void> {
     if (this.loop === null) {
       const controller = new AbortController()
       const loop = { controller, users: 0, done: Promise.resolve() }
-      loop.done = this.sync.run({ signal: controller.signal }).finally(() => {
-        if (this.loop === loop) this.loop = null
-      })
+      const previous = this.stopping
+      loop.done = previous
+        .then(() => this.sync.run({ signal: controller.signal }))
+        .finally(() => {
+          if (this.loop === loop) this.loop = null
+        })
       this.loop = loop
     }
     const loop = this.loop
@@ -399,8 +405,12 @@ export class TopicHandle extends TypedEventEmitter<TopicHandleEvents> {
       })
     } finally {
       if (--loop.users === 0) {
+        // Gone at once, not when it has wound down: a caller arriving meanwhile starts a loop of its own (after
+        // this one) instead of joining one that is ending (found in review: it returned early, unsynced).
+        if (this.loop === loop) this.loop = null
+        this.stopping = loop.done.catch(() => undefined)
         loop.controller.abort()
-        await loop.done.catch(() => undefined)
+        await this.stopping
       }
     }
   }

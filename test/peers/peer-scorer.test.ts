@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import {
   MAX_LIMIT_VIOLATIONS,
+  MAX_SCORED_PEERS,
   OFFENCE_WEIGHT_BAD_DATA,
   OFFENCE_WEIGHT_BAD_PROOF,
   OFFENCE_WEIGHT_MALFORMED,
@@ -120,6 +121,26 @@ describe('PeerScorer', () => {
     expect(scorer.size).toBe(1)
     for (let i = 0; i < 10_000; i++) scorer.offence(`peer-${i}`, 'limit')
     expect(scorer.size).toBe(3)
+  })
+
+  it('a full ledger keeps heavier scores: a flood of cheap offences from new ids cannot launder a liar', () => {
+    let now = 0
+    const scorer = new PeerScorer({ clock: { now: () => now } })
+    let sybil = 0
+    const offendTwice = (): void => {
+      const id = `sybil-${sybil++}`
+      scorer.offence(id, 'malformed')
+      scorer.offence(id, 'malformed')
+    }
+    for (let i = 0; i < MAX_SCORED_PEERS; i++) offendTwice()
+    let disconnects = 0
+    for (let round = 0; round < 60; round++) {
+      now += PEER_COOL_DOWN_MS
+      if (scorer.offence('liar', 'bad-proof').disconnect) disconnects++
+      for (let i = 0; i < 90; i++) offendTwice()
+    }
+    expect(disconnects).toBeGreaterThan(0)
+    expect(scorer.size).toBeLessThanOrEqual(MAX_SCORED_PEERS)
   })
 
   it('takes its threshold, half-life and cool-down from its init, and refuses nonsense', () => {
