@@ -43,6 +43,18 @@ describe('follow and syncOnce arriving while the previous caller leaves', () => 
     for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve))
   }
 
+  /** A joiner whose first follower leaves during a store write: the loop is winding down when this resolves. */
+  async function firstCallerLeaving() {
+    const { joiner, store } = await setup()
+    const topic = joiner.services.dsfg.topic({ name: TOPIC, checkpointSync: false })
+    const first = new AbortController()
+    const leaving = topic.follow({ signal: first.signal })
+    await until(() => store.writing > 0, 'a store write in progress', 10_000, 1)
+    first.abort()
+    await leaveStarted()
+    return { topic, leaving }
+  }
+
   async function setup(): Promise<{ joiner: DsfgNode; store: SlowStore }> {
     const source = await createDsfgNode({ store: new MemoryStore() })
     running.push(source)
@@ -56,26 +68,14 @@ describe('follow and syncOnce arriving while the previous caller leaves', () => 
   }
 
   it('syncOnce still syncs to the end', async () => {
-    const { joiner, store } = await setup()
-    const topic = joiner.services.dsfg.topic({ name: TOPIC, checkpointSync: false })
-    const first = new AbortController()
-    const leaving = topic.follow({ signal: first.signal })
-    await until(() => store.writing > 0, 'a store write in progress', 10_000, 1)
-    first.abort()
-    await leaveStarted()
+    const { topic, leaving } = await firstCallerLeaving()
     const head = await topic.syncOnce({ signal: AbortSignal.timeout(20_000) })
     await leaving
     expect({ head, mode: topic.mode }).toEqual({ head: COUNT - 1, mode: 'synced' })
   }, 30_000)
 
   it('follow keeps following until its own signal aborts', async () => {
-    const { joiner, store } = await setup()
-    const topic = joiner.services.dsfg.topic({ name: TOPIC, checkpointSync: false })
-    const first = new AbortController()
-    const leaving = topic.follow({ signal: first.signal })
-    await until(() => store.writing > 0, 'a store write in progress', 10_000, 1)
-    first.abort()
-    await leaveStarted()
+    const { topic, leaving } = await firstCallerLeaving()
     const second = new AbortController()
     let returned = false
     const staying = topic.follow({ signal: second.signal }).then(() => {
