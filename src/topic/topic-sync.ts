@@ -189,6 +189,13 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
   private readonly hashes: ContentHashes
   /** Counts `update()` calls (peer states changed), so a wait for peers can tell it missed none. */
   private peerChanges = 0
+  /**
+   * Peers that answered a proven contents request with nothing, by the root they were asked to prove against:
+   * left out of downloads against that root until their state changes (a liar on its own history claims our
+   * range but can prove none of it, and in a sync with a publisher its empty answers exhausted batches' attempts
+   * until the download stalled; found by the trust scenarios). Bounded by the connected peers.
+   */
+  private readonly withoutRoot = new Map<string, string>()
   /** Items fetched with a range proof against a trusted checkpoint root (the objects the queue hands back). */
   private readonly proven = new WeakSet<Item>()
   /** Verified batches on their way to the store (`io.append`), written in order behind the downloader. */
@@ -282,6 +289,8 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
     const target = this.target()
     const states = this.io.states()
     const peers = new Set(states.keys())
+    // A peer whose state changed may have verified the checkpoint since; one that left is forgotten.
+    this.withoutRoot.clear()
     if (target > this.knownHead && this.io.refreshPeers !== undefined) {
       let highest = -1
       for (const state of states.values()) highest = Math.max(highest, state.head)
@@ -544,13 +553,27 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
     return [...this.io.states()].map(([id, s]) => ({ id, lowest: s.lowest, head: s.head }))
   }
 
+  /** The peers the downloader may ask: all of them, less those that could not prove against the current root. */
+  private downloadPeers(): PeerInfo[] {
+    const peers = this.peerInfos()
+    if (this.withoutRoot.size === 0) return peers
+    const root = this.io.checkpoint?.()?.root
+    if (root === undefined) return peers
+    const hex = toHex(root)
+    return peers.filter((p) => this.withoutRoot.get(p.id) !== hex)
+  }
+
   private queueIo(signal: AbortSignal) {
     return {
-      peers: () => this.peerInfos(),
+      peers: () => this.downloadPeers(),
       fetch: async (peer: string, from: number, amount: number, o: { signal: AbortSignal }) => {
         const proveAgainst = this.proofCheckpoint(from)
         const items = await this.io.fetch(peer, from, amount, { signal: o.signal, proveAgainst })
-        if (proveAgainst !== undefined) for (const item of items) this.proven.add(item)
+        if (proveAgainst === undefined) return items
+        for (const item of items) this.proven.add(item)
+        // No proof against the signed root: a peer on another history, or one that has not verified this
+        // checkpoint yet. Not a fault, but asking it again for this root only spends the batch's attempts.
+        if (items.length === 0) this.withoutRoot.set(peer, toHex(proveAgainst.root))
         return items
       },
       deliver: (items: Item[]) => this.deliver(items, signal)

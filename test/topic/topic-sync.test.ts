@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import { DEFAULT_TOPIC_REQUESTS_PER_PEER } from '../../src/constants.js'
 import type { Item } from '../../src/fsm/types.js'
 import { keccak256 } from '../../src/trie/keccak.js'
 import { type SyncMode, TopicSync } from '../../src/topic/topic-sync.js'
@@ -192,6 +193,33 @@ describe('TopicSync', () => {
     expect(hashRequests).toEqual([])
     expect(faults.length).toBeGreaterThan(0)
     expect(new Set(faults)).toEqual(new Set(['forger']))
+  })
+
+  it('with a publisher, leaves out a peer that cannot prove against the signed root after its first empty answers', async () => {
+    const items = makeItems(600, 17)
+    // The other history's server answers UNAVAILABLE (nothing) for the publisher's root, as an honest server of
+    // another history does: no fault, but asked again and again it used up batches' attempts.
+    const { io, stored } = world({ other: { items: makeItems(600, 18) }, honest: { items } })
+    const checkpoint = { number: 599, root: rootOf(items), head: 599, headHash: keccak256(items[599]!.data) }
+    const asked = { other: 0, honest: 0 }
+    const sync = new TopicSync({
+      io: {
+        ...io,
+        checkpoint: () => checkpoint,
+        fetch: (peer, from, amount, options) => {
+          asked[peer as keyof typeof asked]++
+          return io.fetch(peer, from, amount, options)
+        }
+      },
+      queue: { batchSize: 16 }
+    })
+    const controller = new AbortController()
+    sync.addEventListener('mode', (e) => e.detail === 'synced' && controller.abort())
+    await sync.run({ signal: controller.signal })
+    expect(stored).toEqual(items)
+    // Only the requests it had before its first answer came back.
+    expect(asked.other).toBeLessThanOrEqual(DEFAULT_TOPIC_REQUESTS_PER_PEER)
+    expect(asked.honest).toBeGreaterThan(0)
   })
 
   it('with a publisher but no signed checkpoint yet, items of its own do not make it synced', async () => {
