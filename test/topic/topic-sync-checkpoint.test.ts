@@ -260,10 +260,10 @@ describe('TopicSync with live items and stale peer states', () => {
     sync.update()
     expect(refreshes).toBe(1)
     const controller = untilSynced(sync)
+    const syncing = new Promise<void>((resolve) => sync.addEventListener('mode', (e) => e.detail === 'syncing' && resolve()))
     const running = sync.run({ signal: controller.signal })
-    // Nobody can serve 300..399 yet; live gossip brings them instead.
-    await new Promise((r) => setTimeout(r, 20))
-    expect(sync.mode).toBe('syncing')
+    // Nobody can serve 300..399 yet: the download starts and waits; live gossip brings them instead.
+    await syncing
     for (const item of items.slice(300)) {
       await sync.commit([item])
       sync.headAdvanced(item.n)
@@ -284,6 +284,8 @@ describe('blame for content hashes', () => {
     const sync = new TopicSync({
       io: w.io,
       queue: { batchSize: 32 },
+      // Hashes are believed only when two peers give the same ones: here only the two liars can agree.
+      quorum: 2,
       onPeerFault: (peer, reason) => {
         if (reason.includes('content hash')) hashBlame.push(peer)
       }
@@ -291,10 +293,12 @@ describe('blame for content hashes', () => {
     sync.addEventListener('batch:rejected', () => rejected++)
     const controller = untilSynced(sync)
     await sync.run({ signal: controller.signal })
-    // Hashes and items disagreed along the way, but without a publisher nothing says which history is true:
-    // nobody is blamed for their hashes.
+    // The honest peer's batches disagreed with the agreed hashes along the way, but without a publisher nothing
+    // says which history is true: nobody is blamed for their hashes.
     expect(rejected).toBeGreaterThan(0)
     expect(hashBlame).toEqual([])
+    // What the quorum agreed on is stored whole: the two liars' history, not a mix no peer holds.
+    expect(w.stored).toEqual(forged)
   })
 })
 
