@@ -7,12 +7,17 @@ import { until } from './wait.js'
 /** The peer store tag the DSFG service writes for each offence (src/service/dsfg-service.ts). */
 export const PENALTY_TAG = 'dsfg-penalty'
 
-/** The `dsfg-penalty` tag `node`'s peer store holds for `peer` (0 when none). */
+/**
+ * The `dsfg-penalty` tag `node`'s peer store holds for `peer` (0 when none). A peer the node never met is
+ * absent from its peer store (libp2p's `NotFoundError`): never penalised, so 0. Any other error is thrown, so
+ * that a failing peer store cannot pass for a clean record.
+ */
 export async function penaltyOf(node: Libp2p, peer: PeerId): Promise<number> {
   try {
     return (await node.peerStore.get(peer)).tags.get(PENALTY_TAG)?.value ?? 0
-  } catch {
-    return 0 // never seen: never penalised
+  } catch (error) {
+    if ((error as Error | undefined)?.name === 'NotFoundError') return 0
+    throw error
   }
 }
 

@@ -1,4 +1,4 @@
-import type { Clock } from '../../src/util/clock.js'
+import { type Clock, systemClock } from '../../src/util/clock.js'
 
 /** A clock that moves only when the test says so. */
 export class FakeClock implements Clock {
@@ -36,5 +36,35 @@ export class FakeClock implements Clock {
 
   get pendingTimers(): number {
     return this.timers.size
+  }
+}
+
+/**
+ * The system clock, remembering the first and the last time it was read. A rate limiter driven by it can have
+ * granted at most `burst + rate * span / 1000` requests per key: a bound from the limiter's own readings, so a
+ * slow machine cannot break it the way a bound from the test's own `Date.now()` can.
+ */
+export class RecordingClock implements Clock {
+  private first: number | undefined
+  private last: number | undefined
+
+  now(): number {
+    const now = systemClock.now()
+    this.first ??= now
+    this.last = now
+    return now
+  }
+
+  setTimeout(fn: () => void, ms: number): unknown {
+    return systemClock.setTimeout(fn, ms)
+  }
+
+  clearTimeout(handle: unknown): void {
+    systemClock.clearTimeout(handle)
+  }
+
+  /** Milliseconds between the first and the last reading (0 before two). */
+  get spanMs(): number {
+    return this.first === undefined || this.last === undefined ? 0 : this.last - this.first
   }
 }
