@@ -18,7 +18,7 @@ import { until } from '../helpers/wait.js'
 import { type BuiltCli, buildCli, REPO_ROOT, runCli } from './cli-harness.js'
 
 /** Makes the next `dsfg sync` on `data` run as a new peer: it creates a new key when there is none. */
-function newIdentity(data: string): Promise<void> {
+export function newIdentity(data: string): Promise<void> {
   return rm(join(data, NODE_KEY_FILE), { force: true })
 }
 
@@ -263,7 +263,7 @@ function countIn(hashes: readonly string[], set: ReadonlySet<string>): number {
   return hashes.filter((h) => set.has(h)).length
 }
 
-function parseJson(text: string): unknown {
+export function parseJson(text: string): unknown {
   try {
     return JSON.parse(text)
   } catch {
@@ -271,7 +271,7 @@ function parseJson(text: string): unknown {
   }
 }
 
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms)
