@@ -80,6 +80,20 @@ export class AbortError extends DsfgError {
   static override readonly code: string = 'ABORT_ERR'
 }
 
+/**
+ * A CLI command was stopped by SIGINT or SIGTERM: an orderly stop (its work aborted, the store flushed and
+ * closed), neither bad data nor a bug. The CLI exits 128 + the signal's number, as a shell reports it.
+ */
+export class InterruptedError extends DsfgError {
+  static override readonly code: string = 'ERR_INTERRUPTED'
+  readonly signal: 'SIGINT' | 'SIGTERM'
+
+  constructor(signal: 'SIGINT' | 'SIGTERM') {
+    super(`interrupted by ${signal}`)
+    this.signal = signal
+  }
+}
+
 /** A call that may not run twice at once was made while it was running. */
 export class BusyError extends DsfgError {
   static override readonly code: string = 'ERR_BUSY'

@@ -1,6 +1,6 @@
-import { DsfgError, InvalidProofError, MissingNodeError, UsageError } from '../errors.js'
+import { DsfgError, InterruptedError, InvalidProofError, MissingNodeError, UsageError } from '../errors.js'
 import { toHex } from '../util/hex.js'
-import { EXIT_FAILURE, EXIT_USAGE } from './exit-codes.js'
+import { EXIT_FAILURE, EXIT_SIGINT, EXIT_SIGTERM, EXIT_USAGE } from './exit-codes.js'
 
 /** What the top-level handler prints (after `dsfg: `) and the exit code it returns. */
 export interface ErrorReport {
@@ -41,7 +41,7 @@ function oneLine(text: string): string {
 
 /**
  * Turns anything a command threw into one line and an exit code: usage errors exit 2, bad data, proofs,
- * files and stores exit 1. Anything else is a bug and says so ("internal error"), still on one line.
+ * files and stores exit 1, a stop by SIGINT or SIGTERM 130 or 143. Anything else is a bug and says so ("internal error"), still on one line.
  */
 export function reportError(err: unknown): ErrorReport {
   if (err instanceof UsageError) return { message: oneLine(err.message), exitCode: EXIT_USAGE }
@@ -53,6 +53,9 @@ export function reportError(err: unknown): ErrorReport {
     const hash = toHex(err.hash)
     const message = err.message.includes(hash) ? err.message : `${err.message}: ${hash}`
     return { message: oneLine(message), exitCode: EXIT_FAILURE }
+  }
+  if (err instanceof InterruptedError) {
+    return { message: oneLine(err.message), exitCode: err.signal === 'SIGINT' ? EXIT_SIGINT : EXIT_SIGTERM }
   }
   if (err instanceof DsfgError) return { message: oneLine(err.message), exitCode: EXIT_FAILURE }
   if (isSystemError(err)) {

@@ -7,3 +7,7 @@ export const EXIT_OK = 0
 export const EXIT_FAILURE = 1
 /** The command line is wrong (unknown command or option, missing argument, bad flag value) or Node is too old. */
 export const EXIT_USAGE = 2
+/** Stopped by SIGINT: 128 + 2, what a shell reports for a process SIGINT ended. */
+export const EXIT_SIGINT = 130
+/** Stopped by SIGTERM: 128 + 15. */
+export const EXIT_SIGTERM = 143

@@ -1,17 +1,21 @@
+import { InterruptedError } from '../errors.js'
+
 /**
  * An AbortSignal that fires on SIGINT or SIGTERM, so long-running commands (`serve`, `sync`) stop cleanly:
  * abort their work, flush the store, close the node. `dispose` removes the handlers again.
  */
 export function terminationSignal(): { signal: AbortSignal; dispose(): void } {
   const controller = new AbortController()
-  const onSignal = (name: NodeJS.Signals): void => controller.abort(new Error(`interrupted by ${name}`))
-  process.once('SIGINT', onSignal)
-  process.once('SIGTERM', onSignal)
+  // A typed reason: the error report gives it its own exit code and message, not "internal error".
+  const onInt = (): void => controller.abort(new InterruptedError('SIGINT'))
+  const onTerm = (): void => controller.abort(new InterruptedError('SIGTERM'))
+  process.once('SIGINT', onInt)
+  process.once('SIGTERM', onTerm)
   return {
     signal: controller.signal,
     dispose() {
-      process.off('SIGINT', onSignal)
-      process.off('SIGTERM', onSignal)
+      process.off('SIGINT', onInt)
+      process.off('SIGTERM', onTerm)
     }
   }
 }

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import { reportError } from '../../src/cli/error-report.js'
-import { EXIT_FAILURE, EXIT_USAGE } from '../../src/cli/exit-codes.js'
+import { EXIT_FAILURE, EXIT_SIGINT, EXIT_SIGTERM, EXIT_USAGE } from '../../src/cli/exit-codes.js'
 import {
+  InterruptedError,
   InvalidInputError,
   InvalidProofError,
   MissingNodeError,
@@ -20,6 +21,11 @@ describe('reportError', () => {
       exitCode: EXIT_FAILURE
     })
     expect(reportError(new StoreError('cannot open store at /x')).exitCode).toBe(EXIT_FAILURE)
+  })
+
+  it('gives a stop by SIGINT or SIGTERM its own exit code, not "internal error"', () => {
+    expect(reportError(new InterruptedError('SIGINT'))).toEqual({ message: 'interrupted by SIGINT', exitCode: EXIT_SIGINT })
+    expect(reportError(new InterruptedError('SIGTERM'))).toEqual({ message: 'interrupted by SIGTERM', exitCode: EXIT_SIGTERM })
   })
 
   it('prefixes proof failures with "invalid proof" once', () => {
