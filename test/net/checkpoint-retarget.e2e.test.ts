@@ -1,11 +1,17 @@
+import { TopicValidatorResult } from '@libp2p/gossipsub'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createDsfgNode, type DsfgLibp2p } from '../../src/node/create-node.js'
 import { MemoryStore } from '../../src/store/memory-store.js'
 import { type Checkpoint, checkpointsTopic } from '../../src/topic/gossip.js'
 import { toHex } from '../../src/util/hex.js'
 import { type AdversaryNode, createNodesAdversary } from '../helpers/adversary.js'
+import { recordVerdicts, untilVerdict } from '../helpers/blame.js'
 import { buildSourceTrie, incompleteNodes, randomEntries } from '../helpers/trie-source.js'
 import { until } from '../helpers/wait.js'
+import { Gate } from '../topic/net-helpers.js'
+
+/** Nodes requests answered before the checkpoints are published: the sync is under way, far from done. */
+const SERVED_BEFORE_CHECKPOINTS = 3
 
 describe('state sync following gossiped checkpoints', () => {
   const running: { stop(): void | Promise<void> }[] = []
@@ -18,8 +24,11 @@ describe('state sync following gossiped checkpoints', () => {
     const a = await buildSourceTrie(entries)
     const b = await buildSourceTrie([...entries, ...randomEntries(78, 20)])
     const nodes = new Map([...a.nodes, ...b.nodes])
-    const server: AdversaryNode = await createNodesAdversary(async (hashes) => {
-      await new Promise((r) => setTimeout(r, 30)) // slow enough for the checkpoints to land mid-sync
+    // The first replies go out at once, then every reply waits until both checkpoints have been dealt with: the
+    // re-target then lands mid-sync however fast the machine.
+    const gate = new Gate()
+    const server: AdversaryNode = await createNodesAdversary(async (hashes, call) => {
+      if (call > SERVED_BEFORE_CHECKPOINTS) await gate.wait()
       return { nodes: hashes.flatMap((h) => nodes.get(toHex(h)) ?? []) }
     })
     const publisher: DsfgLibp2p = await createDsfgNode()
@@ -37,6 +46,7 @@ describe('state sync following gossiped checkpoints', () => {
       signal: AbortSignal.timeout(30_000)
     })
     const topic = checkpointsTopic('news')
+    const verdicts = recordVerdicts(client.services.pubsub, topic)
     await until(() => publisher.services.pubsub.getSubscribers(topic).some((p) => p.equals(client.peerId)), 'subscription')
     await until(() => forger.services.pubsub.getSubscribers(topic).some((p) => p.equals(client.peerId)), 'subscription')
 
@@ -53,9 +63,13 @@ describe('state sync following gossiped checkpoints', () => {
     }
     // A forged checkpoint with a higher number: accepted, it would win over the real one and the sync would fail.
     const bogus = { number: 100, root: new Uint8Array(32).fill(7), head: 100, headHash: new Uint8Array(32) }
+    await until(() => server.calls() >= SERVED_BEFORE_CHECKPOINTS, 'the sync to be under way')
     await publishToClient(forger, bogus) // it did reach the client
-    await new Promise((r) => setTimeout(r, 200))
+    await untilVerdict(verdicts, forger.peerId, TopicValidatorResult.Reject)
     await publishToClient(publisher, { number: 1, root: b.root, head: 1, headHash: new Uint8Array(32) })
+    await untilVerdict(verdicts, publisher.peerId, TopicValidatorResult.Accept)
+    expect(handle.stats().committed).toBeLessThan(b.nodes.size) // still mid-sync: the replies are held
+    gate.open()
 
     const result = await handle.done
     expect(toHex(result.root)).toBe(toHex(b.root))
