@@ -5,7 +5,7 @@ import type { PeerId } from '@libp2p/interface'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { Item } from '../../src/fsm/types.js'
 import { createDsfgNode, type DsfgLibp2p } from '../../src/node/create-node.js'
-import type { KVStore } from '../../src/store/kv-store.js'
+import type { BatchOp, KVStore } from '../../src/store/kv-store.js'
 import { LevelStore } from '../../src/store/level-store.js'
 import { MemoryStore } from '../../src/store/memory-store.js'
 import type { TopicHandle } from '../../src/topic/topic-handle.js'
@@ -14,6 +14,8 @@ import { Prng } from '../../src/util/prng.js'
 import { recordNodesRequests } from '../helpers/nodes-recorder.js'
 import { storedNodeKeys } from '../helpers/stored-keys.js'
 import { until } from '../helpers/wait.js'
+import { WrappedStore } from '../helpers/wrapped-store.js'
+import { Gate } from '../topic/net-helpers.js'
 
 const TOPIC = 'ledger'
 
@@ -101,17 +103,42 @@ function joinTopic(node: DsfgLibp2p, publisher: PeerId) {
   return { topic, log }
 }
 
+/** How far the checkpoint moves during the trie sync: past DEFAULT_TRIE_RETARGET_MIN_ITEMS (512). */
+const JUMP = 600
+
+/** A store that holds every write of trie nodes (a batch of 32-byte keys only) until `gate` opens. */
+class TrieWritesGate extends WrappedStore {
+  held = 0
+  private readonly gate: Gate
+
+  constructor(inner: KVStore, gate: Gate) {
+    super(inner)
+    this.gate = gate
+  }
+
+  override async batch(ops: BatchOp[]): Promise<void> {
+    if (ops.length > 0 && ops.every((op) => op.key.length === 32)) {
+      this.held++
+      await this.gate.wait()
+    }
+    return super.batch(ops)
+  }
+}
+
 describe('checkpoint sync of a topic over libp2p', () => {
   const running: { stop(): unknown }[] = []
   afterEach(async () => {
     for (const r of running.splice(0).reverse()) await r.stop()
   })
 
-  it('a late joiner trie-syncs the checkpoint while checkpoints move, downloads the rest, follows live, and ends with the publisher\'s items and root', async () => {
+  it('a late joiner trie-syncs the checkpoint, re-targets when checkpoints move, downloads the rest, follows live, and ends with the publisher\'s items and root', async () => {
     const { publisher, topic: source, servers } = await network(6000, 2, running)
-    const live = livePublisher(source, 150)
-    const joiner = await joinerNode(new MemoryStore(), [...servers, publisher])
-    running.push(joiner)
+    // The joiner stores no trie node until the checkpoint has moved: its trie sync is then still running when
+    // the newer checkpoint arrives, however fast the machine.
+    const gate = new Gate()
+    const joinerStore = new TrieWritesGate(new MemoryStore(), gate)
+    const joiner = await joinerNode(joinerStore, [...servers, publisher])
+    running.push(joiner, { stop: () => gate.open() })
     const { topic, log } = joinTopic(joiner, publisher.peerId)
     let completed = false
     topic.addEventListener('sync:complete', () => {
@@ -119,6 +146,27 @@ describe('checkpoint sync of a topic over libp2p', () => {
     })
     const controller = new AbortController()
     const following = topic.follow({ signal: controller.signal })
+    await until(() => log.started.length > 0 && joinerStore.held > 0, 'the trie sync to be under way', 30_000)
+    expect(log.started).toEqual([5999])
+
+    // The checkpoint moves by more than a re-target needs (DEFAULT_TRIE_RETARGET_MIN_ITEMS, 512): the running
+    // trie sync must follow it rather than finish the old root.
+    for (let i = 0; i < JUMP; i++) await source.publish(new Prng(i).bytes(50))
+    const moved = 5999 + JUMP
+    await until(
+      async () => {
+        await source.checkpoint()
+        return log.retargets.length > 0
+      },
+      'the trie sync to re-target',
+      30_000,
+      100
+    )
+    expect(log.retargets).toEqual([moved])
+    expect(log.adopted).toEqual([])
+    gate.open()
+
+    const live = livePublisher(source, 150)
     await until(() => completed && log.checkpoints >= 3, 'the joiner to sync while checkpoints move', 60_000)
     await live.stop()
     expect(live.rounds).toBeGreaterThanOrEqual(3)
@@ -126,9 +174,9 @@ describe('checkpoint sync of a topic over libp2p', () => {
     // The last checkpoint covers the last items; the joiner gets there by live gossip or by download.
     await until(async () => (await topic.head()) === head, 'the joiner to reach the publisher head', 30_000)
 
-    expect(log.started.length).toBeGreaterThanOrEqual(1) // it took the checkpoint-sync path
+    expect(log.started).toEqual([5999]) // it took the checkpoint-sync path, once
     expect(log.adopted.length).toBe(1)
-    expect(log.adopted[0]).toBeGreaterThanOrEqual(5999)
+    expect(log.adopted[0]).toBeGreaterThanOrEqual(moved)
     expect(log.trieNodes).toBeGreaterThan(0)
     expect(toHex(await topic.root())).toBe(toHex(await source.root()))
     expect(await allItems(joiner, head)).toEqual(await allItems(publisher, head))
