@@ -115,8 +115,9 @@ describe('TopicSync', () => {
     const sync = new TopicSync({ io, quorum: 1 })
     let repaired = 0
     sync.addEventListener('tip:repaired', () => repaired++)
+    // One whole pass: the tip check (none: one peer's word is not enough), then the download of the rest.
     const controller = new AbortController()
-    setTimeout(() => controller.abort(), 200)
+    sync.addEventListener('mode', (e) => e.detail === 'synced' && controller.abort())
     await sync.run({ signal: controller.signal })
     expect(repaired).toBe(0)
     expect(stored.slice(0, 50)).toEqual(items.slice(0, 50))
@@ -130,9 +131,18 @@ describe('TopicSync', () => {
     const sync = new TopicSync({ io, quorum: 2 })
     let repaired = 0
     sync.addEventListener('tip:repaired', () => repaired++)
+    // The download starts only after the tip check has decided: stop there (the two cannot agree on hashes for
+    // the rest, so the download itself would wait for ever).
     const controller = new AbortController()
-    setTimeout(() => controller.abort(), 300)
+    let tipAsked = 0
+    const fetchHashes = io.fetchHashes
+    io.fetchHashes = (peer, from, to, options) => {
+      if (to === 49) tipAsked++
+      return fetchHashes(peer, from, to, options)
+    }
+    sync.addEventListener('mode', (e) => e.detail === 'syncing' && controller.abort())
     await sync.run({ signal: controller.signal })
+    expect(tipAsked).toBe(2) // both peers were asked about the tip
     expect(repaired).toBe(0)
     expect(stored.slice(0, 50)).toEqual(items.slice(0, 50))
   })
