@@ -53,6 +53,8 @@ export interface CrashLoopInit {
   killAt?: readonly [number, number]
   /** Bound on each run, killed or final. @default 60_000 */
   runTimeoutMs?: number
+  /** What each run is stopped with: SIGINT and SIGTERM stop it cleanly instead. @default 'SIGKILL' */
+  killSignal?: NodeJS.Signals
 }
 
 /** What one kill left behind, checked before the next run started. */
@@ -61,7 +63,10 @@ export interface KillRecord {
   aimedAt: number
   /** Extra wait before the kill. */
   jitterMs: number
+  /** How the run exited. */
+  code: number | null
   signal: NodeJS.Signals | null
+  stderr: string
   /** Hashes requested by the killed run. */
   requested: number
   /** Nodes in the store after the kill. */
@@ -161,7 +166,7 @@ export async function crashLoop(init: CrashLoopInit): Promise<CrashLoopReport> {
       const stderr: Buffer[] = []
       child.stderr!.on('data', (chunk: Buffer) => stderr.push(chunk))
       const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-        child!.on('exit', (code, signal) => resolve({ code, signal }))
+        child!.on('close', (code, signal) => resolve({ code, signal }))
       )
       let early: { code: number | null } | undefined
       void exited.then((e) => {
@@ -179,15 +184,26 @@ export async function crashLoop(init: CrashLoopInit): Promise<CrashLoopReport> {
             `${Buffer.concat(stderr).toString('utf8').trim() || 'no stderr'}`
         )
       }
-      child.kill('SIGKILL')
-      const { signal } = await withTimeout(exited, EXIT_TIMEOUT_MS, `run ${k + 1} to exit after SIGKILL`)
+      const killSignal = init.killSignal ?? 'SIGKILL'
+      child.kill(killSignal)
+      const { code, signal } = await withTimeout(exited, EXIT_TIMEOUT_MS, `run ${k + 1} to exit after ${killSignal}`)
       child = undefined
       const requested = byPeer.get(runPeer()!) ?? []
       // The previous kill's record is completed with what this run asked for.
       if (k > 0) kills[k - 1]!.refetched = countIn(requested, stored)
       stored = await storedNodeKeys(data)
       const check = await checkStoredSubtriesAt(data, stored)
-      kills.push({ aimedAt, jitterMs, signal, requested: requested.length, stored: stored.size, ...check, refetched: 0 })
+      kills.push({
+        aimedAt,
+        jitterMs,
+        code,
+        signal,
+        stderr: Buffer.concat(stderr).toString('utf8'),
+        requested: requested.length,
+        stored: stored.size,
+        ...check,
+        refetched: 0
+      })
     }
 
     await newIdentity(data)

@@ -1,7 +1,8 @@
+import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { useBuiltCli } from './cli-harness.js'
-import { parseJson, withTimeout } from './crash-loop.js'
+import { crashLoop, parseJson, withTimeout } from './crash-loop.js'
 import { askedAgain, expectConsistentStore, interruptAt, messageLines, startTopicSync, TOPIC, topicSource } from './topic-runs.js'
 
 const COUNT = 10_000
@@ -39,6 +40,27 @@ describe('dsfg sync --topic stopped by SIGINT or SIGTERM mid-download', () => {
       } finally {
         await source.stop()
       }
+    }, 90_000)
+  }
+})
+
+describe('dsfg sync --root stopped by SIGINT or SIGTERM mid-download', () => {
+  const cli = useBuiltCli('dsfg-interrupt-root-')
+
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    it(`${signal}: exits ${EXIT_CODES[signal]} with one stderr line, keeps complete subtries, and the next run fetches only the rest`, async () => {
+      const dir = join(cli.work, signal)
+      await mkdir(dir)
+      // One run stopped at a seeded point of its download (crash-loop.ts aims and checks), then one to finish.
+      const report = await crashLoop({ bin: cli.bin, dir, seed: 12, kills: 1, accounts: 5_000, killSignal: signal, runTimeoutMs: RUN_TIMEOUT_MS })
+      const stop = report.kills[0]!
+      expect({ code: stop.code, signal: stop.signal }, stop.stderr).toEqual({ code: EXIT_CODES[signal], signal: null })
+      expect(messageLines(stop.stderr)).toEqual([`dsfg: interrupted by ${signal}`])
+      expect(stop.stored).toBeGreaterThan(0)
+      expect({ missing: stop.missing, incomplete: stop.incomplete, refetched: stop.refetched }).toEqual({ missing: 0, incomplete: 0, refetched: 0 })
+      expect(report.final.code).toBe(0)
+      expect(report.final.summary).toMatchObject({ root: report.root, verified: true })
+      expect(report.final.complete).toBe(true)
     }, 90_000)
   }
 })
