@@ -84,8 +84,16 @@ export const syncCommand = defineCommand({
           if (r.status === 'rejected') io.stderr.write(`dsfg: could not dial ${peers[i]!.toString()}: ${String(r.reason)}\n`)
         })
         if (dialled.every((r) => r.status === 'rejected')) throw new SyncFailedError('could not reach any peer')
-        const summary =
-          root !== undefined ? await syncRoot(node, store, root, stop.signal, io) : await syncTopic(node, topic!, stop.signal, io)
+        let summary: Record<string, unknown>
+        try {
+          summary =
+            root !== undefined ? await syncRoot(node, store, root, stop.signal, io) : await syncTopic(node, topic!, stop.signal, io)
+        } catch (err) {
+          // A stopped sync fails with whatever its parts make of the abort (the state syncer's own AbortError,
+          // say): the cause to report is the interruption.
+          if (stop.signal.aborted) throw stop.signal.reason
+          throw err
+        }
         await writeJson(io.stdout, summary)
       } finally {
         await node.stop()
