@@ -199,3 +199,15 @@ export class InvalidCheckpointRecordError extends DsfgError {
 export class NodeKeyError extends DsfgError {
   static override readonly code: string = 'ERR_NODE_KEY'
 }
+
+/**
+ * A peer's content hashes are of a history that does not extend ours: its hash of our last item is not ours. No
+ * fault (another history, or a liar), but its hashes must not decide what we append.
+ */
+export class HistoryMismatchError extends DsfgError {
+  static override readonly code: string = 'ERR_HISTORY_MISMATCH'
+
+  constructor(peer: string, n: number) {
+    super(`${peer}'s hash of item ${n} is not ours`)
+  }
+}

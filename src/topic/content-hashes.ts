@@ -1,4 +1,6 @@
+import { HistoryMismatchError } from '../errors.js'
 import type { PeerInfo } from '../fsm/types.js'
+import { equalBytes } from '../util/bytes.js'
 import { toHex } from '../util/hex.js'
 
 /** The expected hash of one item and the peer that gave it (the one to blame if the item proves it wrong). */
@@ -67,14 +69,20 @@ export class ContentHashes {
    * Makes sure the hashes of `from..to` are known, fetching up to `chunk` of them (not past `target`) from one
    * peer that claims the range when they are not, then starts fetching the next chunk. Resolves false when no
    * peer could give them now.
+   *
+   * `anchor` is the hash of our item `from - 1` (none for `from` 0). A source is asked for that item's hash too
+   * and believed only when it is ours: hashes of a history that does not extend our own would append its items
+   * to ours, leaving a history no peer holds (found with one honest peer and two agreeing liars). Each chunk
+   * fetched ahead is anchored the same way on the last hash of the chunk before it.
    */
-  async ensure(from: number, to: number, target: number, signal: AbortSignal): Promise<boolean> {
+  async ensure(from: number, to: number, target: number, signal: AbortSignal, anchor?: Uint8Array): Promise<boolean> {
     // A batch that starts in the chunk being fetched ahead waits for it rather than asking again.
     const ahead = this.ahead
     if (!this.has(from, to) && ahead !== null && (this.hashes.has(from) || from === ahead.from)) await ahead.done
     if (!this.has(from, to)) {
       this.clear()
-      const fetched = this.quorum === 1 ? this.fetchFirst(from, to, target, signal) : this.fetchAgreed(from, to, signal)
+      const fetched =
+        this.quorum === 1 ? this.fetchFirst(from, to, target, signal, anchor) : this.fetchAgreed(from, to, signal, anchor)
       if (!(await fetched)) return false
     }
     if (this.quorum === 1) this.fetchAhead(to, target, signal)
@@ -87,7 +95,7 @@ export class ContentHashes {
    * a silent one holds nothing up while enough others answer, and without a quorum nothing is believed. The
    * hashes are attributed to the first peer that gave them.
    */
-  private async fetchAgreed(from: number, to: number, signal: AbortSignal): Promise<boolean> {
+  private async fetchAgreed(from: number, to: number, signal: AbortSignal, anchor: Uint8Array | undefined): Promise<boolean> {
     const eligible = this.init.peers().filter((p) => p.lowest <= from && p.head >= to)
     if (eligible.length < this.quorum) return false
     const generation = this.generation
@@ -98,7 +106,7 @@ export class ContentHashes {
     const ask = async (peer: string): Promise<void> => {
       let hashes: Uint8Array[]
       try {
-        hashes = (await this.init.fetch(peer, from, to, { signal: asking })).slice(0, to - from + 1)
+        hashes = (await this.anchored(peer, from, to, anchor, asking)).slice(0, to - from + 1)
       } catch {
         return
       }
@@ -138,7 +146,13 @@ export class ContentHashes {
   }
 
   /** Asks the peers in turn for `from..` until one gives at least `from..to`. */
-  private async fetchFirst(from: number, to: number, target: number, signal: AbortSignal): Promise<boolean> {
+  private async fetchFirst(
+    from: number,
+    to: number,
+    target: number,
+    signal: AbortSignal,
+    anchor: Uint8Array | undefined
+  ): Promise<boolean> {
     const last = Math.max(to, Math.min(from + this.init.chunk - 1, target))
     const eligible = this.init.peers().filter((p) => p.lowest <= from && p.head >= to)
     // Start at the peer whose turn it is, and move on at once past a peer that is busy or gone.
@@ -148,7 +162,7 @@ export class ContentHashes {
       const peer = eligible[(first + tried) % eligible.length]!
       let hashes: Uint8Array[]
       try {
-        hashes = await this.init.fetch(peer.id, from, Math.min(last, peer.head), { signal })
+        hashes = await this.anchored(peer.id, from, Math.min(last, peer.head), anchor, signal)
       } catch {
         if (signal.aborted) return false
         continue
@@ -172,10 +186,10 @@ export class ContentHashes {
     if (eligible.length === 0) return
     const peer = eligible[this.nextTurn() % eligible.length]!
     const generation = this.generation
+    const anchor = this.hashes.get(from - 1)?.hash
     const ahead = {
       from,
-      done: this.init
-        .fetch(peer.id, from, Math.min(from + this.init.chunk - 1, target, peer.head), { signal })
+      done: this.anchored(peer.id, from, Math.min(from + this.init.chunk - 1, target, peer.head), anchor, signal)
         .then(
           (hashes) => {
             if (generation === this.generation && this.through + 1 === from) this.add(from, hashes, peer.id)
@@ -199,9 +213,27 @@ export class ContentHashes {
     return Math.floor(this.turn++ / 2)
   }
 
+  /**
+   * `peer`'s hashes of `from..to`, asked from `from - 1` when `anchor` is given: they are returned only when
+   * its hash of that item is `anchor` (its history extends ours there), and a rejection otherwise.
+   */
+  private async anchored(
+    peer: string,
+    from: number,
+    to: number,
+    anchor: Uint8Array | undefined,
+    signal: AbortSignal
+  ): Promise<Uint8Array[]> {
+    if (anchor === undefined || from === 0) return this.init.fetch(peer, from, to, { signal })
+    const hashes = await this.init.fetch(peer, from - 1, to, { signal })
+    if (hashes.length === 0 || !equalBytes(hashes[0]!, anchor)) throw new HistoryMismatchError(peer, from - 1)
+    return hashes.slice(1)
+  }
+
   private add(from: number, hashes: readonly Uint8Array[], peer: string): void {
     for (let i = 0; i < hashes.length; i++) this.hashes.set(from + i, { hash: hashes[i]!, peer })
     if (hashes.length > 0) this.through = Math.max(this.through, from + hashes.length - 1)
   }
 }
+
 

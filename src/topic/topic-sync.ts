@@ -187,6 +187,8 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
   private queue: Queue | null = null
   /** Expected item hashes, fetched ahead from one peer at a time; dropped on any mismatch. */
   private readonly hashes: ContentHashes
+  /** The hash of the last item accepted (handed to the store, maybe not written yet): the next chunk's anchor. */
+  private lastAccepted: { n: number; hash: Uint8Array } | null = null
   /** Counts `update()` calls (peer states changed), so a wait for peers can tell it missed none. */
   private peerChanges = 0
   /**
@@ -739,15 +741,25 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
    * asked (a peer that would have made the quorum, say) must not be missed.
    */
   private async ensureHashes(from: number, to: number, signal: AbortSignal): Promise<boolean> {
+    const anchor = await this.hashOf(from - 1)
     for (;;) {
       const version = this.peerChanges
-      if (await this.hashes.ensure(from, to, this.target(), signal)) return true
+      if (await this.hashes.ensure(from, to, this.target(), signal, anchor)) return true
       if (version === this.peerChanges || signal.aborted) return false
     }
   }
 
+  /** The hash of our item `n` (the last one accepted, or one the store holds); none for -1 or one we lack. */
+  private async hashOf(n: number): Promise<Uint8Array | undefined> {
+    if (n < 0) return undefined
+    if (this.lastAccepted?.n === n) return this.lastAccepted.hash
+    return (await this.io.localHashes(n, n))[0]
+  }
+
   /** Items `from..to` were checked and handed to the store. */
   private accepted(from: number, to: number, verified: VerifiedItem[]): void {
+    const last = verified[verified.length - 1]
+    this.lastAccepted = last?.hash === undefined ? null : { n: last.n, hash: last.hash }
     this.hashes.forget(from, to)
     if (this.batches.record(verified)) this.queue?.setBatchSize(this.batches.size)
   }

@@ -39,16 +39,16 @@ describe('ContentHashes', () => {
     expect(asked).toEqual(['a 0-99'])
     hashes.forget(0, 39)
     expect(await hashes.ensure(40, 69, 999, signal)).toBe(true)
-    expect(asked).toEqual(['a 0-99', 'a 100-199'])
+    expect(asked).toEqual(['a 0-99', 'a 99-199'])
     await release()
     hashes.forget(40, 69)
     // Already here when asked for: answered without a request.
     expect(await hashes.ensure(70, 129, 999, signal)).toBe(true)
     expect(hashes.get(129)).toEqual({ hash: hashOf('a', 129), peer: 'a' })
-    expect(asked).toEqual(['a 0-99', 'a 100-199'])
+    expect(asked).toEqual(['a 0-99', 'a 99-199'])
     // Within half a chunk of the end again: the chunk after is asked for.
     expect(await hashes.ensure(130, 159, 999, signal)).toBe(true)
-    expect(asked).toEqual(['a 0-99', 'a 100-199', 'a 200-299'])
+    expect(asked).toEqual(['a 0-99', 'a 99-199', 'a 199-299'])
   })
 
   it('waits for the fetch ahead instead of asking again when a batch runs into it', async () => {
@@ -56,11 +56,11 @@ describe('ContentHashes', () => {
     const first = hashes.ensure(0, 59, 999, signal)
     await release()
     await first
-    expect(asked).toEqual(['a 0-99', 'a 100-199'])
+    expect(asked).toEqual(['a 0-99', 'a 99-199'])
     const straddling = hashes.ensure(60, 119, 999, signal)
     await release()
     expect(await straddling).toBe(true)
-    expect(asked).toEqual(['a 0-99', 'a 100-199'])
+    expect(asked).toEqual(['a 0-99', 'a 99-199'])
     expect(hashes.get(119)?.peer).toBe('a')
   })
 
@@ -70,7 +70,7 @@ describe('ContentHashes', () => {
     await release()
     await first
     await release()
-    expect(asked).toEqual(['a 0-99', 'a 100-150'])
+    expect(asked).toEqual(['a 0-99', 'a 99-150'])
     expect(hashes.size).toBe(151)
     expect(await hashes.ensure(100, 150, 150, signal)).toBe(true)
     expect(asked).toHaveLength(2)
@@ -85,7 +85,7 @@ describe('ContentHashes', () => {
     const first = hashes.ensure(0, 59, 999, signal)
     await release()
     await first
-    expect(asked).toEqual(['a 0-99', 'a 100-199'])
+    expect(asked).toEqual(['a 0-99', 'a 99-199'])
     hashes.clear() // a mismatch
     await release() // the fetch ahead lands after the clear: ignored
     expect(hashes.get(150)).toBeUndefined()
@@ -94,13 +94,13 @@ describe('ContentHashes', () => {
     await second
     expect(hashes.get(60)?.peer).toBe('b')
     // The fetch ahead is the next turn: 'b' again, then 'a'.
-    expect(asked).toEqual(['a 0-99', 'a 100-199', 'b 60-159', 'b 160-259'])
+    expect(asked).toEqual(['a 0-99', 'a 99-199', 'b 60-159', 'b 159-259'])
     await release()
     hashes.forget(60, 159)
     const third = hashes.ensure(160, 219, 999, signal)
     await release()
     await third
-    expect(asked.at(-1)).toBe('a 260-359')
+    expect(asked.at(-1)).toBe('a 259-359')
     expect(hashes.get(200)?.peer).toBe('b')
   })
 
@@ -122,12 +122,12 @@ describe('ContentHashes with a batch at the start of the chunk fetched ahead', (
     const first = hashes.ensure(0, 99, 999, signal)
     await release()
     await first
-    expect(asked).toEqual(['a 0-99', 'a 100-199'])
+    expect(asked).toEqual(['a 0-99', 'a 99-199'])
     hashes.forget(0, 99)
     const next = hashes.ensure(100, 149, 999, signal)
     await release()
     expect(await next).toBe(true)
-    expect(asked).toEqual(['a 0-99', 'a 100-199', 'a 200-299'])
+    expect(asked).toEqual(['a 0-99', 'a 99-199', 'a 199-299'])
   })
 })
 
@@ -175,5 +175,21 @@ describe('ContentHashes with a quorum', () => {
     expect(await hashes.ensure(0, 9, 999, signal)).toBe(true)
     expect(hashes.get(0)?.hash).toEqual(hashOf('a', 0))
     expect(aborted).toEqual(['b'])
+  })
+})
+
+describe('ContentHashes anchored on our last item', () => {
+  it('believes a source only when its hash of our item from - 1 is ours', async () => {
+    const { hashes, asked, release } = harness([{ id: 'a', lowest: 0, head: 999 }])
+    const wrong = hashes.ensure(10, 19, 999, signal, hashOf('b', 9))
+    await release()
+    expect(await wrong).toBe(false)
+    expect(asked).toEqual(['a 9-109'])
+    expect(hashes.get(10)).toBeUndefined()
+    const right = hashes.ensure(10, 19, 999, signal, hashOf('a', 9))
+    await release()
+    expect(await right).toBe(true)
+    expect(hashes.get(10)?.hash).toEqual(hashOf('a', 10))
+    expect(hashes.get(9)).toBeUndefined()
   })
 })

@@ -302,6 +302,22 @@ describe('blame for content hashes', () => {
   })
 })
 
+describe('quorum 1: hashes anchored on our own history', () => {
+  it('stores one peer\'s history whole, never chunks of two (an honest peer beside two agreeing liars)', async () => {
+    const items = makeItems(300, 33)
+    const forged = makeItems(300, 34)
+    for (const order of [['honest', 'liarA', 'liarB'], ['liarA', 'honest', 'liarB']]) {
+      const peers = { honest: { items }, liarA: { items: forged }, liarB: { items: forged } }
+      const w = world(Object.fromEntries(order.map((id) => [id, peers[id as keyof typeof peers]])))
+      const sync = new TopicSync({ io: w.io, queue: { batchSize: 32 }, quorum: 1 })
+      const controller = untilSynced(sync)
+      await sync.run({ signal: controller.signal })
+      // Whichever history came first, the store holds it whole: not a mix no peer holds.
+      expect([items, forged].some((history) => equalBytes(rootOf(w.stored), rootOf(history))), order.join()).toBe(true)
+    }
+  })
+})
+
 describe('checkpoint sync without a publisher', () => {
   it('trie-syncs the checkpoint that selectFork picks from the peers\' reports', async () => {
     const items = makeItems(3000, 29)

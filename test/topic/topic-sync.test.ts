@@ -108,19 +108,28 @@ describe('TopicSync', () => {
     expect(stalled).toBeInstanceOf(Error)
   })
 
-  it('does not drop anything on the word of a single peer', async () => {
+  it('does not drop anything on the word of a single peer, nor append a history that does not extend its own', async () => {
     const items = makeItems(100, 12)
     const { io, stored } = world({ liar: { items: makeItems(100, 13) } })
     stored.push(...items.slice(0, 50))
-    const sync = new TopicSync({ io, quorum: 1 })
+    // The liar's hash of our item 49 is not ours: its hashes of 50.. are of another history. Watch it be asked
+    // (anchored on item 49) twice, then stop.
+    const controller = new AbortController()
+    let anchoredAsks = 0
+    const fetchHashes = io.fetchHashes
+    io.fetchHashes = (peer, from, to, options) => {
+      if (from === 49 && to > 49 && ++anchoredAsks >= 2) controller.abort()
+      return fetchHashes(peer, from, to, options)
+    }
+    const sync = new TopicSync({ io, quorum: 1, queue: { holdTimeoutMs: 1 } })
     let repaired = 0
     sync.addEventListener('tip:repaired', () => repaired++)
-    // One whole pass: the tip check (none: one peer's word is not enough), then the download of the rest.
-    const controller = new AbortController()
-    sync.addEventListener('mode', (e) => e.detail === 'synced' && controller.abort())
     await sync.run({ signal: controller.signal })
+    expect(anchoredAsks).toBeGreaterThanOrEqual(2)
     expect(repaired).toBe(0)
-    expect(stored.slice(0, 50)).toEqual(items.slice(0, 50))
+    // Nothing dropped, and nothing of the liar's history appended (before anchoring, 50..99 were its items).
+    expect(stored).toEqual(items.slice(0, 50))
+    expect(sync.mode).not.toBe('synced')
   })
 
   it('keeps its tip when the peers disagree among themselves about it', async () => {
