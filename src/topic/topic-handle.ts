@@ -228,12 +228,12 @@ export class TopicHandle extends TypedEventEmitter<TopicHandleEvents> {
   private latestRecord: Uint8Array | undefined
 
   /**
-   * A signed checkpoint record from `peer` (a status reply), or from the store (no peer). With a publisher, one
+   * A signed checkpoint record from `peer` (a status reply), or from the store (no peer, `kept`). With a publisher, one
    * it signed and newer than ours becomes the checkpoint we trust; records by anyone else are ignored, and
    * bytes that are no valid record at all are their sender's fault. Without a publisher, peers' records are
    * not used: a quorum decides. Never throws.
    */
-  private async receiveRecord(bytes: Uint8Array, peer?: string): Promise<void> {
+  private async receiveRecord(bytes: Uint8Array, peer?: string, kept = false): Promise<void> {
     const publisher = this.deps.publisher
     if (publisher === undefined || (this.latestRecord !== undefined && equalBytes(bytes, this.latestRecord))) return
     let record: SignedCheckpoint
@@ -243,17 +243,20 @@ export class TopicHandle extends TypedEventEmitter<TopicHandleEvents> {
       if (peer !== undefined && err instanceof InvalidCheckpointRecordError) this.blame(peer, 'bad-data', err.message)
       return
     }
-    if (record.signer.equals(publisher)) this.adoptRecord(record)
+    if (record.signer.equals(publisher)) this.adoptRecord(record, kept)
   }
 
-  /** A record signed by the publisher (checked by the caller): the trusted checkpoint, if newer. Never throws. */
-  private adoptRecord(record: SignedCheckpoint): void {
+  /**
+   * A record signed by the publisher (checked by the caller): the trusted checkpoint, if newer. Kept in the store
+   * unless it came from there or the caller kept it already. Never throws.
+   */
+  private adoptRecord(record: SignedCheckpoint, kept = false): void {
     const cp = record.checkpoint
     if ((this.latestCheckpoint?.number ?? -1) >= cp.number) return
     this.latestCheckpoint = cp
     this.latestRecord = record.envelope
     // Kept and served, so that a peer that joins later learns it from us.
-    void this.deps.store.putCheckpointRecord(this.name, { number: cp.number, envelope: record.envelope }).catch(() => undefined)
+    if (!kept) void this.deps.store.putCheckpointRecord(this.name, { number: cp.number, envelope: record.envelope }).catch(() => undefined)
     dispatchSafely(this, 'checkpoint', { checkpoint: cp, status: 'received' })
     void this.sync.checkpointArrived()
   }
@@ -284,7 +287,7 @@ export class TopicHandle extends TypedEventEmitter<TopicHandleEvents> {
     const { store, publisher } = this.deps
     const stored = await store.getCheckpointRecord(this.name)
     if (publisher === undefined || publisher.equals(peerIdFromPrivateKey(this.deps.privateKey))) {
-      if (stored !== null) await this.receiveRecord(stored.envelope)
+      if (stored !== null) await this.receiveRecord(stored.envelope, undefined, true)
       return
     }
     let record: SignedCheckpoint | undefined
@@ -298,7 +301,7 @@ export class TopicHandle extends TypedEventEmitter<TopicHandleEvents> {
       await store.truncate(this.name, trusted)
       this.notifyStored()
     }
-    if (record !== undefined) this.adoptRecord(record)
+    if (record !== undefined) this.adoptRecord(record, true)
   }
 
   private trieProgress(stats: StateSyncStats): void {
@@ -336,7 +339,7 @@ export class TopicHandle extends TypedEventEmitter<TopicHandleEvents> {
     const checkpoint = { number: cp.number, root: cp.root, head: state!.head, headHash: state!.headHash }
     const record = await sealCheckpoint(this.name, checkpoint, this.deps.privateKey)
     await this.deps.store.putCheckpointRecord(this.name, { number: cp.number, envelope: record.envelope })
-    if (this.deps.publisher?.equals(record.signer) === true) this.adoptRecord(record)
+    if (this.deps.publisher?.equals(record.signer) === true) this.adoptRecord(record, true)
     await this.gossip(checkpointsTopic(this.name), record.envelope)
     return checkpoint
   }
