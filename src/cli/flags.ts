@@ -103,8 +103,3 @@ export function trustFlags(options: { publisher: string | undefined; quorum: str
 export function trustGiven(options: { publisher: string | undefined; quorum: string | undefined }): boolean {
   return options.publisher !== undefined || options.quorum !== undefined
 }
-
-/** A `TopicTrust` for a summary: `"publisher"` or `"quorum:N"`. */
-export function describeTrust(trust: TopicTrust): string {
-  return 'publisher' in trust ? 'publisher' : `quorum:${trust.quorum}`
-}

@@ -1,5 +1,4 @@
 import { DsfgError, UsageError } from '../../errors.js'
-import type { TopicHandle } from '../../topic/topic-handle.js'
 import { createDsfgNode, type DsfgLibp2p } from '../../node/create-node.js'
 import type { KVStore } from '../../store/kv-store.js'
 import { equalBytes } from '../../util/bytes.js'
@@ -8,7 +7,6 @@ import { verifyTrie } from '../../trie/walk.js'
 import { toHex } from '../../util/hex.js'
 import { type CliIo, defineCommand } from '../command.js'
 import {
-  describeTrust,
   hashFlag,
   multiaddrFlag,
   NODE_DATA_DESCRIPTION,
@@ -178,14 +176,23 @@ async function syncTopic(
   let head: number
   try {
     // Wait for enough peers' states before deciding we are synced with nobody.
-    while (topic.peerStates().size < needed) {
-      if (noPeers.signal.aborted) throw new SyncFailedError(tooFewPeers(name, topic.peerStates().size, needed))
-      signal.throwIfAborted()
-      await new Promise((r) => setTimeout(r, 20))
-    }
+    await pollUntil(
+      () => topic.peerStates().size >= needed,
+      noPeers.signal,
+      signal,
+      () => new SyncFailedError(tooFewPeers(name, topic.peerStates().size, needed))
+    )
     // With a publisher only its signed checkpoint sets the target: without one there is nothing to sync to, and
     // peers that cannot show one (liars, or servers that never had it) are no reason to claim success.
-    if ('publisher' in config) await untilSignedCheckpoint(topic, config.publisher.toString(), signal)
+    if ('publisher' in config) {
+      const publisher = config.publisher.toString()
+      await pollUntil(
+        () => topic.checkpointReceived !== undefined,
+        AbortSignal.timeout(PEER_WAIT_MS),
+        signal,
+        () => new SyncFailedError(`topic ${JSON.stringify(name)}: no dialled peer holds a checkpoint signed by ${publisher}`)
+      )
+    }
     head = await topic.syncOnce({ signal: AbortSignal.any([signal, noPeers.signal]) })
   } finally {
     clearTimeout(watchdog)
@@ -208,7 +215,7 @@ async function syncTopic(
   }
   return {
     topic: name,
-    trust: describeTrust(config),
+    trust: topic.trust,
     ...(checkpoint === undefined ? {} : { checkpoint: { number: checkpoint.number, root: toHex(checkpoint.root) } }),
     head,
     items: head + 1,
@@ -221,15 +228,12 @@ async function syncTopic(
   }
 }
 
-/** Waits up to `PEER_WAIT_MS` for a checkpoint record signed by the publisher, from any peer. */
-async function untilSignedCheckpoint(topic: TopicHandle, publisher: string, signal: AbortSignal): Promise<void> {
-  const deadline = Date.now() + PEER_WAIT_MS
-  while (topic.checkpointReceived === undefined) {
-    if (Date.now() > deadline) {
-      throw new SyncFailedError(`topic ${JSON.stringify(topic.name)}: no dialled peer holds a checkpoint signed by ${publisher}`)
-    }
+/** Checks `ready` every 20 ms until it holds; `failure()` once `giveUp` aborts first, the caller's abort on `signal`. */
+async function pollUntil(ready: () => boolean, giveUp: AbortSignal, signal: AbortSignal, failure: () => Error): Promise<void> {
+  while (!ready()) {
+    if (giveUp.aborted) throw failure()
     signal.throwIfAborted()
-    await new Promise((r) => setTimeout(r, 20))
+    await new Promise((resolve) => setTimeout(resolve, 20))
   }
 }
 
