@@ -20,7 +20,7 @@ import { MAX_ITEMS_PER_REQUEST, MAX_RESPONSE_BYTES } from '../src/constants.js'
 import { createRangeProof, verifyRangeProof } from '../src/proof/range-proof.js'
 import type { KVStore } from '../src/store/kv-store.js'
 import { LevelStore } from '../src/store/level-store.js'
-import { sealCheckpoint } from '../src/topic/checkpoint-record.js'
+import { recordSignedCheckpoint } from '../src/topic/checkpoint-record.js'
 import { uint64BE } from '../src/util/bytes.js'
 import { TopicStore } from '../src/topic/topic-store.js'
 import { Prng } from '../src/util/prng.js'
@@ -101,11 +101,8 @@ async function signCheckpoint(
   items: number,
   itemBytes: number
 ): Promise<{ publisher: string; proof: TopicSyncResult['proof'] }> {
-  const cp = (await topics.checkpoint(TOPIC))!
-  const state = (await topics.getCurrentTopicState(TOPIC))!
-  const key = await generateKeyPair('Ed25519')
-  const record = await sealCheckpoint(TOPIC, { ...cp, head: state.head, headHash: state.headHash }, key)
-  await topics.putCheckpointRecord(TOPIC, { number: cp.number, envelope: record.envelope })
+  const record = (await recordSignedCheckpoint(topics, TOPIC, await generateKeyPair('Ed25519')))!
+  const cp = record.checkpoint
   const batchItems = Math.min(MAX_ITEMS_PER_REQUEST, Math.max(1, Math.floor(MAX_RESPONSE_BYTES / itemBytes)), items)
   const from = Math.max(0, Math.floor(items / 2) - batchItems)
   const batch = await topics.getContents(TOPIC, from, batchItems)

@@ -7,6 +7,7 @@ import { decodeFrame, encodeFrame, expectBytes, expectList, expectUint } from '.
 import { decodeTopic, encodeTopic } from '../net/topic-protocols.js'
 import { equalBytes } from '../util/bytes.js'
 import type { Checkpoint } from './gossip.js'
+import type { TopicStore } from './topic-store.js'
 
 /**
  * The signature domain of a DSFG checkpoint record: libp2p's envelope signs the domain with the payload, so a
@@ -72,6 +73,24 @@ export async function sealCheckpoint(
     signer: peerIdFromPublicKey(privateKey.publicKey),
     envelope: envelope.marshal()
   }
+}
+
+/**
+ * Records `(head, root(head))` as `topic`'s checkpoint in `topics`, signs it with `privateKey` and keeps the
+ * signed record there (what status replies hand to peers); `null` for a topic without items.
+ */
+export async function recordSignedCheckpoint(
+  topics: TopicStore,
+  topic: string,
+  privateKey: PrivateKey,
+  options?: { signal?: AbortSignal }
+): Promise<SignedCheckpoint | null> {
+  const cp = await topics.checkpoint(topic, options)
+  if (cp === null) return null
+  const state = (await topics.getCurrentTopicState(topic, options))!
+  const record = await sealCheckpoint(topic, { number: cp.number, root: cp.root, head: state.head, headHash: state.headHash }, privateKey, options)
+  await topics.putCheckpointRecord(topic, { number: cp.number, envelope: record.envelope }, options)
+  return record
 }
 
 export interface OpenCheckpointOptions {

@@ -7,7 +7,7 @@ import { InvalidCheckpointRecordError, ItemOutOfOrderError, TopicSyncStalledErro
 import type { Item } from '../fsm/types.js'
 import type { TopicState } from '../net/topic-protocols.js'
 import type { Fetcher } from './fetcher.js'
-import { openCheckpoint, type SignedCheckpoint, sealCheckpoint } from './checkpoint-record.js'
+import { openCheckpoint, recordSignedCheckpoint, type SignedCheckpoint } from './checkpoint-record.js'
 import { type Checkpoint, checkpointsTopic, decodeGossipItem, encodeGossipItem, itemsTopic } from './gossip.js'
 import type { GossipFeeds } from './gossip-feeds.js'
 import { LiveFollower } from './live-follower.js'
@@ -333,15 +333,11 @@ export class TopicHandle extends TypedEventEmitter<TopicHandleEvents> {
    * status replies hand it to peers) and announces it on `dsfg/<topic>/checkpoints`.
    */
   async checkpoint(): Promise<Checkpoint | null> {
-    const cp = await this.deps.store.checkpoint(this.name)
-    if (cp === null) return null
-    const state = await this.deps.store.getCurrentTopicState(this.name)
-    const checkpoint = { number: cp.number, root: cp.root, head: state!.head, headHash: state!.headHash }
-    const record = await sealCheckpoint(this.name, checkpoint, this.deps.privateKey)
-    await this.deps.store.putCheckpointRecord(this.name, { number: cp.number, envelope: record.envelope })
+    const record = await recordSignedCheckpoint(this.deps.store, this.name, this.deps.privateKey)
+    if (record === null) return null
     if (this.deps.publisher?.equals(record.signer) === true) this.adoptRecord(record, true)
     await this.gossip(checkpointsTopic(this.name), record.envelope)
-    return checkpoint
+    return record.checkpoint
   }
 
   state(): Promise<TopicState | null> {

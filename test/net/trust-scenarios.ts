@@ -10,7 +10,7 @@ import {
 import type { TopicConfig } from '../../src/service/dsfg-service.js'
 import { answerContents } from '../../src/topic/topic-server.js'
 import type { TopicHandle } from '../../src/topic/topic-handle.js'
-import { sealCheckpoint } from '../../src/topic/checkpoint-record.js'
+import { recordSignedCheckpoint } from '../../src/topic/checkpoint-record.js'
 import { TopicStore } from '../../src/topic/topic-store.js'
 import { equalBytes } from '../../src/util/bytes.js'
 import { Prng } from '../../src/util/prng.js'
@@ -63,10 +63,7 @@ class Running {
 async function forgedTopics(): Promise<TopicStore> {
   const topics = new TopicStore(new MemoryStore())
   await topics.appendMany(TOPIC, itemsOf(666))
-  const cp = (await topics.checkpoint(TOPIC))!
-  const state = (await topics.getCurrentTopicState(TOPIC))!
-  const record = await sealCheckpoint(TOPIC, { ...cp, number: cp.number, head: state.head, headHash: state.headHash }, await generateKeyPair('Ed25519'))
-  await topics.putCheckpointRecord(TOPIC, { number: cp.number, envelope: record.envelope })
+  await recordSignedCheckpoint(topics, TOPIC, await generateKeyPair('Ed25519'))
   return topics
 }
 

@@ -1,7 +1,7 @@
 import { InvalidInputError } from '../../errors.js'
 import { MAX_ITEM_BYTES } from '../../constants.js'
 import { openStore } from '../../store/open-store.js'
-import { sealCheckpoint } from '../../topic/checkpoint-record.js'
+import { recordSignedCheckpoint } from '../../topic/checkpoint-record.js'
 import { TopicStore } from '../../topic/topic-store.js'
 import { nodeKeyFor } from '../node-key.js'
 import { fromHex, toHex } from '../../util/hex.js'
@@ -57,17 +57,12 @@ export const publishCommand = defineCommand({
       for (let i = 0; i < items.length; i += PUBLISH_CHUNK) {
         await topics.appendMany(options.topic, items.slice(i, i + PUBLISH_CHUNK))
       }
-      const checkpoint = await topics.checkpoint(options.topic)
       // Signed with this directory's node key: a `serve` of it hands the record to every peer that asks, and a
-      // joiner given `--publisher <this peer id>` trusts nothing else.
+      // joiner given `--publisher <this peer id>` trusts nothing else. (`:memory:` has no lasting key to sign with.)
       const key = await nodeKeyFor(options.data)
-      let publisher: string | null = null
-      if (checkpoint !== null && key !== undefined) {
-        const state = (await topics.getCurrentTopicState(options.topic))!
-        const record = await sealCheckpoint(options.topic, { ...checkpoint, head: state.head, headHash: state.headHash }, key)
-        await topics.putCheckpointRecord(options.topic, { number: checkpoint.number, envelope: record.envelope })
-        publisher = record.signer.toString()
-      }
+      const record = key === undefined ? null : await recordSignedCheckpoint(topics, options.topic, key)
+      const checkpoint = record?.checkpoint ?? (key === undefined ? await topics.checkpoint(options.topic) : null)
+      const publisher = record?.signer.toString() ?? null
       await writeJson(io.stdout, {
         head: await topics.head(options.topic),
         checkpoint: checkpoint === null ? null : { number: checkpoint.number, root: toHex(checkpoint.root) },
