@@ -85,12 +85,18 @@ export interface ContentsOptions extends FetchOptions {
   root?: Uint8Array
 }
 
+/**
+ * The FSM queue's `io.fetch`, and optionally a trusted checkpoint whose root the items are proven against (up to
+ * its `number`): the request then asks for a range proof, and the reply carries only proven items.
+ */
+export type ProvenQueueFetch = (
+  peer: string,
+  from: number,
+  amount: number,
+  options: { signal: AbortSignal; proveAgainst?: { number: number; root: Uint8Array } }
+) => ReturnType<QueueIO['fetch']>
+
 export interface QueueFetchOptions {
-  /**
-   * The trusted checkpoint whose root items from `from` on are proven against (up to its `number`), or
-   * `undefined` for none: the request then asks for a range proof, and the reply carries only proven items.
-   */
-  provenBy?: (from: number) => { number: number; root: Uint8Array } | undefined
   /** Hashes of items `from .. from + amount - 1` when known (exactly `amount`), to check every item against. */
   expectedHashes?: (from: number, amount: number) => readonly Uint8Array[] | undefined
   /**
@@ -192,10 +198,9 @@ export class Fetcher {
    * `contents` for `topic` in the shape of the FSM queue's `io.fetch`. Asks for at most `MAX_ITEMS_PER_REQUEST`
    * items (a short reply is legal for the queue, which asks for the rest).
    */
-  queueFetch(topic: string, options: QueueFetchOptions = {}): QueueIO['fetch'] {
-    return async (peer, from, amount, { signal }) => {
+  queueFetch(topic: string, options: QueueFetchOptions = {}): ProvenQueueFetch {
+    return async (peer, from, amount, { signal, proveAgainst: proven }) => {
       let n = Math.min(amount, MAX_ITEMS_PER_REQUEST)
-      const proven = options.provenBy?.(from)
       // A proof covers the items its checkpoint commits to: ask for the rest of the batch in a later request.
       if (proven !== undefined) n = Math.min(n, proven.number - from + 1)
       try {

@@ -144,11 +144,9 @@ export class TopicHandle extends TypedEventEmitter<TopicHandleEvents> {
           await this.follower.drain()
         },
         states: () => states.states(name),
-        fetch: (peer, from, amount, { signal, proveAgainst }) =>
-          fetcher.queueFetch(name, {
-            provenBy: () => proveAgainst,
-            onPeerFault: (error) => onPeerFault(error.peer, PEER_FAULT_OFFENCES[error.reason], error.reason)
-          })(peer, from, amount, { signal }),
+        fetch: fetcher.queueFetch(name, {
+          onPeerFault: (error) => onPeerFault(error.peer, PEER_FAULT_OFFENCES[error.reason], error.reason)
+        }),
         fetchHashes: (peer, from, to, options) => fetcher.hashes(peer, name, from, to, options),
         localHashes: (from, to) => store.getContentHashes(name, from, to),
         truncate: (head) => store.truncate(name, head),

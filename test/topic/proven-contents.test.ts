@@ -161,11 +161,12 @@ describe('Fetcher.contents with a proof, over libp2p', () => {
   it('through queueFetch: asks no further than the checkpoint, and reports a bad proof as its sender\'s fault', async () => {
     lie = (held, proof) => ({ items: held, proof })
     const faults: string[] = []
-    const fetch = fetcher().queueFetch('news', { provenBy: () => ({ number: 199, root }), onPeerFault: (e) => faults.push(e.peer) })
-    const got = await fetch(ids.liar, 190, 64, { signal: new AbortController().signal })
+    const fetch = fetcher().queueFetch('news', { onPeerFault: (e) => faults.push(e.peer) })
+    const proveAgainst = { number: 199, root }
+    const got = await fetch(ids.liar, 190, 64, { signal: new AbortController().signal, proveAgainst })
     expect(got.map((i) => i.n)).toEqual(Array.from({ length: 10 }, (_v, k) => 190 + k))
     lie = (held) => ({ items: held, proof: [] })
-    await expect(fetch(ids.liar, 190, 64, { signal: new AbortController().signal })).rejects.toThrow(PeerFaultError)
+    await expect(fetch(ids.liar, 190, 64, { signal: new AbortController().signal, proveAgainst })).rejects.toThrow(PeerFaultError)
     expect(faults).toEqual([ids.liar])
   })
 })
