@@ -79,20 +79,12 @@ export {
   type TopicTrustMode,
   type TrieSyncStarter
 } from './topic/topic-handle.js'
-export {
-  TopicSync,
-  type TopicSyncInit,
-  type TopicSyncIO,
-  type TopicSyncEvents,
-  type SyncMode,
-  type TrieSyncRun,
-  DEFAULT_TOPIC_QUORUM
-} from './topic/topic-sync.js'
+export { TopicSync, DEFAULT_TOPIC_QUORUM } from './topic/sync/topic-sync.js'
+export type { TopicSyncInit, TopicSyncIO, TopicSyncEvents, SyncMode, TrieSyncRun } from './topic/sync/types.js'
 export { type SelectFork, type TrieCheckpoint, defaultSelectFork } from './topic/sync/target.js'
 export { TopicStateManager } from './topic/topic-state-manager.js'
 export { TopicServer } from './topic/topic-server.js'
 export { Fetcher } from './topic/fetcher.js'
-export { LiveFollower } from './topic/live-follower.js'
 export type { TopicProvider } from './topic/provider.js'
 export { type Checkpoint, itemsTopic, checkpointsTopic } from './topic/gossip.js'
 export type { TopicConfig } from './service/dsfg-service.js'

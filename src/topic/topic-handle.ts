@@ -3,14 +3,13 @@ import type { PeerId, PrivateKey } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { TypedEventEmitter } from 'main-event'
 import { GOSSIP_HINT_INTERVAL_MS, ITEMS_READ_CHUNK } from '../constants.js'
-import { InvalidCheckpointRecordError, ItemOutOfOrderError, TopicSyncStalledError } from '../errors.js'
+import { InvalidCheckpointRecordError, TopicSyncStalledError } from '../errors.js'
 import type { Item } from '../fsm/types.js'
 import type { TopicState } from '../net/topic-protocols.js'
 import type { Fetcher } from './fetcher.js'
 import { openCheckpoint, recordSignedCheckpoint, type SignedCheckpoint } from './checkpoint-record.js'
 import { type Checkpoint, checkpointsTopic, decodeGossipItem, encodeGossipItem, itemsTopic } from './gossip.js'
 import type { GossipFeeds } from './gossip-feeds.js'
-import { LiveFollower } from './live-follower.js'
 import { PEER_FAULT_OFFENCES, queueFaultOffence } from '../peers/offence-kinds.js'
 import type { OffenceKind } from '../peers/peer-scorer.js'
 import type { TopicStateManager } from './topic-state-manager.js'
@@ -19,15 +18,9 @@ import type { StateSyncStats } from '../sync/state-syncer.js'
 import { raceSignal } from '../util/abort.js'
 import { equalBytes } from '../util/bytes.js'
 import { dispatchSafely } from '../util/events.js'
-import {
-  DEFAULT_TOPIC_QUORUM,
-  type SelectFork,
-  type SyncMode,
-  type TrieCheckpoint,
-  TopicSync,
-  type TrieSyncRun,
-  type VerifiedItem
-} from './topic-sync.js'
+import type { SelectFork, TrieCheckpoint } from './sync/target.js'
+import { DEFAULT_TOPIC_QUORUM, TopicSync } from './sync/topic-sync.js'
+import type { SyncMode, TrieSyncRun, VerifiedItem } from './sync/types.js'
 
 /** A trie sync the handle can start for a checkpoint sync (the service's `startStateSync`). */
 export type TrieSyncStarter = (
@@ -112,7 +105,6 @@ export class TopicHandle extends TypedEventEmitter<TopicHandleEvents> {
   readonly name: string
   private readonly deps: TopicHandleDeps
   private readonly sync: TopicSync
-  private readonly follower: LiveFollower
   private latestCheckpoint: Checkpoint | undefined
 
   constructor(name: string, deps: TopicHandleDeps) {
@@ -121,28 +113,16 @@ export class TopicHandle extends TypedEventEmitter<TopicHandleEvents> {
     this.deps = deps
     const { store, fetcher, states } = deps
     const onPeerFault = (peer: string, kind: OffenceKind, reason: string): void => this.blame(peer, kind, reason)
-    this.follower = new LiveFollower({
-      head: () => store.head(name),
-      // Through the sync, so a publisher checkpoint at our head is checked before live items pass it.
-      append: async (item) => {
-        const result = await this.sync.commit([item], (items) => this.store(items))
-        if (result.ok) this.sync.headAdvanced(item.n)
-      },
-      // Someone is ahead of us: ask peers for their states now instead of at the next refresh.
-      onGap: () => this.refreshPeers()
-    })
     const syncTrie = deps.syncTrie
     this.sync = new TopicSync({
       quorum: deps.quorum,
       selectFork: deps.selectFork,
       checkpointSyncMinItems: deps.checkpointSyncMinItems,
       onPeerFault: (peer, reason) => onPeerFault(peer, queueFaultOffence(reason), reason),
+      onStored: () => this.notifyStored(),
       io: {
         head: () => store.head(name),
-        append: async (items) => {
-          await this.store(items)
-          await this.follower.drain()
-        },
+        append: (items) => this.append(items),
         states: () => states.states(name),
         fetch: fetcher.queueFetch(name, {
           onPeerFault: (error) => onPeerFault(error.peer, PEER_FAULT_OFFENCES[error.reason], error.reason)
@@ -153,10 +133,7 @@ export class TopicHandle extends TypedEventEmitter<TopicHandleEvents> {
         root: () => store.root(name),
         refreshPeers: () => this.refreshPeers(),
         checkpoint: deps.publisher === undefined ? undefined : () => this.latestCheckpoint,
-        adopt: async (root, number, options) => {
-          await store.adoptTrie(name, root, number, options)
-          this.notifyStored()
-        },
+        adopt: (root, number, options) => store.adoptTrie(name, root, number, options),
         storedCheckpoint: async () => (await store.getCheckpoint(name))?.number ?? -1,
         syncTrie:
           syncTrie === undefined
@@ -183,21 +160,16 @@ export class TopicHandle extends TypedEventEmitter<TopicHandleEvents> {
       if (cp !== undefined && cp.number === number) dispatchSafely(this, 'checkpoint', { checkpoint: cp, status })
     }
     this.sync.addEventListener('checkpoint:verified', (e) => checkpointStatus(e.detail.number, 'verified'))
-    this.sync.addEventListener('trie:adopted', (e) => {
-      checkpointStatus(e.detail.number, 'verified')
-      // Live items that arrived during the trie sync may follow the adopted head now. (Not inside `adopt`:
-      // that also runs from the live path, inside the follower's own queue, and would wait on itself.)
-      void this.follower.drain().catch(() => undefined)
-    })
+    this.sync.addEventListener('trie:adopted', (e) => checkpointStatus(e.detail.number, 'verified'))
     this.sync.addEventListener('checkpoint:mismatch', (e) => checkpointStatus(e.detail.number, 'mismatch'))
     states.addEventListener('peer:state', (e) => {
       if (e.detail.topic !== name) return
       // A peer hands on the newest signed record it holds: the signature, not the peer, is what we trust.
       const record = e.detail.state?.record
       if (record !== undefined) void this.receiveRecord(record, e.detail.peer)
-      this.sync.update()
+      this.sync.peersChanged()
     })
-    states.addEventListener('peer:removed', () => this.sync.update())
+    states.addEventListener('peer:removed', () => this.sync.peersChanged())
   }
 
   get mode(): SyncMode {
@@ -295,10 +267,7 @@ export class TopicHandle extends TypedEventEmitter<TopicHandleEvents> {
       record !== undefined && verified !== null && verified.number === record.checkpoint.number && equalBytes(verified.root, record.checkpoint.root)
         ? verified.number
         : -1
-    if ((await store.head(this.name)) > trusted) {
-      await store.truncate(this.name, trusted)
-      this.notifyStored()
-    }
+    if ((await store.head(this.name)) > trusted) await this.sync.writer.truncate(trusted)
     if (record !== undefined) this.adoptRecord(record, true)
   }
 
@@ -320,8 +289,7 @@ export class TopicHandle extends TypedEventEmitter<TopicHandleEvents> {
 
   /** Appends an item as the topic's next number, stores it in the topic trie and gossips it. */
   async publish(data: Uint8Array): Promise<number> {
-    const n = await this.deps.store.append(this.name, data)
-    this.notifyStored()
+    const n = await this.sync.writer.exclusive(() => this.deps.store.append(this.name, data))
     await this.gossip(itemsTopic(this.name), encodeGossipItem({ n, data }))
     return n
   }
@@ -488,26 +456,14 @@ export class TopicHandle extends TypedEventEmitter<TopicHandleEvents> {
     for (const waiter of [...this.waiters]) waiter()
   }
 
-  /** Stores consecutive items; those we already hold (the downloader and live gossip may both bring them) are skipped. */
-  private async store(items: VerifiedItem[]): Promise<void> {
-    const head = await this.deps.store.head(this.name)
-    const fresh = items.filter((item) => item.n > head)
-    if (fresh.length === 0) return
-    try {
-      // Items the downloader verified come with their hashes: the store need not hash them again, nor copy
-      // them (they are fresh views into a reply frame, and the hashes fresh digests).
-      const hashes = fresh.every((item) => item.hash !== undefined) ? fresh.map((item) => item.hash!) : undefined
-      await this.deps.store.putMany(this.name, fresh[0]!.n, fresh.map((item) => item.data), { hashes, owned: hashes !== undefined })
-    } catch (err) {
-      // Someone stored some of them in the meantime: store the rest one by one, skipping what we now hold.
-      if (!(err instanceof ItemOutOfOrderError)) throw err
-      for (const item of fresh) {
-        if (item.n <= (await this.deps.store.head(this.name))) continue
-        await this.deps.store.put(this.name, item.n, item.data)
-      }
-    } finally {
-      this.notifyStored()
-    }
+  /**
+   * Stores the next items (the sync's writer calls it, one write at a time). Items the downloader verified come
+   * with their hashes: the store need not hash them again, nor copy them (they are fresh views into a reply
+   * frame, and the hashes fresh digests).
+   */
+  private async append(items: VerifiedItem[]): Promise<void> {
+    const hashes = items.every((item) => item.hash !== undefined) ? items.map((item) => item.hash!) : undefined
+    await this.deps.store.putMany(this.name, items[0]!.n, items.map((item) => item.data), { hashes, owned: hashes !== undefined })
   }
 
   private lastHint = 0
@@ -562,7 +518,7 @@ export class TopicHandle extends TypedEventEmitter<TopicHandleEvents> {
     const stopItems = feeds.listen(itemsTopic(this.name), decodeGossipItem, publisher, (item) => {
       // Only the publisher's signed items are applied as they come; anyone else's gossip is unverified, so it
       // merely tells us peers may be ahead, and the verified download brings the items.
-      if (publisher !== undefined) void this.follower.receive(item).catch(() => undefined)
+      if (publisher !== undefined) void this.sync.live(item).catch(() => undefined)
       else void this.hintAhead(item.n)
     })
     // Any peer may relay a record: the validator checks its signature (and, with a publisher, its signer), so

@@ -3,7 +3,7 @@ import type { Item } from '../../src/fsm/types.js'
 import type { TopicState } from '../../src/net/topic-protocols.js'
 import { keccak256 } from '../../src/trie/keccak.js'
 import { StackTrie } from '../../src/trie/stack-trie.js'
-import type { TopicSyncIO } from '../../src/topic/topic-sync.js'
+import type { TopicSyncIO } from '../../src/topic/sync/types.js'
 import { equalBytes, uint64BE } from '../../src/util/bytes.js'
 import { Prng } from '../../src/util/prng.js'
 

@@ -2,7 +2,9 @@ import { describe, expect, it } from 'vitest'
 import { TopicTrieError } from '../../src/errors.js'
 import type { Item } from '../../src/fsm/types.js'
 import type { Checkpoint } from '../../src/topic/gossip.js'
-import { defaultSelectFork, TopicSync, type TopicSyncIO, type TrieSyncRun } from '../../src/topic/topic-sync.js'
+import { defaultSelectFork } from '../../src/topic/sync/target.js'
+import { TopicSync } from '../../src/topic/sync/topic-sync.js'
+import type { TopicSyncIO, TrieSyncRun } from '../../src/topic/sync/types.js'
 import { keccak256 } from '../../src/trie/keccak.js'
 import { equalBytes } from '../../src/util/bytes.js'
 import { toHex } from '../../src/util/hex.js'
@@ -104,7 +106,7 @@ describe('TopicSync checkpoint sync', () => {
       events.push(`started ${e.detail.number}`)
       // A newer checkpoint, too close to re-target the trie sync: the items up to it download meanwhile.
       w.setCheckpoint(checkpointOf(items, 2399))
-      sync.update()
+      sync.peersChanged()
     })
     sync.addEventListener('trie:adopted', (e) => events.push(`adopted ${e.detail.number}`))
     let storedBeforeAdoption = -1
@@ -142,9 +144,9 @@ describe('TopicSync checkpoint sync', () => {
         moved++
         // A checkpoint only a few items on does not re-target: the downloader covers those.
         w.setCheckpoint(checkpointOf(items, 1999 + moved * 1000 - 600))
-        sync.update()
+        sync.peersChanged()
         w.setCheckpoint(checkpointOf(items, 1999 + moved * 1000))
-        sync.update()
+        sync.peersChanged()
       } else {
         clearInterval(mover)
         run.finish()
@@ -236,14 +238,9 @@ describe('TopicSync checkpoint sync', () => {
     const sync = new TopicSync({ io: w.io })
     const verified: number[] = []
     sync.addEventListener('checkpoint:verified', (e) => verified.push(e.detail.number))
-    const live: Item[] = []
-    const result = await sync.commit([items[100]!], async (batch) => {
-      live.push(...batch)
-      w.stored.push(...batch)
-    })
-    expect(result).toEqual({ ok: true })
+    expect(await sync.live(items[100]!)).toBe('applied')
     expect(verified).toEqual([99])
-    expect(live).toEqual([items[100]])
+    expect(w.stored).toEqual(items.slice(0, 101))
   })
 })
 
@@ -257,17 +254,13 @@ describe('TopicSync with live items and stale peer states', () => {
     let refreshes = 0
     w.io.refreshPeers = () => refreshes++
     const sync = new TopicSync({ io: w.io, queue: { batchSize: 32, noPeerTimeoutMs: 60_000 } })
-    sync.update()
-    expect(refreshes).toBe(1)
     const controller = untilSynced(sync)
     const syncing = new Promise<void>((resolve) => sync.addEventListener('mode', (e) => e.detail === 'syncing' && resolve()))
     const running = sync.run({ signal: controller.signal })
     // Nobody can serve 300..399 yet: the download starts and waits; live gossip brings them instead.
     await syncing
-    for (const item of items.slice(300)) {
-      await sync.commit([item])
-      sync.headAdvanced(item.n)
-    }
+    expect(refreshes).toBe(1)
+    for (const item of items.slice(300)) expect(await sync.live(item)).toBe('applied')
     await running
     expect(sync.mode).toBe('synced')
     expect(w.stored).toEqual(items)

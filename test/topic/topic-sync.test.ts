@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest'
 import { DEFAULT_TOPIC_REQUESTS_PER_PEER } from '../../src/constants.js'
 import type { Item } from '../../src/fsm/types.js'
 import { keccak256 } from '../../src/trie/keccak.js'
-import { type SyncMode, TopicSync } from '../../src/topic/topic-sync.js'
+import { TopicSync } from '../../src/topic/sync/topic-sync.js'
+import type { SyncMode } from '../../src/topic/sync/types.js'
 import { toHex } from '../../src/util/hex.js'
 import { Prng } from '../../src/util/prng.js'
 import { type FakePeer, makeItems, rootOf, world } from './sync-world.js'
@@ -48,7 +49,7 @@ describe('TopicSync', () => {
         grown = true
         peers['a'] = { items }
         states.set('a', { ...states.get('a')!, head: 299 })
-        sync.update()
+        sync.peersChanged()
       } else controller.abort()
     })
     await sync.run({ signal: controller.signal })
@@ -168,7 +169,7 @@ describe('TopicSync', () => {
       // A lowers its head below the running target, B disappears: both used to throw from setTarget.
       states.set('a', { ...states.get('a')!, head: 10 })
       states.delete('b')
-      expect(() => sync.update()).not.toThrow()
+      expect(() => sync.peersChanged()).not.toThrow()
       controller.abort()
     })
     await sync.run({ signal: controller.signal })
@@ -257,7 +258,7 @@ describe('TopicSync', () => {
     // The signed checkpoint arrives: now it syncs up to it, and only then is synced.
     checkpoint = { number: 49, root: rootOf(items), head: 49, headHash: keccak256(items[49]!.data) }
     sync.addEventListener('mode', (e) => e.detail === 'synced' && controller.abort())
-    sync.update()
+    sync.peersChanged()
     await running
     expect(modes).toEqual(['syncing', 'synced'])
     expect(stored).toEqual(items)
