@@ -36,7 +36,7 @@ describe('TopicSync', () => {
     expect(rejected).toBeGreaterThan(0)
   })
 
-  it('follows a growing target when update() is called', async () => {
+  it('follows a growing target when peersChanged() is called', async () => {
     const items = makeItems(300, 3)
     const peers: Record<string, FakePeer> = { a: { items: items.slice(0, 100) } }
     const { io, stored, states } = world(peers)
@@ -53,6 +53,35 @@ describe('TopicSync', () => {
       } else controller.abort()
     })
     await sync.run({ signal: controller.signal })
+    expect(stored).toEqual(items)
+  })
+
+  it('runs one loop at a time, and stores nothing after run() returns', async () => {
+    const items = makeItems(600, 4)
+    const { io, stored } = world({ a: { items } })
+    let writesAfterStop = 0
+    let stopped = false
+    const append = io.append
+    io.append = async (batch) => {
+      if (stopped) writesAfterStop++
+      await append(batch)
+    }
+    const sync = new TopicSync({ io, queue: { batchSize: 8 } })
+    const controller = new AbortController()
+    sync.addEventListener('progress', (e) => e.detail.head >= 100 && controller.abort())
+    const running = sync.run({ signal: controller.signal })
+    await expect(sync.run({ signal: new AbortController().signal })).rejects.toThrow(/running already/)
+    await running
+    stopped = true
+    const head = stored.length
+    expect(head).toBeGreaterThan(100)
+    expect(head).toBeLessThan(600)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    expect([writesAfterStop, stored.length]).toEqual([0, head])
+    // The next run goes on from where the last one stopped.
+    const again = new AbortController()
+    sync.addEventListener('mode', (e) => e.detail === 'synced' && again.abort())
+    await sync.run({ signal: again.signal })
     expect(stored).toEqual(items)
   })
 
