@@ -84,6 +84,8 @@ export async function stopChild(child: ChildProcess): Promise<void> {
 /** Running `dsfg serve` processes and their first listen addresses. */
 export interface Servers {
   addrs: string[]
+  /** Their process ids, in the order of `addrs`. */
+  pids: number[]
   stop(): Promise<void>
 }
 
@@ -106,7 +108,7 @@ export async function startServers(source: string, dir: string, label: string, n
       const line = await firstLine(child, 'dsfg serve')
       addrs.push((JSON.parse(line) as { addrs: string[] }).addrs[0]!)
     }
-    return { addrs, stop }
+    return { addrs, pids: children.map((c) => c.pid!), stop }
   } catch (err) {
     await stop()
     throw err
@@ -130,7 +132,7 @@ export interface RssSample {
 }
 
 /** The resident set size of process `pid`, from /proc (Linux); undefined elsewhere or once it is gone. */
-async function resident(pid: number): Promise<{ MB: number; anonMB: number } | undefined> {
+export async function resident(pid: number): Promise<{ MB: number; anonMB: number } | undefined> {
   try {
     const status = await readFile(`/proc/${pid}/status`, 'utf8')
     const kB = /^VmRSS:\s+(\d+) kB/m.exec(status)?.[1]

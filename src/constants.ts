@@ -40,6 +40,28 @@ export const MAX_RESPONSE_BYTES = 2 * 1024 * 1024
 export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000
 
 /**
+ * Dials of one peer before a client gives up on it. A server that a burst of joiners reaches at once refuses
+ * some connections while it upgrades the others (libp2p's pending-connection and per-host limits), and a
+ * server still starting refuses them all: a failed dial is worth retrying a few times, seconds apart.
+ */
+export const DIAL_ATTEMPTS = 4
+
+/** The wait before the first retry of a dial; doubled (with jitter) for each retry after it. */
+export const DIAL_BACKOFF_MS = 250
+
+/**
+ * Connection limits for a node that serves (`dsfg serve`): libp2p's defaults (5 connections a second from one
+ * host, 10 connection upgrades in progress) reset most of a burst of 20 joiners (15 of 20 in issue 13's
+ * test). Each upgrade in progress holds a noise handshake, a few KB, so 64 of them stay small; 64 new
+ * connections a second from one host still stops one host from opening thousands. What a connected peer may
+ * then ask is bounded by the per-peer request limits.
+ */
+export const SERVER_CONNECTION_LIMITS = {
+  inboundConnectionThreshold: 64,
+  maxIncomingPendingConnections: 64
+} as const
+
+/**
  * Bounds on the round-trip estimate the request size and timeout are derived from (go-ethereum `p2p/msgrate`
  * uses 2 s and 20 s for the internet). The lower bound keeps requests large on fast links: capacity is
  * "items a peer delivers in one target round trip", so a tiny loopback RTT would otherwise mean tiny requests.

@@ -19,6 +19,11 @@ export interface CreateDsfgNodeOptions extends DsfgInit {
    * restarts. @default a new Ed25519 key each time (libp2p's own default)
    */
   privateKey?: PrivateKey
+  /**
+   * libp2p's limits on inbound connections. A node that serves many joiners passes `SERVER_CONNECTION_LIMITS`.
+   * @default libp2p's own (5 new connections a second per host, 10 upgrades in progress, 300 connections)
+   */
+  connectionLimits?: { inboundConnectionThreshold?: number; maxIncomingPendingConnections?: number; maxConnections?: number }
 }
 
 /**
@@ -26,9 +31,10 @@ export interface CreateDsfgNodeOptions extends DsfgInit {
  * the DSFG service. Applications with their own node add `dsfg(init)` to its services instead.
  */
 export async function createDsfgNode(options: CreateDsfgNodeOptions = {}): Promise<DsfgLibp2p> {
-  const { listen, privateKey, ...init } = options
+  const { listen, privateKey, connectionLimits, ...init } = options
   return createLibp2p({
     privateKey,
+    connectionManager: connectionLimits,
     addresses: { listen: listen ?? ['/ip4/127.0.0.1/tcp/0'] },
     transports: [tcp()],
     connectionEncrypters: [noise()],

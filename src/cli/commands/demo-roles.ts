@@ -1,6 +1,7 @@
 import type { SubscriptionChangeData } from '@libp2p/gossipsub'
 import { multiaddr } from '@multiformats/multiaddr'
 import { DsfgError } from '../../errors.js'
+import { dialWithRetry } from '../../node/dial.js'
 import { sleep } from '../../util/abort.js'
 import { checkpointsTopic } from '../../topic/gossip.js'
 import { toHex } from '../../util/hex.js'
@@ -139,7 +140,7 @@ export async function runFollower(ctx: RoleContext, joiner: boolean): Promise<vo
   // the history exists and download it; the late joiner trie-syncs it).
   const following = topic.follow({ signal })
   try {
-    const dialled = await Promise.allSettled(ctx.peers.map((peer) => node.dial(multiaddr(peer), { signal })))
+    const dialled = await Promise.allSettled(ctx.peers.map((peer) => dialWithRetry((a, o) => node.dial(a, o), multiaddr(peer), { signal })))
     // Told to stop while dialling: not a failure to report.
     if (signal.aborted) return await following
     dialled.forEach((result, i) => {

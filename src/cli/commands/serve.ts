@@ -1,7 +1,9 @@
 import { UsageError } from '../../errors.js'
 import type { PeerId, PrivateKey } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { SERVER_CONNECTION_LIMITS } from '../../constants.js'
 import { createDsfgNode } from '../../node/create-node.js'
+import { dialWithRetry } from '../../node/dial.js'
 import type { KVStore } from '../../store/kv-store.js'
 import { openCheckpoint } from '../../topic/checkpoint-record.js'
 import { TopicStore } from '../../topic/topic-store.js'
@@ -53,7 +55,7 @@ export const serveCommand = defineCommand({
       const topics = await Promise.all(
         options.topic.map(async (name) => ({ name, ...trust, ...(trustGiven(options) ? {} : await ownTopic(store, name, privateKey)) }))
       )
-      const node = await createDsfgNode({ store, listen, topics, privateKey })
+      const node = await createDsfgNode({ store, listen, topics, privateKey, connectionLimits: SERVER_CONNECTION_LIMITS })
       const following: Promise<void>[] = []
       // Ends the follow loops on every way out, not only on SIGINT/SIGTERM.
       const follow = new AbortController()
@@ -66,7 +68,7 @@ export const serveCommand = defineCommand({
           topics: options.topic
         })
         for (const p of peers) {
-          await node.dial(p, { signal: stop.signal }).catch((err: unknown) => {
+          await dialWithRetry((a, o) => node.dial(a, o), p, { signal: stop.signal }).catch((err: unknown) => {
             io.stderr.write(`dsfg: could not dial ${p.toString()}: ${String(err)}\n`)
           })
         }

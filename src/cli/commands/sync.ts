@@ -1,5 +1,6 @@
 import { DsfgError, UsageError } from '../../errors.js'
 import { createDsfgNode, type DsfgLibp2p } from '../../node/create-node.js'
+import { dialWithRetry } from '../../node/dial.js'
 import type { KVStore } from '../../store/kv-store.js'
 import { equalBytes } from '../../util/bytes.js'
 import { openStore } from '../../store/open-store.js'
@@ -77,7 +78,8 @@ export const syncCommand = defineCommand({
       const topics = topic === undefined ? [] : [topic]
       const node = await createDsfgNode({ store, topics, privateKey: await nodeKeyFor(options.data) })
       try {
-        const dialled = await Promise.allSettled(peers.map((p) => node.dial(p, { signal: stop.signal })))
+        // A server busy with a burst of joiners may refuse a connection now and take it a moment later.
+        const dialled = await Promise.allSettled(peers.map((p) => dialWithRetry((a, o) => node.dial(a, o), p, { signal: stop.signal })))
         dialled.forEach((r, i) => {
           if (r.status === 'rejected') io.stderr.write(`dsfg: could not dial ${peers[i]!.toString()}: ${String(r.reason)}\n`)
         })

@@ -1,0 +1,76 @@
+import type { Connection } from '@libp2p/interface'
+import { multiaddr } from '@multiformats/multiaddr'
+import { describe, expect, it } from 'vitest'
+import { AbortError } from '../../src/errors.js'
+import { dialWithRetry } from '../../src/node/dial.js'
+import { FakeClock } from '../helpers/fake-clock.js'
+
+const addr = multiaddr('/ip4/127.0.0.1/tcp/1')
+const connection = {} as Connection
+
+/** A dial that fails `failures` times, recording the clock's time of every attempt. */
+function flaky(clock: FakeClock, failures: number) {
+  const at: number[] = []
+  const dial = async (): Promise<Connection> => {
+    at.push(clock.now())
+    if (at.length <= failures) throw new Error(`refused ${at.length}`)
+    return connection
+  }
+  return { dial, at }
+}
+
+/** Lets the promise chain run, then moves the fake clock, until `done` settles. */
+async function drive<T>(clock: FakeClock, done: Promise<T>): Promise<T> {
+  let settled = false
+  void done.then(
+    () => (settled = true),
+    () => (settled = true)
+  )
+  for (let i = 0; i < 100 && !settled; i++) {
+    await new Promise((resolve) => setImmediate(resolve))
+    clock.advance(50)
+  }
+  return done
+}
+
+describe('dialWithRetry', () => {
+  it('dials again after a failure, waiting twice as long each time (with the jitter pinned at its top)', async () => {
+    const clock = new FakeClock()
+    const { dial, at } = flaky(clock, 2)
+    const result = await drive(clock, dialWithRetry(dial, addr, { clock, backoffMs: 100, random: () => 0.999, attempts: 4 }))
+    expect(result).toBe(connection)
+    expect(at).toHaveLength(3)
+    // Waits of (almost) 100 and 200 ms, seen in steps of the 50 ms the test advances by.
+    expect(at[1]! - at[0]!).toBeGreaterThanOrEqual(100)
+    expect(at[1]! - at[0]!).toBeLessThan(150)
+    expect(at[2]! - at[1]!).toBeGreaterThanOrEqual(200)
+    expect(at[2]! - at[1]!).toBeLessThan(250)
+  })
+
+  it('waits at least half the backoff with the jitter at its bottom', async () => {
+    const clock = new FakeClock()
+    const { dial, at } = flaky(clock, 1)
+    await drive(clock, dialWithRetry(dial, addr, { clock, backoffMs: 400, random: () => 0 }))
+    expect(at[1]! - at[0]!).toBeGreaterThanOrEqual(200)
+    expect(at[1]! - at[0]!).toBeLessThan(250)
+  })
+
+  it('gives up after `attempts` dials with the last error', async () => {
+    const clock = new FakeClock()
+    const { dial, at } = flaky(clock, 10)
+    await expect(drive(clock, dialWithRetry(dial, addr, { clock, attempts: 3, backoffMs: 10 }))).rejects.toThrow('refused 3')
+    expect(at).toHaveLength(3)
+  })
+
+  it('stops waiting as soon as its signal aborts, without another dial', async () => {
+    const clock = new FakeClock()
+    const { dial, at } = flaky(clock, 10)
+    const controller = new AbortController()
+    const dialling = dialWithRetry(dial, addr, { clock, backoffMs: 10_000, signal: controller.signal })
+    await new Promise((resolve) => setImmediate(resolve))
+    controller.abort()
+    await expect(dialling).rejects.toBeInstanceOf(AbortError)
+    expect(at).toHaveLength(1)
+    expect(clock.pendingTimers).toBe(0)
+  })
+})
