@@ -1,0 +1,24 @@
+/**
+ * The link scenarios of issue 13 ("Sync over real links"), shared by the short correctness runs in
+ * `test/net/links.e2e.test.ts` and the measurements of `bench/links.ts`: one `LinkOptions` per server.
+ */
+import { type LinkOptions, symmetricLink } from './link-emulator.js'
+
+export interface LinkScenario {
+  /** A short name for logs and result rows. */
+  readonly name: string
+  /** The link to each server, in dial order. */
+  readonly links: readonly LinkOptions[]
+}
+
+/** A well-connected peer: 80 ms round trip, 8 Mbit/s each way. */
+export const FAST_LINK = symmetricLink(80, 8)
+/** A distant, thin peer: 300 ms round trip, 2 Mbit/s each way. */
+export const SLOW_LINK = symmetricLink(300, 2)
+
+export const LINK_SCENARIOS: readonly LinkScenario[] = [
+  { name: '4 peers, 80 ms, 8 Mbit/s', links: [FAST_LINK, FAST_LINK, FAST_LINK, FAST_LINK] },
+  { name: '4 peers, 80 ms, no cap', links: Array.from({ length: 4 }, () => symmetricLink(80)) },
+  { name: '1 peer, 300 ms, 2 Mbit/s', links: [SLOW_LINK] },
+  { name: '1 fast + 3 slow', links: [FAST_LINK, SLOW_LINK, SLOW_LINK, SLOW_LINK] }
+]
