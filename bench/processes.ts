@@ -124,20 +124,29 @@ export function peerArgs(addrs: string[]): string[] {
  * A child's resident set size at `t` seconds after its spawn: all of it, and its anonymous part (heaps,
  * buffers: what the process itself allocated). The rest is file-backed: LevelDB maps its table files, so
  * reading a database of N MB can add up to N MB of clean page-cache pages the kernel may take back at will.
+ * With them, the CPU time (user and system) the child had used by `t`.
  */
 export interface RssSample {
   t: number
   MB: number
   anonMB: number
+  cpuS: number
 }
 
-/** The resident set size of process `pid`, from /proc (Linux); undefined elsewhere or once it is gone. */
-export async function resident(pid: number): Promise<{ MB: number; anonMB: number } | undefined> {
+/** Clock ticks a second in /proc/<pid>/stat's times (USER_HZ, 100 on every Linux architecture Node runs on). */
+const CLOCK_TICKS_PER_S = 100
+
+/** The resident set size and CPU time of process `pid`, from /proc (Linux); undefined elsewhere or once it is gone. */
+export async function resident(pid: number): Promise<Omit<RssSample, 't'> | undefined> {
   try {
-    const status = await readFile(`/proc/${pid}/status`, 'utf8')
+    const [status, stat] = await Promise.all([readFile(`/proc/${pid}/status`, 'utf8'), readFile(`/proc/${pid}/stat`, 'utf8')])
     const kB = /^VmRSS:\s+(\d+) kB/m.exec(status)?.[1]
     const anonKB = /^RssAnon:\s+(\d+) kB/m.exec(status)?.[1]
-    return kB === undefined || anonKB === undefined ? undefined : { MB: Number(kB) / 1024, anonMB: Number(anonKB) / 1024 }
+    // utime and stime are fields 14 and 15; the command name (field 2) may hold spaces, so count after its ')'.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    const ticks = Number(fields[11]) + Number(fields[12])
+    if (kB === undefined || anonKB === undefined || !Number.isFinite(ticks)) return undefined
+    return { MB: Number(kB) / 1024, anonMB: Number(anonKB) / 1024, cpuS: ticks / CLOCK_TICKS_PER_S }
   } catch {
     return undefined
   }

@@ -27,7 +27,7 @@ import { Prng } from '../src/util/prng.js'
 import { compactLevelDb, peerArgs, round, runDsfg, startServers, withTempDir } from './processes.js'
 import { rawStreamMBps } from './stream-peer.js'
 
-const TOPIC = 'bench'
+export const TOPIC = 'bench'
 /** Items per `appendMany` while building the source. */
 const APPEND_BATCH = 4096
 
@@ -71,7 +71,7 @@ interface TopicSummary {
  * sync (measured: 4 servers on copies of a 100k-item source burned 5 s of CPU more than on compacted copies,
  * on a 2-vCPU machine where the client competes for it). A long-running server has settled its store.
  */
-async function buildTopicSource(path: string, items: number, itemBytes: number): Promise<{ publisher: string; proof: TopicSyncResult['proof'] }> {
+export async function buildTopicSource(path: string, items: number, itemBytes: number): Promise<{ publisher: string; proof: TopicSyncResult['proof'] }> {
   const store = await LevelStore.open(path)
   let signed: { publisher: string; proof: TopicSyncResult['proof'] }
   try {

@@ -16,9 +16,12 @@ export const FAST_LINK = symmetricLink(80, 8)
 /** A distant, thin peer: 300 ms round trip, 2 Mbit/s each way. */
 export const SLOW_LINK = symmetricLink(300, 2)
 
+/** Whether slow peers hold back a fast one: judged against the fast link alone. */
+export const ONE_FAST_THREE_SLOW: LinkScenario = { name: '1 fast + 3 slow', links: [FAST_LINK, SLOW_LINK, SLOW_LINK, SLOW_LINK] }
+
 export const LINK_SCENARIOS: readonly LinkScenario[] = [
   { name: '4 peers, 80 ms, 8 Mbit/s', links: [FAST_LINK, FAST_LINK, FAST_LINK, FAST_LINK] },
   { name: '4 peers, 80 ms, no cap', links: Array.from({ length: 4 }, () => symmetricLink(80)) },
   { name: '1 peer, 300 ms, 2 Mbit/s', links: [SLOW_LINK] },
-  { name: '1 fast + 3 slow', links: [FAST_LINK, SLOW_LINK, SLOW_LINK, SLOW_LINK] }
+  ONE_FAST_THREE_SLOW
 ]
