@@ -1,19 +1,26 @@
 import { once } from 'node:events'
-import { connect, createServer, type Server, type Socket } from 'node:net'
+import { connect, createServer, type Socket } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { Prng } from '../../src/util/prng.js'
 import { Link, type LinkOptions, linkTo, symmetricLink } from '../helpers/link-emulator.js'
 
-/** A TCP server on 127.0.0.1 handing each accepted socket to `onSocket`. */
-async function target(onSocket: (socket: Socket) => void): Promise<{ server: Server; port: number }> {
+/** A TCP server on 127.0.0.1 handing each accepted socket to `onSocket`; `close` destroys those sockets too. */
+async function target(onSocket: (socket: Socket) => void): Promise<{ port: number; close(): Promise<void> }> {
+  const accepted = new Set<Socket>()
   const server = createServer({ allowHalfOpen: true }, (socket) => {
+    accepted.add(socket)
     // Resets are part of the tests; the assertions are on the dialler's side.
     socket.on('error', () => {})
     onSocket(socket)
   })
   server.listen(0, '127.0.0.1')
   await once(server, 'listening')
-  return { server, port: (server.address() as { port: number }).port }
+  const close = async (): Promise<void> => {
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+    for (const socket of accepted) socket.destroy()
+    await closed
+  }
+  return { port: (server.address() as { port: number }).port, close }
 }
 
 /** Everything `socket` sends until its end; its write side stays open (`for await` would destroy the socket). */
@@ -55,18 +62,18 @@ describe('link emulator', () => {
   }
 
   async function echoTarget(): Promise<number> {
-    const { server, port } = await target((socket) => socket.pipe(socket))
-    cleanup.push(() => new Promise<void>((resolve) => server.close(() => resolve())))
+    const { close, port } = await target((socket) => socket.pipe(socket))
+    cleanup.push(close)
     return port
   }
 
   it('delivers every byte in order both ways, under backpressure, with half-close passed on', async () => {
     // The target reads the whole request up to its end, then answers with it reversed and ends.
-    const { server, port } = await target(async (socket) => {
+    const { close, port } = await target(async (socket) => {
       const request = await readAll(socket)
       await writeAll(socket, [request.slice().reverse()])
     })
-    cleanup.push(() => new Promise<void>((resolve) => server.close(() => resolve())))
+    cleanup.push(close)
     // A small queue bound so the lanes pause and resume their sources many times over.
     const link = await open(port, { ...symmetricLink(4, 400), maxQueuedBytes: 32 * 1024 })
     const prng = new Prng(7)
@@ -109,8 +116,8 @@ describe('link emulator', () => {
 
   it('caps the rate of each direction', async () => {
     const bytes = 200_000
-    const { server, port } = await target((socket) => void writeAll(socket, [new Uint8Array(bytes)]))
-    cleanup.push(() => new Promise<void>((resolve) => server.close(() => resolve())))
+    const { close, port } = await target((socket) => void writeAll(socket, [new Uint8Array(bytes)]))
+    cleanup.push(close)
     const link = await open(port, { up: { delayMs: 0 }, down: { delayMs: 0, bytesPerSecond: 1e6 } })
     const socket = dial(link.port)
     socket.end()
@@ -121,12 +128,35 @@ describe('link emulator', () => {
     expect(performance.now() - started).toBeGreaterThanOrEqual(190)
   })
 
+  it('stops reading from a sender whose receiver does not read, so its memory stays bounded', async () => {
+    const { close, port } = await target((socket) => socket.pause())
+    cleanup.push(close)
+    const link = await open(port, { ...symmetricLink(2), maxQueuedBytes: 64 * 1024 })
+    const socket = dial(link.port)
+    socket.on('error', () => {})
+    cleanup.push(() => void socket.destroy())
+    await once(socket, 'connect')
+    // Write until the sender's own buffer backs up and stays backed up for a while, or 64 MiB went out.
+    const chunk = new Uint8Array(64 * 1024)
+    const limit = 64 * 1024 * 1024
+    let written = 0
+    while (written < limit) {
+      written += chunk.length
+      if (socket.write(chunk)) continue
+      const drained = await Promise.race([once(socket, 'drain').then(() => true), new Promise((r) => setTimeout(() => r(false), 300))])
+      if (!drained) break
+    }
+    // Without backpressure the proxy would take it all; with it, only the kernel's socket buffers (a few MiB
+    // each on loopback) and the lane's 64 KiB hold what went out.
+    expect(written).toBeLessThan(limit / 2)
+  })
+
   it('passes a reset on, and close() resets every connection and stops listening', async () => {
     let accepted: Socket | undefined
-    const { server, port } = await target((socket) => {
+    const { close, port } = await target((socket) => {
       accepted = socket
     })
-    cleanup.push(() => new Promise<void>((resolve) => server.close(() => resolve())))
+    cleanup.push(close)
     const { link, addr } = await linkTo(`/ip4/127.0.0.1/tcp/${port}/p2p/peer`, symmetricLink(10))
     cleanup.push(() => link.close())
     expect(addr).toBe(`/ip4/127.0.0.1/tcp/${link.port}/p2p/peer`)
