@@ -22,7 +22,10 @@ import { LINK_SCENARIOS, type LinkScenario } from '../helpers/link-scenarios.js'
 import { until } from '../helpers/wait.js'
 
 const TOPIC = 'links'
-/** About 2,800 nodes, 330 kB: a few seconds over the thinnest link (2 Mbit/s). */
+/**
+ * About 2,650 nodes, 324 kB. The longest run, over one 300 ms link, takes about 14 s: a request costs two round
+ * trips there, and the syncer's request sizes start at one node (README, "Over emulated links").
+ */
 const TRIE_KEYS = 2000
 /** 300 KiB of items: under the checkpoint-sync threshold, so every item goes through the numbered-batch downloader. */
 const ITEMS = 300
@@ -65,7 +68,6 @@ describe('sync over emulated links', async () => {
       const server = await createDsfgNode({ store: await copyStore(source), topics })
       onTestFinished(() => server.stop())
       const through = await linkTo(server.getMultiaddrs()[0]!.toString(), options)
-      // Registered after the server's stop, so it runs before it (vitest runs these in reverse).
       onTestFinished(() => through.link.close())
       addrs.push(through.addr)
       links.push(through.link)
