@@ -1,5 +1,6 @@
 import {
   CAPACITY_OVERESTIMATION,
+  CAPACITY_WARMUP_REPLIES,
   DEFAULT_REQUEST_TIMEOUT_MS,
   MEASUREMENT_IMPACT,
   RTT_MAX_ESTIMATE_MS,
@@ -30,6 +31,8 @@ interface PeerRate {
   capacity: number
   /** Round trip in ms, moving average. */
   rtt: number
+  /** Replies with items measured so far (counted up to `CAPACITY_WARMUP_REPLIES`). */
+  replies: number
 }
 
 /** Measured capacity and round trip per peer, and the request size and timeout derived from them. */
@@ -59,7 +62,7 @@ export class RateTracker {
     let capacity = 0
     for (const p of this.peers.values()) capacity += p.capacity
     if (this.peers.size > 0) capacity /= this.peers.size
-    this.peers.set(peer, { capacity, rtt: this.medianRoundTrip() })
+    this.peers.set(peer, { capacity, rtt: this.medianRoundTrip(), replies: 0 })
     // A new peer makes the estimate less trustworthy until it is measured (msgrate `detune`).
     const n = this.peers.size
     if (n === 1) this.confidence = 1
@@ -72,7 +75,9 @@ export class RateTracker {
 
   /**
    * Records a reply: `items` useful items after `elapsedMs`. Zero items (a timeout or an empty reply) drops
-   * the peer's capacity to zero, so its next request is a single item.
+   * the peer's capacity to zero, so its next request is a single item. During a peer's first
+   * `CAPACITY_WARMUP_REPLIES` replies a faster measurement is taken whole (a slow start): each request is
+   * sized by the last, so the average would climb from a single item only a tenth of the way per reply.
    */
   update(peer: string, elapsedMs: number, items: number): void {
     const p = this.peers.get(peer)
@@ -83,7 +88,9 @@ export class RateTracker {
     }
     const elapsed = Math.max(elapsedMs, 1)
     const measured = (items * 1000) / elapsed
-    p.capacity = (1 - MEASUREMENT_IMPACT) * p.capacity + MEASUREMENT_IMPACT * measured
+    const averaged = (1 - MEASUREMENT_IMPACT) * p.capacity + MEASUREMENT_IMPACT * measured
+    p.capacity = p.replies < CAPACITY_WARMUP_REPLIES ? Math.max(averaged, measured) : averaged
+    p.replies = Math.min(CAPACITY_WARMUP_REPLIES, p.replies + 1)
     p.rtt = (1 - MEASUREMENT_IMPACT) * p.rtt + MEASUREMENT_IMPACT * elapsed
   }
 

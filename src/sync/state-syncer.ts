@@ -84,9 +84,9 @@ export interface StateSyncerInit {
   onPenalty?: (penalty: PeerPenalty) => void
   /** Passed to each trie scheduler (see `TrieSync`). */
   onLeaf?: LeafCallback
-  /** @default MAX_NODES_PER_REQUEST (384) */
+  /** @default MAX_NODES_PER_REQUEST (1024) */
   maxNodesPerRequest?: number
-  /** Requests in flight to one peer at a time. @default MAX_NODE_REQUESTS_PER_PEER (2) */
+  /** Requests in flight to one peer at a time. @default MAX_NODE_REQUESTS_PER_PEER (4) */
   maxRequestsPerPeer?: number
   /** Cap on the adaptive request timeout. @default DEFAULT_REQUEST_TIMEOUT_MS (10 s) */
   requestTimeoutMs?: number
@@ -491,6 +491,8 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
     if (req.state !== 'active') return // a reply or a drop won the race
     this.tracker.update(req.peer, this.clock.now() - req.started, 0)
     this.finish(req, 'timed-out')
+    // Requests sent before the peer was left out time out after it: already counted as one stall.
+    if (this.stalled.has(req.peer)) return
     const count = (this.timeouts.get(req.peer) ?? 0) + 1
     this.timeouts.set(req.peer, count)
     if (count >= this.maxTimeouts) {

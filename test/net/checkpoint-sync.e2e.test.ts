@@ -167,7 +167,7 @@ describe('checkpoint sync of a topic over libp2p', () => {
     gate.open()
 
     const live = livePublisher(source, 150)
-    await until(() => completed && log.checkpoints >= 3, 'the joiner to sync while checkpoints move', 60_000)
+    await until(() => completed && log.checkpoints >= 3 && live.rounds >= 3, 'the joiner to sync while checkpoints move', 60_000)
     await live.stop()
     expect(live.rounds).toBeGreaterThanOrEqual(3)
     const head = await source.head()

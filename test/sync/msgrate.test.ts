@@ -1,16 +1,28 @@
 import { describe, expect, it } from 'vitest'
+import { CAPACITY_WARMUP_REPLIES } from '../../src/constants.js'
 import { RateTracker } from '../../src/sync/msgrate.js'
 import { FakeClock } from '../helpers/fake-clock.js'
 
 describe('RateTracker', () => {
-  it('starts a new peer at one item and grows its capacity with measured throughput', () => {
+  it('starts a new peer at one item, takes faster measurements whole while warming up, then averages', () => {
     const tracker = new RateTracker({ now: () => 0 })
     tracker.track('a')
     expect(tracker.capacity('a', 1000)).toBe(1)
-    // 100 items in 100 ms = 1000 items/s; the moving average takes a tenth of it per measurement.
+    // 100 items in 100 ms = 1000 items/s, taken whole during the warm-up (a slow start).
     tracker.update('a', 100, 100)
-    expect(tracker.capacity('a', 1000)).toBe(Math.ceil(1 + 1.01 * 100))
-    for (let i = 0; i < 50; i++) tracker.update('a', 100, 100)
+    expect(tracker.capacity('a', 1000)).toBe(Math.ceil(1 + 1.01 * 1000))
+    // A slower measurement is averaged, warm-up or not: a tenth of the way down.
+    tracker.update('a', 100, 50)
+    expect(tracker.capacity('a', 1000)).toBe(Math.ceil(1 + 1.01 * 950))
+    for (let i = 2; i < CAPACITY_WARMUP_REPLIES; i++) tracker.update('a', 100, 10)
+    const warmed = tracker.capacity('a', 1000)
+    // After the warm-up a faster measurement moves it a tenth of the way up too.
+    tracker.update('a', 100, 1000)
+    const after = tracker.capacity('a', 1000)
+    expect(after).toBeGreaterThan(warmed)
+    // (Taken whole, 1000 items in 100 ms would make it 10,101.)
+    expect(after).toBeLessThan(warmed + 0.11 * 10_000)
+    for (let i = 0; i < 80; i++) tracker.update('a', 100, 100)
     expect(tracker.capacity('a', 1000)).toBeGreaterThan(990)
     expect(tracker.capacity('a', 1000)).toBeLessThan(1100)
   })

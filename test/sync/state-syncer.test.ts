@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { MAX_CONSECUTIVE_TIMEOUTS } from '../../src/constants.js'
+import { MAX_CONSECUTIVE_TIMEOUTS, MAX_NODE_REQUESTS_PER_PEER } from '../../src/constants.js'
 import { AbortError, NodeUnavailableError, ProtocolError } from '../../src/errors.js'
 import { MemoryStore } from '../../src/store/memory-store.js'
 import { type NodeFetcher, type PeerPenalty, StateSyncer, type StateSyncerInit } from '../../src/sync/state-syncer.js'
@@ -127,7 +127,8 @@ describe('StateSyncer', async () => {
     )
     const clock = new FakeClock()
     const penalties: PeerPenalty[] = []
-    const syncer = newSyncer(store, peers, clock, { onPenalty: (p) => penalties.push(p) })
+    // Small requests, so the liar is asked often enough to be left out before the sync ends.
+    const syncer = newSyncer(store, peers, clock, { onPenalty: (p) => penalties.push(p), maxNodesPerRequest: 32 })
     syncer.addPeer('liar')
     syncer.addPeer('honest')
     await syncWithClock(clock, syncer.sync(source.root))
@@ -135,15 +136,15 @@ describe('StateSyncer', async () => {
     expect(penalties.length).toBeGreaterThan(0)
     expect(penalties.every((p) => p.peer === 'liar')).toBe(true)
     expect(penalties.at(-1)!.excluded).toBe(true)
-    // Left out after three offences: nothing is sent to it after that beyond the request already in flight
-    // beside the third (two per peer). Whether it is disconnected is for the caller's peer ledger to say.
+    // Left out after three offences: nothing is sent to it after that beyond the requests already in flight
+    // beside the third. Whether it is disconnected is for the caller's peer ledger to say.
     const liarOffences = penalties.findIndex((p) => p.excluded) + 1
     expect(liarOffences).toBe(3)
-    expect(peers.requestsOf('liar')).toBeLessThanOrEqual(3 + 1)
+    expect(peers.requestsOf('liar')).toBeLessThanOrEqual(3 + MAX_NODE_REQUESTS_PER_PEER - 1)
   })
 
-  it('keeps two requests in flight to a peer, each for different nodes, and one when told to', async () => {
-    for (const maxRequestsPerPeer of [1, 2]) {
+  it('keeps MAX_NODE_REQUESTS_PER_PEER requests in flight to a peer, each for different nodes, and one when told to', async () => {
+    for (const maxRequestsPerPeer of [1, 2, MAX_NODE_REQUESTS_PER_PEER]) {
       const store = new MemoryStore()
       const peers = new Peers()
       let open = 0
@@ -166,7 +167,8 @@ describe('StateSyncer', async () => {
       }
       release()
       const clock = new FakeClock()
-      const syncer = newSyncer(store, peers, clock, { maxRequestsPerPeer })
+      // Small requests, so the pipeline runs for many of them.
+      const syncer = newSyncer(store, peers, clock, maxRequestsPerPeer === MAX_NODE_REQUESTS_PER_PEER ? { maxNodesPerRequest: 16 } : { maxRequestsPerPeer, maxNodesPerRequest: 16 })
       syncer.addPeer('a')
       await syncWithClock(clock, syncer.sync(source.root)).finally(() => {
         done = true
@@ -175,10 +177,10 @@ describe('StateSyncer', async () => {
       expect(Math.max(...openAtSend) + 1).toBe(maxRequestsPerPeer)
       const all = peers.log.flatMap((r) => r.hashes)
       expect(new Set(all).size).toBe(all.length)
-      if (maxRequestsPerPeer === 2) {
-        // A steady pipeline: after the first two, nearly every request goes out while another is open.
-        const later = openAtSend.slice(2)
-        expect(later.filter((n) => n === 1).length / later.length).toBeGreaterThan(0.8)
+      if (maxRequestsPerPeer > 1) {
+        // A steady pipeline: after the first ones, nearly every request goes out while the others are open.
+        const later = openAtSend.slice(maxRequestsPerPeer)
+        expect(later.filter((n) => n === maxRequestsPerPeer - 1).length / later.length).toBeGreaterThan(0.8)
       }
     }
   })
@@ -239,7 +241,8 @@ describe('StateSyncer', async () => {
     const store = new MemoryStore()
     const peers = new Peers()
     const clock = new FakeClock()
-    const syncer = newSyncer(store, peers, clock)
+    // Small requests, so the leaver gets its third before the sync ends.
+    const syncer = newSyncer(store, peers, clock, { maxNodesPerRequest: 32 })
     peers.set('honest', honest(source))
     peers.set('leaver', (hashes, signal, call) => {
       if (call < 3) return honest(source)(hashes, signal, call)
@@ -252,9 +255,9 @@ describe('StateSyncer', async () => {
     const before = clock.now()
     await syncWithClock(clock, syncer.sync(source.root))
     expectSynced(store, source)
-    // Its third request and the one pipelined beside it were the last it got.
+    // Its third request and the ones pipelined beside it were the last it got.
     expect(peers.requestsOf('leaver')).toBeGreaterThanOrEqual(3)
-    expect(peers.requestsOf('leaver')).toBeLessThanOrEqual(4)
+    expect(peers.requestsOf('leaver')).toBeLessThanOrEqual(3 + MAX_NODE_REQUESTS_PER_PEER - 1)
     // No request had to time out: the dropped one went straight back.
     expect(clock.now() - before).toBeLessThan(1000)
   })
