@@ -145,6 +145,8 @@ export class DsfgService implements Dsfg, Startable {
   private readonly fetcher: Fetcher
   private readonly topicStates: TopicStateManager
   private readonly topics = new Map<string, TopicHandle>()
+  /** Running state syncs (`startStateSync`), awaited by `stop()`. */
+  private readonly stateSyncs = new Set<Promise<StateSyncResult>>()
   private readonly topicConfigs: TopicConfig[]
   /** The node's gossip subscriptions, shared by topic handles and checkpoint-following state syncs. */
   private readonly feeds: GossipFeeds | undefined
@@ -241,10 +243,19 @@ export class DsfgService implements Dsfg, Startable {
     this.running = true
   }
 
+  /**
+   * Stops serving and syncing: every topic handle's `follow`, `syncOnce` and `items` ends with `AbortError`, and
+   * every state sync started here is aborted; resolves once all of them have stopped, so nothing writes the
+   * stores after it. The stores belong to the application, which closes them after this.
+   */
   async stop(): Promise<void> {
     if (!this.running) return
     this.running = false
     this.controller.abort()
+    await Promise.all([...this.topics.values()].map((handle) => handle.close()))
+    // A closed handle stays closed: a restarted service hands out new ones.
+    this.topics.clear()
+    await Promise.allSettled([...this.stateSyncs])
     await this.topicStates.stop()
     for (const protocol of [NODES_PROTOCOL, STATUS_PROTOCOL, CONTENTS_PROTOCOL, HASHES_PROTOCOL]) {
       await this.components.registrar.unhandle(protocol)
@@ -304,7 +315,9 @@ export class DsfgService implements Dsfg, Startable {
     const done = syncer.sync(root, { signal: combined }).finally(() => {
       following.abort()
       this.syncers.delete(syncer)
+      this.stateSyncs.delete(done)
     })
+    this.stateSyncs.add(done)
     // The caller owns `done`; this only keeps an unobserved failure from becoming an unhandled rejection.
     done.catch(() => undefined)
     return { done, syncer, retarget: (r) => syncer.retarget(r), stats: () => syncer.stats() }

@@ -3,7 +3,7 @@ import type { PeerId, PrivateKey } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { TypedEventEmitter } from 'main-event'
 import { GOSSIP_HINT_INTERVAL_MS, ITEMS_READ_CHUNK } from '../constants.js'
-import { InvalidCheckpointRecordError, TopicSyncStalledError } from '../errors.js'
+import { AbortError, InvalidCheckpointRecordError, TopicSyncStalledError } from '../errors.js'
 import type { Item } from '../fsm/types.js'
 import type { TopicState } from '../net/topic-protocols.js'
 import type { Fetcher } from './fetcher.js'
@@ -334,13 +334,34 @@ export class TopicHandle extends TypedEventEmitter<TopicHandleEvents> {
    * applies live items as they arrive. Resolves when aborted.
    */
   async follow(options: FollowOptions): Promise<void> {
-    const stopLive = this.subscribe(options.signal)
+    const signal = AbortSignal.any([options.signal, this.closed.signal])
+    const stopLive = this.subscribe(signal)
     try {
       await this.loadStoredTrust()
-      await this.runShared(options.signal)
+      await this.runShared(signal)
     } finally {
       stopLive()
     }
+    this.throwIfClosed(options.signal)
+  }
+
+  /** Aborted by `close()`: every `follow`, `syncOnce` and `items` of this handle ends. */
+  private readonly closed = new AbortController()
+
+  /**
+   * Ends every `follow`, `syncOnce` and `items` call of this handle (they reject with `AbortError`) and resolves
+   * once the sync loop has stopped: nothing writes the topic's store after that. The service calls it from
+   * its `stop()`; the handle is unusable afterwards.
+   */
+  async close(): Promise<void> {
+    this.closed.abort(new AbortError('the DSFG service stopped'))
+    const loop = this.loop
+    await Promise.all([this.stopping, loop?.done.catch(() => undefined)])
+  }
+
+  /** Throws `AbortError` when the handle was closed and the caller's own signal (if any) had not aborted first. */
+  private throwIfClosed(own: AbortSignal | undefined): void {
+    if (this.closed.signal.aborted && own?.aborted !== true) throw this.closed.signal.reason
   }
 
   /** The one sync loop of this topic, shared by concurrent `follow`/`syncOnce` callers: it runs while any does. */
@@ -385,6 +406,7 @@ export class TopicHandle extends TypedEventEmitter<TopicHandleEvents> {
    * `TopicSyncStalledError` when a download fails without any progress (no peer gives verified items).
    */
   async syncOnce(options: FollowOptions): Promise<number> {
+    this.throwIfClosed(options.signal)
     const controller = new AbortController()
     const signal = AbortSignal.any([options.signal, controller.signal])
     let stalled: unknown
@@ -418,12 +440,13 @@ export class TopicHandle extends TypedEventEmitter<TopicHandleEvents> {
    * be followed (or synced) to see new items.
    */
   async *items(options: { from?: number; signal?: AbortSignal } = {}): AsyncGenerator<Item> {
-    const signal = options.signal
+    const signal = options.signal === undefined ? this.closed.signal : AbortSignal.any([options.signal, this.closed.signal])
     let next = options.from ?? 0
     // Items the store held before are yielded only once they are under the topic's trust mode.
     await this.loadStoredTrust()
     for (;;) {
-      signal?.throwIfAborted()
+      this.throwIfClosed(options.signal)
+      options.signal?.throwIfAborted()
       const head = await this.deps.store.head(this.name)
       if (next <= head) {
         const chunk = await this.deps.store.getContents(this.name, next, Math.min(ITEMS_READ_CHUNK, head - next + 1))

@@ -1,0 +1,126 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import { AbortError } from '../../src/errors.js'
+import type { Item } from '../../src/fsm/types.js'
+import { MemoryStore } from '../../src/store/memory-store.js'
+import { Prng } from '../../src/util/prng.js'
+import { connect, createDsfgNode } from '../helpers/libp2p.js'
+import { buildSourceTrie, randomEntries } from '../helpers/trie-source.js'
+import { until } from '../helpers/wait.js'
+import { WrappedStore } from '../helpers/wrapped-store.js'
+
+const TOPIC = 'lifecycle'
+
+/** A store whose writes take a little while, and which counts the writes that start after `closed` is set. */
+class SlowStore extends WrappedStore {
+  closed = false
+  writesAfterClose = 0
+  /** Batches started and not yet finished. */
+  writing = 0
+  /** Resolves the next time a batch starts. */
+  nextBatch: Promise<void> = new Promise(() => undefined)
+  private batchStarted: () => void = () => undefined
+  private readonly delayMs: number
+
+  constructor(inner: MemoryStore, delayMs = 2) {
+    super(inner)
+    this.delayMs = delayMs
+  }
+
+  /** Arms `nextBatch`. */
+  watchNextBatch(): Promise<void> {
+    this.nextBatch = new Promise((resolve) => (this.batchStarted = resolve))
+    return this.nextBatch
+  }
+
+  override async batch(ops: Parameters<WrappedStore['batch']>[0]): Promise<void> {
+    if (this.closed) this.writesAfterClose++
+    this.writing++
+    this.batchStarted()
+    try {
+      await new Promise((resolve) => setTimeout(resolve, this.delayMs))
+      return await super.batch(ops)
+    } finally {
+      this.writing--
+    }
+  }
+
+  override async put(key: Uint8Array, value: Uint8Array): Promise<void> {
+    if (this.closed) this.writesAfterClose++
+    return super.put(key, value)
+  }
+}
+
+/** `promise`, or a rejection saying it was still pending after `ms` (so a hang fails fast, not at the test's timeout). */
+function within<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const late = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`still pending after ${ms} ms`)), ms)
+  })
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer))
+}
+
+describe('stopping a node', () => {
+  const running: { stop(): unknown }[] = []
+  afterEach(async () => {
+    await Promise.all(running.splice(0).map((n) => n.stop()))
+  })
+
+  it('ends follow() and items() with AbortError mid-sync, and nothing writes the store once stop() resolved', async () => {
+    const publisher = await createDsfgNode({ store: new MemoryStore() })
+    running.push(publisher)
+    const prng = new Prng(5)
+    await publisher.services.dsfg.topicStore.appendMany(TOPIC, Array.from({ length: 4000 }, () => prng.bytes(200)))
+    await publisher.services.dsfg.topic({ name: TOPIC, publisher: publisher.peerId }).checkpoint()
+
+    const store = new SlowStore(new MemoryStore())
+    const joiner = await createDsfgNode({ store })
+    running.push(joiner)
+    const topic = joiner.services.dsfg.topic({ name: TOPIC, publisher: publisher.peerId, checkpointSync: false })
+    await connect(joiner, publisher)
+    const following = topic.follow({ signal: new AbortController().signal })
+    following.catch(() => undefined)
+    const seen: Item[] = []
+    const reading = (async () => {
+      for await (const item of topic.items()) seen.push(item)
+    })()
+    reading.catch(() => undefined)
+    await until(async () => (await topic.head()) >= 500, 'the download to be under way', 20_000)
+
+    await joiner.stop()
+    store.closed = true
+    await expect(within(following, 10_000)).rejects.toBeInstanceOf(AbortError)
+    await expect(within(reading, 10_000)).rejects.toBeInstanceOf(AbortError)
+    const head = await topic.head()
+    expect(head).toBeLessThan(3999)
+    // Give anything still running a chance to write: nothing may.
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    expect(store.writesAfterClose).toBe(0)
+    expect(await topic.head()).toBe(head)
+    expect(seen.map((i) => i.n)).toEqual(Array.from({ length: seen.length }, (_v, n) => n))
+  }, 60_000)
+
+  it('aborts a running state sync and waits for its last write before stop() resolves', async () => {
+    const source = await buildSourceTrie(randomEntries(3, 3000))
+    const server = await createDsfgNode({ store: source.store })
+    running.push(server)
+    // Slow writes: the sync's last flush is still going when it is told to stop.
+    const store = new SlowStore(new MemoryStore(), 400)
+    const joiner = await createDsfgNode({ store })
+    running.push(joiner)
+    await connect(joiner, server)
+    const run = joiner.services.dsfg.startStateSync(source.root)
+    const settled = run.done.then(
+      () => 'completed',
+      (error: unknown) => error
+    )
+    await until(() => run.stats().nodes > 200, 'the sync to be under way')
+    // Stop while a write of the sync is in progress: stop() must wait for it.
+    await store.watchNextBatch()
+    await joiner.stop()
+    expect(store.writing).toBe(0)
+    store.closed = true
+    expect(await within(settled, 10_000)).toBeInstanceOf(Error)
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    expect(store.writesAfterClose).toBe(0)
+  }, 30_000)
+})
