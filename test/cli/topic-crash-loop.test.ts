@@ -2,7 +2,7 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { toHex } from '../../src/util/hex.js'
 import { Prng } from '../../src/util/prng.js'
-import { rootOf } from '../topic/sync-world.js'
+import { topicRoot } from '../helpers/topic-data.js'
 import { useBuiltCli } from './cli-harness.js'
 import { parseJson, withTimeout } from './crash-loop.js'
 import { askedAgain, expectConsistentStore, interruptAt, startTopicSync, TOPIC, topicSource } from './topic-runs.js'
@@ -46,7 +46,7 @@ describe('dsfg sync --topic SIGKILLed at seeded moments', () => {
         topic: TOPIC,
         head: COUNT - 1,
         fetched: COUNT - 1 - head,
-        root: toHex(rootOf(source.items)),
+        root: toHex(topicRoot(source.items.map((item) => item.data))),
         verified: true
       })
       expect(askedAgain(final.asked(), head)).toBe(0)

@@ -9,7 +9,7 @@ import { toHex } from '../../src/util/hex.js'
 import { Prng } from '../../src/util/prng.js'
 import { type Adversary, createAdversary } from '../helpers/adversary.js'
 import { until } from '../helpers/wait.js'
-import { rootOf } from '../topic/sync-world.js'
+import { storedItems, topicRoot } from '../helpers/topic-data.js'
 import { REPO_ROOT } from './cli-harness.js'
 import { newIdentity, withTimeout } from './crash-loop.js'
 
@@ -21,9 +21,6 @@ import { newIdentity, withTimeout } from './crash-loop.js'
  */
 
 export const TOPIC = 'ledger'
-
-/** A run may ask for nothing at or below this: no item read in one page. */
-const PAGE = 256
 
 /** Item ranges `[from, to]` one requesting peer asked the server for. */
 interface Asked {
@@ -146,12 +143,9 @@ export async function expectConsistentStore(data: string, source: TopicSource): 
   try {
     const topics = new TopicStore(store)
     const head = await topics.head(TOPIC)
-    const stored: string[] = []
-    for (let from = 0; from <= head; from += PAGE) {
-      for (const item of await topics.getContents(TOPIC, from, Math.min(PAGE, head - from + 1))) stored.push(`${item.n}:${toHex(item.data)}`)
-    }
+    const stored = (await storedItems(topics, TOPIC, head)).map((item) => `${item.n}:${toHex(item.data)}`)
     expect(stored).toEqual(source.items.slice(0, head + 1).map((item) => `${item.n}:${toHex(item.data)}`))
-    expect(toHex(await topics.root(TOPIC))).toBe(toHex(rootOf(source.items.slice(0, head + 1))))
+    expect(toHex(await topics.root(TOPIC))).toBe(toHex(topicRoot(source.items.slice(0, head + 1).map((item) => item.data))))
     return head
   } finally {
     await store.close()

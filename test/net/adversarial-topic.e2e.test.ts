@@ -13,6 +13,7 @@ import { type Adversary, type AdversaryInit, createAdversary } from '../helpers/
 import { BlameLog, penaltyOf, recordVerdicts, untilTagged, untilVerdict } from '../helpers/blame.js'
 import { RecordingClock } from '../helpers/fake-clock.js'
 import { connect, createDsfgNode, type DsfgNode } from '../helpers/libp2p.js'
+import { storedItems } from '../helpers/topic-data.js'
 import { until } from '../helpers/wait.js'
 import { topicServerNode } from '../topic/net-helpers.js'
 
@@ -22,12 +23,6 @@ const HEAD = COUNT - 1
 
 /** Deadline of one request: short, so stalling peers cost little, yet far above an honest reply on loopback. */
 const REQUEST_TIMEOUT_MS = 1_500
-
-async function allItems(node: DsfgNode): Promise<Item[]> {
-  const out: Item[] = []
-  for (let from = 0; from <= HEAD; from += 1024) out.push(...(await node.services.dsfg.topicStore.getContents(TOPIC, from, 1024)))
-  return out
-}
 
 describe('topic download against adversarial peers', () => {
   const running: { stop(): unknown }[] = []
@@ -46,7 +41,7 @@ describe('topic download against adversarial peers', () => {
     )
     const topic = node.services.dsfg.topic({ name: TOPIC, publisher: node.peerId })
     await topic.checkpoint()
-    return { node, topic, items: await allItems(node) }
+    return { node, topic, items: await storedItems(node.services.dsfg.topicStore, TOPIC, HEAD) }
   }
 
   /** An adversary serving `from`'s items and trie (honestly unless `behaviour` says otherwise). */
@@ -86,7 +81,7 @@ describe('topic download against adversarial peers', () => {
 
   async function expectSameItems(node: DsfgNode, topic: TopicHandle, from: { node: DsfgNode; topic: TopicHandle; items: Item[] }) {
     expect(await topic.head()).toBe(HEAD)
-    expect(await allItems(node)).toEqual(from.items)
+    expect(await storedItems(node.services.dsfg.topicStore, TOPIC, HEAD)).toEqual(from.items)
     expect(toHex(await topic.root())).toBe(toHex(await from.topic.root()))
   }
 

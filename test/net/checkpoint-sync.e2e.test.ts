@@ -3,7 +3,6 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { PeerId } from '@libp2p/interface'
 import { afterEach, describe, expect, it } from 'vitest'
-import type { Item } from '../../src/fsm/types.js'
 import { createDsfgNode, type DsfgLibp2p } from '../../src/node/create-node.js'
 import type { BatchOp, KVStore } from '../../src/store/kv-store.js'
 import { LevelStore } from '../../src/store/level-store.js'
@@ -13,6 +12,7 @@ import { toHex } from '../../src/util/hex.js'
 import { Prng } from '../../src/util/prng.js'
 import { recordNodesRequests } from '../helpers/nodes-recorder.js'
 import { storedNodeKeys } from '../helpers/stored-keys.js'
+import { storedItems } from '../helpers/topic-data.js'
 import { until } from '../helpers/wait.js'
 import { WrappedStore } from '../helpers/wrapped-store.js'
 import { Gate } from '../topic/net-helpers.js'
@@ -22,12 +22,6 @@ const TOPIC = 'ledger'
 function itemData(count: number, seed: number): Uint8Array[] {
   const prng = new Prng(seed)
   return Array.from({ length: count }, () => prng.bytes(40 + prng.int(120)))
-}
-
-async function allItems(node: DsfgLibp2p, head: number): Promise<Item[]> {
-  const out: Item[] = []
-  for (let from = 0; from <= head; from += 1024) out.push(...(await node.services.dsfg.topicStore.getContents(TOPIC, from, 1024)))
-  return out
 }
 
 /** A publisher with `history` items and a checkpoint, and servers that caught up from it and keep following. */
@@ -179,7 +173,7 @@ describe('checkpoint sync of a topic over libp2p', () => {
     expect(log.adopted[0]).toBeGreaterThanOrEqual(moved)
     expect(log.trieNodes).toBeGreaterThan(0)
     expect(toHex(await topic.root())).toBe(toHex(await source.root()))
-    expect(await allItems(joiner, head)).toEqual(await allItems(publisher, head))
+    expect(await storedItems(joiner.services.dsfg.topicStore, TOPIC, head)).toEqual(await storedItems(publisher.services.dsfg.topicStore, TOPIC, head))
     controller.abort()
     await following
   }, 120_000)
@@ -226,7 +220,7 @@ describe('checkpoint sync of a topic over libp2p', () => {
     expect(requested.length).toBeGreaterThan(0)
     expect(requested.filter((hash) => stored.has(hash))).toEqual([])
     expect(toHex(await second.topic.root())).toBe(toHex(await source.root()))
-    expect(await allItems(joiner, 19_999)).toEqual(await allItems(publisher, 19_999))
+    expect(await storedItems(joiner.services.dsfg.topicStore, TOPIC, 19_999)).toEqual(await storedItems(publisher.services.dsfg.topicStore, TOPIC, 19_999))
     controller2.abort()
     await following2
   }, 120_000)

@@ -3,7 +3,7 @@ import type { Item } from '../../src/fsm/types.js'
 import { createDsfgNode, type DsfgLibp2p } from '../../src/node/create-node.js'
 import { MemoryStore } from '../../src/store/memory-store.js'
 import { itemsTopic } from '../../src/topic/gossip.js'
-import { makeItems } from '../topic/net-helpers.js'
+import { makeItems } from '../helpers/topic-data.js'
 import { until } from '../helpers/wait.js'
 
 describe('topic.items()', () => {

@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { createDsfgNode } from '../../src/node/create-node.js'
 import { MemoryStore } from '../../src/store/memory-store.js'
-import { makeItems, MemoryTopicProvider } from '../topic/net-helpers.js'
+import { makeItems } from '../helpers/topic-data.js'
+import { MemoryTopicProvider } from '../topic/net-helpers.js'
 
 describe('a service that serves from the application\'s own TopicProvider', () => {
   const running: { stop(): unknown }[] = []

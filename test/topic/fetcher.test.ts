@@ -20,7 +20,9 @@ import { type TopicProtocol, TopicServer } from '../../src/topic/topic-server.js
 import { keccak256 } from '../../src/trie/keccak.js'
 import { Prng } from '../../src/util/prng.js'
 import { FakeClock } from '../helpers/fake-clock.js'
-import { createPlainNode, Gate, MemoryTopicProvider, makeItems, openStreamFrom, serveTopics, until } from './net-helpers.js'
+import { makeItems } from '../helpers/topic-data.js'
+import { until } from '../helpers/wait.js'
+import { createPlainNode, Gate, MemoryTopicProvider, openStreamFrom, serveTopics } from './net-helpers.js'
 
 const items = makeItems(300)
 const hashes = items.map((i) => keccak256(i.data))
@@ -245,7 +247,7 @@ describe('Fetcher over libp2p', () => {
       behaviour = slow.behaviour
       const f = fetcher({ maxConcurrentPerPeer: 2 })
       const pending = [0, 1, 2].map((k) => f.contents(ids.adversary, 'news', k * 10, 10))
-      await until(() => adversaryCalls === 2)
+      await until(() => adversaryCalls === 2, 'two requests at the slow peer')
       expect(f.load(ids.adversary)).toEqual({ active: 2, waiting: 1 })
       // The slow peer is saturated; the honest one answers at once.
       expect(await f.contents(ids.honest, 'news', 0, 10)).toEqual(items.slice(0, 10))
@@ -266,7 +268,7 @@ describe('Fetcher over libp2p', () => {
         done = true
         return s
       })
-      await until(() => clock.pendingTimers === 1)
+      await until(() => clock.pendingTimers === 1, 'the second request to wait for a token')
       // Another peer has its own bucket.
       expect(await f.status(ids.adversary, 'news')).not.toBeNull()
       expect(done).toBe(false)
@@ -284,7 +286,7 @@ describe('Fetcher over libp2p', () => {
       await paced.status(ids.honest, 'news')
       const tokenWait = new AbortController()
       const waiting = paced.status(ids.honest, 'news', { signal: tokenWait.signal })
-      await until(() => clock.pendingTimers === 1)
+      await until(() => clock.pendingTimers === 1, 'the request to wait for a token')
       tokenWait.abort()
       await expect(waiting).rejects.toBeInstanceOf(AbortError)
       expect(clock.pendingTimers).toBe(0)
@@ -298,7 +300,7 @@ describe('Fetcher over libp2p', () => {
       const inSlot = new AbortController()
       const first = f.contents(ids.adversary, 'news', 0, 5, { signal: onWire.signal })
       const second = f.contents(ids.adversary, 'news', 5, 5, { signal: inSlot.signal })
-      await until(() => adversaryCalls === 1)
+      await until(() => adversaryCalls === 1, 'the first request on the wire')
       expect(f.load(ids.adversary)).toEqual({ active: 1, waiting: 1 })
       inSlot.abort()
       await expect(second).rejects.toBeInstanceOf(AbortError)
@@ -322,7 +324,7 @@ describe('Fetcher over libp2p', () => {
     manager.start()
     manager.addPeer(ids.honest)
     manager.addPeer(ids.adversary)
-    await until(() => faults.length === 2 && manager.peers('news').length === 1)
+    await until(() => faults.length === 2 && manager.peers('news').length === 1, 'the liar blamed and the honest state kept')
     expect(manager.peers('news')).toEqual([{ id: ids.honest, lowest: 0, head: 299 }])
     expect(manager.peers('other')).toEqual([])
     expect(faults.map(([peer]) => peer)).toEqual([ids.adversary, ids.adversary])

@@ -10,14 +10,6 @@ import type { Item, TopicState } from '../../src/net/topic-protocols.js'
 import type { TopicProvider } from '../../src/topic/provider.js'
 import type { TopicAnswer, TopicProtocol, TopicServer } from '../../src/topic/topic-server.js'
 import { keccak256 } from '../../src/trie/keccak.js'
-import { Prng } from '../../src/util/prng.js'
-import { until as waitUntil } from '../helpers/wait.js'
-
-/** Items `0 .. count-1` with seeded random contents of 1 to `maxBytes` bytes. */
-export function makeItems(count: number, seed = 1, maxBytes = 40): Item[] {
-  const prng = new Prng(seed)
-  return Array.from({ length: count }, (_v, n) => ({ n, data: prng.bytes(1 + prng.int(maxBytes)) }))
-}
 
 /** A `TopicProvider` over arrays of items, one per topic, optionally pruned below `lowest`. */
 export class MemoryTopicProvider implements TopicProvider {
@@ -107,9 +99,4 @@ export class Gate {
   get waiters(): number {
     return this.waiting.length
   }
-}
-
-/** Polls `condition` every 5 ms until it holds or `timeoutMs` passes. */
-export function until(condition: () => boolean, timeoutMs = 3_000): Promise<void> {
-  return waitUntil(condition, 'a condition', timeoutMs, 5)
 }

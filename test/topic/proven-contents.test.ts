@@ -20,7 +20,8 @@ import { answerContents, type TopicProtocol, TopicServer } from '../../src/topic
 import { TopicStore } from '../../src/topic/topic-store.js'
 import { uint64BE } from '../../src/util/bytes.js'
 import { Prng } from '../../src/util/prng.js'
-import { createPlainNode, makeItems, openStreamFrom, serveTopics } from './net-helpers.js'
+import { makeItems } from '../helpers/topic-data.js'
+import { createPlainNode, openStreamFrom, serveTopics } from './net-helpers.js'
 
 /** A topic store holding `items`, with a checkpoint at `checkpointAt`; returns the checkpoint's root. */
 async function storeWith(items: Item[], checkpointAt: number): Promise<{ topics: TopicStore; root: Uint8Array }> {

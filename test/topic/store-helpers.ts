@@ -1,9 +1,7 @@
 import { StoreError } from '../../src/errors.js'
 import type { BatchOp, KVStore } from '../../src/store/kv-store.js'
 import { MemoryStore } from '../../src/store/memory-store.js'
-import { StackTrie } from '../../src/trie/stack-trie.js'
 import { walkTrie } from '../../src/trie/walk.js'
-import { uint64BE } from '../../src/util/bytes.js'
 import type { Prng } from '../../src/util/prng.js'
 
 /** `count` random items, mostly small, sometimes past the 32-byte embedding limit or a few KiB. */
@@ -15,22 +13,6 @@ export function randomItems(prng: Prng, count: number): Uint8Array[] {
     items.push(prng.bytes(size))
   }
   return items
-}
-
-/** The topic trie root over `items` (item i under `uint64BE(i)`), from a fresh `StackTrie`. */
-export function topicRoot(items: readonly Uint8Array[]): Uint8Array {
-  const trie = new StackTrie()
-  for (let i = 0; i < items.length; i++) trie.insert(uint64BE(i), items[i]!)
-  return trie.root()
-}
-
-/** The topic trie roots over items `0..k` for every `k`, in one pass (each a peek of one growing trie). */
-export function topicRoots(items: readonly Uint8Array[]): Uint8Array[] {
-  const trie = new StackTrie()
-  return items.map((item, i) => {
-    trie.insert(uint64BE(i), item)
-    return trie.peekRoot(() => {})
-  })
 }
 
 /** A fresh store holding only the trie nodes of `root` (no topic items or meta), as a trie sync leaves it. */

@@ -19,7 +19,8 @@ import { answerContents, answerHashes, answerStatus, TopicServer } from '../../s
 import { keccak256 } from '../../src/trie/keccak.js'
 import { equalBytes } from '../../src/util/bytes.js'
 import { FakeClock } from '../helpers/fake-clock.js'
-import { makeItems, MemoryTopicProvider } from './net-helpers.js'
+import { makeItems } from '../helpers/topic-data.js'
+import { MemoryTopicProvider } from './net-helpers.js'
 
 const items = makeItems(300)
 const provider = new MemoryTopicProvider({ news: items })

@@ -1,15 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import { MemoryStore } from '../../src/store/memory-store.js'
-import { StackTrie } from '../../src/trie/stack-trie.js'
 import { TopicStore } from '../../src/topic/topic-store.js'
-import { uint64BE } from '../../src/util/bytes.js'
 import { Prng } from '../../src/util/prng.js'
-
-function rootOf(items: Uint8Array[]): Uint8Array {
-  const trie = new StackTrie()
-  for (let n = 0; n < items.length; n++) trie.insert(uint64BE(n), items[n]!)
-  return trie.root()
-}
+import { topicRoot } from '../helpers/topic-data.js'
 
 describe('TopicStore.truncate', () => {
   it('drops items above the new head and the checkpoint above it; appends then continue the right trie', async () => {
@@ -27,7 +20,7 @@ describe('TopicStore.truncate', () => {
     await topics.appendMany('t', replacement)
     const expected = [...items.slice(0, 25), ...replacement]
     expect(await topics.head('t')).toBe(34)
-    expect(await topics.root('t')).toEqual(rootOf(expected))
+    expect(await topics.root('t')).toEqual(topicRoot(expected))
     // Truncating to the head or above changes nothing; to -1 empties the topic.
     await topics.truncate('t', 40)
     expect(await topics.head('t')).toBe(34)

@@ -23,7 +23,8 @@ import { uint64BE } from '../../src/util/bytes.js'
 import { fromHex, toHex } from '../../src/util/hex.js'
 import { Prng } from '../../src/util/prng.js'
 import { referenceTrie } from '../trie/reference.js'
-import { copyTrie, FlakyStore, randomItems, topicRoot, topicRoots } from './store-helpers.js'
+import { topicRoot, topicRoots } from '../helpers/topic-data.js'
+import { copyTrie, FlakyStore, randomItems } from './store-helpers.js'
 
 const hex = toHex
 
