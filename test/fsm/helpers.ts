@@ -13,46 +13,6 @@ import {
 } from '../../src/fsm/index.js'
 import { FakeClock } from '../helpers/fake-clock.js'
 
-/** mulberry32: a tiny seeded PRNG, enough for reproducible peer behaviours. */
-export class Rng {
-  private state: number
-
-  constructor(seed: number) {
-    this.state = seed >>> 0
-  }
-
-  /** A float in [0, 1). */
-  next(): number {
-    this.state = (this.state + 0x6d2b79f5) >>> 0
-    let t = this.state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-
-  /** An integer in [0, n). */
-  int(n: number): number {
-    return Math.floor(this.next() * n)
-  }
-
-  chance(p: number): boolean {
-    return this.next() < p
-  }
-
-  pick<T>(values: readonly T[]): T {
-    return values[this.int(values.length)]!
-  }
-
-  shuffle<T>(values: readonly T[]): T[] {
-    const out = [...values]
-    for (let i = out.length - 1; i > 0; i--) {
-      const j = this.int(i + 1)
-      ;[out[i], out[j]] = [out[j]!, out[i]!]
-    }
-    return out
-  }
-}
-
 /** The honest content of item `n`. */
 export function item(n: number): Item {
   return { n, data: Uint8Array.of(n & 0xff, (n >>> 8) & 0xff, (n >>> 16) & 0xff, 0xaa) }

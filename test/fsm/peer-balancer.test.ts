@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { isEligible, PeerBalancer, type PeerInfo } from '../../src/fsm/index.js'
-import { Rng } from './helpers.js'
+import { SeededRandom } from '../helpers/random.js'
 
 // Ported from Lodestar peerBalancer.test bestPeerToRetryBatch (reference section 4(d), 46): retries avoid
 // peers that failed the batch, then busy ones; run on shuffled peer lists.
@@ -20,7 +20,7 @@ describe('PeerBalancer', () => {
     expect(isEligible({ id: 'x', lowest: 10, head: 20 }, 10, 21)).toBe(false)
   })
 
-  const rng = new Rng(46)
+  const rng = new SeededRandom(46)
   for (let round = 0; round < 5; round++) {
     const shuffled = rng.shuffle(peers)
     it(`prefers peers without failures, then idle ones, then the smallest id (shuffle ${round})`, () => {

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import type { ConsumerResult, PeerFaultReason } from '../../src/fsm/index.js'
 import { FakeClock } from '../helpers/fake-clock.js'
-import { type Behaviour, harness, item, items, type Reply, Rng, range, SimConsumer } from './helpers.js'
+import { SeededRandom } from '../helpers/random.js'
+import { type Behaviour, harness, item, items, type Reply, range, SimConsumer } from './helpers.js'
 
 // Random peer behaviours, random peer churn and random consumer faults, seeded: whatever happens, the consumer
 // ends up holding start..target exactly once, in order, and every invalid reply, and nothing else, is blamed on
@@ -13,7 +14,7 @@ const SEEDS = Number(process.env.FSM_SEEDS ?? 200)
  * A reply that breaks the protocol, chosen at random, and the fault it is: every one of them is invalid,
  * whatever `amount` is.
  */
-function invalidReply(rng: Rng, from: number, amount: number): { reply: Reply; fault: PeerFaultReason } {
+function invalidReply(rng: SeededRandom, from: number, amount: number): { reply: Reply; fault: PeerFaultReason } {
   const all = items(from, from + amount - 1)
   const reply = (list: unknown[]): Reply => ({ kind: 'items', items: list })
   switch (rng.int(7)) {
@@ -39,8 +40,8 @@ function invalidReply(rng: Rng, from: number, amount: number): { reply: Reply; f
 }
 
 /** A valid reply, an error, a hang or a delay, chosen at random: what an honest but imperfect peer does. */
-function honestReply(rng: Rng, from: number, amount: number): Reply {
-  const roll = rng.next()
+function honestReply(rng: SeededRandom, from: number, amount: number): Reply {
+  const roll = rng.float()
   if (roll < 0.1) return { kind: 'items', items: items(from, from + rng.int(amount)), delayMs: rng.int(300) } // short
   if (roll < 0.15) return { kind: 'error', delayMs: rng.int(2000) }
   if (roll < 0.17) return { kind: 'hang' }
@@ -51,7 +52,7 @@ function honestReply(rng: Rng, from: number, amount: number): Reply {
 describe('Queue under random peers (property)', () => {
   for (let seed = 1; seed <= SEEDS; seed++) {
     it(`seed ${seed}: delivers start..target exactly once, in order`, async () => {
-      const rng = new Rng(seed * 7919)
+      const rng = new SeededRandom(seed * 7919)
       const start = rng.int(200)
       const target = start + rng.int(1500)
       const window = rng.pick([1, 2, 3, 8])
@@ -59,7 +60,7 @@ describe('Queue under random peers (property)', () => {
       const clock = new FakeClock()
       const faultRate = rng.pick([0, 0.02, 0.05])
       const consumer = new SimConsumer((): ConsumerResult => {
-        const roll = rng.next()
+        const roll = rng.float()
         if (roll < faultRate) return { ok: false, fault: 'local' }
         if (roll < faultRate * 1.6) return { ok: false, fault: 'this' }
         if (roll < faultRate * 2) return { ok: false, fault: 'previous' }

@@ -58,34 +58,14 @@ export async function incompleteNodes(store: MemoryStore): Promise<string[]> {
   return check.incomplete.map(toHex)
 }
 
-/** A float in [0, 1) per call, from the project's seeded PRNG. */
-export function rng(seed: number): () => number {
-  const prng = new Prng(seed)
-  return () => prng.nextU32() / 0x1_0000_0000
-}
-
-export function randomBytes(next: () => number, n: number): Uint8Array {
-  const out = new Uint8Array(n)
-  for (let i = 0; i < n; i++) out[i] = Math.floor(next() * 256)
-  return out
-}
-
 /** Random key/value pairs; `valueBytes` small (≤ 4) makes embedded nodes appear. */
 export function randomEntries(seed: number, count: number, keyBytes = 32, valueBytes = 40): [Uint8Array, Uint8Array][] {
-  const next = rng(seed)
+  const prng = new Prng(seed)
   const out: [Uint8Array, Uint8Array][] = []
   for (let i = 0; i < count; i++) {
-    const v = randomBytes(next, valueBytes)
+    const v = prng.bytes(valueBytes)
     v[0] = v[0]! | 1 // never an all-zero-length/empty value
-    out.push([randomBytes(next, keyBytes), v])
+    out.push([prng.bytes(keyBytes), v])
   }
   return out
-}
-
-export function shuffle<T>(next: () => number, items: T[]): T[] {
-  for (let i = items.length - 1; i > 0; i--) {
-    const j = Math.floor(next() * (i + 1))
-    ;[items[i], items[j]] = [items[j]!, items[i]!]
-  }
-  return items
 }

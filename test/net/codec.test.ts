@@ -24,7 +24,7 @@ import {
   encodeStatusResponse,
   type TopicState
 } from '../../src/net/topic-protocols.js'
-import { randomBytes, rng } from '../helpers/trie-source.js'
+import { SeededRandom } from '../helpers/random.js'
 
 const h = (b: number): Uint8Array => new Uint8Array(32).fill(b)
 
@@ -79,7 +79,7 @@ describe('wire codecs', () => {
   })
 
   it('turn any random or mutated frame into a ProtocolError or a valid value, never anything else', () => {
-    const next = rng(99)
+    const rng = new SeededRandom(99)
     const valid = [
       encodeNodesRequest([h(1)]),
       encodeNodesResponse(Status.OK, [Uint8Array.of(1, 2, 3)]),
@@ -101,11 +101,11 @@ describe('wire codecs', () => {
     for (let i = 0; i < 3000; i++) {
       let frame: Uint8Array
       if (i % 2 === 0) {
-        frame = randomBytes(next, Math.floor(next() * 64))
+        frame = rng.bytes(rng.int(64))
       } else {
         frame = valid[i % valid.length]!.slice()
-        const flips = 1 + Math.floor(next() * 3)
-        for (let j = 0; j < flips && frame.length > 0; j++) frame[Math.floor(next() * frame.length)] = Math.floor(next() * 256)
+        const flips = 1 + rng.int(3)
+        for (let j = 0; j < flips && frame.length > 0; j++) frame[rng.int(frame.length)] = rng.int(256)
       }
       for (const decode of decoders) {
         try {
@@ -154,18 +154,18 @@ describe('contents reply codec (written and read in place)', () => {
   }
 
   it('encodes exactly as @ethereumjs/rlp, for every size class of numbers and items', () => {
-    const next = rng(7)
+    const rng = new SeededRandom(7)
     const sizes = [1, 2, 55, 56, 255, 256, 1024, 65_536, 70_000]
     for (let round = 0; round < 40; round++) {
-      const count = Math.floor(next() * 6)
-      let n = Math.floor(next() * 2 ** (Math.floor(next() * 40)))
+      const count = rng.int(6)
+      let n = Math.floor(rng.float() * 2 ** rng.int(40))
       const items = Array.from({ length: count }, () => {
-        const data = randomBytes(next, sizes[Math.floor(next() * sizes.length)]!)
-        if (data.length === 1 && next() < 0.5) data[0] = Math.floor(next() * 0x80)
+        const data = rng.bytes(sizes[rng.int(sizes.length)]!)
+        if (data.length === 1 && rng.float() < 0.5) data[0] = rng.int(0x80)
         return { n: n++, data }
       })
-      const code = Math.floor(next() * 4) as Status
-      const proof = Array.from({ length: Math.floor(next() * 3) }, () => randomBytes(next, sizes[Math.floor(next() * 5)]!))
+      const code = rng.int(4) as Status
+      const proof = Array.from({ length: rng.int(3) }, () => rng.bytes(sizes[rng.int(5)]!))
       const frame = encodeContentsResponse(code, items, proof)
       expect(frame).toEqual(RLP.encode([code, items.map((i) => [i.n, i.data]), proof]))
       const decode = (): unknown => decodeContentsResponse(frame, items[0]?.n ?? 0, Math.max(1, count))
@@ -181,7 +181,7 @@ describe('contents reply codec (written and read in place)', () => {
   })
 
   it('accepts and rejects exactly what the generic decoder did, on mutated and non-canonical frames', () => {
-    const next = rng(11)
+    const rng = new SeededRandom(11)
     const seeds = [
       encodeContentsResponse(Status.OK, [{ n: 3, data: Uint8Array.of(9) }, { n: 4, data: new Uint8Array(60).fill(1) }]),
       encodeContentsResponse(Status.OK, [{ n: 200, data: Uint8Array.of(0x80) }], [Uint8Array.of(1, 2), Uint8Array.of(0x7f)]),
@@ -203,9 +203,9 @@ describe('contents reply codec (written and read in place)', () => {
     const frames = [...seeds, ...handmade]
     for (let i = 0; i < 4000; i++) {
       const frame = seeds[i % seeds.length]!.slice()
-      const flips = 1 + Math.floor(next() * 3)
-      for (let j = 0; j < flips; j++) frame[Math.floor(next() * frame.length)] = Math.floor(next() * 256)
-      frames.push(next() < 0.2 ? frame.subarray(0, Math.floor(next() * frame.length)) : frame)
+      const flips = 1 + rng.int(3)
+      for (let j = 0; j < flips; j++) frame[rng.int(frame.length)] = rng.int(256)
+      frames.push(rng.float() < 0.2 ? frame.subarray(0, rng.int(frame.length)) : frame)
     }
     let rejected = 0
     for (const frame of frames) {

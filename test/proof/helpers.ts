@@ -2,18 +2,10 @@ import { createMPT } from '@ethereumjs/mpt'
 import { decodeNode, EMPTY_ROOT, MemoryStore, nodeChildren } from '../../src/index.js'
 import { compareBytes } from '../../src/util/bytes.js'
 import { toHex } from '../../src/util/hex.js'
-import { Prng as BasePrng } from '../../src/util/prng.js'
+import type { SeededRandom } from '../helpers/random.js'
 
-/** The project's seeded PRNG, with the helpers these tests use. */
-export class Prng extends BasePrng {
-  next(): number {
-    return this.nextU32()
-  }
-
-  pick<T>(items: readonly T[]): T {
-    return items[this.int(items.length)]!
-  }
-}
+/** The project's PRNG, for `bench/proof.ts`, which imports it from here. */
+export { Prng } from '../../src/util/prng.js'
 
 export interface Entry {
   key: Uint8Array
@@ -60,7 +52,7 @@ export async function buildTrie(entries: Entry[]): Promise<BuiltTrie> {
  * go-ethereum's `randomTrie(n)` from trie/proof_test.go: 200 small entries (keys 0..109 left-padded to 32
  * bytes, one-byte values, which makes embedded nodes) and `n` random 32-byte keys with 20-byte values.
  */
-export function gethRandomEntries(rng: Prng, n: number): Entry[] {
+export function gethRandomEntries(rng: SeededRandom, n: number): Entry[] {
   const entries: Entry[] = []
   for (let i = 0; i < 100; i++) {
     entries.push({ key: leftPad32(i), value: Uint8Array.of(i) })
@@ -74,7 +66,7 @@ export function gethRandomEntries(rng: Prng, n: number): Entry[] {
  * Short keys of varying length over a small alphabet (so they share prefixes and some are prefixes of others,
  * putting values into branch nodes) and values from 1 to 40 bytes (so many nodes are embedded).
  */
-export function variableEntries(rng: Prng, n: number): Entry[] {
+export function variableEntries(rng: SeededRandom, n: number): Entry[] {
   const entries: Entry[] = []
   for (let i = 0; i < n; i++) {
     const key = new Uint8Array(rng.int(5))

@@ -1,3 +1,4 @@
+import { SeededRandom } from '../helpers/random.js'
 import { beforeAll, describe, expect, it } from 'vitest'
 import {
   createProof,
@@ -18,7 +19,6 @@ import {
   type Entry,
   gethRandomEntries,
   increaseKey,
-  Prng,
   variableEntries
 } from './helpers.js'
 
@@ -68,7 +68,7 @@ function expectRejected(result: RangeProofResult | Error, message?: string | Reg
 describe('range proofs on a go-ethereum random trie (4096 random + 200 small entries)', () => {
   let trie: BuiltTrie
   let entries: Entry[]
-  const rng = new Prng(100)
+  const rng = new SeededRandom(100)
 
   beforeAll(async () => {
     trie = await buildTrie(gethRandomEntries(rng, 4096))
@@ -295,7 +295,7 @@ describe('range proofs on a go-ethereum random trie (4096 random + 200 small ent
 
 describe('range proofs on other tries', () => {
   it('TestSingleSideRangeProof and its reverse: ranges from the all-zero key and to the all-ones key', async () => {
-    const rng = new Prng(200)
+    const rng = new SeededRandom(200)
     for (let t = 0; t < 4; t++) {
       const trie = await buildTrie(Array.from({ length: 1024 }, () => ({ key: rng.bytes(32), value: rng.bytes(20) })))
       const entries = trie.entries
@@ -323,7 +323,7 @@ describe('range proofs on other tries', () => {
   })
 
   it('TestHasRightElement: the `more` flag for existent and non-existent edges', async () => {
-    const rng = new Prng(300)
+    const rng = new SeededRandom(300)
     const trie = await buildTrie(Array.from({ length: 1024 }, () => ({ key: rng.bytes(32), value: rng.bytes(20) })))
     const entries = trie.entries
     const n = entries.length
@@ -405,7 +405,7 @@ describe('range proofs on other tries', () => {
   })
 
   it('reports edge-key problems of two-edge proofs', async () => {
-    const rng = new Prng(400)
+    const rng = new SeededRandom(400)
     const trie = await buildTrie(gethRandomEntries(rng, 200))
     // Past the 200 small keys: the random ones, whose neighbours (key ± 1) are not in the trie.
     const e = trie.entries.slice(200)
@@ -444,7 +444,7 @@ describe('range proofs on other tries', () => {
   })
 
   it('never throws anything but InvalidProofError on arbitrary keys, edges and proof nodes (seeded)', async () => {
-    const rng = new Prng(600)
+    const rng = new SeededRandom(600)
     const trie = await buildTrie(variableEntries(rng, 80))
     const nodes = [...trie.store.keys()].map((hex) => fromHex(hex))
     const blobs = await trie.store.getMany(nodes)
@@ -478,7 +478,7 @@ describe('range proofs on other tries', () => {
 
 describe('range proofs on variable-length keys (embedded nodes, values in branches), against a reference', () => {
   it('accepts every honest range with the right `more`, rejects it with an element dropped or changed', async () => {
-    const rng = new Prng(500)
+    const rng = new SeededRandom(500)
     let verified = 0
     let zero = 0
     for (let t = 0; t < 40; t++) {
@@ -533,7 +533,7 @@ describe('range proofs on variable-length keys (embedded nodes, values in branch
  * ~n/3 on average), half the time at most 64 long, which keeps the suite fast while still mixing in large
  * ranges.
  */
-function randomRange(rng: Prng, n: number): [number, number] {
+function randomRange(rng: SeededRandom, n: number): [number, number] {
   const start = rng.int(n)
   const span = rng.int(2) === 0 ? n - start : Math.min(64, n - start)
   return [start, start + 1 + rng.int(span)]
@@ -549,7 +549,7 @@ function startsWith(bytes: Uint8Array, prefix: Uint8Array): boolean {
   return bytes.length >= prefix.length && prefix.every((b, i) => bytes[i] === b)
 }
 
-function randomKey(rng: Prng, length: number): Uint8Array {
+function randomKey(rng: SeededRandom, length: number): Uint8Array {
   const key = new Uint8Array(length)
   for (let i = 0; i < length; i++) key[i] = rng.pick([0x00, 0x01, 0x10, 0x11, 0x80, 0xab, 0xff])
   return key

@@ -6,15 +6,8 @@ import { type HashedBlob, hashBlob, TrieSync } from '../../src/sync/trie-sync.js
 import { EMPTY_ROOT, keccak256 } from '../../src/trie/keccak.js'
 import { decodeNode, nodeChildren } from '../../src/trie/node.js'
 import { toHex } from '../../src/util/hex.js'
-import {
-  buildSourceTrie,
-  incompleteNodes,
-  randomBytes,
-  randomEntries,
-  rng,
-  type SourceTrie,
-  shuffle
-} from '../helpers/trie-source.js'
+import { SeededRandom } from '../helpers/random.js'
+import { buildSourceTrie, incompleteNodes, randomEntries, type SourceTrie } from '../helpers/trie-source.js'
 
 interface SyncOptions {
   /** `missing(max)` per round. */
@@ -35,7 +28,7 @@ async function syncFrom(sync: TrieSync, source: SourceTrie, store: MemoryStore, 
   const seen = new Set<string>()
   let outstanding: Uint8Array[] = [...(opts.outstanding ?? [])]
   for (const h of outstanding) seen.add(toHex(h))
-  const next = rng(opts.shuffleSeed ?? 1)
+  const rng = new SeededRandom(opts.shuffleSeed ?? 1)
   for (let round = 0; sync.pending > 0; round++) {
     if (round > 1_000_000) throw new Error('sync did not converge')
     for (const h of sync.missing(opts.max)) {
@@ -46,7 +39,7 @@ async function syncFrom(sync: TrieSync, source: SourceTrie, store: MemoryStore, 
       requested.push(key)
       outstanding.push(h)
     }
-    if (opts.shuffleSeed !== undefined) shuffle(next, outstanding)
+    if (opts.shuffleSeed !== undefined) outstanding = rng.shuffle(outstanding)
     const take = opts.delayed ? Math.floor(outstanding.length / 2) + 1 : outstanding.length
     const now = outstanding.slice(0, take)
     outstanding = outstanding.slice(take)
@@ -162,8 +155,8 @@ describe('TrieSync', () => {
     expect(new Set(requestedB)).toEqual(new Set(newInB))
     expect(await incompleteNodes(store)).toEqual([])
 
-    const next = rng(18)
-    const c = await buildSourceTrie(entriesA.map(([k]) => [k, randomBytes(next, 40)] as [Uint8Array, Uint8Array]))
+    const rng = new SeededRandom(18)
+    const c = await buildSourceTrie(entriesA.map(([k]) => [k, rng.bytes(40)] as [Uint8Array, Uint8Array]))
     await syncFrom(new TrieSync(c.root, store), c, store, { max: 0, checkEveryCommit: true })
     for (const k of c.nodes.keys()) expect(store.keys()).toContain(k)
   })
@@ -205,11 +198,11 @@ describe('TrieSync', () => {
 
   it('syncs shared sub-tries named by onLeaf once, committing accounts only after their storage', async () => {
     const storages = [await buildSourceTrie(randomEntries(20, 40)), await buildSourceTrie(randomEntries(21, 60))]
-    const next = rng(22)
+    const rng = new SeededRandom(22)
     // Account value: RLP [nonce, storageRoot]; accounts share the two storage tries.
     const accounts: [Uint8Array, Uint8Array][] = []
     for (let i = 0; i < 50; i++) {
-      accounts.push([randomBytes(next, 32), RLP.encode([i + 1, storages[i % 2]!.root])])
+      accounts.push([rng.bytes(32), RLP.encode([i + 1, storages[i % 2]!.root])])
     }
     const main = await buildSourceTrie(accounts)
     const all: SourceTrie = { root: main.root, store: main.store, nodes: new Map([...main.nodes]) }
@@ -225,7 +218,7 @@ describe('TrieSync', () => {
 
   it('a node holding an account leaf is committed only after that account storage is', async () => {
     const storage = await buildSourceTrie(randomEntries(23, 30))
-    const main = await buildSourceTrie([[randomBytes(rng(24), 32), RLP.encode([1, storage.root])]])
+    const main = await buildSourceTrie([[new SeededRandom(24).bytes(32), RLP.encode([1, storage.root])]])
     /** The commit (the store batch) each node was written in. */
     const writtenIn = new Map<string, number>()
     let batches = 0
@@ -258,7 +251,7 @@ describe('TrieSync', () => {
     const store = new MemoryStore()
     const sync = new TrieSync(source.root, store)
     const rootBlob = source.nodes.get(toHex(source.root))!
-    await expect(sync.process(randomBytes(rng(26), 100))).rejects.toBeInstanceOf(NotRequestedError)
+    await expect(sync.process(new SeededRandom(26).bytes(100))).rejects.toBeInstanceOf(NotRequestedError)
     sync.missing(1)
     await sync.process(rootBlob)
     const pending = sync.pending
@@ -365,11 +358,11 @@ describe('TrieSync', () => {
   })
 
   it('property: random tries and delivery orders always end with exactly the source nodes', async () => {
-    const next = rng(31)
+    const rng = new SeededRandom(31)
     for (let trial = 0; trial < 12; trial++) {
-      const count = 1 + Math.floor(next() * 300)
-      const keyBytes = 1 + Math.floor(next() * 32)
-      const valueBytes = 1 + Math.floor(next() * 60)
+      const count = 1 + rng.int(300)
+      const keyBytes = 1 + rng.int(32)
+      const valueBytes = 1 + rng.int(60)
       const source = await buildSourceTrie(randomEntries(100 + trial, count, keyBytes, valueBytes))
       const store = new MemoryStore()
       const max = [0, 1, 5, 50][trial % 4]!

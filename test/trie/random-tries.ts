@@ -42,15 +42,3 @@ export function randomEntries(prng: Prng, shape: TrieShape, count: number): [Uin
   }
   return [...byKey.values()].sort((a, b) => compareBytes(a[0], b[0]))
 }
-
-/** A copy of `items` in random order (Fisher-Yates). */
-export function shuffled<T>(prng: Prng, items: readonly T[]): T[] {
-  const out = items.slice()
-  for (let i = out.length - 1; i > 0; i--) {
-    const j = prng.int(i + 1)
-    const t = out[i]!
-    out[i] = out[j]!
-    out[j] = t
-  }
-  return out
-}

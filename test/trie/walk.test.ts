@@ -15,8 +15,8 @@ import {
 } from '../../src/trie/walk.js'
 import { compareBytes } from '../../src/util/bytes.js'
 import { fromHex, toHex } from '../../src/util/hex.js'
-import { Prng } from '../../src/util/prng.js'
-import { randomEntries, SHAPES, shuffled } from './random-tries.js'
+import { SeededRandom } from '../helpers/random.js'
+import { randomEntries, SHAPES } from './random-tries.js'
 import { referenceTrie, sortedKeys } from './reference.js'
 import { readVector } from './vectors.js'
 
@@ -33,11 +33,11 @@ function startsWith(path: Uint8Array, prefix: Uint8Array): boolean {
 describe('walking tries built by @ethereumjs/mpt (codec property test)', () => {
   for (const [s, shape] of SHAPES.entries()) {
     it(`visits exactly the live nodes and finds every entry: ${shape.name}`, async () => {
-      const prng = new Prng(200 + s)
+      const prng = new SeededRandom(200 + s)
       for (const count of [1, 2, 7, 40, 300]) {
         const entries = randomEntries(prng, shape, count)
         // The reference gets the keys in random order, so its tries come from updates, not only appends.
-        const reference = await referenceTrie(shuffled(prng, entries))
+        const reference = await referenceTrie(prng.shuffle(entries))
         const store = new MemoryStore()
         for (const [hash, blob] of reference.nodes) await store.put(fromHex(hash), blob)
 
@@ -109,7 +109,7 @@ describe('trieEntries ordering: ethereum/tests trietestnextprev.json', () => {
 })
 
 describe('damaged stores', () => {
-  const entries = randomEntries(new Prng(31), SHAPES[0]!, 400)
+  const entries = randomEntries(new SeededRandom(31), SHAPES[0]!, 400)
 
   async function fixture(): Promise<{ store: MemoryStore; root: Uint8Array; nodes: WalkedNode[] }> {
     const store = new MemoryStore()
@@ -118,7 +118,7 @@ describe('damaged stores', () => {
   }
 
   it('reports a deleted node, the nodes above it, and fails lookups below it only', async () => {
-    const prng = new Prng(32)
+    const prng = new SeededRandom(32)
     for (let round = 0; round < 5; round++) {
       const { store, root, nodes } = await fixture()
       const victim = nodes[1 + prng.int(nodes.length - 1)]!
@@ -169,7 +169,7 @@ describe('damaged stores', () => {
   })
 
   it('refuses a node whose bytes do not hash to its key, even when they decode', async () => {
-    const prng = new Prng(33)
+    const prng = new SeededRandom(33)
     const { store, root, nodes } = await fixture()
     const leaves = nodes.filter((n) => n.node.kind === 'leaf')
     const victim = leaves[prng.int(leaves.length)]!
