@@ -12,6 +12,8 @@ export default defineConfig({
     exclude: [...configDefaults.exclude, 'test/**/*.soak.test.ts'],
     testTimeout: 30_000,
     hookTimeout: 30_000,
-    pool: 'forks'
+    pool: 'forks',
+    // One scratch directory per run, where the first CLI test compiles the CLI for all (test/helpers/built-cli.ts).
+    globalSetup: ['test/helpers/built-cli.global.ts']
   }
 })

@@ -1,40 +1,12 @@
-import { type ChildProcess, execFile, spawn } from 'node:child_process'
-import { access, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises'
+import { type ChildProcess, spawn } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
-import { fileURLToPath } from 'node:url'
-import { promisify } from 'node:util'
 import { afterAll, beforeAll, expect } from 'vitest'
+import { builtCliBin, CLI_BUILD_TIMEOUT_MS, REPO_ROOT } from '../helpers/built-cli.js'
 
-export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url))
-
-export interface BuiltCli {
-  /** The compiled `cli/bin.js`. */
-  readonly bin: string
-  remove(): Promise<void>
-}
-
-/**
- * Compiles `src/` with the build config into a temporary directory, so the tests run the real compiled
- * executable without racing anyone else's `npm run build` over `dist/`. The directory gets a
- * `package.json` (ESM) and a `node_modules` link so the output resolves its dependencies as `dist/` would.
- * tsc emits even when some file in the tree has a type error; `npm run typecheck` is where those fail.
- */
-export async function buildCli(): Promise<BuiltCli> {
-  const dir = await mkdtemp(join(tmpdir(), 'dsfg-cli-build-'))
-  const out = join(dir, 'dist')
-  await writeFile(join(dir, 'package.json'), '{"type":"module"}\n')
-  await symlink(join(REPO_ROOT, 'node_modules'), join(dir, 'node_modules'), 'dir')
-  const tsc = join(REPO_ROOT, 'node_modules', 'typescript', 'bin', 'tsc')
-  const args = [tsc, '-p', 'tsconfig.build.json', '--outDir', out, '--declaration', 'false', '--sourceMap', 'false']
-  await promisify(execFile)(process.execPath, args, { cwd: REPO_ROOT }).catch((err: { stdout?: string }) => {
-    console.warn(`tsc reported errors (output still emitted):\n${err.stdout ?? String(err)}`)
-  })
-  const bin = join(out, 'cli', 'bin.js')
-  await access(bin)
-  return { bin, remove: () => rm(dir, { recursive: true, force: true }) }
-}
+export { REPO_ROOT }
 
 /** What a test file of the CLI works with: the compiled executable and a scratch directory of its own. */
 export interface CliFixture {
@@ -44,25 +16,23 @@ export interface CliFixture {
 }
 
 /**
- * Builds the CLI and makes a scratch directory (`prefix…` in the system's temporary directory) before the
- * tests of the calling file, and removes both after them. Read the fields inside tests, once built.
+ * Gets the CLI built (once per run, see `builtCliBin`) and makes a scratch directory (`prefix…` in the system's temporary directory) before the
+ * tests of the calling file, and removes the directory after them. Read the fields inside tests, once built.
  */
 export function useBuiltCli(prefix: string): CliFixture {
-  let built: BuiltCli | undefined
+  let bin: string | undefined
   let work: string | undefined
-  // tsc over the whole tree, on a loaded 2-vCPU machine.
   beforeAll(async () => {
-    built = await buildCli()
+    bin = await builtCliBin()
     work = await mkdtemp(join(tmpdir(), prefix))
-  }, 180_000)
+  }, CLI_BUILD_TIMEOUT_MS)
   afterAll(async () => {
     for (const child of serving) child.kill('SIGKILL')
-    await built?.remove()
     if (work !== undefined) await rm(work, { recursive: true, force: true })
   })
   return {
     get bin() {
-      return built!.bin
+      return bin!
     },
     get work() {
       return work!

@@ -15,7 +15,8 @@ import { Prng } from '../../src/util/prng.js'
 import { createAdversary } from '../helpers/adversary.js'
 import { storedNodeKeys } from '../helpers/stored-keys.js'
 import { until } from '../helpers/wait.js'
-import { type BuiltCli, buildCli, REPO_ROOT, runCli } from './cli-harness.js'
+import { builtCliBin, CLI_BUILD_TIMEOUT_MS } from '../helpers/built-cli.js'
+import { REPO_ROOT, runCli } from './cli-harness.js'
 
 /** Makes the next `dsfg sync` on `data` run as a new peer: it creates a new key when there is none. */
 export function newIdentity(data: string): Promise<void> {
@@ -30,7 +31,7 @@ export function newIdentity(data: string): Promise<void> {
  */
 
 export interface CrashLoopInit {
-  /** The compiled `cli/bin.js` (see `buildCli`). */
+  /** The compiled `cli/bin.js` (see `builtCliBin`). */
   bin: string
   /** Directory for the client's LevelDB; must not exist yet or hold nothing but an earlier loop's store. */
   dir: string
@@ -99,7 +100,7 @@ const DEFAULT_RUN_TIMEOUT_MS = 60_000
 const EXIT_TIMEOUT_MS = 5_000
 
 /**
- * Registers one test that runs `crashLoop` with `init` against a freshly compiled CLI in a temporary
+ * Registers one test that runs `crashLoop` with `init` against the run's compiled CLI in a temporary
  * directory and asserts `expectCrashSafe` on the report.
  */
 export function describeCrashLoop(
@@ -108,18 +109,17 @@ export function describeCrashLoop(
   timeoutMs: number
 ): void {
   describe(name, () => {
-    let cli: BuiltCli | undefined
+    let bin: string | undefined
     let work: string | undefined
     beforeAll(async () => {
-      cli = await buildCli()
+      bin = await builtCliBin()
       work = await mkdtemp(join(tmpdir(), 'dsfg-crash-'))
-    }, 180_000)
+    }, CLI_BUILD_TIMEOUT_MS)
     afterAll(async () => {
-      await cli?.remove()
       if (work !== undefined) await rm(work, { recursive: true, force: true })
     })
     it(`keeps only complete subtries after each of ${init.kills} kills, finishes, and never fetches a committed node again`, async () => {
-      expectCrashSafe(await crashLoop({ ...init, bin: cli!.bin, dir: work! }), init.kills)
+      expectCrashSafe(await crashLoop({ ...init, bin: bin!, dir: work! }), init.kills)
     }, timeoutMs)
   })
 }

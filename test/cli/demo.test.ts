@@ -2,20 +2,17 @@ import { spawn } from 'node:child_process'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
-import { type BuiltCli, buildCli, REPO_ROOT, runCli } from './cli-harness.js'
+import { beforeAll, describe, expect, it, vi } from 'vitest'
+import { builtCliBin, CLI_BUILD_TIMEOUT_MS } from '../helpers/built-cli.js'
+import { REPO_ROOT, runCli } from './cli-harness.js'
 
 vi.setConfig({ testTimeout: 150_000 })
 
-let cli: BuiltCli
+let bin: string
 
 beforeAll(async () => {
-  cli = await buildCli()
-}, 180_000)
-
-afterAll(async () => {
-  await cli?.remove()
-})
+  bin = await builtCliBin()
+}, CLI_BUILD_TIMEOUT_MS)
 
 /** Whether a process with this pid exists (signal 0 only checks). */
 function alive(pid: number): boolean {
@@ -45,7 +42,7 @@ function runDemo(
   onLine: (line: string, child: ReturnType<typeof spawn>) => void
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cli.bin, 'demo', ...args], {
+    const child = spawn(process.execPath, [bin, 'demo', ...args], {
       cwd: REPO_ROOT,
       env: { ...process.env, DSFG_DEBUG: '' },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -87,7 +84,7 @@ function startedPids(line: string): number[] {
 
 describe('dsfg demo', () => {
   it('runs a publisher, 3 servers and a late joiner that checkpoint-syncs, ending with one verified summary', async () => {
-    const result = await runCli(cli.bin, ['demo', '--items', '3000'], { timeoutMs: 140_000 })
+    const result = await runCli(bin, ['demo', '--items', '3000'], { timeoutMs: 140_000 })
     expect(result.stderr).not.toMatch(/ {4}at /)
     expect(result.code).toBe(0)
     const summary = JSON.parse(result.stdout) as Record<string, unknown>
@@ -137,7 +134,7 @@ describe('dsfg demo', () => {
 
   it('rejects a bad --items with one line', async () => {
     for (const items of ['lots', '0', '10000001', '1.5']) {
-      const result = await runCli(cli.bin, ['demo', '--items', items])
+      const result = await runCli(bin, ['demo', '--items', items])
       expect(result.code).toBe(2)
       expect(result.stderr.trim()).toBe('dsfg: --items must be a whole number from 1 to 10000000')
     }
@@ -147,7 +144,7 @@ describe('dsfg demo', () => {
     const dir = await mkdtemp(join(tmpdir(), 'dsfg-demo-test-'))
     try {
       await writeFile(join(dir, 'something'), 'x')
-      const result = await runCli(cli.bin, ['demo', '--data', dir])
+      const result = await runCli(bin, ['demo', '--data', dir])
       expect(result.code).toBe(2)
       expect(result.stderr.trim()).toBe(`dsfg: --data ${dir} is not empty: the demo needs fresh stores`)
     } finally {
@@ -156,7 +153,7 @@ describe('dsfg demo', () => {
   })
 
   it('keeps its internal process command out of dsfg --help', async () => {
-    const result = await runCli(cli.bin, ['--help'])
+    const result = await runCli(bin, ['--help'])
     expect(result.code).toBe(0)
     expect(result.stdout).not.toContain('demo-node')
   })
