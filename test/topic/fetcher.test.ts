@@ -20,9 +20,10 @@ import { type TopicProtocol, TopicServer } from '../../src/topic/topic-server.js
 import { keccak256 } from '../../src/trie/keccak.js'
 import { Prng } from '../../src/util/prng.js'
 import { FakeClock } from '../helpers/fake-clock.js'
+import { createTestNode } from '../helpers/libp2p.js'
 import { makeItems } from '../helpers/topic-data.js'
 import { until } from '../helpers/wait.js'
-import { createPlainNode, Gate, MemoryTopicProvider, openStreamFrom, serveTopics } from './net-helpers.js'
+import { Gate, MemoryTopicProvider, openStreamFrom, serveTopics } from './net-helpers.js'
 
 const items = makeItems(300)
 const hashes = items.map((i) => keccak256(i.data))
@@ -61,7 +62,7 @@ describe('Fetcher over libp2p', () => {
   const ids = { honest: '', adversary: '', limited: '' }
 
   beforeAll(async () => {
-    ;[client, honest, adversary, limited] = await Promise.all([1, 2, 3, 4].map(() => createPlainNode()))
+    ;[client, honest, adversary, limited] = await Promise.all([1, 2, 3, 4].map(() => createTestNode()))
     await serveTopics(honest, honestServer.handlers())
     await serveTopics(
       limited,

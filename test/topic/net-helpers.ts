@@ -1,15 +1,11 @@
-import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
 import { identify } from '@libp2p/identify'
-import { tcp } from '@libp2p/tcp'
-import { createLibp2p, type Libp2p } from 'libp2p'
-import { MAX_FRAME_BYTES } from '../../src/constants.js'
+import type { Libp2p } from 'libp2p'
 import type { OpenStream } from '../../src/net/rpc.js'
-import { frameHandler } from '../../src/net/rpc.js'
 import type { Item, TopicState } from '../../src/net/topic-protocols.js'
 import type { TopicProvider } from '../../src/topic/provider.js'
 import type { TopicAnswer, TopicProtocol, TopicServer } from '../../src/topic/topic-server.js'
 import { keccak256 } from '../../src/trie/keccak.js'
+import { createTestNode, serveFrames } from '../helpers/libp2p.js'
 
 /** A `TopicProvider` over arrays of items, one per topic, optionally pruned below `lowest`. */
 export class MemoryTopicProvider implements TopicProvider {
@@ -42,36 +38,14 @@ export class MemoryTopicProvider implements TopicProvider {
   }
 }
 
-/** A plain libp2p node on 127.0.0.1 (TCP, noise, yamux) with no services. */
-export async function createPlainNode(): Promise<Libp2p> {
-  return createLibp2p({
-    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-    transports: [tcp()],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()]
-  })
-}
-
 /** Registers topic answer functions on `node` the way the service does: one `frameHandler` per protocol. */
 export async function serveTopics(node: Libp2p, answers: Record<TopicProtocol, TopicAnswer>): Promise<void> {
-  for (const [protocol, answer] of Object.entries(answers)) {
-    await node.handle(
-      protocol,
-      frameHandler((frame, peer) => answer(frame, peer.toString()), { maxRequestBytes: MAX_FRAME_BYTES, timeoutMs: 5_000 }),
-      { maxInboundStreams: 64 }
-    )
-  }
+  for (const [protocol, answer] of Object.entries(answers)) await serveFrames(node, protocol, (frame, peer) => answer(frame, peer.toString()))
 }
 
 /** A node on 127.0.0.1 speaking the topic protocols through `server`, with identify so peers learn them. */
 export async function topicServerNode(server: TopicServer): Promise<Libp2p> {
-  const node = await createLibp2p({
-    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-    transports: [tcp()],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
-    services: { identify: identify() }
-  })
+  const node = await createTestNode({ identify: identify() })
   await serveTopics(node, server.handlers())
   return node
 }

@@ -20,8 +20,9 @@ import { answerContents, type TopicProtocol, TopicServer } from '../../src/topic
 import { TopicStore } from '../../src/topic/topic-store.js'
 import { uint64BE } from '../../src/util/bytes.js'
 import { Prng } from '../../src/util/prng.js'
+import { createTestNode } from '../helpers/libp2p.js'
 import { makeItems } from '../helpers/topic-data.js'
-import { createPlainNode, openStreamFrom, serveTopics } from './net-helpers.js'
+import { openStreamFrom, serveTopics } from './net-helpers.js'
 
 /** A topic store holding `items`, with a checkpoint at `checkpointAt`; returns the checkpoint's root. */
 async function storeWith(items: Item[], checkpointAt: number): Promise<{ topics: TopicStore; root: Uint8Array }> {
@@ -104,7 +105,7 @@ describe('Fetcher.contents with a proof, over libp2p', () => {
     root = stored.root
     topics = stored.topics
     const server = new TopicServer({ provider: stored.topics })
-    ;[client, honest, liar] = await Promise.all([1, 2, 3].map(() => createPlainNode()))
+    ;[client, honest, liar] = await Promise.all([1, 2, 3].map(() => createTestNode()))
     await serveTopics(honest, server.handlers())
     const honestAnswer = server.handlers()
     const lying = async (frame: Uint8Array): Promise<Uint8Array> => {
