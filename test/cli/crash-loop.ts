@@ -5,7 +5,6 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { NODE_KEY_FILE } from '../../src/cli/node-key.js'
 import { accountEntries } from '../../src/fixtures/generate.js'
-import { decodeNodesRequest } from '../../src/net/nodes-protocol.js'
 import { LevelStore } from '../../src/store/level-store.js'
 import { MemoryStore } from '../../src/store/memory-store.js'
 import { importSorted } from '../../src/trie/stack-trie.js'
@@ -138,11 +137,10 @@ export async function crashLoop(init: CrashLoopInit): Promise<CrashLoopReport> {
   const server = await createAdversary({
     store: source,
     behaviour: {
-      nodes: ({ peer, frame }) => {
-        const id = peer.toString()
-        const list = byPeer.get(id) ?? []
-        byPeer.set(id, list)
-        for (const hash of decodeNodesRequest(frame)) list.push(toHex(hash))
+      nodes: ({ peer, request }) => {
+        const list = byPeer.get(peer) ?? []
+        byPeer.set(peer, list)
+        for (const hash of request.hashes) list.push(toHex(hash))
         return { delayMs: serveDelayMs }
       }
     }

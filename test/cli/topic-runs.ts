@@ -1,7 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { expect } from 'vitest'
 import type { Item } from '../../src/fsm/types.js'
-import { decodeContentsRequest, decodeHashesRequest } from '../../src/net/topic-protocols.js'
 import { LevelStore } from '../../src/store/level-store.js'
 import { MemoryStore } from '../../src/store/memory-store.js'
 import { TopicStore } from '../../src/topic/topic-store.js'
@@ -55,14 +54,12 @@ export async function topicSource(seed: number, count: number, delayMs: number):
   const server: Adversary = await createAdversary({
     topics,
     behaviour: {
-      contents: ({ peer, frame }) => {
-        const { from, amount } = decodeContentsRequest(frame)
-        of(peer.toString()).contents.push([from, from + amount - 1])
+      contents: ({ peer, request: { from, amount } }) => {
+        of(peer).contents.push([from, from + amount - 1])
         return { delayMs }
       },
-      hashes: ({ peer, frame }) => {
-        const { from, to } = decodeHashesRequest(frame)
-        of(peer.toString()).hashes.push([from, to])
+      hashes: ({ peer, request: { from, to } }) => {
+        of(peer).hashes.push([from, to])
         return 'honest'
       }
     }

@@ -5,10 +5,17 @@ import * as wire from '../../src/net/topic-protocols.js'
 import type { KVStore } from '../../src/store/kv-store.js'
 import type { TopicProvider } from '../../src/topic/provider.js'
 import { answerContents, answerHashes, answerStatus } from '../../src/topic/topic-server.js'
-import { keccak256 } from '../../src/trie/keccak.js'
+import {
+  type AdversaryEntries,
+  type AdversaryProtocol,
+  type AdversaryRequests,
+  changesEntries,
+  isFrameFault,
+  lieAbout,
+  type Rule
+} from './adversary-model.js'
 
-/** The DSFG request protocols an adversary speaks, by short name. */
-export type AdversaryProtocol = 'nodes' | 'status' | 'contents' | 'hashes'
+/** The end-to-end driver's half of the adversary model: each protocol's replies as frames. */
 
 export const PROTOCOL_IDS: Readonly<Record<AdversaryProtocol, string>> = {
   nodes: NODES_PROTOCOL,
@@ -17,143 +24,58 @@ export const PROTOCOL_IDS: Readonly<Record<AdversaryProtocol, string>> = {
   hashes: wire.HASHES_PROTOCOL
 }
 
-/**
- * What an adversary does with one request. The reply faults start from the honest reply (the library's own
- * server functions over the adversary's data) and change it:
- *
- * - `honest`: the honest reply;
- * - `corrupt`: every entry altered so that it fails verification (a node or item with its last byte flipped, a
- *   wrong hash); a status reply with `lowest` above `head`, which the codec rejects;
- * - `reorder`: the entries in reverse order; `duplicate`: every entry twice;
- * - `too-many`: one entry more than the request allows (repeats of the last);
- * - `oversized`: a frame one byte past `MAX_FRAME_BYTES`; `garbage`: a frame that is not RLP;
- * - `unavailable`, `rate-limited`: that status and no data;
- * - `stall`: never answers, keeps the stream open; `reset`: resets the stream without a reply;
- * - `disconnect`: drops the connection to the asking peer mid-request (it may dial again);
- * - `stop`: stops the whole adversary node mid-request (gone for good).
- */
-export type Fault =
-  | 'honest'
-  | 'corrupt'
-  | 'reorder'
-  | 'duplicate'
-  | 'too-many'
-  | 'oversized'
-  | 'garbage'
-  | 'unavailable'
-  | 'rate-limited'
-  | 'stall'
-  | 'reset'
-  | 'disconnect'
-  | 'stop'
-
-export interface Rule {
-  /** @default 'honest' */
-  fault?: Fault
-  /** Waits this long before acting (a slow peer). */
-  delayMs?: number
-  /** Status only: the state to report instead of ours (a higher head, a forged checkpoint); `honest` is ours. */
-  state?: (honest: wire.TopicState | null) => wire.TopicState
-  /** At most this many entries of the honest reply: a legal short reply (applied before the fault). */
-  limit?: number
-  /** This exact reply frame instead of any fault. */
-  reply?: Uint8Array
-  /**
-   * Contents only: the checkpoint root the request names is ignored, so the reply carries the adversary's own
-   * items with no proof: what a forger on another history can send at best.
-   */
-  unproven?: boolean
-}
-
-/** Faults that do not produce a reply frame: the transport carries them out. */
-export type TransportFault = Extract<Fault, 'stall' | 'reset' | 'disconnect' | 'stop'>
-
-export function isTransportFault(fault: Fault): fault is TransportFault {
-  return fault === 'stall' || fault === 'reset' || fault === 'disconnect' || fault === 'stop'
-}
-
-/** One protocol's honest reply, seen as a status code and a list of entries that faults can change. */
-interface ReplyCodec<E> {
+/** One protocol's requests and honest replies as frames, seen as a status code and a list of entries. */
+interface FrameCodec<P extends AdversaryProtocol> {
+  request(frame: Uint8Array): AdversaryRequests[P]
   honest(frame: Uint8Array, peer: string): Promise<Uint8Array>
-  /** Most entries the request allows in a reply. */
-  allowed(frame: Uint8Array): number
   /** The same request for at most `limit` entries, where a reply must be made for the shorter range (a proof). */
-  limit?(frame: Uint8Array, limit: number): Uint8Array
+  limit?(request: AdversaryRequests[P], limit: number): Uint8Array
   /** `extra`: what the reply carries beside its entries (a contents reply's proof), handed back to `encode`. */
-  decode(reply: Uint8Array, frame: Uint8Array): { code: Status; entries: E[]; extra?: unknown }
-  encode(code: Status, entries: E[], extra?: unknown): Uint8Array
-  corrupt(entry: E): E
-  /** An entry to add after `entries` (the last one again, or a filler when there is none). */
-  more(entries: E[], frame: Uint8Array): E
-  /** Replaces the entries with a lie (status only). */
-  lie?(state: (honest: wire.TopicState | null) => wire.TopicState, entries: E[]): E[]
+  decode(reply: Uint8Array, request: AdversaryRequests[P]): { code: Status; entries: AdversaryEntries[P][]; extra?: unknown }
+  encode(code: Status, entries: AdversaryEntries[P][], extra?: unknown): Uint8Array
 }
 
-/** A copy of `bytes` with its last byte flipped: same length, fails any hash check. */
-function flipped(bytes: Uint8Array): Uint8Array {
-  const out = bytes.slice()
-  out[out.length - 1]! ^= 0xff
-  return out
-}
-
-function nodesCodec(store: KVStore): ReplyCodec<Uint8Array> {
+function nodesCodec(store: KVStore): FrameCodec<'nodes'> {
   return {
+    request: (frame) => ({ hashes: decodeNodesRequest(frame) }),
     honest: (frame) => answerNodesRequest(store, frame),
-    allowed: (frame) => decodeNodesRequest(frame).length,
-    decode: (reply, frame) => {
-      const { code, nodes } = decodeNodesResponse(reply, decodeNodesRequest(frame).length)
+    decode: (reply, request) => {
+      const { code, nodes } = decodeNodesResponse(reply, request.hashes.length)
       return { code, entries: nodes }
     },
-    encode: (code, nodes) => encodeNodesResponse(code, nodes),
-    corrupt: flipped,
-    more: (nodes) => nodes.at(-1) ?? Uint8Array.of(0x80)
+    encode: (code, nodes) => encodeNodesResponse(code, nodes)
   }
 }
 
-function contentsCodec(provider: TopicProvider): ReplyCodec<wire.Item> {
+function contentsCodec(provider: TopicProvider): FrameCodec<'contents'> {
   return {
+    request: (frame) => wire.decodeContentsRequest(frame),
     honest: (frame, peer) => answerContents(provider, frame, peer),
-    allowed: (frame) => wire.decodeContentsRequest(frame).amount,
-    limit: (frame, limit) => {
-      const req = wire.decodeContentsRequest(frame)
-      return wire.encodeContentsRequest(req.topic, req.from, Math.min(req.amount, limit), req.root)
-    },
-    decode: (reply, frame) => {
-      const { from, amount } = wire.decodeContentsRequest(frame)
+    limit: (req, limit) => wire.encodeContentsRequest(req.topic, req.from, Math.min(req.amount, limit), req.root),
+    decode: (reply, { from, amount }) => {
       const { code, items, proof } = wire.decodeContentsResponse(reply, from, amount)
       return { code, entries: items, extra: proof }
     },
-    encode: (code, items, proof) => wire.encodeContentsResponse(code, items, (proof as Uint8Array[] | undefined) ?? []),
-    corrupt: (item) => ({ n: item.n, data: flipped(item.data) }),
-    more: (items, frame) => {
-      const last = items.at(-1)
-      return last === undefined ? { n: wire.decodeContentsRequest(frame).from, data: Uint8Array.of(1) } : { n: last.n + 1, data: last.data }
-    }
+    encode: (code, items, proof) => wire.encodeContentsResponse(code, items, (proof as Uint8Array[] | undefined) ?? [])
   }
 }
 
-function hashesCodec(provider: TopicProvider): ReplyCodec<Uint8Array> {
+function hashesCodec(provider: TopicProvider): FrameCodec<'hashes'> {
   return {
+    request: (frame) => wire.decodeHashesRequest(frame),
     honest: (frame, peer) => answerHashes(provider, frame, peer),
-    allowed: (frame) => {
-      const { from, to } = wire.decodeHashesRequest(frame)
-      return to - from + 1
-    },
-    decode: (reply, frame) => {
-      const { from, to } = wire.decodeHashesRequest(frame)
+    decode: (reply, { from, to }) => {
       const { code, hashes } = wire.decodeHashesResponse(reply, from, to)
       return { code, entries: hashes }
     },
-    encode: (code, hashes) => wire.encodeHashesResponse(code, hashes),
-    corrupt: flipped,
-    more: (hashes) => hashes.at(-1) ?? keccak256(Uint8Array.of(1))
+    encode: (code, hashes) => wire.encodeHashesResponse(code, hashes)
   }
 }
 
-function statusCodec(provider: TopicProvider): ReplyCodec<wire.TopicState> {
+function statusCodec(provider: TopicProvider): FrameCodec<'status'> {
   return {
+    request: (frame) => ({ topic: wire.decodeStatusRequest(frame) }),
     honest: (frame, peer) => answerStatus(provider, frame, peer),
-    allowed: () => 1,
     decode: (reply) => {
       const { code, state } = wire.decodeStatusResponse(reply)
       return { code, entries: state === null ? [] : [state] }
@@ -165,73 +87,58 @@ function statusCodec(provider: TopicProvider): ReplyCodec<wire.TopicState> {
         code,
         ...states.flatMap((s) => [s.lowest, s.head, s.headHash, s.checkpoint.number, s.checkpoint.root, s.record ?? new Uint8Array(0)])
       ] as never)
-    },
-    corrupt: (state) => ({ ...state, lowest: state.head + 1 }),
-    more: (states) => states.at(-1)!,
-    lie: (state, states) => [state(states[0] ?? null)]
+    }
   }
 }
 
-/** Answers one request of one protocol as a rule says. */
-export type Replier = (rule: Rule, frame: Uint8Array, peer: string) => Promise<Uint8Array>
-
-function replier<E>(codec: ReplyCodec<E>): Replier {
-  return async (rule, frame, peer) => {
-    const fault = rule.fault ?? 'honest'
-    if (rule.reply !== undefined) return rule.reply
-    switch (fault) {
-      case 'oversized':
-        return new Uint8Array(MAX_FRAME_BYTES + 1)
-      case 'garbage':
-        return Uint8Array.of(0xc5, 0x01) // an RLP list header promising five bytes, followed by one
-      case 'unavailable':
-        return codec.encode(Status.UNAVAILABLE, [])
-      case 'rate-limited':
-        return codec.encode(Status.RATE_LIMITED, [])
-      default:
-        break
-    }
-    if (rule.unproven === true) {
-      const req = wire.decodeContentsRequest(frame)
-      frame = wire.encodeContentsRequest(req.topic, req.from, req.amount)
-    }
-    const asked = rule.limit !== undefined && codec.limit !== undefined ? codec.limit(frame, rule.limit) : frame
-    const honest = await codec.honest(asked, peer)
-    if (fault === 'honest' && rule.state === undefined && rule.limit === undefined) return honest
-    let { code, entries, extra } = codec.decode(honest, frame)
-    if (rule.limit !== undefined) entries = entries.slice(0, rule.limit)
-    if (rule.state !== undefined && codec.lie !== undefined) {
-      code = Status.OK
-      entries = codec.lie(rule.state, entries)
-    }
-    return codec.encode(code, mutate(codec, fault, entries, frame), extra)
-  }
+/** Reads and answers one protocol's requests as rules say (transport faults are the caller's). */
+export interface Replier<P extends AdversaryProtocol> {
+  request(frame: Uint8Array): AdversaryRequests[P]
+  reply(rule: Rule<P>, frame: Uint8Array, request: AdversaryRequests[P], peer: string): Promise<Uint8Array>
 }
 
-function mutate<E>(codec: ReplyCodec<E>, fault: Fault, entries: E[], frame: Uint8Array): E[] {
-  switch (fault) {
-    case 'corrupt':
-      return entries.map((e) => codec.corrupt(e))
-    case 'reorder':
-      return [...entries].reverse()
-    case 'duplicate':
-      return entries.flatMap((e) => [e, e])
-    case 'too-many': {
-      const out = [...entries]
-      while (out.length <= codec.allowed(frame)) out.push(codec.more(out, frame))
-      return out
+function replier<P extends AdversaryProtocol>(protocol: P, codec: FrameCodec<P>): Replier<P> {
+  return {
+    request: codec.request,
+    reply: async (rule, frame, request, peer) => {
+      if (rule.reply !== undefined) return rule.reply
+      const fault = rule.fault ?? 'honest'
+      if (isFrameFault(fault)) {
+        switch (fault) {
+          case 'oversized':
+            return new Uint8Array(MAX_FRAME_BYTES + 1)
+          case 'garbage':
+            return Uint8Array.of(0xc5, 0x01) // an RLP list header promising five bytes, followed by one
+          case 'unavailable':
+            return codec.encode(Status.UNAVAILABLE, [])
+          case 'rate-limited':
+            return codec.encode(Status.RATE_LIMITED, [])
+          default: {
+            const exhaustive: never = fault
+            throw new Error(`unknown fault ${String(exhaustive)}`)
+          }
+        }
+      }
+      if (rule.unproven === true && protocol === 'contents') {
+        const req = request as AdversaryRequests['contents']
+        frame = wire.encodeContentsRequest(req.topic, req.from, req.amount)
+      }
+      const asked = rule.limit !== undefined && codec.limit !== undefined ? codec.limit(request, rule.limit) : frame
+      const honest = await codec.honest(asked, peer)
+      if (!changesEntries(rule)) return honest
+      const { code, entries, extra } = codec.decode(honest, request)
+      // A status lie is a state the peer claims to hold: it says so with OK, whatever it honestly holds.
+      return codec.encode(rule.state === undefined ? code : Status.OK, lieAbout(protocol, rule, entries, request), extra)
     }
-    default:
-      return entries
   }
 }
 
 /** The replier of each protocol over the adversary's honest data. */
-export function repliers(store: KVStore, provider: TopicProvider): Record<AdversaryProtocol, Replier> {
+export function repliers(store: KVStore, provider: TopicProvider): { [P in AdversaryProtocol]: Replier<P> } {
   return {
-    nodes: replier(nodesCodec(store)),
-    status: replier(statusCodec(provider)),
-    contents: replier(contentsCodec(provider)),
-    hashes: replier(hashesCodec(provider))
+    nodes: replier('nodes', nodesCodec(store)),
+    status: replier('status', statusCodec(provider)),
+    contents: replier('contents', contentsCodec(provider)),
+    hashes: replier('hashes', hashesCodec(provider))
   }
 }

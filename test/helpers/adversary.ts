@@ -1,15 +1,10 @@
-import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { type GossipSub, gossipsub } from '@libp2p/gossipsub'
 import { type Identify, identify } from '@libp2p/identify'
-import type { Connection, PeerId, Stream } from '@libp2p/interface'
-import { tcp } from '@libp2p/tcp'
-import { lpStream } from '@libp2p/utils'
-import { createLibp2p, type Libp2p } from 'libp2p'
+import type { PeerId } from '@libp2p/interface'
+import type { Libp2p } from 'libp2p'
 import { MAX_FRAME_BYTES } from '../../src/constants.js'
 import { decodeFrame, expectStatus, Status } from '../../src/net/codec.js'
-import { decodeNodesRequest, encodeNodesResponse } from '../../src/net/nodes-protocol.js'
 import { requestFrame } from '../../src/net/rpc.js'
 import type { Item } from '../../src/net/topic-protocols.js'
 import type { KVStore } from '../../src/store/kv-store.js'
@@ -20,27 +15,17 @@ import type { TopicProvider } from '../../src/topic/provider.js'
 import { TopicStore } from '../../src/topic/topic-store.js'
 import {
   type AdversaryProtocol,
-  type Fault,
+  type Behaviour,
+  type Behaviours,
   isTransportFault,
-  PROTOCOL_IDS,
-  type Replier,
-  type Rule,
-  repliers
-} from './adversary-replies.js'
+  ruleFor,
+  type TransportFault
+} from './adversary-model.js'
+import { PROTOCOL_IDS, type Replier, repliers } from './adversary-replies.js'
+import { createTestNode, serveFrames } from './libp2p.js'
 import { until } from './wait.js'
 
-export type { AdversaryProtocol, Fault, Rule } from './adversary-replies.js'
-
-/** One request as the adversary received it; `call` counts this protocol's requests from 1. */
-export interface AdversaryCall {
-  protocol: AdversaryProtocol
-  call: number
-  peer: PeerId
-  frame: Uint8Array
-}
-
-/** A fault for every request, a rule, or a choice per request (say honest first, then gone). */
-export type Behaviour = Fault | Rule | ((call: AdversaryCall) => Fault | Rule | Promise<Fault | Rule>)
+export type { AdversaryCall, AdversaryProtocol, Behaviour, Behaviours, Fault, Rule } from './adversary-model.js'
 
 export interface AdversaryInit {
   /** Trie nodes served on `/dsfg/nodes/1.0.0` (and topic data, when `topics` is not given). @default a new MemoryStore */
@@ -48,7 +33,7 @@ export interface AdversaryInit {
   /** What the topic protocols serve honestly. @default a TopicStore over `store` */
   topics?: TopicProvider
   /** How each protocol answers. @default 'honest' for every protocol */
-  behaviour?: Partial<Record<AdversaryProtocol, Behaviour>>
+  behaviour?: Behaviours
   /** Concurrent inbound streams per connection and protocol. @default 64 */
   maxInboundStreams?: number
 }
@@ -96,38 +81,45 @@ const CODE_NAMES: Record<Status, keyof FloodResult['codes']> = {
 }
 
 /**
- * A real libp2p node on 127.0.0.1 (TCP, noise, yamux, identify, gossipsub) that speaks the DSFG request
- * protocols from honest data (`store`, `topics`) but answers each as `behaviour` says: corrupt, reordered,
+ * The end-to-end driver of the adversary model (adversary-model.ts): a real libp2p node on 127.0.0.1 (TCP,
+ * noise, yamux, identify, gossipsub) that speaks the DSFG request protocols from honest data (`store`, `topics`)
+ * but answers each as `behaviour` says: corrupt, reordered,
  * duplicated, too many, oversized, slow, stalled, reset, disconnected, or lying about its topic state. Its
  * honest replies come from the library's own server functions and codecs, and every fault is a change of one.
  * It can also gossip forged items and checkpoints, and flood another node with requests.
  */
 export async function createAdversary(init: AdversaryInit = {}): Promise<Adversary> {
   const store = init.store ?? new MemoryStore()
-  const reply = repliers(store, init.topics ?? new TopicStore(store))
+  const replies = repliers(store, init.topics ?? new TopicStore(store))
   const privateKey = await generateKeyPair('Ed25519')
-  const node: AdversaryLibp2p = await createLibp2p({
-    privateKey,
-    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-    transports: [tcp()],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
-    services: { identify: identify(), pubsub: gossipsub({ emitSelf: false, allowPublishToZeroTopicPeers: true }) }
-  })
+  const node: AdversaryLibp2p = await createTestNode(
+    { identify: identify(), pubsub: gossipsub({ emitSelf: false, allowPublishToZeroTopicPeers: true }) },
+    { privateKey }
+  )
   const counts: Record<AdversaryProtocol, number> = { nodes: 0, status: 0, contents: 0, hashes: 0 }
-  for (const protocol of Object.keys(PROTOCOL_IDS) as AdversaryProtocol[]) {
-    const behaviour = init.behaviour?.[protocol] ?? 'honest'
-    const handler = async (stream: Stream, connection: Connection): Promise<void> => {
-      const call: AdversaryCall = { protocol, call: 0, peer: connection.remotePeer, frame: new Uint8Array(0) }
-      await serve(stream, connection, node, async (frame) => {
-        call.call = ++counts[protocol]
-        call.frame = frame
-        return toRule(typeof behaviour === 'function' ? await behaviour(call) : behaviour)
-      }, reply[protocol])
-    }
-    // Many outbound streams, so that a flood is limited by the server under test, not by the adversary.
-    await node.handle(PROTOCOL_IDS[protocol], handler, { maxInboundStreams: init.maxInboundStreams ?? 64, maxOutboundStreams: 4096 })
+  const serve = async <P extends AdversaryProtocol>(protocol: P, behaviour: Behaviour<P> | undefined): Promise<void> => {
+    const replier = replies[protocol] as Replier<P>
+    await serveFrames(
+      node,
+      PROTOCOL_IDS[protocol],
+      async (frame, peer) => {
+        const request = replier.request(frame)
+        const rule = await ruleFor(behaviour, { protocol, call: ++counts[protocol], peer: peer.toString(), request })
+        await rule.hold?.()
+        if (rule.delayMs !== undefined) await new Promise((r) => setTimeout(r, rule.delayMs))
+        const fault = rule.fault ?? 'honest'
+        if (rule.reply === undefined && isTransportFault(fault)) return misbehave(node, peer, fault)
+        return replier.reply(rule, frame, request, peer.toString())
+      },
+      // Many outbound streams, so that a flood is limited by the server under test, not by the adversary; a
+      // long deadline, so that holds and delays decide when it answers.
+      { maxInboundStreams: init.maxInboundStreams ?? 64, maxOutboundStreams: 4096, timeoutMs: 600_000 }
+    )
   }
+  await serve('nodes', init.behaviour?.nodes)
+  await serve('status', init.behaviour?.status)
+  await serve('contents', init.behaviour?.contents)
+  await serve('hashes', init.behaviour?.hashes)
   // Gossipsub may know a peer's subscription before its own stream to that peer is open: until then a
   // publish reaches nobody, so try again for a while.
   const gossip = async (topic: string, data: Uint8Array): Promise<number> => {
@@ -156,48 +148,28 @@ export async function createAdversary(init: AdversaryInit = {}): Promise<Adversa
   }
 }
 
-function toRule(behaviour: Fault | Rule): Rule {
-  return typeof behaviour === 'string' ? { fault: behaviour } : behaviour
-}
-
-/** Reads one request frame, decides, and answers (or misbehaves) on the stream. */
-async function serve(
-  stream: Stream,
-  connection: Connection,
-  node: Libp2p,
-  decide: (frame: Uint8Array) => Promise<Rule>,
-  reply: Replier
-): Promise<void> {
-  const lp = lpStream(stream, { maxDataLength: MAX_FRAME_BYTES, maxBufferSize: MAX_FRAME_BYTES + 16 })
-  try {
-    const frame = (await lp.read()).subarray()
-    const rule = await decide(frame)
-    if (rule.delayMs !== undefined) await new Promise((r) => setTimeout(r, rule.delayMs))
-    const fault = rule.fault ?? 'honest'
-    if (rule.reply === undefined && isTransportFault(fault)) {
-      switch (fault) {
-        case 'stall':
-          return // the stream stays open until the client gives up
-        case 'reset':
-          stream.abort(new Error('adversary reset'))
-          return
-        case 'disconnect':
-          connection.abort(new Error('adversary disconnect'))
-          return
-        case 'stop':
-          await node.stop()
-          return
-        default: {
-          const exhaustive: never = fault
-          throw new Error(`unknown fault ${String(exhaustive)}`)
-        }
-      }
+/**
+ * Carries out a transport fault on the request of `peer`: never answers, or fails the stream (the frame
+ * handler resets it when the answer throws) after dropping the connection or stopping the node.
+ */
+async function misbehave(node: Libp2p, peer: PeerId, fault: TransportFault): Promise<never> {
+  switch (fault) {
+    case 'stall':
+      return new Promise<never>(() => {}) // the stream stays open until the client gives up
+    case 'reset':
+      break
+    case 'disconnect':
+      for (const connection of node.getConnections(peer)) connection.abort(new Error('adversary disconnect'))
+      break
+    case 'stop':
+      await node.stop()
+      break
+    default: {
+      const exhaustive: never = fault
+      throw new Error(`unknown fault ${String(exhaustive)}`)
     }
-    await lp.write(await reply(rule, frame, connection.remotePeer.toString()))
-    await stream.close()
-  } catch {
-    stream.abort(new Error('adversary failed'))
   }
+  throw new Error(`adversary ${fault}`)
 }
 
 async function flood(node: Libp2p, peer: PeerId, protocol: string, frame: Uint8Array, options: FloodOptions): Promise<FloodResult> {
@@ -220,44 +192,4 @@ async function flood(node: Libp2p, peer: PeerId, protocol: string, frame: Uint8A
   }
   await Promise.all(Array.from({ length: options.concurrency }, worker))
   return result
-}
-
-// ---- the nodes-only adversary of the first state-sync tests, now a behaviour of the one above ------------
-
-/** What an adversarial nodes server does with one request. */
-export type NodesBehaviour = (hashes: Uint8Array[], call: number) => Promise<NodesAnswer> | NodesAnswer
-
-export type NodesAnswer =
-  /** Reply with these node blobs (status OK). */
-  | { nodes: Uint8Array[] }
-  /** Reply with these raw bytes as the frame. */
-  | { frame: Uint8Array }
-  /** Never reply; keep the stream open. */
-  | { silent: true }
-  /** Reset the stream without a reply. */
-  | { reset: true }
-  /** Stop the whole node (a disconnect mid-request). */
-  | { disconnect: true }
-
-export interface AdversaryNode {
-  node: Libp2p
-  /** Nodes requests received so far. */
-  calls(): number
-  stop(): Promise<void>
-}
-
-/** An adversary whose nodes protocol answers as `behaviour` says (see `createAdversary`). */
-export async function createNodesAdversary(behaviour: NodesBehaviour): Promise<AdversaryNode> {
-  const adversary = await createAdversary({
-    behaviour: {
-      nodes: async ({ call, frame }) => {
-        const answer = await behaviour(decodeNodesRequest(frame), call)
-        if ('nodes' in answer) return { reply: encodeNodesResponse(Status.OK, answer.nodes) }
-        if ('frame' in answer) return { reply: answer.frame }
-        if ('silent' in answer) return 'stall'
-        return 'reset' in answer ? 'reset' : 'stop'
-      }
-    }
-  })
-  return { node: adversary.node, calls: () => adversary.calls('nodes'), stop: adversary.stop }
 }

@@ -69,3 +69,10 @@ export function randomEntries(seed: number, count: number, keyBytes = 32, valueB
   }
   return out
 }
+
+/** A store holding the nodes of every one of `tries`: a server of several roots. */
+export async function storeOfTries(...tries: SourceTrie[]): Promise<MemoryStore> {
+  const store = new MemoryStore()
+  for (const trie of tries) for (const [k, blob] of trie.nodes) await store.put(hexKey(k), blob)
+  return store
+}

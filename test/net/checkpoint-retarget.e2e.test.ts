@@ -4,9 +4,9 @@ import { createDsfgNode, type DsfgLibp2p } from '../../src/node/create-node.js'
 import { MemoryStore } from '../../src/store/memory-store.js'
 import { type Checkpoint, checkpointsTopic } from '../../src/topic/gossip.js'
 import { toHex } from '../../src/util/hex.js'
-import { type AdversaryNode, createNodesAdversary } from '../helpers/adversary.js'
+import { type Adversary, createAdversary } from '../helpers/adversary.js'
 import { recordVerdicts, untilVerdict } from '../helpers/blame.js'
-import { buildSourceTrie, incompleteNodes, randomEntries } from '../helpers/trie-source.js'
+import { buildSourceTrie, incompleteNodes, randomEntries, storeOfTries } from '../helpers/trie-source.js'
 import { until } from '../helpers/wait.js'
 import { Gate } from '../topic/net-helpers.js'
 
@@ -23,13 +23,12 @@ describe('state sync following gossiped checkpoints', () => {
     const entries = randomEntries(77, 1500)
     const a = await buildSourceTrie(entries)
     const b = await buildSourceTrie([...entries, ...randomEntries(78, 20)])
-    const nodes = new Map([...a.nodes, ...b.nodes])
     // The first replies go out at once, then every reply waits until both checkpoints have been dealt with: the
     // re-target then lands mid-sync however fast the machine.
     const gate = new Gate()
-    const server: AdversaryNode = await createNodesAdversary(async (hashes, call) => {
-      if (call > SERVED_BEFORE_CHECKPOINTS) await gate.wait()
-      return { nodes: hashes.flatMap((h) => nodes.get(toHex(h)) ?? []) }
+    const server: Adversary = await createAdversary({
+      store: await storeOfTries(a, b),
+      behaviour: { nodes: ({ call }) => (call > SERVED_BEFORE_CHECKPOINTS ? { hold: () => gate.wait() } : 'honest') }
     })
     const publisher: DsfgLibp2p = await createDsfgNode()
     const forger: DsfgLibp2p = await createDsfgNode()
@@ -63,7 +62,7 @@ describe('state sync following gossiped checkpoints', () => {
     }
     // A forged checkpoint with a higher number: accepted, it would win over the real one and the sync would fail.
     const bogus = { number: 100, root: new Uint8Array(32).fill(7), head: 100, headHash: new Uint8Array(32) }
-    await until(() => server.calls() >= SERVED_BEFORE_CHECKPOINTS, 'the sync to be under way')
+    await until(() => server.calls('nodes') >= SERVED_BEFORE_CHECKPOINTS, 'the sync to be under way')
     await publishToClient(forger, bogus) // it did reach the client
     await untilVerdict(verdicts, forger.peerId, TopicValidatorResult.Reject)
     await publishToClient(publisher, { number: 1, root: b.root, head: 1, headHash: new Uint8Array(32) })

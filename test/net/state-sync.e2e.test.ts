@@ -2,14 +2,11 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { MAX_NODE_REQUESTS_PER_PEER } from '../../src/constants.js'
 import { MemoryStore } from '../../src/store/memory-store.js'
 import type { PeerPenalty } from '../../src/sync/state-syncer.js'
+import { keccak256 } from '../../src/trie/keccak.js'
 import { toHex } from '../../src/util/hex.js'
-import { type AdversaryNode, createNodesAdversary, type NodesBehaviour } from '../helpers/adversary.js'
+import { type Adversary, type AdversaryInit, createAdversary } from '../helpers/adversary.js'
 import { connect, createDsfgNode, type DsfgNode } from '../helpers/libp2p.js'
-import { buildSourceTrie, incompleteNodes, randomEntries, type SourceTrie } from '../helpers/trie-source.js'
-
-const honestFrom =
-  (source: SourceTrie): NodesBehaviour =>
-  (hashes) => ({ nodes: hashes.flatMap((h) => source.nodes.get(toHex(h)) ?? []) })
+import { buildSourceTrie, incompleteNodes, randomEntries, type SourceTrie, storeOfTries } from '../helpers/trie-source.js'
 
 describe('state sync over libp2p', async () => {
   const source = await buildSourceTrie(randomEntries(42, 1500))
@@ -25,8 +22,9 @@ describe('state sync over libp2p', async () => {
     return { node, store }
   }
 
-  async function adversary(behaviour: NodesBehaviour): Promise<AdversaryNode> {
-    const a = await createNodesAdversary(behaviour)
+  /** A server of `source`'s nodes (unless `init` names another store) that answers as `init` says. */
+  async function adversary(init: AdversaryInit = {}): Promise<Adversary> {
+    const a = await createAdversary({ store: source.store, ...init })
     running.push(a)
     return a
   }
@@ -48,24 +46,18 @@ describe('state sync over libp2p', async () => {
   })
 
   it('spreads the load over three servers', async () => {
-    const servers = await Promise.all([1, 2, 3].map(() => adversary(honestFrom(source))))
+    const servers = await Promise.all([1, 2, 3].map(() => adversary()))
     const { node, store } = await client()
     for (const s of servers) await connect(node, s.node)
     // Small requests so the sync needs many of them and every server gets a share.
     await node.services.dsfg.syncRoot(source.root, { maxNodesPerRequest: 16, signal: AbortSignal.timeout(20_000) })
     await expectSynced(store)
-    for (const s of servers) expect(s.calls()).toBeGreaterThan(3)
+    for (const s of servers) expect(s.calls('nodes')).toBeGreaterThan(3)
   })
 
   it('completes from the others while a server sending corrupt nodes is blamed', async () => {
-    const corrupt = await adversary((hashes) => ({
-      nodes: hashes.map((h) => {
-        const blob = source.nodes.get(toHex(h))!.slice()
-        blob[blob.length - 1]! ^= 0xff
-        return blob
-      })
-    }))
-    const honest = await adversary(honestFrom(source))
+    const corrupt = await adversary({ behaviour: { nodes: 'corrupt' } })
+    const honest = await adversary()
     const { node, store } = await client()
     await connect(node, corrupt.node)
     await connect(node, honest.node)
@@ -80,58 +72,60 @@ describe('state sync over libp2p', async () => {
   })
 
   it('completes when a server never answers (timeouts)', async () => {
-    const silent = await adversary(() => ({ silent: true }))
-    const honest = await adversary(honestFrom(source))
+    const silent = await adversary({ behaviour: { nodes: 'stall' } })
+    const honest = await adversary()
     const { node, store } = await client()
     await connect(node, silent.node)
     await connect(node, honest.node)
     await node.services.dsfg.syncRoot(source.root, { signal: AbortSignal.timeout(20_000) })
     await expectSynced(store)
-    expect(silent.calls()).toBeGreaterThan(0)
+    expect(silent.calls('nodes')).toBeGreaterThan(0)
   })
 
   it('completes when a server disconnects mid-sync', async () => {
-    const leaver = await adversary((hashes, call) => (call >= 3 ? { disconnect: true } : honestFrom(source)(hashes, call)))
-    const honest = await adversary(honestFrom(source))
+    const leaver = await adversary({ behaviour: { nodes: ({ call }) => (call >= 3 ? 'stop' : 'honest') } })
+    const honest = await adversary()
     const { node, store } = await client()
     await connect(node, leaver.node)
     await connect(node, honest.node)
     await node.services.dsfg.syncRoot(source.root, { maxNodesPerRequest: 32, signal: AbortSignal.timeout(20_000) })
     await expectSynced(store)
     // It dropped the connection on its third request; the one pipelined beside it was its last.
-    expect(leaver.calls()).toBeGreaterThanOrEqual(3)
-    expect(leaver.calls()).toBeLessThanOrEqual(2 + MAX_NODE_REQUESTS_PER_PEER)
+    expect(leaver.calls('nodes')).toBeGreaterThanOrEqual(3)
+    expect(leaver.calls('nodes')).toBeLessThanOrEqual(2 + MAX_NODE_REQUESTS_PER_PEER)
   })
 
   it('completes without aborting when a server holds only half the trie', async () => {
     const halfKeys = new Set([...source.nodes.keys()].filter((_k, i) => i % 2 === 1))
-    const half = await adversary((hashes) => ({
-      nodes: hashes.filter((h) => halfKeys.has(toHex(h))).map((h) => source.nodes.get(toHex(h))!)
-    }))
-    const honest = await adversary(honestFrom(source))
+    const half = await adversary({ behaviour: { nodes: { forge: (nodes) => nodes.filter((blob) => halfKeys.has(toHex(keccak256(blob)))) } } })
+    const honest = await adversary()
     const { node, store } = await client()
     await connect(node, half.node)
     await connect(node, honest.node)
     await node.services.dsfg.syncRoot(source.root, { maxNodesPerRequest: 32, signal: AbortSignal.timeout(20_000) })
     await expectSynced(store)
-    expect(half.calls()).toBeGreaterThan(0)
+    expect(half.calls('nodes')).toBeGreaterThan(0)
   })
 
   it('re-targets from root A to root B mid-sync, reusing the stored subtries of A', async () => {
     const entries = randomEntries(42, 1500)
     const b = await buildSourceTrie([...entries.slice(0, 1485), ...randomEntries(43, 15)])
-    const both: SourceTrie = { ...source, nodes: new Map([...source.nodes, ...b.nodes]) }
     const requested: string[][] = []
     let handle: ReturnType<DsfgNode['services']['dsfg']['startStateSync']> | undefined
     let storedAtRetarget = new Set<string>()
     const { node, store } = await client()
-    const server = await adversary((hashes, call) => {
-      requested.push(hashes.map(toHex))
-      if (call === 10) {
-        storedAtRetarget = new Set(store.keys())
-        handle!.retarget(b.root)
+    const server = await adversary({
+      store: await storeOfTries(source, b),
+      behaviour: {
+        nodes: ({ call, request }) => {
+          requested.push(request.hashes.map(toHex))
+          if (call === 10) {
+            storedAtRetarget = new Set(store.keys())
+            handle!.retarget(b.root)
+          }
+          return 'honest'
+        }
       }
-      return honestFrom(both)(hashes, call)
     })
     await connect(node, server.node)
     handle = node.services.dsfg.startStateSync(source.root, {

@@ -2,13 +2,7 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { expect } from 'vitest'
 import type { Item } from '../../src/fsm/types.js'
 import { MemoryStore } from '../../src/store/memory-store.js'
-import {
-  decodeContentsRequest,
-  decodeContentsResponse,
-  encodeContentsResponse
-} from '../../src/net/topic-protocols.js'
 import type { TopicConfig } from '../../src/service/dsfg-service.js'
-import { answerContents } from '../../src/topic/topic-server.js'
 import type { TopicHandle } from '../../src/topic/topic-handle.js'
 import { recordSignedCheckpoint } from '../../src/topic/checkpoint-record.js'
 import { TopicStore } from '../../src/topic/topic-store.js'
@@ -95,13 +89,11 @@ export async function runScenario(scenario: Scenario, seed: number): Promise<voi
             store: publisher.services.dsfg.store,
             topics: publisher.services.dsfg.topicStore,
             behaviour: {
-              contents: async ({ frame }) => {
-                const req = decodeContentsRequest(frame)
-                const honestReply = await answerContents(publisher.services.dsfg.topicStore, frame, 'liar')
-                const { code, items, proof } = decodeContentsResponse(honestReply, req.from, req.amount)
-                const forged = items.map((i) => (i.n >= 200 && i.n < 260 ? { n: i.n, data: Uint8Array.of(...i.data, 1) } : i))
-                if (items.some((i) => i.n >= 200 && i.n < 260)) forgedReplies++
-                return { reply: encodeContentsResponse(code, forged, proof) }
+              contents: {
+                forge: (items) => {
+                  if (items.some((i) => i.n >= 200 && i.n < 260)) forgedReplies++
+                  return items.map((i) => (i.n >= 200 && i.n < 260 ? { n: i.n, data: Uint8Array.of(...i.data, 1) } : i))
+                }
               }
             }
           }
