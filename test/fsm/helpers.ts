@@ -11,7 +11,10 @@ import {
   type QueueResult,
   type QueueStalled
 } from '../../src/fsm/index.js'
+import type { ContentsRequest } from '../../src/net/topic-protocols.js'
+import type { Behaviour as ModelBehaviour } from '../helpers/adversary-model.js'
 import { FakeClock } from '../helpers/fake-clock.js'
+import { FakePeers } from '../helpers/fake-peers.js'
 
 /** The honest content of item `n`. */
 export function item(n: number): Item {
@@ -67,12 +70,11 @@ export async function drive<T>(
   return promise
 }
 
-/** What a simulated peer does with one request. */
-export type Reply =
-  /** `lateAfterAbort`: answer after `delayMs` even if the request was aborted (a reply racing the abort). */
-  | { kind: 'items'; items: unknown; delayMs?: number; lateAfterAbort?: boolean }
-  | { kind: 'error'; delayMs?: number }
-  | { kind: 'hang' }
+/**
+ * What a simulated peer does with one request: the adversary model's behaviour for contents requests
+ * (adversary-model.ts), over honest items `from..from + amount - 1`. The request's `topic` is empty.
+ */
+export type Behaviour = ModelBehaviour<'contents'>
 
 export interface SimRequest {
   peer: string
@@ -83,50 +85,37 @@ export interface SimRequest {
   index: number
 }
 
-export type Behaviour = (req: SimRequest) => Reply
-
-/** Answers with every asked item it has. */
-export const honest: Behaviour = (req) => ({ kind: 'items', items: items(req.from, req.from + req.amount - 1) })
+/** Answers with every asked item. */
+export const honest: Behaviour = 'honest'
 
 /** Answers like `honest`, `delayMs` later (of fake time). */
-export function honestAfter(delayMs: number | ((req: SimRequest) => number)): Behaviour {
-  return (req) => ({
-    kind: 'items',
-    items: items(req.from, req.from + req.amount - 1),
-    delayMs: typeof delayMs === 'number' ? delayMs : delayMs(req)
-  })
-}
-
-interface SimPeer extends PeerInfo {
-  behaviour: Behaviour
-  requests: number
+export function honestAfter(delayMs: number | ((req: ContentsRequest) => number)): Behaviour {
+  return typeof delayMs === 'number' ? { delayMs } : ({ request }) => ({ delayMs: delayMs(request) })
 }
 
 /**
- * Peers behind `io.peers()` / `io.fetch()`. Records every request, checks it against the peer's claimed range,
- * and counts the requests in flight per peer (a request ends when answered or aborted).
+ * Peers behind `io.peers()` / `io.fetch()`, answering through the model's unit driver (`FakePeers`) on the fake
+ * clock. Records every request, checks it against the peer's claimed range, and counts the requests in flight
+ * per peer (a request ends when answered or aborted).
  */
 export class SimNetwork {
   readonly requests: SimRequest[] = []
   readonly violations: string[] = []
   readonly signals: AbortSignal[] = []
   readonly maxActive = new Map<string, number>()
-  private readonly peerTable = new Map<string, SimPeer>()
+  private readonly peerTable = new Map<string, PeerInfo>()
   private readonly active = new Map<string, number>()
   private readonly clock: FakeClock
+  private readonly answers: FakePeers<'contents'>
 
   constructor(clock: FakeClock) {
     this.clock = clock
+    this.answers = new FakePeers({ protocol: 'contents', honest: ({ from, amount }) => items(from, from + amount - 1), clock })
   }
 
   add(id: string, options: { lowest?: number; head?: number; behaviour?: Behaviour } = {}): void {
-    this.peerTable.set(id, {
-      id,
-      lowest: options.lowest ?? 0,
-      head: options.head ?? Number.MAX_SAFE_INTEGER,
-      behaviour: options.behaviour ?? honest,
-      requests: 0
-    })
+    this.peerTable.set(id, { id, lowest: options.lowest ?? 0, head: options.head ?? Number.MAX_SAFE_INTEGER })
+    this.answers.set(id, options.behaviour ?? honest)
   }
 
   remove(id: string): void {
@@ -134,7 +123,7 @@ export class SimNetwork {
   }
 
   setBehaviour(id: string, behaviour: Behaviour): void {
-    this.peerTable.get(id)!.behaviour = behaviour
+    this.answers.set(id, behaviour)
   }
 
   peers = (): PeerInfo[] => [...this.peerTable.values()].map(({ id, lowest, head }) => ({ id, lowest, head }))
@@ -162,39 +151,22 @@ export class SimNetwork {
     if (sim.lowest > from || sim.head < from + amount - 1) {
       this.violations.push(`${peer} [${sim.lowest}, ${sim.head}] asked for [${from}, ${from + amount - 1}]`)
     }
-    const req: SimRequest = { peer, from, amount, at: this.clock.now(), index: sim.requests++ }
-    this.requests.push(req)
+    this.requests.push({ peer, from, amount, at: this.clock.now(), index: this.answers.requestsOf(peer) })
     this.signals.push(options.signal)
     const active = (this.active.get(peer) ?? 0) + 1
     this.active.set(peer, active)
     this.maxActive.set(peer, Math.max(this.maxActive.get(peer) ?? 0, active))
-    const reply = sim.behaviour(req)
-    const late = reply.kind === 'items' && reply.lateAfterAbort === true
-    return new Promise<Item[]>((resolve, reject) => {
-      let open = true
-      let timer: unknown
-      const end = (): boolean => {
-        if (!open) return false
-        open = false
-        this.active.set(peer, (this.active.get(peer) ?? 1) - 1)
-        options.signal.removeEventListener('abort', onAbort)
-        if (timer !== undefined && !late) this.clock.clearTimeout(timer)
-        return true
-      }
-      const onAbort = (): void => {
-        if (end() && !late) reject(new Error('aborted'))
-      }
-      options.signal.addEventListener('abort', onAbort)
-      if (reply.kind === 'hang') return
-      const answer = (): void => {
-        timer = undefined
-        if (!end() && !late) return
-        if (reply.kind === 'items') resolve(reply.items as Item[])
-        else reject(new Error(`${peer} failed`))
-      }
-      if (reply.delayMs !== undefined && reply.delayMs > 0) timer = this.clock.setTimeout(answer, reply.delayMs)
-      else answer()
-    })
+    let open = true
+    const end = (): void => {
+      if (!open) return
+      open = false
+      this.active.set(peer, (this.active.get(peer) ?? 1) - 1)
+    }
+    // A request ends when aborted, even if a late reply still comes.
+    options.signal.addEventListener('abort', end, { once: true })
+    const answer = this.answers.answer(peer, { topic: '', from, amount }, { signal: options.signal })
+    answer.then(end, end)
+    return answer
   }
 }
 

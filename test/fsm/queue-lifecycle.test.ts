@@ -17,7 +17,7 @@ describe('Queue lifecycle', () => {
 
   it('stop aborts every request, clears every timer and ends run() with AbortError (2)', async () => {
     const h = harness({ start: 0, target: 10_000, window: 6, noPeerWatchdogMs: 1000 })
-    h.net.add('a', { behaviour: () => ({ kind: 'hang' }) })
+    h.net.add('a', { behaviour: 'stall' })
     h.net.add('b', { behaviour: honestAfter(60_000) })
     h.net.add('c', { behaviour: honestAfter(5_000) })
     const running = h.queue.run()
@@ -39,7 +39,7 @@ describe('Queue lifecycle', () => {
 
   it('restarting a stopped queue fails; a second stop is harmless (3, 4)', async () => {
     const h = harness({ start: 0, target: 1000 })
-    h.net.add('a', { behaviour: () => ({ kind: 'hang' }) })
+    h.net.add('a', { behaviour: 'stall' })
     const outcome = h.queue.run().catch((e: unknown) => e)
     await settle()
     await h.queue.stop()

@@ -2,7 +2,9 @@ import { describe, expect, it } from 'vitest'
 import type { ConsumerResult, PeerFaultReason } from '../../src/fsm/index.js'
 import { FakeClock } from '../helpers/fake-clock.js'
 import { SeededRandom } from '../helpers/random.js'
-import { type Behaviour, harness, item, items, type Reply, range, SimConsumer } from './helpers.js'
+import type { Item } from '../../src/fsm/types.js'
+import type { Rule } from '../helpers/adversary-model.js'
+import { type Behaviour, harness, item, range, SimConsumer } from './helpers.js'
 
 // Random peer behaviours, random peer churn and random consumer faults, seeded: whatever happens, the consumer
 // ends up holding start..target exactly once, in order, and every invalid reply, and nothing else, is blamed on
@@ -12,41 +14,39 @@ const SEEDS = Number(process.env.FSM_SEEDS ?? 200)
 
 /**
  * A reply that breaks the protocol, chosen at random, and the fault it is: every one of them is invalid,
- * whatever `amount` is.
+ * whatever `amount` is. `held` is what the honest reply would carry.
  */
-function invalidReply(rng: SeededRandom, from: number, amount: number): { reply: Reply; fault: PeerFaultReason } {
-  const all = items(from, from + amount - 1)
-  const reply = (list: unknown[]): Reply => ({ kind: 'items', items: list })
+function invalidReply(rng: SeededRandom, amount: number): { lie: Rule<'contents'>; fault: PeerFaultReason } {
   switch (rng.int(7)) {
     case 0:
-      return { reply: reply(items(from, from + amount)), fault: 'too-many' }
-    case 1:
-      return { reply: reply([item(from + amount + rng.int(50))]), fault: 'out-of-range' }
+      return { lie: { fault: 'too-many' }, fault: 'too-many' }
+    case 1: {
+      const beyond = rng.int(50)
+      return { lie: { forge: (held) => [item(held[0]!.n + amount + beyond)] }, fault: 'out-of-range' }
+    }
     case 2:
-      return amount > 1
-        ? { reply: reply([...all].reverse()), fault: 'not-ascending' }
-        : { reply: reply([all[0], all[0]]), fault: 'too-many' }
+      return amount > 1 ? { lie: { fault: 'reorder' }, fault: 'not-ascending' } : { lie: { fault: 'duplicate' }, fault: 'too-many' }
     case 3:
       return amount > 1
-        ? { reply: reply([all[0], ...all.slice(0, -1)]), fault: 'duplicate' }
-        : { reply: reply([all[0], all[0]]), fault: 'too-many' }
+        ? { lie: { forge: (held) => [held[0]!, ...held.slice(0, -1)] }, fault: 'duplicate' }
+        : { lie: { fault: 'duplicate' }, fault: 'too-many' }
     case 4:
-      return amount > 1 ? { reply: reply(all.slice(1)), fault: 'gap' } : { reply: reply([]), fault: 'empty' }
+      return amount > 1 ? { lie: { forge: (held) => held.slice(1) }, fault: 'gap' } : { lie: { limit: 0 }, fault: 'empty' }
     case 5:
-      return { reply: reply([]), fault: 'empty' }
+      return { lie: { limit: 0 }, fault: 'empty' }
     default:
-      return { reply: reply([{ n: from, data: null }]), fault: 'malformed' }
+      return { lie: { forge: (held) => [{ n: held[0]!.n, data: null } as unknown as Item] }, fault: 'malformed' }
   }
 }
 
 /** A valid reply, an error, a hang or a delay, chosen at random: what an honest but imperfect peer does. */
-function honestReply(rng: SeededRandom, from: number, amount: number): Reply {
+function honestReply(rng: SeededRandom, amount: number): Rule<'contents'> {
   const roll = rng.float()
-  if (roll < 0.1) return { kind: 'items', items: items(from, from + rng.int(amount)), delayMs: rng.int(300) } // short
-  if (roll < 0.15) return { kind: 'error', delayMs: rng.int(2000) }
-  if (roll < 0.17) return { kind: 'hang' }
-  if (roll < 0.3) return { kind: 'items', items: items(from, from + amount - 1), delayMs: 100 + rng.int(12_000) }
-  return { kind: 'items', items: items(from, from + amount - 1), delayMs: rng.int(200) }
+  if (roll < 0.1) return { limit: 1 + rng.int(amount), delayMs: rng.int(300) } // short
+  if (roll < 0.15) return { fault: 'reset', delayMs: rng.int(2000) }
+  if (roll < 0.17) return { fault: 'stall' }
+  if (roll < 0.3) return { delayMs: 100 + rng.int(12_000) }
+  return { delayMs: rng.int(200) }
 }
 
 describe('Queue under random peers (property)', () => {
@@ -95,13 +95,13 @@ describe('Queue under random peers (property)', () => {
         // p0 holds everything; the others may be pruned below or lag behind
         const lowest = p === 0 || rng.chance(0.5) ? 0 : start + rng.int(target - start + 1)
         const head = p === 0 || rng.chance(0.5) ? target + 100 : start + rng.int(target - start + 1)
-        const behaviour: Behaviour = (r) => {
+        const behaviour: Behaviour = ({ request: r }) => {
           if (lying && rng.chance(0.3)) {
-            const { reply, fault } = invalidReply(rng, r.from, r.amount)
+            const { lie, fault } = invalidReply(rng, r.amount)
             sentInvalid.set(id, [...(sentInvalid.get(id) ?? []), fault])
-            return reply
+            return lie
           }
-          return honestReply(rng, r.from, r.amount)
+          return honestReply(rng, r.amount)
         }
         h.net.add(id, { lowest, head, behaviour })
         config.set(id, { lowest, head, behaviour })

@@ -9,15 +9,16 @@ import {
   Queue,
   type QueueProgress
 } from '../../src/fsm/index.js'
+import type { Rule } from '../helpers/adversary-model.js'
 import { FakeClock } from '../helpers/fake-clock.js'
-import { type Behaviour, drive, harness, honest, honestAfter, item, items, range, SimConsumer } from './helpers.js'
+import { type Behaviour, drive, harness, honestAfter, item, items, range, SimConsumer } from './helpers.js'
 
 // Scenarios from reference section 4(d): Prysm TestBlocksQueue_Loop (6, 7, 9), invalid replies (13, 29, 47),
 // Lodestar chain.test (42, 43), rate-limited peers (30), plus the ones taken from the issue trackers.
 
 /** Answers only for requests that do not touch `[from, to]`, and errors on those that do. */
 function failsOn(from: number, to: number): Behaviour {
-  return (req) => (req.from <= to && req.from + req.amount - 1 >= from ? { kind: 'error' } : honest(req))
+  return ({ request: req }) => (req.from <= to && req.from + req.amount - 1 >= from ? 'reset' : 'honest')
 }
 
 describe('Queue: delivery', () => {
@@ -78,9 +79,8 @@ describe('Queue: delivery', () => {
 
   it('short replies (valid prefixes) complete the batch without faults or attempts', async () => {
     const h = harness({ start: 0, target: 199, maxDownloadAttempts: 1 })
-    const capped: Behaviour = (r) => ({ kind: 'items', items: items(r.from, r.from + Math.min(r.amount, 10) - 1) })
-    h.net.add('a', { behaviour: capped })
-    h.net.add('b', { behaviour: (r) => ({ kind: 'items', items: items(r.from, r.from + Math.min(r.amount, 7) - 1) }) })
+    h.net.add('a', { behaviour: { limit: 10 } })
+    h.net.add('b', { behaviour: { limit: 7 } })
     await h.run()
     expect(h.consumer.sequence).toEqual(range(0, 199))
     expect(h.faults).toEqual([])
@@ -111,17 +111,17 @@ describe('Queue: peers', () => {
     expect(h.faults).toEqual([]) // failed requests are retried, not blamed
   })
 
-  const corrupt: { reason: string; reply: (from: number, amount: number) => unknown }[] = [
-    { reason: 'too-many', reply: (f, a) => items(f, f + a) },
-    { reason: 'out-of-range', reply: (f, a) => [...items(f, f + a - 2), item(f + a + 5)] },
-    { reason: 'not-ascending', reply: (f, a) => items(f, f + a - 1).reverse() },
-    { reason: 'duplicate', reply: (f) => [item(f), item(f), item(f + 1)] },
-    { reason: 'gap', reply: (f, a) => items(f, f + a - 1).filter((i) => i.n !== f + 3) },
-    { reason: 'empty', reply: () => [] },
-    { reason: 'malformed', reply: (f) => [{ n: f, data: 'not bytes' }] }
+  const corrupt: { reason: string; lie: Rule<'contents'> }[] = [
+    { reason: 'too-many', lie: { fault: 'too-many' } },
+    { reason: 'out-of-range', lie: { forge: (held) => [...held.slice(0, -1), item(held.at(-1)!.n + 6)] } },
+    { reason: 'not-ascending', lie: { fault: 'reorder' } },
+    { reason: 'duplicate', lie: { forge: ([first, second]) => [first!, first!, second!] } },
+    { reason: 'gap', lie: { forge: (held) => held.filter((i) => i.n !== held[0]!.n + 3) } },
+    { reason: 'empty', lie: { limit: 0 } },
+    { reason: 'malformed', lie: { forge: ([first]) => [{ n: first!.n, data: 'not bytes' } as unknown as Item] } }
   ]
   // reference section 4(d), 13, 29, 47
-  for (const { reason, reply } of corrupt) {
+  for (const { reason, lie } of corrupt) {
     it(`invalid reply (${reason}): the peer that sent it is blamed, the batch fetched elsewhere`, async () => {
       const blamed: [string, string][] = []
       const h = harness({
@@ -132,7 +132,7 @@ describe('Queue: peers', () => {
       })
       // 'a-bad' wins the tie-break for the first request; only its first reply is corrupt
       h.net.add('a-bad', {
-        behaviour: (r) => (r.index === 0 ? { kind: 'items', items: reply(r.from, r.amount) } : honest(r))
+        behaviour: ({ call }) => (call === 1 ? lie : 'honest')
       })
       h.net.add('b-good')
       await h.run()
@@ -152,8 +152,8 @@ describe('Queue: peers', () => {
     // each answers empty outside its claim, which would be a fault if it were asked
     const claimOnly =
       (lowest: number, head: number): Behaviour =>
-      (r) =>
-        r.from >= lowest && r.from + r.amount - 1 <= head ? honest(r) : { kind: 'items', items: [] }
+      ({ request: r }) =>
+        r.from >= lowest && r.from + r.amount - 1 <= head ? 'honest' : { limit: 0 }
     h.net.add('low', { lowest: 0, head: 149, behaviour: claimOnly(0, 149) })
     h.net.add('high', { lowest: 150, head: 299, behaviour: claimOnly(150, 299) })
     h.net.add('mid', { lowest: 50, head: 199, behaviour: claimOnly(50, 199) })
@@ -167,7 +167,7 @@ describe('Queue: peers', () => {
   it('a peer disconnect puts its batches back to Pending uncharged; its late reply is ignored', async () => {
     const h = harness({ start: 0, target: 255, window: 4, maxDownloadAttempts: 1 })
     // 'a' answers 5 s later with garbage, even after the queue aborted the request
-    h.net.add('a', { behaviour: () => ({ kind: 'items', items: [item(9999)], delayMs: 5000, lateAfterAbort: true }) })
+    h.net.add('a', { behaviour: { forge: () => [item(9999)], delayMs: 5000, lateAfterAbort: true } })
     h.net.add('b', { behaviour: honestAfter(3000) })
     const running = h.queue.run()
     await new Promise((resolve) => setImmediate(resolve))
@@ -186,7 +186,7 @@ describe('Queue: peers', () => {
 
   it('a timeout charges an attempt and the batch goes to another peer; timeouts are not blamed', async () => {
     const h = harness({ start: 0, target: 127, fetchTimeoutMs: 10_000 })
-    h.net.add('a', { behaviour: (r) => (r.index === 0 ? { kind: 'hang' } : honest(r)) })
+    h.net.add('a', { behaviour: ({ call }) => (call === 1 ? 'stall' : 'honest') })
     h.net.add('b')
     const started = h.clock.now()
     await h.run()
@@ -388,10 +388,7 @@ describe('Queue: consumer results', () => {
     const honestBytes = (batch: Item[]): boolean => batch.every((i) => i.data[3] === 0xaa)
     const consumer = new SimConsumer((batch) => (honestBytes(batch) ? { ok: true } : { ok: false, fault: 'this' }))
     const h = harness({ start: 0, target: 191, window: 1 }, { consumer })
-    const forged: Behaviour = (r) => ({
-      kind: 'items',
-      items: items(r.from, r.from + r.amount - 1).map((i) => (i.n === 70 ? { n: 70, data: Uint8Array.of(0) } : i))
-    })
+    const forged: Behaviour = { forge: (held) => held.map((i) => (i.n === 70 ? { n: 70, data: Uint8Array.of(0) } : i)) }
     h.net.add('a-forger', { behaviour: forged })
     h.net.add('b')
     await h.run()
