@@ -5,20 +5,20 @@ import { Queue } from '../../src/fsm/queue.js'
 import type { Item } from '../../src/fsm/types.js'
 import { Status } from '../../src/net/codec.js'
 import { PeerBusyError, RequestRejectedError } from '../../src/net/nodes-protocol.js'
-import {
-  CONTENTS_PROTOCOL,
-  decodeContentsRequest,
-  encodeContentsResponse,
-  encodeHashesResponse,
-  encodeStatusResponse,
-  HASHES_PROTOCOL,
-  STATUS_PROTOCOL
-} from '../../src/net/topic-protocols.js'
+import { encodeContentsResponse, encodeHashesResponse } from '../../src/net/topic-protocols.js'
 import { Fetcher, type FetcherInit } from '../../src/topic/fetcher.js'
 import { TopicStateManager } from '../../src/topic/topic-state-manager.js'
-import { type TopicProtocol, TopicServer } from '../../src/topic/topic-server.js'
+import { TopicServer } from '../../src/topic/topic-server.js'
 import { keccak256 } from '../../src/trie/keccak.js'
 import { Prng } from '../../src/util/prng.js'
+import {
+  type Adversary,
+  type AdversaryProtocol,
+  type Behaviour,
+  type Behaviours,
+  createAdversary
+} from '../helpers/adversary.js'
+import { ruleFor } from '../helpers/adversary-model.js'
 import { FakeClock } from '../helpers/fake-clock.js'
 import { createTestNode } from '../helpers/libp2p.js'
 import { makeItems } from '../helpers/topic-data.js'
@@ -32,60 +32,51 @@ const honestServer = new TopicServer({ provider })
 /** A status no honest peer sends: lowest above head. */
 const badState = { lowest: 9, head: 5, headHash: new Uint8Array(32), checkpoint: { number: 0, root: new Uint8Array(32) } }
 
-/** What the adversary answers to one request: a reply frame, or a throw (the stream is reset). */
-type Behaviour = (protocol: TopicProtocol, frame: Uint8Array) => Promise<Uint8Array>
-
-const honestly: Behaviour = (protocol, frame) => honestServer.handlers()[protocol](frame, 'client')
-
 /** Answers contents requests with `change(items it should send, the request)`, everything else honestly. */
-const contentsLie =
-  (change: (held: Item[], req: { from: number; amount: number }) => Item[]): Behaviour =>
-  async (protocol, frame) => {
-    if (protocol !== CONTENTS_PROTOCOL) return honestly(protocol, frame)
-    const req = decodeContentsRequest(frame)
-    return encodeContentsResponse(Status.OK, change(await provider.getContents(req.topic, req.from, req.amount), req))
-  }
+const contentsLie = (change: (held: Item[], req: { from: number; amount: number }) => Item[]): Behaviours => ({
+  contents: { forge: change }
+})
 
 /** Answers every request of `protocol` with `frame`, everything else honestly. */
-const answerWith =
-  (protocol: TopicProtocol, reply: Uint8Array): Behaviour =>
-  async (p, frame) => (p === protocol ? reply : honestly(p, frame))
+const answerWith = (protocol: AdversaryProtocol, reply: Uint8Array): Behaviours => ({ [protocol]: { reply } })
 
 describe('Fetcher over libp2p', () => {
   let client: Libp2p
   let honest: Libp2p
-  let adversary: Libp2p
+  let adversary: Adversary
   let limited: Libp2p
-  let behaviour: Behaviour = honestly
+  /** How the adversary answers now: each test sets it (the adversary asks it at every request). */
+  let behaviour: Behaviours = {}
   let adversaryCalls = 0
   const gates: Gate[] = []
   const ids = { honest: '', adversary: '', limited: '' }
 
   beforeAll(async () => {
-    ;[client, honest, adversary, limited] = await Promise.all([1, 2, 3, 4].map(() => createTestNode()))
+    ;[client, honest, limited] = await Promise.all([1, 2, 3].map(() => createTestNode()))
+    const current =
+      <P extends AdversaryProtocol>(protocol: P): Behaviour<P> =>
+      (call) => {
+        adversaryCalls++
+        return ruleFor(behaviour[protocol] as Behaviour<P> | undefined, call)
+      }
+    adversary = await createAdversary({
+      topics: provider,
+      behaviour: { status: current('status'), contents: current('contents'), hashes: current('hashes') }
+    })
     await serveTopics(honest, honestServer.handlers())
     await serveTopics(
       limited,
       new TopicServer({ provider, inboundBurst: 1, inboundRatePerSecond: 0.001 }).handlers()
     )
-    const answer = (protocol: TopicProtocol) => (frame: Uint8Array) => {
-      adversaryCalls++
-      return behaviour(protocol, frame)
-    }
-    await serveTopics(adversary, {
-      [STATUS_PROTOCOL]: answer(STATUS_PROTOCOL),
-      [CONTENTS_PROTOCOL]: answer(CONTENTS_PROTOCOL),
-      [HASHES_PROTOCOL]: answer(HASHES_PROTOCOL)
-    })
-    for (const server of [honest, adversary, limited]) await client.dial(server.getMultiaddrs()[0]!)
+    for (const server of [honest, adversary.node, limited]) await client.dial(server.getMultiaddrs()[0]!)
     ids.honest = honest.peerId.toString()
-    ids.adversary = adversary.peerId.toString()
+    ids.adversary = adversary.node.peerId.toString()
     ids.limited = limited.peerId.toString()
   })
 
   afterEach(() => {
     for (const gate of gates.splice(0)) gate.open()
-    behaviour = honestly
+    behaviour = {}
     adversaryCalls = 0
   })
 
@@ -96,10 +87,11 @@ describe('Fetcher over libp2p', () => {
   const fetcher = (init: Partial<FetcherInit> = {}) => new Fetcher({ openStream: openStreamFrom(client), ...init })
 
   /** A behaviour that holds every answer until the test ends (or opens the gate). */
-  const held = (): { gate: Gate; behaviour: Behaviour } => {
+  const held = (): { gate: Gate; behaviour: Behaviours } => {
     const gate = new Gate()
     gates.push(gate)
-    return { gate, behaviour: async (p, f) => gate.wait().then(() => honestly(p, f)) }
+    const hold = (): Promise<void> => gate.wait()
+    return { gate, behaviour: { status: { hold }, contents: { hold }, hashes: { hold } } }
   }
 
   async function faultOf(promise: Promise<unknown>): Promise<PeerFaultError> {
@@ -167,12 +159,12 @@ describe('Fetcher over libp2p', () => {
 
     it('item numbers outside the range, too many items, a garbage frame', async () => {
       const f = fetcher()
-      const lies: [string, Behaviour][] = [
+      const lies: [string, Behaviours][] = [
         ['out of range', contentsLie((held, req) => held.map((i) => ({ n: i.n + req.amount, data: i.data })))],
         ['too many', contentsLie((_held, req) => items.slice(req.from, req.from + req.amount + 1))],
-        ['descending', contentsLie((held) => [...held].reverse())],
-        ['garbage', answerWith(CONTENTS_PROTOCOL, new Prng(7).bytes(500))],
-        ['status with items', answerWith(CONTENTS_PROTOCOL, encodeContentsResponse(Status.UNAVAILABLE, items.slice(0, 2)))]
+        ['descending', { contents: 'reorder' }],
+        ['garbage', answerWith('contents', new Prng(7).bytes(500))],
+        ['status with items', answerWith('contents', encodeContentsResponse(Status.UNAVAILABLE, items.slice(0, 2)))]
       ]
       for (const [what, lie] of lies) {
         behaviour = lie
@@ -184,15 +176,15 @@ describe('Fetcher over libp2p', () => {
 
     it('a status with lowest above head, an oversized status, hashes of the wrong size', async () => {
       const f = fetcher()
-      behaviour = answerWith(STATUS_PROTOCOL, encodeStatusResponse(Status.OK, badState))
+      behaviour = { status: { state: () => badState } }
       expect((await faultOf(f.status(ids.adversary, 'news'))).reason).toBe('malformed')
-      behaviour = answerWith(STATUS_PROTOCOL, new Uint8Array(4000))
+      behaviour = answerWith('status', new Uint8Array(4000))
       const oversized = await faultOf(f.status(ids.adversary, 'news'))
       expect([oversized.peer, oversized.reason]).toEqual([ids.adversary, 'oversized'])
-      behaviour = answerWith(HASHES_PROTOCOL, encodeHashesResponse(Status.OK, [new Uint8Array(32), new Uint8Array(31)]))
+      behaviour = answerWith('hashes', encodeHashesResponse(Status.OK, [new Uint8Array(32), new Uint8Array(31)]))
       expect((await faultOf(f.hashes(ids.adversary, 'news', 0, 5))).reason).toBe('malformed')
       // More hashes than asked for is a frame longer than any legal reply: refused before it is decoded.
-      behaviour = answerWith(HASHES_PROTOCOL, encodeHashesResponse(Status.OK, hashes.slice(0, 7)))
+      behaviour = answerWith('hashes', encodeHashesResponse(Status.OK, hashes.slice(0, 7)))
       expect((await faultOf(f.hashes(ids.adversary, 'news', 0, 5))).reason).toBe('oversized')
     })
   })
@@ -208,7 +200,7 @@ describe('Fetcher over libp2p', () => {
     })
 
     it('a request the server calls invalid: RequestRejectedError', async () => {
-      behaviour = answerWith(CONTENTS_PROTOCOL, encodeContentsResponse(Status.INVALID_REQUEST))
+      behaviour = answerWith('contents', encodeContentsResponse(Status.INVALID_REQUEST))
       await expect(fetcher().contents(ids.adversary, 'news', 0, 5)).rejects.toBeInstanceOf(RequestRejectedError)
     })
 
@@ -231,9 +223,7 @@ describe('Fetcher over libp2p', () => {
       patient.abort()
       await expect(waiting).rejects.toBeInstanceOf(AbortError)
 
-      behaviour = async () => {
-        throw new Error('reset by the adversary')
-      }
+      behaviour = { status: 'reset' }
       const reset = await fetcher()
         .status(ids.adversary, 'news')
         .catch((e: unknown) => e)
@@ -314,7 +304,7 @@ describe('Fetcher over libp2p', () => {
   })
 
   it('feeds the TopicStateManager: states of honest peers, the liar blamed', async () => {
-    behaviour = answerWith(STATUS_PROTOCOL, encodeStatusResponse(Status.OK, badState))
+    behaviour = { status: { state: () => badState } }
     const f = fetcher()
     const faults: [string, unknown][] = []
     const manager = new TopicStateManager({
