@@ -14,7 +14,7 @@ import { keccak256 } from '../../src/trie/keccak.js'
  *
  * What a peer lies about is the protocol its behaviour is for: trie nodes (`nodes`), items (`contents`), item
  * hashes (`hashes`), its head, checkpoint and record (`status`). How it lies is the `Rule`: forge entries
- * (`fault: 'corrupt'`, `forge`, `state`), withhold them (`limit`, `fault: 'unavailable'`), drip them (`hold`),
+ * (`fault: 'corrupt'`, `forge`, `state`, `proof`), withhold them (`limit`, `fault: 'unavailable'`), drip them (`hold`),
  * delay them (`delayMs`), go silent (`fault: 'stall'`), leave (`'reset'`, `'disconnect'`, `'stop'`), or relay
  * another's genuine data beside its own (`state` handing out another's record, `unproven` items). Gossip lies
  * (forged items, checkpoints and relayed records) exist only end to end: see `Adversary.publish*`.
@@ -99,6 +99,8 @@ export interface Rule<P extends AdversaryProtocol = AdversaryProtocol> {
    * items with no proof: what a forger on another history can send at best.
    */
   unproven?: boolean
+  /** Contents only, end to end: the range proof to send instead of the honest one (none, another range's). */
+  proof?: (honest: Uint8Array[]) => Uint8Array[]
   /** End to end only: this exact reply frame instead of any change above. */
   reply?: Uint8Array
   /** Unit only: the reply comes even when the request was aborted meanwhile (a reply racing the abort). */
@@ -135,7 +137,8 @@ export function toRule<P extends AdversaryProtocol>(chosen: Fault | Rule<P>): Ru
 /** Whether `rule` changes the entries of the honest reply (else the honest reply goes out as it is). */
 export function changesEntries<P extends AdversaryProtocol>(rule: Rule<P>): boolean {
   const fault = rule.fault ?? 'honest'
-  return rule.limit !== undefined || rule.forge !== undefined || rule.state !== undefined || (fault !== 'honest' && !isFrameFault(fault) && !isTransportFault(fault))
+  const entryFault = fault !== 'honest' && !isFrameFault(fault) && !isTransportFault(fault)
+  return rule.limit !== undefined || rule.forge !== undefined || rule.state !== undefined || rule.proof !== undefined || entryFault
 }
 
 /** How each protocol's entries are lied about. */

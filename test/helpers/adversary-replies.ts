@@ -127,8 +127,9 @@ function replier<P extends AdversaryProtocol>(protocol: P, codec: FrameCodec<P>)
       const honest = await codec.honest(asked, peer)
       if (!changesEntries(rule)) return honest
       const { code, entries, extra } = codec.decode(honest, request)
+      const proof = rule.proof !== undefined && protocol === 'contents' ? rule.proof(extra as Uint8Array[]) : extra
       // A status lie is a state the peer claims to hold: it says so with OK, whatever it honestly holds.
-      return codec.encode(rule.state === undefined ? code : Status.OK, lieAbout(protocol, rule, entries, request), extra)
+      return codec.encode(rule.state === undefined ? code : Status.OK, lieAbout(protocol, rule, entries, request), proof)
     }
   }
 }

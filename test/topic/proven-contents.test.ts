@@ -3,23 +3,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { MAX_FRAME_BYTES, MAX_RESPONSE_BYTES } from '../../src/constants.js'
 import { PeerFaultError } from '../../src/errors.js'
 import { Status } from '../../src/net/codec.js'
-import {
-  CONTENTS_PROTOCOL,
-  decodeContentsRequest,
-  decodeContentsResponse,
-  encodeContentsRequest,
-  encodeContentsResponse,
-  HASHES_PROTOCOL,
-  type Item,
-  STATUS_PROTOCOL
-} from '../../src/net/topic-protocols.js'
+import { decodeContentsResponse, encodeContentsRequest, type Item } from '../../src/net/topic-protocols.js'
 import { verifyRangeProof } from '../../src/proof/range-proof.js'
 import { MemoryStore } from '../../src/store/memory-store.js'
 import { Fetcher } from '../../src/topic/fetcher.js'
-import { answerContents, type TopicProtocol, TopicServer } from '../../src/topic/topic-server.js'
+import { answerContents, TopicServer } from '../../src/topic/topic-server.js'
 import { TopicStore } from '../../src/topic/topic-store.js'
 import { uint64BE } from '../../src/util/bytes.js'
 import { Prng } from '../../src/util/prng.js'
+import { type Adversary, type Behaviour, createAdversary, type Rule } from '../helpers/adversary.js'
+import { ruleFor } from '../helpers/adversary-model.js'
 import { createTestNode } from '../helpers/libp2p.js'
 import { makeItems } from '../helpers/topic-data.js'
 import { openStreamFrom, serveTopics } from './net-helpers.js'
@@ -94,10 +87,11 @@ describe('answerContents with a proof', () => {
 describe('Fetcher.contents with a proof, over libp2p', () => {
   let client: Libp2p
   let honest: Libp2p
-  let liar: Libp2p
+  let liar: Adversary
   let root: Uint8Array
   let topics: TopicStore
-  let lie: (held: Item[], proof: Uint8Array[]) => { items: Item[]; proof: Uint8Array[] } = (items, proof) => ({ items, proof })
+  /** How the liar answers contents requests now (status and hashes it answers honestly). */
+  let lie: Behaviour<'contents'> = 'honest'
   const ids = { honest: '', liar: '' }
 
   beforeAll(async () => {
@@ -105,24 +99,12 @@ describe('Fetcher.contents with a proof, over libp2p', () => {
     root = stored.root
     topics = stored.topics
     const server = new TopicServer({ provider: stored.topics })
-    ;[client, honest, liar] = await Promise.all([1, 2, 3].map(() => createTestNode()))
+    ;[client, honest] = await Promise.all([1, 2].map(() => createTestNode()))
     await serveTopics(honest, server.handlers())
-    const honestAnswer = server.handlers()
-    const lying = async (frame: Uint8Array): Promise<Uint8Array> => {
-      const req = decodeContentsRequest(frame)
-      const reply = decodeContentsResponse(await honestAnswer[CONTENTS_PROTOCOL](frame, 'client'), req.from, req.amount)
-      const changed = lie(reply.items, reply.proof)
-      return encodeContentsResponse(Status.OK, changed.items, changed.proof)
-    }
-    const answers: Record<TopicProtocol, (frame: Uint8Array, peer: string) => Promise<Uint8Array>> = {
-      [STATUS_PROTOCOL]: honestAnswer[STATUS_PROTOCOL],
-      [HASHES_PROTOCOL]: honestAnswer[HASHES_PROTOCOL],
-      [CONTENTS_PROTOCOL]: lying
-    }
-    await serveTopics(liar, answers)
-    for (const server of [honest, liar]) await client.dial(server.getMultiaddrs()[0]!)
+    liar = await createAdversary({ topics: stored.topics, behaviour: { contents: (call) => ruleFor(lie, call) } })
+    for (const server of [honest, liar.node]) await client.dial(server.getMultiaddrs()[0]!)
     ids.honest = honest.peerId.toString()
-    ids.liar = liar.peerId.toString()
+    ids.liar = liar.node.peerId.toString()
   })
 
   afterAll(async () => {
@@ -145,12 +127,12 @@ describe('Fetcher.contents with a proof, over libp2p', () => {
   })
 
   it('blames the sender of a changed item, a dropped item, a shifted range or a bare reply', async () => {
-    const cases: [string, typeof lie][] = [
-      ['a changed item', (held, proof) => ({ items: held.map((i, k) => (k === 3 ? { n: i.n, data: Uint8Array.of(1, 2, 3) } : i)), proof })],
-      ['a dropped item', (held, proof) => ({ items: held.filter((_i, k) => k !== 5), proof })],
-      ['a missing first item', (held, proof) => ({ items: held.slice(1), proof })],
-      ['no proof', (held) => ({ items: held, proof: [] })],
-      ['a proof of another range', (held) => ({ items: held, proof: otherProof })]
+    const cases: [string, Rule<'contents'>][] = [
+      ['a changed item', { forge: (held) => held.map((i, k) => (k === 3 ? { n: i.n, data: Uint8Array.of(1, 2, 3) } : i)) }],
+      ['a dropped item', { forge: (held) => held.filter((_i, k) => k !== 5) }],
+      ['a missing first item', { forge: (held) => held.slice(1) }],
+      ['no proof', { proof: () => [] }],
+      ['a proof of another range', { proof: () => otherProof }]
     ]
     const otherProof = await topics.getContentsProof('news', root, 0, 59)
     for (const [what, change] of cases) {
@@ -161,13 +143,13 @@ describe('Fetcher.contents with a proof, over libp2p', () => {
   })
 
   it('through queueFetch: asks no further than the checkpoint, and reports a bad proof as its sender\'s fault', async () => {
-    lie = (held, proof) => ({ items: held, proof })
+    lie = 'honest'
     const faults: string[] = []
     const fetch = fetcher().queueFetch('news', { onPeerFault: (e) => faults.push(e.peer) })
     const proveAgainst = { number: 199, root }
     const got = await fetch(ids.liar, 190, 64, { signal: new AbortController().signal, proveAgainst })
     expect(got.map((i) => i.n)).toEqual(Array.from({ length: 10 }, (_v, k) => 190 + k))
-    lie = (held) => ({ items: held, proof: [] })
+    lie = { proof: () => [] }
     await expect(fetch(ids.liar, 190, 64, { signal: new AbortController().signal, proveAgainst })).rejects.toThrow(PeerFaultError)
     expect(faults).toEqual([ids.liar])
   })
