@@ -1,35 +1,16 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import type { Item } from '../../src/fsm/types.js'
 import { createDsfgNode } from '../../src/node/create-node.js'
 import { MemoryStore } from '../../src/store/memory-store.js'
 import { itemsTopic } from '../../src/topic/gossip.js'
 import { TopicServer } from '../../src/topic/topic-server.js'
-import { keccak256 } from '../../src/trie/keccak.js'
 import { makeItems, storedItems } from '../helpers/topic-data.js'
 import { MemoryTopicProvider, topicServerNode } from '../topic/net-helpers.js'
+import { createAdversary } from '../helpers/adversary.js'
 import { until } from '../helpers/wait.js'
 
 const TOPIC = 'news'
 /** The leaving server stops after this many contents replies: few enough that it always gets them (of about 80 batches) before the sync ends. */
 const LEAVE_AFTER = 5
-
-/**
- * Serves every item honestly except the data of contents replies, which it alters, and records the ranges it
- * served. Its content hashes stay honest: a rejected batch can then only be one of its own.
- */
-class AlteringProvider extends MemoryTopicProvider {
-  readonly served: { from: number; to: number }[] = []
-
-  override async getContents(topic: string, from: number, amount: number): Promise<Item[]> {
-    const items = await super.getContents(topic, from, amount)
-    if (items.length > 0) this.served.push({ from: items[0]!.n, to: items[items.length - 1]!.n })
-    return items.map((i) => ({ n: i.n, data: Uint8Array.of(...i.data, 0x55) }))
-  }
-
-  override async getContentHashes(topic: string, from: number, to: number): Promise<Uint8Array[]> {
-    return (await super.getContents(topic, from, to - from + 1)).map((i) => keccak256(i.data))
-  }
-}
 
 describe('topic sync over libp2p', () => {
   const running: { stop(): void | Promise<void> }[] = []
@@ -47,27 +28,34 @@ describe('topic sync over libp2p', () => {
       items.map((i) => i.data)
     )
 
-    const altering = new AlteringProvider({ [TOPIC]: items })
-    const liar = await topicServerNode(new TopicServer({ provider: altering }))
-    let leaverCalls = 0
-    // The joiner's head when the leaver stopped: it left mid-sync only if that is short of the last item.
-    let headWhenLeft: Promise<number> | undefined
-    const leaverProvider = new MemoryTopicProvider({ [TOPIC]: items })
-    const leaver = await topicServerNode(
-      new TopicServer({
-        provider: {
-          getCurrentTopicState: (t) => leaverProvider.getCurrentTopicState(t),
-          getContentHashes: (t, f, to) => leaverProvider.getContentHashes(t, f, to),
-          getContents: async (t, f, a) => {
-            if (++leaverCalls === LEAVE_AFTER) {
-              headWhenLeft = joiner.services.dsfg.topicStore.head(TOPIC)
-              setTimeout(() => void leaver.stop(), 0) // gone mid-sync
-            }
-            return leaverProvider.getContents(t, f, a)
+    // Serves every item honestly except the data of contents replies, which it alters, and records the ranges
+    // it served. Its content hashes stay honest: a rejected batch can then only be one of its own.
+    const served: { from: number; to: number }[] = []
+    const liar = await createAdversary({
+      topics: new MemoryTopicProvider({ [TOPIC]: items }),
+      behaviour: {
+        contents: {
+          forge: (held) => {
+            if (held.length > 0) served.push({ from: held[0]!.n, to: held.at(-1)!.n })
+            return held.map((i) => ({ n: i.n, data: Uint8Array.of(...i.data, 0x55) }))
           }
         }
-      })
-    )
+      }
+    })
+    // The joiner's head when the leaver stopped: it left mid-sync only if that is short of the last item.
+    let headWhenLeft: Promise<number> | undefined
+    const leaver = await createAdversary({
+      topics: new MemoryTopicProvider({ [TOPIC]: items }),
+      behaviour: {
+        contents: ({ call }) => {
+          if (call === LEAVE_AFTER) {
+            headWhenLeft = joiner.services.dsfg.topicStore.head(TOPIC)
+            setTimeout(() => void leaver.stop(), 0) // gone mid-sync, after this reply
+          }
+          return 'honest'
+        }
+      }
+    })
     const limitedProvider = new MemoryTopicProvider({ [TOPIC]: items })
     let limitedServed = 0
     const limitedRefused: string[] = []
@@ -91,7 +79,7 @@ describe('topic sync over libp2p', () => {
     // Created before the leaver's provider needs it (its first contents request comes from this joiner).
     const joiner = await createDsfgNode({ store: new MemoryStore(), topics: [TOPIC] })
     running.push(joiner)
-    for (const server of [honest, liar, leaver, limited]) await joiner.dial(server.getMultiaddrs()[0]!)
+    for (const server of [honest, liar.node, leaver.node, limited]) await joiner.dial(server.getMultiaddrs()[0]!)
 
     const topic = joiner.services.dsfg.topic(TOPIC)
     const rejected: { from: number; to: number }[] = []
@@ -103,11 +91,11 @@ describe('topic sync over libp2p', () => {
     expect(await storedItems(joiner.services.dsfg.topicStore, TOPIC, items.length - 1)).toEqual(items)
     // The liar's batches were caught, and only they: every rejected range lies in one the liar served.
     expect(rejected.length).toBeGreaterThan(0)
-    for (const r of rejected) expect(altering.served.some((s) => s.from <= r.from && r.to <= s.to), `rejected ${r.from}..${r.to}`).toBe(true)
+    for (const r of rejected) expect(served.some((s) => s.from <= r.from && r.to <= s.to), `rejected ${r.from}..${r.to}`).toBe(true)
     // The leaver stopped while the joiner still had items to fetch, and the joiner finished without it.
-    expect(leaverCalls).toBeGreaterThanOrEqual(LEAVE_AFTER)
+    expect(leaver.calls('contents')).toBeGreaterThanOrEqual(LEAVE_AFTER)
     expect(await headWhenLeft).toBeLessThan(items.length - 1)
-    expect(leaver.status).toBe('stopped')
+    expect(leaver.node.status).toBe('stopped')
     // The rate-limited server refused the joiner some requests, yet served it, and refused nobody else.
     expect(limitedRefused.length).toBeGreaterThan(0)
     expect(new Set(limitedRefused)).toEqual(new Set([joiner.peerId.toString()]))
