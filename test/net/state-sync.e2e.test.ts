@@ -141,9 +141,12 @@ describe('state sync over libp2p', async () => {
     // After the switch (request 10 was in flight during spin-down), nothing already stored is asked for again.
     const after = requested.slice(10).flat()
     expect(after.filter((h) => storedAtRetarget.has(h))).toEqual([])
-    // Everything fetched for B is a node of B that was not stored when the switch was asked for.
+    // Everything fetched for B is a node of B that was not stored when the switch was asked for. The client may
+    // have sent up to MAX_NODE_REQUESTS_PER_PEER - 1 more requests for A beside request 10 before the server
+    // received it and asked for the switch: those are A's, so the check starts after them.
     const bOnly = new Set([...b.nodes.keys()].filter((k) => !storedAtRetarget.has(k)))
-    expect(after.filter((h) => !bOnly.has(h))).toEqual([])
-    expect(after.length).toBeLessThanOrEqual(bOnly.size)
+    const afterSwitch = requested.slice(9 + MAX_NODE_REQUESTS_PER_PEER).flat()
+    expect(afterSwitch.filter((h) => !bOnly.has(h))).toEqual([])
+    expect(afterSwitch.length).toBeLessThanOrEqual(bOnly.size)
   })
 })
