@@ -2,23 +2,18 @@ import { PeerFaultError } from '../../src/errors.js'
 import type { Item } from '../../src/fsm/types.js'
 import type { TopicState } from '../../src/net/topic-protocols.js'
 import { keccak256 } from '../../src/trie/keccak.js'
-import { StackTrie } from '../../src/trie/stack-trie.js'
 import type { TopicSyncIO } from '../../src/topic/sync/types.js'
-import { equalBytes, uint64BE } from '../../src/util/bytes.js'
-import { Prng } from '../../src/util/prng.js'
+import { equalBytes } from '../../src/util/bytes.js'
+import { makeItems, topicRoot } from '../helpers/topic-data.js'
 
 /** Fake peers and a fake local store for driving TopicSync without a network. */
 
+/** The topic trie root over `items` (numbered from 0 without gaps). */
 export function rootOf(items: Item[]): Uint8Array {
-  const trie = new StackTrie()
-  for (const item of items) trie.insert(uint64BE(item.n), item.data)
-  return trie.root()
+  return topicRoot(items.map((item) => item.data))
 }
 
-export function makeItems(count: number, seed = 1): Item[] {
-  const prng = new Prng(seed)
-  return Array.from({ length: count }, (_v, n) => ({ n, data: prng.bytes(1 + prng.int(40)) }))
-}
+export { makeItems }
 
 export interface FakePeer {
   items: Item[]
