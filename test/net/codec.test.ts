@@ -2,7 +2,7 @@ import { RLP } from '@ethereumjs/rlp'
 import { describe, expect, it } from 'vitest'
 import { ProtocolError } from '../../src/errors.js'
 import { decodeFrame, expectBytes, expectItems, expectList, expectStatus, expectUint, Status } from '../../src/net/codec.js'
-import { MAX_ITEM_BYTES } from '../../src/constants.js'
+import { MAX_ITEM_BYTES, MAX_NODES_PER_REQUEST } from '../../src/constants.js'
 import {
   decodeNodesRequest,
   decodeNodesResponse,
@@ -68,7 +68,8 @@ describe('wire codecs', () => {
 
   it('reject malformed requests: wrong hash sizes, too many hashes, bad ranges, non-canonical integers', () => {
     expect(() => decodeNodesRequest(RLP.encode([[new Uint8Array(31)]]))).toThrow(ProtocolError)
-    expect(() => decodeNodesRequest(encodeNodesRequest(Array.from({ length: 385 }, () => h(1))))).toThrow(ProtocolError)
+    expect(() => decodeNodesRequest(encodeNodesRequest(Array.from({ length: MAX_NODES_PER_REQUEST + 1 }, () => h(1))))).toThrow(ProtocolError)
+    expect(decodeNodesRequest(encodeNodesRequest(Array.from({ length: MAX_NODES_PER_REQUEST }, () => h(1))))).toHaveLength(MAX_NODES_PER_REQUEST)
     expect(() => decodeContentsRequest(encodeContentsRequest('t', 0, 0))).toThrow(ProtocolError)
     expect(() => decodeHashesRequest(encodeHashesRequest('t', 9, 5))).toThrow(ProtocolError)
     expect(() => decodeContentsRequest(RLP.encode([Uint8Array.of(0x74), Uint8Array.of(0, 1), 5, new Uint8Array(0)]))).toThrow(ProtocolError)
