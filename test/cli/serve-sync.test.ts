@@ -47,5 +47,8 @@ describe('dsfg serve and dsfg sync --root', () => {
     const bad = await runCli(cli.bin, ['sync', '--data', ':memory:', '--peer', 'nonsense', '--root', root])
     expect(bad.code).toBe(2)
     expect(bad.stderr.trim()).toMatch(/^dsfg: --peer "nonsense" is not a multiaddr/)
+    const noWait = await runCli(cli.bin, ['sync', '--data', ':memory:', '--peer', '/ip4/127.0.0.1/tcp/1', '--root', root, '--wait', '0'])
+    expect(noWait.code).toBe(2)
+    expect(noWait.stderr.trim()).toMatch(/--wait/)
   })
 })

@@ -104,7 +104,7 @@ describe('dsfg publish, serve --topic, sync --topic, items', () => {
       const alone = join(cli.work, 'joiner-forger-only')
       const lonely = await runCli(
         cli.bin,
-        ['sync', '--data', alone, '--topic', 'news', '--publisher', publisher, '--peer', forger.info.addrs[0]!],
+        ['sync', '--data', alone, '--topic', 'news', '--publisher', publisher, '--peer', forger.info.addrs[0]!, '--wait', '2'],
         { timeoutMs: 60_000 }
       )
       expectOneLineError(lonely, 1, /^dsfg: topic "news": no dialled peer holds a checkpoint signed by \S+$/)

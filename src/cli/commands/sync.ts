@@ -10,6 +10,7 @@ import { type CliIo, defineCommand } from '../command.js'
 import {
   hashFlag,
   multiaddrFlag,
+  numberFlag,
   NODE_DATA_DESCRIPTION,
   TRUST_OPTIONS,
   type TopicTrust,
@@ -21,7 +22,10 @@ import { nodeKeyFor } from '../node-key.js'
 import { ProgressReporter } from '../progress.js'
 import { terminationSignal } from '../signals.js'
 
-/** How often `sync` checks that at least one connected peer serves what it syncs (first check after this long). */
+/**
+ * How long `sync` waits (by default; `--wait`) for dialled peers that serve what it syncs, and with `--publisher`
+ * for a checkpoint the publisher signed; also how often it checks, during a root sync, that one is still there.
+ */
 const PEER_WAIT_MS = 15_000
 
 /** The sync could not be completed and verified. */
@@ -42,7 +46,7 @@ export const syncCommand = defineCommand({
     '  interrupted sync resumes where it stopped.',
     '--topic T: downloads the items beyond our head in numbered batches. With --publisher PEERID: up to its',
     '  newest signed checkpoint, which any dialled peer may hand on, every batch proven against its root (no',
-    `  such checkpoint from any peer after ${PEER_WAIT_MS / 1000} s is an error). Else up to the highest head at least --quorum N`,
+    '  such checkpoint from any peer within --wait seconds is an error). Else up to the highest head at least --quorum N',
     '  peers report (default 1; fewer peers after that wait is an error), each batch checked against content',
     '  hashes N peers agree on, and our last item against the head hash of a peer at that head (see the',
     '  README\'s trust model). Prints {"topic","trust","checkpoint","head","items","fetched","root","seconds",',
@@ -58,7 +62,12 @@ export const syncCommand = defineCommand({
       type: 'boolean',
       description: 'with --topic: download every item in numbered batches, never trie-syncing a checkpoint\'s topic trie'
     },
-    ...TRUST_OPTIONS
+    ...TRUST_OPTIONS,
+    wait: {
+      type: 'string',
+      value: 'SECONDS',
+      description: `how long to wait for peers that serve the root or topic, and for the publisher's signed checkpoint (default ${PEER_WAIT_MS / 1000})`
+    }
   },
   async run({ options }, io) {
     if ((options.root === undefined) === (options.topic === undefined)) {
@@ -72,6 +81,7 @@ export const syncCommand = defineCommand({
     const checkpointSync = options['items-only'] !== true
     const topic = options.topic === undefined ? undefined : { name: options.topic, ...trust, checkpointSync }
     const peers = options.peer.map(multiaddrFlag)
+    const waitMs = (numberFlag(options.wait, '--wait', 1) ?? PEER_WAIT_MS / 1000) * 1000
     const stop = terminationSignal()
     const store = await openStore(options.data)
     try {
@@ -87,7 +97,8 @@ export const syncCommand = defineCommand({
         let summary: Record<string, unknown>
         try {
           summary =
-            root !== undefined ? await syncRoot(node, store, root, stop.signal, io) : await syncTopic(node, topic!, stop.signal, io)
+            root !== undefined ? await syncRoot(node, store, root, { signal: stop.signal, waitMs }, io)
+              : await syncTopic(node, topic!, { signal: stop.signal, waitMs }, io)
         } catch (err) {
           // A stopped sync fails with whatever its parts make of the abort (the state syncer's own AbortError,
           // say): the cause to report is the interruption.
@@ -109,7 +120,7 @@ async function syncRoot(
   node: DsfgLibp2p,
   store: KVStore,
   root: Uint8Array,
-  signal: AbortSignal,
+  { signal, waitMs }: { signal: AbortSignal; waitMs: number },
   io: CliIo
 ): Promise<Record<string, unknown>> {
   const progress = new ProgressReporter(io.stderr)
@@ -120,7 +131,7 @@ async function syncRoot(
   // Checked again and again, not once: peers may all leave (or be cut off) long after the start.
   const watchdog = setInterval(() => {
     if (node.services.dsfg.nodePeers().length === 0) noPeers.abort()
-  }, PEER_WAIT_MS)
+  }, waitMs)
   let result: Awaited<typeof handle.done>
   try {
     result = await handle.done
@@ -156,7 +167,7 @@ async function syncRoot(
 async function syncTopic(
   node: DsfgLibp2p,
   config: { readonly name: string } & TopicTrust,
-  signal: AbortSignal,
+  { signal, waitMs }: { signal: AbortSignal; waitMs: number },
   io: CliIo
 ): Promise<Record<string, unknown>> {
   const name = config.name
@@ -168,7 +179,7 @@ async function syncTopic(
   const noPeers = new AbortController()
   const watchdog = setTimeout(() => {
     if (topic.peerStates().size < needed) noPeers.abort()
-  }, PEER_WAIT_MS)
+  }, waitMs)
   let last = 0
   topic.events.addEventListener('progress', (e) => {
     if (Date.now() - last < 1000) return
@@ -190,7 +201,7 @@ async function syncTopic(
       const publisher = config.publisher.toString()
       await pollUntil(
         () => topic.checkpointReceived !== undefined,
-        AbortSignal.timeout(PEER_WAIT_MS),
+        AbortSignal.timeout(waitMs),
         signal,
         () => new SyncFailedError(`topic ${JSON.stringify(name)}: no dialled peer holds a checkpoint signed by ${publisher}`)
       )
