@@ -112,13 +112,52 @@ export const MAX_PEER_OFFENCES = 3
 export const MAX_CONSECUTIVE_TIMEOUTS = 3
 
 /**
- * Largest frame accepted on any DSFG stream: the payload cap plus room for RLP headers (at most 9 bytes per
- * item and per list), so a reply the server legitimately filled to `MAX_RESPONSE_BYTES` always fits.
+ * Largest reply frame a client accepts: the payload cap plus room for RLP headers (at most 9 bytes per item and
+ * per list), so a reply the server legitimately filled to `MAX_RESPONSE_BYTES` always fits. Requests have caps
+ * of their own, far smaller (`MAX_*_REQUEST_BYTES` below).
  */
 export const MAX_FRAME_BYTES = MAX_RESPONSE_BYTES + 64 * 1024
 
 /** Concurrent inbound streams per connection and protocol; libp2p resets streams beyond it. */
 export const MAX_INBOUND_STREAMS = 16
+
+// ---- request frame caps: the largest legal request of each protocol, byte for byte ----------------------
+//
+// A served protocol reads the request's length prefix first and refuses a longer frame before buffering any of
+// it (`frameHandler`), so a peer cannot make us hold more than this per stream. Each cap is the RLP encoding of
+// the largest request the protocol's decoder accepts (`test/net/request-caps.test.ts` encodes it and checks):
+//   topic   a byte string of at most MAX_TOPIC_BYTES (256): header 0xb9 + 2 length bytes + 256     = 259
+//   uint    at most 7 bytes (a safe integer, `expectUint`): header + 7                              =   8
+//   amount  at most MAX_ITEMS_PER_REQUEST (256), two bytes: header + 2                              =   3
+//   hash    32 bytes (a root, a node hash): header + 32                                             =  33
+// and a list of payload p > 255 bytes (all of the below) has a 3-byte header (0xf9 + 2 length bytes).
+
+/** `[topic]`: 3 + 259. */
+export const MAX_STATUS_REQUEST_BYTES = 262
+
+/** `[topic, from, amount, root]`: 3 + 259 + 8 + 3 + 33. */
+export const MAX_CONTENTS_REQUEST_BYTES = 306
+
+/** `[topic, from, to]`: 3 + 259 + 8 + 8. */
+export const MAX_HASHES_REQUEST_BYTES = 278
+
+/**
+ * `[[hash…]]` with MAX_NODES_PER_REQUEST (384) hashes: the inner list's payload is 384 × 33 = 12,672 bytes
+ * (header 3), the outer list's 12,675 (header 3). The largest request of any protocol, and under 13 KB: a
+ * stream that never finishes its frame holds at most this (the caps were 2.1 MiB, `MAX_FRAME_BYTES`, until
+ * 512 half-sent frames took a server from 291 MB to 1.42 GB).
+ */
+export const MAX_NODES_REQUEST_BYTES = 12_678
+
+/**
+ * How long a peer has to deliver its whole request frame once it opens a stream; past it the stream is reset
+ * and the peer charged a limit violation. An honest client writes its frame (at most
+ * `MAX_NODES_REQUEST_BYTES`, one write) as soon as the stream is open, so the frame arrives within a round trip
+ * plus its transmission; five seconds leave room for a slow link and a server whose event loop was busy,
+ * as libp2p's identify gives its whole exchange. Without it a stream that never finishes its frame held its
+ * buffer and its stream slot for the whole request timeout, and was not counted against its peer.
+ */
+export const DEFAULT_REQUEST_FRAME_TIMEOUT_MS = 5_000
 
 /** Longest topic name accepted on the wire and in the store (gossipsub topic names are short strings). */
 export const MAX_TOPIC_BYTES = 256
@@ -298,8 +337,8 @@ export const DEFAULT_CHECKPOINT_SYNC_MIN_ITEMS = 1024
 export const DEFAULT_TRIE_RETARGET_MIN_ITEMS = 512
 
 /**
- * Requests a serving node refuses from one peer (answered RATE_LIMITED, or request frames past
- * `MAX_FRAME_BYTES`) before it penalises the peer and closes its connections. At the default rate an honest
+ * Requests a serving node refuses from one peer (answered RATE_LIMITED, or request frames past their cap, late
+ * or cut short) before it penalises the peer and closes its connections. At the default rate an honest
  * syncer is never refused at all; a flooder reaches this within a fraction of a second.
  */
 export const MAX_LIMIT_VIOLATIONS = 100
@@ -381,7 +420,7 @@ export const OFFENCE_WEIGHT_OVERSIZED = 40
 export const OFFENCE_WEIGHT_OUTVOTED = 25
 
 /**
- * A request refused for passing a limit (RATE_LIMITED, or a request frame past `MAX_FRAME_BYTES`). Light: an
+ * A request refused for passing a limit (RATE_LIMITED; a request frame past its cap, late or cut short). Light: an
  * honest peer may burst past the rate now and then; `MAX_LIMIT_VIOLATIONS` of them in a short while (a flood,
  * within a second) reach the threshold.
  */

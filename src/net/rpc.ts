@@ -1,7 +1,7 @@
 import type { Connection, PeerId, Stream } from '@libp2p/interface'
 import { lpStream } from '@libp2p/utils'
 import { setMaxListeners } from 'main-event'
-import { DEFAULT_REQUEST_TIMEOUT_MS } from '../constants.js'
+import { DEFAULT_REQUEST_FRAME_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS } from '../constants.js'
 import { ProtocolError } from '../errors.js'
 
 /**
@@ -71,39 +71,85 @@ export async function requestFrame(
   }
 }
 
+/**
+ * How a peer broke the rules of a request frame: a length prefix past the protocol's cap (or no valid length
+ * at all), a frame still unfinished at the deadline, or a stream ended partway through its frame.
+ */
+export type FrameViolation = 'oversized' | 'late' | 'unfinished'
+
 export interface FrameHandlerOptions {
-  /** Largest request frame accepted; a larger one aborts the stream. */
+  /** Largest request frame accepted: a longer length prefix aborts the stream before any of the frame is read. */
   maxRequestBytes: number
-  /** @default DEFAULT_REQUEST_TIMEOUT_MS */
+  /** Time the peer has, once the stream opens, to deliver its whole request frame. @default DEFAULT_REQUEST_FRAME_TIMEOUT_MS */
+  frameTimeoutMs?: number
+  /** Deadline of answering the request once its frame arrived. @default DEFAULT_REQUEST_TIMEOUT_MS */
   timeoutMs?: number
   onError?: (err: unknown, peer: PeerId) => void
+  /** Called, besides `onError`, when the stream was aborted because the peer broke the frame rules. */
+  onViolation?: (violation: FrameViolation, peer: PeerId) => void
 }
 
-/** Whether `err` is a request frame past `maxRequestBytes` (or a length prefix too long to be one). */
-export function isOversizedFrame(err: unknown): boolean {
+/** lpStream's errors for a length prefix that is not one, or announces a frame past `maxDataLength`. */
+const OVERSIZED_REQUEST_ERRORS: ReadonlySet<string> = new Set([
+  'InvalidDataLengthError',
+  'InvalidDataLengthLengthError',
+  'InvalidMessageLengthError',
+  'StreamBufferError'
+])
+
+/**
+ * The frame rule a failed read of a request frame broke, if any: the length prefix, the deadline (even with no
+ * byte sent: the stream held a slot for nothing), or an end partway through the frame. A stream closed or
+ * reset before its first byte is a client that gave up, which breaks nothing.
+ */
+function frameViolation(err: unknown, late: boolean, received: number): FrameViolation | undefined {
   const name = (err as { name?: unknown } | null)?.name
-  return name === 'InvalidDataLengthError' || name === 'InvalidDataLengthLengthError'
+  if (typeof name === 'string' && OVERSIZED_REQUEST_ERRORS.has(name)) return 'oversized'
+  if (late) return 'late'
+  return received > 0 ? 'unfinished' : undefined
 }
 
 /**
- * A libp2p stream handler answering one request frame with one reply frame. `answer` must not throw for bad
- * input (it answers with an error status); anything that does throw aborts the stream, never the process.
+ * A libp2p stream handler answering one request frame with one reply frame. The frame is bounded twice: by
+ * size (`maxRequestBytes`, checked against its length prefix, so nothing past it is ever buffered) and by time
+ * (`frameTimeoutMs` from the stream's opening). `answer` must not throw for bad input (it answers with an
+ * error status); anything that does throw aborts the stream, never the process.
  */
 export function frameHandler(
   answer: (frame: Uint8Array, peer: PeerId) => Promise<Uint8Array>,
   options: FrameHandlerOptions
 ): (stream: Stream, connection: Connection) => Promise<void> {
   return async (stream, connection) => {
+    const peer = connection.remotePeer
+    const frameDeadline = AbortSignal.timeout(options.frameTimeoutMs ?? DEFAULT_REQUEST_FRAME_TIMEOUT_MS)
+    setMaxListeners(Infinity, frameDeadline)
+    const lp = lpStream(stream, { maxDataLength: options.maxRequestBytes, maxBufferSize: options.maxRequestBytes + 16 })
+    // Added after lpStream's own listener, so both see any bytes that arrived before the handler ran.
+    let received = 0
+    const count = (event: { data: { byteLength: number } }): void => {
+      received += event.data.byteLength
+    }
+    stream.addEventListener('message', count)
+    let request: Uint8Array
+    try {
+      request = asUint8Array((await lp.read({ signal: frameDeadline })).subarray())
+    } catch (err) {
+      const violation = frameViolation(err, frameDeadline.aborted, received)
+      options.onError?.(err, peer)
+      if (violation !== undefined) options.onViolation?.(violation, peer)
+      stream.abort(err instanceof Error ? err : new Error(String(err)))
+      return
+    } finally {
+      stream.removeEventListener('message', count)
+    }
     const signal = AbortSignal.timeout(options.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS)
     setMaxListeners(Infinity, signal)
     try {
-      const lp = lpStream(stream, { maxDataLength: options.maxRequestBytes, maxBufferSize: options.maxRequestBytes + 16 })
-      const request = asUint8Array((await lp.read({ signal })).subarray())
-      const reply = await answer(request, connection.remotePeer)
+      const reply = await answer(request, peer)
       await lp.write(reply, { signal })
       await stream.close({ signal })
     } catch (err) {
-      options.onError?.(err, connection.remotePeer)
+      options.onError?.(err, peer)
       stream.abort(err instanceof Error ? err : new Error(String(err)))
     }
   }

@@ -26,7 +26,7 @@ export type OffenceKind =
   | 'oversized'
   /** Without a publisher: its copy of a batch lost to the one a quorum agreed on. */
   | 'outvoted'
-  /** A request of its refused for passing a limit (rate, request frame size). */
+  /** A request of its refused for passing a limit (rate; a request frame too large, too slow or cut short). */
   | 'limit'
   /** Timed out several times in a row. */
   | 'stalled'

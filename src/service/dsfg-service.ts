@@ -5,16 +5,20 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import {
   DEFAULT_INBOUND_REQUEST_BURST,
   DEFAULT_INBOUND_REQUESTS_PER_SECOND,
+  DEFAULT_REQUEST_FRAME_TIMEOUT_MS,
   DEFAULT_REQUEST_TIMEOUT_MS,
-  MAX_FRAME_BYTES,
-  MAX_INBOUND_STREAMS
+  MAX_CONTENTS_REQUEST_BYTES,
+  MAX_HASHES_REQUEST_BYTES,
+  MAX_INBOUND_STREAMS,
+  MAX_NODES_REQUEST_BYTES,
+  MAX_STATUS_REQUEST_BYTES
 } from '../constants.js'
 import { PeerFaultError, ServiceConfigError } from '../errors.js'
 import { Status } from '../net/codec.js'
 import { answerNodesRequest, encodeNodesResponse, fetchNodes, NODES_PROTOCOL } from '../net/nodes-protocol.js'
 import { TokenBuckets } from '../net/rate-limiter.js'
 import { CONTENTS_PROTOCOL, HASHES_PROTOCOL, STATUS_PROTOCOL } from '../net/topic-protocols.js'
-import { frameHandler, isOversizedFrame } from '../net/rpc.js'
+import { type FrameHandlerOptions, type FrameViolation, frameHandler } from '../net/rpc.js'
 import type { KVStore } from '../store/kv-store.js'
 import { MemoryStore } from '../store/memory-store.js'
 import { PEER_FAULT_OFFENCES, TRIE_PENALTY_OFFENCES } from '../peers/offence-kinds.js'
@@ -76,6 +80,11 @@ export interface DsfgInit {
   provider?: TopicProvider
   /** Deadline of one request to a peer. @default DEFAULT_REQUEST_TIMEOUT_MS (10 s) */
   requestTimeoutMs?: number
+  /**
+   * Time a peer has, once it opens a stream to us, to send its whole request frame; past it the stream is reset
+   * and the peer charged a limit violation. @default DEFAULT_REQUEST_FRAME_TIMEOUT_MS (5 s)
+   */
+  requestFrameTimeoutMs?: number
   /** Concurrent inbound streams per connection and protocol. @default MAX_INBOUND_STREAMS (16) */
   maxInboundStreams?: number
   /**
@@ -122,6 +131,17 @@ export interface Dsfg {
   readonly topicStore: TopicStore
 }
 
+/** The request protocols this service serves. */
+type ServedProtocol = typeof NODES_PROTOCOL | typeof STATUS_PROTOCOL | typeof CONTENTS_PROTOCOL | typeof HASHES_PROTOCOL
+
+/** Each served protocol's largest legal request (`constants.ts` derives them): longer frames are refused unread. */
+const MAX_REQUEST_BYTES: { readonly [P in ServedProtocol]: number } = {
+  [NODES_PROTOCOL]: MAX_NODES_REQUEST_BYTES,
+  [STATUS_PROTOCOL]: MAX_STATUS_REQUEST_BYTES,
+  [CONTENTS_PROTOCOL]: MAX_CONTENTS_REQUEST_BYTES,
+  [HASHES_PROTOCOL]: MAX_HASHES_REQUEST_BYTES
+}
+
 /** The peer store tag that shows a peer's score in the ledger. */
 const PENALTY_TAG = 'dsfg-penalty'
 
@@ -133,6 +153,7 @@ export class DsfgService implements Dsfg, Startable {
   private readonly components: DsfgComponents
   private readonly log: Logger
   private readonly requestTimeoutMs: number
+  private readonly requestFrameTimeoutMs: number
   private readonly maxInboundStreams: number
   private readonly peers = new Map<string, PeerId>()
   private readonly syncers = new Set<StateSyncer>()
@@ -161,6 +182,7 @@ export class DsfgService implements Dsfg, Startable {
     this.log = components.logger.forComponent('dsfg:service')
     this.store = init.store ?? new MemoryStore()
     this.requestTimeoutMs = init.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS
+    this.requestFrameTimeoutMs = init.requestFrameTimeoutMs ?? DEFAULT_REQUEST_FRAME_TIMEOUT_MS
     this.maxInboundStreams = init.maxInboundStreams ?? MAX_INBOUND_STREAMS
     this.topicStore = new TopicStore(this.store)
     this.scorer = new PeerScorer({ ...init.peerScoring, clock: this.clock })
@@ -199,16 +221,7 @@ export class DsfgService implements Dsfg, Startable {
     if (this.controller.signal.aborted) this.controller = new AbortController()
     await this.components.registrar.handle(
       NODES_PROTOCOL,
-      frameHandler(
-        (frame, peer) =>
-          this.nodeRequests.take(peer.toString())
-            ? answerNodesRequest(this.store, frame)
-            : this.refuseNodes(peer.toString()),
-        {
-        maxRequestBytes: MAX_FRAME_BYTES,
-        timeoutMs: this.requestTimeoutMs,
-        onError: (err, peer) => this.requestFailed(NODES_PROTOCOL, err, peer)
-      }),
+      frameHandler((frame, peer) => this.answerNodes(frame, peer.toString()), this.frameOptions(NODES_PROTOCOL)),
       { maxInboundStreams: this.maxInboundStreams }
     )
     this.topologyId = await this.components.registrar.register(NODES_PROTOCOL, {
@@ -220,11 +233,7 @@ export class DsfgService implements Dsfg, Startable {
       const answer = answers[protocol]
       await this.components.registrar.handle(
         protocol,
-        frameHandler((frame, peer) => answer(frame, peer.toString()), {
-          maxRequestBytes: MAX_FRAME_BYTES,
-          timeoutMs: this.requestTimeoutMs,
-          onError: (err, peer) => this.requestFailed(protocol, err, peer)
-        }),
+        frameHandler((frame, peer) => answer(frame, peer.toString()), this.frameOptions(protocol)),
         { maxInboundStreams: this.maxInboundStreams }
       )
     }
@@ -371,17 +380,30 @@ export class DsfgService implements Dsfg, Startable {
     return handle
   }
 
-  private refuseNodes(peer: string): Promise<Uint8Array> {
+  /** How a served protocol reads its request frames: capped at the protocol's largest legal request, and in time. */
+  private frameOptions(protocol: ServedProtocol): FrameHandlerOptions {
+    return {
+      maxRequestBytes: MAX_REQUEST_BYTES[protocol],
+      frameTimeoutMs: this.requestFrameTimeoutMs,
+      timeoutMs: this.requestTimeoutMs,
+      onError: (err, peer) => this.log('%s request from %p failed: %e', protocol, peer, err),
+      onViolation: (violation, peer) => this.frameViolated(protocol, violation, peer)
+    }
+  }
+
+  private answerNodes(frame: Uint8Array, peer: string): Promise<Uint8Array> {
+    if (this.nodeRequests.take(peer)) return answerNodesRequest(this.store, frame)
     this.limitViolated(peer)
     return Promise.resolve(encodeNodesResponse(Status.RATE_LIMITED))
   }
 
-  private requestFailed(protocol: string, err: unknown, peer: PeerId): void {
-    this.log('%s request from %p failed: %e', protocol, peer, err)
-    if (isOversizedFrame(err)) this.limitViolated(peer.toString())
+  /** A request frame too large, too slow or cut short: the stream is gone, and the peer charged for it. */
+  private frameViolated(protocol: string, violation: FrameViolation, peer: PeerId): void {
+    this.log('%s request frame from %p: %s', protocol, peer, violation)
+    this.limitViolated(peer.toString())
   }
 
-  /** A peer's request went past a limit (rate, frame size): a light offence, a flood of them a disconnect. */
+  /** A peer's request went past a limit (rate, frame size or deadline): a light offence, a flood of them a disconnect. */
   private limitViolated(peer: string): void {
     this.blame(peer, 'limit', 'a request past a limit')
   }
