@@ -59,6 +59,11 @@ export async function answerNodesRequest(store: KVStore, frame: Uint8Array, limi
     if (err instanceof ProtocolError) return encodeNodesResponse(Status.INVALID_REQUEST)
     throw err
   }
+  return answerNodes(store, hashes, limits)
+}
+
+/** `answerNodesRequest` for the hashes of a request already decoded. */
+export async function answerNodes(store: KVStore, hashes: Uint8Array[], limits: NodesServerLimits = {}): Promise<Uint8Array> {
   const maxBytes = limits.maxResponseBytes ?? MAX_RESPONSE_BYTES
   const values = await store.getMany(hashes)
   const nodes: Uint8Array[] = []

@@ -1,5 +1,15 @@
+import { REQUEST_COST_UNIT } from '../constants.js'
 import type { Clock } from '../util/clock.js'
 import { systemClock } from '../util/clock.js'
+
+/**
+ * The tokens a request asking for `asked` items, hashes or nodes costs: one per `REQUEST_COST_UNIT`, at least
+ * one. Limiting by work rather than by requests keeps a peer that asks for the most per request to the same
+ * budget of server work as one that asks for little.
+ */
+export function requestTokens(asked: number): number {
+  return Math.max(1, Math.ceil(asked / REQUEST_COST_UNIT))
+}
 
 export interface TokenBucketInit {
   /** Tokens added per second. */
@@ -34,19 +44,24 @@ export class TokenBuckets {
     this.clock = init.clock ?? systemClock
   }
 
-  /** Takes `cost` tokens from `key` if it has them. */
+  /**
+   * Takes `cost` tokens from `key` if it has them. A cost above the burst is charged as the whole burst: a bucket
+   * never holds more, and the request would otherwise never pass.
+   */
   take(key: string, cost = 1): boolean {
     const bucket = this.refill(key)
-    if (bucket.tokens < cost) return false
-    bucket.tokens -= cost
+    const charge = Math.min(cost, this.burst)
+    if (bucket.tokens < charge) return false
+    bucket.tokens -= charge
     return true
   }
 
-  /** Milliseconds until `key` has `cost` tokens (0 when it has them now). */
+  /** Milliseconds until `key` has `cost` tokens (0 when it has them now; a cost above the burst counts as the burst). */
   waitTime(key: string, cost = 1): number {
     const bucket = this.refill(key)
-    if (bucket.tokens >= cost) return 0
-    return Math.ceil(((cost - bucket.tokens) / this.rate) * 1000)
+    const charge = Math.min(cost, this.burst)
+    if (bucket.tokens >= charge) return 0
+    return Math.ceil(((charge - bucket.tokens) / this.rate) * 1000)
   }
 
   private refill(key: string): Bucket {

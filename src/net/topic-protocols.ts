@@ -217,7 +217,14 @@ export function encodeHashesRequest(topic: string, from: number, to: number): Ui
   return encodeFrame([encodeTopic(topic), from, to] as never)
 }
 
-export function decodeHashesRequest(frame: Uint8Array): { topic: string; from: number; to: number } {
+/** `[topic, from, to]`: item hashes `from..to`, inclusive. */
+export interface HashesRequest {
+  topic: string
+  from: number
+  to: number
+}
+
+export function decodeHashesRequest(frame: Uint8Array): HashesRequest {
   const [topic, from, to] = expectList(decodeFrame(frame, 'hashes request'), 3, 'hashes request')
   const req = { topic: decodeTopic(topic), from: expectUint(from, 'from'), to: expectUint(to, 'to') }
   if (req.to < req.from || req.to - req.from + 1 > MAX_HASHES_PER_REQUEST) {

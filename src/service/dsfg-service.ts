@@ -13,10 +13,10 @@ import {
   MAX_NODES_REQUEST_BYTES,
   MAX_STATUS_REQUEST_BYTES
 } from '../constants.js'
-import { PeerFaultError, ServiceConfigError } from '../errors.js'
+import { PeerFaultError, ProtocolError, ServiceConfigError } from '../errors.js'
 import { Status } from '../net/codec.js'
-import { answerNodesRequest, encodeNodesResponse, fetchNodes, NODES_PROTOCOL } from '../net/nodes-protocol.js'
-import { TokenBuckets } from '../net/rate-limiter.js'
+import { answerNodes, decodeNodesRequest, encodeNodesResponse, fetchNodes, NODES_PROTOCOL } from '../net/nodes-protocol.js'
+import { requestTokens, TokenBuckets } from '../net/rate-limiter.js'
 import { CONTENTS_PROTOCOL, HASHES_PROTOCOL, STATUS_PROTOCOL } from '../net/topic-protocols.js'
 import { type FrameHandlerOptions, type FrameViolation, frameHandler } from '../net/rpc.js'
 import type { KVStore } from '../store/kv-store.js'
@@ -88,12 +88,14 @@ export interface DsfgInit {
   /** Concurrent inbound streams per connection and protocol. @default MAX_INBOUND_STREAMS (16) */
   maxInboundStreams?: number
   /**
-   * Requests a second each peer may make of each served protocol (nodes, status, contents, hashes); past it
-   * (and its burst) a request is answered RATE_LIMITED without touching the store.
+   * Request tokens a second each peer may spend on the nodes protocol, and on the topic protocols (status,
+   * contents, hashes) together; past it (and its burst) a request is answered RATE_LIMITED without touching
+   * the store. A request costs one token per `REQUEST_COST_UNIT` (64) items, hashes or nodes it asks for, at
+   * least one (`requestTokens`).
    * @default DEFAULT_INBOUND_REQUESTS_PER_SECOND (1000)
    */
   inboundRatePerSecond?: number
-  /** @default DEFAULT_INBOUND_REQUEST_BURST (1000) */
+  /** Request tokens a peer may spend at once. @default DEFAULT_INBOUND_REQUEST_BURST (1000) */
   inboundBurst?: number
   /**
    * The peer ledger every offence goes to: the score at which a peer is disconnected, how fast scores decay,
@@ -391,10 +393,26 @@ export class DsfgService implements Dsfg, Startable {
     }
   }
 
-  private answerNodes(frame: Uint8Array, peer: string): Promise<Uint8Array> {
-    if (this.nodeRequests.take(peer)) return answerNodesRequest(this.store, frame)
+  /**
+   * A nodes request costs one token per `REQUEST_COST_UNIT` hashes it asks for, so it is decoded first (at most
+   * `MAX_NODES_REQUEST_BYTES`); a frame that does not decode costs one.
+   */
+  private async answerNodes(frame: Uint8Array, peer: string): Promise<Uint8Array> {
+    let hashes: Uint8Array[]
+    try {
+      hashes = decodeNodesRequest(frame)
+    } catch (err) {
+      if (!(err instanceof ProtocolError)) throw err
+      return encodeNodesResponse(this.admitNodes(peer, 1) ? Status.INVALID_REQUEST : Status.RATE_LIMITED)
+    }
+    if (!this.admitNodes(peer, requestTokens(hashes.length))) return encodeNodesResponse(Status.RATE_LIMITED)
+    return answerNodes(this.store, hashes)
+  }
+
+  private admitNodes(peer: string, tokens: number): boolean {
+    if (this.nodeRequests.take(peer, tokens)) return true
     this.limitViolated(peer)
-    return Promise.resolve(encodeNodesResponse(Status.RATE_LIMITED))
+    return false
   }
 
   /** A request frame too large, too slow or cut short: the stream is gone, and the peer charged for it. */

@@ -14,7 +14,7 @@ import { AbortError, InvalidInputError, PeerFaultError, PeerRequestError, Protoc
 import type { QueueIO } from '../fsm/types.js'
 import { Status } from '../net/codec.js'
 import { PeerBusyError, RequestRejectedError } from '../net/nodes-protocol.js'
-import { TokenBuckets } from '../net/rate-limiter.js'
+import { requestTokens, TokenBuckets } from '../net/rate-limiter.js'
 import { type OpenStream, requestFrame } from '../net/rpc.js'
 import {
   CONTENTS_PROTOCOL,
@@ -62,9 +62,12 @@ export interface FetcherInit {
   clock?: Clock
   /** Deadline of one request on the wire. @default DEFAULT_REQUEST_TIMEOUT_MS (10 s) */
   requestTimeoutMs?: number
-  /** Requests per second sent to each peer. @default DEFAULT_OUTBOUND_REQUESTS_PER_SECOND (800) */
+  /**
+   * Request tokens per second spent at each peer, counted as servers count them (`requestTokens`: one per
+   * `REQUEST_COST_UNIT` items or hashes asked for). @default DEFAULT_OUTBOUND_REQUESTS_PER_SECOND (800)
+   */
   outboundRatePerSecond?: number
-  /** Requests sent to a peer at once after a quiet spell. @default DEFAULT_OUTBOUND_REQUEST_BURST (800) */
+  /** Request tokens spent at a peer at once after a quiet spell. @default DEFAULT_OUTBOUND_REQUEST_BURST (800) */
   outboundBurst?: number
   /** Requests in flight to one peer; more wait in order. @default DEFAULT_OUTBOUND_CONCURRENCY_PER_PEER (5) */
   maxConcurrentPerPeer?: number
@@ -144,7 +147,7 @@ export class Fetcher {
   /** `peer`'s state of `topic`, or `null` when it holds nothing of the topic. */
   async status(peer: string, topic: string, options: FetchOptions = {}): Promise<TopicState | null> {
     const frame = encodeRequest(() => encodeStatusRequest(topic))
-    const reply = await this.request(peer, STATUS_PROTOCOL, frame, MAX_STATUS_REPLY_BYTES, options.signal)
+    const reply = await this.request(peer, STATUS_PROTOCOL, frame, 1, MAX_STATUS_REPLY_BYTES, options.signal)
     const { code, state } = decodeReply(peer, () => decodeStatusResponse(reply))
     checkStatus(peer, STATUS_PROTOCOL, code)
     return state
@@ -166,7 +169,7 @@ export class Fetcher {
     const root = options.root
     if (root !== undefined && !(root instanceof Uint8Array && root.length === 32)) throw new InvalidInputError('root must be 32 bytes')
     const frame = encodeRequest(() => encodeContentsRequest(topic, from, amount, root))
-    const reply = await this.request(peer, CONTENTS_PROTOCOL, frame, MAX_FRAME_BYTES, options.signal)
+    const reply = await this.request(peer, CONTENTS_PROTOCOL, frame, requestTokens(amount), MAX_FRAME_BYTES, options.signal)
     const { code, items, proof } = decodeReply(peer, () => decodeContentsResponse(reply, from, amount))
     checkStatus(peer, CONTENTS_PROTOCOL, code)
     if (root !== undefined && items.length > 0) checkRangeProof(peer, topic, root, from, items, proof)
@@ -188,7 +191,8 @@ export class Fetcher {
       throw new InvalidInputError(`hashes range must hold 1 to ${MAX_HASHES_PER_REQUEST} numbers`)
     }
     const frame = encodeRequest(() => encodeHashesRequest(topic, from, to))
-    const reply = await this.request(peer, HASHES_PROTOCOL, frame, maxHashesReplyBytes(to - from + 1), options.signal)
+    const count = to - from + 1
+    const reply = await this.request(peer, HASHES_PROTOCOL, frame, requestTokens(count), maxHashesReplyBytes(count), options.signal)
     const { code, hashes } = decodeReply(peer, () => decodeHashesResponse(reply, from, to))
     checkStatus(peer, HASHES_PROTOCOL, code)
     return hashes
@@ -228,10 +232,12 @@ export class Fetcher {
     return this.slots.load(peer)
   }
 
+  /** Sends `frame` once `peer`'s bucket has `tokens` (what the server charges for it, `requestTokens`). */
   private async request(
     peer: string,
     protocol: string,
     frame: Uint8Array,
+    tokens: number,
     maxResponseBytes: number,
     signal: AbortSignal | undefined
   ): Promise<Uint8Array> {
@@ -239,7 +245,7 @@ export class Fetcher {
     if (id === undefined) throw new PeerRequestError(peer, 'not-connected', 'peer is not connected')
     await this.slots.acquire(peer, signal)
     try {
-      await this.takeToken(peer, signal)
+      await this.takeTokens(peer, tokens, signal)
       const options = { signal, timeoutMs: this.timeoutMs, maxResponseBytes }
       const reply = await requestFrame(this.openStream, id, protocol, frame, options)
       // Under Node the reply is a Buffer view; decoded items are views into it, and callers get Uint8Arrays.
@@ -251,11 +257,11 @@ export class Fetcher {
     }
   }
 
-  /** Waits, holding the peer's slot, until its bucket has a token: later requests to it queue behind this one. */
-  private async takeToken(peer: string, signal: AbortSignal | undefined): Promise<void> {
+  /** Waits, holding the peer's slot, until its bucket has `tokens`: later requests to it queue behind this one. */
+  private async takeTokens(peer: string, tokens: number, signal: AbortSignal | undefined): Promise<void> {
     for (;;) {
-      const wait = this.buckets.waitTime(peer)
-      if (wait === 0 && this.buckets.take(peer)) return
+      const wait = this.buckets.waitTime(peer, tokens)
+      if (wait === 0 && this.buckets.take(peer, tokens)) return
       await sleep(Math.max(wait, 1), { clock: this.clock, signal })
     }
   }

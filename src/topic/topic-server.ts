@@ -12,7 +12,7 @@ import { MissingNodeError, ProtocolError } from '../errors.js'
 import { verifyProof } from '../proof/proof.js'
 import { equalBytes, uint64BE } from '../util/bytes.js'
 import { Status } from '../net/codec.js'
-import { TokenBuckets } from '../net/rate-limiter.js'
+import { requestTokens, TokenBuckets } from '../net/rate-limiter.js'
 import {
   CONTENTS_PROTOCOL,
   type ContentsRequest,
@@ -23,6 +23,7 @@ import {
   encodeHashesResponse,
   encodeStatusResponse,
   HASHES_PROTOCOL,
+  type HashesRequest,
   type Item,
   STATUS_PROTOCOL,
   type TopicState
@@ -92,7 +93,17 @@ export async function answerContents(
   } catch {
     return encodeContentsResponse(Status.INVALID_REQUEST)
   }
-  const amount = Math.min(req.amount, options.maxItems ?? MAX_ITEMS_PER_REQUEST)
+  return answerContentsRequest(provider, req, peer, options)
+}
+
+/** `answerContents` for a request already decoded. Never throws. */
+export async function answerContentsRequest(
+  provider: TopicProvider,
+  req: ContentsRequest,
+  peer: string,
+  options: AnswerOptions = {}
+): Promise<Uint8Array> {
+  const amount = contentsAmount(req, options)
   const maxBytes = options.maxResponseBytes ?? MAX_RESPONSE_BYTES
   let held: Item[]
   try {
@@ -183,13 +194,23 @@ export async function answerHashes(
   peer: string,
   options: AnswerOptions = {}
 ): Promise<Uint8Array> {
-  let req: { topic: string; from: number; to: number }
+  let req: HashesRequest
   try {
     req = decodeHashesRequest(frame)
   } catch {
     return encodeHashesResponse(Status.INVALID_REQUEST)
   }
-  const count = Math.min(req.to - req.from + 1, options.maxHashes ?? MAX_HASHES_PER_REQUEST)
+  return answerHashesRequest(provider, req, peer, options)
+}
+
+/** `answerHashes` for a request already decoded. Never throws. */
+export async function answerHashesRequest(
+  provider: TopicProvider,
+  req: HashesRequest,
+  peer: string,
+  options: AnswerOptions = {}
+): Promise<Uint8Array> {
+  const count = hashesCount(req, options)
   let held: Uint8Array[]
   try {
     held = await provider.getContentHashes(req.topic, req.from, req.from + count - 1)
@@ -210,15 +231,19 @@ export interface TopicServerInit extends AnswerOptions {
   provider: TopicProvider
   /** @default systemClock */
   clock?: Clock
-  /** Requests per second each peer may make, over all topic protocols. @default DEFAULT_INBOUND_REQUESTS_PER_SECOND (1000) */
+  /**
+   * Request tokens per second each peer may spend, over all topic protocols: a request costs one per
+   * `REQUEST_COST_UNIT` items or hashes it asks for (`requestTokens`), a status request one.
+   * @default DEFAULT_INBOUND_REQUESTS_PER_SECOND (1000)
+   */
   inboundRatePerSecond?: number
-  /** Requests a peer may make at once after a quiet spell. @default DEFAULT_INBOUND_REQUEST_BURST (1000) */
+  /** Request tokens a peer may spend at once after a quiet spell. @default DEFAULT_INBOUND_REQUEST_BURST (1000) */
   inboundBurst?: number
   /** Called for each request refused as RATE_LIMITED (the service cuts off a peer that keeps at it). */
   onRateLimited?: (peer: string) => void
 }
 
-/** Answers every topic protocol from one `TopicProvider`, rate-limiting each peer on its own. */
+/** Answers every topic protocol from one `TopicProvider`, rate-limiting each peer on its own by the work it asks for. */
 export class TopicServer {
   private readonly provider: TopicProvider
   private readonly options: AnswerOptions
@@ -239,23 +264,39 @@ export class TopicServer {
 
   async answerStatus(frame: Uint8Array, peer: string): Promise<Uint8Array> {
     // The token is taken before the frame is even decoded: a flood of garbage costs the flooder, not us.
-    if (!this.admit(peer)) return encodeStatusResponse(Status.RATE_LIMITED)
+    if (!this.admit(peer, 1)) return encodeStatusResponse(Status.RATE_LIMITED)
     return answerStatus(this.provider, frame, peer, this.options)
   }
 
+  /**
+   * A contents or hashes request is decoded first (a frame of a few hundred bytes, `MAX_CONTENTS_REQUEST_BYTES`),
+   * since what it costs depends on how much it asks for; a frame that does not decode costs one token.
+   */
   async answerContents(frame: Uint8Array, peer: string): Promise<Uint8Array> {
-    if (!this.admit(peer)) return encodeContentsResponse(Status.RATE_LIMITED)
-    return answerContents(this.provider, frame, peer, this.options)
+    let req: ContentsRequest
+    try {
+      req = decodeContentsRequest(frame)
+    } catch {
+      return encodeContentsResponse(this.admit(peer, 1) ? Status.INVALID_REQUEST : Status.RATE_LIMITED)
+    }
+    if (!this.admit(peer, requestTokens(contentsAmount(req, this.options)))) return encodeContentsResponse(Status.RATE_LIMITED)
+    return answerContentsRequest(this.provider, req, peer, this.options)
   }
 
   async answerHashes(frame: Uint8Array, peer: string): Promise<Uint8Array> {
-    if (!this.admit(peer)) return encodeHashesResponse(Status.RATE_LIMITED)
-    return answerHashes(this.provider, frame, peer, this.options)
+    let req: HashesRequest
+    try {
+      req = decodeHashesRequest(frame)
+    } catch {
+      return encodeHashesResponse(this.admit(peer, 1) ? Status.INVALID_REQUEST : Status.RATE_LIMITED)
+    }
+    if (!this.admit(peer, requestTokens(hashesCount(req, this.options)))) return encodeHashesResponse(Status.RATE_LIMITED)
+    return answerHashesRequest(this.provider, req, peer, this.options)
   }
 
-  /** Takes a token for `peer`'s request; reports a refusal. */
-  private admit(peer: string): boolean {
-    if (this.limiter.take(peer)) return true
+  /** Takes `tokens` for `peer`'s request; reports a refusal. */
+  private admit(peer: string, tokens: number): boolean {
+    if (this.limiter.take(peer, tokens)) return true
     this.onRateLimited?.(peer)
     return false
   }
@@ -268,6 +309,16 @@ export class TopicServer {
       [HASHES_PROTOCOL]: (frame, peer) => this.answerHashes(frame, peer)
     }
   }
+}
+
+/** Items a contents reply to `req` may carry: what it asks for, within what we serve in one reply. */
+function contentsAmount(req: ContentsRequest, options: AnswerOptions): number {
+  return Math.min(req.amount, options.maxItems ?? MAX_ITEMS_PER_REQUEST)
+}
+
+/** Hashes a hashes reply to `req` may carry. */
+function hashesCount(req: HashesRequest, options: AnswerOptions): number {
+  return Math.min(req.to - req.from + 1, options.maxHashes ?? MAX_HASHES_PER_REQUEST)
 }
 
 function isWireState(state: TopicState): boolean {

@@ -1,6 +1,8 @@
 import { TopicValidatorResult } from '@libp2p/gossipsub'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { Item } from '../../src/fsm/types.js'
+import { MAX_ITEMS_PER_REQUEST } from '../../src/constants.js'
+import { requestTokens } from '../../src/net/rate-limiter.js'
 import { MemoryStore } from '../../src/store/memory-store.js'
 import { encodeContentsRequest, encodeStatusRequest } from '../../src/net/topic-protocols.js'
 import type { TopicConfig } from '../../src/service/dsfg-service.js'
@@ -251,7 +253,9 @@ describe('topic download against adversarial peers', () => {
     const honest = await source()
     // The library's topic server with a low inbound rate: DsfgInit has no option for it, and one in-process peer
     // cannot reach the service's default of 1000 requests a second on this machine.
-    const rate = { inboundRatePerSecond: 20, inboundBurst: 40 }
+    // In tokens, a full contents request costing four: the joiner's whole download (~60) fits the burst, the
+    // flood (150 status and 150 full contents requests, 750 tokens) does not.
+    const rate = { inboundRatePerSecond: 100, inboundBurst: 200 }
     const clock = new RecordingClock()
     const server = await topicServerNode(new TopicServer({ provider: honest.node.services.dsfg.topicStore, clock, ...rate }))
     running.push(server)
@@ -262,7 +266,7 @@ describe('topic download against adversarial peers', () => {
 
     const floods = Promise.all([
       flooder.flood(server.peerId, 'status', encodeStatusRequest(TOPIC), { requests: 150, concurrency: 8 }),
-      flooder.flood(server.peerId, 'contents', encodeContentsRequest(TOPIC, 0, 64), { requests: 150, concurrency: 8 })
+      flooder.flood(server.peerId, 'contents', encodeContentsRequest(TOPIC, 0, MAX_ITEMS_PER_REQUEST), { requests: 150, concurrency: 8 })
     ])
     const following = j.follow()
     await until(async () => (await j.topic.head()) === HEAD, 'the joiner to catch up', 15_000)
@@ -273,7 +277,8 @@ describe('topic download against adversarial peers', () => {
       expect(flood.codes.ok).toBeGreaterThan(0)
     }
     // One bucket for every topic protocol: the burst, then the rate over the time the limiter itself saw pass.
-    expect(status.codes.ok + contents.codes.ok).toBeLessThanOrEqual(rate.inboundBurst + (rate.inboundRatePerSecond * clock.spanMs) / 1000)
+    const tokens = status.codes.ok + contents.codes.ok * requestTokens(MAX_ITEMS_PER_REQUEST)
+    expect(tokens).toBeLessThanOrEqual(rate.inboundBurst + (rate.inboundRatePerSecond * clock.spanMs) / 1000)
     expect(j.blame.reasons.size).toBe(0)
     j.stop()
     await following

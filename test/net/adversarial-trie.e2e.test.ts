@@ -1,8 +1,9 @@
 import { TopicValidatorResult } from '@libp2p/gossipsub'
 import { afterEach, describe, expect, it } from 'vitest'
-import { MAX_LIMIT_VIOLATIONS, MAX_NODE_REQUESTS_PER_PEER } from '../../src/constants.js'
+import { MAX_LIMIT_VIOLATIONS, MAX_NODE_REQUESTS_PER_PEER, MAX_NODES_PER_REQUEST } from '../../src/constants.js'
 import { accountEntries } from '../../src/fixtures/generate.js'
 import { encodeNodesRequest } from '../../src/net/nodes-protocol.js'
+import { requestTokens } from '../../src/net/rate-limiter.js'
 import type { KVStore } from '../../src/store/kv-store.js'
 import { MemoryStore } from '../../src/store/memory-store.js'
 import type { StateSyncHandle } from '../../src/service/state-sync-handle.js'
@@ -240,7 +241,9 @@ describe('trie sync against adversarial peers', async () => {
   })
 
   it('answers a nodes flood past the per-peer rate with RATE_LIMITED and keeps serving an honest sync', async () => {
-    const rate = { inboundRatePerSecond: 20, inboundBurst: 40 }
+    // Tokens, a full nodes request costing six: the honest sync (~6.7k nodes, ~150 tokens) fits the burst, the
+    // flood (300 full requests, 1,800 tokens) does not.
+    const rate = { inboundRatePerSecond: 100, inboundBurst: 200 }
     const server = await createDsfgNode({ store: source, ...rate })
     running.push(server)
     const flooder = await adversary()
@@ -256,10 +259,12 @@ describe('trie sync against adversarial peers', async () => {
     // they make for this flood falls between these two, so the bound below holds exactly, with no slack, however
     // slow the machine (a bound from another clock, or with slack, would be a guess).
     const started = Date.now()
-    const flood = await flooder.flood(server.peerId, 'nodes', encodeNodesRequest([root]), { requests: 300, concurrency: 8 })
+    const full = encodeNodesRequest(Array.from({ length: MAX_NODES_PER_REQUEST }, () => root))
+    const flood = await flooder.flood(server.peerId, 'nodes', full, { requests: 300, concurrency: 8 })
     const spanMs = Date.now() - started
     expect(flood.codes.rateLimited).toBeGreaterThan(0)
-    expect(flood.codes.ok).toBeLessThanOrEqual(rate.inboundBurst + (rate.inboundRatePerSecond * spanMs) / 1000)
+    const tokens = flood.codes.ok * requestTokens(MAX_NODES_PER_REQUEST)
+    expect(tokens).toBeLessThanOrEqual(rate.inboundBurst + (rate.inboundRatePerSecond * spanMs) / 1000)
     // Past MAX_LIMIT_VIOLATIONS refusals the flooder is tagged and its connections closed (it may dial again:
     // the service cannot ban, only cut off each time).
     expect(flood.codes.rateLimited + flood.refused).toBeGreaterThanOrEqual(MAX_LIMIT_VIOLATIONS)
