@@ -333,6 +333,30 @@ export const MAX_LIVE_BUFFER_BYTES = 32 * 1024 * 1024
  */
 export const GOSSIP_HINT_INTERVAL_MS = 1000
 
+// ---- gossip without a publisher (src/topic/gossip-feeds.ts) -------------------------------------------
+
+/**
+ * Largest message a gossip validator accepts for a listener without a publisher (a topic in quorum mode). Such a
+ * message is vouched for by nobody, yet we relay it to our mesh peers, so its size is bounded well below the
+ * 512 KiB an item may be (`MAX_ITEM_BYTES`): a larger item is IGNOREd on gossip, not rejected (it is legal),
+ * and reaches a follower through the downloader, which checks it against a quorum. 64 KiB keeps a flood of
+ * them to a small multiple of ordinary traffic per mesh peer.
+ */
+export const MAX_OPEN_GOSSIP_BYTES = 64 * 1024
+
+/**
+ * Kilobytes per second (counting every message as at least one) that gossip without a publisher may bring in
+ * per topic, and per topic from each propagation source, with a burst of one second's worth. Past either, a
+ * message is IGNOREd: neither delivered nor relayed, and not held against its source (an honest peer may relay
+ * a flooder's messages). Without it the validator accepted and relayed every well-formed item from anyone.
+ * 1 MiB/s per topic is far above the live traffic of a topic (the demo's publisher gossips a few hundred
+ * small items a second); a quarter of it per source keeps one flooding neighbour from taking the whole budget
+ * of a topic, while a topic whose items all come through one neighbour still gets 256 KiB/s live and the rest
+ * through the downloader.
+ */
+export const OPEN_GOSSIP_KIB_PER_SECOND_PER_TOPIC = 1024
+export const OPEN_GOSSIP_KIB_PER_SECOND_PER_SOURCE = 256
+
 /** Items `TopicHandle.items()` reads from the store per step: what a slow consumer holds in memory at most. */
 export const ITEMS_READ_CHUNK = 256
 

@@ -1,6 +1,13 @@
 import type { GossipSub, Message } from '@libp2p/gossipsub'
 import { TopicValidatorResult } from '@libp2p/gossipsub'
 import type { PeerId } from '@libp2p/interface'
+import {
+  MAX_OPEN_GOSSIP_BYTES,
+  OPEN_GOSSIP_KIB_PER_SECOND_PER_SOURCE,
+  OPEN_GOSSIP_KIB_PER_SECOND_PER_TOPIC
+} from '../constants.js'
+import { TokenBuckets } from '../net/rate-limiter.js'
+import type { Clock } from '../util/clock.js'
 import { signedBy } from './gossip.js'
 
 /** Checks and decodes a message's data for one listener; throws (or rejects) when the listener wants none of it. */
@@ -13,6 +20,20 @@ interface Listener {
   readonly onMessage: (value: unknown, message: Message) => void
 }
 
+export interface GossipFeedsInit {
+  /** Largest message accepted for listeners without a publisher. @default MAX_OPEN_GOSSIP_BYTES (64 KiB) */
+  maxOpenBytes?: number
+  /** KiB a second (at least one per message) accepted for listeners without a publisher, per topic. @default OPEN_GOSSIP_KIB_PER_SECOND_PER_TOPIC (1024) */
+  openKibPerSecondPerTopic?: number
+  /** The same, per topic and propagation source. @default OPEN_GOSSIP_KIB_PER_SECOND_PER_SOURCE (256) */
+  openKibPerSecondPerSource?: number
+  /** @default systemClock */
+  clock?: Clock
+}
+
+/** Propagation sources whose open-gossip budget is tracked at once; the least recently seen are forgotten past it. */
+const MAX_TRACKED_SOURCES = 1024
+
 /**
  * A node's gossipsub topics as shared feeds: one validator and one subscription per topic however many
  * listeners it has (topic handles, state syncs following a topic's checkpoints), so one listener can neither
@@ -20,13 +41,30 @@ interface Listener {
  * its publisher (anyone, when it names none) and accepted by its decoder (which may be asynchronous, as a
  * signature check is); everything else is rejected before gossipsub forwards it. Each listener gets only what
  * it would accept, decoded. The last release of a topic unsubscribes it and removes its validator.
+ *
+ * A message no publisher vouches for (only listeners without one would take it) is bounded first: past
+ * `maxOpenBytes`, or past the topic's or its propagation source's rate, it is IGNOREd before any listener
+ * decodes it. A publisher's own messages are never limited here.
  */
 export class GossipFeeds {
   private readonly pubsub: GossipSub
   private readonly feeds = new Map<string, Set<Listener>>()
+  private readonly maxOpenBytes: number
+  private readonly openByTopic: TokenBuckets
+  private readonly openBySource: TokenBuckets
 
-  constructor(pubsub: GossipSub) {
+  constructor(pubsub: GossipSub, init: GossipFeedsInit = {}) {
     this.pubsub = pubsub
+    this.maxOpenBytes = init.maxOpenBytes ?? MAX_OPEN_GOSSIP_BYTES
+    const perTopic = init.openKibPerSecondPerTopic ?? OPEN_GOSSIP_KIB_PER_SECOND_PER_TOPIC
+    const perSource = init.openKibPerSecondPerSource ?? OPEN_GOSSIP_KIB_PER_SECOND_PER_SOURCE
+    this.openByTopic = new TokenBuckets({ ratePerSecond: perTopic, burst: perTopic, clock: init.clock })
+    this.openBySource = new TokenBuckets({
+      ratePerSecond: perSource,
+      burst: perSource,
+      maxKeys: MAX_TRACKED_SOURCES,
+      clock: init.clock
+    })
   }
 
   /** Listens to `topic`, each message checked and decoded with `decode`; returns the release. */
@@ -43,7 +81,7 @@ export class GossipFeeds {
       listeners = new Set()
       if (this.feeds.size === 0) this.pubsub.addEventListener('message', this.dispatch)
       this.feeds.set(topic, listeners)
-      this.pubsub.topicValidators.set(topic, (_peer, message) => this.validate(topic, message))
+      this.pubsub.topicValidators.set(topic, (source, message) => this.validate(topic, source, message))
     }
     const listener: Listener = { publisher, decode, onMessage: onMessage as Listener['onMessage'] }
     listeners.add(listener)
@@ -68,13 +106,31 @@ export class GossipFeeds {
     }
   }
 
-  private async validate(topic: string, message: Message): Promise<TopicValidatorResult> {
+  private async validate(topic: string, source: PeerId, message: Message): Promise<TopicValidatorResult> {
     const listeners = this.feeds.get(topic)
     if (listeners === undefined) return TopicValidatorResult.Ignore
+    const open: Listener[] = []
     for (const listener of [...listeners]) {
+      if (listener.publisher === undefined) open.push(listener)
+      else if ((await accepted(listener, message)) !== undefined) return TopicValidatorResult.Accept
+    }
+    if (open.length === 0) return TopicValidatorResult.Reject
+    // Nobody vouches for it: bounded in size and rate before any decoder spends time on it.
+    if (!this.admitOpen(topic, source, message.data.length)) return TopicValidatorResult.Ignore
+    for (const listener of open) {
       if ((await accepted(listener, message)) !== undefined) return TopicValidatorResult.Accept
     }
     return TopicValidatorResult.Reject
+  }
+
+  /** Whether a message of `bytes` from `source` fits the open-gossip bounds of `topic`; takes its tokens if so. */
+  private admitOpen(topic: string, source: PeerId, bytes: number): boolean {
+    if (bytes > this.maxOpenBytes) return false
+    const kib = Math.max(1, Math.ceil(bytes / 1024))
+    const sourceKey = `${topic}\n${source.toString()}`
+    // Both buckets must have room before either is charged, so an ignored message costs nothing.
+    if (this.openBySource.waitTime(sourceKey, kib) > 0 || this.openByTopic.waitTime(topic, kib) > 0) return false
+    return this.openBySource.take(sourceKey, kib) && this.openByTopic.take(topic, kib)
   }
 
   private readonly dispatch = (event: CustomEvent<Message>): void => {
