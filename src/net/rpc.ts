@@ -123,15 +123,16 @@ export function frameHandler(
     const peer = connection.remotePeer
     const frameDeadline = AbortSignal.timeout(options.frameTimeoutMs ?? DEFAULT_REQUEST_FRAME_TIMEOUT_MS)
     setMaxListeners(Infinity, frameDeadline)
-    const lp = lpStream(stream, { maxDataLength: options.maxRequestBytes, maxBufferSize: options.maxRequestBytes + 16 })
-    // Added after lpStream's own listener, so both see any bytes that arrived before the handler ran.
     let received = 0
     const count = (event: { data: { byteLength: number } }): void => {
       received += event.data.byteLength
     }
-    stream.addEventListener('message', count)
+    let lp: ReturnType<typeof lpStream>
     let request: Uint8Array
     try {
+      lp = lpStream(stream, { maxDataLength: options.maxRequestBytes, maxBufferSize: options.maxRequestBytes + 16 })
+      // Added after lpStream's own listener, so both see any bytes that arrived before the handler ran.
+      stream.addEventListener('message', count)
       request = asUint8Array((await lp.read({ signal: frameDeadline })).subarray())
     } catch (err) {
       const violation = frameViolation(err, frameDeadline.aborted, received)
