@@ -207,17 +207,24 @@ export const MAX_RANGE_KEY_BYTES = 256
  * server per second, and the burst it may save up. A request costs `requestTokens(asked)`: one token per
  * `REQUEST_COST_UNIT` items, hashes or nodes it asks for, at least one. The limit is there against floods, not
  * against honest catch-up: the downloader's best measured rate from one server, 15.7k items/s, spends about 250
- * tokens a second on contents and as many on the hashes it checks them against, and a trie sync's 26k nodes/s
- * about 410; a Fetcher paces itself below this (`DEFAULT_OUTBOUND_REQUESTS_PER_SECOND`). At 1000 tokens a
- * second a flooding peer is answered RATE_LIMITED after its burst (the reply is a few bytes) and can make the
- * server read at most 64k items, hashes or nodes a second from its store. Lodestar limits
- * `BeaconBlocksByRange` per peer the same way, by blocks asked rather than by requests. (The first values,
- * 50 and 40 a second, capped a 20k-item sync at ~1.3k items/s per peer; counting requests, not their size,
- * let one peer ask for 8,192 hashes a thousand times a second, more than a server can read, so the limit never
- * engaged while each request cost the server five times what it cost the sender.)
+ * tokens a second on contents (as many again on hashes when it checks items against them instead of proofs),
+ * and a trie sync's 26k nodes/s about 410; a Fetcher paces itself below this
+ * (`DEFAULT_OUTBOUND_REQUESTS_PER_SECOND`), and no client has more than a few requests in flight at a peer
+ * (`DEFAULT_OUTBOUND_CONCURRENCY_PER_PEER`, `MAX_NODE_REQUESTS_PER_PEER`), so a burst of 250 tokens is never
+ * what holds an honest one back. A flooding peer is answered RATE_LIMITED past its burst (a reply of a few
+ * bytes), each refusal a limit violation, and can make the server read at most 32k items, hashes or nodes a
+ * second. Lodestar limits `BeaconBlocksByRange` per peer the same way, by blocks asked rather than by requests.
+ *
+ * History: 50 and 40 requests a second capped a 20k-item sync at ~1.3k items/s per peer; then 1000 requests a
+ * second and a burst of 1000, counting requests and not their size, let one peer ask for 8,192 hashes more
+ * often than a server could read them, so the limit never engaged while each request cost the server five
+ * times what it cost the sender. Measured with `test/cli/serve-attack.test.ts` (a `dsfg serve` on LevelDB, a
+ * flood of 8,192-hash requests until the flooder is cut off): at 1000 tokens a second and a burst of 1000 the
+ * server still served 12 to 15 of them (40 ms each) and spent about twice the flooder's CPU; at 500 and 250 it
+ * serves 2 or 3, and what it spends is mostly the streams, as the flooder does.
  */
-export const DEFAULT_INBOUND_REQUESTS_PER_SECOND = 1000
-export const DEFAULT_INBOUND_REQUEST_BURST = 1000
+export const DEFAULT_INBOUND_REQUESTS_PER_SECOND = 500
+export const DEFAULT_INBOUND_REQUEST_BURST = 250
 
 /**
  * Items, hashes or trie nodes a request may ask for per token of the request limiters (inbound and outbound).
@@ -231,12 +238,12 @@ export const REQUEST_COST_UNIT = 64
 
 /**
  * Request tokens (`requestTokens`, as a server counts them) per second a Fetcher spends at one peer, and the
- * burst. Below the server's inbound rate and burst, so
- * honest peers with default settings never rate-limit each other; Prysm learnt to pace each outgoing peer from
+ * burst. Below the server's inbound rate and burst, so honest peers with default settings never rate-limit each
+ * other; Prysm learnt to pace each outgoing peer from
  * day one (PR #5148) and to compute the wait for a token rather than poll (PR #11853).
  */
-export const DEFAULT_OUTBOUND_REQUESTS_PER_SECOND = 800
-export const DEFAULT_OUTBOUND_REQUEST_BURST = 800
+export const DEFAULT_OUTBOUND_REQUESTS_PER_SECOND = 400
+export const DEFAULT_OUTBOUND_REQUEST_BURST = 200
 
 /**
  * Requests in flight to one peer from one Fetcher, over every topic and protocol; more wait their turn in order.

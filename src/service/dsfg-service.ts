@@ -92,10 +92,10 @@ export interface DsfgInit {
    * contents, hashes) together; past it (and its burst) a request is answered RATE_LIMITED without touching
    * the store. A request costs one token per `REQUEST_COST_UNIT` (64) items, hashes or nodes it asks for, at
    * least one (`requestTokens`).
-   * @default DEFAULT_INBOUND_REQUESTS_PER_SECOND (1000)
+   * @default DEFAULT_INBOUND_REQUESTS_PER_SECOND (500)
    */
   inboundRatePerSecond?: number
-  /** Request tokens a peer may spend at once. @default DEFAULT_INBOUND_REQUEST_BURST (1000) */
+  /** Request tokens a peer may spend at once. @default DEFAULT_INBOUND_REQUEST_BURST (250) */
   inboundBurst?: number
   /**
    * The peer ledger every offence goes to: the score at which a peer is disconnected, how fast scores decay,

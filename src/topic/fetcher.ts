@@ -64,10 +64,10 @@ export interface FetcherInit {
   requestTimeoutMs?: number
   /**
    * Request tokens per second spent at each peer, counted as servers count them (`requestTokens`: one per
-   * `REQUEST_COST_UNIT` items or hashes asked for). @default DEFAULT_OUTBOUND_REQUESTS_PER_SECOND (800)
+   * `REQUEST_COST_UNIT` items or hashes asked for). @default DEFAULT_OUTBOUND_REQUESTS_PER_SECOND (400)
    */
   outboundRatePerSecond?: number
-  /** Request tokens spent at a peer at once after a quiet spell. @default DEFAULT_OUTBOUND_REQUEST_BURST (800) */
+  /** Request tokens spent at a peer at once after a quiet spell. @default DEFAULT_OUTBOUND_REQUEST_BURST (200) */
   outboundBurst?: number
   /** Requests in flight to one peer; more wait in order. @default DEFAULT_OUTBOUND_CONCURRENCY_PER_PEER (5) */
   maxConcurrentPerPeer?: number

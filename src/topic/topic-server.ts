@@ -234,10 +234,10 @@ export interface TopicServerInit extends AnswerOptions {
   /**
    * Request tokens per second each peer may spend, over all topic protocols: a request costs one per
    * `REQUEST_COST_UNIT` items or hashes it asks for (`requestTokens`), a status request one.
-   * @default DEFAULT_INBOUND_REQUESTS_PER_SECOND (1000)
+   * @default DEFAULT_INBOUND_REQUESTS_PER_SECOND (500)
    */
   inboundRatePerSecond?: number
-  /** Request tokens a peer may spend at once after a quiet spell. @default DEFAULT_INBOUND_REQUEST_BURST (1000) */
+  /** Request tokens a peer may spend at once after a quiet spell. @default DEFAULT_INBOUND_REQUEST_BURST (250) */
   inboundBurst?: number
   /** Called for each request refused as RATE_LIMITED (the service cuts off a peer that keeps at it). */
   onRateLimited?: (peer: string) => void

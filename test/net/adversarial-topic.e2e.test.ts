@@ -252,7 +252,7 @@ describe('topic download against adversarial peers', () => {
   it('rate-limits a flood of status and contents requests and keeps serving an honest joiner', async () => {
     const honest = await source()
     // The library's topic server with a low inbound rate: DsfgInit has no option for it, and one in-process peer
-    // cannot reach the service's default of 1000 requests a second on this machine.
+    // cannot reach the service's default of 500 tokens a second on this machine.
     // In tokens, a full contents request costing four: the joiner's whole download (~60) fits the burst, the
     // flood (150 status and 150 full contents requests, 750 tokens) does not.
     const rate = { inboundRatePerSecond: 100, inboundBurst: 200 }

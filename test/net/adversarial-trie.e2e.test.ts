@@ -226,7 +226,7 @@ describe('trie sync against adversarial peers', async () => {
     const { node, store } = await client()
     await connect(node, server)
 
-    // With the default rate (1000 a second per peer) a flood this size is held back by MAX_INBOUND_STREAMS (16).
+    // A flood this size is held back by MAX_INBOUND_STREAMS (16) as much as by the rate (500 tokens a second).
     const flooding = flooder.flood(server.peerId, 'nodes', encodeNodesRequest([root]), { requests: 300, concurrency: 64 })
     const { handle, blame } = start(node)
     const [flood, result] = await Promise.all([flooding, handle.done])
