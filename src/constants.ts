@@ -433,6 +433,13 @@ export const PEER_SCORE_HALF_LIFE_MS = 5 * 60_000
 export const PEER_COOL_DOWN_MS = 10_000
 
 /**
+ * Least time between two writes of one peer's `dsfg-penalty` tag (the first is written at once, a disconnect
+ * never waits). A flood of refused requests is a limit violation each, and a peer store write for each one
+ * was the largest part of what refusing them cost; a second is as fresh as anything reading the tag needs.
+ */
+export const PEER_TAG_WRITE_INTERVAL_MS = 1_000
+
+/**
  * Peers the ledger keeps a score for. A peer's entry goes once its score has decayed to nothing; past this
  * many live entries the lowest score is dropped, so that a swarm of throwaway identities costs bounded memory
  * and can push out only the records that matter least.

@@ -1,7 +1,6 @@
 import type { GossipSub } from '@libp2p/gossipsub'
 import type { ComponentLogger, Logger, PeerId, PeerStore, PrivateKey, Startable } from '@libp2p/interface'
 import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
-import { peerIdFromString } from '@libp2p/peer-id'
 import {
   DEFAULT_INBOUND_REQUEST_BURST,
   DEFAULT_INBOUND_REQUESTS_PER_SECOND,
@@ -22,6 +21,7 @@ import { type FrameHandlerOptions, type FrameViolation, frameHandler } from '../
 import type { KVStore } from '../store/kv-store.js'
 import { MemoryStore } from '../store/memory-store.js'
 import { PEER_FAULT_OFFENCES, TRIE_PENALTY_OFFENCES } from '../peers/offence-kinds.js'
+import { PenaltyTags, tagValue } from '../peers/penalty-tags.js'
 import { type OffenceKind, PeerScorer, type PeerScorerInit } from '../peers/peer-scorer.js'
 import { StateSyncer, type StateSyncerInit, type StateSyncResult } from '../sync/state-syncer.js'
 import { openCheckpoint, sealCheckpoint } from '../topic/checkpoint-record.js'
@@ -144,12 +144,6 @@ const MAX_REQUEST_BYTES: { readonly [P in ServedProtocol]: number } = {
   [HASHES_PROTOCOL]: MAX_HASHES_REQUEST_BYTES
 }
 
-/** The peer store tag that shows a peer's score in the ledger. */
-const PENALTY_TAG = 'dsfg-penalty'
-
-/** The largest value libp2p accepts for a peer store tag. */
-const MAX_TAG_VALUE = 100
-
 export class DsfgService implements Dsfg, Startable {
   readonly store: KVStore
   private readonly components: DsfgComponents
@@ -178,8 +172,8 @@ export class DsfgService implements Dsfg, Startable {
   private readonly clock: Clock = systemClock
   /** The one peer ledger: every offence of every protocol and syncer is weighed here. */
   private readonly scorer: PeerScorer
-  /** Peers whose tag is being written, with the write waiting behind it (undefined for none). */
-  private readonly tagging = new Map<string, { value: number; disconnect: boolean } | undefined>()
+  /** The ledger's scores as the peer store shows them. */
+  private readonly tags: PenaltyTags
 
   constructor(components: DsfgComponents, init: DsfgInit = {}) {
     this.components = components
@@ -190,6 +184,13 @@ export class DsfgService implements Dsfg, Startable {
     this.maxInboundStreams = init.maxInboundStreams ?? MAX_INBOUND_STREAMS
     this.topicStore = new TopicStore(this.store)
     this.scorer = new PeerScorer({ ...init.peerScoring, clock: this.clock })
+    this.tags = new PenaltyTags({
+      peerStore: components.peerStore,
+      connectionManager: components.connectionManager,
+      scorer: this.scorer,
+      clock: this.clock,
+      log: this.log
+    })
     const rate = {
       ratePerSecond: init.inboundRatePerSecond ?? DEFAULT_INBOUND_REQUESTS_PER_SECOND,
       burst: init.inboundBurst ?? DEFAULT_INBOUND_REQUEST_BURST
@@ -277,6 +278,7 @@ export class DsfgService implements Dsfg, Startable {
     this.topologyId = null
     this.statusTopologyId = null
     this.peers.clear()
+    this.tags.stop()
   }
 
   nodePeers(): PeerId[] {
@@ -453,7 +455,7 @@ export class DsfgService implements Dsfg, Startable {
 
   /**
    * Where every offence of every protocol and syncer goes. The ledger weighs it; the peer store's
-   * `dsfg-penalty` tag shows the new score; at the threshold the peer's connections are closed. Any offence
+   * `dsfg-penalty` tag shows the new score (`PenaltyTags`); at the threshold the peer's connections are closed. Any offence
    * about data we asked for also leaves the peer out of the topic downloader for the cool-down, after which it
    * is asked again if it is still connected. (Its requests past our limits are no reason to stop asking it.)
    * Our scores outlive a disconnection: the ledger's decay and cap bound them, and a peer cut off that dials
@@ -465,45 +467,6 @@ export class DsfgService implements Dsfg, Startable {
     this.log('peer %s: %s (%s), score %d%s', peer, kind, reason, Math.round(score), disconnect ? ': disconnecting' : '')
     const cooledAt = this.scorer.cooledAt(peer)
     if (kind !== 'limit' && cooledAt !== undefined) this.topicStates.suspendPeer(peer, cooledAt - this.clock.now())
-    if (disconnect || tagValue(score) !== before) this.tag(peer, tagValue(score), disconnect)
+    if (disconnect || tagValue(score) !== before) this.tags.set(peer, tagValue(score), disconnect)
   }
-
-  /**
-   * Writes `peer`'s score into its tag, one write at a time per peer: what comes in meanwhile waits, the newest
-   * value replacing an older one. A write per offence made refusing a flood dear: profiled, a `serve` under a
-   * flood of 8,192-hash requests spent 102 ms in the peer store for its 100 refusals, against 138 ms reading
-   * the hashes of the 11 requests it served. The tag still ends at the latest score, and a disconnect is never
-   * dropped.
-   */
-  private tag(peer: string, value: number, disconnect: boolean): void {
-    if (this.tagging.has(peer)) {
-      const waiting = this.tagging.get(peer)
-      this.tagging.set(peer, { value, disconnect: disconnect || waiting?.disconnect === true })
-      return
-    }
-    this.tagging.set(peer, undefined)
-    void this.writeTag(peer, value, disconnect).finally(() => {
-      const next = this.tagging.get(peer)
-      this.tagging.delete(peer)
-      if (next !== undefined) this.tag(peer, next.value, next.disconnect)
-    })
-  }
-
-  /** Writes `peer`'s score into its tag (which expires when the score has decayed away), and disconnects it. */
-  private async writeTag(peer: string, value: number, disconnect: boolean): Promise<void> {
-    try {
-      const id = peerIdFromString(peer)
-      const clearsAt = this.scorer.clearsAt(peer)
-      const ttl = clearsAt === undefined ? undefined : Math.max(1, clearsAt - this.clock.now())
-      await this.components.peerStore.merge(id, { tags: { [PENALTY_TAG]: value > 0 ? { value, ttl } : undefined } })
-      if (disconnect) await this.components.connectionManager.closeConnections(id)
-    } catch (err) {
-      this.log.error('could not penalise %s: %e', peer, err)
-    }
-  }
-}
-
-/** A score as the peer store's tag shows it: rounded, and within libp2p's range for tag values. */
-function tagValue(score: number): number {
-  return Math.min(MAX_TAG_VALUE, Math.round(score))
 }
