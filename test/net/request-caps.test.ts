@@ -24,14 +24,7 @@ import {
   encodeHashesRequest,
   encodeStatusRequest
 } from '../../src/net/topic-protocols.js'
-
-/** The unsigned varint length prefix of a frame of `n` bytes, as lpStream writes it. */
-function lengthPrefix(n: number): Uint8Array {
-  const out: number[] = []
-  for (; n >= 0x80; n = Math.floor(n / 0x80)) out.push((n % 0x80) | 0x80)
-  out.push(n)
-  return new Uint8Array(out)
-}
+import { lengthPrefix } from './half-open-attack.js'
 
 /** The longest topic name, the largest item number and a full root: every field at its widest. */
 const topic = 'é'.repeat(MAX_TOPIC_BYTES / 2)
