@@ -142,12 +142,12 @@ export const MAX_CONTENTS_REQUEST_BYTES = 306
 export const MAX_HASHES_REQUEST_BYTES = 278
 
 /**
- * `[[hash…]]` with MAX_NODES_PER_REQUEST (384) hashes: the inner list's payload is 384 × 33 = 12,672 bytes
- * (header 3), the outer list's 12,675 (header 3). The largest request of any protocol, and under 13 KB: a
+ * `[[hash…]]` with MAX_NODES_PER_REQUEST (1,024) hashes: the inner list's payload is 1,024 × 33 = 33,792 bytes
+ * (header 3), the outer list's 33,795 (header 3). The largest request of any protocol, and under 34 KB: a
  * stream that never finishes its frame holds at most this (the caps were 2.1 MiB, `MAX_FRAME_BYTES`, until
  * 512 half-sent frames took a server from 291 MB to 1.42 GB).
  */
-export const MAX_NODES_REQUEST_BYTES = 12_678
+export const MAX_NODES_REQUEST_BYTES = 33_798
 
 /**
  * How long a peer has to deliver its whole request frame once it opens a stream; past it the stream is reset

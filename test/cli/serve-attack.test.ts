@@ -21,7 +21,7 @@ import { createAdversary } from '../helpers/adversary.js'
 import { connect } from '../helpers/libp2p.js'
 import { until } from '../helpers/wait.js'
 import { connectedAttackers, HALF_OPEN_STREAMS, type HalfOpen, honestJoiner, openHalfFrames } from '../net/half-open-attack.js'
-import { buildCli, type BuiltCli, REPO_ROOT, runCli } from './cli-harness.js'
+import { REPO_ROOT, runCli, useBuiltCli } from './cli-harness.js'
 
 vi.setConfig({ testTimeout: 120_000 })
 
@@ -59,26 +59,24 @@ async function serve(bin: string, data: string): Promise<{ child: ChildProcess; 
 }
 
 describe.runIf(existsSync('/proc/self/status'))('dsfg serve under the attacks of issue 14', () => {
-  let built: BuiltCli | undefined
+  const cli = useBuiltCli('dsfg-serve-attack-')
   let server: Awaited<ReturnType<typeof serve>> | undefined
   const running: { stop(): unknown }[] = []
 
   beforeAll(async () => {
-    built = await buildCli()
-    const data = join(built.bin, '..', '..', 'data')
+    const data = join(cli.work, 'data')
     const prng = new Prng(14)
     const lines = Array.from({ length: COUNT }, () => JSON.stringify({ data: toHex(prng.bytes(20 + prng.int(80))) }))
-    const input = join(built.bin, '..', '..', 'items.jsonl')
+    const input = join(cli.work, 'items.jsonl')
     await writeFile(input, `${lines.join('\n')}\n`)
-    const published = await runCli(built.bin, ['publish', '--data', data, '--topic', TOPIC, input], { timeoutMs: 60_000 })
+    const published = await runCli(cli.bin, ['publish', '--data', data, '--topic', TOPIC, input], { timeoutMs: 60_000 })
     expect(published.code).toBe(0)
-    server = await serve(built.bin, data)
+    server = await serve(cli.bin, data)
   }, 180_000)
 
   afterAll(async () => {
     await Promise.all(running.splice(0).map((n) => n.stop()))
     server?.child.kill('SIGKILL')
-    await built?.remove()
   })
 
   it('8 peers × 64 half-sent frames: the server\'s RSS grows by less than 64 MiB, an honest client syncs, and a second round cuts the attackers off', async () => {

@@ -12,8 +12,7 @@ import { NODES_PROTOCOL } from '../../src/net/nodes-protocol.js'
 import { CONTENTS_PROTOCOL, HASHES_PROTOCOL, STATUS_PROTOCOL } from '../../src/net/topic-protocols.js'
 import { MemoryStore } from '../../src/store/memory-store.js'
 import type { TopicHandle } from '../../src/topic/topic-handle.js'
-import { createDsfgNode, type DsfgNode } from '../helpers/libp2p.js'
-import { createPlainNode } from '../topic/net-helpers.js'
+import { createDsfgNode, createTestNode, type DsfgNode } from '../helpers/libp2p.js'
 
 /** The served protocols and the largest request frame each accepts. */
 export const REQUEST_CAPS: Readonly<Record<string, number>> = {
@@ -83,7 +82,7 @@ export async function openHalfFrames(connection: Connection, options: HalfOpenOp
  * accepts at most 5 connections a second from one address (`inboundConnectionThreshold`).
  */
 export async function connectedAttackers(count: number, target: Multiaddr): Promise<Libp2p[]> {
-  const attackers = await Promise.all(Array.from({ length: count }, () => createPlainNode()))
+  const attackers = await Promise.all(Array.from({ length: count }, () => createTestNode()))
   for (const attacker of attackers) {
     await attacker.dial(target)
     await new Promise((resolve) => setTimeout(resolve, 250))

@@ -18,7 +18,8 @@ import {
 import type { TopicProvider } from '../../src/topic/provider.js'
 import { TopicServer } from '../../src/topic/topic-server.js'
 import { FakeClock } from '../helpers/fake-clock.js'
-import { MemoryTopicProvider, makeItems } from './net-helpers.js'
+import { makeItems } from '../helpers/topic-data.js'
+import { MemoryTopicProvider } from './net-helpers.js'
 
 const TOPIC = 'news'
 const OLD_LIMITS = { inboundRatePerSecond: 1000, inboundBurst: 1000 }
