@@ -1,5 +1,14 @@
 import type { GossipSub } from '@libp2p/gossipsub'
-import type { ComponentLogger, Logger, PeerId, PeerStore, PrivateKey, Startable } from '@libp2p/interface'
+import {
+  type ComponentLogger,
+  type Logger,
+  type PeerId,
+  type PeerStore,
+  type PrivateKey,
+  type Startable,
+  serviceCapabilities,
+  serviceDependencies
+} from '@libp2p/interface'
 import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
 import {
   DEFAULT_INBOUND_REQUEST_BURST,
@@ -44,7 +53,7 @@ export interface DsfgComponents {
   logger: ComponentLogger
   /** This node's key: it signs the checkpoint records of topics this node publishes. */
   privateKey: PrivateKey
-  /** The gossipsub service, when the node has one named `pubsub` (declared before `dsfg`). */
+  /** The gossipsub service, when the node has one named `pubsub` (declared before or after `dsfg`). */
   pubsub?: GossipSub
 }
 
@@ -165,8 +174,11 @@ export class DsfgService implements Dsfg, Startable {
   /** Running state syncs (`startStateSync`), awaited by `stop()`. */
   private readonly stateSyncs = new Set<Promise<StateSyncResult>>()
   private readonly topicConfigs: TopicConfig[]
-  /** The node's gossip subscriptions, shared by topic handles and checkpoint-following state syncs. */
-  private readonly feeds: GossipFeeds | undefined
+  /**
+   * The node's gossipsub and its subscriptions (shared by topic handles and checkpoint-following state syncs),
+   * looked up once, when first needed (see `gossip()`).
+   */
+  private gossipLookup: { found: { pubsub: GossipSub; feeds: GossipFeeds } | undefined } | undefined
   /** Per-peer token buckets for `/dsfg/nodes/1.0.0` requests. */
   private readonly nodeRequests: TokenBuckets
   private readonly clock: Clock = systemClock
@@ -206,7 +218,6 @@ export class DsfgService implements Dsfg, Startable {
       openStream: (peer, protocol, options) => this.components.connectionManager.openStream(peer, protocol, options),
       requestTimeoutMs: this.requestTimeoutMs
     })
-    this.feeds = components.pubsub === undefined ? undefined : new GossipFeeds(components.pubsub)
     this.topicConfigs = (init.topics ?? []).map((t) => (typeof t === 'string' ? { name: t } : t))
     this.topicStates = new TopicStateManager({
       topics: this.topicConfigs.map((t) => t.name),
@@ -220,6 +231,15 @@ export class DsfgService implements Dsfg, Startable {
   }
 
   readonly [Symbol.toStringTag] = '@dsfg/service'
+
+  /** What this service offers other services. */
+  readonly [serviceCapabilities]: string[] = ['@dsfg/sync']
+
+  /**
+   * Identify tells the registrar which protocols a peer speaks: without it no peer ever shows up as a DSFG peer.
+   * gossipsub is optional (live items and checkpoint gossip), so it is looked up, not declared.
+   */
+  readonly [serviceDependencies]: string[] = ['@libp2p/identify']
 
   async start(): Promise<void> {
     if (this.running) return
@@ -364,8 +384,8 @@ export class DsfgService implements Dsfg, Startable {
         store: this.topicStore,
         fetcher: this.fetcher,
         states: this.topicStates,
-        pubsub: this.components.pubsub,
-        feeds: this.feeds,
+        pubsub: this.gossip()?.pubsub,
+        feeds: this.gossip()?.feeds,
         publisher: config.publisher,
         privateKey: this.components.privateKey,
         quorum: config.quorum,
@@ -431,14 +451,36 @@ export class DsfgService implements Dsfg, Startable {
   }
 
   private requireFeeds(): GossipFeeds {
-    this.requirePubsub()
-    return this.feeds!
+    return this.requireGossip().feeds
   }
 
   private requirePubsub(): GossipSub {
-    const pubsub = this.components.pubsub
-    if (pubsub === undefined) throw new ServiceConfigError('this node has no gossipsub service named "pubsub"')
-    return pubsub
+    return this.requireGossip().pubsub
+  }
+
+  private requireGossip(): { pubsub: GossipSub; feeds: GossipFeeds } {
+    const gossip = this.gossip()
+    if (gossip === undefined) throw new ServiceConfigError('this node has no gossipsub service named "pubsub"')
+    return gossip
+  }
+
+  /**
+   * The node's gossipsub, if it has one named `pubsub`, looked up when first needed rather than in the
+   * constructor: libp2p builds services in the order they are declared, and its components throw
+   * `MissingServiceError` for one that is not (yet) there, so reading it early failed without gossipsub (which is
+   * optional) or with it declared after `dsfg`.
+   */
+  private gossip(): { pubsub: GossipSub; feeds: GossipFeeds } | undefined {
+    if (this.gossipLookup === undefined) {
+      let pubsub: GossipSub | undefined
+      try {
+        pubsub = this.components.pubsub
+      } catch {
+        pubsub = undefined
+      }
+      this.gossipLookup = { found: pubsub === undefined ? undefined : { pubsub, feeds: new GossipFeeds(pubsub) } }
+    }
+    return this.gossipLookup.found
   }
 
   private peerConnected(peer: PeerId): void {

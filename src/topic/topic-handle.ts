@@ -91,7 +91,17 @@ export interface TopicHandleDeps {
 }
 
 export interface FollowOptions {
-  signal: AbortSignal
+  /** Ends the call. Without one it runs until the node stops (`close()`), then rejects with `AbortError`. */
+  signal?: AbortSignal
+}
+
+/** What `publish()` did: the item is stored as number `n`; gossip reached `recipients` peers. */
+export interface PublishResult {
+  n: number
+  /** Peers the item's gossip reached: 0 without gossipsub or subscribers (peers then catch up by download). */
+  recipients: number
+  /** Why gossiping the stored item failed, if it did. */
+  gossipError?: Error
 }
 
 /**
@@ -287,11 +297,18 @@ export class TopicHandle extends TypedEventEmitter<TopicHandleEvents> {
     )
   }
 
-  /** Appends an item as the topic's next number, stores it in the topic trie and gossips it. */
-  async publish(data: Uint8Array): Promise<number> {
-    const n = await this.sync.writer.exclusive(() => this.deps.store.append(this.name, data))
-    await this.gossip(itemsTopic(this.name), encodeGossipItem({ n, data }))
-    return n
+  /**
+   * Appends an item as the topic's next number, stores it in the topic trie and gossips it. Stored is stored:
+   * a failure to gossip it is in the result, not thrown (peers catch up on it by download), so a retry never
+   * appends it twice.
+   */
+  async publish(data: Uint8Array, options: { signal?: AbortSignal } = {}): Promise<PublishResult> {
+    const n = await this.sync.writer.exclusive(() => this.deps.store.append(this.name, data), options)
+    try {
+      return { n, recipients: await this.gossip(itemsTopic(this.name), encodeGossipItem({ n, data })) }
+    } catch (error) {
+      return { n, recipients: 0, gossipError: error instanceof Error ? error : new Error(String(error)) }
+    }
   }
 
   /**
@@ -333,8 +350,8 @@ export class TopicHandle extends TypedEventEmitter<TopicHandleEvents> {
    * Catches up and stays current until `signal` aborts: downloads whatever peers have beyond our head and
    * applies live items as they arrive. Resolves when aborted.
    */
-  async follow(options: FollowOptions): Promise<void> {
-    const signal = AbortSignal.any([options.signal, this.closed.signal])
+  async follow(options: FollowOptions = {}): Promise<void> {
+    const signal = options.signal === undefined ? this.closed.signal : AbortSignal.any([options.signal, this.closed.signal])
     const stopLive = this.subscribe(signal)
     try {
       await this.loadStoredTrust()
@@ -405,10 +422,10 @@ export class TopicHandle extends TypedEventEmitter<TopicHandleEvents> {
    * Follows until the topic is synced with its peers' target, then stops. Resolves to our head; rejects with
    * `TopicSyncStalledError` when a download fails without any progress (no peer gives verified items).
    */
-  async syncOnce(options: FollowOptions): Promise<number> {
+  async syncOnce(options: FollowOptions = {}): Promise<number> {
     this.throwIfClosed(options.signal)
     const controller = new AbortController()
-    const signal = AbortSignal.any([options.signal, controller.signal])
+    const signal = options.signal === undefined ? controller.signal : AbortSignal.any([options.signal, controller.signal])
     let stalled: unknown
     const onMode = (e: CustomEvent<SyncMode>): void => {
       if (e.detail === 'synced') controller.abort()
@@ -425,7 +442,7 @@ export class TopicHandle extends TypedEventEmitter<TopicHandleEvents> {
       this.sync.removeEventListener('mode', onMode)
       this.sync.removeEventListener('sync:stalled', onStalled)
     }
-    options.signal.throwIfAborted()
+    options.signal?.throwIfAborted()
     if (stalled !== undefined) {
       const reason = stalled instanceof Error ? stalled.message : String(stalled)
       throw new TopicSyncStalledError(`topic ${JSON.stringify(this.name)} sync stalled: ${reason}`, { cause: stalled })
@@ -505,10 +522,11 @@ export class TopicHandle extends TypedEventEmitter<TopicHandleEvents> {
     for (const peer of this.deps.states.peerIds()) void this.deps.states.refresh(peer).catch(() => undefined)
   }
 
-  private async gossip(topic: string, data: Uint8Array): Promise<void> {
+  /** Publishes on gossipsub, if the node has it; resolves to the peers it reached. */
+  private async gossip(topic: string, data: Uint8Array): Promise<number> {
     const pubsub = this.deps.pubsub
-    if (pubsub === undefined) return
-    await pubsub.publish(topic, data)
+    if (pubsub === undefined) return 0
+    return (await pubsub.publish(topic, data)).recipients.length
   }
 
   private subscriptions = 0

@@ -13,7 +13,7 @@ import { Prng } from '../../src/util/prng.js'
 import { recordNodesRequests } from '../helpers/nodes-recorder.js'
 import { storedNodeKeys } from '../helpers/stored-keys.js'
 import { storedItems } from '../helpers/topic-data.js'
-import { until } from '../helpers/wait.js'
+import { ignoreAbort, until } from '../helpers/wait.js'
 import { WrappedStore } from '../helpers/wrapped-store.js'
 import { Gate } from '../topic/net-helpers.js'
 
@@ -39,7 +39,7 @@ async function network(history: number, servers: number, running: { stop(): unkn
     running.push(server)
     await server.dial(publisher.getMultiaddrs()[0]!)
     const handle = server.services.dsfg.topic({ name: TOPIC, publisher: publisher.peerId })
-    void handle.follow({ signal: following.signal })
+    handle.follow({ signal: following.signal }).catch(ignoreAbort)
     serverNodes.push(server)
   }
   // Until the servers follow, checkpoints go nowhere: keep announcing until each has caught up.

@@ -5,7 +5,7 @@ import { MemoryStore } from '../../src/store/memory-store.js'
 import { Prng } from '../../src/util/prng.js'
 import { type AdversaryInit, createAdversary } from '../helpers/adversary.js'
 import { createDsfgNode, type DsfgNode } from '../helpers/libp2p.js'
-import { until } from '../helpers/wait.js'
+import { ignoreAbort, until } from '../helpers/wait.js'
 
 const TOPIC = 'ledger'
 const COUNT = 3_000
@@ -35,7 +35,7 @@ describe('a joiner that comes after the publisher\'s last announcement', () => {
     const relayed = relay.services.dsfg.topic({ name: TOPIC, publisher: publisher.peerId })
     const following = new AbortController()
     running.push({ stop: () => following.abort() })
-    void relayed.follow({ signal: following.signal })
+    relayed.follow({ signal: following.signal }).catch(ignoreAbort)
     await relay.dial(publisher.getMultiaddrs()[0]!)
     await until(async () => (await relayed.head()) === COUNT - 1, 'the relay to catch up from the record in the status reply', 20_000)
     // The publisher leaves for good: the joiner can learn its checkpoint only from the relay.
@@ -46,7 +46,7 @@ describe('a joiner that comes after the publisher\'s last announcement', () => {
     const steps: string[] = []
     topic.events.addEventListener('trie:adopted', (e) => steps.push(`adopted ${e.detail.number}`))
     topic.addEventListener('checkpoint', (e) => steps.push(`${e.detail.status} ${e.detail.checkpoint.number}`))
-    void topic.follow({ signal: following.signal })
+    topic.follow({ signal: following.signal }).catch(ignoreAbort)
     await joiner.dial(relay.getMultiaddrs()[0]!)
     await until(async () => (await topic.head()) === COUNT - 1, 'the joiner to catch up from the relay', 20_000)
     expect(steps).toContain(`received ${COUNT - 1}`)
@@ -79,7 +79,7 @@ describe('a joiner that comes after the publisher\'s last announcement', () => {
     topic.addEventListener('peer:penalised', (e) => blamed.push(e.detail.peer))
     const following = new AbortController()
     running.push({ stop: () => following.abort() })
-    void topic.follow({ signal: following.signal })
+    topic.follow({ signal: following.signal }).catch(ignoreAbort)
     await joiner.dial(bad.node.getMultiaddrs()[0]!)
     await joiner.dial(other.node.getMultiaddrs()[0]!)
     await until(() => blamed.includes(bad.node.peerId.toString()), 'the peer with a garbage record to be blamed', 10_000)

@@ -107,14 +107,14 @@ export class TopicWriter {
   }
 
   /** Runs `write` alone (a write of the store by the topic's owner, such as publishing), then reports the head. */
-  exclusive<T>(write: () => Promise<T>): Promise<T> {
+  exclusive<T>(write: () => Promise<T>, options: { signal?: AbortSignal } = {}): Promise<T> {
     return this.serial.run(async () => {
       try {
         return await write()
       } finally {
         this.init.onStored?.(await this.head())
       }
-    })
+    }, options)
   }
 
   /** Resolves once every write called so far has settled. */
