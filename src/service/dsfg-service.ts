@@ -166,6 +166,8 @@ export class DsfgService implements Dsfg, Startable {
   private topologyId: string | null = null
   private statusTopologyId: string | null = null
   private running = false
+  /** `stop()` ran and `start()` has not since: no new topic handles (they would never be closed). */
+  private stopped = false
   readonly topicStore: TopicStore
   private readonly topicServer: TopicServer
   private readonly fetcher: Fetcher
@@ -273,6 +275,7 @@ export class DsfgService implements Dsfg, Startable {
       onDisconnect: (peer) => this.topicStates.removePeer(peer.toString())
     })
     this.topicStates.start()
+    this.stopped = false
     for (const config of this.topicConfigs) this.topic(config)
     this.running = true
   }
@@ -285,6 +288,7 @@ export class DsfgService implements Dsfg, Startable {
   async stop(): Promise<void> {
     if (!this.running) return
     this.running = false
+    this.stopped = true
     this.controller.abort()
     await Promise.all([...this.topics.values()].map((handle) => handle.close()))
     // A closed handle stays closed: a restarted service hands out new ones.
@@ -376,6 +380,7 @@ export class DsfgService implements Dsfg, Startable {
   }
 
   topic(name: string | TopicConfig): TopicHandle {
+    if (this.stopped) throw new ServiceConfigError('the DSFG service is stopped: topic handles come from a running node')
     const config = typeof name === 'string' ? { name } : name
     let handle = this.topics.get(config.name)
     if (handle === undefined) {

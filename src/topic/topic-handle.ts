@@ -12,7 +12,7 @@ import { type Checkpoint, checkpointsTopic, decodeGossipItem, encodeGossipItem, 
 import type { GossipFeeds } from './gossip-feeds.js'
 import { PEER_FAULT_OFFENCES, queueFaultOffence } from '../peers/offence-kinds.js'
 import type { OffenceKind } from '../peers/peer-scorer.js'
-import type { TopicStateManager } from './topic-state-manager.js'
+import type { PeerStateChange, TopicStateManager } from './topic-state-manager.js'
 import type { TopicStore } from './topic-store.js'
 import type { StateSyncStats } from '../sync/state-syncer.js'
 import { raceSignal } from '../util/abort.js'
@@ -172,14 +172,26 @@ export class TopicHandle extends TypedEventEmitter<TopicHandleEvents> {
     this.sync.addEventListener('checkpoint:verified', (e) => checkpointStatus(e.detail.number, 'verified'))
     this.sync.addEventListener('trie:adopted', (e) => checkpointStatus(e.detail.number, 'verified'))
     this.sync.addEventListener('checkpoint:mismatch', (e) => checkpointStatus(e.detail.number, 'mismatch'))
-    states.addEventListener('peer:state', (e) => {
+    const onPeerState = (e: CustomEvent<PeerStateChange>): void => {
       if (e.detail.topic !== name) return
       // A peer hands on the newest signed record it holds: the signature, not the peer, is what we trust.
       const record = e.detail.state?.record
       if (record !== undefined) void this.receiveRecord(record, e.detail.peer)
       this.sync.peersChanged()
-    })
-    states.addEventListener('peer:removed', () => this.sync.peersChanged())
+    }
+    const onPeerRemoved = (): void => this.sync.peersChanged()
+    states.addEventListener('peer:state', onPeerState)
+    states.addEventListener('peer:removed', onPeerRemoved)
+    // The state manager outlives a stopped service's handles: a closed one must not hear it (found by an attack:
+    // after a restart the old handle still took records and checked checkpoints, a second writer of the store).
+    this.closed.signal.addEventListener(
+      'abort',
+      () => {
+        states.removeEventListener('peer:state', onPeerState)
+        states.removeEventListener('peer:removed', onPeerRemoved)
+      },
+      { once: true }
+    )
   }
 
   get mode(): SyncMode {
@@ -232,7 +244,7 @@ export class TopicHandle extends TypedEventEmitter<TopicHandleEvents> {
    */
   private adoptRecord(record: SignedCheckpoint, kept = false): void {
     const cp = record.checkpoint
-    if ((this.latestCheckpoint?.number ?? -1) >= cp.number) return
+    if (this.closed.signal.aborted || (this.latestCheckpoint?.number ?? -1) >= cp.number) return
     this.latestCheckpoint = cp
     this.latestRecord = record.envelope
     // Kept and served, so that a peer that joins later learns it from us.
@@ -277,7 +289,8 @@ export class TopicHandle extends TypedEventEmitter<TopicHandleEvents> {
       record !== undefined && verified !== null && verified.number === record.checkpoint.number && equalBytes(verified.root, record.checkpoint.root)
         ? verified.number
         : -1
-    if ((await store.head(this.name)) > trusted) await this.sync.writer.truncate(trusted)
+    // A handle closed meanwhile writes nothing (its node may have stopped, and the store been closed).
+    if (!this.closed.signal.aborted && (await store.head(this.name)) > trusted) await this.sync.writer.truncate(trusted)
     if (record !== undefined) this.adoptRecord(record, true)
   }
 
@@ -351,6 +364,7 @@ export class TopicHandle extends TypedEventEmitter<TopicHandleEvents> {
    * applies live items as they arrive. Resolves when aborted.
    */
   async follow(options: FollowOptions = {}): Promise<void> {
+    this.throwIfClosed(options.signal)
     const signal = options.signal === undefined ? this.closed.signal : AbortSignal.any([options.signal, this.closed.signal])
     const stopLive = this.subscribe(signal)
     try {
@@ -373,7 +387,8 @@ export class TopicHandle extends TypedEventEmitter<TopicHandleEvents> {
   async close(): Promise<void> {
     this.closed.abort(new AbortError('the DSFG service stopped'))
     const loop = this.loop
-    await Promise.all([this.stopping, loop?.done.catch(() => undefined)])
+    // The trust check of stored items may still be running (it may truncate): wait for it too.
+    await Promise.all([this.stopping, loop?.done.catch(() => undefined), this.storedTrust])
   }
 
   /** Throws `AbortError` when the handle was closed and the caller's own signal (if any) had not aborted first. */
@@ -559,7 +574,7 @@ export class TopicHandle extends TypedEventEmitter<TopicHandleEvents> {
     const stopItems = feeds.listen(itemsTopic(this.name), decodeGossipItem, publisher, (item) => {
       // Only the publisher's signed items are applied as they come; anyone else's gossip is unverified, so it
       // merely tells us peers may be ahead, and the verified download brings the items.
-      if (publisher !== undefined) void this.sync.live(item).catch(() => undefined)
+      if (publisher !== undefined && !this.closed.signal.aborted) void this.sync.live(item).catch(() => undefined)
       else void this.hintAhead(item.n)
     })
     // Any peer may relay a record: the validator checks its signature (and, with a publisher, its signer), so

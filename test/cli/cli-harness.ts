@@ -53,6 +53,8 @@ export interface RunOptions {
   readonly node?: string
   /** @default 20 s */
   readonly timeoutMs?: number
+  /** Called with the child once it is spawned (to signal it, say). */
+  readonly onSpawn?: (child: ChildProcess) => void
 }
 
 /** Runs `node bin args…` and collects its exit code and output. */
@@ -73,6 +75,7 @@ export function runCli(bin: string, args: readonly string[], options: RunOptions
       resolve({ code, stdout: Buffer.concat(stdout).toString('utf8'), stderr: Buffer.concat(stderr).toString('utf8') })
     })
     child.stdin.end(options.input ?? '')
+    options.onSpawn?.(child)
   })
 }
 

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { AbortError } from '../../src/errors.js'
+import { AbortError, ServiceConfigError } from '../../src/errors.js'
 import type { Item } from '../../src/fsm/types.js'
 import { MemoryStore } from '../../src/store/memory-store.js'
 import { Prng } from '../../src/util/prng.js'
@@ -57,6 +57,36 @@ function within<T>(promise: Promise<T>, ms: number): Promise<T> {
     timer = setTimeout(() => reject(new Error(`still pending after ${ms} ms`)), ms)
   })
   return Promise.race([promise, late]).finally(() => clearTimeout(timer))
+}
+
+/** Counts writes once `closed` is set; reads can be made slow. */
+class WatchStore extends WrappedStore {
+  closed = false
+  writesAfterClose = 0
+  readDelayMs = 0
+  private async delay(): Promise<void> {
+    if (this.readDelayMs > 0) await new Promise((r) => setTimeout(r, this.readDelayMs))
+  }
+  override async get(key: Uint8Array) {
+    await this.delay()
+    return super.get(key)
+  }
+  override async getMany(keys: Uint8Array[]) {
+    await this.delay()
+    return super.getMany(keys)
+  }
+  override async batch(ops: Parameters<WrappedStore['batch']>[0]): Promise<void> {
+    if (this.closed) this.writesAfterClose++
+    return super.batch(ops)
+  }
+  override async put(key: Uint8Array, value: Uint8Array): Promise<void> {
+    if (this.closed) this.writesAfterClose++
+    return super.put(key, value)
+  }
+  override async del(key: Uint8Array): Promise<void> {
+    if (this.closed) this.writesAfterClose++
+    return super.del(key)
+  }
 }
 
 describe('stopping a node', () => {
@@ -122,5 +152,69 @@ describe('stopping a node', () => {
     expect(await within(settled, 10_000)).toBeInstanceOf(Error)
     await new Promise((resolve) => setTimeout(resolve, 200))
     expect(store.writesAfterClose).toBe(0)
+  }, 30_000)
+
+  it('stop() while follow() is still bringing stored items under the publisher: no write after stop() resolved', async () => {
+    const publisher = await createDsfgNode({ store: new MemoryStore() })
+    running.push(publisher)
+    const store = new WatchStore(new MemoryStore())
+    const joiner = await createDsfgNode({ store })
+    running.push(joiner)
+    // Items stored before a publisher was configured: follow() drops them (truncate) before it syncs.
+    const prng = new Prng(1)
+    await joiner.services.dsfg.topicStore.appendMany(TOPIC, Array.from({ length: 50 }, () => prng.bytes(40)))
+    const topic = joiner.services.dsfg.topic({ name: TOPIC, publisher: publisher.peerId })
+    store.readDelayMs = 150
+    const following = topic.follow({ signal: new AbortController().signal })
+    const outcome = following.then(
+      () => 'resolved',
+      (e: unknown) => e
+    )
+    await joiner.stop()
+    store.closed = true
+    const result = await outcome
+    // The trust check's reads take 150 ms each: give a write that would follow them time to land.
+    await new Promise((r) => setTimeout(r, 600))
+    expect(result).toBeInstanceOf(AbortError)
+    expect(store.writesAfterClose).toBe(0)
+  }, 30_000)
+
+  it('after stop(), follow() on an old handle ends with AbortError, and topic() hands out no new handle', async () => {
+    const joiner = await createDsfgNode({ store: new MemoryStore() })
+    running.push(joiner)
+    const before = joiner.services.dsfg.topic(TOPIC)
+    await joiner.stop()
+    await expect(before.follow({ signal: AbortSignal.timeout(3000) })).rejects.toBeInstanceOf(AbortError)
+    await expect(async () => before.items().next()).rejects.toBeInstanceOf(AbortError)
+    expect(() => joiner.services.dsfg.topic(TOPIC)).toThrow(ServiceConfigError)
+  }, 30_000)
+
+  it('a handle closed by stop() stays deaf after a restart (no second writer of the topic)', async () => {
+    const publisher = await createDsfgNode({ store: new MemoryStore() })
+    running.push(publisher)
+    const pubTopic = publisher.services.dsfg.topic({ name: TOPIC, publisher: publisher.peerId })
+    for (let i = 0; i < 10; i++) await pubTopic.publish(Uint8Array.of(i))
+    await pubTopic.checkpoint()
+    const store = new MemoryStore()
+    const joiner = await createDsfgNode({ store })
+    running.push(joiner)
+    const old = joiner.services.dsfg.topic({ name: TOPIC, publisher: publisher.peerId })
+    await connect(joiner, publisher)
+    await old.syncOnce({ signal: AbortSignal.timeout(10_000) })
+    await joiner.stop()
+    let oldEvents = 0
+    old.addEventListener('checkpoint', () => oldEvents++)
+    await joiner.start()
+    const fresh = joiner.services.dsfg.topic({ name: TOPIC, publisher: publisher.peerId })
+    expect(fresh).not.toBe(old)
+    for (let i = 10; i < 20; i++) await pubTopic.publish(Uint8Array.of(i))
+    await pubTopic.checkpoint()
+    await connect(joiner, publisher)
+    await fresh.syncOnce({ signal: AbortSignal.timeout(10_000) })
+    await until(() => (fresh.checkpointReceived?.number ?? -1) === 19, 'fresh handle sees checkpoint 19', 5000)
+    // Status replies and gossip keep coming: give them a moment to reach a handle that still listens.
+    await new Promise((r) => setTimeout(r, 500))
+    expect(oldEvents).toBe(0)
+    expect(old.checkpointReceived?.number).toBe(9)
   }, 30_000)
 })

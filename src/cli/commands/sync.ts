@@ -87,13 +87,26 @@ export const syncCommand = defineCommand({
     try {
       const topics = topic === undefined ? [] : [topic]
       const node = await createDsfgNode({ store, topics, privateKey: await nodeKeyFor(options.data) })
+      // Ends the dials still going when the sync is over.
+      const dialling = new AbortController()
       try {
-        // A server busy with a burst of joiners may refuse a connection now and take it a moment later.
-        const dialled = await Promise.allSettled(peers.map((p) => dialWithRetry((a, o) => node.dial(a, o), p, { signal: stop.signal })))
-        dialled.forEach((r, i) => {
-          if (r.status === 'rejected') io.stderr.write(`dsfg: could not dial ${peers[i]!.toString()}: ${String(r.reason)}\n`)
+        // Every peer is dialled at once, a failed dial again a few times (a server busy with a burst of joiners
+        // may refuse a connection now and take it a moment later). The sync starts as soon as one peer answers,
+        // not when the slowest dial gives up (a peer that never answers held it up for half a minute); the
+        // others join as they connect.
+        const signal = AbortSignal.any([stop.signal, dialling.signal])
+        const dials = peers.map((p) =>
+          dialWithRetry((a, o) => node.dial(a, o), p, { signal }).catch((err: unknown) => {
+            if (!signal.aborted) io.stderr.write(`dsfg: could not dial ${p.toString()}: ${String(err)}\n`)
+            throw err
+          })
+        )
+        for (const dial of dials) dial.catch(() => undefined)
+        await Promise.any(dials).catch(() => {
+          // Stopped while dialling: the dials failed because of the stop, which is what to report (exit 130/143).
+          if (stop.signal.aborted) throw stop.signal.reason
+          throw new SyncFailedError('could not reach any peer')
         })
-        if (dialled.every((r) => r.status === 'rejected')) throw new SyncFailedError('could not reach any peer')
         let summary: Record<string, unknown>
         try {
           summary =
@@ -107,6 +120,7 @@ export const syncCommand = defineCommand({
         }
         await writeJson(io.stdout, summary)
       } finally {
+        dialling.abort()
         await node.stop()
       }
     } finally {

@@ -1,0 +1,66 @@
+import type { ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import { createServer, type Server, type Socket } from 'node:net'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { MemoryStore } from '../../src/store/memory-store.js'
+import { createDsfgNode, type DsfgNode } from '../helpers/libp2p.js'
+import { expectOneLineError, runCli, useBuiltCli } from './cli-harness.js'
+
+/** Any valid peer id: the black hole never gets far enough for it to matter. */
+const SOME_PEER = '12D3KooWRkGLz4YbVmrsWK75VjFTs8yvfqhhbnUgDfVEYv1bn3VF'
+
+/** A TCP port on 127.0.0.1 that accepts connections and never says a word: a dial to it hangs in the handshake. */
+async function blackHole(): Promise<{ server: Server; addr: string; connected: Promise<unknown> }> {
+  const sockets: Socket[] = []
+  const server = createServer((s) => sockets.push(s))
+  server.on('close', () => {
+    for (const s of sockets) s.destroy()
+  })
+  const connected = once(server, 'connection')
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const port = (server.address() as { port: number }).port
+  return { server, addr: `/ip4/127.0.0.1/tcp/${port}/p2p/${SOME_PEER}`, connected }
+}
+
+describe('dsfg sync dialling its peers', () => {
+  const cli = useBuiltCli('dsfg-sync-dial-')
+  let source: DsfgNode
+  const holes: Server[] = []
+  beforeAll(async () => {
+    source = await createDsfgNode({ store: new MemoryStore() })
+    const topic = source.services.dsfg.topic({ name: 'news', publisher: source.peerId })
+    for (let i = 0; i < 50; i++) await topic.publish(Uint8Array.of(i))
+    await topic.checkpoint()
+  })
+  afterAll(async () => {
+    for (const hole of holes) hole.close()
+    await source.stop()
+  })
+
+  it('starts as soon as one peer answers: a peer that never does holds nothing up', async () => {
+    const hole = await blackHole()
+    holes.push(hole.server)
+    const args = ['sync', '--data', join(cli.work, 'both'), '--topic', 'news', '--publisher', source.peerId.toString()]
+    const result = await runCli(cli.bin, [...args, '--peer', source.getMultiaddrs()[0]!.toString(), '--peer', hole.addr])
+    expect(result.code, result.stderr).toBe(0)
+    expect(JSON.parse(result.stdout)).toMatchObject({ head: 49, verified: true })
+    // The black hole's dial was still waiting when the sync ended: it never got to fail (each of its retries
+    // waits out libp2p's dial timeout; with the dials awaited together it failed four times first).
+    expect(result.stderr).not.toMatch(/could not dial/)
+  }, 60_000)
+
+  it('SIGINT while the only peer is being dialled exits 130 with one line', async () => {
+    const hole = await blackHole()
+    holes.push(hole.server)
+    let child: ChildProcess | undefined
+    const running = runCli(
+      cli.bin,
+      ['sync', '--data', join(cli.work, 'interrupted'), '--topic', 'news', '--publisher', source.peerId.toString(), '--peer', hole.addr],
+      { onSpawn: (c) => (child = c), timeoutMs: 40_000 }
+    )
+    await hole.connected
+    child!.kill('SIGINT')
+    expectOneLineError(await running, 130, /^dsfg: interrupted by SIGINT$/)
+  }, 60_000)
+})
