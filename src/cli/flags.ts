@@ -44,12 +44,12 @@ export const DATA_DESCRIPTION = 'store: a LevelDB directory (created if absent),
 export const NODE_DATA_DESCRIPTION =
   'store: a LevelDB directory (created if absent), also keeping the node key node.key; or :memory: (new peer id)'
 
-/** A `--peer` multiaddr. */
-export function multiaddrFlag(value: string): Multiaddr {
+/** A multiaddr flag: `--peer` by default, or `--listen`. */
+export function multiaddrFlag(value: string, name = '--peer'): Multiaddr {
   try {
     return multiaddr(value)
   } catch (err) {
-    throw new UsageError(`--peer ${JSON.stringify(value)} is not a multiaddr`, { cause: err })
+    throw new UsageError(`${name} ${JSON.stringify(value)} is not a multiaddr`, { cause: err })
   }
 }
 

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import { UsageError } from '../errors.js'
 import { type CliIo, processIo } from './command.js'
 import { COMMANDS, findCommand } from './commands/index.js'
@@ -12,6 +13,7 @@ export function formatHelp(): string {
     '',
     'Usage: dsfg <command> [options]',
     '       dsfg <command> --help',
+    '       dsfg --version',
     '',
     'Commands:',
     ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
@@ -30,6 +32,12 @@ export function formatHelp(): string {
 
 const HELP_WORDS: ReadonlySet<string> = new Set(['--help', '-h', 'help'])
 
+/** The package's version, from its package.json (two levels above this file in `src/` and in `dist/` alike). */
+function packageVersion(): string {
+  const text = readFileSync(new URL('../../package.json', import.meta.url), 'utf8')
+  return (JSON.parse(text) as { version: string }).version
+}
+
 /**
  * Runs the command line `argv` (without `node` and the script) and resolves to the exit code. Never rejects:
  * every error becomes one line `dsfg: <message>` on `io.stderr`. Set `DSFG_DEBUG=1` to also get the stack.
@@ -39,6 +47,10 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
   try {
     if (name === undefined || HELP_WORDS.has(name)) {
       io.stdout.write(formatHelp())
+      return EXIT_OK
+    }
+    if (name === '--version' || name === '-V') {
+      io.stdout.write(`${packageVersion()}\n`)
       return EXIT_OK
     }
     const command = findCommand(name)

@@ -121,6 +121,16 @@ export class LevelStore implements KVStore {
     }
   }
 
+  /** Whether the database holds no key at all. */
+  async isEmpty(): Promise<boolean> {
+    this.assertOpen()
+    try {
+      return (await this.db.keys({ limit: 1 }).all()).length === 0
+    } catch (err) {
+      throw this.wrap('keys', err)
+    }
+  }
+
   async put(key: Uint8Array, value: Uint8Array): Promise<void> {
     this.assertOpen()
     try {

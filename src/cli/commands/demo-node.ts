@@ -87,7 +87,7 @@ export const demoNodeCommand = defineCommand({
   async run({ options }, io) {
     const role = roleFlag(options.role)
     const publisher = options.publisher === undefined ? undefined : peerIdFlag(options.publisher, '--publisher')
-    options.peer.forEach(multiaddrFlag)
+    for (const p of options.peer) multiaddrFlag(p)
     const settings = {
       items: numberFlag(options.items, '--items') ?? 0,
       rate: numberFlag(options.rate, '--rate') ?? 0,

@@ -25,7 +25,7 @@ export const getCommand = defineCommand({
   async run({ options }, io) {
     const root = hashFlag(options.root, '--root')
     const key = trieKey(bytesFlag(options.key, '--key'), options.secure)
-    const store = await openStore(options.data)
+    const store = await openStore(options.data, { mode: 'read' })
     try {
       const value = await trieGet(store, root, key)
       const result: { value: string | null; proof?: string[] } = { value: value === null ? null : toHex(value) }

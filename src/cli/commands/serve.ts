@@ -44,7 +44,8 @@ export const serveCommand = defineCommand({
     peer: { type: 'string', value: 'MADDR', multiple: true, description: 'peer to dial at start (repeatable)' }
   },
   async run({ options }, io) {
-    const peers = options.peer.map(multiaddrFlag)
+    const peers = options.peer.map((p) => multiaddrFlag(p))
+    for (const address of options.listen) multiaddrFlag(address, '--listen')
     if (options.topic.length === 0 && trustGiven(options)) throw new UsageError('--publisher and --quorum need a --topic')
     const trust = trustFlags(options)
     const stop = terminationSignal()

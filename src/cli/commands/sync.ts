@@ -80,7 +80,7 @@ export const syncCommand = defineCommand({
     const trust = trustFlags(options)
     const checkpointSync = options['items-only'] !== true
     const topic = options.topic === undefined ? undefined : { name: options.topic, ...trust, checkpointSync }
-    const peers = options.peer.map(multiaddrFlag)
+    const peers = options.peer.map((p) => multiaddrFlag(p))
     const waitMs = (numberFlag(options.wait, '--wait', 1) ?? PEER_WAIT_MS / 1000) * 1000
     const stop = terminationSignal()
     const store = await openStore(options.data)

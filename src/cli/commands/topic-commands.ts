@@ -90,7 +90,7 @@ export const itemsCommand = defineCommand({
   async run({ options }, io) {
     const from = numberFlag(options.from, '--from') ?? 0
     const requestedTo = numberFlag(options.to, '--to')
-    const store = await openStore(options.data)
+    const store = await openStore(options.data, { mode: 'read' })
     try {
       const topics = new TopicStore(store)
       const head = await topics.head(options.topic)
