@@ -386,6 +386,7 @@ export class DsfgService implements Dsfg, Startable {
     if (handle === undefined) {
       this.topicStates.addTopic(config.name)
       handle = new TopicHandle(config.name, {
+        log: this.components.logger.forComponent('dsfg:topic'),
         store: this.topicStore,
         fetcher: this.fetcher,
         states: this.topicStates,

@@ -18,6 +18,7 @@ import type { StateSyncStats } from '../sync/state-syncer.js'
 import { raceSignal } from '../util/abort.js'
 import { equalBytes } from '../util/bytes.js'
 import { dispatchSafely } from '../util/events.js'
+import type { Log } from '../util/log.js'
 import type { SelectFork, TrieCheckpoint } from './sync/target.js'
 import { DEFAULT_TOPIC_QUORUM, TopicSync } from './sync/topic-sync.js'
 import type { SyncMode, TrieSyncRun, VerifiedItem } from './sync/types.js'
@@ -69,6 +70,8 @@ export interface TopicHandleEvents {
 }
 
 export interface TopicHandleDeps {
+  /** Where this topic's handle and sync log (`dsfg:topic`). */
+  log: Log
   store: TopicStore
   fetcher: Fetcher
   states: TopicStateManager
@@ -128,6 +131,7 @@ export class TopicHandle extends TypedEventEmitter<TopicHandleEvents> {
       quorum: deps.quorum,
       selectFork: deps.selectFork,
       checkpointSyncMinItems: deps.checkpointSyncMinItems,
+      log: deps.log,
       onPeerFault: (peer, reason) => onPeerFault(peer, queueFaultOffence(reason), reason),
       onStored: () => this.notifyStored(),
       io: {
@@ -232,10 +236,12 @@ export class TopicHandle extends TypedEventEmitter<TopicHandleEvents> {
     try {
       record = await openCheckpoint(bytes, { topic: this.name })
     } catch (err) {
+      this.deps.log('%s: a checkpoint record from %s did not open: %e', this.name, peer ?? 'the store', err)
       if (peer !== undefined && err instanceof InvalidCheckpointRecordError) this.blame(peer, 'bad-data', err.message)
       return
     }
     if (record.signer.equals(publisher)) this.adoptRecord(record, kept)
+    else this.deps.log('%s: a record signed by %p, not the publisher, ignored', this.name, record.signer)
   }
 
   /**
@@ -248,7 +254,11 @@ export class TopicHandle extends TypedEventEmitter<TopicHandleEvents> {
     this.latestCheckpoint = cp
     this.latestRecord = record.envelope
     // Kept and served, so that a peer that joins later learns it from us.
-    if (!kept) void this.deps.store.putCheckpointRecord(this.name, { number: cp.number, envelope: record.envelope }).catch(() => undefined)
+    if (!kept) {
+      void this.deps.store.putCheckpointRecord(this.name, { number: cp.number, envelope: record.envelope }).catch((err: unknown) => {
+        this.deps.log.error('%s: keeping the record of checkpoint %d failed: %e', this.name, cp.number, err)
+      })
+    }
     dispatchSafely(this, 'checkpoint', { checkpoint: cp, status: 'received' })
     void this.sync.checkpointArrived()
   }
@@ -263,7 +273,9 @@ export class TopicHandle extends TypedEventEmitter<TopicHandleEvents> {
   private storedTrust: Promise<void> | null = null
 
   private loadStoredTrust(): Promise<void> {
-    this.storedTrust ??= this.trustStoredItems().catch(() => undefined)
+    this.storedTrust ??= this.trustStoredItems().catch((err: unknown) => {
+      this.deps.log.error('%s: bringing stored items under the trust mode failed: %e', this.name, err)
+    })
     return this.storedTrust
   }
 
@@ -534,7 +546,9 @@ export class TopicHandle extends TypedEventEmitter<TopicHandleEvents> {
     const now = Date.now()
     if (now - this.lastHint < GOSSIP_HINT_INTERVAL_MS) return
     this.lastHint = now
-    for (const peer of this.deps.states.peerIds()) void this.deps.states.refresh(peer).catch(() => undefined)
+    for (const peer of this.deps.states.peerIds()) {
+      void this.deps.states.refresh(peer).catch((err: unknown) => this.deps.log('%s: refreshing the state of %s failed: %e', this.name, peer, err))
+    }
   }
 
   /** Publishes on gossipsub, if the node has it; resolves to the peers it reached. */
@@ -574,7 +588,9 @@ export class TopicHandle extends TypedEventEmitter<TopicHandleEvents> {
     const stopItems = feeds.listen(itemsTopic(this.name), decodeGossipItem, publisher, (item) => {
       // Only the publisher's signed items are applied as they come; anyone else's gossip is unverified, so it
       // merely tells us peers may be ahead, and the verified download brings the items.
-      if (publisher !== undefined && !this.closed.signal.aborted) void this.sync.live(item).catch(() => undefined)
+      if (publisher !== undefined && !this.closed.signal.aborted) {
+        void this.sync.live(item).catch((err: unknown) => this.deps.log.error('%s: storing live item %d failed: %e', this.name, item.n, err))
+      }
       else void this.hintAhead(item.n)
     })
     // Any peer may relay a record: the validator checks its signature (and, with a publisher, its signer), so

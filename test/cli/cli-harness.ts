@@ -53,6 +53,8 @@ export interface RunOptions {
   readonly node?: string
   /** @default 20 s */
   readonly timeoutMs?: number
+  /** Set in the child's environment, beside the test process's own. */
+  readonly env?: Readonly<Record<string, string>>
   /** Called with the child once it is spawned (to signal it, say). */
   readonly onSpawn?: (child: ChildProcess) => void
 }
@@ -62,7 +64,7 @@ export function runCli(bin: string, args: readonly string[], options: RunOptions
   return new Promise((resolve, reject) => {
     const child = spawn(options.node ?? process.execPath, [bin, ...args], {
       cwd: REPO_ROOT,
-      env: { ...process.env, DSFG_DEBUG: '' },
+      env: { ...process.env, DSFG_DEBUG: '', ...options.env },
       stdio: ['pipe', 'pipe', 'pipe'],
       timeout: options.timeoutMs ?? 20_000
     })

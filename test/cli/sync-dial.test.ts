@@ -50,6 +50,17 @@ describe('dsfg sync dialling its peers', () => {
     expect(result.stderr).not.toMatch(/could not dial/)
   }, 60_000)
 
+  it('logs under DEBUG=dsfg:* what the topic ignored: a record signed by someone other than --publisher', async () => {
+    const strangerNode = await createDsfgNode({ store: new MemoryStore() })
+    const stranger = strangerNode.peerId.toString()
+    await strangerNode.stop()
+    const args = ['sync', '--data', join(cli.work, 'stranger'), '--topic', 'news', '--publisher', stranger, '--wait', '1']
+    const result = await runCli(cli.bin, [...args, '--peer', source.getMultiaddrs()[0]!.toString()], { env: { DEBUG: 'dsfg:*' } })
+    expect(result.code).toBe(1)
+    expect(result.stderr).toMatch(/dsfg:topic news: a record signed by \S+, not the publisher, ignored/)
+    expect(result.stderr.trim().split('\n').at(-1)).toMatch(/^dsfg: topic "news": no dialled peer holds a checkpoint signed by /)
+  }, 60_000)
+
   it('SIGINT while the only peer is being dialled exits 130 with one line', async () => {
     const hole = await blackHole()
     holes.push(hole.server)

@@ -13,6 +13,7 @@ import type { QueueInit } from '../../fsm/queue-types.js'
 import type { Item, PeerInfo } from '../../fsm/types.js'
 import { raceSignal } from '../../util/abort.js'
 import { dispatchSafely } from '../../util/events.js'
+import { type Log, silentLog } from '../../util/log.js'
 import { Trigger } from '../../util/trigger.js'
 import { BatchVerifier } from './batch-verifier.js'
 import { CheckpointSync, type CheckpointSyncOutcome } from './checkpoint-sync.js'
@@ -97,6 +98,7 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
   private readonly checkpointSyncMinItems: number
   private readonly retargetMinItems: number
   private readonly onPeerFault: ((peer: string, reason: string) => void) | undefined
+  private readonly log: Log
   /** The one writer of the topic's store. */
   readonly writer: TopicWriter
   private readonly batches: BatchVerifier
@@ -120,6 +122,7 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
     this.io = init.io
     this.quorum = Math.max(1, init.quorum ?? DEFAULT_TOPIC_QUORUM)
     this.onPeerFault = init.onPeerFault
+    this.log = init.log ?? silentLog
     this.startBack = Math.max(0, init.startBack ?? DEFAULT_START_BACK)
     // A lying peer may be handed the same batch again before its copy is proven wrong: allow for that.
     this.queueInit = {
@@ -146,6 +149,7 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
       },
       onVerified: (number) => dispatchSafely(this, 'checkpoint:verified', { number }),
       onMismatch: (number, kept) => {
+        this.log.error('our items did not give the root signed for checkpoint %d: dropped those after %d', number, kept)
         dispatchSafely(this, 'checkpoint:mismatch', { number, kept })
         this.post({ type: 'mismatch' })
       }
@@ -203,7 +207,10 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
     // Batches the downloader handed to the store are checked once they are there (and a mismatch must not
     // drop items between two of its writes).
     await this.batches.idle()
-    await this.writer.verifyStored({ signal: this.runSignal }).catch(() => undefined)
+    await this.writer.verifyStored({ signal: this.runSignal }).catch((err: unknown) => {
+      // The store failed: the next checkpoint is checked again.
+      this.log.error('checking the checkpoint against our items failed: %e', err)
+    })
   }
 
   /** A live item (verified by the publisher's signature): stored in order through the writer. */
@@ -326,6 +333,7 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
     const failure = writeFailure ?? (error === undefined || download.replanned ? undefined : { error })
     if (failure === undefined) return this.plan(signal)
     const head = await this.writer.head()
+    this.log('download from %d failed at head %d: %e', download.start, head, failure.error)
     dispatchSafely(this, 'sync:failed', { head, error: failure.error })
     // A checkpoint sync in progress makes progress of its own, and its end is an event too.
     if (head === download.head && this.trie === null) {
@@ -348,6 +356,7 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
       if (phase.name === 'downloading' && phase.download.start > outcome.checkpoint.number + 1) this.replan(phase.download)
     } else {
       this.trieFailedThrough = Math.max(this.trieFailedThrough, outcome.checkpoint.number)
+      this.log('checkpoint sync of %d failed, downloading the items instead: %e', outcome.checkpoint.number, outcome.error)
       dispatchSafely(this, 'trie:failed', { number: outcome.checkpoint.number, error: outcome.error })
       // The queue started after the checkpoint: start it again from our head.
       if (phase.name === 'downloading') this.replan(phase.download)
@@ -492,7 +501,8 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
       let theirs: Uint8Array[]
       try {
         theirs = await this.io.fetchHashes(peer.id, from, head, { signal })
-      } catch {
+      } catch (err) {
+        this.log('tip check: hashes %d..%d from %s failed: %e', from, head, peer.id, err)
         continue
       }
       const diff = firstDifference(ours, theirs, from)
@@ -500,6 +510,7 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
     }
     const wrongFrom = tipToDrop(firstDiffs, needed)
     if (wrongFrom === undefined) return head
+    this.log('tip check: peers agree our items from %d are wrong; dropping them', wrongFrom)
     await this.writer.truncate(wrongFrom - 1)
     this.batches.clearHashes()
     dispatchSafely(this, 'tip:repaired', { from: wrongFrom, head })

@@ -1,4 +1,5 @@
 import type { QueueInit } from '../../fsm/queue-types.js'
+import type { Log } from '../../util/log.js'
 import type { Item } from '../../fsm/types.js'
 import type { TopicState } from '../../net/topic-protocols.js'
 import type { Checkpoint } from '../gossip.js'
@@ -69,6 +70,8 @@ export interface TopicSyncIO {
 
 export interface TopicSyncInit {
   io: TopicSyncIO
+  /** Where failures the loop recovers from are logged (the service passes `dsfg:topic:<name>`). @default silentLog */
+  log?: Log
   /** A peer's reply failed a check (malformed, or content proven wrong): its sender, and why. */
   onPeerFault?: (peer: string, reason: string) => void
   /** Items stored (by the downloader, live gossip or an adoption) up to `head`, or dropped down to it. */
