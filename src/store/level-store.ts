@@ -5,6 +5,15 @@ import type { BatchOp, KVStore } from './kv-store.js'
 
 type Db = ClassicLevel<Uint8Array, Uint8Array>
 
+/**
+ * The key of a DSFG store's format marker. Sixteen bytes: no trie node key (32 bytes) nor topic key (33 or 41,
+ * `topic-keys.ts`) has that length, so it cannot clash with data.
+ */
+export const STORE_FORMAT_KEY = new TextEncoder().encode('dsfg:store:fmt\0\0')
+
+/** The store format this version reads and writes. */
+export const STORE_FORMAT = 1
+
 export interface LevelStoreInit {
   /**
    * Create the directory (and its parents) and an empty database when none exists at the path.
@@ -12,6 +21,11 @@ export interface LevelStoreInit {
    * @default true
    */
   createIfMissing?: boolean
+  /**
+   * Write DSFG's format marker (`STORE_FORMAT_KEY`) into a database that holds no key yet, so the CLI can tell a
+   * DSFG store from another program's LevelDB. @default true
+   */
+  markIfEmpty?: boolean
   /** LevelDB's memtable size (`writeBufferSize`). @default DEFAULT_LEVEL_WRITE_BUFFER_BYTES (32 MiB) */
   writeBufferBytes?: number
   /** LevelDB's table file size (`maxFileSize`). @default DEFAULT_LEVEL_MAX_FILE_BYTES (16 MiB) */
@@ -98,7 +112,14 @@ export class LevelStore implements KVStore {
     } catch (err) {
       throw new StoreError(`cannot open store at ${path}: ${openFailure(err)}`, { cause: err })
     }
-    return new LevelStore(path, db)
+    const store = new LevelStore(path, db)
+    try {
+      if ((init.markIfEmpty ?? true) && (await store.isEmpty())) await store.put(STORE_FORMAT_KEY, Uint8Array.of(STORE_FORMAT))
+    } catch (err) {
+      await store.close()
+      throw err
+    }
+    return store
   }
 
   async get(key: Uint8Array): Promise<Uint8Array | undefined> {

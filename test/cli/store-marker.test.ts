@@ -3,7 +3,6 @@ import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { ClassicLevel } from 'classic-level'
-import { LevelStore } from '../../src/store/level-store.js'
 import { expectOneLineError, REPO_ROOT, runCli, useBuiltCli } from './cli-harness.js'
 
 const ROOT = `0x${'11'.repeat(32)}`
@@ -30,9 +29,9 @@ describe('dsfg and the directories it is pointed at', () => {
 
   it('refuses another program’s LevelDB, reading or writing, and leaves it as it was', async () => {
     const foreign = join(cli.work, 'foreign')
-    const store = await LevelStore.open(foreign)
-    await store.put(Uint8Array.of(1, 2, 3), Uint8Array.of(4))
-    await store.close()
+    const db = new ClassicLevel<Uint8Array, Uint8Array>(foreign, { keyEncoding: 'view', valueEncoding: 'view' })
+    await db.put(Uint8Array.of(1, 2, 3), Uint8Array.of(4))
+    await db.close()
     const before = await keysOf(foreign)
     expectOneLineError(await runCli(cli.bin, ['items', '--data', foreign, '--topic', 't']), 1, /is not a DSFG store/)
     const input = join(cli.work, 'pairs.jsonl')
