@@ -32,10 +32,20 @@ export function formatHelp(): string {
 
 const HELP_WORDS: ReadonlySet<string> = new Set(['--help', '-h', 'help'])
 
-/** The package's version, from its package.json (two levels above this file in `src/` and in `dist/` alike). */
+/**
+ * The package's version: from the nearest package.json named `dsfg` above this file (two levels up in `src/`
+ * and `dist/` alike; a build elsewhere, such as the tests', finds it further up or not at all).
+ */
 function packageVersion(): string {
-  const text = readFileSync(new URL('../../package.json', import.meta.url), 'utf8')
-  return (JSON.parse(text) as { version: string }).version
+  for (let dir = new URL('.', import.meta.url); ; dir = new URL('..', dir)) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL('package.json', dir), 'utf8')) as { name?: string; version?: string }
+      if (pkg.name === 'dsfg' && pkg.version !== undefined) return pkg.version
+    } catch {
+      // No package.json here (or not JSON): look further up.
+    }
+    if (dir.pathname === '/') return 'unknown'
+  }
 }
 
 /**

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process'
-import { access, mkdir, readFile, symlink, writeFile } from 'node:fs/promises'
+import { access, copyFile, mkdir, readFile, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
@@ -53,7 +53,8 @@ async function buildOnce(): Promise<string> {
 }
 
 async function compile(dir: string): Promise<void> {
-  await writeFile(join(dir, 'package.json'), '{"type":"module"}\n')
+  // The package's own manifest: ESM, and the name and version `dsfg --version` reads.
+  await copyFile(join(REPO_ROOT, 'package.json'), join(dir, 'package.json'))
   await symlink(join(REPO_ROOT, 'node_modules'), join(dir, 'node_modules'), 'dir')
   const tsc = join(REPO_ROOT, 'node_modules', 'typescript', 'bin', 'tsc')
   const args = [tsc, '-p', 'tsconfig.build.json', '--outDir', join(dir, 'dist'), '--declaration', 'false', '--sourceMap', 'false']
