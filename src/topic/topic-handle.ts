@@ -15,7 +15,7 @@ import type { OffenceKind } from '../peers/peer-scorer.js'
 import type { PeerStateChange, TopicStateManager } from './topic-state-manager.js'
 import type { TopicStore } from './topic-store.js'
 import type { StateSyncStats } from '../sync/state-syncer.js'
-import { raceSignal } from '../util/abort.js'
+import { raceSignal, throwIfAborted } from '../util/abort.js'
 import { equalBytes } from '../util/bytes.js'
 import { dispatchSafely } from '../util/events.js'
 import type { Log } from '../util/log.js'
@@ -91,6 +91,11 @@ export interface TopicHandleDeps {
   syncTrie?: TrieSyncStarter
   /** A peer sent data that failed validation: `kind` is how the peer ledger weighs it, `reason` what it was. */
   onPeerFault(peer: string, kind: OffenceKind, reason: string): void
+}
+
+/** `signal` ends the call with `AbortError` (what the store was doing meanwhile runs to its end). */
+export interface AbortOptions {
+  signal?: AbortSignal
 }
 
 export interface FollowOptions {
@@ -327,7 +332,7 @@ export class TopicHandle extends TypedEventEmitter<TopicHandleEvents> {
    * a failure to gossip it is in the result, not thrown (peers catch up on it by download), so a retry never
    * appends it twice.
    */
-  async publish(data: Uint8Array, options: { signal?: AbortSignal } = {}): Promise<PublishResult> {
+  async publish(data: Uint8Array, options: AbortOptions = {}): Promise<PublishResult> {
     const n = await this.sync.writer.exclusive(() => this.deps.store.append(this.name, data), options)
     try {
       return { n, recipients: await this.gossip(itemsTopic(this.name), encodeGossipItem({ n, data })) }
@@ -340,20 +345,20 @@ export class TopicHandle extends TypedEventEmitter<TopicHandleEvents> {
    * Records `(head, root(head))` as a checkpoint, signs it with this node's key, keeps the signed record (our
    * status replies hand it to peers) and announces it on `dsfg/<topic>/checkpoints`.
    */
-  async checkpoint(): Promise<Checkpoint | null> {
-    const record = await recordSignedCheckpoint(this.deps.store, this.name, this.deps.privateKey)
+  async checkpoint(options: AbortOptions = {}): Promise<Checkpoint | null> {
+    const record = await raceSignal(recordSignedCheckpoint(this.deps.store, this.name, this.deps.privateKey), options.signal)
     if (record === null) return null
     if (this.deps.publisher?.equals(record.signer) === true) this.adoptRecord(record, true)
     await this.gossip(checkpointsTopic(this.name), record.envelope)
     return record.checkpoint
   }
 
-  state(): Promise<TopicState | null> {
-    return this.deps.store.getCurrentTopicState(this.name)
+  state(options: AbortOptions = {}): Promise<TopicState | null> {
+    return raceSignal(this.deps.store.getCurrentTopicState(this.name), options.signal)
   }
 
-  head(): Promise<number> {
-    return this.deps.store.head(this.name)
+  head(options: AbortOptions = {}): Promise<number> {
+    return raceSignal(this.deps.store.head(this.name), options.signal)
   }
 
   /** What connected peers report about this topic. */
@@ -362,13 +367,13 @@ export class TopicHandle extends TypedEventEmitter<TopicHandleEvents> {
   }
 
   /** The topic trie's root at our head (EMPTY_ROOT when empty). */
-  root(): Promise<Uint8Array> {
-    return this.deps.store.root(this.name)
+  root(options: AbortOptions = {}): Promise<Uint8Array> {
+    return raceSignal(this.deps.store.root(this.name), options.signal)
   }
 
   /** A Merkle proof of item `n` against `root` (default: the current root). */
-  prove(n: number, root?: Uint8Array): Promise<Uint8Array[]> {
-    return this.deps.store.proveItem(this.name, n, root)
+  prove(n: number, root?: Uint8Array, options: AbortOptions = {}): Promise<Uint8Array[]> {
+    return raceSignal(this.deps.store.proveItem(this.name, n, root), options.signal)
   }
 
   /**
@@ -469,7 +474,7 @@ export class TopicHandle extends TypedEventEmitter<TopicHandleEvents> {
       this.sync.removeEventListener('mode', onMode)
       this.sync.removeEventListener('sync:stalled', onStalled)
     }
-    options.signal?.throwIfAborted()
+    throwIfAborted(options.signal)
     if (stalled !== undefined) {
       const reason = stalled instanceof Error ? stalled.message : String(stalled)
       throw new TopicSyncStalledError(`topic ${JSON.stringify(this.name)} sync stalled: ${reason}`, { cause: stalled })
@@ -490,7 +495,7 @@ export class TopicHandle extends TypedEventEmitter<TopicHandleEvents> {
     await this.loadStoredTrust()
     for (;;) {
       this.throwIfClosed(options.signal)
-      options.signal?.throwIfAborted()
+      throwIfAborted(options.signal)
       const head = await this.deps.store.head(this.name)
       if (next <= head) {
         const chunk = await this.deps.store.getContents(this.name, next, Math.min(ITEMS_READ_CHUNK, head - next + 1))

@@ -5,6 +5,7 @@ import { identify } from '@libp2p/identify'
 import { tcp } from '@libp2p/tcp'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { afterEach, describe, expect, it } from 'vitest'
+import { AbortError } from '../../src/errors.js'
 import { type Dsfg, dsfg } from '../../src/service/index.js'
 import { MemoryStore } from '../../src/store/memory-store.js'
 import { connect, createDsfgNode } from '../helpers/libp2p.js'
@@ -73,6 +74,26 @@ describe('the dsfg service in an application’s own node', () => {
     await until(async () => (await topic.head()) === 1, 'the live item')
     controller.abort()
     await following
+  })
+
+  it('takes a signal on every async method of a topic handle: an aborted one rejects with AbortError', async () => {
+    const n = await createDsfgNode({ store: new MemoryStore() })
+    running.push(n)
+    const topic = n.services.dsfg.topic({ name: TOPIC, publisher: n.peerId })
+    await topic.publish(Uint8Array.of(1))
+    const signal = AbortSignal.abort()
+    const calls: [string, () => Promise<unknown>][] = [
+      ['publish', () => topic.publish(Uint8Array.of(2), { signal })],
+      ['checkpoint', () => topic.checkpoint({ signal })],
+      ['state', () => topic.state({ signal })],
+      ['head', () => topic.head({ signal })],
+      ['root', () => topic.root({ signal })],
+      ['prove', () => topic.prove(0, undefined, { signal })],
+      ['syncOnce', () => topic.syncOnce({ signal })]
+    ]
+    for (const [name, call] of calls) await expect(call(), name).rejects.toBeInstanceOf(AbortError)
+    // Nothing was published by the aborted call.
+    expect(await topic.head()).toBe(0)
   })
 
   it('refuses to start without identify, naming what it needs', async () => {
