@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { AbortError, ServiceConfigError } from '../../src/errors.js'
 import type { Item } from '../../src/fsm/types.js'
 import { MemoryStore } from '../../src/store/memory-store.js'
+import { sleep } from '../../src/util/abort.js'
 import { Prng } from '../../src/util/prng.js'
 import { connect, createDsfgNode } from '../helpers/libp2p.js'
 import { buildSourceTrie, randomEntries } from '../helpers/trie-source.js'
@@ -10,34 +11,45 @@ import { WrappedStore } from '../helpers/wrapped-store.js'
 
 const TOPIC = 'lifecycle'
 
-/** A store whose writes take a little while, and which counts the writes that start after `closed` is set. */
-class SlowStore extends WrappedStore {
+/**
+ * A store whose reads and writes can be made slow, which counts the writes that start after `closed` is set and
+ * tells when a batch starts.
+ */
+class WatchedStore extends WrappedStore {
   closed = false
   writesAfterClose = 0
+  readDelayMs = 0
   /** Batches started and not yet finished. */
   writing = 0
-  /** Resolves the next time a batch starts. */
-  nextBatch: Promise<void> = new Promise(() => undefined)
   private batchStarted: () => void = () => undefined
-  private readonly delayMs: number
+  private readonly writeDelayMs: number
 
-  constructor(inner: MemoryStore, delayMs = 2) {
+  constructor(inner: MemoryStore, writeDelayMs = 2) {
     super(inner)
-    this.delayMs = delayMs
+    this.writeDelayMs = writeDelayMs
   }
 
-  /** Arms `nextBatch`. */
+  /** Resolves the next time a batch starts. */
   watchNextBatch(): Promise<void> {
-    this.nextBatch = new Promise((resolve) => (this.batchStarted = resolve))
-    return this.nextBatch
+    return new Promise((resolve) => (this.batchStarted = resolve))
+  }
+
+  override async get(key: Uint8Array): Promise<Uint8Array | undefined> {
+    if (this.readDelayMs > 0) await sleep(this.readDelayMs)
+    return super.get(key)
+  }
+
+  override async getMany(keys: Uint8Array[]): Promise<(Uint8Array | undefined)[]> {
+    if (this.readDelayMs > 0) await sleep(this.readDelayMs)
+    return super.getMany(keys)
   }
 
   override async batch(ops: Parameters<WrappedStore['batch']>[0]): Promise<void> {
-    if (this.closed) this.writesAfterClose++
+    this.countWrite()
     this.writing++
     this.batchStarted()
     try {
-      await new Promise((resolve) => setTimeout(resolve, this.delayMs))
+      await sleep(this.writeDelayMs)
       return await super.batch(ops)
     } finally {
       this.writing--
@@ -45,8 +57,17 @@ class SlowStore extends WrappedStore {
   }
 
   override async put(key: Uint8Array, value: Uint8Array): Promise<void> {
-    if (this.closed) this.writesAfterClose++
+    this.countWrite()
     return super.put(key, value)
+  }
+
+  override async del(key: Uint8Array): Promise<void> {
+    this.countWrite()
+    return super.del(key)
+  }
+
+  private countWrite(): void {
+    if (this.closed) this.writesAfterClose++
   }
 }
 
@@ -57,36 +78,6 @@ function within<T>(promise: Promise<T>, ms: number): Promise<T> {
     timer = setTimeout(() => reject(new Error(`still pending after ${ms} ms`)), ms)
   })
   return Promise.race([promise, late]).finally(() => clearTimeout(timer))
-}
-
-/** Counts writes once `closed` is set; reads can be made slow. */
-class WatchStore extends WrappedStore {
-  closed = false
-  writesAfterClose = 0
-  readDelayMs = 0
-  private async delay(): Promise<void> {
-    if (this.readDelayMs > 0) await new Promise((r) => setTimeout(r, this.readDelayMs))
-  }
-  override async get(key: Uint8Array) {
-    await this.delay()
-    return super.get(key)
-  }
-  override async getMany(keys: Uint8Array[]) {
-    await this.delay()
-    return super.getMany(keys)
-  }
-  override async batch(ops: Parameters<WrappedStore['batch']>[0]): Promise<void> {
-    if (this.closed) this.writesAfterClose++
-    return super.batch(ops)
-  }
-  override async put(key: Uint8Array, value: Uint8Array): Promise<void> {
-    if (this.closed) this.writesAfterClose++
-    return super.put(key, value)
-  }
-  override async del(key: Uint8Array): Promise<void> {
-    if (this.closed) this.writesAfterClose++
-    return super.del(key)
-  }
 }
 
 describe('stopping a node', () => {
@@ -102,7 +93,7 @@ describe('stopping a node', () => {
     await publisher.services.dsfg.topicStore.appendMany(TOPIC, Array.from({ length: 4000 }, () => prng.bytes(200)))
     await publisher.services.dsfg.topic({ name: TOPIC, publisher: publisher.peerId }).checkpoint()
 
-    const store = new SlowStore(new MemoryStore())
+    const store = new WatchedStore(new MemoryStore())
     const joiner = await createDsfgNode({ store })
     running.push(joiner)
     const topic = joiner.services.dsfg.topic({ name: TOPIC, publisher: publisher.peerId, checkpointSync: false })
@@ -134,7 +125,7 @@ describe('stopping a node', () => {
     const server = await createDsfgNode({ store: source.store })
     running.push(server)
     // Slow writes: the sync's last flush is still going when it is told to stop.
-    const store = new SlowStore(new MemoryStore(), 400)
+    const store = new WatchedStore(new MemoryStore(), 400)
     const joiner = await createDsfgNode({ store })
     running.push(joiner)
     await connect(joiner, server)
@@ -157,7 +148,7 @@ describe('stopping a node', () => {
   it('stop() while follow() is still bringing stored items under the publisher: no write after stop() resolved', async () => {
     const publisher = await createDsfgNode({ store: new MemoryStore() })
     running.push(publisher)
-    const store = new WatchStore(new MemoryStore())
+    const store = new WatchedStore(new MemoryStore())
     const joiner = await createDsfgNode({ store })
     running.push(joiner)
     // Items stored before a publisher was configured: follow() drops them (truncate) before it syncs.
