@@ -7,7 +7,7 @@ import { ContentHashes, type ExpectedHash } from '../content-hashes.js'
 import { WriteBehind } from '../write-behind.js'
 import { BatchSizer } from './batch-sizer.js'
 import { checkpointWithin } from './checkpoint-verifier.js'
-import type { TrieCheckpoint } from './target.js'
+import { peerInfos, type TrieCheckpoint } from './target.js'
 import type { TopicWriter } from './topic-writer.js'
 import type { TopicSyncIO, VerifiedItem } from './types.js'
 
@@ -99,7 +99,7 @@ export class BatchVerifier {
     this.init = init
     this.sizer = new BatchSizer({ maxItems: init.maxItems })
     this.hashes = new ContentHashes({
-      peers: () => this.allPeers(),
+      peers: () => peerInfos(this.init.io.states()),
       fetch: (peer, from, to, options) => init.io.fetchHashes(peer, from, to, options),
       chunk: HASH_PREFETCH_ITEMS,
       quorum: init.quorum
@@ -137,7 +137,7 @@ export class BatchVerifier {
 
   /** The peers the downloader may ask: all of them, less those that could not prove against the current root. */
   peers(): PeerInfo[] {
-    const peers = this.allPeers()
+    const peers = peerInfos(this.init.io.states())
     const root = this.init.io.checkpoint?.()?.root
     if (this.withoutRoot.size === 0 || root === undefined) return peers
     const hex = toHex(root)
@@ -213,10 +213,6 @@ export class BatchVerifier {
     }
     this.accepted(from, to, verified)
     return { ok: true }
-  }
-
-  private allPeers(): PeerInfo[] {
-    return [...this.init.io.states()].map(([id, s]) => ({ id, lowest: s.lowest, head: s.head }))
   }
 
   /**

@@ -1,4 +1,5 @@
 import { InvalidInputError } from '../../errors.js'
+import type { PeerInfo } from '../../fsm/types.js'
 import type { TopicState } from '../../net/topic-protocols.js'
 import { EMPTY_ROOT } from '../../trie/keccak.js'
 import { equalBytes } from '../../util/bytes.js'
@@ -55,6 +56,11 @@ export const defaultSelectFork: SelectFork = (states, quorum) => {
     }
   }
   return best === undefined || tied ? undefined : { number: best.cp.number, root: best.cp.root }
+}
+
+/** Peers' reported states as the downloader's `PeerInfo`s (id and the range each claims). */
+export function peerInfos(states: ReadonlyMap<string, TopicState>): PeerInfo[] {
+  return [...states].map(([id, s]) => ({ id, lowest: s.lowest, head: s.head }))
 }
 
 /** The highest head at least `quorum` peers report (the `quorum`-th highest), -1 when fewer peers report one. */

@@ -10,7 +10,7 @@ import {
 import { BusyError } from '../../errors.js'
 import { Queue } from '../../fsm/queue.js'
 import type { QueueInit } from '../../fsm/queue-types.js'
-import type { Item, PeerInfo } from '../../fsm/types.js'
+import type { Item } from '../../fsm/types.js'
 import { raceSignal } from '../../util/abort.js'
 import { dispatchSafely } from '../../util/events.js'
 import { type Log, silentLog } from '../../util/log.js'
@@ -21,6 +21,7 @@ import type { LiveOutcome } from './live-buffer.js'
 import {
   checkpointToSync,
   defaultSelectFork,
+  peerInfos,
   type SelectFork,
   syncTarget,
   type TargetAuthority,
@@ -491,7 +492,7 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
   private async checkTip(signal: AbortSignal): Promise<number> {
     const head = await this.writer.head()
     if (this.io.checkpoint !== undefined) return head
-    const plan = planTipCheck(head, this.startBack, this.quorum, this.peerInfos())
+    const plan = planTipCheck(head, this.startBack, this.quorum, peerInfos(this.io.states()))
     if (plan === undefined) return head
     const { from, needed } = plan
     const ours = await this.io.localHashes(from, head)
@@ -534,9 +535,5 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
   /** The checkpoint to trust for a trie sync: the publisher's, or else the one `selectFork` picks from peers. */
   private trieCandidate(): TrieCheckpoint | undefined {
     return trieCandidate(this.authority(), this.selectFork)
-  }
-
-  private peerInfos(): PeerInfo[] {
-    return [...this.io.states()].map(([id, s]) => ({ id, lowest: s.lowest, head: s.head }))
   }
 }
