@@ -161,7 +161,6 @@ export class DsfgService implements Dsfg, Startable {
   private readonly requestFrameTimeoutMs: number
   private readonly maxInboundStreams: number
   private readonly peers = new Map<string, PeerId>()
-  private readonly syncers = new Set<StateSyncer>()
   private controller = new AbortController()
   private topologyId: string | null = null
   private statusTopologyId: string | null = null
@@ -173,8 +172,8 @@ export class DsfgService implements Dsfg, Startable {
   private readonly fetcher: Fetcher
   private readonly topicStates: TopicStateManager
   private readonly topics = new Map<string, TopicHandle>()
-  /** Running state syncs (`startStateSync`), awaited by `stop()`. */
-  private readonly stateSyncs = new Set<Promise<StateSyncResult>>()
+  /** Running state syncs (`startStateSync`): told of peers as they come and go, and awaited by `stop()`. */
+  private readonly stateSyncs = new Map<StateSyncer, Promise<StateSyncResult>>()
   private readonly topicConfigs: TopicConfig[]
   /**
    * The node's gossipsub and its subscriptions (shared by topic handles and checkpoint-following state syncs),
@@ -293,7 +292,7 @@ export class DsfgService implements Dsfg, Startable {
     await Promise.all([...this.topics.values()].map((handle) => handle.close()))
     // A closed handle stays closed: a restarted service hands out new ones.
     this.topics.clear()
-    await Promise.allSettled([...this.stateSyncs])
+    await Promise.allSettled([...this.stateSyncs.values()])
     await this.topicStates.stop()
     for (const protocol of [NODES_PROTOCOL, STATUS_PROTOCOL, CONTENTS_PROTOCOL, HASHES_PROTOCOL]) {
       await this.components.registrar.unhandle(protocol)
@@ -334,7 +333,6 @@ export class DsfgService implements Dsfg, Startable {
         this.blame(penalty.peer, TRIE_PENALTY_OFFENCES[penalty.reason], penalty.reason)
       }
     })
-    this.syncers.add(syncer)
     for (const peer of this.peers.keys()) syncer.addPeer(peer)
     const combined = signal === undefined ? this.controller.signal : AbortSignal.any([signal, this.controller.signal])
     const following = new AbortController()
@@ -353,10 +351,9 @@ export class DsfgService implements Dsfg, Startable {
     }
     const done = syncer.sync(root, { signal: combined }).finally(() => {
       following.abort()
-      this.syncers.delete(syncer)
-      this.stateSyncs.delete(done)
+      this.stateSyncs.delete(syncer)
     })
-    this.stateSyncs.add(done)
+    this.stateSyncs.set(syncer, done)
     // The caller owns `done`; this only keeps an unobserved failure from becoming an unhandled rejection.
     done.catch(() => undefined)
     return { done, syncer, retarget: (r) => syncer.retarget(r), stats: () => syncer.stats() }
@@ -385,13 +382,14 @@ export class DsfgService implements Dsfg, Startable {
     let handle = this.topics.get(config.name)
     if (handle === undefined) {
       this.topicStates.addTopic(config.name)
+      const gossip = this.gossip()
       handle = new TopicHandle(config.name, {
         log: this.components.logger.forComponent('dsfg:topic'),
         store: this.topicStore,
         fetcher: this.fetcher,
         states: this.topicStates,
-        pubsub: this.gossip()?.pubsub,
-        feeds: this.gossip()?.feeds,
+        pubsub: gossip?.pubsub,
+        feeds: gossip?.feeds,
         publisher: config.publisher,
         privateKey: this.components.privateKey,
         quorum: config.quorum,
@@ -492,13 +490,13 @@ export class DsfgService implements Dsfg, Startable {
   private peerConnected(peer: PeerId): void {
     const key = peer.toString()
     this.peers.set(key, peer)
-    for (const s of this.syncers) s.addPeer(key)
+    for (const s of this.stateSyncs.keys()) s.addPeer(key)
   }
 
   private peerDisconnected(peer: PeerId): void {
     const key = peer.toString()
     this.peers.delete(key)
-    for (const s of this.syncers) s.removePeer(key)
+    for (const s of this.stateSyncs.keys()) s.removePeer(key)
   }
 
   /**
