@@ -162,10 +162,10 @@ export async function measureRetarget(keys: number, changedShare = DEFAULT_CHANG
         const handle = node.services.dsfg.startStateSync(rootA)
         const onProgress = (e: CustomEvent<{ nodes: number }>): void => {
           if (e.detail.nodes < retargetAfterNodes) return
-          handle.syncer.removeEventListener('progress', onProgress)
+          handle.events.removeEventListener('progress', onProgress)
           handle.retarget(rootB)
         }
-        handle.syncer.addEventListener('progress', onProgress)
+        handle.events.addEventListener('progress', onProgress)
         const result = await handle.done
         if (result.retargets !== 1) throw new Error(`expected one re-target, the sync made ${result.retargets}`)
         return {

@@ -44,6 +44,7 @@ import { TopicServer } from '../topic/topic-server.js'
 import { TopicStateManager } from '../topic/topic-state-manager.js'
 import { TopicStore } from '../topic/topic-store.js'
 import { type Clock, systemClock } from '../util/clock.js'
+import { eventSource } from '../util/events.js'
 import type { StateSyncHandle } from './state-sync-handle.js'
 
 export interface DsfgComponents {
@@ -356,7 +357,7 @@ export class DsfgService implements Dsfg, Startable {
     this.stateSyncs.set(syncer, done)
     // The caller owns `done`; this only keeps an unobserved failure from becoming an unhandled rejection.
     done.catch(() => undefined)
-    return { done, syncer, retarget: (r) => syncer.retarget(r), stats: () => syncer.stats() }
+    return { done, events: eventSource(syncer), retarget: (r) => syncer.retarget(r), stats: () => syncer.stats() }
   }
 
   followCheckpoints(topic: string, publisher: PeerId, onCheckpoint: (cp: Checkpoint) => void, signal: AbortSignal): void {
@@ -400,7 +401,7 @@ export class DsfgService implements Dsfg, Startable {
             ? undefined
             : (root, { signal, onProgress, onPenalty }) => {
                 const run = this.startStateSync(root, { signal, onPenalty: (p) => onPenalty(p.peer, p.reason) })
-                run.syncer.addEventListener('progress', (e) => onProgress(e.detail))
+                run.events.addEventListener('progress', (e) => onProgress(e.detail))
                 return { done: run.done, retarget: (r) => run.retarget(r) }
               },
         onPeerFault: (peer, kind, reason) => this.blame(peer, kind, `${config.name}: ${reason}`)

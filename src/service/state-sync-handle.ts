@@ -1,4 +1,5 @@
-import type { StateSyncer, StateSyncResult, StateSyncStats } from '../sync/state-syncer.js'
+import type { StateSyncerEvents, StateSyncResult, StateSyncStats } from '../sync/state-syncer.js'
+import type { EventSource } from '../util/events.js'
 
 /** A running trie sync started through the service. */
 export interface StateSyncHandle {
@@ -7,6 +8,6 @@ export interface StateSyncHandle {
   /** Moves the sync to a newer root; stored complete subtries of the old one are reused. */
   retarget(root: Uint8Array): void
   stats(): StateSyncStats
-  /** The driver, for its typed events (`progress`, `retarget`, `peer:penalised`). */
-  readonly syncer: StateSyncer
+  /** The sync's typed events (`progress`, `retarget`, `peer:penalised`): listeners only, not the driver itself. */
+  readonly events: EventSource<StateSyncerEvents>
 }

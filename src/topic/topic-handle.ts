@@ -17,11 +17,11 @@ import type { TopicStore } from './topic-store.js'
 import type { StateSyncStats } from '../sync/state-syncer.js'
 import { raceSignal, throwIfAborted } from '../util/abort.js'
 import { equalBytes } from '../util/bytes.js'
-import { dispatchSafely } from '../util/events.js'
+import { dispatchSafely, type EventSource, eventSource } from '../util/events.js'
 import type { Log } from '../util/log.js'
 import type { SelectFork, TrieCheckpoint } from './sync/target.js'
 import { DEFAULT_TOPIC_QUORUM, TopicSync } from './sync/topic-sync.js'
-import type { SyncMode, TrieSyncRun, VerifiedItem } from './sync/types.js'
+import type { SyncMode, TopicSyncEvents, TrieSyncRun, VerifiedItem } from './sync/types.js'
 
 /** A trie sync the handle can start for a checkpoint sync (the service's `startStateSync`). */
 export type TrieSyncStarter = (
@@ -166,6 +166,7 @@ export class TopicHandle extends TypedEventEmitter<TopicHandleEvents> {
                 })
       }
     })
+    this.events = eventSource(this.sync)
     this.sync.addEventListener('mode', (e) => {
       dispatchSafely(this, 'mode', e.detail)
       if (e.detail !== 'synced') return
@@ -213,11 +214,15 @@ export class TopicHandle extends TypedEventEmitter<TopicHandleEvents> {
   }
 
   /**
-   * The detailed events of the topic's sync engine (`progress`, `batch:rejected`, `trie:started`,
-   * `trie:adopted`, `checkpoint:mismatch`, …); the handle's own events are the stable summary.
+   * The detailed events of the topic's sync (`progress`, `batch:rejected`, `trie:started`, `trie:adopted`,
+   * `checkpoint:mismatch`, …); the handle's own events are the stable summary. Listeners only: the sync
+   * engine itself stays inside the handle.
    */
-  get events(): TopicSync {
-    return this.sync
+  readonly events: EventSource<TopicSyncEvents>
+
+  /** The item number the sync currently aims at (-1 before peers or a checkpoint gave one). */
+  get target(): number {
+    return this.sync.target()
   }
 
   /** The newest checkpoint received from the topic's publisher. */

@@ -118,7 +118,7 @@ describe('topic download against adversarial peers', () => {
     // The publisher's checkpoint decides the target, not the boaster's head: the boast was heard, and the joiner
     // calls itself synced at the publisher's head without asking anyone for the boasted items.
     await until(() => j.topic.mode === 'synced', 'the mode to be synced')
-    expect(j.topic.events.target()).toBe(HEAD)
+    expect(j.topic.target).toBe(HEAD)
     expect(j.topic.peerStates().get(boaster.node.peerId.toString())?.head).toBe(HEAD + 5_000)
     expect(await j.topic.head()).toBe(HEAD)
     expect(boaster.calls('hashes')).toBe(0)
@@ -241,7 +241,7 @@ describe('topic download against adversarial peers', () => {
       expect(v.result).toBe(v.from === forger.node.peerId.toString() ? TopicValidatorResult.Reject : TopicValidatorResult.Accept)
     }
     expect(j.topic.checkpointReceived).toBe(real)
-    expect(j.topic.events.target()).toBe(HEAD)
+    expect(j.topic.target).toBe(HEAD)
     expect(new Set(received)).toEqual(new Set([HEAD]))
     await until(() => j.topic.mode === 'synced', 'the mode to be synced')
     await expectSameItems(j.node, j.topic, honest)

@@ -77,7 +77,7 @@ describe('trie sync against adversarial peers', async () => {
   function start(node: DsfgNode, options: Parameters<DsfgNode['services']['dsfg']['startStateSync']>[1] = {}) {
     const handle: StateSyncHandle = node.services.dsfg.startStateSync(root, { signal: AbortSignal.timeout(20_000), ...options })
     const blame = new BlameLog()
-    handle.syncer.addEventListener('peer:penalised', blame.listener)
+    handle.events.addEventListener('peer:penalised', blame.listener)
     let settled = false
     void handle.done.then(
       () => (settled = true),
@@ -190,7 +190,7 @@ describe('trie sync against adversarial peers', async () => {
     const topic = checkpointsTopic('ledger')
     const { handle } = start(node, { follow: { topic: 'ledger', publisher: publisher.peerId } })
     const retargets: string[] = []
-    handle.syncer.addEventListener('retarget', (e) => retargets.push(toHex(e.detail.to)))
+    handle.events.addEventListener('retarget', (e) => retargets.push(toHex(e.detail.to)))
     const verdicts = recordVerdicts(node.services.pubsub, topic)
     for (const from of [forger.node, publisher]) {
       await until(() => from.services.pubsub.getSubscribers(topic).some((p) => p.equals(node.peerId)), 'the subscription')

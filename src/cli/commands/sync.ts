@@ -141,7 +141,7 @@ async function syncRoot(
   const started = Date.now()
   const noPeers = new AbortController()
   const handle = node.services.dsfg.startStateSync(root, { signal: AbortSignal.any([signal, noPeers.signal]) })
-  handle.syncer.addEventListener('progress', (e) => progress.update(e.detail))
+  handle.events.addEventListener('progress', (e) => progress.update(e.detail))
   // Checked again and again, not once: peers may all leave (or be cut off) long after the start.
   const watchdog = setInterval(() => {
     if (node.services.dsfg.nodePeers().length === 0) noPeers.abort()
