@@ -1,11 +1,6 @@
-import { fileURLToPath } from 'node:url'
 import { configDefaults, defineConfig } from 'vitest/config'
 
 export default defineConfig({
-  resolve: {
-    // The examples import the package by name, as users do; tests run them against the sources, no build needed.
-    alias: { dsfg: fileURLToPath(new URL('./src/index.ts', import.meta.url)) }
-  },
   test: {
     include: ['test/**/*.test.ts'],
     // Long runs live in `*.soak.test.ts` and run only under `npm run test:soak` (vitest.soak.config.ts).

@@ -3,89 +3,56 @@
  *
  * DSFG: a late joiner of a js-libp2p gossipsub topic catches up on everything the topic carried, from
  * untrusted peers, with every byte verified against a Merkle-Patricia trie root.
+ *
+ * The root is what applications use: the `dsfg` service and its handles, proofs, stores, errors and the types
+ * they carry. The pure cores (trie sync scheduler, downloader state machines, trie builder) and every tunable's
+ * default are in `dsfg/core`; a ready-made libp2p node (TCP, noise, yamux) is in `dsfg/node`.
  */
-export * from './errors.js'
-export { keccak256, EMPTY_ROOT } from './trie/keccak.js'
-export {
-  decodeNode,
-  nodeChildren,
-  type TrieNode,
-  type BranchNode,
-  type ExtensionNode,
-  type LeafNode,
-  type ChildRef,
-  type HashChild,
-  type NodeLeaf
-} from './trie/node.js'
-export type { KVStore, BatchOp } from './store/kv-store.js'
-export { MemoryStore } from './store/memory-store.js'
-export { toHex, fromHex } from './util/hex.js'
-export { LevelStore, type LevelStoreInit } from './store/level-store.js'
-export { openStore, MEMORY_STORE_SPEC } from './store/open-store.js'
+
+// The service and its handles.
+export { dsfg, type Dsfg, type DsfgComponents, type DsfgInit, type SyncRootOptions, type StateSyncHandle } from './service/index.js'
+export type { TopicConfig } from './service/dsfg-service.js'
+export type {
+  AbortOptions,
+  FollowOptions,
+  PublishResult,
+  TopicCheckpointEvent,
+  TopicHandle,
+  TopicHandleEvents,
+  TopicSyncProgress,
+  TopicTrustMode
+} from './topic/topic-handle.js'
+export type { SyncMode, TopicSyncEvents } from './topic/sync/types.js'
+export type { StateSyncerEvents, StateSyncResult, StateSyncStats, PenaltyReason } from './sync/state-syncer.js'
+export type { EventSource } from './util/events.js'
+export type { Item } from './fsm/types.js'
+export { type Checkpoint, itemsTopic, checkpointsTopic } from './topic/gossip.js'
+
+// Bring your own: what a node serves, and which checkpoint to trust without a publisher.
+export type { TopicProvider } from './topic/provider.js'
+export { type SelectFork, type TrieCheckpoint, defaultSelectFork } from './topic/sync/target.js'
+export type { TopicState } from './net/topic-protocols.js'
+
+// Proofs.
 export { createProof, verifyProof, type ProofOptions } from './proof/proof.js'
 export { createRangeProof, verifyRangeProof, type RangeProofResult } from './proof/range-proof.js'
-export {
-  StackTrie,
-  importSorted,
-  type NodeSink,
-  type ImportSortedOptions,
-  type ImportResult
-} from './trie/stack-trie.js'
-export {
-  walkTrie,
-  trieGet,
-  trieEntries,
-  checkTrieComplete,
-  checkStoredSubtries,
-  verifyTrie,
-  DEFAULT_VERIFY_READ_BATCH,
-  DEFAULT_VERIFY_MAX_MISSING,
-  type WalkOptions,
-  type WalkedNode,
-  type TrieEntry,
-  type TrieCompleteness,
-  type VerifyTrieOptions,
-  type TrieVerification
-} from './trie/walk.js'
-export * from './constants.js'
-export { TrieSync, type TrieSyncInit, type LeafCallback, type ProcessResult, type HashedBlob, hashBlob } from './sync/trie-sync.js'
-export {
-  StateSyncer,
-  type StateSyncerInit,
-  type StateSyncerEvents,
-  type StateSyncStats,
-  type StateSyncResult,
-  type NodeFetcher,
-  type PeerPenalty,
-  type PenaltyReason
-} from './sync/state-syncer.js'
-export { RateTracker, type RateTrackerInit } from './sync/msgrate.js'
-export { PeerScorer, OFFENCE_WEIGHTS, type PeerScorerInit, type OffenceKind, type OffenceVerdict } from './peers/peer-scorer.js'
-export { type Clock, systemClock } from './util/clock.js'
-export { dsfg, type Dsfg, type DsfgComponents, type DsfgInit, type SyncRootOptions, type StateSyncHandle } from './service/index.js'
-export { createDsfgNode, type CreateDsfgNodeOptions, type DsfgLibp2p } from './node/create-node.js'
-export { NODES_PROTOCOL, fetchNodes, PeerBusyError, RequestRejectedError } from './net/nodes-protocol.js'
-export { Status } from './net/codec.js'
-export { accountEntries, topicItems, buildFixtureTrie, type Entry } from './fixtures/generate.js'
-export * from './fsm/index.js'
+
+// Stores.
+export type { KVStore, BatchOp } from './store/kv-store.js'
+export { MemoryStore } from './store/memory-store.js'
+export { LevelStore, type LevelStoreInit } from './store/level-store.js'
+export { openStore, MEMORY_STORE_SPEC, type OpenStoreOptions } from './store/open-store.js'
+export { TopicStore, type TopicStoreInit, type TopicStoreOptions } from './topic/topic-store.js'
+
+// Errors: classes with a stable `name` and `code`.
+export * from './errors.js'
+export { PeerBusyError, RequestRejectedError } from './net/nodes-protocol.js'
+
+// Hashing and the byte helpers an application needs around keys, roots and proofs.
+export { keccak256, EMPTY_ROOT } from './trie/keccak.js'
+export { toHex, fromHex } from './util/hex.js'
 export { uint64BE, equalBytes } from './util/bytes.js'
-export { TopicStore, type TopicStoreOptions } from './topic/topic-store.js'
-export {
-  TopicHandle,
-  type FollowOptions,
-  type TopicHandleEvents,
-  type TopicSyncProgress,
-  type TopicCheckpointEvent,
-  type TopicTrustMode,
-  type TrieSyncStarter
-} from './topic/topic-handle.js'
-export { TopicSync, DEFAULT_TOPIC_QUORUM } from './topic/sync/topic-sync.js'
-export type { TopicSyncInit, TopicSyncIO, TopicSyncEvents, SyncMode, TrieSyncRun } from './topic/sync/types.js'
-export { type SelectFork, type TrieCheckpoint, defaultSelectFork } from './topic/sync/target.js'
-export { TopicStateManager } from './topic/topic-state-manager.js'
-export { TopicServer } from './topic/topic-server.js'
-export { Fetcher } from './topic/fetcher.js'
-export type { TopicProvider } from './topic/provider.js'
-export { type Checkpoint, itemsTopic, checkpointsTopic } from './topic/gossip.js'
-export type { TopicConfig } from './service/dsfg-service.js'
-export { STATUS_PROTOCOL, CONTENTS_PROTOCOL, HASHES_PROTOCOL, type TopicState } from './net/topic-protocols.js'
+
+// The protocols the service serves (for a connection gater or a protocol allow-list).
+export { NODES_PROTOCOL } from './net/nodes-protocol.js'
+export { STATUS_PROTOCOL, CONTENTS_PROTOCOL, HASHES_PROTOCOL } from './net/topic-protocols.js'

@@ -1,5 +1,6 @@
 import { createMPT } from '@ethereumjs/mpt'
-import { decodeNode, EMPTY_ROOT, MemoryStore, nodeChildren } from '../../src/index.js'
+import { EMPTY_ROOT, MemoryStore } from '../../src/index.js'
+import { decodeNode, nodeChildren } from '../../src/trie/node.js'
 import { compareBytes } from '../../src/util/bytes.js'
 import { toHex } from '../../src/util/hex.js'
 import type { SeededRandom } from '../helpers/random.js'
