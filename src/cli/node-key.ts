@@ -1,10 +1,11 @@
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises'
+import { mkdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
 import { NodeKeyError } from '../errors.js'
 import { MEMORY_STORE_SPEC } from '../store/open-store.js'
 import { failureText } from './error-report.js'
+import { writeFileAtomic } from './io.js'
 
 /**
  * The file in a `--data` directory that holds the node's private key (libp2p's protobuf encoding). LevelDB
@@ -54,27 +55,14 @@ export async function loadNodeKey(dir: string): Promise<PrivateKey> {
 
 async function createNodeKey(dir: string, path: string): Promise<PrivateKey> {
   const key = await generateKeyPair('Ed25519')
-  // Written whole under another name and then renamed into place, so a crash leaves no key or the whole key,
-  // never a truncated file that every later start would refuse. The rename replaces a key another process
-  // made meanwhile: node commands are kept apart by the store's lock (see nodeKeyFor), but a `dsfg id` at the
-  // very moment a first `serve` on the same fresh directory creates its key can still print the losing id.
-  const temp = `${path}.${process.pid}.tmp`
+  // Written atomically, so a crash leaves no key or the whole key, never a truncated file that every later
+  // start would refuse. The rename replaces a key another process made meanwhile: node commands are kept apart
+  // by the store's lock (see nodeKeyFor), but a `dsfg id` at the very moment a first `serve` on the same fresh
+  // directory creates its key can still print the losing id.
   try {
     await mkdir(dir, { recursive: true })
-    // A leftover of a crashed process with our pid goes first: 'wx' then creates the file with our mode.
-    await rm(temp, { force: true })
-    const file = await open(temp, 'wx', NODE_KEY_MODE)
-    try {
-      await file.writeFile(privateKeyToProtobuf(key))
-      // On disk before the rename publishes it: after a power cut the rename must not point at missing data.
-      await file.sync()
-    } finally {
-      await file.close()
-    }
-    await rename(temp, path)
+    await writeFileAtomic(path, privateKeyToProtobuf(key), NODE_KEY_MODE)
   } catch (err) {
-    // The write's error is the one to report, not a failure to clean up after it.
-    await rm(temp, { force: true }).catch(() => undefined)
     throw new NodeKeyError(`cannot write the node key ${path}: ${failureText(err)}`, { cause: err })
   }
   return key

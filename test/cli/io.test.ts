@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PassThrough, Readable } from 'node:stream'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { readJsonFile, readJsonLines, writeJson } from '../../src/cli/io.js'
+import { inputSize, readJsonFile, readJsonLines, writeJson } from '../../src/cli/io.js'
 import { InvalidInputError } from '../../src/errors.js'
 
 let dir: string
@@ -29,13 +29,15 @@ async function collect<T>(source: AsyncIterable<T>): Promise<T[]> {
 }
 
 describe('readJsonLines', () => {
-  it('yields parsed lines with their line numbers, skipping blank ones, accepting CRLF and a BOM', async () => {
+  it('yields parsed lines with their line numbers and bytes read, skipping blank ones, accepting CRLF and a BOM', async () => {
     const path = await file('ok.jsonl', '\uFEFF{"a":1}\r\n\n   \n[2]\n"x"')
     expect(await collect(readJsonLines(path))).toEqual([
-      { line: 1, value: { a: 1 } },
-      { line: 4, value: [2] },
-      { line: 5, value: 'x' }
+      { line: 1, value: { a: 1 }, bytes: 12 },
+      { line: 4, value: [2], bytes: 21 },
+      { line: 5, value: 'x', bytes: 24 }
     ])
+    expect(await inputSize(path)).toBe(24)
+    expect(await inputSize('-')).toBeUndefined()
   })
 
   it('names the file and line of malformed JSON', async () => {
@@ -48,9 +50,35 @@ describe('readJsonLines', () => {
   it('reads - from the given stdin', async () => {
     const stdin = Readable.from(['{"a":', '1}\n{"b":2}\n'])
     expect(await collect(readJsonLines('-', { stdin }))).toEqual([
-      { line: 1, value: { a: 1 } },
-      { line: 2, value: { b: 2 } }
+      { line: 1, value: { a: 1 }, bytes: 8 },
+      { line: 2, value: { b: 2 }, bytes: 16 }
     ])
+  })
+
+  it('refuses a line over the limit once the limit is passed, without reading the rest of it', async () => {
+    const path = await file('long.jsonl', `${'1'.repeat(16)}\n${'2'.repeat(17)}\n3\n`)
+    expect(await collect(readJsonLines(path, { maxLineBytes: 16 })).catch((e: unknown) => e)).toMatchObject({
+      name: 'InvalidInputError',
+      message: `${path} line 2: line longer than 16 bytes`
+    })
+    // A CRLF line break is not part of the line; a last line without a break counts too.
+    expect(await collect(readJsonLines('-', { stdin: Readable.from([`${'1'.repeat(16)}\r\n${'2'.repeat(16)}`]), maxLineBytes: 16 }))).toHaveLength(2)
+    await expect(collect(readJsonLines('-', { stdin: Readable.from(['1'.repeat(17)]), maxLineBytes: 16 }))).rejects.toThrow(/line 1: line longer/)
+    // A line that never ends: read only up to the limit (and one chunk), then refused.
+    let served = 0
+    const endless = new Readable({
+      read() {
+        served += 65536
+        setImmediate(() => this.push('7'.repeat(65536)))
+      }
+    })
+    await expect(collect(readJsonLines('-', { stdin: endless, maxLineBytes: 1 << 20 }))).rejects.toThrow(/^stdin line 1: line longer than 1048576 bytes$/)
+    expect(served).toBeLessThan(4 << 20)
+  }, 10_000)
+
+  it('refuses a line that is not UTF-8', async () => {
+    const stdin = Readable.from([Buffer.from([0x22, 0xff, 0x22, 0x0a])])
+    await expect(collect(readJsonLines('-', { stdin }))).rejects.toThrow(/^stdin line 1: not UTF-8 text$/)
   })
 
   it('rejects a missing file with ENOENT and a directory with InvalidInputError', async () => {
