@@ -23,10 +23,16 @@ export class EntrySorter {
   private keyLengths = new Uint32Array(INITIAL_ENTRIES)
   private valueLengths = new Uint32Array(INITIAL_ENTRIES)
   private count = 0
+  private position = 0
 
   /** Entries added so far, duplicates included. */
   get added(): number {
     return this.count
+  }
+
+  /** Entries (duplicates included) the running `sorted()` has gone past, of `added`: its progress. */
+  get consumed(): number {
+    return this.position
   }
 
   /** Copies `key` and `value` in; the caller may reuse its buffers. */
@@ -67,6 +73,7 @@ export class EntrySorter {
     })
 
     for (let i = 0; i < order.length; i++) {
+      this.position = i + 1
       const index = order[i]!
       const next = order[i + 1]
       if (next !== undefined && this.sameKey(index, next)) continue

@@ -1,77 +1,173 @@
 import type { Writable } from 'node:stream'
-import type { StateSyncStats } from '../sync/state-syncer.js'
 
-/** How often progress is written: redraws on a terminal, JSON lines otherwise (logs should stay short). */
+/** How often progress is redrawn on a terminal. */
 const TTY_INTERVAL_MS = 200
+/** How often a JSON progress line is written when stderr is not a terminal: logs should stay short. */
 const LINE_INTERVAL_MS = 1000
+/**
+ * Overrides both intervals, in milliseconds (0: every update). Not a documented option: the tests set it to
+ * see progress lines from inputs small enough to finish in a second.
+ */
+export const PROGRESS_INTERVAL_ENV = 'DSFG_PROGRESS_INTERVAL_MS'
+
+/** Where a command's work stands, as it knows it: the numbers it has, and a total only when it has one. */
+export interface ProgressSnapshot {
+  /** What the command is doing: `trie` (a trie sync), `items` (a topic's items), `read`, `store`, `publish`. */
+  readonly phase: string
+  /** What `done` counts: `nodes`, `items`, `entries`. */
+  readonly unit: string
+  /** How many `unit`s are done. */
+  readonly done: number
+  /**
+   * How many `unit`s the phase has in all, when that is known for certain (never an estimate): it gives the
+   * percentage. A trie sync has none: the trie's size is only known once it is all downloaded.
+   */
+  readonly total?: number
+  /** Bytes handled so far (downloaded, read). */
+  readonly bytes?: number
+  /** The phase's bytes in all, when known (the size of an input file): gives the percentage when `total` is absent. */
+  readonly bytesTotal?: number
+  /** Numbers shown as they are: pending, peers, a checkpoint's number. */
+  readonly counts?: Readonly<Record<string, number>>
+}
+
+/** Units and bytes per second over the phase so far (measured by the reporter). */
+export interface ProgressRates {
+  readonly rate: number
+  readonly bytesRate: number
+}
 
 /**
- * Sync progress on stderr: a one-line bar (nodes, MB, rate, peers, ETA) redrawn in place on a terminal,
- * periodic JSON lines otherwise. The total is unknown until the sync ends, so the bar's fraction and the ETA
- * are estimates from what is done and what is pending now.
+ * Percent done, rounded down (100 only when all is done), from `total`, else from `bytesTotal`; `undefined`
+ * when the snapshot has neither: then there is no percentage to show, and no ETA.
+ */
+export function percentDone(s: ProgressSnapshot): number | undefined {
+  const fraction =
+    s.total !== undefined ? ratio(s.done, s.total) : s.bytesTotal !== undefined ? ratio(s.bytes ?? 0, s.bytesTotal) : undefined
+  return fraction === undefined ? undefined : Math.floor(fraction * 100)
+}
+
+function ratio(done: number, total: number): number {
+  if (total <= 0) return 1
+  return Math.min(1, Math.max(0, done / total))
+}
+
+/** Seconds left at the current rate, only where there is a percentage; `undefined` when unknown. */
+export function secondsLeft(s: ProgressSnapshot, rates: ProgressRates): number | undefined {
+  if (s.total !== undefined) return rates.rate > 0 ? Math.max(0, s.total - s.done) / rates.rate : undefined
+  if (s.bytesTotal !== undefined) return rates.bytesRate > 0 ? Math.max(0, s.bytesTotal - (s.bytes ?? 0)) / rates.bytesRate : undefined
+  return undefined
+}
+
+/**
+ * One JSON progress line: `{"phase", <unit>: done, "total"?, "bytes"?, "bytesTotal"?, "percent"?, "rate",
+ * "etaS"?, …counts}`; `percent` and `etaS` only when a total is known.
+ */
+export function progressRecord(s: ProgressSnapshot, rates: ProgressRates): Record<string, string | number> {
+  const record: Record<string, string | number> = { phase: s.phase, [s.unit]: s.done }
+  if (s.total !== undefined) record['total'] = s.total
+  if (s.bytes !== undefined) record['bytes'] = s.bytes
+  if (s.bytesTotal !== undefined) record['bytesTotal'] = s.bytesTotal
+  const percent = percentDone(s)
+  if (percent !== undefined) record['percent'] = percent
+  record['rate'] = Math.round(rates.rate)
+  const eta = secondsLeft(s, rates)
+  if (eta !== undefined) record['etaS'] = Math.ceil(eta)
+  return { ...record, ...s.counts }
+}
+
+/**
+ * The terminal's line: `publish  4096/50000 items  8%  1.2 MB  2345 items/s  ETA 19s`, or without a total
+ * `trie  12345 nodes  3.4 MB  1234 nodes/s  pending 456  peers 3`.
+ */
+export function formatProgress(s: ProgressSnapshot, rates: ProgressRates): string {
+  const parts = [s.phase, s.total === undefined ? `${s.done} ${s.unit}` : `${s.done}/${s.total} ${s.unit}`]
+  if (s.bytes !== undefined) {
+    parts.push(s.bytesTotal === undefined ? `${megabytes(s.bytes)} MB` : `${megabytes(s.bytes)}/${megabytes(s.bytesTotal)} MB`)
+  }
+  const percent = percentDone(s)
+  if (percent !== undefined) parts.push(`${percent}%`)
+  parts.push(`${Math.round(rates.rate)} ${s.unit}/s`)
+  for (const [name, value] of Object.entries(s.counts ?? {})) parts.push(`${name} ${value}`)
+  const eta = secondsLeft(s, rates)
+  if (eta !== undefined) parts.push(`ETA ${Math.ceil(eta)}s`)
+  return parts.join('  ')
+}
+
+function megabytes(bytes: number): string {
+  return (bytes / 1e6).toFixed(1)
+}
+
+/** Where a phase started, for its rates. */
+interface PhaseStart {
+  readonly phase: string
+  readonly at: number
+  readonly done: number
+  readonly bytes: number
+}
+
+export interface ProgressReporterInit {
+  /** Time between two reports. @default 200 ms on a terminal, 1 s otherwise, or `DSFG_PROGRESS_INTERVAL_MS` */
+  intervalMs?: number
+}
+
+/**
+ * Progress on stderr: one line redrawn in place on a terminal, a JSON line per interval otherwise. Nothing is
+ * written during the first interval, so a command that finishes within it prints no progress at all.
  */
 export class ProgressReporter {
-  private readonly out: Writable & { isTTY?: boolean; columns?: number }
+  private readonly out: Writable
   private readonly tty: boolean
-  private last = 0
+  private readonly intervalMs: number
+  private last: number
+  private start: PhaseStart | undefined
+  private latest: ProgressSnapshot | undefined
   private drawn = false
 
-  constructor(out: Writable) {
+  constructor(out: Writable, init: ProgressReporterInit = {}, now = performance.now()) {
     this.out = out
     this.tty = (out as { isTTY?: boolean }).isTTY === true
-  }
-
-  update(stats: StateSyncStats, now = Date.now()): void {
-    if (now - this.last < (this.tty ? TTY_INTERVAL_MS : LINE_INTERVAL_MS)) return
+    this.intervalMs = init.intervalMs ?? envInterval() ?? (this.tty ? TTY_INTERVAL_MS : LINE_INTERVAL_MS)
     this.last = now
-    if (this.tty) {
-      this.out.write(`\r${formatBar(stats)}\x1b[K`)
-      this.drawn = true
-    } else {
-      this.out.write(`${JSON.stringify(progressLine(stats))}\n`)
-    }
   }
 
-  /** Ends the bar's line so the summary starts on a fresh one. */
-  finish(): void {
+  /** Takes the newest state; writes it when an interval has passed since the last report. */
+  update(s: ProgressSnapshot, now = performance.now()): void {
+    if (this.start?.phase !== s.phase) this.start = { phase: s.phase, at: now, done: s.done, bytes: s.bytes ?? 0 }
+    this.latest = s
+    if (now - this.last < this.intervalMs) return
+    this.last = now
+    this.write(s, now)
+  }
+
+  /** On a terminal, draws the last state once more and ends the line, so the summary starts on a fresh one. */
+  finish(now = performance.now()): void {
+    if (this.drawn && this.latest !== undefined) this.write(this.latest, now)
     if (this.drawn) this.out.write('\n')
     this.drawn = false
   }
-}
 
-export function progressLine(stats: StateSyncStats): Record<string, number> {
-  return {
-    nodes: stats.nodes,
-    MB: round(stats.bytes / 1e6, 2),
-    pending: stats.pending,
-    peers: stats.peers,
-    rate: Math.round(stats.rate),
-    etaS: round(eta(stats), 1)
+  private write(s: ProgressSnapshot, now: number): void {
+    const rates = this.rates(s, now)
+    if (this.tty) {
+      this.out.write(`\r${formatProgress(s, rates)}\x1b[K`)
+      this.drawn = true
+    } else {
+      this.out.write(`${JSON.stringify(progressRecord(s, rates))}\n`)
+    }
+  }
+
+  private rates(s: ProgressSnapshot, now: number): ProgressRates {
+    const start = this.start!
+    const seconds = (now - start.at) / 1000
+    if (seconds <= 0) return { rate: 0, bytesRate: 0 }
+    return { rate: Math.max(0, s.done - start.done) / seconds, bytesRate: Math.max(0, (s.bytes ?? 0) - start.bytes) / seconds }
   }
 }
 
-function eta(stats: StateSyncStats): number {
-  return stats.rate > 0 ? stats.pending / stats.rate : Number.POSITIVE_INFINITY
-}
-
-export function formatBar(stats: StateSyncStats, width = 24): string {
-  const total = stats.nodes + stats.pending
-  const fraction = total === 0 ? 0 : stats.nodes / total
-  const filled = Math.round(fraction * width)
-  const etaS = eta(stats)
-  return [
-    `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}]`,
-    `${(fraction * 100).toFixed(0).padStart(3)}%`,
-    `${stats.nodes} nodes`,
-    `${(stats.bytes / 1e6).toFixed(1)} MB`,
-    `${Math.round(stats.rate)}/s`,
-    `${stats.peers} peers`,
-    `ETA ${Number.isFinite(etaS) ? `${Math.ceil(etaS)}s` : '?'}`
-  ].join('  ')
-}
-
-function round(n: number, digits: number): number {
-  if (!Number.isFinite(n)) return -1
-  const f = 10 ** digits
-  return Math.round(n * f) / f
+function envInterval(): number | undefined {
+  const text = process.env[PROGRESS_INTERVAL_ENV]
+  if (text === undefined || text === '') return undefined
+  const ms = Number(text)
+  return Number.isFinite(ms) && ms >= 0 ? ms : undefined
 }

@@ -1,14 +1,13 @@
 import { InvalidInputError } from '../../errors.js'
+import type { KVStore } from '../../store/kv-store.js'
 import { openStore } from '../../store/open-store.js'
 import { importSorted } from '../../trie/stack-trie.js'
 import { fromHex, toHex } from '../../util/hex.js'
 import { defineCommand } from '../command.js'
-import { EntrySorter } from '../entry-sorter.js'
+import { EntrySorter, type SortedEntry } from '../entry-sorter.js'
 import { DATA_DESCRIPTION, SECURE_DESCRIPTION, trieKey } from '../flags.js'
-import { inputName, readJsonLines, writeJson } from '../io.js'
-
-/** Entries between two progress lines on stderr; smaller inputs finish before anyone would want one. */
-const PROGRESS_EVERY = 1_000_000
+import { inputName, inputSize, readJsonLines, writeJson } from '../io.js'
+import { ProgressReporter } from '../progress.js'
 
 const ENTRY_FIELDS: ReadonlySet<string> = new Set(['key', 'value'])
 
@@ -48,28 +47,51 @@ export const importCommand = defineCommand({
   async run({ options, positionals }, io) {
     const file = positionals[0]!
     const name = inputName(file)
-    const progress = (message: string): void => {
-      io.stderr.write(`dsfg import: ${message}\n`)
-    }
+    const progress = new ProgressReporter(io.stderr)
+    // The input's size gives reading a percentage (a regular file); of standard input only the bytes read are known.
+    const bytesTotal = await inputSize(file)
 
-    // Collect first, then sort: a bottom-up build needs ascending keys, and input files rarely are sorted
-    // (under --secure never, since hashing scatters the keys).
-    const sorter = new EntrySorter()
-    for await (const { line, value } of readJsonLines(file, { stdin: io.stdin })) {
-      const [key, data] = parseEntry(value, `${name} line ${line}`)
-      sorter.add(trieKey(key, options.secure), data)
-      if (sorter.added % PROGRESS_EVERY === 0) progress(`read ${sorter.added} entries`)
-    }
-    const large = sorter.added >= PROGRESS_EVERY
-    if (large) progress(`sorting ${sorter.added} entries`)
-
-    const store = await openStore(options.data)
     try {
-      const result = await importSorted(store, sorter.sorted())
-      if (large) progress(`stored ${result.nodes} nodes`)
-      await writeJson(io.stdout, { root: toHex(result.root), keys: result.keys, nodes: result.nodes })
+      // Collect first, then sort: a bottom-up build needs ascending keys, and input files rarely are sorted
+      // (under --secure never, since hashing scatters the keys).
+      const sorter = new EntrySorter()
+      for await (const { line, value, bytes } of readJsonLines(file, { stdin: io.stdin })) {
+        const [key, data] = parseEntry(value, `${name} line ${line}`)
+        sorter.add(trieKey(key, options.secure), data)
+        progress.update({ phase: 'read', unit: 'entries', done: sorter.added, bytes, ...(bytesTotal === undefined ? {} : { bytesTotal }) })
+      }
+
+      const store = await openStore(options.data)
+      try {
+        // Storing goes through the sorted entries once: how many of them are behind us is the percentage.
+        let nodes = 0
+        const counted: KVStore = {
+          get: (key) => store.get(key),
+          getMany: (keys) => store.getMany(keys),
+          put: (key, value) => store.put(key, value),
+          del: (key) => store.del(key),
+          batch: async (ops) => {
+            await store.batch(ops)
+            nodes += ops.length
+          },
+          close: () => store.close()
+        }
+        const total = sorter.added
+        const sorted = sorter.sorted()
+        const entries = function* (): Generator<SortedEntry> {
+          for (const entry of sorted) {
+            yield entry
+            progress.update({ phase: 'store', unit: 'entries', done: sorter.consumed, total, counts: { nodes } })
+          }
+        }
+        const result = await importSorted(counted, entries())
+        await writeJson(io.stdout, { root: toHex(result.root), keys: result.keys, nodes: result.nodes })
+      } finally {
+        await store.close()
+      }
     } finally {
-      await store.close()
+      // Ends the terminal's progress line before the summary or the error.
+      progress.finish()
     }
   }
 })

@@ -4,6 +4,7 @@ import { dialWithRetry } from '../../node/dial.js'
 import type { KVStore } from '../../store/kv-store.js'
 import { equalBytes } from '../../util/bytes.js'
 import { openStore } from '../../store/open-store.js'
+import type { TopicSyncProgress } from '../../topic/topic-handle.js'
 import { verifyTrie } from '../../trie/walk.js'
 import { toHex } from '../../util/hex.js'
 import { type CliIo, defineCommand } from '../command.js'
@@ -19,7 +20,7 @@ import {
 } from '../flags.js'
 import { writeJson } from '../io.js'
 import { nodeKeyFor } from '../node-key.js'
-import { ProgressReporter } from '../progress.js'
+import { type ProgressSnapshot, ProgressReporter } from '../progress.js'
 import { terminationSignal } from '../signals.js'
 
 /**
@@ -37,8 +38,8 @@ export const syncCommand = defineCommand({
   name: 'sync',
   summary: 'sync a trie root (--root) or a topic (--topic) from peers into --data, verifying every byte',
   description: [
-    'Dials every --peer (a multiaddr ending in /p2p/<peer id>). Progress goes to stderr: a bar on a terminal',
-    '(trie sync), JSON lines otherwise. Exits 0 only when the result is verified.',
+    'Dials every --peer (a multiaddr ending in /p2p/<peer id>). Progress goes to stderr: a line redrawn on a terminal,',
+    'JSON lines otherwise. Exits 0 only when the result is verified.',
     '--root 0x…: downloads the trie at that root from peers serving /dsfg/nodes/1.0.0, checking every node',
     '  against its hash, then walks the whole trie in the store once more and prints',
     '  {"root","nodes","fetched","bytes","seconds","verifySeconds","rate","peers","peakRssMB","verified":true}',
@@ -141,7 +142,12 @@ async function syncRoot(
   const started = Date.now()
   const noPeers = new AbortController()
   const handle = node.services.dsfg.startStateSync(root, { signal: AbortSignal.any([signal, noPeers.signal]) })
-  handle.events.addEventListener('progress', (e) => progress.update(e.detail))
+  // No total and no percentage: how many nodes a trie has is only known once it is all downloaded (pending
+  // is what is asked for now, not what is left).
+  handle.events.addEventListener('progress', (e) => {
+    const { nodes, bytes, pending, peers } = e.detail
+    progress.update({ phase: 'trie', unit: 'nodes', done: nodes, bytes, counts: { pending, peers } })
+  })
   // Checked again and again, not once: peers may all leave (or be cut off) long after the start.
   const watchdog = setInterval(() => {
     if (node.services.dsfg.nodePeers().length === 0) noPeers.abort()
@@ -194,12 +200,8 @@ async function syncTopic(
   const watchdog = setTimeout(() => {
     if (topic.peerStates().size < needed) noPeers.abort()
   }, waitMs)
-  let last = 0
-  topic.events.addEventListener('progress', (e) => {
-    if (Date.now() - last < 1000) return
-    last = Date.now()
-    io.stderr.write(`${JSON.stringify({ head: e.detail.head, target: e.detail.target })}\n`)
-  })
+  const progress = new ProgressReporter(io.stderr)
+  topic.addEventListener('sync:progress', (e) => progress.update(topicProgress(e.detail)))
   let head: number
   try {
     // Wait for enough peers' states before deciding we are synced with nobody.
@@ -223,6 +225,7 @@ async function syncTopic(
     head = await topic.syncOnce({ signal: AbortSignal.any([signal, noPeers.signal]) })
   } finally {
     clearTimeout(watchdog)
+    progress.finish()
   }
   const seconds = (Date.now() - started) / 1000
   const state = await topic.state()
@@ -253,6 +256,18 @@ async function syncTopic(
     peers: topic.peerStates().size,
     verified: true
   }
+}
+
+/**
+ * A topic sync's progress: items stored of the target (peers' head, or the checkpoint's), both known, so with
+ * a percentage; while a checkpoint's topic trie is trie-synced, its nodes and bytes (no total, see syncRoot).
+ */
+export function topicProgress(p: TopicSyncProgress): ProgressSnapshot {
+  if (p.trie !== undefined) {
+    const { nodes, bytes, pending, checkpoint } = p.trie
+    return { phase: 'trie', unit: 'nodes', done: nodes, bytes, counts: { pending, checkpoint: checkpoint.number } }
+  }
+  return { phase: 'items', unit: 'items', done: p.head + 1, total: p.target + 1 }
 }
 
 /** Checks `ready` every 20 ms until it holds; `failure()` once `giveUp` aborts first, the caller's abort on `signal`. */
