@@ -1,6 +1,6 @@
 import { InvalidInputError } from '../../errors.js'
 import { MAX_ITEM_BYTES } from '../../constants.js'
-import { openStore } from '../../store/open-store.js'
+import { MEMORY_STORE_SPEC, openStore } from '../../store/open-store.js'
 import { recordSignedCheckpoint } from '../../topic/checkpoint-record.js'
 import { TopicStore } from '../../topic/topic-store.js'
 import { nodeKeyFor } from '../node-key.js'
@@ -8,9 +8,15 @@ import { fromHex, toHex } from '../../util/hex.js'
 import { defineCommand } from '../command.js'
 import { DATA_DESCRIPTION, numberFlag } from '../flags.js'
 import { inputName, readJsonLines, writeJson } from '../io.js'
+import { ProgressReporter } from '../progress.js'
+import { finishPublish, publishItems } from '../resumable-publish.js'
+import { terminationSignal } from '../signals.js'
 
-/** Items appended per store batch while publishing a file. */
-const PUBLISH_CHUNK = 4096
+/**
+ * The longest input line `publish` reads: the largest item (`MAX_ITEM_BYTES`) as hex in `{"data":"0x…"}`, with
+ * room to spare for spaces. A longer line cannot hold a valid item, so it is refused before it is all read.
+ */
+export const MAX_ITEM_LINE_BYTES = 2 * MAX_ITEM_BYTES + 4096
 
 /** One `{"data":"0x…"}` line as item bytes. */
 export function parseItemLine(json: unknown, where: string): Uint8Array {
@@ -37,6 +43,10 @@ export const publishCommand = defineCommand({
     'head + 1), commits them to the topic trie, and records a checkpoint (head, root), signed with the node key',
     'of --data (the record `dsfg serve` hands to peers). Reads and checks the whole input before the store is',
     'touched. Prints {"head":N,"checkpoint":{"number":N,"root":"0x…"},"publisher":"<peer id>"}.',
+    'A publish that stops partway (killed, interrupted, a failed write) leaves DIR/publish-<id>.pending: running',
+    'it again with the same input appends only the items not stored yet, so each is published once, in order.',
+    'Until then a publish of other input to the topic is refused. Without the file, the same input published',
+    'twice is appended twice.',
     'A running `dsfg serve` on the same store is not notified: publish while the store is not served.'
   ].join('\n'),
   options: {
@@ -47,29 +57,46 @@ export const publishCommand = defineCommand({
   async run({ options, positionals }, io) {
     const file = positionals[0]!
     const name = inputName(file)
-    const items: Uint8Array[] = []
-    for await (const { line, value } of readJsonLines(file, { stdin: io.stdin })) {
-      items.push(parseItemLine(value, `${name} line ${line}`))
-    }
-    const store = await openStore(options.data)
+    const stop = terminationSignal()
+    const progress = new ProgressReporter(io.stderr)
     try {
-      const topics = new TopicStore(store)
-      for (let i = 0; i < items.length; i += PUBLISH_CHUNK) {
-        await topics.appendMany(options.topic, items.slice(i, i + PUBLISH_CHUNK))
+      const items: Uint8Array[] = []
+      for await (const { line, value } of readJsonLines(file, { stdin: io.stdin, maxLineBytes: MAX_ITEM_LINE_BYTES, signal: stop.signal })) {
+        items.push(parseItemLine(value, `${name} line ${line}`))
       }
-      // Signed with this directory's node key: a `serve` of it hands the record to every peer that asks, and a
-      // joiner given `--publisher <this peer id>` trusts nothing else. (`:memory:` has no lasting key to sign with.)
-      const key = await nodeKeyFor(options.data)
-      const record = key === undefined ? null : await recordSignedCheckpoint(topics, options.topic, key)
-      const checkpoint = record?.checkpoint ?? (key === undefined ? await topics.checkpoint(options.topic) : null)
-      const publisher = record?.signer.toString() ?? null
-      await writeJson(io.stdout, {
-        head: await topics.head(options.topic),
-        checkpoint: checkpoint === null ? null : { number: checkpoint.number, root: toHex(checkpoint.root) },
-        publisher
-      })
+      const store = await openStore(options.data)
+      try {
+        const topics = new TopicStore(store)
+        // The journal lives beside the store; `:memory:` keeps nothing to resume.
+        const journalDir = options.data === MEMORY_STORE_SPEC ? undefined : options.data
+        await publishItems(topics, options.topic, items, {
+          journalDir,
+          signal: stop.signal,
+          onProgress: (published, total) => progress.update({ phase: 'publish', unit: 'items', done: published, total })
+        })
+        // Signed with this directory's node key: a `serve` of it hands the record to every peer that asks, and a
+        // joiner given `--publisher <this peer id>` trusts nothing else. (`:memory:` has no lasting key to sign with.)
+        const key = await nodeKeyFor(options.data)
+        const record = key === undefined ? null : await recordSignedCheckpoint(topics, options.topic, key)
+        const checkpoint = record?.checkpoint ?? (key === undefined ? await topics.checkpoint(options.topic) : null)
+        await finishPublish(journalDir, options.topic)
+        const publisher = record?.signer.toString() ?? null
+        progress.finish()
+        await writeJson(io.stdout, {
+          head: await topics.head(options.topic),
+          checkpoint: checkpoint === null ? null : { number: checkpoint.number, root: toHex(checkpoint.root) },
+          publisher
+        })
+      } finally {
+        await store.close()
+      }
+    } catch (err) {
+      // A stop shows as whatever the store made of the abort: the cause to report is the interruption.
+      if (stop.signal.aborted) throw stop.signal.reason
+      throw err
     } finally {
-      await store.close()
+      progress.finish()
+      stop.dispose()
     }
   }
 })

@@ -1,0 +1,149 @@
+import { createHash } from 'node:crypto'
+import { readFile, rm } from 'node:fs/promises'
+import { join } from 'node:path'
+import { DsfgError } from '../errors.js'
+import type { TopicStore } from '../topic/topic-store.js'
+import { keccak256 } from '../trie/keccak.js'
+import { equalBytes } from '../util/bytes.js'
+import { toHex } from '../util/hex.js'
+import { failureText } from './error-report.js'
+import { writeFileAtomic } from './io.js'
+
+/**
+ * Items per store batch while publishing, and between two progress reports. The store splits larger batches
+ * by bytes anyway; this keeps the hashes checked and the progress shown in step with what is stored.
+ */
+const PUBLISH_CHUNK = 4096
+
+/** An unfinished publish of another input is in the way, or the topic changed under an unfinished one. */
+export class PublishPendingError extends DsfgError {
+  static override readonly code: string = 'ERR_PUBLISH_PENDING'
+}
+
+/**
+ * What a running `publish` leaves in its `--data` directory until it is done: which input (a digest of its
+ * items) goes to which topic from which item number. A publish killed midway (or failing on a full disk) has
+ * stored some of the items; the next run of the same input finds the record, checks that the items stored
+ * since `from` are the input's first ones, and appends only the rest. Without the record a rerun could not
+ * tell an interrupted publish from a wish to publish the same items again.
+ */
+export interface PublishJournal {
+  readonly topic: string
+  /** The number the input's first item gets: the topic's head + 1 when the publish started. */
+  readonly from: number
+  /** Items in the input. */
+  readonly count: number
+  /** sha256 over the items' keccak-256 hashes, hex: which input this is. */
+  readonly digest: string
+}
+
+/** The journal's file in `dir`: one per topic (the name holds a hash of the topic, which may be any string). */
+export function journalPath(dir: string, topic: string): string {
+  const id = toHex(keccak256(new TextEncoder().encode(topic)).subarray(0, 8)).slice(2)
+  return join(dir, `publish-${id}.pending`)
+}
+
+async function readJournal(path: string): Promise<PublishJournal | undefined> {
+  let text: string
+  try {
+    text = await readFile(path, 'utf8')
+  } catch (err) {
+    if ((err as { code?: unknown }).code === 'ENOENT') return undefined
+    throw new PublishPendingError(`cannot read ${path}: ${failureText(err)}`, { cause: err })
+  }
+  try {
+    const journal = JSON.parse(text) as PublishJournal
+    if (typeof journal.topic === 'string' && Number.isSafeInteger(journal.from) && Number.isSafeInteger(journal.count) && typeof journal.digest === 'string') {
+      return journal
+    }
+  } catch {
+    // Reported below, like any other content that is not a journal.
+  }
+  throw new PublishPendingError(`${path} is not a publish journal (remove it if no publish is to be finished)`)
+}
+
+async function writeJournal(path: string, journal: PublishJournal): Promise<void> {
+  await writeFileAtomic(path, JSON.stringify(journal)).catch((err: unknown) => {
+    throw new PublishPendingError(`cannot write ${path}: ${failureText(err)}`, { cause: err })
+  })
+}
+
+export interface PublishItemsOptions {
+  /** The `--data` directory that keeps the journal; without one (`:memory:`) nothing outlives the process anyway. */
+  readonly journalDir?: string
+  /** Called after each stored chunk: items of the input stored so far (by this run or an interrupted one). */
+  readonly onProgress?: (published: number, total: number) => void
+  readonly signal?: AbortSignal
+}
+
+/** Where the input's items went: numbers `from…from+count-1`; `resumed` of them were stored by an earlier run. */
+export interface PublishedItems {
+  readonly from: number
+  readonly resumed: number
+}
+
+/**
+ * Appends `items` to `topic` as its next items, once each, in order, however many runs it takes: a run that
+ * stops partway (killed, a failed store write) leaves a journal, and the next run with the same items appends
+ * only those not stored yet. Call `finishPublish` once the checkpoint is recorded.
+ */
+export async function publishItems(
+  topics: TopicStore,
+  topic: string,
+  items: readonly Uint8Array[],
+  options: PublishItemsOptions = {}
+): Promise<PublishedItems> {
+  const hashes = items.map((item) => keccak256(item))
+  const digest = digestOf(hashes)
+  const path = options.journalDir === undefined ? undefined : journalPath(options.journalDir, topic)
+  const pending = path === undefined ? undefined : await readJournal(path)
+  const head = await topics.head(topic, { signal: options.signal })
+  let from = head + 1
+  let stored = 0
+  if (pending !== undefined && pending.digest === digest && pending.count === items.length) {
+    from = pending.from
+    stored = head - from + 1
+    const ours = stored >= 0 && stored <= items.length && (await storedAre(topics, topic, from, hashes.slice(0, stored)))
+    if (!ours) {
+      throw new PublishPendingError(
+        `topic ${JSON.stringify(topic)} changed since an interrupted publish of this input (its items from ${from} are not the input's): remove ${path} to publish it anew`
+      )
+    }
+  } else if (pending !== undefined && head < pending.from + pending.count - 1) {
+    const done = Math.max(0, head - pending.from + 1)
+    throw new PublishPendingError(
+      `topic ${JSON.stringify(topic)}: an interrupted publish of another input stored ${done} of its ${pending.count} items; publish that input again to finish it, or remove ${path} to leave it so`
+    )
+  }
+  // A journal of another input whose items are all stored only missed its checkpoint: ours replaces it.
+  if (path !== undefined && stored === 0 && items.length > 0) await writeJournal(path, { topic, from, count: items.length, digest })
+  options.onProgress?.(stored, items.length)
+  for (let i = stored; i < items.length; i += PUBLISH_CHUNK) {
+    const end = Math.min(items.length, i + PUBLISH_CHUNK)
+    // putMany, not appendMany: it stores at `from + i` or nothing, so a topic that moved on is never appended to.
+    await topics.putMany(topic, from + i, items.slice(i, end), { hashes: hashes.slice(i, end), signal: options.signal })
+    options.onProgress?.(end, items.length)
+  }
+  return { from, resumed: stored }
+}
+
+/** Removes the journal once the items are stored and checkpointed: a later run of the same input publishes it again. */
+export async function finishPublish(journalDir: string | undefined, topic: string): Promise<void> {
+  if (journalDir !== undefined) await rm(journalPath(journalDir, topic), { force: true })
+}
+
+function digestOf(hashes: readonly Uint8Array[]): string {
+  const hash = createHash('sha256')
+  for (const h of hashes) hash.update(h)
+  return hash.digest('hex')
+}
+
+/** Whether the topic's items `from…` have exactly these hashes. */
+async function storedAre(topics: TopicStore, topic: string, from: number, hashes: readonly Uint8Array[]): Promise<boolean> {
+  for (let i = 0; i < hashes.length; i += PUBLISH_CHUNK) {
+    const end = Math.min(hashes.length, i + PUBLISH_CHUNK)
+    const stored = await topics.getContentHashes(topic, from + i, from + end - 1)
+    if (stored.length !== end - i || stored.some((h, j) => !equalBytes(h, hashes[i + j]!))) return false
+  }
+  return true
+}
