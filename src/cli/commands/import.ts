@@ -85,6 +85,8 @@ export const importCommand = defineCommand({
           }
         }
         const result = await importSorted(counted, entries())
+        // The last batch of nodes goes out after the last entry.
+        progress.update({ phase: 'store', unit: 'entries', done: total, total, counts: { nodes } })
         await writeJson(io.stdout, { root: toHex(result.root), keys: result.keys, nodes: result.nodes })
       } finally {
         await store.close()
