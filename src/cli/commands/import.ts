@@ -36,7 +36,9 @@ export const importCommand = defineCommand({
   description: [
     'Reads JSON lines {"key":"0x…","value":"0x…"} in any order, builds their Merkle-Patricia trie bottom-up',
     'and stores its nodes in --data. A key given more than once keeps its last value. Values must not be',
-    'empty. The whole input is read and checked before the store is touched.',
+    'empty. The whole input is read and checked before the store is touched; a line over 16 MiB is an error.',
+    'Progress on stderr (a line redrawn on a terminal, JSON lines otherwise): entries and bytes read, with a',
+    'percentage when FILE is a regular file, then the sorted entries stored of the total, with the nodes written.',
     'Prints {"root":"0x…","keys":N,"nodes":N}: the root hash, the number of distinct keys and of nodes stored.'
   ].join('\n'),
   options: {
@@ -87,12 +89,13 @@ export const importCommand = defineCommand({
         const result = await importSorted(counted, entries())
         // The last batch of nodes goes out after the last entry.
         progress.update({ phase: 'store', unit: 'entries', done: total, total, counts: { nodes } })
+        progress.finish()
         await writeJson(io.stdout, { root: toHex(result.root), keys: result.keys, nodes: result.nodes })
       } finally {
         await store.close()
       }
     } finally {
-      // Ends the terminal's progress line before the summary or the error.
+      // Ends the terminal's progress line before the error (and is done already before the summary).
       progress.finish()
     }
   }

@@ -39,7 +39,9 @@ export const syncCommand = defineCommand({
   summary: 'sync a trie root (--root) or a topic (--topic) from peers into --data, verifying every byte',
   description: [
     'Dials every --peer (a multiaddr ending in /p2p/<peer id>). Progress goes to stderr: a line redrawn on a terminal,',
-    'JSON lines otherwise. Exits 0 only when the result is verified.',
+    'JSON lines otherwise: with --root nodes, bytes, rate, pending and peers (no percentage: a trie\'s size is',
+    'known only once it is all there); with --topic items stored of the target, with a percentage, and the',
+    'nodes and bytes of a checkpoint\'s topic trie while it is trie-synced. Exits 0 only when the result is verified.',
     '--root 0x…: downloads the trie at that root from peers serving /dsfg/nodes/1.0.0, checking every node',
     '  against its hash, then walks the whole trie in the store once more and prints',
     '  {"root","nodes","fetched","bytes","seconds","verifySeconds","rate","peers","peakRssMB","verified":true}',
