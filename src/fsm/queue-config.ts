@@ -1,5 +1,6 @@
 import { InvalidInputError } from '../errors.js'
 import { type Clock, systemClock } from '../util/clock.js'
+import { type Log, silentLog } from '../util/log.js'
 import {
   DEFAULT_BATCH_SIZE,
   DEFAULT_FETCH_TIMEOUT_MS,
@@ -21,6 +22,7 @@ export interface QueueConfig {
   target: number
   io: QueueIO
   clock: Clock
+  log: Log
   batchSize: number
   window: number
   maxInFlightPerPeer: number
@@ -52,6 +54,7 @@ export function resolveQueueInit(init: QueueInit): QueueConfig {
     target: init.target,
     io: init.io,
     clock: init.clock ?? systemClock,
+    log: init.log ?? silentLog,
     batchSize: count(init.batchSize ?? DEFAULT_BATCH_SIZE, 'batchSize'),
     window: count(init.window ?? DEFAULT_WINDOW, 'window'),
     maxInFlightPerPeer: count(init.maxInFlightPerPeer ?? DEFAULT_MAX_IN_FLIGHT_PER_PEER, 'maxInFlightPerPeer'),

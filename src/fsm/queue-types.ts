@@ -1,4 +1,5 @@
 import type { Clock } from '../util/clock.js'
+import type { Log } from '../util/log.js'
 import type { FSMStatus } from './fsm.js'
 import type { PeerFault, PeerFaultReason, QueueIO } from './types.js'
 
@@ -32,6 +33,8 @@ export interface QueueInit {
   onPeerFault?: (peer: string, reason: PeerFaultReason) => void
   /** @default systemClock */
   clock?: Clock
+  /** Where failed downloads and our own failures are logged (a topic sync hands it its own). @default silentLog */
+  log?: Log
 }
 
 export interface BatchDelivered {

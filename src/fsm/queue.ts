@@ -249,6 +249,7 @@ export class Queue extends TypedEventEmitter<QueueEvents> {
           break
         case 'deliver-error':
           this.delivery = null
+          this.config.log.error('delivering a batch failed: %e', event.error)
           this.failure = new DeliveryError('the consumer rejected a delivery', { cause: event.error })
           break
         case 'hold-expired':
@@ -288,6 +289,7 @@ export class Queue extends TypedEventEmitter<QueueEvents> {
   }
 
   private downloadFailed(req: FetchRequest, cause: unknown): void {
+    this.config.log('batch %d..%d from %s failed: %e', req.from, req.from + req.amount - 1, req.peer, cause)
     this.requests.end(req, false)
     this.checkFailed(req.fsm, req.fsm.downloadingError(cause))
   }
@@ -366,6 +368,9 @@ export class Queue extends TypedEventEmitter<QueueEvents> {
         this.checkFailed(fsm, fsm.deliveryError(result.error))
         break
       case 'local':
+        // Not the batch's fault (no hashes to check it against yet, a failed write, a stop): it waits and is
+        // delivered again. The consumer logs its own failures.
+        this.config.log('batch from %d held: %s', fsm.start, result.error ?? 'not ready')
         this.hold(fsm)
         break
       default: {
@@ -549,8 +554,9 @@ export class Queue extends TypedEventEmitter<QueueEvents> {
   private blame(peer: string, reason: PeerFaultReason, from: number, to: number): void {
     try {
       this.config.onPeerFault?.(peer, reason)
-    } catch {
+    } catch (err) {
       // A faulty hook must not break the sync.
+      this.config.log.error('the onPeerFault hook threw: %e', err)
     }
     this.dispatch('peer:fault', { peer, reason, severity: reason === 'empty' ? 'mild' : 'severe', from, to })
   }

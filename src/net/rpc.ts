@@ -3,6 +3,7 @@ import { lpStream } from '@libp2p/utils'
 import { setMaxListeners } from 'main-event'
 import { DEFAULT_REQUEST_FRAME_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS } from '../constants.js'
 import { ProtocolError } from '../errors.js'
+import type { Log } from '../util/log.js'
 
 /**
  * One request per stream: the client writes one varint-length-prefixed frame, the server answers one frame
@@ -32,6 +33,8 @@ export interface RequestOptions {
   timeoutMs?: number
   /** Largest response frame accepted. */
   maxResponseBytes: number
+  /** Where a failed close after the reply is traced. */
+  log?: Log
 }
 
 /** Sends one frame and returns the reply frame. A reply over the limit aborts the stream with `ProtocolError`. */
@@ -63,7 +66,8 @@ export async function requestFrame(
       }
       throw err
     }
-    await stream.close({ signal }).catch(() => undefined)
+    // The reply is in hand: a close that fails (the server reset first, say) changes nothing.
+    await stream.close({ signal }).catch((err: unknown) => options.log?.trace('%s: closing the stream after the reply failed: %e', protocol, err))
     return reply
   } catch (err) {
     stream.abort(err instanceof Error ? err : new Error(String(err)))

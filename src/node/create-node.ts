@@ -2,7 +2,7 @@ import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { type GossipSub, gossipsub } from '@libp2p/gossipsub'
 import { type Identify, identify } from '@libp2p/identify'
-import type { PrivateKey } from '@libp2p/interface'
+import type { ComponentLogger, Metrics, PrivateKey } from '@libp2p/interface'
 import { tcp } from '@libp2p/tcp'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { type Dsfg, type DsfgInit, dsfg } from '../service/index.js'
@@ -24,6 +24,10 @@ export interface CreateDsfgNodeOptions extends DsfgInit {
    * @default libp2p's own (5 new connections a second per host, 10 upgrades in progress, 300 connections)
    */
   connectionLimits?: { inboundConnectionThreshold?: number; maxIncomingPendingConnections?: number; maxConnections?: number }
+  /** The node's metrics implementation, as `createLibp2p` takes it (`prometheusMetrics()`): DSFG's `dsfg_*` metrics go there. */
+  metrics?: (components: { logger: ComponentLogger }) => Metrics
+  /** The node's logger. @default libp2p's, enabled with `DEBUG=dsfg*` */
+  logger?: ComponentLogger
 }
 
 /**
@@ -31,9 +35,11 @@ export interface CreateDsfgNodeOptions extends DsfgInit {
  * the DSFG service. Applications with their own node add `dsfg(init)` to its services instead.
  */
 export async function createDsfgNode(options: CreateDsfgNodeOptions = {}): Promise<DsfgLibp2p> {
-  const { listen, privateKey, connectionLimits, ...init } = options
+  const { listen, privateKey, connectionLimits, metrics, logger, ...init } = options
   return createLibp2p({
     privateKey,
+    metrics,
+    logger,
     connectionManager: connectionLimits,
     addresses: { listen: listen ?? ['/ip4/127.0.0.1/tcp/0'] },
     transports: [tcp()],

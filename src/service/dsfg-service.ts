@@ -2,6 +2,7 @@ import type { GossipSub } from '@libp2p/gossipsub'
 import {
   type ComponentLogger,
   type Logger,
+  type Metrics,
   type PeerId,
   type PeerStore,
   type PrivateKey,
@@ -21,12 +22,13 @@ import {
   MAX_NODES_REQUEST_BYTES,
   MAX_STATUS_REQUEST_BYTES
 } from '../constants.js'
-import { PeerFaultError, ProtocolError, ServiceConfigError } from '../errors.js'
+import { PeerFaultError, PeerRequestError, ProtocolError, ServiceConfigError } from '../errors.js'
 import { Status } from '../net/codec.js'
 import { answerNodes, decodeNodesRequest, encodeNodesResponse, fetchNodes, NODES_PROTOCOL } from '../net/nodes-protocol.js'
 import { requestTokens, TokenBuckets } from '../net/rate-limiter.js'
+import { failureOutcome, peekStatus, requestLabel, statusOutcome } from '../net/request-outcome.js'
 import { CONTENTS_PROTOCOL, HASHES_PROTOCOL, STATUS_PROTOCOL } from '../net/topic-protocols.js'
-import { type FrameHandlerOptions, type FrameViolation, frameHandler } from '../net/rpc.js'
+import { type FrameHandlerOptions, type FrameViolation, frameHandler, type OpenStream } from '../net/rpc.js'
 import type { KVStore } from '../store/kv-store.js'
 import { MemoryStore } from '../store/memory-store.js'
 import { PEER_FAULT_OFFENCES, TRIE_PENALTY_OFFENCES } from '../peers/offence-kinds.js'
@@ -45,6 +47,7 @@ import { TopicStateManager } from '../topic/topic-state-manager.js'
 import { TopicStore } from '../topic/topic-store.js'
 import { type Clock, systemClock } from '../util/clock.js'
 import { eventSource } from '../util/events.js'
+import { type DsfgMetrics, registerDsfgMetrics } from './dsfg-metrics.js'
 import type { StateSyncHandle } from './state-sync-handle.js'
 
 export interface DsfgComponents {
@@ -52,6 +55,8 @@ export interface DsfgComponents {
   connectionManager: ConnectionManager
   peerStore: PeerStore
   logger: ComponentLogger
+  /** The node's metrics implementation, if it has one (`createLibp2p({ metrics })`): DSFG registers its `dsfg_*` metrics there. */
+  metrics?: Metrics
   /** This node's key: it signs the checkpoint records of topics this node publishes. */
   privateKey: PrivateKey
   /** The gossipsub service, when the node has one named `pubsub` (declared before or after `dsfg`). */
@@ -115,7 +120,7 @@ export interface DsfgInit {
   peerScoring?: Omit<PeerScorerInit, 'clock'>
 }
 
-export interface SyncRootOptions extends Partial<Omit<StateSyncerInit, 'store' | 'fetchNodes'>> {
+export interface SyncRootOptions extends Partial<Omit<StateSyncerInit, 'store' | 'fetchNodes' | 'log' | 'metrics'>> {
   signal?: AbortSignal
   /**
    * Follow a topic's checkpoints while syncing: each newer checkpoint signed by `publisher` on
@@ -188,10 +193,26 @@ export class DsfgService implements Dsfg, Startable {
   private readonly scorer: PeerScorer
   /** The ledger's scores as the peer store shows them. */
   private readonly tags: PenaltyTags
+  /** The `dsfg_*` metrics, when the node has a metrics implementation. */
+  private readonly metrics: DsfgMetrics | undefined
+  private readonly stateSyncLog: Logger
 
   constructor(components: DsfgComponents, init: DsfgInit = {}) {
     this.components = components
     this.log = components.logger.forComponent('dsfg:service')
+    this.stateSyncLog = components.logger.forComponent('dsfg:state-sync')
+    this.metrics = registerDsfgMetrics(components.metrics, {
+      stateSyncs: () => [...this.stateSyncs.keys()].map((s) => s.stats()),
+      topics: () =>
+        Promise.all(
+          [...this.topics.values()].map(async (t) => ({
+            name: t.name,
+            mode: t.mode,
+            target: t.events.target(),
+            head: await this.topicStore.head(t.name)
+          }))
+        )
+    })
     this.store = init.store ?? new MemoryStore()
     this.requestTimeoutMs = init.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS
     this.requestFrameTimeoutMs = init.requestFrameTimeoutMs ?? DEFAULT_REQUEST_FRAME_TIMEOUT_MS
@@ -214,17 +235,22 @@ export class DsfgService implements Dsfg, Startable {
       provider: init.provider ?? this.topicStore,
       inboundRatePerSecond: rate.ratePerSecond,
       inboundBurst: rate.burst,
-      onRateLimited: (peer) => this.limitViolated(peer)
+      onRateLimited: (peer) => this.limitViolated(peer),
+      onProviderError: (err, peer) => this.log.error('serving %s failed: %e', peer, err),
+      log: components.logger.forComponent('dsfg:topic-server')
     })
     this.fetcher = new Fetcher({
       openStream: (peer, protocol, options) => this.components.connectionManager.openStream(peer, protocol, options),
-      requestTimeoutMs: this.requestTimeoutMs
+      requestTimeoutMs: this.requestTimeoutMs,
+      log: components.logger.forComponent('dsfg:fetcher'),
+      requestsSent: this.metrics?.sent
     })
     this.topicConfigs = (init.topics ?? []).map((t) => (typeof t === 'string' ? { name: t } : t))
     this.topicStates = new TopicStateManager({
       topics: this.topicConfigs.map((t) => t.name),
       fetchStatus: (peer, topic, options) => this.fetcher.status(peer, topic, options),
       clock: this.clock,
+      logger: components.logger,
       onPeerFault: (peer, err) => {
         const kind = err instanceof PeerFaultError ? PEER_FAULT_OFFENCES[err.reason] : 'malformed'
         this.blame(peer, kind, 'a bad status reply')
@@ -248,7 +274,7 @@ export class DsfgService implements Dsfg, Startable {
     if (this.controller.signal.aborted) this.controller = new AbortController()
     await this.components.registrar.handle(
       NODES_PROTOCOL,
-      frameHandler((frame, peer) => this.answerNodes(frame, peer.toString()), this.frameOptions(NODES_PROTOCOL)),
+      frameHandler(this.counted(NODES_PROTOCOL, (frame, peer) => this.answerNodes(frame, peer)), this.frameOptions(NODES_PROTOCOL)),
       { maxInboundStreams: this.maxInboundStreams }
     )
     this.topologyId = await this.components.registrar.register(NODES_PROTOCOL, {
@@ -260,7 +286,7 @@ export class DsfgService implements Dsfg, Startable {
       const answer = answers[protocol]
       await this.components.registrar.handle(
         protocol,
-        frameHandler((frame, peer) => answer(frame, peer.toString()), this.frameOptions(protocol)),
+        frameHandler(this.counted(protocol, answer), this.frameOptions(protocol)),
         { maxInboundStreams: this.maxInboundStreams }
       )
     }
@@ -319,16 +345,9 @@ export class DsfgService implements Dsfg, Startable {
       requestTimeoutMs: this.requestTimeoutMs,
       ...tunables,
       store: this.store,
-      fetchNodes: (peer, hashes, { signal }) => {
-        const id = this.peers.get(peer)
-        if (id === undefined) return Promise.reject(new Error(`peer ${peer} is not connected`))
-        return fetchNodes(
-          (p, protocol, opts) => this.components.connectionManager.openStream(p, protocol, opts),
-          id,
-          hashes,
-          { signal, timeoutMs: this.requestTimeoutMs }
-        )
-      },
+      log: this.stateSyncLog,
+      metrics: this.metrics?.trieNodes,
+      fetchNodes: (peer, hashes, { signal }) => this.fetchNodes(peer, hashes, signal),
       onPenalty: (penalty) => {
         tunables.onPenalty?.(penalty)
         this.blame(penalty.peer, TRIE_PENALTY_OFFENCES[penalty.reason], penalty.reason)
@@ -386,6 +405,7 @@ export class DsfgService implements Dsfg, Startable {
       const gossip = this.gossip()
       handle = new TopicHandle(config.name, {
         log: this.components.logger.forComponent('dsfg:topic'),
+        metrics: this.metrics?.topicItems,
         store: this.topicStore,
         fetcher: this.fetcher,
         states: this.topicStates,
@@ -411,6 +431,51 @@ export class DsfgService implements Dsfg, Startable {
     return handle
   }
 
+  /**
+   * Asks `peer` for trie nodes (the state syncer's `fetchNodes`), counting the request by outcome. The syncer
+   * logs and weighs failures; only the count is made here.
+   */
+  private async fetchNodes(peer: string, hashes: Uint8Array[], signal: AbortSignal): Promise<Uint8Array[]> {
+    const id = this.peers.get(peer)
+    if (id === undefined) throw new PeerRequestError(peer, 'not-connected', 'peer is not connected')
+    const openStream: OpenStream = (p, protocol, opts) => this.components.connectionManager.openStream(p, protocol, opts)
+    try {
+      const nodes = await fetchNodes(openStream, id, hashes, { signal, timeoutMs: this.requestTimeoutMs })
+      this.metrics?.sent.increment({ [requestLabel(NODES_PROTOCOL, 'ok')]: true })
+      return nodes
+    } catch (err) {
+      this.metrics?.sent.increment({ [requestLabel(NODES_PROTOCOL, failureOutcome(err, signal))]: true })
+      throw err
+    }
+  }
+
+  /**
+   * A served protocol's answer function, counted by the status of its reply when the node has metrics (the
+   * status is read from the reply's first bytes, not decoded). Malformed requests are logged where they are
+   * decoded; an answer that throws is logged by the frame handler's `onError`.
+   */
+  private counted(
+    protocol: ServedProtocol,
+    answer: (frame: Uint8Array, peer: string) => Promise<Uint8Array>
+  ): (frame: Uint8Array, peer: PeerId) => Promise<Uint8Array> {
+    const served = this.metrics?.served
+    if (served === undefined) return (frame, peer) => answer(frame, peer.toString())
+    const labels = new Map<number | undefined, string>()
+    const label = (status: ReturnType<typeof peekStatus>): string => {
+      let name = labels.get(status)
+      if (name === undefined) {
+        name = requestLabel(protocol, status === undefined ? 'failed' : statusOutcome(status))
+        labels.set(status, name)
+      }
+      return name
+    }
+    return async (frame, peer) => {
+      const reply = await answer(frame, peer.toString())
+      served.increment({ [label(peekStatus(reply))]: true })
+      return reply
+    }
+  }
+
   /** How a served protocol reads its request frames: capped at the protocol's largest legal request, and in time. */
   private frameOptions(protocol: ServedProtocol): FrameHandlerOptions {
     return {
@@ -432,6 +497,7 @@ export class DsfgService implements Dsfg, Startable {
       hashes = decodeNodesRequest(frame)
     } catch (err) {
       if (!(err instanceof ProtocolError)) throw err
+      this.log('malformed nodes request from %s: %e', peer, err)
       return encodeNodesResponse(this.admitNodes(peer, 1) ? Status.INVALID_REQUEST : Status.RATE_LIMITED)
     }
     if (!this.admitNodes(peer, requestTokens(hashes.length))) return encodeNodesResponse(Status.RATE_LIMITED)
@@ -447,6 +513,7 @@ export class DsfgService implements Dsfg, Startable {
   /** A request frame too large, too slow or cut short: the stream is gone, and the peer charged for it. */
   private frameViolated(protocol: string, violation: FrameViolation, peer: PeerId): void {
     this.log('%s request frame from %p: %s', protocol, peer, violation)
+    this.metrics?.served.increment({ [requestLabel(protocol, 'bad-frame')]: true })
     this.limitViolated(peer.toString())
   }
 
@@ -480,10 +547,12 @@ export class DsfgService implements Dsfg, Startable {
       let pubsub: GossipSub | undefined
       try {
         pubsub = this.components.pubsub
-      } catch {
+      } catch (err) {
+        this.log('no gossipsub service: live items and checkpoint gossip are off (%e)', err)
         pubsub = undefined
       }
-      this.gossipLookup = { found: pubsub === undefined ? undefined : { pubsub, feeds: new GossipFeeds(pubsub) } }
+      const feeds = (p: GossipSub): GossipFeeds => new GossipFeeds(p, { log: this.components.logger.forComponent('dsfg:gossip') })
+      this.gossipLookup = { found: pubsub === undefined ? undefined : { pubsub, feeds: feeds(pubsub) } }
     }
     return this.gossipLookup.found
   }
@@ -511,6 +580,10 @@ export class DsfgService implements Dsfg, Startable {
   private blame(peer: string, kind: OffenceKind, reason: string): void {
     const before = tagValue(this.scorer.score(peer))
     const { score, disconnect } = this.scorer.offence(peer, kind)
+    if (this.metrics !== undefined) {
+      this.metrics.offences.increment({ [kind]: true })
+      if (disconnect) this.metrics.disconnects.increment()
+    }
     this.log('peer %s: %s (%s), score %d%s', peer, kind, reason, Math.round(score), disconnect ? ': disconnecting' : '')
     const cooledAt = this.scorer.cooledAt(peer)
     if (kind !== 'limit' && cooledAt !== undefined) this.topicStates.suspendPeer(peer, cooledAt - this.clock.now())

@@ -15,6 +15,8 @@ import { equalBytes } from '../util/bytes.js'
 import { type Clock, systemClock } from '../util/clock.js'
 import { ByteMap } from '../util/byte-map.js'
 import { toHex } from '../util/hex.js'
+import { type Log, silentLog } from '../util/log.js'
+import type { VerifiedCounts } from '../util/metrics.js'
 import { RateTracker } from './msgrate.js'
 import { type HashedBlob, hashBlob, type LeafCallback, TrieSync } from './trie-sync.js'
 
@@ -102,6 +104,10 @@ export interface StateSyncerInit {
   maxFetchesPerDepth?: number
   /** @default systemClock */
   clock?: Clock
+  /** Where the sync logs (the service hands it `dsfg:state-sync`). @default silentLog */
+  log?: Log
+  /** Counts the nodes (and their bytes) each reply added; none by default. */
+  metrics?: VerifiedCounts
 }
 
 interface Task {
@@ -143,6 +149,9 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
   private readonly maxOffences: number
   private readonly maxTimeouts: number
   private readonly tracker: RateTracker
+  private readonly log: Log
+  private readonly trieLog: Log
+  private readonly metrics: VerifiedCounts | undefined
 
   private readonly peers = new Set<string>()
   private readonly offences = new Map<string, number>()
@@ -169,6 +178,9 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
     this.store = init.store
     this.fetchNodes = init.fetchNodes
     this.clock = init.clock ?? systemClock
+    this.log = init.log ?? silentLog
+    this.trieLog = this.log.newScope('trie')
+    this.metrics = init.metrics
     this.maxNodes = init.maxNodesPerRequest ?? MAX_NODES_PER_REQUEST
     this.maxRequestsPerPeer = Math.max(1, init.maxRequestsPerPeer ?? MAX_NODE_REQUESTS_PER_PEER)
     this.flushBytes = init.flushBytes ?? IDEAL_BATCH_BYTES
@@ -235,6 +247,7 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
     const signal = options.signal
     const onAbort = (): void => this.wake()
     signal?.addEventListener('abort', onAbort)
+    this.log('syncing root %s with %d peers', toHex(root), this.peers.size)
     try {
       this.sched = await this.openScheduler(root)
       for (;;) {
@@ -256,20 +269,23 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
         this.woken = false
       }
       await this.flush()
-      return this.stats()
+      const result = this.stats()
+      this.log('synced root %s: %d nodes, %d bytes in %d ms', toHex(result.root), result.nodes, result.bytes, result.elapsedMs)
+      return result
     } finally {
       signal?.removeEventListener('abort', onAbort)
       for (const peer of [...this.active.keys()]) this.dropRequestsOf(peer)
       this.events = []
       this.ready = new ByteMap()
       // Whatever completed is complete-subtrie data: keep it, so a restart or a new root skips it.
-      await this.flush().catch(() => undefined)
+      await this.flush().catch((err: unknown) => this.log.error('storing the completed nodes failed: %e', err))
       this.running = false
     }
   }
 
   private async openScheduler(root: Uint8Array): Promise<TrieSync> {
     return TrieSync.open(root, this.store, {
+      log: this.trieLog,
       onLeaf: this.init.onLeaf,
       maxFetchesPerDepth: this.init.maxFetchesPerDepth
     })
@@ -283,6 +299,7 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
     this.ready = new ByteMap()
     this.nextRoot = null
     this.counters.retargets++
+    this.log('re-targeted from root %s to %s', toHex(from), toHex(to))
     this.safeDispatch('retarget', { from, to })
   }
 
@@ -462,6 +479,7 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
   private async accept(blobs: HashedBlob[]): Promise<number> {
     if (blobs.length === 0) return 0
     const results = await this.sched!.processMany(blobs)
+    const bytesBefore = this.counters.bytes
     let useful = 0
     for (let i = 0; i < results.length; i++) {
       const r = results[i]!
@@ -477,6 +495,10 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
         this.counters.duplicates++
       }
     }
+    if (this.metrics !== undefined && useful > 0) {
+      this.metrics.count.increment(useful)
+      this.metrics.bytes.increment(this.counters.bytes - bytesBefore)
+    }
     return useful
   }
 
@@ -484,6 +506,7 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
     if (req.state !== 'active') return // we aborted it (timeout, drop, stop)
     this.tracker.update(req.peer, this.clock.now() - req.started, 0)
     this.finish(req, 'dropped')
+    this.log('nodes request %d to %s failed: %e', req.id, req.peer, error)
     if (error instanceof ProtocolError) this.penalise(req.peer, 'protocol-error')
   }
 
@@ -491,6 +514,7 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
     if (req.state !== 'active') return // a reply or a drop won the race
     this.tracker.update(req.peer, this.clock.now() - req.started, 0)
     this.finish(req, 'timed-out')
+    this.log('nodes request %d to %s timed out', req.id, req.peer)
     // Requests sent before the peer was left out time out after it: already counted as one stall.
     if (this.stalled.has(req.peer)) return
     const count = (this.timeouts.get(req.peer) ?? 0) + 1
@@ -517,10 +541,12 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
   }
 
   private report(penalty: PeerPenalty): void {
+    this.log('peer %s: %s%s', penalty.peer, penalty.reason, penalty.excluded ? ', asked nothing more in this sync' : '')
     try {
       this.init.onPenalty?.(penalty)
-    } catch {
+    } catch (err) {
       // A faulty hook must not break the sync.
+      this.log.error('the onPenalty hook threw: %e', err)
     }
     this.safeDispatch('peer:penalised', penalty)
   }

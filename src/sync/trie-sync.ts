@@ -8,6 +8,7 @@ import { decodeNode, type NodeLeaf, nodeChildren } from '../trie/node.js'
 import { ByteMap } from '../util/byte-map.js'
 import { equalBytes } from '../util/bytes.js'
 import { toHex } from '../util/hex.js'
+import { type Log, silentLog } from '../util/log.js'
 
 // reference: go-ethereum@02b73d4e trie/sync.go (scheduler), with the hash-keyed multi-parent requests of
 // go-ethereum v1.9.25 because DSFG fetches nodes by hash (`/dsfg/nodes/1.0.0`), not by path.
@@ -31,6 +32,8 @@ export interface TrieSyncInit {
    * @default MAX_FETCHES_PER_DEPTH (16384)
    */
   maxFetchesPerDepth?: number
+  /** Where the scheduler logs its store writes (the state syncer hands it `dsfg:state-sync:trie`). @default silentLog */
+  log?: Log
 }
 
 interface NodeRequest {
@@ -123,6 +126,7 @@ export class TrieSync {
   private readonly store: KVStore
   private readonly onLeaf: LeafCallback | undefined
   private readonly maxFetchesPerDepth: number
+  private readonly log: Log
   private readonly requests = new ByteMap<NodeRequest>()
   private readonly queue = new PriorityQueue<NodeRequest>([], comparePriority, false)
   private readonly fetches = new Map<number, number>()
@@ -144,6 +148,7 @@ export class TrieSync {
     this.store = store
     this.onLeaf = init.onLeaf
     this.maxFetchesPerDepth = init.maxFetchesPerDepth ?? MAX_FETCHES_PER_DEPTH
+    this.log = init.log ?? silentLog
     if (!equalBytes(this.root, EMPTY_ROOT)) this.schedule(this.root, new Uint8Array(0), null, true)
   }
 
@@ -153,6 +158,7 @@ export class TrieSync {
     if (sync.requests.size > 0 && (await store.get(sync.root)) !== undefined) {
       sync.requests.clear()
       sync.queue.clear()
+      sync.log('root %s is stored already: nothing to sync', toHex(sync.root))
     }
     return sync
   }
@@ -220,6 +226,7 @@ export class TrieSync {
       if (this.membatch.size === 0) return 0
       const ops = [...this.membatch.entries()].map(([hash, blob]) => ({ type: 'put' as const, key: hash, value: blob }))
       await this.store.batch(ops)
+      this.log('stored %d nodes (%d bytes), %d pending', ops.length, this.membatchBytes, this.requests.size)
       this.membatch = new ByteMap()
       this.membatchBytes = 0
       return ops.length

@@ -13,6 +13,7 @@ import {
 import { AbortError, InvalidInputError, PeerFaultError, PeerRequestError, ProtocolError } from '../errors.js'
 import type { QueueIO } from '../fsm/types.js'
 import { Status } from '../net/codec.js'
+import { failureOutcome, requestLabel, statusOutcome } from '../net/request-outcome.js'
 import { PeerBusyError, RequestRejectedError } from '../net/nodes-protocol.js'
 import { requestTokens, TokenBuckets } from '../net/rate-limiter.js'
 import { type OpenStream, requestFrame } from '../net/rpc.js'
@@ -35,6 +36,8 @@ import { sleep } from '../util/abort.js'
 import { equalBytes, uint64BE } from '../util/bytes.js'
 import { toHex } from '../util/hex.js'
 import { type Clock, systemClock } from '../util/clock.js'
+import { type Log, silentLog } from '../util/log.js'
+import type { CountGroup } from '../util/metrics.js'
 
 /**
  * Largest status reply: a list of the code, three integers of at most 7 bytes and two 32-byte hashes is under
@@ -71,6 +74,10 @@ export interface FetcherInit {
   outboundBurst?: number
   /** Requests in flight to one peer; more wait in order. @default DEFAULT_OUTBOUND_CONCURRENCY_PER_PEER (5) */
   maxConcurrentPerPeer?: number
+  /** Where failed requests are logged (the service hands it `dsfg:fetcher`). @default silentLog */
+  log?: Log
+  /** Counts each request by protocol and outcome (`requestLabel`); none by default. */
+  requestsSent?: CountGroup
 }
 
 export interface FetchOptions {
@@ -128,6 +135,8 @@ export class Fetcher {
   private readonly timeoutMs: number
   private readonly buckets: TokenBuckets
   private readonly slots: PeerSlots
+  private readonly log: Log
+  private readonly requestsSent: CountGroup | undefined
 
   constructor(init: FetcherInit) {
     this.openStream = init.openStream
@@ -142,15 +151,19 @@ export class Fetcher {
     const max = init.maxConcurrentPerPeer ?? DEFAULT_OUTBOUND_CONCURRENCY_PER_PEER
     if (!Number.isSafeInteger(max) || max < 1) throw new InvalidInputError('maxConcurrentPerPeer must be a positive integer')
     this.slots = new PeerSlots(max)
+    this.log = init.log ?? silentLog
+    this.requestsSent = init.requestsSent
   }
 
   /** `peer`'s state of `topic`, or `null` when it holds nothing of the topic. */
   async status(peer: string, topic: string, options: FetchOptions = {}): Promise<TopicState | null> {
     const frame = encodeRequest(() => encodeStatusRequest(topic))
-    const reply = await this.request(peer, STATUS_PROTOCOL, frame, 1, MAX_STATUS_REPLY_BYTES, options.signal)
-    const { code, state } = decodeReply(peer, () => decodeStatusResponse(reply))
-    checkStatus(peer, STATUS_PROTOCOL, code)
-    return state
+    return this.tracked(peer, STATUS_PROTOCOL, options.signal, async () => {
+      const reply = await this.request(peer, STATUS_PROTOCOL, frame, 1, MAX_STATUS_REPLY_BYTES, options.signal)
+      const { code, state } = decodeReply(peer, () => decodeStatusResponse(reply))
+      checkStatus(peer, STATUS_PROTOCOL, code)
+      return { code, value: state }
+    })
   }
 
   /**
@@ -169,18 +182,20 @@ export class Fetcher {
     const root = options.root
     if (root !== undefined && !(root instanceof Uint8Array && root.length === 32)) throw new InvalidInputError('root must be 32 bytes')
     const frame = encodeRequest(() => encodeContentsRequest(topic, from, amount, root))
-    const reply = await this.request(peer, CONTENTS_PROTOCOL, frame, requestTokens(amount), MAX_FRAME_BYTES, options.signal)
-    const { code, items, proof } = decodeReply(peer, () => decodeContentsResponse(reply, from, amount))
-    checkStatus(peer, CONTENTS_PROTOCOL, code)
-    if (root !== undefined && items.length > 0) checkRangeProof(peer, topic, root, from, items, proof)
-    if (expected !== undefined) {
-      for (const item of items) {
-        if (!equalBytes(keccak256(item.data), expected[item.n - from]!)) {
-          throw new PeerFaultError(peer, 'hash-mismatch', `item ${item.n} of ${topic} does not match its expected hash`)
+    return this.tracked(peer, CONTENTS_PROTOCOL, options.signal, async () => {
+      const reply = await this.request(peer, CONTENTS_PROTOCOL, frame, requestTokens(amount), MAX_FRAME_BYTES, options.signal)
+      const { code, items, proof } = decodeReply(peer, () => decodeContentsResponse(reply, from, amount))
+      checkStatus(peer, CONTENTS_PROTOCOL, code)
+      if (root !== undefined && items.length > 0) checkRangeProof(peer, topic, root, from, items, proof)
+      if (expected !== undefined) {
+        for (const item of items) {
+          if (!equalBytes(keccak256(item.data), expected[item.n - from]!)) {
+            throw new PeerFaultError(peer, 'hash-mismatch', `item ${item.n} of ${topic} does not match its expected hash`)
+          }
         }
       }
-    }
-    return items
+      return { code, value: items }
+    })
   }
 
   /** keccak256 of items `from .. to` (inclusive) that `peer` holds: a prefix of the range, possibly empty. */
@@ -192,10 +207,12 @@ export class Fetcher {
     }
     const frame = encodeRequest(() => encodeHashesRequest(topic, from, to))
     const count = to - from + 1
-    const reply = await this.request(peer, HASHES_PROTOCOL, frame, requestTokens(count), maxHashesReplyBytes(count), options.signal)
-    const { code, hashes } = decodeReply(peer, () => decodeHashesResponse(reply, from, to))
-    checkStatus(peer, HASHES_PROTOCOL, code)
-    return hashes
+    return this.tracked(peer, HASHES_PROTOCOL, options.signal, async () => {
+      const reply = await this.request(peer, HASHES_PROTOCOL, frame, requestTokens(count), maxHashesReplyBytes(count), options.signal)
+      const { code, hashes } = decodeReply(peer, () => decodeHashesResponse(reply, from, to))
+      checkStatus(peer, HASHES_PROTOCOL, code)
+      return { code, value: hashes }
+    })
   }
 
   /**
@@ -218,12 +235,36 @@ export class Fetcher {
         if (err instanceof PeerFaultError) {
           try {
             options.onPeerFault?.(err)
-          } catch {
+          } catch (hookError) {
             // The hook's errors are its own.
+            this.log.error('the onPeerFault hook threw: %e', hookError)
           }
         }
         throw err
       }
+    }
+  }
+
+  /**
+   * Runs one request and counts how it ended (`requestsSent`). A failure is logged: a caller's abort at trace
+   * level, anything a peer or the network did at debug level (the caller decides what it means).
+   */
+  private async tracked<T>(
+    peer: string,
+    protocol: string,
+    signal: AbortSignal | undefined,
+    run: () => Promise<{ code: Status; value: T }>
+  ): Promise<T> {
+    try {
+      const { code, value } = await run()
+      this.requestsSent?.increment({ [requestLabel(protocol, statusOutcome(code))]: true })
+      return value
+    } catch (err) {
+      const outcome = failureOutcome(err, signal)
+      this.requestsSent?.increment({ [requestLabel(protocol, outcome)]: true })
+      if (outcome === 'aborted') this.log.trace('%s request to %s aborted', protocol, peer)
+      else this.log('%s request to %s: %s: %e', protocol, peer, outcome, err)
+      throw err
     }
   }
 
@@ -246,7 +287,7 @@ export class Fetcher {
     await this.slots.acquire(peer, signal)
     try {
       await this.takeTokens(peer, tokens, signal)
-      const options = { signal, timeoutMs: this.timeoutMs, maxResponseBytes }
+      const options = { signal, timeoutMs: this.timeoutMs, maxResponseBytes, log: this.log }
       const reply = await requestFrame(this.openStream, id, protocol, frame, options)
       // Under Node the reply is a Buffer view; decoded items are views into it, and callers get Uint8Arrays.
       return new Uint8Array(reply.buffer, reply.byteOffset, reply.byteLength)

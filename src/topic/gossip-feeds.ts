@@ -8,6 +8,7 @@ import {
 } from '../constants.js'
 import { TokenBuckets } from '../net/rate-limiter.js'
 import type { Clock } from '../util/clock.js'
+import { type Log, silentLog } from '../util/log.js'
 import { signedBy } from './gossip.js'
 
 /** Checks and decodes a message's data for one listener; throws (or rejects) when the listener wants none of it. */
@@ -29,6 +30,8 @@ export interface GossipFeedsInit {
   openKibPerSecondPerSource?: number
   /** @default systemClock */
   clock?: Clock
+  /** Where messages that fail to decode and listeners that throw are logged (the service's `dsfg:gossip`). @default silentLog */
+  log?: Log
 }
 
 /** Propagation sources whose open-gossip budget is tracked at once; the least recently seen are forgotten past it. */
@@ -52,9 +55,11 @@ export class GossipFeeds {
   private readonly maxOpenBytes: number
   private readonly openByTopic: TokenBuckets
   private readonly openBySource: TokenBuckets
+  private readonly log: Log
 
   constructor(pubsub: GossipSub, init: GossipFeedsInit = {}) {
     this.pubsub = pubsub
+    this.log = init.log ?? silentLog
     this.maxOpenBytes = init.maxOpenBytes ?? MAX_OPEN_GOSSIP_BYTES
     const perTopic = init.openKibPerSecondPerTopic ?? OPEN_GOSSIP_KIB_PER_SECOND_PER_TOPIC
     const perSource = init.openKibPerSecondPerSource ?? OPEN_GOSSIP_KIB_PER_SECOND_PER_SOURCE
@@ -101,8 +106,9 @@ export class GossipFeeds {
     if (this.feeds.size === 0) this.pubsub.removeEventListener('message', this.dispatch)
     try {
       this.pubsub.unsubscribe(topic)
-    } catch {
+    } catch (err) {
       // The node stopped first (gossipsub throws once stopped): its subscriptions went with it.
+      this.log.trace('unsubscribing %s: %e', topic, err)
     }
   }
 
@@ -112,13 +118,13 @@ export class GossipFeeds {
     const open: Listener[] = []
     for (const listener of [...listeners]) {
       if (listener.publisher === undefined) open.push(listener)
-      else if ((await accepted(listener, message)) !== undefined) return TopicValidatorResult.Accept
+      else if ((await accepted(listener, message, this.log)) !== undefined) return TopicValidatorResult.Accept
     }
     if (open.length === 0) return TopicValidatorResult.Reject
     // Nobody vouches for it: bounded in size and rate before any decoder spends time on it.
     if (!this.admitOpen(topic, source, message.data.length)) return TopicValidatorResult.Ignore
     for (const listener of open) {
-      if ((await accepted(listener, message)) !== undefined) return TopicValidatorResult.Accept
+      if ((await accepted(listener, message, this.log)) !== undefined) return TopicValidatorResult.Accept
     }
     return TopicValidatorResult.Reject
   }
@@ -138,12 +144,13 @@ export class GossipFeeds {
     const listeners = this.feeds.get(message.topic)
     if (listeners === undefined) return
     for (const listener of [...listeners]) {
-      void accepted(listener, message).then((result) => {
+      void accepted(listener, message, this.log).then((result) => {
         if (result === undefined) return
         try {
           listener.onMessage(result.value, message)
-        } catch {
+        } catch (err) {
           // A listener's failure is its own: the others still get the message.
+          this.log.error('a listener of %s threw: %e', message.topic, err)
         }
       })
     }
@@ -151,11 +158,13 @@ export class GossipFeeds {
 }
 
 /** What `listener` makes of `message`: its decoded value, or `undefined` when it would not accept it. */
-async function accepted(listener: Listener, message: Message): Promise<{ value: unknown } | undefined> {
+async function accepted(listener: Listener, message: Message, log: Log): Promise<{ value: unknown } | undefined> {
   if (!signedBy(message, listener.publisher)) return undefined
   try {
     return { value: await listener.decode(message.data) }
-  } catch {
+  } catch (err) {
+    // Gossipsub weighs the sender (the validator rejects it); here it is only worth a trace.
+    log.trace('a message on %s does not decode: %e', message.topic, err)
     return undefined
   }
 }

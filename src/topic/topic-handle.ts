@@ -19,6 +19,7 @@ import { raceSignal, throwIfAborted } from '../util/abort.js'
 import { equalBytes } from '../util/bytes.js'
 import { dispatchSafely, type EventSource, eventSource } from '../util/events.js'
 import type { Log } from '../util/log.js'
+import type { VerifiedCounts } from '../util/metrics.js'
 import type { SelectFork, TrieCheckpoint } from './sync/target.js'
 import { DEFAULT_TOPIC_QUORUM, TopicSync } from './sync/topic-sync.js'
 import type { SyncMode, TopicSyncEvents, TrieSyncRun, VerifiedItem } from './sync/types.js'
@@ -72,6 +73,8 @@ export interface TopicHandleEvents {
 export interface TopicHandleDeps {
   /** Where this topic's handle and sync log (`dsfg:topic`). */
   log: Log
+  /** Counts the downloaded items this topic verified (`dsfg_topic_items_verified_total`); none without metrics. */
+  metrics?: VerifiedCounts
   store: TopicStore
   fetcher: Fetcher
   states: TopicStateManager
@@ -137,6 +140,7 @@ export class TopicHandle extends TypedEventEmitter<TopicHandleEvents> {
       selectFork: deps.selectFork,
       checkpointSyncMinItems: deps.checkpointSyncMinItems,
       log: deps.log,
+      metrics: deps.metrics,
       onPeerFault: (peer, reason) => onPeerFault(peer, queueFaultOffence(reason), reason),
       onStored: () => this.notifyStored(),
       io: {
@@ -305,7 +309,13 @@ export class TopicHandle extends TypedEventEmitter<TopicHandleEvents> {
       return
     }
     let record: SignedCheckpoint | undefined
-    if (stored !== null) record = await openCheckpoint(stored.envelope, { topic: this.name, publisher }).catch(() => undefined)
+    if (stored !== null) {
+      record = await openCheckpoint(stored.envelope, { topic: this.name, publisher }).catch((err: unknown) => {
+        // Most likely signed by another publisher than the one configured now: it is not trusted.
+        this.deps.log('%s: the stored checkpoint record does not open for this publisher: %e', this.name, err)
+        return undefined
+      })
+    }
     const verified = await store.getCheckpoint(this.name)
     const trusted =
       record !== undefined && verified !== null && verified.number === record.checkpoint.number && equalBytes(verified.root, record.checkpoint.root)

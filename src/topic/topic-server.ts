@@ -29,6 +29,7 @@ import {
   type TopicState
 } from '../net/topic-protocols.js'
 import type { Clock } from '../util/clock.js'
+import type { Log } from '../util/log.js'
 import type { TopicProvider } from './provider.js'
 
 /** The request protocols a topic server answers. */
@@ -46,6 +47,8 @@ export interface AnswerOptions {
   maxHashes?: number
   /** Called when the provider throws or returns something the protocol cannot carry; the peer gets UNAVAILABLE. */
   onProviderError?: (err: unknown, peer: string) => void
+  /** Where malformed requests are logged (the service hands it `dsfg:topic-server`). */
+  log?: Log
 }
 
 /**
@@ -61,7 +64,8 @@ export async function answerStatus(
   let topic: string
   try {
     topic = decodeStatusRequest(frame)
-  } catch {
+  } catch (err) {
+    options.log?.('malformed status request from %s: %e', peer, err)
     return encodeStatusResponse(Status.INVALID_REQUEST)
   }
   try {
@@ -90,7 +94,8 @@ export async function answerContents(
   let req: ContentsRequest
   try {
     req = decodeContentsRequest(frame)
-  } catch {
+  } catch (err) {
+    options.log?.('malformed contents request from %s: %e', peer, err)
     return encodeContentsResponse(Status.INVALID_REQUEST)
   }
   return answerContentsRequest(provider, req, peer, options)
@@ -168,7 +173,8 @@ async function proveContents(
     proof = await provider.getContentsProof(topic, root, first.n, last.n)
   } catch (err) {
     // Not an error of ours to report: most often the trie of a root we never verified.
-    if (!(err instanceof MissingNodeError)) options.onProviderError?.(err, peer)
+    if (err instanceof MissingNodeError) options.log?.('no proof of %s items %d..%d against a root we lack: %e', topic, first.n, last.n, err)
+    else options.onProviderError?.(err, peer)
     return null
   }
   if (proof.length > MAX_PROOF_NODES) return null
@@ -176,7 +182,9 @@ async function proveContents(
     let proven: Uint8Array | null
     try {
       proven = verifyProof(root, uint64BE(item.n), proof)
-    } catch {
+    } catch (err) {
+      // Our provider's proof does not hold our own item: another history, or a provider bug.
+      options.log?.('our proof of %s item %d does not verify: %e', topic, item.n, err)
       return null
     }
     if (proven === null || !equalBytes(proven, item.data)) return null
@@ -197,7 +205,8 @@ export async function answerHashes(
   let req: HashesRequest
   try {
     req = decodeHashesRequest(frame)
-  } catch {
+  } catch (err) {
+    options.log?.('malformed hashes request from %s: %e', peer, err)
     return encodeHashesResponse(Status.INVALID_REQUEST)
   }
   return answerHashesRequest(provider, req, peer, options)
@@ -276,7 +285,8 @@ export class TopicServer {
     let req: ContentsRequest
     try {
       req = decodeContentsRequest(frame)
-    } catch {
+    } catch (err) {
+      this.options.log?.('malformed contents request from %s: %e', peer, err)
       return encodeContentsResponse(this.admit(peer, 1) ? Status.INVALID_REQUEST : Status.RATE_LIMITED)
     }
     if (!this.admit(peer, requestTokens(contentsAmount(req, this.options)))) return encodeContentsResponse(Status.RATE_LIMITED)
@@ -287,7 +297,8 @@ export class TopicServer {
     let req: HashesRequest
     try {
       req = decodeHashesRequest(frame)
-    } catch {
+    } catch (err) {
+      this.options.log?.('malformed hashes request from %s: %e', peer, err)
       return encodeHashesResponse(this.admit(peer, 1) ? Status.INVALID_REQUEST : Status.RATE_LIMITED)
     }
     if (!this.admit(peer, requestTokens(hashesCount(req, this.options)))) return encodeHashesResponse(Status.RATE_LIMITED)

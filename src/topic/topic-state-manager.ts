@@ -296,8 +296,9 @@ export class TopicStateManager extends TypedEventEmitter<TopicStateManagerEvents
         this.record(entry, topic, null)
         try {
           this.onPeerFault?.(entry.id, err)
-        } catch {
+        } catch (hookError) {
           // The hook's errors are its own.
+          this.log?.error('the onPeerFault hook threw: %e', hookError)
         }
         return
       }

@@ -3,6 +3,8 @@ import type { ConsumerResult, Item, PeerInfo } from '../../fsm/types.js'
 import { keccak256 } from '../../trie/keccak.js'
 import { equalBytes } from '../../util/bytes.js'
 import { toHex } from '../../util/hex.js'
+import type { Log } from '../../util/log.js'
+import type { VerifiedCounts } from '../../util/metrics.js'
 import { ContentHashes, type ExpectedHash } from '../content-hashes.js'
 import { WriteBehind } from '../write-behind.js'
 import { BatchSizer } from './batch-sizer.js'
@@ -66,6 +68,10 @@ export interface BatchVerifierInit {
   onRejected(from: number, to: number, hashPeer: string): void
   /** Batches should hold `size` items from now on. */
   onBatchSize(size: number): void
+  /** Where failed writes are logged. @default silentLog */
+  log?: Log
+  /** Counts the items (and their bytes) of each batch checked and handed to the store; none by default. */
+  metrics?: VerifiedCounts
 }
 
 /**
@@ -105,7 +111,10 @@ export class BatchVerifier {
       quorum: init.quorum
     })
     // A failed write ends the download run: the loop re-plans from what the store holds.
-    this.writes = new WriteBehind(TOPIC_WRITES_IN_FLIGHT, () => init.replan())
+    this.writes = new WriteBehind(TOPIC_WRITES_IN_FLIGHT, (error) => {
+      init.log?.error('storing verified items failed: %e', error)
+      init.replan()
+    })
   }
 
   /** Items per batch for batches opened from now on. */
@@ -209,6 +218,7 @@ export class BatchVerifier {
         if (!result.ok) throw new Error(`items ${from}..${to} did not match the publisher's checkpoint`)
       })
     } catch (error) {
+      this.init.log?.error('storing items %d..%d failed: %e', from, to, error)
       return { ok: false, fault: 'local', error }
     }
     this.accepted(from, to, verified)
@@ -253,5 +263,12 @@ export class BatchVerifier {
     this.lastAccepted = last?.hash === undefined ? null : { n: last.n, hash: last.hash }
     this.hashes.forget(from, to)
     if (this.sizer.record(verified)) this.init.onBatchSize(this.sizer.size)
+    const metrics = this.init.metrics
+    if (metrics !== undefined) {
+      let bytes = 0
+      for (const item of verified) bytes += item.data.length
+      metrics.count.increment(verified.length)
+      metrics.bytes.increment(bytes)
+    }
   }
 }

@@ -100,6 +100,7 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
   private readonly retargetMinItems: number
   private readonly onPeerFault: ((peer: string, reason: string) => void) | undefined
   private readonly log: Log
+  private readonly queueLog: Log
   /** The one writer of the topic's store. */
   readonly writer: TopicWriter
   private readonly batches: BatchVerifier
@@ -124,6 +125,7 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
     this.quorum = Math.max(1, init.quorum ?? DEFAULT_TOPIC_QUORUM)
     this.onPeerFault = init.onPeerFault
     this.log = init.log ?? silentLog
+    this.queueLog = this.log.newScope('queue')
     this.startBack = Math.max(0, init.startBack ?? DEFAULT_START_BACK)
     // A lying peer may be handed the same batch again before its copy is proven wrong: allow for that.
     this.queueInit = {
@@ -169,7 +171,9 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
       onRejected: (from, to, hashPeer) => dispatchSafely(this, 'batch:rejected', { from, to, hashPeer }),
       onBatchSize: (size) => {
         if (this.phase.name === 'downloading') this.phase.download.queue.setBatchSize(size)
-      }
+      },
+      log: this.log,
+      metrics: init.metrics
     })
   }
 
@@ -231,7 +235,11 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
     this.inbox.length = 0
     try {
       // Items up to a checkpoint the store recorded were verified before a restart: a mismatch later keeps them.
-      this.writer.verifier.verified((await this.io.storedCheckpoint?.().catch(() => -1)) ?? -1)
+      const stored = await this.io.storedCheckpoint?.().catch((err: unknown) => {
+        this.log.error('reading the stored checkpoint failed: %e', err)
+        return -1
+      })
+      this.writer.verifier.verified(stored ?? -1)
       this.post({ type: 'changed' })
       while (!signal.aborted) {
         const event = this.inbox.shift()
@@ -245,7 +253,7 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
         phase.download.controller.abort()
         await phase.download.ended
       }
-      await this.batches.settle().catch(() => undefined)
+      await this.batches.settle().catch((err: unknown) => this.log.trace('a batch ended with %e', err))
       // The checkpoint sync follows our signal.
       await this.trie?.settled
       await this.writer.idle()
@@ -302,8 +310,9 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
         // quorum target that drops as peers leave keeps its download: churn would throw it away each time.)
         this.replan(download)
       }
-    } catch {
+    } catch (err) {
       // The queue closed in between: its end is on its way to us.
+      this.log.trace('steering a closed download: %e', err)
     }
     this.knownPeers = peers
   }
@@ -390,6 +399,7 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
     const controller = new AbortController()
     const runSignal = AbortSignal.any([signal, controller.signal])
     const queue = new Queue({
+      log: this.queueLog,
       ...this.queueInit,
       batchSize: this.batches.batchSize,
       start,

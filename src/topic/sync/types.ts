@@ -1,5 +1,6 @@
 import type { QueueInit } from '../../fsm/queue-types.js'
 import type { Log } from '../../util/log.js'
+import type { VerifiedCounts } from '../../util/metrics.js'
 import type { Item } from '../../fsm/types.js'
 import type { TopicState } from '../../net/topic-protocols.js'
 import type { Checkpoint } from '../gossip.js'
@@ -72,6 +73,8 @@ export interface TopicSyncInit {
   io: TopicSyncIO
   /** Where failures the loop recovers from are logged (the service passes `dsfg:topic:<name>`). @default silentLog */
   log?: Log
+  /** Counts the downloaded items (and their bytes) checked and handed to the store; none by default. */
+  metrics?: VerifiedCounts
   /** A peer's reply failed a check (malformed, or content proven wrong): its sender, and why. */
   onPeerFault?: (peer: string, reason: string) => void
   /** Items stored (by the downloader, live gossip or an adoption) up to `head`, or dropped down to it. */
