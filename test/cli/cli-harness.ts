@@ -95,7 +95,7 @@ export function expectOneLineError(result: CliRun, exitCode: number, pattern: Re
 /** A running `dsfg serve`. */
 export interface ServingCli {
   /** Its first stdout line. */
-  readonly info: { peerId: string; addrs: string[]; topics: string[] }
+  readonly info: { peerId: string; addrs: string[]; topics: string[]; metrics?: string }
   /** Sends SIGINT and resolves with the exit code. */
   stop(): Promise<number | null>
 }

@@ -1,3 +1,5 @@
+import { prometheusMetrics } from '@libp2p/prometheus-metrics'
+import { Registry } from 'prom-client'
 import { UsageError } from '../../errors.js'
 import type { PeerId, PrivateKey } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
@@ -9,8 +11,9 @@ import { openCheckpoint } from '../../topic/checkpoint-record.js'
 import { TopicStore } from '../../topic/topic-store.js'
 import { openStore } from '../../store/open-store.js'
 import { defineCommand } from '../command.js'
-import { multiaddrFlag, NODE_DATA_DESCRIPTION, TRUST_OPTIONS, trustFlags, trustGiven } from '../flags.js'
+import { hostPortFlag, multiaddrFlag, NODE_DATA_DESCRIPTION, TRUST_OPTIONS, trustFlags, trustGiven } from '../flags.js'
 import { writeJson } from '../io.js'
+import { type MetricsServer, startMetricsServer } from '../metrics-server.js'
 import { nodeKeyFor } from '../node-key.js'
 import { terminationSignal, untilAborted } from '../signals.js'
 
@@ -24,7 +27,9 @@ export const serveCommand = defineCommand({
     'says whom every --topic trusts (see the README\'s trust model). Prints one JSON line',
     '{"peerId","addrs":[…],"topics":[…]} once listening, then runs until SIGINT or SIGTERM, when it closes the',
     'node and the store and exits 0. The peer id comes from the key in DIR/node.key (created on first use), so',
-    'it stays the same across restarts; `dsfg id --data DIR` prints it without starting a node.'
+    'it stays the same across restarts; `dsfg id --data DIR` prints it without starting a node.',
+    '--metrics HOST:PORT serves the node\'s metrics (dsfg_*, libp2p_*, nodejs_*) as Prometheus text at',
+    'http://HOST:PORT/metrics, and adds its "metrics" URL to the first line (port 0 picks a free port).'
   ].join('\n'),
   options: {
     data: { type: 'string', value: 'DIR', required: true, description: NODE_DATA_DESCRIPTION },
@@ -41,11 +46,13 @@ export const serveCommand = defineCommand({
       description: 'topic to serve and keep following from peers and live gossip (repeatable)'
     },
     ...TRUST_OPTIONS,
-    peer: { type: 'string', value: 'MADDR', multiple: true, description: 'peer to dial at start (repeatable)' }
+    peer: { type: 'string', value: 'MADDR', multiple: true, description: 'peer to dial at start (repeatable)' },
+    metrics: { type: 'string', value: 'HOST:PORT', description: 'serve Prometheus metrics at http://HOST:PORT/metrics' }
   },
   async run({ options }, io) {
     const peers = options.peer.map((p) => multiaddrFlag(p))
     for (const address of options.listen) multiaddrFlag(address, '--listen')
+    const metricsAddress = options.metrics === undefined ? undefined : hostPortFlag(options.metrics, '--metrics')
     if (options.topic.length === 0 && trustGiven(options)) throw new UsageError('--publisher and --quorum need a --topic')
     const trust = trustFlags(options)
     const stop = terminationSignal()
@@ -56,17 +63,29 @@ export const serveCommand = defineCommand({
       const topics = await Promise.all(
         options.topic.map(async (name) => ({ name, ...trust, ...(trustGiven(options) ? {} : await ownTopic(store, name, privateKey)) }))
       )
-      const node = await createDsfgNode({ store, listen, topics, privateKey, connectionLimits: SERVER_CONNECTION_LIMITS })
+      // A registry of this node's own, not prom-client's global one.
+      const registry = metricsAddress === undefined ? undefined : new Registry()
+      const node = await createDsfgNode({
+        store,
+        listen,
+        topics,
+        privateKey,
+        connectionLimits: SERVER_CONNECTION_LIMITS,
+        metrics: registry === undefined ? undefined : prometheusMetrics({ registry })
+      })
+      let metricsServer: MetricsServer | undefined
       const following: Promise<void>[] = []
       // Ends the follow loops on every way out, not only on SIGINT/SIGTERM.
       const follow = new AbortController()
       const followSignal = AbortSignal.any([stop.signal, follow.signal])
       try {
+        if (metricsAddress !== undefined && registry !== undefined) metricsServer = await startMetricsServer(metricsAddress, registry)
         for (const topic of topics) following.push(node.services.dsfg.topic(topic).follow({ signal: followSignal }))
         await writeJson(io.stdout, {
           peerId: node.peerId.toString(),
           addrs: node.getMultiaddrs().map((a) => a.toString()),
-          topics: options.topic
+          topics: options.topic,
+          ...(metricsServer === undefined ? {} : { metrics: metricsServer.url })
         })
         for (const p of peers) {
           await dialWithRetry((a, o) => node.dial(a, o), p, { signal: stop.signal }).catch((err: unknown) => {
@@ -76,6 +95,7 @@ export const serveCommand = defineCommand({
         await untilAborted(stop.signal)
       } finally {
         follow.abort()
+        await metricsServer?.close()
         await Promise.allSettled(following)
         await node.stop()
       }
