@@ -13,7 +13,7 @@ function series(text: string, name: string): number | undefined {
 }
 
 describe('dsfg serve --metrics', () => {
-  it('answers GET /metrics with the dsfg_ metrics of what a client synced from it, until it stops', async () => {
+  it('answers GET /metrics with the dsfg_ metrics of what a client synced from it (whose DEBUG=dsfg:* logs the sync), until it stops', async () => {
     const source = join(cli.work, 'source')
     const imported = await runCli(cli.bin, ['import', '--data', source, join(REPO_ROOT, 'fixtures', 'accounts-1k.jsonl')])
     expect(imported.code).toBe(0)
@@ -26,8 +26,14 @@ describe('dsfg serve --metrics', () => {
     expect(series(before, 'dsfg_requests_served_total{request="nodes:ok"}')).toBeUndefined()
     expect(series(before, 'dsfg_state_syncs_running')).toBe(0)
 
-    const synced = await runCli(cli.bin, ['sync', '--data', ':memory:', '--peer', server.info.addrs[0]!, '--root', root])
+    // With DEBUG=dsfg:* the client's libp2p logger writes the dsfg:* lines to stderr.
+    const synced = await runCli(cli.bin, ['sync', '--data', ':memory:', '--peer', server.info.addrs[0]!, '--root', root], {
+      env: { DEBUG: 'dsfg:*' }
+    })
     expect(synced.code).toBe(0)
+    expect(synced.stderr).toMatch(/dsfg:state-sync syncing root /)
+    expect(synced.stderr).toMatch(/dsfg:state-sync:trie stored \d+ nodes/)
+    expect(synced.stderr).toMatch(/dsfg:state-sync synced root /)
 
     const response = await fetch(url!)
     expect(response.status).toBe(200)
