@@ -3,6 +3,7 @@ import type { Multiaddr } from '@multiformats/multiaddr'
 import { DIAL_ATTEMPTS, DIAL_BACKOFF_MS } from '../constants.js'
 import { sleep } from '../util/abort.js'
 import type { Clock } from '../util/clock.js'
+import type { Log } from '../util/log.js'
 
 export interface DialRetryOptions {
   signal?: AbortSignal
@@ -13,6 +14,8 @@ export interface DialRetryOptions {
   clock?: Clock
   /** A number in [0, 1): the jitter's source (tests pin it). @default Math.random */
   random?: () => number
+  /** Where a failed attempt that is retried is logged (the last one rejects instead). @default silentLog */
+  log?: Log
 }
 
 /**
@@ -33,6 +36,7 @@ export async function dialWithRetry(
       return await dial(addr, { signal })
     } catch (error) {
       if (attempt >= attempts || signal?.aborted === true) throw error
+      options.log?.('dialling %s, attempt %d of %d failed: %e', addr, attempt, attempts, error)
     }
     const wait = backoffMs * 2 ** (attempt - 1)
     await sleep(wait / 2 + (wait / 2) * random(), { signal, clock })

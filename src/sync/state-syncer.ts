@@ -272,6 +272,10 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
       const result = this.stats()
       this.log('synced root %s: %d nodes, %d bytes in %d ms', toHex(result.root), result.nodes, result.bytes, result.elapsedMs)
       return result
+    } catch (err) {
+      if (err instanceof AbortError) this.log.trace('sync aborted after %d nodes', this.counters.nodes)
+      else this.log('sync failed after %d nodes: %e', this.counters.nodes, err)
+      throw err
     } finally {
       signal?.removeEventListener('abort', onAbort)
       for (const peer of [...this.active.keys()]) this.dropRequestsOf(peer)

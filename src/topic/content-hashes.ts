@@ -2,6 +2,7 @@ import { HistoryMismatchError } from '../errors.js'
 import type { PeerInfo } from '../fsm/types.js'
 import { equalBytes } from '../util/bytes.js'
 import { toHex } from '../util/hex.js'
+import type { Log } from '../util/log.js'
 
 /** The expected hash of one item and the peer that gave it (the one to blame if the item proves it wrong). */
 export interface ExpectedHash {
@@ -24,6 +25,8 @@ export interface ContentHashesInit {
    * mode's rule for content). Above 1, hashes are fetched per batch, not ahead. @default 1
    */
   quorum?: number
+  /** Where a peer on another history is logged (the fetcher logs failed requests). */
+  log?: Log
 }
 
 /**
@@ -107,7 +110,9 @@ export class ContentHashes {
       let hashes: Uint8Array[]
       try {
         hashes = (await this.anchored(peer, from, to, anchor, asking)).slice(0, to - from + 1)
-      } catch {
+      } catch (err) {
+        // A missing vote is all it means here.
+        this.failed(peer, err)
         return
       }
       if (agreed !== undefined || hashes.length < to - from + 1) return
@@ -163,7 +168,8 @@ export class ContentHashes {
       let hashes: Uint8Array[]
       try {
         hashes = await this.anchored(peer.id, from, Math.min(last, peer.head), anchor, signal)
-      } catch {
+      } catch (err) {
+        this.failed(peer.id, err)
         if (signal.aborted) return false
         continue
       }
@@ -228,6 +234,11 @@ export class ContentHashes {
     const hashes = await this.init.fetch(peer, from - 1, to, { signal })
     if (hashes.length === 0 || !equalBytes(hashes[0]!, anchor)) throw new HistoryMismatchError(peer, from - 1)
     return hashes.slice(1)
+  }
+
+  /** A peer's hashes did not come: the fetcher logged a failed request (dsfg:fetcher); a history mismatch is ours to log. */
+  private failed(peer: string, err: unknown): void {
+    if (err instanceof HistoryMismatchError) this.init.log?.('%s is on another history: %e', peer, err)
   }
 
   private add(from: number, hashes: readonly Uint8Array[], peer: string): void {

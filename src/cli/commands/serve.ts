@@ -88,7 +88,7 @@ export const serveCommand = defineCommand({
           ...(metricsServer === undefined ? {} : { metrics: metricsServer.url })
         })
         for (const p of peers) {
-          await dialWithRetry((a, o) => node.dial(a, o), p, { signal: stop.signal }).catch((err: unknown) => {
+          await dialWithRetry((a, o) => node.dial(a, o), p, { signal: stop.signal, log: node.logger.forComponent('dsfg:dial') }).catch((err: unknown) => {
             io.stderr.write(`dsfg: could not dial ${p.toString()}: ${String(err)}\n`)
           })
         }

@@ -99,7 +99,7 @@ export const syncCommand = defineCommand({
         // others join as they connect.
         const signal = AbortSignal.any([stop.signal, dialling.signal])
         const dials = peers.map((p) =>
-          dialWithRetry((a, o) => node.dial(a, o), p, { signal }).catch((err: unknown) => {
+          dialWithRetry((a, o) => node.dial(a, o), p, { signal, log: node.logger.forComponent('dsfg:dial') }).catch((err: unknown) => {
             if (!signal.aborted) io.stderr.write(`dsfg: could not dial ${p.toString()}: ${String(err)}\n`)
             throw err
           })

@@ -108,7 +108,8 @@ export class BatchVerifier {
       peers: () => peerInfos(this.init.io.states()),
       fetch: (peer, from, to, options) => init.io.fetchHashes(peer, from, to, options),
       chunk: HASH_PREFETCH_ITEMS,
-      quorum: init.quorum
+      quorum: init.quorum,
+      log: init.log
     })
     // A failed write ends the download run: the loop re-plans from what the store holds.
     this.writes = new WriteBehind(TOPIC_WRITES_IN_FLIGHT, (error) => {

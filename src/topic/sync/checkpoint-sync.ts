@@ -1,5 +1,6 @@
 import { TopicTrieError } from '../../errors.js'
 import { toHex } from '../../util/hex.js'
+import { type Log, silentLog } from '../../util/log.js'
 import type { TrieCheckpoint } from './target.js'
 import type { TrieSyncRun } from './types.js'
 
@@ -15,6 +16,8 @@ export interface CheckpointSyncInit {
   /** Takes over the synced trie (the `TopicWriter`'s `adopt`). */
   adopt(cp: TrieCheckpoint, options: { signal: AbortSignal }): Promise<void>
   signal: AbortSignal
+  /** Where a re-target the trie sync refused is traced. @default silentLog */
+  log?: Log
 }
 
 /**
@@ -27,11 +30,13 @@ export class CheckpointSync {
   /** Every checkpoint the trie sync was given, by root, to know which one the finished root belongs to. */
   private readonly targets = new Map<string, TrieCheckpoint>()
   private readonly run: TrieSyncRun
+  private readonly log: Log
   /** The trie sync has finished: no more re-targets. */
   private finishing = false
   readonly settled: Promise<CheckpointSyncOutcome>
 
   constructor(init: CheckpointSyncInit) {
+    this.log = init.log ?? silentLog
     this.current = init.checkpoint
     this.targets.set(toHex(init.checkpoint.root), init.checkpoint)
     const controller = new AbortController()
@@ -54,7 +59,9 @@ export class CheckpointSync {
     if (this.finishing) return false
     try {
       this.run.retarget(cp.root)
-    } catch {
+    } catch (err) {
+      // The trie sync ended meanwhile: its end is on its way (`settled`).
+      this.log.trace('re-targeting the trie sync to checkpoint %d: %e', cp.number, err)
       return false
     }
     this.targets.set(toHex(cp.root), cp)

@@ -90,9 +90,13 @@ export function syncTarget(authority: TargetAuthority): number {
 
 /**
  * The checkpoint a trie sync may trust: the publisher's, or else the one `selectFork` picks from peers' states.
- * An application's `selectFork` that throws picks none (the items are downloaded instead).
+ * An application's `selectFork` that throws picks none (the items are downloaded instead); `onError` hears why.
  */
-export function trieCandidate(authority: TargetAuthority, selectFork: SelectFork): TrieCheckpoint | undefined {
+export function trieCandidate(
+  authority: TargetAuthority,
+  selectFork: SelectFork,
+  onError?: (err: unknown) => void
+): TrieCheckpoint | undefined {
   switch (authority.kind) {
     case 'publisher': {
       const cp = authority.checkpoint
@@ -101,7 +105,8 @@ export function trieCandidate(authority: TargetAuthority, selectFork: SelectFork
     case 'quorum':
       try {
         return selectFork(authority.states, authority.quorum)
-      } catch {
+      } catch (err) {
+        onError?.(err)
         return undefined
       }
     default: {

@@ -453,7 +453,8 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
       checkpoint: cp,
       syncTrie: (root, options) => syncTrie(root, options),
       adopt: (adopted, options) => this.writer.adopt(adopted, options),
-      signal
+      signal,
+      log: this.log
     })
     this.trie = trie
     void trie.settled.then((outcome) => this.post({ type: 'trie:settled', trie, outcome }))
@@ -544,6 +545,6 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
 
   /** The checkpoint to trust for a trie sync: the publisher's, or else the one `selectFork` picks from peers. */
   private trieCandidate(): TrieCheckpoint | undefined {
-    return trieCandidate(this.authority(), this.selectFork)
+    return trieCandidate(this.authority(), this.selectFork, (err) => this.log.error('selectFork threw: %e', err))
   }
 }
