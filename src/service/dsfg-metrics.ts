@@ -1,4 +1,6 @@
-import type { Metrics } from '@libp2p/interface'
+import type { Metrics, PeerId } from '@libp2p/interface'
+import type { Status } from '../net/codec.js'
+import { peekStatus, requestLabel, statusOutcome } from '../net/request-outcome.js'
 import type { OffenceKind } from '../peers/peer-scorer.js'
 import type { StateSyncStats } from '../sync/state-syncer.js'
 import type { SyncMode } from '../topic/sync/types.js'
@@ -32,6 +34,34 @@ export interface DsfgMetrics {
 }
 
 const MODES: readonly SyncMode[] = ['unsynced', 'syncing', 'synced']
+
+/**
+ * A served protocol's answer function for `frameHandler`, each reply counted in `served` by its status (read
+ * from the reply's first bytes, not decoded); `answer` itself without metrics. Malformed requests are logged
+ * where they are decoded, and an answer that throws by the frame handler's `onError`.
+ */
+export function countServed(
+  served: CountGroup | undefined,
+  protocol: string,
+  answer: (frame: Uint8Array, peer: string) => Promise<Uint8Array>
+): (frame: Uint8Array, peer: PeerId) => Promise<Uint8Array> {
+  if (served === undefined) return (frame, peer) => answer(frame, peer.toString())
+  // One label string per status, made once.
+  const labels = new Map<Status | undefined, string>()
+  const label = (status: Status | undefined): string => {
+    let name = labels.get(status)
+    if (name === undefined) {
+      name = requestLabel(protocol, status === undefined ? 'failed' : statusOutcome(status))
+      labels.set(status, name)
+    }
+    return name
+  }
+  return async (frame, peer) => {
+    const reply = await answer(frame, peer.toString())
+    served.increment({ [label(peekStatus(reply))]: true })
+    return reply
+  }
+}
 
 /** Registers the DSFG metrics with `metrics`; `undefined` (and nothing registered) without one. */
 export function registerDsfgMetrics(metrics: Metrics | undefined, sources: DsfgMetricsSources): DsfgMetrics | undefined {

@@ -26,7 +26,7 @@ import { PeerFaultError, PeerRequestError, ProtocolError, ServiceConfigError } f
 import { Status } from '../net/codec.js'
 import { answerNodes, decodeNodesRequest, encodeNodesResponse, fetchNodes, NODES_PROTOCOL } from '../net/nodes-protocol.js'
 import { requestTokens, TokenBuckets } from '../net/rate-limiter.js'
-import { failureOutcome, peekStatus, requestLabel, statusOutcome } from '../net/request-outcome.js'
+import { failureOutcome, requestLabel } from '../net/request-outcome.js'
 import { CONTENTS_PROTOCOL, HASHES_PROTOCOL, STATUS_PROTOCOL } from '../net/topic-protocols.js'
 import { type FrameHandlerOptions, type FrameViolation, frameHandler, type OpenStream } from '../net/rpc.js'
 import type { KVStore } from '../store/kv-store.js'
@@ -47,7 +47,7 @@ import { TopicStateManager } from '../topic/topic-state-manager.js'
 import { TopicStore } from '../topic/topic-store.js'
 import { type Clock, systemClock } from '../util/clock.js'
 import { eventSource } from '../util/events.js'
-import { type DsfgMetrics, registerDsfgMetrics } from './dsfg-metrics.js'
+import { countServed, type DsfgMetrics, registerDsfgMetrics } from './dsfg-metrics.js'
 import type { StateSyncHandle } from './state-sync-handle.js'
 
 export interface DsfgComponents {
@@ -278,7 +278,10 @@ export class DsfgService implements Dsfg, Startable {
     if (this.controller.signal.aborted) this.controller = new AbortController()
     await this.components.registrar.handle(
       NODES_PROTOCOL,
-      frameHandler(this.counted(NODES_PROTOCOL, (frame, peer) => this.answerNodes(frame, peer)), this.frameOptions(NODES_PROTOCOL)),
+      frameHandler(
+        countServed(this.metrics?.served, NODES_PROTOCOL, (frame, peer) => this.answerNodes(frame, peer)),
+        this.frameOptions(NODES_PROTOCOL)
+      ),
       { maxInboundStreams: this.maxInboundStreams }
     )
     this.topologyId = await this.components.registrar.register(NODES_PROTOCOL, {
@@ -290,7 +293,7 @@ export class DsfgService implements Dsfg, Startable {
       const answer = answers[protocol]
       await this.components.registrar.handle(
         protocol,
-        frameHandler(this.counted(protocol, answer), this.frameOptions(protocol)),
+        frameHandler(countServed(this.metrics?.served, protocol, answer), this.frameOptions(protocol)),
         { maxInboundStreams: this.maxInboundStreams }
       )
     }
@@ -453,33 +456,6 @@ export class DsfgService implements Dsfg, Startable {
     }
   }
 
-  /**
-   * A served protocol's answer function, counted by the status of its reply when the node has metrics (the
-   * status is read from the reply's first bytes, not decoded). Malformed requests are logged where they are
-   * decoded; an answer that throws is logged by the frame handler's `onError`.
-   */
-  private counted(
-    protocol: ServedProtocol,
-    answer: (frame: Uint8Array, peer: string) => Promise<Uint8Array>
-  ): (frame: Uint8Array, peer: PeerId) => Promise<Uint8Array> {
-    const served = this.metrics?.served
-    if (served === undefined) return (frame, peer) => answer(frame, peer.toString())
-    const labels = new Map<number | undefined, string>()
-    const label = (status: ReturnType<typeof peekStatus>): string => {
-      let name = labels.get(status)
-      if (name === undefined) {
-        name = requestLabel(protocol, status === undefined ? 'failed' : statusOutcome(status))
-        labels.set(status, name)
-      }
-      return name
-    }
-    return async (frame, peer) => {
-      const reply = await answer(frame, peer.toString())
-      served.increment({ [label(peekStatus(reply))]: true })
-      return reply
-    }
-  }
-
   /** How a served protocol reads its request frames: capped at the protocol's largest legal request, and in time. */
   private frameOptions(protocol: ServedProtocol): FrameHandlerOptions {
     return {
@@ -555,8 +531,8 @@ export class DsfgService implements Dsfg, Startable {
         this.log('no gossipsub service: live items and checkpoint gossip are off (%e)', err)
         pubsub = undefined
       }
-      const feeds = (p: GossipSub): GossipFeeds => new GossipFeeds(p, { log: this.components.logger.forComponent('dsfg:gossip') })
-      this.gossipLookup = { found: pubsub === undefined ? undefined : { pubsub, feeds: feeds(pubsub) } }
+      const log = this.components.logger.forComponent('dsfg:gossip')
+      this.gossipLookup = { found: pubsub === undefined ? undefined : { pubsub, feeds: new GossipFeeds(pubsub, { log }) } }
     }
     return this.gossipLookup.found
   }
