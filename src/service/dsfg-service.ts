@@ -208,7 +208,7 @@ export class DsfgService implements Dsfg, Startable {
           [...this.topics.values()].map(async (t) => ({
             name: t.name,
             mode: t.mode,
-            target: t.events.target(),
+            target: t.target,
             head: await this.topicStore.head(t.name).catch((err: unknown) => {
               // A scrape while the store closes, say: the gauge shows no items rather than failing the scrape.
               this.log('reading the head of %s for the metrics failed: %e', t.name, err)
