@@ -1,5 +1,6 @@
 import type { GossipSub } from '@libp2p/gossipsub'
 import {
+  type AbortOptions,
   type ComponentLogger,
   type Logger,
   type Metrics,
@@ -45,6 +46,7 @@ import type { SelectFork } from '../topic/sync/target.js'
 import { TopicServer } from '../topic/topic-server.js'
 import { TopicStateManager } from '../topic/topic-state-manager.js'
 import { TopicStore } from '../topic/topic-store.js'
+import { throwIfAborted } from '../util/abort.js'
 import { type Clock, systemClock } from '../util/clock.js'
 import { eventSource } from '../util/events.js'
 import { countServed, type DsfgMetrics, registerDsfgMetrics } from './dsfg-metrics.js'
@@ -138,10 +140,13 @@ export interface Dsfg {
   startStateSync(root: Uint8Array, options?: SyncRootOptions): StateSyncHandle
   /** Connected peers known to serve trie nodes. */
   nodePeers(): PeerId[]
-  /** Calls `onCheckpoint` for every checkpoint record of `topic` signed by `publisher` on gossip, until `signal`. */
-  followCheckpoints(topic: string, publisher: PeerId, onCheckpoint: (cp: Checkpoint) => void, signal: AbortSignal): void
+  /**
+   * Calls `onCheckpoint` for every checkpoint record of `topic` signed by `publisher` on gossip, until
+   * `options.signal` aborts or the service stops.
+   */
+  followCheckpoints(topic: string, publisher: PeerId, onCheckpoint: (cp: Checkpoint) => void, options?: AbortOptions): void
   /** Announces a checkpoint record on `dsfg/<topic>/checkpoints`, signed with this node's key; resolves to how many peers got it. */
-  publishCheckpoint(topic: string, checkpoint: Checkpoint): Promise<number>
+  publishCheckpoint(topic: string, checkpoint: Checkpoint, options?: AbortOptions): Promise<number>
   /** The handle of a topic: publish, checkpoint, state, proofs, follow. Opens (and serves) it if new. */
   topic(name: string | TopicConfig): TopicHandle
   /** The topic items and their tries, in this node's store. */
@@ -373,7 +378,7 @@ export class DsfgService implements Dsfg, Startable {
           newest = cp.number
           syncer.retarget(cp.root)
         },
-        following.signal
+        { signal: following.signal }
       )
     }
     const done = syncer.sync(root, { signal: combined }).finally(() => {
@@ -386,7 +391,8 @@ export class DsfgService implements Dsfg, Startable {
     return { done, events: eventSource(syncer), retarget: (r) => syncer.retarget(r), stats: () => syncer.stats() }
   }
 
-  followCheckpoints(topic: string, publisher: PeerId, onCheckpoint: (cp: Checkpoint) => void, signal: AbortSignal): void {
+  followCheckpoints(topic: string, publisher: PeerId, onCheckpoint: (cp: Checkpoint) => void, options: AbortOptions = {}): void {
+    const signal = options.signal === undefined ? this.controller.signal : AbortSignal.any([options.signal, this.controller.signal])
     if (signal.aborted) return
     // The shared validator runs before gossipsub forwards anything: forged or malformed checkpoints die there.
     const open = (data: Uint8Array) => openCheckpoint(data, { topic, publisher })
@@ -396,9 +402,12 @@ export class DsfgService implements Dsfg, Startable {
     signal.addEventListener('abort', release, { once: true })
   }
 
-  async publishCheckpoint(topic: string, checkpoint: Checkpoint): Promise<number> {
+  async publishCheckpoint(topic: string, checkpoint: Checkpoint, options: AbortOptions = {}): Promise<number> {
     const pubsub = this.requirePubsub()
+    throwIfAborted(options.signal)
     const record = await sealCheckpoint(topic, checkpoint, this.components.privateKey)
+    // Checked once more before the record leaves: once handed to gossipsub it is sent whatever happens next.
+    throwIfAborted(options.signal)
     const result = await pubsub.publish(checkpointsTopic(topic), record.envelope)
     return result.recipients.length
   }

@@ -76,7 +76,7 @@ describe('the dsfg service in an application’s own node', () => {
     await following
   })
 
-  it('takes a signal on every async method of a topic handle: an aborted one rejects with AbortError', async () => {
+  it('takes a signal on every async method of a topic handle and the service: an aborted one rejects with AbortError', async () => {
     const n = await createDsfgNode({ store: new MemoryStore() })
     running.push(n)
     const topic = n.services.dsfg.topic({ name: TOPIC, publisher: n.peerId })
@@ -89,7 +89,9 @@ describe('the dsfg service in an application’s own node', () => {
       ['head', () => topic.head({ signal })],
       ['root', () => topic.root({ signal })],
       ['prove', () => topic.prove(0, undefined, { signal })],
-      ['syncOnce', () => topic.syncOnce({ signal })]
+      ['syncOnce', () => topic.syncOnce({ signal })],
+      ['service publishCheckpoint', () => n.services.dsfg.publishCheckpoint(TOPIC, { number: 0, root: new Uint8Array(32), head: 0, headHash: new Uint8Array(32) }, { signal })],
+      ['service syncRoot', () => n.services.dsfg.syncRoot(new Uint8Array(32).fill(1), { signal })]
     ]
     for (const [name, call] of calls) await expect(call(), name).rejects.toBeInstanceOf(AbortError)
     // Nothing was published by the aborted call.
