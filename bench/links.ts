@@ -57,6 +57,8 @@ export interface LinkRun {
   linkUpMB: number | null
   /** CPU seconds (user + system) of the `dsfg sync` process, at its last sample. */
   clientCpuS: number | null
+  /** CPU µs the `dsfg sync` process spent in the trie sync per verified node, by its own count (trie only). */
+  cpuUsPerNode?: number
 }
 
 /** A run's setting: dial the first `links.length` servers through these links, or `direct` servers straight. */
@@ -71,8 +73,10 @@ const FAST_ALONE: Setting = { name: '1 fast peer alone', links: [FAST_LINK] }
 const SETTINGS: Setting[] = [LOOPBACK, FAST_ALONE, ...LINK_SCENARIOS]
 
 interface TrieSummary {
+  fetched: number
   bytes: number
   seconds: number
+  cpuSeconds: number
 }
 
 interface TopicSummary {
@@ -87,6 +91,7 @@ interface Synced {
   verifiedBytes: number
   wallS: number
   clientCpuS: number | null
+  cpuUsPerNode?: number
 }
 
 /** Opens `options` to the first servers of `addrs`; returns the links and the addresses to dial. */
@@ -133,14 +138,21 @@ async function measure(syncer: Syncer, servers: Servers, setting: Setting, sync:
     ofLoopback: null,
     linkDownMB: carriedMB('down'),
     linkUpMB: carriedMB('up'),
-    clientCpuS: synced.clientCpuS
+    clientCpuS: synced.clientCpuS,
+    ...(synced.cpuUsPerNode === undefined ? {} : { cpuUsPerNode: synced.cpuUsPerNode })
   }
 }
 
 /** `dsfg sync` with `args` (the peers and the data directory added), in the shared terms. */
-async function runSync<T extends { seconds: number }>(args: string[], verifiedBytes: (summary: T) => number): Promise<Synced> {
+async function runSync<T extends { seconds: number }>(
+  args: string[],
+  verifiedBytes: (summary: T) => number,
+  cpuUsPerNode?: (summary: T) => number
+): Promise<Synced> {
   const { summary, wallS, rss } = await runDsfg<T>(['sync', ...args])
-  return { seconds: summary.seconds, verifiedBytes: verifiedBytes(summary), wallS, clientCpuS: rss.at(-1)?.cpuS ?? null }
+  const synced: Synced = { seconds: summary.seconds, verifiedBytes: verifiedBytes(summary), wallS, clientCpuS: rss.at(-1)?.cpuS ?? null }
+  if (cpuUsPerNode !== undefined) synced.cpuUsPerNode = cpuUsPerNode(summary)
+  return synced
 }
 
 /** Every setting for one syncer, against `servers`, each into a fresh client store under `dir`; prints each row as it comes. */
@@ -149,13 +161,14 @@ async function measureAll<T extends { seconds: number }>(
   dir: string,
   servers: Servers,
   args: string[],
-  bytes: (summary: T) => number
+  bytes: (summary: T) => number,
+  cpuUsPerNode?: (summary: T) => number
 ): Promise<LinkRun[]> {
   const runs: LinkRun[] = []
   for (const [i, setting] of SETTINGS.entries()) {
     progress(`${syncer}: ${setting.name}`)
     const target = join(dir, `client-${syncer}-${i}`)
-    runs.push(await measure(syncer, servers, setting, (addrs) => runSync<T>(['--data', target, ...peerArgs(addrs), ...args], bytes)))
+    runs.push(await measure(syncer, servers, setting, (addrs) => runSync<T>(['--data', target, ...peerArgs(addrs), ...args], bytes, cpuUsPerNode)))
   }
   const rate = (name: string): number => runs.find((r) => r.scenario === name)!.MBPerS
   for (const run of runs) {
@@ -174,7 +187,7 @@ export async function measureTrieOverLinks(keys: number): Promise<LinkRun[]> {
     const { root } = await buildAccountTrie(source, SEED, keys)
     const servers = await startServers(source, dir, 'server', SERVERS)
     try {
-      return await measureAll('trie', dir, servers, ['--root', toHex(root)], (s: TrieSummary) => s.bytes)
+      return await measureAll('trie', dir, servers, ['--root', toHex(root)], (s: TrieSummary) => s.bytes, (s: TrieSummary) => round((s.cpuSeconds * 1e6) / s.fetched, 1))
     } finally {
       await servers.stop()
     }

@@ -40,6 +40,10 @@ export interface TrieSyncRun {
   wallS: number
   nodesPerS: number
   MBPerS: number
+  /** CPU seconds (user and system) the `dsfg sync` process spent in the sync, by its own count. */
+  cpuS: number
+  /** Those CPU seconds per verified node, in µs: against the local limit's µs a node (`limitUsPerNode`). */
+  cpuUsPerNode: number
   /** The process's peak (its maxRSS), the final verify walk included. */
   peakRssMB: number
   /**
@@ -58,6 +62,7 @@ interface SyncSummary {
   bytes: number
   seconds: number
   verifySeconds: number
+  cpuSeconds: number
   peakRssMB: number
 }
 
@@ -133,6 +138,8 @@ export async function measureTrieSync(dir: string, source: string, root: Uint8Ar
       wallS: round(wallS),
       nodesPerS: Math.round(summary.nodes / summary.seconds),
       MBPerS: round(summary.bytes / 1e6 / summary.seconds),
+      cpuS: summary.cpuSeconds,
+      cpuUsPerNode: round((summary.cpuSeconds * 1e6) / summary.nodes, 1),
       peakRssMB: summary.peakRssMB,
       syncPeakRssMB: syncing.length === 0 ? null : Math.round(Math.max(...syncing.map((s) => s.MB))),
       peakAnonMB: rss.length === 0 ? null : Math.round(Math.max(...rss.map((s) => s.anonMB))),
@@ -153,7 +160,8 @@ if (import.meta.main) {
       for (const servers of [1, 4]) {
         const run = await measureTrieSync(dir, source, root, servers)
         const syncOverLimit = round(run.nodesPerS / limit.nodesPerS)
-        console.log(JSON.stringify({ keys, ...run, limitNodesPerS: limit.nodesPerS, syncOverLimit }))
+        const limitUsPerNode = round(1e6 / limit.nodesPerS, 1)
+        console.log(JSON.stringify({ keys, ...run, limitNodesPerS: limit.nodesPerS, syncOverLimit, limitUsPerNode }))
       }
     })
   }

@@ -44,8 +44,8 @@ export const syncCommand = defineCommand({
     'nodes and bytes of a checkpoint\'s topic trie while it is trie-synced. Exits 0 only when the result is verified.',
     '--root 0x…: downloads the trie at that root from peers serving /dsfg/nodes/1.0.0, checking every node',
     '  against its hash, then walks the whole trie in the store once more and prints',
-    '  {"root","nodes","fetched","bytes","seconds","verifySeconds","rate","peers","peakRssMB","verified":true}',
-    '  (seconds: the sync; verifySeconds: the final walk). Stored nodes are complete subtries, so an',
+    '  {"root","nodes","fetched","bytes","seconds","verifySeconds","cpuSeconds","rate","peers","peakRssMB","verified":true}',
+    '  (seconds: the sync; verifySeconds: the final walk; cpuSeconds: this process\'s CPU during the sync). Stored nodes are complete subtries, so an',
     '  interrupted sync resumes where it stopped.',
     '--topic T: downloads the items beyond our head in numbered batches. With --publisher PEERID: up to its',
     '  newest signed checkpoint, which any dialled peer may hand on, every batch proven against its root (no',
@@ -142,6 +142,7 @@ async function syncRoot(
 ): Promise<Record<string, unknown>> {
   const progress = new ProgressReporter(io.stderr)
   const started = Date.now()
+  const cpuStarted = process.cpuUsage()
   const noPeers = new AbortController()
   const handle = node.services.dsfg.startStateSync(root, { signal: AbortSignal.any([signal, noPeers.signal]) })
   // No total and no percentage: how many nodes a trie has is only known once it is all downloaded (pending
@@ -167,6 +168,7 @@ async function syncRoot(
     progress.finish()
   }
   const syncSeconds = (Date.now() - started) / 1000
+  const cpu = process.cpuUsage(cpuStarted)
   const verifyStarted = Date.now()
   // Not `checkTrieComplete`: its record of every node made this walk the peak of the whole process's memory.
   const check = await verifyTrie(store, root, { signal })
@@ -179,6 +181,7 @@ async function syncRoot(
     bytes: result.bytes,
     seconds: Number(syncSeconds.toFixed(3)),
     verifySeconds: Number(verifySeconds.toFixed(3)),
+    cpuSeconds: Number(((cpu.user + cpu.system) / 1e6).toFixed(3)),
     rate: Math.round(result.nodes / Math.max(syncSeconds, 0.001)),
     peers: node.services.dsfg.nodePeers().length,
     peakRssMB: Math.round(process.resourceUsage().maxRSS / 1024),
