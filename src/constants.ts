@@ -35,6 +35,14 @@ export const MAX_NODES_PER_REQUEST = 1024
  */
 export const MAX_NODE_REQUESTS_PER_PEER = 4
 
+/**
+ * Nodes requests a client may write on one long-lived `/dsfg/nodes/1.0.0` stream ahead of their replies, and a
+ * server reads ahead of its answers: its read buffer holds this many `MAX_NODES_REQUEST_BYTES` frames, 135 KB a
+ * stream. As many as a trie syncer keeps in flight to one peer (`MAX_NODE_REQUESTS_PER_PEER`), so all of them go
+ * out back to back on one stream; a syncer configured for more queues the rest unwritten.
+ */
+export const MAX_PIPELINED_NODES_REQUESTS = MAX_NODE_REQUESTS_PER_PEER
+
 /** Most payload bytes in one reply frame; a server stops adding items before passing it. */
 export const MAX_RESPONSE_BYTES = 2 * 1024 * 1024
 

@@ -75,6 +75,14 @@ export class ProtocolError extends DsfgError {
   static override readonly code: string = 'ERR_PROTOCOL'
 }
 
+/**
+ * A request's stream ended, was reset or timed out before its reply came: nothing the peer sent broke a rule,
+ * so the request is retried, not blamed.
+ */
+export class StreamEndedError extends DsfgError {
+  static override readonly code: string = 'ERR_STREAM_ENDED'
+}
+
 /** The operation was aborted through its signal or by `stop()`. */
 export class AbortError extends DsfgError {
   static override readonly code: string = 'ABORT_ERR'

@@ -3,8 +3,13 @@ import { MAX_FRAME_BYTES, MAX_NODES_PER_REQUEST, MAX_RESPONSE_BYTES } from '../c
 import { DsfgError, ProtocolError } from '../errors.js'
 import type { KVStore } from '../store/kv-store.js'
 import { decodeFrame, encodeFrame, expectBytes, expectItems, expectList, expectStatus, Status } from './codec.js'
+import type { FrameSessions } from './frame-session.js'
 import { type OpenStream, requestFrame } from './rpc.js'
 
+/**
+ * Nodes by hash. A stream carries one request or, kept open, up to `MAX_PIPELINED_NODES_REQUESTS` written ahead
+ * of their replies, which come in request order (`requestNodes`); a server answers both kinds of client.
+ */
 export const NODES_PROTOCOL = '/dsfg/nodes/1.0.0'
 
 /** The peer answered that it is rate limiting us: try later or elsewhere; not an offence. */
@@ -98,7 +103,27 @@ export async function fetchNodes(
     timeoutMs: options.timeoutMs,
     maxResponseBytes: MAX_FRAME_BYTES
   })
-  const { code, nodes } = decodeNodesResponse(reply, hashes.length)
+  return nodesOf(reply, hashes.length)
+}
+
+/**
+ * `fetchNodes` on the peer's long-lived session (`FrameSessions` made for `NODES_PROTOCOL` with at most
+ * `MAX_PIPELINED_NODES_REQUESTS` unanswered and replies up to `MAX_FRAME_BYTES`): no stream opening or protocol
+ * negotiation per request. Rejects as `fetchNodes` does, and with `StreamEndedError` when the session's stream
+ * ended before the reply.
+ */
+export async function requestNodes(
+  sessions: FrameSessions,
+  peer: PeerId,
+  hashes: Uint8Array[],
+  options: { signal?: AbortSignal } = {}
+): Promise<Uint8Array[]> {
+  return nodesOf(await sessions.request(peer, encodeNodesRequest(hashes), options), hashes.length)
+}
+
+/** The nodes of a reply to a request of `asked` hashes, or the error its status stands for. */
+function nodesOf(reply: Uint8Array, asked: number): Uint8Array[] {
+  const { code, nodes } = decodeNodesResponse(reply, asked)
   switch (code) {
     case Status.OK:
     case Status.UNAVAILABLE:

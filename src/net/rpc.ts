@@ -19,7 +19,7 @@ const FRAME_ERRORS: ReadonlySet<string> = new Set([
 ])
 
 /** A plain `Uint8Array` view of the same bytes: library code hands out no Node `Buffer`s. */
-function asUint8Array(bytes: Uint8Array): Uint8Array {
+export function asUint8Array(bytes: Uint8Array): Uint8Array {
   return Object.getPrototypeOf(bytes) === Uint8Array.prototype
     ? bytes
     : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength)
@@ -84,7 +84,16 @@ export type FrameViolation = 'oversized' | 'late' | 'unfinished'
 export interface FrameHandlerOptions {
   /** Largest request frame accepted: a longer length prefix aborts the stream before any of the frame is read. */
   maxRequestBytes: number
-  /** Time the peer has, once the stream opens, to deliver its whole request frame. @default DEFAULT_REQUEST_FRAME_TIMEOUT_MS */
+  /**
+   * Request frames one stream may carry, answered in order; a client may write them all before reading a
+   * reply (pipelining), so the read buffer holds this many frames. 1: the stream carries one request and the
+   * handler closes it after the reply. @default 1
+   */
+  maxPipelinedRequests?: number
+  /**
+   * Time the peer has to deliver each whole request frame, from the stream's opening (the first frame) or from
+   * the previous reply (the next ones). @default DEFAULT_REQUEST_FRAME_TIMEOUT_MS
+   */
   frameTimeoutMs?: number
   /** Deadline of answering the request once its frame arrived. @default DEFAULT_REQUEST_TIMEOUT_MS */
   timeoutMs?: number
@@ -114,48 +123,94 @@ function frameViolation(err: unknown, late: boolean, received: number): FrameVio
 }
 
 /**
- * A libp2p stream handler answering one request frame with one reply frame. The frame is bounded twice: by
- * size (`maxRequestBytes`, checked against its length prefix, so nothing past it is ever buffered) and by time
- * (`frameTimeoutMs` from the stream's opening). `answer` must not throw for bad input (it answers with an
- * error status); anything that does throw aborts the stream, never the process.
+ * A libp2p stream handler answering request frames with reply frames, in order: one frame per stream, or up to
+ * `maxPipelinedRequests` on a stream the client keeps open. Each frame is bounded twice: by size
+ * (`maxRequestBytes`, checked against its length prefix, so nothing past it is ever buffered; with pipelining the
+ * read buffer holds at most `maxPipelinedRequests` frames) and by time (`frameTimeoutMs` from the stream's
+ * opening or the previous reply). A long-lived stream that stays idle, with no byte of a next frame, for
+ * `frameTimeoutMs` is closed without blame. `answer` must not throw for bad input (it answers with an error
+ * status); anything that does throw aborts the stream, never the process.
  */
 export function frameHandler(
   answer: (frame: Uint8Array, peer: PeerId) => Promise<Uint8Array>,
   options: FrameHandlerOptions
 ): (stream: Stream, connection: Connection) => Promise<void> {
+  const pipelined = Math.max(1, options.maxPipelinedRequests ?? 1)
   return async (stream, connection) => {
     const peer = connection.remotePeer
-    const frameDeadline = AbortSignal.timeout(options.frameTimeoutMs ?? DEFAULT_REQUEST_FRAME_TIMEOUT_MS)
-    setMaxListeners(Infinity, frameDeadline)
+    // Bytes received and bytes of frames read so far: their difference is what arrived of the next frames,
+    // which may not pass `pipelined` frames' worth (checked here rather than by lpStream, whose overflow a
+    // handler busy answering would only see as a failed write).
+    const readAhead = pipelined * (options.maxRequestBytes + 16)
     let received = 0
+    let consumed = 0
+    let flooded = false
     const count = (event: { data: { byteLength: number } }): void => {
       received += event.data.byteLength
+      if (flooded || received - consumed <= readAhead) return
+      flooded = true
+      const err = new ProtocolError(`request frames past the ${readAhead} bytes read ahead`)
+      options.onError?.(err, peer)
+      options.onViolation?.('oversized', peer)
+      stream.abort(err)
     }
     let lp: ReturnType<typeof lpStream>
-    let request: Uint8Array
     try {
-      lp = lpStream(stream, { maxDataLength: options.maxRequestBytes, maxBufferSize: options.maxRequestBytes + 16 })
-      // Added after lpStream's own listener, so both see any bytes that arrived before the handler ran.
-      stream.addEventListener('message', count)
-      request = asUint8Array((await lp.read({ signal: frameDeadline })).subarray())
+      lp = lpStream(stream, { maxDataLength: options.maxRequestBytes, maxBufferSize: readAhead + 16 })
     } catch (err) {
-      const violation = frameViolation(err, frameDeadline.aborted, received)
       options.onError?.(err, peer)
-      if (violation !== undefined) options.onViolation?.(violation, peer)
       stream.abort(err instanceof Error ? err : new Error(String(err)))
       return
+    }
+    // Added after lpStream's own listener, so both see any bytes that arrived before the handler ran.
+    stream.addEventListener('message', count)
+    try {
+      for (let n = 0; ; n++) {
+        const frameDeadline = AbortSignal.timeout(options.frameTimeoutMs ?? DEFAULT_REQUEST_FRAME_TIMEOUT_MS)
+        setMaxListeners(Infinity, frameDeadline)
+        let request: Uint8Array
+        try {
+          request = asUint8Array((await lp.read({ signal: frameDeadline })).subarray())
+        } catch (err) {
+          if (flooded) return
+          const pending = received - consumed
+          // After its first request, a long-lived stream may go quiet or end between frames: the client is done.
+          if (n > 0 && pending === 0) {
+            await stream.close().catch(() => undefined)
+            return
+          }
+          const violation = frameViolation(err, frameDeadline.aborted, pending)
+          options.onError?.(err, peer)
+          if (violation !== undefined) options.onViolation?.(violation, peer)
+          stream.abort(err instanceof Error ? err : new Error(String(err)))
+          return
+        }
+        consumed += request.byteLength + varintLength(request.byteLength)
+        const signal = AbortSignal.timeout(options.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS)
+        setMaxListeners(Infinity, signal)
+        try {
+          const reply = await answer(request, peer)
+          await lp.write(reply, { signal })
+          if (pipelined === 1) {
+            await stream.close({ signal })
+            return
+          }
+        } catch (err) {
+          if (flooded) return
+          options.onError?.(err, peer)
+          stream.abort(err instanceof Error ? err : new Error(String(err)))
+          return
+        }
+      }
     } finally {
       stream.removeEventListener('message', count)
     }
-    const signal = AbortSignal.timeout(options.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS)
-    setMaxListeners(Infinity, signal)
-    try {
-      const reply = await answer(request, peer)
-      await lp.write(reply, { signal })
-      await stream.close({ signal })
-    } catch (err) {
-      options.onError?.(err, peer)
-      stream.abort(err instanceof Error ? err : new Error(String(err)))
-    }
   }
+}
+
+/** Bytes of the unsigned varint length prefix of a frame of `length` bytes. */
+function varintLength(length: number): number {
+  let bytes = 1
+  for (let n = length; n >= 0x80; n = Math.floor(n / 0x80)) bytes++
+  return bytes
 }

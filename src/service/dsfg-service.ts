@@ -19,17 +19,20 @@ import {
   DEFAULT_REQUEST_TIMEOUT_MS,
   MAX_CONTENTS_REQUEST_BYTES,
   MAX_HASHES_REQUEST_BYTES,
+  MAX_FRAME_BYTES,
   MAX_INBOUND_STREAMS,
   MAX_NODES_REQUEST_BYTES,
+  MAX_PIPELINED_NODES_REQUESTS,
   MAX_STATUS_REQUEST_BYTES
 } from '../constants.js'
 import { PeerFaultError, PeerRequestError, ProtocolError, ServiceConfigError } from '../errors.js'
 import { Status } from '../net/codec.js'
-import { answerNodes, decodeNodesRequest, encodeNodesResponse, fetchNodes, NODES_PROTOCOL } from '../net/nodes-protocol.js'
+import { FrameSessions } from '../net/frame-session.js'
+import { answerNodes, decodeNodesRequest, encodeNodesResponse, NODES_PROTOCOL, requestNodes } from '../net/nodes-protocol.js'
 import { requestTokens, TokenBuckets } from '../net/rate-limiter.js'
 import { failureOutcome, requestLabel } from '../net/request-outcome.js'
 import { CONTENTS_PROTOCOL, HASHES_PROTOCOL, STATUS_PROTOCOL } from '../net/topic-protocols.js'
-import { type FrameHandlerOptions, type FrameViolation, frameHandler, type OpenStream } from '../net/rpc.js'
+import { type FrameHandlerOptions, type FrameViolation, frameHandler } from '../net/rpc.js'
 import type { KVStore } from '../store/kv-store.js'
 import { MemoryStore } from '../store/memory-store.js'
 import { PEER_FAULT_OFFENCES, TRIE_PENALTY_OFFENCES } from '../peers/offence-kinds.js'
@@ -353,13 +356,20 @@ export class DsfgService implements Dsfg, Startable {
 
   startStateSync(root: Uint8Array, options: SyncRootOptions = {}): StateSyncHandle {
     const { signal, follow, ...tunables } = options
+    // One long-lived stream per peer for this sync's requests, closed with it.
+    const sessions = new FrameSessions((p, protocol, opts) => this.components.connectionManager.openStream(p, protocol, opts), {
+      protocol: NODES_PROTOCOL,
+      maxResponseBytes: MAX_FRAME_BYTES,
+      maxUnanswered: MAX_PIPELINED_NODES_REQUESTS,
+      timeoutMs: this.requestTimeoutMs
+    })
     const syncer = new StateSyncer({
       requestTimeoutMs: this.requestTimeoutMs,
       ...tunables,
       store: this.store,
       log: this.stateSyncLog,
       metrics: this.metrics?.trieNodes,
-      fetchNodes: (peer, hashes, { signal }) => this.fetchNodes(peer, hashes, signal),
+      fetchNodes: (peer, hashes, { signal }) => this.fetchNodes(sessions, peer, hashes, signal),
       onPenalty: (penalty) => {
         tunables.onPenalty?.(penalty)
         this.blame(penalty.peer, TRIE_PENALTY_OFFENCES[penalty.reason], penalty.reason)
@@ -383,6 +393,7 @@ export class DsfgService implements Dsfg, Startable {
     }
     const done = syncer.sync(root, { signal: combined }).finally(() => {
       following.abort()
+      sessions.close()
       this.stateSyncs.delete(syncer)
     })
     this.stateSyncs.set(syncer, done)
@@ -451,12 +462,11 @@ export class DsfgService implements Dsfg, Startable {
    * Asks `peer` for trie nodes (the state syncer's `fetchNodes`), counting the request by outcome. The syncer
    * logs and weighs failures; only the count is made here.
    */
-  private async fetchNodes(peer: string, hashes: Uint8Array[], signal: AbortSignal): Promise<Uint8Array[]> {
+  private async fetchNodes(sessions: FrameSessions, peer: string, hashes: Uint8Array[], signal: AbortSignal): Promise<Uint8Array[]> {
     const id = this.peers.get(peer)
     if (id === undefined) throw new PeerRequestError(peer, 'not-connected', 'peer is not connected')
-    const openStream: OpenStream = (p, protocol, opts) => this.components.connectionManager.openStream(p, protocol, opts)
     try {
-      const nodes = await fetchNodes(openStream, id, hashes, { signal, timeoutMs: this.requestTimeoutMs })
+      const nodes = await requestNodes(sessions, id, hashes, { signal })
       this.metrics?.sent.increment({ [requestLabel(NODES_PROTOCOL, 'ok')]: true })
       return nodes
     } catch (err) {
@@ -469,6 +479,7 @@ export class DsfgService implements Dsfg, Startable {
   private frameOptions(protocol: ServedProtocol): FrameHandlerOptions {
     return {
       maxRequestBytes: MAX_REQUEST_BYTES[protocol],
+      maxPipelinedRequests: protocol === NODES_PROTOCOL ? MAX_PIPELINED_NODES_REQUESTS : 1,
       frameTimeoutMs: this.requestFrameTimeoutMs,
       timeoutMs: this.requestTimeoutMs,
       onError: (err, peer) => this.log('%s request from %p failed: %e', protocol, peer, err),

@@ -1,0 +1,341 @@
+import type { PeerId, Stream } from '@libp2p/interface'
+import { setMaxListeners } from 'main-event'
+import { Uint8ArrayList } from 'uint8arraylist'
+import { DEFAULT_REQUEST_TIMEOUT_MS } from '../constants.js'
+import { AbortError, ProtocolError, StreamEndedError } from '../errors.js'
+import { raceSignal } from '../util/abort.js'
+import { asUint8Array, type OpenStream } from './rpc.js'
+
+/**
+ * Many requests on one long-lived stream, replies in request order (`frameHandler` with `maxPipelinedRequests`
+ * on the server). Against a stream per request this saves, on every request, the stream's opening and
+ * multistream-select's round trip (libp2p v3 waits for the protocol's confirmation before the request frame
+ * can go out), the close handshake and the per-stream work of both ends; and requests queue back to back at
+ * the server instead of one round trip apart.
+ */
+
+export interface FrameSessionInit {
+  protocol: string
+  /** Largest reply frame accepted; a longer length prefix ends the session with `ProtocolError`. */
+  maxResponseBytes: number
+  /**
+   * Requests written and not yet answered, at most; later ones wait their turn unwritten. Must not pass the
+   * server's `maxPipelinedRequests`, which sizes its read buffer for that many frames.
+   */
+  maxUnanswered: number
+  /** @default DEFAULT_REQUEST_TIMEOUT_MS */
+  timeoutMs?: number
+}
+
+interface Pending {
+  /** The session it waits on; a request handed over to a new session moves with its abort handling. */
+  owner: FrameSession
+  readonly frame: Uint8Array
+  resolve(reply: Uint8Array): void
+  reject(err: Error): void
+  /** The caller gave up on it after it was written: its reply is still read, then dropped. */
+  abandoned: boolean
+  done: boolean
+}
+
+/** The longest varint length prefix a reply may have (a frame of at most 2^53 bytes). */
+const MAX_PREFIX_BYTES = 8
+
+function lengthPrefixed(frame: Uint8Array): Uint8Array {
+  const prefix: number[] = []
+  let n = frame.byteLength
+  while (n >= 0x80) {
+    prefix.push((n % 0x80) | 0x80)
+    n = Math.floor(n / 0x80)
+  }
+  prefix.push(n)
+  const out = new Uint8Array(prefix.length + frame.byteLength)
+  out.set(prefix)
+  out.set(frame, prefix.length)
+  return out
+}
+
+/**
+ * What a session hands back when the server ended the stream cleanly after answering `answered` requests: the
+ * requests it had not answered, still waiting (a server that answers one request a stream, or one that closed
+ * an idle stream just as a request went out).
+ */
+export type SessionEnded = (leftovers: Pending[], answered: number) => void
+
+/**
+ * One long-lived request stream to one peer. Replies are parsed as their bytes arrive, so the read buffer never
+ * holds more than one unfinished reply. A reply that breaks the frame rules fails its request with
+ * `ProtocolError` (the peer is to blame) and ends the session; a stream that resets fails every request still
+ * waiting with `StreamEndedError`, which blames nobody. A stream the server ends cleanly hands its unanswered
+ * requests to `onEnded`, or fails them too.
+ */
+export class FrameSession {
+  private readonly stream: Stream
+  private readonly init: FrameSessionInit
+  private readonly maxUnanswered: number
+  private readonly onEnded: SessionEnded | undefined
+  private answered = 0
+  /** Written, in order, waiting for their replies. */
+  private readonly unanswered: Pending[] = []
+  /** Not yet written: more than `maxUnanswered` requests were made. */
+  private readonly queued: Pending[] = []
+  private readonly buffer = new Uint8ArrayList()
+  /** The length of the reply being read, once its prefix is complete; -1 while reading a prefix. */
+  private expected = -1
+  private prefixBytes = 0
+  private ended = false
+
+  constructor(stream: Stream, init: FrameSessionInit, options: { maxUnanswered?: number; onEnded?: SessionEnded } = {}) {
+    this.stream = stream
+    this.init = init
+    this.maxUnanswered = options.maxUnanswered ?? init.maxUnanswered
+    this.onEnded = options.onEnded
+    stream.addEventListener('message', (event) => this.onData(event.data))
+    stream.addEventListener('close', (event) => this.end(new StreamEndedError(`${init.protocol}: stream closed`, { cause: event.error })))
+    stream.addEventListener('remoteCloseWrite', () => this.onRemoteEnd())
+  }
+
+  /** Whether the session can take no more requests (the stream ended, or a reply broke the rules). */
+  get closed(): boolean {
+    return this.ended
+  }
+
+  /** Sends `frame` and resolves with its reply frame; rejects with `AbortError` on abort or at the deadline. */
+  request(frame: Uint8Array, options: { signal?: AbortSignal } = {}): Promise<Uint8Array> {
+    if (this.ended) return Promise.reject(new StreamEndedError(`${this.init.protocol}: session closed`))
+    const timeout = AbortSignal.timeout(this.init.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS)
+    const signal = options.signal === undefined ? timeout : AbortSignal.any([options.signal, timeout])
+    setMaxListeners(Infinity, signal)
+    if (signal.aborted) return Promise.reject(new AbortError(`${this.init.protocol}: request aborted`, { cause: signal.reason }))
+    return new Promise<Uint8Array>((resolve, reject) => {
+      const onAbort = (): void => {
+        if (pending.done) return
+        pending.owner.forget(pending)
+        settle()
+        reject(new AbortError(`${this.init.protocol}: request aborted`, { cause: signal.reason }))
+      }
+      const settle = (): void => {
+        pending.done = true
+        signal.removeEventListener('abort', onAbort)
+      }
+      const pending: Pending = {
+        owner: this,
+        frame,
+        resolve: (reply) => {
+          settle()
+          resolve(reply)
+        },
+        reject: (err) => {
+          settle()
+          reject(err)
+        },
+        abandoned: false,
+        done: false
+      }
+      signal.addEventListener('abort', onAbort, { once: true })
+      this.adopt([pending])
+    })
+  }
+
+  /** Takes over requests still waiting (handed back by an ended session), behind any of its own. */
+  adopt(pendings: Pending[]): void {
+    for (const pending of pendings) {
+      if (pending.done) continue
+      if (this.ended) {
+        pending.reject(new StreamEndedError(`${this.init.protocol}: session closed`))
+        continue
+      }
+      pending.owner = this
+      this.queued.push(pending)
+    }
+    this.writeQueued()
+  }
+
+  /** A request whose caller gave up: unwritten, it is dropped; written, its reply is read and dropped. */
+  private forget(pending: Pending): void {
+    const index = this.queued.indexOf(pending)
+    if (index >= 0) this.queued.splice(index, 1)
+    else pending.abandoned = true
+  }
+
+  /**
+   * The server ended its side cleanly. Ours closes too, or the half-open stream would hold one of the server's
+   * inbound stream slots; requests it did not answer go to `onEnded` if it answered any (so a server closing
+   * every stream at once cannot make us open streams in a loop).
+   */
+  private onRemoteEnd(): void {
+    if (this.ended) return
+    const leftovers = [...this.unanswered, ...this.queued].filter((p) => !p.done)
+    this.unanswered.length = 0
+    this.queued.length = 0
+    this.close(new StreamEndedError(`${this.init.protocol}: the peer ended the stream`))
+    if (leftovers.length === 0) return
+    if (this.onEnded !== undefined && this.answered > 0) this.onEnded(leftovers, this.answered)
+    else for (const p of leftovers) p.reject(new StreamEndedError(`${this.init.protocol}: the peer ended the stream`))
+  }
+
+  /** Ends the session: requests still waiting fail with `StreamEndedError`, and the stream closes. */
+  close(reason = new StreamEndedError(`${this.init.protocol}: session closed`)): void {
+    if (this.ended) return
+    this.end(reason)
+    this.stream.close().catch((err: unknown) => this.stream.abort(err instanceof Error ? err : new Error(String(err))))
+  }
+
+  private writeQueued(): void {
+    while (!this.ended && this.queued.length > 0 && this.unanswered.length < this.maxUnanswered) {
+      const pending = this.queued.shift()!
+      this.unanswered.push(pending)
+      try {
+        // A false return asks to wait for 'drain'; the stream buffers the frame meanwhile, and request frames
+        // are small and few.
+        this.stream.send(lengthPrefixed(pending.frame))
+      } catch (err) {
+        this.fail(new StreamEndedError(`${this.init.protocol}: write failed`, { cause: err }))
+        return
+      }
+    }
+  }
+
+  /** `data` is a chunk or a list of chunks (the stream's own `Uint8ArrayList`, of another copy of that package). */
+  private onData(data: Uint8Array | Iterable<Uint8Array>): void {
+    if (this.ended) return
+    if (data instanceof Uint8Array) this.buffer.append(data)
+    else for (const chunk of data) this.buffer.append(chunk)
+    for (;;) {
+      if (this.expected < 0 && !this.readPrefix()) return
+      if (this.ended || this.buffer.byteLength < this.prefixBytes + this.expected) return
+      const end = this.prefixBytes + this.expected
+      const reply = asUint8Array(this.buffer.subarray(this.prefixBytes, end))
+      this.buffer.consume(end)
+      this.expected = -1
+      const pending = this.unanswered.shift()
+      if (pending === undefined) {
+        this.fail(new ProtocolError(`${this.init.protocol}: a reply frame nobody asked for`))
+        return
+      }
+      this.answered++
+      if (!pending.abandoned) pending.resolve(reply)
+      this.writeQueued()
+    }
+  }
+
+  /** Reads the next reply's length prefix; false while it is incomplete. */
+  private readPrefix(): boolean {
+    let length = 0
+    let scale = 1
+    for (let i = 0; i < this.buffer.byteLength; i++) {
+      if (i >= MAX_PREFIX_BYTES) {
+        this.fail(new ProtocolError(`${this.init.protocol}: bad reply frame (length prefix too long)`))
+        return false
+      }
+      const byte = this.buffer.get(i)
+      length += (byte & 0x7f) * scale
+      scale *= 0x80
+      if (byte < 0x80) {
+        if (length > this.init.maxResponseBytes) {
+          this.fail(new ProtocolError(`${this.init.protocol}: bad reply frame (${length} bytes, at most ${this.init.maxResponseBytes})`))
+          return false
+        }
+        this.expected = length
+        this.prefixBytes = i + 1
+        return true
+      }
+    }
+    return false
+  }
+
+  /** A reply broke the rules: its request takes the blame, the others are retried; the stream is reset. */
+  private fail(err: ProtocolError | StreamEndedError): void {
+    const first = this.unanswered.shift()
+    this.end(new StreamEndedError(`${this.init.protocol}: session ended`, { cause: err }))
+    if (first !== undefined && !first.done) first.reject(err)
+    this.stream.abort(err)
+  }
+
+  private end(err: StreamEndedError): void {
+    if (this.ended && this.unanswered.length === 0 && this.queued.length === 0) return
+    this.ended = true
+    for (const pending of this.unanswered.splice(0)) if (!pending.done) pending.reject(err)
+    for (const pending of this.queued.splice(0)) if (!pending.done) pending.reject(err)
+    this.buffer.consume(this.buffer.byteLength)
+  }
+}
+
+/**
+ * A `FrameSession` per peer, opened on the first request and again after one ends. The owner closes them all
+ * when done (a state sync, when it finishes).
+ */
+export class FrameSessions {
+  private readonly openStream: OpenStream
+  private readonly init: FrameSessionInit
+  private readonly sessions = new Map<string, Promise<FrameSession>>()
+  /** Peers that ended a stream after its first reply with more requests written: they get one a stream. */
+  private readonly oneAtATime = new Set<string>()
+  private closed = false
+
+  constructor(openStream: OpenStream, init: FrameSessionInit) {
+    this.openStream = openStream
+    this.init = init
+  }
+
+  /** Sends `frame` to `peer` on its session and resolves with the reply frame. */
+  async request(peer: PeerId, frame: Uint8Array, options: { signal?: AbortSignal } = {}): Promise<Uint8Array> {
+    const session = await this.session(peer, options.signal)
+    return session.request(frame, options)
+  }
+
+  /** Closes every session; later requests fail with `StreamEndedError`. */
+  close(): void {
+    this.closed = true
+    for (const opening of this.sessions.values()) opening.then((s) => s.close(), () => undefined)
+    this.sessions.clear()
+  }
+
+  /**
+   * Requests a session's server left unanswered when it ended the stream go out again on a new session. A server
+   * that answered only the first is one that answers a request a stream (as servers did before sessions).
+   */
+  private handOver(peer: PeerId, leftovers: Pending[], answered: number): void {
+    if (answered === 1) this.oneAtATime.add(peer.toString())
+    this.session(peer, undefined).then(
+      (session) => session.adopt(leftovers),
+      (err: unknown) => {
+        const reason = err instanceof StreamEndedError ? err : new StreamEndedError(`${this.init.protocol}: reopening failed`, { cause: err })
+        for (const p of leftovers) if (!p.done) p.reject(reason)
+      }
+    )
+  }
+
+  private async session(peer: PeerId, signal: AbortSignal | undefined): Promise<FrameSession> {
+    if (this.closed) throw new StreamEndedError(`${this.init.protocol}: sessions closed`)
+    const key = peer.toString()
+    const existing = this.sessions.get(key)
+    if (existing !== undefined) {
+      const session = await existing.catch(() => undefined)
+      if (session !== undefined && !session.closed) return session
+      if (this.sessions.get(key) === existing) this.sessions.delete(key)
+      return this.session(peer, signal)
+    }
+    // The stream's opening is shared by every request waiting for it, so it has a deadline of its own rather
+    // than the first caller's signal.
+    const timeout = AbortSignal.timeout(this.init.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS)
+    setMaxListeners(Infinity, timeout)
+    const opening = this.openStream(peer, this.init.protocol, { signal: timeout }).then((stream) => {
+      if (this.closed) {
+        stream.abort(new StreamEndedError(`${this.init.protocol}: sessions closed`))
+        throw new StreamEndedError(`${this.init.protocol}: sessions closed`)
+      }
+      return new FrameSession(stream, this.init, {
+        maxUnanswered: this.oneAtATime.has(key) ? 1 : this.init.maxUnanswered,
+        onEnded: (leftovers, answered) => this.handOver(peer, leftovers, answered)
+      })
+    })
+    this.sessions.set(key, opening)
+    opening.catch(() => {
+      if (this.sessions.get(key) === opening) this.sessions.delete(key)
+    })
+    if (signal === undefined) return opening
+    // A caller that gives up does not abort the opening the others may share.
+    return raceSignal(opening, signal, `${this.init.protocol}: request aborted`)
+  }
+}

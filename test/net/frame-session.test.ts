@@ -1,0 +1,113 @@
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import type { Connection, PeerId, Stream } from '@libp2p/interface'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { streamPair } from '@libp2p/utils'
+import { beforeAll, describe, expect, it } from 'vitest'
+import { AbortError, ProtocolError, StreamEndedError } from '../../src/errors.js'
+import { FrameSession, FrameSessions } from '../../src/net/frame-session.js'
+import { type FrameViolation, frameHandler } from '../../src/net/rpc.js'
+import { lengthPrefix } from './half-open-attack.js'
+
+const PROTOCOL = '/test/echo/1.0.0'
+const MAX_REQUEST = 64
+const FRAME_TIMEOUT_MS = 150
+
+describe('FrameSession: many requests on one stream against frameHandler', () => {
+  let peer: PeerId
+  beforeAll(async () => {
+    peer = peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
+  })
+
+  /**
+   * A server answering each frame with its bytes reversed, after `delayMs`, on the inbound end of each stream
+   * `open()` makes; `pipelined` frames a stream.
+   */
+  function server(pipelined: number, delayMs = 0) {
+    const violations: FrameViolation[] = []
+    const handled: Promise<void>[] = []
+    let streams = 0
+    const handler = frameHandler(
+      async (frame) => {
+        await new Promise((r) => setTimeout(r, delayMs))
+        return frame.slice().reverse()
+      },
+      {
+        maxRequestBytes: MAX_REQUEST,
+        maxPipelinedRequests: pipelined,
+        frameTimeoutMs: FRAME_TIMEOUT_MS,
+        onViolation: (v) => violations.push(v)
+      }
+    )
+    const open = async (): Promise<Stream> => {
+      const [outbound, inbound] = await streamPair()
+      streams++
+      handled.push(handler(inbound, { remotePeer: peer } as Connection))
+      return outbound
+    }
+    return { open, violations, handled, streams: () => streams }
+  }
+
+  const init = { protocol: PROTOCOL, maxResponseBytes: 1024, maxUnanswered: 4, timeoutMs: 2000 }
+
+  it('answers pipelined requests in order on one stream, and the server closes the stream once idle', async () => {
+    const s = server(4, 5)
+    const session = new FrameSession(await s.open(), init)
+    const replies = await Promise.all([1, 2, 3, 4, 5, 6].map((n) => session.request(Uint8Array.of(n, 0))))
+    expect(replies).toEqual([1, 2, 3, 4, 5, 6].map((n) => Uint8Array.of(0, n)))
+    expect(s.streams()).toBe(1)
+    await Promise.all(s.handled)
+    expect(s.violations).toEqual([])
+    expect(session.closed).toBe(true)
+  })
+
+  it('goes on against a server that answers one request a stream, one request a stream from then on', async () => {
+    const s = server(1)
+    const sessions = new FrameSessions(() => s.open(), init)
+    const replies = await Promise.all([1, 2, 3, 4, 5].map((n) => sessions.request(peer, Uint8Array.of(n, 9))))
+    expect(replies).toEqual([1, 2, 3, 4, 5].map((n) => Uint8Array.of(9, n)))
+    expect(s.streams()).toBe(5)
+    sessions.close()
+    await Promise.all(s.handled)
+    expect(s.violations).toEqual([])
+  })
+
+  it('drops the reply of an abandoned request and still answers the next one', async () => {
+    const s = server(4, 30)
+    const session = new FrameSession(await s.open(), init)
+    const controller = new AbortController()
+    const first = session.request(Uint8Array.of(1), { signal: controller.signal })
+    const second = session.request(Uint8Array.of(2, 3))
+    controller.abort()
+    await expect(first).rejects.toBeInstanceOf(AbortError)
+    expect(await second).toEqual(Uint8Array.of(3, 2))
+    session.close()
+  })
+
+  it('blames only the request whose reply passes the size cap, and ends the session', async () => {
+    const [outbound, inbound] = await streamPair()
+    const session = new FrameSession(outbound, init)
+    const first = session.request(Uint8Array.of(1))
+    const second = session.request(Uint8Array.of(2))
+    inbound.send(lengthPrefix(init.maxResponseBytes + 1))
+    await expect(first).rejects.toBeInstanceOf(ProtocolError)
+    await expect(second).rejects.toBeInstanceOf(StreamEndedError)
+    expect(session.closed).toBe(true)
+  })
+
+  it('resets a stream that pipelines more frames than the server reads ahead, and reports it', async () => {
+    const s = server(2, 50)
+    const stream = await s.open()
+    for (let i = 0; i < 4; i++) stream.send(new Uint8Array([...lengthPrefix(MAX_REQUEST), ...new Uint8Array(MAX_REQUEST)]))
+    await Promise.all(s.handled)
+    expect(s.violations).toEqual(['oversized'])
+  })
+
+  it('reports a later frame left unfinished at the deadline as late', async () => {
+    const s = server(4)
+    const stream = await s.open()
+    stream.send(Uint8Array.of(1, 7))
+    stream.send(lengthPrefix(MAX_REQUEST))
+    await Promise.all(s.handled)
+    expect(s.violations).toEqual(['late'])
+  })
+})
