@@ -2,7 +2,8 @@ import type { PeerId } from '@libp2p/interface'
 import { MAX_FRAME_BYTES, MAX_NODES_PER_REQUEST, MAX_RESPONSE_BYTES } from '../constants.js'
 import { DsfgError, ProtocolError } from '../errors.js'
 import type { KVStore } from '../store/kv-store.js'
-import { decodeFrame, encodeFrame, expectBytes, expectItems, expectList, expectStatus, Status } from './codec.js'
+import { readRlpSpan } from '../util/rlp-span.js'
+import { decodeFrame, encodeFrame, expectBytes, expectItems, expectList, Status } from './codec.js'
 import type { FrameSessions } from './frame-session.js'
 import { type OpenStream, requestFrame } from './rpc.js'
 
@@ -37,12 +38,40 @@ export function encodeNodesResponse(code: Status, nodes: Uint8Array[] = []): Uin
   return encodeFrame([code, nodes] as never)
 }
 
+/**
+ * Reads the reply in place (the hot path of a trie sync: a generic RLP decode copied every node twice and built
+ * arrays of them), with the rules `decodeFrame` and `expectStatus` apply. Each node is copied out once, so a
+ * node kept waiting for its children holds its own bytes and not the whole reply.
+ */
 export function decodeNodesResponse(frame: Uint8Array, maxNodes: number): { code: Status; nodes: Uint8Array[] } {
-  const [code, list] = expectList(decodeFrame(frame, 'nodes response'), 2, 'nodes response')
-  const status = expectStatus(code, 'nodes response')
-  const nodes = expectItems(list!, maxNodes, 'nodes response').map((n) => expectBytes(n, 'node'))
+  const fail = (why: string): ProtocolError => new ProtocolError(`nodes response: ${why}`)
+  const outer = readRlpSpan(frame, 0, frame.length, fail)
+  if (!outer.list || outer.end !== frame.length) throw fail('expected one list')
+  const code = readRlpSpan(frame, outer.start, outer.end, fail)
+  if (code.list) throw fail('status: expected a byte string')
+  if (code.end >= outer.end) throw fail('expected 2 items, got 1')
+  const list = readRlpSpan(frame, code.end, outer.end, fail)
+  if (!list.list) throw fail('expected a list of nodes')
+  if (list.end !== outer.end) throw fail('expected 2 items, got more')
+  const status = statusOf(frame.subarray(code.start, code.end))
+  const nodes: Uint8Array[] = []
+  for (let pos = list.start; pos < list.end; ) {
+    const node = readRlpSpan(frame, pos, list.end, fail)
+    if (node.list) throw fail('node: expected a byte string')
+    if (nodes.length === maxNodes) throw fail(`more than ${maxNodes} nodes`)
+    nodes.push(frame.slice(node.start, node.end))
+    pos = node.end
+  }
   if (status !== Status.OK && nodes.length > 0) throw new ProtocolError('nodes response: error status with nodes')
   return { code: status, nodes }
+}
+
+/** A canonical status code, as `expectStatus` reads it. */
+function statusOf(bytes: Uint8Array): Status {
+  if (bytes.length > 1 || (bytes.length === 1 && bytes[0] === 0)) throw new ProtocolError('nodes response: bad status')
+  const code = bytes.length === 0 ? 0 : bytes[0]!
+  if (code > Status.RATE_LIMITED) throw new ProtocolError(`nodes response: unknown status ${code}`)
+  return code as Status
 }
 
 export interface NodesServerLimits {

@@ -146,6 +146,18 @@ describe('contents reply codec (written and read in place)', () => {
     return { code: status, items, proof }
   }
 
+  /** 4,000 frames: each a seed with one to three bytes changed, a fifth of them cut short. */
+  function mutations(seeds: Uint8Array[], rng: SeededRandom): Uint8Array[] {
+    const frames: Uint8Array[] = []
+    for (let i = 0; i < 4000; i++) {
+      const frame = seeds[i % seeds.length]!.slice()
+      const flips = 1 + rng.int(3)
+      for (let j = 0; j < flips; j++) frame[rng.int(frame.length)] = rng.int(256)
+      frames.push(rng.float() < 0.2 ? frame.subarray(0, rng.int(frame.length)) : frame)
+    }
+    return frames
+  }
+
   function outcome(decode: () => unknown): unknown {
     try {
       return decode()
@@ -208,17 +220,39 @@ describe('contents reply codec (written and read in place)', () => {
       Uint8Array.of(0xc2, 0x80, 0xc0), // no proof list (the 1.0.0 reply)
       new Uint8Array(0)
     ]
-    const frames = [...seeds, ...handmade]
-    for (let i = 0; i < 4000; i++) {
-      const frame = seeds[i % seeds.length]!.slice()
-      const flips = 1 + rng.int(3)
-      for (let j = 0; j < flips; j++) frame[rng.int(frame.length)] = rng.int(256)
-      frames.push(rng.float() < 0.2 ? frame.subarray(0, rng.int(frame.length)) : frame)
-    }
+    const frames = [...seeds, ...handmade, ...mutations(seeds, rng)]
     let rejected = 0
     for (const frame of frames) {
       const expected = outcome(() => referenceDecode(frame, 0, 300))
       expect(outcome(() => decodeContentsResponse(frame, 0, 300)), toHex(frame)).toEqual(expected)
+      if (expected === 'rejected') rejected++
+    }
+    expect(rejected).toBeGreaterThan(frames.length / 2)
+  })
+
+  it('decodes nodes replies in place exactly as the generic decoder did, accepting and rejecting the same frames', () => {
+    const rng = new SeededRandom(11)
+    /** The decoder before it read replies in place: decodeFrame, then the expect* checks. */
+    const referenceDecode = (frame: Uint8Array, maxNodes: number) => {
+      const [code, list] = expectList(decodeFrame(frame, 'nodes response'), 2, 'nodes response')
+      const status = expectStatus(code, 'nodes response')
+      const nodes = expectItems(list!, maxNodes, 'nodes response').map((n) => expectBytes(n, 'node'))
+      if (status !== Status.OK && nodes.length > 0) throw new ProtocolError('error status with nodes')
+      return { code: status, nodes }
+    }
+    const seeds = [
+      encodeNodesResponse(Status.OK, [Uint8Array.of(1, 2, 3), new Uint8Array(60).fill(7), Uint8Array.of(0x80)]),
+      encodeNodesResponse(Status.OK, [new Uint8Array(300).fill(9)]),
+      encodeNodesResponse(Status.UNAVAILABLE),
+      encodeNodesResponse(Status.RATE_LIMITED),
+      RLP.encode([0, [Uint8Array.of(1), [Uint8Array.of(2)]]]),
+      RLP.encode([5, []])
+    ]
+    const frames = [...seeds, new Uint8Array(0), Uint8Array.of(0xc2, 0x80, 0xc0, 0x00), ...mutations(seeds, rng)]
+    let rejected = 0
+    for (const frame of frames) {
+      const expected = outcome(() => referenceDecode(frame, 2))
+      expect(outcome(() => decodeNodesResponse(frame, 2)), toHex(frame)).toEqual(expected)
       if (expected === 'rejected') rejected++
     }
     expect(rejected).toBeGreaterThan(frames.length / 2)
