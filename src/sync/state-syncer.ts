@@ -112,8 +112,8 @@ export interface StateSyncerInit {
 
 interface Task {
   hash: Uint8Array
-  /** Peers that answered without this node: it is not asked of them again. */
-  refusedBy: Set<string>
+  /** Peers that answered without this node: it is not asked of them again. Made at the first refusal. */
+  refusedBy: Set<string> | undefined
 }
 
 type RequestState = 'active' | 'timed-out' | 'dropped' | 'done'
@@ -345,7 +345,7 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
             this.ready.delete(task.hash) // delivered meanwhile (a late reply)
             continue
           }
-          if (task.refusedBy.has(peer)) continue
+          if (task.refusedBy?.has(peer) === true) continue
           tasks.set(task.hash, task)
           this.ready.delete(task.hash)
         }
@@ -374,7 +374,7 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
     const want = cap - this.ready.size
     if (want <= 0) return
     for (const hash of this.sched!.missing(want)) {
-      this.ready.set(hash, { hash, refusedBy: new Set() })
+      this.ready.set(hash, { hash, refusedBy: undefined })
     }
   }
 
@@ -416,7 +416,10 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
     if (requests?.delete(req) === true && requests.size === 0) this.active.delete(req.peer)
     if (state === 'dropped' || state === 'timed-out') req.controller.abort()
     for (const task of req.tasks.values()) {
-      if (refused) task.refusedBy.add(req.peer)
+      if (refused) {
+        task.refusedBy ??= new Set()
+        task.refusedBy.add(req.peer)
+      }
       if (this.sched?.isPending(task.hash)) this.ready.set(task.hash, task)
     }
   }
@@ -560,10 +563,11 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
     const peers = this.usablePeers()
     if (peers.length === 0 || this.inFlight > 0) return
     for (const task of this.ready.values()) {
-      if (peers.every((p) => task.refusedBy.has(p))) {
+      const refusedBy = task.refusedBy
+      if (refusedBy !== undefined && peers.every((p) => refusedBy.has(p))) {
         throw new NodeUnavailableError(
           task.hash,
-          `trie node ${toHex(task.hash)} failed with all peers (${task.refusedBy.size} refusals, ${peers.length} peers)`
+          `trie node ${toHex(task.hash)} failed with all peers (${refusedBy.size} refusals, ${peers.length} peers)`
         )
       }
     }

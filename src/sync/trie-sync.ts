@@ -257,7 +257,7 @@ export class TrieSync {
       }
       let decoded: ReturnType<typeof nodeChildren>
       try {
-        decoded = nodeChildren(decodeNode(blob), req.path)
+        decoded = nodeChildren(decodeNode(blob), req.path, req.reportLeaves && this.onLeaf !== undefined)
       } catch (err) {
         const error =
           err instanceof InvalidNodeError ? err : new InvalidNodeError(`node ${toHex(hash)}: invalid`, { cause: err })

@@ -188,23 +188,24 @@ export interface NodeLeaf {
  * descending into embedded children (which are part of this node's blob and are never fetched).
  * Children come in ascending path order.
  */
-export function nodeChildren(node: TrieNode, path: Nibbles): { children: HashChild[]; leaves: NodeLeaf[] } {
+export function nodeChildren(node: TrieNode, path: Nibbles, withLeaves = true): { children: HashChild[]; leaves: NodeLeaf[] } {
   const children: HashChild[] = []
   const leaves: NodeLeaf[] = []
-  collect(node, path, children, leaves)
+  collect(node, path, children, withLeaves ? leaves : null)
   return { children, leaves }
 }
 
-function collect(node: TrieNode, path: Nibbles, children: HashChild[], leaves: NodeLeaf[]): void {
+/** `leaves` null: the caller wants none, so no leaf path is built (a sync with no `onLeaf`, most nodes being leaves). */
+function collect(node: TrieNode, path: Nibbles, children: HashChild[], leaves: NodeLeaf[] | null): void {
   switch (node.kind) {
     case 'leaf':
-      leaves.push({ path: concatNibbles(path, node.path), value: node.value })
+      leaves?.push({ path: concatNibbles(path, node.path), value: node.value })
       return
     case 'extension':
       collectRef(node.child, concatNibbles(path, node.path), children, leaves)
       return
     case 'branch':
-      if (node.value !== null) leaves.push({ path, value: node.value })
+      if (node.value !== null) leaves?.push({ path, value: node.value })
       for (let i = 0; i < 16; i++) {
         const ref = node.children[i]
         if (ref == null) continue
@@ -221,7 +222,7 @@ function collect(node: TrieNode, path: Nibbles, children: HashChild[], leaves: N
   }
 }
 
-function collectRef(ref: ChildRef, path: Nibbles, children: HashChild[], leaves: NodeLeaf[]): void {
+function collectRef(ref: ChildRef, path: Nibbles, children: HashChild[], leaves: NodeLeaf[] | null): void {
   if (ref.kind === 'hash') children.push({ hash: ref.hash, path })
   else collect(ref.node, path, children, leaves)
 }
