@@ -4,7 +4,7 @@ import { Uint8ArrayList } from 'uint8arraylist'
 import { DEFAULT_REQUEST_TIMEOUT_MS } from '../constants.js'
 import { AbortError, ProtocolError, StreamEndedError } from '../errors.js'
 import { raceSignal } from '../util/abort.js'
-import { asUint8Array, type OpenStream } from './rpc.js'
+import { asUint8Array, type OpenStream, requestFrame } from './rpc.js'
 
 /**
  * Many requests on one long-lived stream, replies in request order (`frameHandler` with `maxPipelinedRequests`
@@ -31,6 +31,8 @@ interface Pending {
   /** The session it waits on; a request handed over to a new session moves with its abort handling. */
   owner: FrameSession
   readonly frame: Uint8Array
+  /** The caller's signal and the deadline together. */
+  readonly signal: AbortSignal
   resolve(reply: Uint8Array): void
   reject(err: Error): void
   /** The caller gave up on it after it was written: its reply is still read, then dropped. */
@@ -85,10 +87,10 @@ export class FrameSession {
   private prefixBytes = 0
   private ended = false
 
-  constructor(stream: Stream, init: FrameSessionInit, options: { maxUnanswered?: number; onEnded?: SessionEnded } = {}) {
+  constructor(stream: Stream, init: FrameSessionInit, options: { onEnded?: SessionEnded } = {}) {
     this.stream = stream
     this.init = init
-    this.maxUnanswered = options.maxUnanswered ?? init.maxUnanswered
+    this.maxUnanswered = init.maxUnanswered
     this.onEnded = options.onEnded
     stream.addEventListener('message', (event) => this.onData(event.data))
     stream.addEventListener('close', (event) => this.end(new StreamEndedError(`${init.protocol}: stream closed`, { cause: event.error })))
@@ -121,6 +123,7 @@ export class FrameSession {
       const pending: Pending = {
         owner: this,
         frame,
+        signal,
         resolve: (reply) => {
           settle()
           resolve(reply)
@@ -269,7 +272,7 @@ export class FrameSessions {
   private readonly openStream: OpenStream
   private readonly init: FrameSessionInit
   private readonly sessions = new Map<string, Promise<FrameSession>>()
-  /** Peers that ended a stream after its first reply with more requests written: they get one a stream. */
+  /** Peers that ended a stream after its first reply with more requests written: they get a stream a request. */
   private readonly oneAtATime = new Set<string>()
   private closed = false
 
@@ -280,6 +283,7 @@ export class FrameSessions {
 
   /** Sends `frame` to `peer` on its session and resolves with the reply frame. */
   async request(peer: PeerId, frame: Uint8Array, options: { signal?: AbortSignal } = {}): Promise<Uint8Array> {
+    if (this.oneAtATime.has(peer.toString())) return this.alone(peer, frame, options.signal)
     const session = await this.session(peer, options.signal)
     return session.request(frame, options)
   }
@@ -291,12 +295,37 @@ export class FrameSessions {
     this.sessions.clear()
   }
 
+  /** One request on a stream of its own, as `requestFrame` sends it. */
+  private alone(peer: PeerId, frame: Uint8Array, signal: AbortSignal | undefined): Promise<Uint8Array> {
+    if (this.closed) return Promise.reject(new StreamEndedError(`${this.init.protocol}: sessions closed`))
+    return requestFrame(this.openStream, peer, this.init.protocol, frame, {
+      signal,
+      timeoutMs: this.init.timeoutMs,
+      maxResponseBytes: this.init.maxResponseBytes
+    })
+  }
+
   /**
-   * Requests a session's server left unanswered when it ended the stream go out again on a new session. A server
-   * that answered only the first is one that answers a request a stream (as servers did before sessions).
+   * Requests a session's server left unanswered when it ended the stream go out again. A server that answered
+   * only the first is one that answers a request a stream (as servers did before sessions): from then on each
+   * request has a stream of its own, so they still run side by side. Otherwise (a server that closed an idle
+   * stream as a request went out) they go on a new session.
    */
   private handOver(peer: PeerId, leftovers: Pending[], answered: number): void {
-    if (answered === 1) this.oneAtATime.add(peer.toString())
+    if (answered === 1) {
+      this.oneAtATime.add(peer.toString())
+      for (const p of leftovers) {
+        this.alone(peer, p.frame, p.signal).then(
+          (reply) => {
+            if (!p.done) p.resolve(reply)
+          },
+          (err: unknown) => {
+            if (!p.done) p.reject(err instanceof Error ? err : new Error(String(err)))
+          }
+        )
+      }
+      return
+    }
     this.session(peer, undefined).then(
       (session) => session.adopt(leftovers),
       (err: unknown) => {
@@ -326,7 +355,6 @@ export class FrameSessions {
         throw new StreamEndedError(`${this.init.protocol}: sessions closed`)
       }
       return new FrameSession(stream, this.init, {
-        maxUnanswered: this.oneAtATime.has(key) ? 1 : this.init.maxUnanswered,
         onEnded: (leftovers, answered) => this.handOver(peer, leftovers, answered)
       })
     })

@@ -85,9 +85,9 @@ export interface FrameHandlerOptions {
   /** Largest request frame accepted: a longer length prefix aborts the stream before any of the frame is read. */
   maxRequestBytes: number
   /**
-   * Request frames one stream may carry, answered in order; a client may write them all before reading a
-   * reply (pipelining), so the read buffer holds this many frames. 1: the stream carries one request and the
-   * handler closes it after the reply. @default 1
+   * Request frames of one stream answered at a time (their replies go out in request order); a client may
+   * write that many before reading a reply (pipelining), so besides them the read buffer holds up to this many
+   * frames. 1: the stream carries one request and the handler closes it after the reply. @default 1
    */
   maxPipelinedRequests?: number
   /**
@@ -164,19 +164,33 @@ export function frameHandler(
     }
     // Added after lpStream's own listener, so both see any bytes that arrived before the handler ran.
     stream.addEventListener('message', count)
+    // Frames read and not yet answered: their answers start at once, so a pipelining client's requests overlap
+    // at the server (each is a store read), and their replies go out in request order.
+    const answering: Promise<void>[] = []
+    let previous: Promise<void> = Promise.resolve()
+    let failed = false
+    const fail = (err: unknown): void => {
+      if (failed || flooded) return
+      failed = true
+      options.onError?.(err, peer)
+      stream.abort(err instanceof Error ? err : new Error(String(err)))
+    }
     try {
       for (let n = 0; ; n++) {
+        if (answering.length >= pipelined) await answering.shift()
+        if (failed || flooded) return
         const frameDeadline = AbortSignal.timeout(options.frameTimeoutMs ?? DEFAULT_REQUEST_FRAME_TIMEOUT_MS)
         setMaxListeners(Infinity, frameDeadline)
         let request: Uint8Array
         try {
           request = asUint8Array((await lp.read({ signal: frameDeadline })).subarray())
         } catch (err) {
-          if (flooded) return
+          if (failed || flooded) return
           const pending = received - consumed
           // After its first request, a long-lived stream may go quiet or end between frames: the client is done.
           if (n > 0 && pending === 0) {
-            await stream.close().catch(() => undefined)
+            await previous
+            if (!failed) await stream.close().catch(() => undefined)
             return
           }
           const violation = frameViolation(err, frameDeadline.aborted, pending)
@@ -188,17 +202,19 @@ export function frameHandler(
         consumed += request.byteLength + varintLength(request.byteLength)
         const signal = AbortSignal.timeout(options.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS)
         setMaxListeners(Infinity, signal)
-        try {
-          const reply = await answer(request, peer)
-          await lp.write(reply, { signal })
-          if (pipelined === 1) {
-            await stream.close({ signal })
-            return
-          }
-        } catch (err) {
-          if (flooded) return
-          options.onError?.(err, peer)
-          stream.abort(err instanceof Error ? err : new Error(String(err)))
+        const reply = answer(request, peer)
+        // Awaited below once the replies before it are out; marked handled now in case it fails before that.
+        reply.catch(() => undefined)
+        previous = previous
+          .then(async () => {
+            const bytes = await reply
+            if (!failed && !flooded) await lp.write(bytes, { signal })
+          })
+          .catch(fail)
+        answering.push(previous)
+        if (pipelined === 1) {
+          await previous
+          if (!failed && !flooded) await stream.close({ signal }).catch(fail)
           return
         }
       }

@@ -60,7 +60,7 @@ describe('FrameSession: many requests on one stream against frameHandler', () =>
     expect(session.closed).toBe(true)
   })
 
-  it('goes on against a server that answers one request a stream, one request a stream from then on', async () => {
+  it('goes on against a server that answers one request a stream, with a stream a request from then on', async () => {
     const s = server(1)
     const sessions = new FrameSessions(() => s.open(), init)
     const replies = await Promise.all([1, 2, 3, 4, 5].map((n) => sessions.request(peer, Uint8Array.of(n, 9))))
@@ -94,10 +94,11 @@ describe('FrameSession: many requests on one stream against frameHandler', () =>
     expect(session.closed).toBe(true)
   })
 
-  it('resets a stream that pipelines more frames than the server reads ahead, and reports it', async () => {
+  it('resets a stream that pipelines more frames than the server answers and reads ahead, and reports it', async () => {
     const s = server(2, 50)
     const stream = await s.open()
-    for (let i = 0; i < 4; i++) stream.send(new Uint8Array([...lengthPrefix(MAX_REQUEST), ...new Uint8Array(MAX_REQUEST)]))
+    // Two being answered, two waiting in the read buffer, and two more.
+    for (let i = 0; i < 6; i++) stream.send(new Uint8Array([...lengthPrefix(MAX_REQUEST), ...new Uint8Array(MAX_REQUEST)]))
     await Promise.all(s.handled)
     expect(s.violations).toEqual(['oversized'])
   })
