@@ -112,9 +112,9 @@ export class FrameSession {
     return new Promise<Uint8Array>((resolve, reject) => {
       const onAbort = (): void => {
         if (pending.done) return
-        pending.owner.forget(pending)
         settle()
         reject(new AbortError(`${this.init.protocol}: request aborted`, { cause: signal.reason }))
+        pending.owner.forget(pending)
       }
       const settle = (): void => {
         pending.done = true
@@ -154,11 +154,23 @@ export class FrameSession {
     this.writeQueued()
   }
 
-  /** A request whose caller gave up: unwritten, it is dropped; written, its reply is read and dropped. */
+  /**
+   * A request whose caller gave up: unwritten, it is dropped; written, its reply is read and dropped. Once every
+   * written request has been given up (the peer stopped answering, as far as the callers can tell), the stream
+   * is reset instead, so later requests go out on a new one rather than queue behind replies that may never
+   * come: what a timed-out request on a stream of its own did.
+   */
   private forget(pending: Pending): void {
     const index = this.queued.indexOf(pending)
-    if (index >= 0) this.queued.splice(index, 1)
-    else pending.abandoned = true
+    if (index >= 0) {
+      this.queued.splice(index, 1)
+      return
+    }
+    pending.abandoned = true
+    if (this.ended || !this.unanswered.every((p) => p.abandoned)) return
+    const err = new StreamEndedError(`${this.init.protocol}: every request on the stream was given up`)
+    this.end(err)
+    this.stream.abort(err)
   }
 
   /**

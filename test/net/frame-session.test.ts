@@ -83,6 +83,16 @@ describe('FrameSession: many requests on one stream against frameHandler', () =>
     session.close()
   })
 
+  it('resets a stream once every request written on it was given up, and sends the next on a new stream', async () => {
+    const s = server(4, 300)
+    const sessions = new FrameSessions(() => s.open(), init)
+    const gaveUp = [1, 2].map((n) => sessions.request(peer, Uint8Array.of(n), { signal: AbortSignal.timeout(50) }))
+    for (const request of gaveUp) await expect(request).rejects.toBeInstanceOf(AbortError)
+    expect(await sessions.request(peer, Uint8Array.of(3, 4))).toEqual(Uint8Array.of(4, 3))
+    expect(s.streams()).toBe(2)
+    sessions.close()
+  })
+
   it('blames only the request whose reply passes the size cap, and ends the session', async () => {
     const [outbound, inbound] = await streamPair()
     const session = new FrameSession(outbound, init)
