@@ -1,0 +1,148 @@
+import { StoreError } from '../errors.js'
+import type { BatchOp, KVStore } from './kv-store.js'
+
+/**
+ * The key of a DSFG store's format marker. Sixteen bytes: no trie node key (32 bytes) nor topic key (33 or 41,
+ * `topic-keys.ts`) has that length, so it cannot clash with data.
+ */
+export const STORE_FORMAT_KEY = new TextEncoder().encode('dsfg:store:fmt\0\0')
+
+/** The store format this version reads and writes. */
+export const STORE_FORMAT = 1
+
+/**
+ * The part of an abstract-level database (classic-level on LevelDB, browser-level on IndexedDB) a store uses,
+ * opened with the 'view' encoding for keys and values.
+ */
+export interface LevelDb {
+  get(key: Uint8Array): Promise<Uint8Array | undefined>
+  getMany(keys: Uint8Array[]): Promise<(Uint8Array | undefined)[]>
+  put(key: Uint8Array, value: Uint8Array): Promise<void>
+  del(key: Uint8Array): Promise<void>
+  batch(ops: BatchOp[]): Promise<void>
+  keys(options: { limit: number }): { all(): Promise<Uint8Array[]> }
+  close(): Promise<void>
+}
+
+/**
+ * classic-level hands values back as Node `Buffer`s. `Buffer#slice` returns a view, not a copy, so code that
+ * copies with `.slice()` (as `MemoryStore` and its callers do) would silently alias; a plain `Uint8Array`
+ * over the same memory keeps `.slice()` meaning "copy" everywhere.
+ */
+function plain(value: Uint8Array | undefined): Uint8Array | undefined {
+  if (value === undefined || value.constructor === Uint8Array) return value
+  return new Uint8Array(value.buffer, value.byteOffset, value.byteLength)
+}
+
+/** Why a call failed, in words a user can act on. */
+export function levelReason(err: unknown): string {
+  if (!(err instanceof Error)) return String(err)
+  // abstract-level wraps the real cause ("lock …: already held by process", "EEXIST …") in a generic
+  // "Database failed to open"; the inner message is the one a user can act on.
+  const cause: unknown = err.cause
+  return cause instanceof Error ? cause.message : err.message
+}
+
+/**
+ * A `KVStore` over an open abstract-level database: `batch` is one write batch of the database, so it is
+ * atomic. `LevelStore` (LevelDB) and `BrowserLevelStore` (IndexedDB) open theirs and hand it here.
+ */
+export class AbstractLevelStore implements KVStore {
+  /** Where the database lives: a directory, or an IndexedDB database name. */
+  readonly path: string
+  private readonly db: LevelDb
+  /**
+   * Set by the first `close()`: from then on every other call rejects, and concurrent `close()` calls all wait
+   * for this one.
+   */
+  private closing: Promise<void> | undefined
+
+  protected constructor(path: string, db: LevelDb) {
+    this.path = path
+    this.db = db
+  }
+
+  /** Writes the format marker into a database that holds no key yet; closes the store when that fails. */
+  protected async markIfEmpty(): Promise<void> {
+    try {
+      if (await this.isEmpty()) await this.put(STORE_FORMAT_KEY, Uint8Array.of(STORE_FORMAT))
+    } catch (err) {
+      await this.close()
+      throw err
+    }
+  }
+
+  async get(key: Uint8Array): Promise<Uint8Array | undefined> {
+    this.assertOpen()
+    try {
+      return plain(await this.db.get(key))
+    } catch (err) {
+      throw this.wrap('get', err)
+    }
+  }
+
+  async getMany(keys: Uint8Array[]): Promise<(Uint8Array | undefined)[]> {
+    this.assertOpen()
+    if (keys.length === 0) return []
+    try {
+      const values = await this.db.getMany(keys)
+      return values.map(plain)
+    } catch (err) {
+      throw this.wrap('getMany', err)
+    }
+  }
+
+  /** Whether the database holds no key at all. */
+  async isEmpty(): Promise<boolean> {
+    this.assertOpen()
+    try {
+      return (await this.db.keys({ limit: 1 }).all()).length === 0
+    } catch (err) {
+      throw this.wrap('keys', err)
+    }
+  }
+
+  async put(key: Uint8Array, value: Uint8Array): Promise<void> {
+    this.assertOpen()
+    try {
+      await this.db.put(key, value)
+    } catch (err) {
+      throw this.wrap('put', err)
+    }
+  }
+
+  async del(key: Uint8Array): Promise<void> {
+    this.assertOpen()
+    try {
+      await this.db.del(key)
+    } catch (err) {
+      throw this.wrap('del', err)
+    }
+  }
+
+  async batch(ops: BatchOp[]): Promise<void> {
+    this.assertOpen()
+    if (ops.length === 0) return
+    try {
+      await this.db.batch(ops)
+    } catch (err) {
+      throw this.wrap('batch', err)
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closing ??= this.db.close().catch((err: unknown) => {
+      throw this.wrap('close', err)
+    })
+    await this.closing
+  }
+
+  private assertOpen(): void {
+    if (this.closing !== undefined) throw new StoreError(`store at ${this.path} is closed`)
+  }
+
+  private wrap(op: string, err: unknown): StoreError {
+    if (err instanceof StoreError) return err
+    return new StoreError(`${op} failed on store at ${this.path}: ${levelReason(err)}`, { cause: err })
+  }
+}
