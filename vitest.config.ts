@@ -3,8 +3,9 @@ import { configDefaults, defineConfig } from 'vitest/config'
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
-    // Long runs live in `*.soak.test.ts` and run only under `npm run test:soak` (vitest.soak.config.ts).
-    exclude: [...configDefaults.exclude, 'test/**/*.soak.test.ts'],
+    // Long runs live in `*.soak.test.ts` and run only under `npm run test:soak` (vitest.soak.config.ts); the
+    // tests that drive Chromium (`test/browser/`) only under `npm run test:browser` (vitest.browser.config.ts).
+    exclude: [...configDefaults.exclude, 'test/**/*.soak.test.ts', 'test/browser/**'],
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: 'forks',

@@ -1,6 +1,7 @@
 import { gzipSync } from 'node:zlib'
 import * as esbuild from 'esbuild'
 import { describe, expect, it } from 'vitest'
+import { CHROMIUM_PATH, chromiumFound } from './browser/chromium.js'
 
 /**
  * What a bundler makes of the package's browser entries (`dsfg` and `dsfg/node` under the `browser`
@@ -58,4 +59,13 @@ describe('the browser entries', () => {
     }
     console.log(`browser bundle of dsfg + dsfg/node (esbuild, minified): ${bytes} B, ${gzipped} B gzipped`)
   })
+})
+
+// `npm test` runs no browser: the tests that drive Chromium are `npm run test:browser` (vitest.browser.config.ts).
+it('says in one line whether this machine can run the Chromium tests', () => {
+  console.log(
+    chromiumFound()
+      ? `Chromium at ${CHROMIUM_PATH}: npm run test:browser runs the browser tests (not part of npm test)`
+      : `no Chromium at ${CHROMIUM_PATH}: the browser tests (npm run test:browser) cannot run here; apt-get install -y chromium`
+  )
 })
