@@ -53,14 +53,6 @@ export function multiaddrFlag(value: string, name = '--peer'): Multiaddr {
   }
 }
 
-/** A `HOST:PORT` flag such as `--metrics 127.0.0.1:9464` (an IPv6 host in brackets: `[::1]:9464`; port 0 picks one). */
-export function hostPortFlag(value: string, name: string): { host: string; port: number } {
-  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]\s]+)):(\d{1,5})$/.exec(value)
-  const port = Number(match?.[3])
-  if (match === null || port > 65535) throw new UsageError(`${name} ${JSON.stringify(value)} is not HOST:PORT`)
-  return { host: match[1] ?? match[2]!, port }
-}
-
 /** A whole number flag such as `--from N`, at least `min`. */
 export function numberFlag(value: string | undefined, name: string, min = 0): number | undefined {
   if (value === undefined) return undefined

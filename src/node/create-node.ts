@@ -9,6 +9,9 @@ import { type DsfgLibp2p, dsfgNodeServices } from './node-services.js'
 
 export type { DsfgLibp2p } from './node-services.js'
 
+/** Where a node listens unless told otherwise: TCP on 127.0.0.1, a free port. */
+export const DEFAULT_LISTEN_ADDRESS = '/ip4/127.0.0.1/tcp/0'
+
 export interface CreateDsfgNodeOptions extends DsfgInit {
   /** Multiaddrs to listen on (TCP, or WebSockets with `/ws`). @default ['/ip4/127.0.0.1/tcp/0'] */
   listen?: string[]
@@ -39,7 +42,7 @@ export async function createDsfgNode(options: CreateDsfgNodeOptions = {}): Promi
     metrics,
     logger,
     connectionManager: connectionLimits,
-    addresses: { listen: listen ?? ['/ip4/127.0.0.1/tcp/0'] },
+    addresses: { listen: listen ?? [DEFAULT_LISTEN_ADDRESS] },
     // WebSockets listens only on a `/ws` listen address (`dsfg serve --ws`): that is what a browser tab dials.
     transports: [tcp(), webSockets()],
     connectionEncrypters: [noise()],

@@ -4,15 +4,16 @@ import { UsageError } from '../../errors.js'
 import type { PeerId, PrivateKey } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { SERVER_CONNECTION_LIMITS } from '../../constants.js'
-import { createDsfgNode } from '../../node/create-node.js'
+import { createDsfgNode, DEFAULT_LISTEN_ADDRESS } from '../../node/create-node.js'
 import { dialWithRetry } from '../../node/dial.js'
 import type { KVStore } from '../../store/kv-store.js'
 import { openCheckpoint } from '../../topic/checkpoint-record.js'
 import { TopicStore } from '../../topic/topic-store.js'
 import { openStore } from '../../store/open-store.js'
 import { defineCommand } from '../command.js'
-import { hostPortFlag, multiaddrFlag, NODE_DATA_DESCRIPTION, TRUST_OPTIONS, trustFlags, trustGiven } from '../flags.js'
+import { multiaddrFlag, NODE_DATA_DESCRIPTION, TRUST_OPTIONS, trustFlags, trustGiven } from '../flags.js'
 import { writeJson } from '../io.js'
+import { hostPortFlag, wsListenAddress } from '../host-port.js'
 import { type MetricsServer, startMetricsServer } from '../metrics-server.js'
 import { nodeKeyFor } from '../node-key.js'
 import { terminationSignal, untilAborted } from '../signals.js'
@@ -21,8 +22,8 @@ export const serveCommand = defineCommand({
   name: 'serve',
   summary: 'serve tries (and topics) to peers until SIGINT/SIGTERM; first stdout line {"peerId","addrs"}',
   description: [
-    'Starts a libp2p node (TCP, noise, yamux, identify, gossipsub) that answers /dsfg/nodes/1.0.0 from --data,',
-    'and for each --topic the status, contents and hashes protocols, while following the topic: it downloads',
+    'Starts a libp2p node (TCP, with --ws WebSockets too; noise, yamux, identify, gossipsub) that answers',
+    '/dsfg/nodes/1.0.0 from --data, and for each --topic the status, contents and hashes protocols, while following the topic: it downloads',
     'what peers have beyond its head and applies live gossiped items. --publisher or --quorum (one of them)',
     'says whom every --topic trusts (see the README\'s trust model). Prints one JSON line',
     '{"peerId","addrs":[…],"topics":[…]} once listening, then runs until SIGINT or SIGTERM, when it closes the',
@@ -45,6 +46,11 @@ export const serveCommand = defineCommand({
       multiple: true,
       description: 'topic to serve and keep following from peers and live gossip (repeatable)'
     },
+    ws: {
+      type: 'string',
+      value: 'HOST:PORT',
+      description: 'also listen on WebSockets there (/ip4/HOST/tcp/PORT/ws), the transport a browser tab dials'
+    },
     ...TRUST_OPTIONS,
     peer: { type: 'string', value: 'MADDR', multiple: true, description: 'peer to dial at start (repeatable)' },
     metrics: { type: 'string', value: 'HOST:PORT', description: 'serve Prometheus metrics at http://HOST:PORT/metrics' }
@@ -53,12 +59,13 @@ export const serveCommand = defineCommand({
     const peers = options.peer.map((p) => multiaddrFlag(p))
     for (const address of options.listen) multiaddrFlag(address, '--listen')
     const metricsAddress = options.metrics === undefined ? undefined : hostPortFlag(options.metrics, '--metrics')
+    const ws = options.ws === undefined ? [] : [wsListenAddress(hostPortFlag(options.ws, '--ws'))]
     if (options.topic.length === 0 && trustGiven(options)) throw new UsageError('--publisher and --quorum need a --topic')
     const trust = trustFlags(options)
     const stop = terminationSignal()
     const store = await openStore(options.data)
     try {
-      const listen = options.listen.length > 0 ? options.listen : undefined
+      const listen = options.listen.length > 0 || ws.length > 0 ? [...withDefaultListen(options.listen), ...ws] : undefined
       const privateKey = await nodeKeyFor(options.data)
       const topics = await Promise.all(
         options.topic.map(async (name) => ({ name, ...trust, ...(trustGiven(options) ? {} : await ownTopic(store, name, privateKey)) }))
@@ -105,6 +112,11 @@ export const serveCommand = defineCommand({
     }
   }
 })
+
+/** `--ws` adds to the listen addresses: without `--listen`, the node still listens on TCP as it would. */
+function withDefaultListen(listen: string[]): string[] {
+  return listen.length > 0 ? listen : [DEFAULT_LISTEN_ADDRESS]
+}
 
 /**
  * A topic this node published (its newest record is signed by this node's key) and given no trust flag: it

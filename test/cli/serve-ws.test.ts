@@ -1,0 +1,47 @@
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { describe, expect, it, vi } from 'vitest'
+import { toHex } from '../../src/util/hex.js'
+import { Prng } from '../../src/util/prng.js'
+import { expectOneLineError, runCli, serveCli, useBuiltCli } from './cli-harness.js'
+
+vi.setConfig({ testTimeout: 120_000 })
+
+const cli = useBuiltCli('dsfg-serve-ws-')
+
+describe('dsfg serve --ws', () => {
+  it('listens on WebSockets beside TCP, and a topic syncs over WebSockets alone, verified by its publisher', async () => {
+    const prng = new Prng(15)
+    const items = Array.from({ length: 3000 }, () => toHex(prng.bytes(1 + prng.int(200))))
+    const input = join(cli.work, 'items.jsonl')
+    await writeFile(input, items.map((data) => JSON.stringify({ data })).join('\n'))
+    const source = join(cli.work, 'source')
+    const published = await runCli(cli.bin, ['publish', '--data', source, '--topic', 'news', input])
+    expect(published.code, published.stderr).toBe(0)
+    const { checkpoint } = JSON.parse(published.stdout) as { checkpoint: { number: number; root: string } }
+
+    const server = await serveCli(cli.bin, ['--data', source, '--topic', 'news', '--ws', '127.0.0.1:0'])
+    try {
+      const ws = server.info.addrs.filter((a) => a.includes('/ws/'))
+      const tcp = server.info.addrs.filter((a) => !a.includes('/ws/'))
+      expect(ws).toHaveLength(1)
+      expect(ws[0]).toMatch(/^\/ip4\/127\.0\.0\.1\/tcp\/\d+\/ws\/p2p\//)
+      expect(tcp.length).toBeGreaterThan(0)
+      // The client is told only the WebSockets address: everything it gets comes over that transport.
+      const synced = await runCli(
+        cli.bin,
+        ['sync', '--data', ':memory:', '--peer', ws[0]!, '--topic', 'news', '--publisher', server.info.peerId],
+        { timeoutMs: 60_000 }
+      )
+      expect(synced.code, synced.stderr).toBe(0)
+      expect(JSON.parse(synced.stdout)).toMatchObject({ topic: 'news', trust: 'publisher', head: 2999, root: checkpoint.root, verified: true })
+    } finally {
+      expect(await server.stop()).toBe(0)
+    }
+  })
+
+  it('refuses a --ws that is not HOST:PORT with an IP address', async () => {
+    const bad = await runCli(cli.bin, ['serve', '--data', ':memory:', '--ws', 'localhost:80'])
+    expectOneLineError(bad, 2, /--ws "localhost:80" is not HOST:PORT/)
+  })
+})
