@@ -45,3 +45,33 @@ describe('dsfg serve --ws', () => {
     expectOneLineError(bad, 2, /--ws "localhost:80" is not HOST:PORT/)
   })
 })
+
+describe('dsfg serve --web', () => {
+  it('serves the page, its script and a config naming the /ws address and the topics; 404 for anything else', async () => {
+    const server = await serveCli(cli.bin, ['--data', ':memory:', '--topic', 'news', '--ws', '127.0.0.1:0', '--web', '127.0.0.1:0'])
+    try {
+      const { web } = server.info as { web?: string }
+      expect(web).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/)
+      const page = await fetch(web!)
+      expect(page.headers.get('content-type')).toMatch(/^text\/html/)
+      expect(await page.text()).toContain('<script type="module" src="app.js"></script>')
+      const script = await fetch(new URL('app.js', web))
+      expect(script.headers.get('content-type')).toMatch(/^text\/javascript/)
+      expect((await script.arrayBuffer()).byteLength).toBeGreaterThan(100_000)
+      const config = (await (await fetch(new URL('config.json', web))).json()) as { addrs: string[]; topics: unknown[] }
+      expect(config.addrs).toEqual(server.info.addrs.filter((a) => a.includes('/ws/')))
+      expect(config.addrs).toHaveLength(1)
+      // A store of :memory: holds no record of its own: the topic has no publisher to name.
+      expect(config.topics).toEqual([{ name: 'news' }])
+      expect((await fetch(new URL('../package.json', web))).status).toBe(404)
+      expect((await fetch(new URL('app.js', web), { method: 'POST' })).status).toBe(404)
+    } finally {
+      expect(await server.stop()).toBe(0)
+    }
+  })
+
+  it('refuses --web without --ws', async () => {
+    const bad = await runCli(cli.bin, ['serve', '--data', ':memory:', '--web', '127.0.0.1:0'])
+    expectOneLineError(bad, 2, /--web needs --ws/)
+  })
+})

@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { inject } from 'vitest'
+import { buildPage } from '../../web/build.js'
 import { until } from './wait.js'
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url))
@@ -61,4 +62,6 @@ async function compile(dir: string): Promise<void> {
   await promisify(execFile)(process.execPath, args, { cwd: REPO_ROOT }).catch((err: { stdout?: string }) => {
     console.warn(`tsc reported errors (output still emitted):\n${err.stdout ?? String(err)}`)
   })
+  // The page `dsfg serve --web` serves, where `npm run build` puts it beside the CLI.
+  await buildPage(join(dir, 'dist', 'web'))
 }

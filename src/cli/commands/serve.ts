@@ -16,6 +16,7 @@ import { writeJson } from '../io.js'
 import { hostPortFlag, wsListenAddress } from '../host-port.js'
 import { type MetricsServer, startMetricsServer } from '../metrics-server.js'
 import { nodeKeyFor } from '../node-key.js'
+import { serveWebPage, type WebPageConfig, type WebPageServer } from '../web-page.js'
 import { terminationSignal, untilAborted } from '../signals.js'
 
 export const serveCommand = defineCommand({
@@ -51,6 +52,11 @@ export const serveCommand = defineCommand({
       value: 'HOST:PORT',
       description: 'also listen on WebSockets there (/ip4/HOST/tcp/PORT/ws), the transport a browser tab dials'
     },
+    web: {
+      type: 'string',
+      value: 'HOST:PORT',
+      description: 'serve the browser page there over HTTP (needs --ws): a tab joins a topic of this server and syncs it'
+    },
     ...TRUST_OPTIONS,
     peer: { type: 'string', value: 'MADDR', multiple: true, description: 'peer to dial at start (repeatable)' },
     metrics: { type: 'string', value: 'HOST:PORT', description: 'serve Prometheus metrics at http://HOST:PORT/metrics' }
@@ -60,6 +66,8 @@ export const serveCommand = defineCommand({
     for (const address of options.listen) multiaddrFlag(address, '--listen')
     const metricsAddress = options.metrics === undefined ? undefined : hostPortFlag(options.metrics, '--metrics')
     const ws = options.ws === undefined ? [] : [wsListenAddress(hostPortFlag(options.ws, '--ws'))]
+    const web = options.web === undefined ? undefined : hostPortFlag(options.web, '--web')
+    if (web !== undefined && ws.length === 0) throw new UsageError('--web needs --ws: a browser tab dials WebSockets')
     if (options.topic.length === 0 && trustGiven(options)) throw new UsageError('--publisher and --quorum need a --topic')
     const trust = trustFlags(options)
     const stop = terminationSignal()
@@ -82,17 +90,21 @@ export const serveCommand = defineCommand({
       })
       let metricsServer: MetricsServer | undefined
       const following: Promise<void>[] = []
+      let page: WebPageServer | undefined
       // Ends the follow loops on every way out, not only on SIGINT/SIGTERM.
       const follow = new AbortController()
       const followSignal = AbortSignal.any([stop.signal, follow.signal])
       try {
         if (metricsAddress !== undefined && registry !== undefined) metricsServer = await startMetricsServer(metricsAddress, registry)
         for (const topic of topics) following.push(node.services.dsfg.topic(topic).follow({ signal: followSignal }))
+        const addrs = node.getMultiaddrs().map((a) => a.toString())
+        page = web === undefined ? undefined : await serveWebPage(web, webPageConfig(addrs, topics))
         await writeJson(io.stdout, {
           peerId: node.peerId.toString(),
-          addrs: node.getMultiaddrs().map((a) => a.toString()),
+          addrs,
           topics: options.topic,
-          ...(metricsServer === undefined ? {} : { metrics: metricsServer.url })
+          ...(metricsServer === undefined ? {} : { metrics: metricsServer.url }),
+          ...(page === undefined ? {} : { web: page.url })
         })
         for (const p of peers) {
           await dialWithRetry((a, o) => node.dial(a, o), p, { signal: stop.signal, log: node.logger.forComponent('dsfg:dial') }).catch((err: unknown) => {
@@ -101,6 +113,7 @@ export const serveCommand = defineCommand({
         }
         await untilAborted(stop.signal)
       } finally {
+        await page?.close()
         follow.abort()
         await metricsServer?.close()
         await Promise.allSettled(following)
@@ -112,6 +125,14 @@ export const serveCommand = defineCommand({
     }
   }
 })
+
+/** What the page pre-fills: the WebSockets addresses (what a tab can dial) and each topic's publisher. */
+function webPageConfig(addrs: string[], topics: { name: string; publisher?: PeerId }[]): WebPageConfig {
+  return {
+    addrs: addrs.filter((a) => a.includes('/ws/')),
+    topics: topics.map(({ name, publisher }) => ({ name, ...(publisher === undefined ? {} : { publisher: publisher.toString() }) }))
+  }
+}
 
 /** `--ws` adds to the listen addresses: without `--listen`, the node still listens on TCP as it would. */
 function withDefaultListen(listen: string[]): string[] {
