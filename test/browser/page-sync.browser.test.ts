@@ -107,5 +107,25 @@ describe('the page of dsfg serve --web, in Chromium', () => {
     const resumed = await untilSynced(page)
     expect(resumed).toMatchObject({ phase: 'synced', resumedFrom: ITEMS - 1, head: ITEMS - 1, root: checkpoint.root, trieNodes: 0 })
     await context.close()
-  })
+
+    // A reload in the middle of the trie phase, in a fresh context (an empty IndexedDB): the next session keeps
+    // the complete subtries already stored and fetches fewer nodes than the whole trie.
+    const fresh = await browser.newContext()
+    const second = await fresh.newPage()
+    await second.goto(web!)
+    await second.waitForFunction("document.getElementById('addr').value !== ''", undefined, { timeout: 20_000 })
+    await second.click('#join-button')
+    const third = Math.floor(synced.trieNodes / 3)
+    await second.waitForFunction((n) => (globalThis as unknown as { dsfgPage: PageState }).dsfgPage.trieNodes >= n, third, {
+      timeout: SYNC_TIMEOUT_MS,
+      polling: 100
+    })
+    await second.reload()
+    const interrupted = await untilSynced(second)
+    expect(interrupted).toMatchObject({ phase: 'synced', head: ITEMS - 1, root: checkpoint.root })
+    expect(interrupted.trieNodes).toBeGreaterThan(0)
+    expect(interrupted.trieNodes).toBeLessThan(synced.trieNodes)
+    console.log(`reloaded after ${third}+ of ${synced.trieNodes} trie nodes: the next session fetched ${interrupted.trieNodes}`)
+    await fresh.close()
+  }, 300_000)
 })
