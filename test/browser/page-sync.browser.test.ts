@@ -5,6 +5,7 @@ import type { Browser, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { toHex } from '../../src/util/hex.js'
 import { Prng } from '../../src/util/prng.js'
+import { createDsfgNode } from '../../src/node.js'
 import { REPO_ROOT, runCli, type ServingCli, serveCli } from '../cli/cli-harness.js'
 import type { PageState } from '../../web/page-state.js'
 import { launchChromium } from './chromium.js'
@@ -128,4 +129,45 @@ describe('the page of dsfg serve --web, in Chromium', () => {
     console.log(`reloaded after ${third}+ of ${synced.trieNodes} trie nodes: the next session fetched ${interrupted.trieNodes}`)
     await fresh.close()
   }, 300_000)
+  it('shows live items as the publisher gossips them, through the server the tab dialled', async () => {
+    // An in-process publisher; the tab's server follows it (TCP) and relays its gossip to the tab (WebSockets).
+    const publisher = await createDsfgNode()
+    let relay: ServingCli | undefined
+    const context = await browser.newContext()
+    try {
+      const topic = publisher.services.dsfg.topic('live')
+      for (let i = 0; i < 500; i++) await topic.publish(new TextEncoder().encode(`history ${i}`))
+      await topic.checkpoint()
+      const id = publisher.peerId.toString()
+      relay = await serveCli(BIN, [
+        ...['--data', ':memory:', '--topic', 'live', '--publisher', id, '--peer', publisher.getMultiaddrs()[0]!.toString()],
+        ...['--ws', '127.0.0.1:0', '--web', '127.0.0.1:0']
+      ])
+      const page = await context.newPage()
+      await page.goto((relay.info as { web?: string }).web!)
+      await page.waitForFunction("document.getElementById('addr').value !== ''", undefined, { timeout: 20_000 })
+      expect(await page.inputValue('#publisher')).toBe(id)
+      await page.click('#join-button')
+      const synced = await untilSynced(page)
+      expect(synced).toMatchObject({ phase: 'synced', head: 499, trust: 'publisher' })
+
+      // Published while the tab follows: gossip through the server, applied in order, shown at the top.
+      for (let i = 0; i < 5; i++) {
+        await topic.publish(new TextEncoder().encode(`live ${i}`))
+        await new Promise((resolve) => setTimeout(resolve, 300))
+      }
+      await topic.checkpoint()
+      await page.waitForFunction(() => (globalThis as unknown as { dsfgPage: PageState }).dsfgPage.head >= 504, undefined, {
+        timeout: 30_000,
+        polling: 100
+      })
+      const after = await pageState(page)
+      expect(after.live).toBe(5)
+      expect(await page.textContent('#items li:first-child')).toContain('"live 4"')
+    } finally {
+      await context.close()
+      await relay?.stop()
+      await publisher.stop()
+    }
+  }, 120_000)
 })
