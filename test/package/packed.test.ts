@@ -4,6 +4,7 @@ import { copyFile, mkdir, mkdtemp, readdir, readFile, realpath, rm, symlink, wri
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { promisify } from 'node:util'
+import * as esbuild from 'esbuild'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { REPO_ROOT } from '../helpers/built-cli.js'
 
@@ -133,6 +134,35 @@ describe('the packed package', () => {
     const transportsIn = (urls: string[]): string[] => TRANSPORTS.filter((name) => urls.some((url) => url.includes(`/node_modules/${name}/`)))
     expect(transportsIn(await loadedBy(packed.project, 'dsfg'))).toEqual([])
     expect(transportsIn(await loadedBy(packed.project, 'dsfg/node'))).toEqual(TRANSPORTS)
+  }, EXAMPLE_TIMEOUT_MS)
+
+  it('gives a bundler for the browser the browser entries: IndexedDB and WebSockets, no LevelDB, TCP or node:*', async () => {
+    const nodeImports: string[] = []
+    const result = await esbuild.build({
+      stdin: { contents: "export * from 'dsfg'\nexport { createDsfgNode } from 'dsfg/node'\n", resolveDir: packed.project },
+      absWorkingDir: packed.project,
+      bundle: true,
+      format: 'esm',
+      platform: 'browser',
+      write: false,
+      metafile: true,
+      logLevel: 'silent',
+      plugins: [
+        {
+          name: 'record-node-imports',
+          setup(build) {
+            build.onResolve({ filter: /^node:/ }, (args) => {
+              nodeImports.push(args.path)
+              return { path: args.path, external: true }
+            })
+          }
+        }
+      ]
+    })
+    const inputs = Object.keys(result.metafile.inputs)
+    expect(inputs).toEqual(expect.arrayContaining(['node_modules/dsfg/dist/browser.js', 'node_modules/dsfg/dist/browser-node.js']))
+    expect(inputs.filter((path) => /dsfg\/dist\/(index|node)\.js$|classic-level|@libp2p\/tcp\//.test(path))).toEqual([])
+    expect(nodeImports).toEqual([])
   }, EXAMPLE_TIMEOUT_MS)
 
   it('exports the service, proofs, stores and errors at the root; cores and tunables from dsfg/core; the node from dsfg/node', async () => {
