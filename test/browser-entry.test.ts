@@ -5,14 +5,14 @@ import { CHROMIUM_PATH, chromiumFound } from './browser/chromium.js'
 
 /**
  * What a bundler makes of the package's browser entries (`dsfg` and `dsfg/node` under the `browser`
- * condition): esbuild bundles them for the browser, with every `node:*` import (and every Node built-in that
+ * condition, and `dsfg/core`): esbuild bundles them for the browser, with every `node:*` import (and every Node built-in that
  * does not resolve to a browser package) kept out and recorded instead of failing the build, so the test can
  * name each one.
  */
 async function bundleBrowserEntries() {
   const nodeImports: string[] = []
   const result = await esbuild.build({
-    entryPoints: { dsfg: 'src/browser.ts', 'dsfg-node': 'src/browser-node.ts' },
+    entryPoints: { dsfg: 'src/browser.ts', 'dsfg-node': 'src/browser-node.ts', 'dsfg-core': 'src/core.ts' },
     bundle: true,
     splitting: true,
     format: 'esm',
@@ -57,7 +57,7 @@ describe('the browser entries', () => {
       bytes += file.contents.length
       gzipped += gzipSync(file.contents).length
     }
-    console.log(`browser bundle of dsfg + dsfg/node (esbuild, minified): ${bytes} B, ${gzipped} B gzipped`)
+    console.log(`browser bundle of dsfg + dsfg/node + dsfg/core (esbuild, minified): ${bytes} B, ${gzipped} B gzipped`)
   })
 })
 
