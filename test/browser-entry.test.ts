@@ -5,9 +5,9 @@ import { CHROMIUM_PATH, chromiumFound } from './browser/chromium.js'
 
 /**
  * What a bundler makes of the package's browser entries (`dsfg` and `dsfg/node` under the `browser`
- * condition, and `dsfg/core`): esbuild bundles them for the browser, with every `node:*` import (and every Node built-in that
- * does not resolve to a browser package) kept out and recorded instead of failing the build, so the test can
- * name each one.
+ * condition, and `dsfg/core`): esbuild bundles them for the browser. Every `node:*` import is kept out and
+ * recorded instead of failing the build, so the test can name each one; a bare Node built-in that resolves to
+ * no browser package fails the build.
  */
 async function bundleBrowserEntries() {
   const nodeImports: string[] = []
