@@ -17,7 +17,7 @@ export function checkNodeVersion(version: string): string | undefined {
   if (major >= MIN_NODE_MAJOR) return undefined
   return (
     `DSFG needs Node.js ${MIN_NODE_MAJOR} or newer, but this is Node.js ${version}; ` +
-    `inside the package, \`npm run …\` and \`npx dsfg\` use the bundled node@${MIN_NODE_MAJOR}, ` +
-    `or install Node.js ${MIN_NODE_MAJOR}+`
+    `install Node.js ${MIN_NODE_MAJOR}+ (in a clone of DSFG's repository, \`npm run …\` uses the node@${MIN_NODE_MAJOR} ` +
+    `it brings as a development dependency)`
   )
 }

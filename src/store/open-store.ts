@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs'
+import { join } from 'node:path'
 import { StoreError } from '../errors.js'
 import type { KVStore } from './kv-store.js'
 import { LevelStore, STORE_FORMAT, STORE_FORMAT_KEY } from './level-store.js'
@@ -24,7 +25,11 @@ export interface OpenStoreOptions {
 export async function openStore(spec: string, options: OpenStoreOptions = {}): Promise<KVStore> {
   if (spec === MEMORY_STORE_SPEC) return new MemoryStore()
   const mode = options.mode ?? 'write'
-  if (mode === 'read' && !existsSync(spec)) throw new StoreError(`no DSFG store at ${spec}`)
+  // LevelDB creates its LOCK and LOG files before it finds there is no database (no CURRENT file): a read
+  // must not leave them in a directory that is not a store.
+  if (mode === 'read' && !existsSync(join(spec, 'CURRENT'))) {
+    throw new StoreError(`no DSFG store at ${spec}${existsSync(spec) ? ' (the directory holds no database)' : ''}`)
+  }
   // A new store (or an empty one, opened to write) gets the marker as it opens.
   const store = await LevelStore.open(spec, { createIfMissing: mode === 'write', markIfEmpty: mode === 'write' })
   try {

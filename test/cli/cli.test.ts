@@ -219,6 +219,20 @@ describe('dsfg import', () => {
     const output = parseJson(await run(['import', '--data', ':memory:', await tempFile('\n')]))
     expect(output).toEqual({ root: toHex(keccak256(Uint8Array.of(0x80))), keys: 0, nodes: 0 })
   })
+
+  it('stopped by SIGINT while it works: exit 130 and one line, not a silent exit', async () => {
+    const lines = Array.from({ length: 200_000 }, (_, i) => `{"key":"0x${i.toString(16).padStart(8, '0')}","value":"0x01"}`)
+    const path = await tempFile(`${lines.join('\n')}\n`)
+    const result = await run(['import', '--data', tempDir(), path], {
+      // The first progress line says it is at work: stop it there.
+      env: { DSFG_PROGRESS_INTERVAL_MS: '50' },
+      onSpawn: (child) => child.stderr!.once('data', () => child.kill('SIGINT'))
+    })
+    const messages = result.stderr.split('\n').filter((line) => line.startsWith('dsfg: '))
+    expect(messages, result.stderr).toEqual(['dsfg: interrupted by SIGINT'])
+    expect(result.code).toBe(130)
+    expect(result.stdout).toBe('')
+  })
 })
 
 describe('dsfg get and verify-proof', () => {
@@ -280,6 +294,13 @@ describe('dsfg get and verify-proof', () => {
     expect(parseJson(await run([...args, '--secure']))).toEqual({ valid: true, value })
     // Without --secure the same proof is about another key, which it does not prove.
     expect((await run(args)).code).toBe(1)
+  })
+
+  it('takes the whole output of get --proof as its --proof (dsfg get … --proof | dsfg verify-proof … --proof -)', async () => {
+    const [key, value] = entries[9]!
+    const got = await run(['get', '--data', data, '--root', root, '--key', key, '--proof'])
+    const result = await run(['verify-proof', '--root', root, '--key', key, '--proof', '-'], { input: got.stdout })
+    expect(parseJson(result)).toEqual({ valid: true, value })
   })
 
   it('reads the proof from stdin with --proof -', async () => {

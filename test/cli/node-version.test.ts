@@ -17,7 +17,7 @@ describe('checkNodeVersion', () => {
       expect(message).toContain(`Node.js ${MIN_NODE_MAJOR}`)
       expect(message).toContain(version)
       expect(message).toContain('npm run')
-      expect(message).toContain('npx dsfg')
+      expect(message).toContain('install Node.js')
       expect(message).not.toContain('\n')
     }
   })

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs'
-import { readFile, writeFile } from 'node:fs/promises'
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { ClassicLevel } from 'classic-level'
@@ -25,6 +25,15 @@ describe('dsfg and the directories it is pointed at', () => {
     expectOneLineError(await runCli(cli.bin, ['get', '--data', missing, '--root', ROOT, '--key', '0x01']), 1, /^dsfg: no DSFG store at /)
     expectOneLineError(await runCli(cli.bin, ['items', '--data', missing, '--topic', 't']), 1, /^dsfg: no DSFG store at /)
     expect(existsSync(missing)).toBe(false)
+  })
+
+  it('read-only commands refuse a directory that holds no database, and write nothing into it', async () => {
+    const plain = join(cli.work, 'plain')
+    await mkdir(plain)
+    await writeFile(join(plain, 'file.txt'), 'hi\n')
+    expectOneLineError(await runCli(cli.bin, ['get', '--data', plain, '--root', ROOT, '--key', '0x01']), 1, /holds no database/)
+    expectOneLineError(await runCli(cli.bin, ['items', '--data', plain, '--topic', 't']), 1, /holds no database/)
+    expect(await readdir(plain)).toEqual(['file.txt'])
   })
 
   it('refuses another program’s LevelDB, reading or writing, and leaves it as it was', async () => {

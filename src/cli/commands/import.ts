@@ -7,6 +7,7 @@ import { defineCommand } from '../command.js'
 import { EntrySorter, type SortedEntry } from '../entry-sorter.js'
 import { DATA_DESCRIPTION, SECURE_DESCRIPTION, trieKey } from '../flags.js'
 import { inputName, inputSize, readJsonLines, writeJson } from '../io.js'
+import { terminationSignal } from '../signals.js'
 import { ProgressReporter } from '../progress.js'
 
 const ENTRY_FIELDS: ReadonlySet<string> = new Set(['key', 'value'])
@@ -52,12 +53,18 @@ export const importCommand = defineCommand({
     const progress = new ProgressReporter(io.stderr)
     // The input's size gives reading a percentage (a regular file); of standard input only the bytes read are known.
     const bytesTotal = await inputSize(file)
+    // SIGINT or SIGTERM ends the import between entries with one line and 130 or 143; the nodes stored so far
+    // are harmless (a trie's nodes are keyed by their hash), and an import of the same input builds it whole.
+    const stop = terminationSignal()
+    const checkStop = (): void => {
+      if (stop.signal.aborted) throw stop.signal.reason
+    }
 
     try {
       // Collect first, then sort: a bottom-up build needs ascending keys, and input files rarely are sorted
       // (under --secure never, since hashing scatters the keys).
       const sorter = new EntrySorter()
-      for await (const { line, value, bytes } of readJsonLines(file, { stdin: io.stdin })) {
+      for await (const { line, value, bytes } of readJsonLines(file, { stdin: io.stdin, signal: stop.signal })) {
         const [key, data] = parseEntry(value, `${name} line ${line}`)
         sorter.add(trieKey(key, options.secure), data)
         progress.update({ phase: 'read', unit: 'entries', done: sorter.added, bytes, ...(bytesTotal === undefined ? {} : { bytesTotal }) })
@@ -82,11 +89,13 @@ export const importCommand = defineCommand({
         const sorted = sorter.sorted()
         const entries = function* (): Generator<SortedEntry> {
           for (const entry of sorted) {
+            checkStop()
             yield entry
             progress.update({ phase: 'store', unit: 'entries', done: sorter.consumed, total, counts: { nodes } })
           }
         }
         const result = await importSorted(counted, entries())
+        checkStop()
         // The last batch of nodes goes out after the last entry.
         progress.update({ phase: 'store', unit: 'entries', done: total, total, counts: { nodes } })
         progress.finish()
@@ -95,6 +104,7 @@ export const importCommand = defineCommand({
         await store.close()
       }
     } finally {
+      stop.dispose()
       // Ends the terminal's progress line before the error (and is done already before the summary).
       progress.finish()
     }

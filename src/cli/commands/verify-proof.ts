@@ -5,9 +5,15 @@ import { defineCommand } from '../command.js'
 import { bytesFlag, hashFlag, SECURE_DESCRIPTION, trieKey } from '../flags.js'
 import { inputName, readJsonFile, writeJson } from '../io.js'
 
-/** A proof file's content: a JSON array of hex node blobs. `name` names the file in errors. */
+/**
+ * A proof file's content: a JSON array of hex node blobs, or what `dsfg get --proof` prints (an object whose
+ * `proof` is that array). `name` names the file in errors.
+ */
 export function parseProofFile(json: unknown, name: string): Uint8Array[] {
-  if (!Array.isArray(json)) throw new InvalidInputError(`${name}: expected a JSON array of hex proof nodes`)
+  if (json !== null && typeof json === 'object' && !Array.isArray(json) && 'proof' in json) json = json.proof
+  if (!Array.isArray(json)) {
+    throw new InvalidInputError(`${name}: expected a JSON array of hex proof nodes (or dsfg get --proof's output)`)
+  }
   return json.map((node: unknown, i) => fromHex(node as string, `${name}: proof node ${i}`))
 }
 
@@ -15,7 +21,7 @@ export const verifyProofCommand = defineCommand({
   name: 'verify-proof',
   summary: 'check a Merkle proof for a key against a root, without a store → {"valid":true,"value"}',
   description: [
-    'Checks that the nodes in --proof FILE (a JSON array of hex node blobs, as `dsfg get --proof` prints them)',
+    'Checks that the nodes in --proof FILE (a JSON array of hex node blobs, or the whole output of `dsfg get --proof`)',
     'prove the value of --key under --root, or its absence. Prints {"valid":true,"value":"0x…"} or',
     '{"valid":true,"value":null} (the key is proven absent). A proof that proves neither is an error:',
     '"invalid proof: <reason>" on stderr, exit 1.'
