@@ -17,6 +17,7 @@
  *   npm run build && npm run bench:links                      (100k keys; 20k items of 1 KiB)
  *   npm run build && npm run bench:links -- --quick           (5k keys; 1k items)
  *   npm run build && npm run bench:links -- --keys 20000 --items 5000 --bytes 1024 --syncers trie
+ *   npm run build && npm run bench:links -- --only '8 Mbit,fast'      (those scenarios and the loopback baseline)
  */
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -170,7 +171,7 @@ async function measureAll<T extends { seconds: number }>(
     const target = join(dir, `client-${syncer}-${i}`)
     runs.push(await measure(syncer, servers, setting, (addrs) => runSync<T>(['--data', target, ...peerArgs(addrs), ...args], bytes, cpuUsPerNode)))
   }
-  const rate = (name: string): number => runs.find((r) => r.scenario === name)!.MBPerS
+  const rate = (name: string): number => runs.find((r) => r.scenario === name)?.MBPerS ?? Number.NaN
   for (const run of runs) {
     run.ofLoopback = round(run.MBPerS / rate(LOOPBACK.name), 3)
     if (run.scenario === ONE_FAST_THREE_SLOW.name) run.overFastAlone = round(run.MBPerS / rate(FAST_ALONE.name), 3)
@@ -220,7 +221,8 @@ if (import.meta.main) {
       keys: { type: 'string' },
       items: { type: 'string' },
       bytes: { type: 'string' },
-      syncers: { type: 'string' }
+      syncers: { type: 'string' },
+      only: { type: 'string' }
     }
   })
   const quick = values.quick === true
@@ -228,6 +230,12 @@ if (import.meta.main) {
   const items = Number(values.items ?? (quick ? 1_000 : 20_000))
   const itemBytes = Number(values.bytes ?? 1024)
   const syncers = (values.syncers ?? 'trie,topic').split(',')
+  // --only 8 Mbit,fast: just the scenarios whose names contain one of these (the loopback baseline always runs).
+  if (values.only !== undefined) {
+    const wanted = values.only.split(',')
+    const kept = SETTINGS.filter((s) => s === LOOPBACK || wanted.some((w) => s.name.includes(w)))
+    SETTINGS.splice(0, SETTINGS.length, ...kept)
+  }
   if (syncers.includes('trie')) await measureTrieOverLinks(keys)
   if (syncers.includes('topic')) await measureTopicOverLinks(items, itemBytes)
 }
