@@ -212,7 +212,12 @@ describe('checkpoint sync of a topic over libp2p', () => {
     const second = joinTopic(joiner, publisher.peerId)
     const controller2 = new AbortController()
     const following2 = second.topic.follow({ signal: controller2.signal })
-    await until(async () => (await second.topic.head()) === 19_999, 'the restarted joiner to finish', 60_000)
+    // The adopted trie's items are stored before the loop reports the adoption ('trie:adopted'): wait for both.
+    await until(
+      async () => (await second.topic.head()) === 19_999 && second.log.adopted.length > 0,
+      'the restarted joiner to finish and report the adoption',
+      60_000
+    )
     expect(second.log.adopted).toEqual([19_999])
     expect(second.log.trieNodes).toBeGreaterThan(0)
     // It fetched the rest of the trie, and not one node the first run had stored.
