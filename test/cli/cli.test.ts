@@ -389,7 +389,7 @@ describe('Node version gate', () => {
   it.each(nodes)('%s: one line naming Node 22, exit 2, for any command', async (node) => {
     for (const args of [['--help'], ['import', '--data', ':memory:', 'x.jsonl'], ['demo']]) {
       const result = await run(args, { node })
-      expectOneLineError(result, 2, /needs Node\.js 22 or newer.*npx dsfg/)
+      expectOneLineError(result, 2, /needs Node\.js 22 or newer.*install Node\.js 22/)
     }
   })
 })
