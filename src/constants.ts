@@ -116,8 +116,25 @@ export const TUNING_IMPACT = 0.25
  */
 export const MAX_PEER_OFFENCES = 3
 
-/** Consecutive timeouts after which a peer is considered stalled: reported and left out of this sync. */
-export const MAX_CONSECUTIVE_TIMEOUTS = 3
+/**
+ * How long a trie sync waits before its first probe of a peer that did not answer (a request timed out or
+ * failed). Such a peer gets no work until it answers again; a probe is one node that stays queued for the
+ * other peers too, so a silent peer costs the sync at most the one timeout that revealed it, however many
+ * such peers there are (go-ethereum's snap sync likewise reverts a timed-out request to the idle peers at
+ * once). Each probe that goes unanswered doubles the wait, up to `MAX_STALLED_PROBE_BACKOFF_MS`.
+ */
+export const STALLED_PROBE_BACKOFF_MS = 1_000
+
+/**
+ * Round trips (the msgrate estimate) after which a trie-node request is late: its nodes are also asked of
+ * peers that have nothing else to do. Requests are sized to be answered within about one round trip, so two
+ * is well past the usual answer, and far short of the timeout (three round trips over the confidence, up to
+ * ten seconds) that a silent peer would otherwise hold the nodes for.
+ */
+export const HEDGE_AFTER_ROUND_TRIPS = 2
+
+/** Longest wait between two probes of a peer that does not answer: a minute of silence costs one tiny request. */
+export const MAX_STALLED_PROBE_BACKOFF_MS = 60_000
 
 /**
  * Largest reply frame a client accepts: the payload cap plus room for RLP headers (at most 9 bytes per item and
@@ -489,7 +506,8 @@ export const OFFENCE_WEIGHT_OUTVOTED = 25
 export const OFFENCE_WEIGHT_LIMIT = PEER_SCORE_THRESHOLD / MAX_LIMIT_VIOLATIONS
 
 /**
- * A peer that timed out `MAX_CONSECUTIVE_TIMEOUTS` times in a row: slow is not malicious (a loaded or distant
- * peer), so ten such stalls in a few minutes are needed, and the peer is only left out of the sync meanwhile.
+ * A peer whose trie-node request timed out (reported once until it answers again): slow is not malicious (a
+ * loaded or distant peer), so ten such stalls in a few minutes are needed, and the peer is only probed
+ * meanwhile.
  */
 export const OFFENCE_WEIGHT_STALLED = 10

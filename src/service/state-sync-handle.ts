@@ -8,6 +8,6 @@ export interface StateSyncHandle {
   /** Moves the sync to a newer root; stored complete subtries of the old one are reused. */
   retarget(root: Uint8Array): void
   stats(): StateSyncStats
-  /** The sync's typed events (`progress`, `retarget`, `peer:penalised`): listeners only, not the driver itself. */
+  /** The sync's typed events (`progress`, `retarget`, `peer:penalised`, `stalled`): listeners only, not the driver itself. */
   readonly events: EventSource<StateSyncerEvents>
 }

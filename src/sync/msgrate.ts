@@ -107,6 +107,12 @@ export class RateTracker {
     return 0.9 * this.roundtrip
   }
 
+  /** The round-trip estimate itself. */
+  roundTrip(): number {
+    this.tune()
+    return this.roundtrip
+  }
+
   /** How long to wait for a reply before giving up on it. */
   targetTimeout(): number {
     this.tune()

@@ -2,12 +2,14 @@ import { TypedEventEmitter } from 'main-event'
 import { dispatchSafely } from '../util/events.js'
 import {
   DEFAULT_REQUEST_TIMEOUT_MS,
+  HEDGE_AFTER_ROUND_TRIPS,
   IDEAL_BATCH_BYTES,
-  MAX_CONSECUTIVE_TIMEOUTS,
   MAX_NODE_REQUESTS_PER_PEER,
   MAX_NODES_PER_REQUEST,
   MAX_PEER_OFFENCES,
-  RTT_MIN_ESTIMATE_MS
+  MAX_STALLED_PROBE_BACKOFF_MS,
+  RTT_MIN_ESTIMATE_MS,
+  STALLED_PROBE_BACKOFF_MS
 } from '../constants.js'
 import { AbortError, BusyError, InvalidNodeError, NodeUnavailableError, ProtocolError } from '../errors.js'
 import type { KVStore } from '../store/kv-store.js'
@@ -22,7 +24,7 @@ import { type HashedBlob, hashBlob, type LeafCallback, TrieSync } from './trie-s
 
 // reference: go-ethereum@e7872729 (v1.9.25) eth/downloader/statesync.go for the request loop, ready set and
 // attempts; go-ethereum@02b73d4e p2p/msgrate for sizing and timeouts; eth/protocols/snap/sync.go for
-// per-request spin-down on a new root.
+// per-request spin-down on a new root and for reverting a timed-out request to the idle peers at once.
 
 /**
  * Asks one peer for the nodes with these hashes and resolves with whatever blobs it sent, unverified: the
@@ -42,8 +44,8 @@ export interface PeerPenalty {
   peer: string
   reason: PenaltyReason
   /**
-   * Whether the syncer asks the peer nothing more in this sync: after `maxPeerOffences` offences, or when it
-   * stalled (a stalled peer is asked again only if every other peer stalls too).
+   * Whether the syncer asks the peer nothing more: in this sync after `maxPeerOffences` offences, or until it
+   * answers a probe when it stalled.
    */
   excluded: boolean
 }
@@ -58,8 +60,10 @@ export interface StateSyncStats {
   committed: number
   /** Nodes scheduled and not yet committed. */
   pending: number
-  /** Connected peers the syncer may use. */
+  /** Connected peers the syncer may use: not left out for offences, and answering (none stalled). */
   peers: number
+  /** Connected peers that stalled (a request timed out or failed) and have not answered since. */
+  stalled: number
   /** Requests in flight. */
   inFlight: number
   /** Verified nodes that were no longer needed (late or duplicate replies). */
@@ -77,6 +81,11 @@ export interface StateSyncerEvents {
   progress: CustomEvent<StateSyncStats>
   retarget: CustomEvent<{ from: Uint8Array; to: Uint8Array }>
   'peer:penalised': CustomEvent<PeerPenalty>
+  /**
+   * Every connected peer the sync may use has stalled (none answers): the sync keeps probing them and goes
+   * on when one answers or another joins. Whether to give up is the caller's decision (abort the sync).
+   */
+  stalled: CustomEvent<StateSyncStats>
 }
 
 export interface StateSyncerInit {
@@ -98,8 +107,10 @@ export interface StateSyncerInit {
   flushBytes?: number
   /** Offences after which a peer is asked nothing more in this sync. @default MAX_PEER_OFFENCES (3) */
   maxPeerOffences?: number
-  /** @default MAX_CONSECUTIVE_TIMEOUTS (3) */
-  maxConsecutiveTimeouts?: number
+  /** Wait before the first probe of a peer that stopped answering. @default STALLED_PROBE_BACKOFF_MS (1 s) */
+  probeBackoffMs?: number
+  /** Cap on the doubling wait between probes. @default MAX_STALLED_PROBE_BACKOFF_MS (60 s) */
+  maxProbeBackoffMs?: number
   /** @default MAX_FETCHES_PER_DEPTH */
   maxFetchesPerDepth?: number
   /** @default systemClock */
@@ -118,12 +129,23 @@ interface Task {
 
 type RequestState = 'active' | 'timed-out' | 'dropped' | 'done'
 
+/** A peer that did not answer: it gets nothing but a probe of one node, at `probeAt` at the earliest. */
+interface Silence {
+  backoffMs: number
+  probeAt: number
+}
+
 interface NodeRequest {
   readonly id: number
   readonly peer: string
   readonly tasks: ByteMap<Task>
   readonly started: number
   readonly controller: AbortController
+  /**
+   * A second ask for tasks that are queued or asked of another peer too: a probe of a stalled peer (its one
+   * task stays in the ready set) or a hedge of a late request. Its tasks are never put back by it.
+   */
+  readonly copy: boolean
   timer: unknown
   state: RequestState
 }
@@ -147,7 +169,8 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
   private readonly maxRequestsPerPeer: number
   private readonly flushBytes: number
   private readonly maxOffences: number
-  private readonly maxTimeouts: number
+  private readonly probeBackoffMs: number
+  private readonly maxProbeBackoffMs: number
   private readonly tracker: RateTracker
   private readonly log: Log
   private readonly trieLog: Log
@@ -156,8 +179,12 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
   private readonly peers = new Set<string>()
   private readonly offences = new Map<string, number>()
   private readonly banned = new Set<string>()
-  private readonly timeouts = new Map<string, number>()
-  private readonly stalled = new Set<string>()
+  /** Peers that did not answer their last request (a timeout or a failure) and have not answered since. */
+  private readonly stalled = new Map<string, Silence>()
+  /** A wake-up at the earliest due probe or hedge, and when. */
+  private wakeTimer: { handle: unknown; at: number } | null = null
+  /** Whether every usable peer is silent ('stalled' was dispatched) and none has answered since. */
+  private starved = false
   /** Requests in flight, by peer; a peer with none has no entry. */
   private readonly active = new Map<string, Set<NodeRequest>>()
   private ready = new ByteMap<Task>()
@@ -185,7 +212,8 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
     this.maxRequestsPerPeer = Math.max(1, init.maxRequestsPerPeer ?? MAX_NODE_REQUESTS_PER_PEER)
     this.flushBytes = init.flushBytes ?? IDEAL_BATCH_BYTES
     this.maxOffences = init.maxPeerOffences ?? MAX_PEER_OFFENCES
-    this.maxTimeouts = init.maxConsecutiveTimeouts ?? MAX_CONSECUTIVE_TIMEOUTS
+    this.probeBackoffMs = init.probeBackoffMs ?? STALLED_PROBE_BACKOFF_MS
+    this.maxProbeBackoffMs = Math.max(this.probeBackoffMs, init.maxProbeBackoffMs ?? MAX_STALLED_PROBE_BACKOFF_MS)
     this.tracker = new RateTracker({
       now: () => this.clock.now(),
       ttlLimitMs: init.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
@@ -207,7 +235,6 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
     this.dropRequestsOf(peer)
     this.tracker.untrack(peer)
     this.stalled.delete(peer)
-    this.timeouts.delete(peer)
     this.wake()
   }
 
@@ -227,6 +254,7 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
       ...this.counters,
       pending: this.sched?.pending ?? 0,
       peers: this.usablePeers().length,
+      stalled: [...this.stalled.keys()].filter((p) => !this.banned.has(p)).length,
       inFlight: this.inFlight,
       rate: elapsedMs > 0 ? (this.counters.nodes * 1000) / elapsedMs : 0,
       elapsedMs
@@ -244,6 +272,7 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
     this.started = this.clock.now()
     this.counters = { nodes: 0, bytes: 0, committed: 0, duplicates: 0, retargets: 0 }
     this.nextRoot = null
+    this.starved = false
     const signal = options.signal
     const onAbort = (): void => this.wake()
     signal?.addEventListener('abort', onAbort)
@@ -259,6 +288,7 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
           this.assign()
           this.checkRefusedByAll()
         }
+        this.checkStarved()
         if (this.sched.memSize >= this.flushBytes) await this.flush()
         // `woken` catches a wake() that came while the loop was busy (a peer joined, an abort, a re-target
         // during a flush): without it the loop would wait for an event that was already signalled.
@@ -278,6 +308,8 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
       throw err
     } finally {
       signal?.removeEventListener('abort', onAbort)
+      if (this.wakeTimer !== null) this.clock.clearTimeout(this.wakeTimer.handle)
+      this.wakeTimer = null
       for (const peer of [...this.active.keys()]) this.dropRequestsOf(peer)
       this.events = []
       this.ready = new ByteMap()
@@ -322,12 +354,12 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
    * what the peer delivers in a round trip.
    */
   private assign(): void {
-    let peers = this.usablePeers()
-    if (this.inFlight === 0 && this.stalled.size > 0 && peers.length === 0) {
-      // Every peer left has stalled: forgive them rather than wait forever for a peer that may never come.
-      this.stalled.clear()
-      peers = this.usablePeers()
-    }
+    const peers = this.usablePeers()
+    this.assignToAnswering(peers)
+    this.wakeAt(Math.min(this.hedge(peers), this.probeStalled()))
+  }
+
+  private assignToAnswering(peers: string[]): void {
     if (peers.length === 0) return
     const targetRtt = this.tracker.targetRoundTrip()
     const order = this.tracker.sortByCapacity(peers, targetRtt)
@@ -349,10 +381,86 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
           tasks.set(task.hash, task)
           this.ready.delete(task.hash)
         }
-        if (tasks.size > 0) this.send(peer, tasks)
+        if (tasks.size > 0) this.send(peer, tasks, false)
         else if (this.ready.size === 0) return // nothing left to hand out
       }
     }
+  }
+
+  /**
+   * Gives each answering peer left idle (nothing queued it may take) a copy of the tasks of requests that are
+   * late: out for `HEDGE_AFTER_ROUND_TRIPS` round trips. A peer that has not answered yet may be silent, and
+   * every fresh peer may be: all idle peers get the copies at once, so however many silent peers took the
+   * first requests, the sync waits for them about one late-request span, not one timeout each. Returns when
+   * the next request becomes late, for the wake-up.
+   */
+  private hedge(peers: string[]): number {
+    const idle = peers.filter((p) => this.requestsOf(p) === 0)
+    if (idle.length === 0) return Number.POSITIVE_INFINITY
+    const now = this.clock.now()
+    const lateAfter = Math.min(this.tracker.targetTimeout(), HEDGE_AFTER_ROUND_TRIPS * this.tracker.roundTrip())
+    let next = Number.POSITIVE_INFINITY
+    const late: NodeRequest[] = []
+    for (const requests of this.active.values()) {
+      for (const req of requests) {
+        if (req.copy) continue
+        if (req.started + lateAfter <= now) late.push(req)
+        else next = Math.min(next, req.started + lateAfter)
+      }
+    }
+    if (late.length === 0) return next
+    const targetRtt = this.tracker.targetRoundTrip()
+    for (const peer of idle) {
+      const cap = Math.min(this.maxNodes, this.tracker.capacity(peer, targetRtt))
+      const tasks = new ByteMap<Task>()
+      for (const req of late) {
+        if (req.peer === peer) continue
+        for (const task of req.tasks.values()) {
+          if (tasks.size >= cap) break
+          if (this.sched!.isPending(task.hash) && task.refusedBy?.has(peer) !== true) tasks.set(task.hash, task)
+        }
+      }
+      if (tasks.size > 0) this.send(peer, tasks, true)
+    }
+    return next
+  }
+
+  /**
+   * Sends each stalled peer whose probe is due one node it has not refused. The node stays in the ready set,
+   * so the answering peers fetch it as usual: a silent peer holds back nothing. Returns when the next probe
+   * is due, for the wake-up.
+   */
+  private probeStalled(): number {
+    let next = Number.POSITIVE_INFINITY
+    const now = this.clock.now()
+    for (const [peer, silence] of this.stalled) {
+      if (this.banned.has(peer) || !this.peers.has(peer) || this.requestsOf(peer) > 0) continue
+      if (silence.probeAt > now) {
+        next = Math.min(next, silence.probeAt)
+        continue
+      }
+      this.refill(1)
+      const task = [...this.ready.values()].find((t) => this.sched!.isPending(t.hash) && t.refusedBy?.has(peer) !== true)
+      if (task === undefined) continue
+      const tasks = new ByteMap<Task>()
+      tasks.set(task.hash, task)
+      this.send(peer, tasks, true)
+    }
+    return next
+  }
+
+  /** Wakes the loop at `at` (through the injected clock), unless a wake-up is due by then already. */
+  private wakeAt(at: number): void {
+    if (at === Number.POSITIVE_INFINITY || (this.wakeTimer !== null && this.wakeTimer.at <= at)) return
+    if (this.wakeTimer !== null) this.clock.clearTimeout(this.wakeTimer.handle)
+    const handle = this.clock.setTimeout(
+      () => {
+        this.wakeTimer = null
+        this.wake()
+      },
+      Math.max(0, at - this.clock.now())
+    )
+    this.wakeTimer = { handle, at }
   }
 
   /** Requests in flight to every peer. */
@@ -378,13 +486,14 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
     }
   }
 
-  private send(peer: string, tasks: ByteMap<Task>): void {
+  private send(peer: string, tasks: ByteMap<Task>, copy: boolean): void {
     const req: NodeRequest = {
       id: this.nextRequestId++,
       peer,
       tasks,
       started: this.clock.now(),
       controller: new AbortController(),
+      copy,
       timer: undefined,
       state: 'active'
     }
@@ -420,7 +529,8 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
         task.refusedBy ??= new Set()
         task.refusedBy.add(req.peer)
       }
-      if (this.sched?.isPending(task.hash)) this.ready.set(task.hash, task)
+      // A copy's tasks are queued still, or with the request they were copied from, or stored.
+      if (!req.copy && this.sched?.isPending(task.hash)) this.ready.set(task.hash, task)
     }
   }
 
@@ -470,10 +580,12 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
       delivered.set(node.hash, true)
       valid.push(node)
     }
-    const useful = await this.accept(valid)
+    await this.accept(valid)
     if (wasActive) {
-      this.tracker.update(req.peer, this.clock.now() - req.started, useful)
-      this.timeouts.delete(req.peer)
+      // What the peer delivered, needed or not: a hedge may have brought the same nodes first.
+      this.tracker.update(req.peer, this.clock.now() - req.started, valid.length)
+      // Any answer, even "I have none of them", shows the peer is there: it gets work sized by its rate again.
+      this.stalled.delete(req.peer)
       // An empty reply means "I don't have them": never ask this peer for them again (go-ethereum #20545).
       for (const hash of delivered.keys()) req.tasks.delete(hash)
       this.finish(req, 'done', nodes.length === 0)
@@ -511,28 +623,51 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
 
   private onFailure(req: NodeRequest, error: unknown): void {
     if (req.state !== 'active') return // we aborted it (timeout, drop, stop)
-    this.tracker.update(req.peer, this.clock.now() - req.started, 0)
-    this.finish(req, 'dropped')
     this.log('nodes request %d to %s failed: %e', req.id, req.peer, error)
-    if (error instanceof ProtocolError) this.penalise(req.peer, 'protocol-error')
+    if (error instanceof ProtocolError) {
+      this.tracker.update(req.peer, this.clock.now() - req.started, 0)
+      this.finish(req, 'dropped')
+      this.penalise(req.peer, 'protocol-error')
+      return
+    }
+    // The fetcher's own deadline (an `AbortError` we did not cause) is a timeout like ours; any other failure
+    // (a reset stream) also leaves the peer unheard, to be probed before it gets work again.
+    this.silence(req, error instanceof AbortError)
   }
 
   private onTimeout(req: NodeRequest): void {
     if (req.state !== 'active') return // a reply or a drop won the race
-    this.tracker.update(req.peer, this.clock.now() - req.started, 0)
-    this.finish(req, 'timed-out')
     this.log('nodes request %d to %s timed out', req.id, req.peer)
-    // Requests sent before the peer was left out time out after it: already counted as one stall.
-    if (this.stalled.has(req.peer)) return
-    const count = (this.timeouts.get(req.peer) ?? 0) + 1
-    this.timeouts.set(req.peer, count)
-    if (count >= this.maxTimeouts) {
-      // Timeouts first shrink a peer's requests to one node; one that still cannot answer is left out of
-      // this sync instead of being dropped, which only causes churn when it reconnects (go-ethereum #15576).
-      this.stalled.add(req.peer)
-      this.timeouts.delete(req.peer)
-      this.report({ peer: req.peer, reason: 'stalled', excluded: true })
+    this.silence(req, true)
+  }
+
+  /**
+   * A request of `req.peer` went unanswered: it and every other request queued behind it on the peer's stream
+   * go back to the ready set at once, for the next idle peer, and the peer gets only probes until it answers.
+   * Waiting for each pipelined request to time out in turn made a silent peer cost several timeouts.
+   * The peer is left out instead of dropped, which only causes churn when it reconnects (go-ethereum #15576).
+   */
+  private silence(req: NodeRequest, timedOut: boolean): void {
+    this.tracker.update(req.peer, this.clock.now() - req.started, 0)
+    this.finish(req, timedOut ? 'timed-out' : 'dropped')
+    this.dropRequestsOf(req.peer)
+    const before = this.stalled.get(req.peer)
+    const backoffMs = before === undefined ? this.probeBackoffMs : Math.min(this.maxProbeBackoffMs, before.backoffMs * 2)
+    this.stalled.set(req.peer, { backoffMs, probeAt: this.clock.now() + backoffMs })
+    // Reported once per silence, not for each unanswered probe.
+    if (before === undefined && timedOut) this.report({ peer: req.peer, reason: 'stalled', excluded: true })
+  }
+
+  /** Dispatches 'stalled' once each time every usable peer has gone silent. */
+  private checkStarved(): void {
+    const starving = this.usablePeers().length === 0 && [...this.stalled.keys()].some((p) => this.peers.has(p) && !this.banned.has(p))
+    if (!starving || this.starved) {
+      this.starved = starving
+      return
     }
+    this.starved = true
+    this.log('every peer stalled: probing them until one answers')
+    this.safeDispatch('stalled', this.stats())
   }
 
   /** Counts an offence against `peer` in this sync, past `maxPeerOffences` leaves it out, and reports it. */
