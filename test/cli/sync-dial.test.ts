@@ -4,6 +4,7 @@ import { createServer, type Server, type Socket } from 'node:net'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { MemoryStore } from '../../src/store/memory-store.js'
+import { createAdversary } from '../helpers/adversary.js'
 import { createDsfgNode, type DsfgNode } from '../helpers/libp2p.js'
 import { expectOneLineError, runCli, useBuiltCli } from './cli-harness.js'
 
@@ -59,6 +60,20 @@ describe('dsfg sync dialling its peers', () => {
     expect(result.code).toBe(1)
     expect(result.stderr).toMatch(/dsfg:topic news: a record signed by \S+, not the publisher, ignored/)
     expect(result.stderr.trim().split('\n').at(-1)).toMatch(/^dsfg: topic "news": no dialled peer holds a checkpoint signed by /)
+  }, 60_000)
+
+  it('sync --root with only a peer that takes requests and never answers fails with one line after --wait', async () => {
+    const silent = await createAdversary({ behaviour: { nodes: 'stall', status: 'stall', contents: 'stall', hashes: 'stall' } })
+    try {
+      const root = 'ab'.repeat(32)
+      const args = ['sync', '--data', join(cli.work, 'silent'), '--root', root, '--wait', '2']
+      // The bound only stops a hang: the first request times out (10 s), then --wait runs out.
+      const result = await runCli(cli.bin, [...args, '--peer', silent.node.getMultiaddrs()[0]!.toString()], { timeoutMs: 45_000 })
+      expectOneLineError(result, 1, /^dsfg: no peer answered \/dsfg\/nodes\/1\.0\.0 requests for 2 s \(1 connected, all stalled\)$/)
+      expect(silent.calls('nodes')).toBeGreaterThan(0)
+    } finally {
+      await silent.stop()
+    }
   }, 60_000)
 
   it('SIGINT while the only peer is being dialled exits 130 with one line', async () => {

@@ -25,9 +25,12 @@ import { terminationSignal } from '../signals.js'
 
 /**
  * How long `sync` waits (by default; `--wait`) for dialled peers that serve what it syncs, and with `--publisher`
- * for a checkpoint the publisher signed; also how often it checks, during a root sync, that one is still there.
+ * for a checkpoint the publisher signed; also how long a root sync goes on with no peer that answers.
  */
 const PEER_WAIT_MS = 15_000
+
+/** How often `sync --root` checks that some peer still answers. */
+const WATCHDOG_PERIOD_MS = 250
 
 /** The sync could not be completed and verified. */
 export class SyncFailedError extends DsfgError {
@@ -151,17 +154,30 @@ async function syncRoot(
     const { nodes, bytes, pending, peers } = e.detail
     progress.update({ phase: 'trie', unit: 'nodes', done: nodes, bytes, counts: { pending, peers } })
   })
-  // Checked again and again, not once: peers may all leave (or be cut off) long after the start.
-  const watchdog = setInterval(() => {
-    if (node.services.dsfg.nodePeers().length === 0) noPeers.abort()
-  }, waitMs)
+  // Checked again and again, not once: peers may all leave, be cut off or fall silent long after the start.
+  // The library keeps probing silent peers for as long as its caller waits; the command waits --wait seconds
+  // without a peer that answers (connected peers that accept requests and never reply count as none).
+  let lastUsable = Date.now()
+  let giveUp = ''
+  const watchdog = setInterval(
+    () => {
+      if (handle.stats().peers > 0) lastUsable = Date.now()
+      else if (Date.now() - lastUsable >= waitMs) {
+        const connected = node.services.dsfg.nodePeers().length
+        giveUp =
+          connected === 0
+            ? 'no connected peer serves /dsfg/nodes/1.0.0 any more'
+            : `no peer answered /dsfg/nodes/1.0.0 requests for ${waitMs / 1000} s (${connected} connected, all stalled)`
+        noPeers.abort()
+      }
+    },
+    Math.min(waitMs, WATCHDOG_PERIOD_MS)
+  )
   let result: Awaited<typeof handle.done>
   try {
     result = await handle.done
   } catch (err) {
-    if (noPeers.signal.aborted) {
-      throw new SyncFailedError('no connected peer serves /dsfg/nodes/1.0.0 any more', { cause: err })
-    }
+    if (noPeers.signal.aborted) throw new SyncFailedError(giveUp, { cause: err })
     throw err
   } finally {
     clearInterval(watchdog)
