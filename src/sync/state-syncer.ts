@@ -181,6 +181,8 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
   private readonly banned = new Set<string>()
   /** Peers that did not answer their last request (a timeout or a failure) and have not answered since. */
   private readonly stalled = new Map<string, Silence>()
+  /** Peers that answered a request in this sync: only they are given nodes nobody else is asked for. */
+  private readonly proven = new Set<string>()
   /** A wake-up at the earliest due probe or hedge, and when. */
   private wakeTimer: { handle: unknown; at: number } | null = null
   /** Whether every usable peer is silent ('stalled' was dispatched) and none has answered since. */
@@ -235,6 +237,7 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
     this.dropRequestsOf(peer)
     this.tracker.untrack(peer)
     this.stalled.delete(peer)
+    this.proven.delete(peer)
     this.wake()
   }
 
@@ -354,9 +357,10 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
    * what the peer delivers in a round trip.
    */
   private assign(): void {
-    const peers = this.usablePeers()
-    this.assignToAnswering(peers)
-    this.wakeAt(Math.min(this.hedge(peers), this.probeStalled()))
+    const usable = this.usablePeers()
+    const proven = usable.filter((p) => this.proven.has(p))
+    this.assignToAnswering(proven)
+    this.wakeAt(Math.min(this.hedge(proven), this.probe(usable.filter((p) => !this.proven.has(p)))))
   }
 
   private assignToAnswering(peers: string[]): void {
@@ -426,19 +430,22 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
   }
 
   /**
-   * Sends each stalled peer whose probe is due one node it has not refused. The node stays in the ready set,
-   * so the answering peers fetch it as usual: a silent peer holds back nothing. Returns when the next probe
-   * is due, for the wake-up.
+   * Sends one node it has not refused to each peer that has not answered in this sync (`fresh`), and to each
+   * stalled peer whose probe is due, if it has no request out. The node stays in the ready set, so the
+   * answering peers fetch it as usual: a peer holds back nothing until it has answered once, so any number of
+   * silent peers can join without delaying the sync. Returns when the next probe is due, for the wake-up.
    */
-  private probeStalled(): number {
+  private probe(fresh: string[]): number {
     let next = Number.POSITIVE_INFINITY
     const now = this.clock.now()
+    const due: string[] = []
+    for (const peer of fresh) if (this.requestsOf(peer) === 0) due.push(peer)
     for (const [peer, silence] of this.stalled) {
       if (this.banned.has(peer) || !this.peers.has(peer) || this.requestsOf(peer) > 0) continue
-      if (silence.probeAt > now) {
-        next = Math.min(next, silence.probeAt)
-        continue
-      }
+      if (silence.probeAt <= now) due.push(peer)
+      else next = Math.min(next, silence.probeAt)
+    }
+    for (const peer of due) {
       this.refill(1)
       const task = [...this.ready.values()].find((t) => this.sched!.isPending(t.hash) && t.refusedBy?.has(peer) !== true)
       if (task === undefined) continue
@@ -586,6 +593,7 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
       this.tracker.update(req.peer, this.clock.now() - req.started, valid.length)
       // Any answer, even "I have none of them", shows the peer is there: it gets work sized by its rate again.
       this.stalled.delete(req.peer)
+      this.proven.add(req.peer)
       // An empty reply means "I don't have them": never ask this peer for them again (go-ethereum #20545).
       for (const hash of delivered.keys()) req.tasks.delete(hash)
       this.finish(req, 'done', nodes.length === 0)
