@@ -27,6 +27,7 @@ export { type Checkpoint, itemsTopic, checkpointsTopic } from './topic/gossip.js
 export type { TopicProvider } from './topic/provider.js'
 export { type SelectFork, type TrieCheckpoint, defaultSelectFork } from './topic/sync/target.js'
 export type { TopicState } from './net/topic-protocols.js'
+export type { ReplyBudgetStats } from './net/reply-budget.js'
 
 // Proofs.
 export { createProof, verifyProof, type ProofOptions } from './proof/proof.js'

@@ -252,6 +252,26 @@ export const DEFAULT_INBOUND_REQUESTS_PER_SECOND = 500
 export const DEFAULT_INBOUND_REQUEST_BURST = 250
 
 /**
+ * Reply bytes a server holds at once, over all peers and served protocols: from when a reply is built until its
+ * stream has written it out (or is closed or aborted). The rate limit bounds how fast a peer asks, not how long
+ * it takes to read: a peer that pauses its reader holds each reply in our write buffer until the write deadline
+ * (`DEFAULT_REQUEST_TIMEOUT_MS`). 16 streams a connection × 2 MiB replies is 32 MiB a peer id, and peer ids are
+ * free: an outside tester took a `dsfg serve` from 188 MB to 513 MB with 8 of them and to 1.2 GB with 24. Past
+ * the budget a request is answered RATE_LIMITED (a few bytes) instead of being built. 64 MiB is thirty full
+ * replies, five peers' shares: more than honest clients keep unread at once, and a bound a small serving node
+ * can afford beside its own heap.
+ */
+export const MAX_SERVING_REPLY_BYTES = 64 * 1024 * 1024
+
+/**
+ * The share of `MAX_SERVING_REPLY_BYTES` one peer may hold, so a few peer ids cannot take the whole budget from
+ * everyone else: room for what one honest peer asks of a server at once, 5 topic requests
+ * (`DEFAULT_OUTBOUND_CONCURRENCY_PER_PEER`) of up to `MAX_FRAME_BYTES` each, with 1.5 MiB to spare for nodes and
+ * status replies.
+ */
+export const MAX_SERVING_REPLY_BYTES_PER_PEER = 12 * 1024 * 1024
+
+/**
  * Items, hashes or trie nodes a request may ask for per token of the request limiters (inbound and outbound).
  * Measured on this machine kind (`TopicStore` in memory and on LevelDB), a server spends 2 to 12 µs per item,
  * hash or node it reads and encodes, and 30 to 170 µs on a request's fixed part (decode, store round trip,

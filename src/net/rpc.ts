@@ -2,8 +2,10 @@ import type { Connection, PeerId, Stream } from '@libp2p/interface'
 import { lpStream } from '@libp2p/utils'
 import { setMaxListeners } from 'main-event'
 import { DEFAULT_REQUEST_FRAME_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS } from '../constants.js'
-import { ProtocolError } from '../errors.js'
+import { ProtocolError, StreamEndedError } from '../errors.js'
+import { raceSignal } from '../util/abort.js'
 import type { Log } from '../util/log.js'
+import type { ReplyBudget, ReplyCharge } from './reply-budget.js'
 
 /**
  * One request per stream: the client writes one varint-length-prefixed frame, the server answers one frame
@@ -77,9 +79,10 @@ export async function requestFrame(
 
 /**
  * How a peer broke the rules of a request frame: a length prefix past the protocol's cap (or no valid length
- * at all), a frame still unfinished at the deadline, or a stream ended partway through its frame.
+ * at all), a frame still unfinished at the deadline, or a stream ended partway through its frame; or of its
+ * reply: not read (written out) by the request's deadline.
  */
-export type FrameViolation = 'oversized' | 'late' | 'unfinished'
+export type FrameViolation = 'oversized' | 'late' | 'unfinished' | 'unread'
 
 export interface FrameHandlerOptions {
   /** Largest request frame accepted: a longer length prefix aborts the stream before any of the frame is read. */
@@ -95,8 +98,18 @@ export interface FrameHandlerOptions {
    * the previous reply (the next ones). @default DEFAULT_REQUEST_FRAME_TIMEOUT_MS
    */
   frameTimeoutMs?: number
-  /** Deadline of answering the request once its frame arrived. @default DEFAULT_REQUEST_TIMEOUT_MS */
+  /**
+   * Deadline of answering the request once its frame arrived, until the reply is written out of the stream's
+   * write buffer: a peer that does not read its reply by then has its stream aborted (a violation, `unread`),
+   * which frees the reply. @default DEFAULT_REQUEST_TIMEOUT_MS
+   */
   timeoutMs?: number
+  /**
+   * The server's reply bytes in flight: each reply is charged from when it is built until it is written out or
+   * its stream fails. A request from a peer (or a server) with no room left is answered `refusal` (a few bytes,
+   * RATE_LIMITED) without being answered; so is one whose built reply does not fit.
+   */
+  replyBudget?: { budget: ReplyBudget; refusal: Uint8Array }
   onError?: (err: unknown, peer: PeerId) => void
   /** Called, besides `onError`, when the stream was aborted because the peer broke the frame rules. */
   onViolation?: (violation: FrameViolation, peer: PeerId) => void
@@ -202,13 +215,31 @@ export function frameHandler(
         consumed += request.byteLength + varintLength(request.byteLength)
         const signal = AbortSignal.timeout(options.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS)
         setMaxListeners(Infinity, signal)
-        const reply = answer(request, peer)
+        const reply = budgetedAnswer(answer, request, peer, options.replyBudget)
         // Awaited below once the replies before it are out; marked handled now in case it fails before that.
         reply.catch(() => undefined)
         previous = previous
           .then(async () => {
-            const bytes = await reply
-            if (!failed && !flooded) await lp.write(bytes, { signal })
+            const { bytes, charge } = await reply
+            // A reply built past the deadline is our slowness, not the peer's: its failed write blames nobody.
+            const built = !signal.aborted
+            try {
+              if (failed || flooded) return
+              await lp.write(bytes, { signal })
+              // lp.write returns once the bytes are queued; they are out only when the write buffer empties.
+              await writtenOut(stream, signal)
+            } catch (err) {
+              if (built && signal.aborted && !failed && !flooded) {
+                failed = true
+                options.onError?.(err, peer)
+                options.onViolation?.('unread', peer)
+                stream.abort(new ProtocolError(`reply not read within ${options.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS} ms`))
+                return
+              }
+              throw err
+            } finally {
+              charge?.release()
+            }
           })
           .catch(fail)
         answering.push(previous)
@@ -222,6 +253,54 @@ export function frameHandler(
       stream.removeEventListener('message', count)
     }
   }
+}
+
+/**
+ * Resolves once `stream`'s write buffer is empty (its bytes handed to the muxer within the peer's window), and
+ * rejects if the stream closes first or `signal` aborts. An aborted stream drops its buffer and is out at once.
+ */
+async function writtenOut(stream: Stream, signal: AbortSignal): Promise<void> {
+  if (stream.writeBufferLength === 0) return
+  let onEvent: ((event: Event) => void) | undefined
+  const out = new Promise<void>((resolve, reject) => {
+    onEvent = (event) =>
+      event.type === 'idle' ? resolve() : reject(new StreamEndedError('the stream closed before its reply was written out'))
+    stream.addEventListener('idle', onEvent)
+    stream.addEventListener('close', onEvent)
+  })
+  try {
+    await raceSignal(out, signal, 'the reply was not written out in time')
+  } finally {
+    stream.removeEventListener('idle', onEvent!)
+    stream.removeEventListener('close', onEvent!)
+  }
+}
+
+interface BudgetedReply {
+  bytes: Uint8Array
+  charge?: ReplyCharge
+}
+
+/**
+ * `answer`'s reply to `request`, charged to `budget`; its refusal when the peer or the server has no room left
+ * (checked before `answer` runs, so a full budget costs no store read) or when the built reply does not fit.
+ */
+async function budgetedAnswer(
+  answer: (frame: Uint8Array, peer: PeerId) => Promise<Uint8Array>,
+  request: Uint8Array,
+  peer: PeerId,
+  replyBudget: FrameHandlerOptions['replyBudget']
+): Promise<BudgetedReply> {
+  if (replyBudget === undefined) return { bytes: await answer(request, peer) }
+  const { budget, refusal } = replyBudget
+  const key = peer.toString()
+  if (!budget.hasRoom(key)) {
+    budget.refuse()
+    return { bytes: refusal }
+  }
+  const bytes = await answer(request, peer)
+  const charge = budget.charge(key, bytes.byteLength + varintLength(bytes.byteLength))
+  return charge === undefined ? { bytes: refusal } : { bytes, charge }
 }
 
 /** Bytes of the unsigned varint length prefix of a frame of `length` bytes. */

@@ -23,6 +23,8 @@ import {
   MAX_INBOUND_STREAMS,
   MAX_NODES_REQUEST_BYTES,
   MAX_PIPELINED_NODES_REQUESTS,
+  MAX_SERVING_REPLY_BYTES,
+  MAX_SERVING_REPLY_BYTES_PER_PEER,
   MAX_STATUS_REQUEST_BYTES
 } from '../constants.js'
 import { PeerFaultError, PeerRequestError, ProtocolError, ServiceConfigError } from '../errors.js'
@@ -31,8 +33,16 @@ import { FrameSessions } from '../net/frame-session.js'
 import { answerNodes, decodeNodesRequest, encodeNodesResponse, NODES_PROTOCOL, requestNodes } from '../net/nodes-protocol.js'
 import { requestTokens, TokenBuckets } from '../net/rate-limiter.js'
 import { failureOutcome, requestLabel } from '../net/request-outcome.js'
-import { CONTENTS_PROTOCOL, HASHES_PROTOCOL, STATUS_PROTOCOL } from '../net/topic-protocols.js'
+import { ReplyBudget, type ReplyBudgetStats } from '../net/reply-budget.js'
 import { type FrameHandlerOptions, type FrameViolation, frameHandler } from '../net/rpc.js'
+import {
+  CONTENTS_PROTOCOL,
+  encodeContentsResponse,
+  encodeHashesResponse,
+  encodeStatusResponse,
+  HASHES_PROTOCOL,
+  STATUS_PROTOCOL
+} from '../net/topic-protocols.js'
 import type { KVStore } from '../store/kv-store.js'
 import { MemoryStore } from '../store/memory-store.js'
 import { PEER_FAULT_OFFENCES, TRIE_PENALTY_OFFENCES } from '../peers/offence-kinds.js'
@@ -118,6 +128,15 @@ export interface DsfgInit {
   /** Request tokens a peer may spend at once. @default DEFAULT_INBOUND_REQUEST_BURST (250) */
   inboundBurst?: number
   /**
+   * Reply bytes this node holds at once over all served protocols and peers, from when a reply is built until
+   * its stream has written it out (a peer that does not read holds it until `requestTimeoutMs`, then its
+   * stream is aborted); past it requests are answered RATE_LIMITED.
+   * @default MAX_SERVING_REPLY_BYTES (64 MiB)
+   */
+  maxServingReplyBytes?: number
+  /** The share of `maxServingReplyBytes` one peer may hold. @default MAX_SERVING_REPLY_BYTES_PER_PEER (12 MiB) */
+  maxServingReplyBytesPerPeer?: number
+  /**
    * The peer ledger every offence goes to: the score at which a peer is disconnected, how fast scores decay,
    * how long an offender is left out of the topic downloader, how many peers are scored.
    * @default PEER_SCORE_THRESHOLD (100), PEER_SCORE_HALF_LIFE_MS (5 min), PEER_COOL_DOWN_MS (10 s), MAX_SCORED_PEERS (1024)
@@ -143,6 +162,8 @@ export interface Dsfg {
   startStateSync(root: Uint8Array, options?: SyncRootOptions): StateSyncHandle
   /** Connected peers known to serve trie nodes. */
   nodePeers(): PeerId[]
+  /** The reply bytes this node holds for peers it serves (`DsfgInit.maxServingReplyBytes`): now, at most so far, refusals. */
+  replyStats(): ReplyBudgetStats
   /**
    * Calls `onCheckpoint` for every checkpoint record of `topic` signed by `publisher` on gossip, until
    * `options.signal` aborts or the service stops.
@@ -158,6 +179,14 @@ export interface Dsfg {
 
 /** The request protocols this service serves. */
 type ServedProtocol = typeof NODES_PROTOCOL | typeof STATUS_PROTOCOL | typeof CONTENTS_PROTOCOL | typeof HASHES_PROTOCOL
+
+/** Each served protocol's RATE_LIMITED reply, sent when the reply budget has no room: a few bytes, built once. */
+const REPLY_REFUSALS: { readonly [P in ServedProtocol]: Uint8Array } = {
+  [NODES_PROTOCOL]: encodeNodesResponse(Status.RATE_LIMITED),
+  [STATUS_PROTOCOL]: encodeStatusResponse(Status.RATE_LIMITED),
+  [CONTENTS_PROTOCOL]: encodeContentsResponse(Status.RATE_LIMITED),
+  [HASHES_PROTOCOL]: encodeHashesResponse(Status.RATE_LIMITED)
+}
 
 /** Each served protocol's largest legal request (`constants.ts` derives them): longer frames are refused unread. */
 const MAX_REQUEST_BYTES: { readonly [P in ServedProtocol]: number } = {
@@ -196,6 +225,8 @@ export class DsfgService implements Dsfg, Startable {
   private gossipLookup: { found: { pubsub: GossipSub; feeds: GossipFeeds } | undefined } | undefined
   /** Per-peer token buckets for `/dsfg/nodes/1.0.0` requests. */
   private readonly nodeRequests: TokenBuckets
+  /** Reply bytes in flight, over every served protocol. */
+  private readonly replyBudget: ReplyBudget
   private readonly clock: Clock = systemClock
   /** The one peer ledger: every offence of every protocol and syncer is weighed here. */
   private readonly scorer: PeerScorer
@@ -243,6 +274,10 @@ export class DsfgService implements Dsfg, Startable {
       burst: init.inboundBurst ?? DEFAULT_INBOUND_REQUEST_BURST
     }
     this.nodeRequests = new TokenBuckets(rate)
+    this.replyBudget = new ReplyBudget({
+      maxBytes: init.maxServingReplyBytes ?? MAX_SERVING_REPLY_BYTES,
+      maxBytesPerPeer: init.maxServingReplyBytesPerPeer ?? MAX_SERVING_REPLY_BYTES_PER_PEER
+    })
     this.topicServer = new TopicServer({
       provider: init.provider ?? this.topicStore,
       inboundRatePerSecond: rate.ratePerSecond,
@@ -344,6 +379,11 @@ export class DsfgService implements Dsfg, Startable {
     this.statusTopologyId = null
     this.peers.clear()
     this.tags.stop()
+  }
+
+  /** The reply bytes this node holds for the peers it serves: now, at most so far, and replies refused for want of room. */
+  replyStats(): ReplyBudgetStats {
+    return this.replyBudget.stats()
   }
 
   nodePeers(): PeerId[] {
@@ -482,6 +522,7 @@ export class DsfgService implements Dsfg, Startable {
       maxPipelinedRequests: protocol === NODES_PROTOCOL ? MAX_PIPELINED_NODES_REQUESTS : 1,
       frameTimeoutMs: this.requestFrameTimeoutMs,
       timeoutMs: this.requestTimeoutMs,
+      replyBudget: { budget: this.replyBudget, refusal: REPLY_REFUSALS[protocol] },
       onError: (err, peer) => this.log('%s request from %p failed: %e', protocol, peer, err),
       onViolation: (violation, peer) => this.frameViolated(protocol, violation, peer)
     }
@@ -510,7 +551,7 @@ export class DsfgService implements Dsfg, Startable {
     return false
   }
 
-  /** A request frame too large, too slow or cut short: the stream is gone, and the peer charged for it. */
+  /** A request frame too large, too slow or cut short, or a reply left unread: the stream is gone, and the peer charged for it. */
   private frameViolated(protocol: string, violation: FrameViolation, peer: PeerId): void {
     this.log('%s request frame from %p: %s', protocol, peer, violation)
     this.metrics?.served.increment({ [requestLabel(protocol, 'bad-frame')]: true })

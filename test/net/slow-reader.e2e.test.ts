@@ -1,0 +1,114 @@
+import type { Libp2p, Stream } from '@libp2p/interface'
+import { afterEach, describe, expect, it } from 'vitest'
+import { MAX_INBOUND_STREAMS } from '../../src/constants.js'
+import { CONTENTS_PROTOCOL, encodeContentsRequest } from '../../src/net/topic-protocols.js'
+import { MemoryStore } from '../../src/store/memory-store.js'
+import { Prng } from '../../src/util/prng.js'
+import { penaltyOf } from '../helpers/blame.js'
+import { connect, createDsfgNode, type DsfgNode } from '../helpers/libp2p.js'
+import { until } from '../helpers/wait.js'
+import { connectedAttackers, honestJoiner, lengthPrefix } from './half-open-attack.js'
+
+const TOPIC = 'big'
+
+/** 64 KiB items: a full contents request (amount 256) is answered with a reply of about 2 MiB. */
+const ITEM_BYTES = 64 * 1024
+const COUNT = 64
+
+/** Smaller than the defaults (64 MiB, 12 MiB, 10 s), to keep the test short; the server's behaviour is the same. */
+const BUDGET = 32 * 1024 * 1024
+const PER_PEER = 5 * 1024 * 1024
+const DEADLINE_MS = 3_000
+
+/** Peer ids that each open the most streams a connection may (16) and never read their replies. */
+const ATTACKERS = 4
+
+interface SlowRead {
+  stream: Stream
+  /** When the server ended the stream, in ms after the attack started. */
+  endedAtMs?: number
+}
+
+/** `MAX_INBOUND_STREAMS` contents streams from `attacker`, each asking for 256 items with its reader paused. */
+async function openSlowReads(attacker: Libp2p, server: DsfgNode, started: number): Promise<SlowRead[]> {
+  const connection = attacker.getConnections(server.peerId)[0]!
+  const out: SlowRead[] = []
+  for (let i = 0; i < MAX_INBOUND_STREAMS; i++) {
+    const stream = await connection.newStream(CONTENTS_PROTOCOL)
+    const entry: SlowRead = { stream }
+    stream.addEventListener('close', () => {
+      entry.endedAtMs = Date.now() - started
+    })
+    stream.pause()
+    const request = encodeContentsRequest(TOPIC, (i * 4) % COUNT, 256)
+    stream.send(lengthPrefix(request.byteLength))
+    stream.send(request)
+    out.push(entry)
+  }
+  return out
+}
+
+describe('replies to peers that do not read them', () => {
+  const running: { stop(): unknown }[] = []
+  afterEach(async () => {
+    await Promise.all(running.splice(0).map((n) => n.stop()))
+  })
+
+  it(`${ATTACKERS} peer ids × 16 unread 2 MiB replies: bytes in flight stay within the budget, stalled streams are aborted at the deadline, an honest joiner syncs`, async () => {
+    const server = await createDsfgNode({
+      store: new MemoryStore(),
+      requestTimeoutMs: DEADLINE_MS,
+      maxServingReplyBytes: BUDGET,
+      maxServingReplyBytesPerPeer: PER_PEER
+    })
+    running.push(server)
+    const prng = new Prng(21)
+    await server.services.dsfg.topicStore.appendMany(
+      TOPIC,
+      Array.from({ length: COUNT }, () => prng.bytes(ITEM_BYTES))
+    )
+    const attackers = await connectedAttackers(ATTACKERS, server.getMultiaddrs()[0]!)
+    running.push(...attackers)
+    const joiner = await honestJoiner(TOPIC)
+    running.push(joiner)
+
+    // Sampled throughout: what the server holds never passes the budget.
+    let sampledPeak = 0
+    const sampler = setInterval(() => {
+      sampledPeak = Math.max(sampledPeak, server.services.dsfg.replyStats().inFlight)
+    }, 20)
+    try {
+      const started = Date.now()
+      const streams = (await Promise.all(attackers.map((a) => openSlowReads(a, server, started)))).flat()
+      expect(streams).toHaveLength(ATTACKERS * MAX_INBOUND_STREAMS)
+      // Each attacker holds its share (two replies of about 2 MiB fit in 5 MiB), and the rest of its requests
+      // were refused.
+      await until(() => server.services.dsfg.replyStats().inFlight >= ATTACKERS * 4_000_000, 'the attackers to fill their shares')
+
+      // The honest joiner dials in the middle of the attack and catches up, within what the attackers left.
+      await connect(joiner.node, server)
+      const following = joiner.follow()
+      await until(async () => (await joiner.topic.head()) === COUNT - 1, 'the honest joiner to catch up during the attack', 15_000)
+
+      // Every reply charged to an attacker is aborted at the write deadline (not before), which frees it.
+      await until(() => server.services.dsfg.replyStats().inFlight === 0, 'the stalled replies to be released', DEADLINE_MS + 5_000)
+      const reset = streams.filter((s) => s.stream.status === 'reset')
+      expect(reset.length).toBeGreaterThanOrEqual(ATTACKERS)
+      for (const s of reset) expect(s.endedAtMs!).toBeGreaterThanOrEqual(DEADLINE_MS - 100)
+
+      const stats = server.services.dsfg.replyStats()
+      expect(stats.peak).toBeLessThanOrEqual(BUDGET)
+      expect(sampledPeak).toBeLessThanOrEqual(BUDGET)
+      expect(stats.refused).toBeGreaterThanOrEqual((ATTACKERS * MAX_INBOUND_STREAMS) / 2)
+      // An unread reply is a limit violation of its reader's.
+      for (const attacker of attackers) {
+        await until(async () => (await penaltyOf(server, attacker.peerId)) >= 1, 'each attacker to be charged for its stalled streams')
+      }
+      expect(await penaltyOf(server, joiner.node.peerId)).toBe(0)
+      await joiner.stop()
+      await following.catch(() => undefined)
+    } finally {
+      clearInterval(sampler)
+    }
+  }, 30_000)
+})
