@@ -7,9 +7,13 @@ export interface ReplyBudgetInit {
   maxBytesPerPeer?: number
 }
 
-/** Bytes a built reply holds against a `ReplyBudget` until `release()`; releasing twice releases once. */
+/**
+ * Bytes a reply holds against a `ReplyBudget` until `release()`: reserved at its largest before it is built,
+ * then `resize`d to what it came to. Releasing twice releases once; a released charge does not resize.
+ */
 export interface ReplyCharge {
   readonly bytes: number
+  resize(bytes: number): void
   release(): void
 }
 
@@ -43,11 +47,6 @@ export class ReplyBudget {
     this.maxBytesPerPeer = Math.min(init.maxBytesPerPeer ?? MAX_SERVING_REPLY_BYTES_PER_PEER, this.maxBytes)
   }
 
-  /** Whether `peer` and the server have any room left: checked before a reply is built, so a full budget costs no store read. */
-  hasRoom(peer: string): boolean {
-    return this.inFlight < this.maxBytes && (this.perPeer.get(peer) ?? 0) < this.maxBytesPerPeer
-  }
-
   /** Charges `bytes` to `peer`, or returns `undefined` (counted as refused) if they would pass either cap. */
   charge(peer: string, bytes: number): ReplyCharge | undefined {
     const held = this.perPeer.get(peer) ?? 0
@@ -59,22 +58,28 @@ export class ReplyBudget {
     this.inFlight += bytes
     this.peak = Math.max(this.peak, this.inFlight)
     let released = false
-    return {
+    const move = (delta: number): void => {
+      this.inFlight += delta
+      this.peak = Math.max(this.peak, this.inFlight)
+      const left = (this.perPeer.get(peer) ?? 0) + delta
+      if (left > 0) this.perPeer.set(peer, left)
+      else this.perPeer.delete(peer)
+    }
+    const charge = {
       bytes,
-      release: () => {
+      // A reply comes to at most what was reserved for it, so a resize is not refused: it only gives back.
+      resize: (to: number): void => {
+        if (released) return
+        move(to - charge.bytes)
+        charge.bytes = to
+      },
+      release: (): void => {
         if (released) return
         released = true
-        this.inFlight -= bytes
-        const left = (this.perPeer.get(peer) ?? bytes) - bytes
-        if (left > 0) this.perPeer.set(peer, left)
-        else this.perPeer.delete(peer)
+        move(-charge.bytes)
       }
     }
-  }
-
-  /** Counts a request refused before its reply was built (`hasRoom` was false). */
-  refuse(): void {
-    this.refused++
+    return charge
   }
 
   stats(): ReplyBudgetStats {

@@ -105,11 +105,12 @@ export interface FrameHandlerOptions {
    */
   timeoutMs?: number
   /**
-   * The server's reply bytes in flight: each reply is charged from when it is built until it is written out or
-   * its stream fails. A request from a peer (or a server) with no room left is answered `refusal` (a few bytes,
-   * RATE_LIMITED) without being answered; so is one whose built reply does not fit.
+   * The server's reply bytes in flight: each reply reserves `reserveBytes` (its largest frame) before it is
+   * built, is charged what it came to once built, and is released once written out or its stream fails. A
+   * request whose reservation does not fit the peer's share or the server's budget is answered `refusal` (a
+   * few bytes, RATE_LIMITED) without being built.
    */
-  replyBudget?: { budget: ReplyBudget; refusal: Uint8Array }
+  replyBudget?: { budget: ReplyBudget; reserveBytes: number; refusal: Uint8Array }
   onError?: (err: unknown, peer: PeerId) => void
   /** Called, besides `onError`, when the stream was aborted because the peer broke the frame rules. */
   onViolation?: (violation: FrameViolation, peer: PeerId) => void
@@ -282,8 +283,9 @@ interface BudgetedReply {
 }
 
 /**
- * `answer`'s reply to `request`, charged to `budget`; its refusal when the peer or the server has no room left
- * (checked before `answer` runs, so a full budget costs no store read) or when the built reply does not fit.
+ * `answer`'s reply to `request`, charged to `budget`: its largest size is reserved before `answer` runs, so what
+ * replies are being built counts too and a full budget costs no store read; then the charge shrinks to the
+ * reply's size. The refusal when the reservation does not fit.
  */
 async function budgetedAnswer(
   answer: (frame: Uint8Array, peer: PeerId) => Promise<Uint8Array>,
@@ -292,15 +294,17 @@ async function budgetedAnswer(
   replyBudget: FrameHandlerOptions['replyBudget']
 ): Promise<BudgetedReply> {
   if (replyBudget === undefined) return { bytes: await answer(request, peer) }
-  const { budget, refusal } = replyBudget
-  const key = peer.toString()
-  if (!budget.hasRoom(key)) {
-    budget.refuse()
-    return { bytes: refusal }
+  const { budget, reserveBytes, refusal } = replyBudget
+  const charge = budget.charge(peer.toString(), reserveBytes)
+  if (charge === undefined) return { bytes: refusal }
+  try {
+    const bytes = await answer(request, peer)
+    charge.resize(bytes.byteLength + varintLength(bytes.byteLength))
+    return { bytes, charge }
+  } catch (err) {
+    charge.release()
+    throw err
   }
-  const bytes = await answer(request, peer)
-  const charge = budget.charge(key, bytes.byteLength + varintLength(bytes.byteLength))
-  return charge === undefined ? { bytes: refusal } : { bytes, charge }
 }
 
 /** Bytes of the unsigned varint length prefix of a frame of `length` bytes. */

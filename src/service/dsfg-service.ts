@@ -17,7 +17,9 @@ import {
   DEFAULT_INBOUND_REQUESTS_PER_SECOND,
   DEFAULT_REQUEST_FRAME_TIMEOUT_MS,
   DEFAULT_REQUEST_TIMEOUT_MS,
+  MAX_CHECKPOINT_RECORD_BYTES,
   MAX_CONTENTS_REQUEST_BYTES,
+  MAX_HASHES_PER_REQUEST,
   MAX_HASHES_REQUEST_BYTES,
   MAX_FRAME_BYTES,
   MAX_INBOUND_STREAMS,
@@ -179,6 +181,18 @@ export interface Dsfg {
 
 /** The request protocols this service serves. */
 type ServedProtocol = typeof NODES_PROTOCOL | typeof STATUS_PROTOCOL | typeof CONTENTS_PROTOCOL | typeof HASHES_PROTOCOL
+
+/**
+ * What each served protocol's reply may come to, reserved from the reply budget before it is built: the frame
+ * cap for nodes and contents, 8,192 RLP-encoded hashes (33 bytes each) and headers for hashes, a state with the
+ * largest checkpoint record for status.
+ */
+const REPLY_RESERVE: { readonly [P in ServedProtocol]: number } = {
+  [NODES_PROTOCOL]: MAX_FRAME_BYTES,
+  [STATUS_PROTOCOL]: MAX_CHECKPOINT_RECORD_BYTES + 1024,
+  [CONTENTS_PROTOCOL]: MAX_FRAME_BYTES,
+  [HASHES_PROTOCOL]: MAX_HASHES_PER_REQUEST * 33 + 1024
+}
 
 /** Each served protocol's RATE_LIMITED reply, sent when the reply budget has no room: a few bytes, built once. */
 const REPLY_REFUSALS: { readonly [P in ServedProtocol]: Uint8Array } = {
@@ -522,7 +536,7 @@ export class DsfgService implements Dsfg, Startable {
       maxPipelinedRequests: protocol === NODES_PROTOCOL ? MAX_PIPELINED_NODES_REQUESTS : 1,
       frameTimeoutMs: this.requestFrameTimeoutMs,
       timeoutMs: this.requestTimeoutMs,
-      replyBudget: { budget: this.replyBudget, refusal: REPLY_REFUSALS[protocol] },
+      replyBudget: { budget: this.replyBudget, reserveBytes: REPLY_RESERVE[protocol], refusal: REPLY_REFUSALS[protocol] },
       onError: (err, peer) => this.log('%s request from %p failed: %e', protocol, peer, err),
       onViolation: (violation, peer) => this.frameViolated(protocol, violation, peer)
     }
