@@ -110,26 +110,41 @@ export async function answerContentsRequest(
 ): Promise<Uint8Array> {
   const amount = contentsAmount(req, options)
   const maxBytes = options.maxResponseBytes ?? MAX_RESPONSE_BYTES
-  let held: Item[]
-  try {
-    held = await provider.getContents(req.topic, req.from, amount)
-  } catch (err) {
-    options.onProviderError?.(err, peer)
-    return encodeContentsResponse(Status.UNAVAILABLE)
-  }
   const items: Item[] = []
   let bytes = 0
   let last = req.from - 1
-  // The provider is trusted to be right, not to be well formed: whatever would make the client reject the whole
-  // reply (and blame us) ends it instead.
-  for (const item of held) {
-    if (items.length >= amount) break
-    if (!Number.isSafeInteger(item.n) || item.n <= last || item.n >= req.from + amount) break
-    if (item.data.length === 0 || item.data.length > MAX_ITEM_BYTES) break
-    if (bytes + item.data.length > maxBytes) break
-    bytes += item.data.length
-    last = item.n
-    items.push(item)
+  // Read in chunks sized to what is left of the reply, by the largest item seen so far: asking the provider for
+  // all `amount` items at once held up to 256 × 64 KiB (16 MiB) per request to send 2 MiB of it, and a server
+  // building a few dozen replies at once went past a gigabyte. The first chunk is one reply's worth even at the
+  // largest item size.
+  let chunk = Math.min(amount, Math.max(1, Math.floor(maxBytes / MAX_ITEM_BYTES)))
+  for (let next = req.from; items.length < amount; ) {
+    let held: Item[]
+    try {
+      held = await provider.getContents(req.topic, next, chunk)
+    } catch (err) {
+      options.onProviderError?.(err, peer)
+      return encodeContentsResponse(Status.UNAVAILABLE)
+    }
+    // The provider is trusted to be right, not to be well formed: whatever would make the client reject the
+    // whole reply (and blame us) ends it instead.
+    let ended = false
+    let largest = 1
+    for (const item of held) {
+      if (items.length >= amount) break
+      if (!Number.isSafeInteger(item.n) || item.n <= last || item.n >= req.from + amount) ended = true
+      else if (item.data.length === 0 || item.data.length > MAX_ITEM_BYTES) ended = true
+      else if (bytes + item.data.length > maxBytes) ended = true
+      if (ended) break
+      bytes += item.data.length
+      last = item.n
+      largest = Math.max(largest, item.data.length)
+      items.push(item)
+    }
+    if (ended || held.length < chunk) break
+    next = last + 1
+    // At least one more: the reply ends at the first item that does not fit, as if read all at once.
+    chunk = Math.min(amount - items.length, Math.max(1, Math.floor((maxBytes - bytes) / largest)))
   }
   if (items.length === 0) return encodeContentsResponse(Status.UNAVAILABLE)
   if (req.root === undefined) return encodeContentsResponse(Status.OK, items)
