@@ -93,6 +93,28 @@ describe('answerContents', () => {
   const ask = async (from: number, amount: number, p: TopicProvider = provider, options = {}) =>
     decodeContentsResponse(await answerContents(p, encodeContentsRequest('news', from, amount), 'p', options), from, amount)
 
+  it('reads no more of the provider than one reply holds, and ends the reply where the next item does not fit', async () => {
+    // 300 items of 64 KiB: a full request used to read all 256 it asked for (16 MiB) to send 31 of them.
+    const items = Array.from({ length: 300 }, (_v, n) => ({ n, data: new Uint8Array(64 * 1024).fill(n % 256) }))
+    const provider = new MemoryTopicProvider({ news: items })
+    const asked: number[] = []
+    const counting: TopicProvider = {
+      getCurrentTopicState: (topic) => provider.getCurrentTopicState(topic),
+      getContentHashes: (topic, from, to) => provider.getContentHashes(topic, from, to),
+      getContents: (topic, from, amount) => {
+        asked.push(amount)
+        return provider.getContents(topic, from, amount)
+      }
+    }
+    const reply = decodeContentsResponse(
+      await answerContents(counting, encodeContentsRequest('news', 10, MAX_ITEMS_PER_REQUEST), 'p'),
+      10,
+      MAX_ITEMS_PER_REQUEST
+    )
+    expect(reply.items.map((i) => i.n)).toEqual(items.slice(10, 10 + Math.floor(MAX_RESPONSE_BYTES / (64 * 1024))).map((i) => i.n))
+    expect(asked.reduce((a, b) => a + b, 0) * 64 * 1024).toBeLessThanOrEqual(MAX_RESPONSE_BYTES + 64 * 1024)
+  })
+
   it('answers the items asked for', async () => {
     expect(await ask(10, 20)).toEqual({ code: Status.OK, items: items.slice(10, 30), proof: [] })
   })
