@@ -96,6 +96,8 @@ export function expectOneLineError(result: CliRun, exitCode: number, pattern: Re
 export interface ServingCli {
   /** Its first stdout line. */
   readonly info: { peerId: string; addrs: string[]; topics: string[]; metrics?: string }
+  /** Its process id (for /proc). */
+  readonly pid: number
   /** Sends SIGINT and resolves with the exit code. */
   stop(): Promise<number | null>
 }
@@ -120,6 +122,7 @@ export async function serveCli(bin: string, args: readonly string[]): Promise<Se
   })
   return {
     info: JSON.parse(first) as ServingCli['info'],
+    pid: child.pid!,
     stop: async () => {
       child.kill('SIGINT')
       return exited
