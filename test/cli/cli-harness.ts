@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
@@ -57,6 +57,11 @@ export interface RunOptions {
   readonly env?: Readonly<Record<string, string>>
   /** Called with the child once it is spawned (to signal it, say). */
   readonly onSpawn?: (child: ChildProcess) => void
+}
+
+/** Writes `datas` (hex) to `path` as the JSON lines `dsfg publish` reads, `{"data":"0x…"}` each. */
+export function writeItemLines(path: string, datas: readonly string[]): Promise<void> {
+  return writeFile(path, datas.map((data) => JSON.stringify({ data })).join('\n'))
 }
 
 /** Runs `node bin args…` and collects its exit code and output. */

@@ -1,9 +1,8 @@
-import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it, vi } from 'vitest'
 import { toHex } from '../../src/util/hex.js'
 import { Prng } from '../../src/util/prng.js'
-import { expectOneLineError, runCli, serveCli, useBuiltCli } from './cli-harness.js'
+import { expectOneLineError, runCli, serveCli, useBuiltCli, writeItemLines } from './cli-harness.js'
 
 vi.setConfig({ testTimeout: 120_000 })
 
@@ -14,7 +13,7 @@ describe('dsfg serve --ws', () => {
     const prng = new Prng(15)
     const items = Array.from({ length: 3000 }, () => toHex(prng.bytes(1 + prng.int(200))))
     const input = join(cli.work, 'items.jsonl')
-    await writeFile(input, items.map((data) => JSON.stringify({ data })).join('\n'))
+    await writeItemLines(input, items)
     const source = join(cli.work, 'source')
     const published = await runCli(cli.bin, ['publish', '--data', source, '--topic', 'news', input])
     expect(published.code, published.stderr).toBe(0)

@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { describe, expect, it, vi } from 'vitest'
 import { toHex } from '../../src/util/hex.js'
 import { Prng } from '../../src/util/prng.js'
-import { expectOneLineError, runCli, serveCli, useBuiltCli } from './cli-harness.js'
+import { expectOneLineError, runCli, serveCli, useBuiltCli, writeItemLines } from './cli-harness.js'
 
 vi.setConfig({ testTimeout: 120_000 })
 
@@ -14,7 +14,7 @@ describe('dsfg publish, serve --topic, sync --topic, items', () => {
     const prng = new Prng(4)
     const items = Array.from({ length: 3000 }, () => toHex(prng.bytes(1 + prng.int(100))))
     const input = join(cli.work, 'items.jsonl')
-    await writeFile(input, items.map((data) => JSON.stringify({ data })).join('\n'))
+    await writeItemLines(input, items)
     const source = join(cli.work, 'source')
     const published = await runCli(cli.bin, ['publish', '--data', source, '--topic', 'news', input])
     expect(published.code).toBe(0)
@@ -67,7 +67,7 @@ describe('dsfg publish, serve --topic, sync --topic, items', () => {
     const write = async (name: string, seed: number): Promise<string[]> => {
       const prng = new Prng(seed)
       const datas = Array.from({ length: 2000 }, () => toHex(prng.bytes(1 + prng.int(60))))
-      await writeFile(join(cli.work, name), datas.map((data) => JSON.stringify({ data })).join('\n'))
+      await writeItemLines(join(cli.work, name), datas)
       return datas
     }
     const items = await write('honest.jsonl', 7)
