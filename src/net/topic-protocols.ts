@@ -233,8 +233,17 @@ export function decodeHashesRequest(frame: Uint8Array): HashesRequest {
   return req
 }
 
-export function encodeHashesResponse(code: Status, hashes: Uint8Array[] = []): Uint8Array {
-  return encodeFrame([code, hashes] as never)
+/** Written straight into one buffer, as `encodeContentsResponse` is: exactly `RLP.encode([code, [hash…]])`. */
+export function encodeHashesResponse(code: Status, hashes: readonly Uint8Array[] = []): Uint8Array {
+  let listPayload = 0
+  for (const hash of hashes) listPayload += stringLength(hash)
+  const payload = uintLength(code) + headerLength(listPayload) + listPayload
+  const out = new Uint8Array(headerLength(payload) + payload)
+  let pos = writeHeader(out, 0, payload, 0xc0)
+  pos = writeUint(out, pos, code)
+  pos = writeHeader(out, pos, listPayload, 0xc0)
+  for (const hash of hashes) pos = writeString(out, pos, hash)
+  return out
 }
 
 /** The hashes of items `from..` (a prefix of the requested range when the peer has fewer). */

@@ -3,10 +3,10 @@ import { TopicTrieError } from '../errors.js'
 import type { BatchOp, KVStore } from '../store/kv-store.js'
 import { keccak256 } from '../trie/keccak.js'
 import { trieEntries } from '../trie/walk.js'
-import { equalBytes, uint64BE } from '../util/bytes.js'
+import { concatBytes, equalBytes, uint64BE } from '../util/bytes.js'
 import { throwIfAborted } from '../util/abort.js'
 import { toHex } from '../util/hex.js'
-import { hashKey, itemKey } from './topic-keys.js'
+import { HASH_RUN, hashKey, hashRunKey, itemKey } from './topic-keys.js'
 import { READ_CHUNK, readItems, STORE_ABORTED, TopicTrie } from './topic-trie.js'
 
 export interface ReadTopicTrieInput {
@@ -46,6 +46,7 @@ export async function readTopicTrie(store: KVStore, input: ReadTopicTrieInput): 
   let bytes = 0
   let ours: (Uint8Array | undefined)[] = []
   let headHash: Uint8Array | null = null
+  const run: Uint8Array[] = []
   let n = 0
   // Not re-hashed node by node: the root rebuilt from the leaves below must equal `root`, which checks them all.
   for await (const { key, value } of trieEntries(store, root, { signal, verify: false })) {
@@ -58,6 +59,12 @@ export async function readTopicTrie(store: KVStore, input: ReadTopicTrieInput): 
     pending.trie.insert(key, value)
     pending.drop()
     headHash = keccak256(value)
+    run.push(headHash)
+    if (run.length === HASH_RUN) {
+      // A run that ends among the held items is the store's already (or, in a store from before runs, absent).
+      if (n > held) ops.push({ type: 'put', key: hashRunKey(id, (n + 1) / HASH_RUN - 1), value: concatBytes(...run) })
+      run.length = 0
+    }
     if (n <= held) {
       if (n % READ_CHUNK === 0) ours = await readItems(store, id, n, Math.min(held, n + READ_CHUNK - 1))
       const own = ours[n % READ_CHUNK]

@@ -10,14 +10,22 @@ import { equalBytes } from '../util/bytes.js'
  *
  *   item n          0x69 ('i') ‖ id ‖ uint64BE(n)   41 bytes → the item's bytes
  *   item n's hash   0x68 ('h') ‖ id ‖ uint64BE(n)   41 bytes → keccak256(item)
+ *   hash run r      0x67 ('g') ‖ id ‖ uint64BE(r)   41 bytes → the hashes of items r·256 .. r·256+255, in order
  *   topic meta      0x6d ('m') ‖ id                 33 bytes → `encodeMeta` below
  *   signed record   0x72 ('r') ‖ id                 33 bytes → uint64BE(number) ‖ the newest checkpoint record
  *
  * None is 32 bytes long, so no topic key can ever be taken for a trie node or shadow one. Big-endian numbers
  * keep a topic's items in order in LevelDB, next to each other.
+ *
+ * A hash run repeats, in one value, the hashes of `HASH_RUN` consecutive items, so that a server reads the
+ * 8,192 hashes of a full hashes request in 32 reads rather than 8,192. A run is written only once its last item
+ * is, in the same batch, and rewritten whenever that item is written again, so a run whose last item is at or
+ * below the head is always the stored items' own; the partial run above the last full one has no key, and
+ * a store written before runs existed has none: readers fall back to the per-item hashes.
  */
 const ITEM_PREFIX = 0x69
 const HASH_PREFIX = 0x68
+const HASH_RUN_PREFIX = 0x67
 const META_PREFIX = 0x6d
 const RECORD_PREFIX = 0x72
 
@@ -42,6 +50,14 @@ export function itemKey(id: Uint8Array, n: number): Uint8Array {
 
 export function hashKey(id: Uint8Array, n: number): Uint8Array {
   return numberedKey(HASH_PREFIX, id, n)
+}
+
+/** Items per hash run. */
+export const HASH_RUN = 256
+
+/** The key of hash run `run`: the hashes of items `run * HASH_RUN .. run * HASH_RUN + HASH_RUN - 1`. */
+export function hashRunKey(id: Uint8Array, run: number): Uint8Array {
+  return numberedKey(HASH_RUN_PREFIX, id, run)
 }
 
 export function metaKey(id: Uint8Array): Uint8Array {

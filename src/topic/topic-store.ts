@@ -5,7 +5,7 @@ import { createProof } from '../proof/proof.js'
 import { createRangeProof } from '../proof/range-proof.js'
 import type { BatchOp, KVStore } from '../store/kv-store.js'
 import { EMPTY_ROOT, keccak256 } from '../trie/keccak.js'
-import { equalBytes, uint64BE } from '../util/bytes.js'
+import { concatBytes, equalBytes, uint64BE } from '../util/bytes.js'
 import { throwIfAborted } from '../util/abort.js'
 import { toHex } from '../util/hex.js'
 import { KeyedSerial } from '../util/serial.js'
@@ -13,7 +13,9 @@ import type { TopicProvider } from './provider.js'
 import {
   decodeMeta,
   encodeMeta,
+  HASH_RUN,
   hashKey,
+  hashRunKey,
   itemKey,
   metaKey,
   recordKey,
@@ -71,6 +73,11 @@ interface TopicEntry {
   trie: TopicTrie | null
   /** The last root whose whole trie was written, to skip rewriting its spine. */
   rootCache: TopicCheckpoint | null
+  /**
+   * The hashes of the items in the hash run that holds `meta.head + 1` (those up to the head), which the write
+   * completing that run stores as one value; `null` until a write reads them, and after anything but a write.
+   */
+  openRun: Uint8Array[] | null
   /** The newest signed checkpoint record kept for the topic (`undefined`: not read from the store yet). */
   record: StoredRecord | null | undefined
 }
@@ -205,6 +212,8 @@ export class TopicStore implements TopicProvider {
         let ops: BatchOp[] = [metaPut(entry, meta)]
         for (let n = head + 1; n <= old; n++) {
           ops.push({ type: 'del', key: itemKey(entry.id, n) }, { type: 'del', key: hashKey(entry.id, n) })
+          // The runs that ended above the new head are no longer full.
+          if (n % HASH_RUN === HASH_RUN - 1) ops.push({ type: 'del', key: hashRunKey(entry.id, (n + 1) / HASH_RUN - 1) })
           if (ops.length >= 8192) {
             await this.store.batch(ops)
             ops = []
@@ -215,6 +224,7 @@ export class TopicStore implements TopicProvider {
         entry.headHash = null
         entry.trie = null
         entry.rootCache = null
+        entry.openRun = null
       },
       { signal: options?.signal }
     )
@@ -402,7 +412,7 @@ export class TopicStore implements TopicProvider {
     checkNumber(from, 'from')
     checkNumber(to, 'to')
     if (to < from) return []
-    return this.readRun(topic, from, to - from + 1, hashKey, options?.signal)
+    return this.readHashes(topic, from, to - from + 1, options?.signal)
   }
 
   /**
@@ -439,6 +449,8 @@ export class TopicStore implements TopicProvider {
     hashes?: readonly Uint8Array[]
   ): Promise<void> {
     const pending = await this.trieOf(entry, signal)
+    const openRun = entry.openRun ?? (await this.readOpenRun(entry))
+    entry.openRun = openRun
     let next = 0
     while (next < items.length) {
       // Checked before the chunk touches the trie: an abort leaves trie and store in step.
@@ -447,6 +459,7 @@ export class TopicStore implements TopicProvider {
       let bytes = 0
       let head = entry.meta.head
       let headHash: Uint8Array | null = null
+      const run: Uint8Array[] = (entry.openRun ?? openRun).slice()
       try {
         while (next < items.length && bytes + pending.pendingBytes < this.batchBytes) {
           const data = items[next]!
@@ -457,15 +470,23 @@ export class TopicStore implements TopicProvider {
           ops.push({ type: 'put', key: itemKey(entry.id, head), value: data })
           ops.push({ type: 'put', key: hashKey(entry.id, head), value: headHash })
           bytes += 2 * 41 + data.length + 32
+          run.push(headHash)
+          if (run.length === HASH_RUN) {
+            ops.push({ type: 'put', key: hashRunKey(entry.id, (head + 1) / HASH_RUN - 1), value: concatBytes(...run) })
+            bytes += 41 + HASH_RUN * 32
+            run.length = 0
+          }
         }
         const meta = { ...entry.meta, head }
         ops.push(...pending.take(), metaPut(entry, meta))
         await this.store.batch(ops)
         entry.meta = meta
         entry.headHash = headHash
+        entry.openRun = run
       } catch (err) {
         // The trie may hold items the store does not: rebuild it from the store on next use.
         entry.trie = null
+        entry.openRun = null
         throw err
       }
     }
@@ -552,6 +573,53 @@ export class TopicStore implements TopicProvider {
     entry.headHash = adopted.headHash
     entry.trie = adopted.trie
     entry.rootCache = checkpoint
+    entry.openRun = null
+  }
+
+  /**
+   * `readRun` of item hashes, reading each full hash run the range covers as one value (see `hashRunKey`), and
+   * the items' own hash keys for the partial runs at either end and for runs a store holds none of.
+   */
+  private async readHashes(topic: string, from: number, amount: number, signal: AbortSignal | undefined): Promise<Uint8Array[]> {
+    throwIfAborted(signal, STORE_ABORTED)
+    const { id, meta } = await this.entry(topic, false)
+    if (amount === 0 || from < meta.lowest || from > meta.head) return []
+    const last = from + Math.min(meta.head - from, amount - 1)
+    const out: Uint8Array[] = []
+    let n = from
+    // The full runs inside from..last, read in one getMany; their hashes are views into the run's value.
+    const firstRun = Math.ceil(from / HASH_RUN)
+    const endRun = Math.floor((last + 1) / HASH_RUN)
+    const runs = endRun > firstRun ? await this.store.getMany(numbers(firstRun, endRun).map((r) => hashRunKey(id, r))) : []
+    const perItem = async (to: number): Promise<boolean> => {
+      if (to < n) return true
+      const found = await this.readRun(topic, n, to - n + 1, hashKey, signal)
+      out.push(...found)
+      n += found.length
+      return n > to
+    }
+    if (!(await perItem(Math.min(last, firstRun * HASH_RUN - 1)))) return out
+    for (let i = 0; i < runs.length; i++) {
+      const value = runs[i]
+      const end = n + HASH_RUN - 1
+      if (value?.length === HASH_RUN * 32) {
+        for (let k = 0; k < HASH_RUN; k++) out.push(value.subarray(k * 32, k * 32 + 32))
+        n += HASH_RUN
+      } else if (!(await perItem(end))) {
+        return out
+      }
+    }
+    await perItem(last)
+    return out
+  }
+
+  /** The hashes of the items from the start of the hash run that holds `meta.head + 1` up to the head. */
+  private async readOpenRun(entry: TopicEntry): Promise<Uint8Array[]> {
+    const start = Math.floor((entry.meta.head + 1) / HASH_RUN) * HASH_RUN
+    if (start > entry.meta.head) return []
+    const found = await this.readRun(entry.topic, start, entry.meta.head - start + 1, hashKey, undefined)
+    if (found.length !== entry.meta.head - start + 1) throw new StoreError(`topic ${entry.topic}: item hashes ${start}..${entry.meta.head} missing`)
+    return found
   }
 
   /** Values under `key(id, n)` for `n` in `from .. from+amount-1` within what we hold, stopping at a gap. */
@@ -611,7 +679,7 @@ export class TopicStore implements TopicProvider {
   private async load(topic: string, id: Uint8Array): Promise<TopicEntry> {
     const stored = await this.store.get(metaKey(id))
     const meta = stored === undefined ? { lowest: 0, head: -1, checkpoint: null } : decodeMeta(stored)
-    return { topic, id, meta, headHash: null, trie: null, rootCache: null, record: undefined }
+    return { topic, id, meta, headHash: null, trie: null, rootCache: null, openRun: null, record: undefined }
   }
 }
 
@@ -629,4 +697,9 @@ function checkItem(data: Uint8Array): Uint8Array {
 
 function checkNumber(n: number, what: string): void {
   if (!Number.isSafeInteger(n) || n < 0) throw new InvalidInputError(`${what} must be a non-negative safe integer`)
+}
+
+/** `from, from + 1, .., end - 1`. */
+function numbers(from: number, end: number): number[] {
+  return Array.from({ length: end - from }, (_, i) => from + i)
 }

@@ -2,7 +2,7 @@ import { RLP } from '@ethereumjs/rlp'
 import { describe, expect, it } from 'vitest'
 import { ProtocolError } from '../../src/errors.js'
 import { decodeFrame, expectBytes, expectItems, expectList, expectStatus, expectUint, Status } from '../../src/net/codec.js'
-import { MAX_ITEM_BYTES, MAX_NODES_PER_REQUEST } from '../../src/constants.js'
+import { MAX_HASHES_PER_REQUEST, MAX_ITEM_BYTES, MAX_NODES_PER_REQUEST } from '../../src/constants.js'
 import {
   decodeNodesRequest,
   decodeNodesResponse,
@@ -191,6 +191,16 @@ describe('contents reply codec (written and read in place)', () => {
       })
       if (code === Status.OK || (count === 0 && proof.length === 0)) expect(inHex(decode())).toEqual(inHex({ code, items, proof }))
       else expect(decode).toThrow(ProtocolError)
+    }
+  })
+
+  it('hashes replies, written the same way, encode exactly as @ethereumjs/rlp for every list size class', () => {
+    const rng = new SeededRandom(8)
+    for (const count of [0, 1, 2, 3, 1985, 1986, MAX_HASHES_PER_REQUEST]) {
+      const hashes = Array.from({ length: count }, () => rng.bytes(32))
+      for (const code of [Status.OK, Status.UNAVAILABLE, Status.RATE_LIMITED]) {
+        expect(toHex(encodeHashesResponse(code, hashes))).toBe(toHex(RLP.encode([code, hashes])))
+      }
     }
   })
 
