@@ -40,7 +40,6 @@ export { TopicStore, type TopicStoreInit, type TopicStoreOptions } from './topic
 
 // Errors: classes with a stable `name` and `code`.
 export * from './errors.js'
-export { PeerBusyError, RequestRejectedError } from './net/nodes-protocol.js'
 
 // Hashing and the byte helpers an application needs around keys, roots and proofs.
 export { keccak256, EMPTY_ROOT } from './trie/keccak.js'

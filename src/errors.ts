@@ -219,3 +219,16 @@ export class HistoryMismatchError extends DsfgError {
     super(`${peer}'s hash of item ${n} is not ours`)
   }
 }
+
+/**
+ * The peer answered RATE_LIMITED (its request limits or its reply budget are used up): "later", not "liar". Try
+ * it again after a short wait, or ask another peer; never an offence.
+ */
+export class PeerBusyError extends DsfgError {
+  static override readonly code: string = 'ERR_PEER_BUSY'
+}
+
+/** The peer refused a request we consider well formed (its limits may be lower than ours); not an offence. */
+export class RequestRejectedError extends DsfgError {
+  static override readonly code: string = 'ERR_REQUEST_REJECTED'
+}

@@ -1,6 +1,6 @@
 import type { PeerId } from '@libp2p/interface'
 import { MAX_FRAME_BYTES, MAX_NODES_PER_REQUEST, MAX_RESPONSE_BYTES } from '../constants.js'
-import { DsfgError, ProtocolError } from '../errors.js'
+import { PeerBusyError, ProtocolError, RequestRejectedError } from '../errors.js'
 import type { KVStore } from '../store/kv-store.js'
 import { readRlpSpan } from '../util/rlp-span.js'
 import { decodeFrame, encodeFrame, expectBytes, expectItems, expectList, Status } from './codec.js'
@@ -12,16 +12,6 @@ import { type OpenStream, requestFrame } from './rpc.js'
  * of their replies, which come in request order (`requestNodes`); a server answers both kinds of client.
  */
 export const NODES_PROTOCOL = '/dsfg/nodes/1.0.0'
-
-/** The peer answered that it is rate limiting us: try later or elsewhere; not an offence. */
-export class PeerBusyError extends DsfgError {
-  static override readonly code: string = 'ERR_PEER_BUSY'
-}
-
-/** The peer refused a request we consider well formed (its limits may be lower than ours); not an offence. */
-export class RequestRejectedError extends DsfgError {
-  static override readonly code: string = 'ERR_REQUEST_REJECTED'
-}
 
 /** `[[hash…]]` */
 export function encodeNodesRequest(hashes: Uint8Array[]): Uint8Array {

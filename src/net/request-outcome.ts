@@ -1,6 +1,5 @@
-import { AbortError, PeerFaultError, PeerRequestError, ProtocolError } from '../errors.js'
+import { AbortError, PeerBusyError, PeerFaultError, PeerRequestError, ProtocolError, RequestRejectedError } from '../errors.js'
 import { Status } from './codec.js'
-import { PeerBusyError, RequestRejectedError } from './nodes-protocol.js'
 
 /**
  * How one request ended, as the `dsfg_requests_sent_total` and `dsfg_requests_served_total` metrics count it:

@@ -10,11 +10,18 @@ import {
   MAX_HASHES_PER_REQUEST,
   MAX_ITEMS_PER_REQUEST
 } from '../constants.js'
-import { AbortError, InvalidInputError, PeerFaultError, PeerRequestError, ProtocolError } from '../errors.js'
+import {
+  AbortError,
+  InvalidInputError,
+  PeerBusyError,
+  PeerFaultError,
+  PeerRequestError,
+  ProtocolError,
+  RequestRejectedError
+} from '../errors.js'
 import type { QueueIO } from '../fsm/types.js'
 import { Status } from '../net/codec.js'
 import { failureOutcome, requestLabel, statusOutcome } from '../net/request-outcome.js'
-import { PeerBusyError, RequestRejectedError } from '../net/nodes-protocol.js'
 import { requestTokens, TokenBuckets } from '../net/rate-limiter.js'
 import { type OpenStream, requestFrame } from '../net/rpc.js'
 import {

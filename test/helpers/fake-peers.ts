@@ -1,5 +1,4 @@
-import { ProtocolError } from '../../src/errors.js'
-import { PeerBusyError } from '../../src/net/nodes-protocol.js'
+import { PeerBusyError, ProtocolError } from '../../src/errors.js'
 import { type Clock, systemClock } from '../../src/util/clock.js'
 import {
   type AdversaryCall,

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import { AbortError, PeerFaultError, PeerRequestError } from '../../src/errors.js'
+import { AbortError, PeerBusyError, PeerFaultError, PeerRequestError, RequestRejectedError } from '../../src/errors.js'
 import { Status } from '../../src/net/codec.js'
-import { encodeNodesResponse, PeerBusyError, RequestRejectedError } from '../../src/net/nodes-protocol.js'
+import { encodeNodesResponse } from '../../src/net/nodes-protocol.js'
 import { failureOutcome, peekStatus, requestLabel } from '../../src/net/request-outcome.js'
 import { encodeContentsResponse } from '../../src/net/topic-protocols.js'
 
