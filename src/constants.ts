@@ -137,6 +137,23 @@ export const HEDGE_AFTER_ROUND_TRIPS = 2
 export const MAX_STALLED_PROBE_BACKOFF_MS = 60_000
 
 /**
+ * How long a syncer leaves a peer alone after it answered RATE_LIMITED (its request tokens or its reply budget
+ * ran out), before asking it again. A refusal says "later", not "liar": it is no failed attempt and no offence,
+ * and the peer is back in the rotation once the wait ends. A server's token bucket refills in well under a
+ * second; its reply budget empties when the replies it holds are read or, for peers that never read, at its
+ * write deadline (10 s by default). Refusals in a row double the wait up to `MAX_BUSY_PEER_BACKOFF_MS`.
+ */
+export const BUSY_PEER_BACKOFF_MS = 500
+
+/**
+ * Longest wait between two requests to a peer that keeps answering RATE_LIMITED. Short, unlike a silent peer's
+ * minute: the peer is there and a refusal costs it a few bytes, so a client asks again within seconds of the
+ * server having room; one that waited a minute, or for the next status round (30 s), was seen to lose a whole
+ * budget-flood's length of time after the flood ended.
+ */
+export const MAX_BUSY_PEER_BACKOFF_MS = 4_000
+
+/**
  * Largest reply frame a client accepts: the payload cap plus room for RLP headers (at most 9 bytes per item and
  * per list), so a reply the server legitimately filled to `MAX_RESPONSE_BYTES` always fits. Requests have caps
  * of their own, far smaller (`MAX_*_REQUEST_BYTES` below).

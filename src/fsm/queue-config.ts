@@ -1,3 +1,4 @@
+import { BUSY_PEER_BACKOFF_MS, MAX_BUSY_PEER_BACKOFF_MS } from '../constants.js'
 import { InvalidInputError } from '../errors.js'
 import { type Clock, systemClock } from '../util/clock.js'
 import { type Log, silentLog } from '../util/log.js'
@@ -31,6 +32,8 @@ export interface QueueConfig {
   fetchTimeoutMs: number
   noPeerWatchdogMs: number
   noPeerTimeoutMs: number
+  busyBackoffMs: number
+  maxBusyBackoffMs: number
   maxDownloadAttempts: number
   maxProcessAttempts: number
   onPeerFault: ((peer: string, reason: PeerFaultReason) => void) | undefined
@@ -64,6 +67,8 @@ export function resolveQueueInit(init: QueueInit): QueueConfig {
     fetchTimeoutMs: duration(init.fetchTimeoutMs ?? DEFAULT_FETCH_TIMEOUT_MS, 'fetchTimeoutMs'),
     noPeerWatchdogMs: duration(init.noPeerWatchdogMs ?? DEFAULT_NO_PEER_WATCHDOG_MS, 'noPeerWatchdogMs'),
     noPeerTimeoutMs: duration(init.noPeerTimeoutMs ?? DEFAULT_NO_PEER_TIMEOUT_MS, 'noPeerTimeoutMs', true),
+    busyBackoffMs: duration(init.busyBackoffMs ?? BUSY_PEER_BACKOFF_MS, 'busyBackoffMs'),
+    maxBusyBackoffMs: duration(init.maxBusyBackoffMs ?? MAX_BUSY_PEER_BACKOFF_MS, 'maxBusyBackoffMs'),
     maxDownloadAttempts: count(init.maxDownloadAttempts ?? DEFAULT_MAX_DOWNLOAD_ATTEMPTS, 'maxDownloadAttempts'),
     maxProcessAttempts: count(init.maxProcessAttempts ?? DEFAULT_MAX_PROCESS_ATTEMPTS, 'maxProcessAttempts'),
     onPeerFault: init.onPeerFault

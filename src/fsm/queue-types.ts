@@ -25,6 +25,13 @@ export interface QueueInit {
   noPeerWatchdogMs?: number
   /** Wait with no eligible peer before `run()` fails; `Infinity` never. @default DEFAULT_NO_PEER_TIMEOUT_MS (10 min) */
   noPeerTimeoutMs?: number
+  /**
+   * Wait before asking again a peer whose fetch rejected with `PeerBusyError` (RATE_LIMITED); refusals in a row
+   * double it. A refusal is no failed attempt and no fault. @default BUSY_PEER_BACKOFF_MS (500 ms)
+   */
+  busyBackoffMs?: number
+  /** Cap on that doubling wait. @default MAX_BUSY_PEER_BACKOFF_MS (4 s) */
+  maxBusyBackoffMs?: number
   /** @default DEFAULT_MAX_DOWNLOAD_ATTEMPTS (5) */
   maxDownloadAttempts?: number
   /** @default DEFAULT_MAX_PROCESS_ATTEMPTS (3) */

@@ -1,7 +1,8 @@
 import { TypedEventEmitter } from 'main-event'
 import { dispatchSafely } from '../util/events.js'
 import { Trigger } from '../util/trigger.js'
-import { AbortError, BusyError, InvalidInputError } from '../errors.js'
+import { AbortError, BusyError, InvalidInputError, PeerBusyError } from '../errors.js'
+import { PeerBackoff } from '../util/peer-backoff.js'
 import { DeliveryError, InvalidItemsError, QueueClosedError, RequestTimeoutError } from './errors.js'
 import { type FetchOutcome, type FetchRequest, FetchRequests } from './fetch-requests.js'
 import { FSM, FSMStatus } from './fsm.js'
@@ -26,6 +27,8 @@ type QueueEvent =
   /** Peers changed: batches held for a local fault (say, no peer could give what the consumer needed) retry now. */
   | { type: 'release-holds' }
   | { type: 'watchdog' }
+  /** A busy peer's wait ended: the next pass may ask it again. */
+  | { type: 'rested' }
 
 const CONSUMER_FAULTS: ReadonlySet<string> = new Set<ConsumerFault>(['this', 'previous', 'both', 'local'])
 
@@ -41,6 +44,10 @@ export class Queue extends TypedEventEmitter<QueueEvents> {
   private readonly requests: FetchRequests
   private readonly watchdog: NoPeerWatchdog
   private readonly holds = new Map<FSM, unknown>()
+  /** Peers that answered RATE_LIMITED, left out of `assign` until their wait ends. */
+  private readonly busy: PeerBackoff
+  /** A wake-up at the end of the earliest busy peer's wait, and when. */
+  private restTimer: { handle: unknown; at: number } | null = null
   private readonly controller = new AbortController()
 
   private target: number
@@ -79,6 +86,7 @@ export class Queue extends TypedEventEmitter<QueueEvents> {
       timeoutMs: noPeerTimeoutMs,
       onFire: () => this.push({ type: 'watchdog' })
     })
+    this.busy = new PeerBackoff({ initialMs: this.config.busyBackoffMs, maxMs: this.config.maxBusyBackoffMs })
     this.target = init.target
     this.batchSize = this.config.batchSize
     this.nextStart = init.start
@@ -179,6 +187,7 @@ export class Queue extends TypedEventEmitter<QueueEvents> {
    * once the peer is gone from `io.peers()`, or the next pass may choose it again.
    */
   removePeer(peer: string): void {
+    this.busy.clear(peer)
     for (const req of this.requests.ofPeer(peer)) {
       this.requests.end(req, true)
       req.fsm.downloadingCancelled()
@@ -234,7 +243,9 @@ export class Queue extends TypedEventEmitter<QueueEvents> {
           this.onReply(event.req, event.items)
           break
         case 'fetch-error':
-          if (this.requests.isActive(event.req)) this.downloadFailed(event.req, event.error)
+          if (!this.requests.isActive(event.req)) break
+          if (event.error instanceof PeerBusyError) this.refused(event.req, event.error)
+          else this.downloadFailed(event.req, event.error)
           break
         case 'timeout':
           if (this.requests.isActive(event.req)) {
@@ -266,6 +277,8 @@ export class Queue extends TypedEventEmitter<QueueEvents> {
         case 'watchdog':
           this.watchdog.fired()
           break
+        case 'rested':
+          break
         default: {
           const exhaustive: never = event
           throw new InvalidInputError(`unknown queue event ${String(exhaustive)}`)
@@ -277,6 +290,7 @@ export class Queue extends TypedEventEmitter<QueueEvents> {
   private onReply(req: FetchRequest, items: unknown): void {
     if (!this.requests.isActive(req)) return // a late reply: the batch was given to someone else or is done
     this.requests.end(req, false)
+    this.busy.clear(req.peer)
     const check = validateItems(req.from, req.amount, items)
     if (!check.ok) {
       // Blame the peer that sent this reply, never the batch's previous peer (Prysm #15173).
@@ -292,6 +306,18 @@ export class Queue extends TypedEventEmitter<QueueEvents> {
     this.config.log('batch %d..%d from %s failed: %e', req.from, req.from + req.amount - 1, req.peer, cause)
     this.requests.end(req, false)
     this.checkFailed(req.fsm, req.fsm.downloadingError(cause))
+  }
+
+  /**
+   * The peer answered RATE_LIMITED: "later", not "liar". The batch goes back to Pending without an attempt
+   * charged, and the peer is left out until its backoff ends (five refusals, a few milliseconds apart, used to
+   * fail the batch and the whole run with it).
+   */
+  private refused(req: FetchRequest, cause: PeerBusyError): void {
+    this.requests.end(req, false)
+    req.fsm.downloadingCancelled()
+    const until = this.busy.failed(req.peer, this.config.clock.now())
+    this.config.log('batch from %d: %s is busy for %d ms: %e', req.from, req.peer, until - this.config.clock.now(), cause)
   }
 
   private checkFailed(fsm: FSM, status: FSMStatus): void {
@@ -371,7 +397,7 @@ export class Queue extends TypedEventEmitter<QueueEvents> {
         // Not the batch's fault (no hashes to check it against yet, a failed write, a stop): it waits and is
         // delivered again. The consumer logs its own failures.
         this.config.log('batch from %d held: %s', fsm.start, result.error ?? 'not ready')
-        this.hold(fsm)
+        this.hold(fsm, result.error)
         break
       default: {
         const exhaustive: never = result.fault
@@ -439,10 +465,14 @@ export class Queue extends TypedEventEmitter<QueueEvents> {
     }
   }
 
-  /** A local consumer fault: keep the items, deliver them again after a doubling hold, download nothing. */
-  private hold(fsm: FSM): void {
-    const { clock, holdTimeoutMs, maxHoldMs } = this.config
-    const ms = Math.min(holdTimeoutMs * 2 ** fsm.localFaultCount, maxHoldMs)
+  /**
+   * A local consumer fault: keep the items, deliver them again after a doubling hold, download nothing. When
+   * the consumer was refused by busy peers the hold is a busy peer's wait: they will have room within seconds.
+   */
+  private hold(fsm: FSM, cause: unknown): void {
+    const { clock, holdTimeoutMs, maxHoldMs, busyBackoffMs, maxBusyBackoffMs } = this.config
+    const [firstMs, capMs] = cause instanceof PeerBusyError ? [busyBackoffMs, maxBusyBackoffMs] : [holdTimeoutMs, maxHoldMs]
+    const ms = Math.min(firstMs * 2 ** fsm.localFaultCount, capMs)
     const now = clock.now()
     fsm.hold('local', now, now + ms)
     this.holds.set(
@@ -471,8 +501,11 @@ export class Queue extends TypedEventEmitter<QueueEvents> {
     this.wanted = null
     // A rejected delivery can bring a batch back into the window when it is full.
     while (this.inWindow() > window) this.evict(this.highestInWindowAbove(-1)!)
-    const peers = sanitizePeers(this.config.io.peers())
-    this.knownPeers = peers.length
+    const listed = sanitizePeers(this.config.io.peers())
+    this.knownPeers = listed.length
+    const now = this.config.clock.now()
+    const peers = listed.filter((p) => !this.busy.waiting(p.id, now))
+    this.restAt(this.busy.nextEnd(now))
     let waiting = false
     for (const fsm of [...this.manager]) {
       if (fsm.status !== FSMStatus.Pending) continue
@@ -505,6 +538,21 @@ export class Queue extends TypedEventEmitter<QueueEvents> {
       this.nextStart = to + 1
       this.requests.start(fsm, peer)
     }
+  }
+
+  /** Wakes the loop at `at`, when a busy peer may be asked again, unless a wake-up is due by then already. */
+  private restAt(at: number): void {
+    const { clock } = this.config
+    if (at === Number.POSITIVE_INFINITY || (this.restTimer !== null && this.restTimer.at <= at)) return
+    if (this.restTimer !== null) clock.clearTimeout(this.restTimer.handle)
+    const handle = clock.setTimeout(
+      () => {
+        this.restTimer = null
+        this.push({ type: 'rested' })
+      },
+      Math.max(0, at - clock.now())
+    )
+    this.restTimer = { handle, at }
   }
 
   private highestInWindowAbove(start: number): FSM | undefined {
@@ -546,6 +594,8 @@ export class Queue extends TypedEventEmitter<QueueEvents> {
     this.requests.abortAll()
     for (const timer of this.holds.values()) this.config.clock.clearTimeout(timer)
     this.holds.clear()
+    if (this.restTimer !== null) this.config.clock.clearTimeout(this.restTimer.handle)
+    this.restTimer = null
     this.watchdog.stop()
     this.controller.abort()
     this.events = []

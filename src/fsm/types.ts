@@ -37,7 +37,10 @@ export type ConsumerFault =
   /** The consumer itself failed (busy, out of resources): hold the batch and deliver the same items again. */
   | 'local'
 
-/** The consumer's answer to one `deliver` call. */
+/**
+ * The consumer's answer to one `deliver` call. A 'local' fault whose `error` is a `PeerBusyError` (the peers the
+ * consumer needed answered RATE_LIMITED) is held for a busy peer's short wait, not a local fault's.
+ */
 export type ConsumerResult = { ok: true } | { ok: false; fault: ConsumerFault; error?: unknown }
 
 export interface DeliverOptions {

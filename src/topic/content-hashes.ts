@@ -1,4 +1,4 @@
-import { HistoryMismatchError } from '../errors.js'
+import { HistoryMismatchError, PeerBusyError } from '../errors.js'
 import type { PeerInfo } from '../fsm/types.js'
 import { equalBytes } from '../util/bytes.js'
 import { toHex } from '../util/hex.js'
@@ -52,6 +52,7 @@ export class ContentHashes {
   private ahead: { from: number; done: Promise<void> } | null = null
 
   private readonly quorum: number
+  private refusal: PeerBusyError | undefined
 
   constructor(init: ContentHashesInit) {
     this.init = init
@@ -61,6 +62,14 @@ export class ContentHashes {
   /** The expected hash of item `n`, if known. */
   get(n: number): ExpectedHash | undefined {
     return this.hashes.get(n)
+  }
+
+  /**
+   * A peer's RATE_LIMITED answer during the last `ensure` that resolved false, if there was one: the hashes
+   * are to be had shortly, not a local fault to wait out.
+   */
+  get refused(): PeerBusyError | undefined {
+    return this.refusal
   }
 
   /** Hashes held (at most two chunks). */
@@ -79,6 +88,7 @@ export class ContentHashes {
    * fetched ahead is anchored the same way on the last hash of the chunk before it.
    */
   async ensure(from: number, to: number, target: number, signal: AbortSignal, anchor?: Uint8Array): Promise<boolean> {
+    this.refusal = undefined
     // A batch that starts in the chunk being fetched ahead waits for it rather than asking again.
     const ahead = this.ahead
     if (!this.has(from, to) && ahead !== null && (this.hashes.has(from) || from === ahead.from)) await ahead.done
@@ -238,6 +248,7 @@ export class ContentHashes {
 
   /** A peer's hashes did not come: the fetcher logged a failed request (dsfg:fetcher); a history mismatch is ours to log. */
   private failed(peer: string, err: unknown): void {
+    if (err instanceof PeerBusyError) this.refusal = err
     if (err instanceof HistoryMismatchError) this.init.log?.('%s is on another history: %e', peer, err)
   }
 

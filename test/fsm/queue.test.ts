@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { InvalidInputError } from '../../src/errors.js'
+import { InvalidInputError, PeerBusyError } from '../../src/errors.js'
 import {
   BatchFailedError,
   DeliveryError,
@@ -258,6 +258,61 @@ describe('Queue: peers', () => {
     expect(fast.filter((r) => r.at === 0).length).toBeGreaterThanOrEqual(2)
     expect(fast.length).toBeGreaterThan(h.net.asked('a-slow').length)
     expect(h.net.maxActive.get('a-slow')).toBeLessThanOrEqual(2)
+  })
+})
+
+/** Answers RATE_LIMITED (a `PeerBusyError`) until `untilMs` of fake time, then honestly. */
+function busyUntil(clock: FakeClock, untilMs: number): Behaviour {
+  return () => (clock.now() < untilMs ? 'rate-limited' : 'honest')
+}
+
+describe('Queue: busy peers (RATE_LIMITED)', () => {
+  it('a refusal charges no attempt and blames nobody; the only peer is asked again within the busy cap once it has room', async () => {
+    const clock = new FakeClock()
+    const h = harness({ start: 0, target: 255, busyBackoffMs: 500, maxBusyBackoffMs: 4_000 }, { clock })
+    // Far more refusals than DEFAULT_MAX_DOWNLOAD_ATTEMPTS (5): they used to fail the batch, and the run.
+    h.net.add('a', { behaviour: busyUntil(clock, 30_000) })
+    const result = await h.run({ stepMs: 100 })
+    expect(h.consumer.sequence).toEqual(range(0, 255))
+    expect(result.elapsedMs).toBeGreaterThanOrEqual(30_000)
+    expect(result.elapsedMs).toBeLessThanOrEqual(30_000 + 4_000 + 200)
+    expect(h.faults).toEqual([])
+    // Bounded: refusals in a row double the wait (500 ms, 1 s, 2 s, 4 s), never past the cap; requests in
+    // flight when a refusal comes do not double it again.
+    const times = [...new Set(h.net.asked('a').filter((r) => r.at < 30_000).map((r) => r.at))]
+    const gaps = times.slice(1).map((t, i) => t - times[i]!)
+    expect(gaps.slice(0, 4)).toEqual([500, 1_000, 2_000, 4_000])
+    expect(Math.max(...gaps)).toBe(4_000)
+    expect(h.net.asked('a').length).toBeLessThan(60)
+  })
+
+  it('a busy peer is left out while another serves; it gets work again after its wait', async () => {
+    const clock = new FakeClock()
+    const h = harness({ start: 0, target: 2_559, busyBackoffMs: 500, maxBusyBackoffMs: 4_000 }, { clock })
+    h.net.add('a-busy', { behaviour: busyUntil(clock, 2_000) })
+    h.net.add('b', { behaviour: honestAfter(400) })
+    await h.run({ stepMs: 100 })
+    expect(h.consumer.sequence).toEqual(range(0, 2_559))
+    expect(h.faults).toEqual([])
+    const busy = h.net.asked('a-busy')
+    // Asked at once, refused, then not before its wait ended: 500 ms.
+    expect(busy.filter((r) => r.at < 500).every((r) => r.at === 0)).toBe(true)
+    expect(busy.some((r) => r.at >= 2_000)).toBe(true)
+  })
+
+  it('a batch the consumer holds because the peers it asked were busy is delivered again after a busy wait, not a local hold', async () => {
+    const at: number[] = []
+    const clock = new FakeClock()
+    const consumer = new SimConsumer((batch, call) => {
+      at.push(clock.now())
+      return batch[0]!.n === 64 && call < 3 ? { ok: false, fault: 'local', error: new PeerBusyError('busy') } : { ok: true }
+    })
+    const h = harness({ start: 0, target: 255, holdTimeoutMs: 10_000, busyBackoffMs: 500 }, { consumer, clock })
+    h.net.add('a')
+    await h.run({ stepMs: 100 })
+    expect(h.consumer.sequence).toEqual(range(0, 255))
+    // Held 500 ms, then 1 s (doubling), instead of 10 s and 20 s.
+    expect(at.slice(1, 4)).toEqual([0, 500, 1_500])
   })
 })
 

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import { PeerBusyError, PeerRequestError } from '../../src/errors.js'
 import type { PeerInfo } from '../../src/fsm/types.js'
 import { ContentHashes } from '../../src/topic/content-hashes.js'
 
@@ -28,6 +29,27 @@ function harness(peers: PeerInfo[]) {
 const signal = new AbortController().signal
 
 describe('ContentHashes', () => {
+  it('says when the hashes were refused by a busy peer, and forgets it at the next ensure', async () => {
+    let busy = true
+    const hashes = new ContentHashes({
+      peers: () => [
+        { id: 'a', lowest: 0, head: 999 },
+        { id: 'b', lowest: 0, head: 999 }
+      ],
+      chunk: 100,
+      fetch: async (peer, from, to) => {
+        if (busy && peer === 'a') throw new PeerBusyError('a is rate limiting')
+        if (busy) throw new PeerRequestError(peer, 'timeout', 'no reply')
+        return Array.from({ length: to - from + 1 }, (_, i) => hashOf(peer, from + i))
+      }
+    })
+    expect(await hashes.ensure(0, 9, 999, signal)).toBe(false)
+    expect(hashes.refused).toBeInstanceOf(PeerBusyError)
+    busy = false
+    expect(await hashes.ensure(0, 9, 999, signal)).toBe(true)
+    expect(hashes.refused).toBeUndefined()
+  })
+
   it('fetches a chunk, then the next one ahead, so the next batches never wait', async () => {
     const { hashes, asked, release } = harness([{ id: 'a', lowest: 0, head: 999 }])
     const first = hashes.ensure(0, 9, 999, signal)

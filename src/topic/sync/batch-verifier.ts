@@ -183,7 +183,9 @@ export class BatchVerifier {
     const to = items[items.length - 1]!.n
     const publisher = this.init.io.checkpoint !== undefined
     const unproven = items.find((item) => !this.proven.has(item))
-    if (unproven !== undefined && !publisher && !(await this.ensureHashes(unproven.n, to, signal))) return { ok: false, fault: 'local' }
+    if (unproven !== undefined && !publisher && !(await this.ensureHashes(unproven.n, to, signal))) {
+      return { ok: false, fault: 'local', error: this.hashes.refused }
+    }
     const check = checkBatch(items, (item) => this.proven.has(item), publisher ? undefined : (n) => this.hashes.get(n))
     switch (check.kind) {
       case 'verified':
