@@ -1,17 +1,19 @@
 import { TypedEventEmitter } from 'main-event'
 import { dispatchSafely } from '../util/events.js'
 import {
+  BUSY_PEER_BACKOFF_MS,
   DEFAULT_REQUEST_TIMEOUT_MS,
   HEDGE_AFTER_ROUND_TRIPS,
   IDEAL_BATCH_BYTES,
   MAX_NODE_REQUESTS_PER_PEER,
+  MAX_BUSY_PEER_BACKOFF_MS,
   MAX_NODES_PER_REQUEST,
   MAX_PEER_OFFENCES,
   MAX_STALLED_PROBE_BACKOFF_MS,
   RTT_MIN_ESTIMATE_MS,
   STALLED_PROBE_BACKOFF_MS
 } from '../constants.js'
-import { AbortError, BusyError, InvalidNodeError, NodeUnavailableError, ProtocolError } from '../errors.js'
+import { AbortError, BusyError, InvalidNodeError, NodeUnavailableError, PeerBusyError, ProtocolError } from '../errors.js'
 import type { KVStore } from '../store/kv-store.js'
 import { equalBytes } from '../util/bytes.js'
 import { type Clock, systemClock } from '../util/clock.js'
@@ -19,6 +21,7 @@ import { ByteMap } from '../util/byte-map.js'
 import { toHex } from '../util/hex.js'
 import { type Log, silentLog } from '../util/log.js'
 import type { VerifiedCounts } from '../util/metrics.js'
+import { PeerBackoff } from '../util/peer-backoff.js'
 import { RateTracker } from './msgrate.js'
 import { type HashedBlob, hashBlob, type LeafCallback, TrieSync } from './trie-sync.js'
 
@@ -111,6 +114,13 @@ export interface StateSyncerInit {
   probeBackoffMs?: number
   /** Cap on the doubling wait between probes. @default MAX_STALLED_PROBE_BACKOFF_MS (60 s) */
   maxProbeBackoffMs?: number
+  /**
+   * Wait before asking again a peer that answered RATE_LIMITED (`PeerBusyError`); refusals in a row double it.
+   * A refusal is no offence and no silence. @default BUSY_PEER_BACKOFF_MS (500 ms)
+   */
+  busyBackoffMs?: number
+  /** Cap on that doubling wait. @default MAX_BUSY_PEER_BACKOFF_MS (4 s) */
+  maxBusyBackoffMs?: number
   /** @default MAX_FETCHES_PER_DEPTH */
   maxFetchesPerDepth?: number
   /** @default systemClock */
@@ -128,12 +138,6 @@ interface Task {
 }
 
 type RequestState = 'active' | 'timed-out' | 'dropped' | 'done'
-
-/** A peer that did not answer: it gets nothing but a probe of one node, at `probeAt` at the earliest. */
-interface Silence {
-  backoffMs: number
-  probeAt: number
-}
 
 interface NodeRequest {
   readonly id: number
@@ -169,8 +173,6 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
   private readonly maxRequestsPerPeer: number
   private readonly flushBytes: number
   private readonly maxOffences: number
-  private readonly probeBackoffMs: number
-  private readonly maxProbeBackoffMs: number
   private readonly tracker: RateTracker
   private readonly log: Log
   private readonly trieLog: Log
@@ -179,8 +181,13 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
   private readonly peers = new Set<string>()
   private readonly offences = new Map<string, number>()
   private readonly banned = new Set<string>()
-  /** Peers that did not answer their last request (a timeout or a failure) and have not answered since. */
-  private readonly stalled = new Map<string, Silence>()
+  /**
+   * Peers that did not answer their last request (a timeout or a failure) and have not answered since: each
+   * gets nothing but a probe of one node, once its wait has ended.
+   */
+  private readonly stalled: PeerBackoff
+  /** Peers that answered RATE_LIMITED: asked nothing until their (short) wait ends, then as before. */
+  private readonly busy: PeerBackoff
   /** Peers that answered a request in this sync: only they are given nodes nobody else is asked for. */
   private readonly proven = new Set<string>()
   /** A wake-up at the earliest due probe or hedge, and when. */
@@ -214,8 +221,14 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
     this.maxRequestsPerPeer = Math.max(1, init.maxRequestsPerPeer ?? MAX_NODE_REQUESTS_PER_PEER)
     this.flushBytes = init.flushBytes ?? IDEAL_BATCH_BYTES
     this.maxOffences = init.maxPeerOffences ?? MAX_PEER_OFFENCES
-    this.probeBackoffMs = init.probeBackoffMs ?? STALLED_PROBE_BACKOFF_MS
-    this.maxProbeBackoffMs = Math.max(this.probeBackoffMs, init.maxProbeBackoffMs ?? MAX_STALLED_PROBE_BACKOFF_MS)
+    this.stalled = new PeerBackoff({
+      initialMs: init.probeBackoffMs ?? STALLED_PROBE_BACKOFF_MS,
+      maxMs: init.maxProbeBackoffMs ?? MAX_STALLED_PROBE_BACKOFF_MS
+    })
+    this.busy = new PeerBackoff({
+      initialMs: init.busyBackoffMs ?? BUSY_PEER_BACKOFF_MS,
+      maxMs: init.maxBusyBackoffMs ?? MAX_BUSY_PEER_BACKOFF_MS
+    })
     this.tracker = new RateTracker({
       now: () => this.clock.now(),
       ttlLimitMs: init.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
@@ -236,7 +249,8 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
     if (!this.peers.delete(peer)) return
     this.dropRequestsOf(peer)
     this.tracker.untrack(peer)
-    this.stalled.delete(peer)
+    this.stalled.clear(peer)
+    this.busy.clear(peer)
     this.proven.delete(peer)
     this.wake()
   }
@@ -257,7 +271,7 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
       ...this.counters,
       pending: this.sched?.pending ?? 0,
       peers: this.usablePeers().length,
-      stalled: [...this.stalled.keys()].filter((p) => !this.banned.has(p)).length,
+      stalled: [...this.stalled.peers()].filter((p) => !this.banned.has(p)).length,
       inFlight: this.inFlight,
       rate: elapsedMs > 0 ? (this.counters.nodes * 1000) / elapsedMs : 0,
       elapsedMs
@@ -347,6 +361,7 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
     this.counters.committed += await this.sched.commit()
   }
 
+  /** Peers that may have the nodes: connected, not left out for offences, answering. */
   private usablePeers(): string[] {
     return [...this.peers].filter((p) => !this.banned.has(p) && !this.stalled.has(p))
   }
@@ -357,10 +372,12 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
    * what the peer delivers in a round trip.
    */
   private assign(): void {
-    const usable = this.usablePeers()
+    const now = this.clock.now()
+    // A busy peer may have the nodes (it counts as usable) but is asked nothing until its wait ends.
+    const usable = this.usablePeers().filter((p) => !this.busy.waiting(p, now))
     const proven = usable.filter((p) => this.proven.has(p))
     this.assignToAnswering(proven)
-    this.wakeAt(Math.min(this.hedge(proven), this.probe(usable.filter((p) => !this.proven.has(p)))))
+    this.wakeAt(Math.min(this.hedge(proven), this.probe(usable.filter((p) => !this.proven.has(p))), this.busy.nextEnd(now)))
   }
 
   private assignToAnswering(peers: string[]): void {
@@ -440,10 +457,11 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
     const now = this.clock.now()
     const due: string[] = []
     for (const peer of fresh) if (this.requestsOf(peer) === 0) due.push(peer)
-    for (const [peer, silence] of this.stalled) {
+    for (const peer of this.stalled.peers()) {
       if (this.banned.has(peer) || !this.peers.has(peer) || this.requestsOf(peer) > 0) continue
-      if (silence.probeAt <= now) due.push(peer)
-      else next = Math.min(next, silence.probeAt)
+      const probeAt = this.stalled.until(peer)!
+      if (probeAt <= now) due.push(peer)
+      else next = Math.min(next, probeAt)
     }
     for (const peer of due) {
       this.refill(1)
@@ -592,7 +610,8 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
       // What the peer delivered, needed or not: a hedge may have brought the same nodes first.
       this.tracker.update(req.peer, this.clock.now() - req.started, valid.length)
       // Any answer, even "I have none of them", shows the peer is there: it gets work sized by its rate again.
-      this.stalled.delete(req.peer)
+      this.stalled.clear(req.peer)
+      this.busy.clear(req.peer)
       this.proven.add(req.peer)
       // An empty reply means "I don't have them": never ask this peer for them again (go-ethereum #20545).
       for (const hash of delivered.keys()) req.tasks.delete(hash)
@@ -638,6 +657,10 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
       this.penalise(req.peer, 'protocol-error')
       return
     }
+    if (error instanceof PeerBusyError) {
+      this.refused(req)
+      return
+    }
     // The fetcher's own deadline (an `AbortError` we did not cause) is a timeout like ours; any other failure
     // (a reset stream) also leaves the peer unheard, to be probed before it gets work again.
     this.silence(req, error instanceof AbortError)
@@ -659,16 +682,29 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
     this.tracker.update(req.peer, this.clock.now() - req.started, 0)
     this.finish(req, timedOut ? 'timed-out' : 'dropped')
     this.dropRequestsOf(req.peer)
-    const before = this.stalled.get(req.peer)
-    const backoffMs = before === undefined ? this.probeBackoffMs : Math.min(this.maxProbeBackoffMs, before.backoffMs * 2)
-    this.stalled.set(req.peer, { backoffMs, probeAt: this.clock.now() + backoffMs })
+    const first = !this.stalled.has(req.peer)
+    this.stalled.failed(req.peer, this.clock.now())
     // Reported once per silence, not for each unanswered probe.
-    if (before === undefined && timedOut) this.report({ peer: req.peer, reason: 'stalled', excluded: true })
+    if (first && timedOut) this.report({ peer: req.peer, reason: 'stalled', excluded: true })
+  }
+
+  /**
+   * `req.peer` answered RATE_LIMITED (its request tokens or its reply budget are used up): "later", not "liar"
+   * and not silence. Its requests go back to the ready set for the other peers at once (those behind this one
+   * on its stream meet the same refusal), with no offence counted and its measured rate left alone, and it is
+   * asked again, with work sized as before, when its short backoff ends. Treated as silence it waited up to a
+   * minute between probes, long after the server had room again.
+   */
+  private refused(req: NodeRequest): void {
+    this.finish(req, 'dropped')
+    this.dropRequestsOf(req.peer)
+    const until = this.busy.failed(req.peer, this.clock.now())
+    this.log('peer %s is busy: asked again in %d ms', req.peer, until - this.clock.now())
   }
 
   /** Dispatches 'stalled' once each time every usable peer has gone silent. */
   private checkStarved(): void {
-    const starving = this.usablePeers().length === 0 && [...this.stalled.keys()].some((p) => this.peers.has(p) && !this.banned.has(p))
+    const starving = this.usablePeers().length === 0 && [...this.stalled.peers()].some((p) => this.peers.has(p) && !this.banned.has(p))
     if (!starving || this.starved) {
       this.starved = starving
       return

@@ -291,6 +291,44 @@ describe('StateSyncer', async () => {
     expect(syncer.stats().stalled).toBe(2)
   })
 
+  it('asks a peer that answers RATE_LIMITED again within the busy cap, never blames it nor calls it stalled', async () => {
+    const store = new MemoryStore()
+    const clock = new FakeClock()
+    const peers = nodePeers(source, clock)
+    // Refuses everything for 16 s (a server whose reply budget slow readers hold), then has room again.
+    const roomAt = 16_000
+    peers.set('a', () => (clock.now() < roomAt ? 'rate-limited' : 'honest'))
+    const sent: number[] = []
+    const fetchNodes: NodeFetcher = (peer, hashes, options) => {
+      sent.push(clock.now())
+      return fetcherOf(peers)(peer, hashes, options)
+    }
+    const syncer = newSyncer(store, peers, clock, { fetchNodes, busyBackoffMs: 500, maxBusyBackoffMs: 4_000 })
+    syncer.addPeer('a')
+    const penalties: PeerPenalty[] = []
+    syncer.addEventListener('peer:penalised', (e) => penalties.push(e.detail))
+    let stalled = 0
+    syncer.addEventListener('stalled', () => stalled++)
+    let doneAt = 0
+    await syncWithClock(
+      clock,
+      syncer.sync(source.root).then(() => {
+        doneAt = clock.now()
+      })
+    )
+    expectSynced(store, source)
+    // Treated as silence, its probes went 1, 2, 4, 8, 16 s apart: the first after 16 s came at 31 s.
+    expect(doneAt - roomAt).toBeLessThanOrEqual(4_000 + 1_000)
+    expect(penalties).toEqual([])
+    expect(stalled).toBe(0)
+    expect(syncer.stats().stalled).toBe(0)
+    // Asked again 500 ms, 1, 2 and 4 s after refusals, never longer: bounded, and cheap for the server.
+    const refused = [...new Set(sent.filter((at) => at < roomAt))]
+    const gaps = refused.slice(1).map((at, i) => at - refused[i]!)
+    expect(Math.max(...gaps)).toBeLessThanOrEqual(4_000 + 100)
+    expect(refused.length).toBeLessThan(12)
+  })
+
   it('requeues the request of a peer that disconnects mid-sync at once', async () => {
     const store = new MemoryStore()
     const clock = new FakeClock()
