@@ -1,12 +1,13 @@
 import type { ComponentLogger, Logger } from '@libp2p/interface'
 import { TypedEventEmitter } from 'main-event'
-import { DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_STATUS_REFRESH_MS } from '../constants.js'
-import { InvalidInputError, PeerFaultError, PeerRequestError, ProtocolError } from '../errors.js'
+import { BUSY_PEER_BACKOFF_MS, DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_STATUS_REFRESH_MS, MAX_BUSY_PEER_BACKOFF_MS } from '../constants.js'
+import { InvalidInputError, PeerBusyError, PeerFaultError, PeerRequestError, ProtocolError } from '../errors.js'
 import type { PeerInfo } from '../fsm/types.js'
 import type { TopicState } from '../net/topic-protocols.js'
 import { equalBytes } from '../util/bytes.js'
 import { type Clock, systemClock } from '../util/clock.js'
 import { dispatchSafely } from '../util/events.js'
+import { PeerBackoff } from '../util/peer-backoff.js'
 
 /**
  * Asks `peer` for its state of `topic`: `null` when it holds nothing of it. Rejects with `PeerFaultError` (or
@@ -23,6 +24,13 @@ export interface TopicStateManagerInit {
   refreshIntervalMs?: number
   /** Deadline of one status round with a peer. @default DEFAULT_REQUEST_TIMEOUT_MS (10 s) */
   statusTimeoutMs?: number
+  /**
+   * Pause after a round in which the peer answered RATE_LIMITED, instead of the refresh interval; rounds
+   * refused in a row double it. @default BUSY_PEER_BACKOFF_MS (500 ms)
+   */
+  busyBackoffMs?: number
+  /** Cap on that doubling pause. @default MAX_BUSY_PEER_BACKOFF_MS (4 s) */
+  maxBusyBackoffMs?: number
   /**
    * Called when a peer's status reply is malformed; its state of that topic is then forgotten. A throwing hook
    * is ignored.
@@ -85,6 +93,8 @@ export class TopicStateManager extends TypedEventEmitter<TopicStateManagerEvents
   private readonly entries = new Map<string, PeerEntry>()
   /** Every round in flight, including those of peers removed meanwhile: what `stop()` waits for. */
   private readonly rounds = new Set<Round>()
+  /** Peers whose last round was refused (RATE_LIMITED): asked again after a short wait, not the refresh interval. */
+  private readonly busy: PeerBackoff
   private running = false
 
   constructor(init: TopicStateManagerInit) {
@@ -95,6 +105,10 @@ export class TopicStateManager extends TypedEventEmitter<TopicStateManagerEvents
     if (!(this.refreshMs > 0) || !(this.timeoutMs > 0)) throw new InvalidInputError('intervals must be positive')
     this.onPeerFault = init.onPeerFault
     this.clock = init.clock ?? systemClock
+    this.busy = new PeerBackoff({
+      initialMs: init.busyBackoffMs ?? BUSY_PEER_BACKOFF_MS,
+      maxMs: init.maxBusyBackoffMs ?? MAX_BUSY_PEER_BACKOFF_MS
+    })
     this.log = init.logger?.forComponent('dsfg:topic-state')
     for (const topic of init.topics ?? []) this.topicSet.add(topic)
   }
@@ -142,6 +156,7 @@ export class TopicStateManager extends TypedEventEmitter<TopicStateManagerEvents
     if (entry === undefined) return
     entry.removed = true
     this.entries.delete(peer)
+    this.busy.clear(peer)
     this.clock.clearTimeout(entry.timer)
     if (entry.round !== null) this.endRound(entry.round)
     dispatchSafely(this, 'peer:removed', { peer })
@@ -257,7 +272,7 @@ export class TopicStateManager extends TypedEventEmitter<TopicStateManagerEvents
       done: Promise.resolve()
     }
     const topics = [...this.topicSet]
-    round.done = Promise.all(topics.map((topic) => this.ask(entry, topic, controller.signal))).then(() => {
+    round.done = Promise.all(topics.map((topic) => this.ask(entry, topic, controller.signal))).then((answers) => {
       this.endRound(round)
       if (entry.round !== round) return // a stop and a restart began another round meanwhile
       entry.round = null
@@ -265,12 +280,26 @@ export class TopicStateManager extends TypedEventEmitter<TopicStateManagerEvents
         entry.timer = this.clock.setTimeout(() => {
           entry.timer = undefined
           void this.poll(entry)
-        }, this.refreshMs)
+        }, this.nextRoundIn(entry.id, answers.includes('busy')))
       }
     })
     this.rounds.add(round)
     entry.round = round
     return round.done
+  }
+
+  /**
+   * The pause before `peer`'s next round: the refresh interval, or, after a round it refused (RATE_LIMITED), a
+   * busy peer's short wait. A refused first round left a joiner without the peer's state, and so without
+   * anything to download, for a whole refresh interval (30 s) after the server had room again.
+   */
+  private nextRoundIn(peer: string, refused: boolean): number {
+    if (!refused) {
+      this.busy.clear(peer)
+      return this.refreshMs
+    }
+    const now = this.clock.now()
+    return Math.min(this.refreshMs, this.busy.failed(peer, now) - now)
   }
 
   /** Aborts `round` (a no-op once it has answered) and clears its deadline. */
@@ -280,8 +309,8 @@ export class TopicStateManager extends TypedEventEmitter<TopicStateManagerEvents
     this.rounds.delete(round)
   }
 
-  /** Asks for one topic and records the answer; never rejects. */
-  private async ask(entry: PeerEntry, topic: string, signal: AbortSignal): Promise<void> {
+  /** Asks for one topic and records the answer; never rejects. 'busy' when the peer answered RATE_LIMITED. */
+  private async ask(entry: PeerEntry, topic: string, signal: AbortSignal): Promise<'busy' | undefined> {
     let state: TopicState | null
     try {
       state = await this.fetchStatus(entry.id, topic, { signal })
@@ -290,7 +319,7 @@ export class TopicStateManager extends TypedEventEmitter<TopicStateManagerEvents
       }
     } catch (err) {
       // Aborted by removal, suspension or stop: the answer no longer matters.
-      if (entry.removed || !this.running || entry.suspendedUntil !== null) return
+      if (entry.removed || !this.running || entry.suspendedUntil !== null) return undefined
       if (err instanceof PeerFaultError || err instanceof ProtocolError) {
         // Nothing it said about the topic can be trusted any more.
         this.record(entry, topic, null)
@@ -300,14 +329,16 @@ export class TopicStateManager extends TypedEventEmitter<TopicStateManagerEvents
           // The hook's errors are its own.
           this.log?.error('the onPeerFault hook threw: %e', hookError)
         }
-        return
+        return undefined
       }
-      // Timeouts, busy peers, resets: keep the last state, which is most likely still right, and ask again later.
+      // Timeouts, busy peers, resets: keep the last state, which is most likely still right, and ask again later
+      // (soon, for a busy peer).
       this.log?.('status of %s from %s failed: %e', topic, entry.id, err)
-      return
+      return err instanceof PeerBusyError ? 'busy' : undefined
     }
-    if (entry.removed || !this.running || entry.suspendedUntil !== null || !this.topicSet.has(topic)) return
+    if (entry.removed || !this.running || entry.suspendedUntil !== null || !this.topicSet.has(topic)) return undefined
     this.record(entry, topic, state)
+    return undefined
   }
 
   private record(entry: PeerEntry, topic: string, state: TopicState | null): void {

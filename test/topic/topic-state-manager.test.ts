@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { PeerFaultError, PeerRequestError } from '../../src/errors.js'
+import { PeerBusyError, PeerFaultError, PeerRequestError } from '../../src/errors.js'
 import type { TopicState } from '../../src/net/topic-protocols.js'
 import { type PeerStateChange, type StatusFetcher, TopicStateManager } from '../../src/topic/topic-state-manager.js'
 import { FakeClock } from '../helpers/fake-clock.js'
@@ -202,6 +202,38 @@ describe('TopicStateManager', () => {
     await flush()
     expect(status.calls).toHaveLength(4)
     expect(manager.peers('a')).toEqual([{ id: 'p1', lowest: 0, head: 9 }])
+    await manager.stop()
+  })
+
+  it('asks a peer that refused a round (RATE_LIMITED) again within seconds, not at the next refresh', async () => {
+    const { clock, status, manager, faults } = setup(['a'])
+    status.set('p1', new PeerBusyError('p1 is rate limiting'))
+    manager.start()
+    manager.addPeer('p1')
+    await flush()
+    expect(manager.peers('a')).toEqual([])
+    // Refused rounds in a row: asked again after 500 ms, 1 s, 2 s, 4 s, 4 s (the busy wait, doubling to its cap).
+    const at: number[] = [0]
+    for (let i = 0; i < 5; i++) {
+      const calls = status.calls.length
+      while (status.calls.length === calls) {
+        clock.advance(100)
+        await flush()
+      }
+      at.push(clock.now())
+    }
+    expect(at.slice(1).map((t, i) => t - at[i]!)).toEqual([500, 1_000, 2_000, 4_000, 4_000])
+    // The server has room again: its state is there within the cap, and the refresh interval applies again.
+    status.set('p1', state(7))
+    clock.advance(4_000)
+    await flush()
+    expect(manager.peers('a')).toEqual([{ id: 'p1', lowest: 0, head: 7 }])
+    const calls = status.calls.length
+    clock.advance(REFRESH - 100)
+    expect(status.calls).toHaveLength(calls)
+    clock.advance(100)
+    expect(status.calls).toHaveLength(calls + 1)
+    expect(faults).toEqual([])
     await manager.stop()
   })
 
