@@ -9,9 +9,10 @@ import {
   MAX_STATUS_REQUEST_BYTES
 } from '../../src/constants.js'
 import { NODES_PROTOCOL } from '../../src/net/nodes-protocol.js'
-import { CONTENTS_PROTOCOL, HASHES_PROTOCOL, STATUS_PROTOCOL } from '../../src/net/topic-protocols.js'
+import { CONTENTS_PROTOCOL, encodeContentsRequest, HASHES_PROTOCOL, STATUS_PROTOCOL } from '../../src/net/topic-protocols.js'
 import { MemoryStore } from '../../src/store/memory-store.js'
 import type { TopicHandle } from '../../src/topic/topic-handle.js'
+import { Prng } from '../../src/util/prng.js'
 import { createDsfgNode, createTestNode, type DsfgNode } from '../helpers/libp2p.js'
 
 /** The served protocols and the largest request frame each accepts. */
@@ -75,6 +76,42 @@ export async function openHalfFrames(connection: Connection, options: HalfOpenOp
     }
   }
   return out
+}
+
+/** A serving node with a reply budget and write deadline of the test's, holding `count` random items of `topic`. */
+export async function budgetedServer(options: {
+  topic: string
+  count: number
+  itemBytes: number
+  seed: number
+  /** The write deadline (`requestTimeoutMs`). */
+  deadlineMs: number
+  budget: number
+  perPeer: number
+}): Promise<DsfgNode> {
+  const server = await createDsfgNode({
+    store: new MemoryStore(),
+    requestTimeoutMs: options.deadlineMs,
+    maxServingReplyBytes: options.budget,
+    maxServingReplyBytesPerPeer: options.perPeer
+  })
+  const prng = new Prng(options.seed)
+  const items = Array.from({ length: options.count }, () => prng.bytes(options.itemBytes))
+  await server.services.dsfg.topicStore.appendMany(options.topic, items)
+  return server
+}
+
+/**
+ * A slow reader's stream: a contents request for 256 items of `topic` from `from` on `connection`, its reader
+ * paused, so the server holds its reply (about 2 MiB with large items) until its write deadline.
+ */
+export async function openSlowRead(connection: Connection, topic: string, from: number): Promise<Stream> {
+  const stream = await connection.newStream(CONTENTS_PROTOCOL)
+  stream.pause()
+  const request = encodeContentsRequest(topic, from, 256)
+  stream.send(lengthPrefix(request.byteLength))
+  stream.send(request)
+  return stream
 }
 
 /**

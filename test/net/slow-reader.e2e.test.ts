@@ -1,13 +1,10 @@
 import type { Libp2p, Stream } from '@libp2p/interface'
 import { afterEach, describe, expect, it } from 'vitest'
 import { MAX_INBOUND_STREAMS } from '../../src/constants.js'
-import { CONTENTS_PROTOCOL, encodeContentsRequest } from '../../src/net/topic-protocols.js'
-import { MemoryStore } from '../../src/store/memory-store.js'
-import { Prng } from '../../src/util/prng.js'
 import { penaltyOf } from '../helpers/blame.js'
-import { connect, createDsfgNode, type DsfgNode } from '../helpers/libp2p.js'
+import { connect, type DsfgNode } from '../helpers/libp2p.js'
 import { until } from '../helpers/wait.js'
-import { connectedAttackers, honestJoiner, lengthPrefix } from './half-open-attack.js'
+import { budgetedServer, connectedAttackers, honestJoiner, openSlowRead } from './half-open-attack.js'
 
 const TOPIC = 'big'
 
@@ -34,15 +31,10 @@ async function openSlowReads(attacker: Libp2p, server: DsfgNode, started: number
   const connection = attacker.getConnections(server.peerId)[0]!
   const out: SlowRead[] = []
   for (let i = 0; i < MAX_INBOUND_STREAMS; i++) {
-    const stream = await connection.newStream(CONTENTS_PROTOCOL)
-    const entry: SlowRead = { stream }
-    stream.addEventListener('close', () => {
+    const entry: SlowRead = { stream: await openSlowRead(connection, TOPIC, (i * 4) % COUNT) }
+    entry.stream.addEventListener('close', () => {
       entry.endedAtMs = Date.now() - started
     })
-    stream.pause()
-    const request = encodeContentsRequest(TOPIC, (i * 4) % COUNT, 256)
-    stream.send(lengthPrefix(request.byteLength))
-    stream.send(request)
     out.push(entry)
   }
   return out
@@ -55,18 +47,16 @@ describe('replies to peers that do not read them', () => {
   })
 
   it(`${ATTACKERS} peer ids × 16 unread 2 MiB replies: bytes in flight stay within the budget, stalled streams are aborted at the deadline, an honest joiner syncs`, async () => {
-    const server = await createDsfgNode({
-      store: new MemoryStore(),
-      requestTimeoutMs: DEADLINE_MS,
-      maxServingReplyBytes: BUDGET,
-      maxServingReplyBytesPerPeer: PER_PEER
+    const server = await budgetedServer({
+      topic: TOPIC,
+      count: COUNT,
+      itemBytes: ITEM_BYTES,
+      seed: 21,
+      deadlineMs: DEADLINE_MS,
+      budget: BUDGET,
+      perPeer: PER_PEER
     })
     running.push(server)
-    const prng = new Prng(21)
-    await server.services.dsfg.topicStore.appendMany(
-      TOPIC,
-      Array.from({ length: COUNT }, () => prng.bytes(ITEM_BYTES))
-    )
     const attackers = await connectedAttackers(ATTACKERS, server.getMultiaddrs()[0]!)
     running.push(...attackers)
     const joiner = await honestJoiner(TOPIC)
