@@ -2,7 +2,7 @@ import { TypedEventEmitter } from 'main-event'
 import { dispatchSafely } from '../util/events.js'
 import { Trigger } from '../util/trigger.js'
 import { AbortError, BusyError, InvalidInputError, PeerBusyError } from '../errors.js'
-import { PeerBackoff } from '../util/peer-backoff.js'
+import { BusyPeers } from './busy-peers.js'
 import { DeliveryError, InvalidItemsError, QueueClosedError, RequestTimeoutError } from './errors.js'
 import { type FetchOutcome, type FetchRequest, FetchRequests } from './fetch-requests.js'
 import { FSM, FSMStatus } from './fsm.js'
@@ -45,9 +45,7 @@ export class Queue extends TypedEventEmitter<QueueEvents> {
   private readonly watchdog: NoPeerWatchdog
   private readonly holds = new Map<FSM, unknown>()
   /** Peers that answered RATE_LIMITED, left out of `assign` until their wait ends. */
-  private readonly busy: PeerBackoff
-  /** A wake-up at the end of the earliest busy peer's wait, and when. */
-  private restTimer: { handle: unknown; at: number } | null = null
+  private readonly busy: BusyPeers
   private readonly controller = new AbortController()
 
   private target: number
@@ -86,7 +84,12 @@ export class Queue extends TypedEventEmitter<QueueEvents> {
       timeoutMs: noPeerTimeoutMs,
       onFire: () => this.push({ type: 'watchdog' })
     })
-    this.busy = new PeerBackoff({ initialMs: this.config.busyBackoffMs, maxMs: this.config.maxBusyBackoffMs })
+    this.busy = new BusyPeers({
+      clock,
+      backoffMs: this.config.busyBackoffMs,
+      maxBackoffMs: this.config.maxBusyBackoffMs,
+      onRested: () => this.push({ type: 'rested' })
+    })
     this.target = init.target
     this.batchSize = this.config.batchSize
     this.nextStart = init.start
@@ -187,7 +190,7 @@ export class Queue extends TypedEventEmitter<QueueEvents> {
    * once the peer is gone from `io.peers()`, or the next pass may choose it again.
    */
   removePeer(peer: string): void {
-    this.busy.clear(peer)
+    this.busy.answered(peer)
     for (const req of this.requests.ofPeer(peer)) {
       this.requests.end(req, true)
       req.fsm.downloadingCancelled()
@@ -290,7 +293,7 @@ export class Queue extends TypedEventEmitter<QueueEvents> {
   private onReply(req: FetchRequest, items: unknown): void {
     if (!this.requests.isActive(req)) return // a late reply: the batch was given to someone else or is done
     this.requests.end(req, false)
-    this.busy.clear(req.peer)
+    this.busy.answered(req.peer)
     const check = validateItems(req.from, req.amount, items)
     if (!check.ok) {
       // Blame the peer that sent this reply, never the batch's previous peer (Prysm #15173).
@@ -316,8 +319,8 @@ export class Queue extends TypedEventEmitter<QueueEvents> {
   private refused(req: FetchRequest, cause: PeerBusyError): void {
     this.requests.end(req, false)
     req.fsm.downloadingCancelled()
-    const until = this.busy.failed(req.peer, this.config.clock.now())
-    this.config.log('batch from %d: %s is busy for %d ms: %e', req.from, req.peer, until - this.config.clock.now(), cause)
+    const ms = this.busy.refused(req.peer)
+    this.config.log('batch from %d: %s is busy for %d ms: %e', req.from, req.peer, ms, cause)
   }
 
   private checkFailed(fsm: FSM, status: FSMStatus): void {
@@ -503,9 +506,7 @@ export class Queue extends TypedEventEmitter<QueueEvents> {
     while (this.inWindow() > window) this.evict(this.highestInWindowAbove(-1)!)
     const listed = sanitizePeers(this.config.io.peers())
     this.knownPeers = listed.length
-    const now = this.config.clock.now()
-    const peers = listed.filter((p) => !this.busy.waiting(p.id, now))
-    this.restAt(this.busy.nextEnd(now))
+    const peers = this.busy.eligible(listed)
     let waiting = false
     for (const fsm of [...this.manager]) {
       if (fsm.status !== FSMStatus.Pending) continue
@@ -538,21 +539,6 @@ export class Queue extends TypedEventEmitter<QueueEvents> {
       this.nextStart = to + 1
       this.requests.start(fsm, peer)
     }
-  }
-
-  /** Wakes the loop at `at`, when a busy peer may be asked again, unless a wake-up is due by then already. */
-  private restAt(at: number): void {
-    const { clock } = this.config
-    if (at === Number.POSITIVE_INFINITY || (this.restTimer !== null && this.restTimer.at <= at)) return
-    if (this.restTimer !== null) clock.clearTimeout(this.restTimer.handle)
-    const handle = clock.setTimeout(
-      () => {
-        this.restTimer = null
-        this.push({ type: 'rested' })
-      },
-      Math.max(0, at - clock.now())
-    )
-    this.restTimer = { handle, at }
   }
 
   private highestInWindowAbove(start: number): FSM | undefined {
@@ -594,8 +580,7 @@ export class Queue extends TypedEventEmitter<QueueEvents> {
     this.requests.abortAll()
     for (const timer of this.holds.values()) this.config.clock.clearTimeout(timer)
     this.holds.clear()
-    if (this.restTimer !== null) this.config.clock.clearTimeout(this.restTimer.handle)
-    this.restTimer = null
+    this.busy.stop()
     this.watchdog.stop()
     this.controller.abort()
     this.events = []
