@@ -204,7 +204,8 @@ export function frameHandler(
           // After its first request, a long-lived stream may go quiet or end between frames: the client is done.
           if (n > 0 && pending === 0) {
             await previous
-            if (!failed) await stream.close().catch(() => undefined)
+            // Bounded: a peer that never ends its side would otherwise keep the stream, and its slot, for ever.
+            if (!failed) await closeWithin(stream, options.frameTimeoutMs ?? DEFAULT_REQUEST_FRAME_TIMEOUT_MS)
             return
           }
           const violation = frameViolation(err, frameDeadline.aborted, pending)
@@ -253,6 +254,30 @@ export function frameHandler(
     } finally {
       stream.removeEventListener('message', count)
     }
+  }
+}
+
+/**
+ * Ends our side of `stream`, then gives the peer `ms` to end its own: a stream is only gone, and its slot among
+ * the protocol's inbound streams free, once both sides ended, so one whose peer never ends it is aborted.
+ */
+async function closeWithin(stream: Stream, ms: number): Promise<void> {
+  try {
+    await stream.close({ signal: AbortSignal.timeout(ms) })
+    if (stream.status === 'closed') return
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        stream.removeEventListener('close', ended)
+        reject(new ProtocolError(`the peer did not end the stream within ${ms} ms of its last reply`))
+      }, ms)
+      const ended = (): void => {
+        clearTimeout(timer)
+        resolve()
+      }
+      stream.addEventListener('close', ended, { once: true })
+    })
+  } catch (err) {
+    stream.abort(err instanceof Error ? err : new Error(String(err)))
   }
 }
 

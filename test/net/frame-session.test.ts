@@ -113,6 +113,23 @@ describe('FrameSession: many requests on one stream against frameHandler', () =>
     expect(s.violations).toEqual(['oversized'])
   })
 
+  it('ends a stream whose client read its replies and never ended its side, within the frame deadline, blaming nobody', async () => {
+    const s = server(4)
+    const stream = await s.open()
+    const replies: number[] = []
+    stream.addEventListener('message', (e) => replies.push(e.data.byteLength))
+    stream.send(Uint8Array.of(2, 7, 8))
+    const ended = new Promise<number>((resolve) => stream.addEventListener('close', () => resolve(Date.now()), { once: true }))
+    const started = Date.now()
+    await Promise.all(s.handled)
+    // Before the bound the server only ended its own side, and the stream (and its slot) stayed open for ever.
+    const endedAt = await Promise.race([ended, new Promise<number>((r) => setTimeout(() => r(Number.NaN), 20 * FRAME_TIMEOUT_MS))])
+    expect(endedAt - started).toBeGreaterThanOrEqual(2 * FRAME_TIMEOUT_MS)
+    expect(stream.status).not.toBe('open')
+    expect(replies.reduce((a, b) => a + b, 0)).toBe(3)
+    expect(s.violations).toEqual([])
+  })
+
   it('reports a later frame left unfinished at the deadline as late', async () => {
     const s = server(4)
     const stream = await s.open()
