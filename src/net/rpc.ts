@@ -247,7 +247,7 @@ export function frameHandler(
         answering.push(previous)
         if (pipelined === 1) {
           await previous
-          if (!failed && !flooded) await stream.close({ signal }).catch(fail)
+          if (!failed && !flooded) await closeWithin(stream, options.frameTimeoutMs ?? DEFAULT_REQUEST_FRAME_TIMEOUT_MS)
           return
         }
       }
