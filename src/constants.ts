@@ -334,6 +334,19 @@ export const DEFAULT_STATUS_REFRESH_MS = 30_000
 export const DEFAULT_TOPIC_BATCH_BYTES = 4 * 1024 * 1024
 
 /**
+ * Items of its input `dsfg publish` holds at once: it reads the input a batch at a time, stores the batch, and
+ * reports progress between batches, so memory follows a batch, not the file. 4096 small items amortise a
+ * store write (the store splits larger batches by `DEFAULT_TOPIC_BATCH_BYTES` anyway).
+ */
+export const DEFAULT_PUBLISH_BATCH_ITEMS = 4096
+
+/**
+ * Bytes of items that end a publish batch before `DEFAULT_PUBLISH_BATCH_ITEMS` do: 4096 items of 512 KiB would
+ * be 2 GiB. A batch holds at most this plus one item; the same 4 MiB as a store batch.
+ */
+export const DEFAULT_PUBLISH_BATCH_BYTES = DEFAULT_TOPIC_BATCH_BYTES
+
+/**
  * Live items held while a gap before them is downloaded. Gossip may run ahead of the downloader; past this
  * many the newest are dropped (the downloader fetches them later), so a flood cannot grow memory.
  */

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto'
 import { readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { DsfgError } from '../errors.js'
@@ -8,12 +7,10 @@ import { equalBytes } from '../util/bytes.js'
 import { toHex } from '../util/hex.js'
 import { failureText } from './error-report.js'
 import { writeFileAtomic } from './io.js'
+import type { PublishInput } from './publish-input.js'
 
-/**
- * Items per store batch while publishing, and between two progress reports. The store splits larger batches
- * by bytes anyway; this keeps the hashes checked and the progress shown in step with what is stored.
- */
-const PUBLISH_CHUNK = 4096
+/** Stored hashes read in one call when checking what an interrupted publish stored. */
+const HASHES_PER_READ = 4096
 
 /** An unfinished publish of another input is in the way, or the topic changed under an unfinished one. */
 export class PublishPendingError extends DsfgError {
@@ -71,7 +68,7 @@ async function writeJournal(path: string, journal: PublishJournal): Promise<void
 export interface PublishItemsOptions {
   /** The `--data` directory that keeps the journal; without one (`:memory:`) nothing outlives the process anyway. */
   readonly journalDir?: string
-  /** Called after each stored chunk: items of the input stored so far (by this run or an interrupted one). */
+  /** Called after each stored batch: items of the input stored so far (by this run or an interrupted one). */
   readonly onProgress?: (published: number, total: number) => void
   readonly signal?: AbortSignal
 }
@@ -83,32 +80,31 @@ export interface PublishedItems {
 }
 
 /**
- * Appends `items` to `topic` as its next items, once each, in order, however many runs it takes: a run that
- * stops partway (killed, a failed store write) leaves a journal, and the next run with the same items appends
- * only those not stored yet. Call `finishPublish` once the checkpoint is recorded.
+ * Appends the input's items to `topic` as its next items, once each, in order, however many runs it takes: a
+ * run that stops partway (killed, a failed store write) leaves a journal, and the next run with the same input
+ * appends only those not stored yet. The input is read a batch at a time (see `PublishInput`), so memory holds
+ * one batch of items. Call `finishPublish` once the checkpoint is recorded.
  */
 export async function publishItems(
   topics: TopicStore,
   topic: string,
-  items: readonly Uint8Array[],
+  input: PublishInput,
   options: PublishItemsOptions = {}
 ): Promise<PublishedItems> {
-  const hashes = items.map((item) => keccak256(item))
-  const digest = digestOf(hashes)
+  const { count, digest } = input
   const path = options.journalDir === undefined ? undefined : journalPath(options.journalDir, topic)
   const pending = path === undefined ? undefined : await readJournal(path)
   const head = await topics.head(topic, { signal: options.signal })
   let from = head + 1
   let stored = 0
-  if (pending !== undefined && pending.digest === digest && pending.count === items.length) {
+  const changed = (): PublishPendingError =>
+    new PublishPendingError(
+      `topic ${JSON.stringify(topic)} changed since an interrupted publish of this input (its items from ${from} are not the input's): remove ${path} to publish it anew`
+    )
+  if (pending !== undefined && pending.digest === digest && pending.count === count) {
     from = pending.from
     stored = head - from + 1
-    const ours = stored >= 0 && stored <= items.length && (await storedAre(topics, topic, from, hashes.slice(0, stored)))
-    if (!ours) {
-      throw new PublishPendingError(
-        `topic ${JSON.stringify(topic)} changed since an interrupted publish of this input (its items from ${from} are not the input's): remove ${path} to publish it anew`
-      )
-    }
+    if (stored < 0 || stored > count) throw changed()
   } else if (pending !== undefined && head < pending.from + pending.count - 1) {
     const done = Math.max(0, head - pending.from + 1)
     throw new PublishPendingError(
@@ -116,13 +112,22 @@ export async function publishItems(
     )
   }
   // A journal of another input whose items are all stored only missed its checkpoint: ours replaces it.
-  if (path !== undefined && stored === 0 && items.length > 0) await writeJournal(path, { topic, from, count: items.length, digest })
-  options.onProgress?.(stored, items.length)
-  for (let i = stored; i < items.length; i += PUBLISH_CHUNK) {
-    const end = Math.min(items.length, i + PUBLISH_CHUNK)
-    // putMany, not appendMany: it stores at `from + i` or nothing, so a topic that moved on is never appended to.
-    await topics.putMany(topic, from + i, items.slice(i, end), { hashes: hashes.slice(i, end), signal: options.signal })
-    options.onProgress?.(end, items.length)
+  if (path !== undefined && stored === 0 && count > 0) await writeJournal(path, { topic, from, count, digest })
+  options.onProgress?.(stored, count)
+  let read = 0
+  for await (const { items, hashes } of input.batches()) {
+    options.signal?.throwIfAborted()
+    const end = read + items.length
+    // What an interrupted run stored must be this input's items (the topic may have changed since), checked
+    // before anything more is stored: the batches come in order.
+    const kept = Math.max(0, Math.min(end, stored) - read)
+    if (kept > 0 && !(await storedAre(topics, topic, from + read, hashes.slice(0, kept)))) throw changed()
+    if (kept < items.length) {
+      // putMany, not appendMany: it stores at `from + …` or nothing, so a topic that moved on is never appended to.
+      await topics.putMany(topic, from + read + kept, items.slice(kept), { hashes: hashes.slice(kept), signal: options.signal })
+      options.onProgress?.(end, count)
+    }
+    read = end
   }
   return { from, resumed: stored }
 }
@@ -132,16 +137,10 @@ export async function finishPublish(journalDir: string | undefined, topic: strin
   if (journalDir !== undefined) await rm(journalPath(journalDir, topic), { force: true })
 }
 
-function digestOf(hashes: readonly Uint8Array[]): string {
-  const hash = createHash('sha256')
-  for (const h of hashes) hash.update(h)
-  return hash.digest('hex')
-}
-
 /** Whether the topic's items `from…` have exactly these hashes. */
 async function storedAre(topics: TopicStore, topic: string, from: number, hashes: readonly Uint8Array[]): Promise<boolean> {
-  for (let i = 0; i < hashes.length; i += PUBLISH_CHUNK) {
-    const end = Math.min(hashes.length, i + PUBLISH_CHUNK)
+  for (let i = 0; i < hashes.length; i += HASHES_PER_READ) {
+    const end = Math.min(hashes.length, i + HASHES_PER_READ)
     const stored = await topics.getContentHashes(topic, from + i, from + end - 1)
     if (stored.length !== end - i || stored.some((h, j) => !equalBytes(h, hashes[i + j]!))) return false
   }

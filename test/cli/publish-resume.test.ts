@@ -1,12 +1,12 @@
 import { spawn } from 'node:child_process'
-import { access, writeFile } from 'node:fs/promises'
+import { access, mkdir, readdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { describe, expect, it, vi } from 'vitest'
 import { MAX_LINE_BYTES } from '../../src/cli/io.js'
 import { PROGRESS_INTERVAL_ENV } from '../../src/cli/progress.js'
 import { journalPath } from '../../src/cli/resumable-publish.js'
-import { MAX_ITEM_LINE_BYTES } from '../../src/cli/commands/topic-commands.js'
+import { MAX_ITEM_LINE_BYTES } from '../../src/cli/publish-source.js'
 import { toHex } from '../../src/util/hex.js'
 import { Prng } from '../../src/util/prng.js'
 import { type CliRun, expectOneLineError, REPO_ROOT, runCli, useBuiltCli } from './cli-harness.js'
@@ -89,6 +89,29 @@ describe('dsfg publish of a file', () => {
     const items = listed.stdout.trim().split('\n').map((l) => JSON.parse(l) as { n: number; data: string })
     expect(items.map((item) => item.n)).toEqual([...before, ...lines].map((_d, i) => i))
     expect(items.map((item) => item.data)).toEqual([...before, ...lines])
+  })
+})
+
+describe('dsfg publish of standard input', () => {
+  it('publishes every line in order through a temporary copy it removes, and touches no store for bad input', async () => {
+    const temp = join(cli.work, 'tmp')
+    await mkdir(temp)
+    const lines = Array.from({ length: 300 }, (_, i) => JSON.stringify({ data: toHex(new Prng(i).bytes(1 + i)) }))
+    const data = join(cli.work, 'stdin')
+    const env = { TMPDIR: temp }
+    const published = await runCli(cli.bin, ['publish', '--data', data, '--topic', 'news', '-'], { input: lines.join('\n'), env })
+    expect(published.code, published.stderr).toBe(0)
+    expect(JSON.parse(published.stdout)).toMatchObject({ head: 299, checkpoint: { number: 299 } })
+    const listed = await runCli(cli.bin, ['items', '--data', data, '--topic', 'news'])
+    expect(listed.stdout.trim().split('\n')).toEqual(lines.map((line, n) => JSON.stringify({ n, ...JSON.parse(line) })))
+    expect(await readdir(temp)).toEqual([])
+
+    // A bad last line: refused before the store is opened, so the directory is never created.
+    const bad = [...lines, '{"data":"0xzz"}'].join('\n')
+    const refused = await runCli(cli.bin, ['publish', '--data', join(cli.work, 'never'), '--topic', 'news', '-'], { input: bad, env })
+    expectOneLineError(refused, 1, /^dsfg: stdin line 301: /)
+    await expect(access(join(cli.work, 'never'))).rejects.toMatchObject({ code: 'ENOENT' })
+    expect(await readdir(temp)).toEqual([])
   })
 })
 

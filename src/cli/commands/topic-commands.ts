@@ -1,39 +1,16 @@
-import { InvalidInputError } from '../../errors.js'
-import { MAX_ITEM_BYTES } from '../../constants.js'
 import { MEMORY_STORE_SPEC, openStore } from '../../store/open-store.js'
 import { recordSignedCheckpoint } from '../../topic/checkpoint-record.js'
 import { TopicStore } from '../../topic/topic-store.js'
 import { nodeKeyFor } from '../node-key.js'
-import { fromHex, toHex } from '../../util/hex.js'
+import { toHex } from '../../util/hex.js'
 import { defineCommand } from '../command.js'
 import { DATA_DESCRIPTION, numberFlag } from '../flags.js'
-import { inputName, readJsonLines, writeJson } from '../io.js'
+import { inputName, writeJson } from '../io.js'
 import { ProgressReporter } from '../progress.js'
+import { PublishInput } from '../publish-input.js'
+import { itemSource } from '../publish-source.js'
 import { finishPublish, publishItems } from '../resumable-publish.js'
 import { terminationSignal } from '../signals.js'
-
-/**
- * The longest input line `publish` reads: the largest item (`MAX_ITEM_BYTES`) as hex in `{"data":"0x…"}`, with
- * room to spare for spaces. A longer line cannot hold a valid item, so it is refused before it is all read.
- */
-export const MAX_ITEM_LINE_BYTES = 2 * MAX_ITEM_BYTES + 4096
-
-/** One `{"data":"0x…"}` line as item bytes. */
-export function parseItemLine(json: unknown, where: string): Uint8Array {
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
-    throw new InvalidInputError(`${where}: expected an object {"data":"0x…"}`)
-  }
-  const record = json as Record<string, unknown>
-  for (const field of Object.keys(record)) {
-    if (field !== 'data') throw new InvalidInputError(`${where}: unknown field ${JSON.stringify(field)}`)
-  }
-  if (!('data' in record)) throw new InvalidInputError(`${where}: missing "data"`)
-  const data = fromHex(record['data'] as string, `${where}: data`)
-  if (data.length === 0 || data.length > MAX_ITEM_BYTES) {
-    throw new InvalidInputError(`${where}: item must be 1 to ${MAX_ITEM_BYTES} bytes`)
-  }
-  return data
-}
 
 export const publishCommand = defineCommand({
   name: 'publish',
@@ -42,8 +19,10 @@ export const publishCommand = defineCommand({
     'Appends each line {"data":"0x…"} of FILE as the next item of --topic in --data (numbers from the current',
     'head + 1), commits them to the topic trie, and records a checkpoint (head, root), signed with the node key',
     'of --data (the record `dsfg serve` hands to peers). Reads and checks the whole input before the store is',
-    'touched (a line longer than a largest item needs is an error). Progress on stderr: items published of the',
-    'total. Prints {"head":N,"checkpoint":{"number":N,"root":"0x…"},"publisher":"<peer id>"}.',
+    'touched (a line longer than a largest item needs is an error), then reads it again a batch at a time to',
+    'store it: memory holds a batch, not the input (standard input is copied to a temporary file for that).',
+    'Progress on stderr: items published of the total.',
+    'Prints {"head":N,"checkpoint":{"number":N,"root":"0x…"},"publisher":"<peer id>"}.',
     'A publish that stops partway (killed, interrupted, a failed write) leaves DIR/publish-<id>.pending: running',
     'it again with the same input appends only the items not stored yet, so each is published once, in order.',
     'Until then a publish of other input to the topic is refused. Without the file, the same input published',
@@ -60,17 +39,15 @@ export const publishCommand = defineCommand({
     const name = inputName(file)
     const stop = terminationSignal()
     const progress = new ProgressReporter(io.stderr)
+    const source = itemSource(file, { stdin: io.stdin, signal: stop.signal })
     try {
-      const items: Uint8Array[] = []
-      for await (const { line, value } of readJsonLines(file, { stdin: io.stdin, maxLineBytes: MAX_ITEM_LINE_BYTES, signal: stop.signal })) {
-        items.push(parseItemLine(value, `${name} line ${line}`))
-      }
+      const input = await PublishInput.survey(source.read, { name })
       const store = await openStore(options.data)
       try {
         const topics = new TopicStore(store)
         // The journal lives beside the store; `:memory:` keeps nothing to resume.
         const journalDir = options.data === MEMORY_STORE_SPEC ? undefined : options.data
-        await publishItems(topics, options.topic, items, {
+        await publishItems(topics, options.topic, input, {
           journalDir,
           signal: stop.signal,
           onProgress: (published, total) => progress.update({ phase: 'publish', unit: 'items', done: published, total })
@@ -98,6 +75,7 @@ export const publishCommand = defineCommand({
     } finally {
       progress.finish()
       stop.dispose()
+      await source.close()
     }
   }
 })
