@@ -29,6 +29,12 @@ export interface ProgressSnapshot {
   readonly bytesTotal?: number
   /** Numbers shown as they are: pending, peers, a checkpoint's number. */
   readonly counts?: Readonly<Record<string, number>>
+  /**
+   * The phase's total changed, or its count went back, since the phase began (a sync's target moves when peers
+   * report newer items; unverified items are dropped): `total` is still shown, as what is aimed at now, but no
+   * percentage or ETA, which would go backwards. `ProgressReporter` sets it for the rest of the phase.
+   */
+  readonly moving?: boolean
 }
 
 /** Units and bytes per second over the phase so far (measured by the reporter). */
@@ -39,9 +45,10 @@ export interface ProgressRates {
 
 /**
  * Percent done, rounded down (100 only when all is done), from `total`, else from `bytesTotal`; `undefined`
- * when the snapshot has neither: then there is no percentage to show, and no ETA.
+ * when the snapshot has neither, or is `moving`: then there is no percentage to show, and no ETA.
  */
 export function percentDone(s: ProgressSnapshot): number | undefined {
+  if (s.moving === true) return undefined
   const fraction =
     s.total !== undefined ? ratio(s.done, s.total) : s.bytesTotal !== undefined ? ratio(s.bytes ?? 0, s.bytesTotal) : undefined
   return fraction === undefined ? undefined : Math.floor(fraction * 100)
@@ -54,6 +61,7 @@ function ratio(done: number, total: number): number {
 
 /** Seconds left at the current rate, only where there is a percentage; `undefined` when unknown. */
 export function secondsLeft(s: ProgressSnapshot, rates: ProgressRates): number | undefined {
+  if (s.moving === true) return undefined
   if (s.total !== undefined) return rates.rate > 0 ? Math.max(0, s.total - s.done) / rates.rate : undefined
   if (s.bytesTotal !== undefined) return rates.bytesRate > 0 ? Math.max(0, s.bytesTotal - (s.bytes ?? 0)) / rates.bytesRate : undefined
   return undefined
@@ -98,12 +106,16 @@ function megabytes(bytes: number): string {
   return (bytes / 1e6).toFixed(1)
 }
 
-/** Where a phase started, for its rates. */
+/** Where a phase started, for its rates, and whether its total stayed put (see `ProgressSnapshot.moving`). */
 interface PhaseStart {
   readonly phase: string
   readonly at: number
   readonly done: number
   readonly bytes: number
+  readonly total: number | undefined
+  /** The count of the phase's latest update. */
+  last: number
+  moving: boolean
 }
 
 export interface ProgressReporterInit {
@@ -131,13 +143,24 @@ export class ProgressReporter {
     this.last = now
   }
 
-  /** Takes the newest state; writes it when an interval has passed since the last report. */
+  /**
+   * Takes the newest state; writes it when an interval has passed since the last report. Once the phase's
+   * total changes or its count goes back, the rest of the phase is shown without a percentage (`moving`): a
+   * percentage is shown only of a total that holds, and never goes backwards.
+   */
   update(s: ProgressSnapshot, now = performance.now()): void {
-    if (this.start?.phase !== s.phase) this.start = { phase: s.phase, at: now, done: s.done, bytes: s.bytes ?? 0 }
-    this.latest = s
+    let start = this.start
+    if (start?.phase !== s.phase) {
+      start = { phase: s.phase, at: now, done: s.done, bytes: s.bytes ?? 0, total: s.total, last: s.done, moving: false }
+      this.start = start
+    }
+    if (s.total !== start.total || s.done < start.last) start.moving = true
+    start.last = s.done
+    const latest = start.moving ? { ...s, moving: true } : s
+    this.latest = latest
     if (now - this.last < this.intervalMs) return
     this.last = now
-    this.write(s, now)
+    this.write(latest, now)
   }
 
   /** On a terminal, draws the last state once more and ends the line, so the summary starts on a fresh one. */

@@ -82,6 +82,38 @@ describe('ProgressReporter', () => {
     expect(lines.map((l) => JSON.parse(l))).toEqual([{ phase: 'publish', items: 2000, total: 50000, percent: 4, rate: 2000, etaS: 24 }])
   })
 
+  it('a total that moves within a phase: done of the new total, no percentage or ETA for the rest of the phase', async () => {
+    const out = new Collect(false)
+    const reporter = new ProgressReporter(out, { intervalMs: 0 }, 0)
+    const items = (done: number, total: number): ProgressSnapshot => ({ phase: 'items', unit: 'items', done, total })
+    reporter.update(items(0, 1000), 0)
+    reporter.update(items(500, 1000), 1000)
+    // Peers report newer items: the target doubles while the sync goes on.
+    reporter.update(items(600, 2000), 2000)
+    reporter.update(items(1900, 2000), 3000)
+    // Unverified items dropped: the count goes back.
+    reporter.update({ ...publish, done: 100, total: 1000 }, 4000)
+    reporter.update({ ...publish, done: 50, total: 1000 }, 5000)
+    reporter.update(items(2000, 2000), 6000)
+    await new Promise((resolve) => setImmediate(resolve))
+    const lines = out.text
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, number>)
+    expect(lines.map((l) => [l['items'], l['total'], l['percent'], l['etaS']])).toEqual([
+      [0, 1000, 0, undefined],
+      [500, 1000, 50, 1],
+      [600, 2000, undefined, undefined],
+      [1900, 2000, undefined, undefined],
+      // A new phase has its own total: a percentage again, until its count goes back.
+      [100, 1000, 10, undefined],
+      [50, 1000, undefined, undefined],
+      [2000, 2000, 100, undefined]
+    ])
+    // The terminal line shows done of the new total without a percentage.
+    expect(formatProgress({ ...items(600, 2000), moving: true }, { rate: 100, bytesRate: 0 })).toBe('items  600/2000 items  100 items/s')
+  })
+
   it('on a terminal: one line redrawn in place, ended by finish', async () => {
     const out = new Collect(true)
     const reporter = new ProgressReporter(out, { intervalMs: 200 }, 0)

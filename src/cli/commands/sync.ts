@@ -43,7 +43,8 @@ export const syncCommand = defineCommand({
   description: [
     'Dials every --peer (a multiaddr ending in /p2p/<peer id>). Progress goes to stderr: a line redrawn on a terminal,',
     'JSON lines otherwise: with --root nodes, bytes, rate, pending and peers (no percentage: a trie\'s size is',
-    'known only once it is all there); with --topic items stored of the target, with a percentage, and the',
+    'known only once it is all there); with --topic items stored of the target, with a percentage until the',
+    'target moves (peers report newer items: the percentage would go back, so it is left out from then on), and the',
     'nodes and bytes of a checkpoint\'s topic trie while it is trie-synced. Exits 0 only when the result is verified.',
     '--root 0x…: downloads the trie at that root from peers serving /dsfg/nodes/1.0.0, checking every node',
     '  against its hash, then walks the whole trie in the store once more and prints',
@@ -281,7 +282,8 @@ async function syncTopic(
 
 /**
  * A topic sync's progress: items stored of the target (peers' head, or the checkpoint's), both known, so with
- * a percentage; while a checkpoint's topic trie is trie-synced, its nodes and bytes (no total, see syncRoot).
+ * a percentage until the target moves (the reporter then leaves it out); while a checkpoint's topic trie is
+ * trie-synced, its nodes and bytes (no total, see syncRoot).
  */
 export function topicProgress(p: TopicSyncProgress): ProgressSnapshot {
   if (p.trie !== undefined) {
