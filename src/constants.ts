@@ -466,6 +466,17 @@ export const DEFAULT_TRIE_RETARGET_MIN_ITEMS = 512
 export const MAX_LIMIT_VIOLATIONS = 100
 
 /**
+ * How long a peer disconnected for its offences has its inbound connections refused, right after their
+ * encryption handshake, and is not dialled (`Dsfg.refusesPeer`, which `createDsfgNode`'s connection gater asks). Without it a
+ * flooder cut off dialled straight back, and each return cost the server a full connection (muxer, identify,
+ * gossipsub) and a few more refusals before the next cut: 12 returns in one second's hashes flood.
+ */
+export const PEER_CUT_OFF_MS = 60_000
+
+/** Peers a node keeps refusing at once (`PEER_CUT_OFF_MS`): past it the oldest cut-off is forgotten first. */
+export const MAX_CUT_OFF_PEERS = 1024
+
+/**
  * LevelDB's memtable (`writeBufferSize`, 4 MiB by default). A sync writes each item twice (the item, and the
  * topic trie leaf that holds it, under a random hash key), and with 4 MiB memtables LevelDB spent most of its
  * time flushing and compacting small overlapping tables: measured here (classic-level, 2 vCPUs), 786 MB of

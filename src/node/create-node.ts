@@ -1,6 +1,6 @@
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
-import type { ComponentLogger, Metrics, PrivateKey } from '@libp2p/interface'
+import type { ComponentLogger, Metrics, PeerId, PrivateKey } from '@libp2p/interface'
 import { tcp } from '@libp2p/tcp'
 import { webSockets } from '@libp2p/websockets'
 import { createLibp2p } from 'libp2p'
@@ -37,7 +37,9 @@ export interface CreateDsfgNodeOptions extends DsfgInit {
  */
 export async function createDsfgNode(options: CreateDsfgNodeOptions = {}): Promise<DsfgLibp2p> {
   const { listen, privateKey, connectionLimits, metrics, logger, ...init } = options
-  return createLibp2p({
+  let node: DsfgLibp2p | undefined
+  const refused = (peer: PeerId): boolean => node?.services.dsfg.refusesPeer(peer) ?? false
+  node = await createLibp2p({
     privateKey,
     metrics,
     logger,
@@ -47,6 +49,10 @@ export async function createDsfgNode(options: CreateDsfgNodeOptions = {}): Promi
     transports: [tcp(), webSockets()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
+    // A peer the service cut off for its offences is refused at once on its return, before muxing and identify,
+    // and not dialled either.
+    connectionGater: { denyInboundEncryptedConnection: refused, denyDialPeer: refused },
     services: dsfgNodeServices(init)
   })
+  return node
 }

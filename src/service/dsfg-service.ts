@@ -19,6 +19,7 @@ import {
   DEFAULT_REQUEST_TIMEOUT_MS,
   MAX_CHECKPOINT_RECORD_BYTES,
   MAX_CONTENTS_REQUEST_BYTES,
+  MAX_CUT_OFF_PEERS,
   MAX_HASHES_PER_REQUEST,
   MAX_HASHES_REQUEST_BYTES,
   MAX_FRAME_BYTES,
@@ -27,7 +28,8 @@ import {
   MAX_PIPELINED_NODES_REQUESTS,
   MAX_SERVING_REPLY_BYTES,
   MAX_SERVING_REPLY_BYTES_PER_PEER,
-  MAX_STATUS_REQUEST_BYTES
+  MAX_STATUS_REQUEST_BYTES,
+  PEER_CUT_OFF_MS
 } from '../constants.js'
 import { PeerFaultError, PeerRequestError, ProtocolError, ServiceConfigError } from '../errors.js'
 import { Status } from '../net/codec.js'
@@ -167,6 +169,12 @@ export interface Dsfg {
   /** The reply bytes this node holds for peers it serves (`DsfgInit.maxServingReplyBytes`): now, at most so far, refusals. */
   replyStats(): ReplyBudgetStats
   /**
+   * Whether this node refuses `peer`'s connections now: it was disconnected for its offences less than
+   * `PEER_CUT_OFF_MS` ago. `createDsfgNode` passes it to libp2p's connection gater (`denyInboundEncryptedConnection`
+   * and `denyDialPeer`); an application with its own node can do the same.
+   */
+  refusesPeer(peer: PeerId): boolean
+  /**
    * Calls `onCheckpoint` for every checkpoint record of `topic` signed by `publisher` on gossip, until
    * `options.signal` aborts or the service stops.
    */
@@ -218,6 +226,8 @@ export class DsfgService implements Dsfg, Startable {
   private readonly requestFrameTimeoutMs: number
   private readonly maxInboundStreams: number
   private readonly peers = new Map<string, PeerId>()
+  /** Peers disconnected for their offences, and until when their connections are refused (oldest first). */
+  private readonly cutOff = new Map<string, number>()
   private controller = new AbortController()
   private topologyId: string | null = null
   private statusTopologyId: string | null = null
@@ -402,6 +412,15 @@ export class DsfgService implements Dsfg, Startable {
 
   nodePeers(): PeerId[] {
     return [...this.peers.values()]
+  }
+
+  refusesPeer(peer: PeerId): boolean {
+    const key = peer.toString()
+    const until = this.cutOff.get(key)
+    if (until === undefined) return false
+    if (until > this.clock.now()) return true
+    this.cutOff.delete(key)
+    return false
   }
 
   async syncRoot(root: Uint8Array, options: SyncRootOptions = {}): Promise<StateSyncResult> {
@@ -642,6 +661,14 @@ export class DsfgService implements Dsfg, Startable {
     this.log('peer %s: %s (%s), score %d%s', peer, kind, reason, Math.round(score), disconnect ? ': disconnecting' : '')
     const cooledAt = this.scorer.cooledAt(peer)
     if (kind !== 'limit' && cooledAt !== undefined) this.topicStates.suspendPeer(peer, cooledAt - this.clock.now())
+    if (disconnect) this.refuseFor(peer, PEER_CUT_OFF_MS)
     if (disconnect || tagValue(score) !== before) this.tags.set(peer, tagValue(score), disconnect)
+  }
+
+  /** Refuses `peer`'s connections for `ms` (see `refusesPeer`), forgetting the oldest cut-off past `MAX_CUT_OFF_PEERS`. */
+  private refuseFor(peer: string, ms: number): void {
+    this.cutOff.delete(peer)
+    this.cutOff.set(peer, this.clock.now() + ms)
+    if (this.cutOff.size > MAX_CUT_OFF_PEERS) this.cutOff.delete(this.cutOff.keys().next().value!)
   }
 }

@@ -107,5 +107,17 @@ describe('limits that hold under attack', () => {
     // Each refusal is a limit violation: past MAX_LIMIT_VIOLATIONS the flooder is cut off.
     expect(flood.codes.rateLimited + flood.refused).toBeGreaterThanOrEqual(MAX_LIMIT_VIOLATIONS)
     await until(() => cutOff, 'the flooder to be cut off')
+    // Cut off, it is refused on its return (before, each return cost the server a whole connection and a few
+    // more refusals: 12 returns in one flood of `dsfg serve`), while other peers still connect.
+    expect(server.services.dsfg.refusesPeer(flooder.node.peerId)).toBe(true)
+    await until(() => server.getConnections(flooder.node.peerId).length === 0, 'the flooder\'s connections to close')
+    await expect(flooder.node.dial(server.getMultiaddrs()[0]!)).rejects.toThrow()
+    expect(server.getConnections(flooder.node.peerId).length).toBe(0)
+    const other = await createAdversary()
+    running.push(other)
+    // The flooder's returns count against libp2p's new connections a second from 127.0.0.1: retried past that.
+    const dialled = async (): Promise<boolean> => other.node.dial(server.getMultiaddrs()[0]!).then(() => true, () => false)
+    await until(dialled, 'another peer to connect', 5_000)
+    expect(server.services.dsfg.refusesPeer(other.node.peerId)).toBe(false)
   })
 })
