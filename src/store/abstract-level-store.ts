@@ -19,8 +19,16 @@ export interface LevelDb {
   getMany(keys: Uint8Array[]): Promise<(Uint8Array | undefined)[]>
   put(key: Uint8Array, value: Uint8Array): Promise<void>
   del(key: Uint8Array): Promise<void>
-  batch(ops: BatchOp[]): Promise<void>
+  batch(): LevelChainedBatch
   keys(options: { limit: number }): { all(): Promise<Uint8Array[]> }
+  close(): Promise<void>
+}
+
+/** The part of an abstract-level chained batch a store uses. */
+export interface LevelChainedBatch {
+  put(key: Uint8Array, value: Uint8Array): unknown
+  del(key: Uint8Array): unknown
+  write(): Promise<void>
   close(): Promise<void>
 }
 
@@ -123,9 +131,18 @@ export class AbstractLevelStore implements KVStore {
   async batch(ops: BatchOp[]): Promise<void> {
     this.assertOpen()
     if (ops.length === 0) return
+    // A chained batch, not `db.batch(ops)`: classic-level reads each operation of an array through Node-API
+    // property look-ups (its type, whether it has a key and a value, then both), which cost the main thread
+    // about 2 µs an operation more than a `put` call each (measured on a trie sync's 138k node writes).
+    const batch = this.db.batch()
     try {
-      await this.db.batch(ops)
+      for (const op of ops) {
+        if (op.type === 'put') batch.put(op.key, op.value)
+        else batch.del(op.key)
+      }
+      await batch.write()
     } catch (err) {
+      await batch.close()
       throw this.wrap('batch', err)
     }
   }
