@@ -135,6 +135,8 @@ interface Task {
   hash: Uint8Array
   /** Peers that answered without this node: it is not asked of them again. Made at the first refusal. */
   refusedBy: Set<string> | undefined
+  /** The id of the last request whose reply brought this node, so a reply bringing it twice is caught. */
+  deliveredBy: number
 }
 
 type RequestState = 'active' | 'timed-out' | 'dropped' | 'done'
@@ -391,7 +393,7 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
         if (this.requestsOf(peer) > round) continue
         const cap = Math.min(this.maxNodes, this.tracker.capacity(peer, targetRtt))
         this.refill(cap)
-        const tasks = new ByteMap<Task>()
+        const tasks = new ByteMap<Task>(Math.min(cap, this.ready.size))
         for (const task of this.ready.values()) {
           if (tasks.size >= cap) break
           if (!this.sched!.isPending(task.hash)) {
@@ -507,7 +509,7 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
     const want = cap - this.ready.size
     if (want <= 0) return
     for (const hash of this.sched!.missing(want)) {
-      this.ready.set(hash, { hash, refusedBy: undefined })
+      this.ready.set(hash, { hash, refusedBy: undefined, deliveredBy: 0 })
     }
   }
 
@@ -528,7 +530,7 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
     if (requests === undefined) this.active.set(peer, new Set([req]))
     else requests.add(req)
     req.timer = this.clock.setTimeout(() => this.push({ type: 'timeout', req }), this.tracker.targetTimeout())
-    const hashes = [...tasks.values()].map((t) => t.hash)
+    const hashes = Array.from(tasks.keys())
     let pending: Promise<Uint8Array[]>
     try {
       pending = this.fetchNodes(peer, hashes, { signal: req.controller.signal })
@@ -594,15 +596,15 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
     const wasActive = req.state === 'active'
     // Match by hash, never by position: any subset in any order is a valid reply.
     const valid: HashedBlob[] = []
-    const delivered = new ByteMap<true>()
     let offence: PenaltyReason | null = nodes.length > req.tasks.size ? 'unrequested-node' : null
     for (const blob of nodes) {
       const node = hashBlob(blob) // the scheduler takes this hash instead of hashing the blob again
-      if (!req.tasks.has(node.hash) || delivered.has(node.hash)) {
+      const task = req.tasks.get(node.hash)
+      if (task === undefined || task.deliveredBy === req.id) {
         offence = 'unrequested-node'
         continue
       }
-      delivered.set(node.hash, true)
+      task.deliveredBy = req.id
       valid.push(node)
     }
     await this.accept(valid)
@@ -614,7 +616,7 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
       this.busy.clear(req.peer)
       this.proven.add(req.peer)
       // An empty reply means "I don't have them": never ask this peer for them again (go-ethereum #20545).
-      for (const hash of delivered.keys()) req.tasks.delete(hash)
+      for (const node of valid) req.tasks.delete(node.hash)
       this.finish(req, 'done', nodes.length === 0)
     }
     if (offence !== null) this.penalise(req.peer, offence)

@@ -1,14 +1,14 @@
-import { PriorityQueue } from 'js-sdsl'
 import { MAX_FETCHES_PER_DEPTH } from '../constants.js'
 import { AlreadyProcessedError, InvalidNodeError, NotRequestedError } from '../errors.js'
-import type { KVStore } from '../store/kv-store.js'
+import type { BatchOp, KVStore } from '../store/kv-store.js'
 import { EMPTY_ROOT, keccak256 } from '../trie/keccak.js'
 import { type Nibbles, nibblesToBytes } from '../trie/nibbles.js'
-import { decodeNode, type NodeLeaf, nodeChildren } from '../trie/node.js'
+import { decodeNode, type HashChild, type NodeLeaf, nodeChildren } from '../trie/node.js'
 import { ByteMap } from '../util/byte-map.js'
 import { equalBytes } from '../util/bytes.js'
 import { toHex } from '../util/hex.js'
 import { type Log, silentLog } from '../util/log.js'
+import { DepthQueue, pathPrefix } from './depth-queue.js'
 
 // reference: go-ethereum@02b73d4e trie/sync.go (scheduler), with the hash-keyed multi-parent requests of
 // go-ethereum v1.9.25 because DSFG fetches nodes by hash (`/dsfg/nodes/1.0.0`), not by path.
@@ -40,25 +40,25 @@ interface NodeRequest {
   readonly hash: Uint8Array
   /** The path this hash was first reached at; it sets the priority. */
   readonly path: Nibbles
-  /** The path's first 13 nibbles as one number, so most priority comparisons are two subtractions. */
+  /** `pathPrefix(path)`, for the queue. */
   readonly prefix: number
   /** The delivered blob, kept until the whole subtrie is present. */
   data: Uint8Array | null
-  /** Requests waiting for this one; a parent appears once per reference it holds. */
-  readonly parents: NodeRequest[]
-  /** Children (nodes and sub-tries) not yet committed. */
+  /**
+   * The request waiting for this one (null for the root). A node referenced more than once (by one parent or
+   * several: identical subtries) lists the other references in `moreParents`; one field and no array for the
+   * common case saves an object per node.
+   */
+  readonly parent: NodeRequest | null
+  moreParents: NodeRequest[] | null
+  /** Children (nodes and sub-tries) not yet complete. */
   deps: number
   /** Whether leaves of this node go to `onLeaf` (false inside sub-tries). */
   readonly reportLeaves: boolean
   /** Whether `missing` handed it out, so it counts against its depth until commit. */
   counted: boolean
-}
-
-interface ChildEntry {
-  hash: Uint8Array
-  path: Nibbles
-  /** Part of a sub-trie named by `onLeaf`, whose leaves are not reported. */
-  subtrie: boolean
+  /** Its whole subtrie is present: it waits in the write batch, and stays in `requests` until committed. */
+  complete: boolean
 }
 
 const hashed: unique symbol = Symbol('dsfg.hashed')
@@ -91,31 +91,6 @@ export type ProcessResult =
   | { ok: false; hash: Uint8Array; error: NotRequestedError | AlreadyProcessedError | InvalidNodeError }
 
 /**
- * Deeper first, so the partial trie in memory stays a narrow path (depth-first search), then lexicographic
- * path order, so siblings complete left to right and `missing(1)` walks the trie in pre-order.
- * go-ethereum packs the same order into `depth << 56 | inverted first 14 nibbles`; comparing whole paths
- * also orders ties beyond 14 nibbles.
- */
-function comparePriority(a: NodeRequest, b: NodeRequest): number {
-  if (a.path.length !== b.path.length) return b.path.length - a.path.length
-  if (a.prefix !== b.prefix) return a.prefix - b.prefix
-  for (let i = PREFIX_NIBBLES; i < a.path.length; i++) {
-    const d = a.path[i]! - b.path[i]!
-    if (d !== 0) return d
-  }
-  return 0
-}
-
-/** Nibbles packed into `NodeRequest.prefix`: 13 × 4 = 52 bits, exact in a double. */
-const PREFIX_NIBBLES = 13
-
-function pathPrefix(path: Nibbles): number {
-  let prefix = 0
-  for (let i = 0; i < PREFIX_NIBBLES; i++) prefix = prefix * 16 + (path[i] ?? 0)
-  return prefix
-}
-
-/**
  * The trie sync scheduler: which node hashes to fetch next, how delivered nodes unblock their parents, and
  * when a node may be written. A node reaches the store only when its whole subtrie is there, so at every
  * moment a stored node means a complete subtrie: an interrupted sync, a restart or a new root simply skips
@@ -127,11 +102,16 @@ export class TrieSync {
   private readonly onLeaf: LeafCallback | undefined
   private readonly maxFetchesPerDepth: number
   private readonly log: Log
+  /**
+   * Every request not yet committed, complete ones included: one look-up tells a child that is scheduled from
+   * one that only waits to be written.
+   */
   private readonly requests = new ByteMap<NodeRequest>()
-  private readonly queue = new PriorityQueue<NodeRequest>([], comparePriority, false)
-  private readonly fetches = new Map<number, number>()
-  /** Completed nodes not yet written: hash → blob. */
-  private membatch = new ByteMap<Uint8Array>()
+  private readonly queue = new DepthQueue<NodeRequest>()
+  /** Requests handed out by `missing` and not yet committed, by depth. */
+  private readonly fetches: number[] = []
+  /** Complete requests not yet written, in completion order. */
+  private membatch: NodeRequest[] = []
   private membatchBytes = 0
   /** Serialises `process*` and `commit`: each reads the store and must see the others' effects. */
   private lock: Promise<unknown> = Promise.resolve()
@@ -165,13 +145,12 @@ export class TrieSync {
 
   /** Nodes requested or waiting on children and not yet committed. Zero means the sync is complete. */
   get pending(): number {
-    return this.requests.size
+    return this.requests.size - this.membatch.length
   }
 
   /** Whether `hash` is scheduled and still waiting for its node (so a delivery of it would be accepted). */
   isPending(hash: Uint8Array): boolean {
-    const req = this.requests.get(hash)
-    return req !== undefined && req.data === null
+    return this.requests.get(hash)?.data === null
   }
 
   /** Bytes of completed nodes waiting for `commit()`. */
@@ -187,18 +166,19 @@ export class TrieSync {
   missing(max: number): Uint8Array[] {
     const out: Uint8Array[] = []
     while (max === 0 || out.length < max) {
-      const req = this.queue.top()
+      const req = this.queue.peek()
       if (req === undefined) break
-      // Requests delivered before `missing` reached them (any pending hash is accepted) are dropped lazily.
-      if (req.data !== null || this.requests.get(req.hash) !== req) {
+      // Requests delivered before `missing` reached them (any pending hash is accepted) are dropped lazily; a
+      // request leaves `requests` only once complete, so it has its data by then.
+      if (req.data !== null) {
         this.queue.pop()
         continue
       }
       const depth = req.path.length
-      const out_ = this.fetches.get(depth) ?? 0
-      if (out_ >= this.maxFetchesPerDepth) break
+      const fetched = this.fetches[depth] ?? 0
+      if (fetched >= this.maxFetchesPerDepth) break
       this.queue.pop()
-      this.fetches.set(depth, out_ + 1)
+      this.fetches[depth] = fetched + 1
       req.counted = true
       out.push(req.hash)
     }
@@ -223,11 +203,14 @@ export class TrieSync {
   /** Writes every completed node to the store in one batch; returns how many. */
   commit(): Promise<number> {
     return this.exclusive(async () => {
-      if (this.membatch.size === 0) return 0
-      const ops = [...this.membatch.entries()].map(([hash, blob]) => ({ type: 'put' as const, key: hash, value: blob }))
+      const done = this.membatch
+      if (done.length === 0) return 0
+      const ops: BatchOp[] = new Array(done.length)
+      for (let i = 0; i < done.length; i++) ops[i] = { type: 'put', key: done[i]!.hash, value: done[i]!.data! }
       await this.store.batch(ops)
-      this.log('stored %d nodes (%d bytes), %d pending', ops.length, this.membatchBytes, this.requests.size)
-      this.membatch = new ByteMap()
+      for (const req of done) this.requests.delete(req.hash)
+      this.membatch = []
+      this.log('stored %d nodes (%d bytes), %d pending', ops.length, this.membatchBytes, this.pending)
       this.membatchBytes = 0
       return ops.length
     })
@@ -240,68 +223,82 @@ export class TrieSync {
   }
 
   private async processLocked(nodes: (Uint8Array | HashedBlob)[]): Promise<ProcessResult[]> {
-    const results: ProcessResult[] = []
-    const accepted: { req: NodeRequest; children: ChildEntry[] }[] = []
-    const unknown = new ByteMap<true>()
+    const results: ProcessResult[] = new Array(nodes.length)
+    // Accepted requests and their children (hash-referenced ones first, then the sub-trie roots `onLeaf` named
+    // from index `ownChildren[i]` on), side by side rather than an object per node.
+    const accepted: NodeRequest[] = []
+    const childrenOf: HashChild[][] = []
+    const ownChildren: number[] = []
+    // Children nothing is known of: neither scheduled nor complete. A child named twice is looked up twice.
+    const unknown: Uint8Array[] = []
 
-    for (const node of nodes) {
-      const { hash, blob } = blobAndHash(node)
+    for (let n = 0; n < nodes.length; n++) {
+      const { hash, blob } = blobAndHash(nodes[n]!)
       const req = this.requests.get(hash)
-      if (req === undefined) {
-        results.push({ ok: false, hash, error: new NotRequestedError(`node ${toHex(hash)} was not requested`) })
+      if (req === undefined || req.complete) {
+        results[n] = { ok: false, hash, error: new NotRequestedError(`node ${toHex(hash)} was not requested`) }
         continue
       }
       if (req.data !== null) {
-        results.push({ ok: false, hash, error: new AlreadyProcessedError(`node ${toHex(hash)} was already processed`) })
+        results[n] = { ok: false, hash, error: new AlreadyProcessedError(`node ${toHex(hash)} was already processed`) }
         continue
       }
       let decoded: ReturnType<typeof nodeChildren>
+      const withLeaves = req.reportLeaves && this.onLeaf !== undefined
       try {
-        decoded = nodeChildren(decodeNode(blob), req.path, req.reportLeaves && this.onLeaf !== undefined)
+        decoded = nodeChildren(decodeNode(blob), req.path, withLeaves)
       } catch (err) {
         const error =
           err instanceof InvalidNodeError ? err : new InvalidNodeError(`node ${toHex(hash)}: invalid`, { cause: err })
-        results.push({ ok: false, hash, error })
+        results[n] = { ok: false, hash, error }
         continue
       }
-      const children: ChildEntry[] = decoded.children.map((c) => ({
-        hash: c.hash,
-        path: c.path,
-        subtrie: !req.reportLeaves
-      }))
-      if (req.reportLeaves && this.onLeaf !== undefined) {
+      const children = decoded.children
+      const own = children.length
+      if (withLeaves) {
         try {
           await this.reportLeaves(decoded.leaves, children)
         } catch (err) {
           // Nothing has been scheduled yet: forget this call's deliveries so they can be processed again.
-          for (const a of accepted) a.req.data = null
+          for (const a of accepted) a.data = null
           throw err
         }
       }
       req.data = blob
-      results.push({ ok: true, hash })
-      for (const c of children) {
-        if (!this.requests.has(c.hash) && !this.membatch.has(c.hash)) unknown.set(c.hash, true)
-      }
-      accepted.push({ req, children })
+      results[n] = { ok: true, hash }
+      for (const c of children) if (!this.requests.has(c.hash)) unknown.push(c.hash)
+      accepted.push(req)
+      childrenOf.push(children)
+      ownChildren.push(own)
     }
 
     // One round trip for every child we know nothing about: a stored node means its subtrie is complete.
-    const unknownHashes = [...unknown.keys()]
-    const stored = new ByteMap<true>()
-    if (unknownHashes.length > 0) {
-      const values = await this.store.getMany(unknownHashes)
-      for (let i = 0; i < values.length; i++) if (values[i] !== undefined) stored.set(unknownHashes[i]!, true)
+    let stored: ByteMap<true> | null = null
+    if (unknown.length > 0) {
+      const values = await this.store.getMany(unknown)
+      for (let i = 0; i < values.length; i++) {
+        if (values[i] === undefined) continue
+        stored ??= new ByteMap()
+        stored.set(unknown[i]!, true)
+      }
     }
 
-    for (const { req, children } of accepted) {
-      for (const c of children) {
-        if (stored.has(c.hash) || this.membatch.has(c.hash)) continue
+    for (let a = 0; a < accepted.length; a++) {
+      const req = accepted[a]!
+      const children = childrenOf[a]!
+      const own = ownChildren[a]!
+      for (let i = 0; i < children.length; i++) {
+        const c = children[i]!
         const existing = this.requests.get(c.hash)
         if (existing !== undefined) {
-          existing.parents.push(req)
+          if (existing.complete) continue
+          if (existing.moreParents === null) existing.moreParents = [req]
+          else existing.moreParents.push(req)
+        } else if (stored?.has(c.hash) === true) {
+          continue
         } else {
-          this.schedule(c.hash, c.path, req, !c.subtrie)
+          // Inside a sub-trie, and at the root of one `onLeaf` named, leaves are not reported.
+          this.schedule(c.hash, c.path, req, req.reportLeaves && i < own)
         }
         req.deps++
       }
@@ -310,7 +307,8 @@ export class TrieSync {
     return results
   }
 
-  private async reportLeaves(leaves: NodeLeaf[], children: ChildEntry[]): Promise<void> {
+  /** Reports `leaves` to `onLeaf` and appends the sub-trie roots it names to `children`. */
+  private async reportLeaves(leaves: NodeLeaf[], children: HashChild[]): Promise<void> {
     for (const leaf of leaves) {
       const leafKey = nibblesToBytes(leaf.path)
       if (leafKey === null) continue
@@ -321,7 +319,7 @@ export class TrieSync {
           throw new InvalidNodeError('onLeaf returned a sub-trie root that is not a 32-byte hash')
         }
         if (equalBytes(root, EMPTY_ROOT)) continue
-        children.push({ hash: root, path: leaf.path, subtrie: true })
+        children.push({ hash: root, path: leaf.path })
       }
     }
   }
@@ -332,10 +330,12 @@ export class TrieSync {
       path,
       prefix: pathPrefix(path),
       data: null,
-      parents: parent === null ? [] : [parent],
+      parent,
+      moreParents: null,
       deps: 0,
       reportLeaves,
-      counted: false
+      counted: false,
+      complete: false
     }
     this.requests.set(hash, req)
     this.queue.push(req)
@@ -346,16 +346,13 @@ export class TrieSync {
     const stack = [first]
     while (stack.length > 0) {
       const req = stack.pop()!
-      this.membatch.set(req.hash, req.data!)
+      req.complete = true
+      this.membatch.push(req)
       this.membatchBytes += 32 + req.data!.length
-      this.requests.delete(req.hash)
-      if (req.counted) {
-        const depth = req.path.length
-        this.fetches.set(depth, this.fetches.get(depth)! - 1)
-      }
-      for (const parent of req.parents) {
-        parent.deps--
-        if (parent.deps === 0) stack.push(parent)
+      if (req.counted) this.fetches[req.path.length]!--
+      if (req.parent !== null && --req.parent.deps === 0) stack.push(req.parent)
+      if (req.moreParents !== null) {
+        for (const parent of req.moreParents) if (--parent.deps === 0) stack.push(parent)
       }
     }
   }

@@ -17,13 +17,25 @@ const DELETED = -1
  * hashing its nodes. Iteration order is unspecified.
  */
 export class ByteMap<V> {
-  private tags = new Int32Array(INITIAL_SLOTS)
-  private keyAt: (Uint8Array | undefined)[] = new Array(INITIAL_SLOTS)
-  private valueAt: (V | undefined)[] = new Array(INITIAL_SLOTS)
-  private mask = INITIAL_SLOTS - 1
+  private tags: Int32Array
+  private keyAt: (Uint8Array | undefined)[]
+  private valueAt: (V | undefined)[]
+  private mask: number
   private count = 0
   /** Slots holding a key or a deletion mark: the table grows before they fill more than half of it. */
   private used = 0
+
+  /**
+   * `expected`: how many keys the map will hold, when the caller knows (a request's node hashes), so it is
+   * made at that size instead of growing to it by doubling (each time rehashing every key).
+   */
+  constructor(expected = 0) {
+    const slots = slotsFor(expected)
+    this.tags = new Int32Array(slots)
+    this.keyAt = new Array(slots)
+    this.valueAt = new Array(slots)
+    this.mask = slots - 1
+  }
 
   get size(): number {
     return this.count
@@ -118,8 +130,7 @@ export class ByteMap<V> {
 
   /** Rehashes into a table where the live keys fill at most a quarter, dropping deletion marks. */
   private resize(): void {
-    let slots = INITIAL_SLOTS
-    while (slots < this.count * 4) slots *= 2
+    const slots = slotsFor(this.count)
     const { tags, keyAt, valueAt } = this
     this.tags = new Int32Array(slots)
     this.keyAt = new Array(slots)
@@ -136,6 +147,13 @@ export class ByteMap<V> {
       this.valueAt[i] = valueAt[j]
     }
   }
+}
+
+/** Slots for a table of `keys` keys, which fill at most a quarter of it. */
+function slotsFor(keys: number): number {
+  let slots = INITIAL_SLOTS
+  while (slots < keys * 4) slots *= 2
+  return slots
 }
 
 /**
