@@ -139,6 +139,10 @@ interface Task {
   deliveredBy: number
 }
 
+function newTask(hash: Uint8Array): Task {
+  return { hash, refusedBy: undefined, deliveredBy: 0 }
+}
+
 type RequestState = 'active' | 'timed-out' | 'dropped' | 'done'
 
 interface NodeRequest {
@@ -392,8 +396,10 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
       for (const peer of order) {
         if (this.requestsOf(peer) > round) continue
         const cap = Math.min(this.maxNodes, this.tracker.capacity(peer, targetRtt))
-        this.refill(cap)
-        const tasks = new ByteMap<Task>(Math.min(cap, this.ready.size))
+        const tasks = new ByteMap<Task>(cap)
+        // First what went back to the ready set (failed, dropped or refused requests), then new nodes straight
+        // from the scheduler: they are pending and refused by nobody, so passing them through the ready set
+        // (a set, a look-up and a delete each) bought nothing.
         for (const task of this.ready.values()) {
           if (tasks.size >= cap) break
           if (!this.sched!.isPending(task.hash)) {
@@ -403,6 +409,9 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
           if (task.refusedBy?.has(peer) === true) continue
           tasks.set(task.hash, task)
           this.ready.delete(task.hash)
+        }
+        if (tasks.size < cap) {
+          for (const hash of this.sched!.missing(cap - tasks.size)) tasks.set(hash, newTask(hash))
         }
         if (tasks.size > 0) this.send(peer, tasks, false)
         else if (this.ready.size === 0) return // nothing left to hand out
@@ -509,7 +518,7 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
     const want = cap - this.ready.size
     if (want <= 0) return
     for (const hash of this.sched!.missing(want)) {
-      this.ready.set(hash, { hash, refusedBy: undefined, deliveredBy: 0 })
+      this.ready.set(hash, newTask(hash))
     }
   }
 
