@@ -26,6 +26,7 @@ export type {
   QueueEvents,
   QueueInit,
   QueueProgress,
+  QueueRefused,
   QueueResult,
   QueueStalled
 } from './queue-types.js'

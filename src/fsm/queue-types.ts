@@ -79,8 +79,16 @@ export interface QueueStalled {
   peers: number
 }
 
+/** A peer answered RATE_LIMITED: what was asked of it (or, for the consumer, of its peers) waits `waitMs`. */
+export interface QueueRefused {
+  /** The peer that refused a fetch; undefined when the consumer was refused by the peers it asked. */
+  peer: string | undefined
+  waitMs: number
+}
+
 export interface QueueEvents {
   'batch:delivered': CustomEvent<BatchDelivered>
+  refused: CustomEvent<QueueRefused>
   'peer:fault': CustomEvent<PeerFault>
   stalled: CustomEvent<QueueStalled>
   progress: CustomEvent<QueueProgress>

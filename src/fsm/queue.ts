@@ -321,6 +321,7 @@ export class Queue extends TypedEventEmitter<QueueEvents> {
     req.fsm.downloadingCancelled()
     const ms = this.busy.refused(req.peer)
     this.config.log('batch from %d: %s is busy for %d ms: %e', req.from, req.peer, ms, cause)
+    this.dispatch('refused', { peer: req.peer, waitMs: ms })
   }
 
   private checkFailed(fsm: FSM, status: FSMStatus): void {
@@ -478,6 +479,7 @@ export class Queue extends TypedEventEmitter<QueueEvents> {
     const ms = Math.min(firstMs * 2 ** fsm.localFaultCount, capMs)
     const now = clock.now()
     fsm.hold('local', now, now + ms)
+    if (cause instanceof PeerBusyError) this.dispatch('refused', { peer: undefined, waitMs: ms })
     this.holds.set(
       fsm,
       clock.setTimeout(() => this.push({ type: 'hold-expired', fsm }), ms)

@@ -414,6 +414,7 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
       this.knownHead = Math.max(this.knownHead, e.detail.head)
       dispatchSafely(this, 'progress', { head: e.detail.head, target: e.detail.target })
     })
+    queue.addEventListener('refused', (e) => dispatchSafely(this, 'peer:busy', e.detail))
     queue.addEventListener('peer:fault', (e) => {
       if (e.detail.severity === 'severe') this.onPeerFault?.(e.detail.peer, e.detail.reason)
     })

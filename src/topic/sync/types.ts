@@ -112,6 +112,11 @@ export interface TopicSyncEvents {
   'batch:rejected': CustomEvent<{ from: number; to: number; hashPeer: string }>
   /** A download run gave up (a batch failed everywhere, or no peer could serve); it re-plans from our head. */
   'sync:failed': CustomEvent<{ head: number; error: unknown }>
+  /**
+   * A peer answered RATE_LIMITED (`peer` undefined: one asked for content hashes): it is asked again in `waitMs`.
+   * Not a fault; a caller that gives up on a sync that makes no progress can tell busy peers from silent ones.
+   */
+  'peer:busy': CustomEvent<{ peer: string | undefined; waitMs: number }>
   /** A failed run made no progress at all: the sync now waits for peers to change. */
   'sync:stalled': CustomEvent<{ head: number; error: unknown }>
   /** Peers agreed that our items from `from` on were wrong: they were dropped and are downloaded again. */
