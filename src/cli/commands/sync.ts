@@ -22,14 +22,16 @@ import { writeJson } from '../io.js'
 import { nodeKeyFor } from '../node-key.js'
 import { type ProgressSnapshot, ProgressReporter } from '../progress.js'
 import { terminationSignal } from '../signals.js'
+import { stuckReason, TopicProgressClock } from '../topic-watchdog.js'
 
 /**
  * How long `sync` waits (by default; `--wait`) for dialled peers that serve what it syncs, and with `--publisher`
- * for a checkpoint the publisher signed; also how long a root sync goes on with no peer that answers.
+ * for a checkpoint the publisher signed; also how long a root sync goes on with no peer that answers, and a topic
+ * sync without progress (no item or trie node verified, no higher target).
  */
 const PEER_WAIT_MS = 15_000
 
-/** How often `sync --root` checks that some peer still answers. */
+/** How often `sync` checks that some peer still answers (`--root`) or that the sync progresses (`--topic`). */
 const WATCHDOG_PERIOD_MS = 250
 
 /** The sync could not be completed and verified. */
@@ -57,7 +59,9 @@ export const syncCommand = defineCommand({
     '  peers report (default 1; fewer peers after that wait is an error), each batch checked against content',
     '  hashes N peers agree on, and our last item against the head hash of a peer at that head (see the',
     '  README\'s trust model). Prints {"topic","trust","checkpoint","head","items","fetched","root","seconds",',
-    '  "itemsPerSecond","peers","verified":true}, trust being "publisher" or "quorum:N".',
+    '  "itemsPerSecond","peers","verified":true}, trust being "publisher" or "quorum:N". A topic sync that verifies',
+    '  nothing (no item, no trie node, no higher target) for --wait seconds exits 1 saying why: no quorum of peers',
+    '  agrees, peers answer busy (RATE_LIMITED), or no peer answers with items that verify.',
     'The peer id comes from the key in DIR/node.key (created on first use).'
   ].join('\n'),
   options: {
@@ -73,7 +77,7 @@ export const syncCommand = defineCommand({
     wait: {
       type: 'string',
       value: 'SECONDS',
-      description: `how long to wait for peers that serve the root or topic, and for the publisher's signed checkpoint (default ${PEER_WAIT_MS / 1000})`
+      description: `how long to wait for peers that serve the root or topic, for the publisher's signed checkpoint, and (--topic) for progress: nothing verified for this long is an error (default ${PEER_WAIT_MS / 1000})`
     }
   },
   async run({ options }, io) {
@@ -218,35 +222,56 @@ async function syncTopic(
   const started = Date.now()
   // Without a publisher the target waits for a quorum of peers: fewer would leave the sync waiting for ever.
   const needed = 'quorum' in config ? config.quorum : 1
-  const noPeers = new AbortController()
-  const watchdog = setTimeout(() => {
-    if (topic.peerStates().size < needed) noPeers.abort()
-  }, waitMs)
+  const trust = 'publisher' in config ? { publisher: config.publisher.toString() } : { quorum: config.quorum }
+  // One watchdog over the whole sync, not only the wait for peers: the library waits for as long as its caller
+  // does (for a quorum that never agrees, for peers that never answer or only ever answer busy), so the command
+  // gives up after --wait seconds without progress, saying why (issue 14: a quorum of 2 beside a forger ran
+  // until killed, silently).
+  const clock = new TopicProgressClock(before, started)
+  const stuck = new AbortController()
+  let everServed = false
+  let giveUp = ''
+  const watchdog = setInterval(
+    () => {
+      const now = Date.now()
+      const states = topic.peerStates()
+      if (states.size > 0) everServed = true
+      clock.targetIs(topic.target, now)
+      const idleMs = clock.idleMs(now)
+      if (idleMs < waitMs || stuck.signal.aborted) return
+      giveUp = stuckReason({
+        topic: name,
+        trust,
+        states,
+        everServed,
+        checkpoint: topic.checkpointReceived !== undefined,
+        busy: clock.busy,
+        idleMs
+      })
+      stuck.abort()
+    },
+    Math.min(waitMs, WATCHDOG_PERIOD_MS)
+  )
   const progress = new ProgressReporter(io.stderr)
-  topic.addEventListener('sync:progress', (e) => progress.update(topicProgress(e.detail)))
+  topic.addEventListener('sync:progress', (e) => {
+    clock.report(e.detail, Date.now())
+    progress.update(topicProgress(e.detail))
+  })
+  topic.events.addEventListener('peer:busy', () => clock.refused(Date.now()))
+  const failure = (): Error => new SyncFailedError(giveUp)
   let head: number
   try {
     // Wait for enough peers' states before deciding we are synced with nobody.
-    await pollUntil(
-      () => topic.peerStates().size >= needed,
-      noPeers.signal,
-      signal,
-      () => new SyncFailedError(tooFewPeers(name, topic.peerStates().size, needed))
-    )
+    await pollUntil(() => topic.peerStates().size >= needed, stuck.signal, signal, failure)
     // With a publisher only its signed checkpoint sets the target: without one there is nothing to sync to, and
     // peers that cannot show one (liars, or servers that never had it) are no reason to claim success.
-    if ('publisher' in config) {
-      const publisher = config.publisher.toString()
-      await pollUntil(
-        () => topic.checkpointReceived !== undefined,
-        AbortSignal.timeout(waitMs),
-        signal,
-        () => new SyncFailedError(`topic ${JSON.stringify(name)}: no dialled peer holds a checkpoint signed by ${publisher}`)
-      )
-    }
-    head = await topic.syncOnce({ signal: AbortSignal.any([signal, noPeers.signal]) })
+    if ('publisher' in config) await pollUntil(() => topic.checkpointReceived !== undefined, stuck.signal, signal, failure)
+    head = await topic.syncOnce({ signal: AbortSignal.any([signal, stuck.signal]) }).catch((err: unknown) => {
+      if (stuck.signal.aborted && !signal.aborted) throw new SyncFailedError(giveUp, { cause: err })
+      throw err
+    })
   } finally {
-    clearTimeout(watchdog)
+    clearInterval(watchdog)
     progress.finish()
   }
   const seconds = (Date.now() - started) / 1000
@@ -300,10 +325,4 @@ async function pollUntil(ready: () => boolean, giveUp: AbortSignal, signal: Abor
     signal.throwIfAborted()
     await new Promise((resolve) => setTimeout(resolve, 20))
   }
-}
-
-function tooFewPeers(topic: string, serving: number, needed: number): string {
-  if (serving === 0) return `no dialled peer serves topic ${JSON.stringify(topic)}`
-  const peers = serving === 1 ? '1 dialled peer serves' : `${serving} dialled peers serve`
-  return `topic ${JSON.stringify(topic)}: only ${peers} it, --quorum needs ${needed}`
 }
