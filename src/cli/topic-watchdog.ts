@@ -37,7 +37,8 @@ export function stuckReason(view: TopicStuckView): string {
     return `topic ${name}: no dialled peer holds a checkpoint signed by ${view.trust.publisher}`
   }
   if (view.busy) {
-    return `topic ${name}: nothing verified for ${seconds}: ${servingPeers(serving)} it answered busy (RATE_LIMITED)`
+    const who = serving === 1 ? 'the dialled peer serving it' : `the ${serving} dialled peers serving it`
+    return `topic ${name}: nothing verified for ${seconds}: ${who} answered busy (RATE_LIMITED)`
   }
   if ('quorum' in view.trust && view.trust.quorum > 1) {
     const split = disagreement(view.states, view.trust.quorum)
