@@ -90,6 +90,11 @@ export class TopicProgressClock {
   private target = -1
   private trie: { checkpoint: number; nodes: number } | undefined
   private busySince: number | undefined
+  /**
+   * A checkpoint's trie is all downloaded (a trie report with nothing pending) and its items are being
+   * adopted: that reports nothing until it ends, however long a large topic's adoption takes, so it is not idle.
+   */
+  private adopting = false
 
   constructor(head: number, now: number) {
     this.head = head
@@ -102,6 +107,9 @@ export class TopicProgressClock {
       const { checkpoint, nodes } = p.trie
       if (this.trie === undefined || this.trie.checkpoint !== checkpoint.number || nodes > this.trie.nodes) this.progressed(now)
       this.trie = { checkpoint: checkpoint.number, nodes }
+      this.adopting = p.trie.pending === 0 && nodes > 0
+    } else {
+      this.adopting = false
     }
     this.targetIs(p.target, now)
     if (p.head > this.head) {
@@ -128,7 +136,14 @@ export class TopicProgressClock {
   }
 
   idleMs(now: number): number {
-    return now - this.last
+    return this.adopting ? 0 : now - this.last
+  }
+
+  /** The checkpoint trie's adoption ended (`trie:adopted` or `trie:failed`): idle time counts again from now. */
+  adoptionEnded(now: number): void {
+    if (!this.adopting) return
+    this.adopting = false
+    this.progressed(now)
   }
 
   private progressed(now: number): void {

@@ -35,6 +35,17 @@ describe('TopicProgressClock', () => {
     }
   })
 
+  it('is not idle while a downloaded checkpoint trie is adopted, however long that takes, and counts again after', () => {
+    const clock = new TopicProgressClock(-1, 0)
+    const checkpoint = { number: 999_999, root: new Uint8Array(32) }
+    clock.report({ phase: 'trie', head: -1, target: 999_999, trie: { checkpoint, nodes: 50, bytes: 5_000, pending: 10 } }, 1_000)
+    expect(clock.idleMs(9_000)).toBe(8_000)
+    clock.report({ phase: 'trie', head: -1, target: 999_999, trie: { checkpoint, nodes: 90, bytes: 9_000, pending: 0 } }, 10_000)
+    expect(clock.idleMs(70_000)).toBe(0)
+    clock.adoptionEnded(70_000)
+    expect(clock.idleMs(75_000)).toBe(5_000)
+  })
+
   it('reports that repeat the same head, nodes and target are no progress', () => {
     const clock = new TopicProgressClock(5, 0)
     clock.report({ phase: 'items', head: 10, target: 20 }, 1_000)

@@ -258,6 +258,7 @@ async function syncTopic(
     progress.update(topicProgress(e.detail))
   })
   topic.events.addEventListener('peer:busy', () => clock.refused(Date.now()))
+  for (const ended of ['trie:adopted', 'trie:failed'] as const) topic.events.addEventListener(ended, () => clock.adoptionEnded(Date.now()))
   const failure = (): Error => new SyncFailedError(giveUp)
   let head: number
   try {
