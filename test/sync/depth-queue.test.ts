@@ -1,0 +1,53 @@
+import { describe, expect, it } from 'vitest'
+import { DepthQueue, pathPrefix } from '../../src/sync/depth-queue.js'
+import { Prng } from '../../src/util/prng.js'
+
+interface Entry {
+  path: Uint8Array
+  prefix: number
+  id: number
+}
+
+/** The order the queue promises: deeper first, then lexicographic path order. */
+function first(a: Entry, b: Entry): number {
+  if (a.path.length !== b.path.length) return b.path.length - a.path.length
+  for (let i = 0; i < a.path.length; i++) if (a.path[i] !== b.path[i]) return a.path[i]! - b.path[i]!
+  return 0
+}
+
+describe('DepthQueue', () => {
+  it('pops deepest first, then in path order, under random pushes and pops (paths past the packed 13 nibbles too)', () => {
+    const prng = new Prng(41)
+    for (let round = 0; round < 40; round++) {
+      const queue = new DepthQueue<Entry>()
+      const model: Entry[] = []
+      // Paths share prefixes often (a few nibble values).
+      // Half of them start with the same 13 nibbles, the packed prefix, and differ only after it.
+      const common = Uint8Array.from({ length: 13 }, () => prng.int(16))
+      const entry = (id: number): Entry => {
+        const tail = Uint8Array.from({ length: prng.int(6) }, () => prng.int(3))
+        const path = prng.int(2) === 0 ? Uint8Array.from([...common, ...tail]) : Uint8Array.from({ length: prng.int(20) }, () => prng.int(3))
+        return { path, prefix: pathPrefix(path), id }
+      }
+      for (let step = 0, id = 0; step < 400; step++) {
+        if (model.length === 0 || prng.int(3) > 0) {
+          const e = entry(id++)
+          queue.push(e)
+          model.push(e)
+        } else {
+          model.sort(first)
+          const expected = model.shift()!
+          const popped = queue.pop()!
+          // Equal paths may come out in either order; their paths must match.
+          expect(Array.from(popped.path), `round ${round} step ${step}`).toEqual(Array.from(expected.path))
+          if (popped !== expected) model.splice(model.indexOf(popped), 1, expected)
+        }
+        expect(queue.size).toBe(model.length)
+      }
+      model.sort(first)
+      for (const expected of model) expect(Array.from(queue.pop()!.path)).toEqual(Array.from(expected.path))
+      expect(queue.pop()).toBeUndefined()
+      expect(queue.peek()).toBeUndefined()
+    }
+  })
+})
