@@ -45,8 +45,8 @@ export interface CrashLoopInit {
    */
   serveDelayMs?: number
   /**
-   * Where each kill lands: once the run has requested a seeded fraction in `[min, max]` of the nodes not yet
-   * stored, plus a seeded 0-50 ms. Aiming by progress, not by wall time, spreads the kills over the whole sync
+   * Where each kill lands: once the server has answered the run a seeded fraction in `[min, max]` of the nodes
+   * not yet stored, plus a seeded 0-50 ms. Aiming by progress, not by wall time, spreads the kills over the whole sync
    * on a slow or loaded machine alike, and with `max < 1` no run can finish before its kill.
    * @default [0.05, 0.6]
    */
@@ -59,7 +59,7 @@ export interface CrashLoopInit {
 
 /** What one kill left behind, checked before the next run started. */
 export interface KillRecord {
-  /** Requests the server had received from the killed run when the kill was aimed. */
+  /** Nodes the server had answered the killed run when the kill was aimed. */
   aimedAt: number
   /** Extra wait before the kill. */
   jitterMs: number
@@ -134,6 +134,9 @@ export async function crashLoop(init: CrashLoopInit): Promise<CrashLoopReport> {
   // the run before left in --data is removed first), so a request still in flight from a killed run can never
   // be counted against the run after it.
   const byPeer = new Map<string, string[]>()
+  // Nodes answered by the requesting peer (counted once a request's delay has passed): the kills are aimed by
+  // these, since a run asks for up to 4 × 1,024 nodes long before it has any of them to store.
+  const answeredBy = new Map<string, number>()
   const server = await createAdversary({
     store: source,
     behaviour: {
@@ -141,6 +144,7 @@ export async function crashLoop(init: CrashLoopInit): Promise<CrashLoopReport> {
         const list = byPeer.get(peer) ?? []
         byPeer.set(peer, list)
         for (const hash of request.hashes) list.push(toHex(hash))
+        setTimeout(() => answeredBy.set(peer, (answeredBy.get(peer) ?? 0) + request.hashes.length), serveDelayMs)
         return { delayMs: serveDelayMs }
       }
     }
@@ -171,9 +175,9 @@ export async function crashLoop(init: CrashLoopInit): Promise<CrashLoopReport> {
         early = e
       })
       const runPeer = (): string | undefined => [...byPeer.keys()].find((p) => !known.has(p))
-      const ran = (): number => byPeer.get(runPeer() ?? '')?.length ?? 0
+      const ran = (): number => answeredBy.get(runPeer() ?? '') ?? 0
       const aimedAt = Math.max(1, Math.round((total - stored.size) * (minAt + (prng.int(1001) / 1000) * (maxAt - minAt))))
-      await until(() => ran() >= aimedAt || early !== undefined, `run ${k + 1} to request ${aimedAt} nodes`, runTimeoutMs, 2)
+      await until(() => ran() >= aimedAt || early !== undefined, `run ${k + 1} to be answered ${aimedAt} nodes`, runTimeoutMs, 2)
       const jitterMs = prng.int(MAX_KILL_JITTER_MS + 1)
       await new Promise((r) => setTimeout(r, jitterMs))
       if (early !== undefined) {
