@@ -67,6 +67,8 @@ export interface StateSyncStats {
   peers: number
   /** Connected peers that stalled (a request timed out or failed) and have not answered since. */
   stalled: number
+  /** Usable peers left alone for now because they answered RATE_LIMITED (their short busy wait). */
+  busy: number
   /** Requests in flight. */
   inFlight: number
   /** Verified nodes that were no longer needed (late or duplicate replies). */
@@ -278,6 +280,7 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
       pending: this.sched?.pending ?? 0,
       peers: this.usablePeers().length,
       stalled: [...this.stalled.peers()].filter((p) => !this.banned.has(p)).length,
+      busy: this.usablePeers().filter((p) => this.busy.has(p)).length,
       inFlight: this.inFlight,
       rate: elapsedMs > 0 ? (this.counters.nodes * 1000) / elapsedMs : 0,
       elapsedMs

@@ -76,6 +76,19 @@ describe('dsfg sync dialling its peers', () => {
     }
   }, 60_000)
 
+  it('sync --root with only peers that answer every request busy (RATE_LIMITED) fails with one line after --wait', async () => {
+    const busy = await createAdversary({ behaviour: { nodes: 'rate-limited' } })
+    try {
+      const args = ['sync', '--data', join(cli.work, 'busy'), '--root', 'cd'.repeat(32), '--wait', '2']
+      // Before, a busy peer was never counted stalled, and the sync waited for ever without a word.
+      const result = await runCli(cli.bin, [...args, '--peer', busy.node.getMultiaddrs()[0]!.toString()], { timeoutMs: 30_000 })
+      expectOneLineError(result, 1, /^dsfg: nothing verified for 2 s: the peers serving \/dsfg\/nodes\/1\.0\.0 answered busy \(RATE_LIMITED\)$/)
+      expect(busy.calls('nodes')).toBeGreaterThan(0)
+    } finally {
+      await busy.stop()
+    }
+  }, 45_000)
+
   it('SIGINT while the only peer is being dialled exits 130 with one line', async () => {
     const hole = await blackHole()
     holes.push(hole.server)

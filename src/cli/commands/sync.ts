@@ -162,17 +162,34 @@ async function syncRoot(
   // Checked again and again, not once: peers may all leave, be cut off or fall silent long after the start.
   // The library keeps probing silent peers for as long as its caller waits; the command waits --wait seconds
   // without a peer that answers (connected peers that accept requests and never reply count as none).
+  // Besides, peers that answer only busy (RATE_LIMITED) end the sync after --wait seconds without a verified
+  // node, as `sync --topic` does: a busy peer is never counted stalled.
   let lastUsable = Date.now()
+  let lastProgress = Date.now()
+  let nodesSeen = 0
+  let busySeen = false
   let giveUp = ''
   const watchdog = setInterval(
     () => {
-      if (handle.stats().peers > 0) lastUsable = Date.now()
-      else if (Date.now() - lastUsable >= waitMs) {
+      const stats = handle.stats()
+      const now = Date.now()
+      if (stats.nodes > nodesSeen) {
+        nodesSeen = stats.nodes
+        lastProgress = now
+        busySeen = false
+      }
+      busySeen ||= stats.busy > 0
+      if (stats.peers > 0) lastUsable = now
+      const seconds = waitMs / 1000
+      if (stats.peers === 0 && now - lastUsable >= waitMs) {
         const connected = node.services.dsfg.nodePeers().length
         giveUp =
           connected === 0
             ? 'no connected peer serves /dsfg/nodes/1.0.0 any more'
-            : `no peer answered /dsfg/nodes/1.0.0 requests for ${waitMs / 1000} s (${connected} connected, all stalled)`
+            : `no peer answered /dsfg/nodes/1.0.0 requests for ${seconds} s (${connected} connected, all stalled)`
+        noPeers.abort()
+      } else if (busySeen && now - lastProgress >= waitMs) {
+        giveUp = `nothing verified for ${seconds} s: the peers serving /dsfg/nodes/1.0.0 answered busy (RATE_LIMITED)`
         noPeers.abort()
       }
     },
