@@ -26,6 +26,9 @@ import {
 import { readTopicTrie } from './topic-adopt.js'
 import { READ_CHUNK, replayItems, STORE_ABORTED, TopicTrie } from './topic-trie.js'
 
+/** Missing hash runs written at once for reads that found them missing (each is an 8 KiB value held until written). */
+const MAX_RUN_BACKFILLS = 64
+
 export type { TopicCheckpoint } from './topic-keys.js'
 
 export interface TopicStoreInit {
@@ -116,6 +119,8 @@ export class TopicStore implements TopicProvider {
   private readonly batchBytes: number
   private readonly lock = new KeyedSerial({ abortMessage: STORE_ABORTED })
   private readonly entries = new Map<string, Promise<TopicEntry>>()
+  /** Hash runs being written for a read that found them missing (`backfillRun`), by topic and run. */
+  private readonly backfills = new Set<string>()
 
   constructor(store: KVStore, init: TopicStoreInit = {}) {
     const batchBytes = init.batchBytes ?? DEFAULT_TOPIC_BATCH_BYTES
@@ -582,7 +587,8 @@ export class TopicStore implements TopicProvider {
    */
   private async readHashes(topic: string, from: number, amount: number, signal: AbortSignal | undefined): Promise<Uint8Array[]> {
     throwIfAborted(signal, STORE_ABORTED)
-    const { id, meta } = await this.entry(topic, false)
+    const entry = await this.entry(topic, false)
+    const { id, meta } = entry
     if (amount === 0 || from < meta.lowest || from > meta.head) return []
     const last = from + Math.min(meta.head - from, amount - 1)
     const out: Uint8Array[] = []
@@ -607,10 +613,30 @@ export class TopicStore implements TopicProvider {
         n += HASH_RUN
       } else if (!(await perItem(end))) {
         return out
+      } else {
+        this.backfillRun(entry, meta, firstRun + i, out.slice(-HASH_RUN))
       }
     }
     await perItem(last)
     return out
+  }
+
+  /**
+   * Writes hash run `run` that a read found missing (a store written before runs existed) and read item by item
+   * instead, so that the next read of it is one key: under the topic's lock, and only if nothing was written,
+   * truncated or adopted since the read (`meta` is replaced by each). Best effort, in the background: a run not
+   * written now is written by a later read, so a failed write is dropped. At most `MAX_RUN_BACKFILLS` at once.
+   */
+  private backfillRun(entry: TopicEntry, meta: TopicMeta, run: number, hashes: Uint8Array[]): void {
+    const key = `${entry.topic}\u0000${run}`
+    if (this.backfills.has(key) || this.backfills.size >= MAX_RUN_BACKFILLS) return
+    this.backfills.add(key)
+    this.lock
+      .run(entry.topic, async () => {
+        if (entry.meta === meta) await this.store.put(hashRunKey(entry.id, run), concatBytes(...hashes))
+      })
+      .catch(() => undefined)
+      .finally(() => this.backfills.delete(key))
   }
 
   /** The hashes of the items from the start of the hash run that holds `meta.head + 1` up to the head. */

@@ -6,6 +6,7 @@ import { HASH_RUN, hashRunKey, topicId } from '../../src/topic/topic-keys.js'
 import { TopicStore } from '../../src/topic/topic-store.js'
 import { toHex } from '../../src/util/hex.js'
 import { Prng } from '../../src/util/prng.js'
+import { until } from '../helpers/wait.js'
 import { copyTrie, randomItems } from './store-helpers.js'
 
 /** A `MemoryStore` that counts the keys asked of it. */
@@ -18,6 +19,31 @@ class CountingStore extends MemoryStore {
   override async getMany(keys: Uint8Array[]): Promise<(Uint8Array | undefined)[]> {
     this.keysRead += keys.length
     return super.getMany(keys)
+  }
+}
+
+/** A `MemoryStore` that can hold back the values of one read of per-item hashes, read at the call, until released. */
+class GatedStore extends MemoryStore {
+  private gate: { held: Promise<void>; reached: () => void } | undefined
+  /** Holds the next read of per-item hashes: resolves once that read has taken its values, to a release. */
+  holdNextHashRead(): Promise<() => void> {
+    let release!: () => void
+    const held = new Promise<void>((r) => {
+      release = r
+    })
+    return new Promise((reached) => {
+      this.gate = { held, reached: () => reached(release) }
+    })
+  }
+  override async getMany(keys: Uint8Array[]): Promise<(Uint8Array | undefined)[]> {
+    const values = await super.getMany(keys)
+    const gate = this.gate
+    if (gate !== undefined && keys[0]?.[0] === 0x68) {
+      this.gate = undefined
+      gate.reached()
+      await gate.held
+    }
+    return values
   }
 }
 
@@ -87,6 +113,32 @@ describe('TopicStore: item hashes read through hash runs', () => {
     await reopened.appendMany('t', items.slice(3 * HASH_RUN + 5))
     expect(await store.get(hashRunKey(id, 3))).toBeDefined()
     await expectEveryRange(reopened, items)
+    // Those reads wrote the missing runs back, in the background: the next full read is one key a run.
+    await until(async () => (await store.get(hashRunKey(id, 2))) !== undefined, 'the missing runs to be written back')
+    for (let run = 0; run < 3; run++) expect(await store.get(hashRunKey(id, run)), `run ${run}`).toBeDefined()
+    await expectEveryRange(new TopicStore(store), items)
+  })
+
+  it('a run written back for a read never outlives a truncate and append that came between the read and the write', async () => {
+    const store = new GatedStore()
+    const topics = new TopicStore(store)
+    await topics.appendMany('t', items.slice(0, 2 * HASH_RUN))
+    const id = topicId('t')
+    for (let run = 0; run < 2; run++) await store.del(hashRunKey(id, run))
+    const reopened = new TopicStore(store)
+    await reopened.head('t')
+    // The read's item-by-item hashes are read now and handed over only after the truncate and the append.
+    const holding = store.holdNextHashRead()
+    const read = reopened.getContentHashes('t', HASH_RUN, 2 * HASH_RUN - 1)
+    const release = await holding
+    await reopened.truncate('t', HASH_RUN + 9)
+    const prng = new Prng(35)
+    const replaced = [...items.slice(0, HASH_RUN + 10), ...Array.from({ length: HASH_RUN - 10 }, () => prng.bytes(1 + prng.int(40)))]
+    await reopened.appendMany('t', replaced.slice(HASH_RUN + 10))
+    release()
+    await read
+    await new Promise((r) => setTimeout(r, 50))
+    await expectEveryRange(new TopicStore(store), replaced)
   })
 
   it('adopting a synced trie writes the runs of the adopted items', async () => {
