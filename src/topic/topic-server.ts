@@ -242,13 +242,12 @@ export async function answerHashesRequest(
     options.onProviderError?.(err, peer)
     return encodeHashesResponse(Status.UNAVAILABLE)
   }
-  const hashes: Uint8Array[] = []
-  for (const hash of held) {
-    if (hashes.length >= count || hash.length !== 32) break
-    hashes.push(hash)
-  }
-  if (hashes.length === 0) return encodeHashesResponse(Status.UNAVAILABLE)
-  return encodeHashesResponse(Status.OK, hashes)
+  // The longest prefix of well-formed hashes, at most `count` (a slice only when the provider gave more or bad ones).
+  let good = 0
+  const most = Math.min(count, held.length)
+  while (good < most && held[good]!.length === 32) good++
+  if (good === 0) return encodeHashesResponse(Status.UNAVAILABLE)
+  return encodeHashesResponse(Status.OK, good === held.length ? held : held.slice(0, good))
 }
 
 export interface TopicServerInit extends AnswerOptions {

@@ -582,8 +582,8 @@ export class TopicStore implements TopicProvider {
   }
 
   /**
-   * `readRun` of item hashes, reading each full hash run the range covers as one value (see `hashRunKey`), and
-   * the items' own hash keys for the partial runs at either end and for runs a store holds none of.
+   * `readRun` of item hashes, reading each full hash run the range touches as one value (see `hashRunKey`), and
+   * the items' own hash keys for the open run above the last full one and for runs a store holds none of.
    */
   private async readHashes(topic: string, from: number, amount: number, signal: AbortSignal | undefined): Promise<Uint8Array[]> {
     throwIfAborted(signal, STORE_ABORTED)
@@ -593,9 +593,10 @@ export class TopicStore implements TopicProvider {
     const last = from + Math.min(meta.head - from, amount - 1)
     const out: Uint8Array[] = []
     let n = from
-    // The full runs inside from..last, read in one getMany; their hashes are views into the run's value.
-    const firstRun = Math.ceil(from / HASH_RUN)
-    const endRun = Math.floor((last + 1) / HASH_RUN)
+    // Every full run (its last item at or below the head) that the range touches, read in one getMany; their
+    // hashes are views into the run's value. Only the open run past the last full one is read item by item.
+    const firstRun = Math.floor(from / HASH_RUN)
+    const endRun = Math.min(Math.floor(last / HASH_RUN) + 1, Math.floor((meta.head + 1) / HASH_RUN))
     const runs = endRun > firstRun ? await this.store.getMany(numbers(firstRun, endRun).map((r) => hashRunKey(id, r))) : []
     const perItem = async (to: number): Promise<boolean> => {
       if (to < n) return true
@@ -604,17 +605,16 @@ export class TopicStore implements TopicProvider {
       n += found.length
       return n > to
     }
-    if (!(await perItem(Math.min(last, firstRun * HASH_RUN - 1)))) return out
     for (let i = 0; i < runs.length; i++) {
       const value = runs[i]
-      const end = n + HASH_RUN - 1
+      const run = firstRun + i
+      const end = Math.min(last, run * HASH_RUN + HASH_RUN - 1)
       if (value?.length === HASH_RUN * 32) {
-        for (let k = 0; k < HASH_RUN; k++) out.push(value.subarray(k * 32, k * 32 + 32))
-        n += HASH_RUN
-      } else if (!(await perItem(end))) {
-        return out
+        for (let k = n - run * HASH_RUN; n <= end; k++, n++) out.push(value.subarray(k * 32, k * 32 + 32))
       } else {
-        this.backfillRun(entry, meta, firstRun + i, out.slice(-HASH_RUN))
+        const whole = n === run * HASH_RUN && end === n + HASH_RUN - 1
+        if (!(await perItem(end))) return out
+        if (whole) this.backfillRun(entry, meta, run, out.slice(-HASH_RUN))
       }
     }
     await perItem(last)

@@ -86,8 +86,13 @@ describe('TopicStore: item hashes read through hash runs', () => {
     store.keysRead = 0
     const hashes = await topics.getContentHashes('t', 100, 100 + MAX_HASHES_PER_REQUEST - 1)
     expect(hashes.map(toHex)).toEqual(hashesOf(many, 100, 100 + MAX_HASHES_PER_REQUEST - 1))
-    // 31 full runs, and the partial runs at either end (156 + 100 items) one key each.
-    expect(store.keysRead).toBe(MAX_HASHES_PER_REQUEST / HASH_RUN - 1 + (HASH_RUN - 100) + 100)
+    // The 33 runs it touches, the partial ones at either end included (all are full: the head is past them).
+    expect(store.keysRead).toBe(MAX_HASHES_PER_REQUEST / HASH_RUN + 1)
+    // Up to the head, the open run past the last full one is read item by item.
+    store.keysRead = 0
+    const head = many.length - 1
+    expect((await topics.getContentHashes('t', head - 300, head)).map(toHex)).toEqual(hashesOf(many, head - 300, head))
+    expect(store.keysRead).toBe(2 + (head - Math.floor((head + 1) / HASH_RUN) * HASH_RUN + 1))
   })
 
   it('never serves a run written before a truncate: the items that replace it write it again', async () => {
