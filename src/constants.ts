@@ -53,6 +53,27 @@ export const MAX_RESPONSE_BYTES = 2 * 1024 * 1024
 export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000
 
 /**
+ * The slowest average rate at which a reply must move, once `DEFAULT_REQUEST_TIMEOUT_MS` has passed, for a
+ * server writing it and a client reading it to keep waiting (besides never going `DEFAULT_REQUEST_TIMEOUT_MS`
+ * without a byte). A fixed deadline cut every reply longer than the link carries in ten seconds: a 2 MiB
+ * contents reply needs 0.21 MB/s to itself, so at 2 Mbit/s with four replies sharing the link none ever finished
+ * (issue 13, "requests sized to the link"). 32 KiB/s lets a full reply take 74 s and still cuts a peer that reads
+ * (or sends) nothing at the old deadline, and one that trickles soon after.
+ */
+export const DEFAULT_MIN_TRANSFER_BYTES_PER_SECOND = 32 * 1024
+
+/**
+ * The largest yamux receive window a DSFG node grants a stream: yamux's own initial window, never grown (its
+ * default grows to 16 MiB). A yamux sender writes its whole window as one data frame, and a frame reaches the
+ * reader only whole, so on a thin link a grown window meant seconds with no byte seen at either end (a 1 MiB
+ * frame takes 17 s at a quarter of 2 Mbit/s): a reply's deadlines, which follow its progress
+ * (`DEFAULT_MIN_TRANSFER_BYTES_PER_SECOND`), would cut it. 256 KiB arrive within the 10 s a reply may go
+ * without progress even at that rate. It caps one stream at 256 KiB per round trip (3.2 MB/s at 80 ms), above
+ * what one stream of either syncer carries.
+ */
+export const MAX_STREAM_WINDOW_BYTES = 256 * 1024
+
+/**
  * Dials of one peer before a client gives up on it. A server that a burst of joiners reaches at once refuses
  * some connections while it upgrades the others (libp2p's pending-connection and per-host limits), and a
  * server still starting refuses them all: a failed dial is worth retrying a few times, seconds apart.
@@ -391,6 +412,16 @@ export const DEFAULT_TOPIC_FIRST_BATCH_ITEMS = 16
  * Lodestar uses two per peer with far larger requests (blocks).
  */
 export const DEFAULT_TOPIC_REQUESTS_PER_PEER = 4
+
+/**
+ * The topic downloader's own deadline for one contents request, a backstop behind the Fetcher's: there a reply
+ * may take as long as it keeps coming (`DEFAULT_MIN_TRANSFER_BYTES_PER_SECOND` after `DEFAULT_REQUEST_TIMEOUT_MS`),
+ * so a full reply at the floor takes 10 s + 2.06 MiB / 32 KiB/s = 76 s; another 10 s covers a wait for the
+ * peer's request slot. The queue's usual fixed 10 s (`DEFAULT_FETCH_TIMEOUT_MS`) failed every reply longer
+ * than a thin link carries in 10 s (issue 13).
+ */
+export const DEFAULT_TOPIC_FETCH_TIMEOUT_MS =
+  2 * DEFAULT_REQUEST_TIMEOUT_MS + Math.ceil((MAX_FRAME_BYTES * 1000) / DEFAULT_MIN_TRANSFER_BYTES_PER_SECOND)
 
 /**
  * Batches a topic sync holds downloading or downloaded: room for four peers' `DEFAULT_TOPIC_REQUESTS_PER_PEER`

@@ -1,11 +1,12 @@
 import type { Connection, PeerId, Stream } from '@libp2p/interface'
 import { lpStream } from '@libp2p/utils'
 import { setMaxListeners } from 'main-event'
-import { DEFAULT_REQUEST_FRAME_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS } from '../constants.js'
+import { DEFAULT_MIN_TRANSFER_BYTES_PER_SECOND, DEFAULT_REQUEST_FRAME_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS } from '../constants.js'
 import { ProtocolError, StreamEndedError } from '../errors.js'
 import { raceSignal } from '../util/abort.js'
 import type { Log } from '../util/log.js'
 import type { ReplyBudget, ReplyCharge } from './reply-budget.js'
+import { TransferDeadline } from './transfer-deadline.js'
 
 /**
  * One request per stream: the client writes one varint-length-prefixed frame, the server answers one frame
@@ -31,8 +32,17 @@ export type OpenStream = (peer: PeerId, protocol: string, options: { signal: Abo
 
 export interface RequestOptions {
   signal?: AbortSignal
-  /** @default DEFAULT_REQUEST_TIMEOUT_MS */
+  /**
+   * The request's deadline; with `minBytesPerSecond`, the longest wait for the reply's first byte and for each
+   * next one. @default DEFAULT_REQUEST_TIMEOUT_MS
+   */
   timeoutMs?: number
+  /**
+   * Turns the fixed deadline into one that follows the reply (`TransferDeadline`): it may take as long as its
+   * bytes keep coming, at least this fast on average once `timeoutMs` has passed. For replies that may be
+   * larger than a thin link carries within `timeoutMs`. None by default: a fixed deadline.
+   */
+  minBytesPerSecond?: number
   /** Largest response frame accepted. */
   maxResponseBytes: number
   /** Where a failed close after the reply is traced. */
@@ -47,16 +57,28 @@ export async function requestFrame(
   frame: Uint8Array,
   options: RequestOptions
 ): Promise<Uint8Array> {
-  const timeout = AbortSignal.timeout(options.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS)
+  const timeoutMs = options.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS
+  const deadline =
+    options.minBytesPerSecond === undefined ? undefined : new TransferDeadline({ idleMs: timeoutMs, minBytesPerSecond: options.minBytesPerSecond })
+  const timeout = deadline?.signal ?? AbortSignal.timeout(timeoutMs)
   const signal = options.signal === undefined ? timeout : AbortSignal.any([options.signal, timeout])
   setMaxListeners(Infinity, signal)
-  const stream = await openStream(peer, protocol, { signal })
+  let stream: Stream
+  try {
+    stream = await openStream(peer, protocol, { signal })
+  } catch (err) {
+    deadline?.dispose()
+    throw err
+  }
+  const received = (event: { data: { byteLength: number } }): void => deadline?.moved(event.data.byteLength)
   try {
     // The read buffer must hold the largest legal frame plus its length prefix, or lpStream aborts early.
     const lp = lpStream(stream, {
       maxDataLength: options.maxResponseBytes,
       maxBufferSize: options.maxResponseBytes + 16
     })
+    // After lpStream's listener: a listener alone would take the bytes lpStream has not yet asked for.
+    if (deadline !== undefined) stream.addEventListener('message', received)
     await lp.write(frame, { signal })
     let reply: Uint8Array
     try {
@@ -74,6 +96,9 @@ export async function requestFrame(
   } catch (err) {
     stream.abort(err instanceof Error ? err : new Error(String(err)))
     throw err
+  } finally {
+    deadline?.dispose()
+    stream.removeEventListener('message', received)
   }
 }
 
@@ -99,11 +124,17 @@ export interface FrameHandlerOptions {
    */
   frameTimeoutMs?: number
   /**
-   * Deadline of answering the request once its frame arrived, until the reply is written out of the stream's
-   * write buffer: a peer that does not read its reply by then has its stream aborted (a violation, `unread`),
-   * which frees the reply. @default DEFAULT_REQUEST_TIMEOUT_MS
+   * Deadline of answering the request once its frame arrived, until the reply starts leaving the stream's write
+   * buffer, and the longest pause while it leaves: a peer that does not read its reply has its stream aborted
+   * (a violation, `unread`), which frees the reply. @default DEFAULT_REQUEST_TIMEOUT_MS
    */
   timeoutMs?: number
+  /**
+   * The slowest a peer may read its replies, on average, once `timeoutMs` has passed: a peer on a thin link
+   * that keeps reading is never cut (a 2 MiB reply may take a minute there), one that trickles below this is
+   * (`unread`). @default DEFAULT_MIN_TRANSFER_BYTES_PER_SECOND
+   */
+  minDrainBytesPerSecond?: number
   /**
    * The server's reply bytes in flight: each reply reserves `reserveBytes` (its largest frame) before it is
    * built, is charged what it came to once built, and is released once written out or its stream fails. A
@@ -178,6 +209,7 @@ export function frameHandler(
     }
     // Added after lpStream's own listener, so both see any bytes that arrived before the handler ran.
     stream.addEventListener('message', count)
+    const drained = drainedBytes(stream)
     // Frames read and not yet answered: their answers start at once, so a pipelining client's requests overlap
     // at the server (each is a store read), and their replies go out in request order.
     const answering: Promise<void>[] = []
@@ -215,7 +247,13 @@ export function frameHandler(
           return
         }
         consumed += request.byteLength + varintLength(request.byteLength)
-        const signal = AbortSignal.timeout(options.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS)
+        // Not a fixed deadline: an honest reader on a thin link takes longer than any fixed one allows.
+        const deadline = new TransferDeadline({
+          idleMs: options.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
+          minBytesPerSecond: options.minDrainBytesPerSecond ?? DEFAULT_MIN_TRANSFER_BYTES_PER_SECOND,
+          sample: drained
+        })
+        const signal = deadline.signal
         setMaxListeners(Infinity, signal)
         const reply = budgetedAnswer(answer, request, peer, options.replyBudget)
         // Awaited below once the replies before it are out; marked handled now in case it fails before that.
@@ -235,7 +273,8 @@ export function frameHandler(
                 failed = true
                 options.onError?.(err, peer)
                 options.onViolation?.('unread', peer)
-                stream.abort(new ProtocolError(`reply not read within ${options.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS} ms`))
+                const why = signal.reason instanceof Error ? signal.reason.message : 'too slowly'
+                stream.abort(new ProtocolError(`reply not read: ${why}`))
                 return
               }
               throw err
@@ -243,6 +282,7 @@ export function frameHandler(
               charge?.release()
             }
           })
+          .finally(() => deadline.dispose())
           .catch(fail)
         answering.push(previous)
         if (pipelined === 1) {
@@ -254,6 +294,22 @@ export function frameHandler(
     } finally {
       stream.removeEventListener('message', count)
     }
+  }
+}
+
+/**
+ * A counter of the bytes that have left `stream`'s write buffer (towards the muxer, within the peer's window),
+ * read at each call: the buffer only shrinks as the peer reads, so this is how fast the peer takes its replies.
+ * Bytes written and sent between two calls are missed, which can only make a reader look slower.
+ */
+function drainedBytes(stream: Stream): () => number {
+  let last = stream.writeBufferLength
+  let total = 0
+  return () => {
+    const now = stream.writeBufferLength
+    if (now < last) total += last - now
+    last = now
+    return total
   }
 }
 

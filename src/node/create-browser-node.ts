@@ -1,10 +1,9 @@
 import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
 import type { PrivateKey } from '@libp2p/interface'
 import { webSockets } from '@libp2p/websockets'
 import { createLibp2p } from 'libp2p'
 import type { DsfgInit } from '../service/index.js'
-import { type DsfgLibp2p, dsfgNodeServices } from './node-services.js'
+import { type DsfgLibp2p, dsfgNodeServices, dsfgStreamMuxer } from './node-services.js'
 
 export interface CreateBrowserDsfgNodeOptions extends DsfgInit {
   /** The node's identity. @default a new Ed25519 key each time (libp2p's own default) */
@@ -23,7 +22,7 @@ export async function createDsfgNode(options: CreateBrowserDsfgNodeOptions = {})
     addresses: { listen: [] },
     transports: [webSockets()],
     connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
+    streamMuxers: [dsfgStreamMuxer()],
     // libp2p's browser default refuses to dial private addresses and plain `ws://`: a tab here dials only the
     // addresses its application hands it (a server on 127.0.0.1 or a LAN in development and tests), and every
     // byte it gets over them is verified whatever the transport.

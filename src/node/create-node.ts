@@ -1,11 +1,10 @@
 import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
 import type { ComponentLogger, Metrics, PeerId, PrivateKey } from '@libp2p/interface'
 import { tcp } from '@libp2p/tcp'
 import { webSockets } from '@libp2p/websockets'
 import { createLibp2p } from 'libp2p'
 import type { DsfgInit } from '../service/index.js'
-import { type DsfgLibp2p, dsfgNodeServices } from './node-services.js'
+import { type DsfgLibp2p, dsfgNodeServices, dsfgStreamMuxer } from './node-services.js'
 
 export type { DsfgLibp2p } from './node-services.js'
 
@@ -48,7 +47,7 @@ export async function createDsfgNode(options: CreateDsfgNodeOptions = {}): Promi
     // WebSockets listens only on a `/ws` listen address (`dsfg serve --ws`): that is what a browser tab dials.
     transports: [tcp(), webSockets()],
     connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
+    streamMuxers: [dsfgStreamMuxer()],
     // A peer the service cut off for its offences is refused at once on its return, before muxing and identify,
     // and not dialled either.
     connectionGater: { denyInboundEncryptedConnection: refused, denyDialPeer: refused },

@@ -1,6 +1,9 @@
+import { yamux } from '@chainsafe/libp2p-yamux'
+import type { StreamMuxerFactory } from '@libp2p/interface'
 import { type GossipSub, gossipsub } from '@libp2p/gossipsub'
 import { type Identify, identify } from '@libp2p/identify'
 import type { Libp2p } from 'libp2p'
+import { MAX_STREAM_WINDOW_BYTES } from '../constants.js'
 import { type Dsfg, type DsfgInit, dsfg } from '../service/index.js'
 import { keccak256 } from '../trie/keccak.js'
 import { toHex } from '../util/hex.js'
@@ -15,6 +18,14 @@ export function dsfgNodeServices(init: DsfgInit) {
     pubsub: gossipsub({ emitSelf: false, allowPublishToZeroTopicPeers: true, fastMsgIdFn: fastMessageId }),
     dsfg: dsfg(init)
   }
+}
+
+/**
+ * The stream muxer of a ready-made node: yamux with its windows kept at `MAX_STREAM_WINDOW_BYTES`, so a reply
+ * on a thin link arrives in pieces whose progress the request deadlines can see.
+ */
+export function dsfgStreamMuxer(): () => StreamMuxerFactory {
+  return yamux({ streamOptions: { maxStreamWindowSize: MAX_STREAM_WINDOW_BYTES } })
 }
 
 const encoder = new TextEncoder()

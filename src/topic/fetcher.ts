@@ -4,6 +4,7 @@ import {
   DEFAULT_OUTBOUND_CONCURRENCY_PER_PEER,
   DEFAULT_OUTBOUND_REQUEST_BURST,
   DEFAULT_OUTBOUND_REQUESTS_PER_SECOND,
+  DEFAULT_MIN_TRANSFER_BYTES_PER_SECOND,
   DEFAULT_REQUEST_TIMEOUT_MS,
   MAX_CHECKPOINT_RECORD_BYTES,
   MAX_FRAME_BYTES,
@@ -70,8 +71,17 @@ export interface FetcherInit {
   peerId?: (peer: string) => PeerId | undefined
   /** Paces the per-peer token buckets. @default systemClock */
   clock?: Clock
-  /** Deadline of one request on the wire. @default DEFAULT_REQUEST_TIMEOUT_MS (10 s) */
+  /**
+   * Longest wait for a reply's first byte once the request is sent, and for each next one.
+   * @default DEFAULT_REQUEST_TIMEOUT_MS (10 s)
+   */
   requestTimeoutMs?: number
+  /**
+   * The slowest average rate a reply may come at once `requestTimeoutMs` has passed: a 2 MiB contents reply on a
+   * thin link shared with other replies takes far longer than any fixed deadline, and is still honest while it
+   * comes. @default DEFAULT_MIN_TRANSFER_BYTES_PER_SECOND (32 KiB/s)
+   */
+  minReplyBytesPerSecond?: number
   /**
    * Request tokens per second spent at each peer, counted as servers count them (`requestTokens`: one per
    * `REQUEST_COST_UNIT` items or hashes asked for). @default DEFAULT_OUTBOUND_REQUESTS_PER_SECOND (400)
@@ -140,6 +150,7 @@ export class Fetcher {
   private readonly peerId: (peer: string) => PeerId | undefined
   private readonly clock: Clock
   private readonly timeoutMs: number
+  private readonly minBytesPerSecond: number
   private readonly buckets: TokenBuckets
   private readonly slots: PeerSlots
   private readonly log: Log
@@ -150,6 +161,8 @@ export class Fetcher {
     this.peerId = init.peerId ?? defaultPeerId
     this.clock = init.clock ?? systemClock
     this.timeoutMs = init.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS
+    this.minBytesPerSecond = init.minReplyBytesPerSecond ?? DEFAULT_MIN_TRANSFER_BYTES_PER_SECOND
+    if (!(this.minBytesPerSecond > 0)) throw new InvalidInputError('minReplyBytesPerSecond must be positive')
     this.buckets = new TokenBuckets({
       ratePerSecond: init.outboundRatePerSecond ?? DEFAULT_OUTBOUND_REQUESTS_PER_SECOND,
       burst: init.outboundBurst ?? DEFAULT_OUTBOUND_REQUEST_BURST,
@@ -294,7 +307,7 @@ export class Fetcher {
     await this.slots.acquire(peer, signal)
     try {
       await this.takeTokens(peer, tokens, signal)
-      const options = { signal, timeoutMs: this.timeoutMs, maxResponseBytes, log: this.log }
+      const options = { signal, timeoutMs: this.timeoutMs, minBytesPerSecond: this.minBytesPerSecond, maxResponseBytes, log: this.log }
       const reply = await requestFrame(this.openStream, id, protocol, frame, options)
       // Under Node the reply is a Buffer view; decoded items are views into it, and callers get Uint8Arrays.
       return new Uint8Array(reply.buffer, reply.byteOffset, reply.byteLength)

@@ -3,6 +3,7 @@ import {
   DEFAULT_CHECKPOINT_SYNC_MIN_ITEMS,
   DEFAULT_START_BACK,
   DEFAULT_TOPIC_BATCH_ITEMS,
+  DEFAULT_TOPIC_FETCH_TIMEOUT_MS,
   DEFAULT_TOPIC_REQUESTS_PER_PEER,
   DEFAULT_TOPIC_WINDOW,
   DEFAULT_TRIE_RETARGET_MIN_ITEMS
@@ -132,6 +133,8 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
       maxProcessAttempts: 6,
       batchSize: DEFAULT_TOPIC_BATCH_ITEMS,
       maxInFlightPerPeer: DEFAULT_TOPIC_REQUESTS_PER_PEER,
+      // The Fetcher's deadline follows each reply: this one only catches a request that never ends.
+      fetchTimeoutMs: DEFAULT_TOPIC_FETCH_TIMEOUT_MS,
       window: DEFAULT_TOPIC_WINDOW,
       ...init.queue
     }
