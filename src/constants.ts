@@ -414,6 +414,18 @@ export const DEFAULT_TOPIC_FIRST_BATCH_ITEMS = 16
 export const DEFAULT_TOPIC_REQUESTS_PER_PEER = 4
 
 /**
+ * How long the contents requests a topic sync has in flight at one peer should take together, at the rate that
+ * peer's link has delivered so far (go-ethereum's msgrate sizes requests to a target round trip the same way):
+ * a request asks for at most the items the link carries in this time, and a peer gets as many requests as its
+ * link carries in it, plus one, up to `DEFAULT_TOPIC_REQUESTS_PER_PEER`. At 8 Mbit/s that is 4 MB, the four
+ * reply-sized requests as before; at 2 Mbit/s, two requests of 1 MB (15 items of 64 KiB) instead of four of
+ * 2 MiB. Shorter requests cost more round trips, and with a publisher each proof carries its two edge items
+ * whole (13% of a 15-item request of 64 KiB items); longer ones hold a slow peer's batches, and the window
+ * behind them, for longer.
+ */
+export const DEFAULT_TOPIC_REPLY_TARGET_MS = 4_000
+
+/**
  * The topic downloader's own deadline for one contents request, a backstop behind the Fetcher's: there a reply
  * may take as long as it keeps coming (`DEFAULT_MIN_TRANSFER_BYTES_PER_SECOND` after `DEFAULT_REQUEST_TIMEOUT_MS`),
  * so a full reply at the floor takes 10 s + 2.06 MiB / 32 KiB/s = 76 s; another 10 s covers a wait for the

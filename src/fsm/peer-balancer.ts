@@ -38,19 +38,22 @@ export class PeerBalancer {
 
   /**
    * The best peer for `[from, to]` among `peers`, or undefined when no eligible peer has a free slot.
-   * `failures(peer)` is how often the batch failed at that peer.
+   * `failures(peer)` is how often the batch failed at that peer; `limit(peer)`, if given, lowers a peer's cap
+   * below `maxInFlightPerPeer` (never under one request).
    */
   bestPeer(
     peers: readonly PeerInfo[],
     from: number,
     to: number,
-    failures: (peer: string) => number
+    failures: (peer: string) => number,
+    limit?: (peer: string) => number
   ): string | undefined {
     let best: { id: string; failures: number; active: number } | undefined
     for (const peer of peers) {
       if (!isEligible(peer, from, to)) continue
       const active = this.activeRequests(peer.id)
       if (active >= this.maxInFlightPerPeer) continue
+      if (limit !== undefined && active >= Math.max(1, limit(peer.id))) continue
       const candidate = { id: peer.id, failures: failures(peer.id), active }
       if (best === undefined || better(candidate, best)) best = candidate
     }

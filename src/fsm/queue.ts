@@ -509,6 +509,7 @@ export class Queue extends TypedEventEmitter<QueueEvents> {
     const listed = sanitizePeers(this.config.io.peers())
     this.knownPeers = listed.length
     const peers = this.busy.eligible(listed)
+    const limit = this.config.io.maxInFlight?.bind(this.config.io)
     let waiting = false
     for (const fsm of [...this.manager]) {
       if (fsm.status !== FSMStatus.Pending) continue
@@ -518,7 +519,7 @@ export class Queue extends TypedEventEmitter<QueueEvents> {
         continue
       }
       const { from, amount } = fsm.remaining()
-      const peer = balancer.bestPeer(peers, from, from + amount - 1, (p) => fsm.failuresAt(p))
+      const peer = balancer.bestPeer(peers, from, from + amount - 1, (p) => fsm.failuresAt(p), limit)
       if (peer === undefined) {
         waiting = true
         this.wanted ??= { from, to: from + amount - 1 }
@@ -531,7 +532,7 @@ export class Queue extends TypedEventEmitter<QueueEvents> {
     while (this.inWindow() < window && this.nextStart <= this.target) {
       const from = this.nextStart
       const to = Math.min(from + batchSize - 1, this.target)
-      const peer = balancer.bestPeer(peers, from, to, () => 0)
+      const peer = balancer.bestPeer(peers, from, to, () => 0, limit)
       if (peer === undefined) {
         this.wanted ??= { from, to }
         break

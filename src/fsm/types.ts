@@ -64,6 +64,12 @@ export interface QueueIO {
    */
   fetch(peer: string, from: number, amount: number, options: { signal: AbortSignal }): Promise<Item[]>
   /**
+   * Requests `peer` may have in flight now (from what its link has delivered, say), within the queue's
+   * `maxInFlightPerPeer`: a slow peer gets less work rather than more than it can deliver in time. Called for
+   * each peer considered in a scheduling pass. @default the queue's `maxInFlightPerPeer`
+   */
+  maxInFlight?(peer: string): number
+  /**
    * Hands the next items, in order, to the consumer; at most one call is in flight. Each number reaches the
    * consumer once, except the numbers of a batch the consumer discarded with a 'previous' or 'both' fault.
    * A rejection ends `run()` with `DeliveryError`: report retryable trouble as `{ ok: false, fault: 'local' }`.

@@ -20,6 +20,20 @@ describe('PeerBalancer', () => {
     expect(isEligible({ id: 'x', lowest: 10, head: 20 }, 10, 21)).toBe(false)
   })
 
+  it("a peer's own limit lowers its cap (a slow link gets less work), never below one request", () => {
+    const b = new PeerBalancer(4)
+    const limits = new Map([['a', 1], ['b', 0]])
+    const limit = (p: string): number => limits.get(p) ?? 4
+    const two = peers.slice(0, 2)
+    b.acquire('a')
+    // a is at its limit of 1; b's limit of 0 still lets one request in.
+    expect(b.bestPeer(two, 0, 99, () => 0, limit)).toBe('b')
+    b.acquire('b')
+    expect(b.bestPeer(two, 0, 99, () => 0, limit)).toBeUndefined()
+    // Without the limits both take up to 4.
+    expect(b.bestPeer(two, 0, 99, () => 0)).toBe('a')
+  })
+
   const rng = new SeededRandom(46)
   for (let round = 0; round < 5; round++) {
     const shuffled = rng.shuffle(peers)

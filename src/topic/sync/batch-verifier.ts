@@ -1,4 +1,5 @@
 import { HASH_PREFETCH_ITEMS, TOPIC_WRITES_IN_FLIGHT } from '../../constants.js'
+import { AbortError, PeerBusyError } from '../../errors.js'
 import type { ConsumerResult, Item, PeerInfo } from '../../fsm/types.js'
 import { keccak256 } from '../../trie/keccak.js'
 import { equalBytes } from '../../util/bytes.js'
@@ -9,6 +10,7 @@ import { ContentHashes, type ExpectedHash } from '../content-hashes.js'
 import { WriteBehind } from '../write-behind.js'
 import { BatchSizer } from './batch-sizer.js'
 import { checkpointWithin } from './checkpoint-verifier.js'
+import { LinkRates } from './link-rates.js'
 import { peerInfos, type TrieCheckpoint } from './target.js'
 import type { TopicWriter } from './topic-writer.js'
 import type { TopicSyncIO, VerifiedItem } from './types.js'
@@ -53,6 +55,8 @@ export interface BatchVerifierInit {
   quorum: number
   /** Most items per batch. */
   maxItems: number
+  /** Most contents requests in flight at one peer (the queue's `maxInFlightPerPeer`). */
+  maxInFlight: number
   /** The sync's target (how far content hashes are fetched ahead). */
   target(): number
   /**
@@ -98,12 +102,15 @@ export class BatchVerifier {
   /** Verified batches on their way to the store, written in order behind the downloader. */
   private readonly writes: WriteBehind
   private readonly sizer: BatchSizer
+  /** Each peer's measured rate: how many items to ask of it at once, and how many requests. */
+  private readonly links: LinkRates
   /** Counts `peersChanged()`, so a wait for hashes can tell it missed no change. */
   private peerChanges = 0
 
   constructor(init: BatchVerifierInit) {
     this.init = init
     this.sizer = new BatchSizer({ maxItems: init.maxItems })
+    this.links = new LinkRates({ maxInFlight: init.maxInFlight })
     this.hashes = new ContentHashes({
       peers: () => peerInfos(this.init.io.states()),
       fetch: (peer, from, to, options) => init.io.fetchHashes(peer, from, to, options),
@@ -154,10 +161,31 @@ export class BatchVerifier {
     return peers.filter((p) => this.withoutRoot.get(p.id) !== hex)
   }
 
-  /** Items `from..` from `peer`, proven against the publisher's checkpoint when it covers `from`. */
+  /** Contents requests `peer` may have in flight now, from the rate its link delivered so far. */
+  maxInFlight(peer: string): number {
+    return this.links.inFlight(peer, this.sizer.size * this.sizer.itemBytes)
+  }
+
+  /**
+   * Items `from..` from `peer`, proven against the publisher's checkpoint when it covers `from`: as many of
+   * `amount` as its link carries in a target time (the queue asks for the rest of a short reply).
+   */
   async fetch(peer: string, from: number, amount: number, options: { signal: AbortSignal }): Promise<Item[]> {
     const proveAgainst = this.proofCheckpoint(from)
-    const items = await this.init.io.fetch(peer, from, amount, { signal: options.signal, proveAgainst })
+    const asked = this.links.items(peer, amount, this.sizer.itemBytes)
+    this.links.started(peer)
+    let items: Item[]
+    try {
+      items = await this.init.io.fetch(peer, from, asked, { signal: options.signal, proveAgainst })
+    } catch (err) {
+      // A refusal or our own abort says nothing of the link; a timeout or a failed stream does.
+      if (err instanceof PeerBusyError || err instanceof AbortError || options.signal.aborted) this.links.cancelled(peer)
+      else this.links.ended(peer, 0)
+      throw err
+    }
+    let bytes = 0
+    for (const item of items) bytes += item.data.length
+    this.links.ended(peer, bytes)
     if (proveAgainst === undefined) return items
     for (const item of items) this.proven.add(item)
     // No proof against the signed root: a peer on another history, or one that has not verified this

@@ -165,6 +165,7 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
       writer: this.writer,
       quorum: this.quorum,
       maxItems: this.queueInit.batchSize ?? DEFAULT_TOPIC_BATCH_ITEMS,
+      maxInFlight: this.queueInit.maxInFlightPerPeer ?? DEFAULT_TOPIC_REQUESTS_PER_PEER,
       target: () => this.target(),
       runSignal: () => this.runSignal,
       untilAdopted: (signal) => this.untilAdopted(signal),
@@ -410,6 +411,7 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
       io: {
         peers: () => this.batches.peers(),
         fetch: (peer, from, amount, options) => this.batches.fetch(peer, from, amount, options),
+        maxInFlight: (peer) => this.batches.maxInFlight(peer),
         deliver: (items) => this.batches.deliver(items, runSignal)
       }
     })

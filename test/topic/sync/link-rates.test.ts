@@ -1,0 +1,93 @@
+import { describe, expect, it } from 'vitest'
+import { LinkRates } from '../../../src/topic/sync/link-rates.js'
+
+/** A LinkRates on a clock the test moves. */
+function rates(maxInFlight = 4, targetMs = 4_000): { links: LinkRates; advance: (ms: number) => void } {
+  let now = 0
+  return { links: new LinkRates({ maxInFlight, targetMs, now: () => now }), advance: (ms) => (now += ms) }
+}
+
+const KIB = 1024
+
+describe('LinkRates', () => {
+  it('starts a peer with two requests of whatever the batch holds', () => {
+    const { links } = rates()
+    expect(links.inFlight('a', 2 * 1024 * KIB)).toBe(2)
+    expect(links.items('a', 32, 64 * KIB)).toBe(32)
+    expect(links.bytesPerSecond('a')).toBe(0)
+  })
+
+  it('measures the bytes a peer delivers over the time it has requests in flight, however many overlap', () => {
+    const { links, advance } = rates()
+    // Two requests of 1 MB sharing a 250 kB/s link: both end after 8 s.
+    links.started('a')
+    links.started('a')
+    advance(8_000)
+    links.ended('a', 1_000_000)
+    advance(5)
+    links.ended('a', 1_000_000)
+    // 1.75 MB over 6 s: the first reply's sums have faded by a quarter.
+    expect(links.bytesPerSecond('a')).toBeGreaterThan(250_000)
+    expect(links.bytesPerSecond('a')).toBeLessThan(300_000)
+    // Idle time between spells is not the link's.
+    advance(60_000)
+    for (let i = 0; i < 10; i++) {
+      links.started('a')
+      advance(4_000)
+      links.ended('a', 1_000_000)
+    }
+    expect(Math.abs(links.bytesPerSecond('a') - 250_000)).toBeLessThan(2_500)
+  })
+
+  // One reply of 1 MB measures the link; then batches of 32 items of 64 KiB (2 MiB) and of 256 KiB.
+  const sizing = [
+    // 1 MB in 4 s: 15 items of 64 KiB, and two requests (the second on its way while the first ends).
+    { link: 'a thin link (250 kB/s) gets fewer items, two requests', ms: 4_000, items: 15, inFlight: 2, small: 4 },
+    // 4 MB in 4 s: whole batches, one of 2 MiB and the next on its way; the most of 256 KiB.
+    { link: 'a fast link (1 MB/s) gets whole batches and more requests', ms: 1_000, items: 32, inFlight: 2, small: 4 }
+  ]
+  for (const { link, ms, items, inFlight, small } of sizing) {
+    it(link, () => {
+      const { links, advance } = rates()
+      links.started('p')
+      advance(ms)
+      links.ended('p', 1_000_000)
+      expect(links.items('p', 32, 64 * KIB)).toBe(items)
+      expect(links.inFlight('p', 32 * 64 * KIB)).toBe(inFlight)
+      expect(links.inFlight('p', 256 * KIB)).toBe(small)
+    })
+  }
+
+  it('takes a failed request as time without bytes: the peer gets less work, never none', () => {
+    const { links, advance } = rates()
+    links.started('a')
+    advance(1_000)
+    links.ended('a', 1_000_000)
+    for (let i = 0; i < 20; i++) {
+      links.started('a')
+      advance(10_000)
+      links.ended('a', 0)
+    }
+    expect(links.bytesPerSecond('a')).toBeLessThan(10_000)
+    expect(links.items('a', 32, 64 * KIB)).toBe(1)
+    expect(links.inFlight('a', 32 * 64 * KIB)).toBe(2)
+  })
+
+  it('does not measure cancelled requests, nor spans too short to mean anything', () => {
+    const { links, advance } = rates()
+    links.started('a')
+    advance(30_000)
+    links.cancelled('a')
+    expect(links.bytesPerSecond('a')).toBe(0)
+    links.started('a')
+    advance(50)
+    links.ended('a', 1_000_000)
+    expect(links.bytesPerSecond('a')).toBe(0)
+    links.started('a')
+    advance(950)
+    links.ended('a', 0)
+    // About 1 MB over the 1 s the two replies took together (the first faded by a quarter).
+    expect(links.bytesPerSecond('a')).toBeGreaterThan(700_000)
+    expect(links.bytesPerSecond('a')).toBeLessThan(1_000_000)
+  })
+})
