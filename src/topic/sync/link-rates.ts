@@ -16,6 +16,9 @@ const RATE_WEIGHT = 0.25
 /** Busy time the sums must span before the rate counts: a first reply alone may be mostly round trips. */
 const MIN_MEASURED_MS = 200
 
+/** Peers measured at once; past it an idle one is dropped (`dropIdle`). */
+const MAX_MEASURED_PEERS = 1024
+
 /** Requests in flight at a peer whose rate is not measured yet: a slow start, as TCP's initial window. */
 const UNMEASURED_IN_FLIGHT = 2
 
@@ -59,6 +62,7 @@ export class LinkRates {
   started(peer: string): void {
     let link = this.peers.get(peer)
     if (link === undefined) {
+      if (this.peers.size >= MAX_MEASURED_PEERS) this.dropIdle()
       link = { active: 0, since: this.now(), ms: 0, bytes: 0 }
       this.peers.set(peer, link)
     }
@@ -98,6 +102,18 @@ export class LinkRates {
   }
 
   /** Forgets `peer` (it left): it starts again from a slow start. */
+  /**
+   * Bounds the map over a long sync that sees many peers come and go (nothing tells it a peer left): the
+   * earliest measured peer with no request in flight goes; a peer that returns is measured again.
+   */
+  private dropIdle(): void {
+    for (const [peer, link] of this.peers) {
+      if (link.active > 0) continue
+      this.peers.delete(peer)
+      return
+    }
+  }
+
   forget(peer: string): void {
     this.peers.delete(peer)
   }

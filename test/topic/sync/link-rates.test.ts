@@ -10,6 +10,20 @@ function rates(maxInFlight = 4, targetMs = 4_000): { links: LinkRates; advance: 
 const KIB = 1024
 
 describe('LinkRates', () => {
+  it('keeps at most 1,024 peers, dropping idle ones, however many come and go', () => {
+    const { links, advance } = rates()
+    links.started('busy')
+    for (let i = 0; i < 3_000; i++) {
+      links.started(`p${i}`)
+      advance(300)
+      links.ended(`p${i}`, 64 * KIB)
+    }
+    expect((links as unknown as { peers: Map<string, unknown> }).peers.size).toBeLessThanOrEqual(1_024)
+    // A peer with a request in flight is never the one dropped.
+    links.ended('busy', 300 * KIB)
+    expect(links.bytesPerSecond('busy')).toBeGreaterThan(0)
+  })
+
   it('starts a peer with two requests of whatever the batch holds', () => {
     const { links } = rates()
     expect(links.inFlight('a', 2 * 1024 * KIB)).toBe(2)
