@@ -1,5 +1,9 @@
+import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { Item } from '../../src/fsm/types.js'
-import type { TopicStore } from '../../src/topic/topic-store.js'
+import type { TopicConfig } from '../../src/service/dsfg-service.js'
+import { MemoryStore } from '../../src/store/memory-store.js'
+import { recordSignedCheckpoint, type SignedCheckpoint } from '../../src/topic/checkpoint-record.js'
+import { TopicStore } from '../../src/topic/topic-store.js'
 import { StackTrie } from '../../src/trie/stack-trie.js'
 import { uint64BE } from '../../src/util/bytes.js'
 import { Prng } from '../../src/util/prng.js'
@@ -50,4 +54,23 @@ export async function storedItems(
     if (page.length < Math.min(READ_PAGE, last - from + 1)) break
   }
   return out
+}
+
+/**
+ * A source for the items-only downloader over links: `count` seeded random items of `itemBytes` in a fresh
+ * `MemoryStore`, a checkpoint of them signed by a new key, and the topic's config trusting that key without
+ * checkpoint sync.
+ */
+export async function signedItemsSource(
+  topic: string,
+  count: number,
+  itemBytes: number,
+  seed: number
+): Promise<{ store: MemoryStore; items: Uint8Array[]; record: SignedCheckpoint; config: TopicConfig }> {
+  const store = new MemoryStore()
+  const prng = new Prng(seed)
+  const items = Array.from({ length: count }, () => prng.bytes(itemBytes))
+  await new TopicStore(store).appendMany(topic, items)
+  const record = (await recordSignedCheckpoint(new TopicStore(store), topic, await generateKeyPair('Ed25519')))!
+  return { store, items, record, config: { name: topic, publisher: record.signer, checkpointSync: false } }
 }

@@ -3,7 +3,6 @@
  * links with real delays and rate caps. The figures belong to `npm run bench:links`; here the vitest timeout is
  * the only bound on time.
  */
-import { generateKeyPair } from '@libp2p/crypto/keys'
 import { multiaddr } from '@multiformats/multiaddr'
 import { describe, it, type TestContext } from 'vitest'
 import { accountEntries } from '../../src/fixtures/generate.js'
@@ -11,14 +10,12 @@ import type { Item } from '../../src/fsm/types.js'
 import { createDsfgNode, type DsfgLibp2p } from '../../src/node/create-node.js'
 import type { TopicConfig } from '../../src/service/dsfg-service.js'
 import { MemoryStore } from '../../src/store/memory-store.js'
-import { recordSignedCheckpoint } from '../../src/topic/checkpoint-record.js'
-import { TopicStore } from '../../src/topic/topic-store.js'
 import { importSorted } from '../../src/trie/stack-trie.js'
 import { verifyTrie } from '../../src/trie/walk.js'
 import { fromHex } from '../../src/util/hex.js'
-import { Prng } from '../../src/util/prng.js'
 import { type Link, linkTo } from '../helpers/link-emulator.js'
 import { LINK_SCENARIOS, type LinkScenario } from '../helpers/link-scenarios.js'
+import { signedItemsSource } from '../helpers/topic-data.js'
 import { until } from '../helpers/wait.js'
 
 const TOPIC = 'links'
@@ -45,12 +42,7 @@ describe('sync over emulated links', async () => {
   const trieSource = new MemoryStore()
   const { root } = await importSorted(trieSource, accountEntries(5, TRIE_KEYS))
 
-  const topicSource = new MemoryStore()
-  const prng = new Prng(13)
-  const items = Array.from({ length: ITEMS }, () => prng.bytes(ITEM_BYTES))
-  await new TopicStore(topicSource).appendMany(TOPIC, items)
-  const record = (await recordSignedCheckpoint(new TopicStore(topicSource), TOPIC, await generateKeyPair('Ed25519')))!
-  const topic: TopicConfig = { name: TOPIC, publisher: record.signer, checkpointSync: false }
+  const { store: topicSource, items, record, config: topic } = await signedItemsSource(TOPIC, ITEMS, ITEM_BYTES, 13)
 
   /**
    * One server per link of `scenario`, each on a copy of `source`, and a client that dialled them all through

@@ -3,16 +3,11 @@
  * a few 64 KiB items takes seconds on the wire there, so a downloader that keeps several reply-sized requests in
  * flight under a fixed deadline (and a server that cuts replies not read within one) never finishes a batch.
  */
-import { generateKeyPair } from '@libp2p/crypto/keys'
 import { multiaddr } from '@multiformats/multiaddr'
 import { describe, it } from 'vitest'
 import { createDsfgNode } from '../../src/node/create-node.js'
-import type { TopicConfig } from '../../src/service/dsfg-service.js'
-import { MemoryStore } from '../../src/store/memory-store.js'
-import { recordSignedCheckpoint } from '../../src/topic/checkpoint-record.js'
-import { TopicStore } from '../../src/topic/topic-store.js'
-import { Prng } from '../../src/util/prng.js'
 import { linkTo } from '../helpers/link-emulator.js'
+import { signedItemsSource } from '../helpers/topic-data.js'
 import { until } from '../helpers/wait.js'
 
 const TOPIC = 'big'
@@ -24,12 +19,7 @@ const THIN_LINK = { up: { delayMs: 50, bytesPerSecond: 250_000 }, down: { delayM
 const SYNC_TIMEOUT_MS = 28_000
 
 describe('a topic of large items over a 250 KB/s link', async () => {
-  const source = new MemoryStore()
-  const prng = new Prng(13)
-  const items = Array.from({ length: ITEMS }, () => prng.bytes(ITEM_BYTES))
-  await new TopicStore(source).appendMany(TOPIC, items)
-  const record = (await recordSignedCheckpoint(new TopicStore(source), TOPIC, await generateKeyPair('Ed25519')))!
-  const topic: TopicConfig = { name: TOPIC, publisher: record.signer, checkpointSync: false }
+  const { store: source, items, record, config: topic } = await signedItemsSource(TOPIC, ITEMS, ITEM_BYTES, 13)
 
   it('completes, every item proven against the signed checkpoint', { timeout: SYNC_TIMEOUT_MS + 5_000 }, async ({ expect, onTestFinished }) => {
     const server = await createDsfgNode({ store: source, topics: [topic] })
