@@ -25,48 +25,78 @@ export interface ReplyBudgetStats {
   peak: number
   /** Replies refused because they did not fit. */
   refused: number
+  /** Replies given up for a peer holding less (see `ReplyBudget.charge`). */
+  evicted: number
   /** Peers holding a charge now. */
   peers: number
+}
+
+interface Held {
+  bytes: number
+  /** This peer's evictable charges, oldest first (Set order is insertion order). */
+  charges: Set<Charge>
+}
+
+interface Charge extends ReplyCharge {
+  bytes: number
+  /** Order of charging: a lower one is older. */
+  seq: number
+  evict?: () => void
 }
 
 /**
  * The reply bytes a server holds in memory, over all peers and per peer: a reply is charged once built and
  * released once its stream has written it out or failed. A reply that does not fit is refused, and the caller
- * answers RATE_LIMITED instead. Pure bookkeeping, no I/O: `frameHandler` decides when a reply is out.
+ * answers RATE_LIMITED instead. Pure bookkeeping, no I/O: `frameHandler` decides when a reply is out, and what
+ * giving one up means (aborting its stream).
+ *
+ * The per-peer cap alone does not keep the budget for everyone: peer ids are free, and a few that never read
+ * would fill it until their write deadlines pass. So when the whole budget is held, a peer takes the room it
+ * needs from peers holding more than it does: their oldest charges that were given an `evict` are released and
+ * evicted. A peer holding nothing can thus always get a reply out, and the replies given up are the ones held
+ * longest: a reader that keeps reading holds each reply for moments, one that stalls holds it until its deadline.
  */
 export class ReplyBudget {
   private readonly maxBytes: number
   private readonly maxBytesPerPeer: number
-  private readonly perPeer = new Map<string, number>()
+  private readonly perPeer = new Map<string, Held>()
   private inFlight = 0
   private peak = 0
   private refused = 0
+  private evicted = 0
+  private charged = 0
 
   constructor(init: ReplyBudgetInit = {}) {
     this.maxBytes = init.maxBytes ?? MAX_SERVING_REPLY_BYTES
     this.maxBytesPerPeer = Math.min(init.maxBytesPerPeer ?? MAX_SERVING_REPLY_BYTES_PER_PEER, this.maxBytes)
   }
 
-  /** Charges `bytes` to `peer`, or returns `undefined` (counted as refused) if they would pass either cap. */
-  charge(peer: string, bytes: number): ReplyCharge | undefined {
-    const held = this.perPeer.get(peer) ?? 0
-    if (this.inFlight + bytes > this.maxBytes || held + bytes > this.maxBytesPerPeer) {
+  /**
+   * Charges `bytes` to `peer`, or returns `undefined` (counted as refused) if they would pass `peer`'s cap, or
+   * the server's when no bigger holder can make room (see the class). `evict`, when given, makes the charge
+   * evictable: it is called once, after the charge was released, and must give the reply up.
+   */
+  charge(peer: string, bytes: number, evict?: () => void): ReplyCharge | undefined {
+    const held = this.perPeer.get(peer)?.bytes ?? 0
+    if (held + bytes > this.maxBytesPerPeer || !this.makeRoom(peer, held, bytes)) {
       this.refused++
       return undefined
     }
-    this.perPeer.set(peer, held + bytes)
-    this.inFlight += bytes
-    this.peak = Math.max(this.peak, this.inFlight)
+    let entry = this.perPeer.get(peer)
+    if (entry === undefined) {
+      entry = { bytes: 0, charges: new Set() }
+      this.perPeer.set(peer, entry)
+    }
+    const owner = entry
     let released = false
     const move = (delta: number): void => {
       this.inFlight += delta
       this.peak = Math.max(this.peak, this.inFlight)
-      const left = (this.perPeer.get(peer) ?? 0) + delta
-      if (left > 0) this.perPeer.set(peer, left)
-      else this.perPeer.delete(peer)
+      owner.bytes += delta
     }
-    const charge = {
+    const charge: Charge = {
       bytes,
+      seq: this.charged++,
       // A reply comes to at most what was reserved for it, so a resize is not refused: it only gives back.
       resize: (to: number): void => {
         if (released) return
@@ -77,12 +107,64 @@ export class ReplyBudget {
         if (released) return
         released = true
         move(-charge.bytes)
+        owner.charges.delete(charge)
+        if (owner.bytes <= 0 && owner.charges.size === 0 && this.perPeer.get(peer) === owner) this.perPeer.delete(peer)
       }
     }
+    if (evict !== undefined) {
+      charge.evict = evict
+      owner.charges.add(charge)
+    }
+    move(bytes)
     return charge
   }
 
-  stats(): ReplyBudgetStats {
-    return { inFlight: this.inFlight, peak: this.peak, refused: this.refused, peers: this.perPeer.size }
+  /**
+   * Makes `bytes` fit the server's budget for a peer holding `held`, by evicting the oldest charges of peers
+   * holding more (counted as they lose charges); evicts nothing unless that makes enough room.
+   */
+  private makeRoom(peer: string, held: number, bytes: number): boolean {
+    const short = this.inFlight + bytes - this.maxBytes
+    if (short <= 0) return true
+    const victims: Charge[] = []
+    // What each holder picked from would hold, and how many of its charges were picked.
+    const picked = new Map<Held, { left: number; taken: number }>()
+    let freed = 0
+    while (freed < short) {
+      let from: Held | undefined
+      let oldest: Charge | undefined
+      for (const [other, entry] of this.perPeer) {
+        if (other === peer) continue
+        const state = picked.get(entry)
+        if ((state?.left ?? entry.bytes) <= held) continue
+        const next = nthCharge(entry, state?.taken ?? 0)
+        if (next !== undefined && (oldest === undefined || next.seq < oldest.seq)) {
+          from = entry
+          oldest = next
+        }
+      }
+      if (from === undefined || oldest === undefined) return false
+      victims.push(oldest)
+      freed += oldest.bytes
+      const state = picked.get(from)
+      picked.set(from, { left: (state?.left ?? from.bytes) - oldest.bytes, taken: (state?.taken ?? 0) + 1 })
+    }
+    for (const victim of victims) {
+      this.evicted++
+      victim.release()
+      victim.evict!()
+    }
+    return true
   }
+
+  stats(): ReplyBudgetStats {
+    return { inFlight: this.inFlight, peak: this.peak, refused: this.refused, evicted: this.evicted, peers: this.perPeer.size }
+  }
+}
+
+/** `entry`'s `n`th evictable charge, oldest first. */
+function nthCharge(entry: Held, n: number): Charge | undefined {
+  let i = 0
+  for (const charge of entry.charges) if (i++ === n) return charge
+  return undefined
 }

@@ -255,7 +255,11 @@ export function frameHandler(
         })
         const signal = deadline.signal
         setMaxListeners(Infinity, signal)
-        const reply = budgetedAnswer(answer, request, peer, options.replyBudget)
+        const reply = budgetedAnswer(answer, request, peer, options.replyBudget, () => {
+          // The budget gave this reply's room to a peer holding less: not the peer's fault, so no violation.
+          failed = true
+          stream.abort(new ProtocolError('reply given up: the server needed its room for a peer holding less'))
+        })
         // Awaited below once the replies before it are out; marked handled now in case it fails before that.
         reply.catch(() => undefined)
         previous = previous
@@ -366,17 +370,19 @@ interface BudgetedReply {
 /**
  * `answer`'s reply to `request`, charged to `budget`: its largest size is reserved before `answer` runs, so what
  * replies are being built counts too and a full budget costs no store read; then the charge shrinks to the
- * reply's size. The refusal when the reservation does not fit.
+ * reply's size. The refusal when the reservation does not fit. `evict` gives the reply up (aborts its stream)
+ * when the budget takes its room back for a peer holding less.
  */
 async function budgetedAnswer(
   answer: (frame: Uint8Array, peer: PeerId) => Promise<Uint8Array>,
   request: Uint8Array,
   peer: PeerId,
-  replyBudget: FrameHandlerOptions['replyBudget']
+  replyBudget: FrameHandlerOptions['replyBudget'],
+  evict: () => void
 ): Promise<BudgetedReply> {
   if (replyBudget === undefined) return { bytes: await answer(request, peer) }
   const { budget, reserveBytes, refusal } = replyBudget
-  const charge = budget.charge(peer.toString(), reserveBytes)
+  const charge = budget.charge(peer.toString(), reserveBytes, evict)
   if (charge === undefined) return { bytes: refusal }
   try {
     const bytes = await answer(request, peer)

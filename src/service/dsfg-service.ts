@@ -166,7 +166,7 @@ export interface Dsfg {
   startStateSync(root: Uint8Array, options?: SyncRootOptions): StateSyncHandle
   /** Connected peers known to serve trie nodes. */
   nodePeers(): PeerId[]
-  /** The reply bytes this node holds for peers it serves (`DsfgInit.maxServingReplyBytes`): now, at most so far, refusals. */
+  /** The reply bytes this node holds for peers it serves (`DsfgInit.maxServingReplyBytes`): now, at most so far, refusals, replies given up. */
   replyStats(): ReplyBudgetStats
   /**
    * Whether this node refuses `peer`'s connections now: it was disconnected for its offences less than

@@ -1,10 +1,10 @@
 import { join } from 'node:path'
 import { afterAll, describe, expect, it, vi } from 'vitest'
-import { MAX_FRAME_BYTES } from '../../src/constants.js'
+import { MemoryStore } from '../../src/store/memory-store.js'
+import { TopicStore } from '../../src/topic/topic-store.js'
 import { toHex } from '../../src/util/hex.js'
 import { Prng } from '../../src/util/prng.js'
-import { until } from '../helpers/wait.js'
-import { budgetedServer, connectedAttackers, openSlowRead } from '../net/half-open-attack.js'
+import { createAdversary } from '../helpers/adversary.js'
 import { expectOneLineError, runCli, serveCli, useBuiltCli, writeItemLines } from './cli-harness.js'
 
 vi.setConfig({ testTimeout: 120_000 })
@@ -56,31 +56,23 @@ describe('dsfg sync --topic gives up after --wait without progress, saying why (
     expect(JSON.parse(alone.result.stdout)).toMatchObject({ head: 199, verified: true })
   })
 
-  it('a server whose reply budget slow readers hold answers busy', async () => {
-    // As rate-limited-resume.e2e: a budget of 3 peers' shares of two full replies, held by 3 slow readers until
-    // a write deadline past the test's end; a contents reply is refused RATE_LIMITED meanwhile (status replies,
-    // small, still fit: the joiner knows what the server holds).
-    const perPeer = 2 * MAX_FRAME_BYTES
-    const server = await budgetedServer({
-      topic: 'big',
-      count: 96,
-      itemBytes: 64 * 1024,
-      seed: 3,
-      deadlineMs: 30_000,
-      budget: 3 * perPeer,
-      perPeer
+  it('a server that answers every request for data busy', async () => {
+    // It reports what it holds (status), and answers RATE_LIMITED to every contents, hashes and nodes request, as
+    // a server refusing for want of tokens or reply budget does.
+    const store = new MemoryStore()
+    const topics = new TopicStore(store)
+    const prng = new Prng(3)
+    await topics.appendMany('big', Array.from({ length: 96 }, () => prng.bytes(1024)))
+    const busy = await createAdversary({
+      store,
+      topics,
+      behaviour: { contents: 'rate-limited', hashes: 'rate-limited', nodes: 'rate-limited' }
     })
-    running.push(server)
-    const attackers = await connectedAttackers(3, server.getMultiaddrs()[0]!)
-    running.push(...attackers)
-    await Promise.all(
-      attackers.flatMap((a, i) => [0, 1].map((j) => openSlowRead(a.getConnections(server.peerId)[0]!, 'big', (i * 2 + j) * 8)))
-    )
-    await until(() => server.services.dsfg.replyStats().inFlight > 3 * perPeer - MAX_FRAME_BYTES / 2, 'the slow readers to fill the budget')
+    running.push(busy)
 
-    const { result, ms } = await timedSync(cli.bin, ['--peer', server.getMultiaddrs()[0]!.toString(), '--topic', 'big'])
+    const { result, ms } = await timedSync(cli.bin, ['--peer', busy.node.getMultiaddrs()[0]!.toString(), '--topic', 'big'])
     expectOneLineError(result, 1, /^dsfg: topic "big": nothing verified for 3 s: the dialled peer serving it answered busy \(RATE_LIMITED\)$/)
     expect(ms).toBeLessThan(WAIT_S * 1000 + SLACK_MS)
-    expect(server.services.dsfg.replyStats().refused).toBeGreaterThan(0)
+    expect(busy.calls('contents') + busy.calls('nodes')).toBeGreaterThan(0)
   })
 })

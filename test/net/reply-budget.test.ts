@@ -14,17 +14,63 @@ describe('ReplyBudget', () => {
     expect(budget.charge('a', 20)).toBeUndefined() // past a's share
     const b = budget.charge('b', 50)
     expect(budget.charge('c', 1)).toBeUndefined() // past the server's budget
-    expect(budget.stats()).toEqual({ inFlight: 100, peak: 100, refused: 2, peers: 2 })
+    expect(budget.stats()).toEqual({ inFlight: 100, peak: 100, refused: 2, evicted: 0, peers: 2 })
     // A reservation shrunk to the reply's size gives the rest back.
     a?.resize(30)
     expect(budget.charge('a', 20)?.bytes).toBe(20)
-    expect(budget.stats()).toEqual({ inFlight: 100, peak: 100, refused: 2, peers: 2 })
+    expect(budget.stats()).toEqual({ inFlight: 100, peak: 100, refused: 2, evicted: 0, peers: 2 })
     a?.release()
     a?.release()
     a?.resize(40) // released: no effect
-    expect(budget.stats()).toEqual({ inFlight: 70, peak: 100, refused: 2, peers: 2 })
+    expect(budget.stats()).toEqual({ inFlight: 70, peak: 100, refused: 2, evicted: 0, peers: 2 })
     b?.release()
     expect(budget.stats()).toMatchObject({ inFlight: 20, peak: 100, refused: 2 })
+  })
+
+  it('gives a full budget\'s room to a peer from those holding more, their oldest replies first', () => {
+    const budget = new ReplyBudget({ maxBytes: 100, maxBytesPerPeer: 60 })
+    const evicted: string[] = []
+    const hold = (peer: string, bytes: number, name: string) => budget.charge(peer, bytes, () => evicted.push(name))
+    const a1 = hold('a', 30, 'a1')
+    hold('b', 20, 'b1')
+    hold('a', 30, 'a2')
+    hold('b', 20, 'b2')
+    expect(budget.stats().inFlight).toBe(100)
+    // c holds nothing: 25 bytes need one reply, and a's first is the oldest.
+    expect(hold('c', 25, 'c1')).toBeDefined()
+    expect(evicted).toEqual(['a1'])
+    expect(a1?.bytes).toBe(30)
+    a1?.release() // already released by the eviction: no effect
+    expect(budget.stats()).toEqual({ inFlight: 95, peak: 100, refused: 0, evicted: 1, peers: 3 })
+    // d asks 25: b's first reply is now the oldest.
+    expect(hold('d', 25, 'd1')).toBeDefined()
+    expect(evicted).toEqual(['a1', 'b1'])
+    // e asks 45: the oldest replies go until there is room (c's and d's are younger than a's and b's).
+    expect(hold('e', 45, 'e1')).toBeDefined()
+    expect(evicted).toEqual(['a1', 'b1', 'a2', 'b2'])
+    // e now holds the most: it takes nothing from the others.
+    expect(hold('e', 10, 'e2')).toBeUndefined()
+    expect(budget.stats()).toEqual({ inFlight: 95, peak: 100, refused: 1, evicted: 4, peers: 3 })
+    // d (25) asks 20: only e holds more, so e's reply goes although it is the youngest.
+    expect(hold('d', 20, 'd2')).toBeDefined()
+    expect(evicted).toEqual(['a1', 'b1', 'a2', 'b2', 'e1'])
+    expect(budget.stats()).toEqual({ inFlight: 70, peak: 100, refused: 1, evicted: 5, peers: 2 })
+  })
+
+  it('evicts only charges that can be given up, and nothing when that would not make room', () => {
+    const budget = new ReplyBudget({ maxBytes: 100, maxBytesPerPeer: 100 })
+    const evicted: string[] = []
+    budget.charge('a', 50) // not evictable
+    budget.charge('b', 30, () => evicted.push('b1'))
+    budget.charge('b', 20, () => evicted.push('b2'))
+    // c needs 60 of room: b's 50 are not enough, and a's cannot be taken, so nothing goes.
+    expect(budget.charge('c', 60, () => undefined)).toBeUndefined()
+    expect(evicted).toEqual([])
+    expect(budget.charge('c', 40, () => undefined)).toBeDefined()
+    expect(evicted).toEqual(['b1', 'b2'])
+    // Only a holds more than c now, and its charge cannot be taken.
+    expect(budget.charge('c', 20, () => undefined)).toBeUndefined()
+    expect(budget.stats()).toEqual({ inFlight: 90, peak: 100, refused: 2, evicted: 2, peers: 2 })
   })
 
   it('never lets one peer take more than the whole budget', () => {
@@ -61,7 +107,9 @@ describe('frameHandler with a reply budget', () => {
   async function request(stream: Stream, frame: Uint8Array, maxBytes = 1 << 22): Promise<Uint8Array> {
     const lp = lpStream(stream, { maxDataLength: maxBytes, maxBufferSize: maxBytes + 16 })
     await lp.write(frame)
-    return (await lp.read()).subarray()
+    const reply = (await lp.read()).subarray()
+    await stream.close() // the server waits for our side to end before it lets the stream go
+    return reply
   }
 
   it('reserves a reply while it is built, charges its size while it is written, and releases it once out', async () => {

@@ -20,6 +20,12 @@ const DEADLINE_MS = 3_000
 /** Peer ids that each open the most streams a connection may (16) and never read their replies. */
 const ATTACKERS = 4
 
+/** 6 peer ids × 2 replies of about 2 MiB (their 5 MiB shares) hold more than a whole 16 MiB budget. */
+const SYBILS = 6
+const SYBIL_BUDGET = 16 * 1024 * 1024
+/** Longer than the test: the sybils' replies stay stalled, not freed by the write deadline, while the joiner syncs. */
+const SYBIL_DEADLINE_MS = 60_000
+
 interface SlowRead {
   stream: Stream
   /** When the server ended the stream, in ms after the attack started. */
@@ -46,21 +52,27 @@ describe('replies to peers that do not read them', () => {
     await Promise.all(running.splice(0).map((n) => n.stop()))
   })
 
-  it(`${ATTACKERS} peer ids × 16 unread 2 MiB replies: bytes in flight stay within the budget, stalled streams are aborted at the deadline, an honest joiner syncs`, async () => {
+  /** A budgeted server holding `COUNT` items of 64 KiB, `attackers` plain nodes connected to it, and an honest joiner. */
+  async function attack(options: { seed: number; attackers: number; deadlineMs: number; budget: number }) {
     const server = await budgetedServer({
       topic: TOPIC,
       count: COUNT,
       itemBytes: ITEM_BYTES,
-      seed: 21,
-      deadlineMs: DEADLINE_MS,
-      budget: BUDGET,
+      seed: options.seed,
+      deadlineMs: options.deadlineMs,
+      budget: options.budget,
       perPeer: PER_PEER
     })
     running.push(server)
-    const attackers = await connectedAttackers(ATTACKERS, server.getMultiaddrs()[0]!)
+    const attackers = await connectedAttackers(options.attackers, server.getMultiaddrs()[0]!)
     running.push(...attackers)
     const joiner = await honestJoiner(TOPIC)
     running.push(joiner)
+    return { server, attackers, joiner }
+  }
+
+  it(`${ATTACKERS} peer ids × 16 unread 2 MiB replies: bytes in flight stay within the budget, stalled streams are aborted at the deadline, an honest joiner syncs`, async () => {
+    const { server, attackers, joiner } = await attack({ seed: 21, attackers: ATTACKERS, deadlineMs: DEADLINE_MS, budget: BUDGET })
 
     // Sampled throughout: what the server holds never passes the budget.
     let sampledPeak = 0
@@ -101,4 +113,38 @@ describe('replies to peers that do not read them', () => {
       clearInterval(sampler)
     }
   }, 30_000)
+
+  it(`${SYBILS} peer ids fill the whole budget with unread replies: an honest joiner takes its room from them and syncs long before their deadlines`, async () => {
+    const { server, attackers, joiner } = await attack({ seed: 23, attackers: SYBILS, deadlineMs: SYBIL_DEADLINE_MS, budget: SYBIL_BUDGET })
+
+    let sampledPeak = 0
+    const sampler = setInterval(() => {
+      sampledPeak = Math.max(sampledPeak, server.services.dsfg.replyStats().inFlight)
+    }, 20)
+    try {
+      const streams = (await Promise.all(attackers.map((a) => openSlowReads(a, server, Date.now())))).flat().map((s) => s.stream)
+      // The budget is full: whatever the attackers asked that did not fit was refused.
+      await until(() => server.services.dsfg.replyStats().inFlight >= SYBIL_BUDGET - 4_200_000, 'the attackers to fill the budget')
+      await until(() => server.services.dsfg.replyStats().refused > 0, 'a refusal')
+      const started = Date.now()
+
+      await connect(joiner.node, server)
+      const following = joiner.follow()
+      await until(async () => (await joiner.topic.head()) === COUNT - 1, 'the honest joiner to catch up during the attack', 20_000)
+      // Well before any deadline: the joiner's replies took room from the attackers'.
+      expect(Date.now() - started).toBeLessThan(SYBIL_DEADLINE_MS / 2)
+      const stats = server.services.dsfg.replyStats()
+      expect(stats.evicted).toBeGreaterThan(0)
+      expect(stats.peak).toBeLessThanOrEqual(SYBIL_BUDGET)
+      expect(sampledPeak).toBeLessThanOrEqual(SYBIL_BUDGET)
+      // An evicted reply's stream is reset; the attackers' others still wait.
+      expect(streams.filter((s) => s.status === 'reset').length).toBeGreaterThan(0)
+      // Being evicted is not an offence, and the joiner did nothing wrong either.
+      expect(await penaltyOf(server, joiner.node.peerId)).toBe(0)
+      await joiner.stop()
+      await following.catch(() => undefined)
+    } finally {
+      clearInterval(sampler)
+    }
+  }, 45_000)
 })
