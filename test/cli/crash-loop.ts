@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { NODE_KEY_FILE } from '../../src/cli/node-key.js'
+import { PROGRESS_INTERVAL_ENV } from '../../src/cli/progress.js'
 import { accountEntries } from '../../src/fixtures/generate.js'
 import { LevelStore } from '../../src/store/level-store.js'
 import { MemoryStore } from '../../src/store/memory-store.js'
@@ -161,12 +162,23 @@ export async function crashLoop(init: CrashLoopInit): Promise<CrashLoopReport> {
       const known = new Set(byPeer.keys())
       child = spawn(process.execPath, [init.bin, ...args], {
         cwd: REPO_ROOT,
-        env: { ...process.env, DSFG_DEBUG: '' },
+        env: { ...process.env, DSFG_DEBUG: '', [PROGRESS_INTERVAL_ENV]: '20' },
         stdio: ['ignore', 'ignore', 'pipe'],
         timeout: runTimeoutMs
       })
       const stderr: Buffer[] = []
-      child.stderr!.on('data', (chunk: Buffer) => stderr.push(chunk))
+      // The most nodes the run reported stored (its progress lines, `"stored":N`): the last kill waits for some.
+      let reportedStored = 0
+      let partial = ''
+      child.stderr!.on('data', (chunk: Buffer) => {
+        stderr.push(chunk)
+        const lines = (partial + chunk.toString('utf8')).split('\n')
+        partial = lines.pop() ?? ''
+        for (const line of lines) {
+          const stored = /"stored":(\d+)/.exec(line)
+          if (stored !== null) reportedStored = Math.max(reportedStored, Number(stored[1]))
+        }
+      })
       const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
         child!.on('close', (code, signal) => resolve({ code, signal }))
       )
@@ -177,7 +189,16 @@ export async function crashLoop(init: CrashLoopInit): Promise<CrashLoopReport> {
       const runPeer = (): string | undefined => [...byPeer.keys()].find((p) => !known.has(p))
       const ran = (): number => answeredBy.get(runPeer() ?? '') ?? 0
       const aimedAt = Math.max(1, Math.round((total - stored.size) * (minAt + (prng.int(1001) / 1000) * (maxAt - minAt))))
-      await until(() => ran() >= aimedAt || early !== undefined, `run ${k + 1} to be answered ${aimedAt} nodes`, runTimeoutMs, 2)
+      // The last kill also waits for the run to have stored something, so the loop always ends with committed
+      // work to resume from (the first levels of a trie complete nothing, and a loaded run stores later than
+      // its answers suggest: three kills once all landed before the first write).
+      const last = k === init.kills - 1 && stored.size === 0
+      await until(
+        () => (ran() >= aimedAt && (!last || reportedStored > 0)) || early !== undefined,
+        `run ${k + 1} to be answered ${aimedAt} nodes${last ? ' and store some' : ''}`,
+        runTimeoutMs,
+        2
+      )
       const jitterMs = prng.int(MAX_KILL_JITTER_MS + 1)
       await new Promise((r) => setTimeout(r, jitterMs))
       if (early !== undefined) {

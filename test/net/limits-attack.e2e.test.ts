@@ -115,11 +115,10 @@ describe('limits that hold under attack', () => {
       () => server.getConnections(flooder.node.peerId).length === 0 && flooder.node.getConnections(server.peerId).length === 0,
       'the flooder\'s connections to close'
     )
-    const redial = await flooder.node.dial(server.getMultiaddrs()[0]!).then(
-      () => 'connected',
-      () => 'refused'
-    )
-    expect(redial).toBe('refused')
+    const redial = await flooder.node.dial(server.getMultiaddrs()[0]!).catch(() => undefined)
+    // The dialler may finish its side of the noise handshake before the server's gater refuses the connection:
+    // its dial then resolves, and the server closes the connection at once.
+    if (redial !== undefined) await until(() => redial.status !== 'open', 'the server to close the redial at once', 2_000)
     expect(server.getConnections(flooder.node.peerId).length).toBe(0)
     const other = await createAdversary()
     running.push(other)

@@ -156,8 +156,9 @@ async function syncRoot(
   // No total and no percentage: how many nodes a trie has is only known once it is all downloaded (pending
   // is what is asked for now, not what is left).
   handle.events.addEventListener('progress', (e) => {
-    const { nodes, bytes, pending, peers } = e.detail
-    progress.update({ phase: 'trie', unit: 'nodes', done: nodes, bytes, counts: { pending, peers } })
+    const { nodes, bytes, committed, pending, peers } = e.detail
+    // stored: written to the store with their whole subtries, so a killed sync resumes from them.
+    progress.update({ phase: 'trie', unit: 'nodes', done: nodes, bytes, counts: { stored: committed, pending, peers } })
   })
   // Checked again and again, not once: peers may all leave, be cut off or fall silent long after the start.
   // The library keeps probing silent peers for as long as its caller waits; the command waits --wait seconds
