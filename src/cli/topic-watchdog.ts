@@ -108,6 +108,8 @@ export class TopicProgressClock {
       if (this.trie === undefined || this.trie.checkpoint !== checkpoint.number || nodes > this.trie.nodes) this.progressed(now)
       this.trie = { checkpoint: checkpoint.number, nodes }
       this.adopting = p.trie.pending === 0 && nodes > 0
+      // The checkpoint trie's peers answer busy: reported here, not as the download's `peer:busy`.
+      if (p.trie.busy > 0) this.refused(now)
     } else {
       this.adopting = false
     }

@@ -714,6 +714,8 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
     this.dropRequestsOf(req.peer)
     const until = this.busy.failed(req.peer, this.clock.now())
     this.log('peer %s is busy: asked again in %d ms', req.peer, until - this.clock.now())
+    // Reported like a reply, so a watcher sees `busy` rise while nothing else moves.
+    this.safeDispatch('progress', this.stats())
   }
 
   /** Dispatches 'stalled' once each time every usable peer has gone silent. */

@@ -41,8 +41,11 @@ export interface TopicSyncProgress {
   head: number
   /** The item number the sync aims at. */
   target: number
-  /** During the trie phase: the checkpoint being synced and the trie sync's counters. */
-  trie?: { checkpoint: TrieCheckpoint; nodes: number; bytes: number; pending: number }
+  /**
+   * During the trie phase: the checkpoint being synced and the trie sync's counters; `busy`: peers it leaves
+   * alone for now because they answered RATE_LIMITED.
+   */
+  trie?: { checkpoint: TrieCheckpoint; nodes: number; bytes: number; pending: number; busy: number }
 }
 
 /** A checkpoint signed by the topic's publisher, and what became of it. */
@@ -336,7 +339,7 @@ export class TopicHandle extends TypedEventEmitter<TopicHandleEvents> {
           phase: 'trie',
           head,
           target,
-          trie: { checkpoint, nodes: stats.nodes, bytes: stats.bytes, pending: stats.pending }
+          trie: { checkpoint, nodes: stats.nodes, bytes: stats.bytes, pending: stats.pending, busy: stats.busy }
         }),
       () => undefined
     )

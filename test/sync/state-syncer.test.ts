@@ -309,6 +309,11 @@ describe('StateSyncer', async () => {
     syncer.addEventListener('peer:penalised', (e) => penalties.push(e.detail))
     let stalled = 0
     syncer.addEventListener('stalled', () => stalled++)
+    // Each refusal is reported as progress with the peer busy, so a watcher knows why nothing moves.
+    const busyReports: number[] = []
+    syncer.addEventListener('progress', (e) => {
+      if (e.detail.busy > 0) busyReports.push(clock.now())
+    })
     let doneAt = 0
     await syncWithClock(
       clock,
@@ -327,6 +332,8 @@ describe('StateSyncer', async () => {
     const gaps = refused.slice(1).map((at, i) => at - refused[i]!)
     expect(Math.max(...gaps)).toBeLessThanOrEqual(4_000 + 100)
     expect(refused.length).toBeLessThan(12)
+    expect(busyReports.length).toBeGreaterThanOrEqual(refused.length)
+    expect(busyReports.every((at) => at < roomAt)).toBe(true)
   })
 
   it('requeues the request of a peer that disconnects mid-sync at once', async () => {
