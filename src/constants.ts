@@ -297,16 +297,16 @@ export const DEFAULT_INBOUND_REQUEST_BURST = 250
  * free: an outside tester took a `dsfg serve` from 188 MB to 513 MB with 8 of them and to 1.2 GB with 24. Past
  * the budget a request is answered RATE_LIMITED (a few bytes) instead of being built, unless peers holding more
  * than its own peer give up their oldest replies for it (`ReplyBudget`): without that, 6 fresh peer ids that
- * never read kept every honest client out for as long as they went on. 64 MiB is thirty full
- * replies, five peers' shares: more than honest clients keep unread at once, and a bound a small serving node
- * can afford beside its own heap.
+ * never read kept every honest client out for as long as they went on. 64 MiB is thirty full replies, five
+ * peers' shares: more than honest clients keep unread at once, and a bound a small serving node can afford
+ * beside its own heap.
  */
 export const MAX_SERVING_REPLY_BYTES = 64 * 1024 * 1024
 
 /**
- * The share of `MAX_SERVING_REPLY_BYTES` one peer may hold, so one peer id cannot take the whole budget: room for what one honest peer asks of a server at once, 5 topic requests
- * (`DEFAULT_OUTBOUND_CONCURRENCY_PER_PEER`) of up to `MAX_FRAME_BYTES` each, with 1.5 MiB to spare for nodes and
- * status replies.
+ * The share of `MAX_SERVING_REPLY_BYTES` one peer may hold, so one peer id cannot take the whole budget: room for
+ * what one honest peer asks of a server at once, 5 topic requests (`DEFAULT_OUTBOUND_CONCURRENCY_PER_PEER`) of up
+ * to `MAX_FRAME_BYTES` each, with 1.5 MiB to spare for nodes and status replies.
  */
 export const MAX_SERVING_REPLY_BYTES_PER_PEER = 12 * 1024 * 1024
 
