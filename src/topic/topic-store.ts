@@ -1,4 +1,10 @@
-import { DEFAULT_TOPIC_BATCH_BYTES, MAX_CHECKPOINT_RECORD_BYTES, MAX_ITEM_BYTES } from '../constants.js'
+import {
+  DEFAULT_ITEM_CACHE_BYTES,
+  DEFAULT_TOPIC_BATCH_BYTES,
+  MAX_CACHED_ITEM_BYTES,
+  MAX_CHECKPOINT_RECORD_BYTES,
+  MAX_ITEM_BYTES
+} from '../constants.js'
 import { InvalidInputError, ItemOutOfOrderError, StoreError, TopicTrieError } from '../errors.js'
 import type { Item, TopicState } from '../net/topic-protocols.js'
 import { createProof } from '../proof/proof.js'
@@ -9,6 +15,7 @@ import { concatBytes, equalBytes, uint64BE } from '../util/bytes.js'
 import { throwIfAborted } from '../util/abort.js'
 import { toHex } from '../util/hex.js'
 import { KeyedSerial } from '../util/serial.js'
+import { ItemCache } from './item-cache.js'
 import type { TopicProvider } from './provider.js'
 import {
   decodeMeta,
@@ -37,6 +44,11 @@ export interface TopicStoreInit {
    * @default DEFAULT_TOPIC_BATCH_BYTES
    */
   batchBytes?: number
+  /**
+   * Bytes of recently read items (each of at most `MAX_CACHED_ITEM_BYTES`) kept in memory for the next reads;
+   * 0 keeps none. @default DEFAULT_ITEM_CACHE_BYTES (16 MiB)
+   */
+  itemCacheBytes?: number
 }
 
 export interface TopicStoreOptions {
@@ -83,6 +95,11 @@ interface TopicEntry {
   openRun: Uint8Array[] | null
   /** The newest signed checkpoint record kept for the topic (`undefined`: not read from the store yet). */
   record: StoredRecord | null | undefined
+  /**
+   * The item cache's generation for this topic: unique over the store's life, and new whenever an item number
+   * may come to hold other data (a truncate, an adoption), so nothing cached before is read again.
+   */
+  cacheGeneration: number
 }
 
 /** A signed checkpoint record as kept: its checkpoint number (to keep only the newest) and its bytes. */
@@ -121,6 +138,9 @@ export class TopicStore implements TopicProvider {
   private readonly entries = new Map<string, Promise<TopicEntry>>()
   /** Hash runs being written for a read that found them missing (`backfillRun`), by topic and run. */
   private readonly backfills = new Set<string>()
+  private readonly itemCache: ItemCache | undefined
+  /** The last cache generation handed out (see `TopicEntry.cacheGeneration`). */
+  private generations = 0
 
   constructor(store: KVStore, init: TopicStoreInit = {}) {
     const batchBytes = init.batchBytes ?? DEFAULT_TOPIC_BATCH_BYTES
@@ -129,6 +149,11 @@ export class TopicStore implements TopicProvider {
     }
     this.store = store
     this.batchBytes = batchBytes
+    const cacheBytes = init.itemCacheBytes ?? DEFAULT_ITEM_CACHE_BYTES
+    if (!Number.isSafeInteger(cacheBytes) || cacheBytes < 0) {
+      throw new InvalidInputError(`itemCacheBytes must be a non-negative integer, got ${cacheBytes}`)
+    }
+    this.itemCache = cacheBytes > 0 ? new ItemCache(cacheBytes, MAX_CACHED_ITEM_BYTES) : undefined
   }
 
   /** Appends `data` as the topic's next item (0 for an empty topic) and returns its number. */
@@ -230,6 +255,7 @@ export class TopicStore implements TopicProvider {
         entry.trie = null
         entry.rootCache = null
         entry.openRun = null
+        entry.cacheGeneration = ++this.generations
       },
       { signal: options?.signal }
     )
@@ -408,7 +434,7 @@ export class TopicStore implements TopicProvider {
   async getContents(topic: string, from: number, amount: number, options?: TopicStoreOptions): Promise<Item[]> {
     checkNumber(from, 'from')
     checkNumber(amount, 'amount')
-    const found = await this.readRun(topic, from, amount, itemKey, options?.signal)
+    const found = await this.readItems(topic, from, amount, options?.signal)
     return found.map((data, i) => ({ n: from + i, data }))
   }
 
@@ -439,8 +465,13 @@ export class TopicStore implements TopicProvider {
       topic,
       async () => {
         const entry = await this.entry(topic)
-        if (number <= entry.meta.head) await this.confirmCheckpoint(entry, root, number, signal)
-        else await this.adoptLeaves(entry, root.slice(), number, signal)
+        try {
+          if (number <= entry.meta.head) await this.confirmCheckpoint(entry, root, number, signal)
+          else await this.adoptLeaves(entry, root.slice(), number, signal)
+        } finally {
+          // Adoption writes items above the head only, but whatever it did, nothing cached before is trusted.
+          entry.cacheGeneration = ++this.generations
+        }
       },
       { signal }
     )
@@ -648,6 +679,40 @@ export class TopicStore implements TopicProvider {
     return found
   }
 
+  /** `readRun` of items through the item cache: only the items it does not hold are read from the store. */
+  private async readItems(topic: string, from: number, amount: number, signal: AbortSignal | undefined): Promise<Uint8Array[]> {
+    const cache = this.itemCache
+    if (cache === undefined) return this.readRun(topic, from, amount, itemKey, signal)
+    throwIfAborted(signal, STORE_ABORTED)
+    const entry = await this.entry(topic, false)
+    const { id, meta, cacheGeneration: generation } = entry
+    if (amount === 0 || from < meta.lowest || from > meta.head) return []
+    const last = from + Math.min(meta.head - from, amount - 1)
+    const out: (Uint8Array | undefined)[] = new Array(last - from + 1)
+    const missing: number[] = []
+    for (let n = from; n <= last; n++) {
+      const cached = cache.get(generation, n)
+      if (cached === undefined) missing.push(n)
+      else out[n - from] = cached
+    }
+    for (let i = 0; i < missing.length; i += READ_CHUNK) {
+      throwIfAborted(signal, STORE_ABORTED)
+      const chunk = missing.slice(i, i + READ_CHUNK)
+      const values = await this.store.getMany(chunk.map((n) => itemKey(id, n)))
+      for (let j = 0; j < chunk.length; j++) {
+        const value = values[j]
+        if (value === undefined) continue
+        out[chunk[j]! - from] = value
+        // Under the generation this read started in: if a truncate or adoption came between, these may be
+        // items no longer held, and nothing reads that generation again.
+        cache.put(generation, chunk[j]!, value)
+      }
+    }
+    // Held items are never missing; if the store lost one, what precedes it is still a valid prefix.
+    const gap = out.indexOf(undefined)
+    return (gap < 0 ? out : out.slice(0, gap)) as Uint8Array[]
+  }
+
   /** Values under `key(id, n)` for `n` in `from .. from+amount-1` within what we hold, stopping at a gap. */
   private async readRun(
     topic: string,
@@ -705,7 +770,17 @@ export class TopicStore implements TopicProvider {
   private async load(topic: string, id: Uint8Array): Promise<TopicEntry> {
     const stored = await this.store.get(metaKey(id))
     const meta = stored === undefined ? { lowest: 0, head: -1, checkpoint: null } : decodeMeta(stored)
-    return { topic, id, meta, headHash: null, trie: null, rootCache: null, openRun: null, record: undefined }
+    return {
+      topic,
+      id,
+      meta,
+      headHash: null,
+      trie: null,
+      rootCache: null,
+      openRun: null,
+      record: undefined,
+      cacheGeneration: ++this.generations
+    }
   }
 }
 

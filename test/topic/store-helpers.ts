@@ -37,3 +37,44 @@ export class FlakyStore extends MemoryStore {
     await super.batch(ops)
   }
 }
+
+/** A `MemoryStore` that counts the keys asked of it. */
+export class CountingStore extends MemoryStore {
+  keysRead = 0
+  override async get(key: Uint8Array): Promise<Uint8Array | undefined> {
+    this.keysRead++
+    return super.get(key)
+  }
+  override async getMany(keys: Uint8Array[]): Promise<(Uint8Array | undefined)[]> {
+    this.keysRead += keys.length
+    return super.getMany(keys)
+  }
+}
+
+/**
+ * A `MemoryStore` that can hold back the values of one `getMany` of keys with a given prefix byte (0x68 per-item
+ * hashes, 0x69 items), read at the call, until released.
+ */
+export class GatedStore extends MemoryStore {
+  private gate: { prefix: number; held: Promise<void>; reached: () => void } | undefined
+  /** Holds the next such read: resolves once that read has taken its values, to a release. */
+  holdNextRead(prefix: number): Promise<() => void> {
+    let release!: () => void
+    const held = new Promise<void>((r) => {
+      release = r
+    })
+    return new Promise((reached) => {
+      this.gate = { prefix, held, reached: () => reached(release) }
+    })
+  }
+  override async getMany(keys: Uint8Array[]): Promise<(Uint8Array | undefined)[]> {
+    const values = await super.getMany(keys)
+    const gate = this.gate
+    if (gate !== undefined && keys[0]?.[0] === gate.prefix) {
+      this.gate = undefined
+      gate.reached()
+      await gate.held
+    }
+    return values
+  }
+}

@@ -1,51 +1,13 @@
 import { describe, expect, it } from 'vitest'
 import { MAX_HASHES_PER_REQUEST } from '../../src/constants.js'
-import { MemoryStore } from '../../src/store/memory-store.js'
 import { keccak256 } from '../../src/trie/keccak.js'
+import { MemoryStore } from '../../src/store/memory-store.js'
 import { HASH_RUN, hashRunKey, topicId } from '../../src/topic/topic-keys.js'
 import { TopicStore } from '../../src/topic/topic-store.js'
 import { toHex } from '../../src/util/hex.js'
 import { Prng } from '../../src/util/prng.js'
 import { until } from '../helpers/wait.js'
-import { copyTrie, randomItems } from './store-helpers.js'
-
-/** A `MemoryStore` that counts the keys asked of it. */
-class CountingStore extends MemoryStore {
-  keysRead = 0
-  override async get(key: Uint8Array): Promise<Uint8Array | undefined> {
-    this.keysRead++
-    return super.get(key)
-  }
-  override async getMany(keys: Uint8Array[]): Promise<(Uint8Array | undefined)[]> {
-    this.keysRead += keys.length
-    return super.getMany(keys)
-  }
-}
-
-/** A `MemoryStore` that can hold back the values of one read of per-item hashes, read at the call, until released. */
-class GatedStore extends MemoryStore {
-  private gate: { held: Promise<void>; reached: () => void } | undefined
-  /** Holds the next read of per-item hashes: resolves once that read has taken its values, to a release. */
-  holdNextHashRead(): Promise<() => void> {
-    let release!: () => void
-    const held = new Promise<void>((r) => {
-      release = r
-    })
-    return new Promise((reached) => {
-      this.gate = { held, reached: () => reached(release) }
-    })
-  }
-  override async getMany(keys: Uint8Array[]): Promise<(Uint8Array | undefined)[]> {
-    const values = await super.getMany(keys)
-    const gate = this.gate
-    if (gate !== undefined && keys[0]?.[0] === 0x68) {
-      this.gate = undefined
-      gate.reached()
-      await gate.held
-    }
-    return values
-  }
-}
+import { CountingStore, copyTrie, GatedStore, randomItems } from './store-helpers.js'
 
 const hashesOf = (items: Uint8Array[], from: number, to: number): string[] =>
   items.slice(from, to + 1).map((i) => toHex(keccak256(i)))
@@ -133,7 +95,7 @@ describe('TopicStore: item hashes read through hash runs', () => {
     const reopened = new TopicStore(store)
     await reopened.head('t')
     // The read's item-by-item hashes are read now and handed over only after the truncate and the append.
-    const holding = store.holdNextHashRead()
+    const holding = store.holdNextRead(0x68)
     const read = reopened.getContentHashes('t', HASH_RUN, 2 * HASH_RUN - 1)
     const release = await holding
     await reopened.truncate('t', HASH_RUN + 9)
