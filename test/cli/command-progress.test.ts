@@ -59,7 +59,7 @@ describe('progress on stderr off a terminal: JSON lines', () => {
       const synced = await runCli(cli.bin, ['sync', '--data', join(cli.work, 'trie-copy'), '--peer', server.info.addrs[0]!, '--root', root], { env })
       const trie = expectHonest(progressLines(synced), 'trie', 'nodes')
       for (const line of trie) {
-        expect(Object.keys(line).sort()).toEqual(['bytes', 'nodes', 'peers', 'pending', 'phase', 'rate'])
+        expect(Object.keys(line).sort()).toEqual(['bytes', 'nodes', 'peers', 'pending', 'phase', 'rate', 'stored'])
       }
       expect(trie.at(-1)!['nodes']).toBeGreaterThan(0)
     } finally {

@@ -157,6 +157,9 @@ async function syncRoot(
   // is what is asked for now, not what is left).
   handle.events.addEventListener('progress', (e) => {
     const { nodes, bytes, committed, pending, peers } = e.detail
+    // Reports before the first verified node (a peer answering busy) show nothing, and would precede a give-up
+    // line that must stand alone.
+    if (nodes === 0) return
     // stored: written to the store with their whole subtries, so a killed sync resumes from them.
     progress.update({ phase: 'trie', unit: 'nodes', done: nodes, bytes, counts: { stored: committed, pending, peers } })
   })
