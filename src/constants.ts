@@ -314,6 +314,17 @@ export const DEFAULT_INBOUND_REQUEST_BURST = 250
 export const MAX_SERVING_REPLY_BYTES = 64 * 1024 * 1024
 
 /**
+ * How long a reply's reader may take no byte of it before the reply counts as stalled, and may be given up for
+ * a peer holding less of a full reply budget (`ReplyBudget`). Longer than the pauses of an honest reader on a
+ * thin link (a round trip between window updates: 80-300 ms on the links `bench:links` emulates), so a reply
+ * being read is never given up; and until a reply stalls, a request that finds the budget full is refused,
+ * which costs nothing, instead of evicting a reply only just built: evicting at once let an outside tester's
+ * peer ids that never read make the server build and drop thousands of 2 MiB replies (2-4.7× their CPU, 1.6 GB
+ * of RSS) and evict an honest joiner's replies until its download gave up.
+ */
+export const REPLY_STALL_MS = 1_000
+
+/**
  * The share of `MAX_SERVING_REPLY_BYTES` one peer may hold, so one peer id cannot take the whole budget: room for
  * what one honest peer asks of a server at once, 5 topic requests (`DEFAULT_OUTBOUND_CONCURRENCY_PER_PEER`) of up
  * to `MAX_FRAME_BYTES` each, with 1.5 MiB to spare for nodes and status replies.

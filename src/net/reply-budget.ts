@@ -15,6 +15,11 @@ export interface ReplyCharge {
   readonly bytes: number
   resize(bytes: number): void
   release(): void
+  /**
+   * Whether the reply's reader has stopped taking it (no byte out for a while): only a stalled reply that was
+   * given an `evict` may be given up for another peer. A new charge is not stalled.
+   */
+  stalled(stalled: boolean): void
 }
 
 /** A snapshot of a budget, for tests, metrics and logs. */
@@ -42,6 +47,7 @@ interface Charge extends ReplyCharge {
   /** Order of charging: a lower one is older. */
   seq: number
   evict?: () => void
+  isStalled: boolean
 }
 
 /**
@@ -52,9 +58,12 @@ interface Charge extends ReplyCharge {
  *
  * The per-peer cap alone does not keep the budget for everyone: peer ids are free, and a few that never read
  * would fill it until their write deadlines pass. So when the whole budget is held, a peer takes the room it
- * needs from peers holding more than it does: their oldest charges that were given an `evict` are released and
- * evicted. A peer holding nothing can thus always get a reply out, and the replies given up are the ones held
- * longest: a reader that keeps reading holds each reply for moments, one that stalls holds it until its deadline.
+ * needs from peers holding more than it does, from their stalled replies (`ReplyCharge.stalled`) that were given
+ * an `evict`, oldest first: those are released and evicted. A reply its reader keeps taking is never given up,
+ * however much its peer holds; one its reader stopped taking is, to a peer holding less, long before its
+ * deadline. Replies that are still being built or written to a reader count as held and are not evicted, so
+ * when they fill the budget a request is refused (RATE_LIMITED), which costs nothing, rather than a reply built
+ * only to be given up.
  */
 export class ReplyBudget {
   private readonly maxBytes: number
@@ -97,6 +106,10 @@ export class ReplyBudget {
     const charge: Charge = {
       bytes,
       seq: this.charged++,
+      isStalled: false,
+      stalled: (stalled: boolean): void => {
+        charge.isStalled = stalled
+      },
       // A reply comes to at most what was reserved for it, so a resize is not refused: it only gives back.
       resize: (to: number): void => {
         if (released) return
@@ -120,8 +133,8 @@ export class ReplyBudget {
   }
 
   /**
-   * Makes `bytes` fit the server's budget for a peer holding `held`, by evicting the oldest charges of peers
-   * holding more (counted as they lose charges); evicts nothing unless that makes enough room.
+   * Makes `bytes` fit the server's budget for a peer holding `held`, by evicting the oldest stalled charges of
+   * peers holding more (counted as they lose charges); evicts nothing unless that makes enough room.
    */
   private makeRoom(peer: string, held: number, bytes: number): boolean {
     const short = this.inFlight + bytes - this.maxBytes
@@ -162,9 +175,9 @@ export class ReplyBudget {
   }
 }
 
-/** `entry`'s `n`th evictable charge, oldest first. */
+/** `entry`'s `n`th evictable charge that is stalled now, oldest first. */
 function nthCharge(entry: Held, n: number): Charge | undefined {
   let i = 0
-  for (const charge of entry.charges) if (i++ === n) return charge
+  for (const charge of entry.charges) if (charge.isStalled && i++ === n) return charge
   return undefined
 }

@@ -1,7 +1,12 @@
 import type { Connection, PeerId, Stream } from '@libp2p/interface'
 import { lpStream } from '@libp2p/utils'
 import { setMaxListeners } from 'main-event'
-import { DEFAULT_MIN_TRANSFER_BYTES_PER_SECOND, DEFAULT_REQUEST_FRAME_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS } from '../constants.js'
+import {
+  DEFAULT_MIN_TRANSFER_BYTES_PER_SECOND,
+  DEFAULT_REQUEST_FRAME_TIMEOUT_MS,
+  DEFAULT_REQUEST_TIMEOUT_MS,
+  REPLY_STALL_MS
+} from '../constants.js'
 import { ProtocolError, StreamEndedError } from '../errors.js'
 import { raceSignal } from '../util/abort.js'
 import type { Log } from '../util/log.js'
@@ -247,18 +252,26 @@ export function frameHandler(
           return
         }
         consumed += request.byteLength + varintLength(request.byteLength)
+        // The reply's charge once reserved, and whether its write started: a reply whose reader has taken no
+        // byte of it for `REPLY_STALL_MS` since may be given up for another peer (`ReplyBudget`).
+        const held: HeldReply = { writing: false }
         // Not a fixed deadline: an honest reader on a thin link takes longer than any fixed one allows.
         const deadline = new TransferDeadline({
           idleMs: options.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
           minBytesPerSecond: options.minDrainBytesPerSecond ?? DEFAULT_MIN_TRANSFER_BYTES_PER_SECOND,
-          sample: drained
+          sample: drained,
+          onCheck: (idleMs) => {
+            if (held.writing) held.charge?.stalled(idleMs >= REPLY_STALL_MS)
+          }
         })
         const signal = deadline.signal
         setMaxListeners(Infinity, signal)
-        const reply = budgetedAnswer(answer, request, peer, options.replyBudget, () => {
-          // The budget gave this reply's room to a peer holding less: not the peer's fault, so no violation.
+        const reply = budgetedAnswer(answer, request, peer, options.replyBudget, held, () => {
+          // The budget gave this stalled reply's room to a peer holding less. Its reader had stopped taking it:
+          // an unread reply, as at the deadline, so a peer id that keeps stalling replies is cut off in time.
           failed = true
-          stream.abort(new ProtocolError('reply given up: the server needed its room for a peer holding less'))
+          options.onViolation?.('unread', peer)
+          stream.abort(new ProtocolError('reply given up: unread while the server needed its room for a peer holding less'))
         })
         // Awaited below once the replies before it are out; marked handled now in case it fails before that.
         reply.catch(() => undefined)
@@ -269,6 +282,7 @@ export function frameHandler(
             const built = !signal.aborted
             try {
               if (failed || flooded) return
+              held.writing = true
               await lp.write(bytes, { signal })
               // lp.write returns once the bytes are queued; they are out only when the write buffer empties.
               await writtenOut(stream, signal)
@@ -367,6 +381,12 @@ interface BudgetedReply {
   charge?: ReplyCharge
 }
 
+/** A reply's charge, set as soon as it is reserved, and whether the reply is being written yet. */
+interface HeldReply {
+  charge?: ReplyCharge
+  writing: boolean
+}
+
 /**
  * `answer`'s reply to `request`, charged to `budget`: its largest size is reserved before `answer` runs, so what
  * replies are being built counts too and a full budget costs no store read; then the charge shrinks to the
@@ -378,12 +398,14 @@ async function budgetedAnswer(
   request: Uint8Array,
   peer: PeerId,
   replyBudget: FrameHandlerOptions['replyBudget'],
+  held: HeldReply,
   evict: () => void
 ): Promise<BudgetedReply> {
   if (replyBudget === undefined) return { bytes: await answer(request, peer) }
   const { budget, reserveBytes, refusal } = replyBudget
   const charge = budget.charge(peer.toString(), reserveBytes, evict)
   if (charge === undefined) return { bytes: refusal }
+  held.charge = charge
   try {
     const bytes = await answer(request, peer)
     charge.resize(bytes.byteLength + varintLength(bytes.byteLength))

@@ -20,6 +20,8 @@ export interface TransferDeadlineInit {
    * instead needs none).
    */
   sample?: () => number
+  /** Called at each check that does not abort, with how long no byte has moved (ms). */
+  onCheck?: (idleMs: number) => void
 }
 
 /**
@@ -89,6 +91,7 @@ export class TransferDeadline {
       const rate = Math.round((this.total * 1000) / (now - this.started))
       this.controller.abort(timeoutError(`${this.total} bytes in ${Math.round(now - this.started)} ms (${rate} B/s) is under the ${minBytesPerSecond} B/s floor`))
     } else {
+      this.init.onCheck?.(idle)
       this.schedule()
     }
   }

@@ -30,7 +30,12 @@ describe('ReplyBudget', () => {
   it('gives a full budget\'s room to a peer from those holding more, their oldest replies first', () => {
     const budget = new ReplyBudget({ maxBytes: 100, maxBytesPerPeer: 60 })
     const evicted: string[] = []
-    const hold = (peer: string, bytes: number, name: string) => budget.charge(peer, bytes, () => evicted.push(name))
+    // Stalled at once: their readers took nothing (see the next test for replies being read).
+    const hold = (peer: string, bytes: number, name: string) => {
+      const charge = budget.charge(peer, bytes, () => evicted.push(name))
+      charge?.stalled(true)
+      return charge
+    }
     const a1 = hold('a', 30, 'a1')
     hold('b', 20, 'b1')
     hold('a', 30, 'a2')
@@ -60,9 +65,9 @@ describe('ReplyBudget', () => {
   it('evicts only charges that can be given up, and nothing when that would not make room', () => {
     const budget = new ReplyBudget({ maxBytes: 100, maxBytesPerPeer: 100 })
     const evicted: string[] = []
-    budget.charge('a', 50) // not evictable
-    budget.charge('b', 30, () => evicted.push('b1'))
-    budget.charge('b', 20, () => evicted.push('b2'))
+    budget.charge('a', 50)?.stalled(true) // not evictable: no evict given
+    budget.charge('b', 30, () => evicted.push('b1'))?.stalled(true)
+    budget.charge('b', 20, () => evicted.push('b2'))?.stalled(true)
     // c needs 60 of room: b's 50 are not enough, and a's cannot be taken, so nothing goes.
     expect(budget.charge('c', 60, () => undefined)).toBeUndefined()
     expect(evicted).toEqual([])
@@ -71,6 +76,24 @@ describe('ReplyBudget', () => {
     // Only a holds more than c now, and its charge cannot be taken.
     expect(budget.charge('c', 20, () => undefined)).toBeUndefined()
     expect(budget.stats()).toEqual({ inFlight: 90, peak: 100, refused: 2, evicted: 2, peers: 2 })
+  })
+
+  it('never evicts a reply its reader is taking, nor one not yet stalled: the request is refused instead', () => {
+    const budget = new ReplyBudget({ maxBytes: 100, maxBytesPerPeer: 100 })
+    const evicted: string[] = []
+    const reading = budget.charge('a', 60, () => evicted.push('a1'))
+    const fresh = budget.charge('b', 40, () => evicted.push('b1'))
+    expect(budget.charge('c', 30, () => undefined)).toBeUndefined()
+    // Stalled a while, then read again: protected again.
+    reading?.stalled(true)
+    reading?.stalled(false)
+    expect(budget.charge('c', 30, () => undefined)).toBeUndefined()
+    expect(evicted).toEqual([])
+    // b's reader stops: its reply goes, although a holds more.
+    fresh?.stalled(true)
+    expect(budget.charge('c', 30, () => undefined)).toBeDefined()
+    expect(evicted).toEqual(['b1'])
+    expect(budget.stats()).toMatchObject({ inFlight: 90, refused: 2, evicted: 1 })
   })
 
   it('never lets one peer take more than the whole budget', () => {

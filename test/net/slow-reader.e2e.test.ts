@@ -139,7 +139,9 @@ describe('replies to peers that do not read them', () => {
       expect(sampledPeak).toBeLessThanOrEqual(SYBIL_BUDGET)
       // An evicted reply's stream is reset; the attackers' others still wait.
       expect(streams.filter((s) => s.status === 'reset').length).toBeGreaterThan(0)
-      // Being evicted is not an offence, and the joiner did nothing wrong either.
+      // An evicted reply was unread: a limit violation of its reader's. The joiner did nothing wrong.
+      const charged = await Promise.all(attackers.map((a) => penaltyOf(server, a.peerId)))
+      expect(charged.filter((p) => p > 0).length).toBeGreaterThan(0)
       expect(await penaltyOf(server, joiner.node.peerId)).toBe(0)
       await joiner.stop()
       await following.catch(() => undefined)
