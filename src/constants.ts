@@ -274,6 +274,11 @@ export const MAX_RANGE_KEY_BYTES = 256
  */
 export const DEFAULT_ITEM_CACHE_BYTES = 16 * 1024 * 1024
 export const MAX_CACHED_ITEM_BYTES = 16 * 1024
+/**
+ * Bytes of item hash runs (8 KiB each, 256 hashes) a `TopicStore` keeps in memory beside its items, when it
+ * keeps items at all: 512 runs, the hashes of 131,072 items. A hashes reply of 8,192 hashes reads 32 or 33 runs.
+ */
+export const HASH_RUN_CACHE_BYTES = 4 * 1024 * 1024
 
 /**
  * Request tokens (status, contents and hashes together; nodes in a bucket of their own) one peer may spend at a

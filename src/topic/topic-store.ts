@@ -1,6 +1,7 @@
 import {
   DEFAULT_ITEM_CACHE_BYTES,
   DEFAULT_TOPIC_BATCH_BYTES,
+  HASH_RUN_CACHE_BYTES,
   MAX_CACHED_ITEM_BYTES,
   MAX_CHECKPOINT_RECORD_BYTES,
   MAX_ITEM_BYTES
@@ -45,8 +46,8 @@ export interface TopicStoreInit {
    */
   batchBytes?: number
   /**
-   * Bytes of recently read items (each of at most `MAX_CACHED_ITEM_BYTES`) kept in memory for the next reads;
-   * 0 keeps none. @default DEFAULT_ITEM_CACHE_BYTES (16 MiB)
+   * Bytes of recently read items (each of at most `MAX_CACHED_ITEM_BYTES`) kept in memory for the next reads,
+   * besides `HASH_RUN_CACHE_BYTES` of item hash runs; 0 keeps neither. @default DEFAULT_ITEM_CACHE_BYTES (16 MiB)
    */
   itemCacheBytes?: number
 }
@@ -139,6 +140,8 @@ export class TopicStore implements TopicProvider {
   /** Hash runs being written for a read that found them missing (`backfillRun`), by topic and run. */
   private readonly backfills = new Set<string>()
   private readonly itemCache: ItemCache | undefined
+  /** Recently read full hash runs (see `hashRunKey`), under the same generations as `itemCache`. */
+  private readonly runCache: ItemCache | undefined
   /** The last cache generation handed out (see `TopicEntry.cacheGeneration`). */
   private generations = 0
 
@@ -154,6 +157,7 @@ export class TopicStore implements TopicProvider {
       throw new InvalidInputError(`itemCacheBytes must be a non-negative integer, got ${cacheBytes}`)
     }
     this.itemCache = cacheBytes > 0 ? new ItemCache(cacheBytes, MAX_CACHED_ITEM_BYTES) : undefined
+    this.runCache = cacheBytes > 0 ? new ItemCache(HASH_RUN_CACHE_BYTES, HASH_RUN * 32) : undefined
   }
 
   /** Appends `data` as the topic's next item (0 for an empty topic) and returns its number. */
@@ -619,7 +623,7 @@ export class TopicStore implements TopicProvider {
   private async readHashes(topic: string, from: number, amount: number, signal: AbortSignal | undefined): Promise<Uint8Array[]> {
     throwIfAborted(signal, STORE_ABORTED)
     const entry = await this.entry(topic, false)
-    const { id, meta } = entry
+    const { meta } = entry
     if (amount === 0 || from < meta.lowest || from > meta.head) return []
     const last = from + Math.min(meta.head - from, amount - 1)
     const out: Uint8Array[] = []
@@ -628,7 +632,7 @@ export class TopicStore implements TopicProvider {
     // hashes are views into the run's value. Only the open run past the last full one is read item by item.
     const firstRun = Math.floor(from / HASH_RUN)
     const endRun = Math.min(Math.floor(last / HASH_RUN) + 1, Math.floor((meta.head + 1) / HASH_RUN))
-    const runs = endRun > firstRun ? await this.store.getMany(numbers(firstRun, endRun).map((r) => hashRunKey(id, r))) : []
+    const runs = endRun > firstRun ? await this.readHashRuns(entry, firstRun, endRun) : []
     const perItem = async (to: number): Promise<boolean> => {
       if (to < n) return true
       const found = await this.readRun(topic, n, to - n + 1, hashKey, signal)
@@ -650,6 +654,25 @@ export class TopicStore implements TopicProvider {
     }
     await perItem(last)
     return out
+  }
+
+  /** Hash runs `firstRun .. endRun-1` of `entry`, from the run cache where it has them, else from the store. */
+  private async readHashRuns(entry: TopicEntry, firstRun: number, endRun: number): Promise<(Uint8Array | undefined)[]> {
+    const cache = this.runCache
+    const all = numbers(firstRun, endRun)
+    if (cache === undefined) return this.store.getMany(all.map((r) => hashRunKey(entry.id, r)))
+    // Under the generation this read started in, as `readItems` does.
+    const generation = entry.cacheGeneration
+    const runs = all.map((r) => cache.get(generation, r))
+    const missing = all.filter((_, i) => runs[i] === undefined)
+    if (missing.length === 0) return runs
+    const values = await this.store.getMany(missing.map((r) => hashRunKey(entry.id, r)))
+    for (let j = 0; j < missing.length; j++) {
+      const value = values[j]
+      runs[missing[j]! - firstRun] = value
+      if (value?.length === HASH_RUN * 32) cache.put(generation, missing[j]!, value)
+    }
+    return runs
   }
 
   /**

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import { MAX_CACHED_ITEM_BYTES } from '../../src/constants.js'
+import { keccak256 } from '../../src/trie/keccak.js'
 import { ItemCache } from '../../src/topic/item-cache.js'
+import { HASH_RUN } from '../../src/topic/topic-keys.js'
 import { TopicStore } from '../../src/topic/topic-store.js'
 import { toHex } from '../../src/util/hex.js'
 import { Prng } from '../../src/util/prng.js'
@@ -99,6 +101,24 @@ describe('TopicStore item cache', () => {
     await plain.getContents('t', 0, 10)
     expect(uncached.keysRead).toBe(before + 10)
     expect(() => new TopicStore(uncached, { itemCacheBytes: -1 })).toThrow(/itemCacheBytes/)
+  })
+
+  it('reads the full hash runs of a hashes request again from memory, and none of a truncated run', async () => {
+    const store = new CountingStore()
+    const topics = new TopicStore(store)
+    const prng = new Prng(6)
+    const items = Array.from({ length: 3 * HASH_RUN + 10 }, () => prng.bytes(1 + prng.int(40)))
+    await topics.appendMany('t', items)
+    const first = await topics.getContentHashes('t', 0, 3 * HASH_RUN - 1)
+    const before = store.keysRead
+    expect((await topics.getContentHashes('t', 0, 3 * HASH_RUN - 1)).map(toHex)).toEqual(first.map(toHex))
+    expect(store.keysRead).toBe(before)
+    // Run 2 is truncated and its items replaced: its new hashes, not the cached run.
+    await topics.truncate('t', 2 * HASH_RUN + 9)
+    const replaced = Array.from({ length: HASH_RUN }, () => prng.bytes(1 + prng.int(40)))
+    await topics.appendMany('t', replaced)
+    const expected = [...items.slice(0, 2 * HASH_RUN + 10), ...replaced].slice(0, 3 * HASH_RUN).map((i) => toHex(keccak256(i)))
+    expect((await topics.getContentHashes('t', 0, 3 * HASH_RUN - 1)).map(toHex)).toEqual(expected)
   })
 
   it('reads items larger than MAX_CACHED_ITEM_BYTES from the store each time', async () => {
