@@ -170,14 +170,6 @@ export class ReplyBudget {
     return true
   }
 
-  /** Whether `peer` holds a reply its reader stopped taking (see `ReplyCharge.stalled`). */
-  holdsStalled(peer: string): boolean {
-    const entry = this.perPeer.get(peer)
-    if (entry === undefined) return false
-    for (const charge of entry.charges) if (charge.isStalled) return true
-    return false
-  }
-
   stats(): ReplyBudgetStats {
     return { inFlight: this.inFlight, peak: this.peak, refused: this.refused, evicted: this.evicted, peers: this.perPeer.size }
   }

@@ -266,8 +266,7 @@ export function frameHandler(
         })
         const signal = deadline.signal
         setMaxListeners(Infinity, signal)
-        const refusedWhileStalled = (): void => options.onViolation?.('unread', peer)
-        const reply = budgetedAnswer(answer, request, peer, options.replyBudget, held, refusedWhileStalled, () => {
+        const reply = budgetedAnswer(answer, request, peer, options.replyBudget, held, () => {
           // The budget gave this stalled reply's room to a peer holding less. Its reader had stopped taking it:
           // an unread reply, as at the deadline, so a peer id that keeps stalling replies is cut off in time.
           failed = true
@@ -391,9 +390,8 @@ interface HeldReply {
 /**
  * `answer`'s reply to `request`, charged to `budget`: its largest size is reserved before `answer` runs, so what
  * replies are being built counts too and a full budget costs no store read; then the charge shrinks to the
- * reply's size. The refusal when the reservation does not fit (`refusedWhileStalled` is told when the peer
- * holds a stalled reply meanwhile). `evict` gives the reply up (aborts its stream) when the budget takes its
- * room back for a peer holding less.
+ * reply's size. The refusal when the reservation does not fit. `evict` gives the reply up (aborts its stream)
+ * when the budget takes its room back for a peer holding less.
  */
 async function budgetedAnswer(
   answer: (frame: Uint8Array, peer: PeerId) => Promise<Uint8Array>,
@@ -401,18 +399,12 @@ async function budgetedAnswer(
   peer: PeerId,
   replyBudget: FrameHandlerOptions['replyBudget'],
   held: HeldReply,
-  refusedWhileStalled: () => void,
   evict: () => void
 ): Promise<BudgetedReply> {
   if (replyBudget === undefined) return { bytes: await answer(request, peer) }
   const { budget, reserveBytes, refusal } = replyBudget
   const charge = budget.charge(peer.toString(), reserveBytes, evict)
-  if (charge === undefined) {
-    // Asking for more while leaving a reply unread is what peer ids filling the budget do, not honest readers:
-    // a limit violation, so such a peer is cut off in time. A refusal alone charges nobody.
-    if (budget.holdsStalled(peer.toString())) refusedWhileStalled()
-    return { bytes: refusal }
-  }
+  if (charge === undefined) return { bytes: refusal }
   held.charge = charge
   try {
     const bytes = await answer(request, peer)
