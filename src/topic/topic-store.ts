@@ -243,6 +243,8 @@ export class TopicStore implements TopicProvider {
         if (head >= old) return
         const checkpoint = entry.meta.checkpoint !== null && entry.meta.checkpoint.number > head ? null : entry.meta.checkpoint
         const meta = { ...entry.meta, head, checkpoint }
+        // From the first deletion on, nothing cached for this topic is read again, even if a batch fails midway.
+        entry.cacheGeneration = ++this.generations
         let ops: BatchOp[] = [metaPut(entry, meta)]
         for (let n = head + 1; n <= old; n++) {
           ops.push({ type: 'del', key: itemKey(entry.id, n) }, { type: 'del', key: hashKey(entry.id, n) })
@@ -259,6 +261,7 @@ export class TopicStore implements TopicProvider {
         entry.trie = null
         entry.rootCache = null
         entry.openRun = null
+        // And none of what reads cached meanwhile, under the generation above.
         entry.cacheGeneration = ++this.generations
       },
       { signal: options?.signal }
