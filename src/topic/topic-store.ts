@@ -441,7 +441,7 @@ export class TopicStore implements TopicProvider {
   async getContents(topic: string, from: number, amount: number, options?: TopicStoreOptions): Promise<Item[]> {
     checkNumber(from, 'from')
     checkNumber(amount, 'amount')
-    const found = await this.readItems(topic, from, amount, options?.signal)
+    const found = await this.readRun(topic, from, amount, itemKey, options?.signal, this.itemCache)
     return found.map((data, i) => ({ n: from + i, data }))
   }
 
@@ -664,7 +664,7 @@ export class TopicStore implements TopicProvider {
     const cache = this.runCache
     const all = numbers(firstRun, endRun)
     if (cache === undefined) return this.store.getMany(all.map((r) => hashRunKey(entry.id, r)))
-    // Under the generation this read started in, as `readItems` does.
+    // Under the generation this read started in, as `readRun` does.
     const generation = entry.cacheGeneration
     const runs = all.map((r) => cache.get(generation, r))
     const missing = all.filter((_, i) => runs[i] === undefined)
@@ -705,62 +705,43 @@ export class TopicStore implements TopicProvider {
     return found
   }
 
-  /** `readRun` of items through the item cache: only the items it does not hold are read from the store. */
-  private async readItems(topic: string, from: number, amount: number, signal: AbortSignal | undefined): Promise<Uint8Array[]> {
-    const cache = this.itemCache
-    if (cache === undefined) return this.readRun(topic, from, amount, itemKey, signal)
+  /**
+   * Values under `key(id, n)` for `n` in `from .. from+amount-1` within what we hold, stopping at a gap. With
+   * `cache`, the values it holds are taken from it and only the others read from the store (then cached).
+   */
+  private async readRun(
+    topic: string,
+    from: number,
+    amount: number,
+    key: (id: Uint8Array, n: number) => Uint8Array,
+    signal: AbortSignal | undefined,
+    cache?: ItemCache
+  ): Promise<Uint8Array[]> {
     throwIfAborted(signal, STORE_ABORTED)
     const entry = await this.entry(topic, false)
     const { id, meta, cacheGeneration: generation } = entry
     if (amount === 0 || from < meta.lowest || from > meta.head) return []
+    // Written so that a huge `amount` cannot take `from + amount` past 2^53.
     const last = from + Math.min(meta.head - from, amount - 1)
-    const out: (Uint8Array | undefined)[] = new Array(last - from + 1)
+    const out: Uint8Array[] = new Array(last - from + 1)
     const missing: number[] = []
     for (let n = from; n <= last; n++) {
-      const cached = cache.get(generation, n)
+      const cached = cache?.get(generation, n)
       if (cached === undefined) missing.push(n)
       else out[n - from] = cached
     }
     for (let i = 0; i < missing.length; i += READ_CHUNK) {
       throwIfAborted(signal, STORE_ABORTED)
       const chunk = missing.slice(i, i + READ_CHUNK)
-      const values = await this.store.getMany(chunk.map((n) => itemKey(id, n)))
+      const values = await this.store.getMany(chunk.map((n) => key(id, n)))
       for (let j = 0; j < chunk.length; j++) {
         const value = values[j]
-        if (value === undefined) continue
+        // Held items are never missing; if the store lost one, what precedes it is still a valid prefix.
+        if (value === undefined) return out.slice(0, chunk[j]! - from)
         out[chunk[j]! - from] = value
         // Under the generation this read started in: if a truncate or adoption came between, these may be
         // items no longer held, and nothing reads that generation again.
-        cache.put(generation, chunk[j]!, value)
-      }
-    }
-    // Held items are never missing; if the store lost one, what precedes it is still a valid prefix.
-    const gap = out.indexOf(undefined)
-    return (gap < 0 ? out : out.slice(0, gap)) as Uint8Array[]
-  }
-
-  /** Values under `key(id, n)` for `n` in `from .. from+amount-1` within what we hold, stopping at a gap. */
-  private async readRun(
-    topic: string,
-    from: number,
-    amount: number,
-    key: (id: Uint8Array, n: number) => Uint8Array,
-    signal: AbortSignal | undefined
-  ): Promise<Uint8Array[]> {
-    throwIfAborted(signal, STORE_ABORTED)
-    const { id, meta } = await this.entry(topic, false)
-    if (amount === 0 || from < meta.lowest || from > meta.head) return []
-    // Written so that a huge `amount` cannot take `from + amount` past 2^53.
-    const last = from + Math.min(meta.head - from, amount - 1)
-    const out: Uint8Array[] = []
-    for (let start = from; start <= last; start += READ_CHUNK) {
-      throwIfAborted(signal, STORE_ABORTED)
-      const keys: Uint8Array[] = []
-      for (let n = start; n <= Math.min(last, start + READ_CHUNK - 1); n++) keys.push(key(id, n))
-      for (const value of await this.store.getMany(keys)) {
-        // Held items are never missing; if the store lost one, what precedes it is still a valid prefix.
-        if (value === undefined) return out
-        out.push(value)
+        cache?.put(generation, chunk[j]!, value)
       }
     }
     return out
