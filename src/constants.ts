@@ -311,7 +311,7 @@ export const DEFAULT_INBOUND_REQUEST_BURST = 250
  * (`DEFAULT_REQUEST_TIMEOUT_MS`). 16 streams a connection × 2 MiB replies is 32 MiB a peer id, and peer ids are
  * free: an outside tester took a `dsfg serve` from 188 MB to 513 MB with 8 of them and to 1.2 GB with 24. Past
  * the budget a request is answered RATE_LIMITED (a few bytes) instead of being built, unless peers holding more
- * than its own peer give up their oldest replies for it (`ReplyBudget`): without that, 6 fresh peer ids that
+ * than its own peer give up replies they left stalled (`ReplyBudget`, `REPLY_STALL_MS`): without that, 6 fresh peer ids that
  * never read kept every honest client out for as long as they went on. 64 MiB is thirty full replies, five
  * peers' shares: more than honest clients keep unread at once, and a bound a small serving node can afford
  * beside its own heap.

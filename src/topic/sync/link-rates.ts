@@ -101,7 +101,6 @@ export class LinkRates {
     return (link.bytes * 1000) / link.ms
   }
 
-  /** Forgets `peer` (it left): it starts again from a slow start. */
   /**
    * Bounds the map over a long sync that sees many peers come and go (nothing tells it a peer left): the
    * earliest measured peer with no request in flight goes; a peer that returns is measured again.
@@ -112,10 +111,6 @@ export class LinkRates {
       this.peers.delete(peer)
       return
     }
-  }
-
-  forget(peer: string): void {
-    this.peers.delete(peer)
   }
 
   /**
