@@ -330,6 +330,16 @@ export const MAX_SERVING_REPLY_BYTES = 64 * 1024 * 1024
 export const REPLY_STALL_MS = 1_000
 
 /**
+ * Bytes of a reply a server hands its stream at a time, the next piece once the last has left the write buffer.
+ * A yamux sender sends what it has buffered as one data frame of up to the reader's whole window (256 KiB), and
+ * a reader sees a frame, and grants more window, only once all of it arrived: a reply written whole stopped its
+ * stream for a round trip at every window, 77% of an 80 ms, 8 Mbit/s link at best for one stream (measured: a
+ * topic sync's replies on one stream took 80% of such a link). In 64 KiB frames the reader's grants come back
+ * while the rest of the window is still on its way: a stream fills its link up to 192 KiB per round trip.
+ */
+export const REPLY_PIECE_BYTES = 64 * 1024
+
+/**
  * The share of `MAX_SERVING_REPLY_BYTES` one peer may hold, so one peer id cannot take the whole budget: room for
  * what one honest peer asks of a server at once, 5 topic requests (`DEFAULT_OUTBOUND_CONCURRENCY_PER_PEER`) of up
  * to `MAX_FRAME_BYTES` each, with 1.5 MiB to spare for nodes and status replies.
@@ -363,6 +373,16 @@ export const DEFAULT_OUTBOUND_REQUEST_BURST = 200
  * never global, so a slow or rate-limiting peer delays only the requests addressed to it.
  */
 export const DEFAULT_OUTBOUND_CONCURRENCY_PER_PEER = 5
+
+/**
+ * Contents requests a client may write on one long-lived `/dsfg/contents/2.0.0` stream ahead of their replies, and
+ * a server reads ahead of its answers: as many as a Fetcher has in flight to one peer. On a stream a request, the
+ * multistream-select confirmation of each new stream queued behind the replies already on the link (up to 0.8 s
+ * on an emulated 80 ms, 8 Mbit/s link), and replies on parallel streams shared the link and ended together, so
+ * the link sat idle for a round trip every few replies; on one stream the replies leave in order, one after
+ * another, and the next request is already at the server.
+ */
+export const MAX_PIPELINED_CONTENTS_REQUESTS = DEFAULT_OUTBOUND_CONCURRENCY_PER_PEER
 
 /**
  * How often a known peer is asked for its topic state again. The downloader only needs a peer's `head` to

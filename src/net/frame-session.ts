@@ -4,7 +4,9 @@ import { Uint8ArrayList } from 'uint8arraylist'
 import { DEFAULT_REQUEST_TIMEOUT_MS } from '../constants.js'
 import { AbortError, ProtocolError, StreamEndedError } from '../errors.js'
 import { raceSignal } from '../util/abort.js'
-import { asUint8Array, type OpenStream, requestFrame } from './rpc.js'
+import { concatBytes } from '../util/bytes.js'
+import { asUint8Array, lengthPrefix, type OpenStream, requestFrame } from './rpc.js'
+import { TransferDeadline } from './transfer-deadline.js'
 
 /**
  * Many requests on one long-lived stream, replies in request order (`frameHandler` with `maxPipelinedRequests`
@@ -25,14 +27,33 @@ export interface FrameSessionInit {
   maxUnanswered: number
   /** @default DEFAULT_REQUEST_TIMEOUT_MS */
   timeoutMs?: number
+  /**
+   * For replies that may take long on a thin link. Unset, each request has `timeoutMs` from when it is made.
+   * Set, a request has no deadline of its own (its caller's signal only) while it waits behind the replies
+   * before it: the reply being read is held to a `TransferDeadline` (`timeoutMs` without a byte, and this rate
+   * after that), counted from the end of the reply before it, or from its request's writing if it was first in
+   * line. Five 2 MiB replies queued on a 2 Mbit/s link take 40 s; a peer that stops sending is still cut
+   * `timeoutMs` after its last byte.
+   */
+  minBytesPerSecond?: number
+}
+
+/** A reply frame that broke the rules: what the peer sent is to blame, `oversized` or otherwise `malformed`. */
+export class ReplyFrameError extends ProtocolError {
+  readonly fault: 'oversized' | 'malformed'
+
+  constructor(fault: 'oversized' | 'malformed', message: string) {
+    super(message)
+    this.fault = fault
+  }
 }
 
 interface Pending {
   /** The session it waits on; a request handed over to a new session moves with its abort handling. */
   owner: FrameSession
   readonly frame: Uint8Array
-  /** The caller's signal and the deadline together. */
-  readonly signal: AbortSignal
+  /** The caller's signal and the deadline together (neither, with a transfer deadline and no caller's signal). */
+  readonly signal: AbortSignal | undefined
   resolve(reply: Uint8Array): void
   reject(err: Error): void
   /** The caller gave up on it after it was written: its reply is still read, then dropped. */
@@ -43,19 +64,7 @@ interface Pending {
 /** The longest varint length prefix a reply may have (a frame of at most 2^53 bytes). */
 const MAX_PREFIX_BYTES = 8
 
-function lengthPrefixed(frame: Uint8Array): Uint8Array {
-  const prefix: number[] = []
-  let n = frame.byteLength
-  while (n >= 0x80) {
-    prefix.push((n % 0x80) | 0x80)
-    n = Math.floor(n / 0x80)
-  }
-  prefix.push(n)
-  const out = new Uint8Array(prefix.length + frame.byteLength)
-  out.set(prefix)
-  out.set(frame, prefix.length)
-  return out
-}
+
 
 /**
  * What a session hands back when the server ended the stream cleanly after answering `answered` requests: the
@@ -86,6 +95,8 @@ export class FrameSession {
   private expected = -1
   private prefixBytes = 0
   private ended = false
+  /** The deadline of the reply being read, with `minBytesPerSecond` set and a request unanswered. */
+  private replyDeadline: TransferDeadline | undefined
 
   constructor(stream: Stream, init: FrameSessionInit, options: { onEnded?: SessionEnded } = {}) {
     this.stream = stream
@@ -102,23 +113,25 @@ export class FrameSession {
     return this.ended
   }
 
-  /** Sends `frame` and resolves with its reply frame; rejects with `AbortError` on abort or at the deadline. */
+  /**
+   * Sends `frame` and resolves with its reply frame; rejects with `AbortError` on abort or at the deadline
+   * (with `minBytesPerSecond`: the reply's transfer deadline rejects with its `TimeoutError` and ends the
+   * session, whose other requests fail with `StreamEndedError`).
+   */
   request(frame: Uint8Array, options: { signal?: AbortSignal } = {}): Promise<Uint8Array> {
     if (this.ended) return Promise.reject(new StreamEndedError(`${this.init.protocol}: session closed`))
-    const timeout = AbortSignal.timeout(this.init.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS)
-    const signal = options.signal === undefined ? timeout : AbortSignal.any([options.signal, timeout])
-    setMaxListeners(Infinity, signal)
-    if (signal.aborted) return Promise.reject(new AbortError(`${this.init.protocol}: request aborted`, { cause: signal.reason }))
+    const signal = this.requestSignal(options.signal)
+    if (signal?.aborted === true) return Promise.reject(new AbortError(`${this.init.protocol}: request aborted`, { cause: signal.reason }))
     return new Promise<Uint8Array>((resolve, reject) => {
       const onAbort = (): void => {
         if (pending.done) return
         settle()
-        reject(new AbortError(`${this.init.protocol}: request aborted`, { cause: signal.reason }))
+        reject(new AbortError(`${this.init.protocol}: request aborted`, { cause: signal?.reason }))
         pending.owner.forget(pending)
       }
       const settle = (): void => {
         pending.done = true
-        signal.removeEventListener('abort', onAbort)
+        signal?.removeEventListener('abort', onAbort)
       }
       const pending: Pending = {
         owner: this,
@@ -135,9 +148,18 @@ export class FrameSession {
         abandoned: false,
         done: false
       }
-      signal.addEventListener('abort', onAbort, { once: true })
+      signal?.addEventListener('abort', onAbort, { once: true })
       this.adopt([pending])
     })
+  }
+
+  /** The caller's signal, with the request's own deadline unless replies have transfer deadlines instead. */
+  private requestSignal(caller: AbortSignal | undefined): AbortSignal | undefined {
+    if (this.init.minBytesPerSecond !== undefined) return caller
+    const timeout = AbortSignal.timeout(this.init.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS)
+    const signal = caller === undefined ? timeout : AbortSignal.any([caller, timeout])
+    setMaxListeners(Infinity, signal)
+    return signal
   }
 
   /** Takes over requests still waiting (handed back by an ended session), behind any of its own. */
@@ -200,10 +222,11 @@ export class FrameSession {
     while (!this.ended && this.queued.length > 0 && this.unanswered.length < this.maxUnanswered) {
       const pending = this.queued.shift()!
       this.unanswered.push(pending)
+      this.watchReply()
       try {
         // A false return asks to wait for 'drain'; the stream buffers the frame meanwhile, and request frames
         // are small and few.
-        this.stream.send(lengthPrefixed(pending.frame))
+        this.stream.send(concatBytes(lengthPrefix(pending.frame.byteLength), pending.frame))
       } catch (err) {
         this.fail(new StreamEndedError(`${this.init.protocol}: write failed`, { cause: err }))
         return
@@ -214,8 +237,10 @@ export class FrameSession {
   /** `data` is a chunk or a list of chunks (the stream's own `Uint8ArrayList`, of another copy of that package). */
   private onData(data: Uint8Array | Iterable<Uint8Array>): void {
     if (this.ended) return
+    const before = this.buffer.byteLength
     if (data instanceof Uint8Array) this.buffer.append(data)
     else for (const chunk of data) this.buffer.append(chunk)
+    this.replyDeadline?.moved(this.buffer.byteLength - before)
     for (;;) {
       if (this.expected < 0 && !this.readPrefix()) return
       if (this.ended || this.buffer.byteLength < this.prefixBytes + this.expected) return
@@ -225,10 +250,13 @@ export class FrameSession {
       this.expected = -1
       const pending = this.unanswered.shift()
       if (pending === undefined) {
-        this.fail(new ProtocolError(`${this.init.protocol}: a reply frame nobody asked for`))
+        this.fail(new ReplyFrameError('malformed', `${this.init.protocol}: a reply frame nobody asked for`))
         return
       }
       this.answered++
+      this.replyDeadline?.dispose()
+      this.replyDeadline = undefined
+      this.watchReply()
       if (!pending.abandoned) pending.resolve(reply)
       this.writeQueued()
     }
@@ -240,7 +268,7 @@ export class FrameSession {
     let scale = 1
     for (let i = 0; i < this.buffer.byteLength; i++) {
       if (i >= MAX_PREFIX_BYTES) {
-        this.fail(new ProtocolError(`${this.init.protocol}: bad reply frame (length prefix too long)`))
+        this.fail(new ReplyFrameError('malformed', `${this.init.protocol}: bad reply frame (length prefix too long)`))
         return false
       }
       const byte = this.buffer.get(i)
@@ -248,7 +276,7 @@ export class FrameSession {
       scale *= 0x80
       if (byte < 0x80) {
         if (length > this.init.maxResponseBytes) {
-          this.fail(new ProtocolError(`${this.init.protocol}: bad reply frame (${length} bytes, at most ${this.init.maxResponseBytes})`))
+          this.fail(new ReplyFrameError('oversized', `${this.init.protocol}: bad reply frame (${length} bytes, at most ${this.init.maxResponseBytes})`))
           return false
         }
         this.expected = length
@@ -259,8 +287,32 @@ export class FrameSession {
     return false
   }
 
-  /** A reply broke the rules: its request takes the blame, the others are retried; the stream is reset. */
-  private fail(err: ProtocolError | StreamEndedError): void {
+  /**
+   * With `minBytesPerSecond`, starts the deadline of the next reply to read, if there is one and none runs. Its
+   * expiry fails that reply's request with the deadline's `TimeoutError` (the peer stopped sending, or crawled)
+   * and ends the session.
+   */
+  private watchReply(): void {
+    const minBytesPerSecond = this.init.minBytesPerSecond
+    if (minBytesPerSecond === undefined || this.replyDeadline !== undefined || this.ended || this.unanswered.length === 0) return
+    const deadline = new TransferDeadline({ idleMs: this.init.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS, minBytesPerSecond })
+    this.replyDeadline = deadline
+    deadline.signal.addEventListener(
+      'abort',
+      () => {
+        if (this.replyDeadline !== deadline) return
+        const reason: unknown = deadline.signal.reason
+        this.fail(reason instanceof Error ? reason : new StreamEndedError(`${this.init.protocol}: no reply in time`))
+      },
+      { once: true }
+    )
+  }
+
+  /**
+   * A reply broke the rules, or its deadline passed: its request takes the blame, the others are retried; the
+   * stream is reset.
+   */
+  private fail(err: Error): void {
     const first = this.unanswered.shift()
     this.end(new StreamEndedError(`${this.init.protocol}: session ended`, { cause: err }))
     if (first !== undefined && !first.done) first.reject(err)
@@ -270,6 +322,8 @@ export class FrameSession {
   private end(err: StreamEndedError): void {
     if (this.ended && this.unanswered.length === 0 && this.queued.length === 0) return
     this.ended = true
+    this.replyDeadline?.dispose()
+    this.replyDeadline = undefined
     for (const pending of this.unanswered.splice(0)) if (!pending.done) pending.reject(err)
     for (const pending of this.queued.splice(0)) if (!pending.done) pending.reject(err)
     this.buffer.consume(this.buffer.byteLength)
@@ -313,6 +367,7 @@ export class FrameSessions {
     return requestFrame(this.openStream, peer, this.init.protocol, frame, {
       signal,
       timeoutMs: this.init.timeoutMs,
+      minBytesPerSecond: this.init.minBytesPerSecond,
       maxResponseBytes: this.init.maxResponseBytes
     })
   }

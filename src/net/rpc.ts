@@ -5,10 +5,12 @@ import {
   DEFAULT_MIN_TRANSFER_BYTES_PER_SECOND,
   DEFAULT_REQUEST_FRAME_TIMEOUT_MS,
   DEFAULT_REQUEST_TIMEOUT_MS,
+  REPLY_PIECE_BYTES,
   REPLY_STALL_MS
 } from '../constants.js'
 import { ProtocolError, StreamEndedError } from '../errors.js'
 import { raceSignal } from '../util/abort.js'
+import { concatBytes } from '../util/bytes.js'
 import type { Log } from '../util/log.js'
 import type { ReplyBudget, ReplyCharge } from './reply-budget.js'
 import { TransferDeadline } from './transfer-deadline.js'
@@ -214,7 +216,7 @@ export function frameHandler(
     }
     // Added after lpStream's own listener, so both see any bytes that arrived before the handler ran.
     stream.addEventListener('message', count)
-    const drained = drainedBytes(stream)
+    const out = replyWriter(stream)
     // Frames read and not yet answered: their answers start at once, so a pipelining client's requests overlap
     // at the server (each is a store read), and their replies go out in request order.
     const answering: Promise<void>[] = []
@@ -259,7 +261,7 @@ export function frameHandler(
         const deadline = new TransferDeadline({
           idleMs: options.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
           minBytesPerSecond: options.minDrainBytesPerSecond ?? DEFAULT_MIN_TRANSFER_BYTES_PER_SECOND,
-          sample: drained,
+          sample: out.drained,
           onCheck: (idleMs) => {
             if (held.writing) held.charge?.stalled(idleMs >= REPLY_STALL_MS)
           }
@@ -283,9 +285,7 @@ export function frameHandler(
             try {
               if (failed || flooded) return
               held.writing = true
-              await lp.write(bytes, { signal })
-              // lp.write returns once the bytes are queued; they are out only when the write buffer empties.
-              await writtenOut(stream, signal)
+              await out.write(bytes, signal)
             } catch (err) {
               if (built && signal.aborted && !failed && !flooded) {
                 failed = true
@@ -315,20 +315,50 @@ export function frameHandler(
   }
 }
 
-/**
- * A counter of the bytes that have left `stream`'s write buffer (towards the muxer, within the peer's window),
- * read at each call: the buffer only shrinks as the peer reads, so this is how fast the peer takes its replies.
- * Bytes written and sent between two calls are missed, which can only make a reader look slower.
- */
-function drainedBytes(stream: Stream): () => number {
-  let last = stream.writeBufferLength
-  let total = 0
-  return () => {
-    const now = stream.writeBufferLength
-    if (now < last) total += last - now
-    last = now
-    return total
+/** Writes a stream's replies and counts what of them left its write buffer. */
+interface ReplyWriter {
+  /** Writes `frame` length-prefixed, `REPLY_PIECE_BYTES` at a time; resolves once all of it left the write buffer. */
+  write(frame: Uint8Array, signal: AbortSignal): Promise<void>
+  /**
+   * Bytes of the replies that have left the write buffer (towards the muxer, within the peer's window): the
+   * buffer only empties as the peer reads, so this is how fast the peer takes its replies.
+   */
+  drained(): number
+}
+
+function replyWriter(stream: Stream): ReplyWriter {
+  let handed = 0
+  let drained = 0
+  return {
+    async write(frame, signal) {
+      for (let at = 0; ; at += REPLY_PIECE_BYTES) {
+        const piece = frame.subarray(at, at + REPLY_PIECE_BYTES)
+        const bytes = at === 0 ? concatBytes(lengthPrefix(frame.byteLength), piece) : piece
+        stream.send(bytes)
+        handed += bytes.byteLength
+        // Out only once the write buffer is empty: the next piece waits for it, so a muxer never has more than
+        // a piece to send at once (see REPLY_PIECE_BYTES).
+        await writtenOut(stream, signal)
+        if (at + REPLY_PIECE_BYTES >= frame.byteLength) return
+      }
+    },
+    drained() {
+      // Never backwards, whatever else the buffer held (a protocol confirmation written before the handler ran).
+      drained = Math.max(drained, handed - stream.writeBufferLength)
+      return drained
+    }
   }
+}
+
+/** The varint length prefix of a frame of `length` bytes. */
+export function lengthPrefix(length: number): Uint8Array {
+  const prefix = new Uint8Array(varintLength(length))
+  let n = length
+  for (let i = 0; i < prefix.length; i++) {
+    prefix[i] = i === prefix.length - 1 ? n : (n % 0x80) | 0x80
+    n = Math.floor(n / 0x80)
+  }
+  return prefix
 }
 
 /**

@@ -25,6 +25,7 @@ import {
   MAX_FRAME_BYTES,
   MAX_INBOUND_STREAMS,
   MAX_NODES_REQUEST_BYTES,
+  MAX_PIPELINED_CONTENTS_REQUESTS,
   MAX_PIPELINED_NODES_REQUESTS,
   MAX_SERVING_REPLY_BYTES,
   MAX_SERVING_REPLY_BYTES_PER_PEER,
@@ -218,6 +219,14 @@ const MAX_REQUEST_BYTES: { readonly [P in ServedProtocol]: number } = {
   [HASHES_PROTOCOL]: MAX_HASHES_REQUEST_BYTES
 }
 
+/** Request frames a client may write ahead of their replies on one stream of each served protocol (1: a stream a request). */
+const MAX_PIPELINED_REQUESTS: { readonly [P in ServedProtocol]: number } = {
+  [NODES_PROTOCOL]: MAX_PIPELINED_NODES_REQUESTS,
+  [STATUS_PROTOCOL]: 1,
+  [CONTENTS_PROTOCOL]: MAX_PIPELINED_CONTENTS_REQUESTS,
+  [HASHES_PROTOCOL]: 1
+}
+
 export class DsfgService implements Dsfg, Startable {
   readonly store: KVStore
   private readonly components: DsfgComponents
@@ -395,6 +404,7 @@ export class DsfgService implements Dsfg, Startable {
     this.topics.clear()
     await Promise.allSettled([...this.stateSyncs.values()])
     await this.topicStates.stop()
+    this.fetcher.closeSessions()
     for (const protocol of [NODES_PROTOCOL, STATUS_PROTOCOL, CONTENTS_PROTOCOL, HASHES_PROTOCOL]) {
       await this.components.registrar.unhandle(protocol)
     }
@@ -552,7 +562,7 @@ export class DsfgService implements Dsfg, Startable {
   private frameOptions(protocol: ServedProtocol): FrameHandlerOptions {
     return {
       maxRequestBytes: MAX_REQUEST_BYTES[protocol],
-      maxPipelinedRequests: protocol === NODES_PROTOCOL ? MAX_PIPELINED_NODES_REQUESTS : 1,
+      maxPipelinedRequests: MAX_PIPELINED_REQUESTS[protocol],
       frameTimeoutMs: this.requestFrameTimeoutMs,
       timeoutMs: this.requestTimeoutMs,
       replyBudget: { budget: this.replyBudget, reserveBytes: REPLY_RESERVE[protocol], refusal: REPLY_REFUSALS[protocol] },

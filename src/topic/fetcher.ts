@@ -9,7 +9,8 @@ import {
   MAX_CHECKPOINT_RECORD_BYTES,
   MAX_FRAME_BYTES,
   MAX_HASHES_PER_REQUEST,
-  MAX_ITEMS_PER_REQUEST
+  MAX_ITEMS_PER_REQUEST,
+  MAX_PIPELINED_CONTENTS_REQUESTS
 } from '../constants.js'
 import {
   AbortError,
@@ -22,6 +23,7 @@ import {
 } from '../errors.js'
 import type { QueueIO } from '../fsm/types.js'
 import { Status } from '../net/codec.js'
+import { FrameSessions, ReplyFrameError } from '../net/frame-session.js'
 import { failureOutcome, requestLabel, statusOutcome } from '../net/request-outcome.js'
 import { requestTokens, TokenBuckets } from '../net/rate-limiter.js'
 import { type OpenStream, requestFrame } from '../net/rpc.js'
@@ -155,6 +157,8 @@ export class Fetcher {
   private readonly slots: PeerSlots
   private readonly log: Log
   private readonly requestsSent: CountGroup | undefined
+  /** One long-lived contents stream per peer, its requests pipelined (`MAX_PIPELINED_CONTENTS_REQUESTS`). */
+  private contentsSessions: FrameSessions
 
   constructor(init: FetcherInit) {
     this.openStream = init.openStream
@@ -173,6 +177,23 @@ export class Fetcher {
     this.slots = new PeerSlots(max)
     this.log = init.log ?? silentLog
     this.requestsSent = init.requestsSent
+    this.contentsSessions = this.openSessions()
+  }
+
+  /** Ends the long-lived contents streams (a stopping service: their requests fail); later requests open new ones. */
+  closeSessions(): void {
+    this.contentsSessions.close()
+    this.contentsSessions = this.openSessions()
+  }
+
+  private openSessions(): FrameSessions {
+    return new FrameSessions(this.openStream, {
+      protocol: CONTENTS_PROTOCOL,
+      maxResponseBytes: MAX_FRAME_BYTES,
+      maxUnanswered: MAX_PIPELINED_CONTENTS_REQUESTS,
+      timeoutMs: this.timeoutMs,
+      minBytesPerSecond: this.minBytesPerSecond
+    })
   }
 
   /** `peer`'s state of `topic`, or `null` when it holds nothing of the topic. */
@@ -308,7 +329,12 @@ export class Fetcher {
     try {
       await this.takeTokens(peer, tokens, signal)
       const options = { signal, timeoutMs: this.timeoutMs, minBytesPerSecond: this.minBytesPerSecond, maxResponseBytes, log: this.log }
-      const reply = await requestFrame(this.openStream, id, protocol, frame, options)
+      // Contents requests share the peer's long-lived stream (replies of at most MAX_FRAME_BYTES); the small
+      // status and hashes requests take a stream each.
+      const reply =
+        protocol === CONTENTS_PROTOCOL
+          ? await this.contentsSessions.request(id, frame, { signal })
+          : await requestFrame(this.openStream, id, protocol, frame, options)
       // Under Node the reply is a Buffer view; decoded items are views into it, and callers get Uint8Arrays.
       return new Uint8Array(reply.buffer, reply.byteOffset, reply.byteLength)
     } catch (err) {
@@ -436,6 +462,7 @@ function checkStatus(peer: string, protocol: string, code: Status): void {
 function classify(peer: string, protocol: string, err: unknown, signal: AbortSignal | undefined): Error {
   if (err instanceof AbortError) return err
   if (signal?.aborted === true) return new AbortError(`${protocol} request to ${peer} aborted`, { cause: err })
+  if (err instanceof ReplyFrameError) return new PeerFaultError(peer, err.fault, `${protocol} bad reply frame`, { cause: err })
   if (err instanceof ProtocolError) {
     const cause = errorName(err.cause)
     if (OVERSIZED_FRAME_ERRORS.has(cause)) {

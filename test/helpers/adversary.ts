@@ -3,7 +3,7 @@ import { type GossipSub, gossipsub } from '@libp2p/gossipsub'
 import { type Identify, identify } from '@libp2p/identify'
 import type { PeerId } from '@libp2p/interface'
 import type { Libp2p } from 'libp2p'
-import { MAX_FRAME_BYTES } from '../../src/constants.js'
+import { MAX_FRAME_BYTES, MAX_PIPELINED_CONTENTS_REQUESTS, MAX_PIPELINED_NODES_REQUESTS } from '../../src/constants.js'
 import { decodeFrame, expectStatus, Status } from '../../src/net/codec.js'
 import { requestFrame } from '../../src/net/rpc.js'
 import type { Item } from '../../src/net/topic-protocols.js'
@@ -88,6 +88,14 @@ const CODE_NAMES: Record<Status, keyof FloodResult['codes']> = {
  * honest replies come from the library's own server functions and codecs, and every fault is a change of one.
  * It can also gossip forged items and checkpoints, and flood another node with requests.
  */
+/** Request frames a stream may carry ahead of their replies, per protocol, as a DSFG service takes them. */
+const PIPELINED: Record<AdversaryProtocol, number> = {
+  nodes: MAX_PIPELINED_NODES_REQUESTS,
+  status: 1,
+  contents: MAX_PIPELINED_CONTENTS_REQUESTS,
+  hashes: 1
+}
+
 export async function createAdversary(init: AdversaryInit = {}): Promise<Adversary> {
   const store = init.store ?? new MemoryStore()
   const replies = repliers(store, init.topics ?? new TopicStore(store))
@@ -113,7 +121,13 @@ export async function createAdversary(init: AdversaryInit = {}): Promise<Adversa
       },
       // Many outbound streams, so that a flood is limited by the server under test, not by the adversary; a
       // long deadline, so that holds and delays decide when it answers.
-      { maxInboundStreams: init.maxInboundStreams ?? 64, maxOutboundStreams: 4096, timeoutMs: 600_000 }
+      // Pipelined as a DSFG service pipelines: requests written ahead on one stream reach the behaviour at once.
+      {
+        maxInboundStreams: init.maxInboundStreams ?? 64,
+        maxOutboundStreams: 4096,
+        timeoutMs: 600_000,
+        maxPipelinedRequests: PIPELINED[protocol]
+      }
     )
   }
   await serve('nodes', init.behaviour?.nodes)

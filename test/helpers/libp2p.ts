@@ -41,6 +41,8 @@ export interface ServeFramesOptions {
   maxOutboundStreams?: number
   /** Deadline of reading the request and writing the reply. @default 5000 */
   timeoutMs?: number
+  /** Request frames a stream may carry ahead of their replies (`frameHandler`'s). @default 1 */
+  maxPipelinedRequests?: number
 }
 
 /**
@@ -54,7 +56,11 @@ export async function serveFrames(
   answer: (frame: Uint8Array, peer: PeerId) => Promise<Uint8Array>,
   options: ServeFramesOptions = {}
 ): Promise<void> {
-  await node.handle(protocol, frameHandler(answer, { maxRequestBytes: MAX_FRAME_BYTES, timeoutMs: options.timeoutMs ?? 5_000 }), {
+  await node.handle(protocol, frameHandler(answer, {
+      maxRequestBytes: MAX_FRAME_BYTES,
+      maxPipelinedRequests: options.maxPipelinedRequests,
+      timeoutMs: options.timeoutMs ?? 5_000
+    }), {
     force: true,
     maxInboundStreams: options.maxInboundStreams ?? 64,
     maxOutboundStreams: options.maxOutboundStreams ?? 64

@@ -5,8 +5,8 @@ import { streamPair } from '@libp2p/utils'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { AbortError, ProtocolError, StreamEndedError } from '../../src/errors.js'
 import { FrameSession, FrameSessions } from '../../src/net/frame-session.js'
-import { type FrameViolation, frameHandler } from '../../src/net/rpc.js'
-import { lengthPrefix } from './half-open-attack.js'
+import { REPLY_PIECE_BYTES } from '../../src/constants.js'
+import { type FrameViolation, frameHandler, lengthPrefix } from '../../src/net/rpc.js'
 
 const PROTOCOL = '/test/echo/1.0.0'
 const MAX_REQUEST = 64
@@ -22,13 +22,13 @@ describe('FrameSession: many requests on one stream against frameHandler', () =>
    * A server answering each frame with its bytes reversed, after `delayMs`, on the inbound end of each stream
    * `open()` makes; `pipelined` frames a stream.
    */
-  function server(pipelined: number, delayMs = 0) {
+  function server(pipelined: number, delayMs: number | ((frame: Uint8Array) => number) = 0) {
     const violations: FrameViolation[] = []
     const handled: Promise<void>[] = []
     let streams = 0
     const handler = frameHandler(
       async (frame) => {
-        await new Promise((r) => setTimeout(r, delayMs))
+        await new Promise((r) => setTimeout(r, typeof delayMs === 'number' ? delayMs : delayMs(frame)))
         return frame.slice().reverse()
       },
       {
@@ -137,5 +137,62 @@ describe('FrameSession: many requests on one stream against frameHandler', () =>
     stream.send(lengthPrefix(MAX_REQUEST))
     await Promise.all(s.handled)
     expect(s.violations).toEqual(['late'])
+  })
+
+  describe('with transfer deadlines (minBytesPerSecond)', () => {
+    const STEP_MS = 400
+    const transfer = { ...init, timeoutMs: 700, minBytesPerSecond: 1 }
+
+    it('does not cut a request for the time it waits behind the replies before it', async () => {
+      // Reply n is ready n × 400 ms after the requests: the last 1.6 s after it was made, 400 ms after the one before.
+      const s = server(4, (frame) => frame[0]! * STEP_MS)
+      const session = new FrameSession(await s.open(), transfer)
+      const replies = await Promise.all([1, 2, 3, 4].map((n) => session.request(Uint8Array.of(n, 0))))
+      expect(replies).toEqual([1, 2, 3, 4].map((n) => Uint8Array.of(0, n)))
+      session.close()
+      // With a deadline a request, the same requests behind the first time out.
+      const fixed = new FrameSession(await s.open(), { ...init, timeoutMs: transfer.timeoutMs })
+      const settled = await Promise.allSettled([1, 2, 3, 4].map((n) => fixed.request(Uint8Array.of(n, 0))))
+      expect(settled.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'rejected', 'rejected'])
+      fixed.close()
+    })
+
+    it('fails the request whose reply stops coming as a timeout, and the requests behind it as ended', async () => {
+      const [outbound, inbound] = await streamPair()
+      const session = new FrameSession(outbound, { ...transfer, timeoutMs: 150 })
+      const first = session.request(Uint8Array.of(1)).catch((e: unknown) => e)
+      const second = session.request(Uint8Array.of(2)).catch((e: unknown) => e)
+      // 3 bytes of a 100-byte reply, then nothing.
+      inbound.send(Uint8Array.of(...lengthPrefix(100), 1, 2, 3))
+      const [a, b] = await Promise.all([first, second])
+      expect((a as Error).name).toBe('TimeoutError')
+      expect(b).toBeInstanceOf(StreamEndedError)
+      expect(session.closed).toBe(true)
+    })
+  })
+})
+
+describe('frameHandler: a reply handed to the stream in pieces', () => {
+  it('writes REPLY_PIECE_BYTES at a time, each once the last left the write buffer', async () => {
+    const peer = peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
+    const reply = new Uint8Array(3 * REPLY_PIECE_BYTES + 1000).map((_, i) => i % 251)
+    const handler = frameHandler(async () => reply, { maxRequestBytes: MAX_REQUEST })
+    const [outbound, inbound] = await streamPair()
+    const sends: { bytes: number; buffered: number }[] = []
+    const send = inbound.send.bind(inbound)
+    inbound.send = (data) => {
+      sends.push({ bytes: data.byteLength, buffered: inbound.writeBufferLength })
+      return send(data)
+    }
+    const session = new FrameSession(outbound, { protocol: PROTOCOL, maxResponseBytes: reply.byteLength, maxUnanswered: 1 })
+    const handled = handler(inbound, { remotePeer: peer } as Connection)
+    expect(await session.request(Uint8Array.of(1))).toEqual(reply)
+    // A yamux sender sends what it holds as one frame of up to the whole window: a piece at a time, its reader's
+    // window grants come back while the rest is on its way.
+    const prefix = lengthPrefix(reply.byteLength).byteLength
+    expect(sends.map((s) => s.bytes)).toEqual([REPLY_PIECE_BYTES + prefix, REPLY_PIECE_BYTES, REPLY_PIECE_BYTES, 1000])
+    expect(sends.every((s) => s.buffered === 0)).toBe(true)
+    session.close()
+    await handled
   })
 })

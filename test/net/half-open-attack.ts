@@ -9,6 +9,7 @@ import {
   MAX_STATUS_REQUEST_BYTES
 } from '../../src/constants.js'
 import { NODES_PROTOCOL } from '../../src/net/nodes-protocol.js'
+import { lengthPrefix } from '../../src/net/rpc.js'
 import { CONTENTS_PROTOCOL, encodeContentsRequest, HASHES_PROTOCOL, STATUS_PROTOCOL } from '../../src/net/topic-protocols.js'
 import { MemoryStore } from '../../src/store/memory-store.js'
 import type { TopicHandle } from '../../src/topic/topic-handle.js'
@@ -26,13 +27,8 @@ export const REQUEST_CAPS: Readonly<Record<string, number>> = {
 /** Streams one attacker opens: as many on each served protocol as a connection may (`MAX_INBOUND_STREAMS`). */
 export const HALF_OPEN_STREAMS = Object.keys(REQUEST_CAPS).length * MAX_INBOUND_STREAMS
 
-/** The unsigned varint length prefix of a frame of `n` bytes, as lpStream writes it. */
-export function lengthPrefix(n: number): Uint8Array {
-  const out: number[] = []
-  for (; n >= 0x80; n = Math.floor(n / 0x80)) out.push((n % 0x80) | 0x80)
-  out.push(n)
-  return new Uint8Array(out)
-}
+/** The unsigned varint length prefix of a frame, as lpStream writes it. */
+export { lengthPrefix }
 
 /** One stream of the attack, and when the server ended it (ms after `started`; undefined while it is open). */
 export interface HalfOpen {
