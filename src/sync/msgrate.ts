@@ -94,6 +94,15 @@ export class RateTracker {
     p.rtt = (1 - MEASUREMENT_IMPACT) * p.rtt + MEASUREMENT_IMPACT * elapsed
   }
 
+  /**
+   * Whether the peer is in its first `CAPACITY_WARMUP_REPLIES` replies (its capacity still comes mostly from
+   * small first requests) and none of them failed.
+   */
+  warming(peer: string): boolean {
+    const p = this.peers.get(peer)
+    return p !== undefined && p.replies < CAPACITY_WARMUP_REPLIES && p.capacity > 0
+  }
+
   /** Items the peer should deliver within `targetRttMs`, at least 1. */
   capacity(peer: string, targetRttMs: number): number {
     const p = this.peers.get(peer)

@@ -148,6 +148,14 @@ export class TrieSync {
     return this.requests.size - this.membatch.length
   }
 
+  /**
+   * Nodes known to be missing and not yet handed out by `missing()`: what could be asked for now. An upper bound
+   * (nodes delivered before `missing` reached them are dropped from the queue lazily).
+   */
+  get queued(): number {
+    return this.queue.size
+  }
+
   /** Whether `hash` is scheduled and still waiting for its node (so a delivery of it would be accepted). */
   isPending(hash: Uint8Array): boolean {
     return this.requests.get(hash)?.data === null

@@ -4,6 +4,7 @@ import { AbortError, NodeUnavailableError } from '../../src/errors.js'
 import { MemoryStore } from '../../src/store/memory-store.js'
 import { type NodeFetcher, type PeerPenalty, StateSyncer, type StateSyncerInit } from '../../src/sync/state-syncer.js'
 import { keccak256 } from '../../src/trie/keccak.js'
+import { decodeNode, nodeChildren } from '../../src/trie/node.js'
 import { toHex } from '../../src/util/hex.js'
 import type { AdversaryCall, Rule } from '../helpers/adversary-model.js'
 import { FakeClock } from '../helpers/fake-clock.js'
@@ -430,6 +431,31 @@ describe('StateSyncer', async () => {
     syncer.addPeer('late')
     await run
     expectSynced(store, source)
+  })
+
+  it('shares a level out among the answering peers instead of handing it all to the peer measured first', async () => {
+    const store = new MemoryStore()
+    const clock = new FakeClock()
+    const peers = nodePeers(source, clock)
+    const ids = ['a', 'b', 'c', 'd']
+    for (const id of ids) peers.set(id)
+    const syncer = newSyncer(store, peers, clock)
+    for (const id of ids) syncer.addPeer(id)
+    await syncWithClock(clock, syncer.sync(source.root))
+    expectSynced(store, source)
+    // The root's 16 children go to the peer that answered first (the others are still answering their probes),
+    // in shares of 4; the next two levels are shared out among all four. By capacity alone the peer that
+    // answered first took each level whole, and the others waited for the level below.
+    const children = (hashes: Set<string>): Set<string> =>
+      new Set([...hashes].flatMap((h) => nodeChildren(decodeNode(source.nodes.get(h)!), new Uint8Array(), false).children.map((c) => toHex(c.hash))))
+    const level1 = children(new Set([toHex(source.root)]))
+    const level2 = children(level1)
+    const level3 = children(level2)
+    for (const level of [level2, level3]) {
+      const requests = peers.calls.filter((c) => c.request.hashes.some((h) => level.has(toHex(h))))
+      expect(new Set(requests.map((c) => c.peer))).toEqual(new Set(ids))
+      expect(Math.max(...requests.map((c) => c.request.hashes.length))).toBeLessThanOrEqual(Math.ceil(level.size / ids.length))
+    }
   })
 
   it('re-targets mid-sync: the new root completes and stored subtries of the old one are not fetched again', async () => {
