@@ -74,9 +74,25 @@ export class DepthQueue<T extends DepthQueued> {
 
   /** Removes and returns the first item. */
   pop(): T | undefined {
-    const top = this.peek()
-    if (top === undefined) return undefined
-    const heap = this.heaps[this.deepest]!
+    return this.peek() === undefined ? undefined : this.popAt(this.deepest)
+  }
+
+  /** The deepest depth that may hold items (-1: none); every depth from 0 to it may be read with `peekAt`. */
+  get maxDepth(): number {
+    this.peek()
+    return this.deepest
+  }
+
+  /** The first item of depth `depth` in path order. */
+  peekAt(depth: number): T | undefined {
+    return this.heaps[depth]?.[0]
+  }
+
+  /** Removes and returns the first item of depth `depth`. */
+  popAt(depth: number): T | undefined {
+    const heap = this.heaps[depth]
+    const top = heap?.[0]
+    if (heap === undefined || top === undefined) return undefined
     const last = heap.pop()!
     this.count--
     const n = heap.length

@@ -119,13 +119,38 @@ describe('TrieSync', () => {
     expectStoreEqualsSource(store, source)
   })
 
-  it('requests in lexicographic depth-first order with missing(1)', async () => {
+  it('requests in lexicographic depth-first order with missing(1), past breadthFirstBelow', async () => {
     const source = await buildSourceTrie(randomEntries(14, 700))
     const paths = pathsOf(source)
     const store = new MemoryStore()
-    const requested = await syncFrom(new TrieSync(source.root, store), source, store, { max: 1 })
+    const requested = await syncFrom(new TrieSync(source.root, store, { breadthFirstBelow: 0 }), source, store, { max: 1 })
     const sequence = requested.map((h) => paths.get(h)!)
     for (let i = 1; i < sequence.length; i++) expect(sequence[i - 1]! < sequence[i]!).toBe(true)
+  })
+
+  it('requests level by level while fewer than breadthFirstBelow requests are held, depth first past it', async () => {
+    const source = await buildSourceTrie(randomEntries(14, 700))
+    // A node held at several paths (equal subtries) is scheduled once, at the first one found: its shallowest.
+    const depth = new Map<string, number>()
+    const walk = (hash: Uint8Array, path: Uint8Array): void => {
+      const key = toHex(hash)
+      if ((depth.get(key) ?? Number.POSITIVE_INFINITY) <= path.length) return
+      depth.set(key, path.length)
+      for (const c of nodeChildren(decodeNode(source.nodes.get(key)!), path).children) walk(c.hash, c.path)
+    }
+    walk(source.root, new Uint8Array(0))
+    const depthsOf = async (breadthFirstBelow?: number): Promise<number[]> => {
+      const store = new MemoryStore()
+      const requested = await syncFrom(new TrieSync(source.root, store, { breadthFirstBelow }), source, store, { max: 1 })
+      expectStoreEqualsSource(store, source)
+      return requested.map((h) => depth.get(h)!)
+    }
+    const descents = (depths: number[]): number => depths.filter((d, i) => i > 0 && d < depths[i - 1]!).length
+    // The default bound is far above this trie's requests: never a level before the one above it is asked for.
+    expect(descents(await depthsOf())).toBe(0)
+    // Past 20 held (from the second level on), deeper nodes first: back up to shallower levels once their
+    // subtries are done.
+    expect(descents(await depthsOf(20))).toBeGreaterThan(100)
   })
 
   it('detects an incomplete sync: deleting any stored non-root node breaks the invariant', async () => {
