@@ -396,6 +396,14 @@ export const DEFAULT_OUTBOUND_CONCURRENCY_PER_PEER = 5
 export const MAX_PIPELINED_CONTENTS_REQUESTS = DEFAULT_OUTBOUND_CONCURRENCY_PER_PEER
 
 /**
+ * How long after the end of a reply on a long-lived stream (`FrameSession` with transfer deadlines) the next
+ * reply's first byte may take, once its request has waited longer than the request timeout. A server answers a
+ * stream's pipelined requests as it reads them and writes the replies back to back, so an honest one has the
+ * next reply ready; 2 s leaves room for a busy server's pauses.
+ */
+export const PIPELINED_REPLY_GAP_MS = 2_000
+
+/**
  * How often a known peer is asked for its topic state again. The downloader only needs a peer's `head` to
  * cover the range it asks for, and a peer that fell behind answers short or UNAVAILABLE without blame; new
  * heads also arrive through gossip. Half a minute keeps status traffic at one tiny request per peer and topic
@@ -474,12 +482,11 @@ export const DEFAULT_TOPIC_REQUESTS_PER_PEER = 4
 /**
  * How long the contents requests a topic sync has in flight at one peer should take together, at the rate that
  * peer's link has delivered so far (go-ethereum's msgrate sizes requests to a target round trip the same way):
- * a request asks for at most the items the link carries in this time, and a peer gets as many requests as its
- * link carries in it, plus one, up to `DEFAULT_TOPIC_REQUESTS_PER_PEER`. At 8 Mbit/s that is 4 MB, the four
- * reply-sized requests as before; at 2 Mbit/s, two requests of 1 MB (15 items of 64 KiB) instead of four of
- * 2 MiB. Shorter requests cost more round trips, and with a publisher each proof carries its two edge items
- * whole (13% of a 15-item request of 64 KiB items); longer ones hold a slow peer's batches, and the window
- * behind them, for longer.
+ * a peer gets as many requests as its link carries in this time, plus one, up to
+ * `DEFAULT_TOPIC_REQUESTS_PER_PEER`. At 8 Mbit/s that is 4 MB, four reply-sized requests; at 2 Mbit/s, two. A
+ * request is a whole batch: requests also used to be cut to what the link carries in this time (15 items of
+ * 64 KiB at 2 Mbit/s), but on a peer's one contents stream the rest of a cut batch waited behind the next
+ * batch's request, and no item was stored for longer than `dsfg sync` waits.
  */
 export const DEFAULT_TOPIC_REPLY_TARGET_MS = 4_000
 

@@ -1,7 +1,7 @@
 import type { PeerId, Stream } from '@libp2p/interface'
 import { setMaxListeners } from 'main-event'
 import { Uint8ArrayList } from 'uint8arraylist'
-import { DEFAULT_REQUEST_TIMEOUT_MS } from '../constants.js'
+import { DEFAULT_REQUEST_TIMEOUT_MS, PIPELINED_REPLY_GAP_MS } from '../constants.js'
 import { AbortError, ProtocolError, StreamEndedError } from '../errors.js'
 import { raceSignal } from '../util/abort.js'
 import { concatBytes } from '../util/bytes.js'
@@ -36,6 +36,11 @@ export interface FrameSessionInit {
    * `timeoutMs` after its last byte.
    */
   minBytesPerSecond?: number
+  /**
+   * With `minBytesPerSecond`: how soon after the reply before it a reply must start once its request has waited
+   * past `timeoutMs`. @default PIPELINED_REPLY_GAP_MS
+   */
+  replyGapMs?: number
 }
 
 /** A reply frame that broke the rules: what the peer sent is to blame, `oversized` or otherwise `malformed`. */
@@ -58,6 +63,8 @@ interface Pending {
   reject(err: Error): void
   /** The caller gave up on it after it was written: its reply is still read, then dropped. */
   abandoned: boolean
+  /** When it was written (`performance.now()`), once it was. */
+  writtenAt?: number
   done: boolean
 }
 
@@ -221,6 +228,7 @@ export class FrameSession {
   private writeQueued(): void {
     while (!this.ended && this.queued.length > 0 && this.unanswered.length < this.maxUnanswered) {
       const pending = this.queued.shift()!
+      pending.writtenAt = performance.now()
       this.unanswered.push(pending)
       this.watchReply()
       try {
@@ -295,7 +303,15 @@ export class FrameSession {
   private watchReply(): void {
     const minBytesPerSecond = this.init.minBytesPerSecond
     if (minBytesPerSecond === undefined || this.replyDeadline !== undefined || this.ended || this.unanswered.length === 0) return
-    const deadline = new TransferDeadline({ idleMs: this.init.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS, minBytesPerSecond })
+    const idleMs = this.init.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS
+    // Its first byte is due `idleMs` after its request went out, as on a stream of its own; later only if the
+    // replies before it were still coming, and then a short gap after the last of them: a server reads
+    // pipelined requests ahead and builds their replies at once, so an honest one sends the next reply as soon
+    // as the last is out. Without the gap rule a server answering each request 9.5 s after the last reply
+    // made the fifth wait 47.5 s without a fault (an outside tester's attack), and the sync gave up.
+    const waited = performance.now() - (this.unanswered[0]!.writtenAt ?? performance.now())
+    const firstByteMs = Math.max(this.init.replyGapMs ?? PIPELINED_REPLY_GAP_MS, idleMs - waited)
+    const deadline = new TransferDeadline({ idleMs, firstByteMs, minBytesPerSecond })
     this.replyDeadline = deadline
     deadline.signal.addEventListener(
       'abort',

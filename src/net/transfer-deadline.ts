@@ -10,6 +10,8 @@ export interface TransferDeadlineInit {
    * started (the request still travelling, the reply being built) has this long to move its first bytes.
    */
   idleMs: number
+  /** Longest time before the first byte moves, when it must be shorter than `idleMs`. @default idleMs */
+  firstByteMs?: number
   /**
    * The slowest average rate accepted after the grace: `moved` bytes must reach `minBytesPerSecond` times the
    * time past `idleMs`, so a peer that trickles a byte now and then is cut as surely as one that stops.
@@ -70,7 +72,8 @@ export class TransferDeadline {
   }
 
   private schedule(): void {
-    this.timer = setTimeout(() => this.check(), Math.min(MAX_CHECK_INTERVAL_MS, this.init.idleMs / 4))
+    const idleMs = Math.min(this.init.idleMs, this.init.firstByteMs ?? this.init.idleMs)
+    this.timer = setTimeout(() => this.check(), Math.min(MAX_CHECK_INTERVAL_MS, idleMs / 4))
     // A pending transfer must not keep the process alive on its own.
     this.timer.unref?.()
   }
@@ -85,7 +88,8 @@ export class TransferDeadline {
     const now = performance.now()
     const idle = now - this.lastMove
     const floor = ((now - this.started - idleMs) * minBytesPerSecond) / 1000
-    if (idle >= idleMs) {
+    const idleLimit = this.total === 0 ? Math.min(idleMs, this.init.firstByteMs ?? idleMs) : idleMs
+    if (idle >= idleLimit) {
       this.controller.abort(timeoutError(`no byte moved for ${Math.round(idle)} ms`))
     } else if (this.total < floor) {
       const rate = Math.round((this.total * 1000) / (now - this.started))

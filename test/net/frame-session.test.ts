@@ -140,21 +140,52 @@ describe('FrameSession: many requests on one stream against frameHandler', () =>
   })
 
   describe('with transfer deadlines (minBytesPerSecond)', () => {
-    const STEP_MS = 400
     const transfer = { ...init, timeoutMs: 700, minBytesPerSecond: 1 }
 
-    it('does not cut a request for the time it waits behind the replies before it', async () => {
-      // Reply n is ready n × 400 ms after the requests: the last 1.6 s after it was made, 400 ms after the one before.
-      const s = server(4, (frame) => frame[0]! * STEP_MS)
-      const session = new FrameSession(await s.open(), transfer)
-      const replies = await Promise.all([1, 2, 3, 4].map((n) => session.request(Uint8Array.of(n, 0))))
-      expect(replies).toEqual([1, 2, 3, 4].map((n) => Uint8Array.of(0, n)))
+    /** Sends `frame` length-prefixed on `stream` in pieces of 100 bytes, `gapMs` apart. */
+    async function trickle(stream: Stream, frame: Uint8Array, gapMs: number): Promise<void> {
+      const framed = Uint8Array.of(...lengthPrefix(frame.byteLength), ...frame)
+      for (let at = 0; at < framed.byteLength; at += 100) {
+        stream.send(framed.subarray(at, at + 100))
+        await new Promise((r) => setTimeout(r, gapMs))
+      }
+    }
+
+    it('does not cut a request for the time it waits behind a reply still coming', async () => {
+      const body = new Uint8Array(1000).fill(7)
+      const answer = async (inbound: Stream): Promise<void> => {
+        // The first reply takes 11 × 120 ms = 1.3 s, far past the 700 ms timeout; the second follows at once.
+        await trickle(inbound, body, 120)
+        inbound.send(Uint8Array.of(...lengthPrefix(3), 1, 2, 3))
+      }
+      const [outbound, inbound] = await streamPair()
+      const session = new FrameSession(outbound, transfer)
+      const replies = Promise.all([session.request(Uint8Array.of(1)), session.request(Uint8Array.of(2))])
+      await answer(inbound)
+      expect(await replies).toEqual([body, Uint8Array.of(1, 2, 3)])
       session.close()
-      // With a deadline a request, the same requests behind the first time out.
-      const fixed = new FrameSession(await s.open(), { ...init, timeoutMs: transfer.timeoutMs })
-      const settled = await Promise.allSettled([1, 2, 3, 4].map((n) => fixed.request(Uint8Array.of(n, 0))))
-      expect(settled.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'rejected', 'rejected'])
-      fixed.close()
+      // With a deadline a request, both time out.
+      const [fixedOut, fixedIn] = await streamPair()
+      const fixed = new FrameSession(fixedOut, { ...init, timeoutMs: transfer.timeoutMs })
+      const settled = Promise.allSettled([fixed.request(Uint8Array.of(1)), fixed.request(Uint8Array.of(2))])
+      await answer(fixedIn).catch(() => undefined)
+      expect((await settled).map((r) => r.status)).toEqual(['rejected', 'rejected'])
+    })
+
+    it('cuts a reply that starts well after the one before it once its request waited past the timeout', async () => {
+      const [outbound, inbound] = await streamPair()
+      const session = new FrameSession(outbound, { ...transfer, replyGapMs: 200 })
+      const first = session.request(Uint8Array.of(1))
+      const second = session.request(Uint8Array.of(2)).catch((e: unknown) => e)
+      // The first reply 600 ms after the requests, the second 450 ms after that: 1,050 ms after it was asked for,
+      // and no byte came meanwhile (an outside tester's server answered each request 9.5 s after the last).
+      await new Promise((r) => setTimeout(r, 600))
+      inbound.send(Uint8Array.of(...lengthPrefix(1), 9))
+      expect(await first).toEqual(Uint8Array.of(9))
+      setTimeout(() => {
+        if (inbound.status === 'open') inbound.send(Uint8Array.of(...lengthPrefix(1), 8))
+      }, 450)
+      expect(((await second) as Error).name).toBe('TimeoutError')
     })
 
     it('fails the request whose reply stops coming as a timeout, and the requests behind it as ended', async () => {

@@ -41,10 +41,10 @@ interface PeerLink {
 }
 
 /**
- * Each peer's measured download rate, and the work it should get from it: how many contents requests in flight
- * and how many items each, so that they take about `targetMs` on its link. A fixed number of reply-sized
- * requests fills a fast link and swamps a thin one (four 2 MiB replies take 34 s at 2 Mbit/s); sized from the
- * rate, a slow peer gets less work instead of failing what it was given.
+ * Each peer's measured download rate, and the work it should get from it: how many contents requests in flight,
+ * so that they take about `targetMs` on its link. A fixed number of reply-sized requests fills a fast link and
+ * swamps a thin one (four 2 MiB replies take 34 s at 2 Mbit/s); sized from the rate, a slow peer gets less
+ * work instead of failing what it was given.
  */
 export class LinkRates {
   private readonly peers = new Map<string, PeerLink>()
@@ -111,16 +111,6 @@ export class LinkRates {
       this.peers.delete(peer)
       return
     }
-  }
-
-  /**
-   * Items to ask `peer` for of `amount`, items averaging `itemBytes`: what its link carries in `targetMs`, so a
-   * request never takes much longer than that alone. The whole `amount` while either is unknown.
-   */
-  items(peer: string, amount: number, itemBytes: number): number {
-    const budget = this.budget(peer)
-    if (budget === 0 || !(itemBytes > 0)) return amount
-    return Math.max(1, Math.min(amount, Math.floor(budget / itemBytes)))
   }
 
   /**

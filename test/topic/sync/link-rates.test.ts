@@ -24,10 +24,9 @@ describe('LinkRates', () => {
     expect(links.bytesPerSecond('busy')).toBeGreaterThan(0)
   })
 
-  it('starts a peer with two requests of whatever the batch holds', () => {
+  it('starts a peer with two requests', () => {
     const { links } = rates()
     expect(links.inFlight('a', 2 * 1024 * KIB)).toBe(2)
-    expect(links.items('a', 32, 64 * KIB)).toBe(32)
     expect(links.bytesPerSecond('a')).toBe(0)
   })
 
@@ -55,24 +54,23 @@ describe('LinkRates', () => {
 
   // One reply of 1 MB measures the link; then batches of 32 items of 64 KiB (2 MiB) and of 256 KiB.
   const sizing = [
-    // 1 MB in 4 s: 15 items of 64 KiB, and two requests (the second on its way while the first ends).
-    { link: 'a thin link (250 kB/s) gets fewer items, two requests', ms: 4_000, items: 15, inFlight: 2, small: 4 },
-    // 4 MB in 4 s: whole batches, one of 2 MiB and the next on its way; the most of 256 KiB.
-    { link: 'a fast link (1 MB/s) gets whole batches and more requests', ms: 1_000, items: 32, inFlight: 2, small: 4 }
+    // 1 MB in 4 s: two requests (the second on its way while the first ends).
+    { link: 'a thin link (250 kB/s) gets two requests', ms: 4_000, inFlight: 2, small: 4 },
+    // 4 MB in 4 s: one of 2 MiB and the next on its way; the most of 256 KiB.
+    { link: 'a fast link (1 MB/s) gets more requests of small batches', ms: 1_000, inFlight: 2, small: 4 }
   ]
-  for (const { link, ms, items, inFlight, small } of sizing) {
+  for (const { link, ms, inFlight, small } of sizing) {
     it(link, () => {
       const { links, advance } = rates()
       links.started('p')
       advance(ms)
       links.ended('p', 1_000_000)
-      expect(links.items('p', 32, 64 * KIB)).toBe(items)
       expect(links.inFlight('p', 32 * 64 * KIB)).toBe(inFlight)
       expect(links.inFlight('p', 256 * KIB)).toBe(small)
     })
   }
 
-  it('takes a failed request as time without bytes: the peer gets less work, never none', () => {
+  it('takes a failed request as time without bytes: the peer gets fewer requests, never none', () => {
     const { links, advance } = rates()
     links.started('a')
     advance(1_000)
@@ -83,7 +81,6 @@ describe('LinkRates', () => {
       links.ended('a', 0)
     }
     expect(links.bytesPerSecond('a')).toBeLessThan(10_000)
-    expect(links.items('a', 32, 64 * KIB)).toBe(1)
     expect(links.inFlight('a', 32 * 64 * KIB)).toBe(2)
   })
 
