@@ -31,9 +31,9 @@ export interface FrameSessionInit {
    * For replies that may take long on a thin link. Unset, each request has `timeoutMs` from when it is made.
    * Set, a request has no deadline of its own (its caller's signal only) while it waits behind the replies
    * before it: the reply being read is held to a `TransferDeadline` (`timeoutMs` without a byte, and this rate
-   * after that), counted from the end of the reply before it, or from its request's writing if it was first in
-   * line. Five 2 MiB replies queued on a 2 Mbit/s link take 40 s; a peer that stops sending is still cut
-   * `timeoutMs` after its last byte.
+   * after that), its first byte due `timeoutMs` after its request's writing or, when the replies before it took
+   * longer, `replyGapMs` after the last of them. Five 2 MiB replies queued on a 2 Mbit/s link take 40 s; a peer
+   * that stops sending is still cut `timeoutMs` after its last byte.
    */
   minBytesPerSecond?: number
   /**
@@ -70,8 +70,6 @@ interface Pending {
 
 /** The longest varint length prefix a reply may have (a frame of at most 2^53 bytes). */
 const MAX_PREFIX_BYTES = 8
-
-
 
 /**
  * What a session hands back when the server ended the stream cleanly after answering `answered` requests: the
@@ -264,7 +262,9 @@ export class FrameSession {
       this.answered++
       this.replyDeadline?.dispose()
       this.replyDeadline = undefined
-      this.watchReply()
+      const next = this.watchReply()
+      // What arrived of the next reply with the end of this one is its progress.
+      if (this.buffer.byteLength > 0) next?.moved(this.buffer.byteLength)
       if (!pending.abandoned) pending.resolve(reply)
       this.writeQueued()
     }
@@ -298,11 +298,13 @@ export class FrameSession {
   /**
    * With `minBytesPerSecond`, starts the deadline of the next reply to read, if there is one and none runs. Its
    * expiry fails that reply's request with the deadline's `TimeoutError` (the peer stopped sending, or crawled)
-   * and ends the session.
+   * and ends the session. Returns the deadline running, if any.
    */
-  private watchReply(): void {
+  private watchReply(): TransferDeadline | undefined {
     const minBytesPerSecond = this.init.minBytesPerSecond
-    if (minBytesPerSecond === undefined || this.replyDeadline !== undefined || this.ended || this.unanswered.length === 0) return
+    if (minBytesPerSecond === undefined || this.replyDeadline !== undefined || this.ended || this.unanswered.length === 0) {
+      return this.replyDeadline
+    }
     const idleMs = this.init.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS
     // Its first byte is due `idleMs` after its request went out, as on a stream of its own; later only if the
     // replies before it were still coming, and then a short gap after the last of them: a server reads
@@ -322,6 +324,7 @@ export class FrameSession {
       },
       { once: true }
     )
+    return deadline
   }
 
   /**

@@ -188,6 +188,20 @@ describe('FrameSession: many requests on one stream against frameHandler', () =>
       expect(((await second) as Error).name).toBe('TimeoutError')
     })
 
+    it('counts the start of a reply that came with the end of the one before as its first bytes', async () => {
+      const [outbound, inbound] = await streamPair()
+      const session = new FrameSession(outbound, { ...transfer, replyGapMs: 200 })
+      const replies = Promise.all([session.request(Uint8Array.of(1)), session.request(Uint8Array.of(2))])
+      const second = Uint8Array.of(...lengthPrefix(20), ...new Uint8Array(20).fill(5))
+      // The first reply and half the second in one chunk 500 ms after the requests, the rest 500 ms later: the
+      // second's first bytes are in, so only the 700 ms between bytes applies, not its 200 ms to a first byte.
+      await new Promise((r) => setTimeout(r, 500))
+      inbound.send(Uint8Array.of(...lengthPrefix(1), 9, ...second.subarray(0, 11)))
+      await new Promise((r) => setTimeout(r, 500))
+      inbound.send(second.subarray(11))
+      expect(await replies).toEqual([Uint8Array.of(9), new Uint8Array(20).fill(5)])
+    })
+
     it('fails the request whose reply stops coming as a timeout, and the requests behind it as ended', async () => {
       const [outbound, inbound] = await streamPair()
       const session = new FrameSession(outbound, { ...transfer, timeoutMs: 150 })
