@@ -8,9 +8,10 @@ const ITEM_BYTES_WEIGHT = 0.25
 
 /**
  * Reply bytes a batch leaves for its range proof besides the proof's two edge items (which it carries whole):
- * the branch nodes from the root to both edges (at most 17 on each edge path of 532 bytes at most). A batch of items filling the whole reply came back
- * short whenever it was proven (29 of 32 items of 64 KiB), and the rest of it was asked for behind the next
- * batch on the peer's stream: over a 2 Mbit/s link no item was stored for 17 s, and `dsfg sync` gave up.
+ * the branch nodes from the root to both edges (at most 17 on each edge path, of 532 bytes at most). A batch of
+ * items filling the whole reply came back short whenever it was proven (29 of 32 items of 64 KiB), and the rest
+ * of it was asked for behind the next batch on the peer's stream: over a 2 Mbit/s link no item was stored for
+ * 17 s, and `dsfg sync` gave up.
  */
 const PROOF_ROOM_BYTES = 24 * 1024
 
@@ -25,9 +26,9 @@ export interface BatchSizerInit {
 
 /**
  * Sizes a topic's download batches to what one reply carries (a server stops at `MAX_RESPONSE_BYTES`): a few
- * items until the first batch is verified, then as many items of the average size seen as fit in a reply
- * beside their range proof, at most `maxItems`. Fed verified items only, so a peer cannot steer it with bogus ones (see
- * `DEFAULT_TOPIC_FIRST_BATCH_ITEMS`).
+ * items until the first batch is verified, then as many items of the average size seen as fit in a reply beside
+ * their range proof, at most `maxItems`. Fed verified items only, so a peer cannot steer it with bogus ones
+ * (see `DEFAULT_TOPIC_FIRST_BATCH_ITEMS`).
  */
 export class BatchSizer {
   private readonly maxItems: number

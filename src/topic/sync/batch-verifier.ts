@@ -175,11 +175,10 @@ export class BatchVerifier {
    */
   async fetch(peer: string, from: number, amount: number, options: { signal: AbortSignal }): Promise<Item[]> {
     const proveAgainst = this.proofCheckpoint(from)
-    const asked = amount
     this.links.started(peer)
     let items: Item[]
     try {
-      items = await this.init.io.fetch(peer, from, asked, { signal: options.signal, proveAgainst })
+      items = await this.init.io.fetch(peer, from, amount, { signal: options.signal, proveAgainst })
     } catch (err) {
       // A refusal or our own abort says nothing of the link; a timeout or a failed stream does.
       if (err instanceof PeerBusyError || err instanceof AbortError || options.signal.aborted) this.links.cancelled(peer)
