@@ -38,11 +38,11 @@ export const IDEAL_BATCH_BYTES = 100 * 1024
 export const MAX_NODES_PER_REQUEST = 1024
 
 /**
- * Node requests a trie syncer keeps in flight to one peer. Every request costs about two round trips before its
- * first byte arrives (a new stream, then the request), so on a link with 80 ms of round trip two requests of a
- * few hundred nodes left a peer's link idle most of the time (issue 13: a fifth of 8 Mbit/s); four of up to
- * `MAX_NODES_PER_REQUEST` cover that link's bandwidth-delay product. go-ethereum keeps one per peer and relies
- * on having many peers.
+ * Node requests a trie syncer keeps in flight to one peer, written ahead on its one stream: while one reply is on
+ * the wire the next requests are already at the server. When each request was a new stream (a round trip to
+ * open, then the request), two requests of a few hundred nodes left a peer's link idle most of the time on a
+ * link with 80 ms of round trip (issue 13: a fifth of 8 Mbit/s); four of up to `MAX_NODES_PER_REQUEST` cover
+ * that link's bandwidth-delay product. go-ethereum keeps one per peer and relies on having many peers.
  */
 export const MAX_NODE_REQUESTS_PER_PEER = 4
 
@@ -379,8 +379,8 @@ export const DEFAULT_OUTBOUND_REQUEST_BURST = 200
 /**
  * Requests in flight to one peer from one Fetcher, over every topic and protocol; more wait their turn in order.
  * Lodestar settled on two (#6435, #8033): one in flight while the previous reply is on the wire. Here a topic
- * sync keeps `DEFAULT_TOPIC_REQUESTS_PER_PEER` (4) contents requests at a peer, since each costs two round trips
- * (see there), and one more slot lets its content-hash fetch ahead go out beside them. The cap is per peer,
+ * sync keeps `DEFAULT_TOPIC_REQUESTS_PER_PEER` (4) contents requests at a peer (see there), and one more slot
+ * lets its content-hash fetch ahead go out beside them. The cap is per peer,
  * never global, so a slow or rate-limiting peer delays only the requests addressed to it.
  */
 export const DEFAULT_OUTBOUND_CONCURRENCY_PER_PEER = 5
@@ -470,12 +470,12 @@ export const DEFAULT_TOPIC_BATCH_ITEMS = MAX_ITEMS_PER_REQUEST
 export const DEFAULT_TOPIC_FIRST_BATCH_ITEMS = 16
 
 /**
- * Contents requests one topic sync keeps in flight at each peer. Every request is a new stream, and opening
- * one (multistream-select) waits a round trip before the request itself goes out, so a request costs two
- * round trips plus the peer's read: with two in flight a peer 50 ms away could serve at most two replies per
- * 100 ms, about 5 MB/s of 1 KiB items however fast the link. Four keep a link's pipe fuller while staying far
- * inside a server's limits (`MAX_INBOUND_STREAMS` per protocol, `DEFAULT_INBOUND_REQUESTS_PER_SECOND`).
- * Lodestar uses two per peer with far larger requests (blocks).
+ * Contents requests one topic sync keeps in flight at each peer, written ahead on the peer's one contents stream
+ * (`MAX_PIPELINED_CONTENTS_REQUESTS`): the next replies are built while one is on the wire. Chosen when each
+ * request was a new stream costing two round trips before its reply (then two in flight capped a peer 50 ms away
+ * at about 5 MB/s of 1 KiB items); on one stream, 2 and 3 measured the same as 4 over 80 ms, 8 Mbit/s links
+ * (`bench:links`, 2026-12-04). Far inside a server's limits (`DEFAULT_INBOUND_REQUESTS_PER_SECOND`). Lodestar
+ * uses two per peer with far larger requests (blocks).
  */
 export const DEFAULT_TOPIC_REQUESTS_PER_PEER = 4
 
