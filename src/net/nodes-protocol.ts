@@ -3,6 +3,7 @@ import { MAX_FRAME_BYTES, MAX_NODES_PER_REQUEST, MAX_RESPONSE_BYTES } from '../c
 import { PeerBusyError, ProtocolError, RequestRejectedError } from '../errors.js'
 import type { KVStore } from '../store/kv-store.js'
 import { readRlpSpan } from '../util/rlp-span.js'
+import { encodeRlpBytesList } from '../util/rlp-write.js'
 import { decodeFrame, encodeFrame, expectBytes, expectItems, expectList, Status } from './codec.js'
 import type { FrameSessions } from './frame-session.js'
 import { type OpenStream, requestFrame } from './rpc.js'
@@ -15,7 +16,7 @@ export const NODES_PROTOCOL = '/dsfg/nodes/1.0.0'
 
 /** `[[hash…]]` */
 export function encodeNodesRequest(hashes: Uint8Array[]): Uint8Array {
-  return encodeFrame([hashes])
+  return encodeRlpBytesList([], hashes)
 }
 
 export function decodeNodesRequest(frame: Uint8Array, maxHashes = MAX_NODES_PER_REQUEST): Uint8Array[] {
@@ -25,7 +26,7 @@ export function decodeNodesRequest(frame: Uint8Array, maxHashes = MAX_NODES_PER_
 
 /** `[code, [node…]]` */
 export function encodeNodesResponse(code: Status, nodes: Uint8Array[] = []): Uint8Array {
-  return encodeFrame([code, nodes] as never)
+  return encodeRlpBytesList([encodeFrame(code)], nodes)
 }
 
 /**
