@@ -1,4 +1,5 @@
 import { StoreError } from '../errors.js'
+import { equalBytes } from '../util/bytes.js'
 import type { BatchOp, KVStore } from './kv-store.js'
 
 /**
@@ -105,6 +106,17 @@ export class AbstractLevelStore implements KVStore {
     this.assertOpen()
     try {
       return (await this.db.keys({ limit: 1 }).all()).length === 0
+    } catch (err) {
+      throw this.wrap('keys', err)
+    }
+  }
+
+  /** Whether the database holds no key but the format marker. */
+  async holdsNothing(): Promise<boolean> {
+    this.assertOpen()
+    try {
+      const keys = await this.db.keys({ limit: 2 }).all()
+      return keys.every((key) => equalBytes(key, STORE_FORMAT_KEY))
     } catch (err) {
       throw this.wrap('keys', err)
     }

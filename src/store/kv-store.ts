@@ -13,6 +13,12 @@ export interface KVStore {
   del(key: Uint8Array): Promise<void>
   /** Applies all operations atomically (all or none reach the store). */
   batch(ops: BatchOp[]): Promise<void>
+  /**
+   * Whether the store holds no entry (its own bookkeeping, as `LevelStore`'s format marker, aside). Optional: a
+   * trie sync into a store that answers true looks up only the nodes it may have written itself, instead of
+   * every child it meets (for a fresh `LevelStore`, each look-up is a read of the database).
+   */
+  holdsNothing?(): Promise<boolean>
   /** Releases the store; every later call rejects with `StoreError`. Closing twice is allowed. */
   close(): Promise<void>
 }

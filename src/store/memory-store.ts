@@ -27,6 +27,11 @@ export class MemoryStore implements KVStore {
     return keys.map((k) => copy(this.map.get(k)))
   }
 
+  async holdsNothing(): Promise<boolean> {
+    this.assertOpen()
+    return this.map.size === 0
+  }
+
   async put(key: Uint8Array, value: Uint8Array): Promise<void> {
     this.assertOpen()
     this.map.set(new Uint8Array(key), new Uint8Array(value))

@@ -6,6 +6,7 @@ import { type Nibbles, nibblesToBytes } from '../trie/nibbles.js'
 import { decodeNode, type HashChild, type NodeLeaf, nodeChildren } from '../trie/node.js'
 import { ByteMap } from '../util/byte-map.js'
 import { equalBytes } from '../util/bytes.js'
+import { HashFilter } from '../util/hash-filter.js'
 import { toHex } from '../util/hex.js'
 import { type Log, silentLog } from '../util/log.js'
 import { DepthQueue, pathPrefix } from './depth-queue.js'
@@ -66,6 +67,20 @@ interface NodeRequest {
   complete: boolean
 }
 
+/**
+ * A copy of `blob` with the hashes of `children` (views into `blob`, as `decodeNode` gives them) moved onto it.
+ * A node with children waits for them, and its children's requests are keyed by those hashes: neither may hold
+ * the reply the blob came in. A node without any is complete at once and its blob written at the next commit.
+ */
+function ownCopy(blob: Uint8Array, children: HashChild[]): Uint8Array {
+  const copy = blob.slice()
+  for (const child of children) {
+    const at = child.hash.byteOffset - blob.byteOffset
+    child.hash = copy.subarray(at, at + child.hash.length)
+  }
+  return copy
+}
+
 const hashed: unique symbol = Symbol('dsfg.hashed')
 
 /**
@@ -119,6 +134,11 @@ export class TrieSync {
   /** Complete requests not yet written, in completion order. */
   private membatch: NodeRequest[] = []
   private membatchBytes = 0
+  /**
+   * Set by `open` when the store held nothing: every node this sync committed, so a child is looked up in the
+   * store only when it may be one of them (a subtrie met twice). Null: every unknown child is looked up.
+   */
+  private written: HashFilter | null = null
   /** Serialises `process*` and `commit`: each reads the store and must see the others' effects. */
   private lock: Promise<unknown> = Promise.resolve()
 
@@ -139,10 +159,20 @@ export class TrieSync {
     if (!equalBytes(this.root, EMPTY_ROOT)) this.schedule(this.root, new Uint8Array(0), null, true)
   }
 
-  /** Like the constructor, but schedules nothing when the store already holds the root (so the whole trie). */
+  /**
+   * Like the constructor, but schedules nothing when the store already holds the root (so the whole trie). In a
+   * store that holds nothing yet (`KVStore.holdsNothing`), only nodes this sync may have written are looked up
+   * (a filter of them answers the rest): a fresh database read for every child was the largest cost of a
+   * sync's client beyond hashing, decoding and writing. A node another writer puts in the store meanwhile is
+   * then not seen, and fetched again: that costs its transfer, never a wrong result.
+   */
   static async open(root: Uint8Array, store: KVStore, init: TrieSyncInit = {}): Promise<TrieSync> {
     const sync = new TrieSync(root, store, init)
-    if (sync.requests.size > 0 && (await store.get(sync.root)) !== undefined) {
+    if (sync.requests.size === 0) return sync
+    if ((await store.holdsNothing?.()) === true) {
+      sync.written = new HashFilter()
+      sync.log('the store holds nothing: only nodes this sync wrote are looked up')
+    } else if ((await store.get(sync.root)) !== undefined) {
       sync.requests.clear()
       sync.queue.clear()
       sync.log('root %s is stored already: nothing to sync', toHex(sync.root))
@@ -241,7 +271,9 @@ export class TrieSync {
   /**
    * Accepts delivered node blobs in any order, hashing each itself (unless it comes as a `HashedBlob`), with
    * one store look-up for all their unknown children. A blob nobody asked for, one already delivered, or one
-   * that is not a valid node is reported in its result and changes nothing.
+   * that is not a valid node is reported in its result and changes nothing. A blob may be a view into a larger
+   * buffer (a reply): a node that waits for its children is copied, a complete one is kept as it is until the
+   * next `commit()`, so the caller must not change the bytes before then.
    */
   processMany(nodes: (Uint8Array | HashedBlob)[]): Promise<ProcessResult[]> {
     return this.exclusive(() => this.processLocked(nodes))
@@ -255,7 +287,10 @@ export class TrieSync {
       const ops: BatchOp[] = new Array(done.length)
       for (let i = 0; i < done.length; i++) ops[i] = { type: 'put', key: done[i]!.hash, value: done[i]!.data! }
       await this.store.batch(ops)
-      for (const req of done) this.requests.delete(req.hash)
+      for (const req of done) {
+        this.requests.delete(req.hash)
+        this.written?.add(req.hash)
+      }
       this.membatch = []
       this.log('stored %d nodes (%d bytes), %d pending', ops.length, this.membatchBytes, this.pending)
       this.membatchBytes = 0
@@ -280,7 +315,7 @@ export class TrieSync {
     const unknown: Uint8Array[] = []
 
     for (let n = 0; n < nodes.length; n++) {
-      const { hash, blob } = blobAndHash(nodes[n]!)
+      const { hash, blob: delivered } = blobAndHash(nodes[n]!)
       const req = this.requests.get(hash)
       if (req === undefined || req.complete) {
         results[n] = { ok: false, hash, error: new NotRequestedError(`node ${toHex(hash)} was not requested`) }
@@ -292,6 +327,9 @@ export class TrieSync {
       }
       let decoded: ReturnType<typeof nodeChildren>
       const withLeaves = req.reportLeaves && this.onLeaf !== undefined
+      // The blob may be a view into a whole reply (`decodeNodesResponse`). What outlives this call keeps the
+      // node's own copy instead: its leaves' values, which `onLeaf` may keep, and its children's hashes.
+      let blob = withLeaves ? delivered.slice() : delivered
       try {
         decoded = nodeChildren(decodeNode(blob), req.path, withLeaves)
       } catch (err) {
@@ -302,6 +340,7 @@ export class TrieSync {
       }
       const children = decoded.children
       const own = children.length
+      if (own > 0 && blob === delivered) blob = ownCopy(blob, children)
       if (withLeaves) {
         try {
           await this.reportLeaves(decoded.leaves, children)
@@ -321,12 +360,14 @@ export class TrieSync {
 
     // One round trip for every child we know nothing about: a stored node means its subtrie is complete.
     let stored: ByteMap<true> | null = null
-    if (unknown.length > 0) {
-      const values = await this.store.getMany(unknown)
+    const written = this.written
+    const lookUp = written === null ? unknown : unknown.filter((hash) => written.mayHold(hash))
+    if (lookUp.length > 0) {
+      const values = await this.store.getMany(lookUp)
       for (let i = 0; i < values.length; i++) {
         if (values[i] === undefined) continue
         stored ??= new ByteMap()
-        stored.set(unknown[i]!, true)
+        stored.set(lookUp[i]!, true)
       }
     }
 

@@ -28,6 +28,10 @@ export class WrappedStore implements KVStore {
     return this.inner.batch(ops)
   }
 
+  holdsNothing(): Promise<boolean> {
+    return this.inner.holdsNothing?.() ?? Promise.resolve(false)
+  }
+
   close(): Promise<void> {
     return this.inner.close()
   }

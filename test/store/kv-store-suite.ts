@@ -30,6 +30,16 @@ export function kvStoreSuite(name: string, factory: StoreFactory): void {
       await factory.cleanup?.()
     })
 
+    it('holds nothing when fresh, and something once a key was put, until it is deleted', async () => {
+      expect(await store.holdsNothing?.()).toBe(true)
+      await store.put(bytes(7), bytes(1))
+      expect(await store.holdsNothing?.()).toBe(false)
+      await store.del(bytes(7))
+      expect(await store.holdsNothing?.()).toBe(true)
+      await store.batch([{ type: 'put', key: new Uint8Array(32).fill(9), value: bytes(2) }])
+      expect(await store.holdsNothing?.()).toBe(false)
+    })
+
     it('gets undefined for an absent key', async () => {
       expect(await store.get(bytes(1, 2, 3))).toBeUndefined()
     })

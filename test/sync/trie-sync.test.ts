@@ -1,12 +1,14 @@
 import { RLP } from '@ethereumjs/rlp'
 import { describe, expect, it } from 'vitest'
 import { AlreadyProcessedError, InvalidNodeError, NotRequestedError } from '../../src/errors.js'
+import type { KVStore } from '../../src/store/kv-store.js'
 import { MemoryStore } from '../../src/store/memory-store.js'
 import { type HashedBlob, hashBlob, TrieSync } from '../../src/sync/trie-sync.js'
 import { EMPTY_ROOT, keccak256 } from '../../src/trie/keccak.js'
 import { decodeNode, nodeChildren } from '../../src/trie/node.js'
 import { toHex } from '../../src/util/hex.js'
 import { SeededRandom } from '../helpers/random.js'
+import { WrappedStore } from '../helpers/wrapped-store.js'
 import { buildSourceTrie, incompleteNodes, randomEntries, type SourceTrie } from '../helpers/trie-source.js'
 
 interface SyncOptions {
@@ -242,6 +244,42 @@ describe('TrieSync', () => {
     expectStoreEqualsSource(store, all)
   })
 
+  it('in a store that holds nothing, looks up only nodes it wrote and still fetches shared sub-tries once', async () => {
+    const storages = [await buildSourceTrie(randomEntries(40, 300)), await buildSourceTrie(randomEntries(41, 300))]
+    const rng = new SeededRandom(42)
+    const accounts: [Uint8Array, Uint8Array][] = []
+    for (let i = 0; i < 300; i++) accounts.push([rng.bytes(32), RLP.encode([i + 1, storages[i % 2]!.root])])
+    const main = await buildSourceTrie(accounts)
+    const all: SourceTrie = { root: main.root, store: main.store, nodes: new Map([...main.nodes]) }
+    for (const s of storages) for (const [k, v] of s.nodes) all.nodes.set(k, v)
+    const storageRootOf = (value: Uint8Array): Uint8Array => (RLP.decode(value) as Uint8Array[])[1]!
+    const onLeaf = (_key: Uint8Array, value: Uint8Array) => [storageRootOf(value)]
+
+    const lookedUp = async (open: (store: KVStore) => Promise<TrieSync>): Promise<{ requested: number; lookups: number }> => {
+      const store = new MemoryStore()
+      let lookups = 0
+      const counting = new (class extends WrappedStore {
+        override getMany(keys: Uint8Array[]) {
+          lookups += keys.length
+          return super.getMany(keys)
+        }
+      })(store)
+      const requested = await syncFrom(await open(counting), all, store, { max: 1 })
+      expectStoreEqualsSource(store, all)
+      return { requested: requested.length, lookups }
+    }
+    // Deepest first, one node at a time: a storage trie is complete and written before most accounts naming it.
+    const init = { onLeaf, breadthFirstBelow: 0 }
+    const filtered = await lookedUp((store) => TrieSync.open(main.root, store, init))
+    const everyChild = await lookedUp(async (store) => new TrieSync(main.root, store, init))
+    // Each shared storage node fetched once: the storage roots met again after their commit were found.
+    expect(filtered.requested).toBe(all.nodes.size)
+    expect(everyChild.requested).toBe(all.nodes.size)
+    expect(everyChild.lookups).toBeGreaterThanOrEqual(all.nodes.size - 1)
+    expect(filtered.lookups).toBeGreaterThan(0)
+    expect(filtered.lookups).toBeLessThan(everyChild.lookups / 4)
+  })
+
   it('a node holding an account leaf is committed only after that account storage is', async () => {
     const storage = await buildSourceTrie(randomEntries(23, 30))
     const main = await buildSourceTrie([[new SeededRandom(24).bytes(32), RLP.encode([1, storage.root])]])
@@ -312,6 +350,51 @@ describe('TrieSync', () => {
     expect(results.map((r) => r.ok)).toEqual([true, false, false])
     expect(results[1]!.ok === false && results[1]!.error).toBeInstanceOf(AlreadyProcessedError)
     expect(results[2]!.ok === false && results[2]!.error).toBeInstanceOf(NotRequestedError)
+  })
+
+  it('keeps its own copy of a node waiting for its children, not a view into the reply it came in', async () => {
+    const source = await buildSourceTrie(randomEntries(31, 200))
+    const store = new MemoryStore()
+    const sync = new TrieSync(source.root, store)
+    sync.missing(0)
+    const rootBlob = source.nodes.get(toHex(source.root))!
+    // The root as a view into a larger buffer, as `decodeNodesResponse` hands nodes out; the buffer is reused
+    // (overwritten) once the call returns, as a reply's bytes may be.
+    const reply = new Uint8Array(rootBlob.length + 8)
+    reply.set(rootBlob, 4)
+    const [accepted] = await sync.processMany([reply.subarray(4, 4 + rootBlob.length)])
+    expect(accepted!.ok).toBe(true)
+    reply.fill(0xee)
+    for (let round = 0; sync.pending > 0 && round < 100; round++) {
+      for (const h of sync.missing(0)) await sync.process(source.nodes.get(toHex(h))!)
+      await sync.commit()
+    }
+    expect(await store.get(source.root)).toEqual(rootBlob)
+    expectStoreEqualsSource(store, source)
+  })
+
+  it('hands onLeaf values that are views into the node, never into the reply a node came in', async () => {
+    const source = await buildSourceTrie(randomEntries(33, 200))
+    const replies = new Set<ArrayBufferLike>()
+    const values: Uint8Array[] = []
+    const sync = new TrieSync(source.root, new MemoryStore(), {
+      onLeaf: (_key, value) => {
+        values.push(value)
+        return undefined
+      }
+    })
+    for (let round = 0; sync.pending > 0 && round < 100; round++) {
+      for (const h of sync.missing(0)) {
+        const blob = source.nodes.get(toHex(h))!
+        const reply = new Uint8Array(blob.length + 8)
+        reply.set(blob, 4)
+        replies.add(reply.buffer)
+        await sync.process(reply.subarray(4, 4 + blob.length))
+      }
+      await sync.commit()
+    }
+    expect(values.length).toBe(200)
+    expect(values.filter((v) => replies.has(v.buffer))).toEqual([])
   })
 
   it('takes the hash of a hashBlob as it is, and re-hashes an object only posing as one', async () => {

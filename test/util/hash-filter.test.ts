@@ -1,0 +1,27 @@
+import { describe, expect, it } from 'vitest'
+import { HashFilter } from '../../src/util/hash-filter.js'
+import { SeededRandom } from '../helpers/random.js'
+
+describe('HashFilter', () => {
+  it('holds every key added, across the layers it grows, and few it was never given', () => {
+    const rng = new SeededRandom(1)
+    const filter = new HashFilter()
+    const added: Uint8Array[] = []
+    // Past the first layer (65,536 keys) and into the third.
+    for (let i = 0; i < 200_000; i++) {
+      const key = rng.bytes(32)
+      filter.add(key)
+      added.push(key)
+    }
+    expect(filter.size).toBe(200_000)
+    expect(added.filter((key) => !filter.mayHold(key))).toEqual([])
+    let wrong = 0
+    for (let i = 0; i < 20_000; i++) if (filter.mayHold(rng.bytes(32))) wrong++
+    // 1.2% per layer at most, three layers.
+    expect(wrong / 20_000).toBeLessThan(0.04)
+  })
+
+  it('holds nothing while empty', () => {
+    expect(new HashFilter().mayHold(new Uint8Array(32))).toBe(false)
+  })
+})
