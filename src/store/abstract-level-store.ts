@@ -125,7 +125,7 @@ export class AbstractLevelStore implements KVStore {
   async put(key: Uint8Array, value: Uint8Array): Promise<void> {
     this.assertOpen()
     try {
-      await this.db.put(key, value)
+      await this.db.put(key, this.storable(value))
     } catch (err) {
       throw this.wrap('put', err)
     }
@@ -149,7 +149,7 @@ export class AbstractLevelStore implements KVStore {
     const batch = this.db.batch()
     try {
       for (const op of ops) {
-        if (op.type === 'put') batch.put(op.key, op.value)
+        if (op.type === 'put') batch.put(op.key, this.storable(op.value))
         else batch.del(op.key)
       }
       await batch.write()
@@ -157,6 +157,14 @@ export class AbstractLevelStore implements KVStore {
       await batch.close()
       throw this.wrap('batch', err)
     }
+  }
+
+  /**
+   * The value as the database should be handed it. LevelDB copies a view's own bytes, so a value may be a view
+   * into a larger buffer (a trie node inside its reply); `BrowserLevelStore` copies such a value first.
+   */
+  protected storable(value: Uint8Array): Uint8Array {
+    return value
   }
 
   async close(): Promise<void> {

@@ -31,6 +31,14 @@ export class BrowserLevelStore extends AbstractLevelStore {
     return store
   }
 
+  /**
+   * A value that is a view into a larger buffer, copied: IndexedDB stores a value by structured clone, which
+   * takes a view's whole buffer. A trie node handed over as a view into its 2 MiB reply was stored with all of it.
+   */
+  protected override storable(value: Uint8Array): Uint8Array {
+    return ownBytes(value)
+  }
+
   /** Deletes the IndexedDB database `name` and everything in it (close any store open on it first). */
   static async destroy(name: string): Promise<void> {
     try {
@@ -39,4 +47,9 @@ export class BrowserLevelStore extends AbstractLevelStore {
       throw new StoreError(`cannot delete store ${name}: ${levelReason(err)}`, { cause: err })
     }
   }
+}
+
+/** `value`, or a copy of it when it is a view of part of its buffer. */
+export function ownBytes(value: Uint8Array): Uint8Array {
+  return value.byteOffset === 0 && value.byteLength === value.buffer.byteLength ? value : new Uint8Array(value)
 }

@@ -73,7 +73,8 @@ interface NodeRequest {
  * the reply the blob came in. A node without any is complete at once and its blob written at the next commit.
  */
 function ownCopy(blob: Uint8Array, children: HashChild[]): Uint8Array {
-  const copy = blob.slice()
+  // Not `slice()`: on a Node `Buffer` it returns a view.
+  const copy = new Uint8Array(blob)
   for (const child of children) {
     const at = child.hash.byteOffset - blob.byteOffset
     child.hash = copy.subarray(at, at + child.hash.length)
@@ -135,6 +136,12 @@ export class TrieSync {
   private membatch: NodeRequest[] = []
   private membatchBytes = 0
   /**
+   * The buffers the write batch's nodes are views into (their replies), each counted whole in `membatchBytes`
+   * once: a leaf keeps its whole reply until the commit, and one leaf a reply would otherwise hold many
+   * replies of copied branch nodes without a commit coming due.
+   */
+  private pinned = new Set<ArrayBufferLike>()
+  /**
    * Set by `open` when the store held nothing: every node this sync committed, so a child is looked up in the
    * store only when it may be one of them (a subtrie met twice). Null: every unknown child is looked up.
    */
@@ -164,7 +171,8 @@ export class TrieSync {
    * store that holds nothing yet (`KVStore.holdsNothing`), only nodes this sync may have written are looked up
    * (a filter of them answers the rest): a fresh database read for every child was the largest cost of a
    * sync's client beyond hashing, decoding and writing. A node another writer puts in the store meanwhile is
-   * then not seen, and fetched again: that costs its transfer, never a wrong result.
+   * then not seen, and fetched again: that costs its transfer, never a wrong result (and if no peer has it, the
+   * sync fails as unavailable instead of skipping it).
    */
   static async open(root: Uint8Array, store: KVStore, init: TrieSyncInit = {}): Promise<TrieSync> {
     const sync = new TrieSync(root, store, init)
@@ -198,7 +206,7 @@ export class TrieSync {
     return this.requests.get(hash)?.data === null
   }
 
-  /** Bytes of completed nodes waiting for `commit()`. */
+  /** Bytes held for `commit()`: the completed nodes, and the whole of any buffer (reply) they are views into. */
   get memSize(): number {
     return this.membatchBytes
   }
@@ -294,6 +302,7 @@ export class TrieSync {
       this.membatch = []
       this.log('stored %d nodes (%d bytes), %d pending', ops.length, this.membatchBytes, this.pending)
       this.membatchBytes = 0
+      this.pinned.clear()
       return ops.length
     })
   }
@@ -329,7 +338,7 @@ export class TrieSync {
       const withLeaves = req.reportLeaves && this.onLeaf !== undefined
       // The blob may be a view into a whole reply (`decodeNodesResponse`). What outlives this call keeps the
       // node's own copy instead: its leaves' values, which `onLeaf` may keep, and its children's hashes.
-      let blob = withLeaves ? delivered.slice() : delivered
+      let blob = withLeaves ? new Uint8Array(delivered) : delivered
       try {
         decoded = nodeChildren(decodeNode(blob), req.path, withLeaves)
       } catch (err) {
@@ -436,7 +445,12 @@ export class TrieSync {
       const req = stack.pop()!
       req.complete = true
       this.membatch.push(req)
-      this.membatchBytes += 32 + req.data!.length
+      const data = req.data!
+      this.membatchBytes += 32 + data.length
+      if (data.byteLength !== data.buffer.byteLength && !this.pinned.has(data.buffer)) {
+        this.pinned.add(data.buffer)
+        this.membatchBytes += data.buffer.byteLength
+      }
       if (req.counted) this.fetches[req.path.length]!--
       if (req.parent !== null && --req.parent.deps === 0) stack.push(req.parent)
       if (req.moreParents !== null) {

@@ -43,6 +43,24 @@ describe('BrowserLevelStore', () => {
       await BrowserLevelStore.destroy(name)
     }
   })
+
+  it('stores a view into a larger buffer as its own bytes, not with the whole buffer', async () => {
+    const name = 'dsfg-views'
+    const store = await BrowserLevelStore.open(name)
+    try {
+      // A trie node inside its reply: IndexedDB's structured clone would take the whole megabyte.
+      const reply = new Uint8Array(1 << 20).fill(7)
+      await store.put(Uint8Array.of(1), reply.subarray(100, 110))
+      await store.batch([{ type: 'put', key: Uint8Array.of(2), value: reply.subarray(200, 232) }])
+      const [one, two] = await store.getMany([Uint8Array.of(1), Uint8Array.of(2)])
+      expect(Array.from(one!)).toEqual(new Array(10).fill(7))
+      expect(one!.buffer.byteLength).toBe(10)
+      expect(two!.buffer.byteLength).toBe(32)
+    } finally {
+      await store.close()
+      await BrowserLevelStore.destroy(name)
+    }
+  })
 })
 
 ;(globalThis as { runTests?: typeof runRegistered }).runTests = runRegistered

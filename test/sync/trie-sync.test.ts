@@ -352,7 +352,11 @@ describe('TrieSync', () => {
     expect(results[2]!.ok === false && results[2]!.error).toBeInstanceOf(NotRequestedError)
   })
 
-  it('keeps its own copy of a node waiting for its children, not a view into the reply it came in', async () => {
+  it.each([
+    ['Uint8Array', (n: number) => new Uint8Array(n)],
+    // `Buffer#slice` is a view, not a copy.
+    ['Buffer', (n: number) => Buffer.alloc(n)]
+  ])('keeps its own copy of a node waiting for its children, not a view into the %s it came in', async (_, alloc) => {
     const source = await buildSourceTrie(randomEntries(31, 200))
     const store = new MemoryStore()
     const sync = new TrieSync(source.root, store)
@@ -360,7 +364,7 @@ describe('TrieSync', () => {
     const rootBlob = source.nodes.get(toHex(source.root))!
     // The root as a view into a larger buffer, as `decodeNodesResponse` hands nodes out; the buffer is reused
     // (overwritten) once the call returns, as a reply's bytes may be.
-    const reply = new Uint8Array(rootBlob.length + 8)
+    const reply = alloc(rootBlob.length + 8)
     reply.set(rootBlob, 4)
     const [accepted] = await sync.processMany([reply.subarray(4, 4 + rootBlob.length)])
     expect(accepted!.ok).toBe(true)
@@ -371,6 +375,32 @@ describe('TrieSync', () => {
     }
     expect(await store.get(source.root)).toEqual(rootBlob)
     expectStoreEqualsSource(store, source)
+  })
+
+  it('counts the whole reply a waiting-to-be-written node is a view into in memSize, once per reply', async () => {
+    const source = await buildSourceTrie(randomEntries(35, 200))
+    const sync = new TrieSync(source.root, new MemoryStore())
+    const reply = new Uint8Array(1 << 20)
+    let at = 0
+    const leaves: Uint8Array[] = []
+    // Down to the first leaves, each delivered as a view into one megabyte "reply".
+    for (let round = 0; leaves.length < 2 && round < 10; round++) {
+      for (const h of sync.missing(0)) {
+        const blob = source.nodes.get(toHex(h))!
+        reply.set(blob, at)
+        const view = reply.subarray(at, at + blob.length)
+        at += blob.length
+        await sync.process(view)
+        if (nodeChildren(decodeNode(blob), new Uint8Array(0)).children.length === 0) leaves.push(blob)
+      }
+    }
+    expect(leaves.length).toBeGreaterThanOrEqual(2)
+    const nodes = leaves.reduce((sum, blob) => sum + 32 + blob.length, 0)
+    // The leaves (complete at once) wait for the commit as views: the megabyte they hold counts, once.
+    expect(sync.memSize).toBeGreaterThanOrEqual((1 << 20) + nodes)
+    expect(sync.memSize).toBeLessThan(2 * (1 << 20))
+    await sync.commit()
+    expect(sync.memSize).toBe(0)
   })
 
   it('hands onLeaf values that are views into the node, never into the reply a node came in', async () => {
