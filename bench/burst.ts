@@ -52,7 +52,7 @@ export async function measureBurst(clients: number, keys: number): Promise<Burst
       const failed: string[] = []
       const times: number[] = []
       for (const run of runs) {
-        if (run.status === 'rejected') failed.push(String(run.reason).slice(0, 200))
+        if (run.status === 'rejected') failed.push(String(run.reason).slice(0, 400))
         else if (!run.value.summary.verified) failed.push('completed unverified')
         else times.push(run.value.wallS)
       }

@@ -154,12 +154,12 @@ export async function resident(pid: number): Promise<Omit<RssSample, 't'> | unde
 
 /**
  * Runs `dsfg <args>` to completion and parses the JSON summary it prints; `wallS` is the whole child's life
- * (start-up, dialling, the work and the exit). stderr (progress lines) is dropped. The child's RSS is sampled
+ * (start-up, dialling, the work and the exit). stderr is dropped but for the last two lines of a failed run, which its error carries. The child's RSS is sampled
  * every RSS_SAMPLE_MS, so callers can tell which phase of the command its peak belongs to.
  */
 export async function runDsfg<T>(args: string[]): Promise<{ summary: T; wallS: number; rss: RssSample[] }> {
   const started = performance.now()
-  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'ignore'] })
+  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
   const rss: RssSample[] = []
   const sampler = setInterval(async () => {
     const t = (performance.now() - started) / 1000
@@ -168,11 +168,17 @@ export async function runDsfg<T>(args: string[]): Promise<{ summary: T; wallS: n
   }, RSS_SAMPLE_MS)
   let out = ''
   child.stdout!.setEncoding('utf8').on('data', (s: string) => (out += s))
+  // Progress lines are dropped; the last few kilobytes are kept for the error a failed run ends with.
+  let err = ''
+  child.stderr!.setEncoding('utf8').on('data', (s: string) => (err = (err + s).slice(-4096)))
   // 'close', not 'exit': it comes after stdout has been read to its end.
   const [code] = (await once(child, 'close')) as [number | null]
   clearInterval(sampler)
   const wallS = (performance.now() - started) / 1000
-  if (code !== 0) throw new Error(`dsfg ${args[0]} exited with ${code}: ${out.slice(0, 500)}`)
+  if (code !== 0) {
+    const lastLines = err.trim().split('\n').slice(-2).join(' / ')
+    throw new Error(`dsfg ${args[0]} exited with ${code}: ${(out.slice(0, 300) + lastLines).slice(0, 500)}`)
+  }
   return { summary: JSON.parse(out) as T, wallS, rss }
 }
 
