@@ -95,6 +95,18 @@ export const DIAL_ATTEMPTS = 4
 export const DIAL_BACKOFF_MS = 250
 
 /**
+ * A dial that fails only after this long timed out in its handshake rather than being refused: the server is
+ * there but busy. Also the longest wait between two dials.
+ */
+export const DIAL_SLOW_FAILURE_MS = 2_000
+
+/**
+ * How long after its first dial a client keeps dialling a peer whose dials time out (see `dialWithRetry`): a
+ * burst of 50 joiners on 2 cores kept a server's handshakes past libp2p's 6 s dial timeout for most of a minute.
+ */
+export const DIAL_SLOW_RETRY_WINDOW_MS = 90_000
+
+/**
  * Connection limits for a node that serves (`dsfg serve`): libp2p's defaults (5 connections a second from one
  * host, 10 connection upgrades in progress) reset most of a burst of 20 joiners (15 of 20 in issue 13's
  * test). Each upgrade in progress holds a noise handshake, a few KB, so 64 of them stay small; 64 new

@@ -62,6 +62,32 @@ describe('dialWithRetry', () => {
     expect(at).toHaveLength(3)
   })
 
+  it('keeps dialling a peer whose handshakes time out past `attempts`, until the window since the first dial ends', async () => {
+    const clock = new FakeClock()
+    const at: number[] = []
+    // Every dial fails after 2.5 s (a handshake timing out at a busy server); a refused dial fails at once.
+    const slowDial = async (): Promise<Connection> => {
+      at.push(clock.now())
+      await new Promise<void>((resolve) => clock.setTimeout(() => resolve(), 2_500))
+      throw new Error(`timed out ${at.length}`)
+    }
+    const dialling = dialWithRetry(slowDial, addr, { clock, attempts: 2, backoffMs: 100, slowRetryWindowMs: 20_000, random: () => 0.999 })
+    let settled = false
+    dialling.catch(() => undefined).finally(() => (settled = true))
+    for (let i = 0; i < 2_000 && !settled; i++) {
+      await new Promise((resolve) => setImmediate(resolve))
+      clock.advance(50)
+    }
+    await expect(dialling).rejects.toThrow(/timed out/)
+    // Far more than 2 dials: each takes 2.5 s and a wait of at most 2 s, until 20 s have passed.
+    expect(at.length).toBeGreaterThanOrEqual(5)
+    // The last dial was decided inside the window (a failure before 20 s), and it failed after it.
+    expect(at.at(-1)!).toBeLessThan(20_000 + 2_000)
+    expect(at.at(-1)! + 2_500).toBeGreaterThanOrEqual(20_000)
+    // The waits stop doubling at 2 s.
+    for (let i = 1; i < at.length; i++) expect(at[i]! - at[i - 1]!).toBeLessThanOrEqual(2_500 + 2_000 + 50)
+  })
+
   it('stops waiting as soon as its signal aborts, without another dial', async () => {
     const clock = new FakeClock()
     const { dial, at } = flaky(clock, 10)
