@@ -62,14 +62,16 @@ describe('dialWithRetry', () => {
     expect(at).toHaveLength(3)
   })
 
-  it('keeps dialling a peer whose handshakes time out past `attempts`, until the window since the first dial ends', async () => {
+  /** Dials that each fail after 2.5 s with an error named `name`, driven on a fake clock until given up. */
+  async function slowFailures(name: string): Promise<number[]> {
     const clock = new FakeClock()
     const at: number[] = []
-    // Every dial fails after 2.5 s (a handshake timing out at a busy server); a refused dial fails at once.
     const slowDial = async (): Promise<Connection> => {
       at.push(clock.now())
       await new Promise<void>((resolve) => clock.setTimeout(() => resolve(), 2_500))
-      throw new Error(`timed out ${at.length}`)
+      const error = new Error(`timed out ${at.length}`)
+      error.name = name
+      throw error
     }
     const dialling = dialWithRetry(slowDial, addr, { clock, attempts: 2, backoffMs: 100, slowRetryWindowMs: 20_000, random: () => 0.999 })
     let settled = false
@@ -79,6 +81,16 @@ describe('dialWithRetry', () => {
       clock.advance(50)
     }
     await expect(dialling).rejects.toThrow(/timed out/)
+    return at
+  }
+
+  it('gives a peer whose connect fails slowly (unreachable, blackholed) `attempts` dials only', async () => {
+    expect(await slowFailures('TimeoutError')).toHaveLength(2)
+  })
+
+  it('keeps dialling a peer whose handshakes time out past `attempts`, until the window since the first dial ends', async () => {
+    // libp2p's error when the encryption handshake of a connection it made failed: a busy server.
+    const at = await slowFailures('EncryptionFailedError')
     // Far more than 2 dials: each takes 2.5 s and a wait of at most 2 s, until 20 s have passed.
     expect(at.length).toBeGreaterThanOrEqual(5)
     // The last dial was decided inside the window (a failure before 20 s), and it failed after it.

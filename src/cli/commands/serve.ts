@@ -106,9 +106,11 @@ export const serveCommand = defineCommand({
           ...(metricsServer === undefined ? {} : { metrics: metricsServer.url }),
           ...(page === undefined ? {} : { web: page.url })
         })
+        // All at once: one peer whose dials time out (tried again for up to a minute and a half) must not hold
+        // up the others.
         for (const p of peers) {
-          await dialWithRetry((a, o) => node.dial(a, o), p, { signal: stop.signal, log: node.logger.forComponent('dsfg:dial') }).catch((err: unknown) => {
-            io.stderr.write(`dsfg: could not dial ${p.toString()}: ${String(err)}\n`)
+          dialWithRetry((a, o) => node.dial(a, o), p, { signal: stop.signal, log: node.logger.forComponent('dsfg:dial') }).catch((err: unknown) => {
+            if (!stop.signal.aborted) io.stderr.write(`dsfg: could not dial ${p.toString()}: ${String(err)}\n`)
           })
         }
         await untilAborted(stop.signal)
