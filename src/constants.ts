@@ -94,17 +94,15 @@ export const DIAL_ATTEMPTS = 4
 /** The wait before the first retry of a dial; doubled (with jitter) for each retry after it. */
 export const DIAL_BACKOFF_MS = 250
 
-/**
- * A dial that fails only after this long timed out in its handshake rather than being refused: the server is
- * there but busy. Also the longest wait between two dials.
- */
-export const DIAL_SLOW_FAILURE_MS = 2_000
+/** The longest wait between two dials of a peer: the doubling of `DIAL_BACKOFF_MS` stops there. */
+export const DIAL_MAX_BACKOFF_MS = 4_000
 
 /**
- * How long after its first dial a client keeps dialling a peer whose dials time out (see `dialWithRetry`): a
- * burst of 50 joiners on 2 cores kept a server's handshakes past libp2p's 6 s dial timeout for most of a minute.
+ * How long after its first dial a client keeps dialling a peer that is there but busy: one that took the TCP
+ * connection and reset it, or let it time out, in the encryption handshake (see `dialWithRetry`). A burst of 50
+ * joiners on 2 cores kept a server's handshakes failing so for most of a minute.
  */
-export const DIAL_SLOW_RETRY_WINDOW_MS = 90_000
+export const DIAL_BUSY_RETRY_WINDOW_MS = 90_000
 
 /**
  * Connection limits for a node that serves (`dsfg serve`): libp2p's defaults (5 connections a second from one

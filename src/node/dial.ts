@@ -1,6 +1,6 @@
 import type { Connection } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
-import { DIAL_ATTEMPTS, DIAL_BACKOFF_MS, DIAL_SLOW_FAILURE_MS, DIAL_SLOW_RETRY_WINDOW_MS } from '../constants.js'
+import { DIAL_ATTEMPTS, DIAL_BACKOFF_MS, DIAL_BUSY_RETRY_WINDOW_MS, DIAL_MAX_BACKOFF_MS } from '../constants.js'
 import { sleep } from '../util/abort.js'
 import { type Clock, systemClock } from '../util/clock.js'
 import type { Log } from '../util/log.js'
@@ -12,10 +12,10 @@ export interface DialRetryOptions {
   /** @default DIAL_BACKOFF_MS */
   backoffMs?: number
   /**
-   * How long after the first dial a dial that failed slowly (a handshake that timed out: a server busy with a
-   * burst of joiners) is tried again past `attempts`. @default DIAL_SLOW_RETRY_WINDOW_MS
+   * How long after the first dial a peer that is there but busy (see `dialWithRetry`) is dialled again past
+   * `attempts`. @default DIAL_BUSY_RETRY_WINDOW_MS
    */
-  slowRetryWindowMs?: number
+  busyRetryWindowMs?: number
   clock?: Clock
   /** A number in [0, 1): the jitter's source (tests pin it). @default Math.random */
   random?: () => number
@@ -25,15 +25,14 @@ export interface DialRetryOptions {
 
 /**
  * Dials `addr`, and after a failure dials again up to `attempts` times in all, waiting `backoffMs`, then twice
- * as long, and so on, each wait between half and all of that (jitter, so a burst of clients refused together
- * does not come back together), at most `DIAL_SLOW_FAILURE_MS` (the backoff stops doubling there). A dial whose
- * encryption handshake failed only after `DIAL_SLOW_FAILURE_MS` reached a server that took the connection but was
- * too busy to finish the handshake in time (50 joiners started together on 2 cores: 15 to 22 of them gave up
- * after 4 such dials while the first ones synced): it is tried again, past `attempts`, until
- * `slowRetryWindowMs` have passed since the first dial. Any other failure (refused, unreachable, a connect that
- * timed out, a handshake that failed at once) gets `attempts` only. A peer that takes connections and never
- * finishes a handshake looks busy, so it is given up on only after the window. Rejects with the last dial's
- * error, or as soon as `signal` aborts.
+ * as long, and so on up to `DIAL_MAX_BACKOFF_MS`, each wait between half and all of that (jitter, so a burst of
+ * clients refused together does not come back together). A peer that is there but busy, one that took the TCP
+ * connection and then reset it or let it time out in the encryption handshake (a server with a burst of
+ * joiners: 50 started together on 2 cores, 15 to 22 gave up after 4 such dials while the first ones synced), is
+ * dialled again past `attempts` until `busyRetryWindowMs` have passed since the first dial. Any other failure
+ * (refused, unreachable, a handshake that failed for another reason, such as the wrong peer id) gets `attempts`
+ * only. A peer that takes connections and never finishes a handshake looks busy: it is given up on only after
+ * the window. Rejects with the last dial's error, or as soon as `signal` aborts.
  */
 export async function dialWithRetry(
   dial: (addr: Multiaddr, options: { signal?: AbortSignal }) => Promise<Connection>,
@@ -43,25 +42,27 @@ export async function dialWithRetry(
   const { signal, clock = systemClock, random = Math.random } = options
   const attempts = Math.max(1, options.attempts ?? DIAL_ATTEMPTS)
   const backoffMs = options.backoffMs ?? DIAL_BACKOFF_MS
-  const windowMs = options.slowRetryWindowMs ?? DIAL_SLOW_RETRY_WINDOW_MS
+  const windowMs = options.busyRetryWindowMs ?? DIAL_BUSY_RETRY_WINDOW_MS
   const first = clock.now()
   for (let attempt = 1; ; attempt++) {
-    const started = clock.now()
     try {
       return await dial(addr, { signal })
     } catch (error) {
       if (signal?.aborted === true) throw error
-      const slow = clock.now() - started >= DIAL_SLOW_FAILURE_MS && isHandshakeFailure(error)
-      if (attempt >= attempts && !(slow && clock.now() - first < windowMs)) throw error
+      if (attempt >= attempts && !(isBusy(error) && clock.now() - first < windowMs)) throw error
       options.log?.('dialling %s, attempt %d (of %d, or more while it times out) failed: %e', addr, attempt, attempts, error)
     }
-    const wait = Math.min(backoffMs * 2 ** (attempt - 1), DIAL_SLOW_FAILURE_MS)
+    const wait = Math.min(backoffMs * 2 ** (attempt - 1), DIAL_MAX_BACKOFF_MS)
     await sleep(wait / 2 + (wait / 2) * random(), { signal, clock })
   }
 }
 
-/** Whether `error` is libp2p's failure of the connection's encryption handshake (the TCP connection was made). */
-function isHandshakeFailure(error: unknown): boolean {
-  if (error instanceof AggregateError) return error.errors.some(isHandshakeFailure)
-  return error instanceof Error && error.name === 'EncryptionFailedError'
+/**
+ * Whether `error` says the peer is there but busy: libp2p's failure of the encryption handshake of a connection
+ * it made (`EncryptionFailedError`, which carries only its cause's message) because the peer reset the
+ * connection or the handshake ran out of time.
+ */
+function isBusy(error: unknown): boolean {
+  if (error instanceof AggregateError) return error.errors.some(isBusy)
+  return error instanceof Error && error.name === 'EncryptionFailedError' && /ECONNRESET|EPIPE|timeout|timed out|aborted/i.test(error.message)
 }

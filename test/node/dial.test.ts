@@ -63,24 +63,24 @@ describe('dialWithRetry', () => {
   })
 
   /** Dials that each fail after 2.5 s with an error named `name`, driven on a fake clock until given up. */
-  async function slowFailures(name: string): Promise<number[]> {
+  async function slowFailures(name: string, message = 'The operation was aborted due to timeout'): Promise<number[]> {
     const clock = new FakeClock()
     const at: number[] = []
     const slowDial = async (): Promise<Connection> => {
       at.push(clock.now())
       await new Promise<void>((resolve) => clock.setTimeout(() => resolve(), 2_500))
-      const error = new Error(`timed out ${at.length}`)
+      const error = new Error(`${message} ${at.length}`)
       error.name = name
       throw error
     }
-    const dialling = dialWithRetry(slowDial, addr, { clock, attempts: 2, backoffMs: 100, slowRetryWindowMs: 20_000, random: () => 0.999 })
+    const dialling = dialWithRetry(slowDial, addr, { clock, attempts: 2, backoffMs: 100, busyRetryWindowMs: 20_000, random: () => 0.999 })
     let settled = false
     dialling.catch(() => undefined).finally(() => (settled = true))
     for (let i = 0; i < 2_000 && !settled; i++) {
       await new Promise((resolve) => setImmediate(resolve))
       clock.advance(50)
     }
-    await expect(dialling).rejects.toThrow(/timed out/)
+    await expect(dialling).rejects.toThrow(message)
     return at
   }
 
@@ -88,16 +88,43 @@ describe('dialWithRetry', () => {
     expect(await slowFailures('TimeoutError')).toHaveLength(2)
   })
 
+  it('gives a peer whose handshake fails for another reason than a reset or a timeout `attempts` dials only', async () => {
+    expect(await slowFailures('EncryptionFailedError', 'Payload identity key does not match the expected peer id')).toHaveLength(2)
+  })
+
+  it('keeps dialling a busy peer that resets the handshake at once, until the window ends', async () => {
+    const clock = new FakeClock()
+    const at: number[] = []
+    const resetting = async (): Promise<Connection> => {
+      at.push(clock.now())
+      const error = new Error('read ECONNRESET')
+      error.name = 'EncryptionFailedError'
+      throw error
+    }
+    const dialling = dialWithRetry(resetting, addr, { clock, attempts: 2, backoffMs: 100, busyRetryWindowMs: 20_000, random: () => 0.999 })
+    let settled = false
+    dialling.catch(() => undefined).finally(() => (settled = true))
+    for (let i = 0; i < 2_000 && !settled; i++) {
+      await new Promise((resolve) => setImmediate(resolve))
+      clock.advance(50)
+    }
+    await expect(dialling).rejects.toThrow('ECONNRESET')
+    // 100, 200, 400, ... ms apart, then 4 s apart (the cap), until 20 s after the first.
+    expect(at.length).toBeGreaterThanOrEqual(7)
+    expect(at.at(-1)!).toBeGreaterThanOrEqual(20_000 - 4_050)
+    for (let i = 1; i < at.length; i++) expect(at[i]! - at[i - 1]!).toBeLessThanOrEqual(4_050)
+  })
+
   it('keeps dialling a peer whose handshakes time out past `attempts`, until the window since the first dial ends', async () => {
     // libp2p's error when the encryption handshake of a connection it made failed: a busy server.
     const at = await slowFailures('EncryptionFailedError')
-    // Far more than 2 dials: each takes 2.5 s and a wait of at most 2 s, until 20 s have passed.
-    expect(at.length).toBeGreaterThanOrEqual(5)
+    // Far more than 2 dials: each takes 2.5 s and a wait of at most 4 s, until 20 s have passed.
+    expect(at.length).toBeGreaterThanOrEqual(4)
     // The last dial was decided inside the window (a failure before 20 s), and it failed after it.
-    expect(at.at(-1)!).toBeLessThan(20_000 + 2_000)
+    expect(at.at(-1)!).toBeLessThan(20_000 + 4_000)
     expect(at.at(-1)! + 2_500).toBeGreaterThanOrEqual(20_000)
-    // The waits stop doubling at 2 s.
-    for (let i = 1; i < at.length; i++) expect(at[i]! - at[i - 1]!).toBeLessThanOrEqual(2_500 + 2_000 + 50)
+    // The waits stop doubling at 4 s.
+    for (let i = 1; i < at.length; i++) expect(at[i]! - at[i - 1]!).toBeLessThanOrEqual(2_500 + 4_000 + 50)
   })
 
   it('stops waiting as soon as its signal aborts, without another dial', async () => {
