@@ -111,8 +111,9 @@ export interface FetchNodesOptions {
 
 /**
  * Asks `peer` for nodes by hash. Resolves with the blobs it sent (unverified: the caller hashes them; an
- * "unavailable" status is an empty list), as views into the reply: copy what you keep for long. Rejects with `ProtocolError` for a malformed or oversized reply,
- * `PeerBusyError` when rate limited, `RequestRejectedError` when the peer calls the request invalid.
+ * "unavailable" status is an empty list), as views into the reply: copy what you keep for long. Rejects with
+ * `ProtocolError` for a malformed or oversized reply, `PeerBusyError` when rate limited, `RequestRejectedError`
+ * when the peer calls the request invalid.
  */
 export async function fetchNodes(
   openStream: OpenStream,

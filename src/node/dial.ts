@@ -50,7 +50,7 @@ export async function dialWithRetry(
     } catch (error) {
       if (signal?.aborted === true) throw error
       if (attempt >= attempts && !(isBusy(error) && clock.now() - first < windowMs)) throw error
-      options.log?.('dialling %s, attempt %d (of %d, or more while it times out) failed: %e', addr, attempt, attempts, error)
+      options.log?.('dialling %s, attempt %d (of %d, or more while it is busy) failed: %e', addr, attempt, attempts, error)
     }
     const wait = Math.min(backoffMs * 2 ** (attempt - 1), DIAL_MAX_BACKOFF_MS)
     await sleep(wait / 2 + (wait / 2) * random(), { signal, clock })

@@ -169,10 +169,11 @@ export class TrieSync {
   /**
    * Like the constructor, but schedules nothing when the store already holds the root (so the whole trie). In a
    * store that holds nothing yet (`KVStore.holdsNothing`), only nodes this sync may have written are looked up
-   * (a filter of them answers the rest): a fresh database read for every child was the largest cost of a
-   * sync's client beyond hashing, decoding and writing. A node another writer puts in the store meanwhile is
-   * then not seen, and fetched again: that costs its transfer, never a wrong result (and if no peer has it, the
-   * sync fails as unavailable instead of skipping it).
+   * (a filter of them answers the rest) instead of a database read for every child (4-7 µs each of a freshly
+   * written LevelDB, in a micro-benchmark; in whole syncs the saving was within the noise of the client's CPU
+   * per node). A node another writer puts in the store meanwhile is then not seen, and fetched again: that
+   * costs its transfer, never a wrong result (and if no peer has it, the sync fails as unavailable instead of
+   * skipping it).
    */
   static async open(root: Uint8Array, store: KVStore, init: TrieSyncInit = {}): Promise<TrieSync> {
     const sync = new TrieSync(root, store, init)
