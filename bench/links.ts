@@ -18,13 +18,15 @@
  *   npm run build && npm run bench:links -- --quick           (5k keys; 1k items)
  *   npm run build && npm run bench:links -- --keys 20000 --items 5000 --bytes 1024 --syncers trie
  *   npm run build && npm run bench:links -- --only '8 Mbit,fast'      (those scenarios and the loopback baseline)
+ *   npm run build && npm run bench:links -- --syncers trie --only loopback --pin    (the client's CPU per node,
+ *       servers on CPU 0 and the client on CPU 1: for that figure only, the four servers then share one core)
  */
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { toHex } from '../src/util/hex.js'
 import { type Link, type LinkOptions, linkTo } from '../test/helpers/link-emulator.js'
 import { FAST_LINK, LINK_SCENARIOS, ONE_FAST_THREE_SLOW } from '../test/helpers/link-scenarios.js'
-import { peerArgs, progress, round, runDsfg, type Servers, startServers, withTempDir } from './processes.js'
+import { peerArgs, pinning, progress, round, runDsfg, type Servers, startServers, withTempDir } from './processes.js'
 import { buildTopicSource, TOPIC } from './topic-sync-net.js'
 import { buildAccountTrie } from './trie-sync-net.js'
 
@@ -222,9 +224,12 @@ if (import.meta.main) {
       items: { type: 'string' },
       bytes: { type: 'string' },
       syncers: { type: 'string' },
-      only: { type: 'string' }
+      only: { type: 'string' },
+      pin: { type: 'boolean' }
     }
   })
+  // --pin: the 4 servers on CPU 0, the client on CPU 1 (Linux, taskset), for a steadier CPU per node.
+  if (values.pin === true) Object.assign(pinning, { servers: '0', client: '1' })
   const quick = values.quick === true
   const keys = Number(values.keys ?? (quick ? 5_000 : 100_000))
   const items = Number(values.items ?? (quick ? 1_000 : 20_000))

@@ -82,6 +82,18 @@ export async function stopChild(child: ChildProcess): Promise<void> {
 }
 
 /** Running `dsfg serve` processes and their first listen addresses. */
+/**
+ * CPUs (a `taskset -c` list, Linux) the `dsfg serve` processes and the `dsfg` command processes are held to;
+ * unset, they run anywhere. `bench:links --pin` puts the servers on one core and the client on the other, so the
+ * client's CPU per node is not moved by the servers taking turns on its core.
+ */
+export const pinning: { servers?: string; client?: string } = {}
+
+/** The command and arguments that run `dsfg <args>` on `cpus`, when set. */
+function dsfgCommand(cpus: string | undefined, args: string[]): [string, string[]] {
+  return cpus === undefined ? [process.execPath, [BIN, ...args]] : ['taskset', ['-c', cpus, process.execPath, BIN, ...args]]
+}
+
 export interface Servers {
   addrs: string[]
   /** Their process ids, in the order of `addrs`. */
@@ -103,7 +115,8 @@ export async function startServers(source: string, dir: string, label: string, n
     for (let i = 0; i < n; i++) {
       const copy = join(dir, `${label}-${i}`)
       await cp(source, copy, { recursive: true })
-      const child = spawn(process.execPath, [BIN, 'serve', '--data', copy, ...extraArgs], { stdio: ['ignore', 'pipe', 'inherit'] })
+      const [command, argv] = dsfgCommand(pinning.servers, ['serve', '--data', copy, ...extraArgs])
+      const child = spawn(command, argv, { stdio: ['ignore', 'pipe', 'inherit'] })
       children.push(child)
       const line = await firstLine(child, 'dsfg serve')
       addrs.push((JSON.parse(line) as { addrs: string[] }).addrs[0]!)
@@ -159,7 +172,8 @@ export async function resident(pid: number): Promise<Omit<RssSample, 't'> | unde
  */
 export async function runDsfg<T>(args: string[]): Promise<{ summary: T; wallS: number; rss: RssSample[] }> {
   const started = performance.now()
-  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const [command, argv] = dsfgCommand(pinning.client, args)
+  const child = spawn(command, argv, { stdio: ['ignore', 'pipe', 'pipe'] })
   const rss: RssSample[] = []
   const sampler = setInterval(async () => {
     const t = (performance.now() - started) / 1000
