@@ -50,6 +50,6 @@ export class BrowserLevelStore extends AbstractLevelStore {
 }
 
 /** `value`, or a copy of it when it is a view of part of its buffer. */
-export function ownBytes(value: Uint8Array): Uint8Array {
+function ownBytes(value: Uint8Array): Uint8Array {
   return value.byteOffset === 0 && value.byteLength === value.buffer.byteLength ? value : new Uint8Array(value)
 }
