@@ -1,30 +1,23 @@
 import type { Nibbles } from '../trie/nibbles.js'
 
-/** What the queue orders: a node's path from the trie root, with its first nibbles packed by `pathPrefix`. */
-export interface DepthQueued {
-  readonly path: Nibbles
-  /** `pathPrefix(path)`. */
-  readonly prefix: number
+/**
+ * The order of the items (numbers: the trie sync's request slots) a `DepthQueue` holds: each has a depth (its
+ * path's length), and items of one depth are ordered by path.
+ */
+export interface QueueOrder {
+  depthOf(item: number): number
+  /** Whether item `a`'s path comes before item `b`'s; both are of one depth. */
+  before(a: number, b: number): boolean
 }
 
 /** Nibbles packed into a prefix: 13 × 4 = 52 bits, exact in a double. */
-const PREFIX_NIBBLES = 13
+export const PREFIX_NIBBLES = 13
 
 /** A path's first 13 nibbles as one number, so most comparisons within a depth are one subtraction. */
 export function pathPrefix(path: Nibbles): number {
   let prefix = 0
   for (let i = 0; i < PREFIX_NIBBLES; i++) prefix = prefix * 16 + (path[i] ?? 0)
   return prefix
-}
-
-/** Path order of two paths of one length: the packed prefixes, then the nibbles past them. */
-function before(a: DepthQueued, b: DepthQueued): boolean {
-  if (a.prefix !== b.prefix) return a.prefix < b.prefix
-  for (let i = PREFIX_NIBBLES; i < a.path.length; i++) {
-    const d = a.path[i]! - b.path[i]!
-    if (d !== 0) return d < 0
-  }
-  return false
 }
 
 /**
@@ -37,19 +30,24 @@ function before(a: DepthQueued, b: DepthQueued): boolean {
  * fraction of the whole, and a push below the deepest depth never touches it. A single heap cost the trie sync
  * about 2 µs of CPU a node (its sift-downs over a queue of thousands).
  */
-export class DepthQueue<T extends DepthQueued> {
+export class DepthQueue {
+  private readonly order: QueueOrder
   /** `heaps[d]`: the queued items of depth `d`, a binary heap in path order. */
-  private readonly heaps: T[][] = []
+  private readonly heaps: number[][] = []
   /** At least the deepest depth holding an item (`peek` lowers it past emptied heaps); -1 when none. */
   private deepest = -1
   private count = 0
+
+  constructor(order: QueueOrder) {
+    this.order = order
+  }
 
   get size(): number {
     return this.count
   }
 
-  push(item: T): void {
-    const depth = item.path.length
+  push(item: number): void {
+    const depth = this.order.depthOf(item)
     while (this.heaps.length <= depth) this.heaps.push([])
     const heap = this.heaps[depth]!
     let i = heap.length
@@ -57,7 +55,7 @@ export class DepthQueue<T extends DepthQueued> {
     while (i > 0) {
       const up = (i - 1) >> 1
       const parent = heap[up]!
-      if (!before(item, parent)) break
+      if (!this.order.before(item, parent)) break
       heap[i] = parent
       i = up
     }
@@ -67,13 +65,13 @@ export class DepthQueue<T extends DepthQueued> {
   }
 
   /** The first item: of the deepest depth, the first in path order. */
-  peek(): T | undefined {
+  peek(): number | undefined {
     while (this.deepest >= 0 && this.heaps[this.deepest]!.length === 0) this.deepest--
     return this.deepest < 0 ? undefined : this.heaps[this.deepest]![0]
   }
 
   /** Removes and returns the first item. */
-  pop(): T | undefined {
+  pop(): number | undefined {
     return this.peek() === undefined ? undefined : this.popAt(this.deepest)
   }
 
@@ -84,12 +82,12 @@ export class DepthQueue<T extends DepthQueued> {
   }
 
   /** The first item of depth `depth` in path order. */
-  peekAt(depth: number): T | undefined {
+  peekAt(depth: number): number | undefined {
     return this.heaps[depth]?.[0]
   }
 
   /** Removes and returns the first item of depth `depth`. */
-  popAt(depth: number): T | undefined {
+  popAt(depth: number): number | undefined {
     const heap = this.heaps[depth]
     const top = heap?.[0]
     if (heap === undefined || top === undefined) return undefined
@@ -101,8 +99,8 @@ export class DepthQueue<T extends DepthQueued> {
     for (;;) {
       let child = 2 * i + 1
       if (child >= n) break
-      if (child + 1 < n && before(heap[child + 1]!, heap[child]!)) child++
-      if (!before(heap[child]!, last)) break
+      if (child + 1 < n && this.order.before(heap[child + 1]!, heap[child]!)) child++
+      if (!this.order.before(heap[child]!, last)) break
       heap[i] = heap[child]!
       i = child
     }

@@ -3,13 +3,14 @@ import { AlreadyProcessedError, InvalidNodeError, NotRequestedError } from '../e
 import type { BatchOp, KVStore } from '../store/kv-store.js'
 import { EMPTY_ROOT, keccak256 } from '../trie/keccak.js'
 import { type Nibbles, nibblesToBytes } from '../trie/nibbles.js'
-import { decodeNode, type HashChild, type NodeLeaf, nodeChildren } from '../trie/node.js'
+import { decodeNode, type NodeLeaf, NodeScan, nodeChildren, scanNode } from '../trie/node.js'
 import { ByteMap } from '../util/byte-map.js'
 import { equalBytes } from '../util/bytes.js'
 import { HashFilter } from '../util/hash-filter.js'
 import { toHex } from '../util/hex.js'
 import { type Log, silentLog } from '../util/log.js'
-import { DepthQueue, pathPrefix } from './depth-queue.js'
+import { DepthQueue } from './depth-queue.js'
+import { COMPLETE, COUNTED, REPORT_LEAVES, RequestTable } from './request-table.js'
 
 // reference: go-ethereum@02b73d4e trie/sync.go (scheduler), with the hash-keyed multi-parent requests of
 // go-ethereum v1.9.25 because DSFG fetches nodes by hash (`/dsfg/nodes/1.0.0`), not by path.
@@ -40,46 +41,6 @@ export interface TrieSyncInit {
   breadthFirstBelow?: number
   /** Where the scheduler logs its store writes (the state syncer hands it `dsfg:state-sync:trie`). @default silentLog */
   log?: Log
-}
-
-interface NodeRequest {
-  readonly hash: Uint8Array
-  /** The path this hash was first reached at; it sets the priority. */
-  readonly path: Nibbles
-  /** `pathPrefix(path)`, for the queue. */
-  readonly prefix: number
-  /** The delivered blob, kept until the whole subtrie is present. */
-  data: Uint8Array | null
-  /**
-   * The request waiting for this one (null for the root). A node referenced more than once (by one parent or
-   * several: identical subtries) lists the other references in `moreParents`; one field and no array for the
-   * common case saves an object per node.
-   */
-  readonly parent: NodeRequest | null
-  moreParents: NodeRequest[] | null
-  /** Children (nodes and sub-tries) not yet complete. */
-  deps: number
-  /** Whether leaves of this node go to `onLeaf` (false inside sub-tries). */
-  readonly reportLeaves: boolean
-  /** Whether `missing` handed it out, so it counts against its depth until commit. */
-  counted: boolean
-  /** Its whole subtrie is present: it waits in the write batch, and stays in `requests` until committed. */
-  complete: boolean
-}
-
-/**
- * A copy of `blob` with the hashes of `children` (views into `blob`, as `decodeNode` gives them) moved onto it.
- * A node with children waits for them, and its children's requests are keyed by those hashes: neither may hold
- * the reply the blob came in. A node without any is complete at once and its blob written at the next commit.
- */
-function ownCopy(blob: Uint8Array, children: HashChild[]): Uint8Array {
-  // Not `slice()`: on a Node `Buffer` it returns a view.
-  const copy = new Uint8Array(blob)
-  for (const child of children) {
-    const at = child.hash.byteOffset - blob.byteOffset
-    child.hash = copy.subarray(at, at + child.hash.length)
-  }
-  return copy
 }
 
 const hashed: unique symbol = Symbol('dsfg.hashed')
@@ -126,14 +87,14 @@ export class TrieSync {
   private readonly log: Log
   /**
    * Every request not yet committed, complete ones included: one look-up tells a child that is scheduled from
-   * one that only waits to be written.
+   * one that only waits to be written. A request is its slot in the table.
    */
-  private readonly requests = new ByteMap<NodeRequest>()
-  private readonly queue = new DepthQueue<NodeRequest>()
+  private readonly requests = new RequestTable()
+  private readonly queue = new DepthQueue(this.requests)
   /** Requests handed out by `missing` and not yet committed, by depth. */
   private readonly fetches: number[] = []
-  /** Complete requests not yet written, in completion order. */
-  private membatch: NodeRequest[] = []
+  /** Complete requests (slots) not yet written, in completion order. */
+  private membatch: number[] = []
   private membatchBytes = 0
   /**
    * The buffers the write batch's nodes are views into (their replies), each counted whole in `membatchBytes`
@@ -146,6 +107,8 @@ export class TrieSync {
    * store only when it may be one of them (a subtrie met twice). Null: every unknown child is looked up.
    */
   private written: HashFilter | null = null
+  /** Reused by every node `processMany` scans (all but those whose leaves go to `onLeaf`). */
+  private readonly scan = new NodeScan()
   /** Serialises `process*` and `commit`: each reads the store and must see the others' effects. */
   private lock: Promise<unknown> = Promise.resolve()
 
@@ -163,7 +126,7 @@ export class TrieSync {
     this.maxFetchesPerDepth = init.maxFetchesPerDepth ?? MAX_FETCHES_PER_DEPTH
     this.breadthFirstBelow = init.breadthFirstBelow ?? BREADTH_FIRST_BELOW_REQUESTS
     this.log = init.log ?? silentLog
-    if (!equalBytes(this.root, EMPTY_ROOT)) this.schedule(this.root, new Uint8Array(0), null, true)
+    if (!equalBytes(this.root, EMPTY_ROOT)) this.schedule(this.root, new Uint8Array(0), -1, REPORT_LEAVES)
   }
 
   /**
@@ -204,7 +167,8 @@ export class TrieSync {
 
   /** Whether `hash` is scheduled and still waiting for its node (so a delivery of it would be accepted). */
   isPending(hash: Uint8Array): boolean {
-    return this.requests.get(hash)?.data === null
+    const slot = this.requests.find(hash)
+    return slot >= 0 && this.requests.data[slot] === null
   }
 
   /** Bytes held for `commit()`: the completed nodes, and the whole of any buffer (reply) they are views into. */
@@ -230,43 +194,45 @@ export class TrieSync {
   private shallowestMissing(max: number): Uint8Array[] {
     const out: Uint8Array[] = []
     const deepest = this.queue.maxDepth
+    const data = this.requests.data
     for (let depth = 0; depth <= deepest && (max === 0 || out.length < max); depth++) {
       for (let req = this.queue.peekAt(depth); req !== undefined && (max === 0 || out.length < max); req = this.queue.peekAt(depth)) {
-        if (req.data !== null) {
+        if (data[req] !== null) {
           this.queue.popAt(depth)
           continue
         }
         const fetched = this.fetches[depth] ?? 0
         if (fetched >= this.maxFetchesPerDepth) break
         this.queue.popAt(depth)
-        this.handOut(req, depth)
-        out.push(req.hash)
+        out.push(this.handOut(req, depth))
       }
     }
     return out
   }
 
-  private handOut(req: NodeRequest, depth: number): void {
+  /** Counts `req` against its depth until commit; returns its hash (a copy: the slot is reused after it). */
+  private handOut(req: number, depth: number): Uint8Array {
     this.fetches[depth] = (this.fetches[depth] ?? 0) + 1
-    req.counted = true
+    this.requests.flags[req]! |= COUNTED
+    return this.requests.hashOf(req)
   }
 
   private deepestMissing(max: number): Uint8Array[] {
     const out: Uint8Array[] = []
+    const data = this.requests.data
     while (max === 0 || out.length < max) {
       const req = this.queue.peek()
       if (req === undefined) break
       // Requests delivered before `missing` reached them (any pending hash is accepted) are dropped lazily; a
       // request leaves `requests` only once complete, so it has its data by then.
-      if (req.data !== null) {
+      if (data[req] !== null) {
         this.queue.pop()
         continue
       }
-      const depth = req.path.length
+      const depth = this.requests.depth[req]!
       if ((this.fetches[depth] ?? 0) >= this.maxFetchesPerDepth) break
       this.queue.pop()
-      this.handOut(req, depth)
-      out.push(req.hash)
+      out.push(this.handOut(req, depth))
     }
     return out
   }
@@ -293,12 +259,13 @@ export class TrieSync {
     return this.exclusive(async () => {
       const done = this.membatch
       if (done.length === 0) return 0
+      const requests = this.requests
       const ops: BatchOp[] = new Array(done.length)
-      for (let i = 0; i < done.length; i++) ops[i] = { type: 'put', key: done[i]!.hash, value: done[i]!.data! }
+      for (let i = 0; i < done.length; i++) ops[i] = { type: 'put', key: requests.hashOf(done[i]!), value: requests.data[done[i]!]! }
       await this.store.batch(ops)
-      for (const req of done) {
-        this.requests.delete(req.hash)
-        this.written?.add(req.hash)
+      for (let i = 0; i < done.length; i++) {
+        requests.remove(done[i]!)
+        this.written?.add(ops[i]!.key)
       }
       this.membatch = []
       this.log('stored %d nodes (%d bytes), %d pending', ops.length, this.membatchBytes, this.pending)
@@ -316,56 +283,80 @@ export class TrieSync {
 
   private async processLocked(nodes: (Uint8Array | HashedBlob)[]): Promise<ProcessResult[]> {
     const results: ProcessResult[] = new Array(nodes.length)
-    // Accepted requests and their children (hash-referenced ones first, then the sub-trie roots `onLeaf` named
-    // from index `ownChildren[i]` on), side by side rather than an object per node.
-    const accepted: NodeRequest[] = []
-    const childrenOf: HashChild[][] = []
-    const ownChildren: number[] = []
+    // Accepted requests and their children, flat rather than an object per child: request `a`'s children are
+    // `childHashes`/`childPaths` from `childrenEnd[a - 1]` (0 for the first) to `childrenEnd[a]`, its own
+    // (hash-referenced) ones up to `ownEnd[a]` and then the sub-trie roots `onLeaf` named.
+    const requests = this.requests
+    const data = requests.data
+    const accepted: number[] = []
+    const childHashes: Uint8Array[] = []
+    const childPaths: Nibbles[] = []
+    const ownEnd: number[] = []
+    const childrenEnd: number[] = []
     // Children nothing is known of: neither scheduled nor complete. A child named twice is looked up twice.
     const unknown: Uint8Array[] = []
+    const scan = this.scan
 
     for (let n = 0; n < nodes.length; n++) {
       const { hash, blob: delivered } = blobAndHash(nodes[n]!)
-      const req = this.requests.get(hash)
-      if (req === undefined || req.complete) {
+      const req = requests.find(hash)
+      if (req < 0 || (requests.flags[req]! & COMPLETE) !== 0) {
         results[n] = { ok: false, hash, error: new NotRequestedError(`node ${toHex(hash)} was not requested`) }
         continue
       }
-      if (req.data !== null) {
+      if (data[req] !== null) {
         results[n] = { ok: false, hash, error: new AlreadyProcessedError(`node ${toHex(hash)} was already processed`) }
         continue
       }
-      let decoded: ReturnType<typeof nodeChildren>
-      const withLeaves = req.reportLeaves && this.onLeaf !== undefined
+      const first = childHashes.length
       // The blob may be a view into a whole reply (`decodeNodesResponse`). What outlives this call keeps the
-      // node's own copy instead: its leaves' values, which `onLeaf` may keep, and its children's hashes.
-      let blob = withLeaves ? new Uint8Array(delivered) : delivered
+      // node's own copy instead: its children's hashes, and the leaves' values `onLeaf` may keep.
+      let blob = delivered
+      let leaves: NodeLeaf[] | null = null
       try {
-        decoded = nodeChildren(decodeNode(blob), req.path, withLeaves)
+        if ((requests.flags[req]! & REPORT_LEAVES) !== 0 && this.onLeaf !== undefined) {
+          blob = new Uint8Array(delivered)
+          // The path a copy too: leaves' paths may be it, and `onLeaf` may keep them.
+          const decoded = nodeChildren(decodeNode(blob), requests.pathOf(req).slice(), true)
+          for (const c of decoded.children) {
+            childHashes.push(c.hash)
+            childPaths.push(c.path)
+          }
+          leaves = decoded.leaves
+        } else {
+          const count = scanNode(delivered, scan)
+          if (count > 0) blob = new Uint8Array(delivered) // not `slice()`: on a Node `Buffer` it is a view
+          const path = count > 0 ? requests.pathOf(req) : null
+          for (let k = 0; k < count; k++) {
+            const at = scan.hashAt[k]!
+            childHashes.push(blob.subarray(at, at + 32))
+            childPaths.push(scan.childPath(blob, k, path!))
+          }
+        }
       } catch (err) {
+        childHashes.length = first
+        childPaths.length = first
         const error =
           err instanceof InvalidNodeError ? err : new InvalidNodeError(`node ${toHex(hash)}: invalid`, { cause: err })
         results[n] = { ok: false, hash, error }
         continue
       }
-      const children = decoded.children
-      const own = children.length
-      if (own > 0 && blob === delivered) blob = ownCopy(blob, children)
-      if (withLeaves) {
+      const own = childHashes.length
+      if (leaves !== null) {
         try {
-          await this.reportLeaves(decoded.leaves, children)
+          await this.reportLeaves(leaves, childHashes, childPaths)
         } catch (err) {
           // Nothing has been scheduled yet: forget this call's deliveries so they can be processed again.
-          for (const a of accepted) a.data = null
+          for (const a of accepted) data[a] = null
           throw err
         }
       }
-      req.data = blob
+      data[req] = blob
       results[n] = { ok: true, hash }
-      for (const c of children) if (!this.requests.has(c.hash)) unknown.push(c.hash)
+      for (let i = first; i < childHashes.length; i++) if (requests.find(childHashes[i]!) < 0) unknown.push(childHashes[i]!)
       accepted.push(req)
-      childrenOf.push(children)
-      ownChildren.push(own)
+      ownEnd.push(own)
+      childrenEnd.push(childHashes.length)
     }
 
     // One round trip for every child we know nothing about: a stored node means its subtrie is complete.
@@ -381,32 +372,31 @@ export class TrieSync {
       }
     }
 
-    for (let a = 0; a < accepted.length; a++) {
+    for (let a = 0, i = 0; a < accepted.length; a++) {
       const req = accepted[a]!
-      const children = childrenOf[a]!
-      const own = ownChildren[a]!
-      for (let i = 0; i < children.length; i++) {
-        const c = children[i]!
-        const existing = this.requests.get(c.hash)
-        if (existing !== undefined) {
-          if (existing.complete) continue
-          if (existing.moreParents === null) existing.moreParents = [req]
-          else existing.moreParents.push(req)
-        } else if (stored?.has(c.hash) === true) {
+      const own = ownEnd[a]!
+      const reportLeaves = requests.flags[req]! & REPORT_LEAVES
+      for (const end = childrenEnd[a]!; i < end; i++) {
+        const hash = childHashes[i]!
+        const existing = requests.find(hash)
+        if (existing >= 0) {
+          if ((requests.flags[existing]! & COMPLETE) !== 0) continue
+          requests.addParent(existing, req)
+        } else if (stored?.has(hash) === true) {
           continue
         } else {
           // Inside a sub-trie, and at the root of one `onLeaf` named, leaves are not reported.
-          this.schedule(c.hash, c.path, req, req.reportLeaves && i < own)
+          this.schedule(hash, childPaths[i]!, req, i < own ? reportLeaves : 0)
         }
-        req.deps++
+        requests.deps[req]!++
       }
-      if (req.deps === 0) this.completed(req)
+      if (requests.deps[req] === 0) this.completed(req)
     }
     return results
   }
 
-  /** Reports `leaves` to `onLeaf` and appends the sub-trie roots it names to `children`. */
-  private async reportLeaves(leaves: NodeLeaf[], children: HashChild[]): Promise<void> {
+  /** Reports `leaves` to `onLeaf` and appends the sub-trie roots it names to the children. */
+  private async reportLeaves(leaves: NodeLeaf[], childHashes: Uint8Array[], childPaths: Nibbles[]): Promise<void> {
     for (const leaf of leaves) {
       const leafKey = nibblesToBytes(leaf.path)
       if (leafKey === null) continue
@@ -417,45 +407,36 @@ export class TrieSync {
           throw new InvalidNodeError('onLeaf returned a sub-trie root that is not a 32-byte hash')
         }
         if (equalBytes(root, EMPTY_ROOT)) continue
-        children.push({ hash: root, path: leaf.path })
+        childHashes.push(root)
+        childPaths.push(leaf.path)
       }
     }
   }
 
-  private schedule(hash: Uint8Array, path: Nibbles, parent: NodeRequest | null, reportLeaves: boolean): void {
-    const req: NodeRequest = {
-      hash,
-      path,
-      prefix: pathPrefix(path),
-      data: null,
-      parent,
-      moreParents: null,
-      deps: 0,
-      reportLeaves,
-      counted: false,
-      complete: false
-    }
-    this.requests.set(hash, req)
-    this.queue.push(req)
+  private schedule(hash: Uint8Array, path: Nibbles, parent: number, flags: number): void {
+    this.queue.push(this.requests.add(hash, path, parent, flags))
   }
 
   /** Moves a request whose subtrie is complete into the write batch, then any parent this completes. */
-  private completed(first: NodeRequest): void {
+  private completed(first: number): void {
+    const requests = this.requests
     const stack = [first]
     while (stack.length > 0) {
       const req = stack.pop()!
-      req.complete = true
+      requests.flags[req]! |= COMPLETE
       this.membatch.push(req)
-      const data = req.data!
+      const data = requests.data[req]!
       this.membatchBytes += 32 + data.length
       if (data.byteLength !== data.buffer.byteLength && !this.pinned.has(data.buffer)) {
         this.pinned.add(data.buffer)
         this.membatchBytes += data.buffer.byteLength
       }
-      if (req.counted) this.fetches[req.path.length]!--
-      if (req.parent !== null && --req.parent.deps === 0) stack.push(req.parent)
-      if (req.moreParents !== null) {
-        for (const parent of req.moreParents) if (--parent.deps === 0) stack.push(parent)
+      if ((requests.flags[req]! & COUNTED) !== 0) this.fetches[requests.depth[req]!]!--
+      const parent = requests.parent[req]!
+      if (parent >= 0 && --requests.deps[parent]! === 0) stack.push(parent)
+      const more = requests.moreParents.get(req)
+      if (more !== undefined) {
+        for (const p of more) if (--requests.deps[p]! === 0) stack.push(p)
       }
     }
   }

@@ -1,7 +1,7 @@
 import { RLP } from '@ethereumjs/rlp'
 import { InvalidNodeError } from '../errors.js'
 import { rlpDepthWithin } from '../util/rlp-depth.js'
-import { type RlpSpan, readRlpSpan } from '../util/rlp-span.js'
+import { type RlpSpan, readRlpSpan, readRlpSpanInto } from '../util/rlp-span.js'
 import { concatNibbles, decodeCompact, type Nibbles } from './nibbles.js'
 
 /**
@@ -225,4 +225,130 @@ function collect(node: TrieNode, path: Nibbles, children: HashChild[], leaves: N
 function collectRef(ref: ChildRef, path: Nibbles, children: HashChild[], leaves: NodeLeaf[] | null): void {
   if (ref.kind === 'hash') children.push({ hash: ref.hash, path })
   else collect(ref.node, path, children, leaves)
+}
+
+/**
+ * What `scanNode` found in a node blob: its hash-referenced children, `count` of them (at most 16, in
+ * ascending path order). Child `k`'s hash is the 32 bytes of the blob from `hashAt[k]`; its path below the
+ * node is nibble `nibble[k]` of a branch, or (`nibble[k]` -1) the extension's compact path, bytes
+ * `[extStart, extEnd)` of the blob. One scan is reused from node to node: it holds only the last node's children.
+ */
+export class NodeScan {
+  count = 0
+  readonly hashAt = new Int32Array(16)
+  readonly nibble = new Int8Array(16)
+  extStart = 0
+  extEnd = 0
+  /** A reused span for the RLP reader. */
+  readonly span: RlpSpan = { list: false, at: 0, start: 0, end: 0 }
+
+  /** Child `k`'s full path from the trie root, for a node at `path` whose blob was scanned last. */
+  childPath(blob: Uint8Array, k: number, path: Nibbles): Nibbles {
+    const nibble = this.nibble[k]!
+    if (nibble >= 0) {
+      const out = new Uint8Array(path.length + 1)
+      out.set(path, 0)
+      out[path.length] = nibble
+      return out
+    }
+    return concatNibbles(path, decodeCompact(blob.subarray(this.extStart, this.extEnd)).path)
+  }
+}
+
+/**
+ * Checks that `blob` is a node exactly as `decodeNode` does (it accepts and refuses the same blobs, which the
+ * tests check on real, random and damaged ones) and finds its hash-referenced children, without building the
+ * node: no object per item, child or value. Returns `scan.count`. Throws `InvalidNodeError`.
+ *
+ * The trie sync's hot path: building each node to list its children made half the garbage of a sync. A child
+ * embedded in the node is under 32 bytes, too short to reference another by hash, so every hash-referenced
+ * child hangs from the node's own list.
+ */
+export function scanNode(blob: Uint8Array, scan: NodeScan): number {
+  if (blob.length === 0) throw new InvalidNodeError('empty node blob')
+  if (blob.length > MAX_NODE_BYTES) throw new InvalidNodeError(`node blob of ${blob.length} bytes is too large`)
+  const span = scan.span
+  readRlpSpanInto(span, blob, 0, blob.length, badRlp)
+  if (span.end !== blob.length) throw badRlp('bytes after the node')
+  scan.count = 0
+  scanList(blob, span, 1, scan)
+  return scan.count
+}
+
+/**
+ * Checks the node that list `span` of `bytes` encodes, `depth` lists deep, as `nodeAt` does; records its
+ * hash-referenced children in `scan` when given (the top node), else only checks (an embedded child). `span`
+ * is reused, so it is read before anything else moves it.
+ */
+function scanList(bytes: Uint8Array, span: RlpSpan, depth: number, scan: NodeScan | null): void {
+  if (!span.list) throw new InvalidNodeError('node is an RLP string, not a list')
+  if (depth > MAX_NODE_DEPTH) throw new InvalidNodeError(`node lists nested deeper than ${MAX_NODE_DEPTH}`)
+  const start = span.start
+  const end = span.end
+  // Every item header first, as `nodeAt` reads them before it looks at their number.
+  let items = 0
+  for (let pos = start; pos < end; items++) {
+    readRlpSpanInto(span, bytes, pos, end, badRlp)
+    pos = span.end
+  }
+  if (items === 17) {
+    let pos = start
+    for (let i = 0; i < 16; i++) {
+      readRlpSpanInto(span, bytes, pos, end, badRlp)
+      pos = span.end
+      scanChild(bytes, span, true, depth, scan, i)
+    }
+    readRlpSpanInto(span, bytes, pos, end, badRlp)
+    if (span.list) throw new InvalidNodeError('branch value is a list')
+    return
+  }
+  if (items === 2) {
+    readRlpSpanInto(span, bytes, start, end, badRlp)
+    if (span.list) throw new InvalidNodeError('node path is a list')
+    const pathStart = span.start
+    const pathEnd = span.end
+    const isLeaf = checkCompact(bytes, pathStart, pathEnd)
+    readRlpSpanInto(span, bytes, pathEnd, end, badRlp)
+    if (isLeaf) {
+      if (span.list) throw new InvalidNodeError('leaf value is a list')
+      return
+    }
+    if (pathEnd - pathStart === 1 && (bytes[pathStart]! & 0x10) === 0) throw new InvalidNodeError('extension with an empty path')
+    if (scan !== null) {
+      scan.extStart = pathStart
+      scan.extEnd = pathEnd
+    }
+    scanChild(bytes, span, false, depth, scan, -1)
+    return
+  }
+  throw new InvalidNodeError(`node is a list of ${items} items, expected 2 or 17`)
+}
+
+/** Checks child reference `span` as `childAt` does; records a hash in `scan` (when given) under `nibble`. */
+function scanChild(bytes: Uint8Array, span: RlpSpan, mayBeEmpty: boolean, depth: number, scan: NodeScan | null, nibble: number): void {
+  if (span.list) {
+    if (span.end - span.at >= 32) throw new InvalidNodeError('embedded child of 32 bytes or more')
+    scanList(bytes, span, depth + 1, null)
+    return
+  }
+  const length = span.end - span.start
+  if (length === 32) {
+    if (scan !== null) {
+      scan.hashAt[scan.count] = span.start
+      scan.nibble[scan.count] = nibble
+      scan.count++
+    }
+    return
+  }
+  if (length === 0 && mayBeEmpty) return
+  throw new InvalidNodeError(`child reference of ${length} bytes`)
+}
+
+/** Checks a hex-prefix path at `[start, end)` as `decodeCompact` does; whether it is a leaf's. */
+function checkCompact(bytes: Uint8Array, start: number, end: number): boolean {
+  if (end === start) throw new InvalidNodeError('empty compact path')
+  const flag = bytes[start]! >> 4
+  if (flag > 3) throw new InvalidNodeError(`invalid compact path flag ${flag}`)
+  if ((flag & 1) === 0 && (bytes[start]! & 15) !== 0) throw new InvalidNodeError('non-zero padding in compact path')
+  return flag >= 2
 }

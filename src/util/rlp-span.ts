@@ -16,9 +16,25 @@ export interface RlpSpan {
  * leading zero in a length. Anything else throws `fail(why)`, so each caller reports it as its own error.
  */
 export function readRlpSpan(bytes: Uint8Array, at: number, limit: number, fail: (why: string) => Error): RlpSpan {
+  const span: RlpSpan = { list: false, at, start: at, end: at }
+  readRlpSpanInto(span, bytes, at, limit, fail)
+  return span
+}
+
+/**
+ * `readRlpSpan` into a span the caller keeps and reuses, for a reader that makes no object per item (the
+ * trie sync's node scan).
+ */
+export function readRlpSpanInto(span: RlpSpan, bytes: Uint8Array, at: number, limit: number, fail: (why: string) => Error): void {
   if (at >= limit) throw fail('an item past the end of its list')
   const b = bytes[at]!
-  if (b < 0x80) return { list: false, at, start: at, end: at + 1 }
+  span.at = at
+  if (b < 0x80) {
+    span.list = false
+    span.start = at
+    span.end = at + 1
+    return
+  }
   let list = false
   let start: number
   let length: number
@@ -42,5 +58,7 @@ export function readRlpSpan(bytes: Uint8Array, at: number, limit: number, fail: 
   }
   const end = start + length
   if (end > limit) throw fail('an item runs past the end of its list')
-  return { list, at, start, end }
+  span.list = list
+  span.start = start
+  span.end = end
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { DepthQueue, pathPrefix } from '../../src/sync/depth-queue.js'
+import { DepthQueue, pathPrefix, type QueueOrder } from '../../src/sync/depth-queue.js'
 import { Prng } from '../../src/util/prng.js'
 
 interface Entry {
@@ -15,11 +15,25 @@ function first(a: Entry, b: Entry): number {
   return 0
 }
 
+/** The entries the queue holds, by their ids: paths compared whole (the queue's own order packs a prefix). */
+function orderOf(entries: Entry[]): QueueOrder {
+  return {
+    depthOf: (id) => entries[id]!.path.length,
+    before: (a, b) => {
+      const x = entries[a]!
+      const y = entries[b]!
+      if (x.prefix !== y.prefix) return x.prefix < y.prefix
+      return first(x, y) < 0
+    }
+  }
+}
+
 describe('DepthQueue', () => {
   it('pops deepest first, then in path order, under random pushes and pops (paths past the packed 13 nibbles too)', () => {
     const prng = new Prng(41)
     for (let round = 0; round < 40; round++) {
-      const queue = new DepthQueue<Entry>()
+      const entries: Entry[] = []
+      const queue = new DepthQueue(orderOf(entries))
       const model: Entry[] = []
       // Paths share prefixes often (a few nibble values).
       // Half of them start with the same 13 nibbles, the packed prefix, and differ only after it.
@@ -32,12 +46,13 @@ describe('DepthQueue', () => {
       for (let step = 0, id = 0; step < 400; step++) {
         if (model.length === 0 || prng.int(3) > 0) {
           const e = entry(id++)
-          queue.push(e)
+          entries.push(e)
+          queue.push(e.id)
           model.push(e)
         } else {
           model.sort(first)
           const expected = model.shift()!
-          const popped = queue.pop()!
+          const popped = entries[queue.pop()!]!
           // Equal paths may come out in either order; their paths must match.
           expect(Array.from(popped.path), `round ${round} step ${step}`).toEqual(Array.from(expected.path))
           if (popped !== expected) model.splice(model.indexOf(popped), 1, expected)
@@ -45,7 +60,7 @@ describe('DepthQueue', () => {
         expect(queue.size).toBe(model.length)
       }
       model.sort(first)
-      for (const expected of model) expect(Array.from(queue.pop()!.path)).toEqual(Array.from(expected.path))
+      for (const expected of model) expect(Array.from(entries[queue.pop()!]!.path)).toEqual(Array.from(expected.path))
       expect(queue.pop()).toBeUndefined()
       expect(queue.peek()).toBeUndefined()
     }

@@ -5,6 +5,7 @@ import type { KVStore } from '../../src/store/kv-store.js'
 import { MemoryStore } from '../../src/store/memory-store.js'
 import { type HashedBlob, hashBlob, TrieSync } from '../../src/sync/trie-sync.js'
 import { EMPTY_ROOT, keccak256 } from '../../src/trie/keccak.js'
+import { nibblesToBytes } from '../../src/trie/nibbles.js'
 import { decodeNode, nodeChildren } from '../../src/trie/node.js'
 import { toHex } from '../../src/util/hex.js'
 import { SeededRandom } from '../helpers/random.js'
@@ -222,6 +223,25 @@ describe('TrieSync', () => {
     await syncFrom(sync, source, store, { max: 0 })
     const expected = new Map(entries.map(([k, v]) => [toHex(k), toHex(v)]))
     expect(seen).toEqual(expected)
+  })
+
+  it('hands onLeaf paths it may keep: values in branches keep their own path after the request is gone', async () => {
+    // Keys that are prefixes of others put values in branches, whose leaf path is the branch's own path.
+    const entries: [Uint8Array, Uint8Array][] = randomEntries(23, 300, 2, 40)
+    for (const [key] of randomEntries(24, 60, 1, 40)) entries.push([key, Uint8Array.of(1, ...key)])
+    const source = await buildSourceTrie(entries)
+    const store = new MemoryStore()
+    const kept: [Uint8Array, Uint8Array][] = []
+    const sync = new TrieSync(source.root, store, {
+      onLeaf: (key, _value, path) => {
+        kept.push([key.slice(), path])
+        return undefined
+      }
+    })
+    // One node a round, committed each round: slots are freed and reused all along.
+    await syncFrom(sync, source, store, { max: 1 })
+    expect(kept.some(([key]) => key.length === 1)).toBe(true)
+    for (const [key, path] of kept) expect(toHex(nibblesToBytes(path)!)).toBe(toHex(key))
   })
 
   it('syncs shared sub-tries named by onLeaf once, committing accounts only after their storage', async () => {

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest'
 import { InvalidNodeError } from '../../src/errors.js'
 import { MemoryStore } from '../../src/store/memory-store.js'
 import { importSorted } from '../../src/trie/stack-trie.js'
-import { decodeNode, decodeNodeReference, type TrieNode } from '../../src/trie/node.js'
+import { decodeNode, decodeNodeReference, NodeScan, nodeChildren, scanNode, type TrieNode } from '../../src/trie/node.js'
 import { fromHex, toHex } from '../../src/util/hex.js'
 import { Prng } from '../../src/util/prng.js'
 import { deeplyNested, fuzzFrame, HOSTILE_FRAMES, rlpHeader } from '../fuzz/mutate.js'
@@ -19,12 +19,38 @@ function outcome(decode: (blob: Uint8Array) => TrieNode, blob: Uint8Array): Trie
   }
 }
 
-/** The two decoders agree on `blob`: the same node, byte for byte, or both refuse it. */
+const scan = new NodeScan()
+/** A path the scanned children hang below, so their paths are more than their own nibbles. */
+const BELOW = Uint8Array.of(3, 7)
+
+/** `scanNode`'s children of `blob` as `nodeChildren` lists them, or the fact that it threw `InvalidNodeError`. */
+function scanned(blob: Uint8Array): { hash: Uint8Array; path: Uint8Array }[] | 'invalid' {
+  let count: number
+  try {
+    count = scanNode(blob, scan)
+  } catch (err) {
+    if (err instanceof InvalidNodeError) return 'invalid'
+    throw new Error(`scanNode threw ${String(err)} on ${toHex(blob)}`, { cause: err })
+  }
+  const children = []
+  for (let k = 0; k < count; k++) children.push({ hash: blob.subarray(scan.hashAt[k], scan.hashAt[k]! + 32), path: scan.childPath(blob, k, BELOW) })
+  return children
+}
+
+/**
+ * The two decoders agree on `blob`: the same node, byte for byte, or both refuse it; and `scanNode` accepts
+ * what they accept and finds the hash-referenced children `nodeChildren` lists.
+ */
 function expectSame(blob: Uint8Array): TrieNode | 'invalid' {
   const fast = outcome(decodeNode, blob)
   const reference = outcome(decodeNodeReference, blob)
   if (!isDeepStrictEqual(fast, reference)) {
     throw new Error(`decoders differ on ${toHex(blob)}: ${JSON.stringify(fast)} against ${JSON.stringify(reference)}`)
+  }
+  const children = fast === 'invalid' ? 'invalid' : nodeChildren(fast, BELOW, false).children
+  const scannedChildren = scanned(blob)
+  if (!isDeepStrictEqual(scannedChildren, children)) {
+    throw new Error(`scanNode differs on ${toHex(blob)}: ${JSON.stringify(scannedChildren)} against ${JSON.stringify(children)}`)
   }
   return fast
 }
@@ -41,7 +67,7 @@ async function nodeBlobs(): Promise<Uint8Array[]> {
   return blobs
 }
 
-describe('decodeNode reads RLP in place exactly as @ethereumjs/rlp + nodeFromRlp do', async () => {
+describe('decodeNode and scanNode read RLP in place exactly as @ethereumjs/rlp + nodeFromRlp do', async () => {
   const blobs = await nodeBlobs()
 
   it('on every node of tries of every shape (embedded children, values in branches, multi-block nodes)', () => {

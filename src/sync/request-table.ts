@@ -1,0 +1,243 @@
+import type { Nibbles } from '../trie/nibbles.js'
+import { PREFIX_NIBBLES, pathPrefix, type QueueOrder } from './depth-queue.js'
+
+/** Slots a new table has: a power of two. */
+const INITIAL_SLOTS = 4096
+/** Nibbles of a path kept in the table's own bytes; a longer path (deep in a sub-trie) is kept as it came. */
+const PATH_BYTES = 24
+
+/** An index slot's tag: never used. */
+const EMPTY = 0
+/** An index slot's tag: its entry was removed (a probe goes on past it). */
+const REMOVED = -1
+
+/** A request's state bits. */
+export const REPORT_LEAVES = 1
+/** Handed out by `missing`: it counts against its depth until commit. */
+export const COUNTED = 2
+/** Its whole subtrie is present: it waits in the write batch. */
+export const COMPLETE = 4
+
+/**
+ * The trie sync's requests as columns of typed arrays, one slot per request, with an open-addressing index
+ * from node hash to slot over the table's own hash bytes. A sync holds up to `BREADTH_FIRST_BELOW_REQUESTS`
+ * requests at once: as an object each (with its path, its hash and a map entry), they were most of what every
+ * garbage collection had to trace, and the collector a fifth of a sync's CPU. Here a request's hash, path,
+ * parent, count of missing children and state bits are numbers and bytes in a few arrays; only its delivered
+ * blob, and the rare extra parents of a node referenced twice, are objects.
+ *
+ * A slot is reused once its request is removed: hashes leave the table as copies (`hashOf`), never as views.
+ */
+export class RequestTable implements QueueOrder {
+  /** Slot `s`'s hash: bytes `[32 s, 32 s + 32)`. */
+  private hashes = new Uint8Array(INITIAL_SLOTS * 32)
+  /** Slot `s`'s path, one nibble a byte, from byte `PATH_BYTES s` (when `depth[s] <= PATH_BYTES`). */
+  private paths = new Uint8Array(INITIAL_SLOTS * PATH_BYTES)
+  /** Paths longer than PATH_BYTES, by slot. */
+  private readonly longPaths = new Map<number, Nibbles>()
+  /** The path's length: the request's depth. */
+  depth = new Uint16Array(INITIAL_SLOTS)
+  /** `pathPrefix` of the path, for the queue's order. */
+  private prefix = new Float64Array(INITIAL_SLOTS)
+  /** The slot of the request waiting for this one (the first that referenced it); -1 for a root. */
+  parent = new Int32Array(INITIAL_SLOTS)
+  /** Children (nodes and sub-tries) not yet complete. */
+  deps = new Int32Array(INITIAL_SLOTS)
+  /** REPORT_LEAVES, COUNTED, COMPLETE. */
+  flags = new Uint8Array(INITIAL_SLOTS)
+  /** The delivered blob, kept until the whole subtrie is present and written; null until delivered. */
+  readonly data: (Uint8Array | null)[] = []
+  /** The other requests waiting for one referenced more than once (identical subtries), by slot. */
+  readonly moreParents = new Map<number, number[]>()
+
+  /** Free slots below `top`, to reuse first. */
+  private free: number[] = []
+  /** Slots ever used: every slot from here on is free. */
+  private top = 0
+  private count = 0
+
+  /** Index: a tag (the hash's first 30 bits plus one, or EMPTY/REMOVED) and a slot per entry, linear probing. */
+  private tags = new Int32Array(INITIAL_SLOTS * 4)
+  private slotAt = new Int32Array(INITIAL_SLOTS * 4)
+  private mask = INITIAL_SLOTS * 4 - 1
+  /** Index entries holding a slot or a removal mark: rebuilt before they fill half of it. */
+  private used = 0
+
+  get size(): number {
+    return this.count
+  }
+
+  /** Adds a request for `hash` (32 bytes) at `path`; returns its slot. The hash must not be in the table. */
+  add(hash: Uint8Array, path: Nibbles, parent: number, flags: number): number {
+    let slot: number
+    if (this.free.length > 0) slot = this.free.pop()!
+    else {
+      if (this.top === this.depth.length) this.grow()
+      slot = this.top++
+    }
+    this.hashes.set(hash, slot * 32)
+    const depth = path.length
+    if (depth <= PATH_BYTES) this.paths.set(path, slot * PATH_BYTES)
+    else this.longPaths.set(slot, path)
+    this.depth[slot] = depth
+    this.prefix[slot] = pathPrefix(path)
+    this.parent[slot] = parent
+    this.deps[slot] = 0
+    this.flags[slot] = flags
+    this.data[slot] = null
+    this.count++
+    this.index(slot, tagOf(hash, 0))
+    return slot
+  }
+
+  /** The slot of `hash`'s request, or -1. */
+  find(hash: Uint8Array): number {
+    if (hash.length !== 32) return -1
+    const tags = this.tags
+    const tag = tagOf(hash, 0)
+    for (let i = tag & this.mask; ; i = (i + 1) & this.mask) {
+      const t = tags[i]!
+      if (t === EMPTY) return -1
+      if (t === tag) {
+        const slot = this.slotAt[i]!
+        if (this.hashIs(slot, hash)) return slot
+      }
+    }
+  }
+
+  /** Removes the request in `slot`, freeing the slot. */
+  remove(slot: number): void {
+    const tags = this.tags
+    const tag = tagOf(this.hashes, slot * 32)
+    for (let i = tag & this.mask; ; i = (i + 1) & this.mask) {
+      const t = tags[i]!
+      if (t === EMPTY) throw new Error(`slot ${slot} is not in the index`)
+      if (t === tag && this.slotAt[i] === slot) {
+        tags[i] = REMOVED
+        break
+      }
+    }
+    this.data[slot] = null
+    if (this.depth[slot]! > PATH_BYTES) this.longPaths.delete(slot)
+    this.moreParents.delete(slot)
+    this.free.push(slot)
+    this.count--
+  }
+
+  /** A copy of slot `slot`'s hash. */
+  hashOf(slot: number): Uint8Array {
+    return this.hashes.slice(slot * 32, slot * 32 + 32)
+  }
+
+  /** Slot `slot`'s path: a view, valid until the slot is removed or the table grows. */
+  pathOf(slot: number): Nibbles {
+    const depth = this.depth[slot]!
+    if (depth > PATH_BYTES) return this.longPaths.get(slot)!
+    return this.paths.subarray(slot * PATH_BYTES, slot * PATH_BYTES + depth)
+  }
+
+  /** Records one more request waiting for `slot`'s. */
+  addParent(slot: number, parent: number): void {
+    const more = this.moreParents.get(slot)
+    if (more === undefined) this.moreParents.set(slot, [parent])
+    else more.push(parent)
+  }
+
+  /** `QueueOrder`: the depth of a slot. */
+  depthOf(slot: number): number {
+    return this.depth[slot]!
+  }
+
+  /** `QueueOrder`: whether slot `a`'s path comes before slot `b`'s (both of one depth) in path order. */
+  before(a: number, b: number): boolean {
+    const pa = this.prefix[a]!
+    const pb = this.prefix[b]!
+    if (pa !== pb) return pa < pb
+    const depth = this.depth[a]!
+    if (depth <= PREFIX_NIBBLES) return false
+    if (depth <= PATH_BYTES) {
+      const paths = this.paths
+      for (let i = PREFIX_NIBBLES, x = a * PATH_BYTES, y = b * PATH_BYTES; i < depth; i++) {
+        const d = paths[x + i]! - paths[y + i]!
+        if (d !== 0) return d < 0
+      }
+      return false
+    }
+    const x = this.longPaths.get(a)!
+    const y = this.longPaths.get(b)!
+    for (let i = PREFIX_NIBBLES; i < depth; i++) {
+      const d = x[i]! - y[i]!
+      if (d !== 0) return d < 0
+    }
+    return false
+  }
+
+  clear(): void {
+    for (let slot = 0; slot < this.top; slot++) this.data[slot] = null
+    this.longPaths.clear()
+    this.moreParents.clear()
+    this.free = []
+    this.top = 0
+    this.count = 0
+    this.tags.fill(EMPTY)
+    this.used = 0
+  }
+
+  private hashIs(slot: number, hash: Uint8Array): boolean {
+    const hashes = this.hashes
+    for (let i = 0, at = slot * 32; i < 32; i++) if (hashes[at + i] !== hash[i]) return false
+    return true
+  }
+
+  private index(slot: number, tag: number): void {
+    const tags = this.tags
+    let i = tag & this.mask
+    while (tags[i]! > 0) i = (i + 1) & this.mask
+    if (tags[i] === EMPTY) this.used++
+    tags[i] = tag
+    this.slotAt[i] = slot
+    if (this.used * 2 > tags.length) this.reindex()
+  }
+
+  /** Rebuilds the index at a size the entries fill at most a quarter of, dropping removal marks. */
+  private reindex(): void {
+    let size = INITIAL_SLOTS * 4
+    while (size < this.count * 4) size *= 2
+    const { tags, slotAt } = this
+    this.tags = new Int32Array(size)
+    this.slotAt = new Int32Array(size)
+    this.mask = size - 1
+    this.used = 0
+    for (let j = 0; j < tags.length; j++) {
+      if (tags[j]! <= 0) continue
+      let i = tags[j]! & this.mask
+      while (this.tags[i] !== EMPTY) i = (i + 1) & this.mask
+      this.tags[i] = tags[j]!
+      this.slotAt[i] = slotAt[j]!
+      this.used++
+    }
+  }
+
+  /** Doubles every column. */
+  private grow(): void {
+    const slots = this.depth.length * 2
+    this.hashes = grown(this.hashes, slots * 32)
+    this.paths = grown(this.paths, slots * PATH_BYTES)
+    this.depth = grown(this.depth, slots)
+    this.prefix = grown(this.prefix, slots)
+    this.parent = grown(this.parent, slots)
+    this.deps = grown(this.deps, slots)
+    this.flags = grown(this.flags, slots)
+  }
+}
+
+function grown<T extends Uint8Array | Uint16Array | Int32Array | Float64Array>(array: T, length: number): T {
+  const out = new (array.constructor as new (length: number) => T)(length)
+  out.set(array)
+  return out
+}
+
+/** The index tag of the 32-byte hash at `at` of `bytes`: its first 30 bits plus one (never EMPTY or REMOVED). */
+function tagOf(bytes: Uint8Array, at: number): number {
+  return (((bytes[at]! << 22) ^ (bytes[at + 1]! << 14) ^ (bytes[at + 2]! << 6) ^ bytes[at + 3]!) & 0x3fffffff) + 1
+}
