@@ -150,7 +150,8 @@ type RequestState = 'active' | 'timed-out' | 'dropped' | 'done'
 interface NodeRequest {
   readonly id: number
   readonly peer: string
-  readonly tasks: ByteMap<Task>
+  /** What it asks for, in the order it asks (no hash twice). */
+  readonly tasks: Task[]
   readonly started: number
   readonly controller: AbortController
   /**
@@ -409,24 +410,24 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
         // A peer in its slow start that has answered well so far takes a full share in its first request of
         // the round: it is measured from small requests, which mostly measure the round trip.
         if (round === 0 && this.tracker.warming(peer)) cap = Math.min(this.maxNodes, share)
-        const tasks = new ByteMap<Task>(cap)
+        const tasks: Task[] = []
         // First what went back to the ready set (failed, dropped or refused requests), then new nodes straight
         // from the scheduler: they are pending and refused by nobody, so passing them through the ready set
         // (a set, a look-up and a delete each) bought nothing.
         for (const task of this.ready.values()) {
-          if (tasks.size >= cap) break
+          if (tasks.length >= cap) break
           if (!this.sched!.isPending(task.hash)) {
             this.ready.delete(task.hash) // delivered meanwhile (a late reply)
             continue
           }
           if (task.refusedBy?.has(peer) === true) continue
-          tasks.set(task.hash, task)
+          tasks.push(task)
           this.ready.delete(task.hash)
         }
-        if (tasks.size < cap) {
-          for (const hash of this.sched!.missing(cap - tasks.size)) tasks.set(hash, newTask(hash))
+        if (tasks.length < cap) {
+          for (const hash of this.sched!.missing(cap - tasks.length)) tasks.push(newTask(hash))
         }
-        if (tasks.size > 0) this.send(peer, tasks, false)
+        if (tasks.length > 0) this.send(peer, tasks, false)
         else if (this.ready.size === 0) return // nothing left to hand out
       }
     }
@@ -460,12 +461,12 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
       const tasks = new ByteMap<Task>()
       for (const req of late) {
         if (req.peer === peer) continue
-        for (const task of req.tasks.values()) {
+        for (const task of req.tasks) {
           if (tasks.size >= cap) break
           if (this.sched!.isPending(task.hash) && task.refusedBy?.has(peer) !== true) tasks.set(task.hash, task)
         }
       }
-      if (tasks.size > 0) this.send(peer, tasks, true)
+      if (tasks.size > 0) this.send(peer, [...tasks.values()], true)
     }
     return next
   }
@@ -491,9 +492,7 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
       this.refill(1)
       const task = [...this.ready.values()].find((t) => this.sched!.isPending(t.hash) && t.refusedBy?.has(peer) !== true)
       if (task === undefined) continue
-      const tasks = new ByteMap<Task>()
-      tasks.set(task.hash, task)
-      this.send(peer, tasks, true)
+      this.send(peer, [task], true)
     }
     return next
   }
@@ -535,7 +534,7 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
     }
   }
 
-  private send(peer: string, tasks: ByteMap<Task>, copy: boolean): void {
+  private send(peer: string, tasks: Task[], copy: boolean): void {
     const req: NodeRequest = {
       id: this.nextRequestId++,
       peer,
@@ -552,7 +551,7 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
     if (requests === undefined) this.active.set(peer, new Set([req]))
     else requests.add(req)
     req.timer = this.clock.setTimeout(() => this.push({ type: 'timeout', req }), this.tracker.targetTimeout())
-    const hashes = Array.from(tasks.keys())
+    const hashes = tasks.map((task) => task.hash)
     let pending: Promise<Uint8Array[]>
     try {
       pending = this.fetchNodes(peer, hashes, { signal: req.controller.signal })
@@ -573,7 +572,8 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
     const requests = this.active.get(req.peer)
     if (requests?.delete(req) === true && requests.size === 0) this.active.delete(req.peer)
     if (state === 'dropped' || state === 'timed-out') req.controller.abort()
-    for (const task of req.tasks.values()) {
+    for (const task of req.tasks) {
+      if (task.deliveredBy === req.id) continue // its reply brought it
       if (refused) {
         task.refusedBy ??= new Set()
         task.refusedBy.add(req.peer)
@@ -626,10 +626,27 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
     const wasActive = req.state === 'active'
     // Match by hash, never by position: any subset in any order is a valid reply.
     const valid: HashedBlob[] = []
-    let offence: PenaltyReason | null = nodes.length > req.tasks.size ? 'unrequested-node' : null
+    const tasks = req.tasks
+    let offence: PenaltyReason | null = nodes.length > tasks.length ? 'unrequested-node' : null
+    // A server answers in the order asked, leaving out what it lacks: each blob is looked for from the task
+    // after the last one matched, and a map of the tasks is made only for a reply out of that order.
+    let next = 0
+    let byHash: ByteMap<Task> | null = null
     for (const blob of nodes) {
       const node = hashBlob(blob) // the scheduler takes this hash instead of hashing the blob again
-      const task = req.tasks.get(node.hash)
+      let task: Task | undefined
+      if (byHash === null) {
+        let i = next
+        while (i < tasks.length && !equalBytes(tasks[i]!.hash, node.hash)) i++
+        if (i < tasks.length) {
+          task = tasks[i]
+          next = i + 1
+        } else {
+          byHash = new ByteMap(tasks.length)
+          for (const t of tasks) byHash.set(t.hash, t)
+        }
+      }
+      if (byHash !== null) task = byHash.get(node.hash)
       if (task === undefined || task.deliveredBy === req.id) {
         offence = 'unrequested-node'
         continue
@@ -646,7 +663,6 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
       this.busy.clear(req.peer)
       this.proven.add(req.peer)
       // An empty reply means "I don't have them": never ask this peer for them again (go-ethereum #20545).
-      for (const node of valid) req.tasks.delete(node.hash)
       this.finish(req, 'done', nodes.length === 0)
     }
     if (offence !== null) this.penalise(req.peer, offence)

@@ -411,6 +411,39 @@ describe('StateSyncer', async () => {
     expect(penalties.some((p) => p.peer === 'honest')).toBe(false)
   })
 
+  it('matches a reply by hash in any order: a reversed one is taken whole, a node sent twice is blamed', async () => {
+    const reversedOnly = async (): Promise<{ asked: string[]; penalties: PeerPenalty[] }> => {
+      const store = new MemoryStore()
+      const clock = new FakeClock()
+      const peers = nodePeers(source, clock)
+      peers.set('reversed', { forge: (nodes) => [...nodes].reverse() })
+      const penalties: PeerPenalty[] = []
+      const syncer = newSyncer(store, peers, clock, { onPenalty: (p) => penalties.push(p) })
+      syncer.addPeer('reversed')
+      await syncWithClock(clock, syncer.sync(source.root))
+      expectSynced(store, source)
+      return { asked: asked(peers.calls), penalties }
+    }
+    // Every node a reversed reply brought was taken: none was asked for again.
+    const reversed = await reversedOnly()
+    expect(reversed.penalties).toEqual([])
+    expect(new Set(reversed.asked).size).toBe(reversed.asked.length)
+
+    const store = new MemoryStore()
+    const clock = new FakeClock()
+    const peers = nodePeers(source, clock)
+    peers.set('gapped', { forge: (nodes) => nodes.filter((_, i) => i % 2 === 0) })
+    // As many nodes as asked for, the last one replaced by the first again.
+    peers.set('doubler', { forge: (nodes) => (nodes.length > 1 ? [...nodes.slice(0, -1), nodes[0]!].reverse() : nodes) })
+    const penalties: PeerPenalty[] = []
+    const syncer = newSyncer(store, peers, clock, { onPenalty: (p) => penalties.push(p), maxPeerOffences: 1_000 })
+    for (const p of ['gapped', 'doubler']) syncer.addPeer(p)
+    await syncWithClock(clock, syncer.sync(source.root))
+    expectSynced(store, source)
+    expect(penalties.filter((p) => p.peer !== 'doubler')).toEqual([])
+    expect(penalties.some((p) => p.peer === 'doubler' && p.reason === 'unrequested-node')).toBe(true)
+  })
+
   it('waits while there are no peers, then completes when one joins', async () => {
     const store = new MemoryStore()
     const clock = new FakeClock()
