@@ -26,7 +26,7 @@ export const COMPLETE = 4
  * parent, count of missing children and state bits are numbers and bytes in a few arrays; only its delivered
  * blob, and the rare extra parents of a node referenced twice, are objects.
  *
- * A slot is reused once its request is removed: hashes leave the table as copies (`hashOf`), never as views.
+ * A slot is reused once its request is removed: hashes leave the table as copies (`hashesOf`), never as views.
  */
 export class RequestTable implements QueueOrder {
   /** Slot `s`'s hash: bytes `[32 s, 32 s + 32)`. */
@@ -124,9 +124,19 @@ export class RequestTable implements QueueOrder {
     this.count--
   }
 
-  /** A copy of slot `slot`'s hash. */
-  hashOf(slot: number): Uint8Array {
-    return this.hashes.slice(slot * 32, slot * 32 + 32)
+  /**
+   * Copies of the hashes of `slots`, as views into one new buffer: a view costs less than a small array of its
+   * own, and the buffer lives as long as any of them.
+   */
+  hashesOf(slots: number[]): Uint8Array[] {
+    const copy = new Uint8Array(slots.length * 32)
+    const out: Uint8Array[] = new Array(slots.length)
+    for (let i = 0; i < slots.length; i++) {
+      const at = slots[i]! * 32
+      copy.set(this.hashes.subarray(at, at + 32), i * 32)
+      out[i] = copy.subarray(i * 32, i * 32 + 32)
+    }
+    return out
   }
 
   /** Slot `slot`'s path: a view, valid until the slot is removed or the table grows. */

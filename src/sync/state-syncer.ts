@@ -23,7 +23,7 @@ import { type Log, silentLog } from '../util/log.js'
 import type { VerifiedCounts } from '../util/metrics.js'
 import { PeerBackoff } from '../util/peer-backoff.js'
 import { RateTracker } from './msgrate.js'
-import { type HashedBlob, hashBlob, type LeafCallback, TrieSync } from './trie-sync.js'
+import { type HashedBlob, hashBlobs, type LeafCallback, TrieSync } from './trie-sync.js'
 
 // reference: go-ethereum@e7872729 (v1.9.25) eth/downloader/statesync.go for the request loop, ready set and
 // attempts; go-ethereum@02b73d4e p2p/msgrate for sizing and timeouts; eth/protocols/snap/sync.go for
@@ -632,8 +632,8 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
     // after the last one matched, and a map of the tasks is made only for a reply out of that order.
     let next = 0
     let byHash: ByteMap<Task> | null = null
-    for (const blob of nodes) {
-      const node = hashBlob(blob) // the scheduler takes this hash instead of hashing the blob again
+    // The scheduler takes these hashes instead of hashing the blobs again.
+    for (const node of hashBlobs(nodes)) {
       let task: Task | undefined
       if (byHash === null) {
         let i = next

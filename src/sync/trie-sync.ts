@@ -2,6 +2,7 @@ import { BREADTH_FIRST_BELOW_REQUESTS, MAX_FETCHES_PER_DEPTH } from '../constant
 import { AlreadyProcessedError, InvalidNodeError, NotRequestedError } from '../errors.js'
 import type { BatchOp, KVStore } from '../store/kv-store.js'
 import { EMPTY_ROOT, keccak256 } from '../trie/keccak.js'
+import { keccak256Into } from '../trie/keccak-wasm.js'
 import { type Nibbles, nibblesToBytes } from '../trie/nibbles.js'
 import { decodeNode, type NodeLeaf, NodeScan, nodeChildren, scanNode } from '../trie/node.js'
 import { ByteMap } from '../util/byte-map.js'
@@ -59,6 +60,17 @@ export interface HashedBlob {
 /** Hashes `blob` once, for `processMany`. */
 export function hashBlob(blob: Uint8Array): HashedBlob {
   return { hash: keccak256(blob), blob, [hashed]: true }
+}
+
+/** `hashBlob` of each of `blobs`, their hashes views into one buffer (a reply's worth of 32-byte arrays made less garbage). */
+export function hashBlobs(blobs: Uint8Array[]): HashedBlob[] {
+  const hashes = new Uint8Array(blobs.length * 32)
+  const out: HashedBlob[] = new Array(blobs.length)
+  for (let i = 0; i < blobs.length; i++) {
+    keccak256Into(blobs[i]!, hashes, i * 32)
+    out[i] = { hash: hashes.subarray(i * 32, i * 32 + 32), blob: blobs[i]!, [hashed]: true }
+  }
+  return out
 }
 
 /** The blob and its hash, computing the hash only for a bare blob (a forged `HashedBlob` is re-hashed). */
@@ -192,7 +204,7 @@ export class TrieSync {
    * another: over 80 ms links the last second of a 100k-key sync moved a fifth of what the links carry.
    */
   private shallowestMissing(max: number): Uint8Array[] {
-    const out: Uint8Array[] = []
+    const out: number[] = []
     const deepest = this.queue.maxDepth
     const data = this.requests.data
     for (let depth = 0; depth <= deepest && (max === 0 || out.length < max); depth++) {
@@ -207,18 +219,21 @@ export class TrieSync {
         out.push(this.handOut(req, depth))
       }
     }
-    return out
+    return this.requests.hashesOf(out)
   }
 
-  /** Counts `req` against its depth until commit; returns its hash (a copy: the slot is reused after it). */
-  private handOut(req: number, depth: number): Uint8Array {
+  /**
+   * Counts `req` against its depth until commit; returns it. Its hash goes out as a copy (`hashesOf`): the
+   * slot is reused after the commit.
+   */
+  private handOut(req: number, depth: number): number {
     this.fetches[depth] = (this.fetches[depth] ?? 0) + 1
     this.requests.flags[req]! |= COUNTED
-    return this.requests.hashOf(req)
+    return req
   }
 
   private deepestMissing(max: number): Uint8Array[] {
-    const out: Uint8Array[] = []
+    const out: number[] = []
     const data = this.requests.data
     while (max === 0 || out.length < max) {
       const req = this.queue.peek()
@@ -234,7 +249,7 @@ export class TrieSync {
       this.queue.pop()
       out.push(this.handOut(req, depth))
     }
-    return out
+    return this.requests.hashesOf(out)
   }
 
   /** Accepts one delivered node blob; rejects with the error `processMany` would report for it. */
@@ -260,8 +275,9 @@ export class TrieSync {
       const done = this.membatch
       if (done.length === 0) return 0
       const requests = this.requests
+      const keys = requests.hashesOf(done)
       const ops: BatchOp[] = new Array(done.length)
-      for (let i = 0; i < done.length; i++) ops[i] = { type: 'put', key: requests.hashOf(done[i]!), value: requests.data[done[i]!]! }
+      for (let i = 0; i < done.length; i++) ops[i] = { type: 'put', key: keys[i]!, value: requests.data[done[i]!]! }
       await this.store.batch(ops)
       for (let i = 0; i < done.length; i++) {
         requests.remove(done[i]!)
