@@ -2,7 +2,7 @@ import type { Nibbles } from '../trie/nibbles.js'
 import { PREFIX_NIBBLES, pathPrefix, type QueueOrder } from './depth-queue.js'
 
 /** Slots a new table has: a power of two. */
-const INITIAL_SLOTS = 4096
+const INITIAL_SLOTS = 1024
 /** Nibbles of a path kept in the table's own bytes; a longer path (deep in a sub-trie) is kept as it came. */
 const PATH_BYTES = 24
 
@@ -17,6 +17,10 @@ export const REPORT_LEAVES = 1
 export const COUNTED = 2
 /** Its whole subtrie is present: it waits in the write batch. */
 export const COMPLETE = 4
+/** In the queue of missing nodes (`DepthQueue`), which holds its slot until it pops it. */
+export const QUEUED = 8
+/** Removed while still queued: the slot is freed only when the queue pops it (`release`). */
+export const DEAD = 16
 
 /**
  * The trie sync's requests as columns of typed arrays, one slot per request, with an open-addressing index
@@ -35,15 +39,15 @@ export class RequestTable implements QueueOrder {
   private paths = new Uint8Array(INITIAL_SLOTS * PATH_BYTES)
   /** Paths longer than PATH_BYTES, by slot. */
   private readonly longPaths = new Map<number, Nibbles>()
-  /** The path's length: the request's depth. */
-  depth = new Uint16Array(INITIAL_SLOTS)
+  /** The path's length: the request's depth (32 bits: a key may be longer than 65,535 nibbles). */
+  depth = new Uint32Array(INITIAL_SLOTS)
   /** `pathPrefix` of the path, for the queue's order. */
   private prefix = new Float64Array(INITIAL_SLOTS)
   /** The slot of the request waiting for this one (the first that referenced it); -1 for a root. */
   parent = new Int32Array(INITIAL_SLOTS)
   /** Children (nodes and sub-tries) not yet complete. */
   deps = new Int32Array(INITIAL_SLOTS)
-  /** REPORT_LEAVES, COUNTED, COMPLETE. */
+  /** REPORT_LEAVES, COUNTED, COMPLETE, QUEUED, DEAD. */
   flags = new Uint8Array(INITIAL_SLOTS)
   /** The delivered blob, kept until the whole subtrie is present and written; null until delivered. */
   readonly data: (Uint8Array | null)[] = []
@@ -105,7 +109,12 @@ export class RequestTable implements QueueOrder {
     }
   }
 
-  /** Removes the request in `slot`, freeing the slot. */
+  /**
+   * Removes the request in `slot`: its hash is found no more. The slot is freed, unless the queue still holds
+   * it (a node delivered before `missing` reached it): then its path stays for the queue's order, and the slot
+   * is freed once the queue pops it. A slot freed under the queue would be taken by a new request and popped
+   * as that one, a second time.
+   */
   remove(slot: number): void {
     const tags = this.tags
     const tag = tagOf(this.hashes, slot * 32)
@@ -118,10 +127,17 @@ export class RequestTable implements QueueOrder {
       }
     }
     this.data[slot] = null
-    if (this.depth[slot]! > PATH_BYTES) this.longPaths.delete(slot)
     this.moreParents.delete(slot)
-    this.free.push(slot)
     this.count--
+    if ((this.flags[slot]! & QUEUED) !== 0) this.flags[slot] = DEAD | QUEUED
+    else this.release(slot)
+  }
+
+  /** Frees a slot no request holds any more: one just removed, or a dead one the queue popped. */
+  release(slot: number): void {
+    if (this.depth[slot]! > PATH_BYTES) this.longPaths.delete(slot)
+    this.flags[slot] = 0
+    this.free.push(slot)
   }
 
   /**
@@ -241,7 +257,7 @@ export class RequestTable implements QueueOrder {
   }
 }
 
-function grown<T extends Uint8Array | Uint16Array | Int32Array | Float64Array>(array: T, length: number): T {
+function grown<T extends Uint8Array | Uint32Array | Int32Array | Float64Array>(array: T, length: number): T {
   const out = new (array.constructor as new (length: number) => T)(length)
   out.set(array)
   return out

@@ -11,7 +11,7 @@ import { HashFilter } from '../util/hash-filter.js'
 import { toHex } from '../util/hex.js'
 import { type Log, silentLog } from '../util/log.js'
 import { DepthQueue } from './depth-queue.js'
-import { COMPLETE, COUNTED, REPORT_LEAVES, RequestTable } from './request-table.js'
+import { COMPLETE, COUNTED, DEAD, QUEUED, REPORT_LEAVES, RequestTable } from './request-table.js'
 
 // reference: go-ethereum@02b73d4e trie/sync.go (scheduler), with the hash-keyed multi-parent requests of
 // go-ethereum v1.9.25 because DSFG fetches nodes by hash (`/dsfg/nodes/1.0.0`), not by path.
@@ -209,17 +209,24 @@ export class TrieSync {
     const data = this.requests.data
     for (let depth = 0; depth <= deepest && (max === 0 || out.length < max); depth++) {
       for (let req = this.queue.peekAt(depth); req !== undefined && (max === 0 || out.length < max); req = this.queue.peekAt(depth)) {
-        if (data[req] !== null) {
-          this.queue.popAt(depth)
+        if (data[req] !== null || (this.requests.flags[req]! & DEAD) !== 0) {
+          this.dequeue(this.queue.popAt(depth)!)
           continue
         }
         const fetched = this.fetches[depth] ?? 0
         if (fetched >= this.maxFetchesPerDepth) break
-        this.queue.popAt(depth)
+        this.dequeue(this.queue.popAt(depth)!)
         out.push(this.handOut(req, depth))
       }
     }
     return this.requests.hashesOf(out)
+  }
+
+  /** A slot the queue let go of: no longer queued, and freed if its request was removed meanwhile. */
+  private dequeue(slot: number): void {
+    const requests = this.requests
+    if ((requests.flags[slot]! & DEAD) !== 0) requests.release(slot)
+    else requests.flags[slot]! &= ~QUEUED
   }
 
   /**
@@ -240,13 +247,13 @@ export class TrieSync {
       if (req === undefined) break
       // Requests delivered before `missing` reached them (any pending hash is accepted) are dropped lazily; a
       // request leaves `requests` only once complete, so it has its data by then.
-      if (data[req] !== null) {
-        this.queue.pop()
+      if (data[req] !== null || (this.requests.flags[req]! & DEAD) !== 0) {
+        this.dequeue(this.queue.pop()!)
         continue
       }
       const depth = this.requests.depth[req]!
       if ((this.fetches[depth] ?? 0) >= this.maxFetchesPerDepth) break
-      this.queue.pop()
+      this.dequeue(this.queue.pop()!)
       out.push(this.handOut(req, depth))
     }
     return this.requests.hashesOf(out)
@@ -430,7 +437,7 @@ export class TrieSync {
   }
 
   private schedule(hash: Uint8Array, path: Nibbles, parent: number, flags: number): void {
-    this.queue.push(this.requests.add(hash, path, parent, flags))
+    this.queue.push(this.requests.add(hash, path, parent, flags | QUEUED))
   }
 
   /** Moves a request whose subtrie is complete into the write batch, then any parent this completes. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { DepthQueue } from '../../src/sync/depth-queue.js'
-import { COMPLETE, REPORT_LEAVES, RequestTable } from '../../src/sync/request-table.js'
+import { COMPLETE, DEAD, QUEUED, REPORT_LEAVES, RequestTable } from '../../src/sync/request-table.js'
 import { toHex } from '../../src/util/hex.js'
 import { Prng } from '../../src/util/prng.js'
 
@@ -75,6 +75,23 @@ describe('RequestTable', () => {
     table.clear()
     expect(table.size).toBe(0)
     expect(table.find(entry!.hash)).toBe(-1)
+  })
+
+  it('keeps a removed slot the queue still holds until it is released, path and all', () => {
+    const table = new RequestTable()
+    const prng = new Prng(3)
+    const long = Uint8Array.from({ length: 40 }, () => prng.int(16))
+    const hash = prng.bytes(32)
+    const slot = table.add(hash, long, -1, QUEUED)
+    table.remove(slot)
+    expect(table.find(hash)).toBe(-1)
+    expect(table.size).toBe(0)
+    expect(table.flags[slot]).toBe(DEAD | QUEUED)
+    // Not free yet: the next request takes another slot, and the queue can still order the dead one.
+    expect(table.add(prng.bytes(32), Uint8Array.of(1), -1, 0)).not.toBe(slot)
+    expect(Array.from(table.pathOf(slot))).toEqual(Array.from(long))
+    table.release(slot)
+    expect(table.add(prng.bytes(32), Uint8Array.of(2), -1, 0)).toBe(slot)
   })
 
   it('orders a depth queue deepest first, then by whole path (past the packed 13 nibbles and past 24)', () => {

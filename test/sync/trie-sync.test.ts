@@ -5,7 +5,7 @@ import type { KVStore } from '../../src/store/kv-store.js'
 import { MemoryStore } from '../../src/store/memory-store.js'
 import { type HashedBlob, hashBlob, TrieSync } from '../../src/sync/trie-sync.js'
 import { EMPTY_ROOT, keccak256 } from '../../src/trie/keccak.js'
-import { nibblesToBytes } from '../../src/trie/nibbles.js'
+import { bytesToNibbles, encodeCompact, nibblesToBytes } from '../../src/trie/nibbles.js'
 import { decodeNode, nodeChildren } from '../../src/trie/node.js'
 import { toHex } from '../../src/util/hex.js'
 import { SeededRandom } from '../helpers/random.js'
@@ -242,6 +242,62 @@ describe('TrieSync', () => {
     await syncFrom(sync, source, store, { max: 1 })
     expect(kept.some(([key]) => key.length === 1)).toBe(true)
     for (const [key, path] of kept) expect(toHex(nibblesToBytes(path)!)).toBe(toHex(key))
+  })
+
+  it('never frees a slot the queue holds: a node delivered early and committed is not handed out as another', async () => {
+    // Found by an outside review of the request table: a leaf delivered before `missing` reached it and then
+    // committed freed its slot while its queue entry stayed; a child scheduled next took the slot, and the
+    // queue handed that child out twice and counted it against the wrong depth (with a small per-depth cap,
+    // the sync then stalled).
+    for (const maxFetchesPerDepth of [undefined, 2]) {
+      const source = await buildSourceTrie(randomEntries(7, 40))
+      const sync = new TrieSync(source.root, new MemoryStore(), { maxFetchesPerDepth })
+      const blob = (h: Uint8Array): Uint8Array => source.nodes.get(toHex(h))!
+      const [root] = sync.missing(1)
+      await sync.process(blob(root!))
+      const kids = nodeChildren(decodeNode(blob(root!)), new Uint8Array(0)).children
+      const leaves = kids.filter((c) => decodeNode(blob(c.hash)).kind === 'leaf')
+      const branch = kids.find((c) => decodeNode(blob(c.hash)).kind !== 'leaf')
+      expect(leaves.length).toBeGreaterThan(0)
+      expect(branch).toBeDefined()
+      for (const c of leaves) await sync.process(blob(c.hash))
+      await sync.commit()
+      await sync.process(blob(branch!.hash))
+      const handedOut: string[] = []
+      for (let round = 0; sync.pending > 0 && round < 1000; round++) {
+        const out = sync.missing(maxFetchesPerDepth === undefined ? 0 : 1)
+        if (out.length === 0) break
+        for (const h of out) handedOut.push(toHex(h))
+        for (const h of out) if (sync.isPending(h)) await sync.process(blob(h))
+        await sync.commit()
+      }
+      expect(new Set(handedOut).size, `cap ${maxFetchesPerDepth}`).toBe(handedOut.length)
+      expect({ pending: sync.pending, missing: sync.missing(0).length }).toEqual({ pending: 0, missing: 0 })
+    }
+  })
+
+  it('keeps the depth of a node past 65,535 nibbles (a long key): its leaf is reported under its whole key', async () => {
+    // An extension of 65,538 nibbles (a key of 32,770 bytes), then a leaf with no more path.
+    const key = new Uint8Array(32_770).fill(0xab)
+    const leaf = RLP.encode([encodeCompact(new Uint8Array(0), true), new Uint8Array(40).fill(7)])
+    const root = RLP.encode([encodeCompact(bytesToNibbles(key), false), keccak256(leaf)])
+    const nodes = new Map([
+      [toHex(keccak256(root)), root],
+      [toHex(keccak256(leaf)), leaf]
+    ])
+    const reported: string[] = []
+    const sync = new TrieSync(keccak256(root), new MemoryStore(), {
+      onLeaf: (k) => {
+        reported.push(toHex(k))
+        return undefined
+      }
+    })
+    for (let round = 0; sync.pending > 0 && round < 10; round++) {
+      for (const h of sync.missing(0)) await sync.process(nodes.get(toHex(h))!)
+      await sync.commit()
+    }
+    expect(sync.pending).toBe(0)
+    expect(reported).toEqual([toHex(key)])
   })
 
   it('syncs shared sub-tries named by onLeaf once, committing accounts only after their storage', async () => {
