@@ -406,6 +406,14 @@ export const DEFAULT_OUTBOUND_CONCURRENCY_PER_PEER = 5
 export const MAX_PIPELINED_CONTENTS_REQUESTS = DEFAULT_OUTBOUND_CONCURRENCY_PER_PEER
 
 /**
+ * How long a contents stream a joiner opened beside its first status request (`Fetcher.prepareContents`) waits
+ * for its first request before it is closed unused: well inside a server's frame deadline
+ * (`DEFAULT_REQUEST_FRAME_TIMEOUT_MS`, which charges a stream that brings no frame), and longer than a status
+ * round trip and the checks after it take on a 300 ms link.
+ */
+export const PREPARED_SESSION_UNUSED_MS = 1_500
+
+/**
  * How long after the end of a reply on a long-lived stream (`FrameSession` with transfer deadlines) the next
  * reply's first byte may take, once its request has waited longer than the request timeout. A server answers a
  * stream's pipelined requests as it reads them and writes the replies back to back, so an honest one has the

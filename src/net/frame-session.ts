@@ -118,6 +118,11 @@ export class FrameSession {
     return this.ended
   }
 
+  /** Whether a request was ever made on it. */
+  get used(): boolean {
+    return this.answered > 0 || this.unanswered.length > 0 || this.queued.length > 0
+  }
+
   /**
    * Sends `frame` and resolves with its reply frame; rejects with `AbortError` on abort or at the deadline
    * (with `minBytesPerSecond`: the reply's transfer deadline rejects with its `TimeoutError` and ends the
@@ -371,6 +376,26 @@ export class FrameSessions {
     if (this.oneAtATime.has(peer.toString())) return this.alone(peer, frame, options.signal)
     const session = await this.session(peer, options.signal)
     return session.request(frame, options)
+  }
+
+  /**
+   * Opens `peer`'s session ahead of its first request, so the stream's protocol negotiation overlaps whatever
+   * comes before that request (a status round trip) instead of delaying it. A session no request used within
+   * `unusedMs` is closed: a server charges a stream that brings no request frame within its frame deadline
+   * (`DEFAULT_REQUEST_FRAME_TIMEOUT_MS`), and one closed before its first byte breaks no rule. A failed opening
+   * is left to the next request, which opens one again.
+   */
+  prepare(peer: PeerId, unusedMs: number): void {
+    if (this.closed || this.oneAtATime.has(peer.toString()) || this.sessions.has(peer.toString())) return
+    this.session(peer, undefined).then(
+      (session) => {
+        const timer = setTimeout(() => {
+          if (!session.used) session.close()
+        }, unusedMs)
+        timer.unref?.()
+      },
+      () => undefined
+    )
   }
 
   /** Closes every session; later requests fail with `StreamEndedError`. */

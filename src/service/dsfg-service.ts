@@ -328,7 +328,17 @@ export class DsfgService implements Dsfg, Startable {
     this.topicConfigs = (init.topics ?? []).map((t) => (typeof t === 'string' ? { name: t } : t))
     this.topicStates = new TopicStateManager({
       topics: this.topicConfigs.map((t) => t.name),
-      fetchStatus: (peer, topic, options) => this.fetcher.status(peer, topic, options),
+      fetchStatus: (peer, topic, options) => {
+        // A joiner (nothing of the topic stored) asks a peer that has items for contents right after its
+        // status: the contents stream's negotiation goes beside the status round trip instead of after it.
+        this.topicStore.head(topic).then(
+          (head) => {
+            if (head < 0 && this.running && options?.signal?.aborted !== true) this.fetcher.prepareContents(peer)
+          },
+          () => undefined
+        )
+        return this.fetcher.status(peer, topic, options)
+      },
       clock: this.clock,
       logger: components.logger,
       onPeerFault: (peer, err) => {

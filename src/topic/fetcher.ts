@@ -10,7 +10,8 @@ import {
   MAX_FRAME_BYTES,
   MAX_HASHES_PER_REQUEST,
   MAX_ITEMS_PER_REQUEST,
-  MAX_PIPELINED_CONTENTS_REQUESTS
+  MAX_PIPELINED_CONTENTS_REQUESTS,
+  PREPARED_SESSION_UNUSED_MS
 } from '../constants.js'
 import {
   AbortError,
@@ -194,6 +195,21 @@ export class Fetcher {
       timeoutMs: this.timeoutMs,
       minBytesPerSecond: this.minBytesPerSecond
     })
+  }
+
+  /**
+   * Opens `peer`'s contents stream now, ahead of the first contents request (`FrameSessions.prepare`): asked
+   * beside a status request that will likely be followed by contents, its protocol negotiation overlaps the
+   * status round trip. Closed unused after `PREPARED_SESSION_UNUSED_MS`.
+   */
+  prepareContents(peer: string): void {
+    let id: PeerId | undefined
+    try {
+      id = this.peerId(peer)
+    } catch {
+      return // not a peer id: the request it goes with fails on it
+    }
+    if (id !== undefined) this.contentsSessions.prepare(id, PREPARED_SESSION_UNUSED_MS)
   }
 
   /** `peer`'s state of `topic`, or `null` when it holds nothing of the topic. */

@@ -7,6 +7,7 @@ import { AbortError, ProtocolError, StreamEndedError } from '../../src/errors.js
 import { FrameSession, FrameSessions } from '../../src/net/frame-session.js'
 import { REPLY_PIECE_BYTES } from '../../src/constants.js'
 import { type FrameViolation, frameHandler, lengthPrefix } from '../../src/net/rpc.js'
+import { until } from '../helpers/wait.js'
 
 const PROTOCOL = '/test/echo/1.0.0'
 const MAX_REQUEST = 64
@@ -69,6 +70,31 @@ describe('FrameSession: many requests on one stream against frameHandler', () =>
     sessions.close()
     await Promise.all(s.handled)
     expect(s.violations).toEqual([])
+  })
+
+  it('prepares a session ahead of its first request, which then goes on it; one left unused is closed in time and blamed for nothing', async () => {
+    const s = server(4)
+    const sessions = new FrameSessions(() => s.open(), init)
+    sessions.prepare(peer, FRAME_TIMEOUT_MS / 3)
+    sessions.prepare(peer, FRAME_TIMEOUT_MS / 3) // once is enough
+    await until(() => s.streams() === 1, 'the prepared stream')
+    expect(await sessions.request(peer, Uint8Array.of(1, 2))).toEqual(Uint8Array.of(2, 1))
+    expect(s.streams()).toBe(1)
+    sessions.close()
+    await Promise.all(s.handled)
+    expect(s.violations).toEqual([])
+
+    // Unused: closed before the server's frame deadline, which would charge a stream that brought no frame.
+    const idle = server(4)
+    const unused = new FrameSessions(() => idle.open(), init)
+    unused.prepare(peer, FRAME_TIMEOUT_MS / 3)
+    await until(() => idle.streams() === 1, 'the prepared stream')
+    await Promise.all(idle.handled)
+    expect(idle.violations).toEqual([])
+    // A request afterwards opens a stream again.
+    expect(await unused.request(peer, Uint8Array.of(3, 4))).toEqual(Uint8Array.of(4, 3))
+    expect(idle.streams()).toBe(2)
+    unused.close()
   })
 
   it('drops the reply of an abandoned request and still answers the next one', async () => {
