@@ -59,6 +59,25 @@ export const DEFAULT_MAX_HOLD_MS = 80_000
 export const DEFAULT_FETCH_TIMEOUT_MS = 10_000
 
 /**
+ * A head batch (the lowest not yet delivered) that the whole window waits on is asked of a second, idle peer
+ * once its request has taken this many times the median of the last successful requests, and at least
+ * `HEDGE_AFTER_MIN_MS`. A peer that answers slowly but validly, or crawls just above the transfer floor,
+ * otherwise held every batch behind its one for as long as it took (a minute, for a 2 MiB reply at 32 KiB/s),
+ * and a sync with honest peers waiting idle gave up. The first valid reply wins; the other request is dropped
+ * uncharged, its peer not blamed.
+ */
+export const HEDGE_AFTER_MEDIANS = 3
+
+/** The shortest wait before a head batch is asked of a second peer (see `HEDGE_AFTER_MEDIANS`). */
+export const HEDGE_AFTER_MIN_MS = 1_000
+
+/** Peers a batch's one request may be hedged with, one after another (see `HEDGE_AFTER_MEDIANS`). */
+export const HEDGES_PER_REQUEST = 2
+
+/** Successful request durations the hedge's median is taken over. */
+export const HEDGE_DURATION_SAMPLES = 32
+
+/**
  * How long the queue waits with work to do and no eligible peer before it emits 'stalled', and how often it
  * emits it again and re-reads `io.peers()` while the stall lasts. Lighthouse's 15 s safety-net retry (#8919):
  * an event-driven loop still needs a timer, or a missed peer notification stalls it forever.

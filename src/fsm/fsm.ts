@@ -185,14 +185,16 @@ export class FSM {
 
   /**
    * Downloading → Downloaded, or → Pending with the prefix kept when the reply was short (no attempt is charged:
-   * the peer answered correctly, only less). `items` must pass `validateItems` for the request.
+   * the peer answered correctly, only less). `items` must pass `validateItems` for the request. `peer`: who sent
+   * them, when a second peer was asked for the same range (a hedge) and answered first; the batch's own peer
+   * by default. The sender is what a rejected delivery blames.
    */
-  downloadingSuccess(items: readonly Item[]): FSMStatus {
+  downloadingSuccess(items: readonly Item[], peer?: string): FSMStatus {
     const s = this.expect('downloadingSuccess', FSMStatus.Downloading)
     const check = validateItems(s.from, s.amount, items)
     if (!check.ok) throw new InvalidItemsError(check.fault, check.message)
     const received = [...s.received, ...items]
-    const sources = [...s.sources, { peer: s.peer, from: s.from, to: s.from + items.length - 1 }]
+    const sources = [...s.sources, { peer: peer ?? s.peer, from: s.from, to: s.from + items.length - 1 }]
     this.current = check.complete
       ? { status: FSMStatus.Downloaded, items: received, sources }
       : { status: FSMStatus.Pending, received, sources }

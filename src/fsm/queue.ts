@@ -3,6 +3,7 @@ import { dispatchSafely } from '../util/events.js'
 import { Trigger } from '../util/trigger.js'
 import { AbortError, BusyError, InvalidInputError, PeerBusyError } from '../errors.js'
 import { BusyPeers } from './busy-peers.js'
+import { HEDGE_AFTER_MEDIANS, HEDGE_AFTER_MIN_MS, HEDGE_DURATION_SAMPLES, HEDGES_PER_REQUEST } from './constants.js'
 import { DeliveryError, InvalidItemsError, QueueClosedError, RequestTimeoutError } from './errors.js'
 import { type FetchOutcome, type FetchRequest, FetchRequests } from './fetch-requests.js'
 import { FSM, FSMStatus } from './fsm.js'
@@ -11,7 +12,7 @@ import { NoPeerWatchdog } from './no-peer-watchdog.js'
 import { sanitizePeers } from './peer-balancer.js'
 import { type QueueConfig, resolveQueueInit } from './queue-config.js'
 import type { QueueDebugState, QueueEvents, QueueInit, QueueResult } from './queue-types.js'
-import type { ConsumerFault, ConsumerResult, DeliverOptions, Item, PeerFaultReason } from './types.js'
+import type { ConsumerFault, ConsumerResult, DeliverOptions, Item, PeerFaultReason, PeerInfo } from './types.js'
 import { validateItems } from './validate.js'
 
 // reference: Prysm@7ac522d8 beacon-chain/sync/initial-sync/blocks_queue.go (window of machines keyed by start,
@@ -29,6 +30,8 @@ type QueueEvent =
   | { type: 'watchdog' }
   /** A busy peer's wait ended: the next pass may ask it again. */
   | { type: 'rested' }
+  /** The head batch's request has been out long enough to ask a second peer, if the window still waits on it. */
+  | { type: 'hedge-due' }
 
 const CONSUMER_FAULTS: ReadonlySet<string> = new Set<ConsumerFault>(['this', 'previous', 'both', 'local'])
 
@@ -66,6 +69,10 @@ export class Queue extends TypedEventEmitter<QueueEvents> {
   /** A range the last pass found no eligible peer for. */
   private wanted: { from: number; to: number } | null = null
   private knownPeers = 0
+  /** How long the last successful requests took, oldest first: the hedge waits a multiple of their median. */
+  private readonly durations: number[] = []
+  /** The wake-up at which the head batch becomes due for a hedge, and when. */
+  private hedgeTimer: { handle: unknown; at: number } | null = null
 
   constructor(init: QueueInit) {
     super()
@@ -193,7 +200,9 @@ export class Queue extends TypedEventEmitter<QueueEvents> {
     this.busy.answered(peer)
     for (const req of this.requests.ofPeer(peer)) {
       this.requests.end(req, true)
+      if (req.hedge) continue // the batch's own request goes on
       req.fsm.downloadingCancelled()
+      this.requests.promoteHedge(req.fsm)
     }
     this.wake()
   }
@@ -247,7 +256,8 @@ export class Queue extends TypedEventEmitter<QueueEvents> {
           break
         case 'fetch-error':
           if (!this.requests.isActive(event.req)) break
-          if (event.error instanceof PeerBusyError) this.refused(event.req, event.error)
+          if (event.req.hedge) this.hedgeEnded(event.req, event.error)
+          else if (event.error instanceof PeerBusyError) this.refused(event.req, event.error)
           else this.downloadFailed(event.req, event.error)
           break
         case 'timeout':
@@ -255,7 +265,8 @@ export class Queue extends TypedEventEmitter<QueueEvents> {
             const { peer, from, amount } = event.req
             this.requests.end(event.req, true)
             const error = new RequestTimeoutError(`${peer} did not answer [${from}, ${from + amount - 1}] in time`)
-            this.downloadFailed(event.req, error)
+            if (event.req.hedge) this.hedgeEnded(event.req, error)
+            else this.downloadFailed(event.req, error)
           }
           break
         case 'delivered':
@@ -281,6 +292,7 @@ export class Queue extends TypedEventEmitter<QueueEvents> {
           this.watchdog.fired()
           break
         case 'rested':
+        case 'hedge-due':
           break
         default: {
           const exhaustive: never = event
@@ -298,17 +310,33 @@ export class Queue extends TypedEventEmitter<QueueEvents> {
     if (!check.ok) {
       // Blame the peer that sent this reply, never the batch's previous peer (Prysm #15173).
       this.blame(req.peer, check.fault, req.from, req.from + req.amount - 1)
-      this.downloadFailed(req, new InvalidItemsError(check.fault, `${req.peer}: ${check.message}`))
+      const error = new InvalidItemsError(check.fault, `${req.peer}: ${check.message}`)
+      if (req.hedge) this.hedgeEnded(req, error)
+      else this.downloadFailed(req, error)
       return
     }
+    // The first valid reply wins: the other request for the batch, if any, is dropped uncharged and unblamed.
+    const other = req.hedge ? this.requests.of(req.fsm) : this.requests.hedgeOf(req.fsm)
+    if (other !== undefined) this.requests.end(other, true)
+    this.durations.push(this.config.clock.now() - req.started)
+    if (this.durations.length > HEDGE_DURATION_SAMPLES) this.durations.shift()
     // A short reply keeps its prefix and the rest is asked for on the next pass, without an attempt charged.
-    req.fsm.downloadingSuccess(items as Item[])
+    req.fsm.downloadingSuccess(items as Item[], req.peer)
   }
 
   private downloadFailed(req: FetchRequest, cause: unknown): void {
     this.config.log('batch %d..%d from %s failed: %e', req.from, req.from + req.amount - 1, req.peer, cause)
     this.requests.end(req, false)
     this.checkFailed(req.fsm, req.fsm.downloadingError(cause))
+    // A hedge in flight for the same range becomes the batch's request.
+    this.requests.promoteHedge(req.fsm)
+  }
+
+  /** A hedge failed or timed out: the batch's own request goes on; no attempt is charged. */
+  private hedgeEnded(req: FetchRequest, cause: unknown): void {
+    this.requests.end(req, true)
+    if (cause instanceof PeerBusyError) this.busy.refused(req.peer)
+    this.config.log('hedge of batch %d..%d at %s ended: %e', req.from, req.from + req.amount - 1, req.peer, cause)
   }
 
   /**
@@ -319,6 +347,7 @@ export class Queue extends TypedEventEmitter<QueueEvents> {
   private refused(req: FetchRequest, cause: PeerBusyError): void {
     this.requests.end(req, false)
     req.fsm.downloadingCancelled()
+    this.requests.promoteHedge(req.fsm)
     const ms = this.busy.refused(req.peer)
     this.config.log('batch from %d: %s is busy for %d ms: %e', req.from, req.peer, ms, cause)
     this.dispatch('refused', { peer: req.peer, waitMs: ms })
@@ -500,8 +529,7 @@ export class Queue extends TypedEventEmitter<QueueEvents> {
    * above it gives up its slot, because batches above a missing one can never be delivered before it.
    */
   private assign(): void {
-    const { window, maxDownloadAttempts, maxProcessAttempts } = this.config
-    const batchSize = this.batchSize
+    const { window } = this.config
     const balancer = this.requests.balancer
     this.wanted = null
     // A rejected delivery can bring a batch back into the window when it is full.
@@ -528,7 +556,15 @@ export class Queue extends TypedEventEmitter<QueueEvents> {
       if (victim !== null) this.evict(victim)
       this.requests.start(fsm, peer)
     }
-    if (waiting) return
+    if (!waiting) this.openBatches(peers, limit)
+    this.hedgeHead(peers, limit)
+  }
+
+  /** Opens new batches while the window has room. */
+  private openBatches(peers: PeerInfo[], limit: ((peer: string) => number) | undefined): void {
+    const { window, maxDownloadAttempts, maxProcessAttempts } = this.config
+    const batchSize = this.batchSize
+    const balancer = this.requests.balancer
     while (this.inWindow() < window && this.nextStart <= this.target) {
       const from = this.nextStart
       const to = Math.min(from + batchSize - 1, this.target)
@@ -544,6 +580,63 @@ export class Queue extends TypedEventEmitter<QueueEvents> {
     }
   }
 
+  /**
+   * Asks a second peer for the head batch (the lowest not delivered) when everything waits on it, and its
+   * request has been out `HEDGE_AFTER_MEDIANS` times the median of the last successful requests (at least
+   * `HEDGE_AFTER_MIN_MS`). Everything waits on it when no batch is waiting for a peer and either the window is
+   * full with a batch above it downloaded, which cannot be delivered before it, or every batch of the sync is
+   * open. The slow peer keeps its request and is not blamed: a valid reply from either wins.
+   */
+  private hedgeHead(peers: PeerInfo[], limit: ((peer: string) => number) | undefined): void {
+    let head: FSM | undefined
+    for (const fsm of this.manager) {
+      if (fsm.status === FSMStatus.Delivered || fsm.status === FSMStatus.Done) continue
+      head = fsm
+      break
+    }
+    const s = head?.state
+    if (head === undefined || s?.status !== FSMStatus.Downloading || this.requests.hedgeOf(head) !== undefined) return
+    const own = this.requests.of(head)
+    if (own === undefined || this.manager.count(FSMStatus.Pending) > 0) return
+    // Everything waits on it: the window is full with a batch above it downloaded, or every batch is open
+    // already (the last ones of the sync).
+    const allOpen = this.nextStart > this.target
+    if (!allOpen && this.inWindow() < this.config.window) return
+    if (!allOpen && !this.manager.inStatus(FSMStatus.Downloaded).some((fsm) => fsm.start > head.start)) return
+    const median = [...this.durations].sort((a, b) => a - b)[this.durations.length >> 1]
+    if (median === undefined) return
+    const due = own.started + Math.max(HEDGE_AFTER_MIN_MS, HEDGE_AFTER_MEDIANS * median)
+    if (this.config.clock.now() < due) {
+      this.wakeAt(due)
+      return
+    }
+    // Each peer at most once for one request of the batch, at most HEDGES_PER_REQUEST peers, and none that failed
+    // the batch before: a peer that fails its hedge at once is not asked again and again while the batch's own
+    // request is still out.
+    const tried = this.requests.hedgedPeers(own)
+    if (tried.size >= HEDGES_PER_REQUEST) return
+    const others = peers.filter((p) => p.id !== own.peer && !tried.has(p.id) && head.failuresAt(p.id) === 0)
+    const peer = this.requests.balancer.bestPeer(others, s.from, s.from + s.amount - 1, (p) => head.failuresAt(p), limit)
+    if (peer === undefined) return
+    this.config.log('batch %d..%d: %s has held it for %d ms with the window waiting: asking %s too', s.from, s.from + s.amount - 1, own.peer, this.config.clock.now() - own.started, peer)
+    this.requests.startHedge(head, peer)
+  }
+
+  /** Wakes the loop at `at`, when the head batch becomes due for a hedge. */
+  private wakeAt(at: number): void {
+    const { clock } = this.config
+    if (this.hedgeTimer !== null && this.hedgeTimer.at <= at && this.hedgeTimer.at > clock.now()) return
+    if (this.hedgeTimer !== null) clock.clearTimeout(this.hedgeTimer.handle)
+    const handle = clock.setTimeout(
+      () => {
+        this.hedgeTimer = null
+        this.push({ type: 'hedge-due' })
+      },
+      Math.max(0, at - clock.now())
+    )
+    this.hedgeTimer = { handle, at }
+  }
+
   private highestInWindowAbove(start: number): FSM | undefined {
     const inWindow = this.manager.inStatus(FSMStatus.Downloading, FSMStatus.Downloaded)
     const top = inWindow[inWindow.length - 1]
@@ -555,6 +648,8 @@ export class Queue extends TypedEventEmitter<QueueEvents> {
     if (fsm.status === FSMStatus.Downloading) {
       const req = this.requests.of(fsm)
       if (req !== undefined) this.requests.end(req, true)
+      const hedge = this.requests.hedgeOf(fsm)
+      if (hedge !== undefined) this.requests.end(hedge, true)
       fsm.downloadingCancelled()
     } else {
       fsm.evict()
@@ -581,6 +676,8 @@ export class Queue extends TypedEventEmitter<QueueEvents> {
   /** Ends everything the loop started: requests, hold timers, the watchdog, and the consumer's signal. */
   private shutdown(): void {
     this.requests.abortAll()
+    if (this.hedgeTimer !== null) this.config.clock.clearTimeout(this.hedgeTimer.handle)
+    this.hedgeTimer = null
     for (const timer of this.holds.values()) this.config.clock.clearTimeout(timer)
     this.holds.clear()
     this.busy.stop()

@@ -185,16 +185,57 @@ describe('Queue: peers', () => {
   })
 
   it('a timeout charges an attempt and the batch goes to another peer; timeouts are not blamed', async () => {
-    const h = harness({ start: 0, target: 127, fetchTimeoutMs: 10_000 })
+    // One batch: with no request answered yet there is no median to hedge after, so the timeout is what ends it.
+    const h = harness({ start: 0, target: 63, fetchTimeoutMs: 10_000 })
     h.net.add('a', { behaviour: ({ call }) => (call === 1 ? 'stall' : 'honest') })
     h.net.add('b')
     const started = h.clock.now()
     await h.run()
-    expect(h.consumer.sequence).toEqual(range(0, 127))
+    expect(h.consumer.sequence).toEqual(range(0, 63))
     expect(h.clock.now() - started).toBeGreaterThanOrEqual(10_000)
     expect(h.net.asked().filter((r) => r.from === 0).map((r) => r.peer)).toEqual(['a', 'b'])
     expect(h.faults).toEqual([])
     expect(h.net.signals[0]!.aborted).toBe(true)
+  })
+
+  it('asks an idle peer for the head batch a slow peer holds once the window waits on it: the first valid reply wins, nobody is blamed', async () => {
+    // 'slow' answers validly, but after 9 s (the fetch timeout is 10 s); 'fast' in 50 ms. The window of 4 fills
+    // with batches 'fast' brought, all waiting on the one 'slow' holds.
+    const h = harness({ start: 0, target: 511, batchSize: 32, window: 4, fetchTimeoutMs: 10_000 })
+    h.net.add('fast', { behaviour: honestAfter(50) })
+    h.net.add('slow', { behaviour: honestAfter(9_000) })
+    const started = h.clock.now()
+    await h.run({ stepMs: 10 })
+    expect(h.consumer.sequence).toEqual(range(0, 511))
+    expect(h.consumer.violations).toEqual([])
+    expect(h.faults).toEqual([])
+    expect(h.windowViolations).toEqual([])
+    // Each batch 'slow' was given was asked of 'fast' too, about a second later, and 'slow''s requests were dropped.
+    const slowRanges = h.net.asked('slow').map((r) => r.from)
+    expect(slowRanges.length).toBeGreaterThan(0)
+    for (const from of slowRanges) expect(h.net.asked('fast').some((r) => r.from === from)).toBe(true)
+    // Without the hedge, every batch 'slow' held kept the window waiting 9 s.
+    expect(h.clock.now() - started).toBeLessThan(9_000)
+    expect(h.clock.pendingTimers).toBe(0)
+  })
+
+  it("blames a hedge's invalid reply on the hedge's peer only, and asks no peer twice for one request's hedge", async () => {
+    const h = harness({ start: 0, target: 511, batchSize: 32, window: 4, fetchTimeoutMs: 10_000 })
+    // 'liar' answers at once with items out of order; 'slow' is honest and takes 3 s; 'fast' 50 ms.
+    h.net.add('fast', { behaviour: honestAfter(50) })
+    h.net.add('liar', { behaviour: { fault: 'reorder' } })
+    h.net.add('slow', { behaviour: honestAfter(3_000) })
+    await h.run({ stepMs: 10 })
+    expect(h.consumer.sequence).toEqual(range(0, 511))
+    expect(h.consumer.allHonest).toBe(true)
+    expect(h.faults.length).toBeGreaterThan(0)
+    expect(new Set(h.faults.map((f) => f.peer))).toEqual(new Set(['liar']))
+    // The liar was asked for ranges 'slow' had been asked for first (hedges), and never twice for one range.
+    const order = h.net.requests.map((r) => [r.peer, r.from] as const)
+    const hedges = order.filter(([peer, from], i) => peer === 'liar' && order.slice(0, i).some(([p, f]) => p === 'slow' && f === from))
+    expect(hedges.length).toBeGreaterThan(0)
+    const liarFrom = h.net.asked('liar').map((r) => r.from)
+    expect(new Set(liarFrom).size).toBe(liarFrom.length)
   })
 
   it('the per-peer in-flight cap holds', async () => {
