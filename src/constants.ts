@@ -406,12 +406,13 @@ export const DEFAULT_OUTBOUND_CONCURRENCY_PER_PEER = 5
 export const MAX_PIPELINED_CONTENTS_REQUESTS = DEFAULT_OUTBOUND_CONCURRENCY_PER_PEER
 
 /**
- * How long a contents stream a joiner opened beside its first status request (`Fetcher.prepareContents`) waits
- * for its first request before it is closed unused: well inside a server's frame deadline
- * (`DEFAULT_REQUEST_FRAME_TIMEOUT_MS`, which charges a stream that brings no frame), and longer than a status
- * round trip and the checks after it take on a 300 ms link.
+ * How long a contents stream a joiner opened beside a status request (`Fetcher.prepareContents`) waits for its
+ * first request before it is closed unused. The request follows the status reply at once when the peer has
+ * items; a server charges a stream that brings no frame within its frame deadline
+ * (`DEFAULT_REQUEST_FRAME_TIMEOUT_MS` by default, and a server may set less), so an unused one is closed well
+ * before any deadline an honest server could keep (a round trip and more).
  */
-export const PREPARED_SESSION_UNUSED_MS = 1_500
+export const PREPARED_SESSION_UNUSED_MS = 500
 
 /**
  * How long after the end of a reply on a long-lived stream (`FrameSession` with transfer deadlines) the next

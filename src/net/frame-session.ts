@@ -103,11 +103,15 @@ export class FrameSession {
   /** The deadline of the reply being read, with `minBytesPerSecond` set and a request unanswered. */
   private replyDeadline: TransferDeadline | undefined
 
-  constructor(stream: Stream, init: FrameSessionInit, options: { onEnded?: SessionEnded } = {}) {
+  private readonly onClosed: (() => void) | undefined
+
+  /** `onClosed`: called once when the session can take no more requests, so its owner forgets it. */
+  constructor(stream: Stream, init: FrameSessionInit, options: { onEnded?: SessionEnded; onClosed?: () => void } = {}) {
     this.stream = stream
     this.init = init
     this.maxUnanswered = init.maxUnanswered
     this.onEnded = options.onEnded
+    this.onClosed = options.onClosed
     stream.addEventListener('message', (event) => this.onData(event.data))
     stream.addEventListener('close', (event) => this.end(new StreamEndedError(`${init.protocol}: stream closed`, { cause: event.error })))
     stream.addEventListener('remoteCloseWrite', () => this.onRemoteEnd())
@@ -345,6 +349,7 @@ export class FrameSession {
 
   private end(err: StreamEndedError): void {
     if (this.ended && this.unanswered.length === 0 && this.queued.length === 0) return
+    if (!this.ended) this.onClosed?.()
     this.ended = true
     this.replyDeadline?.dispose()
     this.replyDeadline = undefined
@@ -386,6 +391,7 @@ export class FrameSessions {
    * is left to the next request, which opens one again.
    */
   prepare(peer: PeerId, unusedMs: number): void {
+    // A closed session leaves the map as it closes (`onClosed`), so an entry is one opening or open.
     if (this.closed || this.oneAtATime.has(peer.toString()) || this.sessions.has(peer.toString())) return
     this.session(peer, undefined).then(
       (session) => {
@@ -451,9 +457,16 @@ export class FrameSessions {
     const key = peer.toString()
     const existing = this.sessions.get(key)
     if (existing !== undefined) {
-      const session = await existing.catch(() => undefined)
+      // The caller's signal holds while it waits for an opening another request (or `prepare`) started.
+      const session = await (signal === undefined ? existing : raceSignal(existing, signal, `${this.init.protocol}: request aborted`)).catch(
+        (err: unknown) => {
+          if (err instanceof AbortError) throw err
+          return undefined
+        }
+      )
       if (session !== undefined && !session.closed) return session
       if (this.sessions.get(key) === existing) this.sessions.delete(key)
+      if (signal?.aborted === true) throw new AbortError(`${this.init.protocol}: request aborted`, { cause: signal.reason })
       return this.session(peer, signal)
     }
     // The stream's opening is shared by every request waiting for it, so it has a deadline of its own rather
@@ -465,9 +478,14 @@ export class FrameSessions {
         stream.abort(new StreamEndedError(`${this.init.protocol}: sessions closed`))
         throw new StreamEndedError(`${this.init.protocol}: sessions closed`)
       }
-      return new FrameSession(stream, this.init, {
-        onEnded: (leftovers, answered) => this.handOver(peer, leftovers, answered)
+      const session = new FrameSession(stream, this.init, {
+        onEnded: (leftovers, answered) => this.handOver(peer, leftovers, answered),
+        // Forgotten once closed (a peer gone, an unused prepared session): the map holds no dead stream.
+        onClosed: () => {
+          if (this.sessions.get(key) === opening) this.sessions.delete(key)
+        }
       })
+      return session
     })
     this.sessions.set(key, opening)
     opening.catch(() => {

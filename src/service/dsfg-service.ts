@@ -330,10 +330,11 @@ export class DsfgService implements Dsfg, Startable {
       topics: this.topicConfigs.map((t) => t.name),
       fetchStatus: (peer, topic, options) => {
         // A joiner (nothing of the topic stored) asks a peer that has items for contents right after its
-        // status: the contents stream's negotiation goes beside the status round trip instead of after it.
+        // status: the contents stream is negotiated beside the status round trip instead of after it. One
+        // no request uses is closed within PREPARED_SESSION_UNUSED_MS (a peer with nothing, say).
         this.topicStore.head(topic).then(
           (head) => {
-            if (head < 0 && this.running && options?.signal?.aborted !== true) this.fetcher.prepareContents(peer)
+            if (head < 0 && this.running) this.fetcher.prepareContents(peer)
           },
           () => undefined
         )

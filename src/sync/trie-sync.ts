@@ -193,6 +193,8 @@ export class TrieSync {
    * `breadthFirstBelow` requests are held, else the deepest first. A hash is handed out once; the caller keeps
    * it until its node is delivered (re-sending it to another peer if needed). A depth with
    * `maxFetchesPerDepth` nodes out and uncommitted gives none: deepest first, the hand-out stops there.
+   * The hashes of one call are views into one buffer of their own (cheaper than an array each): copy one
+   * (`slice()`) before handing its `.buffer` elsewhere, as a transfer to a worker would detach them all.
    */
   missing(max: number): Uint8Array[] {
     return this.requests.size < this.breadthFirstBelow ? this.shallowestMissing(max) : this.deepestMissing(max)

@@ -198,9 +198,9 @@ export class Fetcher {
   }
 
   /**
-   * Opens `peer`'s contents stream now, ahead of the first contents request (`FrameSessions.prepare`): asked
-   * beside a status request that will likely be followed by contents, its protocol negotiation overlaps the
-   * status round trip. Closed unused after `PREPARED_SESSION_UNUSED_MS`.
+   * Opens `peer`'s contents stream now, ahead of the first contents request (`FrameSessions.prepare`), when one
+   * will likely follow soon (a joiner's status request): its protocol negotiation overlaps the status round
+   * trip. Closed unused after `PREPARED_SESSION_UNUSED_MS`.
    */
   prepareContents(peer: string): void {
     let id: PeerId | undefined

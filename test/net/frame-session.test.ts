@@ -97,6 +97,37 @@ describe('FrameSession: many requests on one stream against frameHandler', () =>
     unused.close()
   })
 
+  it('forgets a closed prepared session, so a later prepare opens another (none is held for a peer gone)', async () => {
+    const s = server(4)
+    const sessions = new FrameSessions(() => s.open(), init)
+    sessions.prepare(peer, 20)
+    await until(() => s.streams() === 1, 'the first prepared stream')
+    await Promise.all(s.handled) // closed unused
+    sessions.prepare(peer, 20)
+    await until(() => s.streams() === 2, 'the second prepared stream')
+    sessions.close()
+    await Promise.all(s.handled)
+    expect(s.violations).toEqual([])
+  })
+
+  it("holds a request's own abort while it waits for an opening another request or prepare started", async () => {
+    let opened = 0
+    // The peer never finishes negotiating: the opening hangs until its own deadline.
+    const sessions = new FrameSessions(() => {
+      opened++
+      return new Promise<Stream>(() => undefined)
+    }, { ...init, timeoutMs: 60_000 })
+    sessions.prepare(peer, 1_000)
+    const controller = new AbortController()
+    const request = sessions.request(peer, Uint8Array.of(1), { signal: controller.signal })
+    setTimeout(() => controller.abort(), 20)
+    const started = Date.now()
+    await expect(request).rejects.toBeInstanceOf(AbortError)
+    expect(Date.now() - started).toBeLessThan(1_000)
+    expect(opened).toBe(1)
+    sessions.close()
+  })
+
   it('drops the reply of an abandoned request and still answers the next one', async () => {
     const s = server(4, 30)
     const session = new FrameSession(await s.open(), init)
