@@ -174,6 +174,30 @@ describe('topic download against adversarial peers', () => {
     await following
   })
 
+  it('does not wait on a peer that answers validly but slowly: its batches are asked of the honest peer, nobody is blamed', async () => {
+    const honest = await source()
+    // Every contents reply 6 s late: valid, inside the 10 s deadline. Without a second ask for the batch the
+    // window waits on, each batch it held kept every batch above it waiting 6 s.
+    const slow = await adversary(honest.node, { behaviour: { contents: { delayMs: 6_000 } } })
+    const node = await createDsfgNode({ store: new MemoryStore() })
+    running.push(node)
+    const topic = node.services.dsfg.topic({ name: TOPIC, checkpointSync: false })
+    const blame = new BlameLog()
+    topic.addEventListener('peer:penalised', blame.listener)
+    await connect(node, slow.node)
+    await connect(node, honest.node)
+    await until(() => topic.peerStates().size === 2, 'both peers\' states')
+    const started = Date.now()
+    await topic.syncOnce({ signal: AbortSignal.timeout(30_000) })
+    const seconds = (Date.now() - started) / 1000
+    expect(await topic.head()).toBe(HEAD)
+    expect(await storedItems(node.services.dsfg.topicStore, TOPIC, HEAD)).toEqual(honest.items)
+    // The slow peer was asked (it holds a share of the batches) and still the sync took less than one of its replies.
+    expect(slow.calls('contents')).toBeGreaterThan(0)
+    expect(seconds).toBeLessThan(6)
+    expect(blame.reasons.size).toBe(0)
+  })
+
   it('completes while honest peers keep disconnecting and reconnecting', async () => {
     const honest = await source()
     // Slow, short replies: about 94 requests of 40 ms, at most 6 at a time, make the download last at least
