@@ -221,6 +221,15 @@ export class FSM {
     return this.current.status
   }
 
+  /**
+   * Counts a failure of this batch at `peer` without charging an attempt: a second request for the range (a
+   * hedge) that failed, or the batch's own request failing while a hedge carries on. The next request prefers
+   * other peers.
+   */
+  noteFailure(peer: string): void {
+    this.avoid.set(peer, (this.avoid.get(peer) ?? 0) + 1)
+  }
+
   /** Downloading → Pending without charging an attempt: the peer left, or the queue needs the slot. */
   downloadingCancelled(): void {
     const s = this.expect('downloadingCancelled', FSMStatus.Downloading)

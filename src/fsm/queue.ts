@@ -315,11 +315,20 @@ export class Queue extends TypedEventEmitter<QueueEvents> {
       else this.downloadFailed(req, error)
       return
     }
+    // A hedge wins only with the whole range: a short reply (legal, and quick to send) would abort a request
+    // that may be nearly done, and a peer sending one item each time would make the head crawl.
+    if (req.hedge && !check.complete) {
+      this.hedgeEnded(req, new Error(`${req.peer}: a short reply to a second request`))
+      return
+    }
     // The first valid reply wins: the other request for the batch, if any, is dropped uncharged and unblamed.
     const other = req.hedge ? this.requests.of(req.fsm) : this.requests.hedgeOf(req.fsm)
     if (other !== undefined) this.requests.end(other, true)
-    this.durations.push(this.config.clock.now() - req.started)
-    if (this.durations.length > HEDGE_DURATION_SAMPLES) this.durations.shift()
+    // Whole replies only: quick short ones would pull the median, and the hedges with it, down.
+    if (check.complete) {
+      this.durations.push(this.config.clock.now() - req.started)
+      if (this.durations.length > HEDGE_DURATION_SAMPLES) this.durations.shift()
+    }
     // A short reply keeps its prefix and the rest is asked for on the next pass, without an attempt charged.
     req.fsm.downloadingSuccess(items as Item[], req.peer)
   }
@@ -327,16 +336,30 @@ export class Queue extends TypedEventEmitter<QueueEvents> {
   private downloadFailed(req: FetchRequest, cause: unknown): void {
     this.config.log('batch %d..%d from %s failed: %e', req.from, req.from + req.amount - 1, req.peer, cause)
     this.requests.end(req, false)
+    if (this.requests.hedgeOf(req.fsm) !== undefined) {
+      // Another peer is downloading the same range already: its request becomes the batch's. The failure counts
+      // against this peer for the batch, but spends no attempt (on the last one it would fail the whole run
+      // with a valid download still coming).
+      req.fsm.noteFailure(req.peer)
+      req.fsm.downloadingCancelled()
+      this.requests.promoteHedge(req.fsm)
+      return
+    }
     this.checkFailed(req.fsm, req.fsm.downloadingError(cause))
-    // A hedge in flight for the same range becomes the batch's request.
-    this.requests.promoteHedge(req.fsm)
   }
 
-  /** A hedge failed or timed out: the batch's own request goes on; no attempt is charged. */
+  /**
+   * A hedge failed, timed out or came back short: the batch's own request goes on; no attempt is charged, but a
+   * failure counts against the peer for this batch, so the batch's next request prefers others.
+   */
   private hedgeEnded(req: FetchRequest, cause: unknown): void {
     this.requests.end(req, true)
-    if (cause instanceof PeerBusyError) this.busy.refused(req.peer)
-    this.config.log('hedge of batch %d..%d at %s ended: %e', req.from, req.from + req.amount - 1, req.peer, cause)
+    req.fsm.noteFailure(req.peer)
+    this.config.log('second request of batch %d..%d at %s ended: %e', req.from, req.from + req.amount - 1, req.peer, cause)
+    if (cause instanceof PeerBusyError) {
+      const ms = this.busy.refused(req.peer)
+      this.dispatch('refused', { peer: req.peer, waitMs: ms })
+    }
   }
 
   /**

@@ -142,11 +142,21 @@ describe('Queue under random peers (property)', () => {
         expect(sentInvalid.has(fault.peer), `${fault.peer} blamed for ${fault.reason}`).toBe(true)
         expect(fault.reason).not.toBe('rejected-content')
       }
-      // Blamed once for every invalid reply it sent, for what was wrong with it (each is answered at once,
-      // while its request is open).
+      // Blamed once for every invalid reply it sent, for what was wrong with it (each is answered at once, while
+      // its request is open), except a reply whose request was dropped before it was read: a second request for
+      // the head batch (a hedge) and the batch's own, answered in one tick, where the valid one won.
       const blamed = new Map<string, PeerFaultReason[]>()
       for (const fault of h.faults) blamed.set(fault.peer, [...(blamed.get(fault.peer) ?? []), fault.reason])
-      expect(blamed).toEqual(sentInvalid)
+      for (const [peer, sent] of sentInvalid) {
+        const unblamed = [...sent]
+        for (const reason of blamed.get(peer) ?? []) {
+          const at = unblamed.indexOf(reason)
+          expect(at, `${peer} blamed for ${reason} it did not send`).toBeGreaterThanOrEqual(0)
+          unblamed.splice(at, 1)
+        }
+        const dropped = h.net.requests.filter((r, i) => r.peer === peer && h.net.signals[i]!.aborted).length
+        expect(unblamed.length, `${peer}: invalid replies not blamed`).toBeLessThanOrEqual(dropped)
+      }
       for (const peer of sentInvalid.keys()) expect(liars.has(peer), peer).toBe(true)
       expect(h.clock.pendingTimers).toBe(0)
     })
