@@ -24,11 +24,11 @@ export const DEAD = 16
 
 /**
  * The trie sync's requests as columns of typed arrays, one slot per request, with an open-addressing index
- * from node hash to slot over the table's own hash bytes. A sync holds up to `BREADTH_FIRST_BELOW_REQUESTS`
- * requests at once: as an object each (with its path, its hash and a map entry), they were most of what every
- * garbage collection had to trace, and the collector a fifth of a sync's CPU. Here a request's hash, path,
- * parent, count of missing children and state bits are numbers and bytes in a few arrays; only its delivered
- * blob, and the rare extra parents of a node referenced twice, are objects.
+ * from node hash to slot over the table's own hash bytes. A sync holds tens of thousands of requests at once
+ * (up to `BREADTH_FIRST_BELOW_REQUESTS` level by level): as an object each, with a path, a hash and a map
+ * entry, they were most of what every garbage collection had to trace, and the collector a fifth of a sync's
+ * CPU. Here a request's hash, path, parent, count of missing children and state bits are numbers and bytes in
+ * a few arrays; only its delivered blob, and the rare extra parents of a node referenced twice, are objects.
  *
  * A slot is reused once its request is removed: hashes leave the table as copies (`hashesOf`), never as views.
  */
