@@ -81,7 +81,6 @@ export async function stopChild(child: ChildProcess): Promise<void> {
   clearTimeout(timer)
 }
 
-/** Running `dsfg serve` processes and their first listen addresses. */
 /**
  * CPUs (a `taskset -c` list, Linux) the `dsfg serve` processes and the `dsfg` command processes are held to;
  * unset, they run anywhere. `bench:links --pin` puts the servers on one core and the client on the other, so the
@@ -94,6 +93,7 @@ function dsfgCommand(cpus: string | undefined, args: string[]): [string, string[
   return cpus === undefined ? [process.execPath, [BIN, ...args]] : ['taskset', ['-c', cpus, process.execPath, BIN, ...args]]
 }
 
+/** Running `dsfg serve` processes and their first listen addresses. */
 export interface Servers {
   addrs: string[]
   /** Their process ids, in the order of `addrs`. */

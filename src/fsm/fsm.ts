@@ -208,7 +208,7 @@ export class FSM {
   downloadingError(cause?: unknown): FSMStatus {
     const s = this.expect('downloadingError', FSMStatus.Downloading)
     this.failedDownloadPeers.add(s.peer)
-    this.avoid.set(s.peer, (this.avoid.get(s.peer) ?? 0) + 1)
+    this.noteFailure(s.peer)
     this.failedDownloads++
     if (this.failedDownloads >= this.maxDownloadAttempts) {
       this.current = {
@@ -331,7 +331,7 @@ export class FSM {
   private rejectContent(items: readonly Item[], sources: readonly Source[], cause: unknown): FSMStatus {
     this.failedProcessing++
     this.rejected.push({ items, sources })
-    for (const peer of new Set(sources.map((src) => src.peer))) this.avoid.set(peer, (this.avoid.get(peer) ?? 0) + 1)
+    for (const peer of new Set(sources.map((src) => src.peer))) this.noteFailure(peer)
     if (this.failedProcessing >= this.maxProcessAttempts) {
       const peers = [...new Set(this.rejected.flatMap((a) => a.sources.map((src) => src.peer)))]
       this.current = {

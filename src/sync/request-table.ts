@@ -1,4 +1,5 @@
 import type { Nibbles } from '../trie/nibbles.js'
+import { hashTag } from '../util/byte-map.js'
 import { PREFIX_NIBBLES, pathPrefix, type QueueOrder } from './depth-queue.js'
 
 /** Slots a new table has: a power of two. */
@@ -90,7 +91,7 @@ export class RequestTable implements QueueOrder {
     this.flags[slot] = flags
     this.data[slot] = null
     this.count++
-    this.index(slot, tagOf(hash, 0))
+    this.index(slot, hashTag(hash, 0))
     return slot
   }
 
@@ -98,7 +99,7 @@ export class RequestTable implements QueueOrder {
   find(hash: Uint8Array): number {
     if (hash.length !== 32) return -1
     const tags = this.tags
-    const tag = tagOf(hash, 0)
+    const tag = hashTag(hash, 0)
     for (let i = tag & this.mask; ; i = (i + 1) & this.mask) {
       const t = tags[i]!
       if (t === EMPTY) return -1
@@ -117,7 +118,7 @@ export class RequestTable implements QueueOrder {
    */
   remove(slot: number): void {
     const tags = this.tags
-    const tag = tagOf(this.hashes, slot * 32)
+    const tag = hashTag(this.hashes, slot * 32)
     for (let i = tag & this.mask; ; i = (i + 1) & this.mask) {
       const t = tags[i]!
       if (t === EMPTY) throw new Error(`slot ${slot} is not in the index`)
@@ -199,7 +200,7 @@ export class RequestTable implements QueueOrder {
   }
 
   clear(): void {
-    for (let slot = 0; slot < this.top; slot++) this.data[slot] = null
+    this.data.length = 0
     this.longPaths.clear()
     this.moreParents.clear()
     this.free = []
@@ -261,9 +262,4 @@ function grown<T extends Uint8Array | Uint32Array | Int32Array | Float64Array>(a
   const out = new (array.constructor as new (length: number) => T)(length)
   out.set(array)
   return out
-}
-
-/** The index tag of the 32-byte hash at `at` of `bytes`: its first 30 bits plus one (never EMPTY or REMOVED). */
-function tagOf(bytes: Uint8Array, at: number): number {
-  return (((bytes[at]! << 22) ^ (bytes[at + 1]! << 14) ^ (bytes[at + 2]! << 6) ^ bytes[at + 3]!) & 0x3fffffff) + 1
 }

@@ -64,13 +64,22 @@ export function encodeCompact(nibbles: Nibbles, isLeaf: boolean): Uint8Array {
   return out
 }
 
-/** Decodes a hex-prefix path; throws `InvalidNodeError` on a bad flag nibble or a non-zero pad nibble. */
-export function decodeCompact(encoded: Uint8Array): { path: Nibbles; isLeaf: boolean } {
-  if (encoded.length === 0) throw new InvalidNodeError('empty compact path')
-  const flag = encoded[0]! >> 4
+/**
+ * Checks the hex-prefix path at `[start, end)` of `bytes` without decoding it; whether it is a leaf's. Throws
+ * `InvalidNodeError` on an empty path, a bad flag nibble or a non-zero pad nibble.
+ */
+export function checkCompact(bytes: Uint8Array, start: number, end: number): boolean {
+  if (end === start) throw new InvalidNodeError('empty compact path')
+  const flag = bytes[start]! >> 4
   if (flag > 3) throw new InvalidNodeError(`invalid compact path flag ${flag}`)
-  const odd = flag & 1
-  if (odd === 0 && (encoded[0]! & 15) !== 0) throw new InvalidNodeError('non-zero padding in compact path')
+  if ((flag & 1) === 0 && (bytes[start]! & 15) !== 0) throw new InvalidNodeError('non-zero padding in compact path')
+  return flag >= 2
+}
+
+/** Decodes a hex-prefix path; throws `InvalidNodeError` as `checkCompact` does. */
+export function decodeCompact(encoded: Uint8Array): { path: Nibbles; isLeaf: boolean } {
+  const isLeaf = checkCompact(encoded, 0, encoded.length)
+  const odd = (encoded[0]! >> 4) & 1
   const length = (encoded.length - 1) * 2 + odd
   const path = new Uint8Array(length)
   let i = 0
@@ -79,5 +88,5 @@ export function decodeCompact(encoded: Uint8Array): { path: Nibbles; isLeaf: boo
     path[i++] = encoded[j]! >> 4
     path[i++] = encoded[j]! & 15
   }
-  return { path, isLeaf: flag >= 2 }
+  return { path, isLeaf }
 }

@@ -2,7 +2,7 @@ import { RLP } from '@ethereumjs/rlp'
 import { InvalidNodeError } from '../errors.js'
 import { rlpDepthWithin } from '../util/rlp-depth.js'
 import { type RlpSpan, readRlpSpan, readRlpSpanInto } from '../util/rlp-span.js'
-import { concatNibbles, decodeCompact, type Nibbles } from './nibbles.js'
+import { appendNibble, checkCompact, concatNibbles, decodeCompact, type Nibbles } from './nibbles.js'
 
 /**
  * The trie node codec the syncer, proofs and walkers share. A node is stored under keccak256 of its RLP
@@ -209,10 +209,7 @@ function collect(node: TrieNode, path: Nibbles, children: HashChild[], leaves: N
       for (let i = 0; i < 16; i++) {
         const ref = node.children[i]
         if (ref == null) continue
-        const childPath = new Uint8Array(path.length + 1)
-        childPath.set(path, 0)
-        childPath[path.length] = i
-        collectRef(ref, childPath, children, leaves)
+        collectRef(ref, appendNibble(path, i), children, leaves)
       }
       return
     default: {
@@ -245,12 +242,7 @@ export class NodeScan {
   /** Child `k`'s full path from the trie root, for a node at `path` whose blob was scanned last. */
   childPath(blob: Uint8Array, k: number, path: Nibbles): Nibbles {
     const nibble = this.nibble[k]!
-    if (nibble >= 0) {
-      const out = new Uint8Array(path.length + 1)
-      out.set(path, 0)
-      out[path.length] = nibble
-      return out
-    }
+    if (nibble >= 0) return appendNibble(path, nibble)
     return concatNibbles(path, decodeCompact(blob.subarray(this.extStart, this.extEnd)).path)
   }
 }
@@ -342,13 +334,4 @@ function scanChild(bytes: Uint8Array, span: RlpSpan, mayBeEmpty: boolean, depth:
   }
   if (length === 0 && mayBeEmpty) return
   throw new InvalidNodeError(`child reference of ${length} bytes`)
-}
-
-/** Checks a hex-prefix path at `[start, end)` as `decodeCompact` does; whether it is a leaf's. */
-function checkCompact(bytes: Uint8Array, start: number, end: number): boolean {
-  if (end === start) throw new InvalidNodeError('empty compact path')
-  const flag = bytes[start]! >> 4
-  if (flag > 3) throw new InvalidNodeError(`invalid compact path flag ${flag}`)
-  if ((flag & 1) === 0 && (bytes[start]! & 15) !== 0) throw new InvalidNodeError('non-zero padding in compact path')
-  return flag >= 2
 }

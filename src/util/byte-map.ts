@@ -162,8 +162,17 @@ function slotsFor(keys: number): number {
  * structured, so all of it goes through FNV-1a.
  */
 function tagOf(key: Uint8Array): number {
-  if (key.length === 32) return (((key[0]! << 22) ^ (key[1]! << 14) ^ (key[2]! << 6) ^ key[3]!) & 0x3fffffff) + 1
+  if (key.length === 32) return hashTag(key, 0)
   let h = 0x811c9dc5
   for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key[i]!, 0x01000193)
   return (h & 0x3fffffff) + 1
+}
+
+/**
+ * The tag of the 32-byte hash at `at` of `bytes`: its first 30 bits plus one, never 0 (an empty slot) or -1
+ * (a removed one). A hash is uniform already, so nothing is hashed again. `RequestTable` tags its own hash bytes
+ * with it.
+ */
+export function hashTag(bytes: Uint8Array, at: number): number {
+  return (((bytes[at]! << 22) ^ (bytes[at + 1]! << 14) ^ (bytes[at + 2]! << 6) ^ bytes[at + 3]!) & 0x3fffffff) + 1
 }
