@@ -3,7 +3,9 @@ import type { ComponentLogger, Metrics, PeerId, PrivateKey } from '@libp2p/inter
 import { tcp } from '@libp2p/tcp'
 import { webSockets } from '@libp2p/websockets'
 import { createLibp2p } from 'libp2p'
+import { InvalidInputError } from '../errors.js'
 import type { DsfgInit } from '../service/index.js'
+import { HostConnectionLimit } from './host-limit.js'
 import { type DsfgLibp2p, dsfgNodeServices, dsfgStreamMuxer } from './node-services.js'
 
 export type { DsfgLibp2p } from './node-services.js'
@@ -21,9 +23,16 @@ export interface CreateDsfgNodeOptions extends DsfgInit {
   privateKey?: PrivateKey
   /**
    * libp2p's limits on inbound connections. A node that serves many joiners passes `SERVER_CONNECTION_LIMITS`.
-   * @default libp2p's own (5 new connections a second per host, 10 upgrades in progress, 300 connections)
+   * `maxConnectionsPerHost` is DSFG's: the most inbound connections one IP address may hold at once, counted
+   * from the accepted socket (before the handshake) to its close; 0 is no limit.
+   * @default libp2p's own (5 new connections a second per host, 10 upgrades in progress, 300 connections), and no limit per host
    */
-  connectionLimits?: { inboundConnectionThreshold?: number; maxIncomingPendingConnections?: number; maxConnections?: number }
+  connectionLimits?: {
+    inboundConnectionThreshold?: number
+    maxIncomingPendingConnections?: number
+    maxConnections?: number
+    maxConnectionsPerHost?: number
+  }
   /** The node's metrics implementation, as `createLibp2p` takes it (`prometheusMetrics()`): DSFG's `dsfg_*` metrics go there. */
   metrics?: (components: { logger: ComponentLogger }) => Metrics
   /** The node's logger. @default libp2p's, enabled with `DEBUG=dsfg*` */
@@ -35,14 +44,21 @@ export interface CreateDsfgNodeOptions extends DsfgInit {
  * gossipsub) and the DSFG service. Applications with their own node add `dsfg(init)` to its services instead.
  */
 export async function createDsfgNode(options: CreateDsfgNodeOptions = {}): Promise<DsfgLibp2p> {
-  const { listen, privateKey, connectionLimits, metrics, logger, ...init } = options
+  const { listen, privateKey, connectionLimits = {}, metrics, logger, ...init } = options
+  const { maxConnectionsPerHost = 0, ...libp2pLimits } = connectionLimits
+  if (!Number.isSafeInteger(maxConnectionsPerHost) || maxConnectionsPerHost < 0) {
+    throw new InvalidInputError(`maxConnectionsPerHost must be a whole number, 0 for no limit (got ${maxConnectionsPerHost})`)
+  }
   let node: DsfgLibp2p | undefined
+  let perHost: HostConnectionLimit | undefined
   const refused = (peer: PeerId): boolean => node?.services.dsfg.refusesPeer(peer) ?? false
   node = await createLibp2p({
+    // Started below, once the limit per host can count from the first connection.
+    start: false,
     privateKey,
     metrics,
     logger,
-    connectionManager: connectionLimits,
+    connectionManager: libp2pLimits,
     addresses: { listen: listen ?? [DEFAULT_LISTEN_ADDRESS] },
     // WebSockets listens only on a `/ws` listen address (`dsfg serve --ws`): that is what a browser tab dials.
     transports: [tcp(), webSockets()],
@@ -50,8 +66,14 @@ export async function createDsfgNode(options: CreateDsfgNodeOptions = {}): Promi
     streamMuxers: [dsfgStreamMuxer()],
     // A peer the service cut off for its offences is refused at once on its return, before muxing and identify,
     // and not dialled either.
-    connectionGater: { denyInboundEncryptedConnection: refused, denyDialPeer: refused },
+    connectionGater: {
+      denyInboundConnection: (maConn) => perHost?.deny(maConn) ?? false,
+      denyInboundEncryptedConnection: refused,
+      denyDialPeer: refused
+    },
     services: dsfgNodeServices(init)
   })
+  if (maxConnectionsPerHost > 0) perHost = new HostConnectionLimit(maxConnectionsPerHost, node.logger.forComponent('dsfg:connections'))
+  await node.start()
   return node
 }

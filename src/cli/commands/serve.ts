@@ -11,7 +11,7 @@ import { openCheckpoint } from '../../topic/checkpoint-record.js'
 import { TopicStore } from '../../topic/topic-store.js'
 import { openStore } from '../../store/open-store.js'
 import { defineCommand } from '../command.js'
-import { multiaddrFlag, NODE_DATA_DESCRIPTION, TRUST_OPTIONS, trustFlags, trustGiven } from '../flags.js'
+import { multiaddrFlag, NODE_DATA_DESCRIPTION, numberFlag, TRUST_OPTIONS, trustFlags, trustGiven } from '../flags.js'
 import { writeJson } from '../io.js'
 import { hostPortFlag, wsListenAddress } from '../host-port.js'
 import { type MetricsServer, startMetricsServer } from '../metrics-server.js'
@@ -59,10 +59,17 @@ export const serveCommand = defineCommand({
     },
     ...TRUST_OPTIONS,
     peer: { type: 'string', value: 'MADDR', multiple: true, description: 'peer to dial at start (repeatable)' },
-    metrics: { type: 'string', value: 'HOST:PORT', description: 'serve Prometheus metrics at http://HOST:PORT/metrics' }
+    metrics: { type: 'string', value: 'HOST:PORT', description: 'serve Prometheus metrics at http://HOST:PORT/metrics' },
+    'max-connections-per-host': {
+      type: 'string',
+      value: 'N',
+      description: `inbound connections one IP address may hold at once, 0 for no limit (default ${SERVER_CONNECTION_LIMITS.maxConnectionsPerHost}; clients behind one NAT, or all on 127.0.0.1, share it)`
+    }
   },
   async run({ options }, io) {
     const peers = options.peer.map((p) => multiaddrFlag(p))
+    const maxConnectionsPerHost =
+      numberFlag(options['max-connections-per-host'], '--max-connections-per-host') ?? SERVER_CONNECTION_LIMITS.maxConnectionsPerHost
     for (const address of options.listen) multiaddrFlag(address, '--listen')
     const metricsAddress = options.metrics === undefined ? undefined : hostPortFlag(options.metrics, '--metrics')
     const ws = options.ws === undefined ? [] : [wsListenAddress(hostPortFlag(options.ws, '--ws'))]
@@ -85,7 +92,7 @@ export const serveCommand = defineCommand({
         listen,
         topics,
         privateKey,
-        connectionLimits: SERVER_CONNECTION_LIMITS,
+        connectionLimits: { ...SERVER_CONNECTION_LIMITS, maxConnectionsPerHost },
         metrics: registry === undefined ? undefined : prometheusMetrics({ registry })
       })
       let metricsServer: MetricsServer | undefined

@@ -1,0 +1,55 @@
+import type { MultiaddrConnection } from '@libp2p/interface'
+import { multiaddr } from '@multiformats/multiaddr'
+import { describe, expect, it } from 'vitest'
+import { HostConnectionLimit } from '../../src/node/host-limit.js'
+
+/** Just what the limit reads of a socket libp2p accepted: its address, its status and its 'close' event. */
+function socket(address: string, status: MultiaddrConnection['status'] = 'open') {
+  const events = new EventTarget()
+  const conn = {
+    remoteAddr: multiaddr(address),
+    status,
+    addEventListener: events.addEventListener.bind(events)
+  } as unknown as MultiaddrConnection
+  return { conn, close: () => events.dispatchEvent(new Event('close')) }
+}
+
+describe('HostConnectionLimit', () => {
+  it('refuses a connection past the limit from one address until one of its connections closes', () => {
+    const limit = new HostConnectionLimit(2)
+    const a = socket('/ip4/10.0.0.1/tcp/4001')
+    const b = socket('/ip4/10.0.0.1/tcp/4002')
+    expect(limit.deny(a.conn)).toBe(false)
+    expect(limit.deny(b.conn)).toBe(false)
+    expect(limit.deny(socket('/ip4/10.0.0.1/tcp/4003').conn)).toBe(true)
+    // Another address has its own count.
+    expect(limit.deny(socket('/ip4/10.0.0.2/tcp/4001').conn)).toBe(false)
+    expect(limit.connectionsFrom('10.0.0.1')).toBe(2)
+    a.close()
+    expect(limit.connectionsFrom('10.0.0.1')).toBe(1)
+    expect(limit.deny(socket('/ip4/10.0.0.1/tcp/4004').conn)).toBe(false)
+    expect(limit.deny(socket('/ip4/10.0.0.1/tcp/4005').conn)).toBe(true)
+  })
+
+  it('counts a refused connection nothing, and a closed one once', () => {
+    const limit = new HostConnectionLimit(1)
+    const a = socket('/ip6/::1/tcp/4001')
+    expect(limit.deny(a.conn)).toBe(false)
+    const refused = socket('/ip6/::1/tcp/4002')
+    expect(limit.deny(refused.conn)).toBe(true)
+    refused.close()
+    expect(limit.connectionsFrom('::1')).toBe(1)
+    a.close()
+    a.close()
+    expect(limit.connectionsFrom('::1')).toBe(0)
+    expect(limit.deny(socket('/ip6/::1/tcp/4003').conn)).toBe(false)
+  })
+
+  it('leaves alone sockets that are already closed or have no IP address', () => {
+    const limit = new HostConnectionLimit(1)
+    expect(limit.deny(socket('/ip4/10.0.0.1/tcp/1', 'closed').conn)).toBe(false)
+    expect(limit.connectionsFrom('10.0.0.1')).toBe(0)
+    expect(limit.deny(socket('/memory/a').conn)).toBe(false)
+    expect(limit.deny(socket('/memory/b').conn)).toBe(false)
+  })
+})
