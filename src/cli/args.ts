@@ -54,8 +54,9 @@ export function wantsHelp(argv: readonly string[]): boolean {
 }
 
 function isOptionLike(arg: string): boolean {
-  // A lone '-' is a positional meaning standard input; negative numbers are not expected anywhere.
-  return arg.length > 1 && arg.startsWith('-')
+  // A lone '-' is a positional meaning standard input. A negative number is a value, so that `--wait -1` is
+  // refused by the number's own check ("must be a whole number") rather than as a missing value.
+  return arg.length > 1 && arg.startsWith('-') && !/^-\d/.test(arg)
 }
 
 function display(name: string, spec: OptionSpec): string {

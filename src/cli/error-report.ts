@@ -19,6 +19,27 @@ const SYSTEM_ERRORS: Readonly<Record<string, string>> = {
   ENOSPC: 'no space left on device'
 }
 
+/** Why a listen address failed, for the errors a user causes with a bad `--listen` or `--ws`. */
+const LISTEN_ERRORS: Readonly<Record<string, string>> = {
+  EADDRNOTAVAIL: 'no such address on this machine',
+  EADDRINUSE: 'address already in use',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted'
+}
+
+/**
+ * libp2p's `UnsupportedListenAddressesError` lists each failed address on a line of its own ("  ADDR: MESSAGE",
+ * the message with its stack) after advice about its own configuration: one clause per address instead.
+ */
+function listenFailure(message: string): string {
+  const failures = [...message.matchAll(/^ {2}(\/\S+): (.*)$/gm)].map(([, address, reason]) => {
+    const code = /\b(E[A-Z]{3,})\b/.exec(reason ?? '')?.[1]
+    const text = code === undefined ? reason : `${LISTEN_ERRORS[code] ?? code} (${code})`
+    return `${address}: ${text}`
+  })
+  return failures.length === 0 ? `cannot listen: ${message}` : `cannot listen on ${failures.join('; ')}`
+}
+
 interface SystemError extends Error {
   code: string
   path?: string
@@ -58,6 +79,9 @@ export function reportError(err: unknown): ErrorReport {
     return { message: oneLine(err.message), exitCode: err.signal === 'SIGINT' ? EXIT_SIGINT : EXIT_SIGTERM }
   }
   if (err instanceof DsfgError) return { message: oneLine(err.message), exitCode: EXIT_FAILURE }
+  if (err instanceof Error && err.name === 'UnsupportedListenAddressesError') {
+    return { message: oneLine(listenFailure(err.message)), exitCode: EXIT_FAILURE }
+  }
   if (isSystemError(err)) {
     const text = SYSTEM_ERRORS[err.code]
     const message = text !== undefined && err.path !== undefined ? `${err.path}: ${text}` : err.message

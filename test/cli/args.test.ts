@@ -63,6 +63,10 @@ describe('parseArgs', () => {
     )
   })
 
+  it('takes a negative number as a value, for the flag\'s own check to refuse', () => {
+    expect(parseArgs(['--data', '-1', 'f'], OPTIONS, POSITIONALS).options['data']).toBe('-1')
+  })
+
   it('rejects a missing required option', () => {
     expect(usageError(() => parseArgs(['f'], OPTIONS, POSITIONALS)).message).toBe(
       'missing required option --data DIR'

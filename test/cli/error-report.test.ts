@@ -49,6 +49,21 @@ describe('reportError', () => {
     expect(reportError(err)).toEqual({ message: 'in.jsonl: no such file or directory', exitCode: EXIT_FAILURE })
   })
 
+  it("names each address libp2p could not listen on and why, without libp2p's advice or the stack", () => {
+    // The shape of libp2p 3's message: advice, then each failed address with its error and stack, indented.
+    const err = new Error(
+      'Some configured addresses failed to be listened on, you may need to remove one or more listen addresses from your configuration or set `transportManager.faultTolerance` to NO_FATAL:\n' +
+        '\n  /ip4/8.8.8.8/tcp/0: Error: listen EADDRNOTAVAIL: address not available 8.8.8.8\n      at Server.setupListenHandle [as _listen2] (node:net:1915:21)\n' +
+        '\n  /ip6/::1/tcp/4001: Error: listen EADDRINUSE: address already in use ::1:4001\n      at Server.setupListenHandle (node:net:1915:21)\n'
+    )
+    err.name = 'UnsupportedListenAddressesError'
+    expect(reportError(err)).toEqual({
+      message:
+        'cannot listen on /ip4/8.8.8.8/tcp/0: no such address on this machine (EADDRNOTAVAIL); /ip6/::1/tcp/4001: address already in use (EADDRINUSE)',
+      exitCode: EXIT_FAILURE
+    })
+  })
+
   it('keeps anything else on one line, marked as internal', () => {
     const report = reportError(new TypeError('x is undefined\n    at foo (bar.js:1:1)'))
     expect(report.message).toBe('internal error: x is undefined at foo (bar.js:1:1)')

@@ -43,7 +43,9 @@ export const syncCommand = defineCommand({
   name: 'sync',
   summary: 'sync a trie root (--root) or a topic (--topic) from peers into --data, verifying every byte',
   description: [
-    'Dials every --peer (a multiaddr ending in /p2p/<peer id>). Progress goes to stderr: a line redrawn on a terminal,',
+    'Dials every --peer (a multiaddr, best ending in /p2p/<peer id>: without it, whichever peer answers there is',
+    'taken). A failed dial is tried 4 times; a peer that takes the connection but not the encryption handshake is',
+    'taken for a busy server and dialled again for up to 90 s, whatever --wait says. Progress goes to stderr: a line redrawn on a terminal,',
     'JSON lines otherwise: with --root nodes, bytes, rate, pending and peers (no percentage: a trie\'s size is',
     'known only once it is all there); with --topic items stored of the target, with a percentage until the',
     'target moves (peers report newer items: the percentage would go back, so it is left out from then on), and the',
@@ -77,7 +79,7 @@ export const syncCommand = defineCommand({
     wait: {
       type: 'string',
       value: 'SECONDS',
-      description: `how long to wait for peers that serve the root or topic, for the publisher's signed checkpoint, and (--topic) for progress: nothing verified for this long is an error (default ${PEER_WAIT_MS / 1000})`
+      description: `how long to wait, once a peer is connected, for peers that serve the root or topic, for the publisher's signed checkpoint, and (--topic) for progress: nothing verified for this long is an error (default ${PEER_WAIT_MS / 1000}; dialling has its own bounds, above)`
     }
   },
   async run({ options }, io) {
