@@ -1,7 +1,7 @@
 import type { MultiaddrConnection } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
 import { describe, expect, it } from 'vitest'
-import { HostConnectionLimit } from '../../src/node/host-limit.js'
+import { HostConnectionLimit, hostKey } from '../../src/node/host-limit.js'
 
 /** Just what the limit reads of a socket libp2p accepted: its address, its status and its 'close' event. */
 function socket(address: string, status: MultiaddrConnection['status'] = 'open') {
@@ -38,10 +38,10 @@ describe('HostConnectionLimit', () => {
     const refused = socket('/ip6/::1/tcp/4002')
     expect(limit.deny(refused.conn)).toBe(true)
     refused.close()
-    expect(limit.connectionsFrom('::1')).toBe(1)
+    expect(limit.connectionsFrom(hostKey('::1'))).toBe(1)
     a.close()
     a.close()
-    expect(limit.connectionsFrom('::1')).toBe(0)
+    expect(limit.connectionsFrom(hostKey('::1'))).toBe(0)
     expect(limit.deny(socket('/ip6/::1/tcp/4003').conn)).toBe(false)
   })
 
@@ -51,5 +51,25 @@ describe('HostConnectionLimit', () => {
     expect(limit.connectionsFrom('10.0.0.1')).toBe(0)
     expect(limit.deny(socket('/memory/a').conn)).toBe(false)
     expect(limit.deny(socket('/memory/b').conn)).toBe(false)
+  })
+})
+
+describe('hostKey', () => {
+  it('keeps an IPv4 address, and counts an IPv6 one as its /64', () => {
+    expect(hostKey('10.0.0.1')).toBe('10.0.0.1')
+    expect(hostKey('2001:db8:1:2:aaaa::1')).toBe('2001:db8:1:2::/64')
+    expect(hostKey('2001:0DB8:0001:0002:ffff:ffff:ffff:ffff')).toBe('2001:db8:1:2::/64')
+    expect(hostKey('2001:db8::1')).toBe('2001:db8:0:0::/64')
+    expect(hostKey('::1')).toBe('0:0:0:0::/64')
+    expect(hostKey('fe80::1%eth0')).toBe('fe80:0:0:0::/64')
+    expect(hostKey('::ffff:192.0.2.7')).toBe('192.0.2.7')
+  })
+
+  it('lets one /64 hold no more than the limit whatever its addresses', () => {
+    const limit = new HostConnectionLimit(2)
+    expect(limit.deny(socket('/ip6/2001:db8:1:2::1/tcp/1').conn)).toBe(false)
+    expect(limit.deny(socket('/ip6/2001:db8:1:2::2/tcp/1').conn)).toBe(false)
+    expect(limit.deny(socket('/ip6/2001:db8:1:2:ffff::3/tcp/1').conn)).toBe(true)
+    expect(limit.deny(socket('/ip6/2001:db8:1:3::1/tcp/1').conn)).toBe(false)
   })
 })
