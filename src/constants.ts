@@ -114,6 +114,13 @@ export const DIAL_BUSY_RETRY_WINDOW_MS = 90_000
  * ids left every honest joiner complete at 2.6-3.9 s against 4.0 s unattacked, 64 at up to 12.8 s, 96 shut
  * one of three out). Clients behind one NAT share the 32.
  */
+/**
+ * How long a socket on a WebSocket listener may take to become a WebSocket (its HTTP upgrade request): libp2p's
+ * listener set none, so a socket that never finished its request stayed open for good. An honest client sends
+ * that request at once; libp2p's own upgrade timeout (noise, yamux) starts after it.
+ */
+export const WS_UPGRADE_TIMEOUT_MS = 10_000
+
 export const SERVER_CONNECTION_LIMITS = {
   inboundConnectionThreshold: 64,
   maxIncomingPendingConnections: 64,

@@ -1,12 +1,12 @@
 import { noise } from '@chainsafe/libp2p-noise'
 import type { ComponentLogger, Metrics, PeerId, PrivateKey } from '@libp2p/interface'
 import { tcp } from '@libp2p/tcp'
-import { webSockets } from '@libp2p/websockets'
 import { createLibp2p } from 'libp2p'
 import { InvalidInputError } from '../errors.js'
 import type { DsfgInit } from '../service/index.js'
 import { HostConnectionLimit } from './host-limit.js'
 import { type DsfgLibp2p, dsfgNodeServices, dsfgStreamMuxer } from './node-services.js'
+import { guardedWebSockets } from './ws-guard.js'
 
 export type { DsfgLibp2p } from './node-services.js'
 
@@ -61,7 +61,14 @@ export async function createDsfgNode(options: CreateDsfgNodeOptions = {}): Promi
     connectionManager: libp2pLimits,
     addresses: { listen: listen ?? [DEFAULT_LISTEN_ADDRESS] },
     // WebSockets listens only on a `/ws` listen address (`dsfg serve --ws`): that is what a browser tab dials.
-    transports: [tcp(), webSockets()],
+    // WebSockets with the bounds its listener lacks: an upgrade deadline, and the limit per host on its raw sockets.
+    transports: [
+      tcp(),
+      guardedWebSockets({
+        maxSocketsPerHost: maxConnectionsPerHost,
+        log: () => node!.logger.forComponent('dsfg:connections')
+      })
+    ],
     connectionEncrypters: [noise()],
     streamMuxers: [dsfgStreamMuxer()],
     // A peer the service cut off for its offences is refused at once on its return, before muxing and identify,

@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net'
 import type { Logger, MultiaddrConnection } from '@libp2p/interface'
 import { getNetConfig, isNetworkAddress } from '@libp2p/utils'
 
@@ -21,14 +22,28 @@ export class HostConnectionLimit {
   deny(maConn: MultiaddrConnection): boolean {
     if (!isNetworkAddress(maConn.remoteAddr) || maConn.status !== 'open') return false
     const host = hostKey(getNetConfig(maConn.remoteAddr).host)
+    if (!this.admit(host)) return true
+    maConn.addEventListener('close', () => this.release(host), { once: true })
+    return false
+  }
+
+  /** The same for a raw socket (a WebSocket listener's, before its upgrade): true refuses it; else counted until its 'close'. */
+  denySocket(socket: Socket): boolean {
+    if (socket.remoteAddress === undefined || socket.destroyed) return false
+    const host = hostKey(socket.remoteAddress)
+    if (!this.admit(host)) return true
+    socket.once('close', () => this.release(host))
+    return false
+  }
+
+  private admit(host: string): boolean {
     const count = this.open.get(host) ?? 0
     if (count >= this.max) {
       this.log?.('refused a connection from %s: it holds %d already (maxConnectionsPerHost)', host, count)
-      return true
+      return false
     }
     this.open.set(host, count + 1)
-    maConn.addEventListener('close', () => this.release(host), { once: true })
-    return false
+    return true
   }
 
   /** Inbound connections open or being upgraded from `host` (an IPv4 address, or an IPv6 /64 as `hostKey` writes it). */
@@ -44,20 +59,40 @@ export class HostConnectionLimit {
 }
 
 /**
- * What the limit counts connections by: an IPv4 address as it is (an IPv4-mapped IPv6 one as the IPv4 address),
- * an IPv6 address as its first four groups, written in full and followed by `::/64`.
+ * What the limit counts connections by: an IPv4 address as it is; an IPv6 address as its /64 (its first four
+ * groups, then `::/64`), except one that carries an IPv4 address in its last 32 bits (IPv4-mapped `::ffff:0:0/96`,
+ * the NAT64 prefix `64:ff9b::/96`), which counts as that IPv4 address. Anything unparsable counts as itself.
  */
 export function hostKey(host: string): string {
   if (!host.includes(':')) return host
-  const address = host.split('%')[0]!.toLowerCase()
-  const mapped = /^(?:0{0,4}:){0,5}:?ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(address)
-  if (mapped !== null) return mapped[1]!
-  const [head = '', tail] = address.split('::')
-  const left = head === '' ? [] : head.split(':')
-  const right = tail === undefined || tail === '' ? [] : tail.split(':')
-  const groups = tail === undefined ? left : [...left, ...new Array<string>(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right]
+  const groups = ipv6Groups(host.split('%')[0]!.toLowerCase())
+  if (groups === null) return host
+  const mapped = groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff
+  const nat64 = groups[0] === 0x64 && groups[1] === 0xff9b && groups.slice(2, 6).every((g) => g === 0)
+  if (mapped || nat64) return `${groups[6]! >> 8}.${groups[6]! & 0xff}.${groups[7]! >> 8}.${groups[7]! & 0xff}`
   return `${groups
     .slice(0, 4)
-    .map((g) => Number.parseInt(g, 16).toString(16))
+    .map((g) => g.toString(16))
     .join(':')}::/64`
+}
+
+/** The eight 16-bit groups of an IPv6 address (a dotted IPv4 tail allowed), or null if it is not one. */
+function ipv6Groups(address: string): number[] | null {
+  let text = address
+  const dotted = /(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(text)
+  if (dotted !== null) {
+    const [a, b, c, d] = dotted.slice(1).map(Number) as [number, number, number, number]
+    if ([a, b, c, d].some((n) => n > 255)) return null
+    text = `${text.slice(0, dotted.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`
+  }
+  const parts = text.split('::')
+  if (parts.length > 2) return null
+  const [head = '', tail] = parts
+  const left = head === '' ? [] : head.split(':')
+  const right = tail === undefined || tail === '' ? [] : tail.split(':')
+  const fill = tail === undefined ? 0 : 8 - left.length - right.length
+  if (fill < 0 || (tail === undefined && left.length !== 8)) return null
+  const groups = [...left, ...new Array<string>(fill).fill('0'), ...right]
+  if (groups.length !== 8 || !groups.every((g) => /^[0-9a-f]{1,4}$/.test(g))) return null
+  return groups.map((g) => Number.parseInt(g, 16))
 }

@@ -63,6 +63,18 @@ describe('hostKey', () => {
     expect(hostKey('::1')).toBe('0:0:0:0::/64')
     expect(hostKey('fe80::1%eth0')).toBe('fe80:0:0:0::/64')
     expect(hostKey('::ffff:192.0.2.7')).toBe('192.0.2.7')
+    expect(hostKey('::ffff:c000:207')).toBe('192.0.2.7')
+  })
+
+  it('counts an IPv4 client behind a NAT64 translator as its IPv4 address, not as the translator\'s /64', () => {
+    expect(hostKey('64:ff9b::1.2.3.4')).toBe('1.2.3.4')
+    expect(hostKey('64:ff9b::506:708')).toBe('5.6.7.8')
+  })
+
+  it('counts what is not an address as itself', () => {
+    expect(hostKey('1::2::3')).toBe('1::2::3')
+    expect(hostKey('::ffff:300.1.1.1')).toBe('::ffff:300.1.1.1')
+    expect(hostKey('1:2:3')).toBe('1:2:3')
   })
 
   it('lets one /64 hold no more than the limit whatever its addresses', () => {

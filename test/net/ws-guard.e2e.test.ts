@@ -1,0 +1,106 @@
+import { connect, type Socket } from 'node:net'
+import { noise } from '@chainsafe/libp2p-noise'
+import type { Logger } from '@libp2p/interface'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { getNetConfig } from '@libp2p/utils'
+import { webSockets } from '@libp2p/websockets'
+import { createLibp2p, type Libp2p } from 'libp2p'
+import { afterEach, describe, expect, it } from 'vitest'
+import { guardedWebSockets } from '../../src/node/ws-guard.js'
+import { MemoryStore } from '../../src/store/memory-store.js'
+import { createDsfgNode } from '../helpers/libp2p.js'
+
+/** A logger that drops everything (the guard logs refusals and a missing `server` field). */
+const silent = () => Object.assign(() => undefined, { enabled: false, trace: () => undefined, error: () => undefined }) as unknown as Logger
+
+/** A TCP connection to `port` on 127.0.0.1 that sends `bytes` (if any) and nothing more; resolves once connected. */
+async function rawSocket(port: number, bytes?: string): Promise<{ socket: Socket; closed: Promise<number> }> {
+  const socket = connect({ host: '127.0.0.1', port })
+  socket.on('error', () => undefined)
+  const opened = Date.now()
+  const closed = new Promise<number>((resolve) => socket.once('close', () => resolve(Date.now() - opened)))
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', resolve)
+    socket.once('error', reject)
+  })
+  if (bytes !== undefined) socket.write(bytes)
+  return { socket, closed }
+}
+
+/** Whether `closed` settles within `ms`. */
+async function closesWithin(closed: Promise<number>, ms: number): Promise<boolean> {
+  return Promise.race([closed.then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), ms))])
+}
+
+describe('WebSocket listeners of a DSFG node (guardedWebSockets)', () => {
+  const nodes: Libp2p[] = []
+  const sockets: Socket[] = []
+  afterEach(async () => {
+    for (const s of sockets.splice(0)) s.destroy()
+    await Promise.all(nodes.splice(0).map((n) => n.stop()))
+  })
+
+  async function wsServer(upgradeTimeoutMs: number, maxSocketsPerHost = 0): Promise<{ node: Libp2p; port: number }> {
+    const node = await createLibp2p({
+      addresses: { listen: ['/ip4/127.0.0.1/tcp/0/ws'] },
+      transports: [guardedWebSockets({ maxSocketsPerHost, upgradeTimeoutMs, log: silent })],
+      connectionEncrypters: [noise()],
+      streamMuxers: [yamux()]
+    })
+    nodes.push(node)
+    return { node, port: Number(getNetConfig(node.getMultiaddrs()[0]!).port) }
+  }
+
+  it('closes a socket that does not become a WebSocket in time, silent or halfway through its request', async () => {
+    const { port } = await wsServer(400)
+    const quiet = await rawSocket(port)
+    const halfway = await rawSocket(port, 'GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n')
+    sockets.push(quiet.socket, halfway.socket)
+    for (const { closed } of [quiet, halfway]) {
+      const ms = await Promise.race([closed, new Promise<number>((resolve) => setTimeout(() => resolve(-1), 5_000))])
+      expect(ms).toBeGreaterThanOrEqual(300)
+    }
+  })
+
+  it('leaves an upgraded connection alone past the deadline', async () => {
+    const { node: server } = await wsServer(300)
+    const client = await createLibp2p({ transports: [webSockets()], connectionEncrypters: [noise()], streamMuxers: [yamux()] })
+    nodes.push(client)
+    const connection = await client.dial(server.getMultiaddrs()[0]!, { signal: AbortSignal.timeout(5_000) })
+    await new Promise((resolve) => setTimeout(resolve, 1_000))
+    expect(connection.status).toBe('open')
+    expect(server.getConnections().map((c) => c.status)).toEqual(['open'])
+  })
+
+  it('lets one address hold at most the limit of sockets before their upgrade, and more once one closes', async () => {
+    const { port } = await wsServer(10_000, 2)
+    const first = await rawSocket(port)
+    const second = await rawSocket(port)
+    const third = await rawSocket(port)
+    sockets.push(first.socket, second.socket, third.socket)
+    expect(await closesWithin(third.closed, 2_000)).toBe(true)
+    expect(await closesWithin(first.closed, 100)).toBe(false)
+    first.socket.destroy()
+    await first.closed
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    const fourth = await rawSocket(port)
+    sockets.push(fourth.socket)
+    expect(await closesWithin(fourth.closed, 500)).toBe(false)
+    expect(await closesWithin(second.closed, 10)).toBe(false)
+  })
+
+  it('is what createDsfgNode listens on WebSockets with, its per-host limit included', async () => {
+    const node = await createDsfgNode({
+      store: new MemoryStore(),
+      listen: ['/ip4/127.0.0.1/tcp/0/ws'],
+      connectionLimits: { maxConnectionsPerHost: 1 }
+    })
+    nodes.push(node)
+    const port = Number(getNetConfig(node.getMultiaddrs()[0]!).port)
+    const first = await rawSocket(port)
+    const second = await rawSocket(port)
+    sockets.push(first.socket, second.socket)
+    expect(await closesWithin(second.closed, 2_000)).toBe(true)
+    expect(await closesWithin(first.closed, 100)).toBe(false)
+  })
+})
