@@ -1,11 +1,20 @@
+import type { IncomingMessage } from 'node:http'
 import { Server, type Socket } from 'node:net'
+import type { Duplex } from 'node:stream'
 import type { Logger, Transport } from '@libp2p/interface'
 import { type WebSocketsComponents, webSockets } from '@libp2p/websockets'
 import { WS_UPGRADE_TIMEOUT_MS } from '../constants.js'
 import { HostConnectionLimit } from './host-limit.js'
 
+type UpgradeHandler = (
+  req: IncomingMessage,
+  socket: Duplex,
+  head: Buffer,
+  done: (ws: { on(event: 'error', listener: (err: Error) => void): unknown; terminate(): void }, req: IncomingMessage) => void
+) => void
+
 export interface GuardedWebSocketsInit {
-  /** Sockets one IP address may hold on a WebSocket listener before their upgrade; 0 for no limit. */
+  /** Sockets one IP address may hold open on a WebSocket listener (upgraded or not); 0 for no limit. */
   maxSocketsPerHost: number
   /** How long a socket may take to become a WebSocket. @default WS_UPGRADE_TIMEOUT_MS */
   upgradeTimeoutMs?: number
@@ -38,6 +47,9 @@ export function guardedWebSockets(init: GuardedWebSocketsInit): (components: Web
         init.log()('@libp2p/websockets has no `server` field any more: its sockets are not bounded')
         return listener
       }
+      // An absolute deadline, not `socket.setTimeout`: that restarts on every byte (one header byte every few
+      // seconds kept a socket for good) and Node's HTTP server clears it on a keep-alive request.
+      const deadlines = new WeakMap<object, ReturnType<typeof setTimeout>>()
       server.on('connection', (socket: Socket) => {
         // Destroyed with an error, not without: the listener waits for the socket's first byte on a promise that
         // only an 'error' settles.
@@ -45,9 +57,30 @@ export function guardedWebSockets(init: GuardedWebSocketsInit): (components: Web
           socket.destroy(new Error('too many sockets from one address'))
           return
         }
-        socket.setTimeout(timeoutMs)
-        socket.once('timeout', () => socket.destroy(new Error(`no WebSocket upgrade within ${timeoutMs} ms`)))
+        const deadline = setTimeout(() => socket.destroy(new Error(`no WebSocket upgrade within ${timeoutMs} ms`)), timeoutMs)
+        deadlines.set(socket, deadline)
+        socket.once('close', () => clearTimeout(deadline))
       })
+      // At the upgrade: the deadline ends, and the WebSocket gets an 'error' listener, which the listener never
+      // adds: one frame the \`ws\` library refuses (an unmasked one) crashed the process with an unhandled 'error'.
+      const wsServer = (listener as unknown as { wsServer?: { handleUpgrade?: unknown } }).wsServer
+      if (wsServer !== undefined && typeof wsServer.handleUpgrade === 'function') {
+        const handleUpgrade = wsServer.handleUpgrade.bind(wsServer) as UpgradeHandler
+        wsServer.handleUpgrade = ((req, socket, head, done) =>
+          handleUpgrade(req, socket, head, (ws, request) => {
+            // Over TLS the socket here wraps the one accepted (`_parent`).
+            for (const s of [socket, (socket as { _parent?: object })._parent]) {
+              if (s !== undefined) clearTimeout(deadlines.get(s))
+            }
+            ws.on('error', (err: Error) => {
+              init.log()('WebSocket from %s failed: %s', request.socket.remoteAddress, err.message)
+              ws.terminate()
+            })
+            done(ws, request)
+          })) satisfies UpgradeHandler
+      } else {
+        init.log()('@libp2p/websockets has no `wsServer.handleUpgrade` any more: its WebSockets have no error listener')
+      }
       return listener
     }
     return inner

@@ -62,6 +62,31 @@ describe('WebSocket listeners of a DSFG node (guardedWebSockets)', () => {
     }
   })
 
+  it('closes at the deadline a socket that sends its request one byte at a time', async () => {
+    const { port } = await wsServer(400)
+    const slow = await rawSocket(port, 'G')
+    sockets.push(slow.socket)
+    const drip = setInterval(() => slow.socket.write('E'), 100)
+    try {
+      const ms = await Promise.race([slow.closed, new Promise<number>((resolve) => setTimeout(() => resolve(-1), 3_000))])
+      expect(ms).toBeGreaterThanOrEqual(300)
+    } finally {
+      clearInterval(drip)
+    }
+  })
+
+  it('survives a WebSocket frame the ws library refuses (it crashed the process with an unhandled error)', async () => {
+    const { node, port } = await wsServer(10_000)
+    const key = Buffer.from('0123456789abcdef').toString('base64')
+    const socket = (await rawSocket(port, `GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`))
+    sockets.push(socket.socket)
+    await new Promise<void>((resolve) => socket.socket.once('data', () => resolve()))
+    // An unmasked binary frame: a client's frames must be masked.
+    socket.socket.write(Buffer.from([0x82, 0x00]))
+    expect(await closesWithin(socket.closed, 3_000)).toBe(true)
+    expect(node.status).toBe('started')
+  })
+
   it('leaves an upgraded connection alone past the deadline', async () => {
     const { node: server } = await wsServer(300)
     const client = await createLibp2p({ transports: [webSockets()], connectionEncrypters: [noise()], streamMuxers: [yamux()] })
