@@ -26,9 +26,9 @@ export interface GuardedWebSocketsInit {
  * HTTP server that never listens, so Node's header and request timeouts never run: a socket that never finishes
  * its HTTP upgrade request stayed open for good (an outside tester held 500 from one address). And libp2p's
  * connection gater sees a WebSocket only once upgraded. Here each socket of the listener must become a WebSocket
- * within `upgradeTimeoutMs` (the `ws` library clears the socket's timeout when it does), and one address may hold
- * at most `maxSocketsPerHost` of them meanwhile. Both reach into the listener's `server` field: if a release of
- * `@libp2p/websockets` drops it, the listener runs unguarded and says so in the log
+ * within `upgradeTimeoutMs` of its accept, one address may hold at most `maxSocketsPerHost` sockets open, and
+ * each WebSocket gets an 'error' listener. This reaches into the listener's `server` and `wsServer` fields: if a
+ * release of `@libp2p/websockets` drops them, the listener runs unguarded and says so in the log
  * (`test/net/ws-guard.e2e.test.ts` fails).
  */
 export function guardedWebSockets(init: GuardedWebSocketsInit): (components: WebSocketsComponents) => Transport {
@@ -62,7 +62,7 @@ export function guardedWebSockets(init: GuardedWebSocketsInit): (components: Web
         socket.once('close', () => clearTimeout(deadline))
       })
       // At the upgrade: the deadline ends, and the WebSocket gets an 'error' listener, which the listener never
-      // adds: one frame the \`ws\` library refuses (an unmasked one) crashed the process with an unhandled 'error'.
+      // adds: one frame the `ws` library refuses (an unmasked one) crashed the process with an unhandled 'error'.
       const wsServer = (listener as unknown as { wsServer?: { handleUpgrade?: unknown } }).wsServer
       if (wsServer !== undefined && typeof wsServer.handleUpgrade === 'function') {
         const handleUpgrade = wsServer.handleUpgrade.bind(wsServer) as UpgradeHandler
