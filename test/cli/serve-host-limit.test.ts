@@ -1,25 +1,19 @@
-import { connect, type Socket } from 'node:net'
+import type { Socket } from 'node:net'
 import { getNetConfig } from '@libp2p/utils'
 import { multiaddr } from '@multiformats/multiaddr'
 import { describe, expect, it, vi } from 'vitest'
+import { closesWithin, rawSocket } from '../helpers/raw-socket.js'
 import { expectOneLineError, runCli, serveCli, useBuiltCli } from './cli-harness.js'
 
 vi.setConfig({ testTimeout: 60_000 })
 
 const cli = useBuiltCli('dsfg-host-limit-')
 
-/** Opens a TCP connection to `port` on 127.0.0.1 and says whether the server closed it within `ms`. */
+/** Opens a TCP connection to `port` on 127.0.0.1 (kept in `keep`) and says whether the server closed it within `ms`. */
 async function closedWithin(port: number, ms: number, keep: Socket[]): Promise<boolean> {
-  const socket = connect({ host: '127.0.0.1', port })
+  const { socket, closed } = await rawSocket(port)
   keep.push(socket)
-  socket.on('error', () => undefined)
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(false), ms)
-    socket.once('close', () => {
-      clearTimeout(timer)
-      resolve(true)
-    })
-  })
+  return closesWithin(closed, ms)
 }
 
 describe('dsfg serve --max-connections-per-host', () => {

@@ -1,19 +1,10 @@
-import { connect, type Socket } from 'node:net'
+import type { Socket } from 'node:net'
 import { getNetConfig } from '@libp2p/utils'
 import { afterEach, describe, expect, it } from 'vitest'
 import { MemoryStore } from '../../src/store/memory-store.js'
 import { createDsfgNode, type DsfgNode } from '../helpers/libp2p.js'
+import { rawSocket } from '../helpers/raw-socket.js'
 import { until } from '../helpers/wait.js'
-
-/** A TCP connection to `port` on 127.0.0.1 that never starts the noise handshake. */
-async function silentSocket(port: number): Promise<Socket> {
-  const socket = connect({ host: '127.0.0.1', port })
-  await new Promise<void>((resolve, reject) => {
-    socket.once('connect', resolve)
-    socket.once('error', reject)
-  })
-  return socket
-}
 
 describe('the limit of connections per host (connectionLimits.maxConnectionsPerHost)', () => {
   const running: DsfgNode[] = []
@@ -36,7 +27,7 @@ describe('the limit of connections per host (connectionLimits.maxConnectionsPerH
     const port = Number(getNetConfig(address).port)
     const first = await node()
     await first.dial(address, { signal: AbortSignal.timeout(5_000) })
-    sockets.push(await silentSocket(port), await silentSocket(port))
+    sockets.push((await rawSocket(port)).socket, (await rawSocket(port)).socket)
 
     const refused = await node()
     await expect(refused.dial(address, { signal: AbortSignal.timeout(5_000) })).rejects.toThrow()
@@ -63,7 +54,7 @@ describe('the limit of connections per host (connectionLimits.maxConnectionsPerH
     const server = await node()
     const address = server.getMultiaddrs()[0]!
     const port = Number(getNetConfig(address).port)
-    for (let i = 0; i < 4; i++) sockets.push(await silentSocket(port))
+    for (let i = 0; i < 4; i++) sockets.push((await rawSocket(port)).socket)
     const client = await node()
     await client.dial(address, { signal: AbortSignal.timeout(5_000) })
     await until(() => server.getConnections().length === 1, 'the server to hold the connection', 5_000)

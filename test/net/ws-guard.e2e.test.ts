@@ -1,4 +1,4 @@
-import { connect, type Socket } from 'node:net'
+import type { Socket } from 'node:net'
 import { noise } from '@chainsafe/libp2p-noise'
 import type { Logger } from '@libp2p/interface'
 import { yamux } from '@chainsafe/libp2p-yamux'
@@ -9,28 +9,10 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { guardedWebSockets } from '../../src/node/ws-guard.js'
 import { MemoryStore } from '../../src/store/memory-store.js'
 import { createDsfgNode } from '../helpers/libp2p.js'
+import { closesWithin, rawSocket } from '../helpers/raw-socket.js'
 
 /** A logger that drops everything (the guard logs refusals and a missing `server` field). */
 const silent = () => Object.assign(() => undefined, { enabled: false, trace: () => undefined, error: () => undefined }) as unknown as Logger
-
-/** A TCP connection to `port` on 127.0.0.1 that sends `bytes` (if any) and nothing more; resolves once connected. */
-async function rawSocket(port: number, bytes?: string): Promise<{ socket: Socket; closed: Promise<number> }> {
-  const socket = connect({ host: '127.0.0.1', port })
-  socket.on('error', () => undefined)
-  const opened = Date.now()
-  const closed = new Promise<number>((resolve) => socket.once('close', () => resolve(Date.now() - opened)))
-  await new Promise<void>((resolve, reject) => {
-    socket.once('connect', resolve)
-    socket.once('error', reject)
-  })
-  if (bytes !== undefined) socket.write(bytes)
-  return { socket, closed }
-}
-
-/** Whether `closed` settles within `ms`. */
-async function closesWithin(closed: Promise<number>, ms: number): Promise<boolean> {
-  return Promise.race([closed.then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), ms))])
-}
 
 describe('WebSocket listeners of a DSFG node (guardedWebSockets)', () => {
   const nodes: Libp2p[] = []
