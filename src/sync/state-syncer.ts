@@ -777,7 +777,8 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
   }
 
   private report(penalty: PeerPenalty): void {
-    this.log('peer %s: %s%s', penalty.peer, penalty.reason, penalty.excluded ? ', asked nothing more in this sync' : '')
+    const excluded = penalty.reason === 'stalled' ? ', only probed until it answers' : ', asked nothing more in this sync'
+    this.log('peer %s: %s%s', penalty.peer, penalty.reason, penalty.excluded ? excluded : '')
     try {
       this.init.onPenalty?.(penalty)
     } catch (err) {

@@ -82,6 +82,27 @@ describe('state sync over libp2p', async () => {
     expect(silent.calls('nodes')).toBeGreaterThan(0)
   })
 
+  it('completes from its only server when that server leaves one nodes request in five unanswered', async () => {
+    // A peer that still delivers is probed after each silence and then given work again, never dropped: it is
+    // the only source here. Each silence also holds up the requests pipelined behind it on the peer's stream.
+    // (A sole peer can always refuse to serve: one that answered every other request, or only one-node probes,
+    // would end a `dsfg sync` after `--wait`. This one delivers three requests in five.)
+    const lossy = await adversary({ behaviour: { nodes: ({ call }) => (call % 5 === 2 ? 'stall' : 'honest') } })
+    const { node, store } = await client()
+    await connect(node, lossy.node)
+    const penalties: PeerPenalty[] = []
+    await node.services.dsfg.syncRoot(source.root, {
+      probeBackoffMs: 100,
+      onPenalty: (p) => penalties.push(p),
+      signal: AbortSignal.timeout(20_000)
+    })
+    await expectSynced(store)
+    // It went silent more than once, and was reported only as stalled each time.
+    expect(penalties.length).toBeGreaterThan(1)
+    expect(new Set(penalties.map((p) => p.reason))).toEqual(new Set(['stalled']))
+    expect(lossy.calls('nodes')).toBeGreaterThan(10)
+  })
+
   it('completes when a server disconnects mid-sync', async () => {
     const leaver = await adversary({ behaviour: { nodes: ({ call }) => (call >= 3 ? 'stop' : 'honest') } })
     const honest = await adversary()
