@@ -121,6 +121,13 @@ export const DIAL_BUSY_RETRY_WINDOW_MS = 90_000
  */
 export const WS_UPGRADE_TIMEOUT_MS = 10_000
 
+/**
+ * How long a WebSocket a DSFG node closes may wait for its peer's close frame before its socket is destroyed.
+ * The `ws` library waits 30 s: a peer that took the upgrade and then said nothing held its socket, and its
+ * place under the per-address limit, for 40 s (libp2p's 10 s upgrade timeout, then the close), not 12.
+ */
+export const WS_CLOSE_GRACE_MS = 2_000
+
 export const SERVER_CONNECTION_LIMITS = {
   inboundConnectionThreshold: 64,
   maxIncomingPendingConnections: 64,

@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { guardedWebSockets } from '../../src/node/ws-guard.js'
 import { MemoryStore } from '../../src/store/memory-store.js'
 import { createDsfgNode } from '../helpers/libp2p.js'
-import { closesWithin, rawSocket } from '../helpers/raw-socket.js'
+import { closesWithin, type RawSocket, rawSocket } from '../helpers/raw-socket.js'
 
 /** A logger that drops everything (the guard logs refusals and a missing `server` field). */
 const silent = () => Object.assign(() => undefined, { enabled: false, trace: () => undefined, error: () => undefined }) as unknown as Logger
@@ -22,12 +22,17 @@ describe('WebSocket listeners of a DSFG node (guardedWebSockets)', () => {
     await Promise.all(nodes.splice(0).map((n) => n.stop()))
   })
 
-  async function wsServer(upgradeTimeoutMs: number, maxSocketsPerHost = 0): Promise<{ node: Libp2p; port: number }> {
+  async function wsServer(
+    upgradeTimeoutMs: number,
+    maxSocketsPerHost = 0,
+    more: { closeGraceMs?: number; inboundUpgradeTimeout?: number } = {}
+  ): Promise<{ node: Libp2p; port: number }> {
     const node = await createLibp2p({
       addresses: { listen: ['/ip4/127.0.0.1/tcp/0/ws'] },
-      transports: [guardedWebSockets({ maxSocketsPerHost, upgradeTimeoutMs, log: silent })],
+      transports: [guardedWebSockets({ maxSocketsPerHost, upgradeTimeoutMs, closeGraceMs: more.closeGraceMs, log: silent })],
       connectionEncrypters: [noise()],
-      streamMuxers: [yamux()]
+      streamMuxers: [yamux()],
+      connectionManager: { inboundUpgradeTimeout: more.inboundUpgradeTimeout }
     })
     nodes.push(node)
     return { node, port: Number(getNetConfig(node.getMultiaddrs()[0]!).port) }
@@ -67,6 +72,38 @@ describe('WebSocket listeners of a DSFG node (guardedWebSockets)', () => {
     socket.socket.write(Buffer.from([0x82, 0x00]))
     expect(await closesWithin(socket.closed, 3_000)).toBe(true)
     expect(node.status).toBe('started')
+  })
+
+  /** A raw socket that has become a WebSocket (the server's 101 read), and then sends nothing. */
+  async function upgradedSocket(port: number): Promise<RawSocket> {
+    const key = Buffer.from('0123456789abcdef').toString('base64')
+    const socket = await rawSocket(port, `GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`)
+    sockets.push(socket.socket)
+    await new Promise<void>((resolve) => socket.socket.once('data', () => resolve()))
+    return socket
+  }
+
+  it('destroys a WebSocket that never answers the close, a grace after libp2p closes it', async () => {
+    // libp2p closes a connection whose handshake has not finished within its upgrade timeout; `ws` then waited
+    // 30 s for the peer's close frame.
+    const { port } = await wsServer(10_000, 0, { closeGraceMs: 300, inboundUpgradeTimeout: 300 })
+    const silentPeer = await upgradedSocket(port)
+    expect(await closesWithin(silentPeer.closed, 5_000)).toBe(true)
+    expect(await silentPeer.closed).toBeGreaterThanOrEqual(500)
+  })
+
+  it('destroys a WebSocket at once when libp2p resets its connection', async () => {
+    // libp2p resets with close code 1006, which `ws` refuses to send: the socket stayed open.
+    const { node: server } = await wsServer(10_000, 0, { closeGraceMs: 60_000 })
+    const client = await createLibp2p({ transports: [webSockets()], connectionEncrypters: [noise()], streamMuxers: [yamux()] })
+    nodes.push(client)
+    const connection = await client.dial(server.getMultiaddrs()[0]!, { signal: AbortSignal.timeout(5_000) })
+    const closed = new Promise<void>((resolve) => client.addEventListener('connection:close', () => resolve(), { once: true }))
+    // The server's side of the connection opens a little after the client's.
+    while (server.getConnections().length === 0) await new Promise((resolve) => setTimeout(resolve, 10))
+    for (const c of server.getConnections()) c.abort(new Error('cut off'))
+    expect(await Promise.race([closed.then(() => true), new Promise((resolve) => setTimeout(() => resolve(false), 3_000))])).toBe(true)
+    expect(connection.status).not.toBe('open')
   })
 
   it('leaves an upgraded connection alone past the deadline', async () => {
