@@ -9,7 +9,7 @@ import { type FetchOutcome, type FetchRequest, FetchRequests } from './fetch-req
 import { FSM, FSMStatus } from './fsm.js'
 import { FSMManager } from './fsm-manager.js'
 import { NoPeerWatchdog } from './no-peer-watchdog.js'
-import { sanitizePeers } from './peer-balancer.js'
+import { isEligible, sanitizePeers } from './peer-balancer.js'
 import { type QueueConfig, resolveQueueInit } from './queue-config.js'
 import type { QueueDebugState, QueueEvents, QueueInit, QueueResult } from './queue-types.js'
 import type { ConsumerFault, ConsumerResult, DeliverOptions, Item, PeerFaultReason, PeerInfo } from './types.js'
@@ -570,10 +570,16 @@ export class Queue extends TypedEventEmitter<QueueEvents> {
         continue
       }
       const { from, amount } = fsm.remaining()
-      const peer = balancer.bestPeer(peers, from, from + amount - 1, (p) => fsm.failuresAt(p), limit)
+      const to = from + amount - 1
+      // A retry waits for a peer that failed the batch least often, busy or not: an idle peer that fails every
+      // request at once (a liar claiming the range, answering nothing) was otherwise given each retry while the
+      // peers that could serve it were busy, and used up the batch's attempts in a second.
+      const fewest = fewestFailures(listed, from, to, fsm)
+      const candidates = peers.filter((p) => fsm.failuresAt(p.id) <= fewest)
+      const peer = balancer.bestPeer(candidates, from, to, (p) => fsm.failuresAt(p), limit)
       if (peer === undefined) {
         waiting = true
-        this.wanted ??= { from, to: from + amount - 1 }
+        this.wanted ??= { from, to }
         continue
       }
       if (victim !== null) this.evict(victim)
@@ -731,4 +737,11 @@ function isConsumerResult(value: unknown): value is ConsumerResult {
   if (typeof value !== 'object' || value === null) return false
   const { ok, fault } = value as { ok?: unknown; fault?: unknown }
   return ok === true || (ok === false && typeof fault === 'string' && CONSUMER_FAULTS.has(fault))
+}
+
+/** The fewest failures of `fsm` at any peer in `peers` that claims `[from, to]` (Infinity when none does). */
+function fewestFailures(peers: readonly PeerInfo[], from: number, to: number, fsm: FSM): number {
+  let fewest = Number.POSITIVE_INFINITY
+  for (const peer of peers) if (isEligible(peer, from, to)) fewest = Math.min(fewest, fsm.failuresAt(peer.id))
+  return fewest
 }

@@ -529,6 +529,22 @@ describe('Queue: consumer results', () => {
 })
 
 describe('Queue: failures', () => {
+  it('a peer that fails every request at once does not use up the attempts of batches a busy honest peer can serve', async () => {
+    // An outside tester's liar: it claims every item and answers each contents request at once with nothing.
+    // Ready while the honest peer was busy, it was given each batch's retries until the batch failed the sync.
+    for (const lie of ['reset', { limit: 0 }] as const) {
+      const h = harness({ start: 0, target: 1023, batchSize: 64, window: 8, maxInFlightPerPeer: 1 })
+      h.net.add('liar', { behaviour: () => lie })
+      h.net.add('honest', { behaviour: honestAfter(200) })
+      await h.run({ stepMs: 10 })
+      expect(h.consumer.sequence).toEqual(range(0, 1023))
+      // Each batch was asked of the liar at most once: after its failure there, it waited for the honest peer.
+      for (let from = 0; from <= 1023; from += 64) {
+        expect(h.net.asked().filter((r) => r.peer === 'liar' && r.from <= from + 63 && r.from + r.amount - 1 >= from).length).toBeLessThanOrEqual(1)
+      }
+    }
+  })
+
   it('a batch out of download attempts fails run() with the range and the peers', async () => {
     const h = harness({ start: 0, target: 255, maxDownloadAttempts: 3 })
     h.net.add('a', { behaviour: failsOn(64, 127) })

@@ -198,6 +198,26 @@ describe('topic download against adversarial peers', () => {
     expect(blame.reasons.size).toBe(0)
   })
 
+  it('completes when a peer that claims every item answers each contents request with none, at once', async () => {
+    // An outside tester's liar: an honest status, then UNAVAILABLE (or an empty reply) to every contents request.
+    // Without a publisher nothing proves it a liar; ready while the honest peer was busy, it was given each
+    // retry of a batch and used up its attempts: the sync failed in 1-4 s.
+    for (const lie of ['unavailable', { limit: 0 }] as const) {
+      const honest = await source()
+      const liar = await adversary(honest.node, { behaviour: { contents: lie } })
+      const node = await createDsfgNode({ store: new MemoryStore() })
+      running.push(node)
+      const topic = node.services.dsfg.topic({ name: TOPIC, checkpointSync: false })
+      await connect(node, liar.node)
+      await connect(node, honest.node)
+      await until(() => topic.peerStates().size === 2, "both peers' states")
+      await topic.syncOnce({ signal: AbortSignal.timeout(20_000) })
+      expect(await topic.head()).toBe(HEAD)
+      expect(await storedItems(node.services.dsfg.topicStore, TOPIC, HEAD)).toEqual(honest.items)
+      expect(liar.calls('contents')).toBeGreaterThan(0)
+    }
+  })
+
   it('completes while honest peers keep disconnecting and reconnecting', async () => {
     const honest = await source()
     // Slow, short replies: about 94 requests of 40 ms, at most 6 at a time, make the download last at least
