@@ -218,6 +218,33 @@ describe('topic download against adversarial peers', () => {
     }
   })
 
+  it('does not wait on a peer that gives content hashes validly but slowly: the next peer is asked too', async () => {
+    // An outside tester's liar: valid hashes, 9 s late, on each of its turns as the source (and in the re-check
+    // of our newest items). Without a publisher every batch waits for its hashes: a 20k-item sync took 100 s
+    // against 1-2 s.
+    const honest = await source()
+    const slow = await adversary(honest.node, { behaviour: { hashes: { delayMs: 9_000 } } })
+    const node = await createDsfgNode({ store: new MemoryStore() })
+    running.push(node)
+    const topic = node.services.dsfg.topic({ name: TOPIC, checkpointSync: false })
+    const blame = new BlameLog()
+    topic.addEventListener('peer:penalised', blame.listener)
+    await connect(node, slow.node)
+    await connect(node, honest.node)
+    await until(() => topic.peerStates().size === 2, "both peers' states")
+    const started = Date.now()
+    await topic.syncOnce({ signal: AbortSignal.timeout(30_000) })
+    const seconds = (Date.now() - started) / 1000
+    expect(await topic.head()).toBe(HEAD)
+    expect(await storedItems(node.services.dsfg.topicStore, TOPIC, HEAD)).toEqual(honest.items)
+    // It had its turns as the source (three chunks of hashes) and was asked for the tip check, and still the
+    // sync took less than one of its replies.
+    expect(slow.calls('hashes')).toBeGreaterThan(0)
+    console.log(`synced in ${seconds} s beside a source of hashes 9 s late`)
+    expect(seconds).toBeLessThan(8)
+    expect(blame.reasons.size).toBe(0)
+  })
+
   it('completes while honest peers keep disconnecting and reconnecting', async () => {
     const honest = await source()
     // Slow, short replies: about 94 requests of 40 ms, at most 6 at a time, make the download last at least

@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest'
 import { PeerBusyError, PeerRequestError } from '../../src/errors.js'
 import type { PeerInfo } from '../../src/fsm/types.js'
+import { HEDGE_AFTER_MIN_MS } from '../../src/fsm/constants.js'
 import { ContentHashes } from '../../src/topic/content-hashes.js'
+import { FakeClock } from '../helpers/fake-clock.js'
 
 const hashOf = (peer: string, n: number): Uint8Array => Uint8Array.of(peer.charCodeAt(0), n & 0xff, n >> 8)
 
@@ -122,8 +124,48 @@ describe('ContentHashes', () => {
     const third = hashes.ensure(160, 219, 999, signal)
     await release()
     await third
-    expect(asked.at(-1)).toBe('a 259-359')
+    // The fetch ahead is 'a''s turn; its hash of item 259 is not the one held (each peer here hashes its own
+    // way), so the next peer in turn is asked at once.
+    expect(asked.slice(-2)).toEqual(['a 259-359', 'b 259-359'])
     expect(hashes.get(200)?.peer).toBe('b')
+  })
+
+  it('asks the next peer too when the one whose turn it is has not answered within the hedge delay', async () => {
+    // An outside tester's liar answered valid hashes 9 s late on each of its turns: a 20k-item sync took 100 s.
+    const clock = new FakeClock()
+    const asked: string[] = []
+    const aborted: string[] = []
+    const hashes = new ContentHashes({
+      peers: () => [
+        { id: 'a', lowest: 0, head: 999 },
+        { id: 'b', lowest: 0, head: 999 }
+      ],
+      chunk: 100,
+      clock,
+      fetch: (peer, from, to, { signal }) => {
+        asked.push(`${peer} ${from}-${to}`)
+        if (peer === 'a') {
+          return new Promise((_resolve, reject) =>
+            signal.addEventListener('abort', () => {
+              aborted.push(peer)
+              reject(new Error('aborted'))
+            })
+          )
+        }
+        return Promise.resolve(Array.from({ length: to - from + 1 }, (_, i) => hashOf(peer, from + i)))
+      }
+    })
+    const first = hashes.ensure(0, 9, 999, signal)
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(asked).toEqual(['a 0-99'])
+    clock.advance(HEDGE_AFTER_MIN_MS - 1)
+    expect(asked).toEqual(['a 0-99'])
+    clock.advance(1)
+    expect(await Promise.race([first, new Promise((resolve) => setTimeout(() => resolve('still waiting'), 1_000))])).toBe(true)
+    expect(asked).toEqual(['a 0-99', 'b 0-99'])
+    expect(hashes.get(0)?.peer).toBe('b')
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(aborted).toEqual(['a']) // the slow request is given up once another answered
   })
 
   it('resolves false when no eligible peer gives the range, and skips a peer that gives too few', async () => {

@@ -6,13 +6,15 @@ import {
   DEFAULT_TOPIC_FETCH_TIMEOUT_MS,
   DEFAULT_TOPIC_REQUESTS_PER_PEER,
   DEFAULT_TOPIC_WINDOW,
-  DEFAULT_TRIE_RETARGET_MIN_ITEMS
+  DEFAULT_TRIE_RETARGET_MIN_ITEMS,
+  TIP_CHECK_WAIT_MS
 } from '../../constants.js'
 import { BusyError } from '../../errors.js'
 import { Queue } from '../../fsm/queue.js'
 import type { QueueInit } from '../../fsm/queue-types.js'
 import type { Item } from '../../fsm/types.js'
 import { raceSignal } from '../../util/abort.js'
+import { type Clock, systemClock } from '../../util/clock.js'
 import { dispatchSafely } from '../../util/events.js'
 import { type Log, silentLog } from '../../util/log.js'
 import { Trigger } from '../../util/trigger.js'
@@ -95,6 +97,7 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
   private readonly io: TopicSyncIO
   private readonly quorum: number
   private readonly startBack: number
+  private readonly clock: Clock
   private readonly queueInit: Omit<QueueInit, 'start' | 'target' | 'io'>
   private readonly selectFork: SelectFork
   private readonly checkpointSyncMinItems: number
@@ -138,6 +141,7 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
       window: DEFAULT_TOPIC_WINDOW,
       ...init.queue
     }
+    this.clock = init.queue?.clock ?? systemClock
     this.selectFork = init.selectFork ?? defaultSelectFork
     this.checkpointSyncMinItems = Math.max(1, init.checkpointSyncMinItems ?? DEFAULT_CHECKPOINT_SYNC_MIN_ITEMS)
     this.retargetMinItems = Math.max(1, init.retargetMinItems ?? DEFAULT_TRIE_RETARGET_MIN_ITEMS)
@@ -513,18 +517,29 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
     if (plan === undefined) return head
     const { from, needed } = plan
     const ours = await this.io.localHashes(from, head)
+    // Every such peer at once, for at most TIP_CHECK_WAIT_MS: the first `needed` answers decide.
     const firstDiffs: number[] = []
-    for (const peer of plan.peers) {
-      if (firstDiffs.length === needed) break
-      let theirs: Uint8Array[]
-      try {
-        theirs = await this.io.fetchHashes(peer.id, from, head, { signal })
-      } catch (err) {
-        this.log('tip check: hashes %d..%d from %s failed: %e', from, head, peer.id, err)
-        continue
-      }
-      const diff = firstDifference(ours, theirs, from)
-      if (diff !== undefined) firstDiffs.push(diff)
+    const done = new AbortController()
+    const asking = AbortSignal.any([signal, done.signal])
+    const deadline = this.clock.setTimeout(() => done.abort(), TIP_CHECK_WAIT_MS)
+    try {
+      await Promise.all(
+        plan.peers.map(async (peer) => {
+          let theirs: Uint8Array[]
+          try {
+            theirs = await this.io.fetchHashes(peer.id, from, head, { signal: asking })
+          } catch (err) {
+            if (!done.signal.aborted) this.log('tip check: hashes %d..%d from %s failed: %e', from, head, peer.id, err)
+            return
+          }
+          const diff = firstDifference(ours, theirs, from)
+          if (done.signal.aborted || diff === undefined) return
+          firstDiffs.push(diff)
+          if (firstDiffs.length === needed) done.abort()
+        })
+      )
+    } finally {
+      this.clock.clearTimeout(deadline)
     }
     const wrongFrom = tipToDrop(firstDiffs, needed)
     if (wrongFrom === undefined) return head
