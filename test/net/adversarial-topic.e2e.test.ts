@@ -174,24 +174,34 @@ describe('topic download against adversarial peers', () => {
     await following
   })
 
-  it('does not wait on a peer that answers validly but slowly: its batches are asked of the honest peer, nobody is blamed', async () => {
+  /**
+   * A joiner without a publisher syncs once from the honest source and an adversary behaving as `behaviour`
+   * says (dialled first), and checks it holds the source's items; returns the seconds it took, the adversary
+   * and what was blamed.
+   */
+  async function syncBeside(behaviour: AdversaryInit['behaviour']): Promise<{ seconds: number; other: Adversary; blame: BlameLog }> {
     const honest = await source()
-    // Every contents reply 6 s late: valid, inside the 10 s deadline. Without a second ask for the batch the
-    // window waits on, each batch it held kept every batch above it waiting 6 s.
-    const slow = await adversary(honest.node, { behaviour: { contents: { delayMs: 6_000 } } })
+    const other = await adversary(honest.node, { behaviour })
     const node = await createDsfgNode({ store: new MemoryStore() })
     running.push(node)
     const topic = node.services.dsfg.topic({ name: TOPIC, checkpointSync: false })
     const blame = new BlameLog()
     topic.addEventListener('peer:penalised', blame.listener)
-    await connect(node, slow.node)
+    await connect(node, other.node)
     await connect(node, honest.node)
-    await until(() => topic.peerStates().size === 2, 'both peers\' states')
+    await until(() => topic.peerStates().size === 2, "both peers' states")
     const started = Date.now()
     await topic.syncOnce({ signal: AbortSignal.timeout(30_000) })
     const seconds = (Date.now() - started) / 1000
     expect(await topic.head()).toBe(HEAD)
     expect(await storedItems(node.services.dsfg.topicStore, TOPIC, HEAD)).toEqual(honest.items)
+    return { seconds, other, blame }
+  }
+
+  it('does not wait on a peer that answers validly but slowly: its batches are asked of the honest peer, nobody is blamed', async () => {
+    // Every contents reply 6 s late: valid, inside the 10 s deadline. Without a second ask for the batch the
+    // window waits on, each batch it held kept every batch above it waiting 6 s.
+    const { seconds, other: slow, blame } = await syncBeside({ contents: { delayMs: 6_000 } })
     // The slow peer was asked (it holds a share of the batches) and still the sync took less than one of its replies.
     expect(slow.calls('contents')).toBeGreaterThan(0)
     expect(seconds).toBeLessThan(6)
@@ -203,17 +213,7 @@ describe('topic download against adversarial peers', () => {
     // Without a publisher nothing proves it a liar; ready while the honest peer was busy, it was given each
     // retry of a batch and used up its attempts: the sync failed in 1-4 s.
     for (const lie of ['unavailable', { limit: 0 }] as const) {
-      const honest = await source()
-      const liar = await adversary(honest.node, { behaviour: { contents: lie } })
-      const node = await createDsfgNode({ store: new MemoryStore() })
-      running.push(node)
-      const topic = node.services.dsfg.topic({ name: TOPIC, checkpointSync: false })
-      await connect(node, liar.node)
-      await connect(node, honest.node)
-      await until(() => topic.peerStates().size === 2, "both peers' states")
-      await topic.syncOnce({ signal: AbortSignal.timeout(20_000) })
-      expect(await topic.head()).toBe(HEAD)
-      expect(await storedItems(node.services.dsfg.topicStore, TOPIC, HEAD)).toEqual(honest.items)
+      const { other: liar } = await syncBeside({ contents: lie })
       expect(liar.calls('contents')).toBeGreaterThan(0)
     }
   })
@@ -222,21 +222,7 @@ describe('topic download against adversarial peers', () => {
     // An outside tester's liar: valid hashes, 9 s late, on each of its turns as the source (and in the re-check
     // of our newest items). Without a publisher every batch waits for its hashes: a 20k-item sync took 100 s
     // against 1-2 s.
-    const honest = await source()
-    const slow = await adversary(honest.node, { behaviour: { hashes: { delayMs: 9_000 } } })
-    const node = await createDsfgNode({ store: new MemoryStore() })
-    running.push(node)
-    const topic = node.services.dsfg.topic({ name: TOPIC, checkpointSync: false })
-    const blame = new BlameLog()
-    topic.addEventListener('peer:penalised', blame.listener)
-    await connect(node, slow.node)
-    await connect(node, honest.node)
-    await until(() => topic.peerStates().size === 2, "both peers' states")
-    const started = Date.now()
-    await topic.syncOnce({ signal: AbortSignal.timeout(30_000) })
-    const seconds = (Date.now() - started) / 1000
-    expect(await topic.head()).toBe(HEAD)
-    expect(await storedItems(node.services.dsfg.topicStore, TOPIC, HEAD)).toEqual(honest.items)
+    const { seconds, other: slow, blame } = await syncBeside({ hashes: { delayMs: 9_000 } })
     // It had its turns as the source (three chunks of hashes) and was asked for the tip check, and still the
     // sync took less than one of its replies.
     expect(slow.calls('hashes')).toBeGreaterThan(0)
