@@ -112,8 +112,9 @@ export const DIAL_BUSY_RETRY_WINDOW_MS = 90_000
  * then ask is bounded by the per-peer request limits. Peer ids are free, so those limits alone let one machine
  * fill the reply budget with a hundred of them: one IP address holds at most 32 connections at once (16 such
  * ids left every honest joiner complete at 2.6-3.9 s against 4.0 s unattacked, 64 at up to 12.8 s, 96 shut
- * one of three out; ids that read their replies at full speed do more: 10 kept an honest `dsfg sync --root`
- * refused, see the README's limits). Clients behind one NAT share the 32.
+ * one of three out; 10 ids reading their replies at full speed kept an honest `dsfg sync --root` refused until
+ * a peer's part of the reply budget shrank with the peers asking for it, see `ReplyBudget`). Clients behind
+ * one NAT share the 32.
  */
 /**
  * How long a socket on a WebSocket listener may take to become a WebSocket (its HTTP upgrade request): libp2p's

@@ -5,7 +5,15 @@ export interface ReplyBudgetInit {
   maxBytes?: number
   /** Reply bytes one peer may hold at once. @default MAX_SERVING_REPLY_BYTES_PER_PEER (12 MiB) */
   maxBytesPerPeer?: number
+  /** Milliseconds clock, for who shares the budget. @default performance.now */
+  now?: () => number
 }
+
+/** How long a peer that asked for room counts among those sharing the budget. */
+const SHARER_MS = 1_000
+
+/** Least time between two counts of the peers sharing the budget. */
+const SHARER_RECOUNT_MS = 100
 
 /**
  * Bytes a reply holds against a `ReplyBudget` until `release()`: reserved at its largest before it is built,
@@ -56,10 +64,11 @@ interface Charge extends ReplyCharge {
  * answers RATE_LIMITED instead. Pure bookkeeping, no I/O: `frameHandler` decides when a reply is out, and what
  * giving one up means (aborting its stream).
  *
- * The per-peer cap alone does not keep the budget for everyone: peer ids are free, and a few that never read
- * would fill it until their write deadlines pass. So when the whole budget is held, a peer takes the room it
- * needs from peers holding more than it does, from their stalled replies (`ReplyCharge.stalled`) that were given
- * an `evict`, oldest first: those are released and evicted. A reply its reader keeps taking is never given up,
+ * The per-peer cap alone does not keep the budget for everyone: peer ids are free. So a peer that holds part of
+ * the budget may hold at most an equal share of it, one share kept for a peer holding nothing yet (`capOf`).
+ * And a few peers that never read would fill it until their write deadlines pass: when the whole budget is
+ * held, a peer takes the room it needs from peers holding more than it does, from their stalled replies
+ * (`ReplyCharge.stalled`) that were given an `evict`, oldest first: those are released and evicted. A reply its reader keeps taking is never given up,
  * however much its peer holds; one its reader stopped taking is, to a peer holding less, long before its
  * deadline. Replies that are still being built or written to a reader count as held and are not evicted, so
  * when they fill the budget a request is refused (RATE_LIMITED), which costs nothing, rather than a reply built
@@ -74,10 +83,16 @@ export class ReplyBudget {
   private refused = 0
   private evicted = 0
   private charged = 0
+  private readonly now: () => number
+  /** When each peer last asked for room (charged or refused), for `sharers`. */
+  private readonly askedAt = new Map<string, number>()
+  private sharing = 0
+  private countedAt = Number.NEGATIVE_INFINITY
 
   constructor(init: ReplyBudgetInit = {}) {
     this.maxBytes = init.maxBytes ?? MAX_SERVING_REPLY_BYTES
     this.maxBytesPerPeer = Math.min(init.maxBytesPerPeer ?? MAX_SERVING_REPLY_BYTES_PER_PEER, this.maxBytes)
+    this.now = init.now ?? (() => performance.now())
   }
 
   /**
@@ -87,7 +102,8 @@ export class ReplyBudget {
    */
   charge(peer: string, bytes: number, evict?: () => void): ReplyCharge | undefined {
     const held = this.perPeer.get(peer)?.bytes ?? 0
-    if (held + bytes > this.maxBytesPerPeer || !this.makeRoom(peer, held, bytes)) {
+    this.askedAt.set(peer, this.now())
+    if (held + bytes > this.capOf(held) || !this.makeRoom(peer, held, bytes)) {
       this.refused++
       return undefined
     }
@@ -130,6 +146,31 @@ export class ReplyBudget {
     }
     move(bytes)
     return charge
+  }
+
+  /**
+   * What a peer holding `held` may hold: its cap, and while it holds part of the budget, no more than an equal
+   * share of it among the peers sharing it (holding part, or refused within `SHARER_MS`), with one share left
+   * over. A peer holding nothing may always ask for one reply. Without the share, peers whose readers take
+   * every byte (never stalled, so never evicted) kept the budget full with replies being built: an outside
+   * tester's 10 peer ids from one address kept an honest client refused until it gave up. Counting only the
+   * holders was not enough: the refused ids, asking again at once, took the share left over before the honest
+   * client, backing off, asked again.
+   */
+  private capOf(held: number): number {
+    if (held === 0) return this.maxBytesPerPeer
+    return Math.min(this.maxBytesPerPeer, this.maxBytes / (this.sharers() + 1))
+  }
+
+  /** Peers sharing the budget: those holding part of it, or that asked for room within `SHARER_MS`. */
+  private sharers(): number {
+    const now = this.now()
+    if (now - this.countedAt >= SHARER_RECOUNT_MS) {
+      for (const [peer, at] of this.askedAt) if (now - at > SHARER_MS) this.askedAt.delete(peer)
+      this.sharing = this.askedAt.size
+      this.countedAt = now
+    }
+    return Math.max(this.sharing, this.perPeer.size)
   }
 
   /**

@@ -11,26 +11,62 @@ describe('ReplyBudget', () => {
     const budget = new ReplyBudget({ maxBytes: 100, maxBytesPerPeer: 60 })
     const a = budget.charge('a', 50)
     expect(a?.bytes).toBe(50)
-    expect(budget.charge('a', 20)).toBeUndefined() // past a's share
+    expect(budget.charge('a', 20)).toBeUndefined() // past a's share: alone, half the budget (see the next test)
     const b = budget.charge('b', 50)
-    expect(budget.charge('c', 1)).toBeUndefined() // past the server's budget
-    expect(budget.stats()).toEqual({ inFlight: 100, peak: 100, refused: 2, evicted: 0, peers: 2 })
-    // A reservation shrunk to the reply's size gives the rest back.
-    a?.resize(30)
-    expect(budget.charge('a', 20)?.bytes).toBe(20)
-    expect(budget.stats()).toEqual({ inFlight: 100, peak: 100, refused: 2, evicted: 0, peers: 2 })
+    // A reservation shrunk to the reply's size gives the rest back; with b sharing, a's share is a third.
+    a?.resize(20)
+    expect(budget.charge('a', 14)).toBeUndefined()
+    expect(budget.charge('a', 13)?.bytes).toBe(13)
+    expect(budget.charge('c', 18)).toBeUndefined() // past the server's budget
+    expect(budget.stats()).toEqual({ inFlight: 83, peak: 100, refused: 3, evicted: 0, peers: 2 })
     a?.release()
     a?.release()
     a?.resize(40) // released: no effect
-    expect(budget.stats()).toEqual({ inFlight: 70, peak: 100, refused: 2, evicted: 0, peers: 2 })
+    expect(budget.stats()).toEqual({ inFlight: 63, peak: 100, refused: 3, evicted: 0, peers: 2 })
     b?.release()
-    expect(budget.stats()).toMatchObject({ inFlight: 20, peak: 100, refused: 2 })
+    expect(budget.stats()).toMatchObject({ inFlight: 13, peak: 100, refused: 3 })
+    // The peer's own cap, where the share is larger.
+    const large = new ReplyBudget({ maxBytes: 1000, maxBytesPerPeer: 60 })
+    expect(large.charge('a', 50)).toBeDefined()
+    expect(large.charge('a', 20)).toBeUndefined()
   })
 
-  it('gives a full budget\'s room to a peer from those holding more, their oldest replies first', () => {
+  it('lets peers holding part of the budget hold an equal share each, one share kept for a peer holding nothing', () => {
+    // An outside tester's 10 peer ids that read every reply at once (never stalled) kept the budget full with
+    // replies being built, and an honest client was refused until it gave up.
+    const budget = new ReplyBudget({ maxBytes: 100, maxBytesPerPeer: 100 })
+    const peers = [...'abcdefghij']
+    for (let round = 0; round < 5; round++) for (const p of peers) budget.charge(p, 4)
+    // Each holds 8: a ninth would pass 100 / 11.
+    expect(budget.stats()).toMatchObject({ inFlight: 80, peers: 10 })
+    const honest = budget.charge('k', 4)
+    expect(honest).toBeDefined()
+    honest?.release()
+    // A peer holding nothing may always ask for one reply, up to the budget.
+    expect(budget.charge('k', 20)).toBeDefined()
+    expect(budget.charge('l', 1)).toBeUndefined()
+  })
+
+  it('counts a peer refused within the last second among those sharing the budget', () => {
+    // The ids refused for want of room ask again at once; counted as sharing, they shrink the holders' shares,
+    // so room is left for a peer that asks less often.
+    let now = 0
+    const budget = new ReplyBudget({ maxBytes: 100, maxBytesPerPeer: 100, now: () => now })
+    expect(budget.charge('a', 20)).toBeDefined()
+    expect(budget.charge('b', 20)).toBeDefined()
+    expect(budget.charge('c', 61)).toBeUndefined() // no room
+    now += 200
+    // a, b and c share the budget: a's share is a quarter, 25.
+    expect(budget.charge('a', 8)).toBeUndefined()
+    // Over a second later nobody else asked: a and b share it, a's share is a third.
+    now += 1_100
+    expect(budget.charge('a', 8)).toBeDefined()
+  })
+
+  it("gives a full budget's room to a peer from those holding more, their oldest replies first", () => {
     const budget = new ReplyBudget({ maxBytes: 100, maxBytesPerPeer: 60 })
     const evicted: string[] = []
-    // Stalled at once: their readers took nothing (see the next test for replies being read).
+    // Stalled at once: their readers took nothing (see the next tests for replies being read).
     const hold = (peer: string, bytes: number, name: string) => {
       const charge = budget.charge(peer, bytes, () => evicted.push(name))
       charge?.stalled(true)
@@ -38,28 +74,28 @@ describe('ReplyBudget', () => {
     }
     const a1 = hold('a', 30, 'a1')
     hold('b', 20, 'b1')
-    hold('a', 30, 'a2')
-    hold('b', 20, 'b2')
+    hold('c', 30, 'c1')
+    hold('d', 20, 'd1')
     expect(budget.stats().inFlight).toBe(100)
-    // c holds nothing: 25 bytes need one reply, and a's first is the oldest.
-    expect(hold('c', 25, 'c1')).toBeDefined()
+    // e holds nothing: 25 bytes need one reply, and a's is the oldest.
+    expect(hold('e', 25, 'e1')).toBeDefined()
     expect(evicted).toEqual(['a1'])
     expect(a1?.bytes).toBe(30)
     a1?.release() // already released by the eviction: no effect
-    expect(budget.stats()).toEqual({ inFlight: 95, peak: 100, refused: 0, evicted: 1, peers: 3 })
-    // d asks 25: b's first reply is now the oldest.
-    expect(hold('d', 25, 'd1')).toBeDefined()
+    expect(budget.stats()).toEqual({ inFlight: 95, peak: 100, refused: 0, evicted: 1, peers: 4 })
+    // f asks 25: b's reply is now the oldest.
+    expect(hold('f', 25, 'f1')).toBeDefined()
     expect(evicted).toEqual(['a1', 'b1'])
-    // e asks 45: the oldest replies go until there is room (c's and d's are younger than a's and b's).
-    expect(hold('e', 45, 'e1')).toBeDefined()
-    expect(evicted).toEqual(['a1', 'b1', 'a2', 'b2'])
-    // e now holds the most: it takes nothing from the others.
-    expect(hold('e', 10, 'e2')).toBeUndefined()
-    expect(budget.stats()).toEqual({ inFlight: 95, peak: 100, refused: 1, evicted: 4, peers: 3 })
-    // d (25) asks 20: only e holds more, so e's reply goes although it is the youngest.
-    expect(hold('d', 20, 'd2')).toBeDefined()
-    expect(evicted).toEqual(['a1', 'b1', 'a2', 'b2', 'e1'])
-    expect(budget.stats()).toEqual({ inFlight: 70, peak: 100, refused: 1, evicted: 5, peers: 2 })
+    // g asks 45: the oldest replies go until there is room (e's and f's are younger than c's and d's).
+    expect(hold('g', 45, 'g1')).toBeDefined()
+    expect(evicted).toEqual(['a1', 'b1', 'c1', 'd1'])
+    expect(budget.stats()).toEqual({ inFlight: 95, peak: 100, refused: 0, evicted: 4, peers: 3 })
+    // g holds the most: it takes nothing from the others (and is past its share).
+    expect(hold('g', 5, 'g2')).toBeUndefined()
+    // h holds nothing and asks 25: only stalled replies of peers holding more go, the oldest first (e's).
+    expect(hold('h', 25, 'h1')).toBeDefined()
+    expect(evicted).toEqual(['a1', 'b1', 'c1', 'd1', 'e1'])
+    expect(budget.stats()).toEqual({ inFlight: 95, peak: 100, refused: 1, evicted: 5, peers: 3 })
   })
 
   it('evicts only charges that can be given up, and nothing when that would not make room', () => {
@@ -67,13 +103,13 @@ describe('ReplyBudget', () => {
     const evicted: string[] = []
     budget.charge('a', 50)?.stalled(true) // not evictable: no evict given
     budget.charge('b', 30, () => evicted.push('b1'))?.stalled(true)
-    budget.charge('b', 20, () => evicted.push('b2'))?.stalled(true)
-    // c needs 60 of room: b's 50 are not enough, and a's cannot be taken, so nothing goes.
+    budget.charge('x', 20, () => evicted.push('x1'))?.stalled(true)
+    // c needs 60 of room: b's and x's 50 are not enough, and a's cannot be taken, so nothing goes.
     expect(budget.charge('c', 60, () => undefined)).toBeUndefined()
     expect(evicted).toEqual([])
     expect(budget.charge('c', 40, () => undefined)).toBeDefined()
-    expect(evicted).toEqual(['b1', 'b2'])
-    // Only a holds more than c now, and its charge cannot be taken.
+    expect(evicted).toEqual(['b1', 'x1'])
+    // Only a holds more than c now, and its charge cannot be taken (c is past its share besides).
     expect(budget.charge('c', 20, () => undefined)).toBeUndefined()
     expect(budget.stats()).toEqual({ inFlight: 90, peak: 100, refused: 2, evicted: 2, peers: 2 })
   })
