@@ -197,6 +197,15 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
   private readonly stalled: PeerBackoff
   /** Peers that answered RATE_LIMITED: asked nothing until their (short) wait ends, then as before. */
   private readonly busy: PeerBackoff
+  /**
+   * Requests a peer may have in flight, for a peer that refused some while serving others (a server sharing its
+   * reply budget lets each peer hold only its part): halved at each such refusal, one more after each answer, up
+   * to `maxRequestsPerPeer` (then its entry goes). Backing off from such a peer left it idle: 50 joiners of one
+   * server each kept one reply at a time and spent the rest of their time waiting.
+   */
+  private readonly window = new Map<string, number>()
+  /** When each peer last answered a request. */
+  private readonly answeredAt = new Map<string, number>()
   /** Peers that answered a request in this sync: only they are given nodes nobody else is asked for. */
   private readonly proven = new Set<string>()
   /** A wake-up at the earliest due probe or hedge, and when. */
@@ -260,6 +269,8 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
     this.tracker.untrack(peer)
     this.stalled.clear(peer)
     this.busy.clear(peer)
+    this.window.delete(peer)
+    this.answeredAt.delete(peer)
     this.proven.delete(peer)
     this.wake()
   }
@@ -405,7 +416,7 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
     // next request in round 0 and the peers still waiting on one get their second in round 1.
     for (let round = 0; round < this.maxRequestsPerPeer; round++) {
       for (const peer of order) {
-        if (this.requestsOf(peer) > round) continue
+        if (this.requestsOf(peer) > round || round >= (this.window.get(peer) ?? this.maxRequestsPerPeer)) continue
         let cap = Math.min(this.maxNodes, this.tracker.capacity(peer, targetRtt), share)
         // A peer in its slow start that has answered well so far takes a full share in its first request of
         // the round: it is measured from small requests, which mostly measure the round trip.
@@ -661,6 +672,8 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
       // Any answer, even "I have none of them", shows the peer is there: it gets work sized by its rate again.
       this.stalled.clear(req.peer)
       this.busy.clear(req.peer)
+      this.answeredAt.set(req.peer, this.clock.now())
+      this.widen(req.peer)
       this.proven.add(req.peer)
       // An empty reply means "I don't have them": never ask this peer for them again (go-ethereum #20545).
       this.finish(req, 'done', nodes.length === 0)
@@ -744,12 +757,29 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
    * minute between probes, long after the server had room again.
    */
   private refused(req: NodeRequest): void {
+    const answered = this.answeredAt.get(req.peer)
+    if (answered !== undefined && answered >= req.started) {
+      // It answered a request since this one was sent: it serves, only not this many at once.
+      this.finish(req, 'dropped')
+      const window = Math.max(1, (this.window.get(req.peer) ?? this.maxRequestsPerPeer) >> 1)
+      this.window.set(req.peer, window)
+      this.log('peer %s refused a request while serving others: %d in flight from now', req.peer, window)
+      return
+    }
     this.finish(req, 'dropped')
     this.dropRequestsOf(req.peer)
     const until = this.busy.failed(req.peer, this.clock.now())
     this.log('peer %s is busy: asked again in %d ms', req.peer, until - this.clock.now())
     // Reported like a reply, so a watcher sees `busy` rise while nothing else moves.
     this.safeDispatch('progress', this.stats())
+  }
+
+  /** One more request in flight for `peer` (see `window`), which answered one. */
+  private widen(peer: string): void {
+    const window = this.window.get(peer)
+    if (window === undefined) return
+    if (window + 1 >= this.maxRequestsPerPeer) this.window.delete(peer)
+    else this.window.set(peer, window + 1)
   }
 
   /** Dispatches 'stalled' once each time every usable peer has gone silent. */

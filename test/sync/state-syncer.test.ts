@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { MAX_NODE_REQUESTS_PER_PEER } from '../../src/constants.js'
-import { AbortError, NodeUnavailableError } from '../../src/errors.js'
+import { AbortError, NodeUnavailableError, PeerBusyError } from '../../src/errors.js'
 import { MemoryStore } from '../../src/store/memory-store.js'
 import { type NodeFetcher, type PeerPenalty, StateSyncer, type StateSyncerInit } from '../../src/sync/state-syncer.js'
 import { keccak256 } from '../../src/trie/keccak.js'
@@ -335,6 +335,48 @@ describe('StateSyncer', async () => {
     expect(refused.length).toBeLessThan(12)
     expect(busyReports.length).toBeGreaterThanOrEqual(refused.length)
     expect(busyReports.every((at) => at < roomAt)).toBe(true)
+  })
+
+  it('keeps asking a peer that refuses some requests while it serves others, with fewer in flight, not after a wait', async () => {
+    // A server sharing its reply budget among many clients lets each have one reply built at a time and answers
+    // RATE_LIMITED to the rest (in order, after the reply). Backing off after each refusal, 50 joiners of one
+    // server spent most of their time waiting.
+    const store = new MemoryStore()
+    const clock = new FakeClock()
+    const peers = nodePeers(source, clock)
+    peers.set('a', () => 'honest')
+    const honest = fetcherOf(peers)
+    let building: Promise<unknown> | null = null
+    let served = 0
+    let refused = 0
+    const fetchNodes: NodeFetcher = (peer, hashes, options) => {
+      if (building !== null) {
+        return building.then(() => {
+          refused++
+          throw new PeerBusyError('the reply budget: one reply at a time')
+        })
+      }
+      const reply = honest(peer, hashes, options).finally(() => {
+        building = null
+        served++
+      })
+      building = reply.catch(() => undefined)
+      return reply
+    }
+    const syncer = newSyncer(store, peers, clock, { fetchNodes, maxNodesPerRequest: 32, busyBackoffMs: 500 })
+    syncer.addPeer('a')
+    let doneAt = 0
+    await syncWithClock(
+      clock,
+      syncer.sync(source.root).then(() => {
+        doneAt = clock.now()
+      })
+    )
+    expectSynced(store, source)
+    expect(served).toBeGreaterThan(40)
+    // A refusal now and then as it tries two at once again, and no 500 ms wait after any of them.
+    expect(refused).toBeLessThan(served)
+    expect(doneAt).toBeLessThan(served * 200)
   })
 
   it('requeues the request of a peer that disconnects mid-sync at once', async () => {
