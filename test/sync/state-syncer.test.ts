@@ -44,6 +44,18 @@ async function syncWithClock<T>(clock: FakeClock, run: Promise<T>): Promise<T> {
   return result
 }
 
+/** Syncs `root` with `syncer` on `clock` (see `syncWithClock`); returns the fake time it ended at. */
+async function syncedAt(clock: FakeClock, syncer: StateSyncer, root: Uint8Array): Promise<number> {
+  let doneAt = 0
+  await syncWithClock(
+    clock,
+    syncer.sync(root).then(() => {
+      doneAt = clock.now()
+    })
+  )
+  return doneAt
+}
+
 function newSyncer(store: MemoryStore, peers: FakePeers<'nodes'>, clock: FakeClock, extra: Partial<StateSyncerInit> = {}) {
   return new StateSyncer({ store, fetchNodes: fetcherOf(peers), clock, requestTimeoutMs: 1000, rttMinMs: 100, ...extra })
 }
@@ -315,13 +327,7 @@ describe('StateSyncer', async () => {
     syncer.addEventListener('progress', (e) => {
       if (e.detail.busy > 0) busyReports.push(clock.now())
     })
-    let doneAt = 0
-    await syncWithClock(
-      clock,
-      syncer.sync(source.root).then(() => {
-        doneAt = clock.now()
-      })
-    )
+    const doneAt = await syncedAt(clock, syncer, source.root)
     expectSynced(store, source)
     // Treated as silence, its probes went 1, 2, 4, 8, 16 s apart: the first after 16 s came at 31 s.
     expect(doneAt - roomAt).toBeLessThanOrEqual(4_000 + 1_000)
@@ -365,13 +371,7 @@ describe('StateSyncer', async () => {
     }
     const syncer = newSyncer(store, peers, clock, { fetchNodes, maxNodesPerRequest: 32, busyBackoffMs: 500 })
     syncer.addPeer('a')
-    let doneAt = 0
-    await syncWithClock(
-      clock,
-      syncer.sync(source.root).then(() => {
-        doneAt = clock.now()
-      })
-    )
+    const doneAt = await syncedAt(clock, syncer, source.root)
     expectSynced(store, source)
     expect(served).toBeGreaterThan(40)
     // A refusal now and then as it tries two at once again, and no 500 ms wait after any of them.
