@@ -40,9 +40,9 @@ export interface GuardedWebSocketsInit {
  * connection gater sees a WebSocket only once upgraded. Here each socket of the listener must become a WebSocket
  * within `upgradeTimeoutMs` of its accept, one address may hold at most `maxSocketsPerHost` sockets open, each
  * WebSocket gets an 'error' listener, one that is closed is destroyed `closeGraceMs` later if its peer has not
- * answered the close by then, and one that is reset is destroyed at once. This reaches into the listener's `server` and `wsServer` fields: if a
- * release of `@libp2p/websockets` drops them, the listener runs unguarded and says so in the log
- * (`test/net/ws-guard.e2e.test.ts` fails).
+ * answered the close by then, and one that is reset is destroyed at once. This reaches into the listener's
+ * `server` and `wsServer` fields: if a release of `@libp2p/websockets` drops them, the listener runs unguarded
+ * and says so in the log (`test/net/ws-guard.e2e.test.ts` fails).
  */
 export function guardedWebSockets(init: GuardedWebSocketsInit): (components: WebSocketsComponents) => Transport {
   const transport = webSockets()

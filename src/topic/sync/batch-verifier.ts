@@ -3,6 +3,7 @@ import { AbortError, PeerBusyError } from '../../errors.js'
 import type { ConsumerResult, Item, PeerInfo } from '../../fsm/types.js'
 import { keccak256 } from '../../trie/keccak.js'
 import { equalBytes } from '../../util/bytes.js'
+import type { Clock } from '../../util/clock.js'
 import { toHex } from '../../util/hex.js'
 import type { Log } from '../../util/log.js'
 import type { VerifiedCounts } from '../../util/metrics.js'
@@ -72,6 +73,8 @@ export interface BatchVerifierInit {
   onRejected(from: number, to: number, hashPeer: string): void
   /** Batches should hold `size` items from now on. */
   onBatchSize(size: number): void
+  /** For the hedge of a slow source of content hashes. @default systemClock */
+  clock?: Clock
   /** Where failed writes are logged. @default silentLog */
   log?: Log
   /** Counts the items (and their bytes) of each batch checked and handed to the store; none by default. */
@@ -116,7 +119,8 @@ export class BatchVerifier {
       fetch: (peer, from, to, options) => init.io.fetchHashes(peer, from, to, options),
       chunk: HASH_PREFETCH_ITEMS,
       quorum: init.quorum,
-      log: init.log
+      log: init.log,
+      clock: init.clock
     })
     // A failed write ends the download run: the loop re-plans from what the store holds.
     this.writes = new WriteBehind(TOPIC_WRITES_IN_FLIGHT, (error) => {

@@ -166,6 +166,7 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
     })
     this.batches = new BatchVerifier({
       io: this.io,
+      clock: this.clock,
       writer: this.writer,
       quorum: this.quorum,
       maxItems: this.queueInit.batchSize ?? DEFAULT_TOPIC_BATCH_ITEMS,
