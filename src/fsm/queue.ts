@@ -49,6 +49,8 @@ export class Queue extends TypedEventEmitter<QueueEvents> {
   private readonly holds = new Map<FSM, unknown>()
   /** Peers that answered RATE_LIMITED, left out of `assign` until their wait ends. */
   private readonly busy: BusyPeers
+  /** RATE_LIMITED answers to each batch's requests, by peer: a refusal charges no attempt, but counts as a try. */
+  private readonly refusals = new WeakMap<FSM, Map<string, number>>()
   private readonly controller = new AbortController()
 
   private target: number
@@ -368,6 +370,9 @@ export class Queue extends TypedEventEmitter<QueueEvents> {
    * fail the batch and the whole run with it).
    */
   private refused(req: FetchRequest, cause: PeerBusyError): void {
+    const refusals = this.refusals.get(req.fsm) ?? new Map<string, number>()
+    refusals.set(req.peer, (refusals.get(req.peer) ?? 0) + 1)
+    this.refusals.set(req.fsm, refusals)
     this.requests.end(req, false)
     req.fsm.downloadingCancelled()
     this.requests.promoteHedge(req.fsm)
@@ -571,12 +576,16 @@ export class Queue extends TypedEventEmitter<QueueEvents> {
       }
       const { from, amount } = fsm.remaining()
       const to = from + amount - 1
-      // A retry waits for a peer that failed the batch least often, busy or not: an idle peer that fails every
-      // request at once (a liar claiming the range, answering nothing) was otherwise given each retry while the
-      // peers that could serve it were busy, and used up the batch's attempts in a second.
-      const fewest = fewestFailures(listed, from, to, fsm)
-      const candidates = peers.filter((p) => fsm.failuresAt(p.id) <= fewest)
-      const peer = balancer.bestPeer(candidates, from, to, (p) => fsm.failuresAt(p), limit)
+      // A retry waits for a peer that tried the batch least often (failed it, or refused it busy), busy or not:
+      // an idle peer that fails every request at once (a liar claiming the range, answering nothing) was
+      // otherwise given each retry while the peers that could serve it were busy, and used up the batch's
+      // attempts in a second. Refusals count as tries, or a peer answering every request busy, never charged a
+      // failure, would hold a batch the others had failed once for ever.
+      const refusals = this.refusals.get(fsm)
+      const tries = (peer: string): number => fsm.failuresAt(peer) + (refusals?.get(peer) ?? 0)
+      const fewest = fewestTries(listed, from, to, tries)
+      const candidates = peers.filter((p) => tries(p.id) <= fewest)
+      const peer = balancer.bestPeer(candidates, from, to, tries, limit)
       if (peer === undefined) {
         waiting = true
         this.wanted ??= { from, to }
@@ -739,9 +748,9 @@ function isConsumerResult(value: unknown): value is ConsumerResult {
   return ok === true || (ok === false && typeof fault === 'string' && CONSUMER_FAULTS.has(fault))
 }
 
-/** The fewest failures of `fsm` at any peer in `peers` that claims `[from, to]` (Infinity when none does). */
-function fewestFailures(peers: readonly PeerInfo[], from: number, to: number, fsm: FSM): number {
+/** The fewest `tries` of any peer in `peers` that claims `[from, to]` (Infinity when none does). */
+function fewestTries(peers: readonly PeerInfo[], from: number, to: number, tries: (peer: string) => number): number {
   let fewest = Number.POSITIVE_INFINITY
-  for (const peer of peers) if (isEligible(peer, from, to)) fewest = Math.min(fewest, fsm.failuresAt(peer.id))
+  for (const peer of peers) if (isEligible(peer, from, to)) fewest = Math.min(fewest, tries(peer.id))
   return fewest
 }

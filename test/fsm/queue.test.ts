@@ -545,6 +545,24 @@ describe('Queue: failures', () => {
     }
   })
 
+  it('a retry is not held for a peer that answers every request busy', async () => {
+    // A second tester's idea: a peer claiming every item and answering RATE_LIMITED to everything is charged no
+    // failure; once the honest peer failed a batch, that batch waited for the busy peer for ever.
+    const h = harness({ start: 0, target: 255, batchSize: 64, window: 4 })
+    let failedOnce = false
+    h.net.add('honest', {
+      behaviour: ({ request }) => {
+        if (failedOnce || request.from !== 64) return 'honest'
+        failedOnce = true
+        return 'reset'
+      }
+    })
+    h.net.add('busy', { behaviour: () => 'rate-limited' })
+    await h.run()
+    expect(failedOnce).toBe(true)
+    expect(h.consumer.sequence).toEqual(range(0, 255))
+  })
+
   it('a batch out of download attempts fails run() with the range and the peers', async () => {
     const h = harness({ start: 0, target: 255, maxDownloadAttempts: 3 })
     h.net.add('a', { behaviour: failsOn(64, 127) })
