@@ -3,11 +3,12 @@ import { dispatchSafely } from '../util/events.js'
 import { Trigger } from '../util/trigger.js'
 import { AbortError, BusyError, InvalidInputError, PeerBusyError } from '../errors.js'
 import { BusyPeers } from './busy-peers.js'
-import { HEDGE_AFTER_MEDIANS, HEDGE_AFTER_MIN_MS, HEDGE_DURATION_SAMPLES, HEDGES_PER_REQUEST } from './constants.js'
+import { HEDGES_PER_REQUEST } from './constants.js'
 import { DeliveryError, InvalidItemsError, QueueClosedError, RequestTimeoutError } from './errors.js'
 import { type FetchOutcome, type FetchRequest, FetchRequests } from './fetch-requests.js'
 import { FSM, FSMStatus } from './fsm.js'
 import { FSMManager } from './fsm-manager.js'
+import { HedgeDelay } from './hedge-delay.js'
 import { NoPeerWatchdog } from './no-peer-watchdog.js'
 import { isEligible, sanitizePeers } from './peer-balancer.js'
 import { type QueueConfig, resolveQueueInit } from './queue-config.js'
@@ -71,8 +72,8 @@ export class Queue extends TypedEventEmitter<QueueEvents> {
   /** A range the last pass found no eligible peer for. */
   private wanted: { from: number; to: number } | null = null
   private knownPeers = 0
-  /** How long the last successful requests took, oldest first: the hedge waits a multiple of their median. */
-  private readonly durations: number[] = []
+  /** The wait before the head batch is asked of a second peer, from the last successful requests. */
+  private readonly hedgeDelay = new HedgeDelay()
   /** The wake-up at which the head batch becomes due for a hedge, and when. */
   private hedgeTimer: { handle: unknown; at: number } | null = null
 
@@ -327,10 +328,7 @@ export class Queue extends TypedEventEmitter<QueueEvents> {
     const other = req.hedge ? this.requests.of(req.fsm) : this.requests.hedgeOf(req.fsm)
     if (other !== undefined) this.requests.end(other, true)
     // Whole replies only: quick short ones would pull the median, and the hedges with it, down.
-    if (check.complete) {
-      this.durations.push(this.config.clock.now() - req.started)
-      if (this.durations.length > HEDGE_DURATION_SAMPLES) this.durations.shift()
-    }
+    if (check.complete) this.hedgeDelay.add(this.config.clock.now() - req.started)
     // A short reply keeps its prefix and the rest is asked for on the next pass, without an attempt charged.
     req.fsm.downloadingSuccess(items as Item[], req.peer)
   }
@@ -641,9 +639,9 @@ export class Queue extends TypedEventEmitter<QueueEvents> {
     const allOpen = this.nextStart > this.target
     if (!allOpen && this.inWindow() < this.config.window) return
     if (!allOpen && !this.manager.inStatus(FSMStatus.Downloaded).some((fsm) => fsm.start > head.start)) return
-    const median = [...this.durations].sort((a, b) => a - b)[this.durations.length >> 1]
-    if (median === undefined) return
-    const due = own.started + Math.max(HEDGE_AFTER_MIN_MS, HEDGE_AFTER_MEDIANS * median)
+    const wait = this.hedgeDelay.ms
+    if (wait === undefined) return
+    const due = own.started + wait
     if (this.config.clock.now() < due) {
       this.wakeAt(due)
       return

@@ -1,5 +1,6 @@
 import { HistoryMismatchError, PeerBusyError } from '../errors.js'
-import { HEDGE_AFTER_MEDIANS, HEDGE_AFTER_MIN_MS, HEDGE_DURATION_SAMPLES } from '../fsm/constants.js'
+import { HEDGE_AFTER_MIN_MS } from '../fsm/constants.js'
+import { HedgeDelay } from '../fsm/hedge-delay.js'
 import type { PeerInfo } from '../fsm/types.js'
 import { equalBytes } from '../util/bytes.js'
 import { type Clock, systemClock } from '../util/clock.js'
@@ -62,8 +63,8 @@ export class ContentHashes {
   private readonly quorum: number
   private readonly clock: Clock
   private refusal: PeerBusyError | undefined
-  /** How long the last successful fetches took (ms), for the hedge. */
-  private readonly durations: number[] = []
+  /** The wait before a slow source's fetch is asked of the next peer too. */
+  private readonly hedgeDelay = new HedgeDelay()
 
   constructor(init: ContentHashesInit) {
     this.init = init
@@ -241,7 +242,7 @@ export class ContentHashes {
               ask()
               return
             }
-            this.measured(this.clock.now() - started)
+            this.hedgeDelay.add(this.clock.now() - started)
             finish({ peer: peer.id, hashes })
           },
           (err: unknown) => {
@@ -251,21 +252,10 @@ export class ContentHashes {
             ask()
           }
         )
-        if (next < order.length) timer = this.clock.setTimeout(ask, this.hedgeAfter())
+        if (next < order.length) timer = this.clock.setTimeout(ask, this.hedgeDelay.ms ?? HEDGE_AFTER_MIN_MS)
       }
       ask()
     })
-  }
-
-  /** How long a source may take before the next peer in turn is asked too. */
-  private hedgeAfter(): number {
-    const median = [...this.durations].sort((a, b) => a - b)[this.durations.length >> 1]
-    return Math.max(HEDGE_AFTER_MIN_MS, HEDGE_AFTER_MEDIANS * (median ?? 0))
-  }
-
-  private measured(ms: number): void {
-    this.durations.push(ms)
-    if (this.durations.length > HEDGE_DURATION_SAMPLES) this.durations.shift()
   }
 
   /**
