@@ -108,6 +108,8 @@ export class FSM {
    * go straight back to the peer whose content the consumer just rejected (Lodestar `getFailedPeers`).
    */
   private readonly avoid = new Map<string, number>()
+  /** RATE_LIMITED answers per peer: no attempt charged, but a try (`triesAt`). */
+  private readonly refusals = new Map<string, number>()
   private failedDownloads = 0
   private failedProcessing = 0
   private localFaults = 0
@@ -228,6 +230,19 @@ export class FSM {
    */
   noteFailure(peer: string): void {
     this.avoid.set(peer, (this.avoid.get(peer) ?? 0) + 1)
+  }
+
+  /**
+   * Counts a RATE_LIMITED answer of `peer` to this batch: no attempt charged, no failure, but a try, so a peer
+   * answering every request busy does not hold a retry the others failed once.
+   */
+  noteRefusal(peer: string): void {
+    this.refusals.set(peer, (this.refusals.get(peer) ?? 0) + 1)
+  }
+
+  /** How often this batch was tried at `peer`: `failuresAt` plus its refusals. */
+  triesAt(peer: string): number {
+    return this.failuresAt(peer) + (this.refusals.get(peer) ?? 0)
   }
 
   /** Downloading → Pending without charging an attempt: the peer left, or the queue needs the slot. */

@@ -50,8 +50,6 @@ export class Queue extends TypedEventEmitter<QueueEvents> {
   private readonly holds = new Map<FSM, unknown>()
   /** Peers that answered RATE_LIMITED, left out of `assign` until their wait ends. */
   private readonly busy: BusyPeers
-  /** RATE_LIMITED answers to each batch's requests, by peer: a refusal charges no attempt, but counts as a try. */
-  private readonly refusals = new WeakMap<FSM, Map<string, number>>()
   private readonly controller = new AbortController()
 
   private target: number
@@ -368,9 +366,7 @@ export class Queue extends TypedEventEmitter<QueueEvents> {
    * fail the batch and the whole run with it).
    */
   private refused(req: FetchRequest, cause: PeerBusyError): void {
-    const refusals = this.refusals.get(req.fsm) ?? new Map<string, number>()
-    refusals.set(req.peer, (refusals.get(req.peer) ?? 0) + 1)
-    this.refusals.set(req.fsm, refusals)
+    req.fsm.noteRefusal(req.peer)
     this.requests.end(req, false)
     req.fsm.downloadingCancelled()
     this.requests.promoteHedge(req.fsm)
@@ -579,8 +575,7 @@ export class Queue extends TypedEventEmitter<QueueEvents> {
       // otherwise given each retry while the peers that could serve it were busy, and used up the batch's
       // attempts in a second. Refusals count as tries, or a peer answering every request busy, never charged a
       // failure, would hold a batch the others had failed once for ever.
-      const refusals = this.refusals.get(fsm)
-      const tries = (peer: string): number => fsm.failuresAt(peer) + (refusals?.get(peer) ?? 0)
+      const tries = (peer: string): number => fsm.triesAt(peer)
       const fewest = fewestTries(listed, from, to, tries)
       const candidates = peers.filter((p) => tries(p.id) <= fewest)
       const peer = balancer.bestPeer(candidates, from, to, tries, limit)
