@@ -70,9 +70,9 @@ interface Charge extends ReplyCharge {
  * held, a peer takes the room it needs from peers holding more than it does, from their stalled replies
  * (`ReplyCharge.stalled`) that were given an `evict`, oldest first: those are released and evicted. A reply its
  * reader keeps taking is never given up, however much its peer holds; one its reader stopped taking is, to a
- * peer holding less, long before its deadline. Replies that are still being built or written to a reader count as held and are not evicted, so
- * when they fill the budget a request is refused (RATE_LIMITED), which costs nothing, rather than a reply built
- * only to be given up.
+ * peer holding less, long before its deadline. Replies that are still being built or written to a reader count
+ * as held and are not evicted, so when they fill the budget a request is refused (RATE_LIMITED), which costs
+ * nothing, rather than a reply built only to be given up.
  */
 export class ReplyBudget {
   private readonly maxBytes: number
