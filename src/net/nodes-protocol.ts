@@ -76,7 +76,8 @@ export interface NodesServerLimits {
 
 /**
  * Answers a nodes request from the store: the nodes it has, in request order, stopping before the reply
- * would pass the byte limit. A malformed request gets status INVALID_REQUEST.
+ * would pass the byte limit (RATE_LIMITED if not even the first fits). A malformed request gets status
+ * INVALID_REQUEST.
  */
 export async function answerNodesRequest(store: KVStore, frame: Uint8Array, limits: NodesServerLimits = {}): Promise<Uint8Array> {
   let hashes: Uint8Array[]
@@ -97,7 +98,12 @@ export async function answerNodes(store: KVStore, hashes: Uint8Array[], limits: 
   let bytes = 0
   for (const value of values) {
     if (value === undefined) continue
-    if (bytes + value.length > maxBytes) break
+    if (bytes + value.length > maxBytes) {
+      // Not even the first node fits: busy for now, not "none of them here", after which the client would
+      // never ask us for them again. Only a limit below the largest node (a server's busy reply budget) does it.
+      if (nodes.length === 0) return encodeNodesResponse(Status.RATE_LIMITED)
+      break
+    }
     bytes += value.length
     nodes.push(value)
   }

@@ -96,17 +96,21 @@ export class ReplyBudget {
   }
 
   /**
-   * Charges `bytes` to `peer`, or returns `undefined` (counted as refused) if they would pass `peer`'s cap, or
-   * the server's when no bigger holder can make room (see the class). `evict`, when given, makes the charge
-   * evictable: it is called once, after the charge was released, and must give the reply up.
+   * Charges `peer` for a reply of up to `bytes`, or returns `undefined` (counted as refused) when not even
+   * `minBytes` fit `peer`'s cap, or the server's when no bigger holder can make room (see the class). A reply
+   * that can be cut short (`minBytes` below `bytes`) is charged what fits, at least `minBytes`: the charge's
+   * `bytes` is what its reply may come to. `evict`, when given, makes the charge evictable: it is called once,
+   * after the charge was released, and must give the reply up.
    */
-  charge(peer: string, bytes: number, evict?: () => void): ReplyCharge | undefined {
+  charge(peer: string, bytes: number, evict?: () => void, minBytes = bytes): ReplyCharge | undefined {
     const held = this.perPeer.get(peer)?.bytes ?? 0
     this.askedAt.set(peer, this.now())
-    if (held + bytes > this.capOf(held) || !this.makeRoom(peer, held, bytes)) {
+    const granted = this.grant(peer, held, Math.min(bytes, this.capOf(held, minBytes) - held), Math.min(minBytes, bytes))
+    if (granted === undefined) {
       this.refused++
       return undefined
     }
+    bytes = granted
     let entry = this.perPeer.get(peer)
     if (entry === undefined) {
       entry = { bytes: 0, charges: new Set() }
@@ -149,17 +153,31 @@ export class ReplyBudget {
   }
 
   /**
-   * What a peer holding `held` may hold: its cap, and while it holds part of the budget, no more than an equal
-   * share of it among the peers sharing it (holding part, or refused within `SHARER_MS`), with one share left
-   * over. A peer holding nothing may always ask for one reply. Without the share, peers whose readers take
-   * every byte (never stalled, so never evicted) kept the budget full with replies being built: an outside
-   * tester's 10 peer ids from one address kept an honest client refused until it gave up. Counting only the
-   * holders was not enough: the refused ids, asking again at once, took the share left over before the honest
-   * client, backing off, asked again.
+   * What a peer holding `held` may hold: its cap, and no more than an equal share of the budget among the
+   * peers sharing it (holding part, or refused within `SHARER_MS`), with one share left over. A peer holding
+   * nothing may always ask for one reply of `minBytes`, the least its reply can be cut to. Without the share,
+   * peers whose readers take every byte (never stalled, so never evicted) kept the budget full with replies
+   * being built: an outside tester's 10 peer ids from one address kept an honest client refused until it gave
+   * up. Counting only the holders was not enough: the refused ids, asking again at once, took the share left
+   * over before the honest client, backing off, asked again. And a share that let a peer holding nothing
+   * reserve a whole reply (2 MiB) let 31 ids fill 64 MiB with one reply each; a reply that can be cut short is
+   * now reserved only up to the share.
    */
-  private capOf(held: number): number {
-    if (held === 0) return this.maxBytesPerPeer
-    return Math.min(this.maxBytesPerPeer, this.maxBytes / (this.sharers() + 1))
+  private capOf(held: number, minBytes: number): number {
+    const share = Math.min(this.maxBytesPerPeer, this.maxBytes / (this.sharers() + 1))
+    return held === 0 ? Math.min(this.maxBytesPerPeer, Math.max(share, minBytes)) : share
+  }
+
+  /**
+   * What of `want` bytes a peer holding `held` is charged: all of it if it fits or stalled replies of bigger
+   * holders make room, else what is free if that is at least `minBytes`, else `minBytes` if room can be made.
+   */
+  private grant(peer: string, held: number, want: number, minBytes: number): number | undefined {
+    if (want < minBytes) return undefined
+    if (this.makeRoom(peer, held, want)) return want
+    const free = this.maxBytes - this.inFlight
+    if (free >= minBytes) return free
+    return this.makeRoom(peer, held, minBytes) ? minBytes : undefined
   }
 
   /** Peers sharing the budget: those holding part of it, or that asked for room within `SHARER_MS`. */

@@ -146,9 +146,10 @@ export interface FrameHandlerOptions {
    * The server's reply bytes in flight: each reply reserves `reserveBytes` (its largest frame) before it is
    * built, is charged what it came to once built, and is released once written out or its stream fails. A
    * request whose reservation does not fit the peer's share or the server's budget is answered `refusal` (a
-   * few bytes, RATE_LIMITED) without being built.
+   * few bytes, RATE_LIMITED) without being built. A reply that can be cut short gives `minReserveBytes`, the
+   * least it may be cut to: it is reserved what fits, at least that, and `answer` is told the room it got.
    */
-  replyBudget?: { budget: ReplyBudget; reserveBytes: number; refusal: Uint8Array }
+  replyBudget?: { budget: ReplyBudget; reserveBytes: number; minReserveBytes?: number; refusal: Uint8Array }
   onError?: (err: unknown, peer: PeerId) => void
   /** Called, besides `onError`, when the stream was aborted because the peer broke the frame rules. */
   onViolation?: (violation: FrameViolation, peer: PeerId) => void
@@ -175,6 +176,12 @@ function frameViolation(err: unknown, late: boolean, received: number): FrameVio
 }
 
 /**
+ * Answers one request frame from `peer` with its reply frame (unprefixed). `maxReplyBytes`, given when the reply
+ * is charged to a reply budget, is the most the reply may come to: one that can be cut short stops there.
+ */
+export type FrameAnswer = (frame: Uint8Array, peer: PeerId, maxReplyBytes?: number) => Promise<Uint8Array>
+
+/**
  * A libp2p stream handler answering request frames with reply frames, in order: one frame per stream, or up to
  * `maxPipelinedRequests` on a stream the client keeps open. Each frame is bounded twice: by size
  * (`maxRequestBytes`, checked against its length prefix, so nothing past it is ever buffered; with pipelining the
@@ -184,7 +191,7 @@ function frameViolation(err: unknown, late: boolean, received: number): FrameVio
  * status); anything that does throw aborts the stream, never the process.
  */
 export function frameHandler(
-  answer: (frame: Uint8Array, peer: PeerId) => Promise<Uint8Array>,
+  answer: FrameAnswer,
   options: FrameHandlerOptions
 ): (stream: Stream, connection: Connection) => Promise<void> {
   const pipelined = Math.max(1, options.maxPipelinedRequests ?? 1)
@@ -424,7 +431,7 @@ interface HeldReply {
  * when the budget takes its room back for a peer holding less.
  */
 async function budgetedAnswer(
-  answer: (frame: Uint8Array, peer: PeerId) => Promise<Uint8Array>,
+  answer: FrameAnswer,
   request: Uint8Array,
   peer: PeerId,
   replyBudget: FrameHandlerOptions['replyBudget'],
@@ -432,12 +439,12 @@ async function budgetedAnswer(
   evict: () => void
 ): Promise<BudgetedReply> {
   if (replyBudget === undefined) return { bytes: await answer(request, peer) }
-  const { budget, reserveBytes, refusal } = replyBudget
-  const charge = budget.charge(peer.toString(), reserveBytes, evict)
+  const { budget, reserveBytes, minReserveBytes, refusal } = replyBudget
+  const charge = budget.charge(peer.toString(), reserveBytes, evict, minReserveBytes)
   if (charge === undefined) return { bytes: refusal }
   held.charge = charge
   try {
-    const bytes = await answer(request, peer)
+    const bytes = await answer(request, peer, charge.bytes - varintLength(charge.bytes))
     charge.resize(bytes.byteLength + varintLength(bytes.byteLength))
     return { bytes, charge }
   } catch (err) {

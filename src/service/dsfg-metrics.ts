@@ -1,6 +1,7 @@
-import type { Metrics, PeerId } from '@libp2p/interface'
+import type { Metrics } from '@libp2p/interface'
 import type { Status } from '../net/codec.js'
 import { peekStatus, requestLabel, statusOutcome } from '../net/request-outcome.js'
+import type { FrameAnswer } from '../net/rpc.js'
 import type { OffenceKind } from '../peers/peer-scorer.js'
 import type { StateSyncStats } from '../sync/state-syncer.js'
 import type { SyncMode } from '../topic/sync/types.js'
@@ -43,9 +44,9 @@ const MODES: readonly SyncMode[] = ['unsynced', 'syncing', 'synced']
 export function countServed(
   served: CountGroup | undefined,
   protocol: string,
-  answer: (frame: Uint8Array, peer: string) => Promise<Uint8Array>
-): (frame: Uint8Array, peer: PeerId) => Promise<Uint8Array> {
-  if (served === undefined) return (frame, peer) => answer(frame, peer.toString())
+  answer: (frame: Uint8Array, peer: string, maxReplyBytes?: number) => Promise<Uint8Array>
+): FrameAnswer {
+  if (served === undefined) return (frame, peer, maxReplyBytes) => answer(frame, peer.toString(), maxReplyBytes)
   // One label string per status, made once.
   const labels = new Map<Status | undefined, string>()
   const label = (status: Status | undefined): string => {
@@ -56,8 +57,8 @@ export function countServed(
     }
     return name
   }
-  return async (frame, peer) => {
-    const reply = await answer(frame, peer.toString())
+  return async (frame, peer, maxReplyBytes) => {
+    const reply = await answer(frame, peer.toString(), maxReplyBytes)
     served.increment({ [label(peekStatus(reply))]: true })
     return reply
   }

@@ -27,9 +27,11 @@ import {
   MAX_NODES_REQUEST_BYTES,
   MAX_PIPELINED_CONTENTS_REQUESTS,
   MAX_PIPELINED_NODES_REQUESTS,
+  MAX_RESPONSE_BYTES,
   MAX_SERVING_REPLY_BYTES,
   MAX_SERVING_REPLY_BYTES_PER_PEER,
   MAX_STATUS_REQUEST_BYTES,
+  MIN_NODES_REPLY_RESERVE_BYTES,
   PEER_CUT_OFF_MS
 } from '../constants.js'
 import { PeerFaultError, PeerRequestError, ProtocolError, ServiceConfigError } from '../errors.js'
@@ -366,7 +368,7 @@ export class DsfgService implements Dsfg, Startable {
     await this.components.registrar.handle(
       NODES_PROTOCOL,
       frameHandler(
-        countServed(this.metrics?.served, NODES_PROTOCOL, (frame, peer) => this.answerNodes(frame, peer)),
+        countServed(this.metrics?.served, NODES_PROTOCOL, (frame, peer, maxReplyBytes) => this.answerNodes(frame, peer, maxReplyBytes)),
         this.frameOptions(NODES_PROTOCOL)
       ),
       { maxInboundStreams: this.maxInboundStreams }
@@ -576,7 +578,12 @@ export class DsfgService implements Dsfg, Startable {
       maxPipelinedRequests: MAX_PIPELINED_REQUESTS[protocol],
       frameTimeoutMs: this.requestFrameTimeoutMs,
       timeoutMs: this.requestTimeoutMs,
-      replyBudget: { budget: this.replyBudget, reserveBytes: REPLY_RESERVE[protocol], refusal: REPLY_REFUSALS[protocol] },
+      replyBudget: {
+        budget: this.replyBudget,
+        reserveBytes: REPLY_RESERVE[protocol],
+        minReserveBytes: protocol === NODES_PROTOCOL ? MIN_NODES_REPLY_RESERVE_BYTES : undefined,
+        refusal: REPLY_REFUSALS[protocol]
+      },
       onError: (err, peer) => this.log('%s request from %p failed: %e', protocol, peer, err),
       onViolation: (violation, peer) => this.frameViolated(protocol, violation, peer)
     }
@@ -586,7 +593,7 @@ export class DsfgService implements Dsfg, Startable {
    * A nodes request costs one token per `REQUEST_COST_UNIT` hashes it asks for, so it is decoded first (at most
    * `MAX_NODES_REQUEST_BYTES`); a frame that does not decode costs one.
    */
-  private async answerNodes(frame: Uint8Array, peer: string): Promise<Uint8Array> {
+  private async answerNodes(frame: Uint8Array, peer: string, maxReplyBytes = MAX_FRAME_BYTES): Promise<Uint8Array> {
     let hashes: Uint8Array[]
     try {
       hashes = decodeNodesRequest(frame)
@@ -596,7 +603,8 @@ export class DsfgService implements Dsfg, Startable {
       return encodeNodesResponse(this.admitNodes(peer, 1) ? Status.INVALID_REQUEST : Status.RATE_LIMITED)
     }
     if (!this.admitNodes(peer, requestTokens(hashes.length))) return encodeNodesResponse(Status.RATE_LIMITED)
-    return answerNodes(this.store, hashes)
+    // The reply's room less the frame's room for RLP headers: what is left for node bytes.
+    return answerNodes(this.store, hashes, { maxResponseBytes: maxReplyBytes - (MAX_FRAME_BYTES - MAX_RESPONSE_BYTES) })
   }
 
   private admitNodes(peer: string, tokens: number): boolean {

@@ -3,8 +3,12 @@ import type { Connection, PeerId, Stream } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { lpStream, streamPair } from '@libp2p/utils'
 import { beforeAll, describe, expect, it } from 'vitest'
+import { Status } from '../../src/net/codec.js'
+import { answerNodes, decodeNodesResponse } from '../../src/net/nodes-protocol.js'
 import { ReplyBudget } from '../../src/net/reply-budget.js'
 import { type FrameViolation, frameHandler } from '../../src/net/rpc.js'
+import { MemoryStore } from '../../src/store/memory-store.js'
+import { keccak256 } from '../../src/trie/keccak.js'
 
 describe('ReplyBudget', () => {
   it('charges a peer and the server, refuses past either cap, and releases once', () => {
@@ -45,6 +49,46 @@ describe('ReplyBudget', () => {
     // A peer holding nothing may always ask for one reply, up to the budget.
     expect(budget.charge('k', 20)).toBeDefined()
     expect(budget.charge('l', 1)).toBeUndefined()
+  })
+
+  it('reserves a reply that can be cut short only up to the share, so ids with one reply each leave room', () => {
+    // An outside tester's 31 peer ids from one address each kept one nodes reply being built, every one
+    // reserved at a whole frame (2 MiB + 64 KiB of a 64 MiB budget): together they filled it, and an honest
+    // client was refused until it gave up. Scaled down: a budget of 6,400, replies of up to 210, cut to 25.
+    let now = 0
+    const budget = new ReplyBudget({ maxBytes: 6_400, maxBytesPerPeer: 1_200, now: () => now })
+    const ids = Array.from({ length: 31 }, (_, i) => `id${i}`)
+    const building = new Map<string, ReturnType<ReplyBudget['charge']>>()
+    let grants: number[] = []
+    for (let round = 0; round < 4; round++) {
+      now += 150
+      grants = []
+      for (const id of ids) {
+        // Its last reply is out, the next one is being built.
+        building.get(id)?.release()
+        const charge = budget.charge(id, 210, undefined, 25)
+        building.set(id, charge)
+        if (charge !== undefined) grants.push(charge.bytes)
+      }
+    }
+    // Each id is reserved its share among 31 (and one kept over), 200, not the whole 210.
+    expect(grants).toEqual(ids.map(() => 200))
+    const honest = budget.charge('honest', 210, undefined, 25)
+    expect(honest?.bytes).toBe(200)
+    // Past the least a reply can be cut to, nothing is reserved.
+    expect(budget.charge('late', 210, undefined, 201)).toBeUndefined()
+    // A reply that cannot be cut short is reserved whole or not at all, as before.
+    honest?.release()
+    expect(budget.charge('whole', 210)).toBeUndefined()
+    expect(budget.charge('whole', 200)?.bytes).toBe(200)
+  })
+
+  it('reserves what is free, down to the least a reply can be cut to, when the whole reply does not fit', () => {
+    const budget = new ReplyBudget({ maxBytes: 100, maxBytesPerPeer: 100 })
+    expect(budget.charge('a', 70)?.bytes).toBe(70)
+    expect(budget.charge('b', 50, undefined, 20)?.bytes).toBe(30)
+    expect(budget.charge('c', 50, undefined, 1)).toBeUndefined()
+    expect(budget.stats()).toMatchObject({ inFlight: 100, refused: 1 })
   })
 
   it('counts a peer refused within the last second among those sharing the budget', () => {
@@ -206,6 +250,40 @@ describe('frameHandler with a reply budget', () => {
     expect(built).toBe(1)
     await Promise.all(s.handled)
     expect(budget.stats()).toMatchObject({ inFlight: 0, refused: 1 })
+  })
+
+  it('tells the answer the room its reply got: what was free, when that is at least the least it may be cut to', async () => {
+    const budget = new ReplyBudget({ maxBytes: 150_000, maxBytesPerPeer: 150_000 })
+    const held = budget.charge('other', 100_000)
+    const rooms: (number | undefined)[] = []
+    const handler = frameHandler(
+      async (_frame, _peer, maxReplyBytes) => {
+        rooms.push(maxReplyBytes)
+        return new Uint8Array(10)
+      },
+      { maxRequestBytes: 64, replyBudget: { budget, reserveBytes: 200_000, minReserveBytes: 40_000, refusal: REFUSAL } }
+    )
+    const [outbound, inbound] = await streamPair()
+    const handled = handler(inbound, { remotePeer: peer } as Connection)
+    expect(await request(outbound, Uint8Array.of(1))).toEqual(new Uint8Array(10))
+    await handled
+    // 50,000 free, less the 3 bytes of the frame's length prefix.
+    expect(rooms).toEqual([49_997])
+    held?.release()
+  })
+
+  it('cuts a nodes reply to the room it got, and answers busy when not even the first node fits', async () => {
+    const store = new MemoryStore()
+    const blobs = [new Uint8Array(300).fill(1), new Uint8Array(300).fill(2), new Uint8Array(300).fill(3)]
+    const hashes = blobs.map((b) => keccak256(b))
+    for (let i = 0; i < blobs.length; i++) await store.put(hashes[i]!, blobs[i]!)
+    const cut = decodeNodesResponse(await answerNodes(store, hashes, { maxResponseBytes: 700 }), 3)
+    expect(cut).toEqual({ code: Status.OK, nodes: blobs.slice(0, 2) })
+    // An empty OK reply says "none of them here", and the client would not ask this peer for them again.
+    expect(decodeNodesResponse(await answerNodes(store, hashes, { maxResponseBytes: 299 }), 3)).toEqual({
+      code: Status.RATE_LIMITED,
+      nodes: []
+    })
   })
 
   it('charges nothing when the answer fails', async () => {
