@@ -751,10 +751,10 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
 
   /**
    * `req.peer` answered RATE_LIMITED (its request tokens or its reply budget are used up): "later", not "liar"
-   * and not silence. Its requests go back to the ready set for the other peers at once (those behind this one
-   * on its stream meet the same refusal), with no offence counted and its measured rate left alone, and it is
-   * asked again, with work sized as before, when its short backoff ends. Treated as silence it waited up to a
-   * minute between probes, long after the server had room again.
+   * and not silence. The request's tasks go back to the ready set for the other peers at once, with no offence
+   * counted and its measured rate left alone, and it is asked again, with work sized as before, when its short
+   * backoff ends or it answers one of its other requests. Treated as silence it waited up to a minute between
+   * probes, long after the server had room again.
    */
   private refused(req: NodeRequest): void {
     const answered = this.answeredAt.get(req.peer)
@@ -766,8 +766,9 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
       this.log('peer %s refused a request while serving others: %d in flight from now', req.peer, window)
       return
     }
+    // Its other requests stay in flight: each comes back refused too (a few bytes, at once) or answered, which
+    // ends the wait. Dropping them threw away the answers on their way and reset the stream they shared.
     this.finish(req, 'dropped')
-    this.dropRequestsOf(req.peer)
     const until = this.busy.failed(req.peer, this.clock.now())
     this.log('peer %s is busy: asked again in %d ms', req.peer, until - this.clock.now())
     // Reported like a reply, so a watcher sees `busy` rise while nothing else moves.

@@ -379,6 +379,38 @@ describe('StateSyncer', async () => {
     expect(doneAt).toBeLessThan(served * 200)
   })
 
+  it('leaves the other requests of a peer that refused one in flight: their answers count', async () => {
+    // An outside tester's lone peer refused every other request. Dropping the peer's other requests at each
+    // refusal threw away the answers on their way, and reset the stream they shared: the peer was never heard
+    // to answer, its backoff doubled to 4 s, and `dsfg sync --root` gave up after 273 nodes.
+    const store = new MemoryStore()
+    const clock = new FakeClock()
+    const peers = nodePeers(source, clock)
+    peers.set('alternating', ({ call }) => (call % 2 === 0 ? { fault: 'rate-limited', delayMs: 50 } : { delayMs: 150 }))
+    const honest = fetcherOf(peers)
+    let given = 0
+    const fetchNodes: NodeFetcher = (peer, hashes, options) => {
+      // A request sent after another in the same turn starts later, as on a real clock: one sent beside the
+      // answered one was not sent after an answer.
+      clock.advance(1)
+      let settled = false
+      options.signal?.addEventListener('abort', () => {
+        if (!settled) given++
+      })
+      return honest(peer, hashes, options).finally(() => {
+        settled = true
+      })
+    }
+    const syncer = newSyncer(store, peers, clock, { fetchNodes, maxNodesPerRequest: 64, busyBackoffMs: 500 })
+    syncer.addPeer('alternating')
+    const doneAt = await syncedAt(clock, syncer, source.root)
+    expectSynced(store, source)
+    expect(peers.requestsOf('alternating')).toBeGreaterThan(20)
+    // No request was given up on: each came back answered or refused.
+    expect(given).toBe(0)
+    expect(doneAt).toBeLessThan(peers.requestsOf('alternating') * 400)
+  })
+
   it('requeues the request of a peer that disconnects mid-sync at once', async () => {
     const store = new MemoryStore()
     const clock = new FakeClock()
