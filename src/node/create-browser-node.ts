@@ -4,6 +4,7 @@ import { webSockets } from '@libp2p/websockets'
 import { createLibp2p } from 'libp2p'
 import type { DsfgInit } from '../service/index.js'
 import { type DsfgLibp2p, dsfgNodeServices, dsfgStreamMuxer } from './node-services.js'
+import { closeDialledResets } from './ws-reset.js'
 
 export interface CreateBrowserDsfgNodeOptions extends DsfgInit {
   /** The node's identity. @default a new Ed25519 key each time (libp2p's own default) */
@@ -20,7 +21,8 @@ export async function createDsfgNode(options: CreateBrowserDsfgNodeOptions = {})
   return createLibp2p({
     privateKey,
     addresses: { listen: [] },
-    transports: [webSockets()],
+    // A connection libp2p resets closes its WebSocket too (`closeDialledResets`).
+    transports: [(components) => closeDialledResets(webSockets()(components))],
     connectionEncrypters: [noise()],
     streamMuxers: [dsfgStreamMuxer()],
     // libp2p's browser default refuses to dial private addresses and plain `ws://`: a tab here dials only the

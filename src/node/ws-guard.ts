@@ -5,6 +5,7 @@ import type { Logger, Transport } from '@libp2p/interface'
 import { type WebSocketsComponents, webSockets } from '@libp2p/websockets'
 import { WS_CLOSE_GRACE_MS, WS_UPGRADE_TIMEOUT_MS } from '../constants.js'
 import { HostConnectionLimit } from './host-limit.js'
+import { ABNORMAL_CLOSURE, closeDialledResets } from './ws-reset.js'
 
 type UpgradeHandler = (
   req: IncomingMessage,
@@ -12,9 +13,6 @@ type UpgradeHandler = (
   head: Buffer,
   done: (ws: UpgradedWebSocket, req: IncomingMessage) => void
 ) => void
-
-/** The close code `@libp2p/websockets` resets a connection with (one no endpoint may send). */
-const ABNORMAL_CLOSURE = 1006
 
 /** What the guard uses of a `ws` WebSocket. */
 interface UpgradedWebSocket {
@@ -40,7 +38,8 @@ export interface GuardedWebSocketsInit {
  * connection gater sees a WebSocket only once upgraded. Here each socket of the listener must become a WebSocket
  * within `upgradeTimeoutMs` of its accept, one address may hold at most `maxSocketsPerHost` sockets open, each
  * WebSocket gets an 'error' listener, one that is closed is destroyed `closeGraceMs` later if its peer has not
- * answered the close by then, and one that is reset is destroyed at once. This reaches into the listener's
+ * answered the close by then, and one that is reset is destroyed at once (and one it dialled is closed:
+ * `closeDialledResets`). This reaches into the listener's
  * `server` and `wsServer` fields: if a release of `@libp2p/websockets` drops them, the listener runs unguarded
  * and says so in the log (`test/net/ws-guard.e2e.test.ts` fails).
  */
@@ -49,7 +48,7 @@ export function guardedWebSockets(init: GuardedWebSocketsInit): (components: Web
   const timeoutMs = init.upgradeTimeoutMs ?? WS_UPGRADE_TIMEOUT_MS
   const closeGraceMs = init.closeGraceMs ?? WS_CLOSE_GRACE_MS
   return (components) => {
-    const inner = transport(components)
+    const inner = closeDialledResets(transport(components))
     // One count over all of the transport's listeners, made with the first (the node's logger exists by then).
     let perHost: HostConnectionLimit | undefined
     const createListener = inner.createListener.bind(inner)

@@ -106,6 +106,31 @@ describe('WebSocket listeners of a DSFG node (guardedWebSockets)', () => {
     expect(connection.status).not.toBe('open')
   })
 
+  it('closes a WebSocket it dialled when libp2p resets the connection', async () => {
+    // libp2p resets with close code 1006, which a dialled (WHATWG) WebSocket refuses to send: the close threw and
+    // the socket stayed open until the server closed it. The server here is unguarded, so only the dialler's
+    // close can end it.
+    const server = await createLibp2p({
+      addresses: { listen: ['/ip4/127.0.0.1/tcp/0/ws'] },
+      transports: [webSockets()],
+      connectionEncrypters: [noise()],
+      streamMuxers: [yamux()]
+    })
+    nodes.push(server)
+    const client = await createLibp2p({
+      transports: [guardedWebSockets({ maxSocketsPerHost: 0, log: silent })],
+      connectionEncrypters: [noise()],
+      streamMuxers: [yamux()]
+    })
+    nodes.push(client)
+    const connection = await client.dial(server.getMultiaddrs()[0]!, { signal: AbortSignal.timeout(5_000) })
+    while (server.getConnections().length === 0) await new Promise((resolve) => setTimeout(resolve, 10))
+    const closed = new Promise<void>((resolve) => server.addEventListener('connection:close', () => resolve(), { once: true }))
+    connection.abort(new Error('cut off'))
+    expect(await Promise.race([closed.then(() => true), new Promise((resolve) => setTimeout(() => resolve(false), 3_000))])).toBe(true)
+    expect(server.getConnections()).toEqual([])
+  })
+
   it('leaves an upgraded connection alone past the deadline', async () => {
     const { node: server } = await wsServer(300)
     const client = await createLibp2p({ transports: [webSockets()], connectionEncrypters: [noise()], streamMuxers: [yamux()] })
