@@ -42,10 +42,29 @@ export interface ReplyBudgetStats {
   evicted: number
   /** Peers holding a charge now. */
   peers: number
+  /** Hosts holding a charge now. */
+  hosts: number
+}
+
+/** How a reply is charged, besides its peer and its largest size. */
+export interface ChargeOptions {
+  /**
+   * Makes the charge evictable: called once, after the charge was released, it must give the reply up.
+   */
+  evict?: () => void
+  /** The least the reply may be cut to: it is charged what fits, at least this. @default its largest size */
+  minBytes?: number
+  /**
+   * What the peer's address counts as (`hostKey`): while peers of two or more hosts share the budget, each host
+   * may hold only an equal part of it. @default the peer itself
+   */
+  host?: string
 }
 
 interface Held {
   bytes: number
+  /** The host it charged its first reply from: all its charges count there. */
+  host: string
   /** This peer's evictable charges, oldest first (Set order is insertion order). */
   charges: Set<Charge>
 }
@@ -84,9 +103,12 @@ export class ReplyBudget {
   private evicted = 0
   private charged = 0
   private readonly now: () => number
-  /** When each peer last asked for room (charged or refused), for `sharers`. */
-  private readonly askedAt = new Map<string, number>()
+  /** Bytes charged to each host. */
+  private readonly perHost = new Map<string, number>()
+  /** When each peer last asked for room (charged or refused), and from which host, for `sharers`. */
+  private readonly askedAt = new Map<string, { at: number; host: string }>()
   private sharing = 0
+  private hostsSharing = 0
   private countedAt = Number.NEGATIVE_INFINITY
 
   constructor(init: ReplyBudgetInit = {}) {
@@ -97,31 +119,35 @@ export class ReplyBudget {
 
   /**
    * Charges `peer` for a reply of up to `bytes`, or returns `undefined` (counted as refused) when not even
-   * `minBytes` fit `peer`'s cap, or the server's when no bigger holder can make room (see the class). A reply
-   * that can be cut short (`minBytes` below `bytes`) is charged what fits, at least `minBytes`: the charge's
-   * `bytes` is what its reply may come to. `evict`, when given, makes the charge evictable: it is called once,
-   * after the charge was released, and must give the reply up.
+   * `minBytes` fit the caps of `peer` and its host, or the server's when no bigger holder can make room (see the
+   * class). A reply that can be cut short (`minBytes` below `bytes`) is charged what fits, at least `minBytes`:
+   * the charge's `bytes` is what its reply may come to.
    */
-  charge(peer: string, bytes: number, evict?: () => void, minBytes = bytes): ReplyCharge | undefined {
-    const held = this.perPeer.get(peer)?.bytes ?? 0
-    this.askedAt.set(peer, this.now())
-    const granted = this.grant(peer, held, Math.min(bytes, this.capOf(held, minBytes) - held), Math.min(minBytes, bytes))
+  charge(peer: string, bytes: number, options: ChargeOptions = {}): ReplyCharge | undefined {
+    const { evict } = options
+    const minBytes = Math.min(options.minBytes ?? bytes, bytes)
+    const existing = this.perPeer.get(peer)
+    const host = existing?.host ?? options.host ?? peer
+    const held = existing?.bytes ?? 0
+    const hostHeld = this.perHost.get(host) ?? 0
+    this.askedAt.set(peer, { at: this.now(), host })
+    const want = Math.min(bytes, this.capOf(held, minBytes) - held, this.hostCapOf(hostHeld, minBytes) - hostHeld)
+    const granted = this.grant(peer, held, want, minBytes)
     if (granted === undefined) {
       this.refused++
       return undefined
     }
     bytes = granted
-    let entry = this.perPeer.get(peer)
-    if (entry === undefined) {
-      entry = { bytes: 0, charges: new Set() }
-      this.perPeer.set(peer, entry)
-    }
-    const owner = entry
+    const owner = existing ?? { bytes: 0, host, charges: new Set<Charge>() }
+    if (existing === undefined) this.perPeer.set(peer, owner)
     let released = false
     const move = (delta: number): void => {
       this.inFlight += delta
       this.peak = Math.max(this.peak, this.inFlight)
       owner.bytes += delta
+      const onHost = (this.perHost.get(owner.host) ?? 0) + delta
+      if (onHost > 0) this.perHost.set(owner.host, onHost)
+      else this.perHost.delete(owner.host)
     }
     const charge: Charge = {
       bytes,
@@ -180,15 +206,39 @@ export class ReplyBudget {
     return this.makeRoom(peer, held, minBytes) ? minBytes : undefined
   }
 
+  /**
+   * What a host holding `hostHeld` may hold while peers of two or more hosts share the budget: an equal part of
+   * it among those hosts, one part kept over; a host holding nothing may always ask for one reply of `minBytes`.
+   * Peer ids are free, addresses are not: an outside tester's 31 ids from one address took 31 of every 32 parts
+   * of a server a peer's share alone divides. With one host (every client on 127.0.0.1, or behind one NAT) the
+   * peers' shares alone apply.
+   */
+  private hostCapOf(hostHeld: number, minBytes: number): number {
+    this.recount()
+    const hosts = Math.max(this.hostsSharing, this.perHost.size)
+    if (hosts < 2) return Number.POSITIVE_INFINITY
+    const share = this.maxBytes / (hosts + 1)
+    return hostHeld === 0 ? Math.max(share, minBytes) : share
+  }
+
   /** Peers sharing the budget: those holding part of it, or that asked for room within `SHARER_MS`. */
   private sharers(): number {
-    const now = this.now()
-    if (now - this.countedAt >= SHARER_RECOUNT_MS) {
-      for (const [peer, at] of this.askedAt) if (now - at > SHARER_MS) this.askedAt.delete(peer)
-      this.sharing = this.askedAt.size
-      this.countedAt = now
-    }
+    this.recount()
     return Math.max(this.sharing, this.perPeer.size)
+  }
+
+  /** Counts the peers, and their hosts, that asked for room within `SHARER_MS`: at most once per `SHARER_RECOUNT_MS`. */
+  private recount(): void {
+    const now = this.now()
+    if (now - this.countedAt < SHARER_RECOUNT_MS) return
+    const hosts = new Set<string>()
+    for (const [peer, asked] of this.askedAt) {
+      if (now - asked.at > SHARER_MS) this.askedAt.delete(peer)
+      else hosts.add(asked.host)
+    }
+    this.sharing = this.askedAt.size
+    this.hostsSharing = hosts.size
+    this.countedAt = now
   }
 
   /**
@@ -230,7 +280,7 @@ export class ReplyBudget {
   }
 
   stats(): ReplyBudgetStats {
-    return { inFlight: this.inFlight, peak: this.peak, refused: this.refused, evicted: this.evicted, peers: this.perPeer.size }
+    return { inFlight: this.inFlight, peak: this.peak, refused: this.refused, evicted: this.evicted, peers: this.perPeer.size, hosts: this.perHost.size }
   }
 }
 

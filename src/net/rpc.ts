@@ -9,6 +9,7 @@ import {
   REPLY_STALL_MS
 } from '../constants.js'
 import { ProtocolError, StreamEndedError } from '../errors.js'
+import { addressHost } from '../node/host-limit.js'
 import { raceSignal } from '../util/abort.js'
 import { concatBytes } from '../util/bytes.js'
 import type { Log } from '../util/log.js'
@@ -197,6 +198,8 @@ export function frameHandler(
   const pipelined = Math.max(1, options.maxPipelinedRequests ?? 1)
   return async (stream, connection) => {
     const peer = connection.remotePeer
+    // What the reply budget counts the peer's address as, for the hosts' shares.
+    const host = options.replyBudget === undefined ? undefined : addressHost(connection.remoteAddr)
     // Bytes received and bytes of frames read so far: their difference is what arrived of the next frames,
     // which may not pass `pipelined` frames' worth (checked here rather than by lpStream, whose overflow a
     // handler busy answering would only see as a failed write).
@@ -275,7 +278,7 @@ export function frameHandler(
         })
         const signal = deadline.signal
         setMaxListeners(Infinity, signal)
-        const reply = budgetedAnswer(answer, request, peer, options.replyBudget, held, () => {
+        const reply = budgetedAnswer(answer, request, peer, host, options.replyBudget, held, () => {
           // The budget gave this stalled reply's room to a peer holding less. Its reader had stopped taking it:
           // an unread reply, as at the deadline, so a peer id that keeps stalling replies is cut off in time.
           failed = true
@@ -434,13 +437,14 @@ async function budgetedAnswer(
   answer: FrameAnswer,
   request: Uint8Array,
   peer: PeerId,
+  host: string | undefined,
   replyBudget: FrameHandlerOptions['replyBudget'],
   held: HeldReply,
   evict: () => void
 ): Promise<BudgetedReply> {
   if (replyBudget === undefined) return { bytes: await answer(request, peer) }
   const { budget, reserveBytes, minReserveBytes, refusal } = replyBudget
-  const charge = budget.charge(peer.toString(), reserveBytes, evict, minReserveBytes)
+  const charge = budget.charge(peer.toString(), reserveBytes, { evict, minBytes: minReserveBytes, host })
   if (charge === undefined) return { bytes: refusal }
   held.charge = charge
   try {

@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net'
 import type { Logger, MultiaddrConnection } from '@libp2p/interface'
 import { getNetConfig, isNetworkAddress } from '@libp2p/utils'
+import type { Multiaddr } from '@multiformats/multiaddr'
 
 /**
  * The inbound connections of each remote IP address, counted from the moment libp2p accepts the socket (before
@@ -56,6 +57,12 @@ export class HostConnectionLimit {
     if (count <= 0) this.open.delete(host)
     else this.open.set(host, count)
   }
+}
+
+/** `hostKey` of a connection's remote address, or `undefined` for one that is not an IP address (a relay, memory). */
+export function addressHost(addr: Multiaddr | undefined): string | undefined {
+  if (addr === undefined || !isNetworkAddress(addr)) return undefined
+  return hostKey(getNetConfig(addr).host)
 }
 
 /**

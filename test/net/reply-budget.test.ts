@@ -2,10 +2,11 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { Connection, PeerId, Stream } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { lpStream, streamPair } from '@libp2p/utils'
+import { multiaddr } from '@multiformats/multiaddr'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { Status } from '../../src/net/codec.js'
 import { answerNodes, decodeNodesResponse } from '../../src/net/nodes-protocol.js'
-import { ReplyBudget } from '../../src/net/reply-budget.js'
+import { type ChargeOptions, ReplyBudget } from '../../src/net/reply-budget.js'
 import { type FrameViolation, frameHandler } from '../../src/net/rpc.js'
 import { MemoryStore } from '../../src/store/memory-store.js'
 import { keccak256 } from '../../src/trie/keccak.js'
@@ -22,11 +23,11 @@ describe('ReplyBudget', () => {
     expect(budget.charge('a', 14)).toBeUndefined()
     expect(budget.charge('a', 13)?.bytes).toBe(13)
     expect(budget.charge('c', 18)).toBeUndefined() // past the server's budget
-    expect(budget.stats()).toEqual({ inFlight: 83, peak: 100, refused: 3, evicted: 0, peers: 2 })
+    expect(budget.stats()).toEqual({ inFlight: 83, peak: 100, refused: 3, evicted: 0, peers: 2, hosts: 2 })
     a?.release()
     a?.release()
     a?.resize(40) // released: no effect
-    expect(budget.stats()).toEqual({ inFlight: 63, peak: 100, refused: 3, evicted: 0, peers: 2 })
+    expect(budget.stats()).toEqual({ inFlight: 63, peak: 100, refused: 3, evicted: 0, peers: 2, hosts: 2 })
     b?.release()
     expect(budget.stats()).toMatchObject({ inFlight: 13, peak: 100, refused: 3 })
     // The peer's own cap, where the share is larger.
@@ -66,28 +67,58 @@ describe('ReplyBudget', () => {
       for (const id of ids) {
         // Its last reply is out, the next one is being built.
         building.get(id)?.release()
-        const charge = budget.charge(id, 210, undefined, 25)
+        const charge = budget.charge(id, 210, { minBytes: 25 })
         building.set(id, charge)
         if (charge !== undefined) grants.push(charge.bytes)
       }
     }
     // Each id is reserved its share among 31 (and one kept over), 200, not the whole 210.
     expect(grants).toEqual(ids.map(() => 200))
-    const honest = budget.charge('honest', 210, undefined, 25)
+    const honest = budget.charge('honest', 210, { minBytes: 25 })
     expect(honest?.bytes).toBe(200)
     // Past the least a reply can be cut to, nothing is reserved.
-    expect(budget.charge('late', 210, undefined, 201)).toBeUndefined()
+    expect(budget.charge('late', 210, { minBytes: 201 })).toBeUndefined()
     // A reply that cannot be cut short is reserved whole or not at all, as before.
     honest?.release()
     expect(budget.charge('whole', 210)).toBeUndefined()
     expect(budget.charge('whole', 200)?.bytes).toBe(200)
   })
 
+  it('gives each host an equal part while peers of two or more share the budget, so ids of one address leave room', () => {
+    // Peer ids are free, addresses are not: 31 ids from one address, each keeping one whole reply (a contents
+    // reply cannot be cut short) being built, filled the budget, and a peer of another address was refused.
+    let now = 0
+    const budget = new ReplyBudget({ maxBytes: 6_400, maxBytesPerPeer: 1_200, now: () => now })
+    const ids = Array.from({ length: 31 }, (_, i) => `id${i}`)
+    const building = new Map<string, ReturnType<ReplyBudget['charge']>>()
+    const round = (): void => {
+      now += 150
+      for (const id of ids) {
+        building.get(id)?.release()
+        building.set(id, budget.charge(id, 210, { host: '192.0.2.1' }))
+      }
+    }
+    round()
+    // Alone, one address's ids may fill the budget, a whole reply each.
+    expect(budget.stats().inFlight).toBeGreaterThan(6_400 - 210)
+    expect(budget.charge('honest', 210, { host: '192.0.2.2' })).toBeUndefined()
+    round()
+    round()
+    // With a second address sharing it, the first holds at most a third: one part each, one kept over.
+    expect(budget.stats()).toMatchObject({ hosts: 1 })
+    expect(budget.stats().inFlight).toBeLessThanOrEqual(6_400 / 3)
+    expect(budget.charge('honest', 210, { host: '192.0.2.2' })?.bytes).toBe(210)
+    // Peers of one address alone share it by their own shares, as before.
+    const one = new ReplyBudget({ maxBytes: 6_400, maxBytesPerPeer: 1_200 })
+    for (const id of ids) one.charge(id, 200, { host: '192.0.2.1' })
+    expect(one.stats()).toMatchObject({ inFlight: 6_200, peers: 31, hosts: 1 })
+  })
+
   it('reserves what is free, down to the least a reply can be cut to, when the whole reply does not fit', () => {
     const budget = new ReplyBudget({ maxBytes: 100, maxBytesPerPeer: 100 })
     expect(budget.charge('a', 70)?.bytes).toBe(70)
-    expect(budget.charge('b', 50, undefined, 20)?.bytes).toBe(30)
-    expect(budget.charge('c', 50, undefined, 1)).toBeUndefined()
+    expect(budget.charge('b', 50, { minBytes: 20 })?.bytes).toBe(30)
+    expect(budget.charge('c', 50, { minBytes: 1 })).toBeUndefined()
     expect(budget.stats()).toMatchObject({ inFlight: 100, refused: 1 })
   })
 
@@ -112,7 +143,7 @@ describe('ReplyBudget', () => {
     const evicted: string[] = []
     // Stalled at once: their readers took nothing (see the next tests for replies being read).
     const hold = (peer: string, bytes: number, name: string) => {
-      const charge = budget.charge(peer, bytes, () => evicted.push(name))
+      const charge = budget.charge(peer, bytes, { evict: () => evicted.push(name) })
       charge?.stalled(true)
       return charge
     }
@@ -126,52 +157,52 @@ describe('ReplyBudget', () => {
     expect(evicted).toEqual(['a1'])
     expect(a1?.bytes).toBe(30)
     a1?.release() // already released by the eviction: no effect
-    expect(budget.stats()).toEqual({ inFlight: 95, peak: 100, refused: 0, evicted: 1, peers: 4 })
+    expect(budget.stats()).toEqual({ inFlight: 95, peak: 100, refused: 0, evicted: 1, peers: 4, hosts: 4 })
     // f asks 25: b's reply is now the oldest.
     expect(hold('f', 25, 'f1')).toBeDefined()
     expect(evicted).toEqual(['a1', 'b1'])
     // g asks 45: the oldest replies go until there is room (e's and f's are younger than c's and d's).
     expect(hold('g', 45, 'g1')).toBeDefined()
     expect(evicted).toEqual(['a1', 'b1', 'c1', 'd1'])
-    expect(budget.stats()).toEqual({ inFlight: 95, peak: 100, refused: 0, evicted: 4, peers: 3 })
+    expect(budget.stats()).toEqual({ inFlight: 95, peak: 100, refused: 0, evicted: 4, peers: 3, hosts: 3 })
     // g holds the most: it takes nothing from the others (and is past its share).
     expect(hold('g', 5, 'g2')).toBeUndefined()
     // h holds nothing and asks 25: only stalled replies of peers holding more go, the oldest first (e's).
     expect(hold('h', 25, 'h1')).toBeDefined()
     expect(evicted).toEqual(['a1', 'b1', 'c1', 'd1', 'e1'])
-    expect(budget.stats()).toEqual({ inFlight: 95, peak: 100, refused: 1, evicted: 5, peers: 3 })
+    expect(budget.stats()).toEqual({ inFlight: 95, peak: 100, refused: 1, evicted: 5, peers: 3, hosts: 3 })
   })
 
   it('evicts only charges that can be given up, and nothing when that would not make room', () => {
     const budget = new ReplyBudget({ maxBytes: 100, maxBytesPerPeer: 100 })
     const evicted: string[] = []
     budget.charge('a', 50)?.stalled(true) // not evictable: no evict given
-    budget.charge('b', 30, () => evicted.push('b1'))?.stalled(true)
-    budget.charge('x', 20, () => evicted.push('x1'))?.stalled(true)
+    budget.charge('b', 30, { evict: () => evicted.push('b1') })?.stalled(true)
+    budget.charge('x', 20, { evict: () => evicted.push('x1') })?.stalled(true)
     // c needs 60 of room: b's and x's 50 are not enough, and a's cannot be taken, so nothing goes.
-    expect(budget.charge('c', 60, () => undefined)).toBeUndefined()
+    expect(budget.charge('c', 60, { evict: () => undefined })).toBeUndefined()
     expect(evicted).toEqual([])
-    expect(budget.charge('c', 40, () => undefined)).toBeDefined()
+    expect(budget.charge('c', 40, { evict: () => undefined })).toBeDefined()
     expect(evicted).toEqual(['b1', 'x1'])
     // Only a holds more than c now, and its charge cannot be taken (c is past its share besides).
-    expect(budget.charge('c', 20, () => undefined)).toBeUndefined()
-    expect(budget.stats()).toEqual({ inFlight: 90, peak: 100, refused: 2, evicted: 2, peers: 2 })
+    expect(budget.charge('c', 20, { evict: () => undefined })).toBeUndefined()
+    expect(budget.stats()).toEqual({ inFlight: 90, peak: 100, refused: 2, evicted: 2, peers: 2, hosts: 2 })
   })
 
   it('never evicts a reply its reader is taking, nor one not yet stalled: the request is refused instead', () => {
     const budget = new ReplyBudget({ maxBytes: 100, maxBytesPerPeer: 100 })
     const evicted: string[] = []
-    const reading = budget.charge('a', 60, () => evicted.push('a1'))
-    const fresh = budget.charge('b', 40, () => evicted.push('b1'))
-    expect(budget.charge('c', 30, () => undefined)).toBeUndefined()
+    const reading = budget.charge('a', 60, { evict: () => evicted.push('a1') })
+    const fresh = budget.charge('b', 40, { evict: () => evicted.push('b1') })
+    expect(budget.charge('c', 30, { evict: () => undefined })).toBeUndefined()
     // Stalled a while, then read again: protected again.
     reading?.stalled(true)
     reading?.stalled(false)
-    expect(budget.charge('c', 30, () => undefined)).toBeUndefined()
+    expect(budget.charge('c', 30, { evict: () => undefined })).toBeUndefined()
     expect(evicted).toEqual([])
     // b's reader stops: its reply goes, although a holds more.
     fresh?.stalled(true)
-    expect(budget.charge('c', 30, () => undefined)).toBeDefined()
+    expect(budget.charge('c', 30, { evict: () => undefined })).toBeDefined()
     expect(evicted).toEqual(['b1'])
     expect(budget.stats()).toMatchObject({ inFlight: 90, refused: 2, evicted: 1 })
   })
@@ -284,6 +315,28 @@ describe('frameHandler with a reply budget', () => {
       code: Status.RATE_LIMITED,
       nodes: []
     })
+  })
+
+  it("charges a reply to the host of its connection's remote address", async () => {
+    const hosts: (string | undefined)[] = []
+    class Recording extends ReplyBudget {
+      override charge(peer: string, bytes: number, options: ChargeOptions = {}) {
+        hosts.push(options.host)
+        return super.charge(peer, bytes, options)
+      }
+    }
+    const handler = frameHandler(async () => new Uint8Array(10), {
+      maxRequestBytes: 64,
+      replyBudget: { budget: new Recording(), reserveBytes: 1_000, refusal: REFUSAL }
+    })
+    for (const remoteAddr of [multiaddr('/ip4/192.0.2.7/tcp/4001'), multiaddr('/ip6/2001:db8:1:2:3:4:5:6/tcp/4001/ws'), undefined]) {
+      const [outbound, inbound] = await streamPair()
+      const handled = handler(inbound, { remotePeer: peer, remoteAddr } as Connection)
+      expect(await request(outbound, Uint8Array.of(1))).toEqual(new Uint8Array(10))
+      await handled
+    }
+    // An IPv6 address counts as its /64; a connection with no IP address as its peer (no host given).
+    expect(hosts).toEqual(['192.0.2.7', '2001:db8:1:2::/64', undefined])
   })
 
   it('charges nothing when the answer fails', async () => {
