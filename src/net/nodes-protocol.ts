@@ -1,7 +1,8 @@
 import type { PeerId } from '@libp2p/interface'
-import { MAX_FRAME_BYTES, MAX_NODES_PER_REQUEST, MAX_RESPONSE_BYTES } from '../constants.js'
+import { MAX_FRAME_BYTES, MAX_NODES_PER_REQUEST, MAX_RESPONSE_BYTES, NODES_READ_CHUNK } from '../constants.js'
 import { PeerBusyError, ProtocolError, RequestRejectedError } from '../errors.js'
 import type { KVStore } from '../store/kv-store.js'
+import { MAX_NODE_BYTES } from '../trie/node.js'
 import { readRlpSpan } from '../util/rlp-span.js'
 import { encodeRlpBytesList } from '../util/rlp-write.js'
 import { decodeFrame, encodeFrame, expectBytes, expectItems, expectList, Status } from './codec.js'
@@ -90,22 +91,29 @@ export async function answerNodesRequest(store: KVStore, frame: Uint8Array, limi
   return answerNodes(store, hashes, limits)
 }
 
-/** `answerNodesRequest` for the hashes of a request already decoded. */
+/**
+ * `answerNodesRequest` for the hashes of a request already decoded. The store is read `NODES_READ_CHUNK` hashes
+ * at a time, in request order, until the reply is full: reading all of them at once held every value asked
+ * for, up to 1,024 leaves of up to 1 MiB each, to send 2 MiB of them (an outside tester took a server from 363
+ * MB to 3.2 GB of RSS with one peer id asking for a trie's largest leaves). A value past `MAX_NODE_BYTES` is
+ * left out: no client accepts it.
+ */
 export async function answerNodes(store: KVStore, hashes: Uint8Array[], limits: NodesServerLimits = {}): Promise<Uint8Array> {
   const maxBytes = limits.maxResponseBytes ?? MAX_RESPONSE_BYTES
-  const values = await store.getMany(hashes)
   const nodes: Uint8Array[] = []
   let bytes = 0
-  for (const value of values) {
-    if (value === undefined) continue
-    if (bytes + value.length > maxBytes) {
-      // Not even the first node fits: busy for now, not "none of them here", after which the client would
-      // never ask us for them again. Only a limit below the largest node (a server's busy reply budget) does it.
-      if (nodes.length === 0) return encodeNodesResponse(Status.RATE_LIMITED)
-      break
+  for (let at = 0; at < hashes.length; at += NODES_READ_CHUNK) {
+    const values = await store.getMany(at === 0 && hashes.length <= NODES_READ_CHUNK ? hashes : hashes.slice(at, at + NODES_READ_CHUNK))
+    for (const value of values) {
+      if (value === undefined || value.length > MAX_NODE_BYTES) continue
+      if (bytes + value.length > maxBytes) {
+        // Not even the first node fits: busy for now, not "none of them here", after which the client would
+        // never ask us for them again. Only a limit below the largest node (a server's busy reply budget) does it.
+        return nodes.length === 0 ? encodeNodesResponse(Status.RATE_LIMITED) : encodeNodesResponse(Status.OK, nodes)
+      }
+      bytes += value.length
+      nodes.push(value)
     }
-    bytes += value.length
-    nodes.push(value)
   }
   return encodeNodesResponse(Status.OK, nodes)
 }

@@ -2,6 +2,7 @@ import type { Metrics } from '@libp2p/interface'
 import type { Status } from '../net/codec.js'
 import { peekStatus, requestLabel, statusOutcome } from '../net/request-outcome.js'
 import type { FrameAnswer } from '../net/rpc.js'
+import type { ReplyBudgetStats } from '../net/reply-budget.js'
 import type { OffenceKind } from '../peers/peer-scorer.js'
 import type { StateSyncStats } from '../sync/state-syncer.js'
 import type { SyncMode } from '../topic/sync/types.js'
@@ -13,6 +14,8 @@ export interface DsfgMetricsSources {
   stateSyncs(): StateSyncStats[]
   /** Each open topic: its sync mode, the item number it aims for and our highest stored one (-1 for none). */
   topics(): Promise<{ name: string; mode: SyncMode; target: number; head: number }[]>
+  /** The reply budget of what this node serves. */
+  replyBudget(): ReplyBudgetStats
 }
 
 /**
@@ -82,6 +85,15 @@ export function registerDsfgMetrics(metrics: Metrics | undefined, sources: DsfgM
       const counts: Record<string, number> = Object.fromEntries(MODES.map((m) => [m, 0]))
       for (const topic of await sources.topics()) counts[topic.mode] = (counts[topic.mode] ?? 0) + 1
       return counts
+    }
+  })
+  metrics.registerMetricGroup('dsfg_reply_budget', {
+    label: 'stat',
+    help:
+      'Reply bytes held now (in_flight_bytes) and at most (peak_bytes), replies refused RATE_LIMITED for want of room (refused) or given up for a peer holding less (evicted), and the peers and hosts holding part of it',
+    calculate: () => {
+      const { inFlight, peak, refused, evicted, peers, hosts } = sources.replyBudget()
+      return { in_flight_bytes: inFlight, peak_bytes: peak, refused, evicted, peers, hosts }
     }
   })
   metrics.registerMetricGroup('dsfg_topic_head', {

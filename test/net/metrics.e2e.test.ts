@@ -1,6 +1,7 @@
 import { prometheusMetrics } from '@libp2p/prometheus-metrics'
 import { Registry } from 'prom-client'
 import { afterEach, describe, expect, it } from 'vitest'
+import { ReplyBudget } from '../../src/net/reply-budget.js'
 import { registerDsfgMetrics } from '../../src/service/dsfg-metrics.js'
 import { MemoryStore } from '../../src/store/memory-store.js'
 import { connect, createDsfgNode, type DsfgNode } from '../helpers/libp2p.js'
@@ -52,6 +53,10 @@ describe('metrics of a DSFG node', () => {
     const sent = await read(client.registry, 'dsfg_requests_sent_total', 'request="nodes:ok"')
     expect(sent).toBeGreaterThan(0)
     expect(await read(server.registry, 'dsfg_requests_served_total', 'request="nodes:ok"')).toBe(sent)
+    // The server's reply budget held the replies while they went out, and holds nothing now.
+    expect(await read(server.registry, 'dsfg_reply_budget', 'stat="peak_bytes"')).toBeGreaterThan(0)
+    expect(await read(server.registry, 'dsfg_reply_budget', 'stat="in_flight_bytes"')).toBe(0)
+    expect(await read(server.registry, 'dsfg_reply_budget', 'stat="refused"')).toBe(0)
     // The sync is over: no sync running, nothing pending.
     expect(await read(client.registry, 'dsfg_state_syncs_running')).toBe(0)
     expect(await read(client.registry, 'dsfg_trie_nodes_pending')).toBe(0)
@@ -84,7 +89,7 @@ describe('metrics of a DSFG node', () => {
   })
 
   it('registers nothing and syncs as before on a node without metrics', async () => {
-    expect(registerDsfgMetrics(undefined, { stateSyncs: () => [], topics: async () => [] })).toBeUndefined()
+    expect(registerDsfgMetrics(undefined, { stateSyncs: () => [], topics: async () => [], replyBudget: () => new ReplyBudget().stats() })).toBeUndefined()
     const server = await createDsfgNode({ store: new MemoryStore() })
     running.push(server)
     const published = server.services.dsfg.topic({ name: TOPIC, publisher: server.peerId })

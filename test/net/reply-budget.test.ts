@@ -8,8 +8,10 @@ import { Status } from '../../src/net/codec.js'
 import { answerNodes, decodeNodesResponse } from '../../src/net/nodes-protocol.js'
 import { type ChargeOptions, ReplyBudget } from '../../src/net/reply-budget.js'
 import { type FrameViolation, frameHandler } from '../../src/net/rpc.js'
+import { NODES_READ_CHUNK } from '../../src/constants.js'
 import { MemoryStore } from '../../src/store/memory-store.js'
 import { keccak256 } from '../../src/trie/keccak.js'
+import { MAX_NODE_BYTES } from '../../src/trie/node.js'
 
 describe('ReplyBudget', () => {
   it('charges a peer and the server, refuses past either cap, and releases once', () => {
@@ -315,6 +317,29 @@ describe('frameHandler with a reply budget', () => {
       code: Status.RATE_LIMITED,
       nodes: []
     })
+  })
+
+  it('reads a nodes request from the store a chunk at a time, only until the reply is full', async () => {
+    // Reading all 1,024 hashes at once held every value asked for: an outside tester's one peer id asking for
+    // a trie's largest leaves took a server to 3.2 GB.
+    const store = new MemoryStore()
+    const big = Array.from({ length: 200 }, (_, i) => new Uint8Array(300 * 1024).fill(i))
+    const hashes = big.map((b) => keccak256(b))
+    for (let i = 0; i < big.length; i++) await store.put(hashes[i]!, big[i]!)
+    const reads: number[] = []
+    const getMany = store.getMany.bind(store)
+    store.getMany = async (keys) => {
+      reads.push(keys.length)
+      return getMany(keys)
+    }
+    const reply = decodeNodesResponse(await answerNodes(store, hashes), 200)
+    // 2 MiB holds 6 of them: one read of 64, not 200.
+    expect(reply.nodes.length).toBe(6)
+    expect(reads).toEqual([NODES_READ_CHUNK])
+    // Unanswerable values (past the largest node a client accepts) are left out.
+    const huge = new Uint8Array(MAX_NODE_BYTES + 1)
+    await store.put(keccak256(huge), huge)
+    expect(decodeNodesResponse(await answerNodes(store, [keccak256(huge), hashes[0]!]), 2).nodes).toEqual([big[0]])
   })
 
   it("charges a reply to the host of its connection's remote address", async () => {
