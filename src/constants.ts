@@ -232,19 +232,19 @@ export const MAX_FRAME_BYTES = MAX_RESPONSE_BYTES + 64 * 1024
 export const MIN_NODES_REPLY_RESERVE_BYTES = 256 * 1024
 
 /**
- * Hashes of a nodes request a server reads from its store at a time (`answerNodes`), so building one reply holds
- * at most this many values besides the reply: 64 MiB at the largest node (1 MiB). Reading a request's 1,024 at
- * once let one peer id take a server to 3.2 GB of RSS with a trie's largest leaves. Measured on LevelDB, 100k
- * nodes of 150 bytes: 5.7 ms a 1,024-hash request read at once, 7.6 ms in chunks of 64, 9.8 in chunks of 16.
+ * How much a server reads from its store at a time to build a nodes reply (`answerNodes`): for a reply of 2 MiB,
+ * this many of the largest values its store may hold (fewer in proportion for a smaller reply), so building a
+ * reply holds at most 8 times its room in values besides the reply, and all replies being built at most 8 times
+ * the reply budget (512 MiB). A store that knows its largest value (`KVStore.largestValueBytes`: `LevelStore`
+ * and `MemoryStore` do) and holds only small nodes is read 1,024 hashes at once; one that does not know (a
+ * `LevelStore` an earlier version wrote) 16 at a time. Reading a request's 1,024 at once let one peer id take a
+ * server to 3.2 GB of RSS with a trie's largest leaves, and 31 through a slow proxy to 11 GB. Measured on
+ * LevelDB, 100k nodes of 150 bytes: 5.7 ms a 1,024-hash request read at once, 7.6 ms in chunks of 64, 9.8 in
+ * chunks of 16; `bench:burst`'s 50 joiners of a server took a median of 71-85 s with chunks of 64 or fewer
+ * (single runs), 53 s read at once. Limiting the reads a server makes at once (4 or 16) instead made them take
+ * 90-99 s, some of them failing.
  */
-export const NODES_READ_CHUNK = 64
-
-/**
- * Nodes replies a server builds at once (`DsfgService`); the others wait their turn. With `NODES_READ_CHUNK`,
- * what their store reads hold at once is at most 4 × 64 MiB at the largest node, whatever the number of peers
- * and streams asking (each reply's bytes are the reply budget's).
- */
-export const MAX_CONCURRENT_NODES_REPLIES = 4
+export const NODES_READ_CHUNK = 16
 
 /** Concurrent inbound streams per connection and protocol; libp2p resets streams beyond it. */
 export const MAX_INBOUND_STREAMS = 16

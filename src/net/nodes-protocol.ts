@@ -92,18 +92,26 @@ export async function answerNodesRequest(store: KVStore, frame: Uint8Array, limi
 }
 
 /**
- * `answerNodesRequest` for the hashes of a request already decoded. The store is read `NODES_READ_CHUNK` hashes
- * at a time, in request order, until the reply is full: reading all of them at once held every value asked
- * for, up to 1,024 leaves of up to 1 MiB each, to send 2 MiB of them (an outside tester took a server from 363
- * MB to 3.2 GB of RSS with one peer id asking for a trie's largest leaves). A value past `MAX_NODE_BYTES` is
- * left out: no client accepts it.
+ * `answerNodesRequest` for the hashes of a request already decoded. The store is read a chunk at a time, in
+ * request order, until the reply is full, each chunk's values at most `NODES_READ_CHUNK` times the largest node
+ * for a reply of `MAX_RESPONSE_BYTES` (in proportion for a smaller one): reading all of them at once held every
+ * value asked for, up to 1,024 leaves of up to 1 MiB each, to send 2 MiB of them (an outside tester took a server
+ * from 363 MB to 3.2 GB of RSS with one peer id asking for a trie's largest leaves). A store that knows its
+ * largest value (`KVStore.largestValueBytes`) is read in chunks that many of them fit, all 1,024 at once for a
+ * trie of small nodes. A value past `MAX_NODE_BYTES` is left out: no client accepts it.
  */
-export async function answerNodes(store: KVStore, hashes: Uint8Array[], limits: NodesServerLimits = {}): Promise<Uint8Array> {
+export async function answerNodes(
+  store: Pick<KVStore, 'getMany' | 'largestValueBytes'>,
+  hashes: Uint8Array[],
+  limits: NodesServerLimits = {}
+): Promise<Uint8Array> {
   const maxBytes = limits.maxResponseBytes ?? MAX_RESPONSE_BYTES
   const nodes: Uint8Array[] = []
   let bytes = 0
-  for (let at = 0; at < hashes.length; at += NODES_READ_CHUNK) {
-    const values = await store.getMany(at === 0 && hashes.length <= NODES_READ_CHUNK ? hashes : hashes.slice(at, at + NODES_READ_CHUNK))
+  const readBytes = (NODES_READ_CHUNK * MAX_NODE_BYTES * maxBytes) / MAX_RESPONSE_BYTES
+  const chunk = Math.max(1, Math.floor(readBytes / Math.max(1, store.largestValueBytes?.() ?? MAX_NODE_BYTES)))
+  for (let at = 0; at < hashes.length; at += chunk) {
+    const values = await store.getMany(at === 0 && hashes.length <= chunk ? hashes : hashes.slice(at, at + chunk))
     for (const value of values) {
       if (value === undefined || value.length > MAX_NODE_BYTES) continue
       if (bytes + value.length > maxBytes) {

@@ -18,7 +18,6 @@ import {
   DEFAULT_REQUEST_FRAME_TIMEOUT_MS,
   DEFAULT_REQUEST_TIMEOUT_MS,
   MAX_CHECKPOINT_RECORD_BYTES,
-  MAX_CONCURRENT_NODES_REPLIES,
   MAX_CONTENTS_REQUEST_BYTES,
   MAX_CUT_OFF_PEERS,
   MAX_HASHES_PER_REQUEST,
@@ -70,7 +69,6 @@ import { TopicStore } from '../topic/topic-store.js'
 import { throwIfAborted } from '../util/abort.js'
 import { type Clock, systemClock } from '../util/clock.js'
 import { eventSource } from '../util/events.js'
-import { ConcurrencyLimit } from '../util/concurrency-limit.js'
 import { countServed, type DsfgMetrics, registerDsfgMetrics } from './dsfg-metrics.js'
 import type { StateSyncHandle } from './state-sync-handle.js'
 
@@ -264,8 +262,6 @@ export class DsfgService implements Dsfg, Startable {
   private readonly nodeRequests: TokenBuckets
   /** Reply bytes in flight, over every served protocol. */
   private readonly replyBudget: ReplyBudget
-  /** Nodes replies being built (their store reads) at once: `MAX_CONCURRENT_NODES_REPLIES`. */
-  private readonly nodesReplies = new ConcurrencyLimit(MAX_CONCURRENT_NODES_REPLIES)
   private readonly clock: Clock = systemClock
   /** The one peer ledger: every offence of every protocol and syncer is weighed here. */
   private readonly scorer: PeerScorer
@@ -610,7 +606,7 @@ export class DsfgService implements Dsfg, Startable {
     if (!this.admitNodes(peer, requestTokens(hashes.length))) return encodeNodesResponse(Status.RATE_LIMITED)
     // The reply's room less the frame's room for RLP headers: what is left for node bytes.
     const maxResponseBytes = maxReplyBytes - (MAX_FRAME_BYTES - MAX_RESPONSE_BYTES)
-    return this.nodesReplies.run(() => answerNodes(this.store, hashes, { maxResponseBytes }))
+    return answerNodes(this.store, hashes, { maxResponseBytes })
   }
 
   private admitNodes(peer: string, tokens: number): boolean {

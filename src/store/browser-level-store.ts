@@ -28,6 +28,7 @@ export class BrowserLevelStore extends AbstractLevelStore {
     }
     const store = new BrowserLevelStore(name, db)
     if (init.markIfEmpty ?? true) await store.markIfEmpty()
+    await store.loadLargest()
     return store
   }
 

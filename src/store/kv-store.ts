@@ -19,6 +19,12 @@ export interface KVStore {
    * every child it meets (for a fresh `LevelStore`, each look-up is a read of the database).
    */
   holdsNothing?(): Promise<boolean>
+  /**
+   * A bound on the length of every value it holds, when it keeps one (`undefined` when it does not know). Optional:
+   * a server reads the nodes of a request from a store with a small bound many at a time, and a few at a time
+   * from one without, as each could be as large as the largest node.
+   */
+  largestValueBytes?(): number | undefined
   /** Releases the store; every later call rejects with `StoreError`. Closing twice is allowed. */
   close(): Promise<void>
 }

@@ -76,6 +76,7 @@ export class LevelStore extends AbstractLevelStore {
     }
     const store = new LevelStore(path, db)
     if (init.markIfEmpty ?? true) await store.markIfEmpty()
+    await store.loadLargest()
     return store
   }
 }

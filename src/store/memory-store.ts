@@ -10,6 +10,8 @@ import type { BatchOp, KVStore } from './kv-store.js'
 export class MemoryStore implements KVStore {
   private readonly map = new ByteMap<Uint8Array>()
   private closed = false
+  /** No value put was longer (values deleted since included). */
+  private largest = 0
 
   /** Number of entries; handy for tests and benchmarks. */
   get size(): number {
@@ -32,9 +34,14 @@ export class MemoryStore implements KVStore {
     return this.map.size === 0
   }
 
+  largestValueBytes(): number {
+    return this.largest
+  }
+
   async put(key: Uint8Array, value: Uint8Array): Promise<void> {
     this.assertOpen()
     this.map.set(new Uint8Array(key), new Uint8Array(value))
+    this.largest = Math.max(this.largest, value.length)
   }
 
   async del(key: Uint8Array): Promise<void> {
@@ -45,8 +52,10 @@ export class MemoryStore implements KVStore {
   async batch(ops: BatchOp[]): Promise<void> {
     this.assertOpen()
     for (const op of ops) {
-      if (op.type === 'put') this.map.set(new Uint8Array(op.key), new Uint8Array(op.value))
-      else this.map.delete(op.key)
+      if (op.type === 'put') {
+        this.map.set(new Uint8Array(op.key), new Uint8Array(op.value))
+        this.largest = Math.max(this.largest, op.value.length)
+      } else this.map.delete(op.key)
     }
   }
 

@@ -1,6 +1,6 @@
 import { TopicValidatorResult } from '@libp2p/gossipsub'
 import { afterEach, describe, expect, it } from 'vitest'
-import { MAX_CONCURRENT_NODES_REPLIES, MAX_LIMIT_VIOLATIONS, MAX_NODES_PER_REQUEST } from '../../src/constants.js'
+import { MAX_LIMIT_VIOLATIONS, MAX_NODE_REQUESTS_PER_PEER, MAX_NODES_PER_REQUEST } from '../../src/constants.js'
 import { accountEntries } from '../../src/fixtures/generate.js'
 import { encodeNodesRequest } from '../../src/net/nodes-protocol.js'
 import { requestTokens } from '../../src/net/rate-limiter.js'
@@ -235,9 +235,11 @@ describe('trie sync against adversarial peers', async () => {
     expect(blame.reasons.size).toBe(0)
     expect(flood.codes.ok).toBeGreaterThan(0)
     expect(flood.refused).toBeGreaterThan(0) // streams past the limit were reset
-    // The flood reached the store several requests at a time (6 to 8 in runs on 2 vCPUs before the limit below),
-    // and never more than the nodes replies a server builds at once.
-    expect(slow.maxActive).toBe(MAX_CONCURRENT_NODES_REPLIES)
+    // 16 of the flooder's streams at most, plus the honest client's requests in flight (two per peer).
+    expect(slow.maxActive).toBeLessThanOrEqual(16 + MAX_NODE_REQUESTS_PER_PEER)
+    // And the flood did reach the store several requests at a time. Its streams past the limit were reset and its
+    // tokens ran out after 15-30 answers, so how many overlap depends on timing: 6 to 8 in runs on 2 vCPUs.
+    expect(slow.maxActive).toBeGreaterThanOrEqual(4)
   })
 
   it('answers a nodes flood past the per-peer rate with RATE_LIMITED and keeps serving an honest sync', async () => {

@@ -323,19 +323,44 @@ describe('frameHandler with a reply budget', () => {
     // Reading all 1,024 hashes at once held every value asked for: an outside tester's one peer id asking for
     // a trie's largest leaves took a server to 3.2 GB.
     const store = new MemoryStore()
-    const big = Array.from({ length: 200 }, (_, i) => new Uint8Array(300 * 1024).fill(i))
-    const hashes = big.map((b) => keccak256(b))
+    const big = Array.from({ length: 1_024 }, (_, i) => new Uint8Array(300 * 1024).fill(i % 256))
+    const hashes = big.map((b, i) => keccak256(Uint8Array.of(i >> 8, i & 0xff, ...b.subarray(0, 8))))
     for (let i = 0; i < big.length; i++) await store.put(hashes[i]!, big[i]!)
     const reads: number[] = []
     const getMany = store.getMany.bind(store)
-    store.getMany = async (keys) => {
+    const counted = async (keys: Uint8Array[]) => {
       reads.push(keys.length)
       return getMany(keys)
     }
-    const reply = decodeNodesResponse(await answerNodes(store, hashes), 200)
-    // 2 MiB holds 6 of them: one read of 64, not 200.
-    expect(reply.nodes.length).toBe(6)
+    // A store that does not know its largest value: each could be the largest node (1 MiB), 16 at a time.
+    const unknown = { getMany: counted }
+    expect(decodeNodesResponse(await answerNodes(unknown, hashes), 1_024).nodes.length).toBe(6) // 2 MiB holds 6
     expect(reads).toEqual([NODES_READ_CHUNK])
+    // A smaller room reads fewer at a time: 512 KiB, a quarter of a full reply, 4.
+    reads.length = 0
+    expect(decodeNodesResponse(await answerNodes(unknown, hashes, { maxResponseBytes: 512 * 1024 }), 1_024).nodes.length).toBe(1)
+    expect(reads).toEqual([NODES_READ_CHUNK / 4])
+    // A store that knows its largest value (300 KiB here) is read as many at a time as 16 of the largest node
+    // make: 54.
+    reads.length = 0
+    const known = { getMany: counted, largestValueBytes: () => store.largestValueBytes() }
+    expect(store.largestValueBytes()).toBe(300 * 1024)
+    expect(decodeNodesResponse(await answerNodes(known, hashes), 1_024).nodes.length).toBe(6)
+    expect(reads).toEqual([54])
+    // Small nodes: the whole request at once.
+    const small = new MemoryStore()
+    const nodes = Array.from({ length: 1_024 }, (_, i) => Uint8Array.of(i >> 8, i & 0xff, 1, 2, 3))
+    for (const node of nodes) await small.put(keccak256(node), node)
+    reads.length = 0
+    const smallReads = {
+      getMany: async (keys: Uint8Array[]) => {
+        reads.push(keys.length)
+        return small.getMany(keys)
+      },
+      largestValueBytes: () => small.largestValueBytes()
+    }
+    expect(decodeNodesResponse(await answerNodes(smallReads, nodes.map((n) => keccak256(n))), 1_024).nodes.length).toBe(1_024)
+    expect(reads).toEqual([1_024])
     // Unanswerable values (past the largest node a client accepts) are left out.
     const huge = new Uint8Array(MAX_NODE_BYTES + 1)
     await store.put(keccak256(huge), huge)

@@ -1,9 +1,10 @@
 import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { ClassicLevel } from 'classic-level'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { StoreError } from '../../src/errors.js'
-import { LevelStore, type LevelStoreInit } from '../../src/store/level-store.js'
+import { LevelStore, type LevelStoreInit, STORE_FORMAT, STORE_FORMAT_KEY } from '../../src/store/level-store.js'
 import { Prng } from '../../src/util/prng.js'
 import { kvStoreSuite } from './kv-store-suite.js'
 
@@ -106,6 +107,41 @@ describe('LevelStore', () => {
     } finally {
       await reopened.close()
     }
+  })
+
+  it('keeps a bound on its values\' lengths with them, across reopen; none for a store written without one', async () => {
+    // A server reads many nodes at a time from a store whose values are all small (answerNodes).
+    const dir = freshDir()
+    const store = await LevelStore.open(dir)
+    expect(store.largestValueBytes()).toBe(0)
+    await store.batch([
+      { type: 'put', key: Uint8Array.of(1), value: new Uint8Array(300) },
+      { type: 'put', key: Uint8Array.of(2), value: new Uint8Array(500) }
+    ])
+    await store.put(Uint8Array.of(3), new Uint8Array(200))
+    expect(store.largestValueBytes()).toBe(500)
+    // Two batches that raise it at once: the bound ends at the larger.
+    await Promise.all([store.put(Uint8Array.of(4), new Uint8Array(900)), store.batch([{ type: 'put', key: Uint8Array.of(5), value: new Uint8Array(700) }])])
+    expect(store.largestValueBytes()).toBe(900)
+    await store.del(Uint8Array.of(4)) // a bound, not the exact largest: it stays
+    await store.close()
+    const reopened = await LevelStore.open(dir, { createIfMissing: false })
+    expect(reopened.largestValueBytes()).toBe(900)
+    // Its own bookkeeping is not data.
+    for (const key of [1, 2, 3, 5]) await reopened.del(Uint8Array.of(key))
+    expect(await reopened.holdsNothing()).toBe(true)
+    await reopened.close()
+    // A store whose values were written without a bound (an earlier version) has none.
+    const old = freshDir()
+    const raw = new ClassicLevel<Uint8Array, Uint8Array>(old, { keyEncoding: 'view', valueEncoding: 'view' })
+    await raw.put(STORE_FORMAT_KEY, Uint8Array.of(STORE_FORMAT))
+    await raw.put(Uint8Array.of(1), new Uint8Array(10))
+    await raw.close()
+    const earlier = await LevelStore.open(old)
+    expect(earlier.largestValueBytes()).toBeUndefined()
+    await earlier.put(Uint8Array.of(2), new Uint8Array(20))
+    expect(earlier.largestValueBytes()).toBeUndefined()
+    await earlier.close()
   })
 
   it('creates missing parent directories', async () => {
