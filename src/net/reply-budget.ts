@@ -131,7 +131,9 @@ export class ReplyBudget {
     const held = existing?.bytes ?? 0
     const hostHeld = this.perHost.get(host) ?? 0
     this.askedAt.set(peer, { at: this.now(), host })
-    const want = Math.min(bytes, this.capOf(held, minBytes) - held, this.hostCapOf(hostHeld, minBytes) - hostHeld)
+    // Whole bytes: shares are fractions, and charges left with fractions never summed back to 0 (an outside
+    // tester saw a host that held nothing counted among the hosts for good, shrinking every host's part).
+    const want = Math.floor(Math.min(bytes, this.capOf(held, minBytes) - held, this.hostCapOf(hostHeld, minBytes) - hostHeld))
     const granted = this.grant(peer, held, want, minBytes)
     if (granted === undefined) {
       this.refused++

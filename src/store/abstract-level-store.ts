@@ -9,8 +9,15 @@ import type { BatchOp, KVStore } from './kv-store.js'
  */
 export const STORE_FORMAT_KEY = new TextEncoder().encode('dsfg:store:fmt\0\0')
 
-/** The store format this version reads and writes. */
-export const STORE_FORMAT = 1
+/**
+ * The store format this version writes into a new store. 2 adds the bound on the values' lengths
+ * (`STORE_LARGEST_VALUE_KEY`): an earlier version refuses such a store, since its writes would leave the bound
+ * too small (an outside tester made a server read 1,024 leaves of 1 MiB at once that way).
+ */
+export const STORE_FORMAT = 2
+
+/** The store formats this version reads and writes: 1, written by earlier versions (no bound on values), and 2. */
+export const STORE_FORMATS: readonly number[] = [1, STORE_FORMAT]
 
 /**
  * The key of the store's bound on its values' lengths (`largestValueBytes`), a big-endian uint32 written in the
@@ -125,6 +132,9 @@ export class AbstractLevelStore implements KVStore {
     if (keys.length === 0) return []
     try {
       const values = await this.db.getMany(keys)
+      // A bound a writer that keeps none left too small (an earlier version writing a newer store) is raised in
+      // memory by what is read past it, so the next reads are sized by the truth.
+      if (this.largest !== undefined) for (const value of values) if (value !== undefined && value.length > this.largest) this.largest = value.length
       return values.map(plain)
     } catch (err) {
       throw this.wrap('getMany', err)

@@ -3,7 +3,7 @@ import { DEFAULT_LEVEL_MAX_FILE_BYTES, DEFAULT_LEVEL_WRITE_BUFFER_BYTES } from '
 import { StoreError } from '../errors.js'
 import { AbstractLevelStore, levelReason } from './abstract-level-store.js'
 
-export { STORE_FORMAT, STORE_FORMAT_KEY } from './abstract-level-store.js'
+export { STORE_FORMAT, STORE_FORMAT_KEY, STORE_FORMATS } from './abstract-level-store.js'
 
 type Db = ClassicLevel<Uint8Array, Uint8Array>
 

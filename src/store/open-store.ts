@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { StoreError } from '../errors.js'
 import type { KVStore } from './kv-store.js'
-import { LevelStore, STORE_FORMAT, STORE_FORMAT_KEY } from './level-store.js'
+import { LevelStore, STORE_FORMAT_KEY, STORE_FORMATS } from './level-store.js'
 import { MemoryStore } from './memory-store.js'
 
 /** The store spec that selects the in-memory store instead of a LevelDB directory (`--data :memory:`). */
@@ -36,8 +36,8 @@ export async function openStore(spec: string, options: OpenStoreOptions = {}): P
     const marker = await store.get(STORE_FORMAT_KEY)
     if (marker === undefined) {
       throw new StoreError(`${spec} is not a DSFG store (it has no DSFG format marker)`)
-    } else if (marker.length !== 1 || marker[0] !== STORE_FORMAT) {
-      throw new StoreError(`${spec} is a DSFG store of another format than ${STORE_FORMAT}, which this version reads`)
+    } else if (marker.length !== 1 || !STORE_FORMATS.includes(marker[0]!)) {
+      throw new StoreError(`${spec} is a DSFG store of another format than ${STORE_FORMATS.join(' or ')}, which this version reads`)
     }
   } catch (err) {
     await store.close()

@@ -116,6 +116,32 @@ describe('ReplyBudget', () => {
     expect(one.stats()).toMatchObject({ inFlight: 6_200, peers: 31, hosts: 1 })
   })
 
+  it('charges whole bytes, so a budget whose charges are all released holds nothing and counts no host', () => {
+    // Shares are fractions of the budget: charges cut to them kept fractions, never summed back to 0, and an
+    // outside tester's budget counted hosts that held nothing for good, shrinking every host's part.
+    let seed = 7
+    const random = (): number => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31
+      return seed / 2 ** 31
+    }
+    let now = 0
+    const budget = new ReplyBudget({ now: () => now })
+    const live: NonNullable<ReturnType<ReplyBudget['charge']>>[] = []
+    for (let i = 0; i < 2_000; i++) {
+      now += 10
+      const host = `h${Math.floor(random() * 6)}`
+      const charge = budget.charge(`${host}p${Math.floor(random() * 3)}`, 2 * 1024 * 1024 + 65_536, { minBytes: 256 * 1024, host })
+      if (charge !== undefined) {
+        expect(Number.isInteger(charge.bytes)).toBe(true)
+        live.push(charge)
+        if (random() < 0.4) charge.resize(Math.floor(charge.bytes * random()))
+      }
+      if (random() < 0.5 && live.length > 0) live.splice(Math.floor(random() * live.length), 1)[0]!.release()
+    }
+    for (const charge of live) charge.release()
+    expect(budget.stats()).toMatchObject({ inFlight: 0, peers: 0, hosts: 0 })
+  })
+
   it('reserves what is free, down to the least a reply can be cut to, when the whole reply does not fit', () => {
     const budget = new ReplyBudget({ maxBytes: 100, maxBytesPerPeer: 100 })
     expect(budget.charge('a', 70)?.bytes).toBe(70)
@@ -365,6 +391,14 @@ describe('frameHandler with a reply budget', () => {
     const huge = new Uint8Array(MAX_NODE_BYTES + 1)
     await store.put(keccak256(huge), huge)
     expect(decodeNodesResponse(await answerNodes(store, [keccak256(huge), hashes[0]!]), 2).nodes).toEqual([big[0]])
+    // And they count towards what is read: a request repeating a 2 MiB value 1,024 times stops after 16 of the
+    // largest node (an outside tester's such requests cost a server 1.6 s of CPU each).
+    const larger = new Uint8Array(2 * MAX_NODE_BYTES)
+    await store.put(keccak256(larger), larger)
+    reads.length = 0
+    const repeated = { getMany: counted, largestValueBytes: () => store.largestValueBytes() }
+    expect(decodeNodesResponse(await answerNodes(repeated, new Array(1_024).fill(keccak256(larger))), 1_024).nodes).toEqual([])
+    expect(reads).toEqual([NODES_READ_CHUNK / 2])
   })
 
   it("charges a reply to the host of its connection's remote address", async () => {

@@ -134,7 +134,8 @@ describe('LevelStore', () => {
     // A store whose values were written without a bound (an earlier version) has none.
     const old = freshDir()
     const raw = new ClassicLevel<Uint8Array, Uint8Array>(old, { keyEncoding: 'view', valueEncoding: 'view' })
-    await raw.put(STORE_FORMAT_KEY, Uint8Array.of(STORE_FORMAT))
+    await raw.put(STORE_FORMAT_KEY, Uint8Array.of(1)) // the format earlier versions wrote
+    expect(STORE_FORMAT).toBe(2)
     await raw.put(Uint8Array.of(1), new Uint8Array(10))
     await raw.close()
     const earlier = await LevelStore.open(old)
@@ -142,6 +143,15 @@ describe('LevelStore', () => {
     await earlier.put(Uint8Array.of(2), new Uint8Array(20))
     expect(earlier.largestValueBytes()).toBeUndefined()
     await earlier.close()
+    // A writer that keeps no bound (an earlier version) left it too small: a read past it raises it.
+    const outdated = new ClassicLevel<Uint8Array, Uint8Array>(dir, { keyEncoding: 'view', valueEncoding: 'view' })
+    await outdated.put(Uint8Array.of(6), new Uint8Array(5_000))
+    await outdated.close()
+    const healed = await LevelStore.open(dir)
+    expect(healed.largestValueBytes()).toBe(900)
+    await healed.getMany([Uint8Array.of(6)])
+    expect(healed.largestValueBytes()).toBe(5_000)
+    await healed.close()
   })
 
   it('creates missing parent directories', async () => {

@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { LevelStore } from '../../src/store/level-store.js'
+import { LevelStore, STORE_FORMAT, STORE_FORMAT_KEY } from '../../src/store/level-store.js'
 import { MemoryStore } from '../../src/store/memory-store.js'
 import { openStore } from '../../src/store/open-store.js'
 
@@ -32,5 +32,28 @@ describe('openStore', () => {
     const again = await openStore(dir)
     expect(Array.from((await again.get(Uint8Array.of(1)))!)).toEqual([2])
     await again.close()
+  })
+
+  it('opens stores of format 1 (earlier versions) and 2, and refuses any other', async () => {
+    // Format 2 keeps a bound on its values' lengths, which an earlier version's writes would leave too small:
+    // such a version refuses it (it reads format 1 only).
+    for (const format of [1, 2, 3]) {
+      const dir = join(root, `format-${format}`)
+      const raw = await LevelStore.open(dir)
+      await raw.put(STORE_FORMAT_KEY, Uint8Array.of(format))
+      await raw.close()
+      if (format === 3) {
+        await expect(openStore(dir)).rejects.toThrow('a DSFG store of another format than 1 or 2')
+        continue
+      }
+      const store = await openStore(dir)
+      expect(store).toBeInstanceOf(LevelStore)
+      await store.close()
+    }
+    // A new store is written as format 2.
+    const fresh = await openStore(join(root, 'fresh'))
+    expect(Array.from((await fresh.get(STORE_FORMAT_KEY))!)).toEqual([STORE_FORMAT])
+    expect(STORE_FORMAT).toBe(2)
+    await fresh.close()
   })
 })
