@@ -21,8 +21,8 @@ export class HostConnectionLimit {
 
   /** For `connectionGater.denyInboundConnection`: true refuses `maConn`; an accepted one is counted until it closes. */
   deny(maConn: MultiaddrConnection): boolean {
-    if (!isNetworkAddress(maConn.remoteAddr) || maConn.status !== 'open') return false
-    const host = hostKey(getNetConfig(maConn.remoteAddr).host)
+    const host = addressHost(maConn.remoteAddr)
+    if (host === undefined || maConn.status !== 'open') return false
     if (!this.admit(host)) return true
     maConn.addEventListener('close', () => this.release(host), { once: true })
     return false

@@ -757,10 +757,10 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
    * probes, long after the server had room again.
    */
   private refused(req: NodeRequest): void {
+    this.finish(req, 'dropped')
     const answered = this.answeredAt.get(req.peer)
     if (answered !== undefined && answered >= req.started) {
       // It answered a request since this one was sent: it serves, only not this many at once.
-      this.finish(req, 'dropped')
       const window = Math.max(1, (this.window.get(req.peer) ?? this.maxRequestsPerPeer) >> 1)
       this.window.set(req.peer, window)
       this.log('peer %s refused a request while serving others: %d in flight from now', req.peer, window)
@@ -768,7 +768,6 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
     }
     // Its other requests stay in flight: each comes back refused too (a few bytes, at once) or answered, which
     // ends the wait. Dropping them threw away the answers on their way and reset the stream they shared.
-    this.finish(req, 'dropped')
     const until = this.busy.failed(req.peer, this.clock.now())
     this.log('peer %s is busy: asked again in %d ms', req.peer, until - this.clock.now())
     // Reported like a reply, so a watcher sees `busy` rise while nothing else moves.
