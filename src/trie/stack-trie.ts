@@ -4,6 +4,7 @@ import type { BatchOp, KVStore } from '../store/kv-store.js'
 import { EMPTY_ROOT } from './keccak.js'
 import { keccak256Into } from './keccak-wasm.js'
 import type { Nibbles } from './nibbles.js'
+import { MAX_NODE_BYTES } from './node.js'
 
 /**
  * Receives every node that is stored under its hash, children before their parents, each exactly once
@@ -285,6 +286,8 @@ export interface ImportResult {
  * Builds the trie of `entries` (strictly ascending keys) with a `StackTrie` and writes its nodes to `store`
  * in batches. Children are written before their parents and batches go out in order, so at every moment a
  * stored node has its whole subtrie stored, and an import cut short leaves no node with missing children.
+ * A node over `MAX_NODE_BYTES` (a value near 1 MiB) fails the import with `InvalidInputError`: no peer
+ * accepts such a node, so the trie could never be synced. The nodes stored before it are harmless.
  */
 export async function importSorted(
   store: KVStore,
@@ -300,6 +303,11 @@ export async function importSorted(
   let ops: BatchOp[] = []
   let opsBytes = 0
   const trie = new StackTrie((hash, blob) => {
+    if (blob.length > MAX_NODE_BYTES) {
+      throw new InvalidInputError(
+        `a trie node of ${blob.length} bytes is over the ${MAX_NODE_BYTES} bytes a peer accepts (MAX_NODE_BYTES): a value this large cannot be synced`
+      )
+    }
     ops.push({ type: 'put', key: hash, value: blob })
     opsBytes += hash.length + blob.length
   })

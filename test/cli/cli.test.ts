@@ -141,6 +141,7 @@ describe('bad input (exit 1)', () => {
       ['{"key":"0x01"}', /line 2: missing "value"/],
       ['{"key":"0x01","value":"0x02","extra":1}', /line 2: unknown field "extra"/],
       ['{"key":"0x01","value":"0x"}', /line 2: value is empty/],
+      [`{"key":"0x01","value":"0x${'ab'.repeat(1024 * 1024 - 8)}"}`, /line 2: value of 1048568 bytes is too large: its trie node would be over/],
       ['["0x01","0x02"]', /line 2: expected an object/]
     ]
     const results = await Promise.all(cases.map(async ([line]) => importFile(await tempFile(`${good}${line}\n`))))

@@ -3,7 +3,7 @@ import { InvalidInputError } from '../../src/errors.js'
 import type { BatchOp } from '../../src/store/kv-store.js'
 import { MemoryStore } from '../../src/store/memory-store.js'
 import { EMPTY_ROOT, keccak256 } from '../../src/trie/keccak.js'
-import { decodeNode, nodeChildren } from '../../src/trie/node.js'
+import { decodeNode, MAX_NODE_BYTES, nodeChildren } from '../../src/trie/node.js'
 import { importSorted, StackTrie } from '../../src/trie/stack-trie.js'
 import { checkStoredSubtries, walkTrie } from '../../src/trie/walk.js'
 import { fromHex, toHex } from '../../src/util/hex.js'
@@ -189,6 +189,19 @@ describe('importSorted', () => {
     for (const size of store.batchSizes.slice(0, -1)) expect(size).toBeGreaterThanOrEqual(20_000)
     for (const size of store.batchSizes) expect(size).toBeLessThan(22_000)
     expect(store.size).toBe(result.nodes)
+  })
+
+  it('refuses a trie with a node over MAX_NODE_BYTES, which no peer would accept, and builds one just within it', async () => {
+    const key = Uint8Array.of(0x12, 0x34)
+    // A lone leaf: a list header of 4 bytes, the path (0x83 0x20 0x12 0x34: 4 bytes), the value's header of 4.
+    const fits = new Uint8Array(MAX_NODE_BYTES - 12).fill(7)
+    const store = new MemoryStore()
+    const result = await importSorted(store, [[key, fits]])
+    expect((await store.get(result.root))?.length).toBe(MAX_NODE_BYTES)
+    const tooLarge = new Uint8Array(MAX_NODE_BYTES - 11).fill(7)
+    const refused = importSorted(new MemoryStore(), [[key, tooLarge]])
+    await expect(refused).rejects.toThrow(InvalidInputError)
+    await expect(refused).rejects.toThrow(`a trie node of ${MAX_NODE_BYTES + 1} bytes is over`)
   })
 
   it('takes an async iterable and gives the same result', async () => {

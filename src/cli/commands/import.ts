@@ -1,6 +1,7 @@
 import { InvalidInputError } from '../../errors.js'
 import type { KVStore } from '../../store/kv-store.js'
 import { openStore } from '../../store/open-store.js'
+import { MAX_NODE_BYTES } from '../../trie/node.js'
 import { importSorted } from '../../trie/stack-trie.js'
 import { fromHex, toHex } from '../../util/hex.js'
 import { defineCommand } from '../command.js'
@@ -11,6 +12,13 @@ import { terminationSignal } from '../signals.js'
 import { ProgressReporter } from '../progress.js'
 
 const ENTRY_FIELDS: ReadonlySet<string> = new Set(['key', 'value'])
+
+/**
+ * The longest value that may fit a trie node of `MAX_NODE_BYTES`: a value over 64 KiB in a leaf takes 4 bytes of
+ * RLP header, the leaf's list another 4 and its path at least 1. A longer value is refused while the input is
+ * read; one that fits here but not in its node (with its path, or in a branch) fails the build (`importSorted`).
+ */
+const MAX_VALUE_BYTES = MAX_NODE_BYTES - 9
 
 /** One input line as `[key, value]` bytes; `where` ("FILE line N") prefixes every error. */
 export function parseEntry(json: unknown, where: string): [Uint8Array, Uint8Array] {
@@ -28,6 +36,11 @@ export function parseEntry(json: unknown, where: string): [Uint8Array, Uint8Arra
   const value = fromHex(record['value'] as string, `${where}: value`)
   // In a Merkle-Patricia trie an empty value is how a key is deleted, so importing one would be ambiguous.
   if (value.length === 0) throw new InvalidInputError(`${where}: value is empty (leave the key out instead)`)
+  if (value.length > MAX_VALUE_BYTES) {
+    throw new InvalidInputError(
+      `${where}: value of ${value.length} bytes is too large: its trie node would be over the ${MAX_NODE_BYTES} bytes a peer accepts`
+    )
+  }
   return [key, value]
 }
 
@@ -37,7 +50,9 @@ export const importCommand = defineCommand({
   description: [
     'Reads JSON lines {"key":"0x…","value":"0x…"} in any order, builds their Merkle-Patricia trie bottom-up',
     'and stores its nodes in --data. A key given more than once keeps its last value. Values must not be',
-    'empty. The whole input is read and checked before the store is touched; a line over 16 MiB is an error.',
+    'empty, nor so large that their trie node would be over 1 MiB, which no peer accepts (a value over 1 MiB less',
+    '9 bytes is refused while reading; a node over 1 MiB fails the build). The whole input is read and checked',
+    'before the store is touched; a line over 16 MiB is an error.',
     'Progress on stderr (a line redrawn on a terminal, JSON lines otherwise): entries and bytes read, with a',
     'percentage when FILE is a regular file, then the sorted entries stored of the total, with the nodes written.',
     'Prints {"root":"0x…","keys":N,"nodes":N}: the root hash, the number of distinct keys and of nodes stored.'
