@@ -223,13 +223,13 @@ export const MAX_BUSY_PEER_BACKOFF_MS = 4_000
 export const MAX_FRAME_BYTES = MAX_RESPONSE_BYTES + 64 * 1024
 
 /**
- * The least reply room a server reserves for a nodes request from a busy reply budget (`ReplyBudget`): a nodes
- * reply can be cut short (the client asks again for what it left out), so one is reserved only what fits the
- * asker's share, down to this, rather than a whole frame. 192 KiB of nodes and the frame's room for headers.
- * Reserving whole frames let 31 peer ids, each with one reply being built, fill the 64 MiB budget and keep an
- * honest client refused; at this size it takes 256.
+ * The least reply room a server reserves from a busy reply budget (`ReplyBudget`) for a reply that can be cut
+ * short, a nodes or a contents reply (the client asks again for what it left out): one is reserved only what
+ * fits the asker's share, down to this, rather than a whole frame. 192 KiB of nodes or items and the frame's
+ * room for headers. Reserving whole frames let 31 peer ids, each with one reply being built, fill the 64 MiB
+ * budget and keep an honest client refused; at this size it takes 256.
  */
-export const MIN_NODES_REPLY_RESERVE_BYTES = 256 * 1024
+export const MIN_REPLY_RESERVE_BYTES = 256 * 1024
 
 /**
  * How much a server reads from its store at a time to build a nodes reply (`answerNodes`): for a reply of 2 MiB,

@@ -31,7 +31,7 @@ import {
   MAX_SERVING_REPLY_BYTES,
   MAX_SERVING_REPLY_BYTES_PER_PEER,
   MAX_STATUS_REQUEST_BYTES,
-  MIN_NODES_REPLY_RESERVE_BYTES,
+  MIN_REPLY_RESERVE_BYTES,
   PEER_CUT_OFF_MS
 } from '../constants.js'
 import { PeerFaultError, PeerRequestError, ProtocolError, ServiceConfigError } from '../errors.js'
@@ -582,7 +582,8 @@ export class DsfgService implements Dsfg, Startable {
       replyBudget: {
         budget: this.replyBudget,
         reserveBytes: REPLY_RESERVE[protocol],
-        minReserveBytes: protocol === NODES_PROTOCOL ? MIN_NODES_REPLY_RESERVE_BYTES : undefined,
+        // Nodes and contents replies can be cut short: reserved what fits the peer's share, down to this.
+        minReserveBytes: protocol === NODES_PROTOCOL || protocol === CONTENTS_PROTOCOL ? MIN_REPLY_RESERVE_BYTES : undefined,
         refusal: REPLY_REFUSALS[protocol]
       },
       onError: (err, peer) => this.log('%s request from %p failed: %e', protocol, peer, err),

@@ -6,6 +6,7 @@ import {
   MAX_ITEM_BYTES,
   MAX_ITEMS_PER_REQUEST,
   MAX_PROOF_NODES,
+  MAX_FRAME_BYTES,
   MAX_RESPONSE_BYTES
 } from '../constants.js'
 import { MissingNodeError, ProtocolError } from '../errors.js'
@@ -36,7 +37,11 @@ import type { TopicProvider } from './provider.js'
 export type TopicProtocol = typeof STATUS_PROTOCOL | typeof CONTENTS_PROTOCOL | typeof HASHES_PROTOCOL
 
 /** Answers one request frame from `peer` (its peer id string) with one reply frame; never rejects. */
-export type TopicAnswer = (frame: Uint8Array, peer: string) => Promise<Uint8Array>
+/**
+ * A topic protocol's answer to one request frame from `peer`. `maxReplyBytes`, when given, is the room the
+ * server's reply budget gave the reply (a contents reply is cut to it: see `answerContentsRequest`).
+ */
+export type TopicAnswer = (frame: Uint8Array, peer: string, maxReplyBytes?: number) => Promise<Uint8Array>
 
 export interface AnswerOptions {
   /** Most items in one contents reply (fewer than the request asks for is legal). @default MAX_ITEMS_PER_REQUEST */
@@ -83,13 +88,14 @@ export async function answerStatus(
 /**
  * Answers `[topic, from, amount]` with the items we hold from `from`: ascending, inside the range, at most
  * `maxItems`, and stopping before the item bytes pass `maxResponseBytes` (a short reply is legal; the client
- * asks for the rest). UNAVAILABLE when we hold none of them. Never throws.
+ * asks for the rest). UNAVAILABLE when we hold none of them. Never throws. `room`: see `answerContentsRequest`.
  */
 export async function answerContents(
   provider: TopicProvider,
   frame: Uint8Array,
   peer: string,
-  options: AnswerOptions = {}
+  options: AnswerOptions = {},
+  room?: number
 ): Promise<Uint8Array> {
   let req: ContentsRequest
   try {
@@ -98,18 +104,29 @@ export async function answerContents(
     options.log?.('malformed contents request from %s: %e', peer, err)
     return encodeContentsResponse(Status.INVALID_REQUEST)
   }
-  return answerContentsRequest(provider, req, peer, options)
+  return answerContentsRequest(provider, req, peer, options, room)
 }
 
-/** `answerContents` for a request already decoded. Never throws. */
+/**
+ * `answerContents` for a request already decoded. Never throws. `room`, when given, is what the server's reply
+ * budget let this reply have (a whole frame, or less while it is busy): the items and their proof stay within
+ * it too, less the frame's room for RLP headers. A reply the room cuts to nothing (its first item, or that
+ * item's proof, does not fit) is RATE_LIMITED, a refusal the client asks again after: not UNAVAILABLE, which
+ * says we hold none of the items.
+ */
 export async function answerContentsRequest(
   provider: TopicProvider,
   req: ContentsRequest,
   peer: string,
-  options: AnswerOptions = {}
+  options: AnswerOptions = {},
+  room?: number
 ): Promise<Uint8Array> {
   const amount = contentsAmount(req, options)
-  const maxBytes = options.maxResponseBytes ?? MAX_RESPONSE_BYTES
+  const configured = options.maxResponseBytes ?? MAX_RESPONSE_BYTES
+  const roomBytes = room === undefined ? configured : Math.max(0, room - (MAX_FRAME_BYTES - MAX_RESPONSE_BYTES))
+  const maxBytes = Math.min(configured, roomBytes)
+  // Whether the room, not the request or what we hold, ended the reply before its first item.
+  let cutByRoom = false
   const items: Item[] = []
   let bytes = 0
   let last = req.from - 1
@@ -134,7 +151,10 @@ export async function answerContentsRequest(
       if (items.length >= amount) break
       if (!Number.isSafeInteger(item.n) || item.n <= last || item.n >= req.from + amount) ended = true
       else if (item.data.length === 0 || item.data.length > MAX_ITEM_BYTES) ended = true
-      else if (bytes + item.data.length > maxBytes) ended = true
+      else if (bytes + item.data.length > maxBytes) {
+        ended = true
+        cutByRoom = items.length === 0 && item.data.length <= configured
+      }
       if (ended) break
       bytes += item.data.length
       last = item.n
@@ -146,7 +166,7 @@ export async function answerContentsRequest(
     // At least one more: the reply ends at the first item that does not fit, as if read all at once.
     chunk = Math.min(amount - items.length, Math.max(1, Math.floor((maxBytes - bytes) / largest)))
   }
-  if (items.length === 0) return encodeContentsResponse(Status.UNAVAILABLE)
+  if (items.length === 0) return encodeContentsResponse(cutByRoom ? Status.RATE_LIMITED : Status.UNAVAILABLE)
   if (req.root === undefined) return encodeContentsResponse(Status.OK, items)
   let proof = await proveContents(provider, req.topic, req.root, items, peer, options)
   // The proof holds both edge leaves, each with its whole item (up to MAX_ITEM_BYTES): items and proof together
@@ -157,6 +177,8 @@ export async function answerContentsRequest(
     proof = await proveContents(provider, req.topic, req.root, items, peer, options)
   }
   if (proof === null) return encodeContentsResponse(Status.UNAVAILABLE)
+  // One item and its proof past a smaller room than the reply's own bound: there is no shorter reply to send.
+  if (roomBytes < configured && bytes + byteSize(proof) > roomBytes) return encodeContentsResponse(Status.RATE_LIMITED)
   return encodeContentsResponse(Status.OK, items, proof)
 }
 
@@ -295,7 +317,7 @@ export class TopicServer {
    * A contents or hashes request is decoded first (a frame of a few hundred bytes, `MAX_CONTENTS_REQUEST_BYTES`),
    * since what it costs depends on how much it asks for; a frame that does not decode costs one token.
    */
-  async answerContents(frame: Uint8Array, peer: string): Promise<Uint8Array> {
+  async answerContents(frame: Uint8Array, peer: string, maxReplyBytes?: number): Promise<Uint8Array> {
     let req: ContentsRequest
     try {
       req = decodeContentsRequest(frame)
@@ -304,7 +326,7 @@ export class TopicServer {
       return encodeContentsResponse(this.admit(peer, 1) ? Status.INVALID_REQUEST : Status.RATE_LIMITED)
     }
     if (!this.admit(peer, requestTokens(contentsAmount(req, this.options)))) return encodeContentsResponse(Status.RATE_LIMITED)
-    return answerContentsRequest(this.provider, req, peer, this.options)
+    return answerContentsRequest(this.provider, req, peer, this.options, maxReplyBytes)
   }
 
   async answerHashes(frame: Uint8Array, peer: string): Promise<Uint8Array> {
@@ -330,7 +352,7 @@ export class TopicServer {
   handlers(): Record<TopicProtocol, TopicAnswer> {
     return {
       [STATUS_PROTOCOL]: (frame, peer) => this.answerStatus(frame, peer),
-      [CONTENTS_PROTOCOL]: (frame, peer) => this.answerContents(frame, peer),
+      [CONTENTS_PROTOCOL]: (frame, peer, maxReplyBytes) => this.answerContents(frame, peer, maxReplyBytes),
       [HASHES_PROTOCOL]: (frame, peer) => this.answerHashes(frame, peer)
     }
   }

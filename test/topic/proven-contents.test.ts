@@ -72,6 +72,24 @@ describe('answerContents with a proof', () => {
     expect(() => verifyRangeProof(root, uint64BE(0), uint64BE(last), keys, reply.items.map((i) => i.data), reply.proof)).not.toThrow()
   })
 
+  it('keeps items and proof within a smaller room the reply budget gave, and answers busy when one item and its proof do not fit', async () => {
+    const prng = new Prng(4)
+    const large = Array.from({ length: 64 }, (_v, n) => ({ n, data: prng.bytes(64 * 1024) }))
+    const { topics, root } = await storeWith(large, 63)
+    const room = 512 * 1024
+    const frame = await answerContents(topics, encodeContentsRequest('news', 0, 64, root), 'p', {}, room)
+    expect(frame.length).toBeLessThanOrEqual(room)
+    const reply = decodeContentsResponse(frame, 0, 64)
+    expect(reply.code).toBe(Status.OK)
+    expect(reply.items.length).toBeGreaterThan(0)
+    const last = reply.items.at(-1)!.n
+    const keys = reply.items.map((i) => uint64BE(i.n))
+    expect(() => verifyRangeProof(root, uint64BE(0), uint64BE(last), keys, reply.items.map((i) => i.data), reply.proof)).not.toThrow()
+    // 64 KiB for headers and 100 KiB more: the first item fits, but not with its proof (both edge leaves whole).
+    const tight = decodeContentsResponse(await answerContents(topics, encodeContentsRequest('news', 0, 64, root), 'p', {}, 164 * 1024), 0, 64)
+    expect(tight).toEqual({ code: Status.RATE_LIMITED, items: [], proof: [] })
+  })
+
   it('answers UNAVAILABLE when its provider cannot prove', async () => {
     const { topics, root } = await storeWith(items, 199)
     const noProofs = {

@@ -150,6 +150,21 @@ describe('answerContents', () => {
     expect((await ask(0, 30, p, { maxResponseBytes: 250 * 1024 })).items.map((i) => i.n)).toEqual([0, 1])
   })
 
+  it('cuts a reply to the room the reply budget gave it, and answers busy, not UNAVAILABLE, when no item fits', async () => {
+    const big: Item[] = Array.from({ length: 30 }, (_v, n) => ({ n, data: new Uint8Array(100 * 1024).fill(n) }))
+    const p = new MemoryTopicProvider({ news: big })
+    const withRoom = async (room: number) =>
+      decodeContentsResponse(await answerContents(p, encodeContentsRequest('news', 0, 30), 'p', {}, room), 0, 30)
+    // The room less the frame's 64 KiB for headers: 256 KiB leaves 192 KiB, one item of 100 KiB.
+    expect((await withRoom(256 * 1024)).items.map((i) => i.n)).toEqual([0])
+    expect((await withRoom(MAX_FRAME_BYTES - 5)).items).toHaveLength(20)
+    // The items are there: a reply with none of them would tell the client this peer lacks them.
+    expect(await withRoom(64 * 1024 + 100 * 1024 - 1)).toEqual({ code: Status.RATE_LIMITED, items: [], proof: [] })
+    // Past the head it is still UNAVAILABLE, whatever the room.
+    const past = decodeContentsResponse(await answerContents(p, encodeContentsRequest('news', 30, 5), 'p', {}, 64 * 1024), 30, 5)
+    expect(past.code).toBe(Status.UNAVAILABLE)
+  })
+
   it('answers INVALID_REQUEST to malformed frames and a zero amount', async () => {
     for (const [what, frame] of Object.entries(garbage)) {
       const reply = decodeContentsResponse(await answerContents(provider, frame, 'p'), 0, 1)
