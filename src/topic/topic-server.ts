@@ -36,10 +36,10 @@ import type { TopicProvider } from './provider.js'
 /** The request protocols a topic server answers. */
 export type TopicProtocol = typeof STATUS_PROTOCOL | typeof CONTENTS_PROTOCOL | typeof HASHES_PROTOCOL
 
-/** Answers one request frame from `peer` (its peer id string) with one reply frame; never rejects. */
 /**
- * A topic protocol's answer to one request frame from `peer`. `maxReplyBytes`, when given, is the room the
- * server's reply budget gave the reply (a contents reply is cut to it: see `answerContentsRequest`).
+ * Answers one request frame from `peer` (its peer id string) with one reply frame; never rejects.
+ * `maxReplyBytes`, when given, is the room the server's reply budget gave the reply (a contents reply is cut to
+ * it: see `answerContentsRequest`).
  */
 export type TopicAnswer = (frame: Uint8Array, peer: string, maxReplyBytes?: number) => Promise<Uint8Array>
 
