@@ -105,7 +105,7 @@ export class ReplyBudget {
   private readonly now: () => number
   /** Bytes charged to each host. */
   private readonly perHost = new Map<string, number>()
-  /** When each peer last asked for room (charged or refused), and from which host, for `sharers`. */
+  /** When each peer was last refused room, and from which host, for `sharers`. */
   private readonly askedAt = new Map<string, { at: number; host: string }>()
   private sharing = 0
   private hostsSharing = 0
@@ -130,12 +130,16 @@ export class ReplyBudget {
     const host = existing?.host ?? options.host ?? peer
     const held = existing?.bytes ?? 0
     const hostHeld = this.perHost.get(host) ?? 0
-    this.askedAt.set(peer, { at: this.now(), host })
     // Whole bytes: shares are fractions, and charges left with fractions never summed back to 0 (an outside
     // tester saw a host that held nothing counted among the hosts for good, shrinking every host's part).
-    const want = Math.floor(Math.min(bytes, this.capOf(held, minBytes) - held, this.hostCapOf(hostHeld, minBytes) - hostHeld))
+    const want = Math.floor(Math.min(bytes, this.capOf(peer, held, minBytes) - held, this.hostCapOf(hostHeld, minBytes) - hostHeld))
     const granted = this.grant(peer, held, want, minBytes)
     if (granted === undefined) {
+      // Only a refusal counts a peer among the sharers once it holds nothing: a peer charged a reply counts
+      // while it holds it. Counting every peer that asked let 50 peer ids, each asking for the status of a topic
+      // the server does not have (a few bytes answered UNAVAILABLE, 2.5 a second each), shrink every share
+      // below one 512 KiB item with its proof: a topic of such items was served to nobody (an outside tester).
+      this.askedAt.set(peer, { at: this.now(), host })
       this.refused++
       return undefined
     }
@@ -191,8 +195,8 @@ export class ReplyBudget {
    * reserve a whole reply (2 MiB) let 31 ids fill 64 MiB with one reply each; a reply that can be cut short is
    * now reserved only up to the share.
    */
-  private capOf(held: number, minBytes: number): number {
-    const share = Math.min(this.maxBytesPerPeer, this.maxBytes / (this.sharers() + 1))
+  private capOf(peer: string, held: number, minBytes: number): number {
+    const share = Math.min(this.maxBytesPerPeer, this.maxBytes / (this.sharers(peer) + 1))
     return held === 0 ? Math.min(this.maxBytesPerPeer, Math.max(share, minBytes)) : share
   }
 
@@ -223,22 +227,33 @@ export class ReplyBudget {
     return hostHeld === 0 ? Math.max(share, minBytes) : share
   }
 
-  /** Peers sharing the budget: those holding part of it, or that asked for room within `SHARER_MS`. */
-  private sharers(): number {
+  /**
+   * Peers sharing the budget, `asker` among them: those holding part of it, and those holding none that were
+   * refused room within `SHARER_MS`.
+   */
+  private sharers(asker: string): number {
     this.recount()
-    return Math.max(this.sharing, this.perPeer.size)
+    const counted = this.perPeer.has(asker) || this.askedAt.has(asker)
+    return this.perPeer.size + this.sharing + (counted ? 0 : 1)
   }
 
-  /** Counts the peers, and their hosts, that asked for room within `SHARER_MS`: at most once per `SHARER_RECOUNT_MS`. */
+  /**
+   * Counts the peers holding nothing that were refused room within `SHARER_MS`, and the hosts of those and of
+   * the holders: at most once per `SHARER_RECOUNT_MS` (so a count may be up to that old).
+   */
   private recount(): void {
     const now = this.now()
     if (now - this.countedAt < SHARER_RECOUNT_MS) return
-    const hosts = new Set<string>()
+    const hosts = new Set<string>(this.perHost.keys())
+    let refusedOnly = 0
     for (const [peer, asked] of this.askedAt) {
       if (now - asked.at > SHARER_MS) this.askedAt.delete(peer)
-      else hosts.add(asked.host)
+      else {
+        hosts.add(asked.host)
+        if (!this.perPeer.has(peer)) refusedOnly++
+      }
     }
-    this.sharing = this.askedAt.size
+    this.sharing = refusedOnly
     this.hostsSharing = hosts.size
     this.countedAt = now
   }

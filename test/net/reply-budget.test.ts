@@ -76,8 +76,9 @@ describe('ReplyBudget', () => {
     }
     // Each id is reserved its share among 31 (and one kept over), 200, not the whole 210.
     expect(grants).toEqual(ids.map(() => 200))
+    // The honest peer is the 32nd sharer: its share among 32, one kept over, is 6,400 / 33.
     const honest = budget.charge('honest', 210, { minBytes: 25 })
-    expect(honest?.bytes).toBe(200)
+    expect(honest?.bytes).toBe(193)
     // Past the least a reply can be cut to, nothing is reserved.
     expect(budget.charge('late', 210, { minBytes: 201 })).toBeUndefined()
     // A reply that cannot be cut short is reserved whole or not at all, as before.
@@ -148,6 +149,20 @@ describe('ReplyBudget', () => {
     expect(budget.charge('b', 50, { minBytes: 20 })?.bytes).toBe(30)
     expect(budget.charge('c', 50, { minBytes: 1 })).toBeUndefined()
     expect(budget.stats()).toMatchObject({ inFlight: 100, refused: 1 })
+  })
+
+  it('does not count peers whose small replies were charged and are out: cheap requests from many ids shrink no share', () => {
+    // An outside tester's 50 peer ids, each asking 2.5 times a second for the status of a topic the server does
+    // not have (a few bytes answered UNAVAILABLE), had every asker of the last second counted as sharing: the
+    // share fell below one 512 KiB item with its proof, and a topic of such items was served to nobody.
+    // Scaled down: a budget of 6,400, a contents reply of up to 2,100 that may be cut to 256.
+    let now = 0
+    const budget = new ReplyBudget({ maxBytes: 6_400, maxBytesPerPeer: 6_400, now: () => now })
+    for (let round = 0; round < 5; round++) {
+      now += 150
+      for (let id = 0; id < 60; id++) budget.charge(`status${id}`, 5)?.release()
+    }
+    expect(budget.charge('honest', 2_100, { minBytes: 256 })?.bytes).toBe(2_100)
   })
 
   it('counts a peer refused within the last second among those sharing the budget', () => {
