@@ -14,6 +14,8 @@ describe('BrowserLevelStore in Chromium', () => {
     browser = await launchChromium()
     try {
       const tab = await browser.newPage()
+      // The page logs each test as it starts: a run that still hangs names where.
+      tab.on('console', (message) => console.log(`page: ${message.text()}`))
       await tab.goto(page.url)
       await tab.waitForFunction(() => 'runTests' in globalThis, undefined, { timeout: 20_000 })
       results = await tab.evaluate(() => (globalThis as unknown as { runTests: () => Promise<PageTestResult[]> }).runTests())
