@@ -107,7 +107,8 @@ export class ReplyBudget {
   private readonly perHost = new Map<string, number>()
   /** When each peer was last refused room, and from which host, for `sharers`. */
   private readonly askedAt = new Map<string, { at: number; host: string }>()
-  private sharing = 0
+  /** The peers holding nothing that were refused room within `SHARER_MS`, at the last count. */
+  private readonly refusedOnly = new Set<string>()
   private hostsSharing = 0
   private countedAt = Number.NEGATIVE_INFINITY
 
@@ -233,8 +234,9 @@ export class ReplyBudget {
    */
   private sharers(asker: string): number {
     this.recount()
-    const counted = this.perPeer.has(asker) || this.askedAt.has(asker)
-    return this.perPeer.size + this.sharing + (counted ? 0 : 1)
+    // Counted by the last count (not `askedAt`, which may hold a refusal newer than it, or one expired since).
+    const counted = this.perPeer.has(asker) || this.refusedOnly.has(asker)
+    return this.perPeer.size + this.refusedOnly.size + (counted ? 0 : 1)
   }
 
   /**
@@ -245,15 +247,14 @@ export class ReplyBudget {
     const now = this.now()
     if (now - this.countedAt < SHARER_RECOUNT_MS) return
     const hosts = new Set<string>(this.perHost.keys())
-    let refusedOnly = 0
+    this.refusedOnly.clear()
     for (const [peer, asked] of this.askedAt) {
       if (now - asked.at > SHARER_MS) this.askedAt.delete(peer)
       else {
         hosts.add(asked.host)
-        if (!this.perPeer.has(peer)) refusedOnly++
+        if (!this.perPeer.has(peer)) this.refusedOnly.add(peer)
       }
     }
-    this.sharing = refusedOnly
     this.hostsSharing = hosts.size
     this.countedAt = now
   }

@@ -165,6 +165,20 @@ describe('ReplyBudget', () => {
     expect(budget.charge('honest', 2_100, { minBytes: 256 })?.bytes).toBe(2_100)
   })
 
+  it('counts an asker refused since the last count of sharers as one of them', () => {
+    // Sharers are counted at most every 100 ms; a peer refused since then is in none of the counts, and once
+    // took a share as if it were not sharing (an equal share among 2, not 3).
+    let now = 0
+    const budget = new ReplyBudget({ maxBytes: 120, maxBytesPerPeer: 120, now: () => now })
+    expect(budget.charge('a', 40)).toBeDefined()
+    expect(budget.charge('c', 40)).toBeDefined()
+    now += 10
+    expect(budget.charge('b', 60)).toBeUndefined()
+    now += 10
+    // a, c and b share it, one share kept over: 30, so b gets the least its reply may be cut to.
+    expect(budget.charge('b', 60, { minBytes: 35 })?.bytes).toBe(35)
+  })
+
   it('counts a peer refused within the last second among those sharing the budget', () => {
     // The ids refused for want of room ask again at once; counted as sharing, they shrink the holders' shares,
     // so room is left for a peer that asks less often.
