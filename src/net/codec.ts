@@ -1,7 +1,17 @@
 import { RLP } from '@ethereumjs/rlp'
+import { MAX_FRAME_BYTES, MAX_RESPONSE_BYTES } from '../constants.js'
 import { ProtocolError } from '../errors.js'
 import type { RlpItem } from '../trie/node.js'
 import { rlpDepthWithin } from '../util/rlp-depth.js'
+
+/**
+ * What a reply frame of `frameBytes` leaves for its payload (nodes, or items with their proof): less the
+ * frame's room for RLP headers, `MAX_FRAME_BYTES - MAX_RESPONSE_BYTES`. A server whose reply budget gave a reply
+ * less than a whole frame cuts the reply to this.
+ */
+export function payloadBytesOf(frameBytes: number): number {
+  return Math.max(0, frameBytes - (MAX_FRAME_BYTES - MAX_RESPONSE_BYTES))
+}
 
 /** Response status codes shared by every DSFG request protocol. */
 export const Status = {

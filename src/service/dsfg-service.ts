@@ -27,7 +27,6 @@ import {
   MAX_NODES_REQUEST_BYTES,
   MAX_PIPELINED_CONTENTS_REQUESTS,
   MAX_PIPELINED_NODES_REQUESTS,
-  MAX_RESPONSE_BYTES,
   MAX_SERVING_REPLY_BYTES,
   MAX_SERVING_REPLY_BYTES_PER_PEER,
   MAX_STATUS_REQUEST_BYTES,
@@ -35,7 +34,7 @@ import {
   PEER_CUT_OFF_MS
 } from '../constants.js'
 import { PeerFaultError, PeerRequestError, ProtocolError, ServiceConfigError } from '../errors.js'
-import { Status } from '../net/codec.js'
+import { payloadBytesOf, Status } from '../net/codec.js'
 import { FrameSessions } from '../net/frame-session.js'
 import { answerNodes, decodeNodesRequest, encodeNodesResponse, NODES_PROTOCOL, requestNodes } from '../net/nodes-protocol.js'
 import { requestTokens, TokenBuckets } from '../net/rate-limiter.js'
@@ -605,9 +604,7 @@ export class DsfgService implements Dsfg, Startable {
       return encodeNodesResponse(this.admitNodes(peer, 1) ? Status.INVALID_REQUEST : Status.RATE_LIMITED)
     }
     if (!this.admitNodes(peer, requestTokens(hashes.length))) return encodeNodesResponse(Status.RATE_LIMITED)
-    // The reply's room less the frame's room for RLP headers: what is left for node bytes.
-    const maxResponseBytes = maxReplyBytes - (MAX_FRAME_BYTES - MAX_RESPONSE_BYTES)
-    return answerNodes(this.store, hashes, { maxResponseBytes })
+    return answerNodes(this.store, hashes, { maxResponseBytes: payloadBytesOf(maxReplyBytes) })
   }
 
   private admitNodes(peer: string, tokens: number): boolean {

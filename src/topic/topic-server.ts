@@ -6,13 +6,12 @@ import {
   MAX_ITEM_BYTES,
   MAX_ITEMS_PER_REQUEST,
   MAX_PROOF_NODES,
-  MAX_FRAME_BYTES,
   MAX_RESPONSE_BYTES
 } from '../constants.js'
 import { MissingNodeError, ProtocolError } from '../errors.js'
 import { verifyProof } from '../proof/proof.js'
 import { equalBytes, uint64BE } from '../util/bytes.js'
-import { Status } from '../net/codec.js'
+import { payloadBytesOf, Status } from '../net/codec.js'
 import { requestTokens, TokenBuckets } from '../net/rate-limiter.js'
 import {
   CONTENTS_PROTOCOL,
@@ -123,7 +122,7 @@ export async function answerContentsRequest(
 ): Promise<Uint8Array> {
   const amount = contentsAmount(req, options)
   const configured = options.maxResponseBytes ?? MAX_RESPONSE_BYTES
-  const roomBytes = room === undefined ? configured : Math.max(0, room - (MAX_FRAME_BYTES - MAX_RESPONSE_BYTES))
+  const roomBytes = room === undefined ? configured : payloadBytesOf(room)
   const maxBytes = Math.min(configured, roomBytes)
   // Whether the room, not the request or what we hold, ended the reply before its first item.
   let cutByRoom = false
