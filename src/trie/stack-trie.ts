@@ -5,6 +5,7 @@ import { EMPTY_ROOT } from './keccak.js'
 import { keccak256Into } from './keccak-wasm.js'
 import type { Nibbles } from './nibbles.js'
 import { MAX_NODE_BYTES } from './node.js'
+import { toHex } from '../util/hex.js'
 
 /**
  * Receives every node that is stored under its hash, children before their parents, each exactly once
@@ -302,10 +303,13 @@ export async function importSorted(
   signal?.throwIfAborted()
   let ops: BatchOp[] = []
   let opsBytes = 0
+  // The key being inserted, while the sink runs inside `insert`: the nodes it completes hold only keys before it.
+  let inserting: Uint8Array | null = null
   const trie = new StackTrie((hash, blob) => {
     if (blob.length > MAX_NODE_BYTES) {
+      const holder = inserting === null ? 'one of the last keys' : `a key before ${toHex(inserting)}`
       throw new InvalidInputError(
-        `a trie node of ${blob.length} bytes is over the ${MAX_NODE_BYTES} bytes a peer accepts (MAX_NODE_BYTES): a value this large cannot be synced`
+        `a trie node of ${blob.length} bytes is over the ${MAX_NODE_BYTES} bytes a peer accepts (MAX_NODE_BYTES): a value this large cannot be synced (the node holds the value of ${holder}, in ascending key order)`
       )
     }
     ops.push({ type: 'put', key: hash, value: blob })
@@ -320,7 +324,9 @@ export async function importSorted(
   const insert = (entry: readonly [Uint8Array, Uint8Array]): boolean => {
     // Checked per key, not per batch: a long run of small nodes can go a while without a flush.
     signal?.throwIfAborted()
+    inserting = entry[0]
     trie.insert(entry[0], entry[1])
+    inserting = null
     return opsBytes >= batchBytes
   }
   // Two loops rather than one `for await`: awaiting every key of a synchronous source would cost a

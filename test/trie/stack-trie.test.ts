@@ -202,6 +202,16 @@ describe('importSorted', () => {
     const refused = importSorted(new MemoryStore(), [[key, tooLarge]])
     await expect(refused).rejects.toThrow(InvalidInputError)
     await expect(refused).rejects.toThrow(`a trie node of ${MAX_NODE_BYTES + 1} bytes is over`)
+    await expect(refused).rejects.toThrow('the node holds the value of one of the last keys')
+    // Found while a later key goes in: the error names that key, the node holding a value of a key before it.
+    // Below a branch the leaf's path is one byte shorter (0x82 0x32 0x34), so the value is one byte longer.
+    const next = Uint8Array.of(0x56, 0x78)
+    const named = importSorted(new MemoryStore(), [
+      [key, new Uint8Array(MAX_NODE_BYTES - 10).fill(7)],
+      [next, Uint8Array.of(1)]
+    ])
+    await expect(named).rejects.toThrow(`a trie node of ${MAX_NODE_BYTES + 1} bytes is over`)
+    await expect(named).rejects.toThrow('the node holds the value of a key before 0x5678')
   })
 
   it('takes an async iterable and gives the same result', async () => {
