@@ -72,40 +72,77 @@ export class RequestTable implements QueueOrder {
     return this.count
   }
 
-  /** Adds a request for `hash` (32 bytes) at `path`; returns its slot. The hash must not be in the table. */
-  add(hash: Uint8Array, path: Nibbles, parent: number, flags: number): number {
+  /**
+   * Adds a request for the 32 bytes of `bytes` from `at` (its hash), at `path`; returns its slot. The hash must
+   * not be in the table.
+   */
+  add(bytes: Uint8Array, at: number, path: Nibbles, parent: number, flags: number): number {
+    const slot = this.newSlot(bytes, at, parent, flags)
+    const depth = path.length
+    if (depth <= PATH_BYTES) this.paths.set(path, slot * PATH_BYTES)
+    else this.longPaths.set(slot, path)
+    this.depth[slot] = depth
+    this.prefix[slot] = pathPrefix(path)
+    return slot
+  }
+
+  /**
+   * `add` for child `nibble` of the branch in slot `parent`: its path is the parent's and the nibble, written
+   * straight into the table (no path array per child, on the trie sync's hot path).
+   */
+  addBelow(bytes: Uint8Array, at: number, parent: number, nibble: number, flags: number): number {
+    const slot = this.newSlot(bytes, at, parent, flags)
+    const above = this.depth[parent]!
+    const depth = above + 1
+    if (depth <= PATH_BYTES) {
+      const to = slot * PATH_BYTES
+      this.paths.copyWithin(to, parent * PATH_BYTES, parent * PATH_BYTES + above)
+      this.paths[to + above] = nibble
+    } else {
+      const path = new Uint8Array(depth)
+      path.set(this.pathOf(parent))
+      path[above] = nibble
+      this.longPaths.set(slot, path)
+    }
+    this.depth[slot] = depth
+    this.prefix[slot] = above < PREFIX_NIBBLES ? this.prefix[parent]! + nibble * 16 ** (PREFIX_NIBBLES - 1 - above) : this.prefix[parent]!
+    return slot
+  }
+
+  /** A slot for a new request, with all but its path and depth set. */
+  private newSlot(bytes: Uint8Array, at: number, parent: number, flags: number): number {
     let slot: number
     if (this.free.length > 0) slot = this.free.pop()!
     else {
       if (this.top === this.depth.length) this.grow()
       slot = this.top++
     }
-    this.hashes.set(hash, slot * 32)
-    const depth = path.length
-    if (depth <= PATH_BYTES) this.paths.set(path, slot * PATH_BYTES)
-    else this.longPaths.set(slot, path)
-    this.depth[slot] = depth
-    this.prefix[slot] = pathPrefix(path)
+    const hashes = this.hashes
+    for (let i = 0, to = slot * 32; i < 32; i++) hashes[to + i] = bytes[at + i]!
     this.parent[slot] = parent
     this.deps[slot] = 0
     this.flags[slot] = flags
     this.data[slot] = null
     this.count++
-    this.index(slot, hashTag(hash, 0))
+    this.index(slot, hashTag(bytes, at))
     return slot
   }
 
   /** The slot of `hash`'s request, or -1. */
   find(hash: Uint8Array): number {
-    if (hash.length !== 32) return -1
+    return hash.length === 32 ? this.findAt(hash, 0) : -1
+  }
+
+  /** The slot of the request for the 32 bytes of `bytes` from `at`, or -1. */
+  findAt(bytes: Uint8Array, at: number): number {
     const tags = this.tags
-    const tag = hashTag(hash, 0)
+    const tag = hashTag(bytes, at)
     for (let i = tag & this.mask; ; i = (i + 1) & this.mask) {
       const t = tags[i]!
       if (t === EMPTY) return -1
       if (t === tag) {
         const slot = this.slotAt[i]!
-        if (this.hashIs(slot, hash)) return slot
+        if (this.hashIs(slot, bytes, at)) return slot
       }
     }
   }
@@ -210,9 +247,9 @@ export class RequestTable implements QueueOrder {
     this.used = 0
   }
 
-  private hashIs(slot: number, hash: Uint8Array): boolean {
+  private hashIs(slot: number, bytes: Uint8Array, at: number): boolean {
     const hashes = this.hashes
-    for (let i = 0, at = slot * 32; i < 32; i++) if (hashes[at + i] !== hash[i]) return false
+    for (let i = 0, from = slot * 32; i < 32; i++) if (hashes[from + i] !== bytes[at + i]) return false
     return true
   }
 

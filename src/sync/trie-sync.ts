@@ -5,7 +5,6 @@ import { EMPTY_ROOT, keccak256 } from '../trie/keccak.js'
 import { keccak256Into } from '../trie/keccak-wasm.js'
 import { type Nibbles, nibblesToBytes } from '../trie/nibbles.js'
 import { decodeNode, type NodeLeaf, NodeScan, nodeChildren, scanNode } from '../trie/node.js'
-import { ByteMap } from '../util/byte-map.js'
 import { equalBytes } from '../util/bytes.js'
 import { HashFilter } from '../util/hash-filter.js'
 import { toHex } from '../util/hex.js'
@@ -121,6 +120,8 @@ export class TrieSync {
   private written: HashFilter | null = null
   /** Reused by every node `processMany` scans (all but those whose leaves go to `onLeaf`). */
   private readonly scan = new NodeScan()
+  /** The nodes one `processMany` call accepts, and their children; reused from call to call. */
+  private readonly batch = new Batch()
   /** Serialises `process*` and `commit`: each reads the store and must see the others' effects. */
   private lock: Promise<unknown> = Promise.resolve()
 
@@ -306,122 +307,166 @@ export class TrieSync {
     return run
   }
 
+  /**
+   * In three steps, so the hot ones are small synchronous functions (a single async one took TurboFan 35-80 ms
+   * to compile, three times over as its rarer paths first ran): the nodes whose leaves go to nobody, checked and
+   * scanned (`acceptScanned`); those whose leaves go to `onLeaf`, decoded and reported (`acceptReporting`); and
+   * after one store look-up for the children nothing is known of, every accepted node's children scheduled
+   * (`scheduleChildren`).
+   */
   private async processLocked(nodes: (Uint8Array | HashedBlob)[]): Promise<ProcessResult[]> {
     const results: ProcessResult[] = new Array(nodes.length)
-    // Accepted requests and their children, flat rather than an object per child: request `a`'s children are
-    // `childHashes`/`childPaths` from `childrenEnd[a - 1]` (0 for the first) to `childrenEnd[a]`, its own
-    // (hash-referenced) ones up to `ownEnd[a]` and then the sub-trie roots `onLeaf` named.
+    const batch = this.batch
+    batch.clear()
+    try {
+      const reporting = this.acceptScanned(nodes, results, batch)
+      if (reporting !== null) await this.acceptReporting(nodes, reporting, results, batch)
+      const stored = await this.storedChildren(batch)
+      this.scheduleChildren(batch, stored)
+      return results
+    } finally {
+      batch.clear()
+    }
+  }
+
+  /**
+   * Accepts those of `nodes` whose leaves go to nobody, into `batch`, and reports the others' results; returns
+   * the indices of the nodes whose leaves go to `onLeaf` (null if none), for `acceptReporting`.
+   */
+  private acceptScanned(nodes: (Uint8Array | HashedBlob)[], results: ProcessResult[], batch: Batch): number[] | null {
     const requests = this.requests
     const data = requests.data
-    const accepted: number[] = []
-    const childHashes: Uint8Array[] = []
-    const childPaths: Nibbles[] = []
-    const ownEnd: number[] = []
-    const childrenEnd: number[] = []
-    // Children nothing is known of: neither scheduled nor complete. A child named twice is looked up twice.
-    const unknown: Uint8Array[] = []
     const scan = this.scan
-
+    let reporting: number[] | null = null
     for (let n = 0; n < nodes.length; n++) {
       const { hash, blob: delivered } = blobAndHash(nodes[n]!)
       const req = requests.find(hash)
-      if (req < 0 || (requests.flags[req]! & COMPLETE) !== 0) {
-        results[n] = { ok: false, hash, error: new NotRequestedError(`node ${toHex(hash)} was not requested`) }
+      if (req < 0 || (requests.flags[req]! & COMPLETE) !== 0 || data[req] !== null) {
+        results[n] = refusal(hash, req < 0 || (requests.flags[req]! & COMPLETE) !== 0)
         continue
       }
-      if (data[req] !== null) {
-        results[n] = { ok: false, hash, error: new AlreadyProcessedError(`node ${toHex(hash)} was already processed`) }
+      if ((requests.flags[req]! & REPORT_LEAVES) !== 0 && this.onLeaf !== undefined) {
+        reporting ??= []
+        reporting.push(n)
         continue
       }
-      const first = childHashes.length
-      // The blob may be a view into a whole reply (`decodeNodesResponse`). What outlives this call keeps the
-      // node's own copy instead: its children's hashes, and the leaves' values `onLeaf` may keep.
+      const first = batch.size
+      // The blob may be a view into a whole reply (`decodeNodesResponse`): a node with children outlives this call
+      // waiting for them, and keeps its own copy. A complete one is written as it is (pinning the reply) at the
+      // next commit.
       let blob = delivered
-      let leaves: NodeLeaf[] | null = null
+      let count: number
       try {
-        if ((requests.flags[req]! & REPORT_LEAVES) !== 0 && this.onLeaf !== undefined) {
-          blob = new Uint8Array(delivered)
-          // The path a copy too: leaves' paths may be it, and `onLeaf` may keep them.
-          const decoded = nodeChildren(decodeNode(blob), requests.pathOf(req).slice(), true)
-          for (const c of decoded.children) {
-            childHashes.push(c.hash)
-            childPaths.push(c.path)
-          }
-          leaves = decoded.leaves
-        } else {
-          const count = scanNode(delivered, scan)
-          if (count > 0) blob = new Uint8Array(delivered) // not `slice()`: on a Node `Buffer` it is a view
-          const path = count > 0 ? requests.pathOf(req) : null
-          for (let k = 0; k < count; k++) {
-            const at = scan.hashAt[k]!
-            childHashes.push(blob.subarray(at, at + 32))
-            childPaths.push(scan.childPath(blob, k, path!))
-          }
-        }
+        count = scanNode(delivered, scan)
       } catch (err) {
-        childHashes.length = first
-        childPaths.length = first
-        const error =
-          err instanceof InvalidNodeError ? err : new InvalidNodeError(`node ${toHex(hash)}: invalid`, { cause: err })
-        results[n] = { ok: false, hash, error }
+        results[n] = invalid(hash, err)
         continue
       }
-      const own = childHashes.length
-      if (leaves !== null) {
-        try {
-          await this.reportLeaves(leaves, childHashes, childPaths)
-        } catch (err) {
-          // Nothing has been scheduled yet: forget this call's deliveries so they can be processed again.
-          for (const a of accepted) data[a] = null
-          throw err
+      if (count > 0) {
+        blob = new Uint8Array(delivered) // not `slice()`: on a Node `Buffer` it is a view
+        for (let k = 0; k < count; k++) {
+          const nibble = scan.nibble[k]!
+          // A branch's child is scheduled at its parent's path and nibble; an extension's needs its own path.
+          if (nibble >= 0) batch.pushChild(blob, scan.hashAt[k]!, nibble)
+          else batch.pushChildAt(blob.subarray(scan.hashAt[k]!, scan.hashAt[k]! + 32), scan.childPath(blob, k, requests.pathOf(req)))
         }
       }
       data[req] = blob
       results[n] = { ok: true, hash }
-      for (let i = first; i < childHashes.length; i++) if (requests.find(childHashes[i]!) < 0) unknown.push(childHashes[i]!)
-      accepted.push(req)
-      ownEnd.push(own)
-      childrenEnd.push(childHashes.length)
+      batch.accept(req, batch.size, first, requests)
     }
+    return reporting
+  }
 
-    // One round trip for every child we know nothing about: a stored node means its subtrie is complete.
-    let stored: ByteMap<true> | null = null
-    const written = this.written
-    const lookUp = written === null ? unknown : unknown.filter((hash) => written.mayHold(hash))
-    if (lookUp.length > 0) {
-      const values = await this.store.getMany(lookUp)
-      for (let i = 0; i < values.length; i++) {
-        if (values[i] === undefined) continue
-        stored ??= new ByteMap()
-        stored.set(lookUp[i]!, true)
+  /** Accepts `nodes[i]` for each index `i` of `reporting`: decodes each, and reports its leaves to `onLeaf`. */
+  private async acceptReporting(nodes: (Uint8Array | HashedBlob)[], reporting: number[], results: ProcessResult[], batch: Batch): Promise<void> {
+    const requests = this.requests
+    const data = requests.data
+    for (const n of reporting) {
+      const { hash, blob: delivered } = blobAndHash(nodes[n]!)
+      const req = requests.find(hash)
+      // Delivered twice in one call: the first one took it.
+      if (data[req] !== null) {
+        results[n] = refusal(hash, false)
+        continue
       }
+      const first = batch.size
+      // What outlives this call keeps the node's own copy: its children's hashes, and the leaves' values
+      // `onLeaf` may keep.
+      const blob = new Uint8Array(delivered)
+      let leaves: NodeLeaf[]
+      try {
+        // The path a copy too: leaves' paths may be it, and `onLeaf` may keep them.
+        const decoded = nodeChildren(decodeNode(blob), requests.pathOf(req).slice(), true)
+        for (const c of decoded.children) batch.pushChildAt(c.hash, c.path)
+        leaves = decoded.leaves
+      } catch (err) {
+        batch.truncate(first)
+        results[n] = invalid(hash, err)
+        continue
+      }
+      const own = batch.size
+      try {
+        await this.reportLeaves(leaves, batch)
+      } catch (err) {
+        // Nothing has been scheduled yet: forget this call's deliveries so they can be processed again.
+        for (const a of batch.accepted) data[a] = null
+        throw err
+      }
+      data[req] = blob
+      results[n] = { ok: true, hash }
+      batch.accept(req, own, first, requests)
     }
+  }
 
-    for (let a = 0, i = 0; a < accepted.length; a++) {
-      const req = accepted[a]!
-      const own = ownEnd[a]!
+  /** Which of `batch`'s unknown children the store holds (by index in `batch`): a stored node means its subtrie is complete. */
+  private async storedChildren(batch: Batch): Promise<Set<number> | null> {
+    const written = this.written
+    const unknown = batch.unknown
+    const lookUp = written === null ? unknown : unknown.filter((i) => written.mayHoldAt(batch.bytes[i]!, batch.at[i]!))
+    if (lookUp.length === 0) return null
+    // One round trip for all of them.
+    const values = await this.store.getMany(lookUp.map((i) => batch.hash(i)))
+    let stored: Set<number> | null = null
+    for (let i = 0; i < values.length; i++) {
+      if (values[i] === undefined) continue
+      stored ??= new Set()
+      stored.add(lookUp[i]!)
+    }
+    return stored
+  }
+
+  /** Schedules the children of `batch`'s accepted nodes that are neither scheduled nor `stored`, and completes any node that has none. */
+  private scheduleChildren(batch: Batch, stored: Set<number> | null): void {
+    const requests = this.requests
+    for (let a = 0, i = 0; a < batch.accepted.length; a++) {
+      const req = batch.accepted[a]!
+      const own = batch.ownEnd[a]!
       const reportLeaves = requests.flags[req]! & REPORT_LEAVES
-      for (const end = childrenEnd[a]!; i < end; i++) {
-        const hash = childHashes[i]!
-        const existing = requests.find(hash)
+      for (const end = batch.childrenEnd[a]!; i < end; i++) {
+        const bytes = batch.bytes[i]!
+        const at = batch.at[i]!
+        const existing = requests.findAt(bytes, at)
         if (existing >= 0) {
           if ((requests.flags[existing]! & COMPLETE) !== 0) continue
           requests.addParent(existing, req)
-        } else if (stored?.has(hash) === true) {
+        } else if (stored?.has(i) === true) {
           continue
         } else {
           // Inside a sub-trie, and at the root of one `onLeaf` named, leaves are not reported.
-          this.schedule(hash, childPaths[i]!, req, i < own ? reportLeaves : 0)
+          const flags = (i < own ? reportLeaves : 0) | QUEUED
+          const nibble = batch.nibble[i]!
+          const slot = nibble >= 0 ? requests.addBelow(bytes, at, req, nibble, flags) : requests.add(bytes, at, batch.paths[i]!, req, flags)
+          this.queue.push(slot)
         }
         requests.deps[req]!++
       }
       if (requests.deps[req] === 0) this.completed(req)
     }
-    return results
   }
 
   /** Reports `leaves` to `onLeaf` and appends the sub-trie roots it names to the children. */
-  private async reportLeaves(leaves: NodeLeaf[], childHashes: Uint8Array[], childPaths: Nibbles[]): Promise<void> {
+  private async reportLeaves(leaves: NodeLeaf[], batch: Batch): Promise<void> {
     for (const leaf of leaves) {
       const leafKey = nibblesToBytes(leaf.path)
       if (leafKey === null) continue
@@ -432,14 +477,13 @@ export class TrieSync {
           throw new InvalidNodeError('onLeaf returned a sub-trie root that is not a 32-byte hash')
         }
         if (equalBytes(root, EMPTY_ROOT)) continue
-        childHashes.push(root)
-        childPaths.push(leaf.path)
+        batch.pushChildAt(root, leaf.path)
       }
     }
   }
 
   private schedule(hash: Uint8Array, path: Nibbles, parent: number, flags: number): void {
-    this.queue.push(this.requests.add(hash, path, parent, flags | QUEUED))
+    this.queue.push(this.requests.add(hash, 0, path, parent, flags | QUEUED))
   }
 
   /** Moves a request whose subtrie is complete into the write batch, then any parent this completes. */
@@ -464,5 +508,89 @@ export class TrieSync {
         for (const p of more) if (--requests.deps[p]! === 0) stack.push(p)
       }
     }
+  }
+}
+
+/** What `processMany` reports for a blob not waited for: one nobody asked for (or complete already), or one delivered already. */
+function refusal(hash: Uint8Array, notRequested: boolean): ProcessResult {
+  if (notRequested) return { ok: false, hash, error: new NotRequestedError(`node ${toHex(hash)} was not requested`) }
+  return { ok: false, hash, error: new AlreadyProcessedError(`node ${toHex(hash)} was already processed`) }
+}
+
+function invalid(hash: Uint8Array, err: unknown): ProcessResult {
+  const error = err instanceof InvalidNodeError ? err : new InvalidNodeError(`node ${toHex(hash)}: invalid`, { cause: err })
+  return { ok: false, hash, error }
+}
+
+/** `Batch.nibble` of a child whose path is in `Batch.paths`. */
+const AT_PATH = -1
+
+/**
+ * The nodes one `processMany` call accepts and their children, as columns rather than an object per child.
+ * Accepted node `a` (slot `accepted[a]`) has children `childrenEnd[a - 1]` (0 for the first) to
+ * `childrenEnd[a]`: its own (hash-referenced) ones up to `ownEnd[a]`, then the sub-trie roots `onLeaf` named.
+ * Child `i`'s hash is the 32 bytes of `bytes[i]` from `at[i]` (mostly its parent's own blob: no view per
+ * child), and its path the parent's and nibble `nibble[i]` (a branch's child) or `paths[i]`. `unknown`: the
+ * children neither scheduled nor complete, to look up in the store (a child named twice is looked up twice).
+ */
+class Batch {
+  readonly bytes: Uint8Array[] = []
+  readonly at: number[] = []
+  readonly nibble: number[] = []
+  readonly paths: (Nibbles | undefined)[] = []
+  readonly accepted: number[] = []
+  readonly ownEnd: number[] = []
+  readonly childrenEnd: number[] = []
+  readonly unknown: number[] = []
+
+  /** Children so far. */
+  get size(): number {
+    return this.bytes.length
+  }
+
+  /** A child of a branch, at nibble `nibble` below it, its hash in `bytes` from `at`. */
+  pushChild(bytes: Uint8Array, at: number, nibble: number): void {
+    this.bytes.push(bytes)
+    this.at.push(at)
+    this.nibble.push(nibble)
+    this.paths.push(undefined)
+  }
+
+  /** A child at `path`. */
+  pushChildAt(hash: Uint8Array, path: Nibbles): void {
+    this.bytes.push(hash)
+    this.at.push(0)
+    this.nibble.push(AT_PATH)
+    this.paths.push(path)
+  }
+
+  /** Accepts the node in slot `req`, whose children are the ones from `first` on (its own up to `own`). */
+  accept(req: number, own: number, first: number, requests: RequestTable): void {
+    for (let i = first; i < this.bytes.length; i++) if (requests.findAt(this.bytes[i]!, this.at[i]!) < 0) this.unknown.push(i)
+    this.accepted.push(req)
+    this.ownEnd.push(own)
+    this.childrenEnd.push(this.bytes.length)
+  }
+
+  /** Child `i`'s hash as an array of its own (a view). */
+  hash(i: number): Uint8Array {
+    return this.bytes[i]!.subarray(this.at[i]!, this.at[i]! + 32)
+  }
+
+  /** Drops the children from `size` on (those of a node found invalid). */
+  truncate(size: number): void {
+    this.bytes.length = size
+    this.at.length = size
+    this.nibble.length = size
+    this.paths.length = size
+  }
+
+  /** Drops everything (and the references to the blobs). */
+  clear(): void {
+    this.truncate(0)
+    this.accepted.length = 0
+    this.ownEnd.length = 0
+    this.childrenEnd.length = 0
+    this.unknown.length = 0
   }
 }

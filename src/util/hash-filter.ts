@@ -36,7 +36,7 @@ export class HashFilter {
       this.layers.push(layer)
     }
     for (let p = 0; p < PROBES; p++) {
-      const bit = word(key, p) & layer.mask
+      const bit = word(key, p * 4) & layer.mask
       layer.bits[bit >>> 5]! |= 1 << (bit & 31)
     }
     layer.keys++
@@ -45,7 +45,12 @@ export class HashFilter {
 
   /** False when `key` was never added; true when it may have been. */
   mayHold(key: Uint8Array): boolean {
-    for (const layer of this.layers) if (inLayer(layer, key)) return true
+    return this.mayHoldAt(key, 0)
+  }
+
+  /** `mayHold` of the 32 bytes of `bytes` from `at`. */
+  mayHoldAt(bytes: Uint8Array, at: number): boolean {
+    for (const layer of this.layers) if (inLayer(layer, bytes, at)) return true
     return false
   }
 }
@@ -56,16 +61,15 @@ function newLayer(capacity: number): Layer {
   return { bits: new Uint32Array(bits / 32), mask: bits - 1, keys: 0, capacity }
 }
 
-function inLayer(layer: Layer, key: Uint8Array): boolean {
+function inLayer(layer: Layer, key: Uint8Array, at: number): boolean {
   for (let p = 0; p < PROBES; p++) {
-    const bit = word(key, p) & layer.mask
+    const bit = word(key, at + p * 4) & layer.mask
     if ((layer.bits[bit >>> 5]! & (1 << (bit & 31))) === 0) return false
   }
   return true
 }
 
-/** The `p`th 32-bit word of `key` (unsigned). */
-function word(key: Uint8Array, p: number): number {
-  const at = p * 4
+/** The 32-bit word of `key` from byte `at` (unsigned). */
+function word(key: Uint8Array, at: number): number {
   return ((key[at]! << 24) | (key[at + 1]! << 16) | (key[at + 2]! << 8) | key[at + 3]!) >>> 0
 }

@@ -34,7 +34,7 @@ describe('RequestTable', () => {
         const path = randomPath(prng, common)
         const parent = prng.int(100) - 1
         const flags = prng.int(2) === 0 ? REPORT_LEAVES : 0
-        const slot = table.add(hash, path, parent, flags)
+        const slot = table.add(hash, 0, path, parent, flags)
         model.set(toHex(hash), { slot, hash, path, parent, flags })
         live.push(toHex(hash))
       } else {
@@ -82,16 +82,58 @@ describe('RequestTable', () => {
     const prng = new Prng(3)
     const long = Uint8Array.from({ length: 40 }, () => prng.int(16))
     const hash = prng.bytes(32)
-    const slot = table.add(hash, long, -1, QUEUED)
+    const slot = table.add(hash, 0, long, -1, QUEUED)
     table.remove(slot)
     expect(table.find(hash)).toBe(-1)
     expect(table.size).toBe(0)
     expect(table.flags[slot]).toBe(DEAD | QUEUED)
     // Not free yet: the next request takes another slot, and the queue can still order the dead one.
-    expect(table.add(prng.bytes(32), Uint8Array.of(1), -1, 0)).not.toBe(slot)
+    expect(table.add(prng.bytes(32), 0, Uint8Array.of(1), -1, 0)).not.toBe(slot)
     expect(Array.from(table.pathOf(slot))).toEqual(Array.from(long))
     table.release(slot)
-    expect(table.add(prng.bytes(32), Uint8Array.of(2), -1, 0)).toBe(slot)
+    expect(table.add(prng.bytes(32), 0, Uint8Array.of(2), -1, 0)).toBe(slot)
+  })
+
+  it('adds a branch child below its parent as `add` would with the whole path, its hash read at an offset', () => {
+    const prng = new Prng(11)
+    const table = new RequestTable()
+    const queue = new DepthQueue(table)
+    const queued: Uint8Array[] = []
+    // Parents from the root down past the packed prefix (13 nibbles) and past the table's own path bytes (24).
+    let parents = [{ slot: table.add(prng.bytes(32), 0, new Uint8Array(0), -1, 0), path: new Uint8Array(0) }]
+    for (let depth = 1; depth <= 30; depth++) {
+      const next: typeof parents = []
+      for (const parent of parents) {
+        for (const nibble of [prng.int(16), prng.int(16)]) {
+          // A blob holding the hash at an odd offset, as a branch holds its children's.
+          const blob = prng.bytes(70)
+          const at = 1 + prng.int(37)
+          const hash = blob.slice(at, at + 32)
+          const path = Uint8Array.of(...parent.path, nibble)
+          const slot = table.addBelow(blob, at, parent.slot, nibble, QUEUED)
+          expect(table.findAt(blob, at)).toBe(slot)
+          expect(table.find(hash)).toBe(slot)
+          expect(Array.from(table.pathOf(slot))).toEqual(Array.from(path))
+          expect(table.depth[slot]).toBe(depth)
+          expect(table.parent[slot]).toBe(parent.slot)
+          expect(toHex(table.hashesOf([slot])[0]!)).toBe(toHex(hash))
+          next.push({ slot, path })
+          queue.push(slot)
+          queued.push(path)
+          // Beside it, one `add` made at a path of the same depth, close to it: the queue orders both alike only
+          // if `addBelow` packs the path's prefix as `add` does.
+          const near = path.slice()
+          near[prng.int(depth)] = prng.int(16)
+          queue.push(table.add(prng.bytes(32), 0, near, -1, QUEUED))
+          queued.push(near)
+        }
+      }
+      // Keep the table small: two lines of descent.
+      parents = next.slice(0, 2)
+    }
+    queued.sort((a, b) => b.length - a.length || pathOrder(a, b))
+    for (const expected of queued) expect(Array.from(table.pathOf(queue.pop()!))).toEqual(Array.from(expected))
+    expect(queue.pop()).toBeUndefined()
   })
 
   it('orders a depth queue deepest first, then by whole path (past the packed 13 nibbles and past 24)', () => {
@@ -104,7 +146,7 @@ describe('RequestTable', () => {
       for (let i = 0; i < 300; i++) {
         const path = randomPath(prng, common)
         paths.push(path)
-        queue.push(table.add(prng.bytes(32), path, -1, 0))
+        queue.push(table.add(prng.bytes(32), 0, path, -1, 0))
       }
       paths.sort((a, b) => b.length - a.length || pathOrder(a, b))
       for (const expected of paths) expect(Array.from(table.pathOf(queue.pop()!)), `round ${round}`).toEqual(Array.from(expected))

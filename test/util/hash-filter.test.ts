@@ -21,6 +21,18 @@ describe('HashFilter', () => {
     expect(wrong / 20_000).toBeLessThan(0.04)
   })
 
+  it('reads a key at an offset into larger bytes as the key itself', () => {
+    const rng = new SeededRandom(2)
+    const filter = new HashFilter()
+    const bytes = rng.bytes(1000)
+    for (let at = 0; at + 32 <= 500; at += 7) filter.add(bytes.slice(at, at + 32))
+    for (let at = 0; at + 32 <= 500; at += 7) expect(filter.mayHoldAt(bytes, at)).toBe(true)
+    let held = 0
+    for (let at = 500; at + 32 <= 1000; at++) if (filter.mayHoldAt(bytes, at)) held++
+    expect(held).toBeLessThan(20)
+    for (let at = 500; at + 32 <= 1000; at++) expect(filter.mayHoldAt(bytes, at)).toBe(filter.mayHold(bytes.slice(at, at + 32)))
+  })
+
   it('holds nothing while empty', () => {
     expect(new HashFilter().mayHold(new Uint8Array(32))).toBe(false)
   })
