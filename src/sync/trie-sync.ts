@@ -20,6 +20,10 @@ import { COMPLETE, COUNTED, DEAD, QUEUED, REPORT_LEAVES, RequestTable } from './
  * children). It may return the roots of further tries hanging off this leaf (as an Ethereum account leaf
  * names its storage trie); those are synced too, and the node holding the leaf is committed only after them.
  * Leaves of such sub-tries are not reported. Values at an odd nibble depth have no byte key and are skipped.
+ * Nodes are scheduled by hash, once: a node that is in a sub-trie and in the main trie too (the same bytes under
+ * both) is synced at the place of the parent that named it first, so its leaves are reported only if that was
+ * the main trie's. Ethereum's state holds no such node; a trie built to have one gets its leaves reported
+ * depending on the order of delivery.
  */
 export type LeafCallback = (
   key: Uint8Array,
@@ -308,10 +312,11 @@ export class TrieSync {
   }
 
   /**
-   * In three steps, so the hot ones are small synchronous functions (a single async one took TurboFan 35-80 ms
-   * to compile, three times over as its rarer paths first ran): the nodes whose leaves go to nobody, checked and
-   * scanned (`acceptScanned`); those whose leaves go to `onLeaf`, decoded and reported (`acceptReporting`); and
-   * after one store look-up for the children nothing is known of, every accepted node's children scheduled
+   * In steps, so the hot ones are small synchronous functions (a single async one took TurboFan 35-80 ms to
+   * compile, three times over as its rarer paths first ran): the nodes whose leaves go to nobody are checked
+   * and scanned (`acceptScanned`), each one whose leaves go to `onLeaf` decoded and reported (`acceptReporting`),
+   * in the order given, as a node met twice is scheduled from the first parent that names it; then, after one
+   * store look-up for the children nothing is known of, every accepted node's children are scheduled
    * (`scheduleChildren`).
    */
   private async processLocked(nodes: (Uint8Array | HashedBlob)[]): Promise<ProcessResult[]> {
@@ -319,8 +324,9 @@ export class TrieSync {
     const batch = this.batch
     batch.clear()
     try {
-      const reporting = this.acceptScanned(nodes, results, batch)
-      if (reporting !== null) await this.acceptReporting(nodes, reporting, results, batch)
+      for (let n = this.acceptScanned(nodes, 0, results, batch); n < nodes.length; n = this.acceptScanned(nodes, n + 1, results, batch)) {
+        await this.acceptReporting(nodes[n]!, n, results, batch)
+      }
       const stored = await this.storedChildren(batch)
       this.scheduleChildren(batch, stored)
       return results
@@ -330,26 +336,21 @@ export class TrieSync {
   }
 
   /**
-   * Accepts those of `nodes` whose leaves go to nobody, into `batch`, and reports the others' results; returns
-   * the indices of the nodes whose leaves go to `onLeaf` (null if none), for `acceptReporting`.
+   * Accepts `nodes` from `from` on into `batch`, and reports the results of those it refuses, up to the first
+   * whose leaves go to `onLeaf`; returns that one's index (`nodes.length` if none), for `acceptReporting`.
    */
-  private acceptScanned(nodes: (Uint8Array | HashedBlob)[], results: ProcessResult[], batch: Batch): number[] | null {
+  private acceptScanned(nodes: (Uint8Array | HashedBlob)[], from: number, results: ProcessResult[], batch: Batch): number {
     const requests = this.requests
     const data = requests.data
     const scan = this.scan
-    let reporting: number[] | null = null
-    for (let n = 0; n < nodes.length; n++) {
+    for (let n = from; n < nodes.length; n++) {
       const { hash, blob: delivered } = blobAndHash(nodes[n]!)
       const req = requests.find(hash)
       if (req < 0 || (requests.flags[req]! & COMPLETE) !== 0 || data[req] !== null) {
         results[n] = refusal(hash, req < 0 || (requests.flags[req]! & COMPLETE) !== 0)
         continue
       }
-      if ((requests.flags[req]! & REPORT_LEAVES) !== 0 && this.onLeaf !== undefined) {
-        reporting ??= []
-        reporting.push(n)
-        continue
-      }
+      if ((requests.flags[req]! & REPORT_LEAVES) !== 0 && this.onLeaf !== undefined) return n
       const first = batch.size
       // The blob may be a view into a whole reply (`decodeNodesResponse`): a node with children outlives this call
       // waiting for them, and keeps its own copy. A complete one is written as it is (pinning the reply) at the
@@ -375,48 +376,41 @@ export class TrieSync {
       results[n] = { ok: true, hash }
       batch.accept(req, batch.size, first, requests)
     }
-    return reporting
+    return nodes.length
   }
 
-  /** Accepts `nodes[i]` for each index `i` of `reporting`: decodes each, and reports its leaves to `onLeaf`. */
-  private async acceptReporting(nodes: (Uint8Array | HashedBlob)[], reporting: number[], results: ProcessResult[], batch: Batch): Promise<void> {
+  /** Accepts `node` (`nodes[n]`, pending, its leaves going to `onLeaf`): decodes it, and reports its leaves. */
+  private async acceptReporting(node: Uint8Array | HashedBlob, n: number, results: ProcessResult[], batch: Batch): Promise<void> {
     const requests = this.requests
     const data = requests.data
-    for (const n of reporting) {
-      const { hash, blob: delivered } = blobAndHash(nodes[n]!)
-      const req = requests.find(hash)
-      // Delivered twice in one call: the first one took it.
-      if (data[req] !== null) {
-        results[n] = refusal(hash, false)
-        continue
-      }
-      const first = batch.size
-      // What outlives this call keeps the node's own copy: its children's hashes, and the leaves' values
-      // `onLeaf` may keep.
-      const blob = new Uint8Array(delivered)
-      let leaves: NodeLeaf[]
-      try {
-        // The path a copy too: leaves' paths may be it, and `onLeaf` may keep them.
-        const decoded = nodeChildren(decodeNode(blob), requests.pathOf(req).slice(), true)
-        for (const c of decoded.children) batch.pushChildAt(c.hash, c.path)
-        leaves = decoded.leaves
-      } catch (err) {
-        batch.truncate(first)
-        results[n] = invalid(hash, err)
-        continue
-      }
-      const own = batch.size
-      try {
-        await this.reportLeaves(leaves, batch)
-      } catch (err) {
-        // Nothing has been scheduled yet: forget this call's deliveries so they can be processed again.
-        for (const a of batch.accepted) data[a] = null
-        throw err
-      }
-      data[req] = blob
-      results[n] = { ok: true, hash }
-      batch.accept(req, own, first, requests)
+    const { hash, blob: delivered } = blobAndHash(node)
+    const req = requests.find(hash)
+    const first = batch.size
+    // What outlives this call keeps the node's own copy: its children's hashes, and the leaves' values `onLeaf`
+    // may keep.
+    const blob = new Uint8Array(delivered)
+    let leaves: NodeLeaf[]
+    try {
+      // The path a copy too: leaves' paths may be it, and `onLeaf` may keep them.
+      const decoded = nodeChildren(decodeNode(blob), requests.pathOf(req).slice(), true)
+      for (const c of decoded.children) batch.pushChildAt(c.hash, c.path)
+      leaves = decoded.leaves
+    } catch (err) {
+      batch.truncate(first)
+      results[n] = invalid(hash, err)
+      return
     }
+    const own = batch.size
+    try {
+      await this.reportLeaves(leaves, batch)
+    } catch (err) {
+      // Nothing has been scheduled yet: forget this call's deliveries so they can be processed again.
+      for (const a of batch.accepted) data[a] = null
+      throw err
+    }
+    data[req] = blob
+    results[n] = { ok: true, hash }
+    batch.accept(req, own, first, requests)
   }
 
   /** Which of `batch`'s unknown children the store holds (by index in `batch`): a stored node means its subtrie is complete. */

@@ -7,6 +7,7 @@ import { type HashedBlob, hashBlob, TrieSync } from '../../src/sync/trie-sync.js
 import { EMPTY_ROOT, keccak256 } from '../../src/trie/keccak.js'
 import { bytesToNibbles, encodeCompact, nibblesToBytes } from '../../src/trie/nibbles.js'
 import { decodeNode, nodeChildren } from '../../src/trie/node.js'
+import { equalBytes } from '../../src/util/bytes.js'
 import { toHex } from '../../src/util/hex.js'
 import { SeededRandom } from '../helpers/random.js'
 import { WrappedStore } from '../helpers/wrapped-store.js'
@@ -318,6 +319,57 @@ describe('TrieSync', () => {
     const requested = await syncFrom(sync, all, store, { max: 7, shuffleSeed: 3, checkEveryCommit: true })
     expect(requested.length).toBe(all.nodes.size) // each shared storage node fetched once
     expectStoreEqualsSource(store, all)
+  })
+
+  it('schedules a node two parents in one delivery name from the first of them, leaves reported or not', async () => {
+    // Node X (keys under nibbles 1, 5) is the same in the main trie, under P1, and in a sub-trie named by a main
+    // leaf, under P2. Delivered in one call, the parent given first schedules it: from P1 its leaves are the main
+    // trie's, reported to onLeaf at their keys; from P2 they are inside the sub-trie, reported to nobody.
+    const key = (...head: number[]): Uint8Array => Uint8Array.from({ length: 32 }, (_, i) => (i < head.length ? head[i]! : i === 31 ? head.length : 0))
+    const value = (n: number): Uint8Array => new Uint8Array(40).fill(n)
+    const shared: [Uint8Array, Uint8Array][] = [
+      [key(0x15, 0x10), value(1)],
+      [key(0x15, 0x20), value(2)]
+    ]
+    const naming = key(0x00)
+    const sub = await buildSourceTrie([...shared, [key(0x1c), value(4)], [key(0x20), value(5)]])
+    const main = await buildSourceTrie([[naming, value(9)], ...shared, [key(0x1a), value(3)]])
+    const blobs = new Map([...main.nodes, ...sub.nodes])
+    const childOf = (parent: Uint8Array, nibble: number): Uint8Array => {
+      const node = decodeNode(blobs.get(toHex(parent))!)
+      if (node.kind !== 'branch' || node.children[nibble]?.kind !== 'hash') throw new Error('not a branch with that child')
+      return node.children[nibble].hash
+    }
+    const p1 = childOf(main.root, 1)
+    const p2 = childOf(sub.root, 1)
+    expect(toHex(childOf(p1, 5))).toBe(toHex(childOf(p2, 5)))
+
+    for (const first of ['P1', 'P2'] as const) {
+      const reported: string[] = []
+      const sync = new TrieSync(main.root, new MemoryStore(), {
+        onLeaf: (leafKey) => {
+          reported.push(toHex(leafKey).slice(2, 6))
+          return equalBytes(leafKey, naming) ? [sub.root] : undefined
+        }
+      })
+      const held: Uint8Array[] = []
+      for (let round = 0; sync.pending > 0; round++) {
+        expect(round).toBeLessThan(20)
+        const asked = [...held.splice(0), ...sync.missing(0)]
+        // P1 waits until P2 is asked for too, then both go in one call, in the order under test.
+        const both = asked.filter((h) => equalBytes(h, p1) || equalBytes(h, p2))
+        const rest = asked.filter((h) => !equalBytes(h, p1) && !equalBytes(h, p2))
+        if (both.length === 1) held.push(both[0]!)
+        const together = both.length === 2 ? (first === 'P1' ? [p1, p2] : [p2, p1]) : []
+        const results = await sync.processMany([...together, ...rest].map((h) => blobs.get(toHex(h))!))
+        expect(results.every((r) => r.ok)).toBe(true)
+        await sync.commit()
+      }
+      const sharedKeys = ['1510', '1520']
+      if (first === 'P1') expect(reported.filter((k) => sharedKeys.includes(k))).toEqual(sharedKeys)
+      else expect(reported.filter((k) => sharedKeys.includes(k))).toEqual([])
+      expect(reported).toContain('1a00')
+    }
   })
 
   it('in a store that holds nothing, looks up only nodes it wrote and still fetches shared sub-tries once', async () => {
