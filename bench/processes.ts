@@ -88,9 +88,9 @@ export async function stopChild(child: ChildProcess): Promise<void> {
  */
 export const pinning: { servers?: string; client?: string } = {}
 
-/** The command and arguments that run `dsfg <args>` on `cpus`, when set. */
-function dsfgCommand(cpus: string | undefined, args: string[]): [string, string[]] {
-  return cpus === undefined ? [process.execPath, [BIN, ...args]] : ['taskset', ['-c', cpus, process.execPath, BIN, ...args]]
+/** The command and arguments that run `node <script> <args>` (by default the CLI, `dsfg <args>`) on `cpus`, when set. */
+export function pinnedCommand(cpus: string | undefined, args: string[], script = BIN): [string, string[]] {
+  return cpus === undefined ? [process.execPath, [script, ...args]] : ['taskset', ['-c', cpus, process.execPath, script, ...args]]
 }
 
 /** Running `dsfg serve` processes and their first listen addresses. */
@@ -115,7 +115,7 @@ export async function startServers(source: string, dir: string, label: string, n
     for (let i = 0; i < n; i++) {
       const copy = join(dir, `${label}-${i}`)
       await cp(source, copy, { recursive: true })
-      const [command, argv] = dsfgCommand(pinning.servers, ['serve', '--data', copy, ...extraArgs])
+      const [command, argv] = pinnedCommand(pinning.servers, ['serve', '--data', copy, ...extraArgs])
       const child = spawn(command, argv, { stdio: ['ignore', 'pipe', 'inherit'] })
       children.push(child)
       const line = await firstLine(child, 'dsfg serve')
@@ -168,11 +168,12 @@ export async function resident(pid: number): Promise<Omit<RssSample, 't'> | unde
 /**
  * Runs `dsfg <args>` to completion and parses the JSON summary it prints; `wallS` is the whole child's life
  * (start-up, dialling, the work and the exit). stderr is dropped but for the last two lines of a failed run, which its error carries. The child's RSS is sampled
- * every RSS_SAMPLE_MS, so callers can tell which phase of the command its peak belongs to.
+ * every RSS_SAMPLE_MS, so callers can tell which phase of the command its peak belongs to. `bin`: another build's
+ * CLI (`bench:cpu-ab`).
  */
-export async function runDsfg<T>(args: string[]): Promise<{ summary: T; wallS: number; rss: RssSample[] }> {
+export async function runDsfg<T>(args: string[], bin = BIN): Promise<{ summary: T; wallS: number; rss: RssSample[] }> {
   const started = performance.now()
-  const [command, argv] = dsfgCommand(pinning.client, args)
+  const [command, argv] = pinnedCommand(pinning.client, args, bin)
   const child = spawn(command, argv, { stdio: ['ignore', 'pipe', 'pipe'] })
   const rss: RssSample[] = []
   const sampler = setInterval(async () => {
