@@ -89,7 +89,7 @@ export async function stopChild(child: ChildProcess): Promise<void> {
 export const pinning: { servers?: string; client?: string } = {}
 
 /** The command and arguments that run `node <script> <args>` (by default the CLI, `dsfg <args>`) on `cpus`, when set. */
-export function pinnedCommand(cpus: string | undefined, args: string[], script = BIN): [string, string[]] {
+function pinnedCommand(cpus: string | undefined, args: string[], script = BIN): [string, string[]] {
   return cpus === undefined ? [process.execPath, [script, ...args]] : ['taskset', ['-c', cpus, process.execPath, script, ...args]]
 }
 
