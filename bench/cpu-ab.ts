@@ -10,15 +10,14 @@
  *   npm run build && npm run bench:cpu-ab -- --against a92cd9c
  *   npm run build && npm run bench:cpu-ab -- --against HEAD~3 --runs 12 --keys 20000
  */
-import { execFile, spawn } from 'node:child_process'
+import { execFile } from 'node:child_process'
 import { once } from 'node:events'
 import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
-import { pathToFileURL } from 'node:url'
 import { parseArgs, promisify } from 'node:util'
 import { rm, symlink } from 'node:fs/promises'
 import { fromHex, toHex } from '../src/util/hex.js'
-import { BIN, peerArgs, pinning, progress, round, runDsfg, startServers, withTempDir } from './processes.js'
+import { BIN, median, peerArgs, pinning, progress, readyLine, round, runDsfg, spawnBenchScript, startServers, withTempDir } from './processes.js'
 import { buildAccountTrie, measureLocalLimit } from './trie-sync-net.js'
 
 const run = promisify(execFile)
@@ -40,16 +39,12 @@ interface Series {
 
 /** The local limit in a fresh process (this script with `--limit`), on the client's CPU; its CPU µs a node. */
 async function limitInFreshProcess(source: string, root: Uint8Array): Promise<number> {
-  const register = pathToFileURL(join(import.meta.dirname, 'register.mjs')).href
-  const node = [process.execPath, '--experimental-transform-types', '--no-warnings', '--import', register, import.meta.filename]
-  const argv = [...node, '--limit', source, toHex(root)]
-  const child = pinning.client === undefined ? spawn(argv[0]!, argv.slice(1)) : spawn('taskset', ['-c', pinning.client, ...argv])
-  let out = ''
-  child.stdout!.setEncoding('utf8').on('data', (s: string) => (out += s))
-  child.stderr!.resume()
-  const [code] = (await once(child, 'close')) as [number | null]
+  const child = spawnBenchScript('cpu-ab.ts', ['--limit', source, toHex(root)], pinning.client)
+  const closed = once(child, 'close')
+  const { usPerNode } = await readyLine<{ usPerNode: number }>(child, 'the local limit')
+  const [code] = (await closed) as [number | null]
   if (code !== 0) throw new Error(`the local limit exited with ${code}`)
-  return (JSON.parse(out) as { usPerNode: number }).usPerNode
+  return usPerNode
 }
 
 /** Checks `ref` out into `dir` and compiles it; returns its CLI. */
@@ -62,10 +57,7 @@ async function buildRef(ref: string, dir: string): Promise<string> {
 }
 
 function stats(values: number[]): { min: number; median: number; max: number } {
-  const sorted = [...values].sort((a, b) => a - b)
-  const mid = sorted.length >> 1
-  const median = sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
-  return { min: round(sorted[0]!, 1), median: round(median, 1), max: round(sorted.at(-1)!, 1) }
+  return { min: round(Math.min(...values), 1), median: round(median(values), 1), max: round(Math.max(...values), 1) }
 }
 
 async function compare(against: string, runs: number, keys: number): Promise<void> {

@@ -37,6 +37,7 @@ import { importSorted } from '../src/trie/stack-trie.js'
 import { walkTrie } from '../src/trie/walk.js'
 import { equalBytes } from '../src/util/bytes.js'
 import { Prng } from '../src/util/prng.js'
+import { median } from './processes.js'
 
 /** Rounds per measurement; the median is reported. */
 const ROUNDS = 5
@@ -212,12 +213,6 @@ function firstMismatch(hash: Hash, lengths: Uint8Array[], blobs: Uint8Array[], e
   const copy = first.slice()
   hash(lengths[2]!)
   return equalBytes(first, copy) ? null : 'digest is overwritten by the next call'
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b)
-  const mid = s.length >> 1
-  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2
 }
 
 /** CPU time of this thread in ms: unlike wall time, it does not count the waits of a busy machine. */

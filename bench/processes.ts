@@ -88,9 +88,9 @@ export async function stopChild(child: ChildProcess): Promise<void> {
  */
 export const pinning: { servers?: string; client?: string } = {}
 
-/** The command and arguments that run `node <script> <args>` (by default the CLI, `dsfg <args>`) on `cpus`, when set. */
-function pinnedCommand(cpus: string | undefined, args: string[], script = BIN): [string, string[]] {
-  return cpus === undefined ? [process.execPath, [script, ...args]] : ['taskset', ['-c', cpus, process.execPath, script, ...args]]
+/** The command and arguments that run `node <argv>` on `cpus`, when set. */
+function pinnedNode(cpus: string | undefined, argv: string[]): [string, string[]] {
+  return cpus === undefined ? [process.execPath, argv] : ['taskset', ['-c', cpus, process.execPath, ...argv]]
 }
 
 /** Running `dsfg serve` processes and their first listen addresses. */
@@ -115,7 +115,7 @@ export async function startServers(source: string, dir: string, label: string, n
     for (let i = 0; i < n; i++) {
       const copy = join(dir, `${label}-${i}`)
       await cp(source, copy, { recursive: true })
-      const [command, argv] = pinnedCommand(pinning.servers, ['serve', '--data', copy, ...extraArgs])
+      const [command, argv] = pinnedNode(pinning.servers, [BIN, 'serve', '--data', copy, ...extraArgs])
       const child = spawn(command, argv, { stdio: ['ignore', 'pipe', 'inherit'] })
       children.push(child)
       const line = await firstLine(child, 'dsfg serve')
@@ -173,7 +173,7 @@ export async function resident(pid: number): Promise<Omit<RssSample, 't'> | unde
  */
 export async function runDsfg<T>(args: string[], bin = BIN): Promise<{ summary: T; wallS: number; rss: RssSample[] }> {
   const started = performance.now()
-  const [command, argv] = pinnedCommand(pinning.client, args, bin)
+  const [command, argv] = pinnedNode(pinning.client, [bin, ...args])
   const child = spawn(command, argv, { stdio: ['ignore', 'pipe', 'pipe'] })
   const rss: RssSample[] = []
   const sampler = setInterval(async () => {
@@ -198,15 +198,21 @@ export async function runDsfg<T>(args: string[], bin = BIN): Promise<{ summary: 
 }
 
 /**
- * Spawns `bench/<script>` in its own Node process with the same TypeScript loader as this one; its stdout
- * is piped (the first line is read with `readyLine`), its stderr inherited.
+ * Spawns `bench/<script>` in its own Node process with the same TypeScript loader as this one, on `cpus` when
+ * set (a `taskset -c` list); its stdout is piped (the first line is read with `readyLine`), its stderr inherited.
  */
-export function spawnBenchScript(script: string, args: string[]): ChildProcess {
+export function spawnBenchScript(script: string, args: string[], cpus?: string): ChildProcess {
   const register = pathToFileURL(join(import.meta.dirname, 'register.mjs')).href
   const path = join(import.meta.dirname, script)
-  return spawn(process.execPath, ['--experimental-transform-types', '--no-warnings', '--import', register, path, ...args], {
-    stdio: ['ignore', 'pipe', 'inherit']
-  })
+  const [command, argv] = pinnedNode(cpus, ['--experimental-transform-types', '--no-warnings', '--import', register, path, ...args])
+  return spawn(command, argv, { stdio: ['ignore', 'pipe', 'inherit'] })
+}
+
+/** The median of `xs` (not empty). */
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b)
+  const mid = s.length >> 1
+  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2
 }
 
 /** The first stdout line of a bench child, parsed as JSON. */
