@@ -346,8 +346,9 @@ export class TrieSync {
     for (let n = from; n < nodes.length; n++) {
       const { hash, blob: delivered } = blobAndHash(nodes[n]!)
       const req = requests.find(hash)
-      if (req < 0 || (requests.flags[req]! & COMPLETE) !== 0 || data[req] !== null) {
-        results[n] = refusal(hash, req < 0 || (requests.flags[req]! & COMPLETE) !== 0)
+      const notRequested = req < 0 || (requests.flags[req]! & COMPLETE) !== 0
+      if (notRequested || data[req] !== null) {
+        results[n] = refusal(hash, notRequested)
         continue
       }
       if ((requests.flags[req]! & REPORT_LEAVES) !== 0 && this.onLeaf !== undefined) return n
