@@ -27,4 +27,15 @@ describe('TokenBuckets', () => {
     expect(buckets.take('a')).toBe(true) // a starts afresh
     expect(buckets.take('c')).toBe(false)
   })
+
+  it('counts a key used again as recent: a flood of new keys forgets the idle ones first, not an active one', () => {
+    const clock = new FakeClock()
+    const buckets = new TokenBuckets({ ratePerSecond: 1, burst: 1, maxKeys: 2, clock })
+    expect(buckets.take('abuser')).toBe(true)
+    expect(buckets.take('idle')).toBe(true)
+    expect(buckets.take('abuser')).toBe(false) // used last: the most recent key, with an empty bucket
+    expect(buckets.take('new')).toBe(true) // forgets 'idle', the least recently used
+    expect(buckets.take('abuser')).toBe(false) // still empty: a new key did not give it a fresh burst
+    expect(buckets.take('idle')).toBe(true) // forgotten, so it starts afresh
+  })
 })

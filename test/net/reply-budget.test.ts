@@ -38,6 +38,15 @@ describe('ReplyBudget', () => {
     expect(large.charge('a', 20)).toBeUndefined()
   })
 
+  it("holds a peer that holds nothing to its own cap too, even for a reply that cannot be cut below it", () => {
+    const budget = new ReplyBudget({ maxBytes: 1000, maxBytesPerPeer: 60 })
+    // A peer holding nothing may always ask for one reply of its least size, but not past its cap.
+    expect(budget.charge('a', 100)).toBeUndefined()
+    expect(budget.charge('a', 100, { minBytes: 80 })).toBeUndefined()
+    expect(budget.charge('a', 100, { minBytes: 50 })?.bytes).toBe(60)
+    expect(budget.stats()).toMatchObject({ inFlight: 60, refused: 2 })
+  })
+
   it('lets peers holding part of the budget hold an equal share each, one share kept for a peer holding nothing', () => {
     // An outside tester's 10 peer ids that read every reply at once (never stalled) kept the budget full with
     // replies being built, and an honest client was refused until it gave up.
@@ -367,6 +376,8 @@ describe('frameHandler with a reply budget', () => {
     for (let i = 0; i < blobs.length; i++) await store.put(hashes[i]!, blobs[i]!)
     const cut = decodeNodesResponse(await answerNodes(store, hashes, { maxResponseBytes: 700 }), 3)
     expect(cut).toEqual({ code: Status.OK, nodes: blobs.slice(0, 2) })
+    // A node that fills the room exactly is sent: refused, a first node of that size would never be served.
+    expect(decodeNodesResponse(await answerNodes(store, hashes, { maxResponseBytes: 300 }), 3)).toEqual({ code: Status.OK, nodes: blobs.slice(0, 1) })
     // An empty OK reply says "none of them here", and the client would not ask this peer for them again.
     expect(decodeNodesResponse(await answerNodes(store, hashes, { maxResponseBytes: 299 }), 3)).toEqual({
       code: Status.RATE_LIMITED,

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { AbortError, PeerBusyError, PeerFaultError, PeerRequestError, RequestRejectedError } from '../../src/errors.js'
 import { Status } from '../../src/net/codec.js'
 import { encodeNodesResponse } from '../../src/net/nodes-protocol.js'
-import { failureOutcome, peekStatus, requestLabel } from '../../src/net/request-outcome.js'
+import { failureOutcome, peekStatus, requestLabel, statusOutcome } from '../../src/net/request-outcome.js'
 import { encodeContentsResponse } from '../../src/net/topic-protocols.js'
 
 describe('request outcomes', () => {
@@ -20,6 +20,11 @@ describe('request outcomes', () => {
     expect(peekStatus(Uint8Array.of(0xc1, 0x09))).toBeUndefined()
   })
 
+  it('names the outcome each reply status stands for', () => {
+    const statuses = [Status.OK, Status.UNAVAILABLE, Status.RATE_LIMITED, Status.INVALID_REQUEST]
+    expect(statuses.map(statusOutcome)).toEqual(['ok', 'unavailable', 'rate-limited', 'invalid-request'])
+  })
+
   it('names a failure by who is to blame', () => {
     expect(failureOutcome(new AbortError('stop'))).toBe('aborted')
     expect(failureOutcome(new Error('x'), AbortSignal.abort())).toBe('aborted')
@@ -29,6 +34,9 @@ describe('request outcomes', () => {
     expect(failureOutcome(new PeerRequestError('p', 'timeout', 'slow'))).toBe('timeout')
     expect(failureOutcome(new PeerRequestError('p', 'transport', 'reset'))).toBe('failed')
     expect(failureOutcome(new DOMException('late', 'TimeoutError'))).toBe('timeout')
+    // A deadline's abort that is not the caller's: a timeout, not a failure of the stream.
+    expect(failureOutcome(new DOMException('deadline', 'AbortError'))).toBe('timeout')
+    expect(failureOutcome(new Error('reset'))).toBe('failed')
     expect(requestLabel('/dsfg/contents/1.0.0', 'ok')).toBe('contents:ok')
   })
 })

@@ -57,6 +57,26 @@ describe('TransferDeadline', () => {
     expect((deadline.signal.reason as Error).message).toMatch(/floor/)
   })
 
+  it('checks at least every 250 ms, so a long idle limit cuts a stall within 250 ms of it', () => {
+    const deadline = new TransferDeadline({ idleMs: 10_000, minBytesPerSecond: 1 })
+    vi.advanceTimersByTime(1_000)
+    deadline.moved(100)
+    // Idle since 1 s: due at 11 s. Checks a quarter of idleMs apart (2.5 s) would see it only at 12.5 s.
+    vi.advanceTimersByTime(9_750)
+    expect(deadline.signal.aborted).toBe(false)
+    vi.advanceTimersByTime(250)
+    expect(deadline.signal.aborted).toBe(true)
+  })
+
+  it('never fires once disposed (a transfer that ended)', () => {
+    const deadline = new TransferDeadline({ idleMs: 1_000, minBytesPerSecond: 1_000 })
+    vi.advanceTimersByTime(500)
+    deadline.dispose()
+    expect(vi.getTimerCount()).toBe(0)
+    vi.advanceTimersByTime(60_000)
+    expect(deadline.signal.aborted).toBe(false)
+  })
+
   it('samples a counter where the transfer does not report its bytes', () => {
     let drained = 0
     const deadline = new TransferDeadline({ idleMs: 1_000, minBytesPerSecond: 100, sample: () => drained })
