@@ -3,9 +3,11 @@ import type { Connection, PeerId, Stream } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { streamPair } from '@libp2p/utils'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { AbortError, ProtocolError, StreamEndedError } from '../../src/errors.js'
+import { AbortError, PeerBusyError, ProtocolError, RequestRejectedError, StreamEndedError } from '../../src/errors.js'
 import { FrameSession, FrameSessions } from '../../src/net/frame-session.js'
 import { REPLY_PIECE_BYTES } from '../../src/constants.js'
+import { Status } from '../../src/net/codec.js'
+import { decodeNodesResponse, encodeNodesResponse, requestNodes } from '../../src/net/nodes-protocol.js'
 import { type FrameViolation, frameHandler, lengthPrefix } from '../../src/net/rpc.js'
 import { until } from '../helpers/wait.js'
 
@@ -159,6 +161,64 @@ describe('FrameSession: many requests on one stream against frameHandler', () =>
     await expect(first).rejects.toBeInstanceOf(ProtocolError)
     await expect(second).rejects.toBeInstanceOf(StreamEndedError)
     expect(session.closed).toBe(true)
+    // Reset, not left open: the peer that broke the rules keeps no stream (and no slot of ours).
+    expect(outbound.status).toBe('aborted')
+  })
+
+  it('refuses a reply with a length prefix past 8 bytes, even one that pads a small length with zeros', async () => {
+    const [outbound, inbound] = await streamPair()
+    const session = new FrameSession(outbound, init)
+    const reply = session.request(Uint8Array.of(1))
+    // 5 as a 10-byte varint (0x85, eight 0x80, 0x00), then 5 bytes.
+    inbound.send(Uint8Array.of(0x85, ...new Uint8Array(8).fill(0x80), 0x00, 1, 2, 3, 4, 5))
+    const err = await reply.catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(ProtocolError)
+    expect((err as { fault?: string }).fault).toBe('malformed')
+    expect(outbound.status).toBe('aborted')
+  })
+
+  it('ends the session on a reply nobody asked for', async () => {
+    const [outbound, inbound] = await streamPair()
+    const session = new FrameSession(outbound, init)
+    const first = session.request(Uint8Array.of(1))
+    inbound.send(Uint8Array.of(1, 9))
+    expect(await first).toEqual(Uint8Array.of(9))
+    inbound.send(Uint8Array.of(1, 8))
+    await until(() => session.closed, 'the session to end')
+    expect(outbound.status).toBe('aborted')
+    await expect(session.request(Uint8Array.of(2))).rejects.toBeInstanceOf(StreamEndedError)
+  })
+
+  it('writes at most maxUnanswered requests ahead of their replies', async () => {
+    const [outbound, inbound] = await streamPair()
+    let received = 0
+    inbound.addEventListener('message', (e) => {
+      received += e.data.byteLength
+    })
+    const session = new FrameSession(outbound, { ...init, maxUnanswered: 2 })
+    const replies = [1, 2, 3].map((n) => session.request(Uint8Array.of(n)))
+    await new Promise((r) => setTimeout(r, 50))
+    expect(received).toBe(4) // two frames of a 1-byte prefix and 1 byte
+    inbound.send(Uint8Array.of(1, 7))
+    expect(await replies[0]).toEqual(Uint8Array.of(7))
+    await until(() => received === 6, 'the third request, written once the first was answered')
+    session.close()
+    await Promise.allSettled(replies)
+  })
+
+  it('fails the requests of a server that ends each stream without answering, instead of opening streams in a loop', async () => {
+    let streams = 0
+    const sessions = new FrameSessions(async () => {
+      const [outbound, inbound] = await streamPair()
+      streams++
+      // Reads the request, then ends its side cleanly: no reply.
+      inbound.addEventListener('message', () => void inbound.close().catch(() => undefined), { once: true })
+      return outbound
+    }, init)
+    await expect(sessions.request(peer, Uint8Array.of(1))).rejects.toBeInstanceOf(StreamEndedError)
+    await new Promise((r) => setTimeout(r, 100))
+    expect(streams).toBe(1)
+    sessions.close()
   })
 
   it('resets a stream that pipelines more frames than the server answers and reads ahead, and reports it', async () => {
@@ -296,5 +356,35 @@ describe('frameHandler: a reply handed to the stream in pieces', () => {
     expect(sends.every((s) => s.buffered === 0)).toBe(true)
     session.close()
     await handled
+  })
+})
+
+describe("requestNodes: what a reply's status means to the client", () => {
+  it('reads busy as "later", an invalid request as refused, "none here" as no nodes, and a status with nodes as a fault', async () => {
+    const peer = peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
+    const node = Uint8Array.of(0xc2, 0x80, 0x80)
+    const ask = async (reply: Uint8Array): Promise<unknown> => {
+      const handler = frameHandler(async () => reply, { maxRequestBytes: 1024 })
+      const sessions = new FrameSessions(
+        async () => {
+          const [outbound, inbound] = await streamPair()
+          void handler(inbound, { remotePeer: peer } as Connection)
+          return outbound
+        },
+        { protocol: PROTOCOL, maxResponseBytes: 1024, maxUnanswered: 1 }
+      )
+      try {
+        return await requestNodes(sessions, peer, [new Uint8Array(32)]).catch((e: unknown) => e)
+      } finally {
+        sessions.close()
+      }
+    }
+    // Read as "none here", a busy peer would never be asked for these nodes again.
+    expect(await ask(encodeNodesResponse(Status.RATE_LIMITED))).toBeInstanceOf(PeerBusyError)
+    expect(await ask(encodeNodesResponse(Status.INVALID_REQUEST))).toBeInstanceOf(RequestRejectedError)
+    expect(await ask(encodeNodesResponse(Status.UNAVAILABLE))).toEqual([])
+    expect(await ask(encodeNodesResponse(Status.OK, [node]))).toEqual([node])
+    expect(await ask(encodeNodesResponse(Status.UNAVAILABLE, [node]))).toBeInstanceOf(ProtocolError)
+    expect(() => decodeNodesResponse(encodeNodesResponse(Status.RATE_LIMITED, [node]), 1)).toThrow(ProtocolError)
   })
 })
