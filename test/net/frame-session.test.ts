@@ -197,8 +197,9 @@ describe('FrameSession: many requests on one stream against frameHandler', () =>
     })
     const session = new FrameSession(outbound, { ...init, maxUnanswered: 2 })
     const replies = [1, 2, 3].map((n) => session.request(Uint8Array.of(n)))
+    await until(() => received >= 4, 'the first two requests')
     await new Promise((r) => setTimeout(r, 50))
-    expect(received).toBe(4) // two frames of a 1-byte prefix and 1 byte
+    expect(received).toBe(4) // two frames of a 1-byte prefix and 1 byte, and no third
     inbound.send(Uint8Array.of(1, 7))
     expect(await replies[0]).toEqual(Uint8Array.of(7))
     await until(() => received === 6, 'the third request, written once the first was answered')
