@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { MAX_NODE_REQUESTS_PER_PEER } from '../../src/constants.js'
-import { AbortError, NodeUnavailableError, PeerBusyError } from '../../src/errors.js'
+import { AbortError, InvalidNodeError, NodeUnavailableError, PeerBusyError } from '../../src/errors.js'
 import { MemoryStore } from '../../src/store/memory-store.js'
 import { type NodeFetcher, type PeerPenalty, StateSyncer, type StateSyncerInit } from '../../src/sync/state-syncer.js'
 import { keccak256 } from '../../src/trie/keccak.js'
@@ -135,6 +135,39 @@ describe('StateSyncer', async () => {
     const liarOffences = penalties.findIndex((p) => p.excluded) + 1
     expect(liarOffences).toBe(3)
     expect(peers.requestsOf('liar')).toBeLessThanOrEqual(3 + MAX_NODE_REQUESTS_PER_PEER - 1)
+  })
+
+  it('never probes a peer again once its lies left it out, though it had stalled before', async () => {
+    const store = new MemoryStore()
+    const clock = new FakeClock()
+    const peers = nodePeers(source, clock)
+    // Every reply comes after its request timed out, and fails its hash check: the peer is stalled first (only
+    // probed), then left out for the late replies' lies.
+    peers.set('liar', { fault: 'corrupt', delayMs: 1_500, lateAfterAbort: true })
+    peers.set('honest', { delayMs: 300 })
+    const sent: { peer: string; at: number }[] = []
+    const fetchNodes: NodeFetcher = (peer, hashes, options) => {
+      sent.push({ peer, at: clock.now() })
+      return fetcherOf(peers)(peer, hashes, options)
+    }
+    const penalties: (PeerPenalty & { at: number })[] = []
+    const syncer = newSyncer(store, peers, clock, {
+      fetchNodes,
+      onPenalty: (p) => penalties.push({ ...p, at: clock.now() }),
+      maxNodesPerRequest: 4,
+      probeBackoffMs: 200,
+      maxProbeBackoffMs: 400
+    })
+    syncer.addPeer('liar')
+    syncer.addPeer('honest')
+    await syncWithClock(clock, syncer.sync(source.root))
+    expectSynced(store, source)
+    const out = penalties.find((p) => p.peer === 'liar' && p.reason !== 'stalled' && p.excluded)
+    expect(out).toBeDefined()
+    expect(penalties.filter((p) => p.peer !== 'liar')).toEqual([])
+    // The sync went on long after: probes would have been due every 400 ms.
+    expect(clock.now() - out!.at).toBeGreaterThan(2_000)
+    expect(sent.filter((c) => c.peer === 'liar' && c.at > out!.at)).toEqual([])
   })
 
   it('keeps MAX_NODE_REQUESTS_PER_PEER requests in flight to a peer, each for different nodes, and one when told to', async () => {
@@ -450,6 +483,33 @@ describe('StateSyncer', async () => {
     expectSynced(store, source)
   })
 
+  it('completes when one peer has none of the trie and the only other is busy at first: one refusal is not all', async () => {
+    const store = new MemoryStore()
+    const clock = new FakeClock()
+    const peers = nodePeers(source, clock)
+    // 'none' refuses the root while 'busy-first' waits out its busy backoff, with nothing in flight.
+    peers.set('none', 'unavailable')
+    peers.set('busy-first', ({ call }) => (call === 1 ? 'rate-limited' : 'honest'))
+    const syncer = newSyncer(store, peers, clock)
+    syncer.addPeer('none')
+    syncer.addPeer('busy-first')
+    await syncWithClock(clock, syncer.sync(source.root))
+    expectSynced(store, source)
+    expect(peers.requestsOf('none')).toBeGreaterThan(0)
+  })
+
+  it('fails, rather than asking again for ever, when a node whose hash is right is not a node (the root commits to garbage)', async () => {
+    const garbage = Uint8Array.of(0x01, 0x02, 0x03)
+    const root = keccak256(garbage)
+    const clock = new FakeClock()
+    const fetchNodes: NodeFetcher = async (_peer, hashes) => hashes.filter((h) => toHex(h) === toHex(root)).map(() => garbage)
+    const syncer = new StateSyncer({ store: new MemoryStore(), fetchNodes, clock, requestTimeoutMs: 1000, rttMinMs: 100 })
+    syncer.addPeer('a')
+    const hung = new Promise((r) => setTimeout(() => r('still syncing after 3 s'), 3_000))
+    const outcome = await Promise.race([syncWithClock(clock, syncer.sync(root)).catch((e: unknown) => e), hung])
+    expect(outcome).toBeInstanceOf(InvalidNodeError)
+  })
+
   it('fails with NodeUnavailableError when every peer refuses a node', async () => {
     const store = new MemoryStore()
     const clock = new FakeClock()
@@ -595,7 +655,8 @@ describe('StateSyncer', async () => {
     expect(afterRetarget.filter((h) => stored!.has(h))).toEqual([])
   })
 
-  it('stops on abort keeping only complete subtries, and a restart on the same store fetches none of them again', async () => {
+  // Flushed after every turn, or only on the way out (the nodes completed since the last flush, however few).
+  it.each([1, 1 << 30])('stops on abort keeping only complete subtries, and a restart on the same store fetches none of them again (flushBytes %i)', async (flushBytes) => {
     const store = new MemoryStore()
     const clock = new FakeClock()
     const peers = nodePeers(source, clock)
@@ -604,7 +665,7 @@ describe('StateSyncer', async () => {
       if (call === 20) controller.abort()
       return 'honest'
     })
-    const first = newSyncer(store, peers, clock, { flushBytes: 1, maxNodesPerRequest: 32 })
+    const first = newSyncer(store, peers, clock, { flushBytes, maxNodesPerRequest: 32 })
     first.addPeer('a')
     const err = await syncWithClock(clock, first.sync(source.root, { signal: controller.signal })).catch((e: unknown) => e)
     expect(err).toBeInstanceOf(AbortError)

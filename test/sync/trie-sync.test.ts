@@ -321,6 +321,69 @@ describe('TrieSync', () => {
     expectStoreEqualsSource(store, all)
   })
 
+  /** Two accounts (keys 0x11… and 0x22…, under a branch) whose values name one storage trie of one leaf. */
+  async function twoAccountsOneStorage() {
+    const storage = await buildSourceTrie([[new Uint8Array(32).fill(0x33), new Uint8Array(40).fill(7)]])
+    const main = await buildSourceTrie([
+      [new Uint8Array(32).fill(0x11), RLP.encode([1, storage.root])],
+      [new Uint8Array(32).fill(0x22), RLP.encode([2, storage.root])]
+    ])
+    const all: SourceTrie = { root: main.root, store: main.store, nodes: new Map([...main.nodes, ...storage.nodes]) }
+    const blob = (hash: Uint8Array): Uint8Array => all.nodes.get(toHex(hash))!
+    const leaf = (nibble: number): Uint8Array => {
+      const root = decodeNode(blob(main.root))
+      if (root.kind !== 'branch' || root.children[nibble]?.kind !== 'hash') throw new Error('expected a branch over two leaves')
+      return blob(root.children[nibble].hash)
+    }
+    const storageRootOf = (value: Uint8Array): Uint8Array => (RLP.decode(value) as Uint8Array[])[1]!
+    return { all, storage, blob, leaves: [leaf(1), leaf(2)] as const, storageRootOf }
+  }
+
+  it('takes a sub-trie that completed and waits for its write as done when a later leaf names it again', async () => {
+    const { all, storage, blob, leaves, storageRootOf } = await twoAccountsOneStorage()
+    const store = new MemoryStore()
+    const sync = new TrieSync(all.root, store, { onLeaf: (_key, value) => [storageRootOf(value)] })
+    expect(sync.missing(0).map(toHex)).toEqual([toHex(all.root)])
+    await sync.process(blob(all.root))
+    expect(sync.missing(0)).toHaveLength(2)
+    // The first account, then its storage trie (complete at once: one leaf), then the second account naming
+    // it, all before any commit: waiting for the completed storage trie again, the second account never completed.
+    await sync.process(leaves[0])
+    expect(sync.missing(0).map(toHex)).toEqual([toHex(storage.root)])
+    await sync.process(blob(storage.root))
+    await sync.process(leaves[1])
+    expect(sync.pending).toBe(0) // all four complete, waiting for their write
+    expect(await sync.commit()).toBe(4)
+    expectStoreEqualsSource(store, all)
+  })
+
+  it('takes again the nodes of a delivery whose onLeaf threw, those accepted before it included', async () => {
+    const { all, blob, leaves, storageRootOf } = await twoAccountsOneStorage()
+    const store = new MemoryStore()
+    let fail = true
+    const sync = new TrieSync(all.root, store, {
+      onLeaf: (key, value) => {
+        if (key[0] === 0x22 && fail) {
+          fail = false
+          throw new Error('the caller failed')
+        }
+        return [storageRootOf(value)]
+      }
+    })
+    await sync.process(blob(all.root))
+    sync.missing(0)
+    // The first leaf is accepted, then the second's onLeaf throws: the call fails and forgets both.
+    await expect(sync.processMany([leaves[0], leaves[1]])).rejects.toThrow('the caller failed')
+    const again = await sync.processMany([leaves[0], leaves[1]])
+    expect(again.map((r) => r.ok)).toEqual([true, true])
+    const storageRoot = sync.missing(0)
+    expect(storageRoot).toHaveLength(1)
+    await sync.process(blob(storageRoot[0]!))
+    await sync.commit()
+    expect(sync.pending).toBe(0)
+    expectStoreEqualsSource(store, all)
+  })
+
   it('schedules a node two parents in one delivery name from the first of them, leaves reported or not', async () => {
     // Node X (keys under nibbles 1, 5) is the same in the main trie, under P1, and in a sub-trie named by a main
     // leaf, under P2. Delivered in one call, the parent given first schedules it: from P1 its leaves are the main
