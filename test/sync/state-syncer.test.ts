@@ -170,6 +170,39 @@ describe('StateSyncer', async () => {
     expect(sent.filter((c) => c.peer === 'liar' && c.at > out!.at)).toEqual([])
   })
 
+  it('drops the requests still out to a peer the moment its lies leave it out, their nodes asked of others', async () => {
+    const store = new MemoryStore()
+    const clock = new FakeClock()
+    const peers = nodePeers(source, clock)
+    // Honest at first (so it is asked for several requests at once), then every reply fails its hash check,
+    // the later ones slower: the third offence comes while requests sent with it are still out.
+    peers.set('liar', ({ call }) => (call <= 3 ? 'honest' : { fault: 'corrupt', delayMs: call % 4 === 0 ? 100 : 600 }))
+    peers.set('honest', { delayMs: 200 })
+    const liarRequests: { sent: number; settled: number | null; aborted: number | null }[] = []
+    const fetchNodes: NodeFetcher = (peer, hashes, options) => {
+      const pending = fetcherOf(peers)(peer, hashes, options)
+      if (peer === 'liar') {
+        const request = { sent: clock.now(), settled: null as number | null, aborted: null as number | null }
+        liarRequests.push(request)
+        options.signal.addEventListener('abort', () => (request.aborted = clock.now()))
+        pending.then(() => (request.settled = clock.now()), () => undefined)
+      }
+      return pending
+    }
+    const penalties: (PeerPenalty & { at: number })[] = []
+    const syncer = newSyncer(store, peers, clock, { fetchNodes, onPenalty: (p) => penalties.push({ ...p, at: clock.now() }), maxNodesPerRequest: 8 })
+    syncer.addPeer('liar')
+    syncer.addPeer('honest')
+    await syncWithClock(clock, syncer.sync(source.root))
+    expectSynced(store, source)
+    const out = penalties.find((p) => p.peer === 'liar' && p.excluded)!
+    expect(out.reason).not.toBe('stalled')
+    // Some were out when it was left out: each ended then, not at its timeout.
+    const open = liarRequests.filter((r) => r.sent <= out.at && (r.settled === null || r.settled > out.at))
+    expect(open.length).toBeGreaterThan(0)
+    for (const r of open) expect(r.aborted).toBe(out.at)
+  })
+
   it('keeps MAX_NODE_REQUESTS_PER_PEER requests in flight to a peer, each for different nodes, and one when told to', async () => {
     for (const maxRequestsPerPeer of [1, 2, MAX_NODE_REQUESTS_PER_PEER]) {
       const store = new MemoryStore()
@@ -295,6 +328,23 @@ describe('StateSyncer', async () => {
       }
       expect(reported.every((p) => silentRequests.has(p.peer))).toBe(true)
     }
+  })
+
+  it('gives a peer that stalled and then answers full work again, not probes only', async () => {
+    const store = new MemoryStore()
+    const clock = new FakeClock()
+    const peers = nodePeers(source, clock)
+    // Its first request goes unanswered (a stall: only probed from then on), the later ones are answered.
+    peers.set('flaky', ({ call }) => (call === 1 ? 'stall' : 'honest'))
+    peers.set('steady', { delayMs: 300 })
+    const syncer = newSyncer(store, peers, clock, { probeBackoffMs: 200 })
+    syncer.addPeer('flaky')
+    syncer.addPeer('steady')
+    await syncWithClock(clock, syncer.sync(source.root))
+    expectSynced(store, source)
+    const flaky = peers.calls.filter((c) => c.peer === 'flaky')
+    expect(flaky.length).toBeGreaterThan(2)
+    expect(Math.max(...flaky.map((c) => c.request.hashes.length))).toBeGreaterThan(1)
   })
 
   it('keeps probing when every peer is silent, says so, and completes once a peer answers', async () => {

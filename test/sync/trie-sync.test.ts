@@ -357,6 +357,19 @@ describe('TrieSync', () => {
     expectStoreEqualsSource(store, all)
   })
 
+  it('refuses a sub-trie root from onLeaf that is not a 32-byte hash, and takes the node again once onLeaf is right', async () => {
+    const { all, blob, leaves, storageRootOf } = await twoAccountsOneStorage()
+    let root = (value: Uint8Array): Uint8Array => storageRootOf(value).subarray(0, 31)
+    const sync = new TrieSync(all.root, new MemoryStore(), { onLeaf: (_key, value) => [root(value)] })
+    await sync.process(blob(all.root))
+    sync.missing(0)
+    await expect(sync.process(leaves[0])).rejects.toBeInstanceOf(InvalidNodeError)
+    expect(sync.missing(0)).toEqual([])
+    root = storageRootOf
+    await sync.process(leaves[0])
+    expect(sync.missing(0)).toHaveLength(1)
+  })
+
   it('takes again the nodes of a delivery whose onLeaf threw, those accepted before it included', async () => {
     const { all, blob, leaves, storageRootOf } = await twoAccountsOneStorage()
     const store = new MemoryStore()
