@@ -67,4 +67,44 @@ describe('RateTracker', () => {
     expect(tracker.targetRoundTrip()).toBeLessThan(1000)
     expect(tracker.targetTimeout()).toBeLessThan(3000)
   })
+
+  it('lengthens the timeout while a new peer is unmeasured, and shortens it again as time passes', () => {
+    const clock = new FakeClock()
+    // A cap far above the timeouts here, so it hides nothing.
+    const tracker = new RateTracker({ now: () => clock.now(), ttlLimitMs: 1_000_000, rttMinMs: 100, rttMaxMs: 20_000 })
+    tracker.track('a')
+    const one = tracker.targetTimeout()
+    tracker.track('b')
+    const two = tracker.targetTimeout()
+    expect(two).toBeGreaterThan(one)
+    // A round trip later the confidence is restored half the way (the estimate itself unchanged: nobody replied).
+    clock.advance(tracker.roundTrip())
+    const later = tracker.targetTimeout()
+    expect(later).toBeLessThan(two)
+    expect(later).toBeGreaterThan(one)
+  })
+
+  it('is not warming once a reply failed, even within the warm-up', () => {
+    const tracker = new RateTracker({ now: () => 0 })
+    tracker.track('a')
+    tracker.update('a', 100, 100)
+    expect(tracker.warming('a')).toBe(true)
+    tracker.update('a', 5_000, 0)
+    expect(tracker.warming('a')).toBe(false)
+  })
+
+  it('tunes the round trip towards a low percentile of the peers, not their slowest', () => {
+    const clock = new FakeClock()
+    const tracker = new RateTracker({ now: () => clock.now(), ttlLimitMs: 100_000, rttMinMs: 10, rttMaxMs: 20_000 })
+    const rtts = { a: 100, b: 200, c: 300 }
+    for (const p of Object.keys(rtts)) tracker.track(p)
+    for (let i = 0; i < 300; i++) {
+      for (const [p, rtt] of Object.entries(rtts)) tracker.update(p, rtt, 10)
+      clock.advance(1_000)
+      tracker.roundTrip()
+    }
+    // Of three peers, the second fastest (index ⌊√3⌋ = 1).
+    expect(tracker.roundTrip()).toBeGreaterThan(180)
+    expect(tracker.roundTrip()).toBeLessThan(220)
+  })
 })
