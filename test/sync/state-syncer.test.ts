@@ -715,10 +715,18 @@ describe('StateSyncer', async () => {
       if (call === 20) controller.abort()
       return 'honest'
     })
-    const first = newSyncer(store, peers, clock, { flushBytes, maxNodesPerRequest: 32 })
+    const signals: AbortSignal[] = []
+    const fetchNodes: NodeFetcher = (peer, hashes, options) => {
+      signals.push(options.signal)
+      return fetcherOf(peers)(peer, hashes, options)
+    }
+    const first = newSyncer(store, peers, clock, { fetchNodes, flushBytes, maxNodesPerRequest: 32 })
     first.addPeer('a')
     const err = await syncWithClock(clock, first.sync(source.root, { signal: controller.signal })).catch((e: unknown) => e)
     expect(err).toBeInstanceOf(AbortError)
+    // Nothing outlives it: the requests out were aborted with it, and their timers are gone.
+    expect(signals.filter((s) => !s.aborted).length).toBeLessThan(signals.length)
+    expect(clock.pendingTimers).toBe(0)
     expect(await incompleteNodes(store)).toEqual([])
     const committed = new Set(store.keys())
     expect(committed.size).toBeGreaterThan(0)
