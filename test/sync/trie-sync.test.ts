@@ -370,6 +370,15 @@ describe('TrieSync', () => {
     expect(sync.missing(0)).toHaveLength(1)
   })
 
+  it('calls a node delivered again once it completed, before its write, not requested', async () => {
+    const { all, blob, leaves } = await twoAccountsOneStorage()
+    const sync = new TrieSync(all.root, new MemoryStore())
+    await sync.process(blob(all.root))
+    sync.missing(0)
+    await sync.process(leaves[0]) // a leaf: complete at once, waiting for the commit
+    await expect(sync.process(leaves[0])).rejects.toBeInstanceOf(NotRequestedError)
+  })
+
   it('takes again the nodes of a delivery whose onLeaf threw, those accepted before it included', async () => {
     const { all, blob, leaves, storageRootOf } = await twoAccountsOneStorage()
     const store = new MemoryStore()
@@ -521,7 +530,10 @@ describe('TrieSync', () => {
     const rootBlob = source.nodes.get(toHex(source.root))!
     await expect(sync.process(new SeededRandom(26).bytes(100))).rejects.toBeInstanceOf(NotRequestedError)
     sync.missing(1)
+    expect(sync.isPending(source.root)).toBe(true)
     await sync.process(rootBlob)
+    // Delivered, its children not yet: no longer pending, so nobody asks for it again.
+    expect(sync.isPending(source.root)).toBe(false)
     const pending = sync.pending
     await expect(sync.process(rootBlob)).rejects.toBeInstanceOf(AlreadyProcessedError)
     expect(sync.pending).toBe(pending)
@@ -648,11 +660,12 @@ describe('TrieSync', () => {
     expect(sync.isPending(children[0]!.hash)).toBe(true)
   })
 
-  it('caps the nodes of one depth that are out and uncommitted', async () => {
+  // Shallowest first (while few requests are held), and deepest first from the start.
+  it.each([undefined, 0])('caps the nodes of one depth that are out and uncommitted (breadthFirstBelow %s)', async (breadthFirstBelow) => {
     const source = await buildSourceTrie(randomEntries(28, 400))
     const paths = pathsOf(source)
     const store = new MemoryStore()
-    const sync = new TrieSync(source.root, store, { maxFetchesPerDepth: 3 })
+    const sync = new TrieSync(source.root, store, { maxFetchesPerDepth: 3, breadthFirstBelow })
     const out = new Set<string>() // handed out by missing, not yet committed
     const toDeliver: Uint8Array[] = []
     let sawCapReached = false
@@ -675,6 +688,26 @@ describe('TrieSync', () => {
     }
     expect(sawCapReached).toBe(true)
     expectStoreEqualsSource(store, source)
+  })
+
+  it('does not count against the cap the nodes delivered before they were handed out', async () => {
+    const key = (a: number, b: number): Uint8Array => Uint8Array.from({ length: 32 }, (_, i) => (i === 0 ? a : i === 1 ? b : 0))
+    // Under the root: leaves at nibbles 1 and 2, branches of two leaves at nibbles 3 to 6.
+    const heads = [0x11, 0x22, 0x3a, 0x3b, 0x4a, 0x4b, 0x5a, 0x5b, 0x6a, 0x6b]
+    const source = await buildSourceTrie(heads.map((h) => [key(h, 0), new Uint8Array(40).fill(h)]))
+    const root = decodeNode(source.nodes.get(toHex(source.root))!)
+    if (root.kind !== 'branch') throw new Error('expected a branch at the root')
+    const child = (nibble: number): Uint8Array => {
+      const c = root.children[nibble]
+      if (c?.kind !== 'hash') throw new Error('expected a hashed child')
+      return source.nodes.get(toHex(c.hash))!
+    }
+    const sync = new TrieSync(source.root, new MemoryStore(), { maxFetchesPerDepth: 3 })
+    sync.missing(0)
+    await sync.process(source.nodes.get(toHex(source.root))!)
+    // The two leaves come before anyone asked for them (as a hedge's reply may): they complete, never counted.
+    await sync.processMany([child(1), child(2)])
+    expect(sync.missing(0)).toHaveLength(3) // of the four branches one level down, the cap's three
   })
 
   it('skips a root the store already has when opened with TrieSync.open', async () => {
