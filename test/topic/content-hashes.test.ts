@@ -242,6 +242,29 @@ describe('ContentHashes with a quorum', () => {
   })
 })
 
+describe('ContentHashes with a quorum, against peers that agree in part', () => {
+  const peers: PeerInfo[] = ['a', 'b', 'c'].map((id) => ({ id, lowest: 0, head: 999 }))
+  /** A quorum of 2 over peers answering as `answers` says. */
+  function agreeing(answers: Record<string, (from: number, to: number) => Uint8Array[]>) {
+    return new ContentHashes({ peers: () => peers, chunk: 100, quorum: 2, fetch: async (peer, from, to) => answers[peer]!(from, to) })
+  }
+  const honest = (from: number, to: number): Uint8Array[] => Array.from({ length: to - from + 1 }, (_, i) => hashOf('a', from + i))
+
+  it('believes nothing when the peers agree on the first hashes only: a forger may copy those', async () => {
+    const forger = (history: string) => (from: number, to: number) => honest(from, to).map((h, i) => (i === 0 ? h : hashOf(history, from + i)))
+    const hashes = agreeing({ a: honest, b: forger('b'), c: forger('c') })
+    expect(await hashes.ensure(10, 19, 999, signal)).toBe(false)
+    expect(hashes.get(11)).toBeUndefined()
+  })
+
+  it('takes no vote from a short reply, however many peers give the same one', async () => {
+    const short = (from: number, to: number): Uint8Array[] => honest(from, to).slice(0, 5)
+    const hashes = agreeing({ a: short, b: honest, c: short })
+    expect(await hashes.ensure(10, 19, 999, signal)).toBe(false)
+    expect(hashes.get(10)).toBeUndefined()
+  })
+})
+
 describe('ContentHashes anchored on our last item', () => {
   it('believes a source only when its hash of our item from - 1 is ours', async () => {
     const { hashes, asked, release } = harness([{ id: 'a', lowest: 0, head: 999 }])

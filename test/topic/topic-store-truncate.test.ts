@@ -28,4 +28,21 @@ describe('TopicStore.truncate', () => {
     expect(await topics.head('t')).toBe(-1)
     expect(await topics.getCurrentTopicState('t')).toBeNull()
   })
+
+  it('forgets the root of the items it drops: as many new items get their own root, and a checkpoint just above goes', async () => {
+    const prng = new Prng(9)
+    const items = Array.from({ length: 40 }, () => prng.bytes(1 + prng.int(80)))
+    const topics = new TopicStore(new MemoryStore())
+    await topics.appendMany('t', items)
+    await topics.checkpoint('t') // the root of items 0..39, kept
+    await topics.truncate('t', 38)
+    expect(await topics.getCheckpoint('t')).toBeNull() // at 39, one above the new head
+    await topics.truncate('t', 24)
+    const replacement = Array.from({ length: 15 }, () => prng.bytes(33))
+    await topics.appendMany('t', replacement)
+    expect(await topics.head('t')).toBe(39)
+    const root = topicRoot([...items.slice(0, 25), ...replacement])
+    expect(await topics.root('t')).toEqual(root)
+    expect((await topics.checkpoint('t'))?.root).toEqual(root)
+  })
 })
