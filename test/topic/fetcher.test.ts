@@ -171,6 +171,10 @@ describe('Fetcher over libp2p', () => {
         expect(err.peer, what).toBe(ids.adversary)
         expect(err.reason, what).toBe('malformed')
       }
+      // Contents replies come on the peer's long-lived session: a frame past the cap there is its fault too.
+      behaviour = { contents: 'oversized' }
+      const oversized = await faultOf(f.contents(ids.adversary, 'news', 20, 10))
+      expect([oversized.peer, oversized.reason]).toEqual([ids.adversary, 'oversized'])
     })
 
     it('a status with lowest above head, an oversized status, hashes of the wrong size', async () => {

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import type { Item } from '../../../src/fsm/types.js'
 import { keccak256 } from '../../../src/trie/keccak.js'
-import { checkBatch } from '../../../src/topic/sync/batch-verifier.js'
+import { BatchVerifier, checkBatch } from '../../../src/topic/sync/batch-verifier.js'
+import type { TopicWriter } from '../../../src/topic/sync/topic-writer.js'
 import { makeItems } from '../sync-world.js'
 
 const items = makeItems(6, 7)
@@ -45,5 +46,43 @@ describe('checkBatch', () => {
     const other = makeItems(6, 8)
     const mixed = (n: number) => (n < 2 ? hashesOf('honest')(n) : hashesOf('liar', other)(n))
     expect(checkBatch(items, () => false, mixed)).toEqual({ kind: 'mismatch', n: 2, hashPeer: 'liar' })
+  })
+})
+
+describe('BatchVerifier.fetch', () => {
+  it("asks for a proof against the publisher's checkpoint for every batch it covers, one starting at its number too", async () => {
+    const asked: { from: number; against: number | undefined }[] = []
+    const checkpoint = { number: 10, root: new Uint8Array(32), head: 10, headHash: new Uint8Array(32) }
+    const verifier = new BatchVerifier({
+      io: {
+        fetch: async (_peer, from, _amount, { proveAgainst }) => {
+          asked.push({ from, against: proveAgainst?.number })
+          return []
+        },
+        fetchHashes: async () => [],
+        localHashes: async () => [],
+        states: () => new Map(),
+        checkpoint: () => checkpoint
+      },
+      // Not reached by a fetch.
+      writer: {} as TopicWriter,
+      quorum: 1,
+      maxItems: 16,
+      maxInFlight: 1,
+      target: () => 10,
+      runSignal: () => undefined,
+      untilAdopted: async () => true,
+      replan: () => undefined,
+      onRejected: () => undefined,
+      onBatchSize: () => undefined
+    })
+    const signal = new AbortController().signal
+    for (const from of [0, 10, 11]) await verifier.fetch('p', from, 1, { signal })
+    // A batch from the checkpoint's own number asked without a proof came back unproven, over and over.
+    expect(asked).toEqual([
+      { from: 0, against: 10 },
+      { from: 10, against: 10 },
+      { from: 11, against: undefined }
+    ])
   })
 })
