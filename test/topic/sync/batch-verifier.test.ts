@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import type { Item } from '../../../src/fsm/types.js'
 import { keccak256 } from '../../../src/trie/keccak.js'
-import { BatchVerifier, checkBatch } from '../../../src/topic/sync/batch-verifier.js'
+import { BatchVerifier, type BatchVerifierInit, checkBatch } from '../../../src/topic/sync/batch-verifier.js'
 import type { TopicWriter } from '../../../src/topic/sync/topic-writer.js'
 import { makeItems } from '../sync-world.js'
 
@@ -49,34 +49,64 @@ describe('checkBatch', () => {
   })
 })
 
-describe('BatchVerifier.fetch', () => {
-  it("asks for a proof against the publisher's checkpoint for every batch it covers, one starting at its number too", async () => {
-    const asked: { from: number; against: number | undefined }[] = []
-    const checkpoint = { number: 10, root: new Uint8Array(32), head: 10, headHash: new Uint8Array(32) }
-    const verifier = new BatchVerifier({
-      io: {
-        fetch: async (_peer, from, _amount, { proveAgainst }) => {
-          asked.push({ from, against: proveAgainst?.number })
-          return []
-        },
-        fetchHashes: async () => [],
-        localHashes: async () => [],
-        states: () => new Map(),
-        checkpoint: () => checkpoint
-      },
-      // Not reached by a fetch.
-      writer: {} as TopicWriter,
+describe('BatchVerifier', () => {
+  const signal = new AbortController().signal
+
+  /** A verifier with a publisher's checkpoint at `number`, fetching with `fetch` and writing with `writer`. */
+  function verifierOf(number: number, fetch: BatchVerifierInit['io']['fetch'], writer: Partial<TopicWriter> = {}) {
+    const checkpoint = { number, root: new Uint8Array(32), head: number, headHash: new Uint8Array(32) }
+    return new BatchVerifier({
+      io: { fetch, fetchHashes: async () => [], localHashes: async () => [], states: () => new Map(), checkpoint: () => checkpoint },
+      writer: writer as TopicWriter,
       quorum: 1,
       maxItems: 16,
       maxInFlight: 1,
-      target: () => 10,
+      target: () => number,
       runSignal: () => undefined,
       untilAdopted: async () => true,
       replan: () => undefined,
       onRejected: () => undefined,
       onBatchSize: () => undefined
     })
-    const signal = new AbortController().signal
+  }
+
+  it('refuses every delivery after a write behind it failed, the failed batch delivered again too, until the store is settled', async () => {
+    const stored: number[] = []
+    let fail = true
+    const writer = {
+      head: async () => -1,
+      verifier: { verifiedThrough: -1 },
+      commit: async (batch: { n: number }[]) => {
+        await new Promise((r) => setImmediate(r))
+        if (fail) {
+          fail = false
+          throw new Error('the disk is full')
+        }
+        stored.push(...batch.map((item) => item.n))
+        return { ok: true as const }
+      }
+    } as unknown as TopicWriter
+    const verifier = verifierOf(100, async (_peer, from, amount) => items.slice(from, from + amount), writer)
+    const first = await verifier.fetch('p', 0, 3, { signal })
+    expect(await verifier.deliver(first, signal)).toEqual({ ok: true }) // handed to the store, written behind
+    await verifier.idle()
+    // Its write failed: items 0..2 are not stored, however far the writes were handed out.
+    expect(await verifier.deliver(first, signal)).toMatchObject({ ok: false, fault: 'local' })
+    expect(await verifier.deliver(await verifier.fetch('p', 3, 3, { signal }), signal)).toMatchObject({ ok: false, fault: 'local' })
+    expect(stored).toEqual([])
+    await expect(verifier.settle()).rejects.toThrow('the disk is full')
+    expect(await verifier.deliver(await verifier.fetch('p', 0, 3, { signal }), signal)).toEqual({ ok: true })
+    await verifier.idle()
+    expect(stored).toEqual([0, 1, 2])
+  })
+
+  it("asks for a proof against the publisher's checkpoint for every batch it covers, one starting at its number too", async () => {
+    const asked: { from: number; against: number | undefined }[] = []
+    // Its writer is not reached by a fetch.
+    const verifier = verifierOf(10, async (_peer, from, _amount, { proveAgainst }) => {
+      asked.push({ from, against: proveAgainst?.number })
+      return []
+    })
     for (const from of [0, 10, 11]) await verifier.fetch('p', from, 1, { signal })
     // A batch from the checkpoint's own number asked without a proof came back unproven, over and over.
     expect(asked).toEqual([
