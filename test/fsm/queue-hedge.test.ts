@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import { HEDGES_PER_REQUEST } from '../../src/fsm/constants.js'
 import { harness, honestAfter, range } from './helpers.js'
 
 describe('Queue: hedges against peers that answer short, lie, fail or are busy (an outside review)', () => {
@@ -17,6 +18,18 @@ describe('Queue: hedges against peers that answer short, lie, fail or are busy (
     expect(h.faults).toEqual([])
     expect(h.clock.now() - started).toBeLessThan(13_000)
     expect(aborted.length).toBeLessThanOrEqual(2)
+  })
+
+  it('hedges one request of a batch at HEDGES_PER_REQUEST peers at most, however many answer its hedges short', async () => {
+    // 'h' holds the head batch for 3 s; each 'z' answers every request at once with its first item only.
+    const h = harness({ start: 0, target: 127, batchSize: 32, window: 4, fetchTimeoutMs: 10_000 })
+    h.net.add('h', { behaviour: honestAfter(3_000) })
+    for (const z of ['z1', 'z2', 'z3', 'z4']) h.net.add(z, { behaviour: { limit: 1, delayMs: 10 } })
+    await h.run({ stepMs: 10 })
+    expect(h.consumer.sequence).toEqual(range(0, 127))
+    const hedges = h.net.requests.filter((r) => r.from === 0 && r.peer !== 'h')
+    expect(hedges.length).toBeGreaterThan(0)
+    expect(hedges.length).toBeLessThanOrEqual(HEDGES_PER_REQUEST)
   })
 
   it("a peer whose hedge of a batch was invalid is not the batch's next choice over an untried honest peer", async () => {
