@@ -175,6 +175,10 @@ describe('ContentHashes', () => {
     ]
     const short = new ContentHashes({ peers: () => peers, chunk: 100, fetch: async () => [Uint8Array.of(1)] })
     expect(await short.ensure(0, 9, 999, signal)).toBe(false)
+    // One short of the batch is too few as well: its last item would have no hash.
+    const nine = async (_peer: string, from: number): Promise<Uint8Array[]> => Array.from({ length: 9 }, (_, i) => hashOf('a', from + i))
+    const oneShort = new ContentHashes({ peers: () => peers, chunk: 100, fetch: nine })
+    expect(await oneShort.ensure(0, 9, 999, signal)).toBe(false)
     const none = new ContentHashes({ peers: () => [], chunk: 100, fetch: async () => [] })
     expect(await none.ensure(0, 9, 999, signal)).toBe(false)
   })
