@@ -157,6 +157,24 @@ describe('TrieSync', () => {
     expect(descents(await depthsOf(20))).toBeGreaterThan(100)
   })
 
+  it('hands out the deepest first from exactly breadthFirstBelow requests held', async () => {
+    const source = await buildSourceTrie(randomEntries(14, 700))
+    const paths = pathsOf(source)
+    const blob = (hash: Uint8Array): Uint8Array => source.nodes.get(toHex(hash))!
+    /** The root and the first node below it delivered; then the depth of the next node handed out. */
+    const next = async (breadthFirstBelow?: number): Promise<{ held: number; depth: number }> => {
+      const sync = new TrieSync(source.root, new MemoryStore(), { breadthFirstBelow })
+      sync.missing(1)
+      await sync.process(blob(source.root))
+      await sync.process(blob(sync.missing(1)[0]!))
+      return { held: sync.pending, depth: paths.get(toHex(sync.missing(1)[0]!))!.length }
+    }
+    const { held, depth } = await next()
+    expect(depth).toBe(1) // the default bound: the first level whole first
+    expect((await next(held + 1)).depth).toBe(1)
+    expect((await next(held)).depth).toBe(2)
+  })
+
   it('detects an incomplete sync: deleting any stored non-root node breaks the invariant', async () => {
     const source = await buildSourceTrie(randomEntries(15, 300))
     const store = new MemoryStore()
