@@ -548,6 +548,25 @@ describe('StateSyncer', async () => {
     expect(peers.requestsOf('none')).toBeGreaterThan(0)
   })
 
+  it('hedges a late request only at peers that have not refused its nodes', async () => {
+    const store = new MemoryStore()
+    const clock = new FakeClock()
+    const peers = nodePeers(source, clock)
+    // 'none' answers at once that it has none of the trie; 'slow' has it all, and is late with every reply (within
+    // the timeout).
+    peers.set('none', 'unavailable')
+    peers.set('slow', { delayMs: 800 })
+    const syncer = newSyncer(store, peers, clock, { maxNodesPerRequest: 64 })
+    syncer.addPeer('none')
+    syncer.addPeer('slow')
+    await syncWithClock(clock, syncer.sync(source.root))
+    expectSynced(store, source)
+    // Each node is asked of 'none' once at most: after its refusal, no copy of a late request brings it back.
+    const askedOfNone = asked(peers.calls.filter((c) => c.peer === 'none'))
+    expect(askedOfNone.length).toBeGreaterThan(0)
+    expect(new Set(askedOfNone).size).toBe(askedOfNone.length)
+  })
+
   it('fails, rather than asking again for ever, when a node whose hash is right is not a node (the root commits to garbage)', async () => {
     const garbage = Uint8Array.of(0x01, 0x02, 0x03)
     const root = keccak256(garbage)
