@@ -347,6 +347,23 @@ describe('StateSyncer', async () => {
     expect(Math.max(...flaky.map((c) => c.request.hashes.length))).toBeGreaterThan(1)
   })
 
+  it('keeps probing only a peer whose every reply comes after its timeout', async () => {
+    const store = new MemoryStore()
+    const clock = new FakeClock()
+    const peers = nodePeers(source, clock)
+    // Honest, but each reply lands after its request timed out (1 s): it never answers in time.
+    peers.set('late', { delayMs: 1_500, lateAfterAbort: true })
+    peers.set('steady', { delayMs: 300 })
+    const syncer = newSyncer(store, peers, clock, { probeBackoffMs: 200, maxProbeBackoffMs: 400 })
+    syncer.addPeer('late')
+    syncer.addPeer('steady')
+    await syncWithClock(clock, syncer.sync(source.root))
+    expectSynced(store, source)
+    const late = peers.calls.filter((c) => c.peer === 'late')
+    expect(late.length).toBeGreaterThan(2)
+    expect(late.every((c) => c.request.hashes.length === 1)).toBe(true)
+  })
+
   it('keeps probing when every peer is silent, says so, and completes once a peer answers', async () => {
     const store = new MemoryStore()
     const clock = new FakeClock()
