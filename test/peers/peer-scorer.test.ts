@@ -152,7 +152,24 @@ describe('PeerScorer', () => {
     expect(() => new PeerScorer({ threshold: 0 })).toThrow(InvalidInputError)
     expect(() => new PeerScorer({ halfLifeMs: Number.NaN })).toThrow(InvalidInputError)
     expect(() => new PeerScorer({ coolDownMs: -1 })).toThrow(InvalidInputError)
+    expect(new PeerScorer({ coolDownMs: 0 }).offence('p', 'stalled').disconnect).toBe(false) // no cool-down: allowed
     expect(() => new PeerScorer({ maxPeers: 0 })).toThrow(InvalidInputError)
     expect(() => scorer.offence('p', 'nonsense' as OffenceKind)).toThrow(InvalidInputError)
+  })
+
+  it('never grows a score when the clock steps back', () => {
+    let now = 10_000_000
+    const scorer = new PeerScorer({ clock: { now: () => now } })
+    scorer.offence('p', 'bad-data')
+    now -= PEER_SCORE_HALF_LIFE_MS
+    expect(scorer.score('p')).toBe(OFFENCE_WEIGHT_BAD_DATA)
+  })
+
+  it('says disconnect for a newcomer a full ledger cannot record, when its one offence reaches the threshold', () => {
+    const { scorer } = setup({ threshold: OFFENCE_WEIGHT_BAD_PROOF, maxPeers: 2 })
+    for (const peer of ['a', 'b', 'a', 'b']) scorer.offence(peer, 'bad-proof')
+    // Not recorded (no lighter score to displace), but past the threshold at once all the same.
+    expect(scorer.offence('c', 'bad-proof')).toEqual({ score: OFFENCE_WEIGHT_BAD_PROOF, disconnect: true })
+    expect(scorer.size).toBe(2)
   })
 })
