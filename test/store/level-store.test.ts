@@ -127,9 +127,14 @@ describe('LevelStore', () => {
     await store.close()
     const reopened = await LevelStore.open(dir, { createIfMissing: false })
     expect(reopened.largestValueBytes()).toBe(900)
-    // Its own bookkeeping is not data.
-    for (const key of [1, 2, 3, 5]) await reopened.del(Uint8Array.of(key))
+    await reopened.put(Uint8Array.of(7), new Uint8Array(901)) // one byte past it raises it too
+    expect(reopened.largestValueBytes()).toBe(901)
+    // Its own bookkeeping is not data; a key after it (0xff…) is.
+    for (const key of [1, 2, 3, 5, 7]) await reopened.del(Uint8Array.of(key))
     expect(await reopened.holdsNothing()).toBe(true)
+    await reopened.put(Uint8Array.of(0xff), Uint8Array.of(1))
+    expect(await reopened.holdsNothing()).toBe(false)
+    await reopened.del(Uint8Array.of(0xff))
     await reopened.close()
     // A store whose values were written without a bound (an earlier version) has none.
     const old = freshDir()
@@ -148,7 +153,7 @@ describe('LevelStore', () => {
     await outdated.put(Uint8Array.of(6), new Uint8Array(5_000))
     await outdated.close()
     const healed = await LevelStore.open(dir)
-    expect(healed.largestValueBytes()).toBe(900)
+    expect(healed.largestValueBytes()).toBe(901)
     await healed.getMany([Uint8Array.of(6)])
     expect(healed.largestValueBytes()).toBe(5_000)
     await healed.close()

@@ -44,6 +44,11 @@ describe('openStore', () => {
       await raw.close()
       if (format === 3) {
         await expect(openStore(dir)).rejects.toThrow('a DSFG store of another format than 1 or 2')
+        // A marker of more than one byte is no format this version knows either, whatever its first byte.
+        const longer = await LevelStore.open(dir)
+        await longer.put(STORE_FORMAT_KEY, Uint8Array.of(2, 0))
+        await longer.close()
+        await expect(openStore(dir)).rejects.toThrow('a DSFG store of another format than 1 or 2')
         continue
       }
       const store = await openStore(dir)
@@ -55,5 +60,9 @@ describe('openStore', () => {
     expect(Array.from((await fresh.get(STORE_FORMAT_KEY))!)).toEqual([STORE_FORMAT])
     expect(STORE_FORMAT).toBe(2)
     await fresh.close()
+    // So is one LevelStore.open makes (as a node does), which openStore then reads.
+    const opened = await LevelStore.open(join(root, 'opened'))
+    await opened.close()
+    await (await openStore(join(root, 'opened'), { mode: 'read' })).close()
   })
 })
