@@ -44,7 +44,8 @@ describe('openStore', () => {
       await raw.close()
       if (format === 3) {
         await expect(openStore(dir)).rejects.toThrow('a DSFG store of another format than 1 or 2')
-        // A marker of more than one byte is no format this version knows either, whatever its first byte.
+        // A marker of more than one byte is no format this version knows either, whatever its first byte. (The
+        // refused store was closed: its lock is free to open it again.)
         const longer = await LevelStore.open(dir)
         await longer.put(STORE_FORMAT_KEY, Uint8Array.of(2, 0))
         await longer.close()
