@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest'
 import { InvalidNodeError } from '../../src/errors.js'
 import { MemoryStore } from '../../src/store/memory-store.js'
 import { importSorted } from '../../src/trie/stack-trie.js'
-import { decodeNode, decodeNodeReference, NodeScan, nodeChildren, scanNode, type TrieNode } from '../../src/trie/node.js'
+import { decodeNode, decodeNodeReference, MAX_NODE_BYTES, NodeScan, nodeChildren, scanNode, type TrieNode } from '../../src/trie/node.js'
 import { fromHex, toHex } from '../../src/util/hex.js'
 import { Prng } from '../../src/util/prng.js'
 import { deeplyNested, fuzzFrame, HOSTILE_FRAMES, rlpHeader } from '../fuzz/mutate.js'
@@ -41,6 +41,12 @@ function scanned(blob: Uint8Array): { hash: Uint8Array; path: Uint8Array }[] | '
  * The two decoders agree on `blob`: the same node, byte for byte, or both refuse it; and `scanNode` accepts
  * what they accept and finds the hash-referenced children `nodeChildren` lists.
  */
+/** A leaf with an empty path whose value is `length` bytes after the header `header` (canonical or not). */
+function leafWithValue(header: Uint8Array, length: number): Uint8Array {
+  const payload = Uint8Array.of(0x20, ...header, ...new Uint8Array(length).fill(7))
+  return Uint8Array.of(...rlpHeader(0xc0, payload.length), ...payload)
+}
+
 function expectSame(blob: Uint8Array): TrieNode | 'invalid' {
   const fast = outcome(decodeNode, blob)
   const reference = outcome(decodeNodeReference, blob)
@@ -105,9 +111,33 @@ describe('decodeNode and scanNode read RLP in place exactly as @ethereumjs/rlp +
       Uint8Array.of(0xf9, 0x00, 0x02, 0x80, 0x80), // a length with a leading zero
       Uint8Array.of(...rlpHeader(0xc0, 2), 0x80), // a list running past the end
       deeplyNested(40), // far too deep for a node
-      Uint8Array.of(0x83, 1, 2, 3) // a string, not a list
+      Uint8Array.of(0x83, 1, 2, 3), // a string, not a list
+      Uint8Array.of(0xc3, 0x20, 0x81, 0x7f), // a leaf whose value is the highest single byte, with a prefix
+      leafWithValue(Uint8Array.of(0xb8, 55), 55), // long form for a 55-byte value
+      leafWithValue(Uint8Array.of(0xb9, 0x00, 64), 64), // a 64-byte value's length with a leading zero
+      Uint8Array.of(0xc2, 0x40, 0x01), // compact path flag 4
+      Uint8Array.of(0xc2, 0x28, 0x01) // a leaf's even path with a non-zero pad nibble
     ]
-    for (const blob of cases) expect(expectSame(blob)).toBe('invalid')
+    for (const blob of cases) expect(expectSame(blob), toHex(blob)).toBe('invalid')
+    // Their canonical forms are nodes.
+    expect(expectSame(leafWithValue(Uint8Array.of(0xb7), 55))).not.toBe('invalid')
+    expect(expectSame(leafWithValue(Uint8Array.of(0xb8, 64), 64))).not.toBe('invalid')
+    expect(expectSame(Uint8Array.of(0xc2, 0x20, 0x01))).not.toBe('invalid')
+    expect(expectSame(Uint8Array.of(0xc2, 0x20, 0x7f))).not.toBe('invalid')
+  })
+
+  it('decodes a node of MAX_NODE_BYTES and refuses one a byte longer', () => {
+    // A leaf with an empty path: list header (4 bytes), the path (1), the value's header (4) and the value.
+    const leafOf = (bytes: number): Uint8Array => {
+      const value = bytes - 9
+      const head = Uint8Array.of(...rlpHeader(0xc0, 5 + value), 0x20, ...rlpHeader(0x80, value))
+      const blob = new Uint8Array(head.length + value).fill(7)
+      blob.set(head)
+      return blob
+    }
+    expect(leafOf(MAX_NODE_BYTES).length).toBe(MAX_NODE_BYTES)
+    expect(expectSame(leafOf(MAX_NODE_BYTES))).not.toBe('invalid')
+    expect(expectSame(leafOf(MAX_NODE_BYTES + 1))).toBe('invalid')
   })
 
   it('embeds a child encoded in 31 bytes and refuses one of 32', () => {

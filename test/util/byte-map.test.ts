@@ -36,4 +36,13 @@ describe('ByteMap', () => {
     expect(ours.size).toBe(0)
     expect([...ours.keys()]).toEqual([])
   })
+
+  it('holds a 32-byte key whose first 30 bits are zero (its tag must not read as an empty slot)', () => {
+    const map = new ByteMap<number>()
+    const zero = new Uint8Array(32)
+    const small = Uint8Array.of(0, 0, 0, 3, ...new Uint8Array(28).fill(9))
+    map.set(zero, 1).set(small, 2)
+    expect([map.get(zero), map.get(small), map.size]).toEqual([1, 2, 2])
+    expect(map.has(new Uint8Array(32))).toBe(true)
+  })
 })
