@@ -6,7 +6,7 @@ import { type NodeFetcher, type PeerPenalty, StateSyncer, type StateSyncerInit }
 import { keccak256 } from '../../src/trie/keccak.js'
 import { decodeNode, nodeChildren } from '../../src/trie/node.js'
 import { toHex } from '../../src/util/hex.js'
-import type { AdversaryCall, Rule } from '../helpers/adversary-model.js'
+import type { AdversaryCall, Behaviour, Rule } from '../helpers/adversary-model.js'
 import { FakeClock } from '../helpers/fake-clock.js'
 import { FakePeers } from '../helpers/fake-peers.js'
 import { until } from '../helpers/wait.js'
@@ -66,6 +66,19 @@ function expectSynced(store: MemoryStore, source: SourceTrie): void {
 
 describe('StateSyncer', async () => {
   const source = await buildSourceTrie(randomEntries(1, 2000))
+
+  /** Syncs `source` from peers behaving as `behaviours` (added in that order), checks the store; returns the peers. */
+  async function syncedFrom(behaviours: Record<string, Behaviour<'nodes'>>, extra: Partial<StateSyncerInit> = {}): Promise<FakePeers<'nodes'>> {
+    const store = new MemoryStore()
+    const clock = new FakeClock()
+    const peers = nodePeers(source, clock)
+    for (const [peer, behaviour] of Object.entries(behaviours)) peers.set(peer, behaviour)
+    const syncer = newSyncer(store, peers, clock, extra)
+    for (const peer of Object.keys(behaviours)) syncer.addPeer(peer)
+    await syncWithClock(clock, syncer.sync(source.root))
+    expectSynced(store, source)
+    return peers
+  }
 
   it('syncs a trie from one peer', async () => {
     const store = new MemoryStore()
@@ -331,34 +344,22 @@ describe('StateSyncer', async () => {
   })
 
   it('gives a peer that stalled and then answers full work again, not probes only', async () => {
-    const store = new MemoryStore()
-    const clock = new FakeClock()
-    const peers = nodePeers(source, clock)
     // Its first request goes unanswered (a stall: only probed from then on), the later ones are answered.
-    peers.set('flaky', ({ call }) => (call === 1 ? 'stall' : 'honest'))
-    peers.set('steady', { delayMs: 300 })
-    const syncer = newSyncer(store, peers, clock, { probeBackoffMs: 200 })
-    syncer.addPeer('flaky')
-    syncer.addPeer('steady')
-    await syncWithClock(clock, syncer.sync(source.root))
-    expectSynced(store, source)
+    const peers = await syncedFrom(
+      { flaky: ({ call }) => (call === 1 ? 'stall' : 'honest'), steady: { delayMs: 300 } },
+      { probeBackoffMs: 200 }
+    )
     const flaky = peers.calls.filter((c) => c.peer === 'flaky')
     expect(flaky.length).toBeGreaterThan(2)
     expect(Math.max(...flaky.map((c) => c.request.hashes.length))).toBeGreaterThan(1)
   })
 
   it('keeps probing only a peer whose every reply comes after its timeout', async () => {
-    const store = new MemoryStore()
-    const clock = new FakeClock()
-    const peers = nodePeers(source, clock)
     // Honest, but each reply lands after its request timed out (1 s): it never answers in time.
-    peers.set('late', { delayMs: 1_500, lateAfterAbort: true })
-    peers.set('steady', { delayMs: 300 })
-    const syncer = newSyncer(store, peers, clock, { probeBackoffMs: 200, maxProbeBackoffMs: 400 })
-    syncer.addPeer('late')
-    syncer.addPeer('steady')
-    await syncWithClock(clock, syncer.sync(source.root))
-    expectSynced(store, source)
+    const peers = await syncedFrom(
+      { late: { delayMs: 1_500, lateAfterAbort: true }, steady: { delayMs: 300 } },
+      { probeBackoffMs: 200, maxProbeBackoffMs: 400 }
+    )
     const late = peers.calls.filter((c) => c.peer === 'late')
     expect(late.length).toBeGreaterThan(2)
     expect(late.every((c) => c.request.hashes.length === 1)).toBe(true)
@@ -551,33 +552,15 @@ describe('StateSyncer', async () => {
   })
 
   it('completes when one peer has none of the trie and the only other is busy at first: one refusal is not all', async () => {
-    const store = new MemoryStore()
-    const clock = new FakeClock()
-    const peers = nodePeers(source, clock)
     // 'none' refuses the root while 'busy-first' waits out its busy backoff, with nothing in flight.
-    peers.set('none', 'unavailable')
-    peers.set('busy-first', ({ call }) => (call === 1 ? 'rate-limited' : 'honest'))
-    const syncer = newSyncer(store, peers, clock)
-    syncer.addPeer('none')
-    syncer.addPeer('busy-first')
-    await syncWithClock(clock, syncer.sync(source.root))
-    expectSynced(store, source)
+    const peers = await syncedFrom({ none: 'unavailable', 'busy-first': ({ call }) => (call === 1 ? 'rate-limited' : 'honest') })
     expect(peers.requestsOf('none')).toBeGreaterThan(0)
   })
 
   it('hedges a late request only at peers that have not refused its nodes', async () => {
-    const store = new MemoryStore()
-    const clock = new FakeClock()
-    const peers = nodePeers(source, clock)
     // 'none' answers at once that it has none of the trie; 'slow' has it all, and is late with every reply (within
     // the timeout).
-    peers.set('none', 'unavailable')
-    peers.set('slow', { delayMs: 800 })
-    const syncer = newSyncer(store, peers, clock, { maxNodesPerRequest: 64 })
-    syncer.addPeer('none')
-    syncer.addPeer('slow')
-    await syncWithClock(clock, syncer.sync(source.root))
-    expectSynced(store, source)
+    const peers = await syncedFrom({ none: 'unavailable', slow: { delayMs: 800 } }, { maxNodesPerRequest: 64 })
     // Each node is asked of 'none' once at most: after its refusal, no copy of a late request brings it back.
     const askedOfNone = asked(peers.calls.filter((c) => c.peer === 'none'))
     expect(askedOfNone.length).toBeGreaterThan(0)
