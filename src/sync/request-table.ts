@@ -1,5 +1,6 @@
 import type { Nibbles } from '../trie/nibbles.js'
 import { hashTag } from '../util/byte-map.js'
+import type { HashFilter } from '../util/hash-filter.js'
 import { PREFIX_NIBBLES, pathPrefix, type QueueOrder } from './depth-queue.js'
 
 /** Slots a new table has: a power of two. */
@@ -183,14 +184,26 @@ export class RequestTable implements QueueOrder {
    * own, and the buffer lives as long as any of them.
    */
   hashesOf(slots: number[]): Uint8Array[] {
-    const copy = new Uint8Array(slots.length * 32)
+    const copy = this.copyHashes(slots)
     const out: Uint8Array[] = new Array(slots.length)
-    for (let i = 0; i < slots.length; i++) {
-      const at = slots[i]! * 32
-      copy.set(this.hashes.subarray(at, at + 32), i * 32)
-      out[i] = copy.subarray(i * 32, i * 32 + 32)
-    }
+    for (let i = 0; i < slots.length; i++) out[i] = copy.subarray(i * 32, i * 32 + 32)
     return out
+  }
+
+  /** The hashes of `slots`, one after another in one new buffer. */
+  copyHashes(slots: number[]): Uint8Array {
+    const copy = new Uint8Array(slots.length * 32)
+    const hashes = this.hashes
+    // Byte by byte: a `set` from a `subarray` made a view per hash, a fifth of this call's time.
+    for (let i = 0, to = 0; i < slots.length; i++) {
+      for (let from = slots[i]! * 32, end = from + 32; from < end; ) copy[to++] = hashes[from++]!
+    }
+    return copy
+  }
+
+  /** Adds slot `slot`'s hash to `filter`. */
+  addHashTo(filter: HashFilter, slot: number): void {
+    filter.addAt(this.hashes, slot * 32)
   }
 
   /** Slot `slot`'s path: a view, valid until the slot is removed or the table grows. */

@@ -30,13 +30,18 @@ export class HashFilter {
   }
 
   add(key: Uint8Array): void {
+    this.addAt(key, 0)
+  }
+
+  /** `add` of the 32 bytes of `bytes` from `at`. */
+  addAt(bytes: Uint8Array, at: number): void {
     let layer = this.layers.at(-1)
     if (layer === undefined || layer.keys >= layer.capacity) {
       layer = newLayer(layer === undefined ? FIRST_LAYER_KEYS : layer.capacity * 2)
       this.layers.push(layer)
     }
     for (let p = 0; p < PROBES; p++) {
-      const bit = word(key, p * 4) & layer.mask
+      const bit = word(bytes, at + p * 4) & layer.mask
       layer.bits[bit >>> 5]! |= 1 << (bit & 31)
     }
     layer.keys++
