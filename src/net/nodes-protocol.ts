@@ -163,13 +163,22 @@ export async function fetchNodes(
  * negotiation per request. Rejects as `fetchNodes` does, and with `StreamEndedError` when the session's stream
  * ended before the reply.
  */
-export async function requestNodes(
+export function requestNodes(
   sessions: FrameSessions,
   peer: PeerId,
   hashes: Uint8Array[],
   options: { signal?: AbortSignal } = {}
 ): Promise<Uint8Array[]> {
-  return nodesOf(await sessions.request(peer, encodeNodesRequest(hashes), options), hashes.length)
+  // Not async: the hashes are encoded at once and not kept for the round trip (a trie sync has some 16k out,
+  // each a view, and held that long they outlived the garbage collections meanwhile).
+  const asked = hashes.length
+  let frame: Uint8Array
+  try {
+    frame = encodeNodesRequest(hashes)
+  } catch (err) {
+    return Promise.reject(err)
+  }
+  return sessions.request(peer, frame, options).then((reply) => nodesOf(reply, asked))
 }
 
 /** The nodes of a reply to a request of `asked` hashes, or the error its status stands for. */

@@ -558,11 +558,16 @@ export class DsfgService implements Dsfg, Startable {
    * Asks `peer` for trie nodes (the state syncer's `fetchNodes`), counting the request by outcome. The syncer
    * logs and weighs failures; only the count is made here.
    */
-  private async fetchNodes(sessions: FrameSessions, peer: string, hashes: Uint8Array[], signal: AbortSignal): Promise<Uint8Array[]> {
+  private fetchNodes(sessions: FrameSessions, peer: string, hashes: Uint8Array[], signal: AbortSignal): Promise<Uint8Array[]> {
+    // Not async, as `requestNodes` is not: the hashes are not kept for the round trip.
     const id = this.peers.get(peer)
-    if (id === undefined) throw new PeerRequestError(peer, 'not-connected', 'peer is not connected')
+    if (id === undefined) return Promise.reject(new PeerRequestError(peer, 'not-connected', 'peer is not connected'))
+    return this.countedNodesRequest(requestNodes(sessions, id, hashes, { signal }), signal)
+  }
+
+  private async countedNodesRequest(request: Promise<Uint8Array[]>, signal: AbortSignal): Promise<Uint8Array[]> {
     try {
-      const nodes = await requestNodes(sessions, id, hashes, { signal })
+      const nodes = await request
       this.metrics?.sent.increment({ [requestLabel(NODES_PROTOCOL, 'ok')]: true })
       return nodes
     } catch (err) {

@@ -133,16 +133,28 @@ export interface StateSyncerInit {
   metrics?: VerifiedCounts
 }
 
-interface Task {
-  hash: Uint8Array
-  /** Peers that answered without this node: it is not asked of them again. Made at the first refusal. */
-  refusedBy: Set<string> | undefined
-  /** The id of the last request whose reply brought this node, so a reply bringing it twice is caught. */
-  deliveredBy: number
+/** Hashes (32 bytes each) one after another. */
+type Hashes = Uint8Array
+
+const NO_HASHES: Hashes = new Uint8Array(0)
+
+/** Hash `i` of `hashes`, as a view. */
+function hashAt(hashes: Hashes, i: number): Uint8Array {
+  return hashes.subarray(i * 32, i * 32 + 32)
 }
 
-function newTask(hash: Uint8Array): Task {
-  return { hash, refusedBy: undefined, deliveredBy: 0 }
+/** Whether `hash` is the 32 bytes of `bytes` from `at`. */
+function hashIsAt(hash: Uint8Array, bytes: Uint8Array, at: number): boolean {
+  for (let i = 0; i < 32; i++) if (hash[i] !== bytes[at + i]) return false
+  return true
+}
+
+/** `hashes` from the ready set followed by `more`, as one buffer. */
+function joinHashes(hashes: Uint8Array[], more: Hashes): Hashes {
+  const out = new Uint8Array(hashes.length * 32 + more.length)
+  for (let i = 0; i < hashes.length; i++) out.set(hashes[i]!, i * 32)
+  out.set(more, hashes.length * 32)
+  return out
 }
 
 type RequestState = 'active' | 'timed-out' | 'dropped' | 'done'
@@ -150,8 +162,14 @@ type RequestState = 'active' | 'timed-out' | 'dropped' | 'done'
 interface NodeRequest {
   readonly id: number
   readonly peer: string
-  /** What it asks for, in the order it asks (no hash twice). */
-  readonly tasks: Task[]
+  /**
+   * What it asks for, in the order it asks (no hash twice): its tasks. One buffer, not an object and a view per
+   * node: a sync keeps some 16k nodes in flight, and as objects they outlived the scavenges that came during
+   * their round trip (a third of what an in-process sync promoted).
+   */
+  readonly hashes: Hashes
+  /** Per task: 1 once this request's reply brought it, so a reply bringing it twice is caught. */
+  readonly delivered: Uint8Array
   readonly started: number
   readonly controller: AbortController
   /**
@@ -214,7 +232,10 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
   private starved = false
   /** Requests in flight, by peer; a peer with none has no entry. */
   private readonly active = new Map<string, Set<NodeRequest>>()
-  private ready = new ByteMap<Task>()
+  /** Tasks to ask for again (from failed, dropped or refused requests), each hash mapped to itself. */
+  private ready = new ByteMap<Uint8Array>()
+  /** Peers that answered without a node, by its hash, while it is pending: it is not asked of them again. */
+  private refusals = new ByteMap<Set<string>>()
   private events: SyncEvent[] = []
   private wakeUp: (() => void) | null = null
   private woken = false
@@ -351,6 +372,7 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
       for (const peer of [...this.active.keys()]) this.dropRequestsOf(peer)
       this.events = []
       this.ready = new ByteMap()
+      this.refusals = new ByteMap()
       // Whatever completed is complete-subtrie data: keep it, so a restart or a new root skips it.
       await this.flush().catch((err: unknown) => this.log.error('storing the completed nodes failed: %e', err))
       this.running = false
@@ -371,6 +393,7 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
     await this.flush()
     this.sched = await this.openScheduler(to)
     this.ready = new ByteMap()
+    this.refusals = new ByteMap()
     this.nextRoot = null
     this.counters.retargets++
     this.log('re-targeted from root %s to %s', toHex(from), toHex(to))
@@ -421,24 +444,25 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
         // A peer in its slow start that has answered well so far takes a full share in its first request of
         // the round: it is measured from small requests, which mostly measure the round trip.
         if (round === 0 && this.tracker.warming(peer)) cap = Math.min(this.maxNodes, share)
-        const tasks: Task[] = []
+        const again: Uint8Array[] = []
         // First what went back to the ready set (failed, dropped or refused requests), then new nodes straight
         // from the scheduler: they are pending and refused by nobody, so passing them through the ready set
         // (a set, a look-up and a delete each) bought nothing.
-        for (const task of this.ready.values()) {
-          if (tasks.length >= cap) break
-          if (!this.sched!.isPending(task.hash)) {
-            this.ready.delete(task.hash) // delivered meanwhile (a late reply)
-            continue
+        if (this.ready.size > 0) {
+          for (const hash of this.ready.values()) {
+            if (again.length >= cap) break
+            if (!this.sched!.isPending(hash)) {
+              this.ready.delete(hash) // delivered meanwhile (a late reply)
+              continue
+            }
+            if (this.hasRefused(hash, peer)) continue
+            again.push(hash)
+            this.ready.delete(hash)
           }
-          if (task.refusedBy?.has(peer) === true) continue
-          tasks.push(task)
-          this.ready.delete(task.hash)
         }
-        if (tasks.length < cap) {
-          for (const hash of this.sched!.missing(cap - tasks.length)) tasks.push(newTask(hash))
-        }
-        if (tasks.length > 0) this.send(peer, tasks, false)
+        const fresh = again.length < cap ? this.sched!.missingHashes(cap - again.length) : NO_HASHES
+        const hashes = again.length === 0 ? fresh : joinHashes(again, fresh)
+        if (hashes.length > 0) this.send(peer, hashes, false)
         else if (this.ready.size === 0) return // nothing left to hand out
       }
     }
@@ -469,15 +493,15 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
     const targetRtt = this.tracker.targetRoundTrip()
     for (const peer of idle) {
       const cap = Math.min(this.maxNodes, this.tracker.capacity(peer, targetRtt))
-      const tasks = new ByteMap<Task>()
+      const tasks = new ByteMap<Uint8Array>()
       for (const req of late) {
         if (req.peer === peer) continue
-        for (const task of req.tasks) {
-          if (tasks.size >= cap) break
-          if (this.sched!.isPending(task.hash) && task.refusedBy?.has(peer) !== true) tasks.set(task.hash, task)
+        for (let i = 0, n = req.delivered.length; i < n && tasks.size < cap; i++) {
+          const hash = hashAt(req.hashes, i)
+          if (this.sched!.isPending(hash) && !this.hasRefused(hash, peer)) tasks.set(hash, hash)
         }
       }
-      if (tasks.size > 0) this.send(peer, [...tasks.values()], true)
+      if (tasks.size > 0) this.send(peer, joinHashes([...tasks.values()], NO_HASHES), true)
     }
     return next
   }
@@ -501,9 +525,9 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
     }
     for (const peer of due) {
       this.refill(1)
-      const task = [...this.ready.values()].find((t) => this.sched!.isPending(t.hash) && t.refusedBy?.has(peer) !== true)
+      const task = [...this.ready.values()].find((hash) => this.sched!.isPending(hash) && !this.hasRefused(hash, peer))
       if (task === undefined) continue
-      this.send(peer, [task], true)
+      this.send(peer, task, true)
     }
     return next
   }
@@ -540,16 +564,20 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
   private refill(cap: number): void {
     const want = cap - this.ready.size
     if (want <= 0) return
-    for (const hash of this.sched!.missing(want)) {
-      this.ready.set(hash, newTask(hash))
-    }
+    for (const hash of this.sched!.missing(want)) this.ready.set(hash, hash)
   }
 
-  private send(peer: string, tasks: Task[], copy: boolean): void {
+  /** Whether `peer` answered without `hash`'s node. */
+  private hasRefused(hash: Uint8Array, peer: string): boolean {
+    return this.refusals.size > 0 && this.refusals.get(hash)?.has(peer) === true
+  }
+
+  private send(peer: string, hashes: Hashes, copy: boolean): void {
     const req: NodeRequest = {
       id: this.nextRequestId++,
       peer,
-      tasks,
+      hashes,
+      delivered: new Uint8Array(hashes.length / 32),
       started: this.clock.now(),
       controller: new AbortController(),
       copy,
@@ -562,10 +590,11 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
     if (requests === undefined) this.active.set(peer, new Set([req]))
     else requests.add(req)
     req.timer = this.clock.setTimeout(() => this.push({ type: 'timeout', req }), this.tracker.targetTimeout())
-    const hashes = tasks.map((task) => task.hash)
+    const asked: Uint8Array[] = new Array(req.delivered.length)
+    for (let i = 0; i < asked.length; i++) asked[i] = hashAt(hashes, i)
     let pending: Promise<Uint8Array[]>
     try {
-      pending = this.fetchNodes(peer, hashes, { signal: req.controller.signal })
+      pending = this.fetchNodes(peer, asked, { signal: req.controller.signal })
     } catch (error) {
       pending = Promise.reject(error)
     }
@@ -583,14 +612,21 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
     const requests = this.active.get(req.peer)
     if (requests?.delete(req) === true && requests.size === 0) this.active.delete(req.peer)
     if (state === 'dropped' || state === 'timed-out') req.controller.abort()
-    for (const task of req.tasks) {
-      if (task.deliveredBy === req.id) continue // its reply brought it
-      if (refused) {
-        task.refusedBy ??= new Set()
-        task.refusedBy.add(req.peer)
+    const { hashes, delivered } = req
+    for (let i = 0; i < delivered.length; i++) {
+      if (delivered[i] === 1) continue // its reply brought it
+      // Only a pending node's refusal is kept: `accept` forgets it once the node comes.
+      if (refused && this.sched?.isPendingAt(hashes, i * 32) === true) {
+        const hash = hashAt(hashes, i).slice() // not a view: it would keep the whole request's hashes
+        const by = this.refusals.get(hash)
+        if (by === undefined) this.refusals.set(hash, new Set([req.peer]))
+        else by.add(req.peer)
       }
       // A copy's tasks are queued still, or with the request they were copied from, or stored.
-      if (!req.copy && this.sched?.isPending(task.hash)) this.ready.set(task.hash, task)
+      if (!req.copy && this.sched?.isPendingAt(hashes, i * 32) === true) {
+        const hash = hashAt(hashes, i)
+        this.ready.set(hash, hash)
+      }
     }
   }
 
@@ -637,32 +673,33 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
     const wasActive = req.state === 'active'
     // Match by hash, never by position: any subset in any order is a valid reply.
     const valid: HashedBlob[] = []
-    const tasks = req.tasks
-    let offence: PenaltyReason | null = nodes.length > tasks.length ? 'unrequested-node' : null
+    const { hashes, delivered } = req
+    const asked = delivered.length
+    let offence: PenaltyReason | null = nodes.length > asked ? 'unrequested-node' : null
     // A server answers in the order asked, leaving out what it lacks: each blob is looked for from the task
     // after the last one matched, and a map of the tasks is made only for a reply out of that order.
     let next = 0
-    let byHash: ByteMap<Task> | null = null
+    let byHash: ByteMap<number> | null = null
     // The scheduler takes these hashes instead of hashing the blobs again.
     for (const node of hashBlobs(nodes)) {
-      let task: Task | undefined
+      let task = -1
       if (byHash === null) {
         let i = next
-        while (i < tasks.length && !equalBytes(tasks[i]!.hash, node.hash)) i++
-        if (i < tasks.length) {
-          task = tasks[i]
+        while (i < asked && !hashIsAt(node.hash, hashes, i * 32)) i++
+        if (i < asked) {
+          task = i
           next = i + 1
         } else {
-          byHash = new ByteMap(tasks.length)
-          for (const t of tasks) byHash.set(t.hash, t)
+          byHash = new ByteMap(asked)
+          for (let t = 0; t < asked; t++) byHash.set(hashAt(hashes, t), t)
         }
       }
-      if (byHash !== null) task = byHash.get(node.hash)
-      if (task === undefined || task.deliveredBy === req.id) {
+      if (byHash !== null) task = byHash.get(node.hash) ?? -1
+      if (task < 0 || delivered[task] === 1) {
         offence = 'unrequested-node'
         continue
       }
-      task.deliveredBy = req.id
+      delivered[task] = 1
       valid.push(node)
     }
     await this.accept(valid)
@@ -694,7 +731,8 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
         useful++
         this.counters.nodes++
         this.counters.bytes += blobs[i]!.blob.length
-        this.ready.delete(r.hash)
+        if (this.ready.size > 0) this.ready.delete(r.hash)
+        if (this.refusals.size > 0) this.refusals.delete(r.hash)
       } else if (r.error instanceof InvalidNodeError) {
         // The blob hashes to a node of the trie yet is not a node: the root itself commits to garbage.
         throw r.error
@@ -822,12 +860,13 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
   private checkRefusedByAll(): void {
     const peers = this.usablePeers()
     if (peers.length === 0 || this.inFlight > 0) return
-    for (const task of this.ready.values()) {
-      const refusedBy = task.refusedBy
+    if (this.refusals.size === 0) return
+    for (const hash of this.ready.values()) {
+      const refusedBy = this.refusals.get(hash)
       if (refusedBy !== undefined && peers.every((p) => refusedBy.has(p))) {
         throw new NodeUnavailableError(
-          task.hash,
-          `trie node ${toHex(task.hash)} failed with all peers (${refusedBy.size} refusals, ${peers.length} peers)`
+          hash,
+          `trie node ${toHex(hash)} failed with all peers (${refusedBy.size} refusals, ${peers.length} peers)`
         )
       }
     }

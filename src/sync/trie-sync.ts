@@ -184,7 +184,12 @@ export class TrieSync {
 
   /** Whether `hash` is scheduled and still waiting for its node (so a delivery of it would be accepted). */
   isPending(hash: Uint8Array): boolean {
-    const slot = this.requests.find(hash)
+    return hash.length === 32 && this.isPendingAt(hash, 0)
+  }
+
+  /** `isPending` of the 32 bytes of `bytes` from `at`. */
+  isPendingAt(bytes: Uint8Array, at: number): boolean {
+    const slot = this.requests.findAt(bytes, at)
     return slot >= 0 && this.requests.data[slot] === null
   }
 
@@ -202,6 +207,19 @@ export class TrieSync {
    * (`slice()`) before handing its `.buffer` elsewhere, as a transfer to a worker would detach them all.
    */
   missing(max: number): Uint8Array[] {
+    return this.requests.hashesOf(this.takeMissing(max))
+  }
+
+  /**
+   * `missing`, as one buffer of the hashes one after another (32 bytes each): no array per hash, for a caller
+   * that holds them until their nodes come (`StateSyncer`).
+   */
+  missingHashes(max: number): Uint8Array {
+    return this.requests.copyHashes(this.takeMissing(max))
+  }
+
+  /** The slots `missing` hands out. */
+  private takeMissing(max: number): number[] {
     return this.requests.size < this.breadthFirstBelow ? this.shallowestMissing(max) : this.deepestMissing(max)
   }
 
@@ -210,7 +228,7 @@ export class TrieSync {
    * many and known early. Deepest first leaves the last subtries' levels to be found one round trip after
    * another: over 80 ms links the last second of a 100k-key sync moved a fifth of what the links carry.
    */
-  private shallowestMissing(max: number): Uint8Array[] {
+  private shallowestMissing(max: number): number[] {
     const out: number[] = []
     const deepest = this.queue.maxDepth
     const data = this.requests.data
@@ -226,7 +244,7 @@ export class TrieSync {
         out.push(this.handOut(req, depth))
       }
     }
-    return this.requests.hashesOf(out)
+    return out
   }
 
   /** A slot the queue let go of: no longer queued, and freed if its request was removed meanwhile. */
@@ -246,7 +264,7 @@ export class TrieSync {
     return req
   }
 
-  private deepestMissing(max: number): Uint8Array[] {
+  private deepestMissing(max: number): number[] {
     const out: number[] = []
     const data = this.requests.data
     while (max === 0 || out.length < max) {
@@ -263,7 +281,7 @@ export class TrieSync {
       this.dequeue(this.queue.pop()!)
       out.push(this.handOut(req, depth))
     }
-    return this.requests.hashesOf(out)
+    return out
   }
 
   /** Accepts one delivered node blob; rejects with the error `processMany` would report for it. */
