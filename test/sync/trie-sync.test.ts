@@ -123,6 +123,39 @@ describe('TrieSync', () => {
     expectStoreEqualsSource(store, source)
   })
 
+  it('missingHashes hands out what missing would, in the same order, as one buffer of 32-byte hashes', async () => {
+    const source = await buildSourceTrie(randomEntries(15, 600))
+    const views = new TrieSync(source.root, new MemoryStore())
+    const flat = new TrieSync(source.root, new MemoryStore())
+    const deliver = async (sync: TrieSync, hashes: Uint8Array[]): Promise<void> => {
+      for (const h of hashes) await sync.process(source.nodes.get(toHex(h))!)
+    }
+    for (let round = 0; views.pending > 0; round++) {
+      const asked = views.missing(7)
+      const bytes = flat.missingHashes(7)
+      expect(bytes.length).toBe(asked.length * 32)
+      const split = asked.map((_, i) => bytes.slice(i * 32, i * 32 + 32))
+      expect(split.map(toHex)).toEqual(asked.map(toHex))
+      for (let i = 0; i < asked.length; i++) {
+        expect(flat.isPendingAt(bytes, i * 32)).toBe(true)
+        // Handed out once: the next call gives others.
+        expect(flat.isPending(split[i]!)).toBe(true)
+      }
+      await deliver(views, asked)
+      // The first delivered alone: only it is no longer pending.
+      await deliver(flat, split.slice(0, 1))
+      for (let i = 0; i < asked.length; i++) expect(flat.isPendingAt(bytes, i * 32)).toBe(i > 0)
+      await deliver(flat, split.slice(1))
+      for (let i = 0; i < asked.length; i++) expect(flat.isPendingAt(bytes, i * 32)).toBe(false)
+      if (round % 3 === 0) {
+        await views.commit()
+        await flat.commit()
+      }
+    }
+    expect(flat.pending).toBe(0)
+    expect(flat.missingHashes(7).length).toBe(0)
+  })
+
   it('requests in lexicographic depth-first order with missing(1), past breadthFirstBelow', async () => {
     const source = await buildSourceTrie(randomEntries(14, 700))
     const paths = pathsOf(source)

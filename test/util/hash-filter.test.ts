@@ -33,6 +33,18 @@ describe('HashFilter', () => {
     for (let at = 500; at + 32 <= 1000; at++) expect(filter.mayHoldAt(bytes, at)).toBe(filter.mayHold(bytes.slice(at, at + 32)))
   })
 
+  it('adds a key at an offset into larger bytes as the key itself', () => {
+    const rng = new SeededRandom(3)
+    const bytes = rng.bytes(32 * 100)
+    const filter = new HashFilter()
+    for (let i = 0; i < 50; i++) filter.addAt(bytes, i * 32)
+    expect(filter.size).toBe(50)
+    for (let i = 0; i < 50; i++) expect(filter.mayHold(bytes.slice(i * 32, i * 32 + 32))).toBe(true)
+    let held = 0
+    for (let i = 50; i < 100; i++) if (filter.mayHold(bytes.slice(i * 32, i * 32 + 32))) held++
+    expect(held).toBeLessThan(5)
+  })
+
   it('holds nothing while empty', () => {
     expect(new HashFilter().mayHold(new Uint8Array(32))).toBe(false)
   })
