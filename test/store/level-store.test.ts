@@ -159,6 +159,57 @@ describe('LevelStore', () => {
     await healed.close()
   })
 
+  it('rejects, never throws, a batch it cannot write: with a StoreError, its database batch closed, the store still usable', async () => {
+    const store = await LevelStore.open(freshDir())
+    interface ChainedBatch {
+      close(): Promise<void>
+      write(): Promise<void>
+    }
+    const db = (store as unknown as { db: { batch(): ChainedBatch } }).db
+    const makeBatch = db.batch.bind(db)
+    const closed: boolean[] = []
+    let failWrite = false
+    db.batch = () => {
+      const batch = makeBatch()
+      const n = closed.push(false) - 1
+      const close = batch.close.bind(batch)
+      batch.close = () => {
+        closed[n] = true
+        return close()
+      }
+      if (failWrite) batch.write = () => Promise.reject(new Error('disk full'))
+      return batch
+    }
+    const bad = { type: 'put' as const, key: undefined as unknown as Uint8Array, value: Uint8Array.of(1) }
+    const calls: (() => Promise<void>)[] = [
+      // The database refuses the operation as it is added.
+      () => store.batch([bad]),
+      // The same, with a value past the bound, which is raised in the same batch.
+      () => store.batch([{ type: 'put', key: new Uint8Array(32), value: new Uint8Array(100_000) }, bad])
+    ]
+    for (const call of calls) {
+      let result: Promise<void> | undefined
+      expect(() => {
+        result = call()
+      }).not.toThrow()
+      await expect(result).rejects.toBeInstanceOf(StoreError)
+      expect(closed.at(-1)).toBe(true)
+    }
+    failWrite = true
+    await expect(store.batch([{ type: 'put', key: new Uint8Array(32).fill(1), value: Uint8Array.of(3) }])).rejects.toBeInstanceOf(StoreError)
+    expect(closed.at(-1)).toBe(true)
+    failWrite = false
+    await store.batch([{ type: 'put', key: new Uint8Array(32).fill(2), value: Uint8Array.of(3) }])
+    expect(await store.get(new Uint8Array(32).fill(2))).toEqual(Uint8Array.of(3))
+    expect(await store.get(new Uint8Array(32).fill(1))).toBeUndefined()
+    await store.close()
+    let afterClose: Promise<void> | undefined
+    expect(() => {
+      afterClose = store.batch([{ type: 'put', key: new Uint8Array(32), value: Uint8Array.of(1) }])
+    }).not.toThrow()
+    await expect(afterClose).rejects.toBeInstanceOf(StoreError)
+  })
+
   it('creates missing parent directories', async () => {
     const parent = freshDir()
     const dir = join(parent, 'a', 'b')
