@@ -32,7 +32,8 @@ export const DEAD = 16
  * CPU. Here a request's hash, path, parent, count of missing children and state bits are numbers and bytes in
  * a few arrays; only its delivered blob, and the rare extra parents of a node referenced twice, are objects.
  *
- * A slot is reused once its request is removed: hashes leave the table as copies (`hashesOf`), never as views.
+ * A slot is reused once its request is removed: hashes leave the table as copies (`hashesOf`, `copyHashes`), never as
+ * views.
  */
 export class RequestTable implements QueueOrder {
   /** Slot `s`'s hash: bytes `[32 s, 32 s + 32)`. */
