@@ -1,5 +1,6 @@
 import type { Nibbles } from '../trie/nibbles.js'
 import { hashTag } from '../util/byte-map.js'
+import { hashAt, hashesEqualAt } from '../util/bytes.js'
 import type { HashFilter } from '../util/hash-filter.js'
 import { PREFIX_NIBBLES, pathPrefix, type QueueOrder } from './depth-queue.js'
 
@@ -144,7 +145,7 @@ export class RequestTable implements QueueOrder {
       if (t === EMPTY) return -1
       if (t === tag) {
         const slot = this.slotAt[i]!
-        if (this.hashIs(slot, bytes, at)) return slot
+        if (hashesEqualAt(this.hashes, slot * 32, bytes, at)) return slot
       }
     }
   }
@@ -187,7 +188,7 @@ export class RequestTable implements QueueOrder {
   hashesOf(slots: number[]): Uint8Array[] {
     const copy = this.copyHashes(slots)
     const out: Uint8Array[] = new Array(slots.length)
-    for (let i = 0; i < slots.length; i++) out[i] = copy.subarray(i * 32, i * 32 + 32)
+    for (let i = 0; i < slots.length; i++) out[i] = hashAt(copy, i)
     return out
   }
 
@@ -259,12 +260,6 @@ export class RequestTable implements QueueOrder {
     this.count = 0
     this.tags.fill(EMPTY)
     this.used = 0
-  }
-
-  private hashIs(slot: number, bytes: Uint8Array, at: number): boolean {
-    const hashes = this.hashes
-    for (let i = 0, from = slot * 32; i < 32; i++) if (hashes[from + i] !== bytes[at + i]) return false
-    return true
   }
 
   private index(slot: number, tag: number): void {

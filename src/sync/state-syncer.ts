@@ -15,7 +15,7 @@ import {
 } from '../constants.js'
 import { AbortError, BusyError, InvalidNodeError, NodeUnavailableError, PeerBusyError, ProtocolError } from '../errors.js'
 import type { KVStore } from '../store/kv-store.js'
-import { equalBytes } from '../util/bytes.js'
+import { equalBytes, hashAt, hashesEqualAt } from '../util/bytes.js'
 import { type Clock, systemClock } from '../util/clock.js'
 import { ByteMap } from '../util/byte-map.js'
 import { toHex } from '../util/hex.js'
@@ -137,17 +137,6 @@ export interface StateSyncerInit {
 type Hashes = Uint8Array
 
 const NO_HASHES: Hashes = new Uint8Array(0)
-
-/** Hash `i` of `hashes`, as a view. */
-function hashAt(hashes: Hashes, i: number): Uint8Array {
-  return hashes.subarray(i * 32, i * 32 + 32)
-}
-
-/** Whether `hash` is the 32 bytes of `bytes` from `at`. */
-function hashIsAt(hash: Uint8Array, bytes: Uint8Array, at: number): boolean {
-  for (let i = 0; i < 32; i++) if (hash[i] !== bytes[at + i]) return false
-  return true
-}
 
 /** `hashes` from the ready set followed by `more`, as one buffer. */
 function joinHashes(hashes: Uint8Array[], more: Hashes): Hashes {
@@ -615,15 +604,16 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
     const { hashes, delivered } = req
     for (let i = 0; i < delivered.length; i++) {
       if (delivered[i] === 1) continue // its reply brought it
-      // Only a pending node's refusal is kept: `accept` forgets it once the node comes.
-      if (refused && this.sched?.isPendingAt(hashes, i * 32) === true) {
+      // A node no longer pending needs neither: its refusal is never read again (`accept` forgets those).
+      if (this.sched?.isPendingAt(hashes, i * 32) !== true) continue
+      if (refused) {
         const hash = hashAt(hashes, i).slice() // not a view: it would keep the whole request's hashes
         const by = this.refusals.get(hash)
         if (by === undefined) this.refusals.set(hash, new Set([req.peer]))
         else by.add(req.peer)
       }
       // A copy's tasks are queued still, or with the request they were copied from, or stored.
-      if (!req.copy && this.sched?.isPendingAt(hashes, i * 32) === true) {
+      if (!req.copy) {
         const hash = hashAt(hashes, i)
         this.ready.set(hash, hash)
       }
@@ -685,7 +675,7 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
       let task = -1
       if (byHash === null) {
         let i = next
-        while (i < asked && !hashIsAt(node.hash, hashes, i * 32)) i++
+        while (i < asked && !hashesEqualAt(node.hash, 0, hashes, i * 32)) i++
         if (i < asked) {
           task = i
           next = i + 1

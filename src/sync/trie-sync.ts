@@ -5,7 +5,7 @@ import { EMPTY_ROOT, keccak256 } from '../trie/keccak.js'
 import { keccak256Into } from '../trie/keccak-wasm.js'
 import { type Nibbles, nibblesToBytes } from '../trie/nibbles.js'
 import { decodeNode, type NodeLeaf, NodeScan, nodeChildren, scanNode } from '../trie/node.js'
-import { equalBytes } from '../util/bytes.js'
+import { equalBytes, hashAt } from '../util/bytes.js'
 import { HashFilter } from '../util/hash-filter.js'
 import { toHex } from '../util/hex.js'
 import { type Log, silentLog } from '../util/log.js'
@@ -71,7 +71,7 @@ export function hashBlobs(blobs: Uint8Array[]): HashedBlob[] {
   const out: HashedBlob[] = new Array(blobs.length)
   for (let i = 0; i < blobs.length; i++) {
     keccak256Into(blobs[i]!, hashes, i * 32)
-    out[i] = { hash: hashes.subarray(i * 32, i * 32 + 32), blob: blobs[i]!, [hashed]: true }
+    out[i] = { hash: hashAt(hashes, i), blob: blobs[i]!, [hashed]: true }
   }
   return out
 }
@@ -330,7 +330,7 @@ export class TrieSync {
     const requests = this.requests
     const keys = requests.copyHashes(slots)
     const ops: BatchOp[] = new Array(slots.length)
-    for (let i = 0; i < slots.length; i++) ops[i] = { type: 'put', key: keys.subarray(i * 32, i * 32 + 32), value: requests.data[slots[i]!]! }
+    for (let i = 0; i < slots.length; i++) ops[i] = { type: 'put', key: hashAt(keys, i), value: requests.data[slots[i]!]! }
     return this.store.batch(ops)
   }
 

@@ -5,6 +5,17 @@ export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   return true
 }
 
+/** Whether the 32 bytes of `a` from `aAt` equal those of `b` from `bAt` (two hashes inside larger buffers). */
+export function hashesEqualAt(a: Uint8Array, aAt: number, b: Uint8Array, bAt: number): boolean {
+  for (let i = 0; i < 32; i++) if (a[aAt + i] !== b[bAt + i]) return false
+  return true
+}
+
+/** Hash `i` of `hashes` (32-byte hashes one after another), as a view. */
+export function hashAt(hashes: Uint8Array, i: number): Uint8Array {
+  return hashes.subarray(i * 32, i * 32 + 32)
+}
+
 /** Lexicographic comparison: negative, zero or positive, like `Array.prototype.sort` wants. */
 export function compareBytes(a: Uint8Array, b: Uint8Array): number {
   const n = Math.min(a.length, b.length)
