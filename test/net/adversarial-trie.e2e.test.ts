@@ -1,6 +1,6 @@
 import { TopicValidatorResult } from '@libp2p/gossipsub'
 import { afterEach, describe, expect, it } from 'vitest'
-import { MAX_LIMIT_VIOLATIONS, MAX_NODE_REQUESTS_PER_PEER, MAX_NODES_PER_REQUEST } from '../../src/constants.js'
+import { DEFAULT_REQUEST_TIMEOUT_MS, MAX_LIMIT_VIOLATIONS, MAX_NODE_REQUESTS_PER_PEER, MAX_NODES_PER_REQUEST } from '../../src/constants.js'
 import { accountEntries } from '../../src/fixtures/generate.js'
 import { encodeNodesRequest } from '../../src/net/nodes-protocol.js'
 import { requestTokens } from '../../src/net/rate-limiter.js'
@@ -54,9 +54,9 @@ describe('trie sync against adversarial peers', async () => {
     await Promise.all(running.splice(0).map((n) => n.stop()))
   })
 
-  async function client(): Promise<{ node: DsfgNode; store: MemoryStore }> {
+  async function client(requestTimeoutMs = REQUEST_TIMEOUT_MS): Promise<{ node: DsfgNode; store: MemoryStore }> {
     const store = new MemoryStore()
-    const node = await createDsfgNode({ store, requestTimeoutMs: REQUEST_TIMEOUT_MS })
+    const node = await createDsfgNode({ store, requestTimeoutMs })
     running.push(node)
     return { node, store }
   }
@@ -223,7 +223,11 @@ describe('trie sync against adversarial peers', async () => {
     running.push(server)
     const flooder = await adversary()
     await flooder.node.dial(server.getMultiaddrs()[0]!)
-    const { node, store } = await client()
+    // The library's default deadline, not this file's short one: the server, its flooder and the client share one
+    // process. With 1.5 s the test failed in 2 of 3 full CI runs on a loaded 2-vCPU machine, the server blamed
+    // once (never here, alone or beside CPU burners); an honest reply queued behind the flood past 1.5 s, read as
+    // 'stalled', is the likeliest cause. Any blame still fails the test, and now prints its reasons.
+    const { node, store } = await client(DEFAULT_REQUEST_TIMEOUT_MS)
     await connect(node, server)
 
     // A flood this size is held back by MAX_INBOUND_STREAMS (16) as much as by the rate (500 tokens a second).
@@ -232,7 +236,7 @@ describe('trie sync against adversarial peers', async () => {
     const [flood, result] = await Promise.all([flooding, handle.done])
     expect(toHex(result.root)).toBe(toHex(root))
     await expectVerified(store)
-    expect(blame.reasons.size).toBe(0)
+    expect(Object.fromEntries(blame.reasons)).toEqual({})
     expect(flood.codes.ok).toBeGreaterThan(0)
     expect(flood.refused).toBeGreaterThan(0) // streams past the limit were reset
     // 16 of the flooder's streams at most, plus the honest client's requests in flight (two per peer).
