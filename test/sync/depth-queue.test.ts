@@ -66,3 +66,55 @@ describe('DepthQueue', () => {
     }
   })
 })
+
+describe('DepthQueue by depth', () => {
+  it('takes each depth in path order through peekAt and popAt, with pushes mostly in path order, late ones and ties', () => {
+    const prng = new Prng(77)
+    for (let round = 0; round < 3; round++) {
+      const entries: Entry[] = []
+      const queue = new DepthQueue(orderOf(entries))
+      const model = new Map<number, Entry[]>()
+      // A counter per depth walks the paths upwards, so most pushes come after the last one of their depth.
+      const next = [0, 0, 0, 0]
+      const push = (depth: number): void => {
+        // Nine in ten at or after the last of their depth (a tie at times), one anywhere before.
+        const inOrder = prng.int(10) > 0
+        if (inOrder) next[depth]! += prng.int(3)
+        const value = inOrder ? next[depth]! : prng.int(next[depth]! + 1)
+        const path = Uint8Array.from({ length: depth + 14 }, (_, i) => (i < depth + 10 ? 0 : (value >> (4 * (depth + 13 - i))) & 15))
+        const e: Entry = { path, prefix: pathPrefix(path), id: entries.length }
+        entries.push(e)
+        queue.push(e.id)
+        const list = model.get(path.length) ?? []
+        list.push(e)
+        model.set(path.length, list)
+      }
+      const takeAt = (length: number): void => {
+        const list = model.get(length) ?? []
+        const peeked = queue.peekAt(length)
+        const popped = queue.popAt(length)
+        if (popped !== peeked) expect(popped).toBe(peeked)
+        if (list.length === 0) {
+          expect(popped).toBeUndefined()
+          return
+        }
+        let least = 0
+        for (let i = 1; i < list.length; i++) if (first(list[i]!, list[least]!) < 0) least = i
+        const got = entries[popped!]!
+        // Equal paths may come out in either order. (expect only on a mismatch: thousands of calls were slow.)
+        if (first(got, list[least]!) !== 0) expect(Array.from(got.path)).toEqual(Array.from(list[least]!.path))
+        list.splice(list.indexOf(got), 1)
+      }
+      // Thousands of items in a depth, taken slowly at first.
+      for (let step = 0; step < 10_000; step++) {
+        const depth = prng.int(4)
+        if (prng.int(step < 6_000 ? 4 : 2) > 0) push(depth)
+        else takeAt(depth + 14)
+      }
+      for (const length of [17, 16, 15, 14]) while ((model.get(length) ?? []).length > 0) takeAt(length)
+      expect(queue.size).toBe(0)
+      expect(queue.peek()).toBeUndefined()
+      expect(queue.popAt(14)).toBeUndefined()
+    }
+  })
+})
