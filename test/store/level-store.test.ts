@@ -210,6 +210,68 @@ describe('LevelStore', () => {
     await expect(afterClose).rejects.toBeInstanceOf(StoreError)
   })
 
+  it('turns every database failure into a StoreError naming the operation, with the database error as its cause', async () => {
+    const store = await LevelStore.open(freshDir())
+    // A value past the store's bound on values goes through a batch: this one raises it, so the put below is a put.
+    await store.put(new Uint8Array(32).fill(9), new Uint8Array(8))
+    const cause = new Error('disk on fire')
+    const fail = () => Promise.reject(cause)
+    const db = (store as unknown as { db: Record<string, unknown> }).db
+    const keysOf = db.keys as (...args: unknown[]) => unknown
+    const calls: [string, string, () => Promise<unknown>][] = [
+      ['get', 'get', () => store.get(new Uint8Array(32))],
+      ['getMany', 'getMany', () => store.getMany([new Uint8Array(32)])],
+      ['keys', 'keys', () => store.isEmpty()],
+      ['keys', 'keys', () => store.holdsNothing()],
+      ['put', 'put', () => store.put(new Uint8Array(32), Uint8Array.of(1))],
+      ['del', 'del', () => store.del(new Uint8Array(32))]
+    ]
+    for (const [method, op, call] of calls) {
+      const original = db[method]
+      db[method] = method === 'keys' ? () => ({ all: fail }) : fail
+      const error = await call().then(
+        () => undefined,
+        (err: unknown) => err
+      )
+      db[method] = original
+      expect(error, op).toBeInstanceOf(StoreError)
+      expect((error as StoreError).message, op).toContain(`${op} failed`)
+      expect((error as StoreError).cause, op).toBe(cause)
+    }
+    // The store still works, and the keys listing was put back.
+    expect(db.keys).toBe(keysOf)
+    await store.put(new Uint8Array(32), Uint8Array.of(7))
+    expect(await store.get(new Uint8Array(32))).toEqual(Uint8Array.of(7))
+    const close = db.close as () => Promise<void>
+    db.close = async () => {
+      await close.call(db)
+      throw cause
+    }
+    const closing = await store.close().then(
+      () => undefined,
+      (err: unknown) => err
+    )
+    expect(closing).toBeInstanceOf(StoreError)
+    expect((closing as StoreError).cause).toBe(cause)
+  })
+
+  it('releases the directory when the format marker or the bound on values cannot be read or written on open', async () => {
+    const proto = ClassicLevel.prototype as unknown as Record<string, unknown>
+    for (const method of ['put', 'get']) {
+      const dir = freshDir()
+      proto[method] = () => Promise.reject(new Error('disk on fire'))
+      try {
+        await expect(LevelStore.open(dir)).rejects.toBeInstanceOf(StoreError)
+      } finally {
+        delete proto[method]
+      }
+      // The failed open closed its database: the lock is free, and a second open marks the store.
+      const again = await LevelStore.open(dir)
+      expect(await again.get(STORE_FORMAT_KEY)).toEqual(Uint8Array.of(STORE_FORMAT))
+      await again.close()
+    }
+  })
+
   it('creates missing parent directories', async () => {
     const parent = freshDir()
     const dir = join(parent, 'a', 'b')
