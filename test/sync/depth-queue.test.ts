@@ -103,7 +103,9 @@ describe('DepthQueue by depth', () => {
         const got = entries[popped!]!
         // Equal paths may come out in either order. (expect only on a mismatch: thousands of calls were slow.)
         if (first(got, list[least]!) !== 0) expect(Array.from(got.path)).toEqual(Array.from(list[least]!.path))
-        list.splice(list.indexOf(got), 1)
+        const at = list.indexOf(got)
+        if (at < 0) expect.fail(`popped ${got.id}, which depth ${length} does not hold`)
+        list.splice(at, 1)
       }
       // Thousands of items in a depth, taken slowly at first.
       for (let step = 0; step < 10_000; step++) {
