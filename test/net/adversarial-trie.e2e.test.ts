@@ -1,6 +1,6 @@
 import { TopicValidatorResult } from '@libp2p/gossipsub'
 import { afterEach, describe, expect, it } from 'vitest'
-import { DEFAULT_REQUEST_TIMEOUT_MS, MAX_LIMIT_VIOLATIONS, MAX_NODE_REQUESTS_PER_PEER, MAX_NODES_PER_REQUEST } from '../../src/constants.js'
+import { MAX_LIMIT_VIOLATIONS, MAX_NODE_REQUESTS_PER_PEER, MAX_NODES_PER_REQUEST } from '../../src/constants.js'
 import { accountEntries } from '../../src/fixtures/generate.js'
 import { encodeNodesRequest } from '../../src/net/nodes-protocol.js'
 import { requestTokens } from '../../src/net/rate-limiter.js'
@@ -21,6 +21,8 @@ import { Gate } from '../topic/net-helpers.js'
 
 /** Deadline of one request: short, so stalling peers cost little, yet far above an honest reply on loopback. */
 const REQUEST_TIMEOUT_MS = 1_500
+/** The deadline of the client a flood shares its process with (see the test). */
+const FLOODED_REQUEST_TIMEOUT_MS = 5_000
 
 /** A KVStore whose reads take `delayMs` and which counts how many reads run at once (a busy server). */
 class SlowStore extends WrappedStore {
@@ -108,7 +110,7 @@ describe('trie sync against adversarial peers', async () => {
     expect(blame.reasonsOf(oversized.node.peerId)).toContain('protocol-error')
     // The staller sent no data: at most it is left out as stalled, never blamed for bad data.
     expect(blame.reasonsOf(stall.node.peerId).every((r) => r === 'stalled')).toBe(true)
-    expect(blame.blamed(honest.node.peerId)).toBe(false)
+    expect(blame.reasonsOf(honest.node.peerId)).toEqual([])
     await untilTagged(
       node,
       liars.map((l) => l.node.peerId)
@@ -143,7 +145,7 @@ describe('trie sync against adversarial peers', async () => {
     await expectVerified(store)
     expect(first.calls('nodes') + second.calls('nodes')).toBeGreaterThanOrEqual(8)
     expect(late.calls('nodes')).toBeGreaterThan(0)
-    expect(blame.reasons.size).toBe(0)
+    expect(Object.fromEntries(blame.reasons)).toEqual({})
   })
 
   it('completes while honest peers keep disconnecting and reconnecting', async () => {
@@ -168,7 +170,7 @@ describe('trie sync against adversarial peers', async () => {
     expect(toHex(result.root)).toBe(toHex(root))
     await expectVerified(store)
     expect(churns).toBeGreaterThanOrEqual(3)
-    expect(blame.reasons.size).toBe(0)
+    expect(Object.fromEntries(blame.reasons)).toEqual({})
   })
 
   it('ignores a checkpoint forged by a non-publisher: the sync target does not move', async () => {
@@ -223,11 +225,13 @@ describe('trie sync against adversarial peers', async () => {
     running.push(server)
     const flooder = await adversary()
     await flooder.node.dial(server.getMultiaddrs()[0]!)
-    // The library's default deadline, not this file's short one: the server, its flooder and the client share one
-    // process. With 1.5 s the test failed in 2 of 3 full CI runs on a loaded 2-vCPU machine, the server blamed
-    // once (never here, alone or beside CPU burners); an honest reply queued behind the flood past 1.5 s, read as
-    // 'stalled', is the likeliest cause. Any blame still fails the test, and now prints its reasons.
-    const { node, store } = await client(DEFAULT_REQUEST_TIMEOUT_MS)
+    // A longer deadline than this file's 1.5 s: the server, its flooder and the client share one process. With
+    // 1.5 s the test failed in 2 of 3 full CI runs on a loaded 2-vCPU machine, the server blamed once (never here,
+    // alone or beside CPU burners). The likeliest cause, not confirmed: the event loop busy with the flood, an
+    // honest reply past 1.5 s read as 'stalled' (the flood has a connection of its own). An outside run at a load
+    // of 4.5 saw gaps of up to 0.83 s between the honest sync's progress events. An honest reply that waits 5 s
+    // still fails the test, and any blame now prints its reasons.
+    const { node, store } = await client(FLOODED_REQUEST_TIMEOUT_MS)
     await connect(node, server)
 
     // A flood this size is held back by MAX_INBOUND_STREAMS (16) as much as by the rate (500 tokens a second).
@@ -281,6 +285,6 @@ describe('trie sync against adversarial peers', async () => {
     const result = await handle.done
     expect(toHex(result.root)).toBe(toHex(root))
     await expectVerified(store)
-    expect(blame.reasons.size).toBe(0)
+    expect(Object.fromEntries(blame.reasons)).toEqual({})
   })
 })

@@ -252,6 +252,7 @@ describe('LevelStore', () => {
       (err: unknown) => err
     )
     expect(closing).toBeInstanceOf(StoreError)
+    expect((closing as StoreError).message).toContain('close failed')
     expect((closing as StoreError).cause).toBe(cause)
   })
 
@@ -259,13 +260,21 @@ describe('LevelStore', () => {
     const proto = ClassicLevel.prototype as unknown as Record<string, unknown>
     for (const method of ['put', 'get']) {
       const dir = freshDir()
-      proto[method] = () => Promise.reject(new Error('disk on fire'))
+      const own = Object.getOwnPropertyDescriptor(proto, method)
+      let db: { status: string } | undefined
+      proto[method] = function (this: { status: string }) {
+        db = this
+        return Promise.reject(new Error('disk on fire'))
+      }
       try {
         await expect(LevelStore.open(dir)).rejects.toBeInstanceOf(StoreError)
       } finally {
-        delete proto[method]
+        if (own === undefined) delete proto[method]
+        else Object.defineProperty(proto, method, own)
       }
-      // The failed open closed its database: the lock is free, and a second open marks the store.
+      // Closed before the open was refused, not closing in the background.
+      expect(db?.status).toBe('closed')
+      // So the lock is free, and a second open marks the store.
       const again = await LevelStore.open(dir)
       expect(await again.get(STORE_FORMAT_KEY)).toEqual(Uint8Array.of(STORE_FORMAT))
       await again.close()
