@@ -63,10 +63,11 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
       io.stdout.write(`${packageVersion()}\n`)
       return EXIT_OK
     }
-    const command = findCommand(name)
-    if (command === undefined) {
+    const entry = findCommand(name)
+    if (entry === undefined) {
       throw new UsageError(`unknown command ${JSON.stringify(name)} (see dsfg --help)`)
     }
+    const command = await entry.load()
     await command.execute(rest, io)
     return EXIT_OK
   } catch (err) {

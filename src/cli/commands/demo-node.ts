@@ -5,6 +5,7 @@ import { LevelStore } from '../../store/level-store.js'
 import type { TopicHandle } from '../../topic/topic-handle.js'
 import { toHex } from '../../util/hex.js'
 import { type CliIo, defineCommand } from '../command.js'
+import { SUMMARIES } from './index.js'
 import { multiaddrFlag, numberFlag, peerIdFlag } from '../flags.js'
 import { nodeKeyFor } from '../node-key.js'
 import { terminationSignal } from '../signals.js'
@@ -68,7 +69,7 @@ function roleFlag(value: string): DemoRole {
  */
 export const demoNodeCommand = defineCommand({
   name: 'demo-node',
-  summary: '(internal) one process of `dsfg demo`: publisher, server or joiner',
+  summary: SUMMARIES['demo-node'],
   description: [
     'Internal to `dsfg demo`, which starts one process per role: events are JSON lines on stdout, commands',
     'JSON lines on stdin (see src/cli/commands/demo-protocol.ts).'

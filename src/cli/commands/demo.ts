@@ -6,6 +6,7 @@ import { verifyProof } from '../../proof/proof.js'
 import { equalBytes, uint64BE } from '../../util/bytes.js'
 import { fromHex } from '../../util/hex.js'
 import { defineCommand } from '../command.js'
+import { SUMMARIES } from './index.js'
 import { writeJson } from '../io.js'
 import { terminationSignal } from '../signals.js'
 import { DemoFailedError } from './demo-child.js'
@@ -47,7 +48,7 @@ async function freshDataDir(dir: string): Promise<void> {
 
 export const demoCommand = defineCommand({
   name: 'demo',
-  summary: 'the main job on loopback: a publisher, 3 servers and a late joiner that checkpoint-syncs, all verified',
+  summary: SUMMARIES.demo,
   description: [
     'Runs five processes on 127.0.0.1, each a libp2p node (TCP, noise, yamux, gossipsub) with its own LevelDB:',
     '  1. a publisher generates a topic history of --items items (100-300 random bytes each), then keeps',

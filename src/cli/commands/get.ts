@@ -3,12 +3,13 @@ import { openStore } from '../../store/open-store.js'
 import { trieGet } from '../../trie/walk.js'
 import { toHex } from '../../util/hex.js'
 import { defineCommand } from '../command.js'
+import { SUMMARIES } from './index.js'
 import { bytesFlag, DATA_DESCRIPTION, hashFlag, SECURE_DESCRIPTION, trieKey } from '../flags.js'
 import { writeJson } from '../io.js'
 
 export const getCommand = defineCommand({
   name: 'get',
-  summary: 'read a key under a trie root, with --proof its Merkle proof → {"value","proof"}',
+  summary: SUMMARIES.get,
   description: [
     'Looks up --key in the trie at --root in --data, reading only the nodes on the key\'s path.',
     'Prints {"value":"0x…"} for a present key, {"value":null} for an absent one; with --proof also',

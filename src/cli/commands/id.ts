@@ -2,12 +2,13 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { UsageError } from '../../errors.js'
 import { MEMORY_STORE_SPEC } from '../../store/open-store.js'
 import { defineCommand } from '../command.js'
+import { SUMMARIES } from './index.js'
 import { writeJson } from '../io.js'
 import { loadNodeKey, NODE_KEY_FILE } from '../node-key.js'
 
 export const idCommand = defineCommand({
   name: 'id',
-  summary: 'print the peer id serve and sync run as with --data DIR → {"peerId"}; creates its key if absent',
+  summary: SUMMARIES.id,
   description: [
     `Prints {"peerId":"12D3Koo…"}: the peer id of the private key in DIR/${NODE_KEY_FILE}, the one every node`,
     'started with --data DIR (serve, sync) runs as. Creates DIR and a new Ed25519 key (file mode 0600) when',

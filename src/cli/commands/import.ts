@@ -5,6 +5,7 @@ import { MAX_NODE_BYTES } from '../../trie/node.js'
 import { importSorted } from '../../trie/stack-trie.js'
 import { fromHex, toHex } from '../../util/hex.js'
 import { defineCommand } from '../command.js'
+import { SUMMARIES } from './index.js'
 import { EntrySorter, type SortedEntry } from '../entry-sorter.js'
 import { DATA_DESCRIPTION, SECURE_DESCRIPTION, trieKey } from '../flags.js'
 import { inputName, inputSize, readJsonLines, writeJson } from '../io.js'
@@ -46,7 +47,7 @@ export function parseEntry(json: unknown, where: string): [Uint8Array, Uint8Arra
 
 export const importCommand = defineCommand({
   name: 'import',
-  summary: 'build a trie from JSON lines {"key":"0x…","value":"0x…"} → {"root","keys","nodes"}',
+  summary: SUMMARIES.import,
   description: [
     'Reads JSON lines {"key":"0x…","value":"0x…"} in any order, builds their Merkle-Patricia trie bottom-up',
     'and stores its nodes in --data. A key given more than once keeps its last value. Values must not be',

@@ -11,6 +11,7 @@ import { openCheckpoint } from '../../topic/checkpoint-record.js'
 import { TopicStore } from '../../topic/topic-store.js'
 import { openStore } from '../../store/open-store.js'
 import { defineCommand } from '../command.js'
+import { SUMMARIES } from './index.js'
 import { multiaddrFlag, NODE_DATA_DESCRIPTION, numberFlag, TRUST_OPTIONS, trustFlags, trustGiven } from '../flags.js'
 import { writeJson } from '../io.js'
 import { hostPortFlag, wsListenAddress } from '../host-port.js'
@@ -21,7 +22,7 @@ import { terminationSignal, untilAborted } from '../signals.js'
 
 export const serveCommand = defineCommand({
   name: 'serve',
-  summary: 'serve tries (and topics) to peers until SIGINT/SIGTERM; first stdout line {"peerId","addrs"}',
+  summary: SUMMARIES.serve,
   description: [
     'Starts a libp2p node (TCP, with --ws WebSockets too; noise, yamux, identify, gossipsub) that answers',
     '/dsfg/nodes/1.0.0 from --data, and for each --topic the status, contents and hashes protocols, while following the topic: it downloads',

@@ -8,6 +8,7 @@ import type { TopicSyncProgress } from '../../topic/topic-handle.js'
 import { verifyTrie } from '../../trie/walk.js'
 import { toHex } from '../../util/hex.js'
 import { type CliIo, defineCommand } from '../command.js'
+import { SUMMARIES } from './index.js'
 import {
   hashFlag,
   multiaddrFlag,
@@ -41,7 +42,7 @@ export class SyncFailedError extends DsfgError {
 
 export const syncCommand = defineCommand({
   name: 'sync',
-  summary: 'sync a trie root (--root) or a topic (--topic) from peers into --data, verifying every byte',
+  summary: SUMMARIES.sync,
   description: [
     'Dials every --peer (a multiaddr, best ending in /p2p/<peer id>: without it, whichever peer answers there is',
     'taken). A failed dial is tried 4 times; a peer that takes the connection but not the encryption handshake is',

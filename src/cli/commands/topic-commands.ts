@@ -4,6 +4,7 @@ import { TopicStore } from '../../topic/topic-store.js'
 import { nodeKeyFor } from '../node-key.js'
 import { toHex } from '../../util/hex.js'
 import { defineCommand } from '../command.js'
+import { SUMMARIES } from './index.js'
 import { DATA_DESCRIPTION, numberFlag } from '../flags.js'
 import { inputName, writeJson } from '../io.js'
 import { ProgressReporter } from '../progress.js'
@@ -14,7 +15,7 @@ import { terminationSignal } from '../signals.js'
 
 export const publishCommand = defineCommand({
   name: 'publish',
-  summary: 'append JSON lines {"data":"0x…"} to a topic and checkpoint them → {"head","checkpoint"}',
+  summary: SUMMARIES.publish,
   description: [
     'Appends each line {"data":"0x…"} of FILE as the next item of --topic in --data (numbers from the current',
     'head + 1), commits them to the topic trie, and records a checkpoint (head, root), signed with the node key',
@@ -82,7 +83,7 @@ export const publishCommand = defineCommand({
 
 export const itemsCommand = defineCommand({
   name: 'items',
-  summary: 'print a topic\'s items as JSON lines {"n","data"} in order',
+  summary: SUMMARIES.items,
   description: [
     'Prints the items of --topic held in --data, from --from (default 0) to --to (default the head), one JSON',
     'line {"n":N,"data":"0x…"} each, in order.'

@@ -2,6 +2,7 @@ import { InvalidInputError } from '../../errors.js'
 import { verifyProof } from '../../proof/proof.js'
 import { fromHex, toHex } from '../../util/hex.js'
 import { defineCommand } from '../command.js'
+import { SUMMARIES } from './index.js'
 import { bytesFlag, hashFlag, SECURE_DESCRIPTION, trieKey } from '../flags.js'
 import { inputName, readJsonFile, writeJson } from '../io.js'
 
@@ -19,7 +20,7 @@ export function parseProofFile(json: unknown, name: string): Uint8Array[] {
 
 export const verifyProofCommand = defineCommand({
   name: 'verify-proof',
-  summary: 'check a Merkle proof for a key against a root, without a store → {"valid":true,"value"}',
+  summary: SUMMARIES['verify-proof'],
   description: [
     'Checks that the nodes in --proof FILE (a JSON array of hex node blobs, or the whole output of `dsfg get --proof`)',
     'prove the value of --key under --root, or its absence. Prints {"valid":true,"value":"0x…"} or',
