@@ -4,7 +4,7 @@ import type { CliCommand } from '../command.js'
  * What the dispatcher knows of a command before it runs: its name and summary (for `dsfg --help`, and for the
  * command's own definition, which reads them from here), and a way to load it. A command's module, and with the
  * network commands libp2p, is loaded only when that command runs: loading every command made `dsfg get` and
- * `dsfg verify-proof` start by loading what `dsfg serve` needs, 1.1 s of start-up against 0.3-0.4 s for their
+ * `dsfg verify-proof` start by loading what `dsfg serve` needs, 1.1 s of start-up against 0.26-0.48 s for their
  * own modules (without the compile cache, on 2 vCPUs).
  */
 export interface CommandEntry {
