@@ -1,5 +1,5 @@
 import { DsfgError, UsageError } from '../../errors.js'
-import { createDsfgNode, type DsfgLibp2p } from '../../node/create-node.js'
+import type { DsfgLibp2p } from '../../node/create-node.js'
 import { dialWithRetry } from '../../node/dial.js'
 import type { KVStore } from '../../store/kv-store.js'
 import { equalBytes } from '../../util/bytes.js'
@@ -100,6 +100,7 @@ export const syncCommand = defineCommand({
     const store = await openStore(options.data)
     try {
       const topics = topic === undefined ? [] : [topic]
+      const { createDsfgNode } = await import('../../node/create-node.js')
       const node = await createDsfgNode({ store, topics, privateKey: await nodeKeyFor(options.data) })
       // Ends the dials still going when the sync is over.
       const dialling = new AbortController()
