@@ -311,8 +311,10 @@ describe('topic download against adversarial peers', () => {
     // The library's topic server with a low inbound rate: DsfgInit has no option for it, and one in-process peer
     // cannot reach the service's default of 500 tokens a second on this machine.
     // In tokens, a full contents request costing four: the joiner's whole download (~60) fits the burst, the
-    // flood (150 status and 150 full contents requests, 750 tokens) does not.
-    const rate = { inboundRatePerSecond: 100, inboundBurst: 200 }
+    // flood (150 status and 150 full contents requests, 750 tokens) does not, nor the status flood alone (150):
+    // both floods meet refusals however long they take. With a burst of 200 and 100 a second, a clean-clone CI
+    // run on a loaded machine saw one flood refused nothing: the bucket refilled as fast as it was asked.
+    const rate = { inboundRatePerSecond: 20, inboundBurst: 100 }
     const clock = new RecordingClock()
     const server = await topicServerNode(new TopicServer({ provider: honest.node.services.dsfg.topicStore, clock, ...rate }))
     running.push(server)
@@ -329,14 +331,14 @@ describe('topic download against adversarial peers', () => {
     await until(async () => (await j.topic.head()) === HEAD, 'the joiner to catch up', 15_000)
     const [status, contents] = await floods
     await expectSameItems(j.node, j.topic, honest)
-    for (const flood of [status, contents]) {
-      expect(flood.codes.rateLimited).toBeGreaterThan(0)
-      expect(flood.codes.ok).toBeGreaterThan(0)
+    for (const [name, flood] of [['status', status], ['contents', contents]] as const) {
+      expect(flood.codes.rateLimited, name).toBeGreaterThan(0)
+      expect(flood.codes.ok, name).toBeGreaterThan(0)
     }
     // One bucket for every topic protocol: the burst, then the rate over the time the limiter itself saw pass.
     const tokens = status.codes.ok + contents.codes.ok * requestTokens(MAX_ITEMS_PER_REQUEST)
     expect(tokens).toBeLessThanOrEqual(rate.inboundBurst + (rate.inboundRatePerSecond * clock.spanMs) / 1000)
-    expect(j.blame.reasons.size).toBe(0)
+    expect(Object.fromEntries(j.blame.reasons)).toEqual({})
     j.stop()
     await following
   })
