@@ -12,7 +12,7 @@ import { createProof } from '../proof/proof.js'
 import { createRangeProof } from '../proof/range-proof.js'
 import type { BatchOp, KVStore } from '../store/kv-store.js'
 import { EMPTY_ROOT, keccak256 } from '../trie/keccak.js'
-import { concatBytes, equalBytes, uint64BE } from '../util/bytes.js'
+import { concatBytes, equalBytes, hashAt, uint64BE } from '../util/bytes.js'
 import { throwIfAborted } from '../util/abort.js'
 import { toHex } from '../util/hex.js'
 import { KeyedSerial } from '../util/serial.js'
@@ -648,7 +648,7 @@ export class TopicStore implements TopicProvider {
       const run = firstRun + i
       const end = Math.min(last, run * HASH_RUN + HASH_RUN - 1)
       if (value?.length === HASH_RUN * 32) {
-        for (let k = n - run * HASH_RUN; n <= end; k++, n++) out.push(value.subarray(k * 32, k * 32 + 32))
+        for (let k = n - run * HASH_RUN; n <= end; k++, n++) out.push(hashAt(value, k))
       } else {
         const whole = n === run * HASH_RUN && end === n + HASH_RUN - 1
         if (!(await perItem(end))) return out

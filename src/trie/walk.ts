@@ -1,7 +1,7 @@
 import { ByteMap } from '../util/byte-map.js'
 import { InvalidInputError, InvalidNodeError, MissingNodeError } from '../errors.js'
 import type { KVStore } from '../store/kv-store.js'
-import { compareBytes, equalBytes } from '../util/bytes.js'
+import { compareBytes, equalBytes, hashAt } from '../util/bytes.js'
 import { toHex } from '../util/hex.js'
 import { EMPTY_ROOT } from './keccak.js'
 import { keccak256Into } from './keccak-wasm.js'
@@ -357,7 +357,7 @@ class HashStack {
     const taken = this.bytes.slice(start * 32, this.count * 32)
     this.count = start
     const hashes: Uint8Array[] = new Array(taken.length / 32)
-    for (let i = 0; i < hashes.length; i++) hashes[i] = taken.subarray(i * 32, i * 32 + 32)
+    for (let i = 0; i < hashes.length; i++) hashes[i] = hashAt(taken, i)
     return hashes
   }
 }
