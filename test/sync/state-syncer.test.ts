@@ -343,6 +343,41 @@ describe('StateSyncer', async () => {
     }
   })
 
+  it('ends every request still out to a peer when one of them times out, not each at its own timeout', async () => {
+    const store = new MemoryStore()
+    const clock = new FakeClock()
+    const peers = nodePeers(source, clock)
+    peers.set('steady', { delayMs: 100 })
+    // Answers its probe, then one request late (so its next one goes out later than the others), then nothing.
+    peers.set('fading', ({ call }) => (call === 1 ? 'honest' : call === 2 ? { delayMs: 250 } : 'stall'))
+    const sent: { peer: string; at: number; answered: boolean; abortedAt?: number }[] = []
+    const fetchNodes: NodeFetcher = (peer, hashes, { signal }) => {
+      const request: (typeof sent)[number] = { peer, at: clock.now(), answered: false }
+      sent.push(request)
+      signal.addEventListener('abort', () => {
+        request.abortedAt = clock.now()
+      })
+      return peers.answer(peer, { hashes }, { signal }).then((nodes) => {
+        request.answered = true
+        return nodes
+      })
+    }
+    const syncer = newSyncer(store, peers, clock, { fetchNodes, maxNodesPerRequest: 16 })
+    syncer.addPeer('steady')
+    syncer.addPeer('fading')
+    await syncWithClock(clock, syncer.sync(source.root))
+    expectSynced(store, source)
+    const fading = sent.filter((r) => r.peer === 'fading' && !r.answered)
+    const firstTimeout = Math.min(...fading.map((r) => r.abortedAt!))
+    const outThen = fading.filter((r) => r.at < firstTimeout)
+    // The scene: several requests out when the first timed out, not all sent at once.
+    expect(outThen.length).toBeGreaterThan(1)
+    expect(new Set(outThen.map((r) => r.at)).size).toBeGreaterThan(1)
+    // All given up at the first timeout, their nodes free for the steady peer: left to time out one by one,
+    // a silent peer holds its later requests' nodes a timeout each.
+    for (const r of outThen) expect(r.abortedAt).toBe(firstTimeout)
+  })
+
   it('gives a peer that stalled and then answers full work again, not probes only', async () => {
     // Its first request goes unanswered (a stall: only probed from then on), the later ones are answered.
     const peers = await syncedFrom(
@@ -352,6 +387,44 @@ describe('StateSyncer', async () => {
     const flaky = peers.calls.filter((c) => c.peer === 'flaky')
     expect(flaky.length).toBeGreaterThan(2)
     expect(Math.max(...flaky.map((c) => c.request.hashes.length))).toBeGreaterThan(1)
+  })
+
+  it('takes no notice of a request it gave up on failing later: the probe sent since is answered', async () => {
+    const store = new MemoryStore()
+    const clock = new FakeClock()
+    const peers = nodePeers(source, clock)
+    peers.set('steady', { delayMs: 100 })
+    peers.set('x', { delayMs: 300 })
+    const honest = fetcherOf(peers)
+    const ofX: { answered: boolean; aborted: boolean }[] = []
+    const fetchNodes: NodeFetcher = (peer, hashes, options) => {
+      if (peer !== 'x') return honest(peer, hashes, options)
+      const request = { answered: false, aborted: false }
+      ofX.push(request)
+      options.signal.addEventListener('abort', () => {
+        request.aborted = true
+      })
+      // Its first request goes unanswered, and its stream ends 400 ms after the syncer gave up on it.
+      if (ofX.length === 1) {
+        return new Promise((_, reject) => {
+          options.signal.addEventListener('abort', () => clock.setTimeout(() => reject(new Error('stream reset')), 400))
+        })
+      }
+      return honest(peer, hashes, options).then((nodes) => {
+        request.answered = true
+        return nodes
+      })
+    }
+    const syncer = newSyncer(store, peers, clock, { fetchNodes, maxNodesPerRequest: 16, probeBackoffMs: 200 })
+    syncer.addPeer('steady')
+    syncer.addPeer('x')
+    await syncWithClock(clock, syncer.sync(source.root))
+    expectSynced(store, source)
+    expect(ofX[0]!.aborted).toBe(true)
+    // The probe went out before the first request's failure came, and was answered: that failure, of a request
+    // already given up on, was no news about the peer. Taken as news, it ended the probe in flight.
+    expect(ofX.length).toBeGreaterThan(2)
+    expect(ofX[1]).toEqual({ answered: true, aborted: false })
   })
 
   it('keeps probing only a peer whose every reply comes after its timeout', async () => {
@@ -478,6 +551,42 @@ describe('StateSyncer', async () => {
     // A refusal now and then as it tries two at once again, and no 500 ms wait after any of them.
     expect(refused).toBeLessThan(served)
     expect(doneAt).toBeLessThan(served * 200)
+  })
+
+  it('halves the requests in flight to a peer that refuses one while it serves others, and widens again as it answers', async () => {
+    // A server with room for two replies at a time (its share of a reply budget): a third request is refused.
+    const store = new MemoryStore()
+    const clock = new FakeClock()
+    const peers = nodePeers(source, clock)
+    peers.set('a', { delayMs: 100 })
+    const honest = fetcherOf(peers)
+    let open = 0
+    let served = 0
+    let refused = 0
+    let twoAfterRefusal = false
+    const fetchNodes: NodeFetcher = (peer, hashes, options) => {
+      if (open >= 2) {
+        refused++
+        // The refusal comes back a round trip later, as from a real server.
+        return new Promise((_, reject) => clock.setTimeout(() => reject(new PeerBusyError('two replies at a time')), 50))
+      }
+      open++
+      if (open === 2 && refused > 0) twoAfterRefusal = true
+      return honest(peer, hashes, options).finally(() => {
+        open--
+        served++
+      })
+    }
+    const syncer = newSyncer(store, peers, clock, { fetchNodes, maxNodesPerRequest: 16, busyBackoffMs: 500 })
+    syncer.addPeer('a')
+    await syncedAt(clock, syncer, source.root)
+    expectSynced(store, source)
+    expect(served).toBeGreaterThan(100)
+    // About one refusal for two replies; with four in flight after each refusal, about one for each reply (a
+    // request sent for nothing, and a server's time spent refusing it).
+    expect(refused).toBeLessThan(served * 0.75)
+    // Not held to one at a time after a refusal: each answer lets one more out, up to what the server takes.
+    expect(twoAfterRefusal).toBe(true)
   })
 
   it('leaves the other requests of a peer that refused one in flight: their answers count', async () => {
@@ -722,6 +831,52 @@ describe('StateSyncer', async () => {
     expect(stored!.size).toBeGreaterThan(0)
     const afterRetarget = asked(peers.calls.slice(20))
     expect(afterRetarget.filter((h) => stored!.has(h))).toEqual([])
+  })
+
+  it('re-targets once the requests out for the old root are answered, keeping their nodes, not while they are out', async () => {
+    const b = await buildSourceTrie(randomEntries(3, 500))
+    const both: SourceTrie = { ...source, nodes: new Map([...source.nodes, ...b.nodes]) }
+    const store = new MemoryStore()
+    const clock = new FakeClock()
+    const peers = nodePeers(both, clock)
+    peers.set('a', { delayMs: 200 })
+    const sent: { at: number; settledAt?: number; answered: boolean }[] = []
+    let retargetAsked = -1
+    const fetchNodes: NodeFetcher = (peer, hashes, options) => {
+      const request: (typeof sent)[number] = { at: clock.now(), answered: false }
+      sent.push(request)
+      if (sent.length === 12) {
+        retargetAsked = clock.now()
+        syncer.retarget(b.root)
+      }
+      return peers.answer(peer, { hashes }, options).then(
+        (nodes) => {
+          Object.assign(request, { settledAt: clock.now(), answered: true })
+          return nodes
+        },
+        (err: unknown) => {
+          request.settledAt = clock.now()
+          throw err
+        }
+      )
+    }
+    const syncer = newSyncer(store, peers, clock, { fetchNodes, maxNodesPerRequest: 32 })
+    syncer.addPeer('a')
+    let retargetedAt = -1
+    syncer.addEventListener('retarget', () => {
+      retargetedAt = clock.now()
+    })
+    const result = await syncWithClock(clock, syncer.sync(source.root))
+    expect(result.retargets).toBe(1)
+    for (const k of b.nodes.keys()) expect(store.has(k)).toBe(true)
+    const outThen = sent.filter((r) => r.at <= retargetAsked)
+    expect(outThen.length).toBeGreaterThan(1)
+    // Each came back with its nodes before the switch: a switch with requests out fed their replies to the
+    // new root's scheduler, which had not asked for them.
+    for (const r of outThen) {
+      expect(r.answered).toBe(true)
+      expect(r.settledAt).toBeLessThanOrEqual(retargetedAt)
+    }
   })
 
   // Flushed after every turn, or only on the way out (the nodes completed since the last flush, however few).

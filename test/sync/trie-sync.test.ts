@@ -765,9 +765,12 @@ describe('TrieSync', () => {
     const source = await buildSourceTrie(randomEntries(29, 50))
     const sync = await TrieSync.open(source.root, source.store)
     expect(sync.pending).toBe(0)
+    // Nothing queued either: the syncer shares out `queued` nodes among its peers.
+    expect(sync.queued).toBe(0)
     expect(sync.missing(0)).toEqual([])
     const fresh = await TrieSync.open(source.root, new MemoryStore())
     expect(fresh.pending).toBe(1)
+    expect(fresh.queued).toBe(1)
   })
 
   it('keeps memSize equal to the bytes waiting for commit', async () => {
