@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { HEDGES_PER_REQUEST } from '../../src/fsm/constants.js'
-import { harness, honestAfter, range } from './helpers.js'
+import { harness, honest, honestAfter, range } from './helpers.js'
 
 describe('Queue: hedges against peers that answer short, lie, fail or are busy (an outside review)', () => {
   it('a peer answering hedges with one valid item does not get an honest peer\'s head request aborted again and again', async () => {
@@ -62,6 +62,19 @@ describe('Queue: hedges against peers that answer short, lie, fail or are busy (
     }
     expect(error).toBeUndefined()
     expect(h.consumer.sequence).toEqual(range(0, 63))
+  })
+
+  it("a peer whose own request of a batch failed while a hedge was out is not the batch's next choice over an untried peer", async () => {
+    // 'b' answers batch 1 in 300 ms (the median: hedge after 1 s) and is asked to hedge batch 0 at 1 s; 'a' fails
+    // batch 0 at 1.5 s, so the hedge becomes the batch's request, and fails at 1.6 s. Both have failed the range
+    // once now: the retry goes to 'c', which has not, and not back to 'a' as if its failure had never happened.
+    const h = harness({ start: 0, target: 63, batchSize: 32, window: 8, fetchTimeoutMs: 10_000 })
+    h.net.add('a', { behaviour: ({ call }) => (call === 1 ? { fault: 'reset', delayMs: 1_500 } : 'honest') })
+    h.net.add('b', { behaviour: ({ call }) => (call === 1 ? { delayMs: 300 } : { fault: 'reset', delayMs: 600 }) })
+    h.net.add('c', { behaviour: honest })
+    await h.run({ stepMs: 10 })
+    expect(h.consumer.sequence).toEqual(range(0, 63))
+    expect(h.net.asked().filter((r) => r.from === 0).map((r) => r.peer)).toEqual(['a', 'b', 'c'])
   })
 
   it("a hedge's RATE_LIMITED answer is reported as 'refused' like any other", async () => {

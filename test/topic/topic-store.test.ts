@@ -199,6 +199,25 @@ describe('TopicStore: serving', () => {
   })
 })
 
+describe('TopicStore: signed checkpoint records', () => {
+  it('keeps the first record for a checkpoint number: another for the same number is refused, a newer one replaces it', async () => {
+    const store = new MemoryStore()
+    const topics = new TopicStore(store)
+    await topics.append('t', Uint8Array.of(1))
+    const first = { number: 5, envelope: Uint8Array.of(0xa1) }
+    expect(await topics.putCheckpointRecord('t', first)).toBe(true)
+    expect(await topics.putCheckpointRecord('t', { number: 5, envelope: Uint8Array.of(0xb2) })).toBe(false)
+    expect(await topics.putCheckpointRecord('t', { number: 4, envelope: Uint8Array.of(0xc3) })).toBe(false)
+    // What status replies hand to peers, and what a restart finds, is still the first record.
+    expect(await topics.getCheckpointRecord('t')).toEqual(first)
+    expect((await topics.getCurrentTopicState('t'))?.record).toEqual(first.envelope)
+    expect(await new TopicStore(store).getCheckpointRecord('t')).toEqual(first)
+    const newer = { number: 6, envelope: Uint8Array.of(0xd4) }
+    expect(await topics.putCheckpointRecord('t', newer)).toBe(true)
+    expect(await topics.getCheckpointRecord('t')).toEqual(newer)
+  })
+})
+
 describe('TopicStore: writes are checked and atomic', () => {
   it('put accepts exactly head + 1; any other number is rejected with nothing written', async () => {
     const store = new MemoryStore()

@@ -53,7 +53,12 @@ describe('BatchVerifier', () => {
   const signal = new AbortController().signal
 
   /** A verifier with a publisher's checkpoint at `number`, fetching with `fetch` and writing with `writer`. */
-  function verifierOf(number: number, fetch: BatchVerifierInit['io']['fetch'], writer: Partial<TopicWriter> = {}) {
+  function verifierOf(
+    number: number,
+    fetch: BatchVerifierInit['io']['fetch'],
+    writer: Partial<TopicWriter> = {},
+    metrics?: BatchVerifierInit['metrics']
+  ) {
     const checkpoint = { number, root: new Uint8Array(32), head: number, headHash: new Uint8Array(32) }
     return new BatchVerifier({
       io: { fetch, fetchHashes: async () => [], localHashes: async () => [], states: () => new Map(), checkpoint: () => checkpoint },
@@ -66,7 +71,8 @@ describe('BatchVerifier', () => {
       untilAdopted: async () => true,
       replan: () => undefined,
       onRejected: () => undefined,
-      onBatchSize: () => undefined
+      onBatchSize: () => undefined,
+      metrics
     })
   }
 
@@ -114,5 +120,20 @@ describe('BatchVerifier', () => {
       { from: 10, against: 10 },
       { from: 11, against: undefined }
     ])
+  })
+
+  it('counts as verified only the items of a batch past the stored head, not the one at the head it holds already', async () => {
+    // The store holds 0..2 (a batch delivered again after part of it was written): only 3..5 are checked and
+    // stored, and dsfg_topic_items_verified_total counts those, not item 2 a second time.
+    const counted = { count: 0, bytes: 0 }
+    const metrics = {
+      count: { increment: (value = 1) => (counted.count += value) },
+      bytes: { increment: (value = 1) => (counted.bytes += value) }
+    }
+    const writer = { head: async () => 2, verifier: { verifiedThrough: -1 }, commit: async () => ({ ok: true as const }) }
+    const verifier = verifierOf(100, async (_peer, from, amount) => items.slice(from, from + amount), writer as unknown as TopicWriter, metrics)
+    expect(await verifier.deliver(await verifier.fetch('p', 0, 6, { signal }), signal)).toEqual({ ok: true })
+    await verifier.idle()
+    expect(counted).toEqual({ count: 3, bytes: items.slice(3).reduce((sum, item) => sum + item.data.length, 0) })
   })
 })
