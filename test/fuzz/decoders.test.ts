@@ -43,6 +43,14 @@ describe('deeply nested frames', () => {
     }
   })
 
+  it('decodes a frame nested exactly 8 lists deep, and refuses one nested 9 deep for its depth', () => {
+    // No message nests deeper than 3, so 8 is the frame limit's margin: a frame at it reaches the decoder (and
+    // the message's shape check after it); one level more is refused before decoding.
+    const lists = (depth: number): Parameters<typeof RLP.encode>[0] => (depth === 0 ? Uint8Array.of(1, 2) : [lists(depth - 1)])
+    expect(decodeFrame(RLP.encode(lists(8)), 'deep')).toEqual(lists(8))
+    expect(() => decodeFrame(RLP.encode(lists(9)), 'deep')).toThrow(new ProtocolError('deep: lists nested deeper than 8'))
+  })
+
   it('rejects a 1 MiB node blob nested 2,000 deep', () => {
     // 2,000 list headers of 4 bytes each and the string's own: the blob is exactly MAX_NODE_BYTES, so it is
     // its nesting that is refused, not its size (4 bytes more, and the size check alone refused it).

@@ -2,7 +2,7 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { Connection, PeerId, Stream } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { streamPair } from '@libp2p/utils'
-import { beforeAll, describe, expect, it } from 'vitest'
+import { beforeAll, describe, expect, it, vi } from 'vitest'
 import { AbortError, PeerBusyError, ProtocolError, RequestRejectedError, StreamEndedError } from '../../src/errors.js'
 import { FrameSession, FrameSessions } from '../../src/net/frame-session.js'
 import { REPLY_PIECE_BYTES } from '../../src/constants.js'
@@ -318,6 +318,25 @@ describe('FrameSession: many requests on one stream against frameHandler', () =>
       await new Promise((r) => setTimeout(r, 500))
       inbound.send(second.subarray(11))
       expect(await replies).toEqual([Uint8Array.of(9), new Uint8Array(20).fill(5)])
+    })
+
+    it('leaves no timer running once the replies asked for are in, however many came', async () => {
+      const [outbound, inbound] = await streamPair()
+      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] })
+      try {
+        const session = new FrameSession(outbound, transfer)
+        const replies = Promise.all([1, 2, 3].map((n) => session.request(Uint8Array.of(n))))
+        for (const n of [1, 2, 3]) inbound.send(Uint8Array.of(...lengthPrefix(1), n))
+        // The stream pair hands each chunk over on a timer of its own (0 ms).
+        await vi.advanceTimersByTimeAsync(1)
+        expect(await replies).toEqual([1, 2, 3].map((n) => Uint8Array.of(n)))
+        // Each reply's deadline stopped with its reply: an idle session wakes nothing (left running, each woke
+        // the process every 175 ms until it cut a transfer that had ended, 700 ms after its last byte).
+        expect(vi.getTimerCount()).toBe(0)
+        expect(session.closed).toBe(false)
+      } finally {
+        vi.useRealTimers()
+      }
     })
 
     it('fails the request whose reply stops coming as a timeout, and the requests behind it as ended', async () => {
