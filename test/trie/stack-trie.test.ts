@@ -80,6 +80,31 @@ describe('StackTrie: against @ethereumjs/mpt', () => {
     ]
     expect(toHex(build(entries).root)).toBe(toHex((await referenceTrie(entries)).root))
   })
+
+  it('same root and nodes for keys of 55 bytes and longer, whose paths take a two- or three-byte RLP header', async () => {
+    // A key of k bytes alone is a root leaf whose hex-prefix path is k + 1 bytes: 55 bytes take a one-byte
+    // string header, 56 and more a longer one (over 255, two length bytes). Keys sharing 120 bytes put a 121-byte
+    // path in an extension. No conformance vector has keys this long.
+    const key = (length: number, fill: number, last = fill): Uint8Array => {
+      const bytes = new Uint8Array(length).fill(fill)
+      bytes[length - 1] = last
+      return bytes
+    }
+    const tries: [Uint8Array, Uint8Array][][] = [54, 55, 56, 300].map((length) => [[key(length, 0x11), utf8('v')]])
+    tries.push([
+      [key(121, 0x22, 0x01), utf8('a')],
+      [key(121, 0x22, 0x02), utf8('b')],
+      [key(56, 0x33), utf8('c'.repeat(40))],
+      [key(300, 0x44), utf8('d')]
+    ])
+    for (const entries of tries) {
+      const what = `keys of ${entries.map(([k]) => k.length).join(', ')} bytes`
+      const ours = build(entries)
+      const reference = await referenceTrie(entries)
+      expect(toHex(ours.root), what).toBe(toHex(reference.root))
+      expect(sortedKeys(ours.nodes), what).toEqual(sortedKeys(reference.nodes))
+    }
+  })
 })
 
 describe('StackTrie: behaviour', () => {

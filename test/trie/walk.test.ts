@@ -1,8 +1,9 @@
+import { RLP } from '@ethereumjs/rlp'
 import { describe, expect, it } from 'vitest'
 import { InvalidInputError, InvalidNodeError, MissingNodeError } from '../../src/errors.js'
 import { MemoryStore } from '../../src/store/memory-store.js'
 import { EMPTY_ROOT, keccak256 } from '../../src/trie/keccak.js'
-import { bytesToNibbles } from '../../src/trie/nibbles.js'
+import { bytesToNibbles, encodeCompact } from '../../src/trie/nibbles.js'
 import { decodeNode } from '../../src/trie/node.js'
 import { importSorted } from '../../src/trie/stack-trie.js'
 import {
@@ -79,6 +80,30 @@ describe('walking tries built by @ethereumjs/mpt (codec property test)', () => {
     const store = new MemoryStore()
     await expect(trieGet(store, new Uint8Array(31), Uint8Array.of(1))).rejects.toThrow(InvalidInputError)
     await expect(collect(walkTrie(store, new Uint8Array(33)))).rejects.toThrow(InvalidInputError)
+  })
+})
+
+describe('trieEntries: keys are whole bytes', () => {
+  it('refuses a value at a path of an odd number of nibbles, after yielding the entries before it', async () => {
+    // A branch with two embedded leaves: 0xaa at nibbles 1,2 (key 0x12) and 0xbb at nibbles 3,4,5, which no key
+    // of whole bytes reaches. Every node is well formed; only the path is not a key.
+    const leaf = (nibbles: number[], value: number) => [encodeCompact(Uint8Array.from(nibbles), true), Uint8Array.of(value)]
+    const children: Parameters<typeof RLP.encode>[0][] = Array.from({ length: 17 }, () => new Uint8Array(0))
+    children[1] = leaf([2], 0xaa)
+    children[3] = leaf([4, 5], 0xbb)
+    const blob = RLP.encode(children)
+    const root = keccak256(blob)
+    const store = new MemoryStore()
+    await store.put(root, blob)
+    expect((await collect(walkTrie(store, root))).map((n) => n.node.kind)).toEqual(['branch'])
+
+    const seen: string[] = []
+    const err = await (async () => {
+      for await (const e of trieEntries(store, root)) seen.push(`${toHex(e.key)}=${toHex(e.value)}`)
+    })().catch((e: unknown) => e)
+    expect(seen).toEqual(['0x12=0xaa'])
+    expect(err).toBeInstanceOf(InvalidNodeError)
+    expect((err as Error).message).toBe('value at a path of 3 nibbles, not whole bytes')
   })
 })
 

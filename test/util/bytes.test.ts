@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { hashAt, hashesEqualAt } from '../../src/util/bytes.js'
+import { hashAt, hashesEqualAt, uint64BE } from '../../src/util/bytes.js'
+import { toHex } from '../../src/util/hex.js'
 import { SeededRandom } from '../helpers/random.js'
 
 describe('hashes inside larger buffers', () => {
@@ -23,5 +24,24 @@ describe('hashes inside larger buffers', () => {
     expect(hashAt(hashes, 2)).toEqual(hashes.slice(64, 96))
     expect(hashAt(hashes, 1).buffer).toBe(hashes.buffer)
     expect(hashAt(hashes, 1).byteOffset).toBe(hashes.byteOffset + 32)
+  })
+})
+
+describe('uint64BE', () => {
+  it('encodes an item number in 8 bytes big-endian, the same for a number and a bigint', () => {
+    for (const [n, hex] of [
+      [0, '0x0000000000000000'],
+      [1, '0x0000000000000001'],
+      [0x1_0000_0000, '0x0000000100000000'],
+      [Number.MAX_SAFE_INTEGER, '0x001fffffffffffff']
+    ] as const) {
+      expect(toHex(uint64BE(n))).toBe(hex)
+      expect(toHex(uint64BE(BigInt(n)))).toBe(hex)
+    }
+    expect(toHex(uint64BE(2n ** 64n - 1n))).toBe('0xffffffffffffffff')
+  })
+
+  it('refuses a number that is not an integer rather than encode the key of another item', () => {
+    for (const n of [1.5, 0.5, Number.NaN, Number.POSITIVE_INFINITY]) expect(() => uint64BE(n), String(n)).toThrow()
   })
 })
