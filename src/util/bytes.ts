@@ -1,3 +1,5 @@
+import { InvalidInputError } from '../errors.js'
+
 /** Byte-wise equality. */
 export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false
@@ -38,7 +40,13 @@ export function concatBytes(...parts: Uint8Array[]): Uint8Array {
   return out
 }
 
-/** 8-byte big-endian encoding of an item number (the topic trie's key). */
+const UINT64_END = 2n ** 64n
+
+/**
+ * 8-byte big-endian encoding of an item number (the topic trie's key): an integer from 0 to 2^64 - 1, as a number
+ * or a bigint. Anything else throws `InvalidInputError`: a negative number or one past the range would wrap
+ * around to another item's key (-1 to item 2^64 - 1's, 2^64 to item 0's).
+ */
 export function uint64BE(n: number | bigint): Uint8Array {
   const out = new Uint8Array(8)
   if (typeof n === 'number' && Number.isSafeInteger(n) && n >= 0) {
@@ -47,8 +55,10 @@ export function uint64BE(n: number | bigint): Uint8Array {
     let low = n >>> 0
     for (let i = 7; i >= 4; i--, low >>>= 8) out[i] = low & 0xff
     for (let i = 3; i >= 0; i--, high >>>= 8) out[i] = high & 0xff
-  } else {
-    new DataView(out.buffer).setBigUint64(0, BigInt(n))
+    return out
   }
+  const big = typeof n === 'bigint' ? n : Number.isInteger(n) ? BigInt(n) : -1n
+  if (big < 0n || big >= UINT64_END) throw new InvalidInputError(`item number ${String(n)} is not an integer from 0 to 2^64 - 1`)
+  new DataView(out.buffer).setBigUint64(0, big)
   return out
 }

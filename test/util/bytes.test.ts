@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import { InvalidInputError } from '../../src/errors.js'
 import { hashAt, hashesEqualAt, uint64BE } from '../../src/util/bytes.js'
 import { toHex } from '../../src/util/hex.js'
 import { SeededRandom } from '../helpers/random.js'
@@ -41,7 +42,12 @@ describe('uint64BE', () => {
     expect(toHex(uint64BE(2n ** 64n - 1n))).toBe('0xffffffffffffffff')
   })
 
-  it('refuses a number that is not an integer rather than encode the key of another item', () => {
-    for (const n of [1.5, 0.5, Number.NaN, Number.POSITIVE_INFINITY]) expect(() => uint64BE(n), String(n)).toThrow()
+  it('refuses a number that is not an integer from 0 to 2^64 - 1 rather than encode the key of another item', () => {
+    // Before, -1 and -1n gave item 2^64 - 1's key and 2^64 item 0's: wrapped around, with no error.
+    for (const n of [1.5, 0.5, Number.NaN, Number.POSITIVE_INFINITY, -1, -1n, 2n ** 64n, 2n ** 64n + 5n, 2 ** 64]) {
+      expect(() => uint64BE(n), String(n)).toThrow(InvalidInputError)
+    }
+    // An integer past 2^53 is exact as a number when it is one: encoded as its bigint is.
+    expect(toHex(uint64BE(2 ** 60))).toBe(toHex(uint64BE(2n ** 60n)))
   })
 })
