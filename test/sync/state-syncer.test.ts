@@ -666,6 +666,45 @@ describe('StateSyncer', async () => {
     expect(peers.requestsOf('none')).toBeGreaterThan(0)
   })
 
+  it('never asks a peer again for a node its own request for it still carries, when a hedge of that request is refused', async () => {
+    const store = new MemoryStore()
+    const clock = new FakeClock()
+    const peers = nodePeers(source, clock)
+    // One request in three is slow: late, so hedged, while the peer's other requests come and go.
+    peers.set('uneven', ({ call }) => ({ delayMs: call % 3 === 0 ? 700 : 50 }))
+    peers.set('quick')
+    const honest = fetcherOf(peers)
+    /** Requests of the uneven peer out for each node (by hash). */
+    const out = new Map<string, number>()
+    let hedges = 0
+    let askedTwice = 0
+    const fetchNodes: NodeFetcher = (peer, hashes, options) => {
+      const keys = hashes.map(toHex)
+      if (peer === 'quick') {
+        // A hedge of the uneven peer's late request: the quick peer says it has none of them.
+        if (!keys.some((k) => (out.get(k) ?? 0) > 0)) return honest(peer, hashes, options)
+        hedges++
+        return Promise.resolve([])
+      }
+      for (const k of keys) {
+        if ((out.get(k) ?? 0) > 0) askedTwice++
+        out.set(k, (out.get(k) ?? 0) + 1)
+      }
+      return honest(peer, hashes, options).finally(() => {
+        for (const k of keys) out.set(k, out.get(k)! - 1)
+      })
+    }
+    const syncer = newSyncer(store, peers, clock, { fetchNodes, maxNodesPerRequest: 64 })
+    syncer.addPeer('uneven')
+    syncer.addPeer('quick')
+    await syncWithClock(clock, syncer.sync(source.root))
+    expectSynced(store, source)
+    expect(hedges).toBeGreaterThan(0)
+    // A hedge is a copy: its nodes stay with the request it copies. Put back for asking when the hedge came back
+    // empty, they went to the uneven peer again while its first request for them was still on its way.
+    expect(askedTwice).toBe(0)
+  })
+
   it('hedges a late request only at peers that have not refused its nodes', async () => {
     // 'none' answers at once that it has none of the trie; 'slow' has it all, and is late with every reply (within
     // the timeout).
