@@ -1,13 +1,7 @@
-import { prometheusMetrics } from '@libp2p/prometheus-metrics'
-import { Registry } from 'prom-client'
 import { UsageError } from '../../errors.js'
 import type { PeerId, PrivateKey } from '@libp2p/interface'
-import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { SERVER_CONNECTION_LIMITS } from '../../constants.js'
-import { createDsfgNode, DEFAULT_LISTEN_ADDRESS } from '../../node/create-node.js'
-import { dialWithRetry } from '../../node/dial.js'
 import type { KVStore } from '../../store/kv-store.js'
-import { openCheckpoint } from '../../topic/checkpoint-record.js'
 import { TopicStore } from '../../topic/topic-store.js'
 import { openStore } from '../../store/open-store.js'
 import { defineCommand } from '../command.js'
@@ -81,20 +75,29 @@ export const serveCommand = defineCommand({
     const stop = terminationSignal()
     const store = await openStore(options.data)
     try {
-      const listen = options.listen.length > 0 || ws.length > 0 ? [...withDefaultListen(options.listen), ...ws] : undefined
+      // libp2p, and the metrics' modules when asked for, load only now that the options are checked: `--help` and
+      // a usage error answer without them (as `dsfg sync` does).
+      const [{ createDsfgNode, DEFAULT_LISTEN_ADDRESS }, { dialWithRetry }, metricsModules] = await Promise.all([
+        import('../../node/create-node.js'),
+        import('../../node/dial.js'),
+        metricsAddress === undefined ? undefined : Promise.all([import('@libp2p/prometheus-metrics'), import('prom-client')])
+      ])
+      // `--ws` adds to the listen addresses: without `--listen`, the node still listens on TCP as it would.
+      const tcp = options.listen.length > 0 ? options.listen : [DEFAULT_LISTEN_ADDRESS]
+      const listen = options.listen.length > 0 || ws.length > 0 ? [...tcp, ...ws] : undefined
       const privateKey = await nodeKeyFor(options.data)
       const topics = await Promise.all(
         options.topic.map(async (name) => ({ name, ...trust, ...(trustGiven(options) ? {} : await ownTopic(store, name, privateKey)) }))
       )
       // A registry of this node's own, not prom-client's global one.
-      const registry = metricsAddress === undefined ? undefined : new Registry()
+      const registry = metricsModules === undefined ? undefined : new metricsModules[1].Registry()
       const node = await createDsfgNode({
         store,
         listen,
         topics,
         privateKey,
         connectionLimits: { ...SERVER_CONNECTION_LIMITS, maxConnectionsPerHost },
-        metrics: registry === undefined ? undefined : prometheusMetrics({ registry })
+        metrics: registry === undefined ? undefined : metricsModules?.[0].prometheusMetrics({ registry })
       })
       let metricsServer: MetricsServer | undefined
       const following: Promise<void>[] = []
@@ -144,11 +147,6 @@ function webPageConfig(addrs: string[], topics: { name: string; publisher?: Peer
   }
 }
 
-/** `--ws` adds to the listen addresses: without `--listen`, the node still listens on TCP as it would. */
-function withDefaultListen(listen: string[]): string[] {
-  return listen.length > 0 ? listen : [DEFAULT_LISTEN_ADDRESS]
-}
-
 /**
  * A topic this node published (its newest record is signed by this node's key) and given no trust flag: it
  * is its own publisher, so it never takes items or checkpoints from anyone else, nor appends to its history.
@@ -157,6 +155,7 @@ async function ownTopic(store: KVStore, topic: string, key: PrivateKey | undefin
   if (key === undefined) return {}
   const stored = await new TopicStore(store).getCheckpointRecord(topic)
   if (stored === null) return {}
+  const [{ peerIdFromPrivateKey }, { openCheckpoint }] = await Promise.all([import('@libp2p/peer-id'), import('../../topic/checkpoint-record.js')])
   const self = peerIdFromPrivateKey(key)
   try {
     const record = await openCheckpoint(stored.envelope, { topic, publisher: self })
