@@ -744,6 +744,26 @@ describe('StateSyncer', async () => {
     expect(await incompleteNodes(store)).toEqual([])
   })
 
+  it('does not give a node up while a probe that may bring it is out, though every answering peer refused it', async () => {
+    const store = new MemoryStore()
+    const clock = new FakeClock()
+    const peers = nodePeers(source, clock)
+    const missing = [...source.nodes.keys()].at(-1)!
+    // 'partial' lacks one node; 'late' leaves its first request unanswered (stalled at its timeout, probed at
+    // once: no backoff), then answers its probe, the node 'partial' refused among what it may carry.
+    peers.set('partial', { forge: (nodes) => nodes.filter((blob) => hashOf(blob) !== missing) })
+    peers.set('late', ({ call }) => (call === 1 ? 'stall' : { delayMs: 100 }))
+    const syncer = newSyncer(store, peers, clock, { probeBackoffMs: 0 })
+    syncer.addPeer('partial')
+    syncer.addPeer('late')
+    await syncWithClock(clock, syncer.sync(source.root))
+    expectSynced(store, source)
+    // The scene: the node was refused by 'partial', then brought by the probe of 'late'. Given up on while that
+    // probe was out, the sync failed with NodeUnavailableError at the moment 'late' went silent.
+    const probe = peers.calls.find((c) => c.peer === 'late' && c.call === 2)!
+    expect(probe.request.hashes.map(toHex)).toEqual([missing])
+  })
+
   it('blames a peer whose reply breaks the protocol, and a peer sending nodes nobody asked for', async () => {
     const store = new MemoryStore()
     const clock = new FakeClock()
