@@ -24,6 +24,11 @@ describe('dsfg publish, serve --topic, sync --topic, items', () => {
 
     const server = await serveCli(cli.bin, ['--data', source, '--topic', 'news'])
     expect(server.info.topics).toEqual(['news'])
+    // One server cannot make a quorum of two: the sync gives up after its wait for peers (15 s, the default)
+    // instead of hanging. It spends that time waiting, so it runs beside the two syncs below, not after them.
+    const short = runCli(cli.bin, ['sync', '--data', ':memory:', '--peer', server.info.addrs[0]!, '--topic', 'news', '--quorum', '2'], {
+      timeoutMs: 60_000
+    })
     const target = join(cli.work, 'target')
     const synced = await runCli(cli.bin, ['sync', '--data', target, '--peer', server.info.addrs[0]!, '--topic', 'news'], {
       timeoutMs: 60_000
@@ -46,12 +51,9 @@ describe('dsfg publish, serve --topic, sync --topic, items', () => {
     )
     expect(trusted.code, trusted.stderr).toBe(0)
     expect(JSON.parse(trusted.stdout)).toMatchObject({ topic: 'news', trust: 'publisher', head: 2999, root: checkpoint.root, verified: true })
-    // One server cannot make a quorum of two: the sync gives up after its wait for peers instead of hanging.
-    const short = await runCli(cli.bin, ['sync', '--data', ':memory:', '--peer', server.info.addrs[0]!, '--topic', 'news', '--quorum', '2'], {
-      timeoutMs: 60_000
-    })
-    expect(short.code).toBe(1)
-    expect(short.stderr.trim().split('\n').at(-1)).toBe('dsfg: topic "news": only 1 dialled peer serves it, --quorum needs 2')
+    const shortResult = await short
+    expect(shortResult.code).toBe(1)
+    expect(shortResult.stderr.trim().split('\n').at(-1)).toBe('dsfg: topic "news": only 1 dialled peer serves it, --quorum needs 2')
     expect(await server.stop()).toBe(0)
 
     const listed = await runCli(cli.bin, ['items', '--data', target, '--topic', 'news'])
@@ -76,17 +78,33 @@ describe('dsfg publish, serve --topic, sync --topic, items', () => {
     // of it: a higher head and a higher checkpoint than the publisher's.
     const honestData = join(cli.work, 'honest')
     const forgedData = join(cli.work, 'forged')
-    const published = await runCli(cli.bin, ['publish', '--data', honestData, '--topic', 'news', join(cli.work, 'honest.jsonl')])
-    expect(published.code, published.stderr).toBe(0)
-    for (let i = 0; i < 2; i++) {
-      const forged = await runCli(cli.bin, ['publish', '--data', forgedData, '--topic', 'news', join(cli.work, 'forged.jsonl')])
-      expect(forged.code, forged.stderr).toBe(0)
+    // The two stores are separate: the honest publish runs beside the forger's two.
+    const publishForged = async (): Promise<void> => {
+      for (let i = 0; i < 2; i++) {
+        const forged = await runCli(cli.bin, ['publish', '--data', forgedData, '--topic', 'news', join(cli.work, 'forged.jsonl')])
+        expect(forged.code, forged.stderr).toBe(0)
+      }
     }
+    const [published] = await Promise.all([
+      runCli(cli.bin, ['publish', '--data', honestData, '--topic', 'news', join(cli.work, 'honest.jsonl')]),
+      publishForged()
+    ])
+    expect(published.code, published.stderr).toBe(0)
     const { publisher, checkpoint } = JSON.parse(published.stdout) as { publisher: string; checkpoint: { root: string } }
-    const honest = await serveCli(cli.bin, ['--data', honestData, '--topic', 'news'])
-    const forger = await serveCli(cli.bin, ['--data', forgedData, '--topic', 'news'])
+    const [honest, forger] = await Promise.all([
+      serveCli(cli.bin, ['--data', honestData, '--topic', 'news']),
+      serveCli(cli.bin, ['--data', forgedData, '--topic', 'news'])
+    ])
     expect(honest.info.peerId).toBe(publisher)
     try {
+      // The forger alone: nothing it has is signed by the publisher, so the sync fails with one line, never
+      // claiming success, and stores nothing. It spends its --wait waiting, so it runs beside the syncs below.
+      const alone = join(cli.work, 'joiner-forger-only')
+      const lonelyRun = runCli(
+        cli.bin,
+        ['sync', '--data', alone, '--topic', 'news', '--publisher', publisher, '--peer', forger.info.addrs[0]!, '--wait', '2'],
+        { timeoutMs: 60_000 }
+      )
       for (const peers of [
         [forger.info.addrs[0]!, honest.info.addrs[0]!],
         [honest.info.addrs[0]!, forger.info.addrs[0]!]
@@ -99,14 +117,7 @@ describe('dsfg publish, serve --topic, sync --topic, items', () => {
         const listed = await runCli(cli.bin, ['items', '--data', target, '--topic', 'news'])
         expect(listed.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { data: string }).data)).toEqual(items)
       }
-      // The forger alone: nothing it has is signed by the publisher, so the sync fails with one line, never
-      // claiming success, and stores nothing.
-      const alone = join(cli.work, 'joiner-forger-only')
-      const lonely = await runCli(
-        cli.bin,
-        ['sync', '--data', alone, '--topic', 'news', '--publisher', publisher, '--peer', forger.info.addrs[0]!, '--wait', '2'],
-        { timeoutMs: 60_000 }
-      )
+      const lonely = await lonelyRun
       expectOneLineError(lonely, 1, /^dsfg: topic "news": no dialled peer holds a checkpoint signed by \S+$/)
       expect(lonely.stdout).toBe('')
       const none = await runCli(cli.bin, ['items', '--data', alone, '--topic', 'news'])
