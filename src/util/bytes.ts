@@ -58,7 +58,10 @@ export function uint64BE(n: number | bigint): Uint8Array {
     return out
   }
   const big = typeof n === 'bigint' ? n : Number.isInteger(n) ? BigInt(n) : -1n
-  if (big < 0n || big >= UINT64_END) throw new InvalidInputError(`item number ${String(n)} is not an integer from 0 to 2^64 - 1`)
+  if (big < 0n || big >= UINT64_END) {
+    const what = typeof n === 'number' || typeof n === 'bigint' ? `item number ${n}` : `an item number of type ${typeof n}`
+    throw new InvalidInputError(`${what} is not an integer from 0 to 2^64 - 1`)
+  }
   new DataView(out.buffer).setBigUint64(0, big)
   return out
 }

@@ -47,6 +47,12 @@ describe('uint64BE', () => {
     for (const n of [1.5, 0.5, Number.NaN, Number.POSITIVE_INFINITY, -1, -1n, 2n ** 64n, 2n ** 64n + 5n, 2 ** 64]) {
       expect(() => uint64BE(n), String(n)).toThrow(InvalidInputError)
     }
+    // Not a number at all (from untyped JavaScript): the same error, naming the type, even for an object that
+    // cannot be turned into a string.
+    for (const n of ['5', [5], Object.create(null), Object(5n)]) {
+      const refusal = new InvalidInputError(`an item number of type ${typeof n} is not an integer from 0 to 2^64 - 1`)
+      expect(() => uint64BE(n as never)).toThrow(refusal)
+    }
     // An integer past 2^53 is exact as a number when it is one: encoded as its bigint is.
     expect(toHex(uint64BE(2 ** 60))).toBe(toHex(uint64BE(2n ** 60n)))
   })

@@ -82,6 +82,8 @@ export const serveCommand = defineCommand({
         import('../../node/dial.js'),
         metricsAddress === undefined ? undefined : Promise.all([import('@libp2p/prometheus-metrics'), import('prom-client')])
       ])
+      // Stopped while they loaded (a second or so): exit 130/143 now, not after starting and announcing a node.
+      stop.signal.throwIfAborted()
       // `--ws` adds to the listen addresses: without `--listen`, the node still listens on TCP as it would.
       const tcp = options.listen.length > 0 ? options.listen : [DEFAULT_LISTEN_ADDRESS]
       const listen = options.listen.length > 0 || ws.length > 0 ? [...tcp, ...ws] : undefined
@@ -106,6 +108,7 @@ export const serveCommand = defineCommand({
       const follow = new AbortController()
       const followSignal = AbortSignal.any([stop.signal, follow.signal])
       try {
+        stop.signal.throwIfAborted()
         if (metricsAddress !== undefined && registry !== undefined) metricsServer = await startMetricsServer(metricsAddress, registry)
         for (const topic of topics) following.push(node.services.dsfg.topic(topic).follow({ signal: followSignal }))
         const addrs = node.getMultiaddrs().map((a) => a.toString())
