@@ -892,7 +892,7 @@ describe('StateSyncer', async () => {
     expect(afterRetarget.filter((h) => stored!.has(h))).toEqual([])
   })
 
-  it('re-targets once the requests out for the old root are answered, keeping their nodes, not while they are out', async () => {
+  it('re-targets once the requests out for the old root are answered, not while they are out', async () => {
     const b = await buildSourceTrie(randomEntries(3, 500))
     const both: SourceTrie = { ...source, nodes: new Map([...source.nodes, ...b.nodes]) }
     const store = new MemoryStore()
