@@ -113,6 +113,8 @@ export function parseArgs<const T extends OptionTable>(
       value = next
       i++
     }
+    // An empty value (`--data ''`, `--data=`) is a value forgotten too: no option takes one.
+    if (value === '') throw new UsageError(`option ${display(name, spec)} needs a value`)
     const previous = values.get(name)
     if (Array.isArray(previous)) {
       if (spec.multiple !== true) throw new UsageError(`option --${name} given more than once`)

@@ -54,10 +54,14 @@ describe('parseArgs', () => {
     expect(usageError(() => parseArgs(['--toString'], OPTIONS, POSITIONALS)).message).toBe('unknown option --toString')
   })
 
-  it('rejects a missing value, including one swallowed by the next option', () => {
+  it('rejects a missing value, including one swallowed by the next option, and an empty one', () => {
     expect(usageError(() => parseArgs(['f', '--data'], OPTIONS, POSITIONALS)).message).toBe(
       'option --data DIR needs a value'
     )
+    // `--data ''` reached the store, which refused it with exit 1 instead of a usage error's 2.
+    for (const argv of [['f', '--data', ''], ['f', '--data=']]) {
+      expect(usageError(() => parseArgs(argv, OPTIONS, POSITIONALS)).message).toBe('option --data DIR needs a value')
+    }
     expect(usageError(() => parseArgs(['--data', '--secure', 'f'], OPTIONS, POSITIONALS)).message).toMatch(
       /--data DIR needs a value/
     )
