@@ -77,10 +77,10 @@ export const serveCommand = defineCommand({
     try {
       // libp2p, and the metrics' modules when asked for, load only now that the options are checked: `--help` and
       // a usage error answer without them (as `dsfg sync` does).
-      const [{ createDsfgNode, DEFAULT_LISTEN_ADDRESS }, { dialWithRetry }, metricsModules] = await Promise.all([
+      const [{ createDsfgNode, DEFAULT_LISTEN_ADDRESS }, { dialWithRetry }, metrics] = await Promise.all([
         import('../../node/create-node.js'),
         import('../../node/dial.js'),
-        metricsAddress === undefined ? undefined : Promise.all([import('@libp2p/prometheus-metrics'), import('prom-client')])
+        metricsAddress === undefined ? undefined : nodeMetrics()
       ])
       // Stopped while they loaded (a second or so): exit 130/143 now, not after starting and announcing a node.
       stop.signal.throwIfAborted()
@@ -91,15 +91,13 @@ export const serveCommand = defineCommand({
       const topics = await Promise.all(
         options.topic.map(async (name) => ({ name, ...trust, ...(trustGiven(options) ? {} : await ownTopic(store, name, privateKey)) }))
       )
-      // A registry of this node's own, not prom-client's global one.
-      const registry = metricsModules === undefined ? undefined : new metricsModules[1].Registry()
       const node = await createDsfgNode({
         store,
         listen,
         topics,
         privateKey,
         connectionLimits: { ...SERVER_CONNECTION_LIMITS, maxConnectionsPerHost },
-        metrics: registry === undefined ? undefined : metricsModules?.[0].prometheusMetrics({ registry })
+        metrics: metrics?.libp2p
       })
       let metricsServer: MetricsServer | undefined
       const following: Promise<void>[] = []
@@ -109,7 +107,7 @@ export const serveCommand = defineCommand({
       const followSignal = AbortSignal.any([stop.signal, follow.signal])
       try {
         stop.signal.throwIfAborted()
-        if (metricsAddress !== undefined && registry !== undefined) metricsServer = await startMetricsServer(metricsAddress, registry)
+        if (metricsAddress !== undefined && metrics !== undefined) metricsServer = await startMetricsServer(metricsAddress, metrics.registry)
         for (const topic of topics) following.push(node.services.dsfg.topic(topic).follow({ signal: followSignal }))
         const addrs = node.getMultiaddrs().map((a) => a.toString())
         page = web === undefined ? undefined : await serveWebPage(web, webPageConfig(addrs, topics))
@@ -148,6 +146,13 @@ function webPageConfig(addrs: string[], topics: { name: string; publisher?: Peer
     addrs: addrs.filter((a) => a.includes('/ws/')),
     topics: topics.map(({ name, publisher }) => ({ name, ...(publisher === undefined ? {} : { publisher: publisher.toString() }) }))
   }
+}
+
+/** A registry of this node's own (not prom-client's global one), and libp2p's metrics written to it. */
+async function nodeMetrics() {
+  const [{ prometheusMetrics }, { Registry }] = await Promise.all([import('@libp2p/prometheus-metrics'), import('prom-client')])
+  const registry = new Registry()
+  return { registry, libp2p: prometheusMetrics({ registry }) }
 }
 
 /**
