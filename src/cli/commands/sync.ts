@@ -1,6 +1,5 @@
 import { DsfgError, UsageError } from '../../errors.js'
 import type { DsfgLibp2p } from '../../node/create-node.js'
-import { dialWithRetry } from '../../node/dial.js'
 import type { KVStore } from '../../store/kv-store.js'
 import { equalBytes } from '../../util/bytes.js'
 import { openStore } from '../../store/open-store.js'
@@ -100,7 +99,8 @@ export const syncCommand = defineCommand({
     const store = await openStore(options.data)
     try {
       const topics = topic === undefined ? [] : [topic]
-      const { createDsfgNode } = await import('../../node/create-node.js')
+      // libp2p loads only now that the options are checked, as in `dsfg serve`.
+      const [{ createDsfgNode }, { dialWithRetry }] = await Promise.all([import('../../node/create-node.js'), import('../../node/dial.js')])
       const node = await createDsfgNode({ store, topics, privateKey: await nodeKeyFor(options.data) })
       // Ends the dials still going when the sync is over.
       const dialling = new AbortController()
