@@ -128,6 +128,33 @@ describe('dsfg publish, serve --topic, sync --topic, items', () => {
     }
   })
 
+  it('refuses --publisher naming another peer for a topic this node published, and keeps its items', async () => {
+    const input = join(cli.work, 'own.jsonl')
+    const items = ['0x01', '0x02', '0x03']
+    await writeItemLines(input, items)
+    const data = join(cli.work, 'own')
+    const published = await runCli(cli.bin, ['publish', '--data', data, '--topic', 'mine', input])
+    expect(published.code, published.stderr).toBe(0)
+    const self = (JSON.parse(published.stdout) as { publisher: string }).publisher
+    const listed = async (): Promise<string[]> => {
+      const run = await runCli(cli.bin, ['items', '--data', data, '--topic', 'mine'])
+      expect(run.code, run.stderr).toBe(0)
+      return run.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { data: string }).data)
+    }
+    // Any other peer id: under it the stored items are unproven, and a node would drop them.
+    const other = '12D3KooWGiKD4yYfxGEoLnnhkUph1qmBTdTuwdgVuf8UQYc9Vyuw'
+    const refusal = new RegExp(`^dsfg: topic mine in .* was published by this node \\(${self}\\): --publisher ${other} would drop its items`)
+    expectOneLineError(await runCli(cli.bin, ['serve', '--data', data, '--topic', 'mine', '--publisher', other]), 2, refusal)
+    const sync = ['sync', '--data', data, '--peer', `/ip4/127.0.0.1/tcp/1/p2p/${other}`, '--topic', 'mine', '--publisher', other]
+    expectOneLineError(await runCli(cli.bin, sync), 2, refusal)
+    expect(await listed()).toEqual(items)
+    // Naming this node itself is what the flag is for: it serves them.
+    const server = await serveCli(cli.bin, ['--data', data, '--topic', 'mine', '--publisher', self])
+    expect(server.info.peerId).toBe(self)
+    expect(await server.stop()).toBe(0)
+    expect(await listed()).toEqual(items)
+  })
+
   it('gives one-line errors for bad topic input', async () => {
     const bad = join(cli.work, 'bad.jsonl')
     await writeFile(bad, '{"data":"0x0"}\n')

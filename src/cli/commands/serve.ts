@@ -1,8 +1,6 @@
 import { UsageError } from '../../errors.js'
-import type { PeerId, PrivateKey } from '@libp2p/interface'
+import type { PeerId } from '@libp2p/interface'
 import { SERVER_CONNECTION_LIMITS } from '../../constants.js'
-import type { KVStore } from '../../store/kv-store.js'
-import { TopicStore } from '../../topic/topic-store.js'
 import { openStore } from '../../store/open-store.js'
 import { defineCommand } from '../command.js'
 import { SUMMARIES } from './index.js'
@@ -11,6 +9,7 @@ import { writeJson } from '../io.js'
 import { hostPortFlag, wsListenAddress } from '../host-port.js'
 import { type MetricsServer, startMetricsServer } from '../metrics-server.js'
 import { nodeKeyFor } from '../node-key.js'
+import { ownPublisher, refuseOtherPublisher } from '../own-topic.js'
 import { serveWebPage, type WebPageConfig, type WebPageServer } from '../web-page.js'
 import { terminationSignal, untilAborted } from '../signals.js'
 
@@ -88,8 +87,14 @@ export const serveCommand = defineCommand({
       const tcp = options.listen.length > 0 ? options.listen : [DEFAULT_LISTEN_ADDRESS]
       const listen = options.listen.length > 0 || ws.length > 0 ? [...tcp, ...ws] : undefined
       const privateKey = await nodeKeyFor(options.data)
+      if ('publisher' in trust) await refuseOtherPublisher(store, options.topic, trust.publisher, privateKey, options.data)
+      // A topic this node published, given no trust flag, has this node as its publisher: it never takes items or
+      // checkpoints from anyone else, nor appends to its history.
       const topics = await Promise.all(
-        options.topic.map(async (name) => ({ name, ...trust, ...(trustGiven(options) ? {} : await ownTopic(store, name, privateKey)) }))
+        options.topic.map(async (name) => {
+          const own = trustGiven(options) ? undefined : await ownPublisher(store, name, privateKey)
+          return { name, ...trust, ...(own === undefined ? {} : { publisher: own }) }
+        })
       )
       const node = await createDsfgNode({
         store,
@@ -153,22 +158,4 @@ async function nodeMetrics() {
   const [{ prometheusMetrics }, { Registry }] = await Promise.all([import('@libp2p/prometheus-metrics'), import('prom-client')])
   const registry = new Registry()
   return { registry, libp2p: prometheusMetrics({ registry }) }
-}
-
-/**
- * A topic this node published (its newest record is signed by this node's key) and given no trust flag: it
- * is its own publisher, so it never takes items or checkpoints from anyone else, nor appends to its history.
- */
-async function ownTopic(store: KVStore, topic: string, key: PrivateKey | undefined): Promise<{ publisher?: PeerId }> {
-  if (key === undefined) return {}
-  const stored = await new TopicStore(store).getCheckpointRecord(topic)
-  if (stored === null) return {}
-  const [{ peerIdFromPrivateKey }, { openCheckpoint }] = await Promise.all([import('@libp2p/peer-id'), import('../../topic/checkpoint-record.js')])
-  const self = peerIdFromPrivateKey(key)
-  try {
-    const record = await openCheckpoint(stored.envelope, { topic, publisher: self })
-    return { publisher: record.signer }
-  } catch {
-    return {}
-  }
 }

@@ -20,6 +20,7 @@ import {
 } from '../flags.js'
 import { writeJson } from '../io.js'
 import { nodeKeyFor } from '../node-key.js'
+import { refuseOtherPublisher } from '../own-topic.js'
 import { type ProgressSnapshot, ProgressReporter } from '../progress.js'
 import { terminationSignal } from '../signals.js'
 import { stuckReason, TopicProgressClock } from '../topic-watchdog.js'
@@ -101,7 +102,9 @@ export const syncCommand = defineCommand({
       const topics = topic === undefined ? [] : [topic]
       // libp2p loads only now that the options are checked, as in `dsfg serve`.
       const [{ createDsfgNode }, { dialWithRetry }] = await Promise.all([import('../../node/create-node.js'), import('../../node/dial.js')])
-      const node = await createDsfgNode({ store, topics, privateKey: await nodeKeyFor(options.data) })
+      const privateKey = await nodeKeyFor(options.data)
+      if (topic !== undefined && 'publisher' in trust) await refuseOtherPublisher(store, [topic.name], trust.publisher, privateKey, options.data)
+      const node = await createDsfgNode({ store, topics, privateKey })
       // Ends the dials still going when the sync is over.
       const dialling = new AbortController()
       try {
