@@ -67,8 +67,10 @@ export function addressHost(addr: Multiaddr | undefined): string | undefined {
 
 /**
  * What the limit counts connections by: an IPv4 address as it is; an IPv6 address as its /64 (its first four
- * groups, then `::/64`), except one that carries an IPv4 address in its last 32 bits (IPv4-mapped `::ffff:0:0/96`,
- * the NAT64 prefix `64:ff9b::/96`), which counts as that IPv4 address. Anything unparsable counts as itself.
+ * groups, then `::/64`), except one that carries an IPv4 address, which counts as that IPv4 address: in its
+ * last 32 bits (IPv4-mapped `::ffff:0:0/96`, the NAT64 prefix `64:ff9b::/96`), after `2002:` (6to4, where one
+ * IPv4 host holds a /48: 65,536 /64s), or inverted in its last 32 bits (Teredo, `2001:0::/32`, where the /64
+ * is the Teredo server's, shared by all its clients). Anything unparsable counts as itself.
  */
 export function hostKey(host: string): string {
   if (!host.includes(':')) return host
@@ -76,11 +78,18 @@ export function hostKey(host: string): string {
   if (groups === null) return host
   const mapped = groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff
   const nat64 = groups[0] === 0x64 && groups[1] === 0xff9b && groups.slice(2, 6).every((g) => g === 0)
-  if (mapped || nat64) return `${groups[6]! >> 8}.${groups[6]! & 0xff}.${groups[7]! >> 8}.${groups[7]! & 0xff}`
+  if (mapped || nat64) return ipv4(groups[6]!, groups[7]!)
+  if (groups[0] === 0x2002) return ipv4(groups[1]!, groups[2]!)
+  if (groups[0] === 0x2001 && groups[1] === 0) return ipv4(groups[6]! ^ 0xffff, groups[7]! ^ 0xffff)
   return `${groups
     .slice(0, 4)
     .map((g) => g.toString(16))
     .join(':')}::/64`
+}
+
+/** The IPv4 address of two 16-bit groups, dotted. */
+function ipv4(high: number, low: number): string {
+  return `${high >> 8}.${high & 0xff}.${low >> 8}.${low & 0xff}`
 }
 
 /** The eight 16-bit groups of an IPv6 address (a dotted IPv4 tail allowed), or null if it is not one. */

@@ -71,6 +71,20 @@ describe('hostKey', () => {
     expect(hostKey('64:ff9b::506:708')).toBe('5.6.7.8')
   })
 
+  it('counts a 6to4 address as the IPv4 host it embeds, whose /48 would give it 65,536 /64s', () => {
+    expect(hostKey('2002:c000:204:1::1')).toBe('192.0.2.4')
+    expect(hostKey('2002:c000:204:ffff:1:2:3:4')).toBe('192.0.2.4')
+    expect(hostKey('2002:c000:205::1')).toBe('192.0.2.5')
+  })
+
+  it('counts a Teredo client as its own IPv4 address, not as its Teredo server\'s /64', () => {
+    // RFC 4380's example: server 65.54.227.120, client 192.0.2.45 (stored inverted).
+    expect(hostKey('2001:0000:4136:e378:8000:63bf:3fff:fdd2')).toBe('192.0.2.45')
+    expect(hostKey('2001:0:4136:e378:8000:63bf:3fff:fdd3')).toBe('192.0.2.44')
+    // Only 2001:0::/32 is Teredo: the rest of 2001::/16 counts by its /64.
+    expect(hostKey('2001:1:4136:e378:8000:63bf:3fff:fdd2')).toBe('2001:1:4136:e378::/64')
+  })
+
   it('counts what is not an address as itself', () => {
     expect(hostKey('1::2::3')).toBe('1::2::3')
     expect(hostKey('::ffff:300.1.1.1')).toBe('::ffff:300.1.1.1')
