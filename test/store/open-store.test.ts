@@ -1,4 +1,5 @@
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises'
+import { existsSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -31,6 +32,32 @@ describe('openStore', () => {
     await store.close()
     const again = await openStore(dir)
     expect(Array.from((await again.get(Uint8Array.of(1)))!)).toEqual([2])
+    await again.close()
+  })
+
+  it('refuses to read a directory that holds no database, and leaves nothing in it', async () => {
+    const absent = join(root, 'absent')
+    await expect(openStore(absent, { mode: 'read' })).rejects.toThrow(`no DSFG store at ${absent}`)
+    expect(existsSync(absent)).toBe(false)
+    const empty = join(root, 'empty')
+    await mkdir(empty)
+    await expect(openStore(empty, { mode: 'read' })).rejects.toThrow(`no DSFG store at ${empty} (the directory holds no database)`)
+    // LevelDB would have left its LOCK and LOG files there.
+    expect(await readdir(empty)).toEqual([])
+  })
+
+  it("refuses another program's LevelDB (data and no format marker), and closes it", async () => {
+    const dir = join(root, 'foreign')
+    const raw = await LevelStore.open(dir, { markIfEmpty: false })
+    await raw.put(Uint8Array.of(7), Uint8Array.of(7))
+    await raw.close()
+    for (const mode of ['read', 'write'] as const) {
+      await expect(openStore(dir, { mode })).rejects.toThrow(`${dir} is not a DSFG store (it has no DSFG format marker)`)
+    }
+    // Closed on refusal: the directory's lock is free, and nothing was written into it.
+    const again = await LevelStore.open(dir, { markIfEmpty: false })
+    expect(await again.get(STORE_FORMAT_KEY)).toBeUndefined()
+    expect(Array.from((await again.get(Uint8Array.of(7)))!)).toEqual([7])
     await again.close()
   })
 
