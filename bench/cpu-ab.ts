@@ -38,7 +38,7 @@ interface Series {
 }
 
 /** The local limit in a fresh process (this script with `--limit`), on the client's CPU; its CPU µs a node. */
-async function limitInFreshProcess(source: string, root: Uint8Array): Promise<number> {
+export async function limitInFreshProcess(source: string, root: Uint8Array): Promise<number> {
   const child = spawnBenchScript('cpu-ab.ts', ['--limit', source, toHex(root)], pinning.client)
   const closed = once(child, 'close')
   const { usPerNode } = await readyLine<{ usPerNode: number }>(child, 'the local limit')

@@ -4,7 +4,7 @@
  * processes, each round through a fresh node into a fresh store, and reports each round's CPU µs a node (and,
  * on Linux, its split over the main thread, V8's worker threads and the thread pool). The first round is what
  * `dsfg sync` pays; later ones run code that is compiled already. Beside them the local limit (hash, decode and
- * LevelDB write of every node) in a fresh process, as `bench:cpu-ab` measures it. On Linux with 2 CPUs or more
+ * LevelDB write of every node) in a fresh process, measured by `bench:cpu-ab`'s code. On Linux with 2 CPUs or more
  * the servers run on CPU 0 and the client and the limit on CPU 1 (taskset). The client is this build's `dist`.
  *
  *   npm run build && npm run bench:cpu-rounds
@@ -20,7 +20,8 @@ import { parseArgs } from 'node:util'
 import { multiaddr } from '@multiformats/multiaddr'
 import { fromHex, toHex } from '../src/util/hex.js'
 import { median, pinning, progress, readyLine, round, spawnBenchScript, startServers, withTempDir } from './processes.js'
-import { buildAccountTrie, measureLocalLimit } from './trie-sync-net.js'
+import { limitInFreshProcess } from './cpu-ab.js'
+import { buildAccountTrie } from './trie-sync-net.js'
 
 interface Round {
   round: number
@@ -94,14 +95,14 @@ async function client(dir: string, root: Uint8Array, addrs: string[], rounds: nu
   return out
 }
 
-/** Runs this script with `args` (`--limit` or `--client`) pinned to the client's CPU; returns its one JSON line. */
-async function child<T>(args: string[], what: string): Promise<T> {
-  const spawned = spawnBenchScript('cpu-rounds.ts', args, pinning.client)
-  const closed = once(spawned, 'close')
-  const line = await readyLine<T>(spawned, what)
+/** `client` in a fresh process (this script with `--client`), on the client's CPU. */
+async function clientInFreshProcess(dir: string, root: Uint8Array, addrs: string[], rounds: number): Promise<Round[]> {
+  const child = spawnBenchScript('cpu-rounds.ts', ['--client', dir, toHex(root), ...addrs, '--rounds', String(rounds)], pinning.client)
+  const closed = once(child, 'close')
+  const results = await readyLine<Round[]>(child, 'the client')
   const [code] = (await closed) as [number | null]
-  if (code !== 0) throw new Error(`${what} exited with ${code}`)
-  return line
+  if (code !== 0) throw new Error(`the client exited with ${code}`)
+  return results
 }
 
 async function main(rounds: number, keys: number, runs: number): Promise<void> {
@@ -115,8 +116,8 @@ async function main(rounds: number, keys: number, runs: number): Promise<void> {
     const byRound: number[][] = Array.from({ length: rounds }, () => [])
     try {
       for (let run = 0; run < runs; run++) {
-        limits.push((await child<{ usPerNode: number }>(['--limit', source, toHex(root)], 'the local limit')).usPerNode)
-        const results = await child<Round[]>(['--client', dir, toHex(root), ...servers.addrs, '--rounds', String(rounds)], 'the client')
+        limits.push(await limitInFreshProcess(source, root))
+        const results = await clientInFreshProcess(dir, root, servers.addrs, rounds)
         for (const r of results) {
           byRound[r.round - 1]!.push(r.cpuUsPerNode)
           console.log(JSON.stringify({ run, ...r, overLimit: round(r.cpuUsPerNode / limits.at(-1)!) }))
@@ -145,16 +146,11 @@ if (import.meta.main) {
       rounds: { type: 'string' },
       keys: { type: 'string' },
       runs: { type: 'string' },
-      limit: { type: 'boolean' },
       client: { type: 'boolean' }
     }
   })
   const rounds = Number(values.rounds ?? 3)
-  if (values.limit === true) {
-    const [source, rootHex] = positionals as [string, string]
-    const limit = await measureLocalLimit(source, fromHex(rootHex))
-    console.log(JSON.stringify({ usPerNode: (limit.cpuS * 1e6) / limit.nodes }))
-  } else if (values.client === true) {
+  if (values.client === true) {
     const [dir, rootHex, ...addrs] = positionals as [string, string, ...string[]]
     console.log(JSON.stringify(await client(dir, fromHex(rootHex), addrs, rounds)))
     // libp2p may leave a timer or two behind a stopped node; the results are out.
