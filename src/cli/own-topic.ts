@@ -2,6 +2,7 @@ import type { PeerId, PrivateKey } from '@libp2p/interface'
 import { UsageError } from '../errors.js'
 import type { KVStore } from '../store/kv-store.js'
 import { TopicStore } from '../topic/topic-store.js'
+import type { TopicTrust } from './flags.js'
 
 /**
  * This node's peer id when it published `topic` in `store` (the newest checkpoint record there is signed by
@@ -20,17 +21,26 @@ export async function ownPublisher(store: KVStore, topic: string, key: PrivateKe
 }
 
 /**
- * Refuses `--publisher` naming another peer for a topic this node published. Under another publisher a topic
- * handle drops the stored items its checkpoints do not prove (see `TopicHandle`), and a node's own items are
- * nowhere else to fetch again: the flag would delete them.
+ * The trust `serve` and `sync` give `topic`: the flags' (`trust`; `given` when `--publisher` or `--quorum` was
+ * given), except for a topic this node published. That one's items exist nowhere else, so only the node's own
+ * signatures may decide it: with no flag it is its own publisher, and any other trust is refused. Under another
+ * publisher the topic handle drops the stored items that publisher's checkpoints do not prove, and under a quorum
+ * peers that agree on another history can replace its newest items (the tip check) and make it sign theirs.
  */
-export async function refuseOtherPublisher(store: KVStore, topics: readonly string[], publisher: PeerId, key: PrivateKey | undefined, data: string): Promise<void> {
-  for (const topic of topics) {
-    const own = await ownPublisher(store, topic, key)
-    if (own !== undefined && !own.equals(publisher)) {
-      throw new UsageError(
-        `topic ${topic} in ${data} was published by this node (${own.toString()}): --publisher ${publisher.toString()} would drop its items; give --publisher ${own.toString()} or no trust flag`
-      )
-    }
-  }
+export async function topicTrust(
+  store: KVStore,
+  topic: string,
+  flags: { trust: TopicTrust; given: boolean },
+  key: PrivateKey | undefined,
+  data: string
+): Promise<TopicTrust> {
+  const own = await ownPublisher(store, topic, key)
+  if (own === undefined) return flags.trust
+  if (!flags.given) return { publisher: own }
+  if ('publisher' in flags.trust && flags.trust.publisher.equals(own)) return flags.trust
+  const flag = 'publisher' in flags.trust ? `--publisher ${flags.trust.publisher.toString()}` : `--quorum ${flags.trust.quorum}`
+  const risk = 'publisher' in flags.trust ? 'would drop its items' : 'would let peers replace its items'
+  throw new UsageError(
+    `topic ${topic} in ${data} was published by this node (${own.toString()}): ${flag} ${risk}; give --publisher ${own.toString()} or no trust flag (a trust flag applies to every --topic)`
+  )
 }

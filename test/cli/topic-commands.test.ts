@@ -1,4 +1,4 @@
-import { writeFile } from 'node:fs/promises'
+import { cp, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it, vi } from 'vitest'
 import { toHex } from '../../src/util/hex.js'
@@ -128,7 +128,7 @@ describe('dsfg publish, serve --topic, sync --topic, items', () => {
     }
   })
 
-  it('refuses --publisher naming another peer for a topic this node published, and keeps its items', async () => {
+  it('trusts only this node for a topic it published: refuses other trust flags, and syncs it as its publisher', async () => {
     const input = join(cli.work, 'own.jsonl')
     const items = ['0x01', '0x02', '0x03']
     await writeItemLines(input, items)
@@ -141,17 +141,38 @@ describe('dsfg publish, serve --topic, sync --topic, items', () => {
       expect(run.code, run.stderr).toBe(0)
       return run.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { data: string }).data)
     }
-    // Any other peer id: under it the stored items are unproven, and a node would drop them.
+    // Under another publisher the stored items are unproven, and a node would drop them; under a quorum, peers
+    // agreeing on another history could replace them. They exist nowhere else.
     const other = '12D3KooWGiKD4yYfxGEoLnnhkUph1qmBTdTuwdgVuf8UQYc9Vyuw'
-    const refusal = new RegExp(`^dsfg: topic mine in .* was published by this node \\(${self}\\): --publisher ${other} would drop its items`)
-    expectOneLineError(await runCli(cli.bin, ['serve', '--data', data, '--topic', 'mine', '--publisher', other]), 2, refusal)
-    const sync = ['sync', '--data', data, '--peer', `/ip4/127.0.0.1/tcp/1/p2p/${other}`, '--topic', 'mine', '--publisher', other]
-    expectOneLineError(await runCli(cli.bin, sync), 2, refusal)
+    const refused = (flag: string, risk: string) =>
+      new RegExp(`^dsfg: topic mine in .* was published by this node \\(${self}\\): ${flag} ${risk}; give --publisher ${self} or no trust flag`)
+    const nowhere = `/ip4/127.0.0.1/tcp/1/p2p/${other}`
+    for (const [flags, refusal] of [
+      [['--publisher', other], refused(`--publisher ${other}`, 'would drop its items')],
+      [['--quorum', '1'], refused('--quorum 1', 'would let peers replace its items')]
+    ] as const) {
+      expectOneLineError(await runCli(cli.bin, ['serve', '--data', data, '--topic', 'mine', ...flags]), 2, refusal)
+      expectOneLineError(await runCli(cli.bin, ['sync', '--data', data, '--peer', nowhere, '--topic', 'mine', ...flags]), 2, refusal)
+    }
     expect(await listed()).toEqual(items)
-    // Naming this node itself is what the flag is for: it serves them.
-    const server = await serveCli(cli.bin, ['--data', data, '--topic', 'mine', '--publisher', self])
-    expect(server.info.peerId).toBe(self)
-    expect(await server.stop()).toBe(0)
+
+    // A copy of the store under another key (so not its publisher) serves the topic and its record. With no trust
+    // flag, a sync of the original trusts its own key alone, as `serve` does: it would be quorum:1 otherwise.
+    const copy = join(cli.work, 'own-copy')
+    await cp(data, copy, { recursive: true })
+    await rm(join(copy, 'node.key'))
+    const server = await serveCli(cli.bin, ['--data', copy, '--topic', 'mine'])
+    try {
+      const synced = await runCli(cli.bin, ['sync', '--data', data, '--peer', server.info.addrs[0]!, '--topic', 'mine'], { timeoutMs: 60_000 })
+      expect(synced.code, synced.stderr).toBe(0)
+      expect(JSON.parse(synced.stdout)).toMatchObject({ topic: 'mine', trust: 'publisher', head: 2, verified: true })
+    } finally {
+      expect(await server.stop()).toBe(0)
+    }
+    // Naming this node itself is what the flag is for.
+    const own = await serveCli(cli.bin, ['--data', data, '--topic', 'mine', '--publisher', self])
+    expect(own.info.peerId).toBe(self)
+    expect(await own.stop()).toBe(0)
     expect(await listed()).toEqual(items)
   })
 

@@ -4,12 +4,12 @@ import { SERVER_CONNECTION_LIMITS } from '../../constants.js'
 import { openStore } from '../../store/open-store.js'
 import { defineCommand } from '../command.js'
 import { SUMMARIES } from './index.js'
-import { multiaddrFlag, NODE_DATA_DESCRIPTION, numberFlag, TRUST_OPTIONS, trustFlags, trustGiven } from '../flags.js'
+import { multiaddrFlag, NODE_DATA_DESCRIPTION, numberFlag, TRUST_OPTIONS, type TopicTrust, trustFlags, trustGiven } from '../flags.js'
 import { writeJson } from '../io.js'
 import { hostPortFlag, wsListenAddress } from '../host-port.js'
 import { type MetricsServer, startMetricsServer } from '../metrics-server.js'
 import { nodeKeyFor } from '../node-key.js'
-import { ownPublisher, refuseOtherPublisher } from '../own-topic.js'
+import { topicTrust } from '../own-topic.js'
 import { serveWebPage, type WebPageConfig, type WebPageServer } from '../web-page.js'
 import { terminationSignal, untilAborted } from '../signals.js'
 
@@ -20,7 +20,8 @@ export const serveCommand = defineCommand({
     'Starts a libp2p node (TCP, with --ws WebSockets too; noise, yamux, identify, gossipsub) that answers',
     '/dsfg/nodes/1.0.0 from --data, and for each --topic the status, contents and hashes protocols, while following the topic: it downloads',
     'what peers have beyond its head and applies live gossiped items. --publisher or --quorum (one of them)',
-    'says whom every --topic trusts (see the README\'s trust model). Prints one JSON line',
+    'says whom every --topic trusts (see the README\'s trust model); a topic DIR published (`dsfg publish`) trusts',
+    'only this node: with neither flag it is its own publisher, and a flag naming other trust is refused. Prints one JSON line',
     '{"peerId","addrs":[…],"topics":[…]} once listening, then runs until SIGINT or SIGTERM, when it closes the',
     'node and the store and exits 0. The peer id comes from the key in DIR/node.key (created on first use), so',
     'it stays the same across restarts; `dsfg id --data DIR` prints it without starting a node.',
@@ -87,15 +88,11 @@ export const serveCommand = defineCommand({
       const tcp = options.listen.length > 0 ? options.listen : [DEFAULT_LISTEN_ADDRESS]
       const listen = options.listen.length > 0 || ws.length > 0 ? [...tcp, ...ws] : undefined
       const privateKey = await nodeKeyFor(options.data)
-      if ('publisher' in trust) await refuseOtherPublisher(store, options.topic, trust.publisher, privateKey, options.data)
-      // A topic this node published, given no trust flag, has this node as its publisher: it never takes items or
-      // checkpoints from anyone else, nor appends to its history.
-      const topics = await Promise.all(
-        options.topic.map(async (name) => {
-          const own = trustGiven(options) ? undefined : await ownPublisher(store, name, privateKey)
-          return { name, ...trust, ...(own === undefined ? {} : { publisher: own }) }
-        })
-      )
+      // A topic this node published has this node as its publisher: it never takes items or checkpoints from
+      // anyone else, nor appends to its history.
+      const flags = { trust, given: trustGiven(options) }
+      const topics: ({ name: string } & TopicTrust)[] = []
+      for (const name of options.topic) topics.push({ name, ...(await topicTrust(store, name, flags, privateKey, options.data)) })
       const node = await createDsfgNode({
         store,
         listen,

@@ -20,7 +20,7 @@ import {
 } from '../flags.js'
 import { writeJson } from '../io.js'
 import { nodeKeyFor } from '../node-key.js'
-import { refuseOtherPublisher } from '../own-topic.js'
+import { topicTrust } from '../own-topic.js'
 import { type ProgressSnapshot, ProgressReporter } from '../progress.js'
 import { terminationSignal } from '../signals.js'
 import { stuckReason, TopicProgressClock } from '../topic-watchdog.js'
@@ -62,9 +62,10 @@ export const syncCommand = defineCommand({
     '  peers report (default 1; fewer peers after that wait is an error), each batch checked against content',
     '  hashes N peers agree on, and our last item against the head hash of a peer at that head (see the',
     '  README\'s trust model). Prints {"topic","trust","checkpoint","head","items","fetched","root","seconds",',
-    '  "itemsPerSecond","peers","verified":true}, trust being "publisher" or "quorum:N". A topic sync that verifies',
-    '  nothing (no item, no trie node, no higher target) for --wait seconds exits 1 saying why: no quorum of peers',
-    '  agrees, peers answer busy (RATE_LIMITED), or no peer answers with items that verify.',
+    '  "itemsPerSecond","peers","verified":true}, trust being "publisher" or "quorum:N". A topic DIR published',
+    '  (`dsfg publish`) trusts only this node: with neither flag it is its own publisher, and other trust is refused.',
+    '  A topic sync that verifies nothing (no item, no trie node, no higher target) for --wait seconds exits 1',
+    '  saying why: no quorum of peers agrees, peers answer busy (RATE_LIMITED), or no peer answers with items that verify.',
     'The peer id comes from the key in DIR/node.key (created on first use).'
   ].join('\n'),
   options: {
@@ -93,17 +94,20 @@ export const syncCommand = defineCommand({
     const root = options.root === undefined ? undefined : hashFlag(options.root, '--root')
     const trust = trustFlags(options)
     const checkpointSync = options['items-only'] !== true
-    const topic = options.topic === undefined ? undefined : { name: options.topic, ...trust, checkpointSync }
     const peers = options.peer.map((p) => multiaddrFlag(p))
     const waitMs = (numberFlag(options.wait, '--wait', 1) ?? PEER_WAIT_MS / 1000) * 1000
     const stop = terminationSignal()
     const store = await openStore(options.data)
     try {
-      const topics = topic === undefined ? [] : [topic]
       // libp2p loads only now that the options are checked, as in `dsfg serve`.
       const [{ createDsfgNode }, { dialWithRetry }] = await Promise.all([import('../../node/create-node.js'), import('../../node/dial.js')])
       const privateKey = await nodeKeyFor(options.data)
-      if (topic !== undefined && 'publisher' in trust) await refuseOtherPublisher(store, [topic.name], trust.publisher, privateKey, options.data)
+      // A topic this node published is synced under its own signatures only (see `topicTrust`).
+      const topic =
+        options.topic === undefined
+          ? undefined
+          : { name: options.topic, checkpointSync, ...(await topicTrust(store, options.topic, { trust, given: trustGiven(options) }, privateKey, options.data)) }
+      const topics = topic === undefined ? [] : [topic]
       const node = await createDsfgNode({ store, topics, privateKey })
       // Ends the dials still going when the sync is over.
       const dialling = new AbortController()
