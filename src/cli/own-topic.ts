@@ -1,8 +1,11 @@
+import { existsSync } from 'node:fs'
 import type { PeerId, PrivateKey } from '@libp2p/interface'
 import { UsageError } from '../errors.js'
 import type { KVStore } from '../store/kv-store.js'
+import { MEMORY_STORE_SPEC } from '../store/open-store.js'
 import { TopicStore } from '../topic/topic-store.js'
 import type { TopicTrust } from './flags.js'
+import { journalPath, PublishPendingError } from './resumable-publish.js'
 
 /**
  * This node's peer id when it published `topic` in `store` (the newest checkpoint record there is signed by
@@ -22,7 +25,7 @@ export async function ownPublisher(store: KVStore, topic: string, key: PrivateKe
 
 /**
  * The trust `serve` and `sync` give `topic`: the flags' (`trust`; `given` when `--publisher` or `--quorum` was
- * given), except for a topic this node published. That one's items exist nowhere else, so only the node's own
+ * given), except for a topic this node published or is publishing (an unfinished `publish`, refused). That one's items exist nowhere else, so only the node's own
  * signatures may decide it: with no flag it is its own publisher, and any other trust is refused. Under another
  * publisher the topic handle drops the stored items that publisher's checkpoints do not prove, and under a quorum
  * peers that agree on another history can replace its newest items (the tip check) and make it sign theirs.
@@ -34,6 +37,14 @@ export async function topicTrust(
   key: PrivateKey | undefined,
   data: string
 ): Promise<TopicTrust> {
+  // Items stored by a publish that did not finish have no checkpoint yet, so they are nobody's under any trust,
+  // and items a sync appends meanwhile would be in the way of finishing it.
+  const journal = data === MEMORY_STORE_SPEC ? undefined : journalPath(data, topic)
+  if (journal !== undefined && existsSync(journal)) {
+    throw new PublishPendingError(
+      `topic ${topic} in ${data} has an unfinished publish (${journal}): run that publish again to finish it, or remove the file to leave it so`
+    )
+  }
   const own = await ownPublisher(store, topic, key)
   if (own === undefined) return flags.trust
   if (!flags.given) return { publisher: own }

@@ -1,6 +1,7 @@
 import { cp, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it, vi } from 'vitest'
+import { journalPath } from '../../src/cli/resumable-publish.js'
 import { toHex } from '../../src/util/hex.js'
 import { Prng } from '../../src/util/prng.js'
 import { expectOneLineError, runCli, serveCli, useBuiltCli, writeItemLines } from './cli-harness.js'
@@ -155,6 +156,13 @@ describe('dsfg publish, serve --topic, sync --topic, items', () => {
       expectOneLineError(await runCli(cli.bin, ['sync', '--data', data, '--peer', nowhere, '--topic', 'mine', ...flags]), 2, refusal)
     }
     expect(await listed()).toEqual(items)
+    // A publish that did not finish leaves its journal: the topic is neither served nor synced until it is done.
+    const journal = journalPath(data, 'mine')
+    await writeFile(journal, '{}')
+    const unfinished = new RegExp(`^dsfg: topic mine in .* has an unfinished publish \\(${journal}\\): run that publish again`)
+    expectOneLineError(await runCli(cli.bin, ['serve', '--data', data, '--topic', 'mine']), 1, unfinished)
+    expectOneLineError(await runCli(cli.bin, ['sync', '--data', data, '--peer', nowhere, '--topic', 'mine']), 1, unfinished)
+    await rm(journal)
 
     // A copy of the store under another key (so not its publisher) serves the topic and its record. With no trust
     // flag, a sync of the original trusts its own key alone, as `serve` does: it would be quorum:1 otherwise.
