@@ -6,7 +6,7 @@
 import * as nodeModule from 'node:module'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
-import { EXIT_USAGE } from './exit-codes.js'
+import { EXIT_PIPE, EXIT_USAGE } from './exit-codes.js'
 import { checkNodeVersion } from './node-version.js'
 
 const problem = checkNodeVersion(process.versions.node)
@@ -20,6 +20,13 @@ if (problem !== undefined) {
   // could dial. In the user's own cache directory, not Node's default in the shared temporary one: there
   // another user could make the directory first and hand us compiled code. Where it cannot be made, no cache.
   nodeModule.enableCompileCache?.(compileCacheDir())
+  // A reader that leaves early (`dsfg items … | head`) fails the next write with EPIPE, which an unheard 'error'
+  // event turned into a stack trace. Node ignores SIGPIPE; end as a program killed by it does, without a word.
+  // What a command stored is safe: the stores write ahead (as for a kill), and the node's peers see a peer leave.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(EXIT_PIPE)
+    throw err
+  })
   const { main } = await import('./main.js')
   const code = await main(process.argv.slice(2))
   process.exitCode = code

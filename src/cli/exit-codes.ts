@@ -11,3 +11,5 @@ export const EXIT_USAGE = 2
 export const EXIT_SIGINT = 130
 /** Stopped by SIGTERM: 128 + 15. */
 export const EXIT_SIGTERM = 143
+/** Standard output was closed early (a pipe's reader left, as `| head` does): 128 + SIGPIPE's 13, with no message. */
+export const EXIT_PIPE = 141

@@ -3,7 +3,7 @@ import { UsageError } from '../errors.js'
 import { type CliIo, processIo } from './command.js'
 import { COMMANDS, findCommand } from './commands/index.js'
 import { reportError } from './error-report.js'
-import { EXIT_FAILURE, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, EXIT_USAGE } from './exit-codes.js'
+import { EXIT_FAILURE, EXIT_OK, EXIT_PIPE, EXIT_SIGINT, EXIT_SIGTERM, EXIT_USAGE } from './exit-codes.js'
 
 /** The text of `dsfg --help`. */
 export function formatHelp(): string {
@@ -26,6 +26,7 @@ export function formatHelp(): string {
     `  ${EXIT_USAGE}  usage error: unknown command or option, missing or bad argument, command not implemented yet,`,
     '     Node.js older than 22',
     `  ${EXIT_SIGINT}  stopped by SIGINT, ${EXIT_SIGTERM} by SIGTERM (what was stored is kept: run again to resume)`,
+    `  ${EXIT_PIPE}  standard output closed early (as by \`| head\`), with no message`,
     ''
   ].join('\n')
 }

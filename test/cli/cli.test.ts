@@ -88,6 +88,20 @@ describe('dsfg --help', () => {
   })
 })
 
+describe('standard output closed early', () => {
+  it('ends without a word, exit 141, as `dsfg items … | head` closes it', async () => {
+    const lines = Array.from({ length: 20_000 }, (_v, i) => JSON.stringify({ data: toHex(Uint8Array.of(i >> 8, i & 0xff)) }))
+    const data = tempDir()
+    expect((await run(['publish', '--data', data, '--topic', 't', await tempFile(lines.join('\n'))])).code).toBe(0)
+    // 20,000 lines are some 500 KB, more than a pipe holds: the reader leaves after its first chunk.
+    const result = await run(['items', '--data', data, '--topic', 't'], {
+      onSpawn: (child) => child.stdout?.once('data', () => child.stdout?.destroy())
+    })
+    expect(result.stderr).toBe('')
+    expect(result.code).toBe(141)
+  })
+})
+
 describe('usage errors (exit 2)', () => {
   it('unknown command', async () => {
     expectOneLineError(await run(['frobnicate']), 2, /unknown command "frobnicate"/)
