@@ -25,10 +25,11 @@ export async function ownPublisher(store: KVStore, topic: string, key: PrivateKe
 
 /**
  * The trust `serve` and `sync` give `topic`: the flags' (`trust`; `given` when `--publisher` or `--quorum` was
- * given), except for a topic this node published or is publishing (an unfinished `publish`, refused). That one's items exist nowhere else, so only the node's own
- * signatures may decide it: with no flag it is its own publisher, and any other trust is refused. Under another
- * publisher the topic handle drops the stored items that publisher's checkpoints do not prove, and under a quorum
- * peers that agree on another history can replace its newest items (the tip check) and make it sign theirs.
+ * given), except for a topic this node published, whose items exist nowhere else: only the node's own signatures
+ * may decide it. With no flag it is its own publisher, and any other trust is refused: under another publisher the
+ * topic handle drops the stored items that publisher's checkpoints do not prove, and under a quorum peers that
+ * agree on another history can replace its newest items (the tip check) and make it sign theirs. A topic with an
+ * unfinished `publish` is refused whatever the flags.
  */
 export async function topicTrust(
   store: KVStore,
