@@ -177,6 +177,23 @@ describe('dsfg publish, serve --topic, sync --topic, items', () => {
     } finally {
       expect(await server.stop()).toBe(0)
     }
+    // Nor does a peer that holds a longer history of its own under the topic's name make it take anything: the sync
+    // ends on its own record, which no peer needs to hand it.
+    const forgerInput = join(cli.work, 'forger.jsonl')
+    await writeItemLines(forgerInput, ['0xf0', '0xf1', '0xf2', '0xf3', '0xf4'])
+    const forgerData = join(cli.work, 'forger')
+    expect((await runCli(cli.bin, ['publish', '--data', forgerData, '--topic', 'mine', forgerInput])).code).toBe(0)
+    const forger = await serveCli(cli.bin, ['--data', forgerData, '--topic', 'mine'])
+    try {
+      const synced = await runCli(cli.bin, ['sync', '--data', data, '--peer', forger.info.addrs[0]!, '--topic', 'mine', '--wait', '5'], {
+        timeoutMs: 60_000
+      })
+      expect(synced.code, synced.stderr).toBe(0)
+      expect(JSON.parse(synced.stdout)).toMatchObject({ topic: 'mine', trust: 'publisher', head: 2, fetched: 0, verified: true })
+    } finally {
+      expect(await forger.stop()).toBe(0)
+    }
+    expect(await listed()).toEqual(items)
     // Naming this node itself is what the flag is for.
     const own = await serveCli(cli.bin, ['--data', data, '--topic', 'mine', '--publisher', self])
     expect(own.info.peerId).toBe(self)

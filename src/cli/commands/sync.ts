@@ -298,7 +298,9 @@ async function syncTopic(
     await pollUntil(() => topic.peerStates().size >= needed, stuck.signal, signal, failure)
     // With a publisher only its signed checkpoint sets the target: without one there is nothing to sync to, and
     // peers that cannot show one (liars, or servers that never had it) are no reason to claim success.
-    if ('publisher' in config) await pollUntil(() => topic.checkpointReceived !== undefined, stuck.signal, signal, failure)
+    // This node's own topic needs none from peers: its store holds its own record, which the sync loads itself.
+    const own = 'publisher' in config && config.publisher.equals(node.peerId)
+    if ('publisher' in config && !own) await pollUntil(() => topic.checkpointReceived !== undefined, stuck.signal, signal, failure)
     head = await topic.syncOnce({ signal: AbortSignal.any([signal, stuck.signal]) }).catch((err: unknown) => {
       if (stuck.signal.aborted && !signal.aborted) throw new SyncFailedError(giveUp, { cause: err })
       throw err
