@@ -37,6 +37,7 @@ describe('CheckpointVerifier', () => {
     })
     verifier.verified(10)
     expect(await verifier.matches(cp(7))).toBe(true)
+    expect(await verifier.matches(cp(10))).toBe(true)
     expect(calls).toBe(0)
     expect(await verifier.matches(cp(11))).toBe(true)
     expect([calls, verifier.verifiedThrough]).toEqual([1, 11])
