@@ -35,6 +35,10 @@ describe('defaultSelectFork', () => {
     expect(defaultSelectFork(reports([100, 1], [100, 1], [100, 2], [100, 2]), 1)).toBeUndefined()
   })
 
+  it('takes a higher checkpoint over a tie at a lower number', () => {
+    expect(defaultSelectFork(reports([100, 1], [100, 2], [200, 3]), 1)).toEqual({ number: 200, root: root(3) })
+  })
+
   it('ignores peers without a checkpoint (the empty root)', () => {
     expect(defaultSelectFork(new Map([['a', state(0, EMPTY_ROOT)]]), 1)).toBeUndefined()
   })
