@@ -1,13 +1,21 @@
 import { describe, expect, it } from 'vitest'
+import { TopicTrieError } from '../../../src/errors.js'
 import type { Item } from '../../../src/fsm/types.js'
 import { LiveBuffer } from '../../../src/topic/sync/live-buffer.js'
 import type { TrieCheckpoint } from '../../../src/topic/sync/target.js'
 import { TopicWriter } from '../../../src/topic/sync/topic-writer.js'
+import { equalBytes } from '../../../src/util/bytes.js'
 import { makeItems, rootOf } from '../sync-world.js'
 
-/** A writer over an in-memory store that refuses any write that does not follow its head. */
-function setup(options: { maxItems?: number; checkpoint?: () => TrieCheckpoint | undefined } = {}) {
+/**
+ * A writer over an in-memory store that refuses any write that does not follow its head; with `source`, it can
+ * also adopt a checkpoint's trie (our items `0..number` when we hold them, else the source's), as
+ * `TopicStore.adoptTrie` does, rejecting with `TopicTrieError` when they do not rebuild to its root.
+ */
+function setup(options: { maxItems?: number; checkpoint?: () => TrieCheckpoint | undefined; source?: Item[] } = {}) {
   const stored: Item[] = []
+  const adopted: number[] = []
+  const source = options.source
   const gaps: [number, number][] = []
   const events: string[] = []
   let writing = 0
@@ -27,7 +35,16 @@ function setup(options: { maxItems?: number; checkpoint?: () => TrieCheckpoint |
       truncate: async (head) => {
         stored.length = head + 1
       },
-      root: async () => rootOf(stored)
+      root: async () => rootOf(stored),
+      adopt:
+        source === undefined
+          ? undefined
+          : async (root, number) => {
+              adopted.push(number)
+              const items = number < stored.length ? stored.slice(0, number + 1) : source.slice(0, number + 1)
+              if (items.length !== number + 1 || !equalBytes(rootOf(items), root)) throw new TopicTrieError('no such trie')
+              if (number >= stored.length) stored.splice(0, stored.length, ...items)
+            }
     },
     checkpoint: options.checkpoint ?? (() => undefined),
     live: { maxItems: options.maxItems },
@@ -35,7 +52,7 @@ function setup(options: { maxItems?: number; checkpoint?: () => TrieCheckpoint |
     onVerified: (number) => events.push(`verified ${number}`),
     onMismatch: (number, kept) => events.push(`mismatch ${number} kept ${kept}`)
   })
-  return { writer, stored, gaps, events }
+  return { writer, stored, gaps, events, adopted }
 }
 
 const item = (n: number): Item => ({ n, data: Uint8Array.of(n & 0xff, 1) })
@@ -107,6 +124,63 @@ describe('TopicWriter at a publisher checkpoint', () => {
     expect(await writer.live(items[10]!)).toBe('applied')
     expect(events).toEqual(['verified 9'])
     expect(stored).toEqual(items.slice(0, 11))
+  })
+})
+
+describe('TopicWriter checking stored items against a checkpoint that arrives', () => {
+  it('checks a checkpoint at our head once, dropping the items when it does not match', async () => {
+    const items = makeItems(10, 6)
+    let cp: TrieCheckpoint | undefined
+    const { writer, stored, events } = setup({ checkpoint: () => cp })
+    await writer.commit(items)
+    cp = { number: 9, root: rootOf(items) }
+    await writer.verifyStored()
+    await writer.verifyStored()
+    expect(events).toEqual(['verified 9'])
+    // A later checkpoint at our head whose root is not ours.
+    await writer.commit(makeItems(12, 6).slice(10))
+    cp = { number: 11, root: rootOf(makeItems(12, 7)) }
+    await writer.verifyStored()
+    expect(events).toEqual(['verified 9', 'mismatch 11 kept 9'])
+    expect(stored).toEqual(items)
+  })
+
+  it('without adopt, leaves a checkpoint below our head alone: only the root at our head can be compared', async () => {
+    const items = makeItems(10, 6)
+    let cp: TrieCheckpoint | undefined
+    const { writer, stored, events } = setup({ checkpoint: () => cp })
+    await writer.commit(items)
+    cp = { number: 5, root: rootOf(items.slice(0, 6)) }
+    await writer.verifyStored()
+    expect(events).toEqual([])
+    expect(stored).toEqual(items)
+  })
+
+  it('with adopt, checks a checkpoint below our head, and leaves one above it for the items that cross it', async () => {
+    const items = makeItems(20, 6)
+    let cp: TrieCheckpoint | undefined
+    const { writer, stored, events, adopted } = setup({ checkpoint: () => cp, source: items })
+    await writer.commit(items.slice(0, 10))
+    cp = { number: 15, root: rootOf(items.slice(0, 16)) }
+    await writer.verifyStored()
+    expect([events, adopted, stored.length]).toEqual([[], [], 10])
+    cp = { number: 5, root: rootOf(items.slice(0, 6)) }
+    await writer.verifyStored()
+    expect([events, adopted, stored.length]).toEqual([['verified 5'], [5], 10])
+  })
+})
+
+describe('TopicWriter adopting a trie', () => {
+  it('counts the adopted items as verified: the items after them are stored without checking it again', async () => {
+    const items = makeItems(20, 6)
+    const cp = { number: 9, root: rootOf(items.slice(0, 10)) }
+    const { writer, stored, events, adopted } = setup({ checkpoint: () => cp, source: items })
+    await writer.adopt(cp)
+    expect(writer.verifier.verifiedThrough).toBe(9)
+    expect(await writer.commit(items.slice(10, 15))).toEqual({ ok: true })
+    expect(adopted).toEqual([9])
+    expect(events).toEqual([])
+    expect(stored).toEqual(items.slice(0, 15))
   })
 })
 
