@@ -76,6 +76,61 @@ describe('BatchVerifier', () => {
     })
   }
 
+  /** A verifier of `items` with no publisher, writing with `writer`, except where `init` says otherwise. */
+  function verifierWith(
+    writer: Partial<TopicWriter>,
+    init: Partial<Omit<BatchVerifierInit, 'io' | 'writer'>> & { io?: Partial<BatchVerifierInit['io']> } = {}
+  ) {
+    return new BatchVerifier({
+      quorum: 1,
+      maxItems: 16,
+      maxInFlight: 1,
+      target: () => items.length - 1,
+      runSignal: () => undefined,
+      untilAdopted: async () => true,
+      replan: () => undefined,
+      onRejected: () => undefined,
+      onBatchSize: () => undefined,
+      ...init,
+      writer: writer as TopicWriter,
+      io: {
+        fetch: async (_peer, from, amount) => items.slice(from, from + amount),
+        fetchHashes: async () => [],
+        localHashes: async () => [],
+        states: () => new Map(),
+        ...init.io
+      }
+    })
+  }
+
+  /** The content hashes of `list`'s items `from..to`. */
+  const hashRange = (list: Item[]) => async (from: number, to: number) => list.slice(from, to + 1).map((item) => keccak256(item.data))
+
+  /** Peer states: each of `peers` claims items `0..5`. */
+  const claiming = (...peers: string[]) => () =>
+    new Map(peers.map((id) => [id, { lowest: 0, head: 5, headHash: new Uint8Array(32), checkpoint: { number: 0, root: new Uint8Array(32) } }]))
+
+  /** A writer whose commits wait for `release()` (the store is slow), recording what they were handed. */
+  function slowWriter() {
+    const committed: number[][] = []
+    const written: number[] = []
+    let release!: () => void
+    const writing = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    const writer = {
+      head: async () => written.length - 1,
+      verifier: { verifiedThrough: -1 },
+      commit: async (batch: { n: number }[]) => {
+        committed.push(batch.map((item) => item.n))
+        await writing
+        written.push(...batch.map((item) => item.n))
+        return { ok: true as const }
+      }
+    }
+    return { writer: writer as unknown as TopicWriter, committed, written, release }
+  }
+
   it('refuses every delivery after a write behind it failed, the failed batch delivered again too, until the store is settled', async () => {
     const stored: number[] = []
     let fail = true
@@ -135,5 +190,119 @@ describe('BatchVerifier', () => {
     expect(await verifier.deliver(await verifier.fetch('p', 0, 6, { signal }), signal)).toEqual({ ok: true })
     await verifier.idle()
     expect(counted).toEqual({ count: 3, bytes: items.slice(3).reduce((sum, item) => sum + item.data.length, 0) })
+  })
+
+  it('with a publisher, takes no item fetched without a proof, whatever content hashes peers vouch for it with, and re-plans', async () => {
+    // The store holds 0..2 and the publisher's checkpoint is at 2: items 3.. are asked for without a proof.
+    const checkpoint = { number: 2, root: new Uint8Array(32), head: 2, headHash: new Uint8Array(32) }
+    const { writer, committed, release } = slowWriter()
+    release()
+    let replans = 0
+    const verifier = verifierWith(
+      { ...writer, head: async () => 2 },
+      {
+        io: { fetchHashes: (_peer, from, to) => hashRange(items)(from, to), localHashes: hashRange(items), states: claiming('p'), checkpoint: () => checkpoint },
+        replan: () => replans++
+      }
+    )
+    expect(await verifier.deliver(await verifier.fetch('p', 3, 3, { signal }), signal)).toEqual({ ok: false, fault: 'local' })
+    expect(committed).toEqual([])
+    expect(replans).toBe(1)
+  })
+
+  it('without a publisher, sends back a batch that does not match the content hashes, naming the peer the hashes came from', async () => {
+    const forged = makeItems(6, 8)
+    const rejected: [number, number, string][] = []
+    const { writer, committed } = slowWriter()
+    const verifier = verifierWith(writer, {
+      io: { fetch: async (_peer, from, amount) => forged.slice(from, from + amount), fetchHashes: (_peer, from, to) => hashRange(items)(from, to), states: claiming('honest') },
+      onRejected: (from, to, hashPeer) => rejected.push([from, to, hashPeer])
+    })
+    expect(await verifier.deliver(await verifier.fetch('liar', 0, 6, { signal }), signal)).toEqual({ ok: false, fault: 'this' })
+    expect(rejected).toEqual([[0, 5, 'honest']])
+    expect(committed).toEqual([])
+  })
+
+  it('fails a batch that crosses the checkpoint when the writer finds it does not match, instead of accepting it to write behind', async () => {
+    const writer = { head: async () => -1, verifier: { verifiedThrough: -1 }, commit: async () => ({ ok: false as const, fault: 'local' as const }) }
+    const verifier = verifierOf(4, async (_peer, from, amount) => items.slice(from, from + amount), writer as unknown as TopicWriter)
+    expect(await verifier.deliver(await verifier.fetch('p', 0, 6, { signal }), signal)).toEqual({ ok: false, fault: 'local' })
+    await expect(verifier.settle()).resolves.toBeUndefined()
+  })
+
+  it('re-plans, and refuses what follows, when a batch written behind fails a checkpoint in the writer', async () => {
+    // A checkpoint the writer checks can come after the batch was accepted: here the writer reports a mismatch.
+    let replans = 0
+    const writer = { head: async () => -1, verifier: { verifiedThrough: -1 }, commit: async () => ({ ok: false as const, fault: 'local' as const }) }
+    const checkpoint = { number: 100, root: new Uint8Array(32), head: 100, headHash: new Uint8Array(32) }
+    const verifier = verifierWith(writer as unknown as TopicWriter, { io: { checkpoint: () => checkpoint }, replan: () => replans++ })
+    expect(await verifier.deliver(await verifier.fetch('p', 0, 3, { signal }), signal)).toEqual({ ok: true })
+    await verifier.idle()
+    expect(replans).toBe(1)
+    expect(await verifier.deliver(await verifier.fetch('p', 3, 3, { signal }), signal)).toMatchObject({ ok: false, fault: 'local' })
+    await expect(verifier.settle()).rejects.toThrow(/did not match/)
+  })
+
+  it('does not store a batch crossing the checkpoint after a write behind it failed meanwhile', async () => {
+    const attempts: number[][] = []
+    const writer = {
+      head: async () => -1,
+      verifier: { verifiedThrough: -1 },
+      commit: async (batch: { n: number }[]) => {
+        attempts.push(batch.map((item) => item.n))
+        await new Promise((r) => setImmediate(r))
+        throw new Error('the disk is full')
+      }
+    }
+    const verifier = verifierOf(4, async (_peer, from, amount) => items.slice(from, from + amount), writer as unknown as TopicWriter)
+    // 0..2 are handed to the store; 3..5 cross the checkpoint at 4, so they wait for 0..2, whose write fails.
+    expect(await verifier.deliver(await verifier.fetch('p', 0, 3, { signal }), signal)).toEqual({ ok: true })
+    expect(await verifier.deliver(await verifier.fetch('p', 3, 3, { signal }), signal)).toEqual({ ok: false, fault: 'local' })
+    expect(attempts).toEqual([[0, 1, 2]])
+    await expect(verifier.settle()).rejects.toThrow('the disk is full')
+  })
+
+  it('anchors the next content hashes on the last item accepted while it is still being written, so no other history is appended to ours', async () => {
+    // 0..2 are accepted and still being written when 3..5 come; the only peer left for their hashes has another
+    // item 2 (and its own 3..5): its hashes must not pass, though the store cannot tell yet what our item 2 is.
+    const other = [...items.slice(0, 2), ...makeItems(6, 9).slice(2)]
+    const { writer, committed, written, release } = slowWriter()
+    let target = 2
+    let peers = claiming('honest')
+    const verifier = verifierWith(writer, {
+      io: {
+        fetch: async (_peer, from, amount) => (from < 3 ? items : other).slice(from, from + amount),
+        fetchHashes: (peer, from, to) => hashRange(peer === 'honest' ? items : other)(from, to),
+        localHashes: async (from, to) => (await hashRange(items)(from, to)).filter((_, i) => written.includes(from + i)),
+        states: () => peers()
+      },
+      target: () => target
+    })
+    expect(await verifier.deliver(await verifier.fetch('honest', 0, 3, { signal }), signal)).toEqual({ ok: true })
+    target = 5
+    peers = claiming('other')
+    expect(await verifier.deliver(await verifier.fetch('other', 3, 3, { signal }), signal)).toMatchObject({ ok: false, fault: 'local' })
+    release()
+    await verifier.idle()
+    expect(committed).toEqual([[0, 1, 2]])
+  })
+
+  it('counts and hands on only items past those still being written, when a batch comes again over them', async () => {
+    const counted = { count: 0, bytes: 0 }
+    const metrics = {
+      count: { increment: (value = 1) => (counted.count += value) },
+      bytes: { increment: (value = 1) => (counted.bytes += value) }
+    }
+    const { writer, committed, release } = slowWriter()
+    const verifier = verifierOf(100, async (_peer, from, amount) => items.slice(from, from + amount), writer, metrics)
+    expect(await verifier.deliver(await verifier.fetch('p', 0, 3, { signal }), signal)).toEqual({ ok: true })
+    expect(await verifier.deliver(await verifier.fetch('p', 0, 6, { signal }), signal)).toEqual({ ok: true })
+    release()
+    await verifier.idle()
+    expect(committed).toEqual([
+      [0, 1, 2],
+      [3, 4, 5]
+    ])
+    expect(counted.count).toBe(6)
   })
 })
