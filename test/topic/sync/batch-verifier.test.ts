@@ -305,4 +305,14 @@ describe('BatchVerifier', () => {
     ])
     expect(counted.count).toBe(6)
   })
+
+  it('stores nothing of a batch delivered during a checkpoint sync when the wait for its adoption is aborted', async () => {
+    const { writer, committed, release } = slowWriter()
+    release()
+    const checkpoint = { number: 100, root: new Uint8Array(32), head: 100, headHash: new Uint8Array(32) }
+    const verifier = verifierWith(writer, { io: { checkpoint: () => checkpoint }, untilAdopted: async () => false })
+    expect(await verifier.deliver(await verifier.fetch('p', 0, 3, { signal }), signal)).toEqual({ ok: false, fault: 'local' })
+    await verifier.idle()
+    expect(committed).toEqual([])
+  })
 })
