@@ -103,6 +103,11 @@ describe('checkpoint records', () => {
     )
   })
 
+  it('reports an abort as an abort, not as a bad record (whose sender would be blamed)', async () => {
+    const sealed = await sealCheckpoint('news', cp, await generateKeyPair('Ed25519'))
+    await expect(openCheckpoint(sealed.envelope, { topic: 'news', signal: AbortSignal.abort() })).rejects.toHaveProperty('name', 'AbortError')
+  })
+
   it('signs and opens a checkpoint whose head is its number (no item after it)', async () => {
     const key = await generateKeyPair('Ed25519')
     const atHead = { ...cp, head: cp.number }
