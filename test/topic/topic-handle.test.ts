@@ -71,14 +71,14 @@ class HandFeeds {
 
 interface Setup {
   topics: TopicStore
-  /** The topic's publisher. */
-  publisher: PrivateKey
+  /** The topic's publisher; none when a quorum decides. */
+  publisher: PrivateKey | undefined
   /** This node's key: the publisher's when `own`. */
   own?: boolean
   feeds?: HandFeeds
 }
 
-/** A handle over `topics` trusting `publisher`, with no peers and no network; faults it blames are collected. */
+/** A handle over `topics` trusting `publisher` (if any), with no peers and no network; faults it blames are collected. */
 async function handleOver({ topics, publisher, own = false, feeds }: Setup) {
   const states = new HandStates()
   const blamed: { peer: string; kind: OffenceKind }[] = []
@@ -90,8 +90,8 @@ async function handleOver({ topics, publisher, own = false, feeds }: Setup) {
     states: states as unknown as TopicStateManager,
     pubsub: undefined,
     feeds: feeds as unknown as GossipFeeds | undefined,
-    publisher: peerIdFromPrivateKey(publisher),
-    privateKey: own ? publisher : await generateKeyPair('Ed25519'),
+    publisher: publisher === undefined ? undefined : peerIdFromPrivateKey(publisher),
+    privateKey: own && publisher !== undefined ? publisher : await generateKeyPair('Ed25519'),
     quorum: undefined,
     onPeerFault: (peer, kind) => blamed.push({ peer, kind })
   })
@@ -248,5 +248,23 @@ describe('TopicHandle: checkpoint records from gossip', () => {
     following.abort()
     await follow
     await handle.close()
+  })
+
+  it('without a publisher, lets any signed record through to be relayed, but takes none', async () => {
+    const feeds = new HandFeeds()
+    const topics = new TopicStore(new MemoryStore())
+    const { handle } = await handleOver({ topics, publisher: undefined, feeds })
+    const received: number[] = []
+    handle.addEventListener('checkpoint', (e) => received.push(e.detail.checkpoint.number))
+    const following = new AbortController()
+    const follow = handle.follow({ signal: following.signal })
+    const cp = { number: 5, root: new Uint8Array(32).fill(1), head: 5, headHash: new Uint8Array(32).fill(2) }
+    expect(await feeds.deliver(checkpointsTopic(TOPIC), (await sealCheckpoint(TOPIC, cp, await generateKeyPair('Ed25519'))).envelope)).toBe(true)
+    expect(handle.checkpointReceived).toBeUndefined()
+    expect(received).toEqual([])
+    following.abort()
+    await follow
+    await handle.close()
+    expect(await topics.getCheckpointRecord(TOPIC)).toBeNull()
   })
 })
