@@ -247,7 +247,8 @@ export class BatchVerifier {
         await this.writes.idle()
         if (this.writes.failed) return { ok: false, fault: 'local' }
         const result = await this.init.writer.commit(verified, { signal: this.init.runSignal() })
-        this.accepted(from, to, verified)
+        // On a mismatch the writer dropped them: neither counted nor an anchor for the next hashes.
+        if (result.ok) this.accepted(from, to, verified)
         return result
       }
       await this.writes.add(to, async () => {

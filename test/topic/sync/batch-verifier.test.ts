@@ -224,10 +224,17 @@ describe('BatchVerifier', () => {
   })
 
   it('fails a batch that crosses the checkpoint when the writer finds it does not match, instead of accepting it to write behind', async () => {
+    // The writer dropped them: dsfg_topic_items_verified_total counts none of them.
+    const counted = { count: 0, bytes: 0 }
+    const metrics = {
+      count: { increment: (value = 1) => (counted.count += value) },
+      bytes: { increment: (value = 1) => (counted.bytes += value) }
+    }
     const writer = { head: async () => -1, verifier: { verifiedThrough: -1 }, commit: async () => ({ ok: false as const, fault: 'local' as const }) }
-    const verifier = verifierOf(4, async (_peer, from, amount) => items.slice(from, from + amount), writer as unknown as TopicWriter)
+    const verifier = verifierOf(4, async (_peer, from, amount) => items.slice(from, from + amount), writer as unknown as TopicWriter, metrics)
     expect(await verifier.deliver(await verifier.fetch('p', 0, 6, { signal }), signal)).toEqual({ ok: false, fault: 'local' })
     await expect(verifier.settle()).resolves.toBeUndefined()
+    expect(counted).toEqual({ count: 0, bytes: 0 })
   })
 
   it('re-plans, and refuses what follows, when a batch written behind fails a checkpoint in the writer', async () => {
