@@ -11,13 +11,11 @@
  *   npm run build && npm run bench:cpu-ab -- --against HEAD~3 --runs 12 --keys 20000
  */
 import { execFile } from 'node:child_process'
-import { once } from 'node:events'
-import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs, promisify } from 'node:util'
 import { rm, symlink } from 'node:fs/promises'
 import { fromHex, toHex } from '../src/util/hex.js'
-import { BIN, median, peerArgs, pinning, progress, readyLine, round, runDsfg, spawnBenchScript, startServers, withTempDir } from './processes.js'
+import { BIN, benchScriptResult, median, peerArgs, pinning, pinWherePossible, progress, round, runDsfg, startServers, withTempDir } from './processes.js'
 import { buildAccountTrie, measureLocalLimit } from './trie-sync-net.js'
 
 const run = promisify(execFile)
@@ -39,11 +37,7 @@ interface Series {
 
 /** The local limit in a fresh process (this script with `--limit`), on the client's CPU; its CPU µs a node. */
 export async function limitInFreshProcess(source: string, root: Uint8Array): Promise<number> {
-  const child = spawnBenchScript('cpu-ab.ts', ['--limit', source, toHex(root)], pinning.client)
-  const closed = once(child, 'close')
-  const { usPerNode } = await readyLine<{ usPerNode: number }>(child, 'the local limit')
-  const [code] = (await closed) as [number | null]
-  if (code !== 0) throw new Error(`the local limit exited with ${code}`)
+  const { usPerNode } = await benchScriptResult<{ usPerNode: number }>('cpu-ab.ts', ['--limit', source, toHex(root)], pinning.client, 'the local limit')
   return usPerNode
 }
 
@@ -61,7 +55,7 @@ function stats(values: number[]): { min: number; median: number; max: number } {
 }
 
 async function compare(against: string, runs: number, keys: number): Promise<void> {
-  if (process.platform === 'linux' && availableParallelism() >= 2) Object.assign(pinning, { servers: '0', client: '1' })
+  pinWherePossible()
   await withTempDir('dsfg-bench-cpu-ab-', async (dir) => {
     const other = join(dir, 'other')
     try {

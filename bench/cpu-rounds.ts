@@ -10,16 +10,14 @@
  *   npm run build && npm run bench:cpu-rounds
  *   npm run build && npm run bench:cpu-rounds -- --rounds 5 --keys 20000
  */
-import { once } from 'node:events'
 import { readdirSync, readFileSync } from 'node:fs'
 import { rm } from 'node:fs/promises'
-import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
 import { multiaddr } from '@multiformats/multiaddr'
 import { fromHex, toHex } from '../src/util/hex.js'
-import { median, pinning, progress, readyLine, round, spawnBenchScript, startServers, withTempDir } from './processes.js'
+import { benchScriptResult, median, pinning, pinWherePossible, progress, round, startServers, withTempDir } from './processes.js'
 import { limitInFreshProcess } from './cpu-ab.js'
 import { buildAccountTrie } from './trie-sync-net.js'
 
@@ -96,17 +94,12 @@ async function client(dir: string, root: Uint8Array, addrs: string[], rounds: nu
 }
 
 /** `client` in a fresh process (this script with `--client`), on the client's CPU. */
-async function clientInFreshProcess(dir: string, root: Uint8Array, addrs: string[], rounds: number): Promise<Round[]> {
-  const child = spawnBenchScript('cpu-rounds.ts', ['--client', dir, toHex(root), ...addrs, '--rounds', String(rounds)], pinning.client)
-  const closed = once(child, 'close')
-  const results = await readyLine<Round[]>(child, 'the client')
-  const [code] = (await closed) as [number | null]
-  if (code !== 0) throw new Error(`the client exited with ${code}`)
-  return results
+function clientInFreshProcess(dir: string, root: Uint8Array, addrs: string[], rounds: number): Promise<Round[]> {
+  return benchScriptResult<Round[]>('cpu-rounds.ts', ['--client', dir, toHex(root), ...addrs, '--rounds', String(rounds)], pinning.client, 'the client')
 }
 
 async function main(rounds: number, keys: number, runs: number): Promise<void> {
-  if (process.platform === 'linux' && availableParallelism() >= 2) Object.assign(pinning, { servers: '0', client: '1' })
+  pinWherePossible()
   await withTempDir('dsfg-bench-cpu-rounds-', async (dir) => {
     const source = join(dir, 'source')
     const { root, nodes } = await buildAccountTrie(source, 1, keys)

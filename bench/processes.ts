@@ -6,7 +6,7 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { cp, mkdtemp, readFile, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { availableParallelism, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { pathToFileURL } from 'node:url'
@@ -87,6 +87,11 @@ export async function stopChild(child: ChildProcess): Promise<void> {
  * client's CPU per node is not moved by the servers taking turns on its core.
  */
 export const pinning: { servers?: string; client?: string } = {}
+
+/** Servers on CPU 0 and the client on CPU 1, on Linux with 2 CPUs or more (`taskset`); else nothing is pinned. */
+export function pinWherePossible(): void {
+  if (process.platform === 'linux' && availableParallelism() >= 2) Object.assign(pinning, { servers: '0', client: '1' })
+}
 
 /** The command and arguments that run `node <argv>` on `cpus`, when set. */
 function pinnedNode(cpus: string | undefined, argv: string[]): [string, string[]] {
@@ -213,6 +218,16 @@ export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b)
   const mid = s.length >> 1
   return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2
+}
+
+/** Runs bench script `script` with `args` on `cpus` and returns its first stdout line, parsed as JSON, once it exited 0. */
+export async function benchScriptResult<T>(script: string, args: string[], cpus: string | undefined, what: string): Promise<T> {
+  const child = spawnBenchScript(script, args, cpus)
+  const closed = once(child, 'close')
+  const result = await readyLine<T>(child, what)
+  const [code] = (await closed) as [number | null]
+  if (code !== 0) throw new Error(`${what} exited with ${code}`)
+  return result
 }
 
 /** The first stdout line of a bench child, parsed as JSON. */
