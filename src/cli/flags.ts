@@ -99,7 +99,48 @@ export function trustFlags(options: { publisher: string | undefined; quorum: str
   return { quorum: numberFlag(options.quorum, '--quorum', 1) ?? DEFAULT_TOPIC_QUORUM }
 }
 
+/** A topic's trust from the flags: its `TopicTrust`, and whether a flag said it (`topicTrust` tells them apart). */
+export interface TopicTrustFlags {
+  readonly trust: TopicTrust
+  readonly given: boolean
+}
+
+/**
+ * `serve`'s trust flags for each of `topics`. `--publisher PEERID` (once) or `--quorum N` apply to every topic, as
+ * `trustFlags` reads them; `--publisher TOPIC=PEERID` (repeatable) is that topic's publisher whatever the others
+ * say, so one process can serve topics of different publishers, and a topic this node published beside them.
+ * A topic name may hold `=`; a peer id never does, so the value splits at its last one.
+ */
+export function serveTrustFlags(options: { publisher: readonly string[]; quorum: string | undefined }, topics: readonly string[]): Map<string, TopicTrustFlags> {
+  const everyTopic: string[] = []
+  const perTopic = new Map<string, TopicTrust>()
+  for (const value of options.publisher) {
+    const split = value.lastIndexOf('=')
+    if (split < 0) {
+      everyTopic.push(value)
+      continue
+    }
+    const topic = value.slice(0, split)
+    const name = `--publisher ${topic}=…`
+    if (topic === '') throw new UsageError(`--publisher ${JSON.stringify(value)} names no topic before its "="`)
+    if (!topics.includes(topic)) throw new UsageError(`${name}: ${JSON.stringify(topic)} is not one of the --topic flags`)
+    if (perTopic.has(topic)) throw new UsageError(`${name} is given twice`)
+    perTopic.set(topic, { publisher: peerIdFlag(value.slice(split + 1), '--publisher') })
+  }
+  if (everyTopic.length > 1) {
+    throw new UsageError('give --publisher PEERID at most once (it applies to every --topic), and --publisher TOPIC=PEERID for one topic')
+  }
+  const shared = { trust: trustFlags({ publisher: everyTopic[0], quorum: options.quorum }), given: everyTopic.length > 0 || options.quorum !== undefined }
+  const out = new Map<string, TopicTrustFlags>()
+  for (const topic of topics) {
+    const own = perTopic.get(topic)
+    out.set(topic, own === undefined ? shared : { trust: own, given: true })
+  }
+  return out
+}
+
 /** Whether `--publisher` or `--quorum` was given: both only make sense with a topic. */
-export function trustGiven(options: { publisher: string | undefined; quorum: string | undefined }): boolean {
-  return options.publisher !== undefined || options.quorum !== undefined
+export function trustGiven(options: { publisher: string | readonly string[] | undefined; quorum: string | undefined }): boolean {
+  const publisher = typeof options.publisher === 'string' ? [options.publisher] : (options.publisher ?? [])
+  return publisher.length > 0 || options.quorum !== undefined
 }

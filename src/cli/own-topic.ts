@@ -4,7 +4,7 @@ import { UsageError } from '../errors.js'
 import type { KVStore } from '../store/kv-store.js'
 import { MEMORY_STORE_SPEC } from '../store/open-store.js'
 import { TopicStore } from '../topic/topic-store.js'
-import type { TopicTrust } from './flags.js'
+import type { TopicTrust, TopicTrustFlags } from './flags.js'
 import { journalPath, PublishPendingError } from './resumable-publish.js'
 
 /**
@@ -24,8 +24,8 @@ export async function ownPublisher(store: KVStore, topic: string, key: PrivateKe
 }
 
 /**
- * The trust `serve` and `sync` give `topic`: the flags' (`trust`; `given` when `--publisher` or `--quorum` was
- * given), except for a topic this node published, whose items exist nowhere else: only the node's own signatures
+ * The trust `serve` and `sync` give `topic`: the flags' (`trust`; `given` when a trust flag applies to this
+ * topic), except for a topic this node published, whose items exist nowhere else: only the node's own signatures
  * may decide it. With no flag it is its own publisher, and any other trust is refused: under another publisher the
  * topic handle drops the stored items that publisher's checkpoints do not prove, and under a quorum peers that
  * agree on another history can replace its newest items (the tip check) and make it sign theirs. A topic with an
@@ -34,7 +34,7 @@ export async function ownPublisher(store: KVStore, topic: string, key: PrivateKe
 export async function topicTrust(
   store: KVStore,
   topic: string,
-  flags: { trust: TopicTrust; given: boolean },
+  flags: TopicTrustFlags,
   key: PrivateKey | undefined,
   data: string
 ): Promise<TopicTrust> {
@@ -53,6 +53,6 @@ export async function topicTrust(
   const flag = 'publisher' in flags.trust ? `--publisher ${flags.trust.publisher.toString()}` : `--quorum ${flags.trust.quorum}`
   const risk = 'publisher' in flags.trust ? 'would drop its items' : 'would let peers replace its items'
   throw new UsageError(
-    `topic ${topic} in ${data} was published by this node (${own.toString()}): ${flag} ${risk}; give --publisher ${own.toString()} or no trust flag (a trust flag applies to every --topic)`
+    `topic ${topic} in ${data} was published by this node (${own.toString()}): ${flag} ${risk}; give --publisher ${own.toString()} or no trust flag for it (serve's --publisher TOPIC=PEERID names another topic's publisher alone)`
   )
 }

@@ -25,11 +25,13 @@ describe('dsfg publish, serve --topic, sync --topic, items', () => {
 
     const server = await serveCli(cli.bin, ['--data', source, '--topic', 'news'])
     expect(server.info.topics).toEqual(['news'])
-    // One server cannot make a quorum of two: the sync gives up after its wait for peers (15 s, the default)
-    // instead of hanging. It spends that time waiting, so it runs beside the two syncs below, not after them.
-    const short = runCli(cli.bin, ['sync', '--data', ':memory:', '--peer', server.info.addrs[0]!, '--topic', 'news', '--quorum', '2'], {
-      timeoutMs: 60_000
-    })
+    // One server cannot make a quorum of two: the sync gives up after its wait for peers instead of hanging. It
+    // spends that time waiting, so it runs beside the two syncs below, not after them.
+    const short = runCli(
+      cli.bin,
+      ['sync', '--data', ':memory:', '--peer', server.info.addrs[0]!, '--topic', 'news', '--quorum', '2', '--wait', '4'],
+      { timeoutMs: 60_000 }
+    )
     const target = join(cli.work, 'target')
     const synced = await runCli(cli.bin, ['sync', '--data', target, '--peer', server.info.addrs[0]!, '--topic', 'news'], {
       timeoutMs: 60_000
@@ -199,6 +201,41 @@ describe('dsfg publish, serve --topic, sync --topic, items', () => {
     expect(own.info.peerId).toBe(self)
     expect(await own.stop()).toBe(0)
     expect(await listed()).toEqual(items)
+
+    // One process serves its own topic beside a topic of another publisher: --publisher TOPIC=PEERID names that
+    // topic's alone (a plain --publisher, above, is refused, as it would apply to both).
+    const theirsInput = join(cli.work, 'theirs.jsonl')
+    const theirs = ['0xa0', '0xa1', '0xa2', '0xa3']
+    await writeItemLines(theirsInput, theirs)
+    const theirsPublished = await runCli(cli.bin, ['publish', '--data', forgerData, '--topic', 'theirs', theirsInput])
+    expect(theirsPublished.code, theirsPublished.stderr).toBe(0)
+    const publisher = (JSON.parse(theirsPublished.stdout) as { publisher: string }).publisher
+    // A longer history of `theirs` under another key, which a quorum of one would take (the highest head).
+    const longerInput = join(cli.work, 'longer.jsonl')
+    await writeItemLines(longerInput, ['0xb0', '0xb1', '0xb2', '0xb3', '0xb4', '0xb5'])
+    expect((await runCli(cli.bin, ['publish', '--data', copy, '--topic', 'theirs', longerInput])).code).toBe(0)
+    const origin = await serveCli(cli.bin, ['--data', forgerData, '--topic', 'theirs'])
+    const longer = await serveCli(cli.bin, ['--data', copy, '--topic', 'theirs'])
+    try {
+      const peers = [origin, longer].flatMap((s) => ['--peer', s.info.addrs[0]!])
+      const both = await serveCli(cli.bin, ['--data', data, '--topic', 'mine', '--topic', 'theirs', '--publisher', `theirs=${publisher}`, ...peers])
+      try {
+        expect(both.info.topics).toEqual(['mine', 'theirs'])
+        // It follows `theirs` from its publisher and serves it on; a joiner trusting that publisher takes it from here.
+        const args = ['sync', '--data', ':memory:', '--peer', both.info.addrs[0]!, '--topic', 'theirs', '--publisher', publisher]
+        const joined = await runCli(cli.bin, args, { timeoutMs: 60_000 })
+        expect(joined.code, joined.stderr).toBe(0)
+        expect(JSON.parse(joined.stdout)).toMatchObject({ topic: 'theirs', trust: 'publisher', head: 3, verified: true })
+      } finally {
+        expect(await both.stop()).toBe(0)
+      }
+    } finally {
+      expect(await origin.stop()).toBe(0)
+      expect(await longer.stop()).toBe(0)
+    }
+    expect(await listed()).toEqual(items)
+    const stored = await runCli(cli.bin, ['items', '--data', data, '--topic', 'theirs'])
+    expect(stored.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { data: string }).data)).toEqual(theirs)
   })
 
   it('gives one-line errors for bad topic input', async () => {

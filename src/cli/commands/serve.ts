@@ -4,7 +4,7 @@ import { SERVER_CONNECTION_LIMITS } from '../../constants.js'
 import { openStore } from '../../store/open-store.js'
 import { defineCommand } from '../command.js'
 import { SUMMARIES } from './index.js'
-import { multiaddrFlag, NODE_DATA_DESCRIPTION, numberFlag, TRUST_OPTIONS, type TopicTrust, trustFlags, trustGiven } from '../flags.js'
+import { multiaddrFlag, NODE_DATA_DESCRIPTION, numberFlag, serveTrustFlags, TRUST_OPTIONS, type TopicTrust, trustGiven } from '../flags.js'
 import { writeJson } from '../io.js'
 import { hostPortFlag, wsListenAddress } from '../host-port.js'
 import { type MetricsServer, startMetricsServer } from '../metrics-server.js'
@@ -19,9 +19,10 @@ export const serveCommand = defineCommand({
   description: [
     'Starts a libp2p node (TCP, with --ws WebSockets too; noise, yamux, identify, gossipsub) that answers',
     '/dsfg/nodes/1.0.0 from --data, and for each --topic the status, contents and hashes protocols, while following the topic: it downloads',
-    'what peers have beyond its head and applies live gossiped items. --publisher or --quorum (one of them)',
-    'says whom every --topic trusts (see the README\'s trust model); a topic DIR published (`dsfg publish`) trusts',
-    'only this node: with neither flag it is its own publisher, and a flag naming other trust is refused. Prints one JSON line',
+    'what peers have beyond its head and applies live gossiped items. --publisher PEERID or --quorum (one of them)',
+    'says whom every --topic trusts (see the README\'s trust model), and --publisher TOPIC=PEERID whom one topic trusts;',
+    'a topic DIR published (`dsfg publish`) trusts only this node: with no flag for it, it is its own publisher, and a',
+    'flag naming other trust for it is refused. Prints one JSON line',
     '{"peerId","addrs":[…],"topics":[…]} once listening, then runs until SIGINT or SIGTERM, when it closes the',
     'node and the store and exits 0. The peer id comes from the key in DIR/node.key (created on first use), so',
     'it stays the same across restarts; `dsfg id --data DIR` prints it without starting a node.',
@@ -53,6 +54,12 @@ export const serveCommand = defineCommand({
       description: 'serve the browser page there over HTTP (needs --ws): a tab joins a topic of this server and syncs it'
     },
     ...TRUST_OPTIONS,
+    publisher: {
+      type: 'string',
+      value: '[TOPIC=]PEERID',
+      multiple: true,
+      description: "publisher of every --topic, or with TOPIC= of that one (repeatable): only items and checkpoints it signed are accepted"
+    },
     peer: { type: 'string', value: 'MADDR', multiple: true, description: 'peer to dial at start (repeatable)' },
     metrics: { type: 'string', value: 'HOST:PORT', description: 'serve Prometheus metrics at http://HOST:PORT/metrics' },
     'max-connections-per-host': {
@@ -71,7 +78,7 @@ export const serveCommand = defineCommand({
     const web = options.web === undefined ? undefined : hostPortFlag(options.web, '--web')
     if (web !== undefined && ws.length === 0) throw new UsageError('--web needs --ws: a browser tab dials WebSockets')
     if (options.topic.length === 0 && trustGiven(options)) throw new UsageError('--publisher and --quorum need a --topic')
-    const trust = trustFlags(options)
+    const trust = serveTrustFlags(options, options.topic)
     const stop = terminationSignal()
     const store = await openStore(options.data)
     try {
@@ -90,9 +97,8 @@ export const serveCommand = defineCommand({
       const privateKey = await nodeKeyFor(options.data)
       // A topic this node published has this node as its publisher: it never takes items or checkpoints from
       // anyone else, nor appends to its history.
-      const flags = { trust, given: trustGiven(options) }
       const topics: ({ name: string } & TopicTrust)[] = []
-      for (const name of options.topic) topics.push({ name, ...(await topicTrust(store, name, flags, privateKey, options.data)) })
+      for (const name of options.topic) topics.push({ name, ...(await topicTrust(store, name, trust.get(name)!, privateKey, options.data)) })
       const node = await createDsfgNode({
         store,
         listen,

@@ -1,0 +1,59 @@
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { beforeAll, describe, expect, it } from 'vitest'
+import { UsageError } from '../../src/errors.js'
+import { serveTrustFlags, type TopicTrustFlags } from '../../src/cli/flags.js'
+
+let a: string
+let b: string
+
+beforeAll(async () => {
+  a = peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString()
+  b = peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString()
+})
+
+/** Each topic's trust as plain text: `publisher:<id>` or `quorum:<n>`, and `!` when a flag gave it. */
+function read(flags: Map<string, TopicTrustFlags>): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const [topic, { trust, given }] of flags) {
+    out[topic] = ('publisher' in trust ? `publisher:${trust.publisher.toString()}` : `quorum:${trust.quorum}`) + (given ? '!' : '')
+  }
+  return out
+}
+
+describe('serveTrustFlags', () => {
+  it('applies --publisher PEERID and --quorum N to every topic, and the default quorum to every topic without a flag', () => {
+    expect(read(serveTrustFlags({ publisher: [a], quorum: undefined }, ['x', 'y']))).toEqual({ x: `publisher:${a}!`, y: `publisher:${a}!` })
+    expect(read(serveTrustFlags({ publisher: [], quorum: '3' }, ['x', 'y']))).toEqual({ x: 'quorum:3!', y: 'quorum:3!' })
+    expect(read(serveTrustFlags({ publisher: [], quorum: undefined }, ['x']))).toEqual({ x: 'quorum:1' })
+  })
+
+  it('gives a topic named by --publisher TOPIC=PEERID that publisher, and the others what the rest of the flags say', () => {
+    expect(read(serveTrustFlags({ publisher: [`y=${b}`], quorum: undefined }, ['x', 'y']))).toEqual({ x: 'quorum:1', y: `publisher:${b}!` })
+    expect(read(serveTrustFlags({ publisher: [`y=${b}`, a], quorum: undefined }, ['x', 'y']))).toEqual({ x: `publisher:${a}!`, y: `publisher:${b}!` })
+    // A quorum for the rest beside one topic's publisher: the two say different topics' trust, so they do not clash.
+    expect(read(serveTrustFlags({ publisher: [`y=${b}`], quorum: '2' }, ['x', 'y']))).toEqual({ x: 'quorum:2!', y: `publisher:${b}!` })
+  })
+
+  it('splits at the last "=", as a topic name may hold one and a peer id never does', () => {
+    expect(read(serveTrustFlags({ publisher: [`k=v=${a}`], quorum: undefined }, ['k=v']))).toEqual({ 'k=v': `publisher:${a}!` })
+  })
+
+  it('refuses what cannot be meant, in one line each', () => {
+    const refusal = (publisher: string[], topics: string[], quorum?: string) => {
+      try {
+        serveTrustFlags({ publisher, quorum }, topics)
+      } catch (err) {
+        expect(err).toBeInstanceOf(UsageError)
+        return (err as Error).message
+      }
+      throw new Error('accepted')
+    }
+    expect(refusal([a, b], ['x'])).toMatch(/^give --publisher PEERID at most once/)
+    expect(refusal([a], ['x'], '2')).toBe('give at most one of --publisher and --quorum')
+    expect(refusal([`z=${a}`], ['x'])).toBe('--publisher z=…: "z" is not one of the --topic flags')
+    expect(refusal([`x=${a}`, `x=${b}`], ['x'])).toBe('--publisher x=… is given twice')
+    expect(refusal([`=${a}`], ['x'])).toMatch(/names no topic before its "="$/)
+    expect(refusal(['x=nope'], ['x'])).toBe('--publisher "nope" is not a peer id')
+  })
+})
