@@ -1,26 +1,63 @@
 import { existsSync } from 'node:fs'
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import type { PeerId, PrivateKey } from '@libp2p/interface'
-import { UsageError } from '../errors.js'
+import { StoreError, UsageError } from '../errors.js'
 import type { KVStore } from '../store/kv-store.js'
 import { MEMORY_STORE_SPEC } from '../store/open-store.js'
 import { TopicStore } from '../topic/topic-store.js'
+import { failureText } from './error-report.js'
 import type { TopicTrust, TopicTrustFlags } from './flags.js'
-import { journalPath, PublishPendingError } from './resumable-publish.js'
+import { writeFileAtomic } from './io.js'
+import { journalPath, PublishPendingError, topicFileId } from './resumable-publish.js'
 
 /**
- * This node's peer id when it published `topic` in `store` (the newest checkpoint record there is signed by
- * `key`), else undefined. The modules that open a record load only when there is one.
+ * The file in a `--data` directory naming the peer ids that published `topic` from it, one a line: `dsfg publish`
+ * adds the key it signed with. A topic stays this directory's own when its node key is replaced or lost (a new
+ * one is made on first use), and in a copy of the directory, which serves it as its publisher's.
  */
-export async function ownPublisher(store: KVStore, topic: string, key: PrivateKey | undefined): Promise<PeerId | undefined> {
-  if (key === undefined) return undefined
+export function publishersPath(dir: string, topic: string): string {
+  return join(dir, `published-${topicFileId(topic)}.peers`)
+}
+
+/** Records that `signer` published `topic` from `dir` (a file beside the store; `:memory:` keeps none). */
+export async function recordPublisher(dir: string, topic: string, signer: PeerId): Promise<void> {
+  if (dir === MEMORY_STORE_SPEC) return
+  const path = publishersPath(dir, topic)
+  const known = await readPublishers(path)
+  if (known.includes(signer.toString())) return
+  await writeFileAtomic(path, [...known, signer.toString()].map((id) => `${id}\n`).join(''))
+}
+
+async function readPublishers(path: string): Promise<string[]> {
+  let text: string
+  try {
+    text = await readFile(path, 'utf8')
+  } catch (err) {
+    if ((err as { code?: unknown }).code === 'ENOENT') return []
+    throw new StoreError(`cannot read ${path}: ${failureText(err)}`, { cause: err })
+  }
+  return text.split('\n').filter((line) => line !== '')
+}
+
+/**
+ * The signer of `topic`'s newest stored checkpoint record when this directory published it: the record is signed
+ * by `key`, or by a peer id `dsfg publish` recorded in `data` (`publishersPath`); else undefined. The modules that
+ * open a record load only when there is one.
+ */
+export async function ownPublisher(store: KVStore, topic: string, key: PrivateKey | undefined, data: string): Promise<PeerId | undefined> {
   const stored = await new TopicStore(store).getCheckpointRecord(topic)
   if (stored === null) return undefined
   const [{ peerIdFromPrivateKey }, { openCheckpoint }] = await Promise.all([import('@libp2p/peer-id'), import('../topic/checkpoint-record.js')])
+  let signer: PeerId
   try {
-    return (await openCheckpoint(stored.envelope, { topic, publisher: peerIdFromPrivateKey(key) })).signer
+    signer = (await openCheckpoint(stored.envelope, { topic })).signer
   } catch {
     return undefined
   }
+  if (key !== undefined && signer.equals(peerIdFromPrivateKey(key))) return signer
+  if (data === MEMORY_STORE_SPEC) return undefined
+  return (await readPublishers(publishersPath(data, topic))).includes(signer.toString()) ? signer : undefined
 }
 
 /**
@@ -37,7 +74,7 @@ export async function topicTrust(
   flags: TopicTrustFlags,
   key: PrivateKey | undefined,
   data: string
-): Promise<TopicTrust> {
+): Promise<{ trust: TopicTrust; own: boolean }> {
   // Items stored by a publish that did not finish have no checkpoint yet, so they are nobody's under any trust,
   // and items a sync appends meanwhile would be in the way of finishing it.
   const journal = data === MEMORY_STORE_SPEC ? undefined : journalPath(data, topic)
@@ -46,13 +83,14 @@ export async function topicTrust(
       `topic ${topic} in ${data} has an unfinished publish (${journal}): run that publish again to finish it, or remove the file to leave it so`
     )
   }
-  const own = await ownPublisher(store, topic, key)
-  if (own === undefined) return flags.trust
-  if (!flags.given) return { publisher: own }
-  if ('publisher' in flags.trust && flags.trust.publisher.equals(own)) return flags.trust
+  const own = await ownPublisher(store, topic, key, data)
+  if (own === undefined) return { trust: flags.trust, own: false }
+  // Published before `publish` kept the file, and recognised by the key: kept from now on, should the key go.
+  await recordPublisher(data, topic, own)
+  if (!flags.given || ('publisher' in flags.trust && flags.trust.publisher.equals(own))) return { trust: { publisher: own }, own: true }
   const flag = 'publisher' in flags.trust ? `--publisher ${flags.trust.publisher.toString()}` : `--quorum ${flags.trust.quorum}`
   const risk = 'publisher' in flags.trust ? 'would drop its items' : 'would let peers replace its items'
   throw new UsageError(
-    `topic ${topic} in ${data} was published by this node (${own.toString()}): ${flag} ${risk}; give --publisher ${own.toString()} or no trust flag for it (serve's --publisher TOPIC=PEERID names another topic's publisher alone)`
+    `topic ${topic} in ${data} was published from this directory (${own.toString()}): ${flag} ${risk}; give --publisher ${own.toString()} or no trust flag for it (serve's --publisher TOPIC=PEERID names another topic's publisher alone)`
   )
 }

@@ -36,8 +36,12 @@ export interface PublishJournal {
 
 /** The journal's file in `dir`: one per topic (the name holds a hash of the topic, which may be any string). */
 export function journalPath(dir: string, topic: string): string {
-  const id = toHex(keccak256(new TextEncoder().encode(topic)).subarray(0, 8)).slice(2)
-  return join(dir, `publish-${id}.pending`)
+  return join(dir, `publish-${topicFileId(topic)}.pending`)
+}
+
+/** What names a topic's files in a `--data` directory: 16 hex digits of a hash of its name, which may be any string. */
+export function topicFileId(topic: string): string {
+  return toHex(keccak256(new TextEncoder().encode(topic)).subarray(0, 8)).slice(2)
 }
 
 async function readJournal(path: string): Promise<PublishJournal | undefined> {

@@ -1,6 +1,7 @@
-import { cp, rm, writeFile } from 'node:fs/promises'
+import { cp, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it, vi } from 'vitest'
+import { publishersPath } from '../../src/cli/own-topic.js'
 import { journalPath } from '../../src/cli/resumable-publish.js'
 import { toHex } from '../../src/util/hex.js'
 import { Prng } from '../../src/util/prng.js'
@@ -139,6 +140,11 @@ describe('dsfg publish, serve --topic, sync --topic, items', () => {
     const published = await runCli(cli.bin, ['publish', '--data', data, '--topic', 'mine', input])
     expect(published.code, published.stderr).toBe(0)
     const self = (JSON.parse(published.stdout) as { publisher: string }).publisher
+    // `publish` notes the key it signed with beside the store; a directory published before it did has it noted
+    // by the first `serve` or `sync` that recognises its key (the refusals below).
+    const publishers = publishersPath(data, 'mine')
+    expect(await readFile(publishers, 'utf8')).toBe(`${self}\n`)
+    await rm(publishers)
     const listed = async (): Promise<string[]> => {
       const run = await runCli(cli.bin, ['items', '--data', data, '--topic', 'mine'])
       expect(run.code, run.stderr).toBe(0)
@@ -148,7 +154,7 @@ describe('dsfg publish, serve --topic, sync --topic, items', () => {
     // agreeing on another history could replace them. They exist nowhere else.
     const other = '12D3KooWGiKD4yYfxGEoLnnhkUph1qmBTdTuwdgVuf8UQYc9Vyuw'
     const refused = (flag: string, risk: string) =>
-      new RegExp(`^dsfg: topic mine in .* was published by this node \\(${self}\\): ${flag} ${risk}; give --publisher ${self} or no trust flag`)
+      new RegExp(`^dsfg: topic mine in .* was published from this directory \\(${self}\\): ${flag} ${risk}; give --publisher ${self} or no trust flag`)
     const nowhere = `/ip4/127.0.0.1/tcp/1/p2p/${other}`
     for (const [flags, refusal] of [
       [['--publisher', other], refused(`--publisher ${other}`, 'would drop its items')],
@@ -158,6 +164,7 @@ describe('dsfg publish, serve --topic, sync --topic, items', () => {
       expectOneLineError(await runCli(cli.bin, ['sync', '--data', data, '--peer', nowhere, '--topic', 'mine', ...flags]), 2, refusal)
     }
     expect(await listed()).toEqual(items)
+    expect(await readFile(publishers, 'utf8')).toBe(`${self}\n`)
     // A publish that did not finish leaves its journal: the topic is neither served nor synced until it is done.
     const journal = journalPath(data, 'mine')
     await writeFile(journal, '{}')
@@ -166,11 +173,21 @@ describe('dsfg publish, serve --topic, sync --topic, items', () => {
     expectOneLineError(await runCli(cli.bin, ['sync', '--data', data, '--peer', nowhere, '--topic', 'mine']), 1, unfinished)
     await rm(journal)
 
-    // A copy of the store under another key (so not its publisher) serves the topic and its record. With no trust
-    // flag, a sync of the original trusts its own key alone, as `serve` does: it would be quorum:1 otherwise.
+    // A copy of the directory under another key (its node key lost, or not copied) still holds the topic as
+    // published from it: no other trust is taken for it (`publish` noted its key beside the store). The copy then
+    // serves the topic and its record, and with no trust flag a sync of the original trusts its own key alone,
+    // as `serve` does: it would be quorum:1 otherwise.
     const copy = join(cli.work, 'own-copy')
     await cp(data, copy, { recursive: true })
     await rm(join(copy, 'node.key'))
+    for (const [flags, refusal] of [
+      [['--publisher', other], /\(\S+\): --publisher \S+ would drop its items/],
+      [['--quorum', '1'], /\(\S+\): --quorum 1 would let peers replace its items/]
+    ] as const) {
+      const refused = await runCli(cli.bin, ['serve', '--data', copy, '--topic', 'mine', ...flags], { timeoutMs: 20_000 })
+      expectOneLineError(refused, 2, new RegExp(`^dsfg: topic mine in .* was published from this directory \\(${self}\\)`))
+      expectOneLineError(refused, 2, refusal)
+    }
     const server = await serveCli(cli.bin, ['--data', copy, '--topic', 'mine'])
     try {
       const synced = await runCli(cli.bin, ['sync', '--data', data, '--peer', server.info.addrs[0]!, '--topic', 'mine'], { timeoutMs: 60_000 })

@@ -98,7 +98,7 @@ export const serveCommand = defineCommand({
       // A topic this node published has this node as its publisher: it never takes items or checkpoints from
       // anyone else, nor appends to its history.
       const topics: ({ name: string } & TopicTrust)[] = []
-      for (const name of options.topic) topics.push({ name, ...(await topicTrust(store, name, trust.get(name)!, privateKey, options.data)) })
+      for (const name of options.topic) topics.push({ name, ...(await topicTrust(store, name, trust.get(name)!, privateKey, options.data)).trust })
       const node = await createDsfgNode({
         store,
         listen,

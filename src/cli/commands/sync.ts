@@ -103,10 +103,8 @@ export const syncCommand = defineCommand({
       const [{ createDsfgNode }, { dialWithRetry }] = await Promise.all([import('../../node/create-node.js'), import('../../node/dial.js')])
       const privateKey = await nodeKeyFor(options.data)
       // A topic this node published is synced under its own signatures only (see `topicTrust`).
-      const topic =
-        options.topic === undefined
-          ? undefined
-          : { name: options.topic, checkpointSync, ...(await topicTrust(store, options.topic, { trust, given: trustGiven(options) }, privateKey, options.data)) }
+      const decided = options.topic === undefined ? undefined : await topicTrust(store, options.topic, { trust, given: trustGiven(options) }, privateKey, options.data)
+      const topic = options.topic === undefined || decided === undefined ? undefined : { name: options.topic, checkpointSync, ...decided.trust }
       const topics = topic === undefined ? [] : [topic]
       const node = await createDsfgNode({ store, topics, privateKey })
       // Ends the dials still going when the sync is over.
@@ -133,7 +131,7 @@ export const syncCommand = defineCommand({
         try {
           summary =
             root !== undefined ? await syncRoot(node, store, root, { signal: stop.signal, waitMs }, io)
-              : await syncTopic(node, topic!, { signal: stop.signal, waitMs }, io)
+              : await syncTopic(node, topic!, { signal: stop.signal, waitMs, own: decided?.own === true }, io)
         } catch (err) {
           // A stopped sync fails with whatever its parts make of the abort (the state syncer's own AbortError,
           // say): the cause to report is the interruption.
@@ -245,7 +243,7 @@ async function syncRoot(
 async function syncTopic(
   node: DsfgLibp2p,
   config: { readonly name: string } & TopicTrust,
-  { signal, waitMs }: { signal: AbortSignal; waitMs: number },
+  { signal, waitMs, own }: { signal: AbortSignal; waitMs: number; own: boolean },
   io: CliIo
 ): Promise<Record<string, unknown>> {
   const name = config.name
@@ -298,8 +296,8 @@ async function syncTopic(
     await pollUntil(() => topic.peerStates().size >= needed, stuck.signal, signal, failure)
     // With a publisher only its signed checkpoint sets the target: without one there is nothing to sync to, and
     // peers that cannot show one (liars, or servers that never had it) are no reason to claim success.
-    // This node's own topic needs none from peers: its store holds its own record, which the sync loads itself.
-    const own = 'publisher' in config && config.publisher.equals(node.peerId)
+    // A topic published from this directory needs none from peers: its store holds its own record, which the
+    // sync loads itself.
     if ('publisher' in config && !own) await pollUntil(() => topic.checkpointReceived !== undefined, stuck.signal, signal, failure)
     head = await topic.syncOnce({ signal: AbortSignal.any([signal, stuck.signal]) }).catch((err: unknown) => {
       if (stuck.signal.aborted && !signal.aborted) throw new SyncFailedError(giveUp, { cause: err })

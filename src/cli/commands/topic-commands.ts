@@ -2,6 +2,7 @@ import { MEMORY_STORE_SPEC, openStore } from '../../store/open-store.js'
 import { recordSignedCheckpoint } from '../../topic/checkpoint-record.js'
 import { TopicStore } from '../../topic/topic-store.js'
 import { nodeKeyFor } from '../node-key.js'
+import { recordPublisher } from '../own-topic.js'
 import { toHex } from '../../util/hex.js'
 import { defineCommand } from '../command.js'
 import { SUMMARIES } from './index.js'
@@ -58,6 +59,8 @@ export const publishCommand = defineCommand({
         const key = await nodeKeyFor(options.data)
         const record = key === undefined ? null : await recordSignedCheckpoint(topics, options.topic, key)
         const checkpoint = record?.checkpoint ?? (key === undefined ? await topics.checkpoint(options.topic) : null)
+        // Before the journal goes: a publish killed between the two is finished by its next run, which records it.
+        if (record !== null) await recordPublisher(options.data, options.topic, record.signer)
         await finishPublish(journalDir, options.topic)
         const publisher = record?.signer.toString() ?? null
         progress.finish()
