@@ -3,6 +3,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import { InvalidInputError, UsageError } from '../errors.js'
 import { DEFAULT_TOPIC_QUORUM } from '../topic/sync/topic-sync.js'
+import { topicId } from '../topic/topic-keys.js'
 import { keccak256 } from '../trie/keccak.js'
 import { fromHex, hashFromHex } from '../util/hex.js'
 import type { OptionTable } from './args.js'
@@ -63,6 +64,27 @@ export function numberFlag(value: string | undefined, name: string, min = 0): nu
   return n
 }
 
+/** A topic name flag: 1 to 256 bytes of well-formed Unicode (what a store and the wire accept), checked before any store opens. */
+export function topicFlag(value: string): string {
+  try {
+    topicId(value)
+  } catch (err) {
+    throw new UsageError(`--topic ${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)}: ${(err as Error).message}`, { cause: err })
+  }
+  return value
+}
+
+/** `serve`'s `--topic` flags: each a `topicFlag`, none given twice. */
+export function topicFlags(values: readonly string[]): string[] {
+  const seen = new Set<string>()
+  for (const value of values) {
+    topicFlag(value)
+    if (seen.has(value)) throw new UsageError(`--topic ${JSON.stringify(value)} is given twice`)
+    seen.add(value)
+  }
+  return [...values]
+}
+
 /** A peer id flag such as `--publisher 12D3Koo…`. */
 export function peerIdFlag(value: string, name: string): PeerId {
   try {
@@ -103,6 +125,8 @@ export function trustFlags(options: { publisher: string | undefined; quorum: str
 export interface TopicTrustFlags {
   readonly trust: TopicTrust
   readonly given: boolean
+  /** The flag that gave it, as typed, when that was this topic's own (`--publisher TOPIC=PEERID`). */
+  readonly flag?: string
 }
 
 /**
@@ -113,7 +137,7 @@ export interface TopicTrustFlags {
  */
 export function serveTrustFlags(options: { publisher: readonly string[]; quorum: string | undefined }, topics: readonly string[]): Map<string, TopicTrustFlags> {
   const everyTopic: string[] = []
-  const perTopic = new Map<string, TopicTrust>()
+  const perTopic = new Map<string, TopicTrustFlags>()
   for (const value of options.publisher) {
     const split = value.lastIndexOf('=')
     if (split < 0) {
@@ -125,16 +149,19 @@ export function serveTrustFlags(options: { publisher: readonly string[]; quorum:
     if (topic === '') throw new UsageError(`--publisher ${JSON.stringify(value)} names no topic before its "="`)
     if (!topics.includes(topic)) throw new UsageError(`${name}: ${JSON.stringify(topic)} is not one of the --topic flags`)
     if (perTopic.has(topic)) throw new UsageError(`${name} is given twice`)
-    perTopic.set(topic, { publisher: peerIdFlag(value.slice(split + 1), '--publisher') })
+    perTopic.set(topic, { trust: { publisher: peerIdFlag(value.slice(split + 1), '--publisher') }, given: true, flag: `--publisher ${value}` })
   }
   if (everyTopic.length > 1) {
     throw new UsageError('give --publisher PEERID at most once (it applies to every --topic), and --publisher TOPIC=PEERID for one topic')
   }
+  if ((everyTopic.length > 0 || options.quorum !== undefined) && topics.length > 0 && topics.every((t) => perTopic.has(t))) {
+    const flag = everyTopic.length > 0 ? '--publisher PEERID' : '--quorum'
+    throw new UsageError(`${flag} applies to no topic: every --topic has a --publisher TOPIC=PEERID of its own`)
+  }
   const shared = { trust: trustFlags({ publisher: everyTopic[0], quorum: options.quorum }), given: everyTopic.length > 0 || options.quorum !== undefined }
   const out = new Map<string, TopicTrustFlags>()
   for (const topic of topics) {
-    const own = perTopic.get(topic)
-    out.set(topic, own === undefined ? shared : { trust: own, given: true })
+    out.set(topic, perTopic.get(topic) ?? shared)
   }
   return out
 }

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { PeerId, PrivateKey } from '@libp2p/interface'
-import { StoreError, UsageError } from '../errors.js'
+import { DsfgError, StoreError, UsageError } from '../errors.js'
 import type { KVStore } from '../store/kv-store.js'
 import { MEMORY_STORE_SPEC } from '../store/open-store.js'
 import { TopicStore } from '../topic/topic-store.js'
@@ -40,24 +40,55 @@ async function readPublishers(path: string): Promise<string[]> {
   return text.split('\n').filter((line) => line !== '')
 }
 
+/** Refused: publishing onto a topic whose stored history another publisher signed. */
+export class ForeignTopicError extends DsfgError {
+  static override readonly code: string = 'ERR_FOREIGN_TOPIC'
+}
+
+/** The signer of `topic`'s newest stored checkpoint record; null when there is none, undefined when it does not open. */
+async function storedSigner(store: KVStore, topic: string): Promise<PeerId | null | undefined> {
+  const stored = await new TopicStore(store).getCheckpointRecord(topic)
+  if (stored === null) return null
+  const { openCheckpoint } = await import('../topic/checkpoint-record.js')
+  try {
+    return (await openCheckpoint(stored.envelope, { topic })).signer
+  } catch {
+    return undefined
+  }
+}
+
 /**
  * The signer of `topic`'s newest stored checkpoint record when this directory published it: the record is signed
  * by `key`, or by a peer id `dsfg publish` recorded in `data` (`publishersPath`); else undefined. The modules that
  * open a record load only when there is one.
  */
 export async function ownPublisher(store: KVStore, topic: string, key: PrivateKey | undefined, data: string): Promise<PeerId | undefined> {
-  const stored = await new TopicStore(store).getCheckpointRecord(topic)
-  if (stored === null) return undefined
-  const [{ peerIdFromPrivateKey }, { openCheckpoint }] = await Promise.all([import('@libp2p/peer-id'), import('../topic/checkpoint-record.js')])
-  let signer: PeerId
-  try {
-    signer = (await openCheckpoint(stored.envelope, { topic })).signer
-  } catch {
-    return undefined
+  const signer = await storedSigner(store, topic)
+  if (signer === null || signer === undefined) return undefined
+  return (await isOwn(signer, topic, key, data)) ? signer : undefined
+}
+
+async function isOwn(signer: PeerId, topic: string, key: PrivateKey | undefined, data: string): Promise<boolean> {
+  if (key !== undefined) {
+    const { peerIdFromPrivateKey } = await import('@libp2p/peer-id')
+    if (signer.equals(peerIdFromPrivateKey(key))) return true
   }
-  if (key !== undefined && signer.equals(peerIdFromPrivateKey(key))) return signer
-  if (data === MEMORY_STORE_SPEC) return undefined
-  return (await readPublishers(publishersPath(data, topic))).includes(signer.toString()) ? signer : undefined
+  if (data === MEMORY_STORE_SPEC) return false
+  return (await readPublishers(publishersPath(data, topic))).includes(signer.toString())
+}
+
+/**
+ * For `publish`: refuses a topic whose newest stored checkpoint record another publisher signed (a topic this
+ * directory follows). Its signed checkpoint would cover that publisher's items as this node's, and from then on the
+ * directory would hold the topic as its own, refusing the publisher it followed.
+ */
+export async function refuseForeignTopic(store: KVStore, topic: string, key: PrivateKey | undefined, data: string): Promise<void> {
+  const signer = await storedSigner(store, topic)
+  if (signer === null || (signer !== undefined && (await isOwn(signer, topic, key, data)))) return
+  const whose = signer === undefined ? 'a checkpoint record that does not open' : `the history ${signer.toString()} signed`
+  throw new ForeignTopicError(
+    `topic ${topic} in ${data} holds ${whose}: a publish would sign it as this node's; publish into another --data or to another topic`
+  )
 }
 
 /**
@@ -88,9 +119,9 @@ export async function topicTrust(
   // Published before `publish` kept the file, and recognised by the key: kept from now on, should the key go.
   await recordPublisher(data, topic, own)
   if (!flags.given || ('publisher' in flags.trust && flags.trust.publisher.equals(own))) return { trust: { publisher: own }, own: true }
-  const flag = 'publisher' in flags.trust ? `--publisher ${flags.trust.publisher.toString()}` : `--quorum ${flags.trust.quorum}`
+  const flag = flags.flag ?? ('publisher' in flags.trust ? `--publisher ${flags.trust.publisher.toString()}` : `--quorum ${flags.trust.quorum}`)
   const risk = 'publisher' in flags.trust ? 'would drop its items' : 'would let peers replace its items'
   throw new UsageError(
-    `topic ${topic} in ${data} was published from this directory (${own.toString()}): ${flag} ${risk}; give --publisher ${own.toString()} or no trust flag for it (serve's --publisher TOPIC=PEERID names another topic's publisher alone)`
+    `topic ${topic} in ${data} was published from this directory (${own.toString()}): ${flag} ${risk}; give --publisher ${own.toString()} or no trust flag for it`
   )
 }

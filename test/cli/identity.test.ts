@@ -107,6 +107,22 @@ describe('trust flags', () => {
     }
   })
 
+  it('a topic name no store takes, or one given twice to serve, is a usage error before a store is made', async () => {
+    const long = 'x'.repeat(300)
+    const data = join(cli.work, 'never-made')
+    await writeFile(join(cli.work, 'empty.jsonl'), '')
+    for (const args of [
+      ['serve', '--data', data, '--topic', long],
+      ['sync', '--data', data, '--peer', '/ip4/127.0.0.1/tcp/1', '--topic', long],
+      ['publish', '--data', data, '--topic', long, join(cli.work, 'empty.jsonl')],
+      ['items', '--data', data, '--topic', long]
+    ]) {
+      expectOneLineError(await runCli(cli.bin, args), 2, /^dsfg: --topic "x{40}…": topic must be 1 to 256 UTF-8 bytes, got 300$/)
+    }
+    expectOneLineError(await runCli(cli.bin, ['serve', '--data', data, '--topic', 't', '--topic', 't']), 2, /^dsfg: --topic "t" is given twice$/)
+    await expect(stat(data)).rejects.toThrow(/ENOENT/)
+  })
+
   it('need a topic', async () => {
     const root = ['sync', '--data', ':memory:', '--peer', '/ip4/127.0.0.1/tcp/1', '--root', `0x${'00'.repeat(32)}`]
     expectOneLineError(await runCli(cli.bin, [...root, '--quorum', '2']), 2, /^dsfg: --publisher, --quorum and --items-only apply to --topic only$/)

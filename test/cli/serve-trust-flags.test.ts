@@ -2,7 +2,7 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { UsageError } from '../../src/errors.js'
-import { serveTrustFlags, type TopicTrustFlags } from '../../src/cli/flags.js'
+import { serveTrustFlags, type TopicTrustFlags, topicFlags } from '../../src/cli/flags.js'
 
 let a: string
 let b: string
@@ -55,5 +55,24 @@ describe('serveTrustFlags', () => {
     expect(refusal([`x=${a}`, `x=${b}`], ['x'])).toBe('--publisher x=… is given twice')
     expect(refusal([`=${a}`], ['x'])).toMatch(/names no topic before its "="$/)
     expect(refusal(['x=nope'], ['x'])).toBe('--publisher "nope" is not a peer id')
+    // A flag for every topic when every topic has its own says nothing: refused, not silently ignored.
+    expect(refusal([`x=${a}`, b], ['x'])).toBe('--publisher PEERID applies to no topic: every --topic has a --publisher TOPIC=PEERID of its own')
+    expect(refusal([`x=${a}`], ['x'], '2')).toBe('--quorum applies to no topic: every --topic has a --publisher TOPIC=PEERID of its own')
+  })
+
+  it('keeps the flag as typed for a topic of its own, for a refusal to quote', () => {
+    expect(serveTrustFlags({ publisher: [`x=${a}`], quorum: undefined }, ['x']).get('x')?.flag).toBe(`--publisher x=${a}`)
+    expect(serveTrustFlags({ publisher: [a], quorum: undefined }, ['x']).get('x')?.flag).toBeUndefined()
+  })
+})
+
+describe('topicFlags', () => {
+  it('takes names a store takes, each once, and refuses others before any store opens', () => {
+    expect(topicFlags(['a', 'k=v', 'é'])).toEqual(['a', 'k=v', 'é'])
+    expect(() => topicFlags(['a', 'a'])).toThrow(new UsageError('--topic "a" is given twice'))
+    expect(() => topicFlags(['x'.repeat(257)])).toThrow(UsageError)
+    expect(() => topicFlags(['x'.repeat(257)])).toThrow(/: topic must be 1 to 256 UTF-8 bytes, got 257$/)
+    expect(() => topicFlags([''])).toThrow(/^--topic "": topic must be 1 to 256 UTF-8 bytes, got 0$/)
+    expect(() => topicFlags(['\ud800'])).toThrow(/topic must be well-formed Unicode$/)
   })
 })

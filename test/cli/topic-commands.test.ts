@@ -251,8 +251,16 @@ describe('dsfg publish, serve --topic, sync --topic, items', () => {
       expect(await longer.stop()).toBe(0)
     }
     expect(await listed()).toEqual(items)
-    const stored = await runCli(cli.bin, ['items', '--data', data, '--topic', 'theirs'])
-    expect(stored.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { data: string }).data)).toEqual(theirs)
+    const theirsListed = async (): Promise<string[]> => {
+      const run = await runCli(cli.bin, ['items', '--data', data, '--topic', 'theirs'])
+      return run.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { data: string }).data)
+    }
+    expect(await theirsListed()).toEqual(theirs)
+    // Nor does it publish onto the topic it follows: its checkpoint would sign the other publisher's items as its
+    // own, and the directory would then hold the topic as its own, refusing the publisher it followed.
+    const fork = await runCli(cli.bin, ['publish', '--data', data, '--topic', 'theirs', input])
+    expectOneLineError(fork, 1, new RegExp(`^dsfg: topic theirs in .* holds the history ${publisher} signed: a publish would sign it as this node's`))
+    expect(await theirsListed()).toEqual(theirs)
   })
 
   it('gives one-line errors for bad topic input', async () => {

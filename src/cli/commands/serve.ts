@@ -4,7 +4,7 @@ import { SERVER_CONNECTION_LIMITS } from '../../constants.js'
 import { openStore } from '../../store/open-store.js'
 import { defineCommand } from '../command.js'
 import { SUMMARIES } from './index.js'
-import { multiaddrFlag, NODE_DATA_DESCRIPTION, numberFlag, serveTrustFlags, TRUST_OPTIONS, type TopicTrust, trustGiven } from '../flags.js'
+import { multiaddrFlag, NODE_DATA_DESCRIPTION, numberFlag, serveTrustFlags, TRUST_OPTIONS, type TopicTrust, topicFlags, trustGiven } from '../flags.js'
 import { writeJson } from '../io.js'
 import { hostPortFlag, wsListenAddress } from '../host-port.js'
 import { type MetricsServer, startMetricsServer } from '../metrics-server.js'
@@ -19,8 +19,8 @@ export const serveCommand = defineCommand({
   description: [
     'Starts a libp2p node (TCP, with --ws WebSockets too; noise, yamux, identify, gossipsub) that answers',
     '/dsfg/nodes/1.0.0 from --data, and for each --topic the status, contents and hashes protocols, while following the topic: it downloads',
-    'what peers have beyond its head and applies live gossiped items. --publisher PEERID or --quorum (one of them)',
-    'says whom every --topic trusts (see the README\'s trust model), and --publisher TOPIC=PEERID whom one topic trusts;',
+    'what peers have beyond its head and applies live gossiped items. --publisher TOPIC=PEERID says whom one topic',
+    'trusts, and --publisher PEERID or --quorum (one of them) whom every other --topic trusts (see the README\'s trust model);',
     'a topic DIR published (`dsfg publish`) trusts only this node: with no flag for it, it is its own publisher, and a',
     'flag naming other trust for it is refused. Prints one JSON line',
     '{"peerId","addrs":[…],"topics":[…]} once listening, then runs until SIGINT or SIGTERM, when it closes the',
@@ -58,7 +58,8 @@ export const serveCommand = defineCommand({
       type: 'string',
       value: '[TOPIC=]PEERID',
       multiple: true,
-      description: "publisher of every --topic, or with TOPIC= of that one (repeatable): only items and checkpoints it signed are accepted"
+      description:
+        "whose signed items and checkpoints alone count: PEERID for every --topic without its own (once, not with --quorum); TOPIC=PEERID for that topic (repeatable)"
     },
     peer: { type: 'string', value: 'MADDR', multiple: true, description: 'peer to dial at start (repeatable)' },
     metrics: { type: 'string', value: 'HOST:PORT', description: 'serve Prometheus metrics at http://HOST:PORT/metrics' },
@@ -77,8 +78,9 @@ export const serveCommand = defineCommand({
     const ws = options.ws === undefined ? [] : [wsListenAddress(hostPortFlag(options.ws, '--ws'))]
     const web = options.web === undefined ? undefined : hostPortFlag(options.web, '--web')
     if (web !== undefined && ws.length === 0) throw new UsageError('--web needs --ws: a browser tab dials WebSockets')
-    if (options.topic.length === 0 && trustGiven(options)) throw new UsageError('--publisher and --quorum need a --topic')
-    const trust = serveTrustFlags(options, options.topic)
+    const topicNames = topicFlags(options.topic)
+    if (topicNames.length === 0 && trustGiven(options)) throw new UsageError('--publisher and --quorum need a --topic')
+    const trust = serveTrustFlags(options, topicNames)
     const stop = terminationSignal()
     const store = await openStore(options.data)
     try {
@@ -98,7 +100,7 @@ export const serveCommand = defineCommand({
       // A topic this node published has this node as its publisher: it never takes items or checkpoints from
       // anyone else, nor appends to its history.
       const topics: ({ name: string } & TopicTrust)[] = []
-      for (const name of options.topic) topics.push({ name, ...(await topicTrust(store, name, trust.get(name)!, privateKey, options.data)).trust })
+      for (const name of topicNames) topics.push({ name, ...(await topicTrust(store, name, trust.get(name)!, privateKey, options.data)).trust })
       const node = await createDsfgNode({
         store,
         listen,
@@ -122,7 +124,7 @@ export const serveCommand = defineCommand({
         await writeJson(io.stdout, {
           peerId: node.peerId.toString(),
           addrs,
-          topics: options.topic,
+          topics: topicNames,
           ...(metricsServer === undefined ? {} : { metrics: metricsServer.url }),
           ...(page === undefined ? {} : { web: page.url })
         })

@@ -15,6 +15,7 @@ import {
   NODE_DATA_DESCRIPTION,
   TRUST_OPTIONS,
   type TopicTrust,
+  topicFlag,
   trustFlags,
   trustGiven
 } from '../flags.js'
@@ -63,7 +64,8 @@ export const syncCommand = defineCommand({
     '  hashes N peers agree on, and our last item against the head hash of a peer at that head (see the',
     '  README\'s trust model). Prints {"topic","trust","checkpoint","head","items","fetched","root","seconds",',
     '  "itemsPerSecond","peers","verified":true}, trust being "publisher" or "quorum:N". A topic DIR published',
-    '  (`dsfg publish`) trusts only this node: with neither flag it is its own publisher, and other trust is refused.',
+    '  (`dsfg publish`) trusts only the key it was published with: with neither flag that is its publisher, and other',
+    '  trust is refused.',
     '  A topic sync that verifies nothing (no item, no trie node, no higher target) for --wait seconds exits 1',
     '  saying why: no quorum of peers agrees, peers answer busy (RATE_LIMITED), or no peer answers with items that verify.',
     'The peer id comes from the key in DIR/node.key (created on first use).'
@@ -92,6 +94,7 @@ export const syncCommand = defineCommand({
       throw new UsageError('--publisher, --quorum and --items-only apply to --topic only')
     }
     const root = options.root === undefined ? undefined : hashFlag(options.root, '--root')
+    if (options.topic !== undefined) topicFlag(options.topic)
     const trust = trustFlags(options)
     const checkpointSync = options['items-only'] !== true
     const peers = options.peer.map((p) => multiaddrFlag(p))

@@ -2,11 +2,11 @@ import { MEMORY_STORE_SPEC, openStore } from '../../store/open-store.js'
 import { recordSignedCheckpoint } from '../../topic/checkpoint-record.js'
 import { TopicStore } from '../../topic/topic-store.js'
 import { nodeKeyFor } from '../node-key.js'
-import { recordPublisher } from '../own-topic.js'
+import { recordPublisher, refuseForeignTopic } from '../own-topic.js'
 import { toHex } from '../../util/hex.js'
 import { defineCommand } from '../command.js'
 import { SUMMARIES } from './index.js'
-import { DATA_DESCRIPTION, numberFlag } from '../flags.js'
+import { DATA_DESCRIPTION, numberFlag, topicFlag } from '../flags.js'
 import { inputName, writeJson } from '../io.js'
 import { ProgressReporter } from '../progress.js'
 import { PublishInput } from '../publish-input.js'
@@ -28,7 +28,7 @@ export const publishCommand = defineCommand({
     'A publish that stops partway (killed, interrupted, a failed write) leaves DIR/publish-<id>.pending: running',
     'it again with the same input appends only the items not stored yet, so each is published once, in order.',
     'Until then a publish of other input to the topic is refused. Without the file, the same input published',
-    'twice is appended twice.',
+    'twice is appended twice. A topic whose stored history another publisher signed (one DIR follows) is refused.',
     'A running `dsfg serve` on the same store is not notified: publish while the store is not served.'
   ].join('\n'),
   options: {
@@ -37,6 +37,7 @@ export const publishCommand = defineCommand({
   },
   positionals: [{ name: 'FILE', description: 'JSON lines {"data":"0x…"}, or - for standard input' }],
   async run({ options, positionals }, io) {
+    topicFlag(options.topic)
     const file = positionals[0]!
     const name = inputName(file)
     const stop = terminationSignal()
@@ -47,6 +48,8 @@ export const publishCommand = defineCommand({
       const store = await openStore(options.data)
       try {
         const topics = new TopicStore(store)
+        const key = await nodeKeyFor(options.data)
+        await refuseForeignTopic(store, options.topic, key, options.data)
         // The journal lives beside the store; `:memory:` keeps nothing to resume.
         const journalDir = options.data === MEMORY_STORE_SPEC ? undefined : options.data
         await publishItems(topics, options.topic, input, {
@@ -56,7 +59,6 @@ export const publishCommand = defineCommand({
         })
         // Signed with this directory's node key: a `serve` of it hands the record to every peer that asks, and a
         // joiner given `--publisher <this peer id>` trusts nothing else. (`:memory:` has no lasting key to sign with.)
-        const key = await nodeKeyFor(options.data)
         const record = key === undefined ? null : await recordSignedCheckpoint(topics, options.topic, key)
         const checkpoint = record?.checkpoint ?? (key === undefined ? await topics.checkpoint(options.topic) : null)
         // Before the journal goes: a publish killed between the two is finished by its next run, which records it.
@@ -98,6 +100,7 @@ export const itemsCommand = defineCommand({
     to: { type: 'string', value: 'N', description: 'last item number (default the head)' }
   },
   async run({ options }, io) {
+    topicFlag(options.topic)
     const from = numberFlag(options.from, '--from') ?? 0
     const requestedTo = numberFlag(options.to, '--to')
     const store = await openStore(options.data, { mode: 'read' })
