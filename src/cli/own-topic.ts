@@ -24,18 +24,18 @@ export function publishersPath(dir: string, topic: string): string {
 export async function recordPublisher(dir: string, topic: string, signer: PeerId): Promise<void> {
   if (dir === MEMORY_STORE_SPEC) return
   const path = publishersPath(dir, topic)
-  const known = await readPublishers(path)
+  const known = await readPublishers(path, topic)
   if (known.includes(signer.toString())) return
   await writeFileAtomic(path, [...known, signer.toString()].map((id) => `${id}\n`).join(''))
 }
 
-async function readPublishers(path: string): Promise<string[]> {
+async function readPublishers(path: string, topic: string): Promise<string[]> {
   let text: string
   try {
     text = await readFile(path, 'utf8')
   } catch (err) {
     if ((err as { code?: unknown }).code === 'ENOENT') return []
-    throw new StoreError(`cannot read ${path}: ${failureText(err)}`, { cause: err })
+    throw new StoreError(`cannot read ${path}, the keys that published topic ${topic}: ${failureText(err)}`, { cause: err })
   }
   return text.split('\n').filter((line) => line !== '')
 }
@@ -74,21 +74,38 @@ async function isOwn(signer: PeerId, topic: string, key: PrivateKey | undefined,
     if (signer.equals(peerIdFromPrivateKey(key))) return true
   }
   if (data === MEMORY_STORE_SPEC) return false
-  return (await readPublishers(publishersPath(data, topic))).includes(signer.toString())
+  return (await readPublishers(publishersPath(data, topic), topic)).includes(signer.toString())
 }
 
 /**
- * For `publish`: refuses a topic whose newest stored checkpoint record another publisher signed (a topic this
- * directory follows). Its signed checkpoint would cover that publisher's items as this node's, and from then on the
- * directory would hold the topic as its own, refusing the publisher it followed.
+ * For `publish`: refuses a topic this node's key cannot go on publishing. Its newest stored record must be signed
+ * by `key` itself. One another publisher signed (a topic this directory follows) would have that history signed as
+ * this node's, and the directory would then hold the topic as its own, refusing the publisher it followed; one
+ * signed by a key this directory published with before (`node.key` since replaced) would move the topic to a new
+ * publisher, whose checkpoints the peers trusting the first refuse. Items with no record at all (synced under a
+ * quorum, where no record is kept) are refused too, unless an unfinished publish here left them (its journal).
  */
 export async function refuseForeignTopic(store: KVStore, topic: string, key: PrivateKey | undefined, data: string): Promise<void> {
   const signer = await storedSigner(store, topic)
-  if (signer === null || (signer !== undefined && (await isOwn(signer, topic, key, data)))) return
-  const whose = signer === undefined ? 'a checkpoint record that does not open' : `the history ${signer.toString()} signed`
-  throw new ForeignTopicError(
-    `topic ${topic} in ${data} holds ${whose}: a publish would sign it as this node's; publish into another --data or to another topic`
-  )
+  const advice = 'publish into another --data or to another topic'
+  if (signer === null) {
+    const journal = data === MEMORY_STORE_SPEC ? undefined : journalPath(data, topic)
+    const head = await new TopicStore(store).head(topic)
+    if (head < 0 || (journal !== undefined && existsSync(journal))) return
+    throw new ForeignTopicError(
+      `topic ${topic} in ${data} holds ${head + 1} items that no checkpoint of this directory signs (synced from peers?): a publish would sign them as this node's; ${advice}`
+    )
+  }
+  if (signer === undefined) throw new ForeignTopicError(`topic ${topic} in ${data} holds a checkpoint record that does not open; ${advice}`)
+  const { peerIdFromPrivateKey } = await import('@libp2p/peer-id')
+  const current = key === undefined ? undefined : peerIdFromPrivateKey(key)
+  if (current?.equals(signer) === true) return
+  if (await isOwn(signer, topic, key, data)) {
+    throw new ForeignTopicError(
+      `topic ${topic} in ${data} was published with the key of ${signer.toString()}, and ${data}/node.key is now ${current?.toString() ?? 'none'}: peers trusting ${signer.toString()} would refuse what this key signs; put that key back in node.key to publish more`
+    )
+  }
+  throw new ForeignTopicError(`topic ${topic} in ${data} holds the history ${signer.toString()} signed: a publish would sign it as this node's; ${advice}`)
 }
 
 /**
@@ -104,7 +121,8 @@ export async function topicTrust(
   topic: string,
   flags: TopicTrustFlags,
   key: PrivateKey | undefined,
-  data: string
+  data: string,
+  command: 'serve' | 'sync'
 ): Promise<{ trust: TopicTrust; own: boolean }> {
   // Items stored by a publish that did not finish have no checkpoint yet, so they are nobody's under any trust,
   // and items a sync appends meanwhile would be in the way of finishing it.
@@ -116,12 +134,13 @@ export async function topicTrust(
   }
   const own = await ownPublisher(store, topic, key, data)
   if (own === undefined) return { trust: flags.trust, own: false }
-  // Published before `publish` kept the file, and recognised by the key: kept from now on, should the key go.
-  await recordPublisher(data, topic, own)
+  // Published before `publish` kept the file, and recognised by the key: kept from now on, should the key go. Only
+  // a help for later, so a directory this cannot write to is served all the same.
+  await recordPublisher(data, topic, own).catch(() => {})
   if (!flags.given || ('publisher' in flags.trust && flags.trust.publisher.equals(own))) return { trust: { publisher: own }, own: true }
   const flag = flags.flag ?? ('publisher' in flags.trust ? `--publisher ${flags.trust.publisher.toString()}` : `--quorum ${flags.trust.quorum}`)
   const risk = 'publisher' in flags.trust ? 'would drop its items' : 'would let peers replace its items'
   throw new UsageError(
-    `topic ${topic} in ${data} was published from this directory (${own.toString()}): ${flag} ${risk}; give --publisher ${own.toString()} or no trust flag for it`
+    `topic ${topic} in ${data} was published from this directory (${own.toString()}): ${flag} ${risk}; give ${command === 'serve' ? `--publisher ${topic}=${own.toString()}` : `--publisher ${own.toString()}`} or no trust flag for it`
   )
 }

@@ -77,7 +77,8 @@ export async function sealCheckpoint(
 
 /**
  * Records `(head, root(head))` as `topic`'s checkpoint in `topics`, signs it with `privateKey` and keeps the
- * signed record there (what status replies hand to peers); `null` for a topic without items.
+ * signed record there (what status replies hand to peers); `null` for a topic without items. When the store keeps
+ * a record of the same checkpoint already, that record is kept and returned.
  */
 export async function recordSignedCheckpoint(
   topics: TopicStore,
@@ -89,8 +90,10 @@ export async function recordSignedCheckpoint(
   if (cp === null) return null
   const state = (await topics.getCurrentTopicState(topic, options))!
   const record = await sealCheckpoint(topic, { number: cp.number, root: cp.root, head: state.head, headHash: state.headHash }, privateKey, options)
-  await topics.putCheckpointRecord(topic, { number: cp.number, envelope: record.envelope }, options)
-  return record
+  if (await topics.putCheckpointRecord(topic, { number: cp.number, envelope: record.envelope }, options)) return record
+  // Not newer than the record kept (the same checkpoint again): that one stands, and says who signed it.
+  const kept = await topics.getCheckpointRecord(topic, options)
+  return kept === null ? null : openCheckpoint(kept.envelope, { topic, signal: options?.signal })
 }
 
 export interface OpenCheckpointOptions {

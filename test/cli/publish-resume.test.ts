@@ -89,6 +89,15 @@ describe('dsfg publish of a file', () => {
     const items = listed.stdout.trim().split('\n').map((l) => JSON.parse(l) as { n: number; data: string })
     expect(items.map((item) => item.n)).toEqual([...before, ...lines].map((_d, i) => i))
     expect(items.map((item) => item.data)).toEqual([...before, ...lines])
+
+    // The first publish to a topic, killed before it signed any checkpoint: its items have no record yet, which
+    // `publish` otherwise refuses (items synced from peers), and the journal says they are its own to finish.
+    const fresh = join(cli.work, 'killed-first')
+    const cut = await runUntil(['publish', '--data', fresh, '--topic', 'news', input], (line) => published(line) >= 4096)
+    expect(cut.killed, cut.stderr).toBe(true)
+    const resumed = await runCli(cli.bin, ['publish', '--data', fresh, '--topic', 'news', input], { timeoutMs: 60_000 })
+    expect(resumed.code, resumed.stderr).toBe(0)
+    expect(JSON.parse(resumed.stdout)).toMatchObject({ head: lines.length - 1, checkpoint: { number: lines.length - 1 } })
   })
 })
 

@@ -67,6 +67,10 @@ describe('dsfg publish, serve --topic, sync --topic, items', () => {
     expect(lines.map((l) => l.data)).toEqual(items)
     const window = await runCli(cli.bin, ['items', '--data', target, '--topic', 'news', '--from', '10', '--to', '12'])
     expect(window.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { n: number }).n)).toEqual([10, 11, 12])
+    // Synced under a quorum, where no record is kept: a publish would sign the peers' items as this node's.
+    const onto = await runCli(cli.bin, ['publish', '--data', target, '--topic', 'news', input])
+    expectOneLineError(onto, 1, /^dsfg: topic news in .* holds 3000 items that no checkpoint of this directory signs \(synced from peers\?\)/)
+    expect((await runCli(cli.bin, ['items', '--data', target, '--topic', 'news'])).stdout.trim().split('\n')).toHaveLength(3000)
   })
 
   it('sync --publisher reproduces the publisher\'s items exactly beside a forging server, in either --peer order', async () => {
@@ -153,15 +157,19 @@ describe('dsfg publish, serve --topic, sync --topic, items', () => {
     // Under another publisher the stored items are unproven, and a node would drop them; under a quorum, peers
     // agreeing on another history could replace them. They exist nowhere else.
     const other = '12D3KooWGiKD4yYfxGEoLnnhkUph1qmBTdTuwdgVuf8UQYc9Vyuw'
-    const refused = (flag: string, risk: string) =>
-      new RegExp(`^dsfg: topic mine in .* was published from this directory \\(${self}\\): ${flag} ${risk}; give --publisher ${self} or no trust flag`)
+    const refused = (flag: string, risk: string, command: string) =>
+      new RegExp(
+        `^dsfg: topic mine in .* was published from this directory \\(${self}\\): ${flag} ${risk}; give --publisher ${command === 'serve' ? 'mine=' : ''}${self} or no trust flag for it$`
+      )
     const nowhere = `/ip4/127.0.0.1/tcp/1/p2p/${other}`
-    for (const [flags, refusal] of [
-      [['--publisher', other], refused(`--publisher ${other}`, 'would drop its items')],
-      [['--quorum', '1'], refused('--quorum 1', 'would let peers replace its items')]
+    for (const [flags, flag, risk] of [
+      [['--publisher', other], `--publisher ${other}`, 'would drop its items'],
+      [['--quorum', '1'], '--quorum 1', 'would let peers replace its items']
     ] as const) {
-      expectOneLineError(await runCli(cli.bin, ['serve', '--data', data, '--topic', 'mine', ...flags]), 2, refusal)
-      expectOneLineError(await runCli(cli.bin, ['sync', '--data', data, '--peer', nowhere, '--topic', 'mine', ...flags]), 2, refusal)
+      const served = await runCli(cli.bin, ['serve', '--data', data, '--topic', 'mine', ...flags])
+      expectOneLineError(served, 2, refused(flag, risk, 'serve'))
+      const synced = await runCli(cli.bin, ['sync', '--data', data, '--peer', nowhere, '--topic', 'mine', ...flags])
+      expectOneLineError(synced, 2, refused(flag, risk, 'sync'))
     }
     expect(await listed()).toEqual(items)
     expect(await readFile(publishers, 'utf8')).toBe(`${self}\n`)
@@ -188,6 +196,10 @@ describe('dsfg publish, serve --topic, sync --topic, items', () => {
       expectOneLineError(refused, 2, new RegExp(`^dsfg: topic mine in .* was published from this directory \\(${self}\\)`))
       expectOneLineError(refused, 2, refusal)
     }
+    // Nor does the copy publish on under its new key: peers trusting the key the topic was published with would
+    // refuse its checkpoints, and the topic would move to another publisher.
+    const moved = await runCli(cli.bin, ['publish', '--data', copy, '--topic', 'mine', input])
+    expectOneLineError(moved, 1, new RegExp(`^dsfg: topic mine in .* was published with the key of ${self}, and .*node\\.key is now (?!${self})\\S+: `))
     const server = await serveCli(cli.bin, ['--data', copy, '--topic', 'mine'])
     try {
       const synced = await runCli(cli.bin, ['sync', '--data', data, '--peer', server.info.addrs[0]!, '--topic', 'mine'], { timeoutMs: 60_000 })
@@ -256,6 +268,9 @@ describe('dsfg publish, serve --topic, sync --topic, items', () => {
       return run.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { data: string }).data)
     }
     expect(await theirsListed()).toEqual(theirs)
+    // A plain --publisher applies to both topics, so it is refused for `mine`, and the advice names that topic alone.
+    const plain = await runCli(cli.bin, ['serve', '--data', data, '--topic', 'mine', '--topic', 'theirs', '--publisher', publisher])
+    expectOneLineError(plain, 2, new RegExp(`: --publisher ${publisher} would drop its items; give --publisher mine=${self} or no trust flag for it$`))
     // Nor does it publish onto the topic it follows: its checkpoint would sign the other publisher's items as its
     // own, and the directory would then hold the topic as its own, refusing the publisher it followed.
     const fork = await runCli(cli.bin, ['publish', '--data', data, '--topic', 'theirs', input])

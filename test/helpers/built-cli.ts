@@ -17,8 +17,9 @@ let built: Promise<string> | undefined
 /**
  * The compiled `cli/bin.js`, built once per `vitest run`: `src/` compiled with the build config into the run's
  * directory (made by `built-cli.global.ts`), so the tests run the real executable without racing anyone
- * else's `npm run build` over `dist/`. The test files run in separate processes: the first to get here takes a
- * lock (an exclusive `mkdir`) and compiles; the others wait for its `done` marker. The directory gets a
+ * else's `npm run build` over `dist/`. The test files run in two worker processes (the files of one worker
+ * share `built`): the first to get here takes a lock (an exclusive `mkdir`) and compiles; the other waits for
+ * its `done` marker. The directory gets a
  * `package.json` (ESM) and a `node_modules` link so the output resolves its dependencies as `dist/` would.
  * The compile does not type-check (`--noCheck`): with `isolatedModules` each file's output is the same
  * without the types (checked: the same bytes either way), and `npm run typecheck` is where type errors fail.

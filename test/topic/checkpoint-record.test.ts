@@ -135,4 +135,14 @@ describe('recordSignedCheckpoint', () => {
     expect(record.checkpoint.headHash).toEqual(keccak256(items[2]!))
     expect((await topics.getCheckpointRecord('news'))?.envelope).toEqual(record.envelope)
   })
+
+  it('returns the record the store keeps when it keeps one of the same checkpoint: the one it signed now is not kept', async () => {
+    const topics = new TopicStore(new MemoryStore())
+    await topics.appendMany('news', [Uint8Array.of(1)])
+    const first = (await recordSignedCheckpoint(topics, 'news', await generateKeyPair('Ed25519')))!
+    const again = (await recordSignedCheckpoint(topics, 'news', await generateKeyPair('Ed25519')))!
+    expect(again.signer.equals(first.signer)).toBe(true)
+    expect(again.envelope).toEqual(first.envelope)
+    expect((await topics.getCheckpointRecord('news'))?.envelope).toEqual(first.envelope)
+  })
 })

@@ -100,7 +100,7 @@ export const serveCommand = defineCommand({
       // A topic this node published has this node as its publisher: it never takes items or checkpoints from
       // anyone else, nor appends to its history.
       const topics: ({ name: string } & TopicTrust)[] = []
-      for (const name of topicNames) topics.push({ name, ...(await topicTrust(store, name, trust.get(name)!, privateKey, options.data)).trust })
+      for (const name of topicNames) topics.push({ name, ...(await topicTrust(store, name, trust.get(name)!, privateKey, options.data, 'serve')).trust })
       const node = await createDsfgNode({
         store,
         listen,

@@ -106,7 +106,7 @@ export const syncCommand = defineCommand({
       const [{ createDsfgNode }, { dialWithRetry }] = await Promise.all([import('../../node/create-node.js'), import('../../node/dial.js')])
       const privateKey = await nodeKeyFor(options.data)
       // A topic this node published is synced under its own signatures only (see `topicTrust`).
-      const decided = options.topic === undefined ? undefined : await topicTrust(store, options.topic, { trust, given: trustGiven(options) }, privateKey, options.data)
+      const decided = options.topic === undefined ? undefined : await topicTrust(store, options.topic, { trust, given: trustGiven(options) }, privateKey, options.data, 'sync')
       const topic = options.topic === undefined || decided === undefined ? undefined : { name: options.topic, checkpointSync, ...decided.trust }
       const topics = topic === undefined ? [] : [topic]
       const node = await createDsfgNode({ store, topics, privateKey })
