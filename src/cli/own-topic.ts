@@ -40,7 +40,7 @@ async function readPublishers(path: string, topic: string): Promise<string[]> {
   return text.split('\n').filter((line) => line !== '')
 }
 
-/** Refused: publishing onto a topic whose stored history another publisher signed. */
+/** Refused: a publish onto a topic whose stored history this node's key did not sign (see `refuseForeignTopic`). */
 export class ForeignTopicError extends DsfgError {
   static override readonly code: string = 'ERR_FOREIGN_TOPIC'
 }
@@ -110,8 +110,8 @@ export async function refuseForeignTopic(store: KVStore, topic: string, key: Pri
 
 /**
  * The trust `serve` and `sync` give `topic`: the flags' (`trust`; `given` when a trust flag applies to this
- * topic), except for a topic this node published, whose items exist nowhere else: only the node's own signatures
- * may decide it. With no flag it is its own publisher, and any other trust is refused: under another publisher the
+ * topic), except for a topic published from this directory (`ownPublisher`), whose items exist nowhere else: only
+ * the key it was published with may decide it. With no flag it is its own publisher, and any other trust is refused: under another publisher the
  * topic handle drops the stored items that publisher's checkpoints do not prove, and under a quorum peers that
  * agree on another history can replace its newest items (the tip check) and make it sign theirs. A topic with an
  * unfinished `publish` is refused whatever the flags.

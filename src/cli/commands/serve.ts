@@ -21,8 +21,8 @@ export const serveCommand = defineCommand({
     '/dsfg/nodes/1.0.0 from --data, and for each --topic the status, contents and hashes protocols, while following the topic: it downloads',
     'what peers have beyond its head and applies live gossiped items. --publisher TOPIC=PEERID says whom one topic',
     'trusts, and --publisher PEERID or --quorum (one of them) whom every other --topic trusts (see the README\'s trust model);',
-    'a topic DIR published (`dsfg publish`) trusts only this node: with no flag for it, it is its own publisher, and a',
-    'flag naming other trust for it is refused. Prints one JSON line',
+    'a topic DIR published (`dsfg publish`) trusts only the key it was published with: with no flag for it, that is',
+    'its publisher, and a flag naming other trust for it is refused. Prints one JSON line',
     '{"peerId","addrs":[…],"topics":[…]} once listening, then runs until SIGINT or SIGTERM, when it closes the',
     'node and the store and exits 0. The peer id comes from the key in DIR/node.key (created on first use), so',
     'it stays the same across restarts; `dsfg id --data DIR` prints it without starting a node.',
@@ -97,8 +97,8 @@ export const serveCommand = defineCommand({
       const tcp = options.listen.length > 0 ? options.listen : [DEFAULT_LISTEN_ADDRESS]
       const listen = options.listen.length > 0 || ws.length > 0 ? [...tcp, ...ws] : undefined
       const privateKey = await nodeKeyFor(options.data)
-      // A topic this node published has this node as its publisher: it never takes items or checkpoints from
-      // anyone else, nor appends to its history.
+      // A topic published from this directory has the key it was published with as its publisher: it never takes
+      // items or checkpoints from anyone else, nor appends to its history.
       const topics: ({ name: string } & TopicTrust)[] = []
       for (const name of topicNames) topics.push({ name, ...(await topicTrust(store, name, trust.get(name)!, privateKey, options.data, 'serve')).trust })
       const node = await createDsfgNode({

@@ -28,7 +28,9 @@ export const publishCommand = defineCommand({
     'A publish that stops partway (killed, interrupted, a failed write) leaves DIR/publish-<id>.pending: running',
     'it again with the same input appends only the items not stored yet, so each is published once, in order.',
     'Until then a publish of other input to the topic is refused. Without the file, the same input published',
-    'twice is appended twice. A topic whose stored history another publisher signed (one DIR follows) is refused.',
+    'twice is appended twice. It goes on only under the key that signed the topic\'s stored checkpoint: a topic whose',
+    'history another publisher signed (one DIR follows), items synced with no checkpoint, and a topic published under',
+    'a node.key since replaced are refused (exit 1).',
     'A running `dsfg serve` on the same store is not notified: publish while the store is not served.'
   ].join('\n'),
   options: {
