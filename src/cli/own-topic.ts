@@ -9,7 +9,7 @@ import { TopicStore } from '../topic/topic-store.js'
 import { failureText } from './error-report.js'
 import type { TopicTrust, TopicTrustFlags } from './flags.js'
 import { writeFileAtomic } from './io.js'
-import { journalPath, PublishPendingError, topicFileId } from './resumable-publish.js'
+import { journalHolds, journalPath, PublishPendingError, pendingPublish, topicFileId } from './resumable-publish.js'
 
 /**
  * The file in a `--data` directory naming the peer ids that published `topic` from it, one a line: `dsfg publish`
@@ -37,7 +37,18 @@ async function readPublishers(path: string, topic: string): Promise<string[]> {
     if ((err as { code?: unknown }).code === 'ENOENT') return []
     throw new StoreError(`cannot read ${path}, the keys that published topic ${topic}: ${failureText(err)}`, { cause: err })
   }
-  return text.split('\n').filter((line) => line !== '')
+  const { peerIdFromString } = await import('@libp2p/peer-id')
+  const ids = text.split('\n').map((line) => line.trim())
+  for (const id of ids) {
+    if (id === '') continue
+    try {
+      peerIdFromString(id)
+    } catch {
+      // A damaged file would otherwise drop the topic's protection without a word.
+      throw new StoreError(`${path}, the keys that published topic ${topic}, holds ${JSON.stringify(id.slice(0, 60))}, not a peer id`)
+    }
+  }
+  return ids.filter((id) => id !== '')
 }
 
 /** Refused: a publish onto a topic whose stored history this node's key did not sign (see `refuseForeignTopic`). */
@@ -86,19 +97,28 @@ async function isOwn(signer: PeerId, topic: string, key: PrivateKey | undefined,
  * quorum, where no record is kept) are refused too, unless an unfinished publish here left them (its journal).
  */
 export async function refuseForeignTopic(store: KVStore, topic: string, key: PrivateKey | undefined, data: string): Promise<void> {
+  // Read first: one that cannot be read fails the publish before it stores anything.
+  const publishers = data === MEMORY_STORE_SPEC ? [] : await readPublishers(publishersPath(data, topic), topic)
   const signer = await storedSigner(store, topic)
   const advice = 'publish into another --data or to another topic'
+  const { peerIdFromPrivateKey } = await import('@libp2p/peer-id')
+  const current = key === undefined ? undefined : peerIdFromPrivateKey(key)
   if (signer === null) {
-    const journal = data === MEMORY_STORE_SPEC ? undefined : journalPath(data, topic)
     const head = await new TopicStore(store).head(topic)
-    if (head < 0 || (journal !== undefined && existsSync(journal))) return
+    if (head < 0) return
+    // The first publish to the topic, interrupted before it signed anything, finishes; a journal written by hand
+    // over items synced from peers does not make them this node's (`journalHolds`).
+    const pending = data === MEMORY_STORE_SPEC ? undefined : await pendingPublish(data, topic)
+    if (pending !== undefined && (await journalHolds(new TopicStore(store), topic, pending))) return
+    const restore =
+      current !== undefined && publishers.includes(current.toString())
+        ? ` (if they are this key's own, from a backup, sync them with --publisher ${current.toString()} first)`
+        : ''
     throw new ForeignTopicError(
-      `topic ${topic} in ${data} holds ${head + 1} items that no checkpoint of this directory signs (synced from peers?): a publish would sign them as this node's; ${advice}`
+      `topic ${topic} in ${data} holds ${head + 1} items that no checkpoint of this directory signs (synced from peers?): a publish would sign them as this node's; ${advice}${restore}`
     )
   }
   if (signer === undefined) throw new ForeignTopicError(`topic ${topic} in ${data} holds a checkpoint record that does not open; ${advice}`)
-  const { peerIdFromPrivateKey } = await import('@libp2p/peer-id')
-  const current = key === undefined ? undefined : peerIdFromPrivateKey(key)
   if (current?.equals(signer) === true) return
   if (await isOwn(signer, topic, key, data)) {
     throw new ForeignTopicError(

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import { readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { DsfgError } from '../errors.js'
@@ -42,6 +43,11 @@ export function journalPath(dir: string, topic: string): string {
 /** What names a topic's files in a `--data` directory: 16 hex digits of a hash of its name, which may be any string. */
 export function topicFileId(topic: string): string {
   return toHex(keccak256(new TextEncoder().encode(topic)).subarray(0, 8)).slice(2)
+}
+
+/** The unfinished publish `dir` holds for `topic`, or undefined; an unreadable or malformed journal is a `PublishPendingError`. */
+export function pendingPublish(dir: string, topic: string): Promise<PublishJournal | undefined> {
+  return readJournal(journalPath(dir, topic))
 }
 
 async function readJournal(path: string): Promise<PublishJournal | undefined> {
@@ -139,6 +145,24 @@ export async function publishItems(
 /** Removes the journal once the items are stored and checkpointed: a later run of the same input publishes it again. */
 export async function finishPublish(journalDir: string | undefined, topic: string): Promise<void> {
   if (journalDir !== undefined) await rm(journalPath(journalDir, topic), { force: true })
+}
+
+/**
+ * Whether `journal` can be what stored all of `topic`'s items, none of them checkpointed yet: the first publish to the
+ * topic (from 0). One whose items are not all stored yet can only be finished with its own input, which is checked
+ * against what is stored; one whose items are all stored must have stored exactly these (its digest), so that a
+ * journal written by hand cannot claim items synced from peers.
+ */
+export async function journalHolds(topics: TopicStore, topic: string, journal: PublishJournal): Promise<boolean> {
+  if (journal.topic !== topic || journal.from !== 0) return false
+  const head = await topics.head(topic)
+  if (head < journal.count - 1) return true
+  if (head !== journal.count - 1) return false
+  const whole = createHash('sha256')
+  for (let from = 0; from <= head; from += HASHES_PER_READ) {
+    for (const hash of await topics.getContentHashes(topic, from, Math.min(head, from + HASHES_PER_READ - 1))) whole.update(hash)
+  }
+  return whole.digest('hex') === journal.digest
 }
 
 /** Whether the topic's items `from…` have exactly these hashes. */

@@ -1,0 +1,99 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import type { PrivateKey } from '@libp2p/interface'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { ForeignTopicError, publishersPath, recordPublisher, refuseForeignTopic } from '../../src/cli/own-topic.js'
+import { PublishInput } from '../../src/cli/publish-input.js'
+import { journalPath, publishItems } from '../../src/cli/resumable-publish.js'
+import { StoreError } from '../../src/errors.js'
+import { MemoryStore } from '../../src/store/memory-store.js'
+import { recordSignedCheckpoint } from '../../src/topic/checkpoint-record.js'
+import { TopicStore } from '../../src/topic/topic-store.js'
+
+const items = [Uint8Array.of(1), Uint8Array.of(2), Uint8Array.of(3)]
+
+async function* iterate(list: readonly Uint8Array[]): AsyncGenerator<Uint8Array> {
+  yield* list
+}
+
+describe('refuseForeignTopic', () => {
+  let dir: string
+  let store: MemoryStore
+  let topics: TopicStore
+  let key: PrivateKey
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'dsfg-own-topic-'))
+    store = new MemoryStore()
+    topics = new TopicStore(store)
+    key = await generateKeyPair('Ed25519')
+  })
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  it('lets a topic go on under the key that signed its record, or an empty one start', async () => {
+    await expect(refuseForeignTopic(store, 'news', key, dir)).resolves.toBeUndefined()
+    await topics.appendMany('news', items)
+    await recordSignedCheckpoint(topics, 'news', key)
+    await expect(refuseForeignTopic(store, 'news', key, dir)).resolves.toBeUndefined()
+  })
+
+  it('refuses items with no record, unless the first publish to the topic left them and its journal says so', async () => {
+    // Items synced under a quorum: no record, no journal.
+    await topics.appendMany('news', items)
+    await expect(refuseForeignTopic(store, 'news', key, dir)).rejects.toThrow(/holds 3 items that no checkpoint of this directory signs/)
+    // A journal of these very items (the first publish, stopped before its checkpoint) finishes.
+    const input = await PublishInput.survey(() => iterate(items))
+    const genuine = { topic: 'news', from: 0, count: 3, digest: input.digest }
+    await writeFile(journalPath(dir, 'news'), JSON.stringify(genuine))
+    await expect(refuseForeignTopic(store, 'news', key, dir)).resolves.toBeUndefined()
+    // A journal written by hand to claim them does not: another digest, fewer items, or a later start.
+    for (const forged of [
+      { ...genuine, digest: '00'.repeat(32) },
+      { ...genuine, count: 1 },
+      { ...genuine, from: 1, count: 2 },
+      { ...genuine, topic: 'other' }
+    ]) {
+      await writeFile(journalPath(dir, 'news'), JSON.stringify(forged))
+      await expect(refuseForeignTopic(store, 'news', key, dir)).rejects.toBeInstanceOf(ForeignTopicError)
+    }
+  })
+
+  it('lets an interrupted first publish be run again: its journal covers more items than are stored', async () => {
+    const more = [...items, Uint8Array.of(4), Uint8Array.of(5)]
+    const input = await PublishInput.survey(() => iterate(more))
+    await writeFile(journalPath(dir, 'news'), JSON.stringify({ topic: 'news', from: 0, count: more.length, digest: input.digest }))
+    await topics.appendMany('news', items)
+    await expect(refuseForeignTopic(store, 'news', key, dir)).resolves.toBeUndefined()
+    await publishItems(topics, 'news', input, { journalDir: dir })
+    expect(await topics.head('news')).toBe(4)
+  })
+
+  it('refuses a topic another key signed, and one a replaced key of this directory signed, saying which', async () => {
+    await topics.appendMany('news', items)
+    const old = await generateKeyPair('Ed25519')
+    await recordSignedCheckpoint(topics, 'news', old)
+    const oldId = peerIdFromPrivateKey(old).toString()
+    await expect(refuseForeignTopic(store, 'news', key, dir)).rejects.toThrow(new RegExp(`holds the history ${oldId} signed`))
+    await recordPublisher(dir, 'news', peerIdFromPrivateKey(old))
+    await expect(refuseForeignTopic(store, 'news', key, dir)).rejects.toThrow(new RegExp(`was published with the key of ${oldId}, and .*node\\.key is now `))
+  })
+
+  it('reads the keys file before anything else: trims its lines, and refuses one that is damaged', async () => {
+    await topics.appendMany('news', items)
+    const old = await generateKeyPair('Ed25519')
+    await recordSignedCheckpoint(topics, 'news', old)
+    const oldId = peerIdFromPrivateKey(old).toString()
+    // Written on another system: CRLF line ends and spaces still name the key.
+    await writeFile(publishersPath(dir, 'news'), ` ${oldId}\r\n`)
+    await expect(refuseForeignTopic(store, 'news', key, dir)).rejects.toThrow(/was published with the key of/)
+    await writeFile(publishersPath(dir, 'news'), `${oldId}\ngarbage\n`)
+    const damaged = refuseForeignTopic(store, 'news', key, dir)
+    await expect(damaged).rejects.toBeInstanceOf(StoreError)
+    await expect(refuseForeignTopic(store, 'news', key, dir)).rejects.toThrow(/the keys that published topic news, holds "garbage", not a peer id$/)
+  })
+})
