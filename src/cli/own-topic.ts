@@ -122,7 +122,7 @@ export async function refuseForeignTopic(store: KVStore, topic: string, key: Pri
   if (current?.equals(signer) === true) return
   if (await isOwn(signer, topic, key, data)) {
     throw new ForeignTopicError(
-      `topic ${topic} in ${data} was published with the key of ${signer.toString()}, and ${data}/node.key is now ${current?.toString() ?? 'none'}: peers trusting ${signer.toString()} would refuse what this key signs; put that key back in node.key to publish more`
+      `topic ${topic} in ${data} was published with the key of ${signer.toString()}, and ${data}/node.key is now ${current?.toString() ?? 'absent'}: peers trusting ${signer.toString()} would refuse what this key signs; put that key back in node.key to publish more`
     )
   }
   throw new ForeignTopicError(`topic ${topic} in ${data} holds the history ${signer.toString()} signed: a publish would sign it as this node's; ${advice}`)

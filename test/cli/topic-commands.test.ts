@@ -1,4 +1,4 @@
-import { cp, readFile, rm, writeFile } from 'node:fs/promises'
+import { access, cp, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it, vi } from 'vitest'
 import { publishersPath } from '../../src/cli/own-topic.js'
@@ -200,6 +200,12 @@ describe('dsfg publish, serve --topic, sync --topic, items', () => {
     // refuse its checkpoints, and the topic would move to another publisher.
     const moved = await runCli(cli.bin, ['publish', '--data', copy, '--topic', 'mine', input])
     expectOneLineError(moved, 1, new RegExp(`^dsfg: topic mine in .* was published with the key of ${self}, and .*node\\.key is now (?!${self})\\S+: `))
+    // Refused with no key at all, it makes none: the directory is left as it was.
+    const keyless = join(cli.work, 'own-keyless')
+    await cp(data, keyless, { recursive: true })
+    await rm(join(keyless, 'node.key'))
+    expectOneLineError(await runCli(cli.bin, ['publish', '--data', keyless, '--topic', 'mine', input]), 1, /node\.key is now absent: /)
+    await expect(access(join(keyless, 'node.key'))).rejects.toMatchObject({ code: 'ENOENT' })
     const server = await serveCli(cli.bin, ['--data', copy, '--topic', 'mine'])
     try {
       const synced = await runCli(cli.bin, ['sync', '--data', data, '--peer', server.info.addrs[0]!, '--topic', 'mine'], { timeoutMs: 60_000 })

@@ -1,7 +1,9 @@
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
 import { MEMORY_STORE_SPEC, openStore } from '../../store/open-store.js'
 import { recordSignedCheckpoint } from '../../topic/checkpoint-record.js'
 import { TopicStore } from '../../topic/topic-store.js'
-import { nodeKeyFor } from '../node-key.js'
+import { NODE_KEY_FILE, nodeKeyFor } from '../node-key.js'
 import { recordPublisher, refuseForeignTopic } from '../own-topic.js'
 import { toHex } from '../../util/hex.js'
 import { defineCommand } from '../command.js'
@@ -50,8 +52,10 @@ export const publishCommand = defineCommand({
       const store = await openStore(options.data)
       try {
         const topics = new TopicStore(store)
-        const key = await nodeKeyFor(options.data)
-        await refuseForeignTopic(store, options.topic, key, options.data)
+        // Checked with the key as it is: a refused publish leaves no new node.key behind.
+        const kept = options.data === MEMORY_STORE_SPEC || !existsSync(join(options.data, NODE_KEY_FILE)) ? undefined : await nodeKeyFor(options.data)
+        await refuseForeignTopic(store, options.topic, kept, options.data)
+        const key = kept ?? (await nodeKeyFor(options.data))
         // The journal lives beside the store; `:memory:` keeps nothing to resume.
         const journalDir = options.data === MEMORY_STORE_SPEC ? undefined : options.data
         await publishItems(topics, options.topic, input, {
