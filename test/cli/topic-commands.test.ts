@@ -238,7 +238,7 @@ describe('dsfg publish, serve --topic, sync --topic, items', () => {
     expect(await listed()).toEqual(items)
 
     // One process serves its own topic beside a topic of another publisher: --publisher TOPIC=PEERID names that
-    // topic's alone (a plain --publisher, above, is refused, as it would apply to both).
+    // topic's alone (a plain --publisher would apply to both, and is refused: below).
     const theirsInput = join(cli.work, 'theirs.jsonl')
     const theirs = ['0xa0', '0xa1', '0xa2', '0xa3']
     await writeItemLines(theirsInput, theirs)
