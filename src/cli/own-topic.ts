@@ -153,7 +153,7 @@ export async function topicTrust(
     )
   }
   const own = await ownPublisher(store, topic, key, data)
-  if (own === undefined) return { trust: flags.trust, own: false }
+  if (own === undefined) return { trust: (await restoredTrust(store, topic, flags, key, data)) ?? flags.trust, own: false }
   // Published before `publish` kept the file, and recognised by the key: kept from now on, should the key go. Only
   // a help for later, so a directory this cannot write to is served all the same.
   await recordPublisher(data, topic, own).catch(() => {})
@@ -163,4 +163,22 @@ export async function topicTrust(
   throw new UsageError(
     `topic ${topic} in ${data} was published from this directory (${own.toString()}): ${flag} ${risk}; give ${command === 'serve' ? `--publisher ${topic}=${own.toString()}` : `--publisher ${own.toString()}`} or no trust flag for it`
   )
+}
+
+/**
+ * With no trust flag, a topic this directory published under its current key whose store holds no record of it any
+ * more (the store lost or replaced, `node.key` and the keys file kept): its publisher is still this key, not a quorum
+ * of one. Its record comes from peers then (a backup server), as for any followed topic.
+ */
+async function restoredTrust(
+  store: KVStore,
+  topic: string,
+  flags: TopicTrustFlags,
+  key: PrivateKey | undefined,
+  data: string
+): Promise<TopicTrust | undefined> {
+  if (flags.given || key === undefined || data === MEMORY_STORE_SPEC || (await storedSigner(store, topic)) !== null) return undefined
+  const { peerIdFromPrivateKey } = await import('@libp2p/peer-id')
+  const self = peerIdFromPrivateKey(key)
+  return (await readPublishers(publishersPath(data, topic), topic)).includes(self.toString()) ? { publisher: self } : undefined
 }

@@ -5,7 +5,7 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { ForeignTopicError, publishersPath, recordPublisher, refuseForeignTopic } from '../../src/cli/own-topic.js'
+import { ForeignTopicError, publishersPath, recordPublisher, refuseForeignTopic, topicTrust } from '../../src/cli/own-topic.js'
 import { PublishInput } from '../../src/cli/publish-input.js'
 import { journalPath, publishItems } from '../../src/cli/resumable-publish.js'
 import { StoreError } from '../../src/errors.js'
@@ -95,5 +95,36 @@ describe('refuseForeignTopic', () => {
     const damaged = refuseForeignTopic(store, 'news', key, dir)
     await expect(damaged).rejects.toBeInstanceOf(StoreError)
     await expect(refuseForeignTopic(store, 'news', key, dir)).rejects.toThrow(/the keys that published topic news, holds "garbage", not a peer id$/)
+  })
+})
+
+describe('topicTrust of a topic whose store was lost', () => {
+  let dir: string
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'dsfg-own-topic-'))
+  })
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  it('keeps this key as its publisher when the keys file names it and no record is stored, unless a flag says otherwise', async () => {
+    const key = await generateKeyPair('Ed25519')
+    const self = peerIdFromPrivateKey(key)
+    const store = new MemoryStore()
+    const quorum = { trust: { quorum: 1 }, given: false }
+    const trustOf = async (flags: typeof quorum) => (await topicTrust(store, 'news', flags, key, dir, 'sync')).trust
+    // Not published from here: the flags' trust.
+    expect(await trustOf(quorum)).toEqual({ quorum: 1 })
+    await recordPublisher(dir, 'news', self)
+    // Published from here, the store since lost: its key, even over items synced meanwhile with no record.
+    const restored = await trustOf(quorum)
+    expect('publisher' in restored && restored.publisher.equals(self)).toBe(true)
+    await new TopicStore(store).appendMany('news', items)
+    expect('publisher' in (await trustOf(quorum))).toBe(true)
+    // A flag given is the user's call: nothing of the topic is stored under its key to lose.
+    expect(await trustOf({ trust: { quorum: 2 }, given: true })).toEqual({ quorum: 2 })
+    // Another key's directory: the flags' trust.
+    expect(await topicTrust(store, 'news', quorum, await generateKeyPair('Ed25519'), dir, 'sync')).toMatchObject({ trust: { quorum: 1 }, own: false })
   })
 })
