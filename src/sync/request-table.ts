@@ -4,10 +4,21 @@ import { hashAt, hashesEqualAt } from '../util/bytes.js'
 import type { HashFilter } from '../util/hash-filter.js'
 import { PREFIX_NIBBLES, pathPrefix, type QueueOrder } from './depth-queue.js'
 
-/** Slots a new table has: a power of two. */
-const INITIAL_SLOTS = 1024
+/**
+ * Slots a new table has: a power of two. Small, so the table grows and its index is rebuilt a few times within the
+ * first replies, while the code still runs unoptimized: a first `grow` or `reindex` after TurboFan compiled
+ * `newSlot` into the trie sync's hottest functions threw all of that compiled code away (a deoptimization and a
+ * compilation more of each, in every fresh process).
+ */
+const INITIAL_SLOTS = 64
 /** Nibbles of a path kept in the table's own bytes; a longer path (deep in a sub-trie) is kept as it came. */
 const PATH_BYTES = 24
+
+/**
+ * What a nibble at each of a path's first PREFIX_NIBBLES places adds to its `pathPrefix` per unit: 16 to the
+ * power of the places after it. A table, as `16 ** n` on the hot path was a call of V8's `pow`.
+ */
+const NIBBLE_WEIGHT = Float64Array.from({ length: PREFIX_NIBBLES }, (_, i) => 16 ** (PREFIX_NIBBLES - 1 - i))
 
 /** An index slot's tag: never used. */
 const EMPTY = 0
@@ -58,10 +69,13 @@ export class RequestTable implements QueueOrder {
   /** The other requests waiting for one referenced more than once (identical subtries), by slot. */
   readonly moreParents = new Map<number, number[]>()
 
-  /** Free slots below `top`, to reuse first. */
-  private free: number[] = []
-  /** Slots ever used: every slot from here on is free. */
-  private top = 0
+  /**
+   * The free slots, a stack (its first `freeCount` entries), the lowest slot on top: every new request takes its
+   * slot from here, and `grow` pushes the new ones. One path for the first slot and a reused one, so the compiled
+   * `newSlot` meets no path it has not run (a first reuse, after the first commit, was a deoptimization).
+   */
+  private free = descending(0, INITIAL_SLOTS)
+  private freeCount = INITIAL_SLOTS
   private count = 0
 
   /** Index: a tag (the hash's first 30 bits plus one, or EMPTY/REMOVED) and a slot per entry, linear probing. */
@@ -108,18 +122,14 @@ export class RequestTable implements QueueOrder {
       this.longPaths.set(slot, path)
     }
     this.depth[slot] = depth
-    this.prefix[slot] = above < PREFIX_NIBBLES ? this.prefix[parent]! + nibble * 16 ** (PREFIX_NIBBLES - 1 - above) : this.prefix[parent]!
+    this.prefix[slot] = above < PREFIX_NIBBLES ? this.prefix[parent]! + nibble * NIBBLE_WEIGHT[above]! : this.prefix[parent]!
     return slot
   }
 
   /** A slot for a new request, with all but its path and depth set. */
   private newSlot(bytes: Uint8Array, at: number, parent: number, flags: number): number {
-    let slot: number
-    if (this.free.length > 0) slot = this.free.pop()!
-    else {
-      if (this.top === this.depth.length) this.grow()
-      slot = this.top++
-    }
+    if (this.freeCount === 0) this.grow()
+    const slot = this.free[--this.freeCount]!
     const hashes = this.hashes
     for (let i = 0, to = slot * 32; i < 32; i++) hashes[to + i] = bytes[at + i]!
     this.parent[slot] = parent
@@ -178,7 +188,7 @@ export class RequestTable implements QueueOrder {
   release(slot: number): void {
     if (this.depth[slot]! > PATH_BYTES) this.longPaths.delete(slot)
     this.flags[slot] = 0
-    this.free.push(slot)
+    this.free[this.freeCount++] = slot
   }
 
   /**
@@ -255,8 +265,8 @@ export class RequestTable implements QueueOrder {
     this.data.length = 0
     this.longPaths.clear()
     this.moreParents.clear()
-    this.free = []
-    this.top = 0
+    this.free = descending(0, this.depth.length)
+    this.freeCount = this.depth.length
     this.count = 0
     this.tags.fill(EMPTY)
     this.used = 0
@@ -291,9 +301,12 @@ export class RequestTable implements QueueOrder {
     }
   }
 
-  /** Doubles every column. */
+  /** Doubles every column; the new slots are the free ones (there were none). */
   private grow(): void {
-    const slots = this.depth.length * 2
+    const before = this.depth.length
+    const slots = before * 2
+    this.free = descending(before, slots)
+    this.freeCount = slots - before
     this.hashes = grown(this.hashes, slots * 32)
     this.paths = grown(this.paths, slots * PATH_BYTES)
     this.depth = grown(this.depth, slots)
@@ -307,5 +320,12 @@ export class RequestTable implements QueueOrder {
 function grown<T extends Uint8Array | Uint32Array | Int32Array | Float64Array>(array: T, length: number): T {
   const out = new (array.constructor as new (length: number) => T)(length)
   out.set(array)
+  return out
+}
+
+/** The numbers from `from` up to `to` (excluded) in descending order, in a stack of `to` entries (`from` on top). */
+function descending(from: number, to: number): Int32Array {
+  const out = new Int32Array(to)
+  for (let i = 0; i < to - from; i++) out[i] = to - 1 - i
   return out
 }

@@ -327,11 +327,7 @@ export class TrieSync {
    * outlived a garbage collection or two, and a sync's worth of them was an eighth of what it promoted.
    */
   private write(slots: number[]): Promise<void> {
-    const requests = this.requests
-    const keys = requests.copyHashes(slots)
-    const ops: BatchOp[] = new Array(slots.length)
-    for (let i = 0; i < slots.length; i++) ops[i] = { type: 'put', key: hashAt(keys, i), value: requests.data[slots[i]!]! }
-    return this.store.batch(ops)
+    return this.store.batch(putOps(this.requests, slots))
   }
 
   private exclusive<T>(fn: () => Promise<T>): Promise<T> {
@@ -533,6 +529,18 @@ export class TrieSync {
       }
     }
   }
+}
+
+/**
+ * The store writes of the nodes of `slots`. Apart from `write`: with the loop in it, `write` was compiled on the
+ * stack (OSR) with the store's `batch` inlined while that had run too few times to have type feedback, and its
+ * compiled code was thrown away again at the next commit.
+ */
+function putOps(requests: RequestTable, slots: number[]): BatchOp[] {
+  const keys = requests.copyHashes(slots)
+  const ops: BatchOp[] = new Array(slots.length)
+  for (let i = 0; i < slots.length; i++) ops[i] = { type: 'put', key: hashAt(keys, i), value: requests.data[slots[i]!]! }
+  return ops
 }
 
 /** What `processMany` reports for a blob not waited for: one nobody asked for (or complete already), or one delivered already. */

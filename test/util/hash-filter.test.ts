@@ -45,6 +45,18 @@ describe('HashFilter', () => {
     expect(held).toBeLessThan(5)
   })
 
+  it('reports about 0.24% of keys never added as maybe held, with one layer full', () => {
+    const rng = new SeededRandom(4)
+    const filter = new HashFilter()
+    // The first layer's 65,536 keys. Its bits are rounded up to a power of two, 16 a key: with 4 probes
+    // (1 - e^(-4/16))^4 = 0.24% (3 probes: 0.49%).
+    for (let i = 0; i < 65_536; i++) filter.add(rng.bytes(32))
+    let wrong = 0
+    for (let i = 0; i < 50_000; i++) if (filter.mayHold(rng.bytes(32))) wrong++
+    expect(wrong / 50_000).toBeGreaterThan(0.0015)
+    expect(wrong / 50_000).toBeLessThan(0.0035)
+  })
+
   it('holds nothing while empty', () => {
     expect(new HashFilter().mayHold(new Uint8Array(32))).toBe(false)
   })
