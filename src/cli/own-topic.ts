@@ -1,5 +1,5 @@
-import { existsSync } from 'node:fs'
-import { readFile } from 'node:fs/promises'
+import { constants, existsSync } from 'node:fs'
+import { open } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { PeerId, PrivateKey } from '@libp2p/interface'
 import { DsfgError, StoreError, UsageError } from '../errors.js'
@@ -20,6 +20,9 @@ export function publishersPath(dir: string, topic: string): string {
   return join(dir, `published-${topicFileId(topic)}.peers`)
 }
 
+/** Longest keys file read: some 1,200 peer ids, far more than a directory publishes a topic with. */
+const MAX_PUBLISHERS_FILE_BYTES = 64 * 1024
+
 /** Records that `signer` published `topic` from `dir` (a file beside the store; `:memory:` keeps none). */
 export async function recordPublisher(dir: string, topic: string, signer: PeerId): Promise<void> {
   if (dir === MEMORY_STORE_SPEC) return
@@ -29,13 +32,28 @@ export async function recordPublisher(dir: string, topic: string, signer: PeerId
   await writeFileAtomic(path, [...known, signer.toString()].map((id) => `${id}\n`).join(''))
 }
 
+/**
+ * The peer ids in the keys file at `path` (none when there is no file). Opened without waiting and checked to be
+ * a file of at most MAX_PUBLISHERS_FILE_BYTES before it is read: a named pipe put in its place had `serve` wait
+ * on it for ever, and a device or a huge file would be read whole.
+ */
 async function readPublishers(path: string, topic: string): Promise<string[]> {
+  const what = `${path}, the keys that published topic ${topic}`
   let text: string
   try {
-    text = await readFile(path, 'utf8')
+    const file = await open(path, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0))
+    try {
+      const info = await file.stat()
+      if (!info.isFile()) throw new StoreError(`${what}, is not a regular file`)
+      if (info.size > MAX_PUBLISHERS_FILE_BYTES) throw new StoreError(`${what}, is ${info.size} bytes, more than ${MAX_PUBLISHERS_FILE_BYTES}`)
+      text = await file.readFile('utf8')
+    } finally {
+      await file.close()
+    }
   } catch (err) {
+    if (err instanceof StoreError) throw err
     if ((err as { code?: unknown }).code === 'ENOENT') return []
-    throw new StoreError(`cannot read ${path}, the keys that published topic ${topic}: ${failureText(err)}`, { cause: err })
+    throw new StoreError(`cannot read ${what}: ${failureText(err)}`, { cause: err })
   }
   const { peerIdFromString } = await import('@libp2p/peer-id')
   const ids = text.split('\n').map((line) => line.trim())
@@ -45,7 +63,7 @@ async function readPublishers(path: string, topic: string): Promise<string[]> {
       peerIdFromString(id)
     } catch {
       // A damaged file would otherwise drop the topic's protection without a word.
-      throw new StoreError(`${path}, the keys that published topic ${topic}, holds ${JSON.stringify(id.slice(0, 60))}, not a peer id`)
+      throw new StoreError(`${what}, holds ${JSON.stringify(id.slice(0, 60))}, not a peer id`)
     }
   }
   return ids.filter((id) => id !== '')
@@ -56,7 +74,10 @@ export class ForeignTopicError extends DsfgError {
   static override readonly code: string = 'ERR_FOREIGN_TOPIC'
 }
 
-/** The signer of `topic`'s newest stored checkpoint record; null when there is none, undefined when it does not open. */
+/**
+ * The signer of `topic`'s newest stored checkpoint record; null when there is none, undefined when it does not open.
+ * The modules that open a record load only when there is one.
+ */
 async function storedSigner(store: KVStore, topic: string): Promise<PeerId | null | undefined> {
   const stored = await new TopicStore(store).getCheckpointRecord(topic)
   if (stored === null) return null
@@ -68,22 +89,19 @@ async function storedSigner(store: KVStore, topic: string): Promise<PeerId | nul
   }
 }
 
-/**
- * The signer of `topic`'s newest stored checkpoint record when this directory published it: the record is signed
- * by `key`, or by a peer id `dsfg publish` recorded in `data` (`publishersPath`); else undefined. The modules that
- * open a record load only when there is one.
- */
-export async function ownPublisher(store: KVStore, topic: string, key: PrivateKey | undefined, data: string): Promise<PeerId | undefined> {
-  const signer = await storedSigner(store, topic)
-  if (signer === null || signer === undefined) return undefined
-  return (await isOwn(signer, topic, key, data)) ? signer : undefined
+/** The peer id of `key` (undefined without one). */
+async function peerIdOf(key: PrivateKey | undefined): Promise<PeerId | undefined> {
+  if (key === undefined) return undefined
+  const { peerIdFromPrivateKey } = await import('@libp2p/peer-id')
+  return peerIdFromPrivateKey(key)
 }
 
-async function isOwn(signer: PeerId, topic: string, key: PrivateKey | undefined, data: string): Promise<boolean> {
-  if (key !== undefined) {
-    const { peerIdFromPrivateKey } = await import('@libp2p/peer-id')
-    if (signer.equals(peerIdFromPrivateKey(key))) return true
-  }
+/**
+ * Whether `signer` (of `topic`'s newest stored checkpoint record) is this directory's own publisher: `current`,
+ * the peer id of its key, or one `dsfg publish` recorded in `data` (`publishersPath`; read only when needed).
+ */
+async function isOwn(signer: PeerId, topic: string, current: PeerId | undefined, data: string): Promise<boolean> {
+  if (current?.equals(signer) === true) return true
   if (data === MEMORY_STORE_SPEC) return false
   return (await readPublishers(publishersPath(data, topic), topic)).includes(signer.toString())
 }
@@ -101,8 +119,7 @@ export async function refuseForeignTopic(store: KVStore, topic: string, key: Pri
   const publishers = data === MEMORY_STORE_SPEC ? [] : await readPublishers(publishersPath(data, topic), topic)
   const signer = await storedSigner(store, topic)
   const advice = 'publish into another --data or to another topic'
-  const { peerIdFromPrivateKey } = await import('@libp2p/peer-id')
-  const current = key === undefined ? undefined : peerIdFromPrivateKey(key)
+  const current = await peerIdOf(key)
   if (signer === null) {
     const head = await new TopicStore(store).head(topic)
     if (head < 0) return
@@ -120,7 +137,7 @@ export async function refuseForeignTopic(store: KVStore, topic: string, key: Pri
   }
   if (signer === undefined) throw new ForeignTopicError(`topic ${topic} in ${data} holds a checkpoint record that does not open; ${advice}`)
   if (current?.equals(signer) === true) return
-  if (await isOwn(signer, topic, key, data)) {
+  if (publishers.includes(signer.toString())) {
     throw new ForeignTopicError(
       `topic ${topic} in ${data} was published with the key of ${signer.toString()}, and ${data}/node.key is now ${current?.toString() ?? 'absent'}: peers trusting ${signer.toString()} would refuse what this key signs; put that key back in node.key to publish more`
     )
@@ -130,7 +147,7 @@ export async function refuseForeignTopic(store: KVStore, topic: string, key: Pri
 
 /**
  * The trust `serve` and `sync` give `topic`: the flags' (`trust`; `given` when a trust flag applies to this
- * topic), except for a topic published from this directory (`ownPublisher`), whose items exist nowhere else: only
+ * topic), except for a topic published from this directory (`isOwn`), whose items exist nowhere else: only
  * the key it was published with may decide it. With no flag it is its own publisher, and any other trust is refused: under another publisher the
  * topic handle drops the stored items that publisher's checkpoints do not prove, and under a quorum peers that
  * agree on another history can replace its newest items (the tip check) and make it sign theirs. A topic with an
@@ -152,8 +169,11 @@ export async function topicTrust(
       `topic ${topic} in ${data} has an unfinished publish (${journal}): run that publish again to finish it, or remove the file to leave it so`
     )
   }
-  const own = await ownPublisher(store, topic, key, data)
-  if (own === undefined) return { trust: (await restoredTrust(store, topic, flags, key, data)) ?? flags.trust, own: false }
+  const signer = await storedSigner(store, topic)
+  const current = await peerIdOf(key)
+  if (signer === null) return { trust: (await restoredTrust(topic, flags, current, data)) ?? flags.trust, own: false }
+  if (signer === undefined || !(await isOwn(signer, topic, current, data))) return { trust: flags.trust, own: false }
+  const own = signer
   // Published before `publish` kept the file, and recognised by the key: kept from now on, should the key go. Only
   // a help for later, so a directory this cannot write to is served all the same.
   await recordPublisher(data, topic, own).catch(() => {})
@@ -170,15 +190,7 @@ export async function topicTrust(
  * more (the store lost or replaced, `node.key` and the keys file kept): its publisher is still this key, not a quorum
  * of one. Its record comes from peers then (a backup server), as for any followed topic.
  */
-async function restoredTrust(
-  store: KVStore,
-  topic: string,
-  flags: TopicTrustFlags,
-  key: PrivateKey | undefined,
-  data: string
-): Promise<TopicTrust | undefined> {
-  if (flags.given || key === undefined || data === MEMORY_STORE_SPEC || (await storedSigner(store, topic)) !== null) return undefined
-  const { peerIdFromPrivateKey } = await import('@libp2p/peer-id')
-  const self = peerIdFromPrivateKey(key)
-  return (await readPublishers(publishersPath(data, topic), topic)).includes(self.toString()) ? { publisher: self } : undefined
+async function restoredTrust(topic: string, flags: TopicTrustFlags, current: PeerId | undefined, data: string): Promise<TopicTrust | undefined> {
+  if (flags.given || current === undefined || data === MEMORY_STORE_SPEC) return undefined
+  return (await readPublishers(publishersPath(data, topic), topic)).includes(current.toString()) ? { publisher: current } : undefined
 }

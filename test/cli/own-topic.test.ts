@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -19,20 +20,24 @@ async function* iterate(list: readonly Uint8Array[]): AsyncGenerator<Uint8Array>
   yield* list
 }
 
+let dir: string
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'dsfg-own-topic-'))
+})
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true })
+})
+
 describe('refuseForeignTopic', () => {
-  let dir: string
   let store: MemoryStore
   let topics: TopicStore
   let key: PrivateKey
 
   beforeEach(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'dsfg-own-topic-'))
     store = new MemoryStore()
     topics = new TopicStore(store)
     key = await generateKeyPair('Ed25519')
-  })
-  afterEach(async () => {
-    await rm(dir, { recursive: true, force: true })
   })
 
   it('lets a topic go on under the key that signed its record, or an empty one start', async () => {
@@ -99,15 +104,6 @@ describe('refuseForeignTopic', () => {
 })
 
 describe('topicTrust of a topic whose store was lost', () => {
-  let dir: string
-
-  beforeEach(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'dsfg-own-topic-'))
-  })
-  afterEach(async () => {
-    await rm(dir, { recursive: true, force: true })
-  })
-
   it('keeps this key as its publisher when the keys file names it and no record is stored, unless a flag says otherwise', async () => {
     const key = await generateKeyPair('Ed25519')
     const self = peerIdFromPrivateKey(key)
@@ -126,5 +122,33 @@ describe('topicTrust of a topic whose store was lost', () => {
     expect(await trustOf({ trust: { quorum: 2 }, given: true })).toEqual({ quorum: 2 })
     // Another key's directory: the flags' trust.
     expect(await topicTrust(store, 'news', quorum, await generateKeyPair('Ed25519'), dir, 'sync')).toMatchObject({ trust: { quorum: 1 }, own: false })
+  })
+})
+
+describe('the keys file', () => {
+  /** A store holding `news` with a record another key signed: deciding its trust reads the keys file. */
+  async function followed(): Promise<MemoryStore> {
+    const store = new MemoryStore()
+    const topics = new TopicStore(store)
+    await topics.appendMany('news', items)
+    await recordSignedCheckpoint(topics, 'news', await generateKeyPair('Ed25519'))
+    return store
+  }
+  const quorum = { trust: { quorum: 1 }, given: false }
+
+  // Named pipes are a POSIX thing; Windows has none to put in the file's place.
+  it.skipIf(process.platform === 'win32')('refuses a named pipe in its place at once, where reading it waited for ever', async () => {
+    execFileSync('mkfifo', [publishersPath(dir, 'news')])
+    const store = await followed()
+    const key = await generateKeyPair('Ed25519')
+    await expect(topicTrust(store, 'news', quorum, key, dir, 'serve')).rejects.toThrow(/the keys that published topic news, is not a regular file$/)
+    // With no record stored (a lost store), the file is read too.
+    await expect(topicTrust(new MemoryStore(), 'news', quorum, key, dir, 'sync')).rejects.toBeInstanceOf(StoreError)
+    await expect(refuseForeignTopic(store, 'news', key, dir)).rejects.toThrow(/is not a regular file$/)
+  })
+
+  it('refuses one larger than 64 KiB without reading it', async () => {
+    await writeFile(publishersPath(dir, 'news'), `${peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString()}\n`.repeat(1300))
+    await expect(topicTrust(await followed(), 'news', quorum, await generateKeyPair('Ed25519'), dir, 'serve')).rejects.toThrow(/is 68900 bytes, more than 65536$/)
   })
 })
