@@ -371,12 +371,21 @@ export class TopicHandle extends TypedEventEmitter<TopicHandleEvents> {
     return record.checkpoint
   }
 
+  /**
+   * `read` of the store once what it held before this handle ran is under the topic's trust mode, so `state`,
+   * `head`, `root` and `prove` never report items the first sync would drop (`trustStoredItems`).
+   */
+  private async afterStoredTrust<T>(read: () => Promise<T>): Promise<T> {
+    await this.loadStoredTrust()
+    return read()
+  }
+
   state(options: AbortOptions = {}): Promise<TopicState | null> {
-    return raceSignal(this.deps.store.getCurrentTopicState(this.name), options.signal)
+    return raceSignal(this.afterStoredTrust(() => this.deps.store.getCurrentTopicState(this.name)), options.signal)
   }
 
   head(options: AbortOptions = {}): Promise<number> {
-    return raceSignal(this.deps.store.head(this.name), options.signal)
+    return raceSignal(this.afterStoredTrust(() => this.deps.store.head(this.name)), options.signal)
   }
 
   /** What connected peers report about this topic. */
@@ -386,12 +395,12 @@ export class TopicHandle extends TypedEventEmitter<TopicHandleEvents> {
 
   /** The topic trie's root at our head (EMPTY_ROOT when empty). */
   root(options: AbortOptions = {}): Promise<Uint8Array> {
-    return raceSignal(this.deps.store.root(this.name), options.signal)
+    return raceSignal(this.afterStoredTrust(() => this.deps.store.root(this.name)), options.signal)
   }
 
   /** A Merkle proof of item `n` against `root` (default: the current root). */
   prove(n: number, root?: Uint8Array, options: AbortOptions = {}): Promise<Uint8Array[]> {
-    return raceSignal(this.deps.store.proveItem(this.name, n, root), options.signal)
+    return raceSignal(this.afterStoredTrust(() => this.deps.store.proveItem(this.name, n, root)), options.signal)
   }
 
   /**

@@ -4,6 +4,7 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { TypedEventEmitter } from 'main-event'
 import { describe, expect, it } from 'vitest'
 import { AbortError } from '../../src/errors.js'
+import { verifyProof } from '../../src/proof/proof.js'
 import type { TopicState } from '../../src/net/topic-protocols.js'
 import type { OffenceKind } from '../../src/peers/peer-scorer.js'
 import { MemoryStore } from '../../src/store/memory-store.js'
@@ -15,6 +16,7 @@ import { TopicHandle } from '../../src/topic/topic-handle.js'
 import type { TopicStateManager, TopicStateManagerEvents } from '../../src/topic/topic-state-manager.js'
 import { TopicStore } from '../../src/topic/topic-store.js'
 import { keccak256 } from '../../src/trie/keccak.js'
+import { equalBytes, uint64BE } from '../../src/util/bytes.js'
 import { silentLog } from '../../src/util/log.js'
 import { Prng } from '../../src/util/prng.js'
 import { until } from '../helpers/wait.js'
@@ -152,6 +154,32 @@ describe('TopicHandle: stored items under a publisher', () => {
     expect(await topics.head(TOPIC)).toBe(-1)
     expect(handle.checkpointReceived?.number).toBe(9)
     await handle.close()
+  })
+
+  it('reports through head, state, root and prove only the items the publisher proves, before any sync', async () => {
+    const publisher = await generateKeyPair('Ed25519')
+    const record = await signedOver(honest.slice(0, 10), publisher)
+    const reads: Record<string, (handle: TopicHandle) => Promise<unknown>> = {
+      head: (handle) => handle.head(),
+      state: async (handle) => (await handle.state())?.head,
+      root: async (handle) => equalBytes(await handle.root(), record.checkpoint.root),
+      // Item 12 is past the signed checkpoint: the current root proves it absent.
+      prove: async (handle) => {
+        const proof = await handle.prove(12)
+        return verifyProof(await handle.root(), uint64BE(12), proof)
+      }
+    }
+    const expected: Record<string, unknown> = { head: 9, state: 9, root: true, prove: null }
+    for (const [name, read] of Object.entries(reads)) {
+      // Proven up to 9; 10 to 14 past the publisher's last signed checkpoint. A fresh handle for each read, with
+      // no follow, syncOnce or items: the read itself brings the store under the publisher's trust first.
+      const topics = await storeOf(honest, 9)
+      await keep(topics, record)
+      const { handle } = await handleOver({ topics, publisher })
+      expect({ name, value: await read(handle) }).toEqual({ name, value: expected[name] })
+      expect(await topics.head(TOPIC)).toBe(9)
+      await handle.close()
+    }
   })
 
   it('drops every item when the kept record was signed by another key than the publisher', async () => {
