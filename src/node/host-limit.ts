@@ -68,10 +68,9 @@ export function addressHost(addr: Multiaddr | undefined): string | undefined {
 /**
  * What the limit counts connections by: an IPv4 address as it is; an IPv6 address as its /64 (its first four
  * groups, then `::/64`), except one that carries an IPv4 address, which counts as that IPv4 address: in its
- * last 32 bits (IPv4-mapped `::ffff:0:0/96`, the NAT64 prefix `64:ff9b::/96`, and a /96 a network carved from
- * the local-use NAT64 prefix `64:ff9b:1::/48` of RFC 8215, whose /64 all its IPv4 hosts share), after `2002:`
- * (6to4, where one IPv4 host holds a /48: 65,536 /64s), or inverted in its last 32 bits (Teredo, `2001:0::/32`,
- * where the /64 is the Teredo server's, shared by all its clients). Anything unparsable counts as itself.
+ * last 32 bits (IPv4-mapped `::ffff:0:0/96`, the NAT64 prefix `64:ff9b::/96`), after `2002:` (6to4, where one
+ * IPv4 host holds a /48: 65,536 /64s), or inverted in its last 32 bits (Teredo, `2001:0::/32`, where the /64
+ * is the Teredo server's, shared by all its clients). Anything unparsable counts as itself.
  */
 export function hostKey(host: string): string {
   if (!host.includes(':')) return host
@@ -79,9 +78,7 @@ export function hostKey(host: string): string {
   if (groups === null) return host
   const mapped = groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff
   const nat64 = groups[0] === 0x64 && groups[1] === 0xff9b && groups.slice(2, 6).every((g) => g === 0)
-  // A local-use prefix of another length puts IPv4 bits inside the first /64 (RFC 6052) and is counted by its /64.
-  const localNat64 = groups[0] === 0x64 && groups[1] === 0xff9b && groups[2] === 1 && groups[4] === 0 && groups[5] === 0
-  if (mapped || nat64 || localNat64) return ipv4(groups[6]!, groups[7]!)
+  if (mapped || nat64) return ipv4(groups[6]!, groups[7]!)
   if (groups[0] === 0x2002) return ipv4(groups[1]!, groups[2]!)
   if (groups[0] === 0x2001 && groups[1] === 0) return ipv4(groups[6]! ^ 0xffff, groups[7]! ^ 0xffff)
   return `${groups

@@ -71,15 +71,6 @@ describe('hostKey', () => {
     expect(hostKey('64:ff9b::506:708')).toBe('5.6.7.8')
   })
 
-  it('counts an IPv4 client behind a local-use NAT64 translator (a /96 of 64:ff9b:1::/48) as its IPv4 address', () => {
-    expect(hostKey('64:ff9b:1:7::1.2.3.4')).toBe('1.2.3.4')
-    expect(hostKey('64:ff9b:1::506:708')).toBe('5.6.7.8')
-    // Two IPv4 hosts behind one translator are two hosts, not one /64.
-    expect(hostKey('64:ff9b:1:7::9.9.9.9')).not.toBe(hostKey('64:ff9b:1:7::1.2.3.4'))
-    // A /48 local prefix (RFC 6052: IPv4 bits in groups 3 and 4, past the u octet) counts by its /64.
-    expect(hostKey('64:ff9b:1:102:3:400::')).toBe('64:ff9b:1:102::/64')
-  })
-
   it('counts a 6to4 address as the IPv4 host it embeds, whose /48 would give it 65,536 /64s', () => {
     expect(hostKey('2002:c000:204:1::1')).toBe('192.0.2.4')
     expect(hostKey('2002:c000:204:ffff:1:2:3:4')).toBe('192.0.2.4')
