@@ -1,4 +1,5 @@
 import { once } from 'node:events'
+import { constants } from 'node:fs'
 import { type FileHandle, open, rename, rm, stat } from 'node:fs/promises'
 import type { Readable, Writable } from 'node:stream'
 import { InvalidInputError } from '../errors.js'
@@ -209,5 +210,41 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string, m
     // The write's error is the one to report, not a failure to clean up after it.
     await rm(temp, { force: true }).catch(() => undefined)
     throw err
+  }
+}
+
+/** Why `readSmallFile` refused a file that is there: the message says it, to follow the file's name ("is not a regular file"). */
+export class UnreadableFileError extends Error {}
+
+/**
+ * The bytes of the file at `path`, at most `maxBytes` of them; undefined when there is none. For the small files a
+ * command keeps beside its store (the node key, the keys file, a publish journal). Opened without waiting (a named
+ * pipe put in a file's place blocked the open, and a read of it, for ever, deaf to SIGTERM), refused unless it is
+ * a regular file, and read into a buffer of `maxBytes + 1`, so a file that grows while it is read or reports a
+ * size it does not have (`/proc/self/pagemap` says 0) is refused at the bound, not read whole. A file that is there
+ * but refused is an `UnreadableFileError`; a failure of the file system passes through as it came.
+ */
+export async function readSmallFile(path: string, maxBytes: number): Promise<Uint8Array | undefined> {
+  let file: FileHandle
+  try {
+    file = await open(path, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0))
+  } catch (err) {
+    if ((err as { code?: unknown }).code === 'ENOENT') return undefined
+    throw err
+  }
+  try {
+    const info = await file.stat()
+    if (!info.isFile()) throw new UnreadableFileError('is not a regular file')
+    if (info.size > maxBytes) throw new UnreadableFileError(`is ${info.size} bytes, more than ${maxBytes}`)
+    const buffer = new Uint8Array(maxBytes + 1)
+    let length = 0
+    for (;;) {
+      const { bytesRead } = await file.read(buffer, length, buffer.length - length, null)
+      if (bytesRead === 0) return buffer.subarray(0, length)
+      length += bytesRead
+      if (length > maxBytes) throw new UnreadableFileError(`is more than ${maxBytes} bytes`)
+    }
+  } finally {
+    await file.close()
   }
 }

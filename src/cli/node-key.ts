@@ -1,11 +1,11 @@
-import { mkdir, readFile } from 'node:fs/promises'
+import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
 import { NodeKeyError } from '../errors.js'
 import { MEMORY_STORE_SPEC } from '../store/open-store.js'
 import { failureText } from './error-report.js'
-import { writeFileAtomic } from './io.js'
+import { readSmallFile, UnreadableFileError, writeFileAtomic } from './io.js'
 
 /**
  * The file in a `--data` directory that holds the node's private key (libp2p's protobuf encoding). LevelDB
@@ -30,19 +30,23 @@ export async function nodeKeyFor(data: string): Promise<PrivateKey | undefined> 
   return data === MEMORY_STORE_SPEC ? undefined : loadNodeKey(data)
 }
 
+/** Longest node key read: an RSA key of 4,096 bits is some 2.4 KB in libp2p's protobuf. */
+const MAX_NODE_KEY_BYTES = 64 * 1024
+
 /**
  * The key in `dir/node.key`. When there is none, `dir` is created if absent and a new Ed25519 key written
  * there first. Throws `NodeKeyError` when the file cannot be read or written, or does not hold a key.
  */
 export async function loadNodeKey(dir: string): Promise<PrivateKey> {
   const path = join(dir, NODE_KEY_FILE)
-  let bytes: Uint8Array
+  let bytes: Uint8Array | undefined
   try {
-    bytes = await readFile(path)
+    bytes = await readSmallFile(path, MAX_NODE_KEY_BYTES)
   } catch (err) {
-    if ((err as { code?: unknown }).code === 'ENOENT') return createNodeKey(dir, path)
+    if (err instanceof UnreadableFileError) throw new NodeKeyError(`the node key ${path} ${err.message}`)
     throw new NodeKeyError(`cannot read the node key ${path}: ${failureText(err)}`, { cause: err })
   }
+  if (bytes === undefined) return createNodeKey(dir, path)
   try {
     return privateKeyFromProtobuf(bytes)
   } catch (err) {

@@ -1,5 +1,4 @@
-import { constants, existsSync } from 'node:fs'
-import { open } from 'node:fs/promises'
+import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import type { PeerId, PrivateKey } from '@libp2p/interface'
 import { DsfgError, StoreError, UsageError } from '../errors.js'
@@ -8,7 +7,7 @@ import { MEMORY_STORE_SPEC } from '../store/open-store.js'
 import { TopicStore } from '../topic/topic-store.js'
 import { failureText } from './error-report.js'
 import type { TopicTrust, TopicTrustFlags } from './flags.js'
-import { writeFileAtomic } from './io.js'
+import { readSmallFile, UnreadableFileError, writeFileAtomic } from './io.js'
 import { journalHolds, journalPath, PublishPendingError, pendingPublish, topicFileId } from './resumable-publish.js'
 
 /**
@@ -33,28 +32,20 @@ export async function recordPublisher(dir: string, topic: string, signer: PeerId
 }
 
 /**
- * The peer ids in the keys file at `path` (none when there is no file). Opened without waiting and checked to be
- * a file of at most MAX_PUBLISHERS_FILE_BYTES before it is read: a named pipe put in its place had `serve` wait
- * on it for ever, and a device or a huge file would be read whole.
+ * The peer ids in the keys file at `path` (none when there is no file), a regular file of at most
+ * MAX_PUBLISHERS_FILE_BYTES (`readSmallFile`: a named pipe put in its place had `serve` wait on it for ever).
  */
 async function readPublishers(path: string, topic: string): Promise<string[]> {
   const what = `${path}, the keys that published topic ${topic}`
-  let text: string
+  let bytes: Uint8Array | undefined
   try {
-    const file = await open(path, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0))
-    try {
-      const info = await file.stat()
-      if (!info.isFile()) throw new StoreError(`${what}, is not a regular file`)
-      if (info.size > MAX_PUBLISHERS_FILE_BYTES) throw new StoreError(`${what}, is ${info.size} bytes, more than ${MAX_PUBLISHERS_FILE_BYTES}`)
-      text = await file.readFile('utf8')
-    } finally {
-      await file.close()
-    }
+    bytes = await readSmallFile(path, MAX_PUBLISHERS_FILE_BYTES)
   } catch (err) {
-    if (err instanceof StoreError) throw err
-    if ((err as { code?: unknown }).code === 'ENOENT') return []
+    if (err instanceof UnreadableFileError) throw new StoreError(`${what}, ${err.message}`)
     throw new StoreError(`cannot read ${what}: ${failureText(err)}`, { cause: err })
   }
+  if (bytes === undefined) return []
+  const text = new TextDecoder().decode(bytes)
   const { peerIdFromString } = await import('@libp2p/peer-id')
   const ids = text.split('\n').map((line) => line.trim())
   for (const id of ids) {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { readFile, rm } from 'node:fs/promises'
+import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { DsfgError } from '../errors.js'
 import type { TopicStore } from '../topic/topic-store.js'
@@ -7,7 +7,7 @@ import { keccak256 } from '../trie/keccak.js'
 import { equalBytes } from '../util/bytes.js'
 import { toHex } from '../util/hex.js'
 import { failureText } from './error-report.js'
-import { writeFileAtomic } from './io.js'
+import { readSmallFile, UnreadableFileError, writeFileAtomic } from './io.js'
 import type { PublishInput } from './publish-input.js'
 
 /** Stored hashes read in one call when checking what an interrupted publish stored. */
@@ -50,14 +50,19 @@ export function pendingPublish(dir: string, topic: string): Promise<PublishJourn
   return readJournal(journalPath(dir, topic))
 }
 
+/** Longest journal read: a few hundred bytes of JSON are what `publish` writes. */
+const MAX_JOURNAL_BYTES = 64 * 1024
+
 async function readJournal(path: string): Promise<PublishJournal | undefined> {
-  let text: string
+  let bytes: Uint8Array | undefined
   try {
-    text = await readFile(path, 'utf8')
+    bytes = await readSmallFile(path, MAX_JOURNAL_BYTES)
   } catch (err) {
-    if ((err as { code?: unknown }).code === 'ENOENT') return undefined
+    if (err instanceof UnreadableFileError) throw new PublishPendingError(`${path} ${err.message} (remove it if no publish is to be finished)`)
     throw new PublishPendingError(`cannot read ${path}: ${failureText(err)}`, { cause: err })
   }
+  if (bytes === undefined) return undefined
+  const text = new TextDecoder().decode(bytes)
   try {
     const journal = JSON.parse(text) as PublishJournal
     if (typeof journal.topic === 'string' && Number.isSafeInteger(journal.from) && Number.isSafeInteger(journal.count) && typeof journal.digest === 'string') {

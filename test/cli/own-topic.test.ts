@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { existsSync } from 'node:fs'
+import { mkdtemp, rm, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { generateKeyPair } from '@libp2p/crypto/keys'
@@ -8,8 +9,9 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { ForeignTopicError, publishersPath, recordPublisher, refuseForeignTopic, topicTrust } from '../../src/cli/own-topic.js'
 import { PublishInput } from '../../src/cli/publish-input.js'
-import { journalPath, publishItems } from '../../src/cli/resumable-publish.js'
-import { StoreError } from '../../src/errors.js'
+import { loadNodeKey } from '../../src/cli/node-key.js'
+import { journalPath, PublishPendingError, pendingPublish, publishItems } from '../../src/cli/resumable-publish.js'
+import { NodeKeyError, StoreError } from '../../src/errors.js'
 import { MemoryStore } from '../../src/store/memory-store.js'
 import { recordSignedCheckpoint } from '../../src/topic/checkpoint-record.js'
 import { TopicStore } from '../../src/topic/topic-store.js'
@@ -150,5 +152,29 @@ describe('the keys file', () => {
   it('refuses one larger than 64 KiB without reading it', async () => {
     await writeFile(publishersPath(dir, 'news'), `${peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString()}\n`.repeat(1300))
     await expect(topicTrust(await followed(), 'news', quorum, await generateKeyPair('Ed25519'), dir, 'serve')).rejects.toThrow(/is 68900 bytes, more than 65536$/)
+  })
+})
+
+describe('the node key and a publish journal', () => {
+  it.skipIf(process.platform === 'win32')('refuse a named pipe in their place at once, where reading one waited for ever', async () => {
+    execFileSync('mkfifo', [join(dir, 'node.key'), journalPath(dir, 'news')])
+    await expect(loadNodeKey(dir)).rejects.toThrow(new NodeKeyError(`the node key ${join(dir, 'node.key')} is not a regular file`))
+    await expect(pendingPublish(dir, 'news')).rejects.toBeInstanceOf(PublishPendingError)
+    await expect(pendingPublish(dir, 'news')).rejects.toThrow(/\.pending is not a regular file \(remove it/)
+  })
+})
+
+describe('a file that reports no size', () => {
+  // /proc/kallsyms is a regular file of size 0 that reads on for megabytes.
+  it.skipIf(!existsSync('/proc/kallsyms'))('is read only to the bound, and refused past it', async () => {
+    await symlink('/proc/kallsyms', publishersPath(dir, 'news'))
+    await symlink('/proc/kallsyms', join(dir, 'node.key'))
+    const followed = new MemoryStore()
+    await new TopicStore(followed).appendMany('news', items)
+    await recordSignedCheckpoint(new TopicStore(followed), 'news', await generateKeyPair('Ed25519'))
+    await expect(topicTrust(followed, 'news', { trust: { quorum: 1 }, given: false }, undefined, dir, 'serve')).rejects.toThrow(
+      /the keys that published topic news, is more than 65536 bytes$/
+    )
+    await expect(loadNodeKey(dir)).rejects.toThrow(/is more than 65536 bytes$/)
   })
 })
