@@ -289,9 +289,14 @@ export class TopicHandle extends TypedEventEmitter<TopicHandleEvents> {
   /** What the store held before this handle ran, brought under the topic's trust mode: once, before the first sync. */
   private storedTrust: Promise<void> | null = null
 
+  /**
+   * A failure (the store's) rejects every call waiting on it and is not kept: the next call tries again. It was
+   * logged and passed over, and the handle then reported and yielded the items it should have dropped.
+   */
   private loadStoredTrust(): Promise<void> {
     this.storedTrust ??= this.trustStoredItems().catch((err: unknown) => {
-      this.deps.log.error('%s: bringing stored items under the trust mode failed: %e', this.name, err)
+      this.storedTrust = null
+      throw err
     })
     return this.storedTrust
   }
@@ -351,6 +356,8 @@ export class TopicHandle extends TypedEventEmitter<TopicHandleEvents> {
    * appends it twice.
    */
   async publish(data: Uint8Array, options: AbortOptions = {}): Promise<PublishResult> {
+    // After the stored items are under the trust mode, or that step, cutting unproven items, could take this one.
+    await raceSignal(this.loadStoredTrust(), options.signal)
     const n = await this.sync.writer.exclusive(() => this.deps.store.append(this.name, data), options)
     try {
       return { n, recipients: await this.gossip(itemsTopic(this.name), encodeGossipItem({ n, data })) }

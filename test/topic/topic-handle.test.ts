@@ -182,6 +182,31 @@ describe('TopicHandle: stored items under a publisher', () => {
     }
   })
 
+  it('answers nothing while the store fails that step, and takes it again at the next call', async () => {
+    const publisher = await generateKeyPair('Ed25519')
+    const topics = await storeOf(honest, 9)
+    await keep(topics, await signedOver(honest.slice(0, 10), publisher))
+    const read = topics.getCheckpointRecord.bind(topics)
+    let failures = 1
+    topics.getCheckpointRecord = (...args) => (failures-- > 0 ? Promise.reject(new Error('disk on fire')) : read(...args))
+    const { handle } = await handleOver({ topics, publisher })
+    // It had been logged and passed over: head 14, and items 10 to 14 yielded.
+    await expect(handle.head()).rejects.toThrow('disk on fire')
+    expect(await handle.head()).toBe(9)
+    await handle.close()
+  })
+
+  it('appends a published item after that step, so the step cannot cut it', async () => {
+    const publisher = await generateKeyPair('Ed25519')
+    const topics = await storeOf(honest, 9)
+    await keep(topics, await signedOver(honest.slice(0, 10), publisher))
+    const { handle } = await handleOver({ topics, publisher })
+    const { n } = await handle.publish(Uint8Array.of(7))
+    expect(n).toBe(10)
+    expect(await handle.head()).toBe(10)
+    await handle.close()
+  })
+
   it('drops every item when the kept record was signed by another key than the publisher', async () => {
     const publisher = await generateKeyPair('Ed25519')
     const topics = await storeOf(honest.slice(0, 10), 9)
