@@ -286,7 +286,10 @@ export class TopicHandle extends TypedEventEmitter<TopicHandleEvents> {
     dispatchSafely(this, 'peer:penalised', { peer, reason })
   }
 
-  /** What the store held before this handle ran, brought under the topic's trust mode: once, before the first sync. */
+  /**
+   * What the store held before this handle ran, brought under the topic's trust mode: once, before the handle's
+   * first answer (its reads, `publish`, `follow`, `syncOnce`, `items`).
+   */
   private storedTrust: Promise<void> | null = null
 
   /**
