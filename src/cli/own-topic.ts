@@ -69,8 +69,8 @@ export class ForeignTopicError extends DsfgError {
  * The signer of `topic`'s newest stored checkpoint record; null when there is none, undefined when it does not open.
  * The modules that open a record load only when there is one.
  */
-async function storedSigner(store: KVStore, topic: string): Promise<PeerId | null | undefined> {
-  const stored = await new TopicStore(store).getCheckpointRecord(topic)
+async function storedSigner(topics: TopicStore, topic: string): Promise<PeerId | null | undefined> {
+  const stored = await topics.getCheckpointRecord(topic)
   if (stored === null) return null
   const { openCheckpoint } = await import('../topic/checkpoint-record.js')
   try {
@@ -108,16 +108,17 @@ async function isOwn(signer: PeerId, topic: string, current: PeerId | undefined,
 export async function refuseForeignTopic(store: KVStore, topic: string, key: PrivateKey | undefined, data: string): Promise<void> {
   // Read first: one that cannot be read fails the publish before it stores anything.
   const publishers = data === MEMORY_STORE_SPEC ? [] : await readPublishers(publishersPath(data, topic), topic)
-  const signer = await storedSigner(store, topic)
+  const topics = new TopicStore(store)
+  const signer = await storedSigner(topics, topic)
   const advice = 'publish into another --data or to another topic'
   const current = await peerIdOf(key)
   if (signer === null) {
-    const head = await new TopicStore(store).head(topic)
+    const head = await topics.head(topic)
     if (head < 0) return
     // The first publish to the topic, interrupted before it signed anything, finishes; a journal written by hand
     // over items synced from peers does not make them this node's (`journalHolds`).
     const pending = data === MEMORY_STORE_SPEC ? undefined : await pendingPublish(data, topic)
-    if (pending !== undefined && (await journalHolds(new TopicStore(store), topic, pending))) return
+    if (pending !== undefined && (await journalHolds(topics, topic, pending))) return
     const restore =
       current !== undefined && publishers.includes(current.toString())
         ? ` (if they are this key's own, from a backup, sync them with --publisher ${current.toString()} first)`
@@ -160,14 +161,14 @@ export async function topicTrust(
       `topic ${topic} in ${data} has an unfinished publish (${journal}): run that publish again to finish it, or remove the file to leave it so`
     )
   }
-  const signer = await storedSigner(store, topic)
+  const signer = await storedSigner(new TopicStore(store), topic)
   const current = await peerIdOf(key)
   if (signer === null) return { trust: (await restoredTrust(topic, flags, current, data)) ?? flags.trust, own: false }
   if (signer === undefined || !(await isOwn(signer, topic, current, data))) return { trust: flags.trust, own: false }
   const own = signer
   // Published before `publish` kept the file, and recognised by the key: kept from now on, should the key go. Only
-  // a help for later, so a directory this cannot write to is served all the same.
-  await recordPublisher(data, topic, own).catch(() => {})
+  // a help for later, so a directory this cannot write to is served all the same. One recognised by the file is in it.
+  if (current?.equals(own) === true) await recordPublisher(data, topic, own).catch(() => {})
   if (!flags.given || ('publisher' in flags.trust && flags.trust.publisher.equals(own))) return { trust: { publisher: own }, own: true }
   const flag = flags.flag ?? ('publisher' in flags.trust ? `--publisher ${flags.trust.publisher.toString()}` : `--quorum ${flags.trust.quorum}`)
   const risk = 'publisher' in flags.trust ? 'would drop its items' : 'would let peers replace its items'
