@@ -182,6 +182,30 @@ describe('TopicHandle: stored items under a publisher', () => {
     }
   })
 
+  it('answers no read once closed before or during that step, where the step would have dropped items', async () => {
+    const publisher = await generateKeyPair('Ed25519')
+    const topics = await storeOf(honest, 9)
+    await keep(topics, await signedOver(honest.slice(0, 10), publisher))
+    const { handle } = await handleOver({ topics, publisher })
+    // Closed while the step runs: the read waiting on it rejects, and close() still resolves.
+    const early = handle.head()
+    await handle.close()
+    await expect(early).rejects.toThrow(AbortError)
+    // A closed handle cuts nothing, and had answered head 14 (items 10 to 14 unproven).
+    await expect(handle.head()).rejects.toThrow(AbortError)
+    await expect(handle.prove(12)).rejects.toThrow(AbortError)
+    expect(await topics.head(TOPIC)).toBe(14)
+  })
+
+  it('still answers reads once closed when the step had nothing to drop', async () => {
+    const publisher = await generateKeyPair('Ed25519')
+    const topics = await storeOf(honest.slice(0, 10), 9)
+    await keep(topics, await signedOver(honest.slice(0, 10), publisher))
+    const { handle } = await handleOver({ topics, publisher })
+    await handle.close()
+    expect(await handle.head()).toBe(9)
+  })
+
   it('answers nothing while the store fails that step, and takes it again at the next call', async () => {
     const publisher = await generateKeyPair('Ed25519')
     const topics = await storeOf(honest, 9)
