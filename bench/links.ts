@@ -25,7 +25,7 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { toHex } from '../src/util/hex.js'
 import { type Link, type LinkOptions, linkTo } from '../test/helpers/link-emulator.js'
-import { FAST_LINK, LINK_SCENARIOS, ONE_FAST_THREE_SLOW } from '../test/helpers/link-scenarios.js'
+import { CRAWLER_FIRST, FAST_LINK, LINK_SCENARIOS, ONE_FAST_THREE_SLOW } from '../test/helpers/link-scenarios.js'
 import { peerArgs, pinning, progress, round, runDsfg, type Servers, startServers, withTempDir } from './processes.js'
 import { buildTopicSource, TOPIC } from './topic-sync-net.js'
 import { buildAccountTrie } from './trie-sync-net.js'
@@ -53,7 +53,7 @@ export interface LinkRun {
   ofCapacity: number | null
   /** MB/s over the loopback baseline's MB/s for the same syncer. */
   ofLoopback: number | null
-  /** With one fast and three slow peers: MB/s over the fast peer's alone. */
+  /** With one fast and three slow peers, or a crawler and a fast peer: MB/s over the fast peer's alone. */
   overFastAlone?: number
   /** What the links carried towards the client and towards the servers; null without links. */
   linkDownMB: number | null
@@ -176,7 +176,7 @@ async function measureAll<T extends { seconds: number }>(
   const rate = (name: string): number => runs.find((r) => r.scenario === name)?.MBPerS ?? Number.NaN
   for (const run of runs) {
     run.ofLoopback = round(run.MBPerS / rate(LOOPBACK.name), 3)
-    if (run.scenario === ONE_FAST_THREE_SLOW.name) run.overFastAlone = round(run.MBPerS / rate(FAST_ALONE.name), 3)
+    if (run.scenario === ONE_FAST_THREE_SLOW.name || run.scenario === CRAWLER_FIRST.name) run.overFastAlone = round(run.MBPerS / rate(FAST_ALONE.name), 3)
     console.log(JSON.stringify(run))
   }
   return runs

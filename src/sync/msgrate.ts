@@ -11,6 +11,13 @@ import {
   TUNING_IMPACT
 } from '../constants.js'
 
+/**
+ * How much faster an idle peer must be than another, by capacity and by the time the other still needs for a
+ * request, before it is asked for that request's nodes too (`RateTracker.outpaces`). Two: peers of about one
+ * speed never qualify, and a copy costs the idle peer's link at most half the time it saves.
+ */
+const OUTPACE_FACTOR = 2
+
 // reference: go-ethereum@02b73d4e p2p/msgrate/msgrate.go (Tracker, Trackers): per-peer throughput and
 // round-trip moving averages, a global round-trip estimate tuned towards a low percentile of the peers',
 // and a confidence that new peers lower and time restores.
@@ -101,6 +108,22 @@ export class RateTracker {
   warming(peer: string): boolean {
     const p = this.peers.get(peer)
     return p !== undefined && p.replies < CAPACITY_WARMUP_REPLIES && p.capacity > 0
+  }
+
+  /**
+   * Whether `fast`, idle, would deliver `items` well before `slow` is expected to: `fast` has `OUTPACE_FACTOR`
+   * times the capacity of `slow`, and `slow`, with `itemsAhead` items of its requests to send (these `items`
+   * last among them: one peer's replies share its link) since `elapsedMs` ago, needs more than `OUTPACE_FACTOR`
+   * times what `fast` takes for `items`, a round trip included. False while either has no measured capacity
+   * (a peer that has not answered is the late rule's, `HEDGE_AFTER_ROUND_TRIPS`). Peers of about one speed never
+   * qualify, whatever their requests' queues: copies between them would cost bandwidth at every level of a sync.
+   */
+  outpaces(fast: string, slow: string, items: number, itemsAhead: number, elapsedMs: number): boolean {
+    const f = this.peers.get(fast)
+    const s = this.peers.get(slow)
+    if (f === undefined || s === undefined || s.capacity <= 0 || f.capacity < OUTPACE_FACTOR * s.capacity) return false
+    const slowLeft = (itemsAhead * 1000) / s.capacity - elapsedMs
+    return slowLeft > OUTPACE_FACTOR * (f.rtt + (items * 1000) / f.capacity)
   }
 
   /** Items the peer should deliver within `targetRttMs`, at least 1. */

@@ -27,6 +27,24 @@ describe('RateTracker', () => {
     expect(tracker.capacity('a', 1000)).toBeLessThan(1100)
   })
 
+  it('lets an idle peer outpace only a peer of under half its capacity, and only with much of its queue left', () => {
+    const tracker = new RateTracker({ now: () => 0 })
+    for (const peer of ['fast', 'even', 'crawler', 'unmeasured']) tracker.track(peer)
+    // 1000 items/s and 900 items/s with 100 ms replies; the crawler 50 items/s.
+    tracker.update('fast', 100, 100)
+    tracker.update('even', 100, 90)
+    tracker.update('crawler', 1000, 50)
+    // 100 items behind 400 more of the crawler's: 10 s of its link left; 0.1 s + 0.1 s for the fast peer.
+    expect(tracker.outpaces('fast', 'crawler', 100, 500, 0)).toBe(true)
+    // Nearly all sent already: 0.4 s left, under twice the fast peer's 0.2 s.
+    expect(tracker.outpaces('fast', 'crawler', 100, 500, 9_600)).toBe(false)
+    // A peer of about the same speed is never outpaced, however long its queue (its copies would be waste).
+    expect(tracker.outpaces('fast', 'even', 100, 100_000, 0)).toBe(false)
+    // Nor one not measured yet (the late rule's), nor by one not measured.
+    expect(tracker.outpaces('fast', 'unmeasured', 100, 500, 0)).toBe(false)
+    expect(tracker.outpaces('unmeasured', 'crawler', 100, 500, 0)).toBe(false)
+  })
+
   it('drops a peer to one item after a timeout or an empty reply', () => {
     const tracker = new RateTracker({ now: () => 0 })
     tracker.track('a')
