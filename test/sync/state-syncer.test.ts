@@ -897,30 +897,6 @@ describe('StateSyncer', async () => {
     expect(beside.doneAt - alone.doneAt).toBeLessThan(1_000)
   })
 
-  it('never asks a peer for nodes another of about its speed has been asked, however long its replies queue', async () => {
-    const store = new MemoryStore()
-    const clock = new FakeClock()
-    const peers = nodePeers(source, clock)
-    const ids = ['a', 'b', 'c']
-    // Three peers of one speed, each reply crossing its own link after the ones before it: 50 ms, then 2 ms a
-    // node. Pipelined requests wait behind each other, so an idle peer would see the last of another's queue
-    // due long after it could answer it.
-    for (const id of ids) {
-      let linkFreeAt = 0
-      peers.set(id, ({ request }) => {
-        linkFreeAt = Math.max(linkFreeAt, clock.now() + 50) + 20 * request.hashes.length
-        return { delayMs: linkFreeAt - clock.now() }
-      })
-    }
-    const syncer = newSyncer(store, peers, clock, { requestTimeoutMs: 10_000, rttMinMs: 1_000 })
-    for (const id of ids) syncer.addPeer(id)
-    await syncWithClock(clock, syncer.sync(source.root))
-    expectSynced(store, source)
-    // Each peer's first request is a probe of one node that stays queued for the others (it may be silent).
-    const all = asked(peers.calls.filter((c) => c.request.hashes.length > 1))
-    expect(new Set(all).size).toBe(all.length)
-  })
-
   it('re-targets mid-sync: the new root completes and stored subtries of the old one are not fetched again', async () => {
     const entries = randomEntries(1, 2000)
     const b = await buildSourceTrie([...entries.slice(0, 1990), ...randomEntries(2, 20)])
