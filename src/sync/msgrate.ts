@@ -40,6 +40,8 @@ interface PeerRate {
   rtt: number
   /** Replies with items measured so far (counted up to `CAPACITY_WARMUP_REPLIES`). */
   replies: number
+  /** Its quickest reply with items, in ms: about its bare round trip. */
+  quickest: number
 }
 
 /** Measured capacity and round trip per peer, and the request size and timeout derived from them. */
@@ -69,7 +71,7 @@ export class RateTracker {
     let capacity = 0
     for (const p of this.peers.values()) capacity += p.capacity
     if (this.peers.size > 0) capacity /= this.peers.size
-    this.peers.set(peer, { capacity, rtt: this.medianRoundTrip(), replies: 0 })
+    this.peers.set(peer, { capacity, rtt: this.medianRoundTrip(), replies: 0, quickest: Number.POSITIVE_INFINITY })
     // A new peer makes the estimate less trustworthy until it is measured (msgrate `detune`).
     const n = this.peers.size
     if (n === 1) this.confidence = 1
@@ -99,6 +101,7 @@ export class RateTracker {
     p.capacity = p.replies < CAPACITY_WARMUP_REPLIES ? Math.max(averaged, measured) : averaged
     p.replies = Math.min(CAPACITY_WARMUP_REPLIES, p.replies + 1)
     p.rtt = (1 - MEASUREMENT_IMPACT) * p.rtt + MEASUREMENT_IMPACT * elapsed
+    p.quickest = Math.min(p.quickest, elapsed)
   }
 
   /**
@@ -111,19 +114,37 @@ export class RateTracker {
   }
 
   /**
-   * Whether `fast`, idle, would deliver `items` well before `slow` is expected to: `fast` has `OUTPACE_FACTOR`
-   * times the capacity of `slow`, and `slow`, with `itemsAhead` items of its requests to send (these `items`
-   * last among them: one peer's replies share its link) since `elapsedMs` ago, needs more than `OUTPACE_FACTOR`
-   * times what `fast` takes for `items`, a round trip included. False while either has no measured capacity
-   * (a peer that has not answered is the late rule's, `HEDGE_AFTER_ROUND_TRIPS`). Peers of about one speed never
-   * qualify, whatever their requests' queues: copies between them would cost bandwidth at every level of a sync.
+   * Whether `fast`, idle, would deliver `items` well before `slow` is expected to. `slow` has `itemsAhead` items
+   * of its requests to send (these `items` last among them: one peer's replies share its link), the oldest sent
+   * `elapsedMs` ago. Either that request is overdue (`overdueAfter`), or `fast` has `OUTPACE_FACTOR` times the
+   * capacity of `slow` and `slow` needs more than `OUTPACE_FACTOR` times what `fast` takes for `items`, a round
+   * trip included. False while either has no measured capacity (a peer that has not answered is the late
+   * rule's, `HEDGE_AFTER_ROUND_TRIPS`). Peers of about one speed qualify only when one of them is overdue:
+   * copies between them would cost bandwidth at every level of a sync.
    */
   outpaces(fast: string, slow: string, items: number, itemsAhead: number, elapsedMs: number): boolean {
     const f = this.peers.get(fast)
     const s = this.peers.get(slow)
-    if (f === undefined || s === undefined || s.capacity <= 0 || f.capacity < OUTPACE_FACTOR * s.capacity) return false
-    const slowLeft = (itemsAhead * 1000) / s.capacity - elapsedMs
-    return slowLeft > OUTPACE_FACTOR * (f.rtt + (items * 1000) / f.capacity)
+    if (f === undefined || s === undefined || s.capacity <= 0 || f.capacity <= 0) return false
+    const slowTotal = (itemsAhead * 1000) / s.capacity
+    // Already far later than its own capacity says (`overdueAfter`): a peer whose first small replies came quick
+    // (taken whole in its warm-up) and whose larger ones crawl keeps a high capacity, so its requests never look
+    // long (an outside tester's made a sync 3.8 times as long as the fast peer's alone).
+    if (elapsedMs > this.overdueAfter(fast, slow, itemsAhead)) return true
+    if (f.capacity < OUTPACE_FACTOR * s.capacity) return false
+    return slowTotal - elapsedMs > OUTPACE_FACTOR * (f.rtt + (items * 1000) / f.capacity)
+  }
+
+  /**
+   * How long after its peer's oldest request still out a request with `itemsAhead` items of that peer's
+   * requests up to it is overdue for `fast`: `OUTPACE_FACTOR` times what its peer's capacity says it takes,
+   * and `fast`'s bare round trip (its quickest reply). Infinite while either is unmeasured.
+   */
+  overdueAfter(fast: string, slow: string, itemsAhead: number): number {
+    const f = this.peers.get(fast)
+    const s = this.peers.get(slow)
+    if (f === undefined || s === undefined || s.capacity <= 0 || f.capacity <= 0) return Number.POSITIVE_INFINITY
+    return OUTPACE_FACTOR * ((itemsAhead * 1000) / s.capacity + f.quickest)
   }
 
   /** Items the peer should deliver within `targetRttMs`, at least 1. */

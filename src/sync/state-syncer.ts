@@ -498,9 +498,13 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
       // crawling at 40 KB/s, given a round trip's work like any other (a second at the least), held parts of
       // the trie while the fast peer waited. A 20k-key sync beside an honest peer behind 2 MB/s took 4.0-4.2 s
       // against 2.2 s from the honest peer alone; now 2.5 s.
-      const copied = onTime
-        .filter(({ req, ahead, since }) => req.peer !== peer && this.tracker.outpaces(peer, req.peer, req.delivered.length, ahead, now - since))
-        .map(({ req }) => req)
+      const copied: NodeRequest[] = []
+      for (const { req, ahead, since } of onTime) {
+        if (req.peer === peer) continue
+        if (this.tracker.outpaces(peer, req.peer, req.delivered.length, ahead, now - since)) copied.push(req)
+        // Woken when it becomes overdue, should nothing else happen meanwhile.
+        else next = Math.min(next, since + this.tracker.overdueAfter(peer, req.peer, ahead))
+      }
       for (const req of copied.length === 0 ? late : [...late, ...copied]) {
         if (req.peer === peer) continue
         for (let i = 0, n = req.delivered.length; i < n && tasks.size < cap; i++) {

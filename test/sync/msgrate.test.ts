@@ -45,6 +45,23 @@ describe('RateTracker', () => {
     expect(tracker.outpaces('unmeasured', 'crawler', 100, 500, 0)).toBe(false)
   })
 
+  it('lets an idle peer outpace any measured peer whose requests are far later than its capacity says', () => {
+    const tracker = new RateTracker({ now: () => 0 })
+    for (const peer of ['fast', 'looksFast', 'fresh']) tracker.track(peer)
+    tracker.update('fast', 100, 100) // 1000 items/s; its quickest reply 100 ms
+    // 16 items in 5 ms, taken whole in the warm-up: 3200 items/s, more than the fast peer's.
+    tracker.update('looksFast', 5, 16)
+    // 64 items should take it 20 ms: overdue for `fast` after twice that and twice fast's 100 ms.
+    expect(tracker.overdueAfter('fast', 'looksFast', 64)).toBe(240)
+    expect(tracker.outpaces('fast', 'looksFast', 64, 64, 240)).toBe(false)
+    expect(tracker.outpaces('fast', 'looksFast', 64, 64, 241)).toBe(true)
+    // Not for a peer without a reply yet (its quickest unknown), nor over one.
+    tracker.update('fresh', 0, 0)
+    expect(tracker.overdueAfter('fresh', 'looksFast', 64)).toBe(Number.POSITIVE_INFINITY)
+    expect(tracker.outpaces('fresh', 'looksFast', 64, 64, 10_000)).toBe(false)
+    expect(tracker.overdueAfter('fast', 'fresh', 64)).toBe(Number.POSITIVE_INFINITY)
+  })
+
   it('drops a peer to one item after a timeout or an empty reply', () => {
     const tracker = new RateTracker({ now: () => 0 })
     tracker.track('a')
