@@ -925,6 +925,48 @@ describe('StateSyncer', async () => {
     })
   })
 
+  it('asks a peer whose replies are short for twice what its last one brought, not for what its rate would take', async () => {
+    const store = new MemoryStore()
+    const clock = new FakeClock()
+    const peers = nodePeers(source, clock)
+    // An outside tester's: one node for any request, at once (a legal short reply). Its rate looked high, so it
+    // was asked for full requests: 11.8 times the trie's hashes in a 20k-key sync.
+    peers.set('short', { delayMs: 1, limit: 1 })
+    peers.set('fast', { delayMs: 100 })
+    const syncer = newSyncer(store, peers, clock, { requestTimeoutMs: 10_000, rttMinMs: 1_000 })
+    syncer.addPeer('short')
+    syncer.addPeer('fast')
+    await syncWithClock(clock, syncer.sync(source.root))
+    expectSynced(store, source)
+    const requests = peers.calls.filter((c) => c.peer === 'short').map((c) => c.request.hashes.length)
+    // Its probe, then the requests sent together before its first reply; after that at most two nodes a request.
+    const later = requests.slice(1 + MAX_NODE_REQUESTS_PER_PEER)
+    expect(later.length).toBeGreaterThan(0)
+    expect(Math.max(...later)).toBeLessThanOrEqual(2)
+    // 74 hashes in all for a trie of 2,649 nodes; 1,410 before.
+    expect(requests.reduce((a, b) => a + b, 0)).toBeLessThan(source.nodes.size / 10)
+  })
+
+  it('lets the requests of a peer whose reply was short grow back as it answers in full, doubling', async () => {
+    const store = new MemoryStore()
+    const clock = new FakeClock()
+    const peers = nodePeers(source, clock)
+    // At once, always (its rate looks high): one node for its first two requests past the probe, then
+    // everything it is asked for.
+    peers.set('once', ({ call }) => (call >= 2 && call <= 3 ? { delayMs: 1, limit: 1 } : { delayMs: 1 }))
+    const syncer = newSyncer(store, peers, clock, { requestTimeoutMs: 10_000, rttMinMs: 1_000 })
+    syncer.addPeer('once')
+    await syncWithClock(clock, syncer.sync(source.root))
+    expectSynced(store, source)
+    const sizes = peers.calls.map((c) => c.request.hashes.length)
+    // Capped at 2 after the short replies (its window of requests at each size), then 4, 8, … as it answers
+    // in full, and past 100 in the end. With the cap dropped at its first full reply: 2, …, 2, 62, 40, 32, 453.
+    const capped = sizes.indexOf(2)
+    expect(capped).toBeGreaterThan(0)
+    expect(Math.max(...sizes.slice(capped, capped + 8))).toBeLessThanOrEqual(4)
+    expect(Math.max(...sizes.slice(capped))).toBeGreaterThan(100)
+  })
+
   it('re-targets mid-sync: the new root completes and stored subtries of the old one are not fetched again', async () => {
     const entries = randomEntries(1, 2000)
     const b = await buildSourceTrie([...entries.slice(0, 1990), ...randomEntries(2, 20)])
