@@ -467,11 +467,12 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
 
   /**
    * Gives each answering peer left idle (nothing queued it may take) a copy of the tasks of requests that are
-   * late: out for `HEDGE_AFTER_ROUND_TRIPS` round trips; and of those it outpaces (`RateTracker.outpaces`: it
-   * has twice the capacity of their peer, which needs more than twice as long for them, behind its other
-   * requests). A peer that has not answered yet may be silent, and every fresh peer may be: all idle peers get
-   * the copies at once, so however many silent peers took the first requests, the sync waits for them about
-   * one late-request span, not one timeout each. Returns when the next request becomes late, for the wake-up.
+   * late: out for `HEDGE_AFTER_ROUND_TRIPS` round trips; and of those it outpaces (`RateTracker.outpaces`: their
+   * peer is overdue on them, or it has twice the capacity of their peer, which needs more than twice as long
+   * for them, behind its other requests). A peer that has not answered yet may be silent, and every fresh peer
+   * may be: all idle peers get the copies at once, so however many silent peers took the first requests, the
+   * sync waits for them about one late-request span, not one timeout each. Returns when the next request
+   * becomes late or overdue, for the wake-up.
    */
   private hedge(peers: string[]): number {
     const idle = peers.filter((p) => this.requestsOf(p) === 0)
