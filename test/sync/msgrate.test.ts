@@ -38,7 +38,8 @@ describe('RateTracker', () => {
     expect(tracker.outpaces('fast', 'crawler', 100, 500, 0)).toBe(true)
     // Nearly all sent already: 0.4 s left, under twice the fast peer's 0.2 s.
     expect(tracker.outpaces('fast', 'crawler', 100, 500, 9_600)).toBe(false)
-    // A peer of about the same speed is never outpaced, however long its queue (its copies would be waste).
+    // A peer of about the same speed is not outpaced by capacity, however long its queue (its copies would be
+    // waste); only once overdue (next test).
     expect(tracker.outpaces('fast', 'even', 100, 100_000, 0)).toBe(false)
     // Nor one not measured yet (the late rule's), nor by one not measured.
     expect(tracker.outpaces('fast', 'unmeasured', 100, 500, 0)).toBe(false)
