@@ -132,10 +132,19 @@ async function keep(topics: TopicStore, record: SignedCheckpoint): Promise<void>
 describe('TopicHandle: stored items under a publisher', () => {
   const honest = datas(1, 15)
 
-  it("keeps items up to the verified checkpoint the publisher's kept record signs, and drops those past it", async () => {
+  /**
+   * A store of `items` recorded as verified up to 9, and the publisher's signed record over the honest items 0 to
+   * 9 kept: whatever it holds past 9 the publisher does not prove.
+   */
+  async function provenTo9(items: Uint8Array[] = honest): Promise<{ publisher: PrivateKey; topics: TopicStore }> {
     const publisher = await generateKeyPair('Ed25519')
-    const topics = await storeOf(honest, 9)
+    const topics = await storeOf(items, 9)
     await keep(topics, await signedOver(honest.slice(0, 10), publisher))
+    return { publisher, topics }
+  }
+
+  it("keeps items up to the verified checkpoint the publisher's kept record signs, and drops those past it", async () => {
+    const { publisher, topics } = await provenTo9()
     const { handle } = await handleOver({ topics, publisher })
     await trustStored(handle)
     expect(await topics.head(TOPIC)).toBe(9)
@@ -144,11 +153,9 @@ describe('TopicHandle: stored items under a publisher', () => {
   })
 
   it("drops every item when the store's verified checkpoint has another root than the publisher's record", async () => {
-    const publisher = await generateKeyPair('Ed25519')
     // What a quorum of liars brought in before the publisher was configured, under their own checkpoint.
     const forged = datas(666, 10)
-    const topics = await storeOf(forged, 9)
-    await keep(topics, await signedOver(honest.slice(0, 10), publisher))
+    const { publisher, topics } = await provenTo9(forged)
     const { handle } = await handleOver({ topics, publisher })
     await trustStored(handle)
     expect(await topics.head(TOPIC)).toBe(-1)
@@ -183,9 +190,7 @@ describe('TopicHandle: stored items under a publisher', () => {
   })
 
   it('answers no read once closed before or during that step, where the step would have dropped items', async () => {
-    const publisher = await generateKeyPair('Ed25519')
-    const topics = await storeOf(honest, 9)
-    await keep(topics, await signedOver(honest.slice(0, 10), publisher))
+    const { publisher, topics } = await provenTo9()
     const { handle } = await handleOver({ topics, publisher })
     // Closed while the step runs: the read waiting on it rejects, and close() still resolves.
     const early = handle.head()
@@ -198,18 +203,14 @@ describe('TopicHandle: stored items under a publisher', () => {
   })
 
   it('still answers reads once closed when the step had nothing to drop', async () => {
-    const publisher = await generateKeyPair('Ed25519')
-    const topics = await storeOf(honest.slice(0, 10), 9)
-    await keep(topics, await signedOver(honest.slice(0, 10), publisher))
+    const { publisher, topics } = await provenTo9(honest.slice(0, 10))
     const { handle } = await handleOver({ topics, publisher })
     await handle.close()
     expect(await handle.head()).toBe(9)
   })
 
   it('answers nothing while the store fails that step, and takes it again at the next call', async () => {
-    const publisher = await generateKeyPair('Ed25519')
-    const topics = await storeOf(honest, 9)
-    await keep(topics, await signedOver(honest.slice(0, 10), publisher))
+    const { publisher, topics } = await provenTo9()
     const read = topics.getCheckpointRecord.bind(topics)
     let failures = 1
     topics.getCheckpointRecord = (...args) => (failures-- > 0 ? Promise.reject(new Error('disk on fire')) : read(...args))
@@ -221,9 +222,7 @@ describe('TopicHandle: stored items under a publisher', () => {
   })
 
   it('appends a published item after that step, so the step cannot cut it', async () => {
-    const publisher = await generateKeyPair('Ed25519')
-    const topics = await storeOf(honest, 9)
-    await keep(topics, await signedOver(honest.slice(0, 10), publisher))
+    const { publisher, topics } = await provenTo9()
     const { handle } = await handleOver({ topics, publisher })
     const { n } = await handle.publish(Uint8Array.of(7))
     expect(n).toBe(10)
@@ -243,9 +242,7 @@ describe('TopicHandle: stored items under a publisher', () => {
   })
 
   it('on the publisher itself, keeps its own items past its last checkpoint', async () => {
-    const publisher = await generateKeyPair('Ed25519')
-    const topics = await storeOf(honest, 9)
-    await keep(topics, await signedOver(honest.slice(0, 10), publisher))
+    const { publisher, topics } = await provenTo9()
     const { handle } = await handleOver({ topics, publisher, own: true })
     await trustStored(handle)
     expect(await topics.head(TOPIC)).toBe(14)
@@ -254,9 +251,7 @@ describe('TopicHandle: stored items under a publisher', () => {
   })
 
   it('takes no record and writes nothing once closed while it was reading the store', async () => {
-    const publisher = await generateKeyPair('Ed25519')
-    const topics = await storeOf(honest, 9)
-    await keep(topics, await signedOver(honest.slice(0, 10), publisher))
+    const { publisher, topics } = await provenTo9()
     const { handle } = await handleOver({ topics, publisher })
     const trusting = trustStored(handle)
     await handle.close()
