@@ -116,23 +116,26 @@ export class RateTracker {
   /**
    * Whether `fast`, idle, would deliver `items` well before `slow` is expected to. `slow` has `itemsAhead` items
    * of its requests to send (these `items` last among them: one peer's replies share its link), the oldest sent
-   * `elapsedMs` ago. Either that request is overdue (`overdueAfter`), or `fast` has `OUTPACE_FACTOR` times the
-   * capacity of `slow` and `slow` needs more than `OUTPACE_FACTOR` times what `fast` takes for `items`, a round
-   * trip included. False while either has no measured capacity (a peer that has not answered is the late
-   * rule's, `HEDGE_AFTER_ROUND_TRIPS`). Peers of about one speed qualify only when one of them is overdue:
-   * copies between them would cost bandwidth at every level of a sync.
+   * `elapsedMs` ago; its link has been on them for `sendingMs` (since its last reply, if that came later).
+   * Either that request is overdue (`overdueAfter`), or `fast` has `OUTPACE_FACTOR` times the capacity of
+   * `slow` and `slow` needs more than `OUTPACE_FACTOR` times what `fast` takes for `items`, a round trip
+   * included. False while either has no measured capacity (a peer that has not answered is the late rule's,
+   * `HEDGE_AFTER_ROUND_TRIPS`). Peers of about one speed qualify only when one of them is overdue: copies
+   * between them would cost bandwidth at every level of a sync.
    */
-  outpaces(fast: string, slow: string, items: number, itemsAhead: number, elapsedMs: number): boolean {
+  outpaces(fast: string, slow: string, items: number, itemsAhead: number, elapsedMs: number, sendingMs: number): boolean {
     const f = this.peers.get(fast)
     const s = this.peers.get(slow)
     if (f === undefined || s === undefined || s.capacity <= 0 || f.capacity <= 0) return false
-    const slowTotal = (itemsAhead * 1000) / s.capacity
     // Already far later than its own capacity says (`overdueAfter`): a peer whose first small replies came quick
     // (taken whole in its warm-up) and whose larger ones crawl keeps a high capacity, so its requests never look
     // long (an outside tester's made a sync 3.8 times as long as the fast peer's alone).
     if (elapsedMs > this.overdueAfter(fast, slow, itemsAhead)) return true
     if (f.capacity < OUTPACE_FACTOR * s.capacity) return false
-    return slowTotal - elapsedMs > OUTPACE_FACTOR * (f.rtt + (items * 1000) / f.capacity)
+    // What is left of its queue counts from its last reply: since its oldest request, its link also carried the
+    // replies that came meanwhile. Counted from the oldest, a crawler given requests that queued behind each other
+    // looked nearly done while most of its queue was still to come.
+    return (itemsAhead * 1000) / s.capacity - sendingMs > OUTPACE_FACTOR * (f.rtt + (items * 1000) / f.capacity)
   }
 
   /**

@@ -35,15 +35,15 @@ describe('RateTracker', () => {
     tracker.update('even', 100, 90)
     tracker.update('crawler', 1000, 50)
     // 100 items behind 400 more of the crawler's: 10 s of its link left; 0.1 s + 0.1 s for the fast peer.
-    expect(tracker.outpaces('fast', 'crawler', 100, 500, 0)).toBe(true)
+    expect(tracker.outpaces('fast', 'crawler', 100, 500, 0, 0)).toBe(true)
     // Nearly all sent already: 0.4 s left, under twice the fast peer's 0.2 s.
-    expect(tracker.outpaces('fast', 'crawler', 100, 500, 9_600)).toBe(false)
+    expect(tracker.outpaces('fast', 'crawler', 100, 500, 9_600, 9_600)).toBe(false)
     // A peer of about the same speed is not outpaced by capacity, however long its queue (its copies would be
     // waste); only once overdue (next test).
-    expect(tracker.outpaces('fast', 'even', 100, 100_000, 0)).toBe(false)
+    expect(tracker.outpaces('fast', 'even', 100, 100_000, 0, 0)).toBe(false)
     // Nor one not measured yet (the late rule's), nor by one not measured.
-    expect(tracker.outpaces('fast', 'unmeasured', 100, 500, 0)).toBe(false)
-    expect(tracker.outpaces('unmeasured', 'crawler', 100, 500, 0)).toBe(false)
+    expect(tracker.outpaces('fast', 'unmeasured', 100, 500, 0, 0)).toBe(false)
+    expect(tracker.outpaces('unmeasured', 'crawler', 100, 500, 0, 0)).toBe(false)
   })
 
   it('lets an idle peer outpace any measured peer whose requests are far later than its capacity says', () => {
@@ -54,12 +54,12 @@ describe('RateTracker', () => {
     tracker.update('looksFast', 5, 16)
     // 64 items should take it 20 ms: overdue for `fast` after twice that and twice fast's 100 ms.
     expect(tracker.overdueAfter('fast', 'looksFast', 64)).toBe(240)
-    expect(tracker.outpaces('fast', 'looksFast', 64, 64, 240)).toBe(false)
-    expect(tracker.outpaces('fast', 'looksFast', 64, 64, 241)).toBe(true)
+    expect(tracker.outpaces('fast', 'looksFast', 64, 64, 240, 240)).toBe(false)
+    expect(tracker.outpaces('fast', 'looksFast', 64, 64, 241, 241)).toBe(true)
     // Not for a peer without a reply yet (its quickest unknown), nor over one.
     tracker.update('fresh', 0, 0)
     expect(tracker.overdueAfter('fresh', 'looksFast', 64)).toBe(Number.POSITIVE_INFINITY)
-    expect(tracker.outpaces('fresh', 'looksFast', 64, 64, 10_000)).toBe(false)
+    expect(tracker.outpaces('fresh', 'looksFast', 64, 64, 10_000, 10_000)).toBe(false)
     expect(tracker.overdueAfter('fast', 'fresh', 64)).toBe(Number.POSITIVE_INFINITY)
   })
 

@@ -878,25 +878,29 @@ describe('StateSyncer', async () => {
     }
 
     /**
-     * Syncs from a fast peer (100 ms for anything) and, when given, `slow` dialled before it; what was asked of
-     * `slow` in requests of more than `slowAbove` nodes.
+     * Syncs from `fastPeers` fast peers (100 ms for anything) and, when given, `slow` dialled before them; what was
+     * asked of `slow` in requests of more than `slowAbove` nodes, and of the fast peers (`fastAsked`: of the first).
      */
-    async function run(slow?: (clock: FakeClock) => Behaviour<'nodes'>, slowAbove = 1) {
+    async function run(slow?: (clock: FakeClock) => Behaviour<'nodes'>, slowAbove = 1, fastPeers = 1) {
       const store = new MemoryStore()
       const clock = new FakeClock()
       const peers = nodePeers(source, clock)
       if (slow !== undefined) peers.set('slow', slow(clock))
-      peers.set('fast', { delayMs: 100 })
+      const fast = Array.from({ length: fastPeers }, (_, i) => (i === 0 ? 'fast' : `fast${i}`))
+      for (const id of fast) peers.set(id, { delayMs: 100 })
       const penalties: PeerPenalty[] = []
       // The production round-trip bounds: requests are sized to about a second's work at the least.
       const syncer = newSyncer(store, peers, clock, { requestTimeoutMs: 10_000, rttMinMs: 1_000, onPenalty: (p) => penalties.push(p) })
       if (slow !== undefined) syncer.addPeer('slow')
-      syncer.addPeer('fast')
+      for (const id of fast) syncer.addPeer(id)
       const doneAt = await syncedAt(clock, syncer, source.root)
       expectSynced(store, source)
       expect(penalties).toEqual([])
       const slowAsked = asked(peers.calls.filter((c) => c.peer === 'slow' && c.request.hashes.length > slowAbove))
-      return { doneAt, slowAsked, fastAsked: new Set(asked(peers.calls.filter((c) => c.peer === 'fast'))) }
+      /** How many of the fast peers were asked for each hash asked of `slow`. */
+      const fastAskedEach = slowAsked.map((hash) => fast.filter((id) => asked(peers.calls.filter((c) => c.peer === id)).includes(hash)).length)
+      const duplicates = syncer.stats().duplicates
+      return { doneAt, slowAsked, fastAsked: new Set(asked(peers.calls.filter((c) => c.peer === 'fast'))), fastAskedEach, duplicates }
     }
 
     it('asks an idle fast peer for the nodes a crawling peer would deliver much later, and blames nobody', async () => {
@@ -922,6 +926,31 @@ describe('StateSyncer', async () => {
       // 8.1 s against 0.6 s from the fast peer alone before; now 3.1 s. It is still handed a share of each new
       // level while warming up, and each share waits until it is overdue.
       expect(beside.doneAt - alone.doneAt).toBeLessThan(3_000)
+    })
+
+    it('counts what is left of the crawler\'s queue from its last reply, not from its oldest request', async () => {
+      const alone = await run(undefined, 1, 4)
+      const beside = await run((clock) => crawler(clock), 1, 4)
+      expect(beside.slowAsked.length).toBeGreaterThan(50)
+      // Four requests sent together took it until 1.8 s, one after another, and those sent later queued behind
+      // them. Counted from the oldest request still out, its queue looked nearly sent, and the fast peers, idle,
+      // waited for it until overdue: 2.4 s against 0.8 s from the fast peers alone; now 1.5 s.
+      expect(beside.doneAt - alone.doneAt).toBeLessThan(1_000)
+    })
+
+    it('asks one idle fast peer, not each of them, for what the crawler holds', async () => {
+      const beside = await run((clock) => crawler(clock), 1, 4)
+      // Each of its tasks was copied to at most one of the four fast peers (to all four before: 121 duplicate
+      // nodes, now 17).
+      expect(beside.fastAskedEach.filter((n) => n === 1).length).toBeGreaterThan(30)
+      expect(Math.max(...beside.fastAskedEach)).toBe(1)
+      expect(beside.duplicates).toBeLessThan(beside.slowAsked.length)
+      // Silent on requests of more than 16 nodes once its quick first replies made it look fast: its requests
+      // become overdue while all four fast peers are idle, and are shared out among them (each of the 136 tasks
+      // was asked of all four before: 412 duplicate nodes, now 4; done at 2.9 s either way).
+      const silent = await run(() => ({ request }) => (request.hashes.length <= 16 ? { delayMs: 5 } : 'stall'), 16, 4)
+      expect(silent.slowAsked.length).toBeGreaterThan(30)
+      expect(Math.max(...silent.fastAskedEach)).toBe(1)
     })
   })
 
