@@ -952,6 +952,27 @@ describe('StateSyncer', async () => {
       expect(silent.slowAsked.length).toBeGreaterThan(30)
       expect(Math.max(...silent.fastAskedEach)).toBe(1)
     })
+
+    it('asks a peer whose replies are short for no more in a copy than in any other request', async () => {
+      const store = new MemoryStore()
+      const clock = new FakeClock()
+      const peers = nodePeers(source, clock)
+      // Quick for up to 16 nodes, crawling for more: its requests become overdue.
+      peers.set('slow', crawler(clock, 16))
+      // One node for any request, at once (its rate looks high): idle when the crawler holds all there is to
+      // fetch, and given copies of its requests then.
+      peers.set('short', { delayMs: 1, limit: 1 })
+      const syncer = newSyncer(store, peers, clock, { requestTimeoutMs: 10_000, rttMinMs: 1_000 })
+      syncer.addPeer('slow')
+      syncer.addPeer('short')
+      await syncWithClock(clock, syncer.sync(source.root))
+      expectSynced(store, source)
+      expect(syncer.stats().duplicates).toBeGreaterThan(0)
+      const requests = peers.calls.filter((c) => c.peer === 'short').map((c) => c.request.hashes.length)
+      // Its probe, then the requests sent together before its first reply; after that at most two nodes a
+      // request, copies included (up to 11 when copies were sized by its rate alone).
+      expect(Math.max(...requests.slice(1 + MAX_NODE_REQUESTS_PER_PEER))).toBeLessThanOrEqual(2)
+    })
   })
 
   it('asks a peer whose replies are short for twice what its last one brought, not for what its rate would take', async () => {
