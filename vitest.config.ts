@@ -17,6 +17,8 @@ export default defineConfig({
     // shuffled order), every test passing. No test file mocks a module; the two that fake timers restore them.
     isolate: false,
     // One scratch directory per run, where the first CLI test compiles the CLI for all (test/helpers/built-cli.ts).
-    globalSetup: ['test/helpers/built-cli.global.ts']
+    globalSetup: ['test/helpers/built-cli.global.ts'],
+    // Ends a test process whose event loop a synchronous loop has blocked, naming the test (vitest's timeout cannot).
+    setupFiles: ['test/helpers/spin-guard.setup.ts']
   }
 })

@@ -11,6 +11,8 @@ export default defineConfig({
     ...base.test,
     include: ['test/**/*.soak.test.ts'],
     exclude: configDefaults.exclude,
-    testTimeout: 30 * 60_000
+    testTimeout: 30 * 60_000,
+    // The spin guard (test/helpers/spin-guard.setup.ts) allows a soak test's long synchronous steps.
+    env: { DSFG_SPIN_LIMIT_MS: String(10 * 60_000) }
   }
 })
