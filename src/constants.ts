@@ -195,6 +195,13 @@ export const STALLED_PROBE_BACKOFF_MS = 1_000
  */
 export const HEDGE_AFTER_ROUND_TRIPS = 2
 
+/**
+ * Idle peers given a copy of one task at a time, at most, while none of them is trusted with copies (none has
+ * answered one in full yet): two, so a peer quick with other requests but silent on copies (a sybil of the slow
+ * peer) cannot hold a task back alone. A trusted peer is given a task's only copy.
+ */
+export const UNTRUSTED_COPIES = 2
+
 /** Longest wait between two probes of a peer that does not answer: a minute of silence costs one tiny request. */
 export const MAX_STALLED_PROBE_BACKOFF_MS = 60_000
 
