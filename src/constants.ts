@@ -196,9 +196,10 @@ export const STALLED_PROBE_BACKOFF_MS = 1_000
 export const HEDGE_AFTER_ROUND_TRIPS = 2
 
 /**
- * Idle peers given a copy of one task at a time, at most, while none of them is trusted with copies (none has
- * answered one in full yet): two, so a peer quick with other requests but silent on copies (a sybil of the slow
- * peer) cannot hold a task back alone. A trusted peer is given a task's only copy.
+ * Copies of one task given in one pass to idle peers not trusted with copies (none has answered a copy in full
+ * yet, or each held one back or answered one short). Such a copy holds nothing back: the next pass may give the
+ * task to other idle peers, so a peer quick with other requests but silent on copies (a sybil of the slow peer)
+ * delays nothing. A trusted peer is given a task's only copy.
  */
 export const UNTRUSTED_COPIES = 2
 

@@ -171,7 +171,7 @@ interface NodeRequest {
   state: RequestState
 }
 
-/** A request not late yet, with the items of its peer's requests up to it, and when the first of them was sent. */
+/** A request, with the items of its peer's requests up to it, and when the first of them was sent. */
 interface OnTimeRequest {
   readonly req: NodeRequest
   readonly ahead: number
