@@ -987,8 +987,8 @@ describe('StateSyncer', async () => {
     const fastThree = { fast0: { delayMs: 100 }, fast1: { delayMs: 100 }, fast2: { delayMs: 100 } }
 
     it('does not let peers quick with other requests but silent on copies hold a task back', async () => {
-      // 1.0 s from the fast peers alone; 3.0 s beside the crawler. The liar answers other requests in 50 ms (so it
-      // is idle first), never a copy of several nodes. With each task's copy given to the first idle peer alone,
+      // 1.0 s from the fast peers alone. Beside the crawler, the liar answers other requests in 50 ms (so it is
+      // idle first), never a copy of several nodes. With each task's copy given to the first idle peer alone,
       // it held them until late (twice the round-trip estimate): 7.5-8.0 s. Before that change, every idle peer
       // got every copy: 3.0 s; now 3.0 s, copies held back only by peers that answered copies in full before.
       const alone = await syncBeside(() => fastThree)
