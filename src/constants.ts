@@ -38,6 +38,22 @@ export const IDEAL_BATCH_BYTES = 100 * 1024
 export const MAX_NODES_PER_REQUEST = 1024
 
 /**
+ * Reply bytes a trie sync sizes a request for once peers send subtries as their leaves (`StateSyncerInit.subtries`):
+ * a task then brings a whole subtrie, so the request is sized by its tasks' bytes on average so far, not by a
+ * count of nodes. A quarter of `MAX_RESPONSE_BYTES`, so a subtrie larger than the average still fits.
+ */
+export const SUBTRIE_REQUEST_BYTES = 512 * 1024
+
+/**
+ * The shallowest depth (in nibbles) whose nodes a trie sync lets peers send as their subtries' leaves. A server
+ * reads a subtrie until it passes the reply's room before it sends the node instead, so asking that of the root's
+ * (the whole trie) and of its children would cost every server a reply's worth of reads for nothing on any trie
+ * but a small one. At depth 2 a subtrie holds a 256th of the trie: 390 leaves (44 KB) of a 100k-key account
+ * trie, 3,900 (440 KB) of a million keys.
+ */
+export const SUBTRIE_MIN_DEPTH = 2
+
+/**
  * Node requests a trie syncer keeps in flight to one peer, written ahead on its one stream: while one reply is on
  * the wire the next requests are already at the server. When each request was a new stream (a round trip to
  * open, then the request), two requests of a few hundred nodes left a peer's link idle most of the time on a
@@ -278,12 +294,13 @@ export const MAX_CONTENTS_REQUEST_BYTES = 306
 export const MAX_HASHES_REQUEST_BYTES = 278
 
 /**
- * `[[hash…]]` with MAX_NODES_PER_REQUEST (1,024) hashes: the inner list's payload is 1,024 × 33 = 33,792 bytes
- * (header 3), the outer list's 33,795 (header 3). The largest request of any protocol, and under 34 KB: a
+ * `[[hash…], subtrieBytes]` with MAX_NODES_PER_REQUEST (1,024) hashes and `subtrieBytes` up to
+ * `MAX_RESPONSE_BYTES`: the inner list's payload is 1,024 × 33 = 33,792 bytes (header 3), the integer 4, the
+ * outer list's payload 33,799 (header 3). The largest request of any protocol, and under 34 KB: a
  * stream that never finishes its frame holds at most this (the caps were 2.1 MiB, `MAX_FRAME_BYTES`, until
  * 512 half-sent frames took a server from 291 MB to 1.42 GB).
  */
-export const MAX_NODES_REQUEST_BYTES = 33_798
+export const MAX_NODES_REQUEST_BYTES = 33_802
 
 /**
  * How long a peer has to deliver its whole request frame once it opens a stream; past it the stream is reset

@@ -3,9 +3,10 @@ import { MAX_FRAME_BYTES, MAX_NODES_PER_REQUEST, MAX_RESPONSE_BYTES, NODES_READ_
 import { PeerBusyError, ProtocolError, RequestRejectedError } from '../errors.js'
 import type { KVStore } from '../store/kv-store.js'
 import { MAX_NODE_BYTES } from '../trie/node.js'
+import { type NodesReplyItem, readSubtriesLeaves, SubtrieLeaves } from '../trie/subtrie.js'
 import { readRlpSpan } from '../util/rlp-span.js'
-import { encodeRlpBytesList } from '../util/rlp-write.js'
-import { decodeFrame, encodeFrame, expectBytes, expectItems, expectList, Status } from './codec.js'
+import { type EncodedRlp, encodeRlpBytesList, encodeRlpMixedList } from '../util/rlp-write.js'
+import { decodeFrame, encodeFrame, expectBytes, expectItems, expectUint, Status } from './codec.js'
 import type { FrameSessions } from './frame-session.js'
 import { type OpenStream, requestFrame } from './rpc.js'
 
@@ -15,29 +16,52 @@ import { type OpenStream, requestFrame } from './rpc.js'
  */
 export const NODES_PROTOCOL = '/dsfg/nodes/1.0.0'
 
-/** `[[hash…]]` */
-export function encodeNodesRequest(hashes: Uint8Array[]): Uint8Array {
-  return encodeRlpBytesList([], hashes)
+/**
+ * `[[hash…]]`, or `[[hash…], subtrieBytes]` to have the subtrie of any of them whose leaves take at most
+ * `subtrieBytes` (and fit the reply) sent as its leaves rather than as the node (`readSubtrieLeaves`).
+ */
+export function encodeNodesRequest(hashes: Uint8Array[], subtrieBytes = 0): Uint8Array {
+  return encodeRlpBytesList([], hashes, subtrieBytes > 0 ? [encodeFrame(subtrieBytes)] : [])
 }
 
+/** A nodes request: its hashes, and the most bytes a subtrie sent as its leaves may take (0: none). */
+export interface NodesRequest {
+  hashes: Uint8Array[]
+  subtrieBytes: number
+}
+
+/** The hashes of a nodes request (`decodeNodesRequestWhole` for its subtrie bytes too). */
 export function decodeNodesRequest(frame: Uint8Array, maxHashes = MAX_NODES_PER_REQUEST): Uint8Array[] {
-  const [list] = expectList(decodeFrame(frame, 'nodes request'), 1, 'nodes request')
-  return expectItems(list!, maxHashes, 'nodes request hashes').map((h) => expectBytes(h, 'node hash', 32))
+  return decodeNodesRequestWhole(frame, maxHashes).hashes
 }
 
-/** `[code, [node…]]` */
-export function encodeNodesResponse(code: Status, nodes: Uint8Array[] = []): Uint8Array {
-  return encodeRlpBytesList([encodeFrame(code)], nodes)
+export function decodeNodesRequestWhole(frame: Uint8Array, maxHashes = MAX_NODES_PER_REQUEST): NodesRequest {
+  const items = decodeFrame(frame, 'nodes request')
+  if (!Array.isArray(items) || items.length < 1 || items.length > 2) throw new ProtocolError('nodes request: expected a list of 1 or 2 items')
+  const hashes = expectItems(items[0]!, maxHashes, 'nodes request hashes').map((h) => expectBytes(h, 'node hash', 32))
+  const subtrieBytes = items.length === 2 ? expectUint(items[1], 'nodes request subtrie bytes') : 0
+  if (subtrieBytes > MAX_RESPONSE_BYTES) throw new ProtocolError(`nodes request: subtries of up to ${subtrieBytes} bytes, at most ${MAX_RESPONSE_BYTES} allowed`)
+  return { hashes, subtrieBytes }
 }
+
+/** `[code, [node…]]`; a subtrie sent as its leaves is that list, whole, in its node's place. */
+export function encodeNodesResponse(code: Status, nodes: (Uint8Array | EncodedRlp)[] = []): Uint8Array {
+  return encodeRlpMixedList([encodeFrame(code)], nodes)
+}
+
+export { type NodesReplyItem, SubtrieLeaves } from '../trie/subtrie.js'
 
 /**
  * Reads the reply in place (the hot path of a trie sync: a generic RLP decode copied every node twice and built
  * arrays of them), with the rules `decodeFrame` and `expectStatus` apply. The nodes are views into `frame`,
  * with no copy: a copy of each was an allocation of its own, 1.3 µs a node against 0.35 µs for a view. A
  * caller keeping a node for long copies it, so it does not hold the whole reply (`TrieSync` copies the nodes
- * that wait for their children; the others are written to the store within a commit).
+ * that wait for their children; the others are written to the store within a commit). A list in a node's place
+ * (a subtrie's leaves) is a `ProtocolError` unless `subtries` says the request allowed them.
  */
-export function decodeNodesResponse(frame: Uint8Array, maxNodes: number): { code: Status; nodes: Uint8Array[] } {
+export function decodeNodesResponse(frame: Uint8Array, maxNodes: number): { code: Status; nodes: Uint8Array[] }
+export function decodeNodesResponse(frame: Uint8Array, maxNodes: number, subtries: boolean): { code: Status; nodes: NodesReplyItem[] }
+export function decodeNodesResponse(frame: Uint8Array, maxNodes: number, subtries = false): { code: Status; nodes: NodesReplyItem[] } {
   const fail = (why: string): ProtocolError => new ProtocolError(`nodes response: ${why}`)
   const outer = readRlpSpan(frame, 0, frame.length, fail)
   if (!outer.list || outer.end !== frame.length) throw fail('expected one list')
@@ -48,12 +72,12 @@ export function decodeNodesResponse(frame: Uint8Array, maxNodes: number): { code
   if (!list.list) throw fail('expected a list of nodes')
   if (list.end !== outer.end) throw fail('expected 2 items, got more')
   const status = statusOf(frame.subarray(code.start, code.end))
-  const nodes: Uint8Array[] = []
+  const nodes: NodesReplyItem[] = []
   for (let pos = list.start; pos < list.end; ) {
     const node = readRlpSpan(frame, pos, list.end, fail)
-    if (node.list) throw fail('node: expected a byte string')
+    if (node.list && !subtries) throw fail('node: expected a byte string')
     if (nodes.length === maxNodes) throw fail(`more than ${maxNodes} nodes`)
-    nodes.push(frame.subarray(node.start, node.end))
+    nodes.push(node.list ? new SubtrieLeaves(frame, node.start, node.end) : frame.subarray(node.start, node.end))
     pos = node.end
   }
   if (status !== Status.OK && nodes.length > 0) throw new ProtocolError('nodes response: error status with nodes')
@@ -73,6 +97,13 @@ export interface NodesServerLimits {
   maxNodesPerRequest?: number
   /** @default MAX_RESPONSE_BYTES */
   maxResponseBytes?: number
+  /**
+   * Send the subtrie of a node asked for as its leaves when they take at most this many bytes and fit the reply
+   * (the request's `subtrieBytes`). @default 0 (never)
+   */
+  subtrieBytes?: number
+  /** Told the nodes read below the nodes asked for, to read their subtries (the server charges its peer for them). */
+  onSubtrieReads?: (nodes: number) => void
 }
 
 /**
@@ -81,14 +112,14 @@ export interface NodesServerLimits {
  * INVALID_REQUEST.
  */
 export async function answerNodesRequest(store: KVStore, frame: Uint8Array, limits: NodesServerLimits = {}): Promise<Uint8Array> {
-  let hashes: Uint8Array[]
+  let request: NodesRequest
   try {
-    hashes = decodeNodesRequest(frame, limits.maxNodesPerRequest ?? MAX_NODES_PER_REQUEST)
+    request = decodeNodesRequestWhole(frame, limits.maxNodesPerRequest ?? MAX_NODES_PER_REQUEST)
   } catch (err) {
     if (err instanceof ProtocolError) return encodeNodesResponse(Status.INVALID_REQUEST)
     throw err
   }
-  return answerNodes(store, hashes, limits)
+  return answerNodes(store, request.hashes, { ...limits, subtrieBytes: request.subtrieBytes })
 }
 
 /**
@@ -107,30 +138,58 @@ export async function answerNodes(
   limits: NodesServerLimits = {}
 ): Promise<Uint8Array> {
   const maxBytes = limits.maxResponseBytes ?? MAX_RESPONSE_BYTES
-  const nodes: Uint8Array[] = []
-  let bytes = 0
+  const subtrieBytes = limits.subtrieBytes ?? 0
+  // The nodes found, in request order, until they alone fill the reply (and one more, to tell a reply too small
+  // for its first node).
+  const found: Uint8Array[] = []
+  let foundBytes = 0
   const readBytes = (NODES_READ_CHUNK * MAX_NODE_BYTES * maxBytes) / MAX_RESPONSE_BYTES
   const chunk = Math.max(1, Math.floor(readBytes / Math.max(1, store.largestValueBytes?.() ?? MAX_NODE_BYTES)))
   // Bytes read, those left out included: a request repeating one value past `MAX_NODE_BYTES` 1,024 times cost a
   // server 1.6 s of CPU for an empty reply, and 8 peer ids sending such requests made an honest sync fail.
   let read = 0
-  for (let at = 0; at < hashes.length && read < readBytes; at += chunk) {
+  for (let at = 0; at < hashes.length && read < readBytes && foundBytes <= maxBytes; at += chunk) {
     const values = await store.getMany(at === 0 && hashes.length <= chunk ? hashes : hashes.slice(at, at + chunk))
     for (const value of values) {
       if (value === undefined) continue
       read += value.length
       if (value.length > MAX_NODE_BYTES) continue
-      if (bytes + value.length > maxBytes) {
-        // Not even the first node fits: busy for now, not "none of them here", after which the client would
-        // never ask us for them again. Only a limit below the largest node (a server's busy reply budget) does it.
-        return nodes.length === 0 ? encodeNodesResponse(Status.RATE_LIMITED) : encodeNodesResponse(Status.OK, nodes)
-      }
-      bytes += value.length
-      nodes.push(value)
+      found.push(value)
+      foundBytes += value.length
+      if (foundBytes > maxBytes) break
     }
+  }
+  // Their subtries, read together, as their leaves where those fit; a subtrie too large for the reply is found so
+  // only after reading up to its room, and then goes as its node.
+  let leaves: (EncodedRlp | null)[] | null = null
+  if (subtrieBytes > 0 && found.length > 0) {
+    const sub = await readSubtriesLeaves(store, found, Math.min(subtrieBytes, maxBytes), SUBTRIE_READ_FACTOR * maxBytes)
+    if (sub.nodes > 0) limits.onSubtrieReads?.(sub.nodes)
+    leaves = sub.leaves
+  }
+  const nodes: (Uint8Array | EncodedRlp)[] = []
+  let bytes = 0
+  for (let i = 0; i < found.length; i++) {
+    const sub = leaves?.[i] ?? null
+    if (sub !== null && bytes + sub.rlp.length <= maxBytes) {
+      nodes.push(sub)
+      bytes += sub.rlp.length
+      continue
+    }
+    const value = found[i]!
+    if (bytes + value.length > maxBytes) {
+      // Not even the first node fits: busy for now, not "none of them here", after which the client would
+      // never ask us for them again. Only a limit below the largest node (a server's busy reply budget) does it.
+      return nodes.length === 0 ? encodeNodesResponse(Status.RATE_LIMITED) : encodeNodesResponse(Status.OK, nodes)
+    }
+    bytes += value.length
+    nodes.push(value)
   }
   return encodeNodesResponse(Status.OK, nodes)
 }
+
+/** What reading the subtries of one nodes request may hold below the nodes asked for, in replies' worth. */
+const SUBTRIE_READ_FACTOR = 2
 
 export interface FetchNodesOptions {
   signal?: AbortSignal
@@ -154,36 +213,37 @@ export async function fetchNodes(
     timeoutMs: options.timeoutMs,
     maxResponseBytes: MAX_FRAME_BYTES
   })
-  return nodesOf(reply, hashes.length)
+  return nodesOf(reply, hashes.length, false) as Uint8Array[]
 }
 
 /**
  * `fetchNodes` on the peer's long-lived session (`FrameSessions` made for `NODES_PROTOCOL` with at most
  * `MAX_PIPELINED_NODES_REQUESTS` unanswered and replies up to `MAX_FRAME_BYTES`): no stream opening or protocol
  * negotiation per request. Rejects as `fetchNodes` does, and with `StreamEndedError` when the session's stream
- * ended before the reply.
+ * ended before the reply. With `subtrieBytes`, the reply may carry subtries as their leaves (`SubtrieLeaves`).
  */
 export function requestNodes(
   sessions: FrameSessions,
   peer: PeerId,
   hashes: Uint8Array[],
-  options: { signal?: AbortSignal } = {}
-): Promise<Uint8Array[]> {
+  options: { signal?: AbortSignal; subtrieBytes?: number } = {}
+): Promise<NodesReplyItem[]> {
   // Not async: the hashes are encoded at once and not kept for the round trip (a trie sync has some 16k out,
   // each a view, and held that long they outlived the garbage collections meanwhile).
   const asked = hashes.length
   let frame: Uint8Array
   try {
-    frame = encodeNodesRequest(hashes)
+    frame = encodeNodesRequest(hashes, options.subtrieBytes)
   } catch (err) {
     return Promise.reject(err)
   }
-  return sessions.request(peer, frame, options).then((reply) => nodesOf(reply, asked))
+  const subtries = (options.subtrieBytes ?? 0) > 0
+  return sessions.request(peer, frame, options).then((reply) => nodesOf(reply, asked, subtries))
 }
 
 /** The nodes of a reply to a request of `asked` hashes, or the error its status stands for. */
-function nodesOf(reply: Uint8Array, asked: number): Uint8Array[] {
-  const { code, nodes } = decodeNodesResponse(reply, asked)
+function nodesOf(reply: Uint8Array, asked: number, subtries: boolean): NodesReplyItem[] {
+  const { code, nodes } = decodeNodesResponse(reply, asked, subtries)
   switch (code) {
     case Status.OK:
     case Status.UNAVAILABLE:

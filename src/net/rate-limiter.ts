@@ -56,6 +56,15 @@ export class TokenBuckets {
     return true
   }
 
+  /**
+   * Charges `cost` tokens for work already done (a nodes reply's subtrie reads), into debt if need be: down to
+   * minus the burst at most, so a key pays for it in waiting before its next request passes.
+   */
+  spend(key: string, cost: number): void {
+    const bucket = this.refill(key)
+    bucket.tokens = Math.max(-this.burst, bucket.tokens - cost)
+  }
+
   /** Milliseconds until `key` has `cost` tokens (0 when it has them now; a cost above the burst counts as the burst). */
   waitTime(key: string, cost = 1): number {
     const bucket = this.refill(key)

@@ -36,7 +36,7 @@ import {
 import { PeerFaultError, PeerRequestError, ProtocolError, ServiceConfigError } from '../errors.js'
 import { payloadBytesOf, Status } from '../net/codec.js'
 import { FrameSessions } from '../net/frame-session.js'
-import { answerNodes, decodeNodesRequest, encodeNodesResponse, NODES_PROTOCOL, requestNodes } from '../net/nodes-protocol.js'
+import { answerNodes, decodeNodesRequestWhole, encodeNodesResponse, NODES_PROTOCOL, type NodesReplyItem, type NodesRequest, requestNodes } from '../net/nodes-protocol.js'
 import { requestTokens, TokenBuckets } from '../net/rate-limiter.js'
 import { failureOutcome, requestLabel } from '../net/request-outcome.js'
 import { ReplyBudget, type ReplyBudgetStats } from '../net/reply-budget.js'
@@ -465,7 +465,7 @@ export class DsfgService implements Dsfg, Startable {
       store: this.store,
       log: this.stateSyncLog,
       metrics: this.metrics?.trieNodes,
-      fetchNodes: (peer, hashes, { signal }) => this.fetchNodes(sessions, peer, hashes, signal),
+      fetchNodes: (peer, hashes, { signal, subtrieBytes }) => this.fetchNodes(sessions, peer, hashes, signal, subtrieBytes),
       onPenalty: (penalty) => {
         tunables.onPenalty?.(penalty)
         this.blame(penalty.peer, TRIE_PENALTY_OFFENCES[penalty.reason], penalty.reason)
@@ -558,14 +558,20 @@ export class DsfgService implements Dsfg, Startable {
    * Asks `peer` for trie nodes (the state syncer's `fetchNodes`), counting the request by outcome. The syncer
    * logs and weighs failures; only the count is made here.
    */
-  private fetchNodes(sessions: FrameSessions, peer: string, hashes: Uint8Array[], signal: AbortSignal): Promise<Uint8Array[]> {
+  private fetchNodes(
+    sessions: FrameSessions,
+    peer: string,
+    hashes: Uint8Array[],
+    signal: AbortSignal,
+    subtrieBytes: number | undefined
+  ): Promise<NodesReplyItem[]> {
     // Not async, as `requestNodes` is not: the hashes are not kept for the round trip.
     const id = this.peers.get(peer)
     if (id === undefined) return Promise.reject(new PeerRequestError(peer, 'not-connected', 'peer is not connected'))
-    return this.countedNodesRequest(requestNodes(sessions, id, hashes, { signal }), signal)
+    return this.countedNodesRequest(requestNodes(sessions, id, hashes, { signal, subtrieBytes }), signal)
   }
 
-  private async countedNodesRequest(request: Promise<Uint8Array[]>, signal: AbortSignal): Promise<Uint8Array[]> {
+  private async countedNodesRequest(request: Promise<NodesReplyItem[]>, signal: AbortSignal): Promise<NodesReplyItem[]> {
     try {
       const nodes = await request
       this.metrics?.sent.increment({ [requestLabel(NODES_PROTOCOL, 'ok')]: true })
@@ -597,19 +603,26 @@ export class DsfgService implements Dsfg, Startable {
 
   /**
    * A nodes request costs one token per `REQUEST_COST_UNIT` hashes it asks for, so it is decoded first (at most
-   * `MAX_NODES_REQUEST_BYTES`); a frame that does not decode costs one.
+   * `MAX_NODES_REQUEST_BYTES`); a frame that does not decode costs one. The nodes read to send subtries as their
+   * leaves are charged after the reply, in the same tokens.
    */
   private async answerNodes(frame: Uint8Array, peer: string, maxReplyBytes = MAX_FRAME_BYTES): Promise<Uint8Array> {
-    let hashes: Uint8Array[]
+    let request: NodesRequest
     try {
-      hashes = decodeNodesRequest(frame)
+      request = decodeNodesRequestWhole(frame)
     } catch (err) {
       if (!(err instanceof ProtocolError)) throw err
       this.log('malformed nodes request from %s: %e', peer, err)
       return encodeNodesResponse(this.admitNodes(peer, 1) ? Status.INVALID_REQUEST : Status.RATE_LIMITED)
     }
+    const { hashes, subtrieBytes } = request
     if (!this.admitNodes(peer, requestTokens(hashes.length))) return encodeNodesResponse(Status.RATE_LIMITED)
-    return answerNodes(this.store, hashes, { maxResponseBytes: payloadBytesOf(maxReplyBytes) })
+    return answerNodes(this.store, hashes, {
+      maxResponseBytes: payloadBytesOf(maxReplyBytes),
+      subtrieBytes,
+      // The nodes read for subtries cost what nodes asked for do, paid after the reply.
+      onSubtrieReads: (nodes) => this.nodeRequests.spend(peer, requestTokens(nodes))
+    })
   }
 
   private admitNodes(peer: string, tokens: number): boolean {

@@ -9,9 +9,12 @@ import {
   MAX_BUSY_PEER_BACKOFF_MS,
   MAX_NODES_PER_REQUEST,
   MAX_PEER_OFFENCES,
+  MAX_RESPONSE_BYTES,
   MAX_STALLED_PROBE_BACKOFF_MS,
   RTT_MIN_ESTIMATE_MS,
   STALLED_PROBE_BACKOFF_MS,
+  SUBTRIE_REQUEST_BYTES,
+  SUBTRIE_MIN_DEPTH,
   UNTRUSTED_COPIES
 } from '../constants.js'
 import { AbortError, BusyError, InvalidNodeError, NodeUnavailableError, PeerBusyError, ProtocolError } from '../errors.js'
@@ -23,8 +26,9 @@ import { toHex } from '../util/hex.js'
 import { type Log, silentLog } from '../util/log.js'
 import type { VerifiedCounts } from '../util/metrics.js'
 import { PeerBackoff } from '../util/peer-backoff.js'
+import { type NodesReplyItem, SubtrieLeaves } from '../trie/subtrie.js'
 import { RateTracker } from './msgrate.js'
-import { type HashedBlob, hashBlobs, type LeafCallback, TrieSync } from './trie-sync.js'
+import { type HashedBlob, hashBlob, hashBlobs, hashSubtrie, type LeafCallback, TrieSync } from './trie-sync.js'
 
 // reference: go-ethereum@e7872729 (v1.9.25) eth/downloader/statesync.go for the request loop, ready set and
 // attempts; go-ethereum@02b73d4e p2p/msgrate for sizing and timeouts; eth/protocols/snap/sync.go for
@@ -35,7 +39,15 @@ import { type HashedBlob, hashBlobs, type LeafCallback, TrieSync } from './trie-
  * syncer hashes every blob itself. Rejects with `ProtocolError` when the reply broke the protocol (the peer is
  * blamed) and with any other error when the stream failed (the request is simply retried).
  */
-export type NodeFetcher = (peer: string, hashes: Uint8Array[], options: { signal: AbortSignal }) => Promise<Uint8Array[]>
+/**
+ * Asks `peer` for the nodes of `hashes`. With `subtrieBytes`, the peer may send a subtrie whose leaves take at
+ * most that many bytes as its leaves (`SubtrieLeaves`) instead of its root node; without, only nodes.
+ */
+export type NodeFetcher = (
+  peer: string,
+  hashes: Uint8Array[],
+  options: { signal: AbortSignal; subtrieBytes?: number }
+) => Promise<NodesReplyItem[]>
 
 /** Why a peer was penalised. */
 export type PenaltyReason = 'invalid-node' | 'unrequested-node' | 'protocol-error' | 'stalled'
@@ -132,6 +144,12 @@ export interface StateSyncerInit {
   log?: Log
   /** Counts the nodes (and their bytes) each reply added; none by default. */
   metrics?: VerifiedCounts
+  /**
+   * Whether to let peers send a node's subtrie as its leaves (`SubtrieLeaves`) when the sync starts into a store
+   * that holds nothing and no `onLeaf` is given: the client then builds those nodes itself, and neither their
+   * hashes nor the branch nodes cross the wire. @default true
+   */
+  subtries?: boolean
 }
 
 /** Hashes (32 bytes each) one after another. */
@@ -179,7 +197,7 @@ interface OnTimeRequest {
 }
 
 type SyncEvent =
-  | { type: 'reply'; req: NodeRequest; nodes: Uint8Array[] }
+  | { type: 'reply'; req: NodeRequest; nodes: NodesReplyItem[] }
   | { type: 'failure'; req: NodeRequest; error: unknown }
   | { type: 'timeout'; req: NodeRequest }
 
@@ -259,6 +277,10 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
   private nextRoot: Uint8Array | null = null
   private started = 0
   private counters = { nodes: 0, bytes: 0, committed: 0, duplicates: 0, retargets: 0 }
+  /** Whether this scheduler's requests may have subtries sent as their leaves (see `StateSyncerInit.subtries`). */
+  private subtries = false
+  /** Reply bytes a delivered task brought, on average over the last replies: what sizes requests by bytes. */
+  private taskBytes = 0
 
   constructor(init: StateSyncerInit) {
     super()
@@ -358,7 +380,13 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
         if (signal?.aborted) throw new AbortError('state sync aborted')
         await this.handleEvents()
         if (this.nextRoot !== null && this.inFlight === 0) await this.switchRoot()
-        if (this.sched.pending === 0 && this.nextRoot === null) break
+        if (this.sched.pending === 0 && this.nextRoot === null) {
+          // Done once the last nodes are written: a newer root that comes meanwhile is synced too, as `done`
+          // promises the latest root stored whole (a sync taking whole subtries can finish within one write).
+          await this.flush()
+          if (this.nextRoot === null) break
+          continue
+        }
         if (this.nextRoot === null) {
           this.assign()
           this.checkRefusedByAll()
@@ -373,7 +401,6 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
         this.wakeUp = null
         this.woken = false
       }
-      await this.flush()
       const result = this.stats()
       this.log('synced root %s: %d nodes, %d bytes in %d ms', toHex(result.root), result.nodes, result.bytes, result.elapsedMs)
       return result
@@ -396,11 +423,16 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
   }
 
   private async openScheduler(root: Uint8Array): Promise<TrieSync> {
-    return TrieSync.open(root, this.store, {
+    const sched = await TrieSync.open(root, this.store, {
       log: this.trieLog,
       onLeaf: this.init.onLeaf,
       maxFetchesPerDepth: this.init.maxFetchesPerDepth
     })
+    // Into a store holding parts of the trie (a resumed sync, a new root), a subtrie's leaves would bring again
+    // what is stored: nodes are asked for one by one there, and stored subtries skipped.
+    this.subtries = this.init.subtries !== false && this.init.onLeaf === undefined && sched.fresh
+    this.taskBytes = 0
+    return sched
   }
 
   private async switchRoot(): Promise<void> {
@@ -461,6 +493,8 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
         // the round: it is measured from small requests, which mostly measure the round trip.
         if (round === 0 && this.tracker.warming(peer)) cap = Math.min(this.maxNodes, share)
         cap = Math.min(cap, this.shortCap.get(peer) ?? cap)
+        // A task whose subtrie comes as its leaves brings hundreds of nodes: sized by bytes, the reply is not cut.
+        if (this.subtries && this.taskBytes > 0) cap = Math.min(cap, Math.max(1, Math.floor(SUBTRIE_REQUEST_BYTES / this.taskBytes)))
         const again: Uint8Array[] = []
         // First what went back to the ready set (failed, dropped or refused requests), then new nodes straight
         // from the scheduler: they are pending and refused by nobody, so passing them through the ready set
@@ -695,9 +729,10 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
     req.timer = this.clock.setTimeout(() => this.push({ type: 'timeout', req }), this.tracker.targetTimeout())
     const asked: Uint8Array[] = new Array(req.delivered.length)
     for (let i = 0; i < asked.length; i++) asked[i] = hashAt(hashes, i)
-    let pending: Promise<Uint8Array[]>
+    let pending: Promise<NodesReplyItem[]>
+    const subtrieBytes = this.subtries && this.deepEnough(hashes) ? MAX_RESPONSE_BYTES : undefined
     try {
-      pending = this.fetchNodes(peer, asked, { signal: req.controller.signal })
+      pending = this.fetchNodes(peer, asked, { signal: req.controller.signal, subtrieBytes })
     } catch (error) {
       pending = Promise.reject(error)
     }
@@ -705,6 +740,16 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
       (nodes) => this.push({ type: 'reply', req, nodes }),
       (error: unknown) => this.push({ type: 'failure', req, error })
     )
+  }
+
+  /**
+   * Whether every node of `hashes` is at least `SUBTRIE_MIN_DEPTH` deep, so its subtrie may come as its leaves. Not
+   * the first levels of the trie: a server reads a subtrie until it passes the reply's room and only then sends
+   * the node, so asking that of the root's (the whole trie) would cost it a reply's worth of reads for nothing.
+   */
+  private deepEnough(hashes: Hashes): boolean {
+    for (let at = 0; at < hashes.length; at += 32) if (this.sched!.depthAt(hashes, at) < SUBTRIE_MIN_DEPTH) return false
+    return true
   }
 
   /** Ends a request that is still active: stops its timer and puts its tasks back in the ready set. */
@@ -773,19 +818,41 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
     }
   }
 
-  private async onReply(req: NodeRequest, nodes: Uint8Array[]): Promise<void> {
+  private async onReply(req: NodeRequest, nodes: NodesReplyItem[]): Promise<void> {
     const wasActive = req.state === 'active'
     // Match by hash, never by position: any subset in any order is a valid reply.
     const valid: HashedBlob[] = []
     const { hashes, delivered } = req
     const asked = delivered.length
     let offence: PenaltyReason | null = nodes.length > asked ? 'unrequested-node' : null
+    let replyBytes = 0
     // A server answers in the order asked, leaving out what it lacks: each blob is looked for from the task
     // after the last one matched, and a map of the tasks is made only for a reply out of that order.
     let next = 0
     let byHash: ByteMap<number> | null = null
-    // The scheduler takes these hashes instead of hashing the blobs again.
-    for (const node of hashBlobs(nodes)) {
+    // The scheduler takes these hashes instead of hashing the blobs again. A subtrie sent as its leaves is
+    // rebuilt here, and matched by its root's hash as a node is.
+    let hashed: HashedBlob[]
+    if (nodes.some((n) => n instanceof SubtrieLeaves)) {
+      hashed = []
+      for (const item of nodes) {
+        replyBytes += item.length
+        if (!(item instanceof SubtrieLeaves)) hashed.push(hashBlob(item))
+        else {
+          try {
+            hashed.push(hashSubtrie(item))
+          } catch (err) {
+            if (!(err instanceof ProtocolError)) throw err
+            this.log('subtrie leaves from %s: %e', req.peer, err)
+            offence = 'protocol-error'
+          }
+        }
+      }
+    } else {
+      for (const node of nodes) replyBytes += node.length
+      hashed = hashBlobs(nodes as Uint8Array[])
+    }
+    for (const node of hashed) {
       let task = -1
       if (byHash === null) {
         let i = next
@@ -807,6 +874,10 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
       valid.push(node)
     }
     await this.accept(valid)
+    if (valid.length > 0) {
+      const perTask = replyBytes / valid.length
+      this.taskBytes = this.taskBytes === 0 ? perTask : (this.taskBytes + perTask) / 2
+    }
     if (wasActive) {
       // What the peer delivered, needed or not: a hedge may have brought the same nodes first.
       this.tracker.update(req.peer, this.clock.now() - req.started, valid.length)
@@ -853,9 +924,11 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
     for (let i = 0; i < results.length; i++) {
       const r = results[i]!
       if (r.ok) {
-        useful++
-        this.counters.nodes++
-        this.counters.bytes += blobs[i]!.blob.length
+        const below = blobs[i]!.below
+        const nodes = below === undefined ? 1 : 1 + below.hashes.length
+        useful += nodes
+        this.counters.nodes += nodes
+        this.counters.bytes += below === undefined ? blobs[i]!.blob.length : below.bytes
         if (this.ready.size > 0) this.ready.delete(r.hash)
         if (this.refusals.size > 0) this.refusals.delete(r.hash)
       } else if (r.error instanceof InvalidNodeError) {

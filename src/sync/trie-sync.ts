@@ -5,6 +5,7 @@ import { EMPTY_ROOT, keccak256 } from '../trie/keccak.js'
 import { keccak256Into } from '../trie/keccak-wasm.js'
 import { type Nibbles, nibblesToBytes } from '../trie/nibbles.js'
 import { decodeNode, type NodeLeaf, NodeScan, nodeChildren, scanNode } from '../trie/node.js'
+import { rebuildSubtrie, type SubtrieLeaves } from '../trie/subtrie.js'
 import { equalBytes, hashAt } from '../util/bytes.js'
 import { HashFilter } from '../util/hash-filter.js'
 import { toHex } from '../util/hex.js'
@@ -57,7 +58,26 @@ const hashed: unique symbol = Symbol('dsfg.hashed')
 export interface HashedBlob {
   readonly hash: Uint8Array
   readonly blob: Uint8Array
+  /** For the root of a subtrie rebuilt from its leaves (`hashSubtrie`): every other node of it. */
+  readonly below?: SubtrieNodes
   readonly [hashed]: true
+}
+
+/** The nodes of a subtrie below its root, stored under their hashes, and the bytes of all of them, the root's included. */
+export interface SubtrieNodes {
+  readonly hashes: Uint8Array[]
+  readonly blobs: Uint8Array[]
+  readonly bytes: number
+}
+
+/**
+ * Rebuilds the subtrie a peer sent as its leaves and hashes its nodes (`rebuildSubtrie`): its root, for
+ * `processMany`, which takes the whole subtrie at once in place of the root node. Throws `ProtocolError` for
+ * leaves no subtrie has (out of order, malformed); whether the root is one asked for is `processMany`'s check.
+ */
+export function hashSubtrie(leaves: SubtrieLeaves): HashedBlob {
+  const { hash, blob, hashes, blobs, bytes } = rebuildSubtrie(leaves.frame, leaves.start, leaves.end)
+  return { hash, blob, below: { hashes, blobs, bytes }, [hashed]: true }
 }
 
 /** Hashes `blob` once, for `processMany`. */
@@ -79,6 +99,7 @@ export function hashBlobs(blobs: Uint8Array[]): HashedBlob[] {
 /** The blob and its hash, computing the hash only for a bare blob (a forged `HashedBlob` is re-hashed). */
 function blobAndHash(node: Uint8Array | HashedBlob): HashedBlob {
   if (node instanceof Uint8Array) return hashBlob(node)
+  // A forged one is taken as its root node alone.
   return node[hashed] === true ? node : hashBlob(node.blob)
 }
 
@@ -111,6 +132,9 @@ export class TrieSync {
   /** Complete requests (slots) not yet written, in completion order. */
   private membatch: number[] = []
   private membatchBytes = 0
+  /** The nodes below the subtries accepted whole (`hashSubtrie`) and not yet written: their hashes, then blobs. */
+  private belowHashes: Uint8Array[] = []
+  private belowBlobs: Uint8Array[] = []
   /**
    * The buffers the write batch's nodes are views into (their replies), each counted whole in `membatchBytes`
    * once: a leaf keeps its whole reply until the commit, and one leaf a reply would otherwise hold many
@@ -169,6 +193,14 @@ export class TrieSync {
     return sync
   }
 
+  /**
+   * Whether the store held nothing when the sync opened (`open`): a node's whole subtrie may then be asked for
+   * (as its leaves, `hashSubtrie`) with nothing of it stored already.
+   */
+  get fresh(): boolean {
+    return this.written !== null
+  }
+
   /** Nodes requested or waiting on children and not yet committed. Zero means the sync is complete. */
   get pending(): number {
     return this.requests.size - this.membatch.length
@@ -191,6 +223,12 @@ export class TrieSync {
   isPendingAt(bytes: Uint8Array, at: number): boolean {
     const slot = this.requests.findAt(bytes, at)
     return slot >= 0 && this.requests.data[slot] === null
+  }
+
+  /** The depth (nibbles from the root) of the node whose hash is the 32 bytes of `bytes` from `at`; -1 when it is not scheduled. */
+  depthAt(bytes: Uint8Array, at: number): number {
+    const slot = this.requests.findAt(bytes, at)
+    return slot < 0 ? -1 : this.requests.depth[slot]!
   }
 
   /** Bytes held for `commit()`: the completed nodes, and the whole of any buffer (reply) they are views into. */
@@ -305,7 +343,8 @@ export class TrieSync {
   commit(): Promise<number> {
     return this.exclusive(async () => {
       const done = this.membatch
-      if (done.length === 0) return 0
+      const belowHashes = this.belowHashes
+      if (done.length === 0 && belowHashes.length === 0) return 0
       await this.write(done)
       const requests = this.requests
       const written = this.written
@@ -313,11 +352,14 @@ export class TrieSync {
         if (written !== null) requests.addHashTo(written, done[i]!)
         requests.remove(done[i]!)
       }
+      if (written !== null) for (const hash of belowHashes) written.add(hash)
       this.membatch = []
-      this.log('stored %d nodes (%d bytes), %d pending', done.length, this.membatchBytes, this.pending)
+      this.belowHashes = []
+      this.belowBlobs = []
+      this.log('stored %d nodes (%d bytes), %d pending', done.length + belowHashes.length, this.membatchBytes, this.pending)
       this.membatchBytes = 0
       this.pinned.clear()
-      return done.length
+      return done.length + belowHashes.length
     })
   }
 
@@ -327,7 +369,7 @@ export class TrieSync {
    * outlived a garbage collection or two, and a sync's worth of them was an eighth of what it promoted.
    */
   private write(slots: number[]): Promise<void> {
-    return this.store.batch(putOps(this.requests, slots))
+    return this.store.batch(putOps(this.requests, slots, this.belowHashes, this.belowBlobs))
   }
 
   private exclusive<T>(fn: () => Promise<T>): Promise<T> {
@@ -378,6 +420,15 @@ export class TrieSync {
       }
       if ((requests.flags[req]! & REPORT_LEAVES) !== 0 && this.onLeaf !== undefined) return n
       const first = batch.size
+      const below = (nodes[n] as HashedBlob).below
+      if (below !== undefined && (nodes[n] as HashedBlob)[hashed] === true) {
+        // A whole subtrie, rebuilt from its leaves and found under this hash: complete, with no child to fetch.
+        this.keepBelow(below)
+        data[req] = delivered
+        results[n] = { ok: true, hash }
+        batch.accept(req, first, first, requests)
+        continue
+      }
       // The blob may be a view into a whole reply (`decodeNodesResponse`): a node with children outlives this call
       // waiting for them, and keeps its own copy. A complete one is written as it is (pinning the reply) at the
       // next commit.
@@ -403,6 +454,27 @@ export class TrieSync {
       batch.accept(req, batch.size, first, requests)
     }
     return nodes.length
+  }
+
+  /**
+   * Holds the nodes below an accepted subtrie for the next commit, counting them and the buffers they are views
+   * into in `memSize` (as `completed` counts a node's).
+   */
+  private keepBelow(below: SubtrieNodes): void {
+    const { hashes, blobs } = below
+    let last: ArrayBufferLike | null = null
+    for (let i = 0; i < hashes.length; i++) {
+      this.belowHashes.push(hashes[i]!)
+      const blob = blobs[i]!
+      this.belowBlobs.push(blob)
+      this.membatchBytes += 32 + blob.length
+      // Mostly one buffer after another (the slab the subtrie was built in).
+      if (blob.buffer !== last && blob.byteLength !== blob.buffer.byteLength && !this.pinned.has(blob.buffer)) {
+        this.pinned.add(blob.buffer)
+        this.membatchBytes += blob.buffer.byteLength
+      }
+      last = blob.buffer
+    }
   }
 
   /** Accepts `node` (`nodes[n]`, pending, its leaves going to `onLeaf`): decodes it, and reports its leaves. */
@@ -536,10 +608,11 @@ export class TrieSync {
  * stack (OSR) with the store's `batch` inlined while that had run too few times to have type feedback, and its
  * compiled code was thrown away again at the next commit.
  */
-function putOps(requests: RequestTable, slots: number[]): BatchOp[] {
+function putOps(requests: RequestTable, slots: number[], belowHashes: Uint8Array[], belowBlobs: Uint8Array[]): BatchOp[] {
   const keys = requests.copyHashes(slots)
-  const ops: BatchOp[] = new Array(slots.length)
+  const ops: BatchOp[] = new Array(slots.length + belowHashes.length)
   for (let i = 0; i < slots.length; i++) ops[i] = { type: 'put', key: hashAt(keys, i), value: requests.data[slots[i]!]! }
+  for (let i = 0; i < belowHashes.length; i++) ops[slots.length + i] = { type: 'put', key: belowHashes[i]!, value: belowBlobs[i]! }
   return ops
 }
 

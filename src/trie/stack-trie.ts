@@ -57,13 +57,18 @@ export class StackTrie {
   private nextKey = new Uint8Array(64)
   private valueBuffer = new Uint8Array(128)
   private valueLength = 0
-  private readonly slab = new Slab()
+  private readonly slab: Slab
   private finalRoot: Uint8Array | null = null
   private keyCount = 0
   private nodeCount = 0
 
-  constructor(onNode?: NodeSink) {
+  /**
+   * `slab`: where node blobs are carved from; tries built one after another, each small (`rebuildSubtrie`), share
+   * one rather than each taking a fresh 64 KiB buffer.
+   */
+  constructor(onNode?: NodeSink, slab: Slab = new Slab()) {
     this.onNode = onNode
+    this.slab = slab
   }
 
   /** Keys inserted so far. */
@@ -94,6 +99,37 @@ export class StackTrie {
       next[2 * i] = key[i]! >> 4
       next[2 * i + 1] = key[i]! & 15
     }
+    this.insertNext(length, value)
+  }
+
+  /**
+   * `insert` of a key given as a nibble path, which may have an odd length: the compact path `[start, end)` of
+   * `bytes` (hex-prefix encoded, leaf flag or not). A subtrie's leaves are keyed by their paths below its root,
+   * and its root hash is the hash of the trie of those paths (`rebuildSubtrie`). Throws `InvalidInputError` as
+   * `insert` does, and for a malformed compact path.
+   */
+  insertCompact(bytes: Uint8Array, start: number, end: number, value: Uint8Array): void {
+    if (value.length === 0) throw new InvalidInputError('StackTrie values must not be empty')
+    if (this.finalRoot !== null) throw new InvalidInputError('StackTrie.insert after root()')
+    if (end <= start) throw new InvalidInputError('empty compact path')
+    const flag = bytes[start]! >> 4
+    if (flag > 3 || ((flag & 1) === 0 && (bytes[start]! & 15) !== 0)) throw new InvalidInputError('malformed compact path')
+    const odd = flag & 1
+    const length = (end - start - 1) * 2 + odd
+    if (length > this.nextKey.length) this.nextKey = new Uint8Array(length * 2)
+    const next = this.nextKey
+    let i = 0
+    if (odd === 1) next[i++] = bytes[start]! & 15
+    for (let j = start + 1; j < end; j++) {
+      next[i++] = bytes[j]! >> 4
+      next[i++] = bytes[j]! & 15
+    }
+    this.insertNext(length, value)
+  }
+
+  /** Inserts the key unpacked into `nextKey`, `length` nibbles of it. */
+  private insertNext(length: number, value: Uint8Array): void {
+    const next = this.nextKey
     const prevLength = this.keyLength
     if (prevLength >= 0) {
       const prev = this.key
@@ -359,7 +395,7 @@ const SLAB_BYTES = 64 * 1024
  * million-key build allocates three buffers per key. A slab is freed once no view of it is alive; blobs
  * are held only until they are stored, so that is soon.
  */
-class Slab {
+export class Slab {
   private buffer = new ArrayBuffer(SLAB_BYTES)
   private used = 0
 

@@ -40,14 +40,28 @@ function writeString(out: Uint8Array, at: number, item: Uint8Array): number {
 }
 
 /**
- * `[head…, [item…]]`: the encodings `head` already holds (each a whole RLP item), then the list of `items`,
- * all in one outer list. `encodeRlpBytesList([], hashes)` is a nodes request's `[[hash…]]`.
+ * `[head…, [item…], tail…]`: the encodings `head` and `tail` already hold (each a whole RLP item) around the
+ * list of `items`, all in one outer list. `encodeRlpBytesList([], hashes)` is a nodes request's `[[hash…]]`.
  */
-export function encodeRlpBytesList(head: Uint8Array[], items: Uint8Array[]): Uint8Array {
+export function encodeRlpBytesList(head: Uint8Array[], items: Uint8Array[], tail: Uint8Array[] = []): Uint8Array {
+  return encodeRlpMixedList(head, items, tail)
+}
+
+/** An item already RLP-encoded whole (a list), to go into `encodeRlpMixedList` as it is. */
+export interface EncodedRlp {
+  readonly rlp: Uint8Array
+}
+
+/**
+ * `encodeRlpBytesList` whose items may also be items encoded already (`EncodedRlp`): a nodes reply that carries
+ * some subtries as the lists of their leaves.
+ */
+export function encodeRlpMixedList(head: Uint8Array[], items: (Uint8Array | EncodedRlp)[], tail: Uint8Array[] = []): Uint8Array {
   let inner = 0
-  for (const item of items) inner += stringBytes(item)
+  for (const item of items) inner += item instanceof Uint8Array ? stringBytes(item) : item.rlp.length
   let outer = headerBytes(inner) + inner
   for (const h of head) outer += h.length
+  for (const t of tail) outer += t.length
   const out = new Uint8Array(headerBytes(outer) + outer)
   let at = writeHeader(out, 0, outer, 0xc0)
   for (const h of head) {
@@ -55,6 +69,31 @@ export function encodeRlpBytesList(head: Uint8Array[], items: Uint8Array[]): Uin
     at += h.length
   }
   at = writeHeader(out, at, inner, 0xc0)
+  for (const item of items) {
+    if (item instanceof Uint8Array) at = writeString(out, at, item)
+    else {
+      out.set(item.rlp, at)
+      at += item.rlp.length
+    }
+  }
+  for (const t of tail) {
+    out.set(t, at)
+    at += t.length
+  }
+  return out
+}
+
+/** The RLP list `[item…]` of byte strings, whole. */
+export function encodeRlpStrings(items: Uint8Array[]): Uint8Array {
+  let inner = 0
+  for (const item of items) inner += stringBytes(item)
+  const out = new Uint8Array(headerBytes(inner) + inner)
+  let at = writeHeader(out, 0, inner, 0xc0)
   for (const item of items) at = writeString(out, at, item)
   return out
+}
+
+/** Bytes `item` takes as an RLP byte string. */
+export function rlpStringBytes(item: Uint8Array): number {
+  return stringBytes(item)
 }

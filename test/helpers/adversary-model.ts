@@ -88,6 +88,11 @@ export interface Rule<P extends AdversaryProtocol = AdversaryProtocol> {
   hold?: () => Promise<void>
   /** Waits this long before acting (on the driver's clock): a slow peer. */
   delayMs?: number
+  /**
+   * Nodes only: answers with nodes, never a subtrie as its leaves, whatever the request allows (a server of an
+   * earlier version: legal). Every lie about entries answers so too.
+   */
+  plain?: boolean
   /** At most this many entries of the honest reply: a legal short reply, withholding the rest. */
   limit?: number
   /** The entries to send instead of the honest ones (which it is given): forged, made up, or fewer. */

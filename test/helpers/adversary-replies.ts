@@ -1,6 +1,13 @@
 import { MAX_FRAME_BYTES } from '../../src/constants.js'
 import { encodeFrame, Status } from '../../src/net/codec.js'
-import { answerNodesRequest, decodeNodesRequest, decodeNodesResponse, encodeNodesResponse, NODES_PROTOCOL } from '../../src/net/nodes-protocol.js'
+import {
+  answerNodesRequest,
+  decodeNodesRequest,
+  decodeNodesResponse,
+  encodeNodesRequest,
+  encodeNodesResponse,
+  NODES_PROTOCOL
+} from '../../src/net/nodes-protocol.js'
 import * as wire from '../../src/net/topic-protocols.js'
 import type { KVStore } from '../../src/store/kv-store.js'
 import type { TopicProvider } from '../../src/topic/provider.js'
@@ -30,6 +37,11 @@ interface FrameCodec<P extends AdversaryProtocol> {
   honest(frame: Uint8Array, peer: string): Promise<Uint8Array>
   /** The same request for at most `limit` entries, where a reply must be made for the shorter range (a proof). */
   limit?(request: AdversaryRequests[P], limit: number): Uint8Array
+  /**
+   * The request whose honest reply a lie is made of, when not the request itself: a nodes request allowing
+   * subtries as their leaves, asked for plain nodes (a lie about entries changes node blobs).
+   */
+  forLies?(frame: Uint8Array): Uint8Array
   /** `extra`: what the reply carries beside its entries (a contents reply's proof), handed back to `encode`. */
   decode(reply: Uint8Array, request: AdversaryRequests[P]): { code: Status; entries: AdversaryEntries[P][]; extra?: unknown }
   encode(code: Status, entries: AdversaryEntries[P][], extra?: unknown): Uint8Array
@@ -39,6 +51,7 @@ function nodesCodec(store: KVStore): FrameCodec<'nodes'> {
   return {
     request: (frame) => ({ hashes: decodeNodesRequest(frame) }),
     honest: (frame) => answerNodesRequest(store, frame),
+    forLies: (frame) => encodeNodesRequest(decodeNodesRequest(frame)),
     decode: (reply, request) => {
       const { code, nodes } = decodeNodesResponse(reply, request.hashes.length)
       return { code, entries: nodes }
@@ -123,7 +136,8 @@ function replier<P extends AdversaryProtocol>(protocol: P, codec: FrameCodec<P>)
         const req = request as AdversaryRequests['contents']
         frame = wire.encodeContentsRequest(req.topic, req.from, req.amount)
       }
-      const asked = rule.limit !== undefined && codec.limit !== undefined ? codec.limit(request, rule.limit) : frame
+      let asked = rule.limit !== undefined && codec.limit !== undefined ? codec.limit(request, rule.limit) : frame
+      if ((changesEntries(rule) || rule.plain === true) && codec.forLies !== undefined) asked = codec.forLies(asked)
       const honest = await codec.honest(asked, peer)
       if (!changesEntries(rule)) return honest
       const { code, entries, extra } = codec.decode(honest, request)

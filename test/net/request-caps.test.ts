@@ -10,11 +10,12 @@ import {
   MAX_ITEMS_PER_REQUEST,
   MAX_NODES_PER_REQUEST,
   MAX_NODES_REQUEST_BYTES,
+  MAX_RESPONSE_BYTES,
   MAX_STATUS_REQUEST_BYTES,
   MAX_TOPIC_BYTES
 } from '../../src/constants.js'
 import { ProtocolError } from '../../src/errors.js'
-import { decodeNodesRequest, encodeNodesRequest } from '../../src/net/nodes-protocol.js'
+import { decodeNodesRequest, decodeNodesRequestWhole, encodeNodesRequest } from '../../src/net/nodes-protocol.js'
 import { type FrameViolation, frameHandler } from '../../src/net/rpc.js'
 import {
   decodeContentsRequest,
@@ -54,10 +55,11 @@ describe('request frame caps: each is the largest request its decoder accepts', 
 
   it('nodes: MAX_NODES_PER_REQUEST hashes, and one more does not decode', () => {
     const hashes = Array.from({ length: MAX_NODES_PER_REQUEST }, () => root)
-    const frame = encodeNodesRequest(hashes)
-    expect(decodeNodesRequest(frame)).toHaveLength(MAX_NODES_PER_REQUEST)
+    const frame = encodeNodesRequest(hashes, MAX_RESPONSE_BYTES)
+    expect(decodeNodesRequestWhole(frame)).toEqual({ hashes, subtrieBytes: MAX_RESPONSE_BYTES })
     expect(frame.length).toBe(MAX_NODES_REQUEST_BYTES)
     expect(() => decodeNodesRequest(encodeNodesRequest([...hashes, root]))).toThrow(ProtocolError)
+    expect(() => decodeNodesRequest(encodeNodesRequest(hashes, MAX_RESPONSE_BYTES + 1))).toThrow(ProtocolError)
   })
 })
 

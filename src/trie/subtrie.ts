@@ -1,0 +1,244 @@
+import { ProtocolError } from '../errors.js'
+import type { KVStore } from '../store/kv-store.js'
+import { type EncodedRlp, encodeRlpStrings, rlpStringBytes } from '../util/rlp-write.js'
+import { readRlpSpanInto, type RlpSpan } from '../util/rlp-span.js'
+import { encodeCompact, type Nibbles } from './nibbles.js'
+import { decodeNode, type HashChild, type NodeLeaf, nodeChildren } from './node.js'
+import { Slab, StackTrie } from './stack-trie.js'
+
+/**
+ * A subtrie sent as its leaves rather than its nodes: the RLP list `[path₁, value₁, path₂, value₂, …]`, each path
+ * the hex-prefix (leaf-flagged) encoding of the leaf's nibbles below the subtrie's root, in ascending order. Trie
+ * nodes encode only paths relative to their own place, so the trie of these paths (`rebuildSubtrie`) has the
+ * subtrie's root hash: a client checks the whole subtrie against the hash it asked for, as it checks a node, and
+ * builds its nodes itself (the branch nodes and the node hashes of a request never cross the wire).
+ */
+
+/**
+ * A subtrie a nodes reply sent as its leaves: the leaves list's payload at `[start, end)` of `frame` (see
+ * `rebuildSubtrie`), unverified.
+ */
+export class SubtrieLeaves {
+  constructor(
+    readonly frame: Uint8Array,
+    readonly start: number,
+    readonly end: number
+  ) {}
+
+  /** Bytes of the leaves list's payload. */
+  get length(): number {
+    return this.end - this.start
+  }
+}
+
+/** A node of a nodes reply, or a subtrie sent as its leaves (only to a request that allowed them). */
+export type NodesReplyItem = Uint8Array | SubtrieLeaves
+
+/** What every rebuilt subtrie's nodes are carved from, one after another (a sync rebuilds thousands, most small). */
+const slab = new Slab()
+
+/** Hashes per `getMany` while a subtrie is read. */
+const READ_CHUNK = 1024
+
+const NO_PATH: Nibbles = new Uint8Array(0)
+
+/** One subtrie being read by `readSubtriesLeaves`. */
+interface Walk {
+  leaves: NodeLeaf[]
+  payload: number
+  /** The nodes of the level being read, and their paths below the subtrie's root. */
+  level: { blob: Uint8Array; path: Nibbles }[]
+  /** Bytes of the nodes read below its root. */
+  read: number
+  alive: boolean
+}
+
+export interface SubtriesRead {
+  /** Per root, in the order given: its leaves list, whole, or null (see `readSubtriesLeaves`). */
+  leaves: (EncodedRlp | null)[]
+  /** Nodes read below the roots. */
+  nodes: number
+}
+
+/**
+ * Reads the subtries below the nodes `roots` from `store` and encodes each one's leaves as above, all of them
+ * together level by level (one store round trip a level, not one a level and subtrie). A subtrie's leaves are
+ * null when the store lacks one of its nodes or holds a node that does not decode, or when they would pass
+ * `maxBytes`; and for the last subtries (in the order given) when the nodes held below the roots would pass
+ * `maxReadBytes`, for every one once those read in all pass twice that.
+ */
+export async function readSubtriesLeaves(
+  store: Pick<KVStore, 'getMany'>,
+  roots: Uint8Array[],
+  maxBytes: number,
+  maxReadBytes: number
+): Promise<SubtriesRead> {
+  const walks: Walk[] = roots.map((blob) => ({ leaves: [], payload: 0, level: [{ blob, path: NO_PATH }], read: 0, alive: true }))
+  // `held`: bytes of the nodes read below the subtries still being read; `spent`: below all of them.
+  let held = 0
+  let spent = 0
+  let nodes = 0
+  const drop = (walk: Walk): void => {
+    if (!walk.alive) return
+    walk.alive = false
+    walk.leaves = []
+    walk.level = []
+    held -= walk.read
+  }
+  for (;;) {
+    // This level's nodes: their leaves, and their children to read.
+    const children: HashChild[] = []
+    const owners: number[] = []
+    for (let w = 0; w < walks.length; w++) {
+      const walk = walks[w]!
+      if (!walk.alive) continue
+      for (const { blob, path } of walk.level) {
+        let found: { children: HashChild[]; leaves: NodeLeaf[] }
+        try {
+          found = nodeChildren(decodeNode(blob), path, true)
+        } catch {
+          drop(walk)
+          break
+        }
+        for (const leaf of found.leaves) {
+          walk.payload += compactBytes(leaf.path.length) + rlpStringBytes(leaf.value)
+          walk.leaves.push(leaf)
+        }
+        if (walk.payload > maxBytes) {
+          drop(walk)
+          break
+        }
+        for (const child of found.children) {
+          children.push(child)
+          owners.push(w)
+        }
+      }
+      walk.level = []
+      if (!walk.alive) {
+        while (owners.length > 0 && owners[owners.length - 1] === w) {
+          owners.pop()
+          children.pop()
+        }
+      }
+    }
+    if (children.length === 0) break
+    for (let at = 0; at < children.length; at += READ_CHUNK) {
+      const end = Math.min(children.length, at + READ_CHUNK)
+      const blobs = await store.getMany(children.slice(at, end).map((c) => c.hash))
+      for (let i = at; i < end; i++) {
+        const walk = walks[owners[i]!]!
+        if (!walk.alive) continue
+        const blob = blobs[i - at]
+        if (blob === undefined) {
+          drop(walk)
+          continue
+        }
+        walk.read += blob.length
+        held += blob.length
+        spent += blob.length
+        nodes++
+        walk.level.push({ blob, path: children[i]!.path })
+      }
+      // Over the budget: the subtries read last give way, their roots going as nodes. Past twice the budget in
+      // all (reads of subtries given up included), every one does.
+      for (let w = walks.length - 1; w >= 0 && (held > maxReadBytes || spent > 2 * maxReadBytes); w--) {
+        if (walks[w]!.alive) drop(walks[w]!)
+      }
+    }
+  }
+  const leaves = walks.map((walk) => {
+    if (!walk.alive) return null
+    const rlp = encodeLeaves(walk.leaves)
+    return rlp.length > maxBytes ? null : { rlp }
+  })
+  return { leaves, nodes }
+}
+
+/** The leaves list of `leaves`, sorted here (a level-by-level walk finds them out of order). */
+function encodeLeaves(leaves: NodeLeaf[]): Uint8Array {
+  leaves.sort((a, b) => comparePaths(a.path, b.path))
+  const items: Uint8Array[] = new Array(leaves.length * 2)
+  for (let i = 0; i < leaves.length; i++) {
+    items[2 * i] = encodeCompact(leaves[i]!.path, true)
+    items[2 * i + 1] = leaves[i]!.value
+  }
+  return encodeRlpStrings(items)
+}
+
+/** `readSubtriesLeaves` of one subtrie: its leaves list, or null. */
+export async function readSubtrieLeaves(
+  store: Pick<KVStore, 'getMany'>,
+  rootBlob: Uint8Array,
+  maxBytes: number,
+  maxReadBytes: number
+): Promise<EncodedRlp | null> {
+  return (await readSubtriesLeaves(store, [rootBlob], maxBytes, maxReadBytes)).leaves[0]!
+}
+
+/** A subtrie rebuilt from its leaves. */
+export interface RebuiltSubtrie {
+  /** The root's hash and blob. */
+  hash: Uint8Array
+  blob: Uint8Array
+  /** Every other node stored under its hash, children before parents; views into shared buffers. */
+  hashes: Uint8Array[]
+  blobs: Uint8Array[]
+  /** Bytes of all its nodes, the root's included. */
+  bytes: number
+}
+
+/**
+ * Builds the subtrie whose leaves list (see above) has its payload at `[start, end)` of `frame`, and hashes its
+ * nodes. Throws `ProtocolError` for a list that is malformed, empty, not in strictly ascending order, or holds an
+ * empty value: nothing a server reading a subtrie sends. Whether it is the subtrie asked for is the caller's
+ * check, of `hash`.
+ */
+export function rebuildSubtrie(frame: Uint8Array, start: number, end: number): RebuiltSubtrie {
+  const hashes: Uint8Array[] = []
+  const blobs: Uint8Array[] = []
+  let bytes = 0
+  const trie = new StackTrie((hash, blob) => {
+    hashes.push(hash)
+    blobs.push(blob)
+    bytes += blob.length
+  }, slab)
+  const path: RlpSpan = { list: false, at: 0, start: 0, end: 0 }
+  const value: RlpSpan = { list: false, at: 0, start: 0, end: 0 }
+  try {
+    for (let pos = start; pos < end; ) {
+      readRlpSpanInto(path, frame, pos, end, failure)
+      if (path.end >= end) throw failure('a path without a value')
+      readRlpSpanInto(value, frame, path.end, end, failure)
+      if (path.list || value.list) throw failure('expected byte strings')
+      if (path.end === path.start || frame[path.start]! >> 4 < 2) throw failure('a path without the leaf flag')
+      trie.insertCompact(frame, path.start, path.end, frame.subarray(value.start, value.end))
+      pos = value.end
+    }
+  } catch (err) {
+    if (err instanceof ProtocolError) throw err
+    throw new ProtocolError(`subtrie leaves: ${(err as Error).message}`, { cause: err })
+  }
+  if (trie.keys === 0) throw failure('no leaves')
+  const hash = trie.root()
+  // The root came last.
+  hashes.pop()
+  const blob = blobs.pop()!
+  return { hash, blob, hashes, blobs, bytes }
+}
+
+function failure(why: string): ProtocolError {
+  return new ProtocolError(`subtrie leaves: ${why}`)
+}
+
+/** RLP bytes of the hex-prefix encoding of a path of `nibbles` nibbles. */
+function compactBytes(nibbles: number): number {
+  const bytes = (nibbles >> 1) + 1
+  return bytes === 1 ? 1 : (bytes <= 55 ? 1 : 3) + bytes
+}
+
+/** Ascending nibble order, a path before the paths it is a prefix of. */
+function comparePaths(a: Nibbles, b: Nibbles): number {
+  const n = Math.min(a.length, b.length)
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i]! - b[i]!
+  return a.length - b.length
+}
