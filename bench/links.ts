@@ -49,8 +49,13 @@ export interface LinkRun {
   MBPerS: number
   /** The links' summed download capacity; null when any link is uncapped or there are no links. */
   capacityMBPerS: number | null
-  /** MB/s over `capacityMBPerS`. */
+  /**
+   * MB/s over `capacityMBPerS`. A trie sync whose peers send subtries as their leaves verifies more node bytes
+   * than cross the links (it builds the branch nodes itself), so this may pass 1: `linkOfCapacity` is the links'.
+   */
   ofCapacity: number | null
+  /** What the links carried towards the client per second of the sync, over `capacityMBPerS`. */
+  linkOfCapacity: number | null
   /** MB/s over the loopback baseline's MB/s for the same syncer. */
   ofLoopback: number | null
   /** With one fast and three slow peers, or a crawler and a fast peer: MB/s over the fast peer's alone. */
@@ -138,6 +143,7 @@ async function measure(syncer: Syncer, servers: Servers, setting: Setting, sync:
     MBPerS: round(MBPerS, 3),
     capacityMBPerS: capacity,
     ofCapacity: capacity === null ? null : round(MBPerS / capacity, 3),
+    linkOfCapacity: capacity === null || carriedMB('down') === null ? null : round(carriedMB('down')! / synced.seconds / capacity, 3),
     ofLoopback: null,
     linkDownMB: carriedMB('down'),
     linkUpMB: carriedMB('up'),

@@ -83,6 +83,17 @@ export class RateTracker {
   }
 
   /**
+   * Measures `peer` afresh, its round trip kept: its next reply sets its capacity (a slow start), for items of
+   * another size than those it was measured on (a trie sync's tasks, once each brings a whole subtrie).
+   */
+  restart(peer: string): void {
+    const p = this.peers.get(peer)
+    if (p === undefined) return
+    p.capacity = 0
+    p.replies = 0
+  }
+
+  /**
    * Records a reply: `items` useful items after `elapsedMs`. Zero items (a timeout or an empty reply) drops
    * the peer's capacity to zero, so its next request is a single item. During a peer's first
    * `CAPACITY_WARMUP_REPLIES` replies a faster measurement is taken whole (a slow start): each request is

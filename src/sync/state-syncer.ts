@@ -15,6 +15,7 @@ import {
   STALLED_PROBE_BACKOFF_MS,
   SUBTRIE_REQUEST_BYTES,
   SUBTRIE_MIN_DEPTH,
+  SUBTRIE_PROBE_TASKS,
   UNTRUSTED_COPIES
 } from '../constants.js'
 import { AbortError, BusyError, InvalidNodeError, NodeUnavailableError, PeerBusyError, ProtocolError } from '../errors.js'
@@ -185,6 +186,8 @@ interface NodeRequest {
    * task stays in the ready set) or a hedge of a late request. Its tasks are never put back by it.
    */
   readonly copy: boolean
+  /** Whether it let the peer send subtries as their leaves. */
+  readonly subtries: boolean
   timer: unknown
   state: RequestState
 }
@@ -255,6 +258,11 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
    * a first copy's only holder again.
    */
   private readonly copyLaggards = new Set<string>()
+  /**
+   * Peers measured on tasks that bring whole subtries (a reply carried one): until then a peer is asked for at
+   * most `SUBTRIE_PROBE_TASKS` of them at once, since it was measured on single nodes.
+   */
+  private readonly subtrieMeasured = new Set<string>()
   /** Peers that answered a request in this sync: only they are given nodes nobody else is asked for. */
   private readonly proven = new Set<string>()
   /** A wake-up at the earliest due probe or hedge, and when. */
@@ -331,6 +339,7 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
     this.proven.delete(peer)
     this.copyAnswerers.delete(peer)
     this.copyLaggards.delete(peer)
+    this.subtrieMeasured.delete(peer)
     this.wake()
   }
 
@@ -432,6 +441,7 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
     // what is stored: nodes are asked for one by one there, and stored subtries skipped.
     this.subtries = this.init.subtries !== false && this.init.onLeaf === undefined && sched.fresh
     this.taskBytes = 0
+    this.subtrieMeasured.clear()
     return sched
   }
 
@@ -491,7 +501,9 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
         let cap = Math.min(this.maxNodes, this.tracker.capacity(peer, targetRtt), share)
         // A peer in its slow start that has answered well so far takes a full share in its first request of
         // the round: it is measured from small requests, which mostly measure the round trip.
-        if (round === 0 && this.tracker.warming(peer)) cap = Math.min(this.maxNodes, share)
+        // Not once it brings whole subtries: a peer measured anew on them is warming again, and a crawler given a
+        // full share of subtries held them for a minute.
+        if (round === 0 && this.tracker.warming(peer) && !this.subtrieMeasured.has(peer)) cap = Math.min(this.maxNodes, share)
         cap = Math.min(cap, this.shortCap.get(peer) ?? cap)
         // A task whose subtrie comes as its leaves brings hundreds of nodes: sized by bytes, the reply is not cut.
         if (this.subtries && this.taskBytes > 0) cap = Math.min(cap, Math.max(1, Math.floor(SUBTRIE_REQUEST_BYTES / this.taskBytes)))
@@ -512,7 +524,15 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
           }
         }
         const fresh = again.length < cap ? this.sched!.missingHashes(cap - again.length) : NO_HASHES
-        const hashes = again.length === 0 ? fresh : joinHashes(again, fresh)
+        let hashes = again.length === 0 ? fresh : joinHashes(again, fresh)
+        if (this.subtries && !this.subtrieMeasured.has(peer) && hashes.length > SUBTRIE_PROBE_TASKS * 32 && this.deepEnough(hashes)) {
+          // Measured on single nodes so far: a few subtries first (the rest wait in the ready set).
+          for (let i = SUBTRIE_PROBE_TASKS; i < hashes.length / 32; i++) {
+            const hash = hashAt(hashes, i).slice()
+            this.ready.set(hash, hash)
+          }
+          hashes = hashes.subarray(0, SUBTRIE_PROBE_TASKS * 32)
+        }
         if (hashes.length > 0) this.send(peer, hashes, false)
         else if (this.ready.size === 0) return // nothing left to hand out
       }
@@ -710,6 +730,7 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
   }
 
   private send(peer: string, hashes: Hashes, copy: boolean): void {
+    const subtrieBytes = this.subtries && this.deepEnough(hashes) ? MAX_RESPONSE_BYTES : undefined
     const req: NodeRequest = {
       id: this.nextRequestId++,
       peer,
@@ -718,6 +739,7 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
       started: this.clock.now(),
       controller: new AbortController(),
       copy,
+      subtries: subtrieBytes !== undefined,
       timer: undefined,
       state: 'active'
     }
@@ -730,7 +752,6 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
     const asked: Uint8Array[] = new Array(req.delivered.length)
     for (let i = 0; i < asked.length; i++) asked[i] = hashAt(hashes, i)
     let pending: Promise<NodesReplyItem[]>
-    const subtrieBytes = this.subtries && this.deepEnough(hashes) ? MAX_RESPONSE_BYTES : undefined
     try {
       pending = this.fetchNodes(peer, asked, { signal: req.controller.signal, subtrieBytes })
     } catch (error) {
@@ -879,6 +900,12 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
       this.taskBytes = this.taskBytes === 0 ? perTask : (this.taskBytes + perTask) / 2
     }
     if (wasActive) {
+      if (req.subtries && valid.length > 0 && !this.subtrieMeasured.has(req.peer)) {
+        // Its first reply where subtries were allowed: measured on what it sends from here on, anew if that is
+        // whole subtries (a server that sends only nodes stays measured as it was).
+        this.subtrieMeasured.add(req.peer)
+        if (nodes.some((n) => n instanceof SubtrieLeaves)) this.tracker.restart(req.peer)
+      }
       // What the peer delivered, needed or not: a hedge may have brought the same nodes first.
       this.tracker.update(req.peer, this.clock.now() - req.started, valid.length)
       this.capAfterReply(req.peer, asked, valid.length)

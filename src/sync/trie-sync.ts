@@ -352,7 +352,9 @@ export class TrieSync {
         if (written !== null) requests.addHashTo(written, done[i]!)
         requests.remove(done[i]!)
       }
-      if (written !== null) for (const hash of belowHashes) written.add(hash)
+      // The nodes below whole subtries are left out of `written`: only a trie holding one subtrie twice, one copy
+      // asked for node by node, would look one of them up, and it then fetches it again (a transfer, never a
+      // wrong result); adding them cost 1.5% of a sync's CPU.
       this.membatch = []
       this.belowHashes = []
       this.belowBlobs = []
