@@ -18,7 +18,7 @@ import {
   SUBTRIE_PROBE_TASKS,
   UNTRUSTED_COPIES
 } from '../constants.js'
-import { AbortError, BusyError, InvalidNodeError, NodeUnavailableError, PeerBusyError, ProtocolError } from '../errors.js'
+import { AbortError, BusyError, InvalidNodeError, NodeUnavailableError, PeerBusyError, ProtocolError, RequestRejectedError } from '../errors.js'
 import type { KVStore } from '../store/kv-store.js'
 import { equalBytes, hashAt, hashesEqualAt } from '../util/bytes.js'
 import { type Clock, systemClock } from '../util/clock.js'
@@ -263,6 +263,8 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
    * most `SUBTRIE_PROBE_TASKS` of them at once, since it was measured on single nodes.
    */
   private readonly subtrieMeasured = new Set<string>()
+  /** Peers that refused a request allowing subtries as invalid (a server of an earlier version): asked node by node. */
+  private readonly nodesOnly = new Set<string>()
   /** Peers that answered a request in this sync: only they are given nodes nobody else is asked for. */
   private readonly proven = new Set<string>()
   /** A wake-up at the earliest due probe or hedge, and when. */
@@ -340,6 +342,7 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
     this.copyAnswerers.delete(peer)
     this.copyLaggards.delete(peer)
     this.subtrieMeasured.delete(peer)
+    this.nodesOnly.delete(peer)
     this.wake()
   }
 
@@ -525,7 +528,13 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
         }
         const fresh = again.length < cap ? this.sched!.missingHashes(cap - again.length) : NO_HASHES
         let hashes = again.length === 0 ? fresh : joinHashes(again, fresh)
-        if (this.subtries && !this.subtrieMeasured.has(peer) && hashes.length > SUBTRIE_PROBE_TASKS * 32 && this.deepEnough(hashes)) {
+        if (
+          this.subtries &&
+          !this.subtrieMeasured.has(peer) &&
+          !this.nodesOnly.has(peer) &&
+          hashes.length > SUBTRIE_PROBE_TASKS * 32 &&
+          this.deepEnough(hashes)
+        ) {
           // Measured on single nodes so far: a few subtries first (the rest wait in the ready set).
           for (let i = SUBTRIE_PROBE_TASKS; i < hashes.length / 32; i++) {
             const hash = hashAt(hashes, i).slice()
@@ -730,7 +739,7 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
   }
 
   private send(peer: string, hashes: Hashes, copy: boolean): void {
-    const subtrieBytes = this.subtries && this.deepEnough(hashes) ? MAX_RESPONSE_BYTES : undefined
+    const subtrieBytes = this.subtries && !this.nodesOnly.has(peer) && this.deepEnough(hashes) ? MAX_RESPONSE_BYTES : undefined
     const req: NodeRequest = {
       id: this.nextRequestId++,
       peer,
@@ -983,6 +992,13 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
     }
     if (error instanceof PeerBusyError) {
       this.refused(req)
+      return
+    }
+    if (error instanceof RequestRejectedError && req.subtries) {
+      // A server of an earlier version reads the request's second item as a malformed request: no offence, and
+      // it is asked node by node from now on.
+      this.nodesOnly.add(req.peer)
+      this.finish(req, 'dropped')
       return
     }
     // The fetcher's own deadline (an `AbortError` we did not cause) is a timeout like ours; any other failure

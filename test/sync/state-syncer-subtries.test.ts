@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { ProtocolError } from '../../src/errors.js'
+import { MAX_NODE_REQUESTS_PER_PEER } from '../../src/constants.js'
+import { ProtocolError, RequestRejectedError } from '../../src/errors.js'
 import { answerNodes, decodeNodesResponse } from '../../src/net/nodes-protocol.js'
 import type { KVStore } from '../../src/store/kv-store.js'
 import { MemoryStore } from '../../src/store/memory-store.js'
@@ -187,6 +188,29 @@ describe('StateSyncer with subtries sent as their leaves', async () => {
     expect(await incompleteNodes(inner)).toEqual([])
     const stored = new Set(inner.keys())
     expect([...newer.nodes.keys()].filter((hash) => !stored.has(hash))).toEqual([])
+  })
+
+  it('asks node by node, blaming nobody, a server that refuses requests allowing subtries as invalid (an earlier version)', async () => {
+    const store = new MemoryStore()
+    const calls: Call[] = []
+    const penalties: PeerPenalty[] = []
+    const serve = servingFetcher(source, calls)
+    let refusals = 0
+    const old: NodeFetcher = (peer, hashes, options) => {
+      if (options.subtrieBytes !== undefined) {
+        refusals++
+        return Promise.reject(new RequestRejectedError('peer rejected the nodes request as invalid'))
+      }
+      return serve(peer, hashes, options)
+    }
+    const sync = syncer(store, old, { onPenalty: (p) => penalties.push(p) })
+    sync.addPeer('old')
+    await sync.sync(source.root)
+    expect(new Set(store.keys())).toEqual(new Set(source.nodes.keys()))
+    // The requests in flight when the first refusal came (at most 4 a peer), and none after.
+    expect(refusals).toBeGreaterThan(0)
+    expect(refusals).toBeLessThanOrEqual(MAX_NODE_REQUESTS_PER_PEER)
+    expect(penalties).toEqual([])
   })
 
   it('rebuilds a forged subtrie to another hash than the one asked for', async () => {
