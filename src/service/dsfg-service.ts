@@ -29,6 +29,7 @@ import {
   MAX_PIPELINED_NODES_REQUESTS,
   MAX_SERVING_REPLY_BYTES,
   MAX_SERVING_REPLY_BYTES_PER_PEER,
+  MAX_SUBTRIE_READS,
   MAX_STATUS_REQUEST_BYTES,
   MIN_REPLY_RESERVE_BYTES,
   PEER_CUT_OFF_MS
@@ -259,6 +260,8 @@ export class DsfgService implements Dsfg, Startable {
   private gossipLookup: { found: { pubsub: GossipSub; feeds: GossipFeeds } | undefined } | undefined
   /** Per-peer token buckets for `/dsfg/nodes/1.0.0` requests. */
   private readonly nodeRequests: TokenBuckets
+  /** Nodes replies reading subtries now (`MAX_SUBTRIE_READS` at most). */
+  private subtrieReads = 0
   /** Reply bytes in flight, over every served protocol. */
   private readonly replyBudget: ReplyBudget
   private readonly clock: Clock = systemClock
@@ -615,14 +618,22 @@ export class DsfgService implements Dsfg, Startable {
       this.log('malformed nodes request from %s: %e', peer, err)
       return encodeNodesResponse(this.admitNodes(peer, 1) ? Status.INVALID_REQUEST : Status.RATE_LIMITED)
     }
-    const { hashes, subtrieBytes } = request
+    const { hashes } = request
     if (!this.admitNodes(peer, requestTokens(hashes.length))) return encodeNodesResponse(Status.RATE_LIMITED)
-    return answerNodes(this.store, hashes, {
-      maxResponseBytes: payloadBytesOf(maxReplyBytes),
-      subtrieBytes,
-      // The nodes read for subtries cost what nodes asked for do, paid after the reply.
-      onSubtrieReads: (nodes) => this.nodeRequests.spend(peer, requestTokens(nodes))
-    })
+    // Reading subtries holds their nodes and leaves beside the reply: with `MAX_SUBTRIE_READS` replies doing so
+    // already, this one goes as nodes (which the client takes as well), never waiting for a turn.
+    const subtrieBytes = request.subtrieBytes > 0 && this.subtrieReads < MAX_SUBTRIE_READS ? request.subtrieBytes : 0
+    if (subtrieBytes > 0) this.subtrieReads++
+    try {
+      return await answerNodes(this.store, hashes, {
+        maxResponseBytes: payloadBytesOf(maxReplyBytes),
+        subtrieBytes,
+        // The nodes read for subtries cost what nodes asked for do, paid after the reply.
+        onSubtrieReads: (nodes) => this.nodeRequests.spend(peer, requestTokens(nodes))
+      })
+    } finally {
+      if (subtrieBytes > 0) this.subtrieReads--
+    }
   }
 
   private admitNodes(peer: string, tokens: number): boolean {

@@ -1,13 +1,23 @@
 import { TopicValidatorResult } from '@libp2p/gossipsub'
 import { afterEach, describe, expect, it } from 'vitest'
-import { MAX_LIMIT_VIOLATIONS, MAX_NODE_REQUESTS_PER_PEER, MAX_NODES_PER_REQUEST } from '../../src/constants.js'
+import type { PeerId } from '@libp2p/interface'
+import {
+  MAX_FRAME_BYTES,
+  MAX_LIMIT_VIOLATIONS,
+  MAX_NODE_REQUESTS_PER_PEER,
+  MAX_NODES_PER_REQUEST,
+  MAX_RESPONSE_BYTES,
+  MAX_SUBTRIE_READS
+} from '../../src/constants.js'
 import { accountEntries } from '../../src/fixtures/generate.js'
-import { encodeNodesRequest } from '../../src/net/nodes-protocol.js'
+import { decodeNodesResponse, encodeNodesRequest, NODES_PROTOCOL, SubtrieLeaves } from '../../src/net/nodes-protocol.js'
+import { requestFrame } from '../../src/net/rpc.js'
 import { requestTokens } from '../../src/net/rate-limiter.js'
 import type { KVStore } from '../../src/store/kv-store.js'
 import { MemoryStore } from '../../src/store/memory-store.js'
 import type { StateSyncHandle } from '../../src/service/state-sync-handle.js'
 import { checkpointsTopic } from '../../src/topic/gossip.js'
+import { decodeNode, nodeChildren } from '../../src/trie/node.js'
 import { importSorted } from '../../src/trie/stack-trie.js'
 import { checkTrieComplete } from '../../src/trie/walk.js'
 import { toHex } from '../../src/util/hex.js'
@@ -250,6 +260,38 @@ describe('trie sync against adversarial peers', async () => {
     // And the flood did reach the store several requests at a time. Its streams past the limit were reset and its
     // tokens ran out after 15-30 answers, so how many overlap depends on timing: 6 to 8 in runs on 2 vCPUs.
     expect(slow.maxActive).toBeGreaterThanOrEqual(4)
+  })
+
+  it(`reads subtries for at most ${MAX_SUBTRIE_READS} replies at once and answers the others with nodes`, async () => {
+    // Slow reads, so the requests overlap on the server.
+    const server = await createDsfgNode({ store: new SlowStore(source, 20) })
+    running.push(server)
+    // Three clients of four requests each: a peer's share of the reply budget holds about five whole frames.
+    const clients = [(await client()).node, (await client()).node, (await client()).node]
+    for (const node of clients) await connect(node, server)
+    // Nodes two levels down: each one's subtrie fits a reply.
+    const level1 = nodeChildren(decodeNode((await source.get(root))!), new Uint8Array(0), false).children
+    const level2 = (await source.getMany(level1.map((c) => c.hash))).flatMap(
+      (blob) => nodeChildren(decodeNode(blob!), new Uint8Array(0), false).children
+    )
+    const requests = 12
+    const replies = await Promise.all(
+      Array.from({ length: requests }, (_, i) => {
+        const node = clients[i % clients.length]!
+        const open = (peer: PeerId, protocol: string, options: { signal: AbortSignal }) => node.dialProtocol(peer, protocol, options)
+        const hashes = level2.slice(i * 4, i * 4 + 4).map((c) => c.hash)
+        return requestFrame(open, server.peerId, NODES_PROTOCOL, encodeNodesRequest(hashes, MAX_RESPONSE_BYTES), {
+          timeoutMs: 10_000,
+          maxResponseBytes: MAX_FRAME_BYTES
+        }).then((reply) => decodeNodesResponse(reply, hashes.length, true).nodes)
+      })
+    )
+    const withSubtries = replies.filter((items) => items.some((item) => item instanceof SubtrieLeaves)).length
+    expect(withSubtries).toBeGreaterThan(0)
+    expect(withSubtries).toBeLessThanOrEqual(MAX_SUBTRIE_READS)
+    // The others answered in full, with nodes.
+    for (const items of replies) expect(items).toHaveLength(4)
+    expect(replies.filter((items) => items.every((item) => item instanceof Uint8Array)).length).toBe(requests - withSubtries)
   })
 
   it('answers a nodes flood past the per-peer rate with RATE_LIMITED and keeps serving an honest sync', async () => {
