@@ -62,7 +62,7 @@ export const SUBTRIE_PROBE_TASKS = 2
 
 /**
  * Nodes replies a server builds with subtries read at once; a request past them is answered with nodes. Reading
- * a request's subtries holds up to two replies' worth of nodes and their leaves beside the reply: 50 joiners of
+ * a request's subtries holds up to a reply's worth of nodes and their leaves beside the reply: 50 joiners of
  * one `dsfg serve` took its RSS from 113 to 506 MB with no such bound.
  */
 export const MAX_SUBTRIE_READS = 8

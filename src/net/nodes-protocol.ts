@@ -188,8 +188,12 @@ export async function answerNodes(
   return encodeNodesResponse(Status.OK, nodes)
 }
 
-/** What reading the subtries of one nodes request may hold below the nodes asked for, in replies' worth. */
-const SUBTRIE_READ_FACTOR = 2
+/**
+ * What reading the subtries of one nodes request may hold below the nodes asked for, in replies' worth (and read,
+ * twice that). A client sizes its requests to a quarter of a reply's leaves (`SUBTRIE_REQUEST_BYTES`), some 0.4 of
+ * a reply in nodes; the root's subtrie, asked for by a flooder, is read only this far.
+ */
+const SUBTRIE_READ_FACTOR = 1
 
 export interface FetchNodesOptions {
   signal?: AbortSignal
