@@ -4,6 +4,7 @@ import { PeerBusyError, ProtocolError, RequestRejectedError } from '../errors.js
 import type { KVStore } from '../store/kv-store.js'
 import { MAX_NODE_BYTES } from '../trie/node.js'
 import { type NodesReplyItem, readSubtriesLeaves, SubtrieLeaves } from '../trie/subtrie.js'
+import { toHex } from '../util/hex.js'
 import { readRlpSpan } from '../util/rlp-span.js'
 import { type EncodedRlp, encodeRlpBytesList, encodeRlpMixedList } from '../util/rlp-write.js'
 import { decodeFrame, encodeFrame, expectBytes, expectItems, expectUint, Status } from './codec.js'
@@ -142,6 +143,9 @@ export async function answerNodes(
   // The nodes found, in request order, until they alone fill the reply (and one more, to tell a reply too small
   // for its first node).
   const found: Uint8Array[] = []
+  // Whether each is the first of its hash in the request: only those have their subtries read.
+  const firsts: boolean[] = []
+  const seen = new Set<string>()
   let foundBytes = 0
   const readBytes = (NODES_READ_CHUNK * MAX_NODE_BYTES * maxBytes) / MAX_RESPONSE_BYTES
   const chunk = Math.max(1, Math.floor(readBytes / Math.max(1, store.largestValueBytes?.() ?? MAX_NODE_BYTES)))
@@ -150,10 +154,16 @@ export async function answerNodes(
   let read = 0
   for (let at = 0; at < hashes.length && read < readBytes && foundBytes <= maxBytes; at += chunk) {
     const values = await store.getMany(at === 0 && hashes.length <= chunk ? hashes : hashes.slice(at, at + chunk))
-    for (const value of values) {
+    for (let v = 0; v < values.length; v++) {
+      const value = values[v]
       if (value === undefined) continue
       read += value.length
       if (value.length > MAX_NODE_BYTES) continue
+      if (subtrieBytes > 0) {
+        const key = toHex(hashes[at + v]!)
+        firsts.push(!seen.has(key))
+        seen.add(key)
+      }
       found.push(value)
       foundBytes += value.length
       if (foundBytes > maxBytes) break
@@ -163,9 +173,30 @@ export async function answerNodes(
   // only after reading up to its room, and then goes as its node.
   let leaves: (EncodedRlp | null)[] | null = null
   if (subtrieBytes > 0 && found.length > 0) {
-    const sub = await readSubtriesLeaves(store, found, Math.min(subtrieBytes, maxBytes), SUBTRIE_READ_FACTOR * maxBytes)
-    if (sub.nodes > 0) limits.onSubtrieReads?.(sub.nodes)
-    leaves = sub.leaves
+    const roots = found.filter((_, i) => firsts[i])
+    // A few roots at a time, and none once their leaves fill the reply or the reads pass their bound: read all
+    // together, many subtries that each fit gave way to the budget, and their reads went for nothing.
+    const read: (EncodedRlp | null)[] = []
+    let room = maxBytes
+    let readLeft = 2 * SUBTRIE_READ_FACTOR * maxBytes
+    let nodesRead = 0
+    for (let at = 0; at < roots.length; at += SUBTRIE_READ_GROUP) {
+      const group = roots.slice(at, at + SUBTRIE_READ_GROUP)
+      if (room <= 0 || readLeft <= 0) {
+        for (const _ of group) read.push(null)
+        continue
+      }
+      const sub = await readSubtriesLeaves(store, group, Math.min(subtrieBytes, room), Math.min(SUBTRIE_READ_FACTOR * maxBytes, readLeft / 2))
+      nodesRead += sub.nodes
+      readLeft -= sub.read
+      for (const l of sub.leaves) {
+        if (l !== null) room -= l.rlp.length
+        read.push(l)
+      }
+    }
+    if (nodesRead > 0) limits.onSubtrieReads?.(nodesRead)
+    leaves = []
+    for (let i = 0, r = 0; i < found.length; i++) leaves.push(firsts[i] ? read[r++]! : null)
   }
   const nodes: (Uint8Array | EncodedRlp)[] = []
   let bytes = 0
@@ -194,6 +225,9 @@ export async function answerNodes(
  * a reply in nodes; the root's subtrie, asked for by a flooder, is read only this far.
  */
 const SUBTRIE_READ_FACTOR = 1
+
+/** Subtries read together (a level of all of them at a time) while a nodes reply is built. */
+const SUBTRIE_READ_GROUP = 16
 
 export interface FetchNodesOptions {
   signal?: AbortSignal

@@ -57,12 +57,13 @@ export class TokenBuckets {
   }
 
   /**
-   * Charges `cost` tokens for work already done (a nodes reply's subtrie reads), into debt if need be: down to
-   * minus the burst at most, so a key pays for it in waiting before its next request passes.
+   * Charges `cost` tokens for work already done (a nodes reply's subtrie reads), into debt if need be, so a key
+   * pays for it in waiting before its next request passes: down to minus four bursts at most (a key forgotten
+   * and seen again starts afresh anyway).
    */
   spend(key: string, cost: number): void {
     const bucket = this.refill(key)
-    bucket.tokens = Math.max(-this.burst, bucket.tokens - cost)
+    bucket.tokens = Math.max(-4 * this.burst, bucket.tokens - cost)
   }
 
   /** Milliseconds until `key` has `cost` tokens (0 when it has them now; a cost above the burst counts as the burst). */

@@ -897,7 +897,11 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
       }
       if (byHash !== null) task = byHash.get(node.hash) ?? -1
       if (task < 0 || delivered[task] === 1) {
-        offence = 'unrequested-node'
+        // Leaves that build another subtrie than any asked for: never stored, and no offence, as an honest server
+        // of a trie with nodes no canonical trie has (a leaf of under 32 bytes stored under its hash, say) sends
+        // leaves a client rebuilds to another hash. The peer is asked node by node from now on.
+        if (node.below !== undefined && task < 0) this.nodesOnly.add(req.peer)
+        else offence = 'unrequested-node'
         continue
       }
       delivered[task] = 1

@@ -2,8 +2,8 @@ import { ProtocolError } from '../errors.js'
 import type { KVStore } from '../store/kv-store.js'
 import { type EncodedRlp, encodeRlpStrings, rlpStringBytes } from '../util/rlp-write.js'
 import { readRlpSpanInto, type RlpSpan } from '../util/rlp-span.js'
-import { encodeCompact, type Nibbles } from './nibbles.js'
-import { decodeNode, type HashChild, type NodeLeaf, nodeChildren } from './node.js'
+import { appendNibble, concatNibbles, encodeCompact, type Nibbles } from './nibbles.js'
+import { decodeNode, type NodeLeaf, type TrieNode } from './node.js'
 import { Slab, StackTrie } from './stack-trie.js'
 
 /**
@@ -46,8 +46,8 @@ const NO_PATH: Nibbles = new Uint8Array(0)
 interface Walk {
   leaves: NodeLeaf[]
   payload: number
-  /** The nodes of the level being read, and their paths below the subtrie's root. */
-  level: { blob: Uint8Array; path: Nibbles }[]
+  /** The nodes of the level being read, their paths below the subtrie's root, and whether each must be a branch. */
+  level: { blob: Uint8Array; path: Nibbles; branch: boolean }[]
   /** Bytes of the nodes read below its root. */
   read: number
   alive: boolean
@@ -56,8 +56,9 @@ interface Walk {
 export interface SubtriesRead {
   /** Per root, in the order given: its leaves list, whole, or null (see `readSubtriesLeaves`). */
   leaves: (EncodedRlp | null)[]
-  /** Nodes read below the roots. */
+  /** Nodes read below the roots, and their bytes. */
   nodes: number
+  read: number
 }
 
 /**
@@ -73,7 +74,7 @@ export async function readSubtriesLeaves(
   maxBytes: number,
   maxReadBytes: number
 ): Promise<SubtriesRead> {
-  const walks: Walk[] = roots.map((blob) => ({ leaves: [], payload: 0, level: [{ blob, path: NO_PATH }], read: 0, alive: true }))
+  const walks: Walk[] = roots.map((blob) => ({ leaves: [], payload: 0, level: [{ blob, path: NO_PATH, branch: false }], read: 0, alive: true }))
   // `held`: bytes of the nodes read below the subtries still being read; `spent`: below all of them.
   let held = 0
   let spent = 0
@@ -87,57 +88,72 @@ export async function readSubtriesLeaves(
   }
   for (;;) {
     // This level's nodes: their leaves, and their children to read.
-    const children: HashChild[] = []
+    const children: Child[] = []
     const owners: number[] = []
     for (let w = 0; w < walks.length; w++) {
       const walk = walks[w]!
       if (!walk.alive) continue
-      for (const { blob, path } of walk.level) {
-        let found: { children: HashChild[]; leaves: NodeLeaf[] }
+      const first = children.length
+      for (const { blob, path, branch } of walk.level) {
+        const leavesBefore = walk.leaves.length
+        let canonical: boolean
         try {
-          found = nodeChildren(decodeNode(blob), path, true)
+          // A node under 32 bytes is embedded in a canonical trie, never stored under its hash.
+          canonical = blob.length >= 32 && collect(decodeNode(blob), path, branch, children, walk.leaves)
         } catch {
+          canonical = false
+        }
+        if (!canonical) {
           drop(walk)
           break
         }
-        for (const leaf of found.leaves) {
+        for (let i = leavesBefore; i < walk.leaves.length; i++) {
+          const leaf = walk.leaves[i]!
           walk.payload += compactBytes(leaf.path.length) + rlpStringBytes(leaf.value)
-          walk.leaves.push(leaf)
         }
         if (walk.payload > maxBytes) {
           drop(walk)
           break
         }
-        for (const child of found.children) {
-          children.push(child)
-          owners.push(w)
-        }
       }
       walk.level = []
-      if (!walk.alive) {
-        while (owners.length > 0 && owners[owners.length - 1] === w) {
-          owners.pop()
-          children.pop()
-        }
-      }
+      if (!walk.alive) children.length = first
+      for (let i = first; i < children.length; i++) owners.push(w)
     }
     if (children.length === 0) break
+    // Each child is at least 32 bytes to read: while the level cannot fit what may be held, the subtries read last
+    // give way before any read.
+    let need = children.length * 32
+    if (held + need > maxReadBytes) {
+      const counts = new Array<number>(walks.length).fill(0)
+      for (const owner of owners) counts[owner]!++
+      for (let w = walks.length - 1; w >= 0 && held + need > maxReadBytes; w--) {
+        if (!walks[w]!.alive) continue
+        need -= counts[w]! * 32
+        drop(walks[w]!)
+      }
+    }
     for (let at = 0; at < children.length; at += READ_CHUNK) {
       const end = Math.min(children.length, at + READ_CHUNK)
-      const blobs = await store.getMany(children.slice(at, end).map((c) => c.hash))
-      for (let i = at; i < end; i++) {
+      // Only the children of subtries still being read: those given up are read no further.
+      const wanted: number[] = []
+      for (let i = at; i < end; i++) if (walks[owners[i]!]!.alive) wanted.push(i)
+      if (wanted.length === 0) continue
+      const blobs = await store.getMany(wanted.map((i) => children[i]!.hash))
+      for (let j = 0; j < wanted.length; j++) {
+        const i = wanted[j]!
         const walk = walks[owners[i]!]!
+        const blob = blobs[j]
+        nodes++
+        spent += blob?.length ?? 0
         if (!walk.alive) continue
-        const blob = blobs[i - at]
         if (blob === undefined) {
           drop(walk)
           continue
         }
         walk.read += blob.length
         held += blob.length
-        spent += blob.length
-        nodes++
-        walk.level.push({ blob, path: children[i]!.path })
+        walk.level.push({ blob, path: children[i]!.path, branch: children[i]!.branch })
       }
       // Over the budget: the subtries read last give way, their roots going as nodes. Past twice the budget in
       // all (reads of subtries given up included), every one does.
@@ -151,7 +167,52 @@ export async function readSubtriesLeaves(
     const rlp = encodeLeaves(walk.leaves)
     return rlp.length > maxBytes ? null : { rlp }
   })
-  return { leaves, nodes }
+  return { leaves, nodes, read: spent }
+}
+
+/** A hash-referenced child to read: its path below the subtrie's root, and whether it must be a branch. */
+interface Child {
+  hash: Uint8Array
+  path: Nibbles
+  branch: boolean
+}
+
+/**
+ * Lists the leaves and hash-referenced children of `node` (at `path`), descending into embedded children; false
+ * when the node is not as a canonical trie has it, whose subtrie a client would rebuild to another hash (it then
+ * goes as its node): an extension to anything but a branch (`mustBranch`), a branch of fewer than two entries, a
+ * leaf with an empty value.
+ */
+function collect(node: TrieNode, path: Nibbles, mustBranch: boolean, children: Child[], leaves: NodeLeaf[]): boolean {
+  if (mustBranch && node.kind !== 'branch') return false
+  switch (node.kind) {
+    case 'leaf':
+      if (node.value.length === 0) return false
+      leaves.push({ path: concatNibbles(path, node.path), value: node.value })
+      return true
+    case 'extension': {
+      const below = concatNibbles(path, node.path)
+      if (node.child.kind === 'hash') {
+        children.push({ hash: node.child.hash, path: below, branch: true })
+        return true
+      }
+      return collect(node.child.node, below, true, children, leaves)
+    }
+    case 'branch': {
+      let entries = node.value !== null && node.value.length > 0 ? 1 : 0
+      if (entries === 1) leaves.push({ path, value: node.value! })
+      for (let i = 0; i < 16; i++) {
+        const ref = node.children[i]
+        if (ref == null) continue
+        entries++
+        if (ref.kind === 'hash') children.push({ hash: ref.hash, path: appendNibble(path, i), branch: false })
+        else if (!collect(ref.node, appendNibble(path, i), false, children, leaves)) return false
+      }
+      return entries >= 2
+    }
+    default:
+      return false
+  }
 }
 
 /** The leaves list of `leaves`, sorted here (a level-by-level walk finds them out of order). */
