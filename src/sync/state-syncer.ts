@@ -37,12 +37,11 @@ import { type HashedBlob, hashBlob, hashBlobs, hashSubtrie, type LeafCallback, T
 
 /**
  * Asks one peer for the nodes with these hashes and resolves with whatever blobs it sent, unverified: the
- * syncer hashes every blob itself. Rejects with `ProtocolError` when the reply broke the protocol (the peer is
- * blamed) and with any other error when the stream failed (the request is simply retried).
- */
-/**
- * Asks `peer` for the nodes of `hashes`. With `subtrieBytes`, the peer may send a subtrie whose leaves take at
- * most that many bytes as its leaves (`SubtrieLeaves`) instead of its root node; without, only nodes.
+ * syncer hashes every blob itself. With `subtrieBytes`, the peer may send a node's subtrie as its leaves
+ * (`SubtrieLeaves`, at most that many bytes) instead of the node; the syncer rebuilds and hashes it. Rejects with
+ * `ProtocolError` when the reply broke the protocol (the peer is blamed), `RequestRejectedError` when the peer
+ * called the request invalid (one allowing subtries: the peer is asked node by node after), and with any other
+ * error when the stream failed (the request is simply retried).
  */
 export type NodeFetcher = (
   peer: string,

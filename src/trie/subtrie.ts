@@ -64,9 +64,11 @@ export interface SubtriesRead {
 /**
  * Reads the subtries below the nodes `roots` from `store` and encodes each one's leaves as above, all of them
  * together level by level (one store round trip a level, not one a level and subtrie). A subtrie's leaves are
- * null when the store lacks one of its nodes or holds a node that does not decode, or when they would pass
- * `maxBytes`; and for the last subtries (in the order given) when the nodes held below the roots would pass
- * `maxReadBytes`, for every one once those read in all pass twice that.
+ * null when the store lacks one of its nodes, or holds one that does not decode or that no canonical trie has
+ * (`collect`: a client would rebuild its leaves to another hash), or when they would pass `maxBytes`; and for the
+ * last subtries (in the order given) when the nodes held below the roots would pass `maxReadBytes` (checked
+ * before a level is read, each of its nodes counted at 32 bytes, and after), for every one once those read in
+ * all pass twice that.
  */
 export async function readSubtriesLeaves(
   store: Pick<KVStore, 'getMany'>,
