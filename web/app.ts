@@ -26,7 +26,7 @@ const SESSION_KEY = 'dsfg-page-session'
 /** Items shown in the list: the newest ones. */
 const SHOWN_ITEMS = 20
 
-const state: PageState = { phase: 'idle', resumedFrom: -1, head: -1, target: -1, trieNodes: 0, live: 0 }
+const state: PageState = { phase: 'idle', resumedFrom: -1, head: -1, target: -1, trieNodes: 0, trieStored: 0, live: 0 }
 ;(globalThis as { dsfgPage?: PageState }).dsfgPage = state
 
 const element = <T extends HTMLElement = HTMLElement>(id: string): T => document.getElementById(id) as T
@@ -114,6 +114,7 @@ async function join(session: Session): Promise<void> {
     state.head = head
     state.target = trie?.checkpoint.number ?? target
     state.trieNodes = trie?.nodes ?? state.trieNodes
+    state.trieStored = trie?.stored ?? state.trieStored
     render()
   })
   handle.addEventListener('checkpoint', (e) => {

@@ -6,6 +6,8 @@ export interface PageState {
   head: number
   target: number
   trieNodes: number
+  /** Trie nodes stored with their whole subtries (a reload keeps them). */
+  trieStored: number
   root?: string
   checkpoint?: { number: number; root: string }
   trust?: string

@@ -462,7 +462,10 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
 
   private async flush(): Promise<void> {
     if (this.sched === null) return
-    this.counters.committed += await this.sched.commit()
+    const stored = await this.sched.commit()
+    this.counters.committed += stored
+    // What is stored survives a restart: said at once, as a sync taking whole subtries stores in few, large steps.
+    if (stored > 0) this.safeDispatch('progress', this.stats())
   }
 
   /** Peers that may have the nodes: connected, not left out for offences, answering. */

@@ -43,9 +43,10 @@ export interface TopicSyncProgress {
   target: number
   /**
    * During the trie phase: the checkpoint being synced and the trie sync's counters; `busy`: peers it leaves
-   * alone for now because they answered RATE_LIMITED.
+   * alone for now because they answered RATE_LIMITED; `stored`: nodes written with their whole subtries, which a
+   * restart keeps.
    */
-  trie?: { checkpoint: TrieCheckpoint; nodes: number; bytes: number; pending: number; busy: number }
+  trie?: { checkpoint: TrieCheckpoint; nodes: number; bytes: number; pending: number; busy: number; stored: number }
 }
 
 /** A checkpoint signed by the topic's publisher, and what became of it. */
@@ -351,7 +352,7 @@ export class TopicHandle extends TypedEventEmitter<TopicHandleEvents> {
           phase: 'trie',
           head,
           target,
-          trie: { checkpoint, nodes: stats.nodes, bytes: stats.bytes, pending: stats.pending, busy: stats.busy }
+          trie: { checkpoint, nodes: stats.nodes, bytes: stats.bytes, pending: stats.pending, busy: stats.busy, stored: stats.committed }
         }),
       () => undefined
     )

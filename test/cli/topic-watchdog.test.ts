@@ -30,7 +30,7 @@ describe('TopicProgressClock', () => {
     const trie = new TopicProgressClock(-1, 0)
     const checkpoint = { number: 99, root: new Uint8Array(32) }
     for (let t = 500, nodes = 1; t <= 60_000; t += 500, nodes++) {
-      trie.report({ phase: 'trie', head: -1, target: 99, trie: { checkpoint, nodes, bytes: nodes * 100, pending: 4, busy: 0 } }, t)
+      trie.report({ phase: 'trie', head: -1, target: 99, trie: { checkpoint, nodes, bytes: nodes * 100, pending: 4, busy: 0, stored: 0 } }, t)
       expect(trie.idleMs(t)).toBe(0)
     }
   })
@@ -38,9 +38,9 @@ describe('TopicProgressClock', () => {
   it('is not idle while a downloaded checkpoint trie is adopted, however long that takes, and counts again after', () => {
     const clock = new TopicProgressClock(-1, 0)
     const checkpoint = { number: 999_999, root: new Uint8Array(32) }
-    clock.report({ phase: 'trie', head: -1, target: 999_999, trie: { checkpoint, nodes: 50, bytes: 5_000, pending: 10, busy: 0 } }, 1_000)
+    clock.report({ phase: 'trie', head: -1, target: 999_999, trie: { checkpoint, nodes: 50, bytes: 5_000, pending: 10, busy: 0, stored: 0 } }, 1_000)
     expect(clock.idleMs(9_000)).toBe(8_000)
-    clock.report({ phase: 'trie', head: -1, target: 999_999, trie: { checkpoint, nodes: 90, bytes: 9_000, pending: 0, busy: 0 } }, 10_000)
+    clock.report({ phase: 'trie', head: -1, target: 999_999, trie: { checkpoint, nodes: 90, bytes: 9_000, pending: 0, busy: 0, stored: 0 } }, 10_000)
     expect(clock.idleMs(70_000)).toBe(0)
     clock.adoptionEnded(70_000)
     expect(clock.idleMs(75_000)).toBe(5_000)
@@ -63,13 +63,13 @@ describe('TopicProgressClock', () => {
   it('takes a checkpoint trie sync\'s busy peers for a refusal, and its nodes for progress', () => {
     const clock = new TopicProgressClock(-1, 0)
     const checkpoint = { number: 99, root: new Uint8Array(32) }
-    clock.report({ phase: 'trie', head: -1, target: 99, trie: { checkpoint, nodes: 10, bytes: 1_000, pending: 4, busy: 0 } }, 1_000)
+    clock.report({ phase: 'trie', head: -1, target: 99, trie: { checkpoint, nodes: 10, bytes: 1_000, pending: 4, busy: 0, stored: 0 } }, 1_000)
     expect(clock.busy).toBe(false)
     // Refused: nothing moves but the count of busy peers.
-    clock.report({ phase: 'trie', head: -1, target: 99, trie: { checkpoint, nodes: 10, bytes: 1_000, pending: 4, busy: 1 } }, 2_000)
+    clock.report({ phase: 'trie', head: -1, target: 99, trie: { checkpoint, nodes: 10, bytes: 1_000, pending: 4, busy: 1, stored: 0 } }, 2_000)
     expect(clock.busy).toBe(true)
     expect(clock.idleMs(5_000)).toBe(4_000)
-    clock.report({ phase: 'trie', head: -1, target: 99, trie: { checkpoint, nodes: 11, bytes: 1_100, pending: 3, busy: 0 } }, 5_000)
+    clock.report({ phase: 'trie', head: -1, target: 99, trie: { checkpoint, nodes: 11, bytes: 1_100, pending: 3, busy: 0, stored: 0 } }, 5_000)
     expect(clock.busy).toBe(false)
   })
 })
