@@ -19,7 +19,7 @@ export const NODES_PROTOCOL = '/dsfg/nodes/1.0.0'
 
 /**
  * `[[hash…]]`, or `[[hash…], subtrieBytes]` to have the subtrie of any of them whose leaves take at most
- * `subtrieBytes` (and fit the reply) sent as its leaves rather than as the node (`readSubtrieLeaves`).
+ * `subtrieBytes` (and fit the reply) sent as its leaves rather than as the node (`readSubtriesLeaves`).
  */
 export function encodeNodesRequest(hashes: Uint8Array[], subtrieBytes = 0): Uint8Array {
   return encodeRlpBytesList([], hashes, subtrieBytes > 0 ? [encodeFrame(subtrieBytes)] : [])

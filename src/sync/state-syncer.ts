@@ -864,8 +864,9 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
     let byHash: ByteMap<number> | null = null
     // The scheduler takes these hashes instead of hashing the blobs again. A subtrie sent as its leaves is
     // rebuilt here, and matched by its root's hash as a node is.
+    const withSubtries = nodes.some((n) => n instanceof SubtrieLeaves)
     let hashed: HashedBlob[]
-    if (nodes.some((n) => n instanceof SubtrieLeaves)) {
+    if (withSubtries) {
       hashed = []
       for (const item of nodes) {
         replyBytes += item.length
@@ -919,7 +920,7 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
         // Its first reply where subtries were allowed: measured on what it sends from here on, anew if that is
         // whole subtries (a server that sends only nodes stays measured as it was).
         this.subtrieMeasured.add(req.peer)
-        if (nodes.some((n) => n instanceof SubtrieLeaves)) this.tracker.restart(req.peer)
+        if (withSubtries) this.tracker.restart(req.peer)
       }
       // What the peer delivered, needed or not: a hedge may have brought the same nodes first.
       this.tracker.update(req.peer, this.clock.now() - req.started, valid.length)

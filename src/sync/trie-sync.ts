@@ -413,7 +413,7 @@ export class TrieSync {
     const data = requests.data
     const scan = this.scan
     for (let n = from; n < nodes.length; n++) {
-      const { hash, blob: delivered } = blobAndHash(nodes[n]!)
+      const { hash, blob: delivered, below } = blobAndHash(nodes[n]!)
       const req = requests.find(hash)
       const notRequested = req < 0 || (requests.flags[req]! & COMPLETE) !== 0
       if (notRequested || data[req] !== null) {
@@ -422,8 +422,7 @@ export class TrieSync {
       }
       if ((requests.flags[req]! & REPORT_LEAVES) !== 0 && this.onLeaf !== undefined) return n
       const first = batch.size
-      const below = (nodes[n] as HashedBlob).below
-      if (below !== undefined && (nodes[n] as HashedBlob)[hashed] === true) {
+      if (below !== undefined) {
         // A whole subtrie, rebuilt from its leaves and found under this hash: complete, with no child to fetch.
         this.keepBelow(below)
         data[req] = delivered
@@ -471,12 +470,16 @@ export class TrieSync {
       this.belowBlobs.push(blob)
       this.membatchBytes += 32 + blob.length
       // Mostly one buffer after another (the slab the subtrie was built in).
-      if (blob.buffer !== last && blob.byteLength !== blob.buffer.byteLength && !this.pinned.has(blob.buffer)) {
-        this.pinned.add(blob.buffer)
-        this.membatchBytes += blob.buffer.byteLength
-      }
+      if (blob.buffer !== last) this.pin(blob)
       last = blob.buffer
     }
+  }
+
+  /** Counts the whole buffer `blob` is a view into in `memSize`, once until the commit: the write holds all of it. */
+  private pin(blob: Uint8Array): void {
+    if (blob.byteLength === blob.buffer.byteLength || this.pinned.has(blob.buffer)) return
+    this.pinned.add(blob.buffer)
+    this.membatchBytes += blob.buffer.byteLength
   }
 
   /** Accepts `node` (`nodes[n]`, pending, its leaves going to `onLeaf`): decodes it, and reports its leaves. */
@@ -590,10 +593,7 @@ export class TrieSync {
       this.membatch.push(req)
       const data = requests.data[req]!
       this.membatchBytes += 32 + data.length
-      if (data.byteLength !== data.buffer.byteLength && !this.pinned.has(data.buffer)) {
-        this.pinned.add(data.buffer)
-        this.membatchBytes += data.buffer.byteLength
-      }
+      this.pin(data)
       if ((requests.flags[req]! & COUNTED) !== 0) this.fetches[requests.depth[req]!]!--
       const parent = requests.parent[req]!
       if (parent >= 0 && --requests.deps[parent]! === 0) stack.push(parent)

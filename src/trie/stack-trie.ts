@@ -3,7 +3,7 @@ import { InvalidInputError } from '../errors.js'
 import type { BatchOp, KVStore } from '../store/kv-store.js'
 import { EMPTY_ROOT } from './keccak.js'
 import { keccak256Into } from './keccak-wasm.js'
-import type { Nibbles } from './nibbles.js'
+import { checkCompact, type Nibbles } from './nibbles.js'
 import { MAX_NODE_BYTES } from './node.js'
 import { toHex } from '../util/hex.js'
 
@@ -90,8 +90,6 @@ export class StackTrie {
     if (!(key instanceof Uint8Array) || !(value instanceof Uint8Array)) {
       throw new InvalidInputError('StackTrie keys and values must be Uint8Arrays')
     }
-    if (value.length === 0) throw new InvalidInputError('StackTrie values must not be empty')
-    if (this.finalRoot !== null) throw new InvalidInputError('StackTrie.insert after root()')
     const length = key.length * 2
     if (length > this.nextKey.length) this.nextKey = new Uint8Array(length * 2)
     const next = this.nextKey
@@ -105,16 +103,13 @@ export class StackTrie {
   /**
    * `insert` of a key given as a nibble path, which may have an odd length: the compact path `[start, end)` of
    * `bytes` (hex-prefix encoded, leaf flag or not). A subtrie's leaves are keyed by their paths below its root,
-   * and its root hash is the hash of the trie of those paths (`rebuildSubtrie`). Throws `InvalidInputError` as
-   * `insert` does, and for a malformed compact path.
+   * and its root hash is the hash of the trie of those paths (`rebuildSubtrie`). Returns whether the path carried
+   * the leaf flag. Throws `InvalidInputError` as `insert` does, and `InvalidNodeError` for a malformed compact path
+   * (`checkCompact`).
    */
-  insertCompact(bytes: Uint8Array, start: number, end: number, value: Uint8Array): void {
-    if (value.length === 0) throw new InvalidInputError('StackTrie values must not be empty')
-    if (this.finalRoot !== null) throw new InvalidInputError('StackTrie.insert after root()')
-    if (end <= start) throw new InvalidInputError('empty compact path')
-    const flag = bytes[start]! >> 4
-    if (flag > 3 || ((flag & 1) === 0 && (bytes[start]! & 15) !== 0)) throw new InvalidInputError('malformed compact path')
-    const odd = flag & 1
+  insertCompact(bytes: Uint8Array, start: number, end: number, value: Uint8Array): boolean {
+    const leaf = checkCompact(bytes, start, end)
+    const odd = (bytes[start]! >> 4) & 1
     const length = (end - start - 1) * 2 + odd
     if (length > this.nextKey.length) this.nextKey = new Uint8Array(length * 2)
     const next = this.nextKey
@@ -125,10 +120,13 @@ export class StackTrie {
       next[i++] = bytes[j]! & 15
     }
     this.insertNext(length, value)
+    return leaf
   }
 
   /** Inserts the key unpacked into `nextKey`, `length` nibbles of it. */
   private insertNext(length: number, value: Uint8Array): void {
+    if (value.length === 0) throw new InvalidInputError('StackTrie values must not be empty')
+    if (this.finalRoot !== null) throw new InvalidInputError('StackTrie.insert after root()')
     const next = this.nextKey
     const prevLength = this.keyLength
     if (prevLength >= 0) {
@@ -512,7 +510,7 @@ function writeString(out: Uint8Array, pos: number, bytes: Uint8Array, length: nu
 }
 
 /** RLP length of the hex-prefix encoding of `nibbles` nibbles (see `encodeCompact` in nibbles.ts). */
-function compactItemLength(nibbles: number): number {
+export function compactItemLength(nibbles: number): number {
   const bytes = (nibbles >> 1) + 1
   // A one-byte compact path is at most 0x3f, below 0x80, so RLP stores it as itself.
   return bytes === 1 ? 1 : headerLength(bytes) + bytes

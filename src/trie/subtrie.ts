@@ -1,10 +1,11 @@
 import { ProtocolError } from '../errors.js'
 import type { KVStore } from '../store/kv-store.js'
-import { type EncodedRlp, encodeRlpStrings, rlpStringBytes } from '../util/rlp-write.js'
+import { compareBytes } from '../util/bytes.js'
+import { type EncodedRlp, encodeRlpStrings, stringBytes } from '../util/rlp-write.js'
 import { readRlpSpanInto, type RlpSpan } from '../util/rlp-span.js'
 import { appendNibble, concatNibbles, encodeCompact, type Nibbles } from './nibbles.js'
 import { decodeNode, type NodeLeaf, type TrieNode } from './node.js'
-import { Slab, StackTrie } from './stack-trie.js'
+import { compactItemLength, Slab, StackTrie } from './stack-trie.js'
 
 /**
  * A subtrie sent as its leaves rather than its nodes: the RLP list `[path₁, value₁, path₂, value₂, …]`, each path
@@ -111,7 +112,7 @@ export async function readSubtriesLeaves(
         }
         for (let i = leavesBefore; i < walk.leaves.length; i++) {
           const leaf = walk.leaves[i]!
-          walk.payload += compactBytes(leaf.path.length) + rlpStringBytes(leaf.value)
+          walk.payload += compactItemLength(leaf.path.length) + stringBytes(leaf.value)
         }
         if (walk.payload > maxBytes) {
           drop(walk)
@@ -219,23 +220,14 @@ function collect(node: TrieNode, path: Nibbles, mustBranch: boolean, children: C
 
 /** The leaves list of `leaves`, sorted here (a level-by-level walk finds them out of order). */
 function encodeLeaves(leaves: NodeLeaf[]): Uint8Array {
-  leaves.sort((a, b) => comparePaths(a.path, b.path))
+  // Byte order of the nibble arrays is path order, a path before the paths it is a prefix of.
+  leaves.sort((a, b) => compareBytes(a.path, b.path))
   const items: Uint8Array[] = new Array(leaves.length * 2)
   for (let i = 0; i < leaves.length; i++) {
     items[2 * i] = encodeCompact(leaves[i]!.path, true)
     items[2 * i + 1] = leaves[i]!.value
   }
   return encodeRlpStrings(items)
-}
-
-/** `readSubtriesLeaves` of one subtrie: its leaves list, or null. */
-export async function readSubtrieLeaves(
-  store: Pick<KVStore, 'getMany'>,
-  rootBlob: Uint8Array,
-  maxBytes: number,
-  maxReadBytes: number
-): Promise<EncodedRlp | null> {
-  return (await readSubtriesLeaves(store, [rootBlob], maxBytes, maxReadBytes)).leaves[0]!
 }
 
 /** A subtrie rebuilt from its leaves. */
@@ -273,8 +265,7 @@ export function rebuildSubtrie(frame: Uint8Array, start: number, end: number): R
       if (path.end >= end) throw failure('a path without a value')
       readRlpSpanInto(value, frame, path.end, end, failure)
       if (path.list || value.list) throw failure('expected byte strings')
-      if (path.end === path.start || frame[path.start]! >> 4 < 2) throw failure('a path without the leaf flag')
-      trie.insertCompact(frame, path.start, path.end, frame.subarray(value.start, value.end))
+      if (!trie.insertCompact(frame, path.start, path.end, frame.subarray(value.start, value.end))) throw failure('a path without the leaf flag')
       pos = value.end
     }
   } catch (err) {
@@ -293,15 +284,3 @@ function failure(why: string): ProtocolError {
   return new ProtocolError(`subtrie leaves: ${why}`)
 }
 
-/** RLP bytes of the hex-prefix encoding of a path of `nibbles` nibbles. */
-function compactBytes(nibbles: number): number {
-  const bytes = (nibbles >> 1) + 1
-  return bytes === 1 ? 1 : (bytes <= 55 ? 1 : 3) + bytes
-}
-
-/** Ascending nibble order, a path before the paths it is a prefix of. */
-function comparePaths(a: Nibbles, b: Nibbles): number {
-  const n = Math.min(a.length, b.length)
-  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i]! - b[i]!
-  return a.length - b.length
-}

@@ -25,7 +25,7 @@ function writeHeader(out: Uint8Array, at: number, length: number, offset: number
 }
 
 /** Bytes of one byte string's RLP encoding. */
-function stringBytes(item: Uint8Array): number {
+export function stringBytes(item: Uint8Array): number {
   return item.length === 1 && item[0]! < 0x80 ? 1 : headerBytes(item.length) + item.length
 }
 
@@ -91,9 +91,4 @@ export function encodeRlpStrings(items: Uint8Array[]): Uint8Array {
   let at = writeHeader(out, 0, inner, 0xc0)
   for (const item of items) at = writeString(out, at, item)
   return out
-}
-
-/** Bytes `item` takes as an RLP byte string. */
-export function rlpStringBytes(item: Uint8Array): number {
-  return stringBytes(item)
 }

@@ -5,13 +5,18 @@ import { keccak256 } from '../../src/trie/keccak.js'
 import { encodeCompact } from '../../src/trie/nibbles.js'
 import { importSorted } from '../../src/trie/stack-trie.js'
 import { decodeNode, nodeChildren } from '../../src/trie/node.js'
-import { readSubtrieLeaves, readSubtriesLeaves, rebuildSubtrie } from '../../src/trie/subtrie.js'
+import { readSubtriesLeaves, rebuildSubtrie } from '../../src/trie/subtrie.js'
 import { walkTrie } from '../../src/trie/walk.js'
 import { equalBytes } from '../../src/util/bytes.js'
 import { toHex } from '../../src/util/hex.js'
 import { Prng } from '../../src/util/prng.js'
 import { encodeRlpStrings } from '../../src/util/rlp-write.js'
 import { randomEntries, SHAPES } from './random-tries.js'
+
+/** `readSubtriesLeaves` of one subtrie: its leaves list, or null. */
+async function readSubtrieLeaves(store: MemoryStore, rootBlob: Uint8Array, maxBytes: number, maxReadBytes: number) {
+  return (await readSubtriesLeaves(store, [rootBlob], maxBytes, maxReadBytes)).leaves[0]!
+}
 
 /** The leaves list's payload span, as a reply hands it to `rebuildSubtrie`. */
 function rebuild(rlp: Uint8Array): ReturnType<typeof rebuildSubtrie> {
