@@ -176,14 +176,14 @@ export async function answerNodes(
     const roots = found.filter((_, i) => firsts[i])
     // A few roots at a time, and none once their leaves fill the reply or the reads pass their bound: read all
     // together, many subtries that each fit gave way to the budget, and their reads went for nothing.
-    const read: (EncodedRlp | null)[] = []
+    const rootLeaves: (EncodedRlp | null)[] = []
     let room = maxBytes
     let readLeft = 2 * SUBTRIE_READ_FACTOR * maxBytes
     let nodesRead = 0
     for (let at = 0; at < roots.length; at += SUBTRIE_READ_GROUP) {
       const group = roots.slice(at, at + SUBTRIE_READ_GROUP)
       if (room <= 0 || readLeft <= 0) {
-        for (const _ of group) read.push(null)
+        for (const _ of group) rootLeaves.push(null)
         continue
       }
       const sub = await readSubtriesLeaves(store, group, Math.min(subtrieBytes, room), Math.min(SUBTRIE_READ_FACTOR * maxBytes, readLeft / 2))
@@ -191,12 +191,12 @@ export async function answerNodes(
       readLeft -= sub.read
       for (const l of sub.leaves) {
         if (l !== null) room -= l.rlp.length
-        read.push(l)
+        rootLeaves.push(l)
       }
     }
     if (nodesRead > 0) limits.onSubtrieReads?.(nodesRead)
     leaves = []
-    for (let i = 0, r = 0; i < found.length; i++) leaves.push(firsts[i] ? read[r++]! : null)
+    for (let i = 0, r = 0; i < found.length; i++) leaves.push(firsts[i] ? rootLeaves[r++]! : null)
   }
   const nodes: (Uint8Array | EncodedRlp)[] = []
   let bytes = 0
