@@ -262,7 +262,10 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
    * most `SUBTRIE_PROBE_TASKS` of them at once, since it was measured on single nodes.
    */
   private readonly subtrieMeasured = new Set<string>()
-  /** Peers that refused a request allowing subtries as invalid (a server of an earlier version): asked node by node. */
+  /**
+   * Peers asked node by node for the rest of the sync: they refused a request allowing subtries as invalid (a server
+   * of an earlier version), or sent leaves that built no subtrie asked for.
+   */
   private readonly nodesOnly = new Set<string>()
   /** Peers that answered a request in this sync: only they are given nodes nobody else is asked for. */
   private readonly proven = new Set<string>()
@@ -341,7 +344,7 @@ export class StateSyncer extends TypedEventEmitter<StateSyncerEvents> {
     this.copyAnswerers.delete(peer)
     this.copyLaggards.delete(peer)
     this.subtrieMeasured.delete(peer)
-    this.nodesOnly.delete(peer)
+    // `nodesOnly` is kept, as `banned` is: a peer that sent leaves of another subtrie gets none again by reconnecting.
     this.wake()
   }
 

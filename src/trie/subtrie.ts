@@ -4,7 +4,7 @@ import { compareBytes } from '../util/bytes.js'
 import { type EncodedRlp, encodeRlpStrings, stringBytes } from '../util/rlp-write.js'
 import { readRlpSpanInto, type RlpSpan } from '../util/rlp-span.js'
 import { appendNibble, concatNibbles, encodeCompact, type Nibbles } from './nibbles.js'
-import { decodeNode, type NodeLeaf, type TrieNode } from './node.js'
+import { decodeNode, MAX_NODE_BYTES, type NodeLeaf, type TrieNode } from './node.js'
 import { compactItemLength, Slab, StackTrie } from './stack-trie.js'
 
 /**
@@ -68,16 +68,19 @@ export interface SubtriesRead {
  * null when the store lacks one of its nodes, or holds one that does not decode or that no canonical trie has
  * (`collect`: a client would rebuild its leaves to another hash), or when they would pass `maxBytes`; and for the
  * last subtries (in the order given) when the nodes held below the roots would pass `maxReadBytes` (checked
- * before a level is read, each of its nodes counted at 32 bytes, and after), for every one once those read in
- * all pass twice that.
+ * before a level is read, each of its nodes counted at 32 bytes, and after each read), for every one once those
+ * read in all pass twice that. Each read asks for only as many nodes as fit what may still be held, each counted
+ * at the largest value the store may hold (`KVStore.largestValueBytes`, else `MAX_NODE_BYTES`): 1,024 nodes at
+ * once let an outside tester's one request read 741 MB of a trie of 1 MB values past a 2 MiB bound.
  */
 export async function readSubtriesLeaves(
-  store: Pick<KVStore, 'getMany'>,
+  store: Pick<KVStore, 'getMany' | 'largestValueBytes'>,
   roots: Uint8Array[],
   maxBytes: number,
   maxReadBytes: number
 ): Promise<SubtriesRead> {
   const walks: Walk[] = roots.map((blob) => ({ leaves: [], payload: 0, level: [{ blob, path: NO_PATH, branch: false }], read: 0, alive: true }))
+  const largest = Math.max(32, store.largestValueBytes?.() ?? MAX_NODE_BYTES)
   // `held`: bytes of the nodes read below the subtries still being read; `spent`: below all of them.
   let held = 0
   let spent = 0
@@ -136,8 +139,9 @@ export async function readSubtriesLeaves(
         drop(walks[w]!)
       }
     }
-    for (let at = 0; at < children.length; at += READ_CHUNK) {
-      const end = Math.min(children.length, at + READ_CHUNK)
+    for (let at = 0, chunk = 0; at < children.length; at += chunk) {
+      chunk = Math.min(READ_CHUNK, Math.max(1, Math.floor((maxReadBytes - held) / largest)))
+      const end = Math.min(children.length, at + chunk)
       // Only the children of subtries still being read: those given up are read no further.
       const wanted: number[] = []
       for (let i = at; i < end; i++) if (walks[owners[i]!]!.alive) wanted.push(i)

@@ -7,7 +7,7 @@ import { importSorted } from '../../src/trie/stack-trie.js'
 import { decodeNode, nodeChildren } from '../../src/trie/node.js'
 import { readSubtriesLeaves, rebuildSubtrie } from '../../src/trie/subtrie.js'
 import { walkTrie } from '../../src/trie/walk.js'
-import { equalBytes } from '../../src/util/bytes.js'
+import { compareBytes, equalBytes } from '../../src/util/bytes.js'
 import { toHex } from '../../src/util/hex.js'
 import { Prng } from '../../src/util/prng.js'
 import { encodeRlpStrings } from '../../src/util/rlp-write.js'
@@ -75,11 +75,14 @@ describe('subtries sent as their leaves', () => {
     const children = nodeChildren(decodeNode((await store.get(root))!), new Uint8Array(0), false).children
     const blobs = (await store.getMany(children.map((c) => c.hash))) as Uint8Array[]
     let calls = 0
+    // A store that knows its largest value, as `LevelStore` and `MemoryStore` do: a read asks for as many nodes as
+    // fit the bound at that size.
     const counting = {
       getMany: (keys: Uint8Array[]) => {
         calls++
         return store.getMany(keys)
-      }
+      },
+      largestValueBytes: () => store.largestValueBytes()
     }
     const all = await readSubtriesLeaves(counting, blobs, 1 << 24, 1 << 24)
     expect(all.leaves.every((l) => l !== null)).toBe(true)
@@ -96,6 +99,31 @@ describe('subtries sent as their leaves', () => {
     expect(kept).toBeGreaterThan(0)
     expect(half.leaves.slice(kept).every((l) => l === null)).toBe(true)
     expect(half.leaves.slice(0, kept).every((l) => l !== null)).toBe(true)
+  })
+
+  it('reads past its read bound by at most one of the largest nodes, however large the values (adversarial)', async () => {
+    // 300 leaves of 20 kB below the root: 6 MB, against a bound of 100 kB. Read 1,024 nodes at a time, one request
+    // for the root's subtrie of a trie of 1 MB values had read 741 MB (an outside tester's).
+    const store = new MemoryStore()
+    const prng = new Prng(11)
+    const entries = Array.from({ length: 300 }, () => [prng.bytes(32), prng.bytes(20_000)] as [Uint8Array, Uint8Array])
+    entries.sort((a, b) => compareBytes(a[0], b[0]))
+    const { root } = await importSorted(store, entries)
+    let readBytes = 0
+    const counting = {
+      getMany: async (keys: Uint8Array[]) => {
+        const values = await store.getMany(keys)
+        for (const v of values) readBytes += v?.length ?? 0
+        return values
+      },
+      largestValueBytes: () => store.largestValueBytes()
+    }
+    const bound = 100_000
+    const read = await readSubtriesLeaves(counting, [(await store.get(root))!], 1 << 24, bound)
+    expect(read.leaves[0]).toBeNull()
+    expect(read.read).toBe(readBytes)
+    expect(readBytes).toBeLessThanOrEqual(bound + store.largestValueBytes())
+    expect(readBytes).toBeGreaterThan(bound / 2)
   })
 
   it('refuses leaves out of order, repeated, empty, without the leaf flag, or none', () => {
