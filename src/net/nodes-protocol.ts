@@ -139,7 +139,9 @@ export async function answerNodes(
   limits: NodesServerLimits = {}
 ): Promise<Uint8Array> {
   const maxBytes = limits.maxResponseBytes ?? MAX_RESPONSE_BYTES
-  const subtrieBytes = limits.subtrieBytes ?? 0
+  // A store that does not know its largest value (a `LevelStore` an earlier version wrote) serves nodes only: its
+  // subtries could be read only a node or two at a time within their bound.
+  const subtrieBytes = store.largestValueBytes?.() === undefined ? 0 : (limits.subtrieBytes ?? 0)
   // The nodes found, in request order, until they alone fill the reply (and one more, to tell a reply too small
   // for its first node).
   const found: Uint8Array[] = []

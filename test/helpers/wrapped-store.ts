@@ -28,6 +28,10 @@ export class WrappedStore implements KVStore {
     return this.inner.batch(ops)
   }
 
+  largestValueBytes(): number | undefined {
+    return this.inner.largestValueBytes?.()
+  }
+
   holdsNothing(): Promise<boolean> {
     return this.inner.holdsNothing?.() ?? Promise.resolve(false)
   }

@@ -258,6 +258,16 @@ describe('StateSyncer with subtries sent as their leaves', async () => {
     expect(penalties).toEqual([])
   })
 
+  it('is sent nodes only by a store that does not know its largest value, whose subtries it could not read within their bound', async () => {
+    const hashes = [...source.nodes.keys()].slice(1, 40).map((h) => Uint8Array.from(Buffer.from(h.slice(2), 'hex')))
+    const knowing = decodeNodesResponse(await answerNodes(source.store, hashes, { subtrieBytes: 1 << 20 }), hashes.length, true).nodes
+    expect(knowing.some((i) => i instanceof SubtrieLeaves)).toBe(true)
+    const unknowing = { getMany: (keys: Uint8Array[]) => source.store.getMany(keys) }
+    const plain = decodeNodesResponse(await answerNodes(unknowing, hashes, { subtrieBytes: 1 << 20 }), hashes.length, true).nodes
+    expect(plain).toHaveLength(knowing.length)
+    expect(plain.every((i) => i instanceof Uint8Array)).toBe(true)
+  })
+
   it('rebuilds a forged subtrie to another hash than the one asked for', async () => {
     const calls: Call[] = []
     const fetch = servingFetcher(source, calls)
