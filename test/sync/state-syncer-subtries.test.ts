@@ -212,19 +212,24 @@ describe('StateSyncer with subtries sent as their leaves', async () => {
     for (const src of [source, newer]) for (const [hash, blob] of src.nodes) await both.put(Uint8Array.from(Buffer.from(hash.slice(2), 'hex')), blob)
     let release: () => void = () => undefined
     const held = new Promise<void>((r) => (release = r))
-    let writes = 0
+    let holding = false
     const inner = new MemoryStore()
+    let sync: StateSyncer | undefined
     const store = new (class extends WrappedStore {
       override async batch(ops: Parameters<MemoryStore['batch']>[0]): Promise<void> {
-        // The first write is held until the newer root has been given.
-        if (++writes === 1) await held
+        // The old root's last write (nothing of it pending any more) is held until the newer root has been given.
+        const stats = sync?.stats()
+        if (!holding && stats !== undefined && stats.pending === 0 && toHex(stats.root) === toHex(source.root)) {
+          holding = true
+          await held
+        }
         return this.inner.batch(ops)
       }
     })(inner)
-    const sync = syncer(store, servingFetcher({ ...source, store: both }, []))
+    sync = syncer(store, servingFetcher({ ...source, store: both }, []))
     sync.addPeer('a')
     const done = sync.sync(source.root)
-    await until(() => writes > 0 && sync.stats().pending === 0, 'the old root to be written')
+    await until(() => holding, "the old root's last write")
     sync.retarget(newer.root)
     release()
     const result = await done
