@@ -109,10 +109,26 @@ export const DEFAULT_MIN_TRANSFER_BYTES_PER_SECOND = 32 * 1024
  * reader only whole, so on a thin link a grown window meant seconds with no byte seen at either end (a 1 MiB
  * frame takes 17 s at a quarter of 2 Mbit/s): a reply's deadlines, which follow its progress
  * (`DEFAULT_MIN_TRANSFER_BYTES_PER_SECOND`), would cut it. 256 KiB arrive within the 10 s a reply may go
- * without progress even at that rate. It caps one stream at 256 KiB per round trip (3.2 MB/s at 80 ms), above
- * what one stream of either syncer carries.
+ * without progress even at that rate. It caps one stream at 256 KiB per round trip (3.2 MB/s at 80 ms): a topic
+ * sync gives a peer that delivers more several contents streams (`MAX_LANES_PER_PEER`).
  */
 export const MAX_STREAM_WINDOW_BYTES = 256 * 1024
+
+/**
+ * Most long-lived contents streams a topic sync keeps to one peer (`FrameSessions.request`'s `lanes`). One
+ * stream carries at most `MAX_STREAM_WINDOW_BYTES` a round trip: four peers 80 ms away carried 11 MB/s on one
+ * stream each where loopback gave 20 MB/s (`bench:links --syncers topic`, 2026-12-06). A peer gets more streams
+ * only as its measured rate grows (`LANE_BYTES_PER_SECOND`), so a thin link keeps one.
+ */
+export const MAX_LANES_PER_PEER = 4
+
+/**
+ * A peer's measured download rate a contents stream is opened for: a peer that delivered 1.5 MB/s may have two,
+ * up to `MAX_LANES_PER_PEER`. Each stream then still carries 16 times the slowest rate a reply may move at
+ * (`DEFAULT_MIN_TRANSFER_BYTES_PER_SECOND`), so sharing the link never brings a reply near its deadline, while
+ * a link that carries a stream's window each 80 ms round trip (3.2 MB/s) is given more.
+ */
+export const LANE_BYTES_PER_SECOND = 16 * DEFAULT_MIN_TRANSFER_BYTES_PER_SECOND
 
 /**
  * Dials of one peer before a client gives up on it. A server that a burst of joiners reaches at once refuses

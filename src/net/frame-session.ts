@@ -1,7 +1,7 @@
 import type { PeerId, Stream } from '@libp2p/interface'
 import { setMaxListeners } from 'main-event'
 import { Uint8ArrayList } from 'uint8arraylist'
-import { DEFAULT_REQUEST_TIMEOUT_MS, PIPELINED_REPLY_GAP_MS } from '../constants.js'
+import { DEFAULT_REQUEST_TIMEOUT_MS, MAX_LANES_PER_PEER, PIPELINED_REPLY_GAP_MS } from '../constants.js'
 import { AbortError, ProtocolError, StreamEndedError } from '../errors.js'
 import { raceSignal } from '../util/abort.js'
 import { concatBytes } from '../util/bytes.js'
@@ -359,14 +359,22 @@ export class FrameSession {
   }
 }
 
+/** A peer's lane `lane`: its first lane is keyed by the peer id alone. */
+function laneKey(peer: PeerId, lane: number): string {
+  return lane === 0 ? peer.toString() : `${peer.toString()}#${lane}`
+}
+
 /**
- * A `FrameSession` per peer, opened on the first request and again after one ends. The owner closes them all
- * when done (a state sync, when it finishes).
+ * A `FrameSession` per peer (or a few, `request`'s `lanes`), opened on the first request and again after one
+ * ends. The owner closes them all when done (a state sync, when it finishes).
  */
 export class FrameSessions {
   private readonly openStream: OpenStream
   private readonly init: FrameSessionInit
+  /** By lane key (`laneKey`): a session opening or open. */
   private readonly sessions = new Map<string, Promise<FrameSession>>()
+  /** By lane key: the requests made on it and not yet settled, from before its session opens. */
+  private readonly load = new Map<string, number>()
   /** Peers that ended a stream after its first reply with more requests written: they get a stream a request. */
   private readonly oneAtATime = new Set<string>()
   private closed = false
@@ -376,11 +384,40 @@ export class FrameSessions {
     this.init = init
   }
 
-  /** Sends `frame` to `peer` on its session and resolves with the reply frame. */
-  async request(peer: PeerId, frame: Uint8Array, options: { signal?: AbortSignal } = {}): Promise<Uint8Array> {
+  /**
+   * Sends `frame` to `peer` on one of its sessions and resolves with the reply frame. With `lanes` above 1 the
+   * peer may have that many sessions, each a stream of its own, and the request goes on the one with the fewest
+   * requests waiting (a new one when each has some): a stream carries at most its receive window a round trip
+   * (`MAX_STREAM_WINDOW_BYTES`), so a peer whose link carries more needs several.
+   */
+  async request(peer: PeerId, frame: Uint8Array, options: { signal?: AbortSignal; lanes?: number } = {}): Promise<Uint8Array> {
     if (this.oneAtATime.has(peer.toString())) return this.alone(peer, frame, options.signal)
-    const session = await this.session(peer, options.signal)
-    return session.request(frame, options)
+    const key = this.leastLoaded(peer, options.lanes ?? 1)
+    this.load.set(key, (this.load.get(key) ?? 0) + 1)
+    try {
+      const session = await this.session(peer, options.signal, key)
+      return await session.request(frame, { signal: options.signal })
+    } finally {
+      const load = (this.load.get(key) ?? 1) - 1
+      if (load > 0) this.load.set(key, load)
+      else this.load.delete(key)
+    }
+  }
+
+  /** The key of `peer`'s lane, of the first `lanes`, with the fewest requests; the earliest of equals. */
+  private leastLoaded(peer: PeerId, lanes: number): string {
+    const count = Math.max(1, Math.min(MAX_LANES_PER_PEER, Math.floor(lanes)))
+    let best = laneKey(peer, 0)
+    let bestLoad = this.load.get(best) ?? 0
+    for (let lane = 1; lane < count && bestLoad > 0; lane++) {
+      const key = laneKey(peer, lane)
+      const load = this.load.get(key) ?? 0
+      if (load < bestLoad) {
+        best = key
+        bestLoad = load
+      }
+    }
+    return best
   }
 
   /**
@@ -428,7 +465,7 @@ export class FrameSessions {
    * request has a stream of its own, so they still run side by side. Otherwise (a server that closed an idle
    * stream as a request went out) they go on a new session.
    */
-  private handOver(peer: PeerId, leftovers: Pending[], answered: number): void {
+  private handOver(peer: PeerId, key: string, leftovers: Pending[], answered: number): void {
     if (answered === 1) {
       this.oneAtATime.add(peer.toString())
       for (const p of leftovers) {
@@ -443,7 +480,7 @@ export class FrameSessions {
       }
       return
     }
-    this.session(peer, undefined).then(
+    this.session(peer, undefined, key).then(
       (session) => session.adopt(leftovers),
       (err: unknown) => {
         const reason = err instanceof StreamEndedError ? err : new StreamEndedError(`${this.init.protocol}: reopening failed`, { cause: err })
@@ -452,9 +489,8 @@ export class FrameSessions {
     )
   }
 
-  private async session(peer: PeerId, signal: AbortSignal | undefined): Promise<FrameSession> {
+  private async session(peer: PeerId, signal: AbortSignal | undefined, key = laneKey(peer, 0)): Promise<FrameSession> {
     if (this.closed) throw new StreamEndedError(`${this.init.protocol}: sessions closed`)
-    const key = peer.toString()
     const existing = this.sessions.get(key)
     if (existing !== undefined) {
       // The caller's signal holds while it waits for an opening another request (or `prepare`) started.
@@ -467,7 +503,7 @@ export class FrameSessions {
       if (session !== undefined && !session.closed) return session
       if (this.sessions.get(key) === existing) this.sessions.delete(key)
       if (signal?.aborted === true) throw new AbortError(`${this.init.protocol}: request aborted`, { cause: signal.reason })
-      return this.session(peer, signal)
+      return this.session(peer, signal, key)
     }
     // The stream's opening is shared by every request waiting for it, so it has a deadline of its own rather
     // than the first caller's signal.
@@ -479,7 +515,7 @@ export class FrameSessions {
         throw new StreamEndedError(`${this.init.protocol}: sessions closed`)
       }
       const session = new FrameSession(stream, this.init, {
-        onEnded: (leftovers, answered) => this.handOver(peer, leftovers, answered),
+        onEnded: (leftovers, answered) => this.handOver(peer, key, leftovers, answered),
         // Forgotten once closed (a peer gone, an unused prepared session): the map holds no dead stream.
         onClosed: () => {
           if (this.sessions.get(key) === opening) this.sessions.delete(key)

@@ -113,6 +113,11 @@ export interface ContentsOptions extends FetchOptions {
    * it serves against it (a range proof from `from` to its last item), or the reply is its fault.
    */
   root?: Uint8Array
+  /**
+   * Streams `peer`'s contents requests may spread over (`FrameSessions.request`): more than one for a link that
+   * carries more than a stream's window in a round trip. @default 1
+   */
+  lanes?: number
 }
 
 /**
@@ -123,7 +128,7 @@ export type ProvenQueueFetch = (
   peer: string,
   from: number,
   amount: number,
-  options: { signal: AbortSignal; proveAgainst?: { number: number; root: Uint8Array } }
+  options: { signal: AbortSignal; proveAgainst?: { number: number; root: Uint8Array }; lanes?: number }
 ) => ReturnType<QueueIO['fetch']>
 
 export interface QueueFetchOptions {
@@ -240,7 +245,7 @@ export class Fetcher {
     if (root !== undefined && !(root instanceof Uint8Array && root.length === 32)) throw new InvalidInputError('root must be 32 bytes')
     const frame = encodeRequest(() => encodeContentsRequest(topic, from, amount, root))
     return this.tracked(peer, CONTENTS_PROTOCOL, options.signal, async () => {
-      const reply = await this.request(peer, CONTENTS_PROTOCOL, frame, requestTokens(amount), MAX_FRAME_BYTES, options.signal)
+      const reply = await this.request(peer, CONTENTS_PROTOCOL, frame, requestTokens(amount), MAX_FRAME_BYTES, options.signal, options.lanes)
       const { code, items, proof } = decodeReply(peer, () => decodeContentsResponse(reply, from, amount))
       checkStatus(peer, CONTENTS_PROTOCOL, code)
       if (root !== undefined && items.length > 0) checkRangeProof(peer, topic, root, from, items, proof)
@@ -277,13 +282,14 @@ export class Fetcher {
    * items (a short reply is legal for the queue, which asks for the rest).
    */
   queueFetch(topic: string, options: QueueFetchOptions = {}): ProvenQueueFetch {
-    return async (peer, from, amount, { signal, proveAgainst: proven }) => {
+    return async (peer, from, amount, { signal, proveAgainst: proven, lanes }) => {
       let n = Math.min(amount, MAX_ITEMS_PER_REQUEST)
       // A proof covers the items its checkpoint commits to: ask for the rest of the batch in a later request.
       if (proven !== undefined) n = Math.min(n, proven.number - from + 1)
       try {
         const items = await this.contents(peer, topic, from, n, {
           signal,
+          lanes,
           root: proven?.root,
           expectedHashes: proven === undefined ? options.expectedHashes?.(from, n) : undefined
         })
@@ -337,7 +343,8 @@ export class Fetcher {
     frame: Uint8Array,
     tokens: number,
     maxResponseBytes: number,
-    signal: AbortSignal | undefined
+    signal: AbortSignal | undefined,
+    lanes?: number
   ): Promise<Uint8Array> {
     const id = this.peerId(peer)
     if (id === undefined) throw new PeerRequestError(peer, 'not-connected', 'peer is not connected')
@@ -349,7 +356,7 @@ export class Fetcher {
       // status and hashes requests take a stream each.
       const reply =
         protocol === CONTENTS_PROTOCOL
-          ? await this.contentsSessions.request(id, frame, { signal })
+          ? await this.contentsSessions.request(id, frame, { signal, lanes })
           : await requestFrame(this.openStream, id, protocol, frame, options)
       // Under Node the reply is a Buffer view; decoded items are views into it, and callers get Uint8Arrays.
       return new Uint8Array(reply.buffer, reply.byteOffset, reply.byteLength)

@@ -5,7 +5,7 @@ import { streamPair } from '@libp2p/utils'
 import { beforeAll, describe, expect, it, vi } from 'vitest'
 import { AbortError, PeerBusyError, ProtocolError, RequestRejectedError, StreamEndedError } from '../../src/errors.js'
 import { FrameSession, FrameSessions } from '../../src/net/frame-session.js'
-import { REPLY_PIECE_BYTES } from '../../src/constants.js'
+import { MAX_LANES_PER_PEER, REPLY_PIECE_BYTES } from '../../src/constants.js'
 import { Status } from '../../src/net/codec.js'
 import { decodeNodesResponse, encodeNodesResponse, requestNodes } from '../../src/net/nodes-protocol.js'
 import { type FrameViolation, frameHandler, lengthPrefix } from '../../src/net/rpc.js'
@@ -69,6 +69,28 @@ describe('FrameSession: many requests on one stream against frameHandler', () =>
     const replies = await Promise.all([1, 2, 3, 4, 5].map((n) => sessions.request(peer, Uint8Array.of(n, 9))))
     expect(replies).toEqual([1, 2, 3, 4, 5].map((n) => Uint8Array.of(9, n)))
     expect(s.streams()).toBe(5)
+    sessions.close()
+    await Promise.all(s.handled)
+    expect(s.violations).toEqual([])
+  })
+
+  it('spreads a peer\'s requests over at most `lanes` streams (and MAX_LANES_PER_PEER), each to the least loaded', async () => {
+    const s = server(4, 40)
+    const sessions = new FrameSessions(() => s.open(), init)
+    const ask = (n: number, lanes?: number) => sessions.request(peer, Uint8Array.of(n, 7), lanes === undefined ? {} : { lanes })
+    // Without lanes, or with one, every request shares one stream.
+    await Promise.all([ask(1), ask(2, 1), ask(3, 1)])
+    expect(s.streams()).toBe(1)
+    // Three lanes, four requests at once: one on each stream, the fourth on the first (the earliest of equals).
+    const replies = await Promise.all([10, 11, 12, 13].map((n) => ask(n, 3)))
+    expect(replies).toEqual([10, 11, 12, 13].map((n) => Uint8Array.of(7, n)))
+    expect(s.streams()).toBe(3)
+    // A lone request goes on the first stream, still open: no stream is opened for it.
+    await ask(20, 3)
+    expect(s.streams()).toBe(3)
+    // However many lanes are asked for, a peer has at most MAX_LANES_PER_PEER streams.
+    await Promise.all([30, 31, 32, 33, 34, 35, 36, 37].map((n) => ask(n, 100)))
+    expect(s.streams()).toBe(MAX_LANES_PER_PEER)
     sessions.close()
     await Promise.all(s.handled)
     expect(s.violations).toEqual([])

@@ -1,4 +1,4 @@
-import { DEFAULT_TOPIC_FIRST_BATCH_ITEMS, MAX_RESPONSE_BYTES } from '../../constants.js'
+import { DEFAULT_TOPIC_FIRST_BATCH_ITEMS, MAX_RESPONSE_BYTES, MAX_STREAM_WINDOW_BYTES } from '../../constants.js'
 
 /**
  * The newest batch's weight in the moving average of item sizes. A quarter follows a topic whose items grow
@@ -22,6 +22,8 @@ export interface BatchSizerInit {
   firstItems?: number
   /** Most payload bytes one reply carries. @default MAX_RESPONSE_BYTES */
   replyBytes?: number
+  /** What a contents stream carries a round trip. @default MAX_STREAM_WINDOW_BYTES */
+  windowBytes?: number
 }
 
 /**
@@ -33,6 +35,7 @@ export interface BatchSizerInit {
 export class BatchSizer {
   private readonly maxItems: number
   private readonly replyBytes: number
+  private readonly windowBytes: number
   private items: number
   /** A moving average of the size of verified items (0 before the first). */
   private averageBytes = 0
@@ -40,6 +43,7 @@ export class BatchSizer {
   constructor(init: BatchSizerInit) {
     this.maxItems = init.maxItems
     this.replyBytes = init.replyBytes ?? MAX_RESPONSE_BYTES
+    this.windowBytes = init.windowBytes ?? MAX_STREAM_WINDOW_BYTES
     this.items = Math.min(init.maxItems, init.firstItems ?? DEFAULT_TOPIC_FIRST_BATCH_ITEMS)
   }
 
@@ -62,8 +66,14 @@ export class BatchSizer {
     this.averageBytes =
       this.averageBytes === 0 ? average : this.averageBytes * (1 - ITEM_BYTES_WEIGHT) + average * ITEM_BYTES_WEIGHT
     // Room for a proof: its branch nodes and its two edge items, taken as of average size.
-    const fit = Math.floor((this.replyBytes - PROOF_ROOM_BYTES) / this.averageBytes) - 2
-    const size = Math.max(1, Math.min(this.maxItems, fit))
+    const itemsIn = (room: number): number => Math.floor((room - PROOF_ROOM_BYTES) / this.averageBytes) - 2
+    let size = Math.max(1, Math.min(this.maxItems, itemsIn(this.replyBytes)))
+    // A reply a little over a stream's window takes two round trips where one window's worth takes one: 256
+    // items of 1 KiB were 263 KB against a window of 256 KiB, and a fast peer's streams, a request each,
+    // carried half what they could (`bench:links --syncers topic`, 80 ms with no cap). Cut to one window when
+    // that keeps at least half the items.
+    const oneWindow = itemsIn(this.windowBytes)
+    if (size > oneWindow && oneWindow >= size / 2) size = oneWindow
     if (size === this.items) return false
     this.items = size
     return true

@@ -182,7 +182,7 @@ export class BatchVerifier {
     this.links.started(peer)
     let items: Item[]
     try {
-      items = await this.init.io.fetch(peer, from, amount, { signal: options.signal, proveAgainst })
+      items = await this.init.io.fetch(peer, from, amount, { signal: options.signal, proveAgainst, lanes: this.links.lanes(peer) })
     } catch (err) {
       // A refusal or our own abort says nothing of the link; a timeout or a failed stream does.
       if (err instanceof PeerBusyError || err instanceof AbortError || options.signal.aborted) this.links.cancelled(peer)
@@ -194,6 +194,10 @@ export class BatchVerifier {
     this.links.ended(peer, bytes)
     if (proveAgainst === undefined) return items
     for (const item of items) this.proven.add(item)
+    // Proven against the signed root, so their sizes may size the batches the queue opens next, which it does as
+    // soon as this returns: sized only on delivery, the whole second round of requests at each peer was of the
+    // first batch's 16 items.
+    this.recordSizes(items)
     // No proof against the signed root: a peer on another history, or one that has not verified this
     // checkpoint yet. Not a fault, but asking it again for this root only spends the batch's attempts.
     if (items.length === 0) this.withoutRoot.set(peer, toHex(proveAgainst.root))
@@ -295,12 +299,18 @@ export class BatchVerifier {
     return (await this.init.io.localHashes(n, n))[0]
   }
 
+  /** Sizes the next batches from these verified items. */
+  private recordSizes(items: readonly { data: Uint8Array }[]): void {
+    if (this.sizer.record(items)) this.init.onBatchSize(this.sizer.size)
+  }
+
   /** Items `from..to` were checked and handed to the store. */
   private accepted(from: number, to: number, verified: VerifiedItem[]): void {
     const last = verified[verified.length - 1]
     this.lastAccepted = last?.hash === undefined ? null : { n: last.n, hash: last.hash }
     this.hashes.forget(from, to)
-    if (this.sizer.record(verified)) this.init.onBatchSize(this.sizer.size)
+    // Proven items were sized as they came (`fetch`).
+    if (this.init.io.checkpoint === undefined) this.recordSizes(verified)
     const metrics = this.init.metrics
     if (metrics !== undefined) {
       let bytes = 0

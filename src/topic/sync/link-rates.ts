@@ -1,4 +1,4 @@
-import { DEFAULT_TOPIC_REPLY_TARGET_MS } from '../../constants.js'
+import { DEFAULT_TOPIC_REPLY_TARGET_MS, LANE_BYTES_PER_SECOND, MAX_LANES_PER_PEER } from '../../constants.js'
 
 // reference: go-ethereum@02b73d4e p2p/msgrate/msgrate.go (a peer's request sized to what it delivers within a
 // target round trip). msgrate measures each request alone, one in flight per peer; here several requests share
@@ -13,7 +13,11 @@ import { DEFAULT_TOPIC_REPLY_TARGET_MS } from '../../constants.js'
  */
 const RATE_WEIGHT = 0.25
 
-/** Busy time the sums must span before the rate counts: a first reply alone may be mostly round trips. */
+/**
+ * Busy time a peer's replies must have spanned, in all, before its rate counts: a first reply alone may be mostly
+ * round trips. Counted whole, not in the decaying sum: that one settles at four times the time between replies,
+ * and a peer answering more often than every 50 ms (any fast link) was never measured.
+ */
 const MIN_MEASURED_MS = 200
 
 /** Peers measured at once; past it an idle one is dropped (`dropIdle`). */
@@ -38,13 +42,15 @@ interface PeerLink {
   /** Decaying sums of busy time and of the bytes delivered in it. */
   ms: number
   bytes: number
+  /** All the busy time measured, up to `MIN_MEASURED_MS`. */
+  spanMs: number
 }
 
 /**
  * Each peer's measured download rate, and the work it should get from it: how many contents requests in flight,
  * so that they take about `targetMs` on its link. A fixed number of reply-sized requests fills a fast link and
  * swamps a thin one (four 2 MiB replies take 34 s at 2 Mbit/s); sized from the rate, a slow peer gets less
- * work instead of failing what it was given.
+ * work instead of failing what it was given. And over how many streams (`lanes`): a fast one gets several.
  */
 export class LinkRates {
   private readonly peers = new Map<string, PeerLink>()
@@ -63,7 +69,7 @@ export class LinkRates {
     let link = this.peers.get(peer)
     if (link === undefined) {
       if (this.peers.size >= MAX_MEASURED_PEERS) this.dropIdle()
-      link = { active: 0, since: this.now(), ms: 0, bytes: 0 }
+      link = { active: 0, since: this.now(), ms: 0, bytes: 0, spanMs: 0 }
       this.peers.set(peer, link)
     }
     if (link.active === 0) link.since = this.now()
@@ -77,6 +83,7 @@ export class LinkRates {
     const now = this.now()
     link.active--
     link.ms = (1 - RATE_WEIGHT) * link.ms + (now - link.since)
+    link.spanMs = Math.min(MIN_MEASURED_MS, link.spanMs + (now - link.since))
     link.bytes = (1 - RATE_WEIGHT) * link.bytes + bytes
     link.since = now
   }
@@ -97,8 +104,18 @@ export class LinkRates {
   /** `peer`'s measured rate in bytes a second; 0 before its first measurement. */
   bytesPerSecond(peer: string): number {
     const link = this.peers.get(peer)
-    if (link === undefined || link.ms < MIN_MEASURED_MS) return 0
+    if (link === undefined || link.spanMs < MIN_MEASURED_MS || !(link.ms > 0)) return 0
     return (link.bytes * 1000) / link.ms
+  }
+
+  /**
+   * Streams `peer`'s requests may spread over: one for every `LANE_BYTES_PER_SECOND` of its measured rate, at
+   * least one and at most `MAX_LANES_PER_PEER`. One stream carries at most a window a round trip
+   * (`MAX_STREAM_WINDOW_BYTES`); a peer is given more only once it has shown it carries far more than the
+   * slowest rate a reply may move at, so replies sharing its link never come near their deadlines.
+   */
+  lanes(peer: string): number {
+    return Math.max(1, Math.min(MAX_LANES_PER_PEER, Math.floor(this.bytesPerSecond(peer) / LANE_BYTES_PER_SECOND)))
   }
 
   /**

@@ -36,9 +36,15 @@ export interface TopicSyncIO {
   /**
    * Items `from..` from one peer (the queue validates their shape). With `proveAgainst`, the peer must prove
    * them against that checkpoint's root, and only items up to its number are asked for: what resolves is
-   * proven (a reply that fails its proof rejects, and is reported as its sender's fault).
+   * proven (a reply that fails its proof rejects, and is reported as its sender's fault). `lanes`: how many
+   * streams the peer's requests may spread over (its link carries more than one stream's window a round trip).
    */
-  fetch(peer: string, from: number, amount: number, options: { signal: AbortSignal; proveAgainst?: TrieCheckpoint }): Promise<Item[]>
+  fetch(
+    peer: string,
+    from: number,
+    amount: number,
+    options: { signal: AbortSignal; proveAgainst?: TrieCheckpoint; lanes?: number }
+  ): Promise<Item[]>
   /** keccak256 of items `from..to` from one peer. */
   fetchHashes(peer: string, from: number, to: number, options: { signal: AbortSignal }): Promise<Uint8Array[]>
   /** The newest checkpoint signed by the topic's publisher, when one is configured: it decides the target. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { DEFAULT_TOPIC_FIRST_BATCH_ITEMS, MAX_RESPONSE_BYTES } from '../../../src/constants.js'
+import { DEFAULT_TOPIC_FIRST_BATCH_ITEMS, MAX_RESPONSE_BYTES, MAX_STREAM_WINDOW_BYTES } from '../../../src/constants.js'
 import { BatchSizer } from '../../../src/topic/sync/batch-sizer.js'
 
 /** `count` items of `bytes` bytes each. */
@@ -60,4 +60,21 @@ describe('BatchSizer', () => {
     expect(sizer.size).toBe(DEFAULT_TOPIC_FIRST_BATCH_ITEMS)
     expect(sizer.itemBytes).toBe(0)
   })
+
+  it('cuts a batch a little over a stream window to one window, so a reply costs one round trip', () => {
+    const sizer = new BatchSizer({ maxItems: 256 })
+    sizer.record(batch(16, 1024))
+    // 256 items of 1 KiB and their proof pass a 256 KiB window: 230 and a proof's room fit in it.
+    expect(sizer.size).toBe(230)
+    expect(230 * 1024 + PROOF_ROOM).toBeLessThanOrEqual(MAX_STREAM_WINDOW_BYTES)
+    // A window smaller than half the batch leaves it whole: the reply spans windows anyway.
+    const big = new BatchSizer({ maxItems: 256, windowBytes: 64 * 1024 })
+    big.record(batch(16, 1024))
+    expect(big.size).toBe(256)
+    // Items far smaller than a window: the item cap decides, not the window.
+    const small = new BatchSizer({ maxItems: 100 })
+    small.record(batch(16, 1024))
+    expect(small.size).toBe(100)
+  })
 })
+

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import { MAX_LANES_PER_PEER } from '../../../src/constants.js'
 import type { Item } from '../../../src/fsm/types.js'
 import { keccak256 } from '../../../src/trie/keccak.js'
 import { BatchVerifier, type BatchVerifierInit, checkBatch } from '../../../src/topic/sync/batch-verifier.js'
@@ -159,6 +160,48 @@ describe('BatchVerifier', () => {
     expect(await verifier.deliver(await verifier.fetch('p', 0, 3, { signal }), signal)).toEqual({ ok: true })
     await verifier.idle()
     expect(stored).toEqual([0, 1, 2])
+  })
+
+  it('sizes the next batches from a proven reply as it comes, and from unproven items only once they are checked', async () => {
+    // Items of 200 KiB: 8 and their proof fill a reply, where the first batches hold 16.
+    const large = Array.from({ length: 40 }, (_, n) => ({ n, data: new Uint8Array(200 * 1024).fill(n) }))
+    const serve = async (_peer: string, from: number, amount: number) => large.slice(from, from + amount)
+    const proven = verifierOf(100, serve)
+    expect(proven.batchSize).toBe(16)
+    await proven.fetch('p', 0, 16, { signal })
+    // Before its delivery: the queue opens the next batches as soon as a fetch returns.
+    expect(proven.batchSize).toBe(8)
+    const { writer, release } = slowWriter()
+    release()
+    const states = () => new Map([['honest', { lowest: 0, head: 39, headHash: new Uint8Array(32), checkpoint: { number: 0, root: new Uint8Array(32) } }]])
+    const unproven = verifierWith(writer, {
+      target: () => large.length - 1,
+      io: { fetch: serve, fetchHashes: (_peer, from, to) => hashRange(large)(from, to), states }
+    })
+    const fetched = await unproven.fetch('p', 0, 16, { signal })
+    expect(unproven.batchSize).toBe(16)
+    expect(await unproven.deliver(fetched, signal)).toEqual({ ok: true })
+    expect(unproven.batchSize).toBe(8)
+  })
+
+  it("spreads a fast peer's requests over several streams once its rate is measured, a slow one's never", async () => {
+    /** The lanes each of 8 fetches of 16 items of `itemBytes`, each taking `ms`, was allowed. */
+    const lanesSeen = async (itemBytes: number, ms: number): Promise<number[]> => {
+      const seen: number[] = []
+      const verifier = verifierOf(1_000, async (_peer, from, amount, { lanes }) => {
+        seen.push(lanes ?? 1)
+        await new Promise((r) => setTimeout(r, ms))
+        return Array.from({ length: amount }, (_, i) => ({ n: from + i, data: new Uint8Array(itemBytes) }))
+      })
+      for (let i = 0; i < 8; i++) await verifier.fetch('p', i * 16, 16, { signal })
+      return seen
+    }
+    // 1 MiB every 30 ms (35 MB/s): one stream until measured, then the most.
+    const fast = await lanesSeen(64 * 1024, 30)
+    expect(fast[0]).toBe(1)
+    expect(fast.at(-1)).toBe(MAX_LANES_PER_PEER)
+    // 64 KiB every 100 ms (0.66 MB/s): one stream throughout.
+    expect(await lanesSeen(4 * 1024, 100)).toEqual(Array(8).fill(1))
   })
 
   it("asks for a proof against the publisher's checkpoint for every batch it covers, one starting at its number too", async () => {

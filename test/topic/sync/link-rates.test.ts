@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import { LANE_BYTES_PER_SECOND, MAX_LANES_PER_PEER } from '../../../src/constants.js'
 import { LinkRates } from '../../../src/topic/sync/link-rates.js'
 
 /** A LinkRates on a clock the test moves. */
@@ -100,5 +101,56 @@ describe('LinkRates', () => {
     // About 1 MB over the 1 s the two replies took together (the first faded by a quarter).
     expect(links.bytesPerSecond('a')).toBeGreaterThan(700_000)
     expect(links.bytesPerSecond('a')).toBeLessThan(1_000_000)
+  })
+
+  it('measures a peer whose replies come more often than every 50 ms', () => {
+    // Two requests in flight, a reply of 256 KiB every 20 ms: 13 MB/s. The decaying sum of busy time settles
+    // at four times the time between replies (80 ms), under the 200 ms a rate needs; counted so, this peer
+    // was never measured and kept two requests and one stream.
+    const { links, advance } = rates()
+    links.started('fast')
+    links.started('fast')
+    for (let i = 0; i < 50; i++) {
+      advance(20)
+      links.ended('fast', 256 * KIB)
+      links.started('fast')
+    }
+    expect(links.bytesPerSecond('fast')).toBeGreaterThan(12_000_000)
+    expect(links.bytesPerSecond('fast')).toBeLessThan(14_000_000)
+    expect(links.inFlight('fast', 256 * KIB)).toBe(4)
+    expect(links.lanes('fast')).toBe(MAX_LANES_PER_PEER)
+  })
+
+  it('gives a peer one stream until it has delivered a stream for each LANE_BYTES_PER_SECOND of its rate', () => {
+    const lanesAt = (bytesPerSecond: number): number => {
+      const { links, advance } = rates()
+      for (let i = 0; i < 8; i++) {
+        links.started('p')
+        advance(250)
+        links.ended('p', bytesPerSecond / 4)
+      }
+      return links.lanes('p')
+    }
+    expect(rates().links.lanes('unmeasured')).toBe(1)
+    // 2 Mbit/s and 8 Mbit/s links keep one stream; each stream of a faster peer carries at least the lane rate.
+    expect(lanesAt(250_000)).toBe(1)
+    expect(lanesAt(1_000_000)).toBe(1)
+    expect(lanesAt(2.2 * LANE_BYTES_PER_SECOND)).toBe(2)
+    expect(lanesAt(3.2e6)).toBe(MAX_LANES_PER_PEER)
+    for (const rate of [1e5, 1e6, 2e6, 3e6, 1e8]) expect(rate / lanesAt(rate)).toBeGreaterThanOrEqual(Math.min(rate, LANE_BYTES_PER_SECOND))
+    // A peer that stops delivering loses its streams with its rate.
+    const { links, advance } = rates()
+    for (let i = 0; i < 8; i++) {
+      links.started('p')
+      advance(100)
+      links.ended('p', 500_000)
+    }
+    expect(links.lanes('p')).toBe(MAX_LANES_PER_PEER)
+    for (let i = 0; i < 8; i++) {
+      links.started('p')
+      advance(10_000)
+      links.ended('p', 0)
+    }
+    expect(links.lanes('p')).toBe(1)
   })
 })
