@@ -58,14 +58,15 @@ describe('BatchVerifier', () => {
     number: number,
     fetch: BatchVerifierInit['io']['fetch'],
     writer: Partial<TopicWriter> = {},
-    metrics?: BatchVerifierInit['metrics']
+    metrics?: BatchVerifierInit['metrics'],
+    maxItems = 16
   ) {
     const checkpoint = { number, root: new Uint8Array(32), head: number, headHash: new Uint8Array(32) }
     return new BatchVerifier({
       io: { fetch, fetchHashes: async () => [], localHashes: async () => [], states: () => new Map(), checkpoint: () => checkpoint },
       writer: writer as TopicWriter,
       quorum: 1,
-      maxItems: 16,
+      maxItems,
       maxInFlight: 1,
       target: () => number,
       runSignal: () => undefined,
@@ -182,6 +183,35 @@ describe('BatchVerifier', () => {
     expect(unproven.batchSize).toBe(16)
     expect(await unproven.deliver(fetched, signal)).toEqual({ ok: true })
     expect(unproven.batchSize).toBe(8)
+  })
+
+  it("does not let a peer's short replies choose the items batches are sized by (an outside tester's attack)", async () => {
+    // Items alternate 8 B and 500 KiB: a reply carries 6 of them beside a proof.
+    const alternating = Array.from({ length: 64 }, (_, n) => ({ n, data: new Uint8Array(n % 2 === 0 ? 8 : 500 * 1024) }))
+    const writer = { head: async () => -1, verifier: { verifiedThrough: -1 }, commit: async () => ({ ok: true as const }) }
+    let liar = true
+    const verifier = verifierOf(
+      1_000,
+      // The liar sends only the first item asked for: a proven, legal, short reply, of its choosing.
+      async (_peer, from, amount) => alternating.slice(from, liar ? from + 1 : from + amount),
+      writer as unknown as TopicWriter,
+      undefined,
+      256
+    )
+    const first = await verifier.fetch('liar', 0, 16, { signal })
+    // Sized by its 8-byte item, batches would hold 256 items of 250 KiB on average: 64 MB each.
+    expect(verifier.batchSize).toBe(16)
+    liar = false
+    const rest = await verifier.fetch('honest', 1, 15, { signal })
+    expect(verifier.batchSize).toBe(16)
+    // The batch delivered whole is a fair sample: 16 items of 250 KiB on average.
+    expect(await verifier.deliver([...first, ...rest], signal)).toEqual({ ok: true })
+    expect(verifier.batchSize).toBe(6)
+    // So is a whole reply to a request of at least a first batch's items, as it comes.
+    const small = Array.from({ length: 64 }, (_, n) => ({ n, data: new Uint8Array(1024) }))
+    const whole = verifierOf(1_000, async (_peer, from, amount) => small.slice(from, from + amount), writer as unknown as TopicWriter, undefined, 256)
+    await whole.fetch('honest', 0, 16, { signal })
+    expect(whole.batchSize).toBe(230)
   })
 
   it("spreads a fast peer's requests over several streams once its rate is measured, a slow one's never", async () => {
