@@ -97,7 +97,8 @@ const EMPTY: Received = { received: [], sources: [] }
  */
 export class FSM {
   readonly start: number
-  readonly count: number
+  /** Items in the batch: fixed, but for a split (`splitAtReceived`), which keeps the prefix. */
+  private size: number
   private readonly maxDownloadAttempts: number
   private readonly maxProcessAttempts: number
   private current: FSMState = { status: FSMStatus.Pending, ...EMPTY }
@@ -123,7 +124,7 @@ export class FSM {
       throw new InvalidInputError(`batch count must be a positive safe integer, got ${init.count}`)
     }
     this.start = init.start
-    this.count = init.count
+    this.size = init.count
     this.maxDownloadAttempts = positive(
       init.maxDownloadAttempts ?? DEFAULT_MAX_DOWNLOAD_ATTEMPTS,
       'maxDownloadAttempts'
@@ -139,9 +140,14 @@ export class FSM {
     return this.current.status
   }
 
+  /** Items in the batch. */
+  get count(): number {
+    return this.size
+  }
+
   /** Last item number of the batch (inclusive). */
   get end(): number {
-    return this.start + this.count - 1
+    return this.start + this.size - 1
   }
 
   /** Downloads that failed so far. */
@@ -173,6 +179,36 @@ export class FSM {
   remaining(): { from: number; amount: number } {
     const s = this.expect('remaining', FSMStatus.Pending)
     return { from: this.start + s.received.length, amount: this.count - s.received.length }
+  }
+
+  /**
+   * Pending with a prefix received → Downloaded with that prefix alone, its count cut to it; returns new batches
+   * of at most `chunk` items for the rest (Pending, nothing received; its failed downloads, and the failures
+   * and refusals counted at each peer, carried over, so its attempts are not renewed and the peers that failed
+   * it are still avoided).
+   */
+  splitAtReceived(chunk: number): FSM[] {
+    const s = this.expect('splitAtReceived', FSMStatus.Pending)
+    if (s.received.length === 0 || !Number.isSafeInteger(chunk) || chunk < 1) {
+      throw new InvalidInputError('a batch is split after a prefix, into batches of at least one item')
+    }
+    const rest: FSM[] = []
+    for (let from = this.start + s.received.length; from <= this.end; from += chunk) {
+      const tail = new FSM({
+        start: from,
+        count: Math.min(chunk, this.end - from + 1),
+        maxDownloadAttempts: this.maxDownloadAttempts,
+        maxProcessAttempts: this.maxProcessAttempts
+      })
+      for (const [peer, n] of this.avoid) tail.avoid.set(peer, n)
+      for (const [peer, n] of this.refusals) tail.refusals.set(peer, n)
+      for (const peer of this.failedDownloadPeers) tail.failedDownloadPeers.add(peer)
+      tail.failedDownloads = this.failedDownloads
+      rest.push(tail)
+    }
+    this.size = s.received.length
+    this.current = { status: FSMStatus.Downloaded, items: s.received, sources: s.sources }
+    return rest
   }
 
   /** Pending → Downloading: ask `peer` for the remaining range under request id `attempt`. */

@@ -26,6 +26,7 @@ export interface QueueConfig {
   log: Log
   batchSize: number
   window: number
+  splitBytes: number
   maxInFlightPerPeer: number
   holdTimeoutMs: number
   maxHoldMs: number
@@ -60,6 +61,7 @@ export function resolveQueueInit(init: QueueInit): QueueConfig {
     log: init.log ?? silentLog,
     batchSize: count(init.batchSize ?? DEFAULT_BATCH_SIZE, 'batchSize'),
     window: count(init.window ?? DEFAULT_WINDOW, 'window'),
+    splitBytes: init.splitBytes === undefined || init.splitBytes === Number.POSITIVE_INFINITY ? Number.POSITIVE_INFINITY : count(init.splitBytes, 'splitBytes'),
     maxInFlightPerPeer: count(init.maxInFlightPerPeer ?? DEFAULT_MAX_IN_FLIGHT_PER_PEER, 'maxInFlightPerPeer'),
     holdTimeoutMs,
     // a longer first hold than the cap would make the cap meaningless: the cap gives way

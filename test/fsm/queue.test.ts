@@ -287,6 +287,34 @@ describe('Queue: peers', () => {
     expect(asked.reduce((sum, r) => sum + r.amount, 0)).toBe(300)
   })
 
+  it('splits a batch holding splitBytes from short replies, so the window bounds what is held in bytes', async () => {
+    // Batches of 64 items, each reply 2 of them (8 bytes: items here are 4 bytes): items far larger than the
+    // batches were sized for. Kept whole, each batch held its items until its last came (an outside tester's
+    // topic of 8-byte items turning into 500 KiB ones held 1.2 GB).
+    const run = async (splitBytes?: number): Promise<{ held: number; ms: number; asked: number }> => {
+      const h = harness({ start: 0, target: 511, batchSize: 64, window: 8, maxInFlightPerPeer: 4, ...(splitBytes === undefined ? {} : { splitBytes }) })
+      h.net.add('a', { behaviour: { delayMs: 10, limit: 2 } })
+      h.net.add('b', { behaviour: { delayMs: 15, limit: 2 } })
+      let held = 0
+      const onStep = (): void => {
+        held = Math.max(held, h.queue.getDebugState().batches.reduce((sum, b) => sum + b.items, 0))
+      }
+      await h.run({ stepMs: 5, onStep })
+      expect(h.consumer.sequence).toEqual(range(0, 511))
+      expect(h.windowViolations).toEqual([])
+      return { held, ms: h.clock.now(), asked: h.net.asked().length }
+    }
+    const split = await run(8)
+    const whole = await run()
+    // The window's 8 batches of a reply each and the last delivered one.
+    expect(split.held).toBeLessThanOrEqual(8 * 2 + 2)
+    // Never split: the open batches fill up to 64 items each.
+    expect(whole.held).toBeGreaterThan(100)
+    // No slower, and no item fetched twice for it: each reply still brings 2 new items.
+    expect(split.ms).toBeLessThanOrEqual(whole.ms * 1.2)
+    expect(split.asked).toBeLessThanOrEqual(whole.asked * 1.1)
+  })
+
   it('a slow, rate-limited peer does not hold up requests to another peer (30)', async () => {
     const h = harness({ start: 0, target: 639, window: 8 })
     h.net.add('a-slow', { behaviour: honestAfter(8000) })

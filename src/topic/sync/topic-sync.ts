@@ -7,6 +7,7 @@ import {
   DEFAULT_TOPIC_REQUESTS_PER_PEER,
   DEFAULT_TOPIC_WINDOW,
   DEFAULT_TRIE_RETARGET_MIN_ITEMS,
+  MAX_RESPONSE_BYTES,
   TIP_CHECK_WAIT_MS
 } from '../../constants.js'
 import { BusyError } from '../../errors.js'
@@ -139,6 +140,8 @@ export class TopicSync extends TypedEventEmitter<TopicSyncEvents> {
       // The Fetcher's deadline follows each reply: this one only catches a request that never ends.
       fetchTimeoutMs: DEFAULT_TOPIC_FETCH_TIMEOUT_MS,
       window: DEFAULT_TOPIC_WINDOW,
+      // A batch whose items came larger than it was sized for holds a reply's worth at most before it is split.
+      splitBytes: MAX_RESPONSE_BYTES,
       ...init.queue
     }
     this.clock = init.queue?.clock ?? systemClock
