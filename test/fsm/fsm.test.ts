@@ -243,3 +243,42 @@ describe('FSM', () => {
     expect(() => new FSM({ start: 0, count: 1, maxDownloadAttempts: 0 })).toThrow(InvalidInputError)
   })
 })
+
+describe('FSM.splitAtReceived', () => {
+  it('keeps the prefix as a downloaded batch and hands back the rest in chunks, with the batch\'s failures', () => {
+    const fsm = new FSM({ start: 0, count: 10, maxDownloadAttempts: 3 })
+    fsm.startDownloading('a', 1)
+    fsm.downloadingError(new Error('reset'))
+    fsm.startDownloading('b', 2)
+    expect(fsm.downloadingSuccess(items(0, 2), 'b')).toBe(FSMStatus.Pending)
+    const rest = fsm.splitAtReceived(3)
+    expect(fsm.status).toBe(FSMStatus.Downloaded)
+    expect(fsm.count).toBe(3)
+    expect(fsm.end).toBe(2)
+    expect(rest.map((r) => [r.start, r.count, r.status])).toEqual([
+      [3, 3, FSMStatus.Pending],
+      [6, 3, FSMStatus.Pending],
+      [9, 1, FSMStatus.Pending]
+    ])
+    // Its attempts are not renewed by the split: two more failures fail each part, as they would the batch.
+    for (const part of rest) {
+      expect(part.failuresAt('a')).toBe(1)
+      expect(part.failedPeers).toEqual(['a'])
+      part.startDownloading('c', 3)
+      part.downloadingError(new Error('reset'))
+      part.startDownloading('c', 4)
+      expect(part.downloadingError(new Error('reset'))).toBe(FSMStatus.Failed)
+    }
+  })
+
+  it('splits only a pending batch with a prefix, into batches of at least one item', () => {
+    const fresh = new FSM({ start: 0, count: 4 })
+    expect(() => fresh.splitAtReceived(2)).toThrow(InvalidInputError)
+    fresh.startDownloading('a', 1)
+    expect(() => fresh.splitAtReceived(2)).toThrow(InvalidBatchTransitionError)
+    fresh.downloadingSuccess([item(0)])
+    expect(() => fresh.splitAtReceived(0)).toThrow(InvalidInputError)
+    expect(fresh.status).toBe(FSMStatus.Pending)
+    expect(fresh.splitAtReceived(8).map((r) => [r.start, r.count])).toEqual([[1, 3]])
+  })
+})
