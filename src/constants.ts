@@ -620,7 +620,8 @@ export const DEFAULT_TOPIC_FETCH_TIMEOUT_MS =
 
 /**
  * Batches a topic sync holds downloading or downloaded: room for four peers' `DEFAULT_TOPIC_REQUESTS_PER_PEER`
- * requests. Batches are sized to one reply (`MAX_RESPONSE_BYTES`), so this holds at most about 32 MiB.
+ * requests. Batches are sized to one reply (`MAX_RESPONSE_BYTES`), so this holds at most about 32 MiB; a batch
+ * opened before its items turned out larger is split once it holds a reply's worth (`QueueInit.splitBytes`).
  */
 export const DEFAULT_TOPIC_WINDOW = 16
 
