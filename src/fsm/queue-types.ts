@@ -15,8 +15,8 @@ export interface QueueInit {
   window?: number
   /**
    * Bytes of items a batch may hold from short replies before it is split: its prefix becomes a batch of its
-   * own (downloaded), and the rest batches of as many items as the last reply carried. The window then bounds
-   * what is held in bytes too when items turn out larger than the batches were sized for. @default Infinity
+   * own (downloaded), and the rest batches of `batchSize` items as it is then. The window then bounds what is
+   * held in bytes too when items turn out larger than the batches were sized for. @default Infinity
    */
   splitBytes?: number
   /** Most requests in flight per peer. @default DEFAULT_MAX_IN_FLIGHT_PER_PEER (2) */
