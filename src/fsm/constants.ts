@@ -34,6 +34,15 @@ export const DEFAULT_MAX_IN_FLIGHT_PER_PEER = 2
 export const DEFAULT_MAX_DOWNLOAD_ATTEMPTS = 5
 
 /**
+ * How long a batch that every peer able to serve it has failed waits before it is asked again, doubling with
+ * each failed download (250 ms, 0.5 s, 1 s, 2 s: 3.75 s before the last of 5 attempts). Retried at once, a
+ * peer that resets every stream, dialled first, used up a batch's attempts in 40 ms, before an honest peer's
+ * state had come, and the sync failed (an outside tester's attack). A peer that has not failed it yet is asked
+ * at once.
+ */
+export const RETRY_BACKOFF_MS = 250
+
+/**
  * Consumer rejections blaming a batch ('this', or 'previous' from its successor) after which it fails for good.
  * Lodestar's `MAX_BATCH_PROCESSING_ATTEMPTS`: by the third different download that the consumer rejects, the
  * problem is more likely the consumer's or the whole peer set's than one peer's, and a caller should re-plan.

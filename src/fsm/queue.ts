@@ -3,7 +3,7 @@ import { dispatchSafely } from '../util/events.js'
 import { Trigger } from '../util/trigger.js'
 import { AbortError, BusyError, InvalidInputError, PeerBusyError } from '../errors.js'
 import { BusyPeers } from './busy-peers.js'
-import { HEDGES_PER_REQUEST } from './constants.js'
+import { HEDGES_PER_REQUEST, RETRY_BACKOFF_MS } from './constants.js'
 import { DeliveryError, InvalidItemsError, QueueClosedError, RequestTimeoutError } from './errors.js'
 import { type FetchOutcome, type FetchRequest, FetchRequests } from './fetch-requests.js'
 import { FSM, FSMStatus } from './fsm.js'
@@ -48,6 +48,8 @@ export class Queue extends TypedEventEmitter<QueueEvents> {
   private readonly requests: FetchRequests
   private readonly watchdog: NoPeerWatchdog
   private readonly holds = new Map<FSM, unknown>()
+  /** When each batch's last download failed (its own request, not a hedge). */
+  private readonly failedAt = new WeakMap<FSM, number>()
   /** Peers that answered RATE_LIMITED, left out of `assign` until their wait ends. */
   private readonly busy: BusyPeers
   private readonly controller = new AbortController()
@@ -361,6 +363,7 @@ export class Queue extends TypedEventEmitter<QueueEvents> {
       this.requests.promoteHedge(req.fsm)
       return
     }
+    this.failedAt.set(req.fsm, this.config.clock.now())
     this.checkFailed(req.fsm, req.fsm.downloadingError(cause))
   }
 
@@ -595,6 +598,16 @@ export class Queue extends TypedEventEmitter<QueueEvents> {
       // failure, would hold a batch the others had failed once for ever.
       const tries = (peer: string): number => fsm.triesAt(peer)
       const fewest = fewestTries(listed, from, to, tries)
+      // Every peer that could serve it has tried it: it waits (RETRY_BACKOFF_MS) before it is asked again.
+      const failedAt = this.failedAt.get(fsm)
+      if (fewest > 0 && failedAt !== undefined) {
+        const due = failedAt + RETRY_BACKOFF_MS * 2 ** Math.max(0, fsm.downloadAttempts - 1)
+        if (due > this.config.clock.now()) {
+          waiting = true
+          this.wakeAt(due)
+          continue
+        }
+      }
       const candidates = peers.filter((p) => tries(p.id) <= fewest)
       const peer = balancer.bestPeer(candidates, from, to, tries, limit)
       if (peer === undefined) {

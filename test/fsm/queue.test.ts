@@ -640,6 +640,26 @@ describe('Queue: failures', () => {
     }
   })
 
+  it('does not spend a batch\'s attempts at once on a peer that fails everything, before another peer comes (an outside tester\'s attack)', async () => {
+    // The liar, dialled first, resets every stream at once; the honest peer's state comes 500 ms later. Retried
+    // at once, the liar used up each batch's 5 attempts in milliseconds, and the run failed.
+    const h = harness({ start: 0, target: 255, batchSize: 32, window: 4 })
+    h.net.add('liar', { behaviour: { fault: 'reset', delayMs: 2 } })
+    let joined = false
+    await h.run({
+      stepMs: 10,
+      onStep: () => {
+        if (joined || h.clock.now() < 500) return
+        joined = true
+        h.net.add('honest', { behaviour: honestAfter(40) })
+        h.queue.peersUpdated()
+      }
+    })
+    expect(h.consumer.sequence).toEqual(range(0, 255))
+    // Each batch was asked of the liar a few times, backing off, not 5 times at once.
+    expect(h.net.asked('liar').filter((r) => r.at < 500).length).toBeLessThanOrEqual(4 * 3)
+  })
+
   it('malformed peer entries are skipped, and a throwing onPeerFault hook does not break the run', async () => {
     const clock = new FakeClock()
     const delivered: number[] = []
@@ -674,7 +694,8 @@ describe('Queue: failures', () => {
         }
       }
     })
-    await queue.run()
+    // Its one peer failed a batch: the batch is asked again after RETRY_BACKOFF_MS of the fake clock.
+    await drive(clock, queue.run())
     expect(delivered).toEqual(range(0, 99))
     expect(asked.length).toBeGreaterThan(0)
     expect(new Set(asked)).toEqual(new Set(['a']))
