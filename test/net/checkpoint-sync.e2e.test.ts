@@ -100,7 +100,12 @@ function joinTopic(node: DsfgLibp2p, publisher: PeerId) {
 /** How far the checkpoint moves during the trie sync: past DEFAULT_TRIE_RETARGET_MIN_ITEMS (512). */
 const JUMP = 600
 
-/** A store that holds every write of trie nodes (a batch of 32-byte keys only) until `gate` opens. */
+/** Whether a store write is one of trie nodes: a batch of 32-byte keys (node hashes) only. */
+function writesTrieNodes(ops: BatchOp[]): boolean {
+  return ops.length > 0 && ops.every((op) => op.key.length === 32)
+}
+
+/** A store that holds every write of trie nodes until `gate` opens. */
 class TrieWritesGate extends WrappedStore {
   held = 0
   private readonly gate: Gate
@@ -111,7 +116,7 @@ class TrieWritesGate extends WrappedStore {
   }
 
   override async batch(ops: BatchOp[]): Promise<void> {
-    if (ops.length > 0 && ops.every((op) => op.key.length === 32)) {
+    if (writesTrieNodes(ops)) {
       this.held++
       await this.gate.wait()
     }
@@ -128,7 +133,7 @@ class DiesAfterFirstTrieWrite extends WrappedStore {
   trieWrites = 0
 
   override async batch(ops: BatchOp[]): Promise<void> {
-    if (ops.length > 0 && ops.every((op) => op.key.length === 32)) {
+    if (writesTrieNodes(ops)) {
       if (this.trieWrites > 0) throw new Error('the process died before this write')
       this.trieWrites++
     }
